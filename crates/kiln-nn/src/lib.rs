@@ -1,0 +1,1 @@
+//! Neural-network layer of kiln (in progress).

@@ -1,0 +1,1 @@
+//! Programming by example (in progress).
