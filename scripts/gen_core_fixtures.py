@@ -1,0 +1,342 @@
+#!/usr/bin/env python3
+"""Generate PyTorch reference values for kiln-core's ops.
+
+Output: crates/kiln-core/tests/fixtures/ops.json (see scripts/README.md for the format).
+
+Every case is produced twice, in float64 and float32. Inputs are drawn once in float64 from a
+seeded numpy Generator (one seed per case name, so adding cases does not disturb others) and
+rounded to float32 for the f32 variant; the f32 case is then computed entirely in torch float32.
+Float values are written as Python floats (repr = shortest round-trip string of the double); for
+f32 cases each value is the exact f32 value widened to double, so parsing to f64 and casting to
+f32 is lossless.
+
+Run:  /tmp/peers/bin/python scripts/gen_core_fixtures.py
+"""
+import json
+import os
+import sys
+import zlib
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "crates", "kiln-core", "tests", "fixtures", "ops.json")
+
+DTYPES = {"f64": torch.float64, "f32": torch.float32}
+
+
+def rng_for(name):
+    # Stable per-case seed (crc32 of the dtype-less case name).
+    return np.random.default_rng(zlib.crc32(name.encode()))
+
+
+def tj(t):
+    """Tensor -> {"shape", "data"} (row-major). Floats as Python floats, bool/int as ints."""
+    t = t.detach()
+    if t.dtype == torch.bool:
+        data = [int(v) for v in t.reshape(-1).tolist()]
+    elif t.dtype in (torch.int64, torch.int32):
+        data = [int(v) for v in t.reshape(-1).tolist()]
+    else:
+        data = [float(v) for v in t.reshape(-1).tolist()]
+    return {"shape": list(t.shape), "data": data}
+
+
+def aj(a):
+    """numpy int/bool array -> {"shape", "data"}."""
+    a = np.asarray(a)
+    return {"shape": list(a.shape), "data": [int(v) for v in a.reshape(-1).tolist()]}
+
+
+# ------------------------------------------------------------------ input generators (float64 numpy)
+def normal(rng, shape):
+    return rng.standard_normal(shape)
+
+
+def positive(rng, shape):
+    return rng.uniform(0.5, 2.0, shape)
+
+
+def away_from(rng, shape, kinks, margin=0.05, scale=1.0):
+    """Normal values with |x - k| > margin for every kink k."""
+    x = rng.standard_normal(shape) * scale
+    for _ in range(1000):
+        bad = np.zeros(x.shape, dtype=bool)
+        for k in kinks:
+            bad |= np.abs(x - k) <= margin
+        if not bad.any():
+            return x
+        x[bad] = rng.standard_normal(int(bad.sum())) * scale
+    raise RuntimeError("could not avoid kinks")
+
+
+def int_valued(rng, shape, lo=-2, hi=2):
+    return rng.integers(lo, hi + 1, shape).astype(np.float64)
+
+
+CASES = []
+
+
+def add_case(name, op, inputs_np, fn, args=None, grad=True, out_dtype=None, float_input_mask=None):
+    """Register a case for both dtypes.
+
+    inputs_np: list of float64 numpy arrays (floating inputs of the op, in kiln argument order).
+    fn(list_of_torch_tensors) -> output tensor.
+    """
+    for dt_name, dt in DTYPES.items():
+        rng = rng_for(name + "|grad")
+        xs = [torch.tensor(np.asarray(a, dtype=np.float64), dtype=dt).requires_grad_(grad) for a in inputs_np]
+        out = fn(xs)
+        case = {
+            "name": f"{name}_{dt_name}",
+            "op": op,
+            "dtype": dt_name,
+            "inputs": [tj(x) for x in xs],
+            "args": args or {},
+            "output": tj(out),
+        }
+        if out_dtype:
+            case["out_dtype"] = out_dtype
+        if grad and out.is_floating_point():
+            go = torch.tensor(rng.standard_normal(tuple(out.shape)), dtype=dt)
+            gs = torch.autograd.grad(out, xs, go, allow_unused=True)
+            case["grad_output"] = tj(go)
+            case["grads"] = [tj(g) if g is not None else tj(torch.zeros_like(x)) for g, x in zip(gs, xs)]
+        else:
+            case["grad_output"] = None
+            case["grads"] = [None for _ in xs]
+        CASES.append(case)
+
+
+def sname(shape):
+    return "x".join(str(s) for s in shape) if shape else "scalar"
+
+
+# ------------------------------------------------------------------ binary (broadcasting)
+BIN_SHAPES = [([3, 4], [3, 4]), ([3, 4], [4]), ([2, 1, 3], [4, 1]), ([1], [2, 3])]
+BINARY = {
+    "add": torch.add,
+    "sub": torch.sub,
+    "mul": torch.mul,
+    "div": torch.div,
+    "pow": torch.pow,
+    "maximum": torch.maximum,
+    "minimum": torch.minimum,
+}
+for op, f in BINARY.items():
+    for sa, sb in BIN_SHAPES:
+        name = f"{op}_{sname(sa)}_{sname(sb)}"
+        rng = rng_for(name)
+        if op == "pow":
+            a, b = positive(rng, sa), normal(rng, sb)
+        elif op == "div":
+            a = normal(rng, sa)
+            b = rng.uniform(0.5, 2.0, sb) * rng.choice([-1.0, 1.0], sb)
+        elif op in ("maximum", "minimum"):
+            a, b = normal(rng, sa), normal(rng, sb)
+            for _ in range(1000):
+                d = np.abs(a - b)  # broadcast difference
+                if d.min() > 0.05:
+                    break
+                a, b = normal(rng, sa), normal(rng, sb)
+            else:
+                raise RuntimeError("ties")
+        else:
+            a, b = normal(rng, sa), normal(rng, sb)
+        add_case(name, op, [a, b], lambda xs, f=f: f(xs[0], xs[1]))
+
+# ------------------------------------------------------------------ unary
+UNARY = {
+    "neg": (torch.neg, normal),
+    "abs": (torch.abs, lambda r, s: away_from(r, s, [0.0])),
+    "exp": (torch.exp, normal),
+    "log": (torch.log, positive),
+    "log1p": (torch.log1p, lambda r, s: r.uniform(-0.5, 2.0, s)),
+    "sqrt": (torch.sqrt, positive),
+    "rsqrt": (torch.rsqrt, positive),
+    "square": (torch.square, normal),
+    "recip": (torch.reciprocal, positive),
+    "sin": (torch.sin, lambda r, s: normal(r, s) * 2.0),
+    "cos": (torch.cos, lambda r, s: normal(r, s) * 2.0),
+    "tanh": (torch.tanh, normal),
+    "sigmoid": (torch.sigmoid, lambda r, s: normal(r, s) * 2.0),
+    "relu": (torch.relu, lambda r, s: away_from(r, s, [0.0])),
+    "gelu": (lambda x: F.gelu(x, approximate="none"), lambda r, s: normal(r, s) * 1.5),
+    "softplus": (lambda x: F.softplus(x, beta=1.0, threshold=20.0), lambda r, s: normal(r, s) * 2.0),
+    "clamp": (lambda x: torch.clamp(x, min=-0.5, max=0.7), lambda r, s: away_from(r, s, [-0.5, 0.7])),
+}
+for op, (f, gen) in UNARY.items():
+    for shape in ([3, 5], [2, 3, 4]):
+        name = f"{op}_{sname(shape)}"
+        rng = rng_for(name)
+        x = gen(rng, shape)
+        if op == "softplus" and shape == [2, 3, 4]:
+            # Exercise the linear branch (x > threshold=20) and values just below it.
+            flat = x.reshape(-1)
+            flat[[1, 5, 9, 13]] = [20.5, 25.0, 33.3, 19.5]
+            flat[[2, 7]] = [-25.0, -40.0]
+            x = flat.reshape(shape)
+        args = {"min": -0.5, "max": 0.7} if op == "clamp" else {}
+        if op == "softplus":
+            args = {"beta": 1.0, "threshold": 20.0}
+        add_case(name, op, [x], lambda xs, f=f: f(xs[0]), args=args)
+
+# ------------------------------------------------------------------ reductions
+RED_SHAPE = [3, 4, 5]
+REDUCE = {
+    "sum": lambda x, d, k: torch.sum(x, dim=d, keepdim=k),
+    "mean": lambda x, d, k: torch.mean(x, dim=d, keepdim=k),
+    "max": lambda x, d, k: torch.amax(x, dim=d, keepdim=k),
+    "min": lambda x, d, k: torch.amin(x, dim=d, keepdim=k),
+    "logsumexp": lambda x, d, k: torch.logsumexp(x, dim=d, keepdim=k),
+}
+for op, f in REDUCE.items():
+    for dims in ([1], [0, 2], [0, 1, 2]):
+        for keep in (True, False):
+            name = f"{op}_dims{''.join(map(str, dims))}_{'keep' if keep else 'nokeep'}"
+            x = normal(rng_for(name), RED_SHAPE)
+            add_case(name, op, [x], lambda xs, f=f, d=dims, k=keep: f(xs[0], d, k),
+                     args={"dims": dims, "keepdim": keep})
+for corr in (1, 0):
+    for dims in ([1], [0, 2], [0, 1, 2]):
+        for keep in (True, False):
+            name = f"var_c{corr}_dims{''.join(map(str, dims))}_{'keep' if keep else 'nokeep'}"
+            x = normal(rng_for(name), RED_SHAPE)
+            add_case(name, "var", [x],
+                     lambda xs, d=dims, k=keep, c=corr: torch.var(xs[0], dim=d, correction=c, keepdim=k),
+                     args={"dims": dims, "keepdim": keep, "correction": corr})
+for op, f in (("softmax", torch.softmax), ("log_softmax", torch.log_softmax)):
+    for d in (0, -1):
+        name = f"{op}_dim{d}"
+        x = normal(rng_for(name), RED_SHAPE) * 2.0
+        add_case(name, op, [x], lambda xs, f=f, d=d: f(xs[0], dim=d), args={"dim": d})
+for op, f in (("argmax", torch.argmax), ("argmin", torch.argmin)):
+    name = f"{op}_dim1"
+    x = normal(rng_for(name), RED_SHAPE)
+    add_case(name, op, [x], lambda xs, f=f: f(xs[0], dim=1, keepdim=False),
+             args={"dim": 1, "keepdim": False}, grad=False, out_dtype="i64")
+
+# ------------------------------------------------------------------ comparisons
+CMP = {"eq": torch.eq, "ne": torch.ne, "lt": torch.lt, "le": torch.le, "gt": torch.gt, "ge": torch.ge}
+for op, f in CMP.items():
+    name = f"{op}_3x4_4"
+    rng = rng_for(name)
+    a, b = int_valued(rng, [3, 4]), int_valued(rng, [4])
+    add_case(name, op, [a, b], lambda xs, f=f: f(xs[0], xs[1]), grad=False, out_dtype="bool")
+
+# ------------------------------------------------------------------ where / masked_fill
+for mshape in ([3, 1], [3, 4]):
+    name = f"where_cond_mask{sname(mshape)}"
+    rng = rng_for(name)
+    mask = rng.integers(0, 2, mshape).astype(bool)
+    mask.reshape(-1)[0] = True
+    mask.reshape(-1)[-1] = False
+    a, b = normal(rng, [3, 4]), normal(rng, [4])
+    add_case(name, "where_cond", [a, b],
+             lambda xs, m=mask: torch.where(torch.tensor(m), xs[0], xs[1]), args={"mask": aj(mask)})
+for mshape in ([3, 4], [4]):
+    name = f"masked_fill_mask{sname(mshape)}"
+    rng = rng_for(name)
+    mask = rng.integers(0, 2, mshape).astype(bool)
+    mask.reshape(-1)[0] = True
+    mask.reshape(-1)[-1] = False
+    x = normal(rng, [3, 4])
+    add_case(name, "masked_fill", [x],
+             lambda xs, m=mask: xs[0].masked_fill(torch.tensor(m), -1.5), args={"mask": aj(mask), "value": -1.5})
+
+# ------------------------------------------------------------------ shape ops
+name = "cat_dim1"
+rng = rng_for(name)
+add_case(name, "cat", [normal(rng, [2, 3]), normal(rng, [2, 1]), normal(rng, [2, 4])],
+         lambda xs: torch.cat(xs, dim=1), args={"dim": 1})
+name = "cat_dim0_3d"
+rng = rng_for(name)
+add_case(name, "cat", [normal(rng, [1, 2, 3]), normal(rng, [2, 2, 3]), normal(rng, [1, 2, 3])],
+         lambda xs: torch.cat(xs, dim=0), args={"dim": 0})
+for d in (0, 2):
+    name = f"stack_dim{d}"
+    rng = rng_for(name)
+    add_case(name, "stack", [normal(rng, [2, 3]) for _ in range(3)],
+             lambda xs, d=d: torch.stack(xs, dim=d), args={"dim": d})
+for d, idx in ((0, [2, 0, 2, 3]), (1, [4, 1, 1, 0])):
+    name = f"index_select_dim{d}"
+    x = normal(rng_for(name), [4, 5])
+    add_case(name, "index_select", [x],
+             lambda xs, d=d, i=idx: torch.index_select(xs[0], d, torch.tensor(i)), args={"dim": d, "index": idx})
+name = "gather_dim1"
+idx = np.array([[0, 3, 3, 1, 2], [2, 2, 0, 0, 1], [3, 1, 0, 2, 3]])
+add_case(name, "gather", [normal(rng_for(name), [3, 4])],
+         lambda xs: torch.gather(xs[0], 1, torch.tensor(idx)), args={"dim": 1, "index": aj(idx)})
+name = "gather_dim0"
+idx0 = np.array([[2, 0, 1, 1], [0, 0, 2, 1]])
+add_case(name, "gather", [normal(rng_for(name), [3, 4])],
+         lambda xs: torch.gather(xs[0], 0, torch.tensor(idx0)), args={"dim": 0, "index": aj(idx0)})
+name = "scatter_add_dim1"
+sidx = np.array([[1, 1], [0, 4], [3, 3]])
+rng = rng_for(name)
+add_case(name, "scatter_add", [normal(rng, [3, 5]), normal(rng, [3, 2])],
+         lambda xs: xs[0].scatter_add(1, torch.tensor(sidx), xs[1]), args={"dim": 1, "index": aj(sidx)})
+
+
+def torch_pad(pads):
+    # kiln: [[before, after] per dim, dim 0 first]; torch F.pad: last dim first, flat.
+    flat = []
+    for b, a in reversed(pads):
+        flat += [b, a]
+    return flat
+
+
+for shape, pads, value, tag in (([2, 3], [[1, 0], [2, 1]], 0.0, "2d"),
+                                ([2, 3, 4], [[0, 0], [1, 1], [0, 2]], 0.0, "3d"),
+                                ([2, 3], [[0, 2], [1, 0]], 1.5, "2d_value")):
+    name = f"pad_{tag}"
+    add_case(name, "pad", [normal(rng_for(name), shape)],
+             lambda xs, p=pads, v=value: F.pad(xs[0], torch_pad(p), mode="constant", value=v),
+             args={"pads": pads, "value": value})
+name = "narrow_dim1"
+add_case(name, "narrow", [normal(rng_for(name), [3, 5])],
+         lambda xs: torch.narrow(xs[0], 1, 1, 2), args={"dim": 1, "start": 1, "len": 2})
+name = "narrow_3d_dim2"
+add_case(name, "narrow", [normal(rng_for(name), [2, 3, 4])],
+         lambda xs: torch.narrow(xs[0], 2, 2, 2), args={"dim": 2, "start": 2, "len": 2})
+name = "permute_201"
+add_case(name, "permute", [normal(rng_for(name), [2, 3, 4])],
+         lambda xs: xs[0].permute(2, 0, 1), args={"dims": [2, 0, 1]})
+name = "transpose_02"
+add_case(name, "transpose", [normal(rng_for(name), [2, 3, 4])],
+         lambda xs: xs[0].transpose(0, 2), args={"dim0": 0, "dim1": 2})
+for src, dst in (([2, 3, 4], [4, 6]), ([2, 3, 4], [24]), ([6], [1, 2, 3, 1])):
+    name = f"reshape_{sname(src)}_to_{sname(dst)}"
+    add_case(name, "reshape", [normal(rng_for(name), src)],
+             lambda xs, s=dst: xs[0].reshape(s), args={"shape": dst})
+for src, dst in (([3, 1], [3, 4]), ([4], [2, 3, 4]), ([1, 3, 1], [2, 3, 4])):
+    name = f"expand_{sname(src)}_to_{sname(dst)}"
+    add_case(name, "expand", [normal(rng_for(name), src)],
+             lambda xs, s=dst: xs[0].expand(s), args={"shape": dst})
+
+# ------------------------------------------------------------------ matmul
+for sa, sb in (([3, 4], [4, 5]), ([2, 3, 4], [4, 5]), ([2, 1, 3, 4], [3, 4, 2]), ([4], [4, 3]), ([3, 4], [4])):
+    name = f"matmul_{sname(sa)}_{sname(sb)}"
+    rng = rng_for(name)
+    add_case(name, "matmul", [normal(rng, sa), normal(rng, sb)], lambda xs: torch.matmul(xs[0], xs[1]))
+
+
+def main():
+    names = [c["name"] for c in CASES]
+    assert len(names) == len(set(names)), "duplicate case names"
+    os.makedirs(os.path.dirname(OUT), exist_ok=True)
+    doc = {"torch_version": torch.__version__, "numpy_version": np.__version__, "cases": CASES}
+    with open(OUT, "w") as fh:
+        json.dump(doc, fh, separators=(",", ":"))
+        fh.write("\n")
+    ops = sorted({c["op"] for c in CASES})
+    size = os.path.getsize(OUT)
+    print(f"wrote {OUT}: {len(CASES)} cases ({len(CASES)//2} per dtype), {len(ops)} ops, {size/1e6:.2f} MB")
+    print("ops:", " ".join(ops))
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    main()
