@@ -1,0 +1,385 @@
+#!/usr/bin/env python3
+"""Generate PyTorch reference fixtures for kiln-nn.
+
+Writes into crates/kiln-nn/tests/fixtures/:
+  optim.json            optimiser trajectories (10 steps, float64)
+  schedules.json        learning-rate schedules over 30 epochs
+  losses.json           loss values + input gradients (float64)
+  layers.json           layer forward/backward incl. weights (float64)
+  interop_mlp.{safetensors,json}   Linear/ReLU MLP (float32)
+  interop_cnn.{safetensors,json}   small CNN (float32)
+  interop_norm.{safetensors,json}  Conv2d+BatchNorm2d+LayerNorm in eval mode (float32)
+
+Run:  /tmp/peers/bin/python scripts/gen_nn_fixtures.py [optim schedules losses layers interop ...]
+(no arguments = everything). See scripts/README.md for the formats.
+"""
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from safetensors.torch import save_file
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT_DIR = os.path.join(ROOT, "crates", "kiln-nn", "tests", "fixtures")
+
+
+def tj(t):
+    t = torch.as_tensor(t).detach()
+    if t.dtype in (torch.bool, torch.int64, torch.int32):
+        data = [int(v) for v in t.reshape(-1).tolist()]
+    else:
+        data = [float(v) for v in t.reshape(-1).tolist()]
+    return {"shape": list(t.shape), "data": data}
+
+
+def write_json(name, doc):
+    path = os.path.join(OUT_DIR, name)
+    with open(path, "w") as fh:
+        json.dump(doc, fh, separators=(",", ":"))
+        fh.write("\n")
+    print(f"wrote {path} ({os.path.getsize(path)/1e3:.1f} kB)")
+    return path
+
+
+# ====================================================================== optimisers
+OPTIM_CONFIGS = [
+    ("SGD", {"lr": 0.1}),
+    ("SGD", {"lr": 0.1, "momentum": 0.9}),
+    ("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True}),
+    ("SGD", {"lr": 0.1, "momentum": 0.9, "dampening": 0.1, "weight_decay": 0.01}),
+    ("Adam", {"lr": 0.01}),
+    ("Adam", {"lr": 0.01, "weight_decay": 0.1}),
+    ("Adam", {"lr": 0.01, "amsgrad": True}),
+    ("AdamW", {"lr": 0.01, "weight_decay": 0.1}),
+    ("RMSprop", {"lr": 0.01}),
+    ("RMSprop", {"lr": 0.01, "momentum": 0.9, "centered": True}),
+    ("Adagrad", {"lr": 0.1}),
+    ("Adagrad", {"lr": 0.1, "lr_decay": 0.01, "weight_decay": 0.1}),
+]
+OPTIM_SHAPES = [(3, 4), (5,)]
+OPTIM_STEPS = 10
+
+
+def gen_optim():
+    rng = np.random.default_rng(1234)
+    params0 = [rng.standard_normal(s) for s in OPTIM_SHAPES]
+    grads = [[rng.standard_normal(s) for s in OPTIM_SHAPES] for _ in range(OPTIM_STEPS)]
+    cases = []
+    for name, kwargs in OPTIM_CONFIGS:
+        ps = [torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in params0]
+        # foreach=False: the plain per-parameter reference loop (identical maths, simplest to follow).
+        opt = getattr(torch.optim, name)(ps, foreach=False, **kwargs)
+        traj = []
+        for step in range(OPTIM_STEPS):
+            for p, g in zip(ps, grads[step]):
+                p.grad = torch.tensor(g, dtype=torch.float64)
+            opt.step()
+            traj.append([tj(p) for p in ps])
+        # record the full hyper-parameters PyTorch actually used (defaults filled in)
+        group = {k: v for k, v in opt.param_groups[0].items() if k != "params"}
+        skip = {"foreach", "differentiable", "capturable", "fused", "initial_lr"}
+        full = {k: (list(v) if isinstance(v, tuple) else v) for k, v in group.items()
+                if isinstance(v, (int, float, bool, tuple)) and k not in skip}
+        cases.append({
+            "optimizer": name,
+            "kwargs": kwargs,
+            "resolved_kwargs": full,
+            "params0": [tj(torch.tensor(p)) for p in params0],
+            "grads": [[tj(torch.tensor(g)) for g in step] for step in grads],
+            "params": traj,
+        })
+    write_json("optim.json", {"torch_version": torch.__version__, "dtype": "f64", "cases": cases})
+    return len(cases)
+
+
+# ====================================================================== LR schedules
+SCHED_EPOCHS = 30
+BASE_LR = 0.1
+
+
+def plateau_metrics():
+    # Decreasing, then flat/noisy plateaus so several reductions happen.
+    # Epochs 11-13 improve on best=0.65 by less than the relative threshold (best*(1-1e-4) = 0.649935),
+    # so they count as bad epochs and trigger a reduction after epoch 13 (none if the threshold were ignored).
+    m = [1.0, 0.8, 0.7, 0.69, 0.695, 0.70, 0.71, 0.65, 0.66, 0.66,
+         0.66, 0.64999, 0.64998, 0.64995, 0.5, 0.51, 0.52, 0.53, 0.49, 0.48,
+         0.48, 0.48, 0.48, 0.48, 0.47, 0.47, 0.47, 0.47, 0.47, 0.47]
+    assert len(m) == SCHED_EPOCHS
+    return m
+
+
+def gen_schedules():
+    S = torch.optim.lr_scheduler
+    configs = [
+        ("StepLR", {"step_size": 5, "gamma": 0.5}),
+        ("ExponentialLR", {"gamma": 0.9}),
+        ("CosineAnnealingLR", {"T_max": 10, "eta_min": 0.001}),
+        ("CosineAnnealingWarmRestarts", {"T_0": 5, "T_mult": 2}),
+        ("LinearLR", {"start_factor": 0.1, "total_iters": 5}),
+        ("ReduceLROnPlateau", {"mode": "min", "factor": 0.5, "patience": 2, "threshold": 1e-4,
+                               "threshold_mode": "rel", "cooldown": 0, "min_lr": 0.0, "eps": 1e-8}),
+    ]
+    cases = []
+    metrics = plateau_metrics()
+    for name, kwargs in configs:
+        p = torch.zeros(1, requires_grad=True)
+        opt = torch.optim.SGD([p], lr=BASE_LR)
+        sched = getattr(S, name)(opt, **kwargs)
+        lrs = []
+        for epoch in range(SCHED_EPOCHS):
+            lrs.append(float(opt.param_groups[0]["lr"]))
+            opt.step()  # (no grad: a no-op, but keeps the documented call order)
+            if name == "ReduceLROnPlateau":
+                sched.step(metrics[epoch])
+            else:
+                sched.step()
+        case = {"scheduler": name, "kwargs": kwargs, "base_lr": BASE_LR, "epochs": SCHED_EPOCHS, "lrs": lrs}
+        if name == "ReduceLROnPlateau":
+            case["metrics"] = metrics
+        cases.append(case)
+    write_json("schedules.json", {
+        "torch_version": torch.__version__,
+        "convention": "lrs[e] = learning rate used during epoch e (e = 0..epochs-1); lrs[0] is the lr right after "
+                      "constructing the scheduler (base_lr, except LinearLR: start_factor * base_lr). "
+                      "scheduler.step() is called once at the end of every epoch (ReduceLROnPlateau: "
+                      "step(metrics[e]) at the end of epoch e).",
+        "cases": cases,
+    })
+    return len(cases)
+
+
+# ====================================================================== interop (safetensors)
+def save_interop(name, model, x, extra=None):
+    model.eval()
+    with torch.no_grad():
+        y = model(x)
+    sd = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    st_path = os.path.join(OUT_DIR, f"{name}.safetensors")
+    save_file(sd, st_path)
+    doc = {
+        "torch_version": torch.__version__,
+        "model": repr(model),
+        "dtype": "f32",
+        "tensors": {k: {"shape": list(v.shape), "dtype": str(v.dtype).replace("torch.", "")} for k, v in sd.items()},
+        "input": tj(x),
+        "output": tj(y),
+    }
+    if extra:
+        doc.update(extra)
+    write_json(f"{name}.json", doc)
+    print(f"wrote {st_path} ({os.path.getsize(st_path)} bytes), tensors: {list(sd)}")
+
+
+def gen_interop():
+    torch.manual_seed(0)
+    mlp = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)).float()
+    x = torch.randn(5, 4)
+    save_interop("interop_mlp", mlp, x)
+
+    torch.manual_seed(0)
+    cnn = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(4, 6, 3, stride=1, padding=0, dilation=1), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 3),
+    ).float()
+    x = torch.randn(2, 1, 8, 8)
+    save_interop("interop_cnn", cnn, x)
+
+    # Conv2d -> BatchNorm2d -> ReLU -> Flatten -> LayerNorm -> Linear, evaluated in eval mode after a few
+    # train-mode forward passes (so running_mean / running_var / num_batches_tracked are non-trivial).
+    torch.manual_seed(0)
+    norm = nn.Sequential(
+        nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten(),
+        nn.LayerNorm(48), nn.Linear(48, 2),
+    ).float()
+    with torch.no_grad():
+        norm[1].weight.uniform_(0.5, 1.5)
+        norm[1].bias.uniform_(-0.5, 0.5)
+        norm[4].weight.uniform_(0.5, 1.5)
+        norm[4].bias.uniform_(-0.5, 0.5)
+        norm.train()
+        for _ in range(3):
+            norm(torch.randn(4, 2, 6, 6) * 2.0 + 0.5)
+    x = torch.randn(2, 2, 6, 6)
+    save_interop("interop_norm", norm, x, extra={
+        "notes": "eval mode; BatchNorm2d eps=1e-5 momentum=0.1 (3 train-mode batches seen); LayerNorm(48) eps=1e-5 "
+                 "over the flattened (C,H,W) features",
+    })
+
+
+# ====================================================================== losses
+def gen_losses():
+    rng = np.random.default_rng(77)
+    cases = []
+
+    def run(loss, kwargs, fn, inp, target, target_is_index=False):
+        for reduction in ("mean", "sum", "none"):
+            x = torch.tensor(inp, dtype=torch.float64, requires_grad=True)
+            t = torch.tensor(target, dtype=torch.int64 if target_is_index else torch.float64)
+            out = fn(x, t, reduction)
+            if reduction == "none":
+                go = torch.tensor(rng.standard_normal(tuple(out.shape)), dtype=torch.float64)
+            else:
+                go = torch.ones((), dtype=torch.float64)
+            (gi,) = torch.autograd.grad(out, x, go)
+            cases.append({
+                "loss": loss, "kwargs": kwargs, "reduction": reduction,
+                "input": tj(x), "target": tj(t), "target_dtype": "i64" if target_is_index else "f64",
+                "output": tj(out), "grad_output": tj(go), "grad_input": tj(gi),
+            })
+
+    shape = (4, 3)
+    # MSE
+    run("mse", {}, lambda x, t, r: F.mse_loss(x, t, reduction=r), rng.standard_normal(shape), rng.standard_normal(shape))
+    # L1: keep |x - t| > 0.05
+    x = rng.standard_normal(shape)
+    d = rng.uniform(0.1, 1.5, shape) * rng.choice([-1, 1], shape)
+    run("l1", {}, lambda x, t, r: F.l1_loss(x, t, reduction=r), x, x - d)
+    # SmoothL1: differences in both regions, away from |d| = beta
+    for beta in (1.0, 0.5):
+        x = rng.standard_normal(shape)
+        mags = np.array([0.1, 0.3, 0.7, 1.3, 2.0, 0.2, 0.9, 1.6, 0.05 + 0.01, 0.35, 3.0, 0.8]).reshape(shape)
+        d = mags * rng.choice([-1, 1], shape)
+        run("smooth_l1", {"beta": beta}, lambda x, t, r, b=beta: F.smooth_l1_loss(x, t, reduction=r, beta=b), x, x - d)
+    # BCE on probabilities (hard and soft targets)
+    p = rng.uniform(0.05, 0.95, shape)
+    t = np.array([1, 0, 1, 0, 0, 1, 0.3, 0.8, 1, 0, 0.5, 1], dtype=np.float64).reshape(shape)
+    run("bce", {}, lambda x, t, r: F.binary_cross_entropy(x, t, reduction=r), p, t)
+    # BCEWithLogits incl. |logit| = 50 (stability)
+    z = rng.standard_normal(shape) * 2.0
+    z.reshape(-1)[[0, 1, 2, 3]] = [50.0, -50.0, 50.0, -50.0]
+    t = np.array([1, 0, 0, 1, 1, 0, 0.25, 1, 0, 1, 0.5, 0], dtype=np.float64).reshape(shape)
+    run("bce_with_logits", {}, lambda x, t, r: F.binary_cross_entropy_with_logits(x, t, reduction=r), z, t)
+    # CrossEntropy from logits with class indices
+    logits = rng.standard_normal((6, 4)) * 1.5
+    tgt = np.array([0, 2, 3, 1, 2, 3])
+    run("cross_entropy", {}, lambda x, t, r: F.cross_entropy(x, t, reduction=r), logits, tgt, True)
+    run("cross_entropy", {"label_smoothing": 0.1},
+        lambda x, t, r: F.cross_entropy(x, t, reduction=r, label_smoothing=0.1), logits, tgt, True)
+    run("cross_entropy", {"ignore_index": 2},
+        lambda x, t, r: F.cross_entropy(x, t, reduction=r, ignore_index=2), logits, tgt, True)
+    # NLLLoss on log-probabilities
+    logp = torch.log_softmax(torch.tensor(rng.standard_normal((6, 4))), dim=1).numpy()
+    run("nll", {}, lambda x, t, r: F.nll_loss(x, t, reduction=r), logp, tgt, True)
+    run("nll", {"ignore_index": 2}, lambda x, t, r: F.nll_loss(x, t, reduction=r, ignore_index=2), logp, tgt, True)
+    write_json("losses.json", {
+        "torch_version": torch.__version__, "dtype": "f64",
+        "convention": "grad_input = d(sum(output * grad_output))/d(input); grad_output is 1.0 (shape []) for "
+                      "mean/sum, random normal for none. Targets never receive gradients here.",
+        "cases": cases,
+    })
+    return len(cases)
+
+
+# ====================================================================== layers
+def gen_layers():
+    torch.manual_seed(4321)
+    rng = np.random.default_rng(99)
+    cases = []
+
+    def randn(*shape):
+        return torch.tensor(rng.standard_normal(shape), dtype=torch.float64)
+
+    def run(layer_name, kwargs, module, x, extra_fn=None, input_is_index=False, note=None, call=None):
+        module = module.double()
+        with torch.no_grad():  # deterministic, non-default parameter values from our rng
+            for _, p in module.named_parameters():
+                p.copy_(torch.tensor(rng.standard_normal(tuple(p.shape)) * 0.5, dtype=torch.float64))
+        params = {k: tj(p) for k, p in module.named_parameters()}
+        buffers_before = {k: tj(b) for k, b in module.named_buffers()}
+        if not input_is_index:
+            x = x.clone().requires_grad_(True)
+        out = call(module, x) if call else module(x)
+        extra = {}
+        if isinstance(out, tuple):
+            out, *rest = out
+            if extra_fn:
+                extra = extra_fn(rest)
+        go = randn(*out.shape)
+        wrt = [] if input_is_index else [x]
+        names = [k for k, _ in module.named_parameters()]
+        wrt += [p for _, p in module.named_parameters()]
+        gs = torch.autograd.grad(out, wrt, go, allow_unused=True)
+        if input_is_index:
+            gin, gps = None, gs
+        else:
+            gin, gps = gs[0], gs[1:]
+        case = {
+            "layer": layer_name, "kwargs": kwargs, "train": module.training,
+            "params": params, "buffers_before": buffers_before,
+            "input": tj(x), "input_dtype": "i64" if input_is_index else "f64",
+            "output": tj(out), "grad_output": tj(go),
+            "grad_input": tj(gin) if gin is not None else None,
+            "grad_params": {n: tj(g) for n, g in zip(names, gps)},
+            "buffers_after": {k: tj(b) for k, b in module.named_buffers()},
+        }
+        case.update(extra)
+        if note:
+            case["note"] = note
+        cases.append(case)
+
+    kw = dict(in_channels=4, out_channels=6, kernel_size=3, stride=2, padding=1, dilation=2, groups=2)
+    run("Conv1d", kw, nn.Conv1d(**kw), randn(2, 4, 11))
+    kw = dict(in_channels=3, out_channels=4, kernel_size=3, stride=2, padding=1, dilation=1, groups=1)
+    run("Conv2d", kw, nn.Conv2d(**kw), randn(2, 3, 7, 7))
+    kw = dict(in_channels=4, out_channels=6, kernel_size=3, stride=1, padding=1, dilation=2, groups=2)
+    run("Conv2d", kw, nn.Conv2d(**kw), randn(2, 4, 8, 8))
+    kw = dict(in_channels=2, out_channels=3, kernel_size=[2, 3], stride=[1, 2], padding=[0, 1], bias=False)
+    run("Conv2d", kw, nn.Conv2d(**kw), randn(1, 2, 5, 6), note="rectangular kernel, no bias")
+    kw = dict(kernel_size=2)
+    run("MaxPool2d", kw, nn.MaxPool2d(**kw), randn(2, 3, 6, 6), note="stride defaults to kernel_size")
+    kw = dict(kernel_size=3, stride=2, padding=1)
+    run("MaxPool2d", kw, nn.MaxPool2d(**kw), randn(2, 3, 7, 7), note="padding is -inf; overlapping windows")
+    kw = dict(kernel_size=2)
+    run("AvgPool2d", kw, nn.AvgPool2d(**kw), randn(2, 3, 6, 6))
+    run("AvgPool2d", kw, nn.AvgPool2d(**kw), randn(1, 2, 5, 5), note="odd size: last row/col dropped (floor)")
+    kw = dict(normalized_shape=[5], eps=1e-5)
+    run("LayerNorm", kw, nn.LayerNorm(**kw), randn(2, 3, 5) * 2.0 + 1.0)
+    kw = dict(normalized_shape=[3, 5], eps=1e-5)
+    run("LayerNorm", kw, nn.LayerNorm(**kw), randn(2, 3, 5) * 2.0 + 1.0)
+    kw = dict(num_embeddings=10, embedding_dim=4)
+    run("Embedding", kw, nn.Embedding(**kw), torch.tensor([[1, 7, 1], [0, 9, 7]]), input_is_index=True)
+    kw = dict(num_features=4, eps=1e-5, momentum=0.1)
+    run("BatchNorm1d", kw, nn.BatchNorm1d(**kw).train(), randn(6, 4) * 1.5 + 0.5,
+        note="train mode: normalise with biased batch var; running_var updated with unbiased var")
+    run("BatchNorm1d", kw, nn.BatchNorm1d(**kw).train(), randn(3, 4, 5) * 1.5 + 0.5,
+        note="train mode, (N,C,L) input: statistics over N and L")
+
+    # MultiheadAttention self-attention
+    kw = dict(embed_dim=8, num_heads=2, batch_first=True, dropout=0.0, bias=True)
+    L = 5
+    causal = torch.triu(torch.ones(L, L, dtype=torch.bool), diagonal=1)
+    for masked in (False, True):
+        mha = nn.MultiheadAttention(**kw)
+        x = randn(2, L, 8)
+
+        def call(m, x, masked=masked):
+            return m(x, x, x, attn_mask=causal if masked else None, need_weights=True, average_attn_weights=True)
+
+        extra = lambda rest: {"attn_weights": tj(rest[0])}
+        run("MultiheadAttention", dict(kw), mha, x, extra_fn=extra, call=call,
+            note="self-attention query=key=value=input (grad_input sums all three uses); attn_mask bool "
+                 "[L,L] with True = masked (strict upper triangle) when causal; attn_weights averaged over heads")
+        cases[-1]["causal"] = masked
+        cases[-1]["attn_mask"] = tj(causal) if masked else None
+    write_json("layers.json", {"torch_version": torch.__version__, "dtype": "f64", "cases": cases})
+    return len(cases)
+
+
+def main():
+    os.makedirs(OUT_DIR, exist_ok=True)
+    torch.set_num_threads(1)
+    which = sys.argv[1:] or ["optim", "schedules", "interop", "losses", "layers"]
+    for w in which:
+        n = {"optim": gen_optim, "schedules": gen_schedules, "interop": gen_interop,
+             "losses": gen_losses, "layers": gen_layers}[w]()
+        if n is not None:
+            print(f"  {w}: {n} cases")
+
+
+if __name__ == "__main__":
+    main()
