@@ -1,0 +1,618 @@
+//! Reverse-mode autodiff: the graph records, the derivative formulas, and the engine.
+//!
+//! Each op result that needs a gradient holds an [`Op`] naming its inputs; the graph lives in the
+//! tensors and frees itself when the last handle drops. Derivative formulas are written with the
+//! public tensor ops, so running backward with `create_graph` records a graph of the gradient
+//! itself, which can be differentiated again. Without `create_graph` the engine runs in no-grad
+//! mode and records nothing.
+
+use crate::backend::{BinaryOp, UnaryOp};
+use crate::tensor::{SmallDims, TensorId};
+use crate::{Error, Result, Tensor};
+use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+
+thread_local! {
+    static GRAD_ENABLED: Cell<bool> = const { Cell::new(true) };
+    static ANOMALY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True unless inside [`no_grad`] (per thread).
+#[inline]
+pub fn is_grad_enabled() -> bool {
+    GRAD_ENABLED.with(|g| g.get())
+}
+
+/// Restores the previous grad mode when dropped.
+pub struct GradModeGuard {
+    prev: bool,
+}
+impl Drop for GradModeGuard {
+    fn drop(&mut self) {
+        GRAD_ENABLED.with(|g| g.set(self.prev));
+    }
+}
+/// Sets grad mode for the current thread until the guard drops.
+pub fn set_grad_enabled(on: bool) -> GradModeGuard {
+    let prev = GRAD_ENABLED.with(|g| g.replace(on));
+    GradModeGuard { prev }
+}
+/// Runs `f` without recording any graph, like `torch.no_grad()`.
+pub fn no_grad<R>(f: impl FnOnce() -> R) -> R {
+    let _g = set_grad_enabled(false);
+    f()
+}
+
+/// True while anomaly mode is on (per thread).
+#[inline]
+pub fn anomaly_enabled() -> bool {
+    ANOMALY.with(|a| a.get())
+}
+/// Restores the previous anomaly mode when dropped.
+pub struct AnomalyGuard {
+    prev: bool,
+}
+impl Drop for AnomalyGuard {
+    fn drop(&mut self) {
+        ANOMALY.with(|a| a.set(self.prev));
+    }
+}
+/// Turns anomaly mode on or off for the current thread until the guard drops. While on, every op
+/// checks its output (and backward every gradient) for NaN and Inf, and returns
+/// [`Error::Anomaly`] naming the first op that produced one.
+pub fn set_anomaly_detection(on: bool) -> AnomalyGuard {
+    let prev = ANOMALY.with(|a| a.replace(on));
+    AnomalyGuard { prev }
+}
+/// Runs `f` with anomaly mode on.
+pub fn detect_anomaly<R>(f: impl FnOnce() -> R) -> R {
+    let _g = set_anomaly_detection(true);
+    f()
+}
+
+fn inputs_finite(op: Option<&Op>) -> bool {
+    let mut v = Vec::new();
+    if let Some(op) = op {
+        op.inputs(&mut v);
+    }
+    v.iter().all(|t| t.0.storage.all_finite(&t.0.layout))
+}
+
+pub(crate) fn check_forward(t: &Tensor, name: &'static str) -> Result<()> {
+    if t.0.storage.all_finite(&t.0.layout) {
+        return Ok(());
+    }
+    let note = if t.op().is_some() && !inputs_finite(t.op()) {
+        " (its inputs already held NaN or Inf)"
+    } else {
+        ""
+    };
+    Err(Error::Anomaly {
+        op: name,
+        phase: "forward",
+        what: "NaN or Inf",
+        note,
+    })
+}
+
+/// One recorded op: its differentiable inputs (and the non-differentiable ones it needs).
+pub(crate) enum Op {
+    Unary(Tensor, UnaryOp),
+    Binary(Tensor, Tensor, BinaryOp),
+    Sum(Tensor),
+    MaxMin(Tensor, SmallDims, bool),
+    Reshape(Tensor),
+    Permute(Tensor, SmallDims),
+    Narrow(Tensor, usize, usize),
+    Expand(Tensor),
+    Pad(Tensor, Vec<(usize, usize)>),
+    Cat(Vec<Tensor>, usize),
+    IndexSelect(Tensor, usize, Tensor),
+    IndexAdd(Tensor, usize, Tensor, Tensor),
+    Gather(Tensor, usize, Tensor),
+    ScatterAdd(Tensor, usize, Tensor, Tensor),
+    Matmul(Tensor, Tensor),
+    Where(Tensor, Tensor, Tensor),
+    Cast(Tensor),
+    Copy(Tensor),
+}
+
+impl Op {
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Op::Unary(_, u) => u.name(),
+            Op::Binary(_, _, b) => b.name(),
+            Op::Sum(_) => "sum",
+            Op::MaxMin(_, _, true) => "max",
+            Op::MaxMin(_, _, false) => "min",
+            Op::Reshape(_) => "reshape",
+            Op::Permute(..) => "permute",
+            Op::Narrow(..) => "narrow",
+            Op::Expand(_) => "broadcast_to",
+            Op::Pad(..) => "pad",
+            Op::Cat(..) => "cat",
+            Op::IndexSelect(..) => "index_select",
+            Op::IndexAdd(..) => "index_add",
+            Op::Gather(..) => "gather",
+            Op::ScatterAdd(..) => "scatter_add",
+            Op::Matmul(..) => "matmul",
+            Op::Where(..) => "where_cond",
+            Op::Cast(_) => "to_dtype",
+            Op::Copy(_) => "contiguous",
+        }
+    }
+
+    /// The inputs gradients flow to, in order.
+    pub(crate) fn inputs<'a>(&'a self, out: &mut Vec<&'a Tensor>) {
+        match self {
+            Op::Unary(x, _)
+            | Op::Sum(x)
+            | Op::MaxMin(x, ..)
+            | Op::Reshape(x)
+            | Op::Permute(x, _)
+            | Op::Narrow(x, ..)
+            | Op::Expand(x)
+            | Op::Pad(x, _)
+            | Op::IndexSelect(x, ..)
+            | Op::Gather(x, ..)
+            | Op::Cast(x)
+            | Op::Copy(x) => out.push(x),
+            Op::Binary(a, b, _) | Op::Matmul(a, b) | Op::Where(_, a, b) => {
+                out.push(a);
+                out.push(b);
+            }
+            Op::IndexAdd(x, _, _, s) | Op::ScatterAdd(x, _, _, s) => {
+                out.push(x);
+                out.push(s);
+            }
+            Op::Cat(xs, _) => out.extend(xs.iter()),
+        }
+    }
+
+    /// Moves every tensor the op holds into `out` (for the iterative drop).
+    pub(crate) fn into_inputs(self, out: &mut Vec<Tensor>) {
+        match self {
+            Op::Unary(x, _)
+            | Op::Sum(x)
+            | Op::MaxMin(x, ..)
+            | Op::Reshape(x)
+            | Op::Permute(x, _)
+            | Op::Narrow(x, ..)
+            | Op::Expand(x)
+            | Op::Pad(x, _)
+            | Op::Cast(x)
+            | Op::Copy(x) => out.push(x),
+            Op::IndexSelect(x, _, i) | Op::Gather(x, _, i) => {
+                out.push(x);
+                out.push(i);
+            }
+            Op::Binary(a, b, _) | Op::Matmul(a, b) => {
+                out.push(a);
+                out.push(b);
+            }
+            Op::Where(m, a, b) => {
+                out.push(m);
+                out.push(a);
+                out.push(b);
+            }
+            Op::IndexAdd(x, _, i, s) | Op::ScatterAdd(x, _, i, s) => {
+                out.push(x);
+                out.push(i);
+                out.push(s);
+            }
+            Op::Cat(xs, _) => out.extend(xs),
+        }
+    }
+
+    /// Vector-Jacobian products: given the output `out` and its gradient `g`, the gradient of each
+    /// input in [`Op::inputs`] order (`None` where it is zero or not needed).
+    fn backward(&self, out: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        let float = |mask: Tensor| mask.to_dtype(g.dtype());
+        Ok(match self {
+            Op::Unary(x, op) => {
+                let gx = match *op {
+                    UnaryOp::Neg => g.neg()?,
+                    UnaryOp::Abs => g.mul(&x.sign()?)?,
+                    UnaryOp::Exp => g.mul(out)?,
+                    UnaryOp::Log => g.div(x)?,
+                    UnaryOp::Log1p => g.div(&x.add_scalar(1.0)?)?,
+                    UnaryOp::Sqrt => g.div(&out.mul_scalar(2.0)?)?,
+                    UnaryOp::Rsqrt => g.mul(&out.powf(3.0)?.mul_scalar(-0.5)?)?,
+                    UnaryOp::Square => g.mul(&x.mul_scalar(2.0)?)?,
+                    UnaryOp::Recip => g.mul(&out.square()?)?.neg()?,
+                    UnaryOp::Sin => g.mul(&x.cos()?)?,
+                    UnaryOp::Cos => g.mul(&x.sin()?)?.neg()?,
+                    UnaryOp::Tanh => g.mul(&out.square()?.affine(-1.0, 1.0)?)?,
+                    UnaryOp::Sigmoid => g.mul(&out.mul(&out.affine(-1.0, 1.0)?)?)?,
+                    UnaryOp::Relu => g.mul(&float(x.gt_scalar(0.0)?)?)?,
+                    UnaryOp::Softplus => {
+                        let linear = x.gt_scalar(20.0)?;
+                        linear.where_cond(g, &g.mul(&x.sigmoid()?)?)?
+                    }
+                    UnaryOp::Erf => {
+                        let c = 2.0 / std::f64::consts::PI.sqrt();
+                        g.mul(&x.square()?.neg()?.exp()?.mul_scalar(c)?)?
+                    }
+                    UnaryOp::Affine { mul, .. } => g.mul_scalar(mul)?,
+                    UnaryOp::PowScalar(e) => {
+                        if e == 0.0 {
+                            return Ok(vec![None]);
+                        }
+                        g.mul(&x.powf(e - 1.0)?.mul_scalar(e)?)?
+                    }
+                    UnaryOp::Clamp { lo, hi } => g.mul(&x.in_range(lo, hi)?)?,
+                    UnaryOp::Sign | UnaryOp::InRange { .. } => return Ok(vec![None]),
+                };
+                vec![Some(gx)]
+            }
+            Op::Binary(a, b, op) => {
+                let (ga, gb) = match op {
+                    BinaryOp::Add => (g.clone(), g.clone()),
+                    BinaryOp::Sub => (g.clone(), g.neg()?),
+                    BinaryOp::Mul => (g.mul(b)?, g.mul(a)?),
+                    BinaryOp::Div => (g.div(b)?, g.mul(out)?.div(b)?.neg()?),
+                    BinaryOp::Pow => {
+                        let ga = g.mul(b)?.mul(&a.pow(&b.sub_scalar(1.0)?)?)?;
+                        let gb = g.mul(out)?.mul(&a.log()?)?;
+                        (ga, gb)
+                    }
+                    BinaryOp::Maximum | BinaryOp::Minimum => {
+                        let wins = if *op == BinaryOp::Maximum {
+                            a.gt(b)?
+                        } else {
+                            a.lt(b)?
+                        };
+                        let share = float(wins)?.add(&float(a.eq(b)?)?.mul_scalar(0.5)?)?;
+                        (g.mul(&share)?, g.mul(&share.affine(-1.0, 1.0)?)?)
+                    }
+                };
+                vec![
+                    a.0.requires_grad
+                        .then(|| ga.sum_to(a.shape()))
+                        .transpose()?,
+                    b.0.requires_grad
+                        .then(|| gb.sum_to(b.shape()))
+                        .transpose()?,
+                ]
+            }
+            Op::Sum(x) => vec![Some(g.broadcast_to(x.shape().clone())?)],
+            Op::MaxMin(x, dims, _) => {
+                let dims: Vec<isize> = dims.iter().map(|&d| d as isize).collect();
+                let hit = float(x.eq(out)?)?;
+                let count = hit.sum_keepdim(&dims)?;
+                vec![Some(g.div(&count)?.mul(&hit)?)]
+            }
+            Op::Reshape(x) => vec![Some(g.reshape(x.shape().clone())?)],
+            Op::Permute(_, perm) => {
+                let mut inv = vec![0usize; perm.len()];
+                for (i, &p) in perm.iter().enumerate() {
+                    inv[p] = i;
+                }
+                vec![Some(g.permute(&inv)?)]
+            }
+            Op::Narrow(x, dim, start) => {
+                let size = x.dims()[*dim];
+                let len = out.dims()[*dim];
+                let mut pads = vec![(0, 0); x.rank()];
+                pads[*dim] = (*start, size - start - len);
+                vec![Some(g.pad(&pads, 0.0)?)]
+            }
+            Op::Expand(x) => vec![Some(g.sum_to(x.shape())?)],
+            Op::Pad(x, pads) => {
+                let mut gx = g.clone();
+                for (d, &(before, _)) in pads.iter().enumerate() {
+                    gx = gx.narrow(d as isize, before, x.dims()[d])?;
+                }
+                vec![Some(gx)]
+            }
+            Op::Cat(xs, dim) => {
+                let mut at = 0;
+                let mut v = Vec::with_capacity(xs.len());
+                for x in xs {
+                    let len = x.dims()[*dim];
+                    v.push(
+                        x.0.requires_grad
+                            .then(|| g.narrow(*dim as isize, at, len))
+                            .transpose()?,
+                    );
+                    at += len;
+                }
+                v
+            }
+            Op::IndexSelect(x, dim, idx) => {
+                vec![Some(x.zeros_like().index_add(*dim as isize, idx, g)?)]
+            }
+            Op::IndexAdd(_, dim, idx, _) => {
+                vec![Some(g.clone()), Some(g.index_select(*dim as isize, idx)?)]
+            }
+            Op::Gather(x, dim, idx) => {
+                vec![Some(x.zeros_like().scatter_add(*dim as isize, idx, g)?)]
+            }
+            Op::ScatterAdd(_, dim, idx, _) => {
+                vec![Some(g.clone()), Some(g.gather(*dim as isize, idx)?)]
+            }
+            Op::Matmul(a, b) => {
+                let ga =
+                    a.0.requires_grad
+                        .then(|| g.matmul(&b.t()?)?.sum_to(a.shape()))
+                        .transpose()?;
+                let gb =
+                    b.0.requires_grad
+                        .then(|| a.t()?.matmul(g)?.sum_to(b.shape()))
+                        .transpose()?;
+                vec![ga, gb]
+            }
+            Op::Where(mask, a, b) => {
+                let zero = g.scalar_like(0.0);
+                vec![
+                    a.0.requires_grad
+                        .then(|| mask.where_cond(g, &zero)?.sum_to(a.shape()))
+                        .transpose()?,
+                    b.0.requires_grad
+                        .then(|| mask.where_cond(&zero, g)?.sum_to(b.shape()))
+                        .transpose()?,
+                ]
+            }
+            Op::Cast(x) => vec![Some(g.to_dtype(x.dtype())?)],
+            Op::Copy(_) => vec![Some(g.clone())],
+        })
+    }
+}
+
+/// Hashes tensor ids (already unique counters) by identity: hashing them again would only cost time.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("only u64 ids are hashed")
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+type IdMap<V> = HashMap<TensorId, V, BuildHasherDefault<IdHasher>>;
+type IdSet = HashSet<TensorId, BuildHasherDefault<IdHasher>>;
+
+/// Gradients of the leaves of one (or several accumulated) backward passes, keyed by tensor id.
+#[derive(Default, Clone)]
+pub struct Grads {
+    map: IdMap<Tensor>,
+}
+
+impl Grads {
+    /// The gradient of `t`, if any flowed to it.
+    pub fn get(&self, t: &Tensor) -> Option<&Tensor> {
+        self.map.get(&t.id())
+    }
+    /// The gradient of the tensor with this id.
+    pub fn get_id(&self, id: TensorId) -> Option<&Tensor> {
+        self.map.get(&id)
+    }
+    /// Takes the gradient of `t` out of the store.
+    pub fn remove(&mut self, t: &Tensor) -> Option<Tensor> {
+        self.map.remove(&t.id())
+    }
+    /// Sets (replaces) the gradient stored for `id`.
+    pub fn insert(&mut self, id: TensorId, g: Tensor) {
+        self.map.insert(id, g);
+    }
+    /// Number of tensors with a gradient.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+    /// True when no gradient is stored.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+    /// Ids and gradients.
+    pub fn iter(&self) -> impl Iterator<Item = (&TensorId, &Tensor)> {
+        self.map.iter()
+    }
+    /// Adds another pass's gradients into this one (gradient accumulation over micro-batches).
+    pub fn accumulate(&mut self, other: Grads) -> Result<()> {
+        let _g = set_grad_enabled(false);
+        for (id, g) in other.map {
+            match self.map.remove(&id) {
+                Some(prev) => {
+                    self.map.insert(id, prev.add(&g)?);
+                }
+                None => {
+                    self.map.insert(id, g);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Post-order of the graph nodes (tensors with a recorded op) reachable from `roots`, iteratively.
+fn topo_order(roots: &[Tensor]) -> Vec<Tensor> {
+    let mut order = Vec::new();
+    let mut visited = IdSet::default();
+    let mut stack: Vec<(Tensor, bool)> = roots.iter().rev().map(|t| (t.clone(), false)).collect();
+    while let Some((t, expanded)) = stack.pop() {
+        if expanded {
+            order.push(t);
+            continue;
+        }
+        if t.op().is_none() || !visited.insert(t.id()) {
+            continue;
+        }
+        let op = t.op().expect("checked");
+        let mut inputs = Vec::new();
+        op.inputs(&mut inputs);
+        let children: Vec<Tensor> = inputs
+            .iter()
+            .filter(|i| i.0.requires_grad && i.op().is_some() && !visited.contains(&i.id()))
+            .map(|i| (*i).clone())
+            .collect();
+        stack.push((t, true));
+        stack.extend(children.into_iter().map(|c| (c, false)));
+    }
+    order
+}
+
+/// The engine: propagates `seeds` from `roots` and returns the gradients of every leaf that requires
+/// grad, plus those of the non-leaf tensors listed in `keep`.
+fn run_backward(
+    roots: &[Tensor],
+    seeds: Vec<Tensor>,
+    keep: &IdSet,
+    create_graph: bool,
+) -> Result<Grads> {
+    let _mode = set_grad_enabled(create_graph);
+    let anomaly = anomaly_enabled();
+    let mut pending: IdMap<Tensor> = IdMap::default();
+    let mut result = Grads::default();
+    let accumulate = |map: &mut IdMap<Tensor>, id: TensorId, g: Tensor| -> Result<()> {
+        match map.remove(&id) {
+            Some(prev) => {
+                map.insert(id, prev.add(&g)?);
+            }
+            None => {
+                map.insert(id, g);
+            }
+        }
+        Ok(())
+    };
+    for (r, s) in roots.iter().zip(seeds) {
+        if r.is_leaf() {
+            accumulate(&mut result.map, r.id(), s)?;
+        } else {
+            accumulate(&mut pending, r.id(), s)?;
+        }
+    }
+    let order = topo_order(roots);
+    let mut inputs = Vec::new();
+    for t in order.iter().rev() {
+        let Some(g) = pending.remove(&t.id()) else {
+            continue;
+        };
+        if keep.contains(&t.id()) {
+            accumulate(&mut result.map, t.id(), g.clone())?;
+        }
+        let op = t.op().expect("graph nodes have ops");
+        let grads = op.backward(t, &g)?;
+        inputs.clear();
+        op.inputs(&mut inputs);
+        for (inp, gi) in inputs.iter().zip(grads) {
+            let Some(gi) = gi else { continue };
+            if !inp.0.requires_grad {
+                continue;
+            }
+            if anomaly && !gi.0.storage.all_finite(&gi.0.layout) {
+                return Err(Error::Anomaly {
+                    op: op.name(),
+                    phase: "backward",
+                    what: "a NaN or Inf gradient",
+                    note: if g.0.storage.all_finite(&g.0.layout) {
+                        ""
+                    } else {
+                        " (the incoming gradient already held NaN or Inf)"
+                    },
+                });
+            }
+            if inp.is_leaf() {
+                accumulate(&mut result.map, inp.id(), gi)?;
+            } else {
+                accumulate(&mut pending, inp.id(), gi)?;
+            }
+        }
+    }
+    Ok(result)
+}
+
+fn check_seed(root: &Tensor, seed: &Tensor) -> Result<()> {
+    if seed.shape() != root.shape() || seed.dtype() != root.dtype() {
+        return Err(Error::Backward(format!(
+            "seed of shape {} ({}) does not match the output's shape {} ({})",
+            seed.shape(),
+            seed.dtype(),
+            root.shape(),
+            root.dtype()
+        )));
+    }
+    Ok(())
+}
+
+impl Tensor {
+    /// Gradients of this one-element tensor with respect to every leaf that requires grad.
+    ///
+    /// Calling it again accumulates nothing by itself: combine passes with [`Grads::accumulate`].
+    pub fn backward(&self) -> Result<Grads> {
+        if self.elem_count() != 1 {
+            return Err(Error::Backward(format!(
+                "grad can be implicitly created only for one-element outputs, this one has shape {}; use backward_with(seed)",
+                self.shape()
+            )));
+        }
+        self.backward_with(&self.ones_like())
+    }
+    /// Vector-Jacobian product: backpropagates `seed` (same shape as `self`).
+    pub fn backward_with(&self, seed: &Tensor) -> Result<Grads> {
+        if !self.0.requires_grad {
+            return Err(Error::Backward(
+                "this tensor does not require grad: no input was marked with requires_grad(true), or it was computed under no_grad".into(),
+            ));
+        }
+        check_seed(self, seed)?;
+        run_backward(
+            std::slice::from_ref(self),
+            vec![seed.detach()],
+            &IdSet::default(),
+            false,
+        )
+    }
+}
+
+/// Gradients of `outputs` (seeded with `seeds`, or ones for one-element outputs) with respect to
+/// `inputs`, like `torch.autograd.grad`. With `create_graph` the returned gradients are themselves
+/// differentiable, giving Hessian-vector products and gradient penalties. Inputs that the outputs do
+/// not depend on get `None`.
+pub fn grad(
+    outputs: &[Tensor],
+    seeds: Option<&[Tensor]>,
+    inputs: &[Tensor],
+    create_graph: bool,
+) -> Result<Vec<Option<Tensor>>> {
+    let seeds: Vec<Tensor> = match seeds {
+        Some(s) => {
+            if s.len() != outputs.len() {
+                return Err(Error::Backward(format!(
+                    "{} seeds for {} outputs",
+                    s.len(),
+                    outputs.len()
+                )));
+            }
+            for (o, s) in outputs.iter().zip(s) {
+                check_seed(o, s)?;
+            }
+            s.to_vec()
+        }
+        None => outputs
+            .iter()
+            .map(|o| {
+                if o.elem_count() != 1 {
+                    Err(Error::Backward(format!(
+                        "output of shape {} needs a seed",
+                        o.shape()
+                    )))
+                } else {
+                    Ok(o.ones_like())
+                }
+            })
+            .collect::<Result<_>>()?,
+    };
+    for o in outputs {
+        if !o.0.requires_grad {
+            return Err(Error::Backward("an output does not require grad".into()));
+        }
+    }
+    let keep: IdSet = inputs.iter().map(|t| t.id()).collect();
+    let grads = run_backward(outputs, seeds, &keep, create_graph)?;
+    Ok(inputs.iter().map(|t| grads.get(t).cloned()).collect())
+}

@@ -1,0 +1,334 @@
+//! The backend interface: devices and the op descriptions every backend implements.
+//!
+//! Autodiff and the tensor API talk only to [`Storage`]; each variant of it is one backend.
+//! Adding a CUDA backend means adding a variant here and its kernels, nothing above.
+
+use crate::cpu::CpuStorage;
+use crate::{DType, Layout, Result, Shape};
+
+/// Where a tensor's memory lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Device {
+    /// Host memory, computed by kiln's CPU kernels.
+    #[default]
+    Cpu,
+}
+
+/// Elementwise maps of one float tensor. Parameters are held as f64 and converted per dtype.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[allow(missing_docs)]
+pub enum UnaryOp {
+    Neg,
+    Abs,
+    Exp,
+    Log,
+    Log1p,
+    Sqrt,
+    Rsqrt,
+    Square,
+    Recip,
+    Sin,
+    Cos,
+    Tanh,
+    Sigmoid,
+    Relu,
+    Softplus,
+    Erf,
+    /// -1, 0 or 1 (0 at 0); not differentiable, used inside derivative formulas.
+    Sign,
+    /// `x * mul + add`.
+    Affine {
+        mul: f64,
+        add: f64,
+    },
+    /// `x ^ e` for a constant exponent.
+    PowScalar(f64),
+    /// `min(max(x, lo), hi)`.
+    Clamp {
+        lo: f64,
+        hi: f64,
+    },
+    /// 1 where `lo <= x <= hi`, else 0 (the clamp's derivative mask).
+    InRange {
+        lo: f64,
+        hi: f64,
+    },
+}
+
+impl UnaryOp {
+    /// The user-facing name, used in errors and anomaly reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            UnaryOp::Neg => "neg",
+            UnaryOp::Abs => "abs",
+            UnaryOp::Exp => "exp",
+            UnaryOp::Log => "log",
+            UnaryOp::Log1p => "log1p",
+            UnaryOp::Sqrt => "sqrt",
+            UnaryOp::Rsqrt => "rsqrt",
+            UnaryOp::Square => "square",
+            UnaryOp::Recip => "recip",
+            UnaryOp::Sin => "sin",
+            UnaryOp::Cos => "cos",
+            UnaryOp::Tanh => "tanh",
+            UnaryOp::Sigmoid => "sigmoid",
+            UnaryOp::Relu => "relu",
+            UnaryOp::Softplus => "softplus",
+            UnaryOp::Erf => "erf",
+            UnaryOp::Sign => "sign",
+            UnaryOp::Affine { .. } => "affine",
+            UnaryOp::PowScalar(_) => "powf",
+            UnaryOp::Clamp { .. } => "clamp",
+            UnaryOp::InRange { .. } => "in_range",
+        }
+    }
+}
+
+/// Elementwise ops of two broadcast operands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Pow,
+    Maximum,
+    Minimum,
+}
+
+impl BinaryOp {
+    /// The user-facing name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            BinaryOp::Add => "add",
+            BinaryOp::Sub => "sub",
+            BinaryOp::Mul => "mul",
+            BinaryOp::Div => "div",
+            BinaryOp::Pow => "pow",
+            BinaryOp::Maximum => "maximum",
+            BinaryOp::Minimum => "minimum",
+        }
+    }
+}
+
+/// Comparisons; results are u8 masks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl CmpOp {
+    /// The user-facing name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CmpOp::Eq => "eq",
+            CmpOp::Ne => "ne",
+            CmpOp::Lt => "lt",
+            CmpOp::Le => "le",
+            CmpOp::Gt => "gt",
+            CmpOp::Ge => "ge",
+        }
+    }
+}
+
+/// Reductions over a set of dimensions (results keep the reduced dims with size 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum ReduceOp {
+    Sum,
+    Max,
+    Min,
+}
+
+/// A backend's buffer. All kernels take the operands' layouts and return new, contiguous storage.
+#[derive(Debug, Clone)]
+pub enum Storage {
+    /// Host memory.
+    Cpu(CpuStorage),
+}
+
+impl Storage {
+    /// The device this storage lives on.
+    pub fn device(&self) -> Device {
+        match self {
+            Storage::Cpu(_) => Device::Cpu,
+        }
+    }
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        match self {
+            Storage::Cpu(s) => s.dtype(),
+        }
+    }
+    /// The CPU buffer, if this storage is on the CPU.
+    pub fn as_cpu(&self) -> Option<&CpuStorage> {
+        match self {
+            Storage::Cpu(s) => Some(s),
+        }
+    }
+    pub(crate) fn full(device: Device, shape: &Shape, value: f64, dtype: DType) -> Storage {
+        match device {
+            Device::Cpu => Storage::Cpu(CpuStorage::full(shape.elem_count(), value, dtype)),
+        }
+    }
+    pub(crate) fn arange(device: Device, start: f64, step: f64, n: usize, dtype: DType) -> Storage {
+        match device {
+            Device::Cpu => Storage::Cpu(CpuStorage::arange(start, step, n, dtype)),
+        }
+    }
+    pub(crate) fn unary(&self, l: &Layout, op: UnaryOp) -> Result<Storage> {
+        match self {
+            Storage::Cpu(s) => Ok(Storage::Cpu(s.unary(l, op)?)),
+        }
+    }
+    pub(crate) fn binary(
+        &self,
+        l: &Layout,
+        rhs: &Storage,
+        rl: &Layout,
+        op: BinaryOp,
+        out: &Shape,
+    ) -> Result<Storage> {
+        match (self, rhs) {
+            (Storage::Cpu(a), Storage::Cpu(b)) => Ok(Storage::Cpu(a.binary(l, b, rl, op, out)?)),
+        }
+    }
+    pub(crate) fn cmp(
+        &self,
+        l: &Layout,
+        rhs: &Storage,
+        rl: &Layout,
+        op: CmpOp,
+        out: &Shape,
+    ) -> Result<Storage> {
+        match (self, rhs) {
+            (Storage::Cpu(a), Storage::Cpu(b)) => Ok(Storage::Cpu(a.cmp(l, b, rl, op, out)?)),
+        }
+    }
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn where_cond(
+        mask: &Storage,
+        ml: &Layout,
+        a: &Storage,
+        al: &Layout,
+        b: &Storage,
+        bl: &Layout,
+        out: &Shape,
+    ) -> Result<Storage> {
+        match (mask, a, b) {
+            (Storage::Cpu(m), Storage::Cpu(a), Storage::Cpu(b)) => Ok(Storage::Cpu(
+                CpuStorage::where_cond(m, ml, a, al, b, bl, out)?,
+            )),
+        }
+    }
+    pub(crate) fn reduce(&self, l: &Layout, dims: &[usize], op: ReduceOp) -> Result<Storage> {
+        match self {
+            Storage::Cpu(s) => Ok(Storage::Cpu(s.reduce(l, dims, op)?)),
+        }
+    }
+    pub(crate) fn arg_reduce(&self, l: &Layout, dim: usize, max: bool) -> Result<Storage> {
+        match self {
+            Storage::Cpu(s) => Ok(Storage::Cpu(s.arg_reduce(l, dim, max)?)),
+        }
+    }
+    pub(crate) fn matmul(
+        &self,
+        l: &Layout,
+        rhs: &Storage,
+        rl: &Layout,
+        batch: &Shape,
+    ) -> Result<Storage> {
+        match (self, rhs) {
+            (Storage::Cpu(a), Storage::Cpu(b)) => Ok(Storage::Cpu(a.matmul(l, b, rl, batch)?)),
+        }
+    }
+    pub(crate) fn copy_strided(&self, l: &Layout) -> Storage {
+        match self {
+            Storage::Cpu(s) => Storage::Cpu(s.copy_strided(l)),
+        }
+    }
+    pub(crate) fn cast(&self, l: &Layout, dtype: DType) -> Storage {
+        match self {
+            Storage::Cpu(s) => Storage::Cpu(s.cast(l, dtype)),
+        }
+    }
+    pub(crate) fn index_select(
+        &self,
+        l: &Layout,
+        dim: usize,
+        idx: &Storage,
+        il: &Layout,
+    ) -> Result<Storage> {
+        match (self, idx) {
+            (Storage::Cpu(s), Storage::Cpu(i)) => Ok(Storage::Cpu(s.index_select(l, dim, i, il)?)),
+        }
+    }
+    pub(crate) fn index_add(
+        &self,
+        l: &Layout,
+        dim: usize,
+        idx: &Storage,
+        il: &Layout,
+        src: &Storage,
+        sl: &Layout,
+    ) -> Result<Storage> {
+        match (self, idx, src) {
+            (Storage::Cpu(s), Storage::Cpu(i), Storage::Cpu(v)) => {
+                Ok(Storage::Cpu(s.index_add(l, dim, i, il, v, sl)?))
+            }
+        }
+    }
+    pub(crate) fn gather(
+        &self,
+        l: &Layout,
+        dim: usize,
+        idx: &Storage,
+        il: &Layout,
+    ) -> Result<Storage> {
+        match (self, idx) {
+            (Storage::Cpu(s), Storage::Cpu(i)) => Ok(Storage::Cpu(s.gather(l, dim, i, il)?)),
+        }
+    }
+    pub(crate) fn scatter_add(
+        &self,
+        l: &Layout,
+        dim: usize,
+        idx: &Storage,
+        il: &Layout,
+        src: &Storage,
+        sl: &Layout,
+    ) -> Result<Storage> {
+        match (self, idx, src) {
+            (Storage::Cpu(s), Storage::Cpu(i), Storage::Cpu(v)) => {
+                Ok(Storage::Cpu(s.scatter_add(l, dim, i, il, v, sl)?))
+            }
+        }
+    }
+    pub(crate) fn cat(parts: &[(&Storage, &Layout)], dim: usize, out: &Shape) -> Result<Storage> {
+        let cpu: Vec<(&CpuStorage, &Layout)> = parts
+            .iter()
+            .map(|(s, l)| match s {
+                Storage::Cpu(c) => (c, *l),
+            })
+            .collect();
+        Ok(Storage::Cpu(CpuStorage::cat(&cpu, dim, out)?))
+    }
+    pub(crate) fn pad(&self, l: &Layout, pads: &[(usize, usize)], value: f64) -> Storage {
+        match self {
+            Storage::Cpu(s) => Storage::Cpu(s.pad(l, pads, value)),
+        }
+    }
+    /// True when every element is finite (always true for integer dtypes).
+    pub(crate) fn all_finite(&self, l: &Layout) -> bool {
+        match self {
+            Storage::Cpu(s) => s.all_finite(l),
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! Index-driven ops: index_select / index_add along one dim, gather / scatter_add elementwise.
+
+use super::{CpuElement, CpuStorage};
+use crate::{Error, Float, Layout, Result, Shape};
+
+fn indices<'a>(
+    op: &'static str,
+    s: &'a CpuStorage,
+    l: &Layout,
+) -> Result<std::borrow::Cow<'a, [i64]>> {
+    let CpuStorage::I64(v) = s else {
+        return Err(Error::DType {
+            op,
+            expected: "i64 (indices)",
+            got: s.dtype(),
+        });
+    };
+    let n = l.shape.elem_count();
+    Ok(match l.contiguous_offset() {
+        Some(o) => std::borrow::Cow::Borrowed(&v[o..o + n]),
+        None => std::borrow::Cow::Owned(super::map1(v, l, |x| x)),
+    })
+}
+
+fn contiguous<'a, T: Copy + Sync + Send>(x: &'a [T], l: &Layout) -> std::borrow::Cow<'a, [T]> {
+    let n = l.shape.elem_count();
+    match l.contiguous_offset() {
+        Some(o) => std::borrow::Cow::Borrowed(&x[o..o + n]),
+        None => std::borrow::Cow::Owned(super::map1(x, l, |v| v)),
+    }
+}
+
+fn check(op: &'static str, i: i64, dim: usize, size: usize) -> Result<usize> {
+    if i < 0 || i as usize >= size {
+        return Err(Error::Index {
+            op,
+            index: i,
+            dim,
+            size,
+        });
+    }
+    Ok(i as usize)
+}
+
+fn split(shape: &Shape, dim: usize) -> (usize, usize, usize) {
+    let d = shape.dims();
+    (
+        d[..dim].iter().product(),
+        d[dim],
+        d[dim + 1..].iter().product(),
+    )
+}
+
+/// Row-major multi-index counter over `dims`, with the storage offsets of several strided operands.
+fn for_each_index(dims: &[usize], mut f: impl FnMut(&[usize])) {
+    let n: usize = dims.iter().product();
+    let mut idx = vec![0usize; dims.len()];
+    for _ in 0..n {
+        f(&idx);
+        for d in (0..dims.len()).rev() {
+            idx[d] += 1;
+            if idx[d] < dims[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+}
+
+macro_rules! float_dispatch {
+    ($op:expr, $s:expr, $v:ident => $body:expr) => {
+        match $s {
+            CpuStorage::F32($v) => CpuStorage::F32($body),
+            CpuStorage::F64($v) => CpuStorage::F64($body),
+            other => {
+                return Err(Error::DType {
+                    op: $op,
+                    expected: "f32 or f64",
+                    got: other.dtype(),
+                })
+            }
+        }
+    };
+}
+
+fn same_dtype<'a, T: CpuElement>(op: &'static str, s: &'a CpuStorage) -> Result<&'a [T]> {
+    T::slice(s).ok_or(Error::DTypeMismatch {
+        op,
+        lhs: T::DTYPE,
+        rhs: s.dtype(),
+    })
+}
+
+impl CpuStorage {
+    pub(crate) fn index_select(
+        &self,
+        l: &Layout,
+        dim: usize,
+        idx: &Self,
+        il: &Layout,
+    ) -> Result<Self> {
+        let ids = indices("index_select", idx, il)?;
+        let (outer, size, inner) = split(&l.shape, dim);
+        let ids: Vec<usize> = ids
+            .iter()
+            .map(|&i| check("index_select", i, dim, size))
+            .collect::<Result<_>>()?;
+        fn sel<T: Copy + Sync + Send + Default>(
+            x: &[T],
+            l: &Layout,
+            ids: &[usize],
+            outer: usize,
+            size: usize,
+            inner: usize,
+        ) -> Vec<T> {
+            let x = contiguous(x, l);
+            let mut out = Vec::with_capacity(outer * ids.len() * inner);
+            for o in 0..outer {
+                for &i in ids {
+                    let s = (o * size + i) * inner;
+                    out.extend_from_slice(&x[s..s + inner]);
+                }
+            }
+            out
+        }
+        Ok(match self {
+            CpuStorage::F32(v) => CpuStorage::F32(sel(v, l, &ids, outer, size, inner)),
+            CpuStorage::F64(v) => CpuStorage::F64(sel(v, l, &ids, outer, size, inner)),
+            CpuStorage::I64(v) => CpuStorage::I64(sel(v, l, &ids, outer, size, inner)),
+            CpuStorage::U8(v) => CpuStorage::U8(sel(v, l, &ids, outer, size, inner)),
+        })
+    }
+
+    pub(crate) fn index_add(
+        &self,
+        l: &Layout,
+        dim: usize,
+        idx: &Self,
+        il: &Layout,
+        src: &Self,
+        sl: &Layout,
+    ) -> Result<Self> {
+        let ids = indices("index_add", idx, il)?;
+        let (outer, size, inner) = split(&l.shape, dim);
+        let ids: Vec<usize> = ids
+            .iter()
+            .map(|&i| check("index_add", i, dim, size))
+            .collect::<Result<_>>()?;
+        fn add<T: Float + CpuElement>(
+            x: &[T],
+            l: &Layout,
+            ids: &[usize],
+            src: &CpuStorage,
+            sl: &Layout,
+            dims: (usize, usize, usize),
+        ) -> Result<Vec<T>> {
+            let (outer, size, inner) = dims;
+            let mut out = contiguous(x, l).into_owned();
+            let s = contiguous(same_dtype::<T>("index_add", src)?, sl);
+            for o in 0..outer {
+                for (j, &i) in ids.iter().enumerate() {
+                    let d = (o * size + i) * inner;
+                    let so = (o * ids.len() + j) * inner;
+                    for t in 0..inner {
+                        out[d + t] += s[so + t];
+                    }
+                }
+            }
+            Ok(out)
+        }
+        Ok(float_dispatch!("index_add", self, v => add(v, l, &ids, src, sl, (outer, size, inner))?))
+    }
+
+    pub(crate) fn gather(&self, l: &Layout, dim: usize, idx: &Self, il: &Layout) -> Result<Self> {
+        let ids = indices("gather", idx, il)?;
+        let dims = il.shape.dims().to_vec();
+        let size = l.shape.0[dim];
+        let mut offs = Vec::with_capacity(ids.len());
+        let mut k = 0;
+        let mut err = None;
+        for_each_index(&dims, |pos| {
+            let i = ids[k];
+            k += 1;
+            match check("gather", i, dim, size) {
+                Ok(i) => {
+                    let o: usize = pos
+                        .iter()
+                        .enumerate()
+                        .map(|(d, &p)| if d == dim { i } else { p } * l.strides[d])
+                        .sum();
+                    offs.push(l.offset + o);
+                }
+                Err(e) => {
+                    err.get_or_insert(e);
+                }
+            }
+        });
+        if let Some(e) = err {
+            return Err(e);
+        }
+        fn pick<T: Copy>(x: &[T], offs: &[usize]) -> Vec<T> {
+            offs.iter().map(|&o| x[o]).collect()
+        }
+        Ok(match self {
+            CpuStorage::F32(v) => CpuStorage::F32(pick(v, &offs)),
+            CpuStorage::F64(v) => CpuStorage::F64(pick(v, &offs)),
+            CpuStorage::I64(v) => CpuStorage::I64(pick(v, &offs)),
+            CpuStorage::U8(v) => CpuStorage::U8(pick(v, &offs)),
+        })
+    }
+
+    pub(crate) fn scatter_add(
+        &self,
+        l: &Layout,
+        dim: usize,
+        idx: &Self,
+        il: &Layout,
+        src: &Self,
+        sl: &Layout,
+    ) -> Result<Self> {
+        let ids = indices("scatter_add", idx, il)?;
+        let dims = il.shape.dims().to_vec();
+        let size = l.shape.0[dim];
+        let ostr = l.shape.contiguous_strides();
+        let mut pairs = Vec::with_capacity(ids.len());
+        let mut k = 0;
+        let mut err = None;
+        for_each_index(&dims, |pos| {
+            let i = ids[k];
+            k += 1;
+            match check("scatter_add", i, dim, size) {
+                Ok(i) => {
+                    let t: usize = pos
+                        .iter()
+                        .enumerate()
+                        .map(|(d, &p)| if d == dim { i } else { p } * ostr[d])
+                        .sum();
+                    let s: usize = sl.offset
+                        + pos
+                            .iter()
+                            .zip(sl.strides.iter())
+                            .map(|(p, s)| p * s)
+                            .sum::<usize>();
+                    pairs.push((t, s));
+                }
+                Err(e) => {
+                    err.get_or_insert(e);
+                }
+            }
+        });
+        if let Some(e) = err {
+            return Err(e);
+        }
+        fn scat<T: Float + CpuElement>(
+            x: &[T],
+            l: &Layout,
+            src: &CpuStorage,
+            pairs: &[(usize, usize)],
+        ) -> Result<Vec<T>> {
+            let mut out = contiguous(x, l).into_owned();
+            let s = same_dtype::<T>("scatter_add", src)?;
+            for &(t, so) in pairs {
+                out[t] += s[so];
+            }
+            Ok(out)
+        }
+        Ok(float_dispatch!("scatter_add", self, v => scat(v, l, src, &pairs)?))
+    }
+}

@@ -1,0 +1,908 @@
+//! The CPU backend: typed host buffers and the strided kernels over them.
+//!
+//! Every kernel accepts arbitrary strides and writes a fresh contiguous buffer. Loops are arranged
+//! so that the innermost dimension runs as a tight slice loop, with fast paths for the contiguous
+//! and scalar-operand cases; work above [`PAR_THRESHOLD`] elements is split over rayon's pool.
+
+mod index;
+mod matmul;
+
+use crate::backend::{BinaryOp, CmpOp, ReduceOp, UnaryOp};
+use crate::shape::{coalesce, Dims, RowWalker};
+use crate::{DType, Element, Error, Float, Layout, Result, Shape};
+use rayon::prelude::*;
+use std::mem::MaybeUninit;
+
+/// Below this many output elements an op stays on the calling thread: spawning costs more than it saves.
+pub const PAR_THRESHOLD: usize = 1 << 15;
+
+/// A typed host buffer.
+#[derive(Debug, Clone)]
+#[allow(missing_docs)]
+pub enum CpuStorage {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    I64(Vec<i64>),
+    U8(Vec<u8>),
+}
+
+/// Gives generic code typed access to a [`CpuStorage`].
+pub trait CpuElement: Element {
+    /// The buffer, when its dtype is `Self`.
+    fn slice(s: &CpuStorage) -> Option<&[Self]>;
+    /// Wraps a buffer of `Self`.
+    fn wrap(v: Vec<Self>) -> CpuStorage;
+}
+macro_rules! cpu_element {
+    ($t:ty, $v:ident) => {
+        impl CpuElement for $t {
+            #[inline]
+            fn slice(s: &CpuStorage) -> Option<&[Self]> {
+                match s {
+                    CpuStorage::$v(v) => Some(v),
+                    _ => None,
+                }
+            }
+            #[inline]
+            fn wrap(v: Vec<Self>) -> CpuStorage {
+                CpuStorage::$v(v)
+            }
+        }
+    };
+}
+cpu_element!(f32, F32);
+cpu_element!(f64, F64);
+cpu_element!(i64, I64);
+cpu_element!(u8, U8);
+
+/// Runs `$body` with `$v` bound to the typed slice, for every dtype.
+macro_rules! any_dtype {
+    ($s:expr, $v:ident => $body:expr) => {
+        match $s {
+            CpuStorage::F32($v) => $body,
+            CpuStorage::F64($v) => $body,
+            CpuStorage::I64($v) => $body,
+            CpuStorage::U8($v) => $body,
+        }
+    };
+}
+
+/// Builds a vector of `n` elements, letting `fill(start, chunk)` initialise every slot of each chunk.
+/// Large outputs are filled in parallel chunks.
+pub(crate) fn build<U: Send>(
+    n: usize,
+    fill: impl Fn(usize, &mut [MaybeUninit<U>]) + Sync,
+) -> Vec<U> {
+    let mut v: Vec<U> = Vec::with_capacity(n);
+    let spare = &mut v.spare_capacity_mut()[..n];
+    let threads = rayon::current_num_threads();
+    if n >= PAR_THRESHOLD && threads > 1 {
+        let chunk = n.div_ceil(threads * 4).max(PAR_THRESHOLD / 4);
+        spare
+            .par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(i, c)| fill(i * chunk, c));
+    } else {
+        fill(0, spare);
+    }
+    // SAFETY: every caller's `fill` writes each slot of the chunk it is given, and the chunks cover 0..n.
+    unsafe { v.set_len(n) };
+    v
+}
+
+/// Visits the row-major positions `start..start+len` of `shape` (already coalesced) in segments
+/// that stay within one innermost row: `f(offsets, count)` gives the operands' storage offsets of
+/// the segment's first element.
+pub(crate) fn walk_range<const N: usize>(
+    shape: &Dims,
+    strides: &[Dims; N],
+    base: [usize; N],
+    start: usize,
+    len: usize,
+    mut f: impl FnMut([usize; N], usize),
+) {
+    if len == 0 {
+        return;
+    }
+    let rank = shape.len();
+    let inner = shape[rank - 1];
+    let inner_strides: [usize; N] = std::array::from_fn(|k| strides[k][rank - 1]);
+    let first_row = start / inner;
+    let col = start % inner;
+    let rows = (start + len).div_ceil(inner) - first_row;
+    let walker = RowWalker::new(shape.clone(), strides.clone(), base, first_row, rows);
+    let mut left = len;
+    for (r, mut offs) in walker.enumerate() {
+        let skip = if r == 0 { col } else { 0 };
+        for k in 0..N {
+            offs[k] += skip * inner_strides[k];
+        }
+        let cnt = (inner - skip).min(left);
+        f(offs, cnt);
+        left -= cnt;
+    }
+}
+
+/// Elementwise map of one strided operand.
+pub(crate) fn map1<T: Copy + Sync, U: Send>(
+    x: &[T],
+    l: &Layout,
+    f: impl Fn(T) -> U + Sync,
+) -> Vec<U> {
+    let n = l.shape.elem_count();
+    if let Some(o) = l.contiguous_offset() {
+        let x = &x[o..o + n];
+        return build(n, |start, dst| {
+            for (d, &v) in dst.iter_mut().zip(&x[start..]) {
+                d.write(f(v));
+            }
+        });
+    }
+    let mut strides = [l.strides.clone()];
+    let shape = coalesce(l.shape.dims(), &mut strides);
+    let si = strides[0][shape.len() - 1];
+    build(n, |start, dst| {
+        let mut pos = 0;
+        walk_range(
+            &shape,
+            &strides,
+            [l.offset],
+            start,
+            dst.len(),
+            |[o], cnt| {
+                for j in 0..cnt {
+                    dst[pos + j].write(f(x[o + j * si]));
+                }
+                pos += cnt;
+            },
+        );
+    })
+}
+
+/// Elementwise map of two operands broadcast to `out`.
+pub(crate) fn map2<A: Copy + Sync, B: Copy + Sync, U: Send>(
+    a: &[A],
+    la: &Layout,
+    b: &[B],
+    lb: &Layout,
+    out: &Shape,
+    f: impl Fn(A, B) -> U + Sync,
+) -> Vec<U> {
+    let n = out.elem_count();
+    let same = la.shape == *out && lb.shape == *out;
+    if same {
+        if let (Some(oa), Some(ob)) = (la.contiguous_offset(), lb.contiguous_offset()) {
+            let (a, b) = (&a[oa..oa + n], &b[ob..ob + n]);
+            return build(n, |start, dst| {
+                let len = dst.len();
+                for ((d, &x), &y) in dst
+                    .iter_mut()
+                    .zip(&a[start..start + len])
+                    .zip(&b[start..start + len])
+                {
+                    d.write(f(x, y));
+                }
+            });
+        }
+    }
+    if lb.shape.elem_count() == 1 && la.shape == *out {
+        let y = b[lb.offset];
+        return map1(a, la, |x| f(x, y));
+    }
+    if la.shape.elem_count() == 1 && lb.shape == *out {
+        let x = a[la.offset];
+        return map1(b, lb, |y| f(x, y));
+    }
+    let mut strides = [la.broadcast_strides(out), lb.broadcast_strides(out)];
+    let shape = coalesce(out.dims(), &mut strides);
+    let last = shape.len() - 1;
+    let (sa, sb) = (strides[0][last], strides[1][last]);
+    build(n, |start, dst| {
+        let mut pos = 0;
+        walk_range(
+            &shape,
+            &strides,
+            [la.offset, lb.offset],
+            start,
+            dst.len(),
+            |[oa, ob], cnt| {
+                let d = &mut dst[pos..pos + cnt];
+                match (sa, sb) {
+                    (1, 1) => {
+                        for ((d, &x), &y) in
+                            d.iter_mut().zip(&a[oa..oa + cnt]).zip(&b[ob..ob + cnt])
+                        {
+                            d.write(f(x, y));
+                        }
+                    }
+                    (1, 0) => {
+                        let y = b[ob];
+                        for (d, &x) in d.iter_mut().zip(&a[oa..oa + cnt]) {
+                            d.write(f(x, y));
+                        }
+                    }
+                    (0, 1) => {
+                        let x = a[oa];
+                        for (d, &y) in d.iter_mut().zip(&b[ob..ob + cnt]) {
+                            d.write(f(x, y));
+                        }
+                    }
+                    _ => {
+                        for (j, d) in d.iter_mut().enumerate() {
+                            d.write(f(a[oa + j * sa], b[ob + j * sb]));
+                        }
+                    }
+                }
+                pos += cnt;
+            },
+        );
+    })
+}
+
+#[inline(always)]
+fn sigmoid<T: Float>(v: T) -> T {
+    // Two branches keep exp's argument non-positive, so neither overflows.
+    if v >= T::zero() {
+        T::one() / (T::one() + (-v).exp())
+    } else {
+        let e = v.exp();
+        e / (T::one() + e)
+    }
+}
+
+fn unary_float<T: Float + CpuElement>(x: &[T], l: &Layout, op: UnaryOp) -> Vec<T> {
+    let zero = T::zero();
+    let one = T::one();
+    match op {
+        UnaryOp::Neg => map1(x, l, |v| -v),
+        UnaryOp::Abs => map1(x, l, |v| v.abs()),
+        UnaryOp::Exp => map1(x, l, |v| v.exp()),
+        UnaryOp::Log => map1(x, l, |v| v.ln()),
+        UnaryOp::Log1p => map1(x, l, |v| v.ln_1p()),
+        UnaryOp::Sqrt => map1(x, l, |v| v.sqrt()),
+        UnaryOp::Rsqrt => map1(x, l, |v| one / v.sqrt()),
+        UnaryOp::Square => map1(x, l, |v| v * v),
+        UnaryOp::Recip => map1(x, l, |v| one / v),
+        UnaryOp::Sin => map1(x, l, |v| v.sin()),
+        UnaryOp::Cos => map1(x, l, |v| v.cos()),
+        UnaryOp::Tanh => map1(x, l, |v| v.tanh()),
+        UnaryOp::Sigmoid => map1(x, l, sigmoid),
+        // `v <= 0` is false for NaN, so NaN passes through as in PyTorch.
+        UnaryOp::Relu => map1(x, l, |v| if v <= zero { zero } else { v }),
+        UnaryOp::Softplus => {
+            // PyTorch's default threshold: above 20, log1p(exp(x)) equals x in every float format.
+            let th = T::from_f64(20.0);
+            map1(x, l, |v| if v > th { v } else { v.exp().ln_1p() })
+        }
+        UnaryOp::Erf => map1(x, l, |v| v.erf()),
+        UnaryOp::Sign => map1(x, l, |v| {
+            if v > zero {
+                one
+            } else if v < zero {
+                -one
+            } else {
+                v * zero
+            }
+        }),
+        UnaryOp::Affine { mul, add } => {
+            let (m, a) = (T::from_f64(mul), T::from_f64(add));
+            map1(x, l, |v| v * m + a)
+        }
+        UnaryOp::PowScalar(e) => {
+            if e == 2.0 {
+                map1(x, l, |v| v * v)
+            } else if e == 1.0 {
+                map1(x, l, |v| v)
+            } else if e == 0.5 {
+                map1(x, l, |v| v.sqrt())
+            } else {
+                let e = T::from_f64(e);
+                map1(x, l, |v| v.powf(e))
+            }
+        }
+        UnaryOp::Clamp { lo, hi } => {
+            let (lo, hi) = (T::from_f64(lo), T::from_f64(hi));
+            map1(x, l, |v| {
+                if v < lo {
+                    lo
+                } else if v > hi {
+                    hi
+                } else {
+                    v
+                }
+            })
+        }
+        UnaryOp::InRange { lo, hi } => {
+            let (lo, hi) = (T::from_f64(lo), T::from_f64(hi));
+            map1(x, l, |v| if v >= lo && v <= hi { one } else { zero })
+        }
+    }
+}
+
+fn binary_float<T: Float>(
+    a: &[T],
+    la: &Layout,
+    b: &[T],
+    lb: &Layout,
+    out: &Shape,
+    op: BinaryOp,
+) -> Vec<T> {
+    match op {
+        BinaryOp::Add => map2(a, la, b, lb, out, |x, y| x + y),
+        BinaryOp::Sub => map2(a, la, b, lb, out, |x, y| x - y),
+        BinaryOp::Mul => map2(a, la, b, lb, out, |x, y| x * y),
+        BinaryOp::Div => map2(a, la, b, lb, out, |x, y| x / y),
+        BinaryOp::Pow => map2(a, la, b, lb, out, |x, y| x.powf(y)),
+        BinaryOp::Maximum => map2(a, la, b, lb, out, |x, y| x.max_val(y)),
+        BinaryOp::Minimum => map2(a, la, b, lb, out, |x, y| x.min_val(y)),
+    }
+}
+
+fn binary_i64(
+    a: &[i64],
+    la: &Layout,
+    b: &[i64],
+    lb: &Layout,
+    out: &Shape,
+    op: BinaryOp,
+) -> Result<Vec<i64>> {
+    Ok(match op {
+        BinaryOp::Add => map2(a, la, b, lb, out, |x, y| x.wrapping_add(y)),
+        BinaryOp::Sub => map2(a, la, b, lb, out, |x, y| x.wrapping_sub(y)),
+        BinaryOp::Mul => map2(a, la, b, lb, out, |x, y| x.wrapping_mul(y)),
+        BinaryOp::Maximum => map2(a, la, b, lb, out, |x, y| x.max(y)),
+        BinaryOp::Minimum => map2(a, la, b, lb, out, |x, y| x.min(y)),
+        BinaryOp::Div | BinaryOp::Pow => {
+            return Err(Error::DType {
+                op: op.name(),
+                expected: "f32 or f64",
+                got: DType::I64,
+            })
+        }
+    })
+}
+
+fn cmp_kernel<T: Copy + Sync + PartialOrd>(
+    a: &[T],
+    la: &Layout,
+    b: &[T],
+    lb: &Layout,
+    out: &Shape,
+    op: CmpOp,
+) -> Vec<u8> {
+    match op {
+        CmpOp::Eq => map2(a, la, b, lb, out, |x, y| (x == y) as u8),
+        CmpOp::Ne => map2(a, la, b, lb, out, |x, y| (x != y) as u8),
+        CmpOp::Lt => map2(a, la, b, lb, out, |x, y| (x < y) as u8),
+        CmpOp::Le => map2(a, la, b, lb, out, |x, y| (x <= y) as u8),
+        CmpOp::Gt => map2(a, la, b, lb, out, |x, y| (x > y) as u8),
+        CmpOp::Ge => map2(a, la, b, lb, out, |x, y| (x >= y) as u8),
+    }
+}
+
+/// Sum of a contiguous run with eight independent accumulators: vectorisable, and more accurate
+/// than one running sum for long rows.
+#[inline]
+fn sum_slice<T: Float>(x: &[T]) -> T {
+    let mut acc = [T::zero(); 8];
+    let chunks = x.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for k in 0..8 {
+            acc[k] += c[k];
+        }
+    }
+    let mut s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for &v in rest {
+        s += v;
+    }
+    s
+}
+
+/// Reduction over `dims` into a keepdim-shaped buffer. Input is read in its own row-major order;
+/// each element lands in the output slot its kept coordinates name.
+fn reduce_kernel<T: Copy + Send + Sync>(
+    x: &[T],
+    l: &Layout,
+    dims: &[usize],
+    init: T,
+    combine: impl Fn(T, T) -> T + Sync,
+    fold_row: impl Fn(T, &[T]) -> T + Sync,
+) -> Vec<T> {
+    let rank = l.shape.rank();
+    let mut out_dims: Dims = l.shape.0.clone();
+    for &d in dims {
+        out_dims[d] = 1;
+    }
+    let out_shape = Shape(out_dims);
+    let out_n = out_shape.elem_count();
+    let mut out_strides = out_shape.contiguous_strides();
+    for &d in dims {
+        out_strides[d] = 0;
+    }
+    let _ = rank;
+    let mut strides = [l.strides.clone(), out_strides];
+    let shape = coalesce(l.shape.dims(), &mut strides);
+    let mut out = vec![init; out_n];
+    if l.shape.elem_count() == 0 {
+        return out;
+    }
+    let seq = |shape: &Dims, strides: &[Dims; 2], in_base: usize, out: &mut [T]| {
+        let last = shape.len() - 1;
+        let (si, so) = (strides[0][last], strides[1][last]);
+        let total: usize = shape.iter().product();
+        walk_range(shape, strides, [in_base, 0], 0, total, |[io, oo], cnt| {
+            if so == 0 {
+                let acc = if si == 1 {
+                    fold_row(out[oo], &x[io..io + cnt])
+                } else {
+                    let mut acc = out[oo];
+                    for j in 0..cnt {
+                        acc = combine(acc, x[io + j * si]);
+                    }
+                    acc
+                };
+                out[oo] = acc;
+            } else {
+                for j in 0..cnt {
+                    let o = oo + j * so;
+                    out[o] = combine(out[o], x[io + j * si]);
+                }
+            }
+        });
+    };
+    let os0 = strides[1][0];
+    if l.shape.elem_count() >= PAR_THRESHOLD
+        && rayon::current_num_threads() > 1
+        && shape.len() > 1
+        && os0 != 0
+        && shape[0] > 1
+    {
+        let sub_shape: Dims = shape[1..].into();
+        let sub_strides = [strides[0][1..].into(), strides[1][1..].into()];
+        let is0 = strides[0][0];
+        out.par_chunks_mut(os0)
+            .enumerate()
+            .for_each(|(i, chunk)| seq(&sub_shape, &sub_strides, l.offset + i * is0, chunk));
+    } else {
+        seq(&shape, &strides, l.offset, &mut out);
+    }
+    out
+}
+
+fn reduce_float<T: Float>(x: &[T], l: &Layout, dims: &[usize], op: ReduceOp) -> Vec<T> {
+    match op {
+        ReduceOp::Sum => reduce_kernel(
+            x,
+            l,
+            dims,
+            T::zero(),
+            |a, b| a + b,
+            |a, row| a + sum_slice(row),
+        ),
+        ReduceOp::Max => reduce_kernel(
+            x,
+            l,
+            dims,
+            T::NEG_INFINITY,
+            |a, b| a.max_val(b),
+            |a, row| row.iter().fold(a, |m, &v| m.max_val(v)),
+        ),
+        ReduceOp::Min => reduce_kernel(
+            x,
+            l,
+            dims,
+            T::INFINITY,
+            |a, b| a.min_val(b),
+            |a, row| row.iter().fold(a, |m, &v| m.min_val(v)),
+        ),
+    }
+}
+
+fn reduce_i64(x: &[i64], l: &Layout, dims: &[usize], op: ReduceOp) -> Vec<i64> {
+    match op {
+        ReduceOp::Sum => reduce_kernel(
+            x,
+            l,
+            dims,
+            0,
+            |a, b| a.wrapping_add(b),
+            |a, r| r.iter().fold(a, |s, &v| s.wrapping_add(v)),
+        ),
+        ReduceOp::Max => reduce_kernel(
+            x,
+            l,
+            dims,
+            i64::MIN,
+            |a, b| a.max(b),
+            |a, r| r.iter().fold(a, |s, &v| s.max(v)),
+        ),
+        ReduceOp::Min => reduce_kernel(
+            x,
+            l,
+            dims,
+            i64::MAX,
+            |a, b| a.min(b),
+            |a, r| r.iter().fold(a, |s, &v| s.min(v)),
+        ),
+    }
+}
+
+/// Index of the first maximum (or minimum) along `dim`; NaN counts as larger than everything,
+/// as in PyTorch.
+fn arg_kernel<T: Copy + Sync + PartialOrd>(x: &[T], l: &Layout, dim: usize, max: bool) -> Vec<i64> {
+    let rank = l.shape.rank();
+    let mut shape: Dims = Dims::new();
+    let mut strides: Dims = Dims::new();
+    for d in (0..rank).filter(|&d| d != dim) {
+        shape.push(l.shape.0[d]);
+        strides.push(l.strides[d]);
+    }
+    let len = l.shape.0[dim];
+    let step = l.strides[dim];
+    shape.push(1);
+    strides.push(0);
+    let n: usize = shape.iter().product();
+    #[allow(clippy::eq_op)]
+    let is_nan = |v: T| v != v;
+    let mut out = Vec::with_capacity(n);
+    walk_range(&shape, &[strides], [l.offset], 0, n, |[o], _| {
+        let mut best = x[o];
+        let mut bi = 0usize;
+        if !is_nan(best) {
+            for j in 1..len {
+                let v = x[o + j * step];
+                if is_nan(v) {
+                    bi = j;
+                    break;
+                }
+                if (max && v > best) || (!max && v < best) {
+                    best = v;
+                    bi = j;
+                }
+            }
+        }
+        out.push(bi as i64);
+    });
+    out
+}
+
+fn fill_slice<T: Copy + Send + Sync>(n: usize, v: T) -> Vec<T> {
+    build(n, |_, dst| {
+        for d in dst {
+            d.write(v);
+        }
+    })
+}
+
+impl CpuStorage {
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        match self {
+            CpuStorage::F32(_) => DType::F32,
+            CpuStorage::F64(_) => DType::F64,
+            CpuStorage::I64(_) => DType::I64,
+            CpuStorage::U8(_) => DType::U8,
+        }
+    }
+    /// Number of elements in the buffer.
+    pub fn len(&self) -> usize {
+        any_dtype!(self, v => v.len())
+    }
+    /// True when the buffer holds no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub(crate) fn full(n: usize, value: f64, dtype: DType) -> Self {
+        match dtype {
+            DType::F32 => CpuStorage::F32(fill_slice(n, value as f32)),
+            DType::F64 => CpuStorage::F64(fill_slice(n, value)),
+            DType::I64 => CpuStorage::I64(fill_slice(n, value as i64)),
+            DType::U8 => CpuStorage::U8(fill_slice(n, value as u8)),
+        }
+    }
+    pub(crate) fn arange(start: f64, step: f64, n: usize, dtype: DType) -> Self {
+        let vals = (0..n).map(|i| start + step * i as f64);
+        match dtype {
+            DType::F32 => CpuStorage::F32(vals.map(|v| v as f32).collect()),
+            DType::F64 => CpuStorage::F64(vals.collect()),
+            DType::I64 => CpuStorage::I64(vals.map(|v| v as i64).collect()),
+            DType::U8 => CpuStorage::U8(vals.map(|v| v as u8).collect()),
+        }
+    }
+    fn float_only(&self, op: &'static str) -> Error {
+        Error::DType {
+            op,
+            expected: "f32 or f64",
+            got: self.dtype(),
+        }
+    }
+    pub(crate) fn unary(&self, l: &Layout, op: UnaryOp) -> Result<Self> {
+        match self {
+            CpuStorage::F32(v) => Ok(CpuStorage::F32(unary_float(v, l, op))),
+            CpuStorage::F64(v) => Ok(CpuStorage::F64(unary_float(v, l, op))),
+            CpuStorage::I64(v) => match op {
+                UnaryOp::Neg => Ok(CpuStorage::I64(map1(v, l, |x| x.wrapping_neg()))),
+                UnaryOp::Abs => Ok(CpuStorage::I64(map1(v, l, |x| x.wrapping_abs()))),
+                UnaryOp::Sign => Ok(CpuStorage::I64(map1(v, l, |x| x.signum()))),
+                _ => Err(self.float_only(op.name())),
+            },
+            CpuStorage::U8(_) => Err(self.float_only(op.name())),
+        }
+    }
+    pub(crate) fn binary(
+        &self,
+        l: &Layout,
+        rhs: &Self,
+        rl: &Layout,
+        op: BinaryOp,
+        out: &Shape,
+    ) -> Result<Self> {
+        match (self, rhs) {
+            (CpuStorage::F32(a), CpuStorage::F32(b)) => {
+                Ok(CpuStorage::F32(binary_float(a, l, b, rl, out, op)))
+            }
+            (CpuStorage::F64(a), CpuStorage::F64(b)) => {
+                Ok(CpuStorage::F64(binary_float(a, l, b, rl, out, op)))
+            }
+            (CpuStorage::I64(a), CpuStorage::I64(b)) => {
+                Ok(CpuStorage::I64(binary_i64(a, l, b, rl, out, op)?))
+            }
+            (CpuStorage::U8(_), CpuStorage::U8(_)) => Err(self.float_only(op.name())),
+            _ => Err(Error::DTypeMismatch {
+                op: op.name(),
+                lhs: self.dtype(),
+                rhs: rhs.dtype(),
+            }),
+        }
+    }
+    pub(crate) fn cmp(
+        &self,
+        l: &Layout,
+        rhs: &Self,
+        rl: &Layout,
+        op: CmpOp,
+        out: &Shape,
+    ) -> Result<Self> {
+        let v = match (self, rhs) {
+            (CpuStorage::F32(a), CpuStorage::F32(b)) => cmp_kernel(a, l, b, rl, out, op),
+            (CpuStorage::F64(a), CpuStorage::F64(b)) => cmp_kernel(a, l, b, rl, out, op),
+            (CpuStorage::I64(a), CpuStorage::I64(b)) => cmp_kernel(a, l, b, rl, out, op),
+            (CpuStorage::U8(a), CpuStorage::U8(b)) => cmp_kernel(a, l, b, rl, out, op),
+            _ => {
+                return Err(Error::DTypeMismatch {
+                    op: op.name(),
+                    lhs: self.dtype(),
+                    rhs: rhs.dtype(),
+                })
+            }
+        };
+        Ok(CpuStorage::U8(v))
+    }
+    pub(crate) fn where_cond(
+        m: &Self,
+        ml: &Layout,
+        a: &Self,
+        al: &Layout,
+        b: &Self,
+        bl: &Layout,
+        out: &Shape,
+    ) -> Result<Self> {
+        let CpuStorage::U8(mask) = m else {
+            return Err(Error::DType {
+                op: "where_cond",
+                expected: "u8 (a mask)",
+                got: m.dtype(),
+            });
+        };
+        fn tern<T: Copy + Send + Sync>(
+            m: &[u8],
+            ml: &Layout,
+            a: &[T],
+            al: &Layout,
+            b: &[T],
+            bl: &Layout,
+            out: &Shape,
+        ) -> Vec<T> {
+            let n = out.elem_count();
+            let mut strides = [
+                ml.broadcast_strides(out),
+                al.broadcast_strides(out),
+                bl.broadcast_strides(out),
+            ];
+            let shape = coalesce(out.dims(), &mut strides);
+            let last = shape.len() - 1;
+            let (sm, sa, sb) = (strides[0][last], strides[1][last], strides[2][last]);
+            build(n, |start, dst| {
+                let mut pos = 0;
+                walk_range(
+                    &shape,
+                    &strides,
+                    [ml.offset, al.offset, bl.offset],
+                    start,
+                    dst.len(),
+                    |[om, oa, ob], cnt| {
+                        for j in 0..cnt {
+                            let v = if m[om + j * sm] != 0 {
+                                a[oa + j * sa]
+                            } else {
+                                b[ob + j * sb]
+                            };
+                            dst[pos + j].write(v);
+                        }
+                        pos += cnt;
+                    },
+                );
+            })
+        }
+        Ok(match (a, b) {
+            (CpuStorage::F32(a), CpuStorage::F32(b)) => {
+                CpuStorage::F32(tern(mask, ml, a, al, b, bl, out))
+            }
+            (CpuStorage::F64(a), CpuStorage::F64(b)) => {
+                CpuStorage::F64(tern(mask, ml, a, al, b, bl, out))
+            }
+            (CpuStorage::I64(a), CpuStorage::I64(b)) => {
+                CpuStorage::I64(tern(mask, ml, a, al, b, bl, out))
+            }
+            (CpuStorage::U8(a), CpuStorage::U8(b)) => {
+                CpuStorage::U8(tern(mask, ml, a, al, b, bl, out))
+            }
+            _ => {
+                return Err(Error::DTypeMismatch {
+                    op: "where_cond",
+                    lhs: a.dtype(),
+                    rhs: b.dtype(),
+                })
+            }
+        })
+    }
+    pub(crate) fn reduce(&self, l: &Layout, dims: &[usize], op: ReduceOp) -> Result<Self> {
+        match self {
+            CpuStorage::F32(v) => Ok(CpuStorage::F32(reduce_float(v, l, dims, op))),
+            CpuStorage::F64(v) => Ok(CpuStorage::F64(reduce_float(v, l, dims, op))),
+            CpuStorage::I64(v) => Ok(CpuStorage::I64(reduce_i64(v, l, dims, op))),
+            CpuStorage::U8(v) => {
+                // Masks are summed as counts, the common use (how many predictions were right).
+                let wide: Vec<i64> = map1(v, l, |x| x as i64);
+                let wl = Layout::contiguous(l.shape.clone());
+                Ok(CpuStorage::I64(reduce_i64(&wide, &wl, dims, op)))
+            }
+        }
+    }
+    pub(crate) fn arg_reduce(&self, l: &Layout, dim: usize, max: bool) -> Result<Self> {
+        if l.shape.0[dim] == 0 {
+            return Err(Error::shape(
+                if max { "argmax" } else { "argmin" },
+                format!(
+                    "cannot reduce an empty dimension {dim} of shape {}",
+                    l.shape
+                ),
+            ));
+        }
+        Ok(CpuStorage::I64(
+            any_dtype!(self, v => arg_kernel(v, l, dim, max)),
+        ))
+    }
+    pub(crate) fn copy_strided(&self, l: &Layout) -> Self {
+        match self {
+            CpuStorage::F32(v) => CpuStorage::F32(map1(v, l, |x| x)),
+            CpuStorage::F64(v) => CpuStorage::F64(map1(v, l, |x| x)),
+            CpuStorage::I64(v) => CpuStorage::I64(map1(v, l, |x| x)),
+            CpuStorage::U8(v) => CpuStorage::U8(map1(v, l, |x| x)),
+        }
+    }
+    pub(crate) fn cast(&self, l: &Layout, dtype: DType) -> Self {
+        fn conv<T: Element>(v: &[T], l: &Layout, dtype: DType) -> CpuStorage {
+            match dtype {
+                DType::F32 => CpuStorage::F32(map1(v, l, |x| x.to_f64() as f32)),
+                DType::F64 => CpuStorage::F64(map1(v, l, |x| x.to_f64())),
+                DType::I64 => CpuStorage::I64(map1(v, l, |x| x.to_f64() as i64)),
+                DType::U8 => CpuStorage::U8(map1(v, l, |x| x.to_f64() as u8)),
+            }
+        }
+        any_dtype!(self, v => conv(v, l, dtype))
+    }
+    pub(crate) fn pad(&self, l: &Layout, pads: &[(usize, usize)], value: f64) -> Self {
+        fn pad_t<T: Element>(x: &[T], l: &Layout, pads: &[(usize, usize)], value: T) -> Vec<T> {
+            let out_dims: Dims = l
+                .shape
+                .0
+                .iter()
+                .zip(pads)
+                .map(|(&d, &(a, b))| d + a + b)
+                .collect();
+            let out_shape = Shape(out_dims);
+            let ostr = out_shape.contiguous_strides();
+            let mut out = vec![value; out_shape.elem_count()];
+            let base: usize = pads
+                .iter()
+                .zip(ostr.iter())
+                .map(|(&(a, _), &s)| a * s)
+                .sum();
+            copy_into(x, l, &mut out, &ostr, base);
+            out
+        }
+        match self {
+            CpuStorage::F32(v) => CpuStorage::F32(pad_t(v, l, pads, value as f32)),
+            CpuStorage::F64(v) => CpuStorage::F64(pad_t(v, l, pads, value)),
+            CpuStorage::I64(v) => CpuStorage::I64(pad_t(v, l, pads, value as i64)),
+            CpuStorage::U8(v) => CpuStorage::U8(pad_t(v, l, pads, value as u8)),
+        }
+    }
+    pub(crate) fn cat(parts: &[(&Self, &Layout)], dim: usize, out: &Shape) -> Result<Self> {
+        fn cat_t<T: CpuElement>(
+            parts: &[(&CpuStorage, &Layout)],
+            dim: usize,
+            out: &Shape,
+        ) -> Result<Vec<T>> {
+            let ostr = out.contiguous_strides();
+            let mut buf = vec![T::zero(); out.elem_count()];
+            let mut at = 0;
+            for (s, l) in parts {
+                let x = T::slice(s).ok_or(Error::DTypeMismatch {
+                    op: "cat",
+                    lhs: T::DTYPE,
+                    rhs: s.dtype(),
+                })?;
+                copy_into(x, l, &mut buf, &ostr, at * ostr[dim]);
+                at += l.shape.0[dim];
+            }
+            Ok(buf)
+        }
+        Ok(match parts[0].0 {
+            CpuStorage::F32(_) => CpuStorage::F32(cat_t(parts, dim, out)?),
+            CpuStorage::F64(_) => CpuStorage::F64(cat_t(parts, dim, out)?),
+            CpuStorage::I64(_) => CpuStorage::I64(cat_t(parts, dim, out)?),
+            CpuStorage::U8(_) => CpuStorage::U8(cat_t(parts, dim, out)?),
+        })
+    }
+    pub(crate) fn all_finite(&self, l: &Layout) -> bool {
+        fn fin<T: Float>(v: &[T], l: &Layout) -> bool {
+            let mut ok = true;
+            let mut strides = [l.strides.clone()];
+            let shape = coalesce(l.shape.dims(), &mut strides);
+            let si = strides[0][shape.len() - 1];
+            walk_range(
+                &shape,
+                &strides,
+                [l.offset],
+                0,
+                l.shape.elem_count(),
+                |[o], cnt| {
+                    for j in 0..cnt {
+                        ok &= v[o + j * si].is_finite();
+                    }
+                },
+            );
+            ok
+        }
+        match self {
+            CpuStorage::F32(v) => fin(v, l),
+            CpuStorage::F64(v) => fin(v, l),
+            _ => true,
+        }
+    }
+}
+
+/// Copies a strided source into `dst`, whose layout has the source's shape with strides `dstr`
+/// starting at `base`.
+pub(crate) fn copy_into<T: Copy>(x: &[T], l: &Layout, dst: &mut [T], dstr: &[usize], base: usize) {
+    if l.shape.elem_count() == 0 {
+        return;
+    }
+    let mut strides = [l.strides.clone(), Dims::from_slice(dstr)];
+    let shape = coalesce(l.shape.dims(), &mut strides);
+    let last = shape.len() - 1;
+    let (si, sd) = (strides[0][last], strides[1][last]);
+    let n = l.shape.elem_count();
+    walk_range(&shape, &strides, [l.offset, base], 0, n, |[o, d], cnt| {
+        if si == 1 && sd == 1 {
+            dst[d..d + cnt].copy_from_slice(&x[o..o + cnt]);
+        } else {
+            for j in 0..cnt {
+                dst[d + j * sd] = x[o + j * si];
+            }
+        }
+    });
+}

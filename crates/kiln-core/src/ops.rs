@@ -1,0 +1,802 @@
+//! Differentiable ops on [`Tensor`]: elementwise maths with broadcasting, reductions, indexing,
+//! concatenation and matrix products. Composite ops (softmax, logsumexp, var, gelu, ...) are built
+//! from these, so their derivatives of every order come for free.
+
+use crate::autograd::{self, Op};
+use crate::backend::{BinaryOp, CmpOp, ReduceOp, Storage, UnaryOp};
+use crate::tensor::SmallDims;
+use crate::{DType, Error, Result, Shape, Tensor};
+
+fn float_check(t: &Tensor, op: &'static str) -> Result<()> {
+    if !t.dtype().is_float() {
+        return Err(Error::DType {
+            op,
+            expected: "f32 or f64",
+            got: t.dtype(),
+        });
+    }
+    Ok(())
+}
+
+fn same_dtype(a: &Tensor, b: &Tensor, op: &'static str) -> Result<()> {
+    if a.dtype() != b.dtype() {
+        return Err(Error::DTypeMismatch {
+            op,
+            lhs: a.dtype(),
+            rhs: b.dtype(),
+        });
+    }
+    Ok(())
+}
+
+fn tracking(ts: &[&Tensor]) -> bool {
+    autograd::is_grad_enabled() && ts.iter().any(|t| t.0.requires_grad)
+}
+
+impl Tensor {
+    // ---------------------------------------------------------------- elementwise
+
+    pub(crate) fn unary_op(&self, op: UnaryOp) -> Result<Tensor> {
+        let storage = self.0.storage.unary(&self.0.layout, op)?;
+        let differentiable = !matches!(op, UnaryOp::Sign | UnaryOp::InRange { .. });
+        let rec = (differentiable && tracking(&[self])).then(|| Op::Unary(self.clone(), op));
+        Tensor::make(storage, self.shape().clone(), rec, op.name())
+    }
+
+    pub(crate) fn binary_op(&self, rhs: &Tensor, op: BinaryOp) -> Result<Tensor> {
+        same_dtype(self, rhs, op.name())?;
+        let out = self.shape().broadcast(rhs.shape(), op.name())?;
+        let storage =
+            self.0
+                .storage
+                .binary(&self.0.layout, &rhs.0.storage, &rhs.0.layout, op, &out)?;
+        let rec = tracking(&[self, rhs]).then(|| Op::Binary(self.clone(), rhs.clone(), op));
+        Tensor::make(storage, out, rec, op.name())
+    }
+
+    fn cmp_op(&self, rhs: &Tensor, op: CmpOp) -> Result<Tensor> {
+        same_dtype(self, rhs, op.name())?;
+        let out = self.shape().broadcast(rhs.shape(), op.name())?;
+        let storage =
+            self.0
+                .storage
+                .cmp(&self.0.layout, &rhs.0.storage, &rhs.0.layout, op, &out)?;
+        Tensor::make(storage, out, None, op.name())
+    }
+}
+
+macro_rules! binary_methods {
+    ($($name:ident => $op:ident, $doc:literal;)*) => {
+        impl Tensor {
+            $(
+                #[doc = $doc]
+                #[doc = ""]
+                #[doc = "Operands broadcast numpy-style; dtypes must match."]
+                pub fn $name(&self, rhs: &Tensor) -> Result<Tensor> {
+                    self.binary_op(rhs, BinaryOp::$op)
+                }
+            )*
+        }
+    };
+}
+binary_methods! {
+    add => Add, "Elementwise `self + rhs`.";
+    sub => Sub, "Elementwise `self - rhs`.";
+    mul => Mul, "Elementwise `self * rhs`.";
+    div => Div, "Elementwise `self / rhs`.";
+    pow => Pow, "Elementwise `self ^ rhs`.";
+    maximum => Maximum, "Elementwise maximum (ties split the gradient evenly, as in PyTorch).";
+    minimum => Minimum, "Elementwise minimum (ties split the gradient evenly, as in PyTorch).";
+}
+
+macro_rules! cmp_methods {
+    ($($name:ident, $sname:ident => $op:ident;)*) => {
+        impl Tensor {
+            $(
+                #[doc = concat!("Elementwise `", stringify!($name), "` comparison; a u8 mask of 0/1, broadcast numpy-style.")]
+                pub fn $name(&self, rhs: &Tensor) -> Result<Tensor> {
+                    self.cmp_op(rhs, CmpOp::$op)
+                }
+                #[doc = concat!("`", stringify!($name), "` against a scalar.")]
+                pub fn $sname(&self, v: f64) -> Result<Tensor> {
+                    self.cmp_op(&self.scalar_like(v), CmpOp::$op)
+                }
+            )*
+        }
+    };
+}
+cmp_methods! {
+    eq, eq_scalar => Eq;
+    ne, ne_scalar => Ne;
+    lt, lt_scalar => Lt;
+    le, le_scalar => Le;
+    gt, gt_scalar => Gt;
+    ge, ge_scalar => Ge;
+}
+
+macro_rules! unary_methods {
+    ($($name:ident => $op:ident, $doc:literal;)*) => {
+        impl Tensor {
+            $(
+                #[doc = $doc]
+                pub fn $name(&self) -> Result<Tensor> {
+                    self.unary_op(UnaryOp::$op)
+                }
+            )*
+        }
+    };
+}
+unary_methods! {
+    neg => Neg, "Elementwise `-x`.";
+    abs => Abs, "Elementwise `|x|`.";
+    exp => Exp, "Elementwise `e^x`.";
+    log => Log, "Elementwise natural logarithm.";
+    log1p => Log1p, "Elementwise `ln(1 + x)`, accurate for small `x`.";
+    sqrt => Sqrt, "Elementwise square root.";
+    rsqrt => Rsqrt, "Elementwise `1 / sqrt(x)`.";
+    square => Square, "Elementwise `x²`.";
+    recip => Recip, "Elementwise `1 / x`.";
+    sin => Sin, "Elementwise sine.";
+    cos => Cos, "Elementwise cosine.";
+    tanh => Tanh, "Elementwise hyperbolic tangent.";
+    sigmoid => Sigmoid, "Elementwise logistic function `1 / (1 + e^-x)`, computed without overflow.";
+    relu => Relu, "Elementwise `max(x, 0)`.";
+    softplus => Softplus, "Elementwise `ln(1 + e^x)` (PyTorch's default threshold of 20, above which it is `x`).";
+    erf => Erf, "Elementwise error function.";
+    sign => Sign, "Elementwise sign (-1, 0, 1); not differentiable (gradient zero).";
+}
+
+impl Tensor {
+    /// `x * mul + add` in one pass.
+    pub fn affine(&self, mul: f64, add: f64) -> Result<Tensor> {
+        self.unary_op(UnaryOp::Affine { mul, add })
+    }
+    /// `x + v`.
+    pub fn add_scalar(&self, v: f64) -> Result<Tensor> {
+        self.affine(1.0, v)
+    }
+    /// `x - v`.
+    pub fn sub_scalar(&self, v: f64) -> Result<Tensor> {
+        self.affine(1.0, -v)
+    }
+    /// `x * v`.
+    pub fn mul_scalar(&self, v: f64) -> Result<Tensor> {
+        self.affine(v, 0.0)
+    }
+    /// `x / v`.
+    pub fn div_scalar(&self, v: f64) -> Result<Tensor> {
+        self.affine(1.0 / v, 0.0)
+    }
+    /// `x ^ e` for a constant exponent.
+    pub fn powf(&self, e: f64) -> Result<Tensor> {
+        self.unary_op(UnaryOp::PowScalar(e))
+    }
+    /// Limits every element to `[min, max]`; the gradient is zero outside.
+    pub fn clamp(&self, min: f64, max: f64) -> Result<Tensor> {
+        if min > max || min.is_nan() || max.is_nan() {
+            return Err(Error::value(
+                "clamp",
+                format!("min {min} is not ≤ max {max}"),
+            ));
+        }
+        self.unary_op(UnaryOp::Clamp { lo: min, hi: max })
+    }
+    /// 1 where `lo <= x <= hi`, else 0, in this tensor's dtype (not differentiable).
+    pub fn in_range(&self, lo: f64, hi: f64) -> Result<Tensor> {
+        self.unary_op(UnaryOp::InRange { lo, hi })
+    }
+    /// Gaussian error linear unit, exact form `x Φ(x)` (PyTorch's default).
+    pub fn gelu(&self) -> Result<Tensor> {
+        let cdf = self
+            .mul_scalar(std::f64::consts::FRAC_1_SQRT_2)?
+            .erf()?
+            .affine(0.5, 0.5)?;
+        self.mul(&cdf)
+    }
+    /// Gelu with the tanh approximation (PyTorch's `approximate="tanh"`).
+    pub fn gelu_tanh(&self) -> Result<Tensor> {
+        let c = (2.0 / std::f64::consts::PI).sqrt();
+        let inner = self
+            .add(&self.powf(3.0)?.mul_scalar(0.044715)?)?
+            .mul_scalar(c)?;
+        self.mul(&inner.tanh()?.affine(0.5, 0.5)?)
+    }
+    /// `x * sigmoid(x)`.
+    pub fn silu(&self) -> Result<Tensor> {
+        self.mul(&self.sigmoid()?)
+    }
+    /// `max(0, x) + slope * min(0, x)`.
+    pub fn leaky_relu(&self, slope: f64) -> Result<Tensor> {
+        let pos = self.gt_scalar(0.0)?;
+        self.where_from(&pos, &self.mul_scalar(slope)?)
+    }
+    /// Elementwise: `self` where `mask` is nonzero, else `other`.
+    fn where_from(&self, mask: &Tensor, other: &Tensor) -> Result<Tensor> {
+        mask.where_cond(self, other)
+    }
+
+    /// Picks `on_true` where this mask (u8) is nonzero and `on_false` elsewhere; all three broadcast.
+    pub fn where_cond(&self, on_true: &Tensor, on_false: &Tensor) -> Result<Tensor> {
+        same_dtype(on_true, on_false, "where_cond")?;
+        let out = self
+            .shape()
+            .broadcast(on_true.shape(), "where_cond")?
+            .broadcast(on_false.shape(), "where_cond")?;
+        let s = Storage::where_cond(
+            &self.0.storage,
+            &self.0.layout,
+            &on_true.0.storage,
+            &on_true.0.layout,
+            &on_false.0.storage,
+            &on_false.0.layout,
+            &out,
+        )?;
+        let rec = tracking(&[on_true, on_false])
+            .then(|| Op::Where(self.clone(), on_true.clone(), on_false.clone()));
+        Tensor::make(s, out, rec, "where_cond")
+    }
+    /// `value` where `mask` is nonzero, this tensor elsewhere.
+    pub fn masked_fill(&self, mask: &Tensor, value: f64) -> Result<Tensor> {
+        let out = self.shape().broadcast(mask.shape(), "masked_fill")?;
+        if out != *self.shape() {
+            return Err(Error::shape(
+                "masked_fill",
+                format!(
+                    "mask {} does not broadcast to {}",
+                    mask.shape(),
+                    self.shape()
+                ),
+            ));
+        }
+        mask.where_cond(&self.scalar_like(value), self)
+    }
+
+    // ---------------------------------------------------------------- reductions
+
+    /// Sums `to` the given shape by adding over broadcast dims (the inverse of broadcasting).
+    pub fn sum_to(&self, shape: &Shape) -> Result<Tensor> {
+        if self.shape() == shape {
+            return Ok(self.clone());
+        }
+        let r = self.rank();
+        let tr = shape.rank();
+        if tr > r {
+            return Err(Error::shape(
+                "sum_to",
+                format!("cannot sum {} to the larger rank {}", self.shape(), shape),
+            ));
+        }
+        let mut dims: Vec<isize> = (0..r - tr).map(|d| d as isize).collect();
+        for i in 0..tr {
+            let (s, t) = (self.dims()[r - tr + i], shape.dims()[i]);
+            if t == 1 && s != 1 {
+                dims.push((r - tr + i) as isize);
+            } else if t != s {
+                return Err(Error::shape(
+                    "sum_to",
+                    format!("cannot sum {} to {}", self.shape(), shape),
+                ));
+            }
+        }
+        let s = if dims.is_empty() {
+            self.clone()
+        } else {
+            self.sum_keepdim(&dims)?
+        };
+        s.reshape(shape.clone())
+    }
+
+    fn reduce_op(
+        &self,
+        dims: &[isize],
+        keepdim: bool,
+        op: ReduceOp,
+        name: &'static str,
+    ) -> Result<Tensor> {
+        let dims = self.shape().reduce_dims(dims, name)?;
+        if op != ReduceOp::Sum {
+            if let Some(&d) = dims.iter().find(|&&d| self.dims()[d] == 0) {
+                return Err(Error::shape(
+                    name,
+                    format!(
+                        "cannot reduce the empty dimension {d} of shape {}",
+                        self.shape()
+                    ),
+                ));
+            }
+        }
+        let storage = self.0.storage.reduce(&self.0.layout, &dims, op)?;
+        let mut kd: SmallDims = self.dims().into();
+        for &d in &dims {
+            kd[d] = 1;
+        }
+        let ds: SmallDims = dims.iter().copied().collect();
+        let rec = (tracking(&[self]) && self.dtype().is_float()).then(|| match op {
+            ReduceOp::Sum => Op::Sum(self.clone()),
+            ReduceOp::Max => Op::MaxMin(self.clone(), ds, true),
+            ReduceOp::Min => Op::MaxMin(self.clone(), ds, false),
+        });
+        let out = Tensor::make(storage, Shape(kd), rec, name)?;
+        if keepdim {
+            Ok(out)
+        } else {
+            let shape: Vec<usize> = (0..self.rank())
+                .filter(|d| !dims.contains(d))
+                .map(|d| self.dims()[d])
+                .collect();
+            out.reshape(shape)
+        }
+    }
+    /// Sum over `dims` (empty = all), removing them unless `keepdim`.
+    pub fn sum(&self, dims: &[isize], keepdim: bool) -> Result<Tensor> {
+        self.reduce_op(dims, keepdim, ReduceOp::Sum, "sum")
+    }
+    /// Sum over `dims`, keeping them with size 1.
+    pub fn sum_keepdim(&self, dims: &[isize]) -> Result<Tensor> {
+        self.sum(dims, true)
+    }
+    /// Sum of every element, as a rank-0 tensor.
+    pub fn sum_all(&self) -> Result<Tensor> {
+        self.sum(&[], false)
+    }
+    /// Mean over `dims` (empty = all).
+    pub fn mean(&self, dims: &[isize], keepdim: bool) -> Result<Tensor> {
+        float_check(self, "mean")?;
+        let d = self.shape().reduce_dims(dims, "mean")?;
+        let n: usize = d.iter().map(|&i| self.dims()[i]).product();
+        self.sum(dims, keepdim)?.mul_scalar(1.0 / n as f64)
+    }
+    /// Mean of every element.
+    pub fn mean_all(&self) -> Result<Tensor> {
+        self.mean(&[], false)
+    }
+    /// Maximum over `dims` (PyTorch's `amax`: ties share the gradient).
+    pub fn max(&self, dims: &[isize], keepdim: bool) -> Result<Tensor> {
+        self.reduce_op(dims, keepdim, ReduceOp::Max, "max")
+    }
+    /// Minimum over `dims` (PyTorch's `amin`).
+    pub fn min(&self, dims: &[isize], keepdim: bool) -> Result<Tensor> {
+        self.reduce_op(dims, keepdim, ReduceOp::Min, "min")
+    }
+    /// Largest element.
+    pub fn max_all(&self) -> Result<Tensor> {
+        self.max(&[], false)
+    }
+    /// Smallest element.
+    pub fn min_all(&self) -> Result<Tensor> {
+        self.min(&[], false)
+    }
+    fn arg_op(&self, dim: isize, keepdim: bool, max: bool) -> Result<Tensor> {
+        let name = if max { "argmax" } else { "argmin" };
+        let d = self.shape().dim(dim, name)?;
+        let storage = self.0.storage.arg_reduce(&self.0.layout, d, max)?;
+        let mut dims: Vec<usize> = self.dims().to_vec();
+        if keepdim {
+            dims[d] = 1;
+        } else {
+            dims.remove(d);
+        }
+        Tensor::make(storage, Shape::new(&dims), None, name)
+    }
+    /// Index (i64) of the first maximum along `dim`.
+    pub fn argmax(&self, dim: isize, keepdim: bool) -> Result<Tensor> {
+        self.arg_op(dim, keepdim, true)
+    }
+    /// Index (i64) of the first minimum along `dim`.
+    pub fn argmin(&self, dim: isize, keepdim: bool) -> Result<Tensor> {
+        self.arg_op(dim, keepdim, false)
+    }
+    /// A finite shift (the detached max over `dims`, with infinities replaced by 0) that keeps
+    /// `exp` from overflowing; detached because log-sum-exp's value does not depend on it.
+    fn stable_shift(&self, dims: &[isize]) -> Result<Tensor> {
+        let m = self.detach().max(dims, true)?;
+        let finite = m.abs()?.lt_scalar(f64::INFINITY)?;
+        m.masked_fill(&finite.eq_scalar(0.0)?, 0.0)
+    }
+    /// `log(sum(exp(x)))` over `dims`, computed without overflow.
+    pub fn logsumexp(&self, dims: &[isize], keepdim: bool) -> Result<Tensor> {
+        float_check(self, "logsumexp")?;
+        let m = self.stable_shift(dims)?;
+        let s = self.sub(&m)?.exp()?.sum_keepdim(dims)?.log()?.add(&m)?;
+        if keepdim {
+            Ok(s)
+        } else {
+            let d = self.shape().reduce_dims(dims, "logsumexp")?;
+            let shape: Vec<usize> = (0..self.rank())
+                .filter(|i| !d.contains(i))
+                .map(|i| self.dims()[i])
+                .collect();
+            s.reshape(shape)
+        }
+    }
+    /// Softmax along `dim`, shifted by the max for stability.
+    pub fn softmax(&self, dim: isize) -> Result<Tensor> {
+        float_check(self, "softmax")?;
+        let m = self.stable_shift(&[dim])?;
+        let e = self.sub(&m)?.exp()?;
+        e.div(&e.sum_keepdim(&[dim])?)
+    }
+    /// Log of the softmax along `dim`: `x - logsumexp(x)`.
+    pub fn log_softmax(&self, dim: isize) -> Result<Tensor> {
+        float_check(self, "log_softmax")?;
+        self.sub(&self.logsumexp(&[dim], true)?)
+    }
+    /// Variance over `dims` with divisor `N - correction` (PyTorch's default correction is 1).
+    pub fn var(&self, dims: &[isize], correction: usize, keepdim: bool) -> Result<Tensor> {
+        float_check(self, "var")?;
+        let d = self.shape().reduce_dims(dims, "var")?;
+        let n: usize = d.iter().map(|&i| self.dims()[i]).product();
+        if n <= correction {
+            return Err(Error::value(
+                "var",
+                format!("{n} elements leave no degrees of freedom with correction {correction}"),
+            ));
+        }
+        let centred = self.sub(&self.mean(dims, true)?)?;
+        centred
+            .square()?
+            .sum(dims, keepdim)?
+            .mul_scalar(1.0 / (n - correction) as f64)
+    }
+    /// Euclidean norm of all elements.
+    pub fn norm(&self) -> Result<Tensor> {
+        self.square()?.sum_all()?.sqrt()
+    }
+
+    // ---------------------------------------------------------------- matmul
+
+    /// Matrix product with PyTorch's rules: 1-d operands are promoted (and the added dim removed),
+    /// batch dims broadcast. Any strides are accepted.
+    pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
+        same_dtype(self, rhs, "matmul")?;
+        let (ra, rb) = (self.rank(), rhs.rank());
+        if ra == 0 || rb == 0 {
+            return Err(Error::shape(
+                "matmul",
+                format!(
+                    "both operands need at least 1 dim, got {} and {}",
+                    self.shape(),
+                    rhs.shape()
+                ),
+            ));
+        }
+        if ra == 1 {
+            return self.unsqueeze(0)?.matmul(rhs)?.squeeze(-2);
+        }
+        if rb == 1 {
+            return self.matmul(&rhs.unsqueeze(1)?)?.squeeze(-1);
+        }
+        let (m, k) = (self.dims()[ra - 2], self.dims()[ra - 1]);
+        let (k2, n) = (rhs.dims()[rb - 2], rhs.dims()[rb - 1]);
+        if k != k2 {
+            return Err(Error::Matmul {
+                op: "matmul",
+                lhs: self.shape().clone(),
+                rhs: rhs.shape().clone(),
+                k_lhs: k,
+                k_rhs: k2,
+            });
+        }
+        let ba = Shape::new(&self.dims()[..ra - 2]);
+        let bb = Shape::new(&rhs.dims()[..rb - 2]);
+        let batch = ba.broadcast(&bb, "matmul").map_err(|_| {
+            Error::shape(
+                "matmul",
+                format!(
+                    "batch dims of {} and {} cannot be broadcast together",
+                    self.shape(),
+                    rhs.shape()
+                ),
+            )
+        })?;
+        let storage =
+            self.0
+                .storage
+                .matmul(&self.0.layout, &rhs.0.storage, &rhs.0.layout, &batch)?;
+        let mut out: Vec<usize> = batch.dims().to_vec();
+        out.push(m);
+        out.push(n);
+        let rec = tracking(&[self, rhs]).then(|| Op::Matmul(self.clone(), rhs.clone()));
+        Tensor::make(storage, Shape::new(&out), rec, "matmul")
+    }
+
+    // ---------------------------------------------------------------- joining and indexing
+
+    /// Concatenates along `dim`; all other dims must agree.
+    pub fn cat<T: std::borrow::Borrow<Tensor>>(tensors: &[T], dim: isize) -> Result<Tensor> {
+        let first = tensors
+            .first()
+            .ok_or_else(|| Error::shape("cat", "needs at least one tensor"))?
+            .borrow();
+        let d = first.shape().dim(dim, "cat")?;
+        let mut total = 0;
+        for t in tensors {
+            let t = t.borrow();
+            same_dtype(first, t, "cat")?;
+            let ok = t.rank() == first.rank()
+                && (0..t.rank()).all(|i| i == d || t.dims()[i] == first.dims()[i]);
+            if !ok {
+                return Err(Error::shape(
+                    "cat",
+                    format!(
+                        "cannot join {} and {} along dimension {d}",
+                        first.shape(),
+                        t.shape()
+                    ),
+                ));
+            }
+            total += t.dims()[d];
+        }
+        if tensors.len() == 1 {
+            return Ok(first.clone());
+        }
+        let mut out: Vec<usize> = first.dims().to_vec();
+        out[d] = total;
+        let out = Shape::new(&out);
+        let parts: Vec<(&Storage, &crate::Layout)> = tensors
+            .iter()
+            .map(|t| (&*t.borrow().0.storage, &t.borrow().0.layout))
+            .collect();
+        let storage = Storage::cat(&parts, d, &out)?;
+        let refs: Vec<&Tensor> = tensors.iter().map(|t| t.borrow()).collect();
+        let rec = tracking(&refs).then(|| Op::Cat(refs.iter().map(|t| (*t).clone()).collect(), d));
+        Tensor::make(storage, out, rec, "cat")
+    }
+    /// Stacks equal-shaped tensors along a new dimension `dim`.
+    pub fn stack<T: std::borrow::Borrow<Tensor>>(tensors: &[T], dim: isize) -> Result<Tensor> {
+        let first = tensors
+            .first()
+            .ok_or_else(|| Error::shape("stack", "needs at least one tensor"))?
+            .borrow();
+        for t in tensors {
+            if t.borrow().shape() != first.shape() {
+                return Err(Error::shape(
+                    "stack",
+                    format!(
+                        "shapes differ: {} and {}",
+                        first.shape(),
+                        t.borrow().shape()
+                    ),
+                ));
+            }
+        }
+        let us: Vec<Tensor> = tensors
+            .iter()
+            .map(|t| t.borrow().unsqueeze(dim))
+            .collect::<Result<_>>()?;
+        let d = if dim < 0 {
+            dim + first.rank() as isize + 1
+        } else {
+            dim
+        };
+        Tensor::cat(&us, d)
+    }
+    /// Splits along `dim` into pieces of the given sizes (views).
+    pub fn split(&self, sizes: &[usize], dim: isize) -> Result<Vec<Tensor>> {
+        let d = self.shape().dim(dim, "split")?;
+        if sizes.iter().sum::<usize>() != self.dims()[d] {
+            return Err(Error::shape(
+                "split",
+                format!(
+                    "sizes {sizes:?} do not add up to dimension {d} of {}",
+                    self.shape()
+                ),
+            ));
+        }
+        let mut at = 0;
+        sizes
+            .iter()
+            .map(|&s| {
+                let t = self.narrow(d as isize, at, s);
+                at += s;
+                t
+            })
+            .collect()
+    }
+    /// Splits along `dim` into `n` nearly equal pieces (the last may be smaller), like `torch.chunk`.
+    pub fn chunk(&self, n: usize, dim: isize) -> Result<Vec<Tensor>> {
+        let d = self.shape().dim(dim, "chunk")?;
+        if n == 0 {
+            return Err(Error::value("chunk", "cannot split into 0 chunks"));
+        }
+        let size = self.dims()[d];
+        let step = size.div_ceil(n).max(1);
+        let mut sizes = Vec::new();
+        let mut left = size;
+        while left > 0 {
+            sizes.push(step.min(left));
+            left -= step.min(left);
+        }
+        self.split(&sizes, dim)
+    }
+    fn index_check(index: &Tensor, op: &'static str) -> Result<()> {
+        if index.dtype() != DType::I64 {
+            return Err(Error::DType {
+                op,
+                expected: "i64 (indices)",
+                got: index.dtype(),
+            });
+        }
+        Ok(())
+    }
+    /// The entries of dimension `dim` named by the 1-d `index`.
+    pub fn index_select(&self, dim: isize, index: &Tensor) -> Result<Tensor> {
+        Tensor::index_check(index, "index_select")?;
+        let d = self.shape().dim(dim, "index_select")?;
+        if index.rank() != 1 {
+            return Err(Error::shape(
+                "index_select",
+                format!("index must be 1-d, got shape {}", index.shape()),
+            ));
+        }
+        let storage =
+            self.0
+                .storage
+                .index_select(&self.0.layout, d, &index.0.storage, &index.0.layout)?;
+        let mut out: Vec<usize> = self.dims().to_vec();
+        out[d] = index.elem_count();
+        let rec = tracking(&[self]).then(|| Op::IndexSelect(self.clone(), d, index.clone()));
+        Tensor::make(storage, Shape::new(&out), rec, "index_select")
+    }
+    /// Adds the slices of `src` into the entries of dimension `dim` named by `index`.
+    pub fn index_add(&self, dim: isize, index: &Tensor, src: &Tensor) -> Result<Tensor> {
+        Tensor::index_check(index, "index_add")?;
+        let d = self.shape().dim(dim, "index_add")?;
+        let mut want: Vec<usize> = self.dims().to_vec();
+        want[d] = index.elem_count();
+        if index.rank() != 1 || src.dims() != want.as_slice() {
+            return Err(Error::shape(
+                "index_add",
+                format!(
+                    "source {} must have shape {:?} for index {} into {}",
+                    src.shape(),
+                    want,
+                    index.shape(),
+                    self.shape()
+                ),
+            ));
+        }
+        same_dtype(self, src, "index_add")?;
+        let storage = self.0.storage.index_add(
+            &self.0.layout,
+            d,
+            &index.0.storage,
+            &index.0.layout,
+            &src.0.storage,
+            &src.0.layout,
+        )?;
+        let rec = tracking(&[self, src])
+            .then(|| Op::IndexAdd(self.clone(), d, index.clone(), src.clone()));
+        Tensor::make(storage, self.shape().clone(), rec, "index_add")
+    }
+    fn gather_shapes(&self, d: usize, index: &Tensor, op: &'static str) -> Result<()> {
+        if index.rank() != self.rank()
+            || (0..self.rank()).any(|i| i != d && index.dims()[i] > self.dims()[i])
+        {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "index {} does not fit input {} along dimension {d}",
+                    index.shape(),
+                    self.shape()
+                ),
+            ));
+        }
+        Ok(())
+    }
+    /// `out[i][j] = self[i][index[i][j]]` (for `dim = 1`), as `torch.gather`.
+    pub fn gather(&self, dim: isize, index: &Tensor) -> Result<Tensor> {
+        Tensor::index_check(index, "gather")?;
+        let d = self.shape().dim(dim, "gather")?;
+        self.gather_shapes(d, index, "gather")?;
+        let storage =
+            self.0
+                .storage
+                .gather(&self.0.layout, d, &index.0.storage, &index.0.layout)?;
+        let rec = tracking(&[self]).then(|| Op::Gather(self.clone(), d, index.clone()));
+        Tensor::make(storage, index.shape().clone(), rec, "gather")
+    }
+    /// `out = self; out[i][index[i][j]] += src[i][j]` (for `dim = 1`), as `torch.scatter_add`.
+    pub fn scatter_add(&self, dim: isize, index: &Tensor, src: &Tensor) -> Result<Tensor> {
+        Tensor::index_check(index, "scatter_add")?;
+        let d = self.shape().dim(dim, "scatter_add")?;
+        self.gather_shapes(d, index, "scatter_add")?;
+        if src.rank() != index.rank() || (0..src.rank()).any(|i| index.dims()[i] > src.dims()[i]) {
+            return Err(Error::shape(
+                "scatter_add",
+                format!(
+                    "index {} does not fit source {}",
+                    index.shape(),
+                    src.shape()
+                ),
+            ));
+        }
+        same_dtype(self, src, "scatter_add")?;
+        let storage = self.0.storage.scatter_add(
+            &self.0.layout,
+            d,
+            &index.0.storage,
+            &index.0.layout,
+            &src.0.storage,
+            &src.0.layout,
+        )?;
+        let rec = tracking(&[self, src])
+            .then(|| Op::ScatterAdd(self.clone(), d, index.clone(), src.clone()));
+        Tensor::make(storage, self.shape().clone(), rec, "scatter_add")
+    }
+    /// Pads with a constant: `pads[i] = (before, after)` for dim `i`, starting at dim 0
+    /// (fewer entries than dims leave the trailing dims unpadded).
+    pub fn pad(&self, pads: &[(usize, usize)], value: f64) -> Result<Tensor> {
+        if pads.len() > self.rank() {
+            return Err(Error::shape(
+                "pad",
+                format!(
+                    "{} pad pairs for a tensor of rank {}",
+                    pads.len(),
+                    self.rank()
+                ),
+            ));
+        }
+        let mut full: Vec<(usize, usize)> = pads.to_vec();
+        full.resize(self.rank(), (0, 0));
+        if full.iter().all(|&p| p == (0, 0)) {
+            return Ok(self.clone());
+        }
+        let out: Vec<usize> = self
+            .dims()
+            .iter()
+            .zip(&full)
+            .map(|(&d, &(a, b))| d + a + b)
+            .collect();
+        let storage = self.0.storage.pad(&self.0.layout, &full, value);
+        let rec = tracking(&[self]).then(|| Op::Pad(self.clone(), full));
+        Tensor::make(storage, Shape::new(&out), rec, "pad")
+    }
+}
+
+// ---------------------------------------------------------------- operator overloads
+//
+// `&a + &b` returns `Result<Tensor>` (shapes may not broadcast), so write `(&a + &b)?`.
+// Scalars work on either side for + - * /.
+
+macro_rules! overload {
+    ($tr:ident, $m:ident, $method:ident, $scalar:expr) => {
+        impl std::ops::$tr<&Tensor> for &Tensor {
+            type Output = Result<Tensor>;
+            fn $m(self, rhs: &Tensor) -> Result<Tensor> {
+                Tensor::$method(self, rhs)
+            }
+        }
+        impl std::ops::$tr<Tensor> for Tensor {
+            type Output = Result<Tensor>;
+            fn $m(self, rhs: Tensor) -> Result<Tensor> {
+                Tensor::$method(&self, &rhs)
+            }
+        }
+        impl std::ops::$tr<f64> for &Tensor {
+            type Output = Result<Tensor>;
+            fn $m(self, rhs: f64) -> Result<Tensor> {
+                let f: fn(&Tensor, f64) -> Result<Tensor> = $scalar;
+                f(self, rhs)
+            }
+        }
+        impl std::ops::$tr<f64> for Tensor {
+            type Output = Result<Tensor>;
+            fn $m(self, rhs: f64) -> Result<Tensor> {
+                let f: fn(&Tensor, f64) -> Result<Tensor> = $scalar;
+                f(&self, rhs)
+            }
+        }
+    };
+}
+overload!(Add, add, add, |t, v| t.add_scalar(v));
+overload!(Sub, sub, sub, |t, v| t.sub_scalar(v));
+overload!(Mul, mul, mul, |t, v| t.mul_scalar(v));
+overload!(Div, div, div, |t, v| t.div_scalar(v));
+
+impl std::ops::Neg for &Tensor {
+    type Output = Result<Tensor>;
+    fn neg(self) -> Result<Tensor> {
+        Tensor::neg(self)
+    }
+}

@@ -1,0 +1,103 @@
+//! A small seedable generator (SplitMix64): the same seed gives the same numbers on every machine,
+//! and it matches the generator the shared benchmark scripts use for data and initial weights.
+
+use crate::{DType, Result, Shape, Tensor};
+
+/// SplitMix64 pseudo-random generator.
+#[derive(Debug, Clone)]
+pub struct Rng {
+    state: u64,
+    spare_normal: Option<f64>,
+}
+
+impl Rng {
+    /// A generator seeded with `seed`.
+    pub fn new(seed: u64) -> Self {
+        Rng {
+            state: seed,
+            spare_normal: None,
+        }
+    }
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in `[0, 1)` with 53 random bits.
+    pub fn uniform01(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+    /// Uniform in `[lo, hi)`.
+    pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.uniform01()
+    }
+    /// Standard normal (Box–Muller, both values of each pair used).
+    pub fn normal(&mut self) -> f64 {
+        if let Some(v) = self.spare_normal.take() {
+            return v;
+        }
+        let u1 = 1.0 - self.uniform01(); // in (0, 1], so ln is finite
+        let u2 = self.uniform01();
+        let r = (-2.0 * u1.ln()).sqrt();
+        let (s, c) = (2.0 * std::f64::consts::PI * u2).sin_cos();
+        self.spare_normal = Some(r * s);
+        r * c
+    }
+    /// Uniform integer in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+    /// Fisher–Yates shuffle, in the same order as the benchmark scripts.
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = (self.next_u64() % (i as u64 + 1)) as usize;
+            v.swap(i, j);
+        }
+    }
+}
+
+impl Tensor {
+    /// Uniform values in `[lo, hi)` drawn row-major from `rng`.
+    pub fn rand(
+        shape: impl Into<Shape>,
+        lo: f64,
+        hi: f64,
+        dtype: DType,
+        rng: &mut Rng,
+    ) -> Result<Tensor> {
+        let shape = shape.into();
+        let v: Vec<f64> = (0..shape.elem_count())
+            .map(|_| rng.uniform(lo, hi))
+            .collect();
+        Tensor::from_vec(v, shape)?.to_dtype(dtype)
+    }
+    /// Normal values with the given mean and standard deviation.
+    pub fn randn(
+        shape: impl Into<Shape>,
+        mean: f64,
+        std: f64,
+        dtype: DType,
+        rng: &mut Rng,
+    ) -> Result<Tensor> {
+        let shape = shape.into();
+        let v: Vec<f64> = (0..shape.elem_count())
+            .map(|_| mean + std * rng.normal())
+            .collect();
+        Tensor::from_vec(v, shape)?.to_dtype(dtype)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn splitmix_reference_values() {
+        // First outputs of SplitMix64 seeded with 0 (the published reference sequence).
+        let mut r = Rng::new(0);
+        assert_eq!(r.next_u64(), 0xE220_A839_7B1D_CDAF);
+        assert_eq!(r.next_u64(), 0x6E78_9E6A_A1B9_65F4);
+    }
+}

@@ -1,0 +1,339 @@
+//! Shapes, strided layouts and numpy-style broadcasting.
+
+use crate::{Error, Result};
+use smallvec::SmallVec;
+use std::fmt;
+
+/// Dimension sizes, inline for rank ≤ 4 so tiny tensors never allocate for their shape.
+pub type Dims = SmallVec<[usize; 4]>;
+
+/// The sizes of a tensor's dimensions.
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
+pub struct Shape(pub(crate) Dims);
+
+impl Shape {
+    /// A shape from its dimension sizes.
+    pub fn new(dims: &[usize]) -> Self {
+        Shape(Dims::from_slice(dims))
+    }
+    /// The shape of a scalar (rank 0, one element).
+    pub fn scalar() -> Self {
+        Shape(Dims::new())
+    }
+    /// Dimension sizes.
+    pub fn dims(&self) -> &[usize] {
+        &self.0
+    }
+    /// Number of dimensions.
+    pub fn rank(&self) -> usize {
+        self.0.len()
+    }
+    /// Number of elements (1 for a scalar).
+    pub fn elem_count(&self) -> usize {
+        self.0.iter().product()
+    }
+    /// Row-major (C-order) strides of this shape, in elements.
+    pub fn contiguous_strides(&self) -> Dims {
+        let mut strides = Dims::from_elem(0, self.rank());
+        let mut acc = 1;
+        for i in (0..self.rank()).rev() {
+            strides[i] = acc;
+            acc *= self.0[i];
+        }
+        strides
+    }
+    /// Turns a possibly negative dimension index into `0..rank`.
+    pub fn dim(&self, dim: isize, op: &'static str) -> Result<usize> {
+        let rank = self.rank() as isize;
+        let d = if dim < 0 { dim + rank } else { dim };
+        if d < 0 || d >= rank {
+            return Err(Error::Dim {
+                op,
+                dim,
+                shape: self.clone(),
+            });
+        }
+        Ok(d as usize)
+    }
+    /// Normalises a list of dims, rejecting duplicates; an empty list means every dimension.
+    pub fn reduce_dims(&self, dims: &[isize], op: &'static str) -> Result<Vec<usize>> {
+        if dims.is_empty() {
+            return Ok((0..self.rank()).collect());
+        }
+        let mut out = Vec::with_capacity(dims.len());
+        for &d in dims {
+            let d = self.dim(d, op)?;
+            if out.contains(&d) {
+                return Err(Error::shape(
+                    op,
+                    format!("dimension {d} appears twice in {dims:?}"),
+                ));
+            }
+            out.push(d);
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+    /// The shape numpy broadcasting gives `self` and `other`.
+    pub fn broadcast(&self, other: &Shape, op: &'static str) -> Result<Shape> {
+        let (a, b) = (self.dims(), other.dims());
+        if a == b {
+            return Ok(self.clone());
+        }
+        let rank = a.len().max(b.len());
+        let mut out = Dims::from_elem(1, rank);
+        for i in 0..rank {
+            let da = if i < rank - a.len() {
+                1
+            } else {
+                a[i - (rank - a.len())]
+            };
+            let db = if i < rank - b.len() {
+                1
+            } else {
+                b[i - (rank - b.len())]
+            };
+            out[i] = if da == db || db == 1 {
+                da
+            } else if da == 1 {
+                db
+            } else {
+                return Err(Error::Broadcast {
+                    op,
+                    lhs: self.clone(),
+                    rhs: other.clone(),
+                    lhs_dim: da,
+                    rhs_dim: db,
+                });
+            };
+        }
+        Ok(Shape(out))
+    }
+}
+
+impl fmt::Debug for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.dims())
+    }
+}
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.dims())
+    }
+}
+impl From<&[usize]> for Shape {
+    fn from(d: &[usize]) -> Self {
+        Shape::new(d)
+    }
+}
+impl<const N: usize> From<[usize; N]> for Shape {
+    fn from(d: [usize; N]) -> Self {
+        Shape::new(&d)
+    }
+}
+impl<const N: usize> From<&[usize; N]> for Shape {
+    fn from(d: &[usize; N]) -> Self {
+        Shape::new(d)
+    }
+}
+impl From<Vec<usize>> for Shape {
+    fn from(d: Vec<usize>) -> Self {
+        Shape::new(&d)
+    }
+}
+impl From<&Vec<usize>> for Shape {
+    fn from(d: &Vec<usize>) -> Self {
+        Shape::new(d)
+    }
+}
+impl From<()> for Shape {
+    fn from(_: ()) -> Self {
+        Shape::scalar()
+    }
+}
+impl From<usize> for Shape {
+    fn from(d: usize) -> Self {
+        Shape::new(&[d])
+    }
+}
+impl From<&Shape> for Shape {
+    fn from(s: &Shape) -> Self {
+        s.clone()
+    }
+}
+
+/// Where a tensor's elements sit in its storage: shape, strides (in elements) and offset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    pub(crate) shape: Shape,
+    pub(crate) strides: Dims,
+    pub(crate) offset: usize,
+}
+
+impl Layout {
+    /// A row-major layout starting at offset 0.
+    pub fn contiguous(shape: Shape) -> Self {
+        let strides = shape.contiguous_strides();
+        Layout {
+            shape,
+            strides,
+            offset: 0,
+        }
+    }
+    /// The shape.
+    pub fn shape(&self) -> &Shape {
+        &self.shape
+    }
+    /// The strides, in elements.
+    pub fn strides(&self) -> &[usize] {
+        &self.strides
+    }
+    /// The offset of the first element.
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+    /// True when the elements are exactly `offset..offset+n` in row-major order.
+    pub fn is_contiguous(&self) -> bool {
+        let mut acc = 1;
+        for i in (0..self.shape.rank()).rev() {
+            let d = self.shape.0[i];
+            if d != 1 && self.strides[i] != acc {
+                return false;
+            }
+            acc *= d;
+        }
+        true
+    }
+    /// `Some(start)` when the elements form one contiguous row-major run.
+    pub fn contiguous_offset(&self) -> Option<usize> {
+        self.is_contiguous().then_some(self.offset)
+    }
+    /// Strides that read this layout as if it had been broadcast to `target` (0 for stretched dims).
+    pub(crate) fn broadcast_strides(&self, target: &Shape) -> Dims {
+        let rank = target.rank();
+        let own = self.shape.rank();
+        let mut out = Dims::from_elem(0, rank);
+        for i in 0..own {
+            let t = rank - own + i;
+            out[t] = if self.shape.0[i] == 1 && target.0[t] != 1 {
+                0
+            } else {
+                self.strides[i]
+            };
+        }
+        out
+    }
+}
+
+/// Merges adjacent dimensions that are laid out contiguously for *every* operand, so that
+/// strided loops run over as few, as long, rows as possible.
+pub(crate) fn coalesce(shape: &[usize], strides: &mut [Dims]) -> Dims {
+    let mut out_shape = Dims::new();
+    let mut out_strides: Vec<Dims> = strides.iter().map(|_| Dims::new()).collect();
+    for i in 0..shape.len() {
+        if shape[i] == 1 {
+            continue;
+        }
+        if let Some(&last) = out_shape.last() {
+            let mergeable = strides
+                .iter()
+                .zip(out_strides.iter())
+                .all(|(s, o)| *o.last().unwrap() == s[i] * shape[i]);
+            if mergeable {
+                let n = out_shape.len();
+                out_shape[n - 1] = last * shape[i];
+                for (s, o) in strides.iter().zip(out_strides.iter_mut()) {
+                    let m = o.len();
+                    o[m - 1] = s[i];
+                }
+                continue;
+            }
+        }
+        out_shape.push(shape[i]);
+        for (s, o) in strides.iter().zip(out_strides.iter_mut()) {
+            o.push(s[i]);
+        }
+    }
+    if out_shape.is_empty() {
+        out_shape.push(1);
+        for o in out_strides.iter_mut() {
+            o.push(0);
+        }
+    }
+    for (s, o) in strides.iter_mut().zip(out_strides) {
+        *s = o;
+    }
+    out_shape
+}
+
+/// Walks a row-major index space of `shape`, yielding for each inner row the storage offsets of
+/// `N` operands at the row start. The inner dimension (length `shape.last()`) is left to the caller
+/// so that it can run a tight loop.
+pub(crate) struct RowWalker<const N: usize> {
+    shape: Dims,
+    strides: [Dims; N],
+    index: Dims,
+    offsets: [usize; N],
+    rows_left: usize,
+}
+
+impl<const N: usize> RowWalker<N> {
+    /// Starts at row `first_row` (rows are counted over all but the last dimension).
+    pub(crate) fn new(
+        shape: Dims,
+        strides: [Dims; N],
+        base: [usize; N],
+        first_row: usize,
+        rows: usize,
+    ) -> Self {
+        let rank = shape.len();
+        let mut index = Dims::from_elem(0, rank);
+        let mut offsets = base;
+        let mut r = first_row;
+        for d in (0..rank.saturating_sub(1)).rev() {
+            let i = r % shape[d];
+            r /= shape[d];
+            index[d] = i;
+            for k in 0..N {
+                offsets[k] += i * strides[k][d];
+            }
+        }
+        RowWalker {
+            shape,
+            strides,
+            index,
+            offsets,
+            rows_left: rows,
+        }
+    }
+}
+
+impl<const N: usize> Iterator for RowWalker<N> {
+    type Item = [usize; N];
+    #[inline]
+    fn next(&mut self) -> Option<[usize; N]> {
+        if self.rows_left == 0 {
+            return None;
+        }
+        self.rows_left -= 1;
+        let cur = self.offsets;
+        let rank = self.shape.len();
+        // Advance the multi-index over the outer dims (odometer).
+        let mut d = rank.saturating_sub(1);
+        while d > 0 {
+            d -= 1;
+            self.index[d] += 1;
+            for k in 0..N {
+                self.offsets[k] += self.strides[k][d];
+            }
+            if self.index[d] < self.shape[d] {
+                break;
+            }
+            for k in 0..N {
+                self.offsets[k] -= self.strides[k][d] * self.shape[d];
+            }
+            self.index[d] = 0;
+        }
+        Some(cur)
+    }
+}

@@ -1,0 +1,666 @@
+//! The [`Tensor`] handle: creation, accessors and zero-copy views.
+
+use crate::autograd::{self, Op};
+use crate::backend::{Device, Storage};
+use crate::cpu::{CpuElement, CpuStorage};
+use crate::shape::Dims;
+use crate::{DType, Element, Error, Layout, Result, Shape};
+use smallvec::SmallVec;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Identity of a tensor value in the autodiff graph (a [`crate::Var`] keeps its id across updates).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TensorId(pub(crate) u64);
+
+impl TensorId {
+    pub(crate) fn new() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        TensorId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) id: TensorId,
+    pub(crate) storage: Arc<Storage>,
+    pub(crate) layout: Layout,
+    pub(crate) requires_grad: bool,
+    pub(crate) op: Option<Op>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // A long chain of ops would otherwise drop recursively, one stack frame per op, and
+        // overflow the stack. Unlink inputs into a work list instead and drop them one by one.
+        let Some(op) = self.op.take() else { return };
+        let mut stack: Vec<Tensor> = Vec::new();
+        op.into_inputs(&mut stack);
+        while let Some(t) = stack.pop() {
+            if let Ok(mut inner) = Arc::try_unwrap(t.0) {
+                if let Some(op) = inner.op.take() {
+                    op.into_inputs(&mut stack);
+                }
+            }
+        }
+    }
+}
+
+/// An n-dimensional array: a cheap-to-clone handle to immutable values.
+///
+/// Cloning copies a pointer. Views (reshape, transpose, narrow, expand) share the storage and only
+/// change the layout. Every op returns a new tensor; when an input requires gradients and grad mode
+/// is on, the result remembers the op so that [`Tensor::backward`] can differentiate through it.
+///
+/// ```
+/// use kiln_core::{Tensor, DType};
+/// let x = Tensor::from_slice(&[1.0f32, 2.0, 3.0], [3])?.requires_grad(true);
+/// let y = x.square()?.sum_all()?;
+/// let grads = y.backward()?;
+/// assert_eq!(grads.get(&x).unwrap().to_vec::<f32>()?, vec![2.0, 4.0, 6.0]);
+/// # Ok::<(), kiln_core::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Tensor(pub(crate) Arc<Inner>);
+
+impl Tensor {
+    /// Wraps fresh contiguous storage as an untracked tensor.
+    pub(crate) fn from_storage(storage: Storage, shape: Shape) -> Tensor {
+        Tensor(Arc::new(Inner {
+            id: TensorId::new(),
+            storage: Arc::new(storage),
+            layout: Layout::contiguous(shape),
+            requires_grad: false,
+            op: None,
+        }))
+    }
+
+    /// Wraps the result of an op: records `op` when it is given (the caller decides whether to track),
+    /// and runs the anomaly check when anomaly mode is on.
+    pub(crate) fn make(
+        storage: Storage,
+        shape: Shape,
+        op: Option<Op>,
+        name: &'static str,
+    ) -> Result<Tensor> {
+        let t = Tensor(Arc::new(Inner {
+            id: TensorId::new(),
+            requires_grad: op.is_some(),
+            storage: Arc::new(storage),
+            layout: Layout::contiguous(shape),
+            op,
+        }));
+        if autograd::anomaly_enabled() {
+            autograd::check_forward(&t, name)?;
+        }
+        Ok(t)
+    }
+
+    /// A view of this tensor's storage with another layout.
+    pub(crate) fn view(&self, layout: Layout, op: Option<Op>) -> Tensor {
+        Tensor(Arc::new(Inner {
+            id: TensorId::new(),
+            storage: self.0.storage.clone(),
+            layout,
+            requires_grad: op.is_some(),
+            op,
+        }))
+    }
+
+    // ---------------------------------------------------------------- creation
+
+    /// A tensor from a vector and a shape, on the CPU.
+    pub fn from_vec<T: CpuElement>(data: Vec<T>, shape: impl Into<Shape>) -> Result<Tensor> {
+        let shape = shape.into();
+        if data.len() != shape.elem_count() {
+            return Err(Error::ElementCount {
+                op: "from_vec",
+                len: data.len(),
+                expected: shape.elem_count(),
+                shape,
+            });
+        }
+        Ok(Tensor::from_storage(Storage::Cpu(T::wrap(data)), shape))
+    }
+    /// A tensor copied from a slice, on the CPU.
+    pub fn from_slice<T: CpuElement>(data: &[T], shape: impl Into<Shape>) -> Result<Tensor> {
+        Tensor::from_vec(data.to_vec(), shape)
+    }
+    /// A rank-0 tensor holding one value.
+    pub fn scalar<T: CpuElement>(v: T) -> Tensor {
+        Tensor::from_storage(Storage::Cpu(T::wrap(vec![v])), Shape::scalar())
+    }
+    /// A tensor of `shape` filled with `value` (converted to `dtype`), on `device`.
+    pub fn full_on(shape: impl Into<Shape>, value: f64, dtype: DType, device: Device) -> Tensor {
+        let shape = shape.into();
+        Tensor::from_storage(Storage::full(device, &shape, value, dtype), shape)
+    }
+    /// A CPU tensor of `shape` filled with `value`.
+    pub fn full(shape: impl Into<Shape>, value: f64, dtype: DType) -> Tensor {
+        Tensor::full_on(shape, value, dtype, Device::Cpu)
+    }
+    /// A CPU tensor of zeros.
+    pub fn zeros(shape: impl Into<Shape>, dtype: DType) -> Tensor {
+        Tensor::full(shape, 0.0, dtype)
+    }
+    /// A CPU tensor of ones.
+    pub fn ones(shape: impl Into<Shape>, dtype: DType) -> Tensor {
+        Tensor::full(shape, 1.0, dtype)
+    }
+    /// Zeros with this tensor's shape, dtype and device.
+    pub fn zeros_like(&self) -> Tensor {
+        Tensor::full_on(self.shape().clone(), 0.0, self.dtype(), self.device())
+    }
+    /// Ones with this tensor's shape, dtype and device.
+    pub fn ones_like(&self) -> Tensor {
+        Tensor::full_on(self.shape().clone(), 1.0, self.dtype(), self.device())
+    }
+    /// `value` with this tensor's shape, dtype and device.
+    pub fn full_like(&self, value: f64) -> Tensor {
+        Tensor::full_on(self.shape().clone(), value, self.dtype(), self.device())
+    }
+    /// A one-element tensor of this tensor's dtype and device, broadcastable against anything.
+    pub fn scalar_like(&self, value: f64) -> Tensor {
+        Tensor::full_on(Shape::scalar(), value, self.dtype(), self.device())
+    }
+    /// `start, start+step, ...` up to but excluding `end`, as in `torch.arange`.
+    pub fn arange(start: f64, end: f64, step: f64, dtype: DType) -> Result<Tensor> {
+        if step == 0.0 || !step.is_finite() || !start.is_finite() || !end.is_finite() {
+            return Err(Error::value(
+                "arange",
+                format!("invalid range {start}..{end} step {step}"),
+            ));
+        }
+        let n = ((end - start) / step).ceil().max(0.0) as usize;
+        Ok(Tensor::from_storage(
+            Storage::arange(Device::Cpu, start, step, n, dtype),
+            Shape::new(&[n]),
+        ))
+    }
+    /// `steps` evenly spaced values from `start` to `end` inclusive.
+    pub fn linspace(start: f64, end: f64, steps: usize, dtype: DType) -> Result<Tensor> {
+        if !start.is_finite() || !end.is_finite() {
+            return Err(Error::value(
+                "linspace",
+                format!("non-finite bounds {start}, {end}"),
+            ));
+        }
+        let step = if steps > 1 {
+            (end - start) / (steps - 1) as f64
+        } else {
+            0.0
+        };
+        let mut t = Tensor::from_storage(
+            Storage::arange(Device::Cpu, start, step, steps, dtype),
+            Shape::new(&[steps]),
+        );
+        if steps > 1 {
+            // Pin the last value to `end` exactly, as PyTorch does.
+            let mut v = t.to_vec::<f64>().unwrap_or_default();
+            if !v.is_empty() {
+                *v.last_mut().unwrap() = end;
+                t = Tensor::from_vec(v, [steps])?.to_dtype(dtype)?;
+            }
+        }
+        Ok(t)
+    }
+    /// The `n × n` identity matrix.
+    pub fn eye(n: usize, dtype: DType) -> Tensor {
+        let mut v = vec![0.0f64; n * n];
+        for i in 0..n {
+            v[i * n + i] = 1.0;
+        }
+        Tensor::from_storage(Storage::Cpu(CpuStorage::F64(v)), Shape::new(&[n, n]))
+            .to_dtype(dtype)
+            .expect("casting a fresh tensor cannot fail")
+    }
+
+    // ---------------------------------------------------------------- accessors
+
+    /// The shape.
+    pub fn shape(&self) -> &Shape {
+        &self.0.layout.shape
+    }
+    /// The dimension sizes.
+    pub fn dims(&self) -> &[usize] {
+        self.0.layout.shape.dims()
+    }
+    /// Size of dimension `dim` (negative counts from the end).
+    pub fn dim(&self, dim: isize) -> Result<usize> {
+        Ok(self.dims()[self.shape().dim(dim, "dim")?])
+    }
+    /// Number of dimensions.
+    pub fn rank(&self) -> usize {
+        self.shape().rank()
+    }
+    /// Number of elements.
+    pub fn elem_count(&self) -> usize {
+        self.shape().elem_count()
+    }
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        self.0.storage.dtype()
+    }
+    /// The device holding the values.
+    pub fn device(&self) -> Device {
+        self.0.storage.device()
+    }
+    /// Shape, strides and offset into the storage.
+    pub fn layout(&self) -> &Layout {
+        &self.0.layout
+    }
+    /// The backend buffer (shared with views).
+    pub fn storage(&self) -> &Storage {
+        &self.0.storage
+    }
+    /// This tensor's identity in the autodiff graph.
+    pub fn id(&self) -> TensorId {
+        self.0.id
+    }
+    /// True when gradients flow to or through this tensor.
+    pub fn requires_grad_flag(&self) -> bool {
+        self.0.requires_grad
+    }
+    /// True when this tensor was not produced by a recorded op.
+    pub fn is_leaf(&self) -> bool {
+        self.0.op.is_none()
+    }
+    pub(crate) fn op(&self) -> Option<&Op> {
+        self.0.op.as_ref()
+    }
+    /// True when the elements are laid out row-major without gaps.
+    pub fn is_contiguous(&self) -> bool {
+        self.0.layout.is_contiguous()
+    }
+
+    /// A leaf handle on the same values that does (or does not) require gradients.
+    pub fn requires_grad(&self, on: bool) -> Tensor {
+        Tensor(Arc::new(Inner {
+            id: TensorId::new(),
+            storage: self.0.storage.clone(),
+            layout: self.0.layout.clone(),
+            requires_grad: on,
+            op: None,
+        }))
+    }
+    /// The same values cut off from the graph: no gradient flows through the result.
+    pub fn detach(&self) -> Tensor {
+        if !self.0.requires_grad {
+            return self.clone();
+        }
+        self.requires_grad(false)
+    }
+    /// Same values, keeping the identity: used by [`crate::Var`] updates.
+    pub(crate) fn with_id(
+        storage: Arc<Storage>,
+        layout: Layout,
+        id: TensorId,
+        requires_grad: bool,
+    ) -> Tensor {
+        Tensor(Arc::new(Inner {
+            id,
+            storage,
+            layout,
+            requires_grad,
+            op: None,
+        }))
+    }
+
+    /// Copies the values out, row-major. The dtype must be `T`.
+    pub fn to_vec<T: CpuElement>(&self) -> Result<Vec<T>> {
+        let wrong = || Error::DType {
+            op: "to_vec",
+            expected: T::DTYPE.as_str(),
+            got: self.dtype(),
+        };
+        let cpu = self.0.storage.as_cpu().ok_or_else(wrong)?;
+        let l = &self.0.layout;
+        let data = T::slice(cpu).ok_or_else(wrong)?;
+        match l.contiguous_offset() {
+            Some(o) => Ok(data[o..o + l.shape.elem_count()].to_vec()),
+            None => Ok(crate::cpu::map1(data, l, |v| v)),
+        }
+    }
+    /// The values as f64, whatever the dtype (convenient for tests and printing).
+    pub fn to_vec_f64(&self) -> Result<Vec<f64>> {
+        self.to_dtype(DType::F64)?.to_vec::<f64>()
+    }
+    /// The rows of a rank-2 tensor.
+    pub fn to_vec2<T: CpuElement>(&self) -> Result<Vec<Vec<T>>> {
+        if self.rank() != 2 {
+            return Err(Error::shape(
+                "to_vec2",
+                format!("expected a rank-2 tensor, got shape {}", self.shape()),
+            ));
+        }
+        let cols = self.dims()[1];
+        let v = self.to_vec::<T>()?;
+        Ok(if cols == 0 {
+            vec![Vec::new(); self.dims()[0]]
+        } else {
+            v.chunks(cols).map(|c| c.to_vec()).collect()
+        })
+    }
+    /// The single value of a one-element tensor.
+    pub fn to_scalar<T: CpuElement>(&self) -> Result<T> {
+        if self.elem_count() != 1 {
+            return Err(Error::shape(
+                "to_scalar",
+                format!("expected one element, got shape {}", self.shape()),
+            ));
+        }
+        Ok(self.to_vec::<T>()?[0])
+    }
+    /// The single value of a one-element tensor as f64, whatever the dtype.
+    pub fn item(&self) -> Result<f64> {
+        if self.elem_count() != 1 {
+            return Err(Error::shape(
+                "item",
+                format!("expected one element, got shape {}", self.shape()),
+            ));
+        }
+        Ok(self.to_vec_f64()?[0])
+    }
+
+    // ---------------------------------------------------------------- views
+
+    fn track1(&self) -> bool {
+        self.0.requires_grad && autograd::is_grad_enabled()
+    }
+
+    /// The same values with another shape of equal element count. A view when the layout allows,
+    /// otherwise a copy.
+    pub fn reshape(&self, shape: impl Into<Shape>) -> Result<Tensor> {
+        let shape = shape.into();
+        if shape.elem_count() != self.elem_count() {
+            return Err(Error::shape(
+                "reshape",
+                format!(
+                    "cannot reshape {} ({} elements) into {} ({} elements)",
+                    self.shape(),
+                    self.elem_count(),
+                    shape,
+                    shape.elem_count()
+                ),
+            ));
+        }
+        if shape == *self.shape() {
+            return Ok(self.clone());
+        }
+        let op = self.track1().then(|| Op::Reshape(self.clone()));
+        if self.is_contiguous() {
+            let layout = Layout {
+                strides: shape.contiguous_strides(),
+                shape,
+                offset: self.0.layout.offset,
+            };
+            return Ok(self.view(layout, op));
+        }
+        let storage = self.0.storage.copy_strided(&self.0.layout);
+        Tensor::make(storage, shape, op, "reshape")
+    }
+    /// Reshape where one dimension may be `-1`, inferred from the others.
+    pub fn view_as(&self, dims: &[isize]) -> Result<Tensor> {
+        let mut infer = None;
+        let mut known = 1usize;
+        for (i, &d) in dims.iter().enumerate() {
+            if d == -1 {
+                if infer.replace(i).is_some() {
+                    return Err(Error::shape(
+                        "reshape",
+                        format!("more than one -1 in {dims:?}"),
+                    ));
+                }
+            } else if d < 0 {
+                return Err(Error::shape(
+                    "reshape",
+                    format!("negative size in {dims:?}"),
+                ));
+            } else {
+                known *= d as usize;
+            }
+        }
+        let mut out: Vec<usize> = dims.iter().map(|&d| d.max(0) as usize).collect();
+        if let Some(i) = infer {
+            if known == 0 || self.elem_count() % known != 0 {
+                return Err(Error::shape(
+                    "reshape",
+                    format!(
+                        "cannot infer -1 in {dims:?} for {} elements",
+                        self.elem_count()
+                    ),
+                ));
+            }
+            out[i] = self.elem_count() / known;
+        }
+        self.reshape(out)
+    }
+    /// Collapses dims `start..=end` into one.
+    pub fn flatten(&self, start: isize, end: isize) -> Result<Tensor> {
+        if self.rank() == 0 {
+            return self.reshape([1]);
+        }
+        let s = self.shape().dim(start, "flatten")?;
+        let e = self.shape().dim(end, "flatten")?;
+        if s > e {
+            return Err(Error::shape(
+                "flatten",
+                format!("start dim {start} comes after end dim {end}"),
+            ));
+        }
+        let d = self.dims();
+        let mut out: Vec<usize> = d[..s].to_vec();
+        out.push(d[s..=e].iter().product());
+        out.extend_from_slice(&d[e + 1..]);
+        self.reshape(out)
+    }
+    /// All elements as one dimension.
+    pub fn flatten_all(&self) -> Result<Tensor> {
+        self.reshape([self.elem_count()])
+    }
+    /// Reorders the dimensions: result dim `i` is input dim `perm[i]`.
+    pub fn permute(&self, perm: &[usize]) -> Result<Tensor> {
+        let r = self.rank();
+        let mut seen = vec![false; r];
+        if perm.len() != r
+            || perm
+                .iter()
+                .any(|&p| p >= r || std::mem::replace(&mut seen[p], true))
+        {
+            return Err(Error::shape(
+                "permute",
+                format!(
+                    "{perm:?} is not a permutation of the {r} dims of {}",
+                    self.shape()
+                ),
+            ));
+        }
+        let l = &self.0.layout;
+        let layout = Layout {
+            shape: Shape(perm.iter().map(|&p| l.shape.0[p]).collect()),
+            strides: perm.iter().map(|&p| l.strides[p]).collect(),
+            offset: l.offset,
+        };
+        let op = self
+            .track1()
+            .then(|| Op::Permute(self.clone(), perm.iter().copied().collect()));
+        Ok(self.view(layout, op))
+    }
+    /// Swaps two dimensions.
+    pub fn transpose(&self, d0: isize, d1: isize) -> Result<Tensor> {
+        let a = self.shape().dim(d0, "transpose")?;
+        let b = self.shape().dim(d1, "transpose")?;
+        if a == b {
+            return Ok(self.clone());
+        }
+        let mut perm: Vec<usize> = (0..self.rank()).collect();
+        perm.swap(a, b);
+        self.permute(&perm)
+    }
+    /// Transpose of a matrix (the last two dims).
+    pub fn t(&self) -> Result<Tensor> {
+        if self.rank() < 2 {
+            return Err(Error::shape(
+                "t",
+                format!("needs at least 2 dims, got shape {}", self.shape()),
+            ));
+        }
+        self.transpose(-2, -1)
+    }
+    /// `len` entries of dimension `dim` starting at `start`, as a view.
+    pub fn narrow(&self, dim: isize, start: usize, len: usize) -> Result<Tensor> {
+        let d = self.shape().dim(dim, "narrow")?;
+        let size = self.dims()[d];
+        if start.checked_add(len).is_none_or(|e| e > size) {
+            return Err(Error::shape(
+                "narrow",
+                format!(
+                    "range {start}..{} is outside dimension {d} of size {size} (shape {})",
+                    start.saturating_add(len),
+                    self.shape()
+                ),
+            ));
+        }
+        if start == 0 && len == size {
+            return Ok(self.clone());
+        }
+        let l = &self.0.layout;
+        let mut shape = l.shape.clone();
+        shape.0[d] = len;
+        let layout = Layout {
+            shape,
+            strides: l.strides.clone(),
+            offset: l.offset + if len > 0 { start * l.strides[d] } else { 0 },
+        };
+        let op = self.track1().then(|| Op::Narrow(self.clone(), d, start));
+        Ok(self.view(layout, op))
+    }
+    /// Index `index` of dimension `dim`, with that dimension removed.
+    pub fn select(&self, dim: isize, index: usize) -> Result<Tensor> {
+        let d = self.shape().dim(dim, "select")?;
+        self.narrow(d as isize, index, 1)?.squeeze(d as isize)
+    }
+    /// Removes dimension `dim`, which must have size 1.
+    pub fn squeeze(&self, dim: isize) -> Result<Tensor> {
+        let d = self.shape().dim(dim, "squeeze")?;
+        if self.dims()[d] != 1 {
+            return Err(Error::shape(
+                "squeeze",
+                format!(
+                    "dimension {d} of shape {} has size {}, not 1",
+                    self.shape(),
+                    self.dims()[d]
+                ),
+            ));
+        }
+        let mut dims: Vec<usize> = self.dims().to_vec();
+        dims.remove(d);
+        self.reshape_view(dims)
+    }
+    /// Inserts a dimension of size 1 at `dim` (`-1` appends).
+    pub fn unsqueeze(&self, dim: isize) -> Result<Tensor> {
+        let r = self.rank() as isize;
+        let d = if dim < 0 { dim + r + 1 } else { dim };
+        if d < 0 || d > r {
+            return Err(Error::Dim {
+                op: "unsqueeze",
+                dim,
+                shape: self.shape().clone(),
+            });
+        }
+        let mut dims: Vec<usize> = self.dims().to_vec();
+        dims.insert(d as usize, 1);
+        self.reshape_view(dims)
+    }
+    /// Reshape that only inserts or removes size-1 dims: always a view, whatever the strides.
+    fn reshape_view(&self, dims: Vec<usize>) -> Result<Tensor> {
+        let l = &self.0.layout;
+        let mut strides: Dims = Dims::new();
+        let mut src = l
+            .shape
+            .0
+            .iter()
+            .zip(l.strides.iter())
+            .filter(|(&d, _)| d != 1)
+            .peekable();
+        for &d in &dims {
+            if d == 1 {
+                strides.push(0);
+            } else {
+                let (&sd, &st) = src.next().expect("same non-unit dims");
+                debug_assert_eq!(sd, d);
+                strides.push(st);
+            }
+        }
+        let layout = Layout {
+            shape: Shape::new(&dims),
+            strides,
+            offset: l.offset,
+        };
+        let op = self.track1().then(|| Op::Reshape(self.clone()));
+        Ok(self.view(layout, op))
+    }
+    /// Broadcasts to `shape` (numpy rules) without copying: stretched dims get stride 0.
+    pub fn broadcast_to(&self, shape: impl Into<Shape>) -> Result<Tensor> {
+        let shape = shape.into();
+        if shape == *self.shape() {
+            return Ok(self.clone());
+        }
+        let b = self.shape().broadcast(&shape, "broadcast_to")?;
+        if b != shape {
+            return Err(Error::shape(
+                "broadcast_to",
+                format!("cannot broadcast {} to {}", self.shape(), shape),
+            ));
+        }
+        let layout = Layout {
+            strides: self.0.layout.broadcast_strides(&shape),
+            shape,
+            offset: self.0.layout.offset,
+        };
+        let op = self.track1().then(|| Op::Expand(self.clone()));
+        Ok(self.view(layout, op))
+    }
+    /// Alias of [`Tensor::broadcast_to`], PyTorch's name.
+    pub fn expand(&self, shape: impl Into<Shape>) -> Result<Tensor> {
+        self.broadcast_to(shape)
+    }
+    /// A row-major copy, or the tensor itself when it already is one.
+    pub fn contiguous(&self) -> Result<Tensor> {
+        if self.is_contiguous() {
+            return Ok(self.clone());
+        }
+        let storage = self.0.storage.copy_strided(&self.0.layout);
+        let op = self.track1().then(|| Op::Copy(self.clone()));
+        Tensor::make(storage, self.shape().clone(), op, "contiguous")
+    }
+    /// Converts the elements to another dtype (gradients flow between float dtypes).
+    pub fn to_dtype(&self, dtype: DType) -> Result<Tensor> {
+        if dtype == self.dtype() {
+            return Ok(self.clone());
+        }
+        let storage = self.0.storage.cast(&self.0.layout, dtype);
+        let op = (self.track1() && dtype.is_float()).then(|| Op::Cast(self.clone()));
+        Tensor::make(storage, self.shape().clone(), op, "to_dtype")
+    }
+    /// Moves the values to `device` (only the CPU exists today, so this is the identity).
+    pub fn to_device(&self, device: Device) -> Result<Tensor> {
+        match device {
+            Device::Cpu => Ok(self.clone()),
+        }
+    }
+}
+
+pub(crate) type SmallDims = SmallVec<[usize; 4]>;
+
+impl std::fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tensor[{}, {}", self.shape(), self.dtype())?;
+        if self.0.requires_grad {
+            write!(f, ", requires_grad")?;
+        }
+        write!(f, "]")
+    }
+}
+
+#[allow(dead_code)]
+fn _element_bound<T: Element>() {}
