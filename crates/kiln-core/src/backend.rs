@@ -147,6 +147,42 @@ pub enum ReduceOp {
     Min,
 }
 
+/// Geometry of a 2-d sliding window (kernel, stride, padding, dilation), as in `torch.nn.Unfold`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window2d {
+    /// Kernel height and width.
+    pub kernel: (usize, usize),
+    /// Step between windows.
+    pub stride: (usize, usize),
+    /// Implicit zero padding on each side.
+    pub padding: (usize, usize),
+    /// Spacing between kernel taps.
+    pub dilation: (usize, usize),
+}
+
+impl Window2d {
+    /// Number of window positions along a dimension of size `size`, or `None` when the kernel does not fit.
+    pub fn out_len(&self, size: usize, axis: usize) -> Option<usize> {
+        let (k, s, p, d) = if axis == 0 {
+            (
+                self.kernel.0,
+                self.stride.0,
+                self.padding.0,
+                self.dilation.0,
+            )
+        } else {
+            (
+                self.kernel.1,
+                self.stride.1,
+                self.padding.1,
+                self.dilation.1,
+            )
+        };
+        let span = d * (k - 1) + 1;
+        (size + 2 * p).checked_sub(span).map(|r| r / s + 1)
+    }
+}
+
 /// A backend's buffer. All kernels take the operands' layouts and return new, contiguous storage.
 #[derive(Debug, Clone)]
 pub enum Storage {
@@ -323,6 +359,22 @@ impl Storage {
     pub(crate) fn pad(&self, l: &Layout, pads: &[(usize, usize)], value: f64) -> Storage {
         match self {
             Storage::Cpu(s) => Storage::Cpu(s.pad(l, pads, value)),
+        }
+    }
+    pub(crate) fn im2col(&self, l: &Layout, w: &Window2d) -> Result<Storage> {
+        match self {
+            Storage::Cpu(s) => Ok(Storage::Cpu(s.im2col(l, w)?)),
+        }
+    }
+    pub(crate) fn col2im(
+        &self,
+        l: &Layout,
+        w: &Window2d,
+        channels: usize,
+        out_hw: (usize, usize),
+    ) -> Result<Storage> {
+        match self {
+            Storage::Cpu(s) => Ok(Storage::Cpu(s.col2im(l, w, channels, out_hw)?)),
         }
     }
     /// True when every element is finite (always true for integer dtypes).

@@ -3,7 +3,7 @@
 //! from these, so their derivatives of every order come for free.
 
 use crate::autograd::{self, Op};
-use crate::backend::{BinaryOp, CmpOp, ReduceOp, Storage, UnaryOp};
+use crate::backend::{BinaryOp, CmpOp, ReduceOp, Storage, UnaryOp, Window2d};
 use crate::tensor::SmallDims;
 use crate::{DType, Error, Result, Shape, Tensor};
 
@@ -751,6 +751,105 @@ impl Tensor {
         let storage = self.0.storage.pad(&self.0.layout, &full, value);
         let rec = tracking(&[self]).then(|| Op::Pad(self.clone(), full));
         Tensor::make(storage, Shape::new(&out), rec, "pad")
+    }
+}
+
+impl Tensor {
+    fn window(
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: (usize, usize),
+        dilation: (usize, usize),
+        op: &'static str,
+    ) -> Result<Window2d> {
+        if kernel.0 == 0
+            || kernel.1 == 0
+            || stride.0 == 0
+            || stride.1 == 0
+            || dilation.0 == 0
+            || dilation.1 == 0
+        {
+            return Err(Error::value(op, format!("kernel {kernel:?}, stride {stride:?} and dilation {dilation:?} must be positive")));
+        }
+        Ok(Window2d {
+            kernel,
+            stride,
+            padding,
+            dilation,
+        })
+    }
+    /// Sliding-window patches of a `[N, C, H, W]` tensor as `[N, C*kh*kw, L]` (`torch.nn.functional.unfold`):
+    /// row `c*kh*kw + i*kw + j` holds tap `(i, j)` of channel `c` for each of the `L` window positions.
+    pub fn unfold2d(
+        &self,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: (usize, usize),
+        dilation: (usize, usize),
+    ) -> Result<Tensor> {
+        let w = Tensor::window(kernel, stride, padding, dilation, "unfold2d")?;
+        if self.rank() != 4 {
+            return Err(Error::shape(
+                "unfold2d",
+                format!("expected [N, C, H, W], got shape {}", self.shape()),
+            ));
+        }
+        let d = self.dims();
+        let (oh, ow) = match (w.out_len(d[2], 0), w.out_len(d[3], 1)) {
+            (Some(a), Some(b)) => (a, b),
+            _ => {
+                return Err(Error::shape(
+                    "unfold2d",
+                    format!("kernel {kernel:?} with dilation {dilation:?} does not fit input {} padded by {padding:?}", self.shape()),
+                ))
+            }
+        };
+        let storage = self.0.storage.im2col(&self.0.layout, &w)?;
+        let rec = tracking(&[self]).then(|| Op::Unfold(self.clone(), w));
+        Tensor::make(
+            storage,
+            Shape::new(&[d[0], d[1] * kernel.0 * kernel.1, oh * ow]),
+            rec,
+            "unfold2d",
+        )
+    }
+    /// The adjoint of [`Tensor::unfold2d`] (`torch.nn.functional.fold`): sums `[N, C*kh*kw, L]` patches
+    /// back into a `[N, C, H, W]` image of size `output_size`.
+    pub fn fold2d(
+        &self,
+        output_size: (usize, usize),
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: (usize, usize),
+        dilation: (usize, usize),
+    ) -> Result<Tensor> {
+        let w = Tensor::window(kernel, stride, padding, dilation, "fold2d")?;
+        let k = kernel.0 * kernel.1;
+        let (h, wd) = output_size;
+        let l = match (w.out_len(h, 0), w.out_len(wd, 1)) {
+            (Some(a), Some(b)) => a * b,
+            _ => {
+                return Err(Error::shape(
+                    "fold2d",
+                    format!("kernel {kernel:?} does not fit output size {output_size:?}"),
+                ))
+            }
+        };
+        if self.rank() != 3 || self.dims()[1] % k != 0 || self.dims()[2] != l {
+            return Err(Error::shape(
+                "fold2d",
+                format!("expected [N, C*{k}, {l}] for output {output_size:?} and kernel {kernel:?}, got shape {}", self.shape()),
+            ));
+        }
+        let c = self.dims()[1] / k;
+        let storage = self.0.storage.col2im(&self.0.layout, &w, c, output_size)?;
+        let rec = tracking(&[self]).then(|| Op::Fold(self.clone(), w));
+        Tensor::make(
+            storage,
+            Shape::new(&[self.dims()[0], c, h, wd]),
+            rec,
+            "fold2d",
+        )
     }
 }
 

@@ -101,3 +101,24 @@ mod tests {
         assert_eq!(r.next_u64(), 0x6E78_9E6A_A1B9_65F4);
     }
 }
+
+/// Weights and biases `(W [fan_in, fan_out], b [fan_out])` of an MLP with PyTorch's default Linear
+/// range `±1/sqrt(fan_in)`, drawn from one SplitMix64 stream in the order the shared benchmark
+/// scripts use (each layer's W row-major, then its b), so kiln starts from their exact weights.
+pub fn init_mlp(sizes: &[usize], seed: u64) -> Result<Vec<(Tensor, Tensor)>> {
+    let mut rng = Rng::new(seed);
+    let mut layers = Vec::new();
+    for w in sizes.windows(2) {
+        let (fan_in, fan_out) = (w[0], w[1]);
+        let bound = 1.0 / (fan_in as f64).sqrt();
+        let mut draw = |n: usize| -> Vec<f32> {
+            (0..n)
+                .map(|_| ((2.0 * rng.uniform01() - 1.0) * bound) as f32)
+                .collect()
+        };
+        let wt = Tensor::from_vec(draw(fan_in * fan_out), [fan_in, fan_out])?;
+        let b = Tensor::from_vec(draw(fan_out), [fan_out])?;
+        layers.push((wt, b));
+    }
+    Ok(layers)
+}

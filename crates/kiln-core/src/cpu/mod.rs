@@ -4,6 +4,7 @@
 //! so that the innermost dimension runs as a tight slice loop, with fast paths for the contiguous
 //! and scalar-operand cases; work above [`PAR_THRESHOLD`] elements is split over rayon's pool.
 
+mod conv;
 mod index;
 mod matmul;
 

@@ -1,0 +1,227 @@
+//! Behaviour of the autodiff engine: long chains, grad modes, accumulation, higher order, errors.
+
+use kiln_core::{detect_anomaly, grad, no_grad, DType, Error, Tensor, Var};
+
+fn t(v: &[f64], shape: &[usize]) -> Tensor {
+    Tensor::from_slice(v, shape.to_vec()).unwrap()
+}
+
+#[test]
+fn hundred_thousand_op_chain_neither_overflows_on_backward_nor_on_drop() {
+    // Run on a thread with a small stack: a recursive engine or drop would overflow here.
+    std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(|| {
+            let x = t(&[1.0], &[1]).requires_grad(true);
+            let mut y = x.clone();
+            for _ in 0..50_000 {
+                y = y.mul_scalar(1.00001).unwrap().add_scalar(0.0).unwrap();
+            }
+            let g = y.backward().unwrap();
+            let want = 1.00001f64.powi(50_000);
+            let got = g.get(&x).unwrap().to_vec::<f64>().unwrap()[0];
+            assert!((got - want).abs() < 1e-9 * want, "{got} vs {want}");
+            drop(y);
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+#[test]
+fn w2_chain_gradient() {
+    let x = Tensor::from_slice(&[1.0f32], [1])
+        .unwrap()
+        .requires_grad(true);
+    let mut y = x.clone();
+    for _ in 0..1000 {
+        y = y.affine(1.0001, 0.0).unwrap().add_scalar(0.0001).unwrap();
+    }
+    let g = y
+        .backward()
+        .unwrap()
+        .get(&x)
+        .unwrap()
+        .to_vec::<f32>()
+        .unwrap()[0];
+    assert!((g - 1.10517).abs() < 1e-4, "{g}");
+}
+
+#[test]
+fn no_grad_records_nothing_and_detach_cuts_the_graph() {
+    let x = t(&[2.0], &[1]).requires_grad(true);
+    let y = no_grad(|| x.square().unwrap());
+    assert!(!y.requires_grad_flag());
+    let err = y.backward().unwrap_err();
+    assert!(matches!(err, Error::Backward(_)), "{err}");
+    let z = x.square().unwrap().detach().mul(&x).unwrap();
+    // d/dx (c * x) with c = x² held constant = c = 4
+    let g = z.sum_all().unwrap().backward().unwrap();
+    assert_eq!(g.get(&x).unwrap().to_vec::<f64>().unwrap(), vec![4.0]);
+}
+
+#[test]
+fn shared_subexpressions_accumulate() {
+    // y = x*x + x*x*x, dy/dx = 2x + 3x² at x=3 → 33
+    let x = t(&[3.0], &[1]).requires_grad(true);
+    let sq = x.mul(&x).unwrap();
+    let y = sq.add(&sq.mul(&x).unwrap()).unwrap().sum_all().unwrap();
+    let g = y.backward().unwrap();
+    assert_eq!(g.get(&x).unwrap().to_vec::<f64>().unwrap(), vec![33.0]);
+}
+
+#[test]
+fn gradients_accumulate_across_backward_calls() {
+    let x = t(&[1.0, 2.0], &[2]).requires_grad(true);
+    let mut total = x.square().unwrap().sum_all().unwrap().backward().unwrap();
+    let second = x
+        .mul_scalar(3.0)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    total.accumulate(second).unwrap();
+    assert_eq!(
+        total.get(&x).unwrap().to_vec::<f64>().unwrap(),
+        vec![5.0, 7.0]
+    );
+}
+
+#[test]
+fn backward_needs_a_seed_for_non_scalars() {
+    let x = t(&[1.0, 2.0], &[2]).requires_grad(true);
+    let y = x.mul_scalar(2.0).unwrap();
+    let err = y.backward().unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "backward: grad can be implicitly created only for one-element outputs, this one has shape [2]; use backward_with(seed)"
+    );
+    let g = y.backward_with(&t(&[1.0, -1.0], &[2])).unwrap();
+    assert_eq!(g.get(&x).unwrap().to_vec::<f64>().unwrap(), vec![2.0, -2.0]);
+    let bad = y.backward_with(&t(&[1.0], &[1])).unwrap_err().to_string();
+    assert!(bad.contains("seed of shape [1]"), "{bad}");
+}
+
+#[test]
+fn hessian_vector_product_and_third_derivative() {
+    // f(x) = Σ x_i³ x_j (i≠j-free form: f = (Σx³)(Σx)); check H·v by hand.
+    let x = t(&[1.0, 2.0], &[2]).requires_grad(true);
+    let f = x
+        .powf(3.0)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .mul(&x.sum_all().unwrap())
+        .unwrap();
+    let g = grad(&[f], None, &[x.clone()], true).unwrap()[0]
+        .clone()
+        .unwrap();
+    // ∂f/∂x_k = 3x_k² S1 + S3, with S1 = Σx = 3, S3 = Σx³ = 9 → [18, 45]
+    assert_eq!(g.to_vec::<f64>().unwrap(), vec![18.0, 45.0]);
+    let v = t(&[1.0, -1.0], &[2]);
+    let hv = grad(
+        &[g.mul(&v).unwrap().sum_all().unwrap()],
+        None,
+        &[x.clone()],
+        true,
+    )
+    .unwrap()[0]
+        .clone()
+        .unwrap();
+    // H_kl = 6x_k S1 δ_kl + 3x_k² + 3x_l²  → H = [[18+6, 3+12],[15, 36+24]] = [[24,15],[15,60]]; H·v = [9, -45]
+    assert_eq!(hv.to_vec::<f64>().unwrap(), vec![9.0, -45.0]);
+    let third = grad(&[hv.sum_all().unwrap()], None, &[x.clone()], false).unwrap()[0]
+        .clone()
+        .unwrap();
+    // d/dx_m Σ_k (H v)_k, computed by hand: [6*S1*v0 + 6x0(v·1)+... ] → verify against finite differences
+    let eps = 1e-6;
+    let hv_sum = |x0: f64, x1: f64| {
+        let s1 = x0 + x1;
+        let h = [
+            [6.0 * x0 * s1 + 6.0 * x0 * x0, 3.0 * x0 * x0 + 3.0 * x1 * x1],
+            [3.0 * x0 * x0 + 3.0 * x1 * x1, 6.0 * x1 * s1 + 6.0 * x1 * x1],
+        ];
+        (h[0][0] - h[0][1]) + (h[1][0] - h[1][1])
+    };
+    let want = [
+        (hv_sum(1.0 + eps, 2.0) - hv_sum(1.0 - eps, 2.0)) / (2.0 * eps),
+        (hv_sum(1.0, 2.0 + eps) - hv_sum(1.0, 2.0 - eps)) / (2.0 * eps),
+    ];
+    let got = third.to_vec::<f64>().unwrap();
+    for k in 0..2 {
+        assert!((got[k] - want[k]).abs() < 1e-5, "{got:?} vs {want:?}");
+    }
+}
+
+#[test]
+fn grad_of_an_intermediate_and_unused_inputs() {
+    let x = t(&[2.0], &[1]).requires_grad(true);
+    let u = t(&[5.0], &[1]).requires_grad(true);
+    let h = x.square().unwrap();
+    let y = h.mul_scalar(3.0).unwrap().sum_all().unwrap();
+    let gs = grad(&[y], None, &[h.clone(), x.clone(), u.clone()], false).unwrap();
+    assert_eq!(gs[0].as_ref().unwrap().to_vec::<f64>().unwrap(), vec![3.0]);
+    assert_eq!(gs[1].as_ref().unwrap().to_vec::<f64>().unwrap(), vec![12.0]);
+    assert!(gs[2].is_none());
+}
+
+#[test]
+fn first_order_backward_records_no_graph() {
+    let x = t(&[2.0], &[1]).requires_grad(true);
+    let g = x.square().unwrap().sum_all().unwrap().backward().unwrap();
+    assert!(!g.get(&x).unwrap().requires_grad_flag());
+    let g2 = grad(
+        &[x.square().unwrap().sum_all().unwrap()],
+        None,
+        &[x.clone()],
+        true,
+    )
+    .unwrap();
+    assert!(g2[0].as_ref().unwrap().requires_grad_flag());
+}
+
+#[test]
+fn anomaly_mode_names_the_op() {
+    let x = t(&[-1.0, 4.0], &[2]).requires_grad(true);
+    // Without anomaly mode the NaN flows silently.
+    assert!(x.sqrt().unwrap().to_vec::<f64>().unwrap()[0].is_nan());
+    let err = detect_anomaly(|| x.sqrt().map(|_| ())).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "anomaly: the forward of `sqrt` produced NaN or Inf"
+    );
+    // A finite forward with an infinite derivative: sqrt at 0.
+    let z = t(&[0.0, 4.0], &[2]).requires_grad(true);
+    let err = detect_anomaly(|| z.sqrt()?.sum_all()?.backward().map(|_| ())).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "anomaly: the backward of `sqrt` produced a NaN or Inf gradient"
+    );
+}
+
+#[test]
+fn var_updates_keep_identity_and_old_graphs_keep_old_values() {
+    let w = Var::new(&t(&[1.0, 2.0], &[2]));
+    let before = w.tensor();
+    let loss = before.square().unwrap().sum_all().unwrap();
+    w.set(&t(&[10.0, 20.0], &[2])).unwrap();
+    let g = loss.backward().unwrap();
+    // The gradient is keyed by the Var's id and computed from the values the graph saw.
+    assert_eq!(w.grad(&g).unwrap().to_vec::<f64>().unwrap(), vec![2.0, 4.0]);
+    assert_eq!(w.tensor().to_vec::<f64>().unwrap(), vec![10.0, 20.0]);
+    let err = w.set(&t(&[1.0], &[1])).unwrap_err().to_string();
+    assert!(err.contains("does not match"), "{err}");
+    w.set_trainable(false);
+    assert!(!w.tensor().requires_grad_flag());
+}
+
+#[test]
+fn mixed_dtypes_are_rejected_not_promoted() {
+    let a = Tensor::ones([2], DType::F32);
+    let b = Tensor::ones([2], DType::F64);
+    assert_eq!(
+        a.add(&b).unwrap_err().to_string(),
+        "add: dtypes differ: f32 and f64"
+    );
+}

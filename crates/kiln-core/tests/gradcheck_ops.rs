@@ -1,0 +1,509 @@
+//! Every differentiable op against central finite differences in f64: first order over several
+//! shapes (broadcast and non-contiguous operands included), second order for the elementwise ops,
+//! matmul, reductions and softmax.
+
+use kiln_core::{gradcheck, gradgradcheck, DType, GradcheckOptions, Result, Rng, Tensor};
+
+type F = Box<dyn Fn(&[Tensor]) -> Result<Tensor>>;
+
+fn rand(shape: &[usize], lo: f64, hi: f64, seed: u64) -> Tensor {
+    Tensor::rand(shape.to_vec(), lo, hi, DType::F64, &mut Rng::new(seed)).unwrap()
+}
+
+fn opts() -> GradcheckOptions {
+    GradcheckOptions::default()
+}
+
+fn check(name: &str, f: F, inputs: &[Tensor], second: bool) {
+    if let Err(e) = gradcheck(&f, inputs, &opts()) {
+        panic!("{name}: {e}");
+    }
+    if second {
+        if let Err(e) = gradgradcheck(&f, inputs, &opts()) {
+            panic!("{name} (second order): {e}");
+        }
+    }
+}
+
+fn unary_cases() -> Vec<(&'static str, F, f64, f64)> {
+    vec![
+        ("neg", Box::new(|v: &[Tensor]| v[0].neg()), -2.0, 2.0),
+        ("abs", Box::new(|v: &[Tensor]| v[0].abs()), 0.1, 2.0),
+        ("exp", Box::new(|v: &[Tensor]| v[0].exp()), -2.0, 2.0),
+        ("log", Box::new(|v: &[Tensor]| v[0].log()), 0.5, 2.0),
+        ("log1p", Box::new(|v: &[Tensor]| v[0].log1p()), -0.5, 2.0),
+        ("sqrt", Box::new(|v: &[Tensor]| v[0].sqrt()), 0.5, 2.0),
+        ("rsqrt", Box::new(|v: &[Tensor]| v[0].rsqrt()), 0.5, 2.0),
+        ("square", Box::new(|v: &[Tensor]| v[0].square()), -2.0, 2.0),
+        ("recip", Box::new(|v: &[Tensor]| v[0].recip()), 0.5, 2.0),
+        ("sin", Box::new(|v: &[Tensor]| v[0].sin()), -2.0, 2.0),
+        ("cos", Box::new(|v: &[Tensor]| v[0].cos()), -2.0, 2.0),
+        ("tanh", Box::new(|v: &[Tensor]| v[0].tanh()), -2.0, 2.0),
+        (
+            "sigmoid",
+            Box::new(|v: &[Tensor]| v[0].sigmoid()),
+            -3.0,
+            3.0,
+        ),
+        ("relu", Box::new(|v: &[Tensor]| v[0].relu()), 0.1, 2.0),
+        ("gelu", Box::new(|v: &[Tensor]| v[0].gelu()), -2.0, 2.0),
+        (
+            "gelu_tanh",
+            Box::new(|v: &[Tensor]| v[0].gelu_tanh()),
+            -2.0,
+            2.0,
+        ),
+        ("silu", Box::new(|v: &[Tensor]| v[0].silu()), -2.0, 2.0),
+        (
+            "softplus",
+            Box::new(|v: &[Tensor]| v[0].softplus()),
+            -3.0,
+            3.0,
+        ),
+        ("erf", Box::new(|v: &[Tensor]| v[0].erf()), -2.0, 2.0),
+        (
+            "affine",
+            Box::new(|v: &[Tensor]| v[0].affine(-1.5, 0.25)),
+            -2.0,
+            2.0,
+        ),
+        ("powf", Box::new(|v: &[Tensor]| v[0].powf(2.5)), 0.5, 2.0),
+        (
+            "clamp",
+            Box::new(|v: &[Tensor]| v[0].clamp(-0.5, 0.5)),
+            0.6,
+            2.0,
+        ),
+        (
+            "leaky_relu",
+            Box::new(|v: &[Tensor]| v[0].leaky_relu(0.1)),
+            0.1,
+            2.0,
+        ),
+    ]
+}
+
+#[test]
+fn unary_ops_first_and_second_order() {
+    for (i, (name, f, lo, hi)) in unary_cases().into_iter().enumerate() {
+        let x = rand(&[3, 4], lo, hi, i as u64);
+        check(name, f, &[x], true);
+    }
+}
+
+#[test]
+fn unary_ops_on_non_contiguous_inputs() {
+    for (i, (name, f, lo, hi)) in unary_cases().into_iter().enumerate() {
+        let x = rand(&[4, 3], lo, hi, 100 + i as u64);
+        // The transpose makes the op read a strided view.
+        let g: F = Box::new(move |v: &[Tensor]| f(&[v[0].t()?]));
+        check(name, g, &[x], false);
+    }
+}
+
+#[test]
+fn clamp_gradient_is_zero_outside_the_range() {
+    let x = Tensor::from_slice(&[-2.0f64, 0.1, 3.0], [3])
+        .unwrap()
+        .requires_grad(true);
+    let g = x
+        .clamp(-1.0, 1.0)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    assert_eq!(
+        g.get(&x).unwrap().to_vec::<f64>().unwrap(),
+        vec![0.0, 1.0, 0.0]
+    );
+}
+
+fn binary_cases() -> Vec<(&'static str, F, f64, f64)> {
+    vec![
+        ("add", Box::new(|v: &[Tensor]| v[0].add(&v[1])), -2.0, 2.0),
+        ("sub", Box::new(|v: &[Tensor]| v[0].sub(&v[1])), -2.0, 2.0),
+        ("mul", Box::new(|v: &[Tensor]| v[0].mul(&v[1])), -2.0, 2.0),
+        ("div", Box::new(|v: &[Tensor]| v[0].div(&v[1])), 0.5, 2.0),
+        ("pow", Box::new(|v: &[Tensor]| v[0].pow(&v[1])), 0.5, 2.0),
+        (
+            "maximum",
+            Box::new(|v: &[Tensor]| v[0].maximum(&v[1])),
+            -2.0,
+            2.0,
+        ),
+        (
+            "minimum",
+            Box::new(|v: &[Tensor]| v[0].minimum(&v[1])),
+            -2.0,
+            2.0,
+        ),
+    ]
+}
+
+#[test]
+fn binary_ops_with_broadcasting_first_and_second_order() {
+    let shapes: [(&[usize], &[usize]); 4] = [
+        (&[3, 4], &[3, 4]),
+        (&[3, 4], &[4]),
+        (&[2, 1, 3], &[4, 1]),
+        (&[1], &[2, 3]),
+    ];
+    for (i, (name, f, lo, hi)) in binary_cases().into_iter().enumerate() {
+        let f = std::rc::Rc::new(f);
+        for (k, (sa, sb)) in shapes.iter().enumerate() {
+            let a = rand(sa, lo, hi, (i * 10 + k) as u64);
+            let b = rand(sb, lo, hi, (i * 10 + k + 500) as u64);
+            let g = f.clone();
+            check(name, Box::new(move |v: &[Tensor]| g(v)), &[a, b], k < 2);
+        }
+    }
+}
+
+#[test]
+fn binary_ops_on_non_contiguous_inputs() {
+    for (i, (name, f, lo, hi)) in binary_cases().into_iter().enumerate() {
+        let a = rand(&[4, 3], lo, hi, 900 + i as u64);
+        let b = rand(&[3, 4], lo, hi, 950 + i as u64);
+        check(
+            name,
+            Box::new(move |v: &[Tensor]| f(&[v[0].t()?, v[1].clone()])),
+            &[a, b],
+            false,
+        );
+    }
+}
+
+#[test]
+fn reductions_first_and_second_order() {
+    let x = rand(&[3, 4, 5], -2.0, 2.0, 7);
+    let cases: Vec<(&str, F)> = vec![
+        ("sum dim 1", Box::new(|v: &[Tensor]| v[0].sum(&[1], false))),
+        (
+            "sum dims 0,2 keepdim",
+            Box::new(|v: &[Tensor]| v[0].sum(&[0, 2], true)),
+        ),
+        ("sum all", Box::new(|v: &[Tensor]| v[0].sum_all())),
+        (
+            "mean dim -1",
+            Box::new(|v: &[Tensor]| v[0].mean(&[-1], false)),
+        ),
+        ("max dim 1", Box::new(|v: &[Tensor]| v[0].max(&[1], false))),
+        (
+            "min dims 0,1",
+            Box::new(|v: &[Tensor]| v[0].min(&[0, 1], true)),
+        ),
+        (
+            "logsumexp dim 2",
+            Box::new(|v: &[Tensor]| v[0].logsumexp(&[2], false)),
+        ),
+        (
+            "var dim 1",
+            Box::new(|v: &[Tensor]| v[0].var(&[1], 1, false)),
+        ),
+        (
+            "var all, correction 0",
+            Box::new(|v: &[Tensor]| v[0].var(&[], 0, false)),
+        ),
+        ("softmax dim 1", Box::new(|v: &[Tensor]| v[0].softmax(1))),
+        (
+            "log_softmax dim -1",
+            Box::new(|v: &[Tensor]| v[0].log_softmax(-1)),
+        ),
+        ("norm", Box::new(|v: &[Tensor]| v[0].norm())),
+        (
+            "sum of a permuted view",
+            Box::new(|v: &[Tensor]| v[0].permute(&[2, 0, 1])?.sum(&[0], false)),
+        ),
+        (
+            "softmax of a strided view",
+            Box::new(|v: &[Tensor]| v[0].transpose(0, 2)?.softmax(0)),
+        ),
+    ];
+    for (name, f) in cases {
+        check(name, f, std::slice::from_ref(&x), true);
+    }
+}
+
+#[test]
+fn matmul_first_and_second_order() {
+    let cases: Vec<(&[usize], &[usize])> = vec![
+        (&[3, 4], &[4, 5]),
+        (&[2, 3, 4], &[4, 5]),
+        (&[2, 1, 3, 4], &[3, 4, 2]),
+        (&[4], &[4, 3]),
+        (&[3, 4], &[4]),
+    ];
+    for (k, (sa, sb)) in cases.into_iter().enumerate() {
+        let a = rand(sa, -1.0, 1.0, 40 + k as u64);
+        let b = rand(sb, -1.0, 1.0, 80 + k as u64);
+        check(
+            "matmul",
+            Box::new(|v: &[Tensor]| v[0].matmul(&v[1])),
+            &[a, b],
+            true,
+        );
+    }
+    // Transposed (column-major) operands go through the strided gemm path.
+    let a = rand(&[4, 3], -1.0, 1.0, 1);
+    let b = rand(&[5, 4], -1.0, 1.0, 2);
+    check(
+        "matmul of transposes",
+        Box::new(|v: &[Tensor]| v[0].t()?.matmul(&v[1].t()?)),
+        &[a, b],
+        true,
+    );
+    // Large enough to take the gemm path rather than the tiny-matrix loop.
+    let a = rand(&[20, 17], -1.0, 1.0, 3);
+    let b = rand(&[17, 19], -1.0, 1.0, 4);
+    check(
+        "matmul via gemm",
+        Box::new(|v: &[Tensor]| v[0].matmul(&v[1])),
+        &[a, b],
+        false,
+    );
+}
+
+#[test]
+fn shape_and_index_ops_first_order() {
+    let x = rand(&[3, 4], -2.0, 2.0, 11);
+    let y = rand(&[3, 2], -2.0, 2.0, 12);
+    let idx = Tensor::from_slice(&[2i64, 0, 2], [3]).unwrap();
+    let gidx = Tensor::from_slice(&[0i64, 3, 1, 1, 2, 0], [3, 2]).unwrap();
+    let mask = Tensor::from_slice(&[1u8, 0, 0, 1], [4]).unwrap();
+    let cases: Vec<(&str, F, Vec<Tensor>)> = vec![
+        (
+            "reshape",
+            Box::new(|v: &[Tensor]| v[0].reshape([2, 6])),
+            vec![x.clone()],
+        ),
+        (
+            "reshape of a transpose (copy)",
+            Box::new(|v: &[Tensor]| v[0].t()?.reshape([12])),
+            vec![x.clone()],
+        ),
+        (
+            "permute",
+            Box::new(|v: &[Tensor]| v[0].unsqueeze(0)?.permute(&[2, 0, 1])),
+            vec![x.clone()],
+        ),
+        (
+            "narrow",
+            Box::new(|v: &[Tensor]| v[0].narrow(1, 1, 2)),
+            vec![x.clone()],
+        ),
+        (
+            "select",
+            Box::new(|v: &[Tensor]| v[0].select(0, 1)),
+            vec![x.clone()],
+        ),
+        (
+            "squeeze/unsqueeze",
+            Box::new(|v: &[Tensor]| v[0].unsqueeze(1)?.squeeze(1)?.unsqueeze(-1)),
+            vec![x.clone()],
+        ),
+        (
+            "broadcast_to",
+            Box::new(|v: &[Tensor]| v[0].broadcast_to([2, 3, 4])),
+            vec![x.clone()],
+        ),
+        (
+            "contiguous",
+            Box::new(|v: &[Tensor]| v[0].t()?.contiguous()),
+            vec![x.clone()],
+        ),
+        (
+            "cat",
+            Box::new(|v: &[Tensor]| Tensor::cat(&[v[0].clone(), v[1].clone()], 1)),
+            vec![x.clone(), y.clone()],
+        ),
+        (
+            "stack",
+            Box::new(|v: &[Tensor]| Tensor::stack(&[v[0].clone(), v[0].mul_scalar(2.0)?], 1)),
+            vec![x.clone()],
+        ),
+        (
+            "split",
+            Box::new(|v: &[Tensor]| v[0].split(&[1, 3], 1).map(|p| p[1].clone())),
+            vec![x.clone()],
+        ),
+        (
+            "chunk",
+            Box::new(|v: &[Tensor]| v[0].chunk(2, 1).map(|p| p[0].clone())),
+            vec![x.clone()],
+        ),
+        (
+            "pad",
+            Box::new(|v: &[Tensor]| v[0].pad(&[(1, 0), (2, 1)], 0.5)),
+            vec![x.clone()],
+        ),
+        (
+            "index_select",
+            Box::new(move |v: &[Tensor]| v[0].index_select(0, &idx)),
+            vec![x.clone()],
+        ),
+        (
+            "gather",
+            Box::new({
+                let gidx = gidx.clone();
+                move |v: &[Tensor]| v[0].gather(1, &gidx)
+            }),
+            vec![x.clone()],
+        ),
+        (
+            "scatter_add",
+            Box::new({
+                let gidx = gidx.clone();
+                move |v: &[Tensor]| v[0].scatter_add(1, &gidx, &v[1])
+            }),
+            vec![x.clone(), y.clone()],
+        ),
+        (
+            "index_add",
+            Box::new(|v: &[Tensor]| {
+                let i = Tensor::from_slice(&[1i64, 1], [2])?;
+                v[0].index_add(1, &i, &v[1])
+            }),
+            vec![x.clone(), y.clone()],
+        ),
+        (
+            "where_cond",
+            Box::new({
+                let mask = mask.clone();
+                move |v: &[Tensor]| mask.where_cond(&v[0], &v[1].sum(&[1], true)?)
+            }),
+            vec![x.clone(), y.clone()],
+        ),
+        (
+            "masked_fill",
+            Box::new(move |v: &[Tensor]| v[0].masked_fill(&mask, 3.0)),
+            vec![x.clone()],
+        ),
+        (
+            "to_dtype f32 and back",
+            Box::new(|v: &[Tensor]| v[0].to_dtype(DType::F32)?.to_dtype(DType::F64)?.mul(&v[0])),
+            vec![x.clone()],
+        ),
+    ];
+    for (name, f, inputs) in cases {
+        // to_dtype through f32 loses precision, so its finite differences need a looser tolerance.
+        let o = if name.starts_with("to_dtype") {
+            GradcheckOptions {
+                eps: 1e-3,
+                atol: 1e-3,
+                rtol: 1e-3,
+                ..opts()
+            }
+        } else {
+            opts()
+        };
+        if let Err(e) = gradcheck(&f, &inputs, &o) {
+            panic!("{name}: {e}");
+        }
+    }
+}
+
+#[test]
+fn shape_ops_second_order_through_index_ops() {
+    // Backward of gather is scatter_add and vice versa; differentiating twice exercises both.
+    let x = rand(&[3, 4], -2.0, 2.0, 21);
+    let gidx = Tensor::from_slice(&[0i64, 3, 1, 1, 2, 0], [3, 2]).unwrap();
+    check(
+        "gather then square",
+        Box::new(move |v: &[Tensor]| v[0].gather(1, &gidx)?.square()),
+        &[x.clone()],
+        true,
+    );
+    let idx = Tensor::from_slice(&[2i64, 0, 2], [3]).unwrap();
+    check(
+        "index_select then tanh",
+        Box::new(move |v: &[Tensor]| v[0].index_select(0, &idx)?.tanh()),
+        &[x.clone()],
+        true,
+    );
+    check(
+        "pad then narrow then exp",
+        Box::new(|v: &[Tensor]| v[0].pad(&[(1, 1)], 0.0)?.narrow(0, 0, 4)?.exp()),
+        &[x],
+        true,
+    );
+}
+
+#[test]
+fn unfold_and_fold_first_and_second_order() {
+    let x = rand(&[2, 2, 5, 4], -1.0, 1.0, 31);
+    check(
+        "unfold2d",
+        Box::new(|v: &[Tensor]| v[0].unfold2d((3, 2), (2, 1), (1, 1), (1, 2))?.square()),
+        std::slice::from_ref(&x),
+        true,
+    );
+    let cols = rand(&[2, 2 * 6, 12], -1.0, 1.0, 32);
+    check(
+        "fold2d",
+        Box::new(|v: &[Tensor]| {
+            v[0].fold2d((5, 4), (3, 2), (2, 1), (1, 1), (1, 2))?
+                .square()
+        }),
+        &[cols],
+        true,
+    );
+}
+
+#[test]
+fn unfold_matches_a_direct_convolution() {
+    // conv2d as unfold + matmul equals the textbook six-loop convolution.
+    let (n, c, h, w, o, k) = (2, 3, 6, 5, 4, 3);
+    let x = rand(&[n, c, h, w], -1.0, 1.0, 41);
+    let wt = rand(&[o, c, k, k], -1.0, 1.0, 42);
+    let (stride, pad) = (2, 1);
+    let cols = x
+        .unfold2d((k, k), (stride, stride), (pad, pad), (1, 1))
+        .unwrap();
+    let oh = (h + 2 * pad - k) / stride + 1;
+    let ow = (w + 2 * pad - k) / stride + 1;
+    let y = wt
+        .reshape([o, c * k * k])
+        .unwrap()
+        .matmul(&cols)
+        .unwrap()
+        .reshape([n, o, oh, ow])
+        .unwrap();
+    let xv = x.to_vec::<f64>().unwrap();
+    let wv = wt.to_vec::<f64>().unwrap();
+    let yv = y.to_vec::<f64>().unwrap();
+    for b in 0..n {
+        for oc in 0..o {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut s = 0.0;
+                    for ic in 0..c {
+                        for i in 0..k {
+                            for j in 0..k {
+                                let iy = (oy * stride + i) as isize - pad as isize;
+                                let ix = (ox * stride + j) as isize - pad as isize;
+                                if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
+                                    s += xv[((b * c + ic) * h + iy as usize) * w + ix as usize]
+                                        * wv[((oc * c + ic) * k + i) * k + j];
+                                }
+                            }
+                        }
+                    }
+                    let got = yv[((b * o + oc) * oh + oy) * ow + ox];
+                    assert!(
+                        (got - s).abs() < 1e-12,
+                        "conv at {b},{oc},{oy},{ox}: {got} vs {s}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn gradcheck_reports_a_wrong_gradient() {
+    // A function whose value and gradient disagree: detach hides the dependence from autodiff.
+    let x = rand(&[3], 0.5, 1.0, 5);
+    let err = gradcheck(|v| v[0].mul(&v[0].detach()), &[x], &opts()).unwrap_err();
+    assert!(err.to_string().contains("analytic"), "{err}");
+}
