@@ -1,0 +1,556 @@
+//! The textual program form, shared by the printer and the parser.
+//!
+//! ```text
+//! program    := statement { (";" | newline) statement }   |   expr
+//! statement  := NAME "=" expr
+//! expr       := or_expr [ "IMPLIES" expr ]                 (right-associative)
+//! or_expr    := xor_expr { ("OR" | "NOR") xor_expr }       (left-associative)
+//! xor_expr   := and_expr { ("XOR" | "XNOR") and_expr }
+//! and_expr   := unary { ("AND" | "NAND" | "NIMPLIES") unary }
+//! unary      := "NOT" unary | "0" | "1" | NAME | "(" expr ")"
+//! ```
+//!
+//! Precedence, tightest first: NOT, then AND/NAND/NIMPLIES, then XOR/XNOR,
+//! then OR/NOR, then IMPLIES. Keywords are case-insensitive; names are
+//! `[A-Za-z_][A-Za-z0-9_]*` and case-sensitive. `#` starts a comment to the
+//! end of the line, and newlines inside parentheses are ignored.
+//!
+//! A statement whose left side is an output column defines that output;
+//! any other left side names an intermediate value usable by later
+//! statements (names must be defined before use and only once). A program
+//! that is a bare expression defines the table's only output.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::circuit::{Circuit, GateExpr, Op, Signal};
+
+/// A syntax or naming error, with a 1-based position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column (in characters).
+    pub column: usize,
+    /// What was expected / what went wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}, column {}: {}", self.line, self.column, self.message)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Pos {
+    line: usize,
+    column: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Name(String),
+    Const(bool),
+    Op(Op),
+    LParen,
+    RParen,
+    Eq,
+    Sep,
+    Eof,
+}
+
+fn describe(t: &Tok) -> String {
+    match t {
+        Tok::Name(n) => format!("name '{n}'"),
+        Tok::Const(b) => format!("'{}'", *b as u8),
+        Tok::Op(op) => format!("'{}'", op.name()),
+        Tok::LParen => "'('".into(),
+        Tok::RParen => "')'".into(),
+        Tok::Eq => "'='".into(),
+        Tok::Sep => "end of statement".into(),
+        Tok::Eof => "end of input".into(),
+    }
+}
+
+fn lex(text: &str) -> Result<Vec<(Tok, Pos)>, ParseError> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut toks = Vec::new();
+    let (mut i, mut line, mut col, mut depth) = (0usize, 1usize, 1usize, 0usize);
+    while i < chars.len() {
+        let c = chars[i];
+        let pos = Pos { line, column: col };
+        let err = |message: String| ParseError {
+            line: pos.line,
+            column: pos.column,
+            message,
+        };
+        if c == '\n' {
+            if depth == 0 {
+                toks.push((Tok::Sep, pos));
+            }
+            i += 1;
+            line += 1;
+            col = 1;
+            continue;
+        }
+        if c.is_whitespace() {
+            i += 1;
+            col += 1;
+            continue;
+        }
+        if c == '#' {
+            while i < chars.len() && chars[i] != '\n' {
+                i += 1;
+                col += 1;
+            }
+            continue;
+        }
+        let single = match c {
+            '(' => {
+                depth += 1;
+                Some(Tok::LParen)
+            }
+            ')' => {
+                depth = depth.saturating_sub(1);
+                Some(Tok::RParen)
+            }
+            '=' => Some(Tok::Eq),
+            ';' => Some(Tok::Sep),
+            _ => None,
+        };
+        if let Some(t) = single {
+            toks.push((t, pos));
+            i += 1;
+            col += 1;
+            continue;
+        }
+        if c.is_ascii_alphanumeric() || c == '_' {
+            let start = i;
+            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
+                i += 1;
+            }
+            let word: String = chars[start..i].iter().collect();
+            col += i - start;
+            let tok = if c.is_ascii_digit() {
+                match word.as_str() {
+                    "0" => Tok::Const(false),
+                    "1" => Tok::Const(true),
+                    _ => return Err(err(format!("expected 0, 1 or a name, found '{word}'"))),
+                }
+            } else {
+                match Op::from_name(&word) {
+                    Some(op @ (Op::Buf | Op::Const0 | Op::Const1)) => {
+                        return Err(err(format!(
+                            "'{}' is not an operator of the grammar; write the value or 0/1 instead",
+                            op.name()
+                        )))
+                    }
+                    Some(op) => Tok::Op(op),
+                    None => Tok::Name(word),
+                }
+            };
+            toks.push((tok, pos));
+            continue;
+        }
+        return Err(err(format!("unexpected character '{c}'")));
+    }
+    toks.push((Tok::Eof, Pos { line, column: col }));
+    Ok(toks)
+}
+
+/// Parsed expression tree (before names are resolved).
+#[derive(Debug, Clone)]
+enum Expr {
+    Name(String, Pos),
+    Const(bool),
+    Not(Box<Expr>),
+    Bin(Op, Box<Expr>, Box<Expr>),
+}
+
+/// One `name = expr` statement, or a bare expression (`name` is `None`).
+#[derive(Debug, Clone)]
+struct Stmt {
+    name: Option<(String, Pos)>,
+    expr: Expr,
+}
+
+struct Parser {
+    toks: Vec<(Tok, Pos)>,
+    at: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> &Tok {
+        &self.toks[self.at].0
+    }
+    fn pos(&self) -> Pos {
+        self.toks[self.at].1
+    }
+    fn bump(&mut self) -> (Tok, Pos) {
+        let t = self.toks[self.at].clone();
+        if self.at + 1 < self.toks.len() {
+            self.at += 1;
+        }
+        t
+    }
+    fn expected(&self, what: &str) -> ParseError {
+        let p = self.pos();
+        ParseError {
+            line: p.line,
+            column: p.column,
+            message: format!("expected {what}, found {}", describe(self.peek())),
+        }
+    }
+    fn skip_seps(&mut self) {
+        while *self.peek() == Tok::Sep {
+            self.bump();
+        }
+    }
+
+    fn program(&mut self) -> Result<Vec<Stmt>, ParseError> {
+        self.skip_seps();
+        let is_statement =
+            matches!(self.peek(), Tok::Name(_)) && matches!(self.toks.get(self.at + 1), Some((Tok::Eq, _)));
+        if !is_statement {
+            if *self.peek() == Tok::Eof {
+                return Err(self.expected("a statement such as 'Y = X1 AND X2'"));
+            }
+            let expr = self.expr()?;
+            self.skip_seps();
+            if *self.peek() != Tok::Eof {
+                return Err(self.expected("end of input after a bare expression (or use 'NAME = expr' statements)"));
+            }
+            return Ok(vec![Stmt { name: None, expr }]);
+        }
+        let mut stmts = Vec::new();
+        loop {
+            self.skip_seps();
+            if *self.peek() == Tok::Eof {
+                return Ok(stmts);
+            }
+            let (tok, pos) = self.bump();
+            let Tok::Name(name) = tok else {
+                self.at -= 1;
+                return Err(self.expected("a name to define"));
+            };
+            if *self.peek() != Tok::Eq {
+                return Err(self.expected(&format!("'=' after '{name}'")));
+            }
+            self.bump();
+            let expr = self.expr()?;
+            stmts.push(Stmt {
+                name: Some((name, pos)),
+                expr,
+            });
+            match self.peek() {
+                Tok::Sep | Tok::Eof => {}
+                _ => return Err(self.expected("an operator, ';' or a new line")),
+            }
+        }
+    }
+
+    fn expr(&mut self) -> Result<Expr, ParseError> {
+        let lhs = self.binary(0)?;
+        if *self.peek() == Tok::Op(Op::Implies) {
+            self.bump();
+            let rhs = self.expr()?;
+            return Ok(Expr::Bin(Op::Implies, Box::new(lhs), Box::new(rhs)));
+        }
+        Ok(lhs)
+    }
+
+    /// Left-associative levels: 0 = OR/NOR, 1 = XOR/XNOR, 2 = AND/NAND/NIMPLIES.
+    fn binary(&mut self, level: usize) -> Result<Expr, ParseError> {
+        if level == 3 {
+            return self.unary();
+        }
+        let mut lhs = self.binary(level + 1)?;
+        loop {
+            let op = match self.peek() {
+                Tok::Op(op) if op_level(*op) == Some(level) => *op,
+                _ => return Ok(lhs),
+            };
+            self.bump();
+            let rhs = self.binary(level + 1)?;
+            lhs = Expr::Bin(op, Box::new(lhs), Box::new(rhs));
+        }
+    }
+
+    fn unary(&mut self) -> Result<Expr, ParseError> {
+        match self.peek().clone() {
+            Tok::Op(Op::Not) => {
+                self.bump();
+                Ok(Expr::Not(Box::new(self.unary()?)))
+            }
+            Tok::Const(b) => {
+                self.bump();
+                Ok(Expr::Const(b))
+            }
+            Tok::Name(n) => {
+                let (_, p) = self.bump();
+                Ok(Expr::Name(n, p))
+            }
+            Tok::LParen => {
+                self.bump();
+                let e = self.expr()?;
+                if *self.peek() != Tok::RParen {
+                    return Err(self.expected("')'"));
+                }
+                self.bump();
+                Ok(e)
+            }
+            _ => Err(self.expected("an operand (a name, 0, 1, NOT or '(')")),
+        }
+    }
+}
+
+fn op_level(op: Op) -> Option<usize> {
+    match op {
+        Op::Or | Op::Nor => Some(0),
+        Op::Xor | Op::Xnor => Some(1),
+        Op::And | Op::Nand | Op::Nimplies => Some(2),
+        _ => None,
+    }
+}
+
+/// Names assigned by a program, in order, without resolving anything.
+/// Useful to decide which table columns are outputs before parsing.
+pub fn defined_names(text: &str) -> Result<Vec<String>, ParseError> {
+    let mut p = Parser { toks: lex(text)?, at: 0 };
+    Ok(p.program()?.into_iter().filter_map(|s| s.name.map(|(n, _)| n)).collect())
+}
+
+/// Parses a program over the given input and output names.
+///
+/// Every output must be defined. A bare expression (no `=`) is accepted
+/// when there is exactly one output.
+pub fn parse(text: &str, inputs: &[String], outputs: &[String]) -> Result<Circuit, ParseError> {
+    let toks = lex(text)?;
+    let end = toks.last().map(|t| t.1).unwrap_or(Pos { line: 1, column: 1 });
+    let stmts = Parser { toks, at: 0 }.program()?;
+    let mut c = Circuit::new(inputs.to_vec());
+    let mut env: HashMap<String, Signal> = HashMap::new();
+    for (i, name) in inputs.iter().enumerate() {
+        env.insert(name.clone(), Signal::Input(i));
+    }
+    let at = |p: Pos, message: String| ParseError {
+        line: p.line,
+        column: p.column,
+        message,
+    };
+    for st in stmts {
+        let sig = compile(&st.expr, &env, &mut c, inputs)?;
+        let (name, pos) = match st.name {
+            Some(n) => n,
+            None => match outputs {
+                [only] => (only.clone(), Pos { line: 1, column: 1 }),
+                _ => {
+                    return Err(at(
+                        Pos { line: 1, column: 1 },
+                        format!(
+                            "a bare expression needs exactly one output column, but there are {}; write 'NAME = expr' statements",
+                            outputs.len()
+                        ),
+                    ))
+                }
+            },
+        };
+        if inputs.contains(&name) {
+            return Err(at(pos, format!("'{name}' is an input column and cannot be assigned")));
+        }
+        if env.contains_key(&name) {
+            return Err(at(pos, format!("'{name}' is defined twice")));
+        }
+        env.insert(name.clone(), sig);
+        if outputs.contains(&name) {
+            c.set_output(&name, sig).expect("compiled signals are in range");
+        }
+    }
+    for o in outputs {
+        if c.output(o).is_none() {
+            return Err(at(end, format!("output '{o}' is never defined")));
+        }
+    }
+    // Keep outputs in table order regardless of statement order.
+    let mut ordered = Circuit::new(inputs.to_vec());
+    for g in c.gates() {
+        ordered.push(g.clone()).expect("gates were valid");
+    }
+    for o in outputs {
+        ordered.set_output(o, c.output(o).unwrap()).expect("valid");
+    }
+    Ok(ordered)
+}
+
+fn compile(e: &Expr, env: &HashMap<String, Signal>, c: &mut Circuit, inputs: &[String]) -> Result<Signal, ParseError> {
+    Ok(match e {
+        Expr::Const(b) => Signal::Const(*b),
+        Expr::Name(n, p) => *env.get(n).ok_or_else(|| ParseError {
+            line: p.line,
+            column: p.column,
+            message: format!(
+                "unknown name '{n}' (inputs are {}; other names must be defined by an earlier statement)",
+                inputs.join(", ")
+            ),
+        })?,
+        Expr::Not(a) => {
+            let a = compile(a, env, c, inputs)?;
+            c.push(GateExpr {
+                op: Op::Not,
+                args: vec![a],
+            })
+            .expect("valid")
+        }
+        Expr::Bin(op, a, b) => {
+            let a = compile(a, env, c, inputs)?;
+            let b = compile(b, env, c, inputs)?;
+            c.push(GateExpr {
+                op: *op,
+                args: vec![a, b],
+            })
+            .expect("valid")
+        }
+    })
+}
+
+/// Names used when printing: a gate that drives an output is printed under
+/// the first such output's name; other gates get their `Z<k>` name.
+fn print_names(c: &Circuit) -> Vec<String> {
+    (0..c.num_gates())
+        .map(|i| {
+            c.outputs()
+                .iter()
+                .find(|(_, s)| *s == Signal::Gate(i))
+                .map(|(n, _)| n.clone())
+                .unwrap_or_else(|| c.gate_name(i))
+        })
+        .collect()
+}
+
+fn atom(c: &Circuit, names: &[String], s: Signal) -> String {
+    match s {
+        Signal::Gate(g) => names[g].clone(),
+        other => c.signal_name(other),
+    }
+}
+
+/// Prints one statement per gate, separated by `sep`, then any output that
+/// is not itself the value of a gate. Parsing the result with the same
+/// inputs/outputs gives back an identical gate list, provided the circuit
+/// has no BUF/CONST gates (those print as plain aliases; simplify first).
+pub fn print_with(c: &Circuit, sep: &str) -> String {
+    let names = print_names(c);
+    let mut stmts = Vec::new();
+    for (i, g) in c.gates().iter().enumerate() {
+        let a = |k: usize| atom(c, &names, g.args[k]);
+        let rhs = match g.op {
+            Op::Const0 => "0".to_string(),
+            Op::Const1 => "1".to_string(),
+            Op::Buf => a(0),
+            Op::Not => format!("NOT {}", a(0)),
+            op => format!("{} {} {}", a(0), op.name(), a(1)),
+        };
+        stmts.push(format!("{} = {}", names[i], rhs));
+    }
+    for (name, s) in c.outputs() {
+        let owns = matches!(s, Signal::Gate(g) if names[*g] == *name);
+        if !owns {
+            stmts.push(format!("{name} = {}", atom(c, &names, *s)));
+        }
+    }
+    stmts.join(sep)
+}
+
+/// [`print_with`] using new lines between statements.
+pub fn print(c: &Circuit) -> String {
+    print_with(c, "\n")
+}
+
+/// Compact form: gates read only once are written inline as nested
+/// expressions; shared gates get their own statement. Parses back to a
+/// circuit with the same truth table (gate order may differ).
+pub fn to_expression(c: &Circuit, sep: &str) -> String {
+    let n = c.num_gates();
+    let mut uses = vec![0usize; n];
+    for g in c.gates() {
+        for s in &g.args {
+            if let Signal::Gate(j) = s {
+                uses[*j] += 1;
+            }
+        }
+    }
+    let mut owner: Vec<Option<String>> = vec![None; n];
+    for (name, s) in c.outputs() {
+        if let Signal::Gate(j) = s {
+            uses[*j] += 1;
+            if owner[*j].is_none() {
+                owner[*j] = Some(name.clone());
+            }
+        }
+    }
+    let prefix = c.gate_prefix();
+    let mut names: Vec<Option<String>> = vec![None; n];
+    let mut stmts = Vec::new();
+    let mut counter = 0;
+    for i in 0..n {
+        if uses[i] >= 2 || owner[i].is_some() {
+            let rhs = render(c, &names, Signal::Gate(i), None);
+            let name = owner[i].clone().unwrap_or_else(|| {
+                counter += 1;
+                format!("{prefix}{counter}")
+            });
+            stmts.push(format!("{name} = {rhs}"));
+            names[i] = Some(name);
+        }
+    }
+    for (name, s) in c.outputs() {
+        let owned = matches!(s, Signal::Gate(g) if names[*g].as_deref() == Some(name.as_str()));
+        if !owned {
+            stmts.push(format!("{name} = {}", render(c, &names, *s, None)));
+        }
+    }
+    stmts.join(sep)
+}
+
+/// Renders `s`, inlining unnamed gates. `parent` is the enclosing binary op
+/// (if any): nested binary expressions are always parenthesised, except
+/// a repeated associative op, so readers never need the precedence table.
+fn render(c: &Circuit, names: &[Option<String>], s: Signal, parent: Option<Op>) -> String {
+    let Signal::Gate(g) = s else {
+        return c.signal_name(s);
+    };
+    let gate = &c.gates()[g];
+    // The gate being defined is not named yet, so this only shortens
+    // references to earlier shared gates.
+    if let Some(n) = &names[g] {
+        return n.clone();
+    }
+    match gate.op {
+        Op::Const0 => "0".into(),
+        Op::Const1 => "1".into(),
+        Op::Buf => render(c, names, gate.args[0], parent),
+        Op::Not => format!("NOT {}", render(c, names, gate.args[0], Some(Op::Not))),
+        op => {
+            let associative = matches!(op, Op::And | Op::Or | Op::Xor);
+            let body = format!(
+                "{} {} {}",
+                render(c, names, gate.args[0], Some(op)),
+                op.name(),
+                render(c, names, gate.args[1], Some(op))
+            );
+            let needs_parens = match parent {
+                None => false,
+                Some(p) if p == op && associative => false,
+                Some(_) => true,
+            };
+            if needs_parens {
+                format!("({body})")
+            } else {
+                body
+            }
+        }
+    }
+}

@@ -1,0 +1,840 @@
+//! Exact synthesis: the smallest circuit over a gate basis that matches a
+//! table, by iterative deepening over gate count.
+//!
+//! For a fixed size `k` a depth-first search appends gates one at a time.
+//! Each candidate gate is evaluated bit-parallel over the table rows, and
+//! the tree is pruned with facts that hold for every *minimal* circuit:
+//!
+//! * no gate computes the same function (on the rows present; absent rows
+//!   are don't-cares) as an input, a constant or an earlier gate;
+//! * every gate is read by a later gate or is an output, and every input the
+//!   outputs essentially depend on is read; with `r` gates left and `u`
+//!   output functions still missing, the `r` gates offer `2r` reads, at
+//!   least `r - u` of them are themselves unused, so
+//!   `unused gates + unread essential inputs <= r + u`;
+//! * when `r == u`, every remaining gate must be one of the missing outputs;
+//! * two adjacent gates that do not depend on each other could be swapped,
+//!   so only the order with the lexicographically larger `(b, a, function)`
+//!   key second is explored (bubble-sorting any circuit this way strictly
+//!   decreases its key sequence, so a canonical order always exists).
+//!
+//! Having exhausted every size below `k`, a circuit of size `k` is proven
+//! minimal. Past `max_gates` or the timeout, a Shannon-expansion circuit is
+//! returned instead with `optimal: false`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+
+use crate::circuit::{apply_tt_word, Circuit, GateExpr, Op, Signal, BINARY_OPS};
+use crate::table::{Row, Table};
+
+/// The set of operations the search may use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Basis {
+    ops: Vec<Op>,
+}
+
+impl Basis {
+    /// All eight binary operations (every non-trivial two-input function,
+    /// counting argument swaps of IMPLIES and NIMPLIES). No NOT: a lone
+    /// negation is written `x NAND x`.
+    pub fn all() -> Basis {
+        Basis {
+            ops: BINARY_OPS.to_vec(),
+        }
+    }
+
+    /// Builds a basis from explicit operations (binary ops and NOT only).
+    pub fn new(ops: &[Op]) -> Result<Basis, String> {
+        let mut out: Vec<Op> = Vec::new();
+        for &op in ops {
+            if !(BINARY_OPS.contains(&op) || op == Op::Not) {
+                return Err(format!("{} cannot be part of a basis", op.name()));
+            }
+            if !out.contains(&op) {
+                out.push(op);
+            }
+        }
+        if out.is_empty() {
+            return Err("the basis is empty".into());
+        }
+        Ok(Basis { ops: out })
+    }
+
+    /// Parses a comma-separated list such as `AND,OR,NAND` (case-insensitive).
+    pub fn parse(spec: &str) -> Result<Basis, String> {
+        let mut ops = Vec::new();
+        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let op = Op::from_name(part).ok_or_else(|| {
+                format!("unknown gate '{part}' in basis (use AND, OR, XOR, NAND, NOR, XNOR, IMPLIES, NIMPLIES, NOT)")
+            })?;
+            ops.push(op);
+        }
+        Basis::new(&ops)
+    }
+
+    /// The operations.
+    pub fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+
+    /// Whether `op` is in the basis.
+    pub fn contains(&self, op: Op) -> bool {
+        self.ops.contains(&op)
+    }
+}
+
+impl Default for Basis {
+    fn default() -> Self {
+        Basis::all()
+    }
+}
+
+impl fmt::Display for Basis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.ops.iter().map(|o| o.name()).collect();
+        f.write_str(&names.join(","))
+    }
+}
+
+/// Limits and basis for [`search`].
+#[derive(Debug, Clone)]
+pub struct SearchOptions {
+    /// Gate operations allowed.
+    pub basis: Basis,
+    /// Largest gate count the exact search tries.
+    pub max_gates: usize,
+    /// Wall-clock budget for the exact search (`None` = unlimited).
+    pub timeout: Option<Duration>,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions {
+            basis: Basis::all(),
+            max_gates: 12,
+            timeout: Some(Duration::from_secs(10)),
+        }
+    }
+}
+
+/// Outcome of [`search`] or [`minimise`].
+#[derive(Debug, Clone)]
+pub struct SearchResult {
+    /// The circuit found (matches every row of the table).
+    pub circuit: Circuit,
+    /// Whether no smaller circuit over the basis exists.
+    pub optimal: bool,
+    /// Gate count of `circuit`.
+    pub gates: usize,
+    /// Wall-clock time spent.
+    pub seconds: f64,
+    /// Search nodes (gate placements) explored.
+    pub nodes: u64,
+    /// Every size below this was proven impossible.
+    pub lower_bound: usize,
+}
+
+/// Why a search could produce no circuit at all.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum SearchError {
+    /// The basis cannot express a needed function (e.g. only AND/OR for a
+    /// non-monotone table) and the exact search found nothing.
+    #[error("no circuit over basis {basis} with at most {max_gates} gates, and the basis cannot express {missing} for the fallback construction")]
+    Inexpressible {
+        /// The basis, comma-separated.
+        basis: String,
+        /// The bound that was searched.
+        max_gates: usize,
+        /// The function the basis lacks.
+        missing: &'static str,
+    },
+}
+
+const NEG: u8 = u8::MAX;
+
+/// How the basis writes a lone negation, if it can.
+#[derive(Debug, Clone, Copy)]
+enum NegForm {
+    Not,
+    Same(Op),
+    WithConst(Op, bool, bool), // op, constant value, constant goes first
+}
+
+struct Engine<'a> {
+    n: usize,
+    w: usize,
+    mask: Vec<u64>,
+    /// Truth tables of all signals, `w` words each: inputs then gates.
+    tts: Vec<u64>,
+    /// Binary candidate functions (4-bit tables over `(a, b)` with `a < b`)
+    /// and the op/argument order that realises each.
+    cands: Vec<(u8, Op, bool)>,
+    neg: Option<NegForm>,
+    targets: Vec<Vec<u64>>,
+    matched: Vec<u32>,
+    essential: u64,
+    uses: Vec<u32>,
+    gates: Vec<(usize, usize, u8)>,
+    nodes: u64,
+    deadline: Option<Instant>,
+    timed_out: bool,
+    scratch: Vec<u64>,
+    _table: &'a Table,
+}
+
+impl<'a> Engine<'a> {
+    fn new(table: &'a Table, basis: &Basis, targets: Vec<Vec<u64>>, essential: u64) -> Self {
+        let w = table.words();
+        let mask = table.row_mask();
+        let n = table.num_inputs();
+        let mut tts = Vec::with_capacity((n + 16) * w);
+        for i in 0..n {
+            tts.extend(table.input_bits(i).iter().zip(&mask).map(|(a, m)| a & m));
+        }
+        let mut cands: Vec<(u8, Op, bool)> = Vec::new();
+        for &op in basis.ops() {
+            if op == Op::Not {
+                continue;
+            }
+            let tt = op.truth_table();
+            // Swapping arguments exchanges f(0,1) and f(1,0): bits 1 and 2.
+            let swapped = (tt & 0b1001) | ((tt & 0b0010) << 1) | ((tt & 0b0100) >> 1);
+            for (t, sw) in [(tt, false), (swapped, true)] {
+                if !cands.iter().any(|c| c.0 == t) {
+                    cands.push((t, op, sw));
+                }
+            }
+        }
+        let neg = if basis.contains(Op::Not) {
+            Some(NegForm::Not)
+        } else if basis.contains(Op::Nand) {
+            Some(NegForm::Same(Op::Nand))
+        } else if basis.contains(Op::Nor) {
+            Some(NegForm::Same(Op::Nor))
+        } else if basis.contains(Op::Xor) {
+            Some(NegForm::WithConst(Op::Xor, true, false))
+        } else if basis.contains(Op::Xnor) {
+            Some(NegForm::WithConst(Op::Xnor, false, false))
+        } else if basis.contains(Op::Implies) {
+            Some(NegForm::WithConst(Op::Implies, false, false))
+        } else if basis.contains(Op::Nimplies) {
+            Some(NegForm::WithConst(Op::Nimplies, true, true))
+        } else {
+            None
+        };
+        let t = targets.len();
+        Engine {
+            n,
+            w,
+            mask,
+            tts,
+            cands,
+            neg,
+            targets,
+            matched: vec![0; t],
+            essential,
+            uses: vec![0; n],
+            gates: Vec::new(),
+            nodes: 0,
+            deadline: None,
+            timed_out: false,
+            scratch: vec![0; w],
+            _table: table,
+        }
+    }
+
+    fn sig(&self, s: usize) -> &[u64] {
+        &self.tts[s * self.w..(s + 1) * self.w]
+    }
+
+    /// Whether the scratch function equals an existing signal or a constant.
+    fn redundant(&self, nsig: usize) -> bool {
+        let f = &self.scratch;
+        let zero = f.iter().all(|&x| x == 0);
+        let one = f.iter().zip(&self.mask).all(|(x, m)| *x == *m);
+        if zero || one {
+            return true;
+        }
+        (0..nsig).any(|s| self.sig(s) == f.as_slice())
+    }
+
+    fn run(&mut self, k: usize) -> bool {
+        debug_assert!(self.gates.is_empty());
+        self.dfs(0, k)
+    }
+
+    fn dfs(&mut self, i: usize, k: usize) -> bool {
+        self.nodes += 1;
+        if self.nodes & 4095 == 0 {
+            if let Some(d) = self.deadline {
+                if Instant::now() > d {
+                    self.timed_out = true;
+                }
+            }
+        }
+        if self.timed_out {
+            return false;
+        }
+        let nsig = self.n + i;
+        let u = self.matched.iter().filter(|&&m| m == 0).count();
+        // Unused gates that are not outputs, and unread essential inputs:
+        // both still need a reader.
+        let mut need: Vec<usize> = Vec::new();
+        for s in 0..nsig {
+            if self.uses[s] > 0 {
+                continue;
+            }
+            if s < self.n {
+                if self.essential >> s & 1 == 1 {
+                    need.push(s);
+                }
+            } else if !self.targets.iter().any(|t| t.as_slice() == self.sig(s)) {
+                need.push(s);
+            }
+        }
+        if i == k {
+            return u == 0 && need.is_empty();
+        }
+        let r = k - i;
+        if u == 0 || u > r || need.len() > r + u {
+            return false;
+        }
+        if r == u && u >= 2 {
+            return self.finish_with_targets();
+        }
+        // With one gate and one output left, the gate must be that output
+        // (and, by the read bound below, read everything that needs a reader).
+        let must_be_target = r == u;
+        let prev = if i > 0 { Some(self.gates[i - 1]) } else { None };
+        let last_sig = nsig - 1;
+        // After this gate the bound must still hold: whether or not the new
+        // gate is an output, that requires it to read at least
+        // `need - (r + u - 2)` of the signals that need a reader.
+        let must_read = need.len().saturating_sub(r + u - 2);
+        let in_need = |s: usize| need.contains(&s);
+        for b in 0..nsig {
+            if let Some(p) = prev {
+                if b < p.1 && b != last_sig {
+                    continue;
+                }
+            }
+            for a in 0..=b {
+                let is_neg = a == b;
+                if is_neg && self.neg.is_none() {
+                    continue;
+                }
+                if must_read > 0 {
+                    let covered = in_need(a) as usize + (!is_neg && in_need(b)) as usize;
+                    if covered < must_read {
+                        continue;
+                    }
+                }
+                let reads_prev = i > 0 && (a == last_sig || b == last_sig);
+                let ncand = if is_neg { 1 } else { self.cands.len() };
+                for ci in 0..ncand {
+                    let code = if is_neg { NEG } else { ci as u8 };
+                    if let (Some(p), false) = (prev, reads_prev) {
+                        if (b, a, code) <= (p.1, p.0, p.2) {
+                            continue;
+                        }
+                    }
+                    self.eval_into_scratch(a, b, code);
+                    if must_be_target
+                        && !(0..self.targets.len()).any(|t| self.matched[t] == 0 && self.targets[t] == self.scratch)
+                    {
+                        continue;
+                    }
+                    if self.redundant(nsig) {
+                        continue;
+                    }
+                    // Targets are deduplicated, so a gate matches at most one.
+                    let hit = (0..self.targets.len()).find(|&t| self.targets[t] == self.scratch);
+                    let hits = hit.as_slice();
+                    self.place(a, b, code);
+                    for &t in hits {
+                        self.matched[t] += 1;
+                    }
+                    if self.dfs(i + 1, k) {
+                        return true;
+                    }
+                    for &t in hits {
+                        self.matched[t] -= 1;
+                    }
+                    self.unplace();
+                    if self.timed_out {
+                        return false;
+                    }
+                }
+            }
+        }
+        false
+    }
+
+    fn eval_into_scratch(&mut self, a: usize, b: usize, code: u8) {
+        let w = self.w;
+        let (sa, sb) = (a * w, b * w);
+        if code == NEG {
+            for x in 0..w {
+                self.scratch[x] = !self.tts[sa + x] & self.mask[x];
+            }
+        } else {
+            let tt = self.cands[code as usize].0;
+            for x in 0..w {
+                self.scratch[x] = apply_tt_word(tt, self.tts[sa + x], self.tts[sb + x]) & self.mask[x];
+            }
+        }
+    }
+
+    fn place(&mut self, a: usize, b: usize, code: u8) {
+        self.tts.extend_from_slice(&self.scratch);
+        self.uses.push(0);
+        self.uses[a] += 1;
+        if code != NEG {
+            self.uses[b] += 1;
+        }
+        self.gates.push((a, b, code));
+    }
+
+    fn unplace(&mut self) {
+        let (a, b, code) = self.gates.pop().expect("a gate to remove");
+        self.uses[a] -= 1;
+        if code != NEG {
+            self.uses[b] -= 1;
+        }
+        self.uses.pop();
+        self.tts.truncate(self.tts.len() - self.w);
+    }
+
+    /// Every remaining gate must be a missing output. Adding any output that
+    /// is computable in one gate can only help the others, so a greedy
+    /// closure decides whether a completion exists, with no branching.
+    fn finish_with_targets(&mut self) -> bool {
+        let placed_before = self.gates.len();
+        let mut progress = true;
+        while progress {
+            progress = false;
+            for t in 0..self.targets.len() {
+                if self.matched[t] > 0 {
+                    continue;
+                }
+                if let Some((a, b, code)) = self.find_gate_for(t) {
+                    self.eval_into_scratch(a, b, code);
+                    self.place(a, b, code);
+                    self.matched[t] += 1;
+                    progress = true;
+                }
+            }
+        }
+        if self.matched.iter().all(|&m| m > 0) {
+            return true;
+        }
+        while self.gates.len() > placed_before {
+            let g = self.n + self.gates.len() - 1;
+            if let Some(t) = (0..self.targets.len()).find(|&t| self.targets[t] == self.sig(g)) {
+                self.matched[t] -= 1;
+            }
+            self.unplace();
+        }
+        false
+    }
+
+    fn find_gate_for(&mut self, t: usize) -> Option<(usize, usize, u8)> {
+        let nsig = self.n + self.gates.len();
+        for b in 0..nsig {
+            for a in 0..=b {
+                if a == b && self.neg.is_none() {
+                    continue;
+                }
+                let codes: Vec<u8> = if a == b { vec![NEG] } else { (0..self.cands.len() as u8).collect() };
+                for code in codes {
+                    self.nodes += 1;
+                    self.eval_into_scratch(a, b, code);
+                    if self.scratch == self.targets[t] {
+                        return Some((a, b, code));
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Converts the gate stack into a circuit for `table`.
+    fn circuit(&self, table: &Table) -> Circuit {
+        let mut c = Circuit::for_table(table);
+        let sig = |s: usize| {
+            if s < self.n {
+                Signal::Input(s)
+            } else {
+                Signal::Gate(s - self.n)
+            }
+        };
+        for &(a, b, code) in &self.gates {
+            let expr = if code == NEG {
+                let x = sig(a);
+                match self.neg.expect("negation only used when available") {
+                    NegForm::Not => GateExpr {
+                        op: Op::Not,
+                        args: vec![x],
+                    },
+                    NegForm::Same(op) => GateExpr { op, args: vec![x, x] },
+                    NegForm::WithConst(op, v, first) => GateExpr {
+                        op,
+                        args: if first {
+                            vec![Signal::Const(v), x]
+                        } else {
+                            vec![x, Signal::Const(v)]
+                        },
+                    },
+                }
+            } else {
+                let (_, op, swapped) = self.cands[code as usize];
+                let args = if swapped { vec![sig(b), sig(a)] } else { vec![sig(a), sig(b)] };
+                GateExpr { op, args }
+            };
+            c.push(expr).expect("search gates only read earlier signals");
+        }
+        let nsig = self.n + self.gates.len();
+        for (j, name) in table.output_names().iter().enumerate() {
+            let want: Vec<u64> = table.output_bits(j).iter().zip(&self.mask).map(|(a, m)| a & m).collect();
+            let s = if want.iter().all(|&x| x == 0) {
+                Signal::Const(false)
+            } else if want == self.mask {
+                Signal::Const(true)
+            } else {
+                let s = (0..nsig)
+                    .find(|&s| self.sig(s) == want.as_slice())
+                    .expect("every output is matched by a solution");
+                sig(s)
+            };
+            c.set_output(name, s).expect("valid");
+        }
+        c
+    }
+}
+
+/// Output functions that need gates (not constant, not equal to an input),
+/// deduplicated, plus the inputs they essentially depend on.
+fn targets_of(table: &Table) -> (Vec<Vec<u64>>, u64) {
+    let mask = table.row_mask();
+    let masked = |v: &[u64]| -> Vec<u64> { v.iter().zip(&mask).map(|(a, m)| a & m).collect() };
+    let inputs: Vec<Vec<u64>> = (0..table.num_inputs()).map(|i| masked(table.input_bits(i))).collect();
+    let mut targets: Vec<Vec<u64>> = Vec::new();
+    let mut target_outs: u64 = 0;
+    for j in 0..table.num_outputs() {
+        let t = masked(table.output_bits(j));
+        let trivial = t.iter().all(|&x| x == 0) || t == mask || inputs.contains(&t);
+        if !trivial {
+            target_outs |= 1 << j;
+            if !targets.contains(&t) {
+                targets.push(t);
+            }
+        }
+    }
+    // Input i is essential when flipping it alone changes a target output on
+    // two rows that are both present.
+    let index: HashMap<u64, &Row> = table.rows().iter().map(|r| (r.inputs, r)).collect();
+    let mut essential = 0u64;
+    for row in table.rows() {
+        for i in 0..table.num_inputs() {
+            if let Some(other) = index.get(&(row.inputs ^ (1 << i))) {
+                if (row.outputs ^ other.outputs) & target_outs != 0 {
+                    essential |= 1 << i;
+                }
+            }
+        }
+    }
+    (targets, essential)
+}
+
+/// Finds a minimum-size circuit for `table` over `opts.basis`.
+///
+/// Sizes `0, 1, 2, …, max_gates` are tried in turn. If a circuit is found
+/// it is optimal. Otherwise (bound or timeout reached) a Shannon-expansion
+/// circuit is returned with `optimal: false` — or `optimal: true` if it
+/// happens to have exactly one gate more than the sizes already refuted.
+pub fn search(table: &Table, opts: &SearchOptions) -> Result<SearchResult, SearchError> {
+    let start = Instant::now();
+    let (targets, essential) = targets_of(table);
+    let multi = targets.len() > 1;
+    let mut eng = Engine::new(table, &opts.basis, targets, essential);
+    // With several outputs, keep half the budget for solving them one by
+    // one if the joint search runs out: that usually beats Shannon by far.
+    eng.deadline = opts.timeout.map(|t| start + if multi { t / 2 } else { t });
+    let mut refuted = 0usize; // all sizes < refuted are impossible
+    for k in 0..=opts.max_gates {
+        if eng.run(k) {
+            let circuit = eng.circuit(table);
+            return Ok(SearchResult {
+                gates: circuit.num_gates(),
+                circuit,
+                optimal: true,
+                seconds: start.elapsed().as_secs_f64(),
+                nodes: eng.nodes,
+                lower_bound: k,
+            });
+        }
+        if eng.timed_out {
+            break;
+        }
+        refuted = k + 1;
+    }
+    let mut nodes = eng.nodes;
+    let mut circuit = fallback(table, &opts.basis, opts.max_gates)?;
+    if multi {
+        let end = opts.timeout.map(|t| start + t);
+        if let Some((c, n)) = per_output(table, opts, end) {
+            nodes += n;
+            if c.num_gates() < circuit.num_gates() {
+                circuit = c;
+            }
+        }
+    }
+    let gates = circuit.num_gates();
+    Ok(SearchResult {
+        optimal: gates == refuted,
+        gates,
+        circuit,
+        seconds: start.elapsed().as_secs_f64(),
+        nodes,
+        lower_bound: refuted,
+    })
+}
+
+/// Solves each output on its own (sharing the time left equally) and merges
+/// the circuits, reusing identical gates. `None` if some output fails.
+fn per_output(table: &Table, opts: &SearchOptions, end: Option<Instant>) -> Option<(Circuit, u64)> {
+    let m = table.num_outputs();
+    let mut merged = Circuit::for_table(table);
+    let mut seen: HashMap<GateExpr, Signal> = HashMap::new();
+    let mut nodes = 0;
+    for j in 0..m {
+        let rows = table
+            .rows()
+            .iter()
+            .map(|r| Row {
+                outputs: r.outputs >> j & 1,
+                ..*r
+            })
+            .collect();
+        let name = table.output_names()[j].clone();
+        let single = Table::from_rows(table.source(), table.input_names().to_vec(), vec![name.clone()], rows);
+        let timeout = end.map(|e| e.saturating_duration_since(Instant::now()) / (m - j) as u32);
+        let sub = SearchOptions {
+            timeout,
+            ..opts.clone()
+        };
+        let r = search(&single, &sub).ok()?;
+        nodes += r.nodes;
+        let mut map: Vec<Signal> = Vec::new();
+        let remap = |map: &Vec<Signal>, s: Signal| match s {
+            Signal::Gate(g) => map[g],
+            other => other,
+        };
+        for g in r.circuit.gates() {
+            let key = GateExpr {
+                op: g.op,
+                args: g.args.iter().map(|&s| remap(&map, s)).collect(),
+            };
+            let s = match seen.get(&key) {
+                Some(&s) => s,
+                None => {
+                    let s = merged.push(key.clone()).expect("valid");
+                    seen.insert(key, s);
+                    s
+                }
+            };
+            map.push(s);
+        }
+        let out = remap(&map, r.circuit.outputs()[0].1);
+        merged.set_output(&name, out).expect("valid");
+    }
+    Some((merged.remove_dead(), nodes))
+}
+
+/// Tries to shrink `circuit` (which must match `table`): runs the exact
+/// search with at most `gates - 1` gates and returns the smaller circuit if
+/// one exists, else the (simplified) original. `optimal` is true when the
+/// search proved nothing smaller exists.
+pub fn minimise(circuit: &Circuit, table: &Table, opts: &SearchOptions) -> Result<SearchResult, SearchError> {
+    let start = Instant::now();
+    let given = circuit.simplify();
+    let g = given.num_gates();
+    if g == 0 {
+        return Ok(SearchResult {
+            circuit: given,
+            optimal: true,
+            gates: 0,
+            seconds: start.elapsed().as_secs_f64(),
+            nodes: 0,
+            lower_bound: 0,
+        });
+    }
+    let (targets, essential) = targets_of(table);
+    let mut eng = Engine::new(table, &opts.basis, targets, essential);
+    eng.deadline = opts.timeout.map(|t| start + t);
+    let bound = (g - 1).min(opts.max_gates);
+    let mut refuted = 0;
+    for k in 0..=bound {
+        if eng.run(k) {
+            let c = eng.circuit(table);
+            return Ok(SearchResult {
+                gates: c.num_gates(),
+                circuit: c,
+                optimal: true,
+                seconds: start.elapsed().as_secs_f64(),
+                nodes: eng.nodes,
+                lower_bound: k,
+            });
+        }
+        if eng.timed_out {
+            break;
+        }
+        refuted = k + 1;
+    }
+    Ok(SearchResult {
+        circuit: given,
+        optimal: refuted == g,
+        gates: g,
+        seconds: start.elapsed().as_secs_f64(),
+        nodes: eng.nodes,
+        lower_bound: refuted,
+    })
+}
+
+/// Shannon expansion over inputs in column order, with shared sub-results,
+/// built from AND/OR/NOT and then rewritten into `basis`. Absent rows are
+/// don't-cares: a cofactor with no rows is treated as whatever is cheaper.
+pub fn fallback(table: &Table, basis: &Basis, max_gates: usize) -> Result<Circuit, SearchError> {
+    let mut c = Circuit::for_table(table);
+    let mut memo: HashMap<(usize, Vec<(u64, bool)>), Signal> = HashMap::new();
+    let n = table.num_inputs();
+    let mut outs = Vec::new();
+    for j in 0..table.num_outputs() {
+        let rows: Vec<(u64, bool)> = table.rows().iter().map(|r| (r.inputs, r.outputs >> j & 1 == 1)).collect();
+        outs.push(shannon(&mut c, &mut memo, rows, 0, n));
+    }
+    for (j, name) in table.output_names().iter().enumerate() {
+        c.set_output(name, outs[j]).expect("valid");
+    }
+    let c = c.simplify();
+    into_basis(&c, basis, max_gates)
+}
+
+fn shannon(
+    c: &mut Circuit,
+    memo: &mut HashMap<(usize, Vec<(u64, bool)>), Signal>,
+    rows: Vec<(u64, bool)>,
+    var: usize,
+    n: usize,
+) -> Signal {
+    if rows.iter().all(|r| r.1) {
+        return Signal::Const(true);
+    }
+    if rows.iter().all(|r| !r.1) {
+        return Signal::Const(false);
+    }
+    for j in var..n {
+        if rows.iter().all(|r| (r.0 >> j & 1 == 1) == r.1) {
+            return Signal::Input(j);
+        }
+    }
+    let key = (var, rows);
+    if let Some(&s) = memo.get(&key) {
+        return s;
+    }
+    let (var, rows) = key;
+    let (ones, zeros): (Vec<_>, Vec<_>) = rows.iter().partition(|r| r.0 >> var & 1 == 1);
+    let s = if ones.is_empty() {
+        shannon(c, memo, zeros, var + 1, n)
+    } else if zeros.is_empty() {
+        shannon(c, memo, ones, var + 1, n)
+    } else {
+        let f1 = shannon(c, memo, ones, var + 1, n);
+        let f0 = shannon(c, memo, zeros, var + 1, n);
+        if f0 == f1 {
+            f0
+        } else {
+            let x = Signal::Input(var);
+            let hi = c.gate(Op::And, &[x, f1]).expect("valid");
+            let nx = c.gate(Op::Not, &[x]).expect("valid");
+            let lo = c.gate(Op::And, &[nx, f0]).expect("valid");
+            c.gate(Op::Or, &[hi, lo]).expect("valid")
+        }
+    };
+    memo.insert((var, rows), s);
+    s
+}
+
+/// Rewrites every gate of `c` whose op is not in `basis` using a minimum
+/// template found by exact search on that op's own small truth table.
+fn into_basis(c: &Circuit, basis: &Basis, max_gates: usize) -> Result<Circuit, SearchError> {
+    if c.gates().iter().all(|g| basis.contains(g.op)) {
+        return Ok(c.clone());
+    }
+    let mut templates: HashMap<Op, Circuit> = HashMap::new();
+    for g in c.gates() {
+        if basis.contains(g.op) || templates.contains_key(&g.op) {
+            continue;
+        }
+        let table = if g.op == Op::Not {
+            Table::from_fn(&["a"], &["y"], |v| vec![!v[0]])
+        } else {
+            let op = g.op;
+            Table::from_fn(&["a", "b"], &["y"], move |v| vec![op.apply(v[0], v[1])])
+        };
+        let (targets, essential) = targets_of(&table);
+        let mut eng = Engine::new(&table, basis, targets, essential);
+        // Any complete basis writes a two-input function in a handful of
+        // gates; failing that bound means the basis cannot express it.
+        let found = (0..=6).any(|k| eng.run(k));
+        if !found {
+            return Err(SearchError::Inexpressible {
+                basis: basis.to_string(),
+                max_gates,
+                missing: g.op.name(),
+            });
+        }
+        templates.insert(g.op, eng.circuit(&table));
+    }
+    let mut out = Circuit::new(c.inputs().to_vec());
+    let mut map: Vec<Signal> = Vec::new();
+    let remap = |map: &Vec<Signal>, s: Signal| match s {
+        Signal::Gate(g) => map[g],
+        other => other,
+    };
+    for g in c.gates() {
+        let args: Vec<Signal> = g.args.iter().map(|&s| remap(&map, s)).collect();
+        let s = match templates.get(&g.op) {
+            None => out.gate(g.op, &args).expect("valid"),
+            Some(t) => {
+                let mut local: Vec<Signal> = Vec::new();
+                for tg in t.gates() {
+                    let targs: Vec<Signal> = tg
+                        .args
+                        .iter()
+                        .map(|&s| match s {
+                            Signal::Input(i) => args[i],
+                            Signal::Gate(k) => local[k],
+                            other => other,
+                        })
+                        .collect();
+                    local.push(out.gate(tg.op, &targs).expect("valid"));
+                }
+                match t.outputs()[0].1 {
+                    Signal::Input(i) => args[i],
+                    Signal::Gate(k) => local[k],
+                    other => other,
+                }
+            }
+        };
+        map.push(s);
+    }
+    for (name, s) in c.outputs() {
+        out.set_output(name, remap(&map, *s)).expect("valid");
+    }
+    Ok(out.remove_dead())
+}

@@ -1,0 +1,567 @@
+//! Example tables: rows of 0/1 inputs with their expected 0/1 outputs.
+//!
+//! A table may be partial (any subset of the `2^n` input rows); rows that are
+//! absent are don't-cares for search and verification. Rows are stored twice:
+//! once per row as bitmasks (for reporting) and once per column as bit vectors
+//! over rows, so a circuit can be evaluated on 64 rows per machine word.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use thiserror::Error;
+
+/// Largest number of input columns a table may have. Rows are keyed by a
+/// `u64` bitmask, and beyond 24 inputs exhaustive search and full tables are
+/// hopeless anyway, so a bigger table is almost certainly a mistake.
+pub const MAX_INPUTS: usize = 24;
+
+/// Largest number of output columns (outputs of a row are a `u64` bitmask).
+pub const MAX_OUTPUTS: usize = 64;
+
+/// Everything that can go wrong while reading an example table.
+///
+/// Every message names the file (or source label), and where it applies the
+/// 1-based line number and the column name.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum TableError {
+    /// The file could not be read.
+    #[error("{file}: cannot read file: {message}")]
+    Io {
+        /// File name.
+        file: String,
+        /// Operating-system error text.
+        message: String,
+    },
+    /// The CSV layer rejected the input (e.g. invalid UTF-8).
+    #[error("{file}:{line}: malformed CSV: {message}")]
+    Csv {
+        /// File name.
+        file: String,
+        /// 1-based line number.
+        line: usize,
+        /// Parser message.
+        message: String,
+    },
+    /// There is no header line at all.
+    #[error("{file}: empty file: expected a header line of column names")]
+    NoHeader {
+        /// File name.
+        file: String,
+    },
+    /// A header cell is empty.
+    #[error("{file}:{line}: column {index} has an empty name")]
+    EmptyColumnName {
+        /// File name.
+        file: String,
+        /// 1-based line number of the header.
+        line: usize,
+        /// 1-based column position.
+        index: usize,
+    },
+    /// Two header cells have the same name.
+    #[error("{file}:{line}: duplicate column name '{column}' (columns {first} and {second})")]
+    DuplicateColumn {
+        /// File name.
+        file: String,
+        /// 1-based line number of the header.
+        line: usize,
+        /// The repeated name.
+        column: String,
+        /// 1-based position of the first occurrence.
+        first: usize,
+        /// 1-based position of the second occurrence.
+        second: usize,
+    },
+    /// An output name given by the caller is not a column of the table.
+    #[error("{file}: unknown output column '{column}' (columns are: {available})")]
+    UnknownOutput {
+        /// File name.
+        file: String,
+        /// The requested name.
+        column: String,
+        /// Comma-separated list of the real columns.
+        available: String,
+    },
+    /// The same output column was requested twice.
+    #[error("{file}: output column '{column}' requested more than once")]
+    RepeatedOutput {
+        /// File name.
+        file: String,
+        /// The repeated name.
+        column: String,
+    },
+    /// A data row has a different number of cells than the header.
+    #[error("{file}:{line}: expected {expected} values (one per column), found {found}")]
+    Ragged {
+        /// File name.
+        file: String,
+        /// 1-based line number.
+        line: usize,
+        /// Number of header columns.
+        expected: usize,
+        /// Number of cells on this line.
+        found: usize,
+    },
+    /// A cell is not 0/1/true/false.
+    #[error("{file}:{line}: column '{column}': expected 0, 1, true or false, found '{value}'")]
+    BadValue {
+        /// File name.
+        file: String,
+        /// 1-based line number.
+        line: usize,
+        /// Column name.
+        column: String,
+        /// The offending cell text.
+        value: String,
+    },
+    /// Two rows have the same inputs but different outputs.
+    #[error(
+        "{file}: lines {first_line} and {second_line} have the same inputs but disagree on output '{column}'"
+    )]
+    Contradiction {
+        /// File name.
+        file: String,
+        /// 1-based line of the earlier row.
+        first_line: usize,
+        /// 1-based line of the later row.
+        second_line: usize,
+        /// First output column on which they disagree.
+        column: String,
+    },
+    /// The header is present but there are no data rows.
+    #[error("{file}: table has no data rows")]
+    Empty {
+        /// File name.
+        file: String,
+    },
+    /// Every column was chosen as an output.
+    #[error("{file}: no input columns left after choosing outputs {outputs}")]
+    NoInputs {
+        /// File name.
+        file: String,
+        /// Comma-separated output names.
+        outputs: String,
+    },
+    /// More inputs than [`MAX_INPUTS`].
+    #[error("{file}: {count} input columns, at most {max} are supported")]
+    TooManyInputs {
+        /// File name.
+        file: String,
+        /// Number of inputs found.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// More outputs than [`MAX_OUTPUTS`].
+    #[error("{file}: {count} output columns, at most {max} are supported")]
+    TooManyOutputs {
+        /// File name.
+        file: String,
+        /// Number of outputs requested.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// One example: input bits, output bits and where it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Row {
+    /// Bit `i` is the value of input column `i`.
+    pub inputs: u64,
+    /// Bit `j` is the expected value of output column `j`.
+    pub outputs: u64,
+    /// 1-based line in the source file, if the table was read from text.
+    pub line: Option<usize>,
+}
+
+/// A (possibly partial) truth table with named inputs and outputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    source: String,
+    input_names: Vec<String>,
+    output_names: Vec<String>,
+    rows: Vec<Row>,
+    input_cols: Vec<Vec<u64>>,
+    output_cols: Vec<Vec<u64>>,
+}
+
+/// Number of `u64` words needed to hold one bit per row.
+pub fn words_for(rows: usize) -> usize {
+    rows.div_ceil(64).max(1)
+}
+
+fn parse_bool(cell: &str) -> Option<bool> {
+    let t = cell.trim();
+    if t == "0" || t.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else if t == "1" || t.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else {
+        None
+    }
+}
+
+impl Table {
+    /// Reads a CSV table from `path`. `outputs` names the output columns;
+    /// `None` (or an empty slice) means "the last column".
+    pub fn from_csv_path(path: impl AsRef<Path>, outputs: Option<&[String]>) -> Result<Table, TableError> {
+        let path = path.as_ref();
+        let file = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|e| TableError::Io {
+            file: file.clone(),
+            message: e.to_string(),
+        })?;
+        Self::from_csv_bytes(&file, &bytes, outputs)
+    }
+
+    /// Parses CSV text; `source` is the label used in error messages.
+    pub fn from_csv_str(source: &str, text: &str, outputs: Option<&[String]>) -> Result<Table, TableError> {
+        Self::from_csv_bytes(source, text.as_bytes(), outputs)
+    }
+
+    fn from_csv_bytes(file: &str, bytes: &[u8], outputs: Option<&[String]>) -> Result<Table, TableError> {
+        let file = file.to_string();
+        // Flexible + no headers: ragged rows and header problems are reported
+        // by us, with line numbers, rather than as opaque CSV errors.
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .trim(csv::Trim::All)
+            .comment(Some(b'#'))
+            .from_reader(bytes);
+        let mut records = reader.records();
+        let csv_err = |e: csv::Error, file: &str| TableError::Csv {
+            file: file.to_string(),
+            line: e.position().map(|p| p.line() as usize).unwrap_or(1),
+            message: e.to_string(),
+        };
+
+        let header = match records.next() {
+            None => return Err(TableError::NoHeader { file }),
+            Some(r) => r.map_err(|e| csv_err(e, &file))?,
+        };
+        let header_line = header.position().map(|p| p.line() as usize).unwrap_or(1);
+        let names: Vec<String> = header.iter().map(|s| s.to_string()).collect();
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (i, name) in names.iter().enumerate() {
+            if name.is_empty() {
+                return Err(TableError::EmptyColumnName {
+                    file,
+                    line: header_line,
+                    index: i + 1,
+                });
+            }
+            if let Some(&first) = seen.get(name.as_str()) {
+                return Err(TableError::DuplicateColumn {
+                    file,
+                    line: header_line,
+                    column: name.clone(),
+                    first: first + 1,
+                    second: i + 1,
+                });
+            }
+            seen.insert(name, i);
+        }
+
+        let output_idx: Vec<usize> = match outputs {
+            Some(outs) if !outs.is_empty() => {
+                let mut idx = Vec::with_capacity(outs.len());
+                for o in outs {
+                    let o = o.trim();
+                    match seen.get(o) {
+                        None => {
+                            return Err(TableError::UnknownOutput {
+                                file,
+                                column: o.to_string(),
+                                available: names.join(", "),
+                            })
+                        }
+                        Some(&i) if idx.contains(&i) => {
+                            return Err(TableError::RepeatedOutput {
+                                file,
+                                column: o.to_string(),
+                            })
+                        }
+                        Some(&i) => idx.push(i),
+                    }
+                }
+                idx
+            }
+            _ => vec![names.len() - 1],
+        };
+        let input_idx: Vec<usize> = (0..names.len()).filter(|i| !output_idx.contains(i)).collect();
+        let output_names: Vec<String> = output_idx.iter().map(|&i| names[i].clone()).collect();
+        if input_idx.is_empty() {
+            return Err(TableError::NoInputs {
+                file,
+                outputs: output_names.join(","),
+            });
+        }
+        if input_idx.len() > MAX_INPUTS {
+            return Err(TableError::TooManyInputs {
+                file,
+                count: input_idx.len(),
+                max: MAX_INPUTS,
+            });
+        }
+        if output_idx.len() > MAX_OUTPUTS {
+            return Err(TableError::TooManyOutputs {
+                file,
+                count: output_idx.len(),
+                max: MAX_OUTPUTS,
+            });
+        }
+
+        let mut rows: Vec<Row> = Vec::new();
+        let mut by_inputs: HashMap<u64, usize> = HashMap::new();
+        for rec in records {
+            let rec = rec.map_err(|e| csv_err(e, &file))?;
+            let line = rec.position().map(|p| p.line() as usize).unwrap_or(0);
+            if rec.len() != names.len() {
+                return Err(TableError::Ragged {
+                    file,
+                    line,
+                    expected: names.len(),
+                    found: rec.len(),
+                });
+            }
+            let mut bits = vec![false; names.len()];
+            for (c, cell) in rec.iter().enumerate() {
+                bits[c] = parse_bool(cell).ok_or_else(|| TableError::BadValue {
+                    file: file.clone(),
+                    line,
+                    column: names[c].clone(),
+                    value: cell.to_string(),
+                })?;
+            }
+            let inputs = pack(input_idx.iter().map(|&i| bits[i]));
+            let outputs = pack(output_idx.iter().map(|&i| bits[i]));
+            if let Some(&prev) = by_inputs.get(&inputs) {
+                let p = rows[prev];
+                if p.outputs != outputs {
+                    let j = (p.outputs ^ outputs).trailing_zeros() as usize;
+                    return Err(TableError::Contradiction {
+                        file,
+                        first_line: p.line.unwrap_or(0),
+                        second_line: line,
+                        column: output_names[j].clone(),
+                    });
+                }
+                // A repeated consistent row adds no information; keep the first.
+                continue;
+            }
+            by_inputs.insert(inputs, rows.len());
+            rows.push(Row {
+                inputs,
+                outputs,
+                line: Some(line),
+            });
+        }
+        if rows.is_empty() {
+            return Err(TableError::Empty { file });
+        }
+        let input_names = input_idx.iter().map(|&i| names[i].clone()).collect();
+        Ok(Table::assemble(file, input_names, output_names, rows))
+    }
+
+    /// Builds the full table of a boolean function. Row `r` (0-based) assigns
+    /// input `i` the bit `(r >> (n-1-i)) & 1`, so the first input is the most
+    /// significant, matching how truth tables are usually written.
+    ///
+    /// `f` receives the input values in column order and must return one
+    /// value per output name.
+    ///
+    /// # Panics
+    /// If more than [`MAX_INPUTS`] inputs or [`MAX_OUTPUTS`] outputs are
+    /// given, or if `f` returns the wrong number of outputs: these are
+    /// programming errors in built-in tables, not user input.
+    pub fn from_fn<F>(input_names: &[&str], output_names: &[&str], f: F) -> Table
+    where
+        F: Fn(&[bool]) -> Vec<bool>,
+    {
+        let n = input_names.len();
+        assert!(n <= MAX_INPUTS && output_names.len() <= MAX_OUTPUTS);
+        let mut rows = Vec::with_capacity(1 << n);
+        let mut vals = vec![false; n];
+        for r in 0..(1u64 << n) {
+            for (i, v) in vals.iter_mut().enumerate() {
+                *v = (r >> (n - 1 - i)) & 1 == 1;
+            }
+            let out = f(&vals);
+            assert_eq!(out.len(), output_names.len(), "from_fn: wrong number of outputs");
+            rows.push(Row {
+                inputs: pack(vals.iter().copied()),
+                outputs: pack(out.into_iter()),
+                line: None,
+            });
+        }
+        Table::assemble(
+            "<builtin>".to_string(),
+            input_names.iter().map(|s| s.to_string()).collect(),
+            output_names.iter().map(|s| s.to_string()).collect(),
+            rows,
+        )
+    }
+
+    /// Builds a table from explicit rows (no file lines). Later duplicates of
+    /// an input pattern are ignored.
+    pub fn from_rows(source: &str, input_names: Vec<String>, output_names: Vec<String>, rows: Vec<Row>) -> Table {
+        let mut seen = std::collections::HashSet::new();
+        let rows = rows.into_iter().filter(|r| seen.insert(r.inputs)).collect();
+        Table::assemble(source.to_string(), input_names, output_names, rows)
+    }
+
+    fn assemble(source: String, input_names: Vec<String>, output_names: Vec<String>, rows: Vec<Row>) -> Table {
+        let words = words_for(rows.len());
+        let mut input_cols = vec![vec![0u64; words]; input_names.len()];
+        let mut output_cols = vec![vec![0u64; words]; output_names.len()];
+        for (r, row) in rows.iter().enumerate() {
+            let (w, b) = (r / 64, r % 64);
+            for (i, col) in input_cols.iter_mut().enumerate() {
+                col[w] |= ((row.inputs >> i) & 1) << b;
+            }
+            for (j, col) in output_cols.iter_mut().enumerate() {
+                col[w] |= ((row.outputs >> j) & 1) << b;
+            }
+        }
+        Table {
+            source,
+            input_names,
+            output_names,
+            rows,
+            input_cols,
+            output_cols,
+        }
+    }
+
+    /// Label of where the table came from (file name or `<builtin>`).
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+    /// Input column names, in column order.
+    pub fn input_names(&self) -> &[String] {
+        &self.input_names
+    }
+    /// Output column names, in the order they were requested.
+    pub fn output_names(&self) -> &[String] {
+        &self.output_names
+    }
+    /// The rows, in file order.
+    pub fn rows(&self) -> &[Row] {
+        &self.rows
+    }
+    /// Number of inputs.
+    pub fn num_inputs(&self) -> usize {
+        self.input_names.len()
+    }
+    /// Number of outputs.
+    pub fn num_outputs(&self) -> usize {
+        self.output_names.len()
+    }
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+    /// Whether the table has no rows (only possible after a split).
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+    /// Whether all `2^n` input rows are present.
+    pub fn is_complete(&self) -> bool {
+        self.rows.len() as u64 == 1u64 << self.num_inputs()
+    }
+    /// Number of `u64` words in each column bit vector.
+    pub fn words(&self) -> usize {
+        words_for(self.rows.len())
+    }
+    /// Bit vector over rows of input column `i` (bit `r % 64` of word `r / 64`).
+    pub fn input_bits(&self, i: usize) -> &[u64] {
+        &self.input_cols[i]
+    }
+    /// Bit vector over rows of output column `j`.
+    pub fn output_bits(&self, j: usize) -> &[u64] {
+        &self.output_cols[j]
+    }
+    /// All input columns as bit vectors.
+    pub fn input_columns(&self) -> &[Vec<u64>] {
+        &self.input_cols
+    }
+    /// All output columns as bit vectors.
+    pub fn output_columns(&self) -> &[Vec<u64>] {
+        &self.output_cols
+    }
+    /// Bit vector with a 1 for every row that exists (the tail of the last
+    /// word is 0).
+    pub fn row_mask(&self) -> Vec<u64> {
+        let mut m = vec![!0u64; self.words()];
+        let rem = self.rows.len() % 64;
+        if rem != 0 {
+            *m.last_mut().unwrap() = (1u64 << rem) - 1;
+        } else if self.rows.is_empty() {
+            m[0] = 0;
+        }
+        m
+    }
+
+    /// Index of an input column by name.
+    pub fn input_index(&self, name: &str) -> Option<usize> {
+        self.input_names.iter().position(|n| n == name)
+    }
+    /// Index of an output column by name.
+    pub fn output_index(&self, name: &str) -> Option<usize> {
+        self.output_names.iter().position(|n| n == name)
+    }
+
+    /// Splits the rows into `(train, holdout)` with `round(fraction * len)`
+    /// rows held out, chosen by a Fisher–Yates shuffle driven by
+    /// [`SplitMix64`] seeded with `seed`. Both parts keep file order and line
+    /// numbers. `fraction` is clamped to `[0, 1]`.
+    pub fn split_holdout(&self, fraction: f64, seed: u64) -> (Table, Table) {
+        let n = self.rows.len();
+        let f = if fraction.is_nan() { 0.0 } else { fraction.clamp(0.0, 1.0) };
+        let k = ((f * n as f64).round() as usize).min(n);
+        let mut idx: Vec<usize> = (0..n).collect();
+        let mut rng = SplitMix64::new(seed);
+        for i in (1..n).rev() {
+            // Modulo bias is below 2^-40 for any realistic table size.
+            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+            idx.swap(i, j);
+        }
+        let mut hold = vec![false; n];
+        for &i in &idx[..k] {
+            hold[i] = true;
+        }
+        let pick = |want: bool| -> Vec<Row> { (0..n).filter(|&i| hold[i] == want).map(|i| self.rows[i]).collect() };
+        let make = |rows| Table::assemble(self.source.clone(), self.input_names.clone(), self.output_names.clone(), rows);
+        (make(pick(false)), make(pick(true)))
+    }
+}
+
+fn pack(bits: impl Iterator<Item = bool>) -> u64 {
+    bits.enumerate().fold(0u64, |acc, (i, b)| acc | ((b as u64) << i))
+}
+
+/// The SplitMix64 pseudo-random generator (Steele, Lea & Flood): tiny, fast,
+/// and fully determined by its seed, which keeps holdout splits reproducible
+/// across platforms and versions.
+#[derive(Debug, Clone)]
+pub struct SplitMix64 {
+    state: u64,
+}
+
+impl SplitMix64 {
+    /// A generator starting from `seed`.
+    pub fn new(seed: u64) -> Self {
+        SplitMix64 { state: seed }
+    }
+
+    /// Next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
