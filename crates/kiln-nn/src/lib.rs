@@ -1,1 +1,60 @@
-//! Neural-network layer of kiln (in progress).
+//! kiln-nn: modules, losses, optimisers, LR schedules, data loading and safetensors checkpoints on
+//! top of kiln-core, with PyTorch's names, parameter layouts and formulas.
+//!
+//! ```
+//! use kiln_nn::prelude::*;
+//! use kiln_core::{DType, Tensor};
+//! let vs = VarStore::new(DType::F32, 0);
+//! let model = Sequential::new()
+//!     .add(Linear::new(&vs.pp(0), 2, 16)?)
+//!     .add(Tanh)
+//!     .add(Linear::new(&vs.pp(2), 16, 2)?);
+//! let mut opt = Adam::new(model.parameters(), 0.05)?;
+//! let x = Tensor::from_slice(&[0f32, 0., 0., 1., 1., 0., 1., 1.], [4, 2])?;
+//! let y = Tensor::from_slice(&[0i64, 1, 1, 0], [4])?;
+//! for _ in 0..200 {
+//!     let loss = cross_entropy(&model.forward(&x)?, &y)?;
+//!     opt.backward_step(&loss)?;
+//! }
+//! assert_eq!(accuracy(&model.forward(&x)?, &y)?, 1.0);
+//! # Ok::<(), kiln_nn::Error>(())
+//! ```
+
+pub mod activation;
+pub mod attention;
+pub mod container;
+pub mod conv;
+pub mod data;
+mod error;
+pub mod init;
+pub mod linear;
+pub mod loss;
+pub mod module;
+pub mod norm;
+pub mod optim;
+pub mod schedule;
+pub mod serialize;
+pub mod train;
+
+pub use activation::{Func, Identity, LeakyReLU, LogSoftmax, ReLU, SiLU, Sigmoid, Softmax, Softplus, Tanh, GELU};
+pub use attention::{causal_mask, MultiheadAttention};
+pub use container::{Dropout, Sequential};
+pub use conv::{AdaptiveAvgPool2d, AvgPool2d, Conv1d, Conv1dConfig, Conv2d, Conv2dConfig, MaxPool2d};
+pub use error::{Error, Result};
+pub use init::{FanMode, Init, Nonlinearity};
+pub use linear::{Embedding, Flatten, Linear};
+pub use module::{Buffer, Module, VarStore};
+pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, LayerNorm};
+pub use optim::{clip_grad_norm, clip_grad_value, Adagrad, Adam, AdamW, Optimizer, RmsProp, Sgd};
+
+/// `use kiln_nn::prelude::*` brings the layers, losses, optimisers and traits into scope.
+pub mod prelude {
+    pub use crate::data::{DataLoader, Dataset, TensorDataset};
+    pub use crate::loss::{accuracy, cross_entropy, mse_loss, Reduction};
+    pub use crate::schedule::LrScheduler;
+    pub use crate::{
+        AdaptiveAvgPool2d, Adam, AdamW, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d,
+        Conv2dConfig, Dropout, Embedding, Flatten, LayerNorm, Linear, MaxPool2d, Module,
+        MultiheadAttention, Optimizer, ReLU, Sequential, Sgd, Sigmoid, Tanh, VarStore, GELU,
+    };
+}

@@ -1,0 +1,252 @@
+//! `LayerNorm`, `BatchNorm1d` and `BatchNorm2d`.
+
+use crate::init::Init;
+use crate::module::{join, Buffer, Module, VarStore};
+use crate::{Error, Result};
+use kiln_core::{no_grad, Tensor, Var};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Normalises over the trailing `normalized_shape` dims with the biased variance, then applies an
+/// elementwise affine map (`torch.nn.LayerNorm`).
+#[derive(Debug, Clone)]
+pub struct LayerNorm {
+    /// The trailing dims normalised over.
+    pub normalized_shape: Vec<usize>,
+    /// Added to the variance (default 1e-5).
+    pub eps: f64,
+    /// Scale, initialised to ones.
+    pub weight: Option<Var>,
+    /// Shift, initialised to zeros.
+    pub bias: Option<Var>,
+}
+
+impl LayerNorm {
+    /// `LayerNorm(normalized_shape, eps=1e-5, elementwise_affine=True)`.
+    pub fn new(vs: &VarStore, normalized_shape: &[usize]) -> Result<LayerNorm> {
+        LayerNorm::with_options(vs, normalized_shape, 1e-5, true)
+    }
+    /// With explicit `eps` and `elementwise_affine`.
+    pub fn with_options(
+        vs: &VarStore,
+        normalized_shape: &[usize],
+        eps: f64,
+        affine: bool,
+    ) -> Result<LayerNorm> {
+        if normalized_shape.is_empty() {
+            return Err(Error::config("LayerNorm", "normalized_shape is empty"));
+        }
+        let (weight, bias) = if affine {
+            (
+                Some(vs.var("weight", normalized_shape, Init::Const(1.0))?),
+                Some(vs.var("bias", normalized_shape, Init::Const(0.0))?),
+            )
+        } else {
+            (None, None)
+        };
+        Ok(LayerNorm {
+            normalized_shape: normalized_shape.to_vec(),
+            eps,
+            weight,
+            bias,
+        })
+    }
+}
+
+impl Module for LayerNorm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let k = self.normalized_shape.len();
+        if x.rank() < k || x.dims()[x.rank() - k..] != self.normalized_shape[..] {
+            return Err(Error::config(
+                "LayerNorm::forward",
+                format!(
+                    "input {} does not end in normalized_shape {:?}",
+                    x.shape(),
+                    self.normalized_shape
+                ),
+            ));
+        }
+        let dims: Vec<isize> = (1..=k as isize).map(|i| -i).collect();
+        let mean = x.mean(&dims, true)?;
+        let c = x.sub(&mean)?;
+        let var = c.square()?.mean(&dims, true)?;
+        let mut y = c.mul(&var.add_scalar(self.eps)?.rsqrt()?)?;
+        if let Some(w) = &self.weight {
+            y = y.mul(&w.tensor())?;
+        }
+        if let Some(b) = &self.bias {
+            y = y.add(&b.tensor())?;
+        }
+        Ok(y)
+    }
+    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Var)) {
+        if let Some(w) = &self.weight {
+            f(join(prefix, "weight"), w);
+        }
+        if let Some(b) = &self.bias {
+            f(join(prefix, "bias"), b);
+        }
+    }
+}
+
+/// Batch normalisation over the channel dim 1 (`torch.nn.BatchNorm1d` / `BatchNorm2d`).
+///
+/// Training mode normalises with the batch mean and biased variance and updates the running
+/// statistics (`running = (1-momentum)·running + momentum·batch`, the variance unbiased);
+/// eval mode normalises with the running statistics.
+pub struct BatchNorm {
+    num_features: usize,
+    /// Input ranks accepted (`[2, 3]` for 1d, `[4]` for 2d).
+    ranks: &'static [usize],
+    name: &'static str,
+    /// Added to the variance (default 1e-5).
+    pub eps: f64,
+    /// Running-statistics momentum (default 0.1).
+    pub momentum: f64,
+    /// Scale `[C]` (ones).
+    pub weight: Option<Var>,
+    /// Shift `[C]` (zeros).
+    pub bias: Option<Var>,
+    /// `[C]`, starts at zeros.
+    pub running_mean: Buffer,
+    /// `[C]`, starts at ones.
+    pub running_var: Buffer,
+    /// Scalar i64 count of training batches seen.
+    pub num_batches_tracked: Buffer,
+    training: AtomicBool,
+}
+
+/// `torch.nn.BatchNorm1d`: input `[N, C]` or `[N, C, L]`.
+pub type BatchNorm1d = BatchNorm;
+/// `torch.nn.BatchNorm2d`: input `[N, C, H, W]`.
+pub type BatchNorm2d = BatchNorm;
+
+impl BatchNorm {
+    fn build(
+        vs: &VarStore,
+        c: usize,
+        eps: f64,
+        momentum: f64,
+        ranks: &'static [usize],
+        name: &'static str,
+    ) -> Result<BatchNorm> {
+        let dt = vs.dtype();
+        Ok(BatchNorm {
+            num_features: c,
+            ranks,
+            name,
+            eps,
+            momentum,
+            weight: Some(vs.var("weight", &[c], Init::Const(1.0))?),
+            bias: Some(vs.var("bias", &[c], Init::Const(0.0))?),
+            running_mean: vs.buffer("running_mean", Tensor::zeros([c], dt)),
+            running_var: vs.buffer("running_var", Tensor::ones([c], dt)),
+            num_batches_tracked: vs.buffer("num_batches_tracked", Tensor::scalar(0i64)),
+            training: AtomicBool::new(true),
+        })
+    }
+    /// `BatchNorm1d(c)` (eps 1e-5, momentum 0.1, affine).
+    pub fn new_1d(vs: &VarStore, c: usize) -> Result<BatchNorm> {
+        BatchNorm::build(vs, c, 1e-5, 0.1, &[2, 3], "BatchNorm1d")
+    }
+    /// `BatchNorm2d(c)` (eps 1e-5, momentum 0.1, affine).
+    pub fn new_2d(vs: &VarStore, c: usize) -> Result<BatchNorm> {
+        BatchNorm::build(vs, c, 1e-5, 0.1, &[4], "BatchNorm2d")
+    }
+    /// 1d with explicit eps and momentum.
+    pub fn new_1d_with(vs: &VarStore, c: usize, eps: f64, momentum: f64) -> Result<BatchNorm> {
+        BatchNorm::build(vs, c, eps, momentum, &[2, 3], "BatchNorm1d")
+    }
+    /// 2d with explicit eps and momentum.
+    pub fn new_2d_with(vs: &VarStore, c: usize, eps: f64, momentum: f64) -> Result<BatchNorm> {
+        BatchNorm::build(vs, c, eps, momentum, &[4], "BatchNorm2d")
+    }
+    /// `C`.
+    pub fn num_features(&self) -> usize {
+        self.num_features
+    }
+}
+
+impl Module for BatchNorm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if !self.ranks.contains(&x.rank()) || x.dims()[1] != self.num_features {
+            return Err(Error::config(
+                self.name,
+                format!(
+                    "expected input of rank {:?} with {} channels in dim 1, got {}",
+                    self.ranks,
+                    self.num_features,
+                    x.shape()
+                ),
+            ));
+        }
+        let c = self.num_features;
+        let mut bshape = vec![1usize; x.rank()];
+        bshape[1] = c;
+        let red: Vec<isize> = (0..x.rank() as isize).filter(|&d| d != 1).collect();
+        let (mean, var) = if self.training.load(Ordering::Relaxed) {
+            let n = x.elem_count() / c;
+            if n < 2 {
+                return Err(Error::config(
+                    self.name,
+                    format!(
+                        "training needs more than 1 value per channel, got input {}",
+                        x.shape()
+                    ),
+                ));
+            }
+            let mean = x.mean(&red, true)?;
+            let var = x.sub(&mean)?.square()?.mean(&red, true)?;
+            no_grad(|| -> Result<()> {
+                let m = self.momentum;
+                let bm = mean.detach().reshape([c])?.to_dtype(self.running_mean.get().dtype())?;
+                let bv = var
+                    .detach()
+                    .reshape([c])?
+                    .mul_scalar(n as f64 / (n - 1) as f64)?
+                    .to_dtype(self.running_var.get().dtype())?;
+                let rm = self.running_mean.get().mul_scalar(1.0 - m)?.add(&bm.mul_scalar(m)?)?;
+                let rv = self.running_var.get().mul_scalar(1.0 - m)?.add(&bv.mul_scalar(m)?)?;
+                self.running_mean.set(&rm)?;
+                self.running_var.set(&rv)?;
+                let nb = self.num_batches_tracked.get().to_vec::<i64>()?[0] + 1;
+                self.num_batches_tracked.set(&Tensor::scalar(nb))?;
+                Ok(())
+            })?;
+            (mean, var)
+        } else {
+            let dt = x.dtype();
+            (
+                self.running_mean.get().to_dtype(dt)?.reshape(bshape.clone())?,
+                self.running_var.get().to_dtype(dt)?.reshape(bshape.clone())?,
+            )
+        };
+        let mut y = x.sub(&mean)?.mul(&var.add_scalar(self.eps)?.rsqrt()?)?;
+        if let Some(w) = &self.weight {
+            y = y.mul(&w.tensor().reshape(bshape.clone())?)?;
+        }
+        if let Some(b) = &self.bias {
+            y = y.add(&b.tensor().reshape(bshape)?)?;
+        }
+        Ok(y)
+    }
+    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Var)) {
+        if let Some(w) = &self.weight {
+            f(join(prefix, "weight"), w);
+        }
+        if let Some(b) = &self.bias {
+            f(join(prefix, "bias"), b);
+        }
+    }
+    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(String, &Buffer)) {
+        f(join(prefix, "running_mean"), &self.running_mean);
+        f(join(prefix, "running_var"), &self.running_var);
+        f(join(prefix, "num_batches_tracked"), &self.num_batches_tracked);
+    }
+    fn set_training(&self, on: bool) {
+        self.training.store(on, Ordering::Relaxed)
+    }
+    fn is_training(&self) -> bool {
+        self.training.load(Ordering::Relaxed)
+    }
+}
+
