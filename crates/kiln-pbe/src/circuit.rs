@@ -396,12 +396,9 @@ impl Circuit {
     pub fn eval_table(&self, table: &Table) -> Result<Vec<Vec<u64>>, CircuitError> {
         let mut cols = Vec::with_capacity(self.inputs.len());
         for name in &self.inputs {
-            let i = table.input_index(name).ok_or_else(|| {
-                CircuitError::Mismatch(format!(
-                    "circuit input '{name}' is not an input column of {}",
-                    table.source()
-                ))
-            })?;
+            let i = table
+                .input_index(name)
+                .ok_or_else(|| CircuitError::Mismatch(format!("circuit input '{name}' is not an input column of {}", table.source())))?;
             cols.push(table.input_bits(i).to_vec());
         }
         let words = words_for(table.len());

@@ -7,13 +7,96 @@ use std::collections::HashSet;
 use crate::circuit::{Circuit, Op, Signal};
 
 const RESERVED: &[&str] = &[
-    "as", "break", "const", "continue", "crate", "else", "enum", "extern", "false", "fn", "for", "if", "impl", "in",
-    "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "self", "static", "struct", "super",
-    "trait", "true", "type", "unsafe", "use", "where", "while", "async", "await", "dyn", "abstract", "become", "box",
-    "do", "final", "macro", "override", "priv", "typeof", "unsized", "virtual", "yield", "try", "gen", "auto", "bool",
-    "case", "char", "default", "double", "float", "goto", "int", "long", "register", "short", "signed", "sizeof",
-    "switch", "union", "unsigned", "void", "volatile", "inline", "restrict", "module", "endmodule", "input", "output",
-    "wire", "assign", "reg", "begin", "end", "and", "or", "xor", "nand", "nor", "xnor", "not", "buf", "main",
+    "as",
+    "break",
+    "const",
+    "continue",
+    "crate",
+    "else",
+    "enum",
+    "extern",
+    "false",
+    "fn",
+    "for",
+    "if",
+    "impl",
+    "in",
+    "let",
+    "loop",
+    "match",
+    "mod",
+    "move",
+    "mut",
+    "pub",
+    "ref",
+    "return",
+    "self",
+    "static",
+    "struct",
+    "super",
+    "trait",
+    "true",
+    "type",
+    "unsafe",
+    "use",
+    "where",
+    "while",
+    "async",
+    "await",
+    "dyn",
+    "abstract",
+    "become",
+    "box",
+    "do",
+    "final",
+    "macro",
+    "override",
+    "priv",
+    "typeof",
+    "unsized",
+    "virtual",
+    "yield",
+    "try",
+    "gen",
+    "auto",
+    "bool",
+    "case",
+    "char",
+    "default",
+    "double",
+    "float",
+    "goto",
+    "int",
+    "long",
+    "register",
+    "short",
+    "signed",
+    "sizeof",
+    "switch",
+    "union",
+    "unsigned",
+    "void",
+    "volatile",
+    "inline",
+    "restrict",
+    "module",
+    "endmodule",
+    "input",
+    "output",
+    "wire",
+    "assign",
+    "reg",
+    "begin",
+    "end",
+    "and",
+    "or",
+    "xor",
+    "nand",
+    "nor",
+    "xnor",
+    "not",
+    "buf",
+    "main",
 ];
 
 /// Assigns every input, gate and output a distinct identifier.
@@ -24,10 +107,7 @@ struct Names {
 }
 
 fn ident(raw: &str, lower: bool, used: &mut HashSet<String>) -> String {
-    let mut s: String = raw
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
+    let mut s: String = raw.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
     if lower {
         s = s.to_ascii_lowercase();
     }
@@ -47,7 +127,9 @@ fn names(c: &Circuit, lower: bool) -> Names {
     let mut used = HashSet::new();
     let inputs = c.inputs().iter().map(|n| ident(n, lower, &mut used)).collect();
     let outputs = c.outputs().iter().map(|(n, _)| ident(n, lower, &mut used)).collect();
-    let gates = (0..c.num_gates()).map(|i| ident(&format!("g{}", i + 1), lower, &mut used)).collect();
+    let gates = (0..c.num_gates())
+        .map(|i| ident(&format!("g{}", i + 1), lower, &mut used))
+        .collect();
     Names { inputs, gates, outputs }
 }
 

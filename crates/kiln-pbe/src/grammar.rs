@@ -212,8 +212,7 @@ impl Parser {
 
     fn program(&mut self) -> Result<Vec<Stmt>, ParseError> {
         self.skip_seps();
-        let is_statement =
-            matches!(self.peek(), Tok::Name(_)) && matches!(self.toks.get(self.at + 1), Some((Tok::Eq, _)));
+        let is_statement = matches!(self.peek(), Tok::Name(_)) && matches!(self.toks.get(self.at + 1), Some((Tok::Eq, _)));
         if !is_statement {
             if *self.peek() == Tok::Eof {
                 return Err(self.expected("a statement such as 'Y = X1 AND X2'"));
@@ -407,11 +406,7 @@ fn compile(e: &Expr, env: &HashMap<String, Signal>, c: &mut Circuit, inputs: &[S
         Expr::Bin(op, a, b) => {
             let a = compile(a, env, c, inputs)?;
             let b = compile(b, env, c, inputs)?;
-            c.push(GateExpr {
-                op: *op,
-                args: vec![a, b],
-            })
-            .expect("valid")
+            c.push(GateExpr { op: *op, args: vec![a, b] }).expect("valid")
         }
     })
 }

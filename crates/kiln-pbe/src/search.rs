@@ -42,9 +42,7 @@ impl Basis {
     /// counting argument swaps of IMPLIES and NIMPLIES). No NOT: a lone
     /// negation is written `x NAND x`.
     pub fn all() -> Basis {
-        Basis {
-            ops: BINARY_OPS.to_vec(),
-        }
+        Basis { ops: BINARY_OPS.to_vec() }
     }
 
     /// Builds a basis from explicit operations (binary ops and NOT only).
@@ -68,9 +66,8 @@ impl Basis {
     pub fn parse(spec: &str) -> Result<Basis, String> {
         let mut ops = Vec::new();
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let op = Op::from_name(part).ok_or_else(|| {
-                format!("unknown gate '{part}' in basis (use AND, OR, XOR, NAND, NOR, XNOR, IMPLIES, NIMPLIES, NOT)")
-            })?;
+            let op = Op::from_name(part)
+                .ok_or_else(|| format!("unknown gate '{part}' in basis (use AND, OR, XOR, NAND, NOR, XNOR, IMPLIES, NIMPLIES, NOT)"))?;
             ops.push(op);
         }
         Basis::new(&ops)
@@ -343,9 +340,7 @@ impl<'a> Engine<'a> {
                         }
                     }
                     self.eval_into_scratch(a, b, code);
-                    if must_be_target
-                        && !(0..self.targets.len()).any(|t| self.matched[t] == 0 && self.targets[t] == self.scratch)
-                    {
+                    if must_be_target && !(0..self.targets.len()).any(|t| self.matched[t] == 0 && self.targets[t] == self.scratch) {
                         continue;
                     }
                     if self.redundant(nsig) {
@@ -623,10 +618,7 @@ fn per_output(table: &Table, opts: &SearchOptions, end: Option<Instant>) -> Opti
         let name = table.output_names()[j].clone();
         let single = Table::from_rows(table.source(), table.input_names().to_vec(), vec![name.clone()], rows);
         let timeout = end.map(|e| e.saturating_duration_since(Instant::now()) / (m - j) as u32);
-        let sub = SearchOptions {
-            timeout,
-            ..opts.clone()
-        };
+        let sub = SearchOptions { timeout, ..opts.clone() };
         let r = search(&single, &sub).ok()?;
         nodes += r.nodes;
         let mut map: Vec<Signal> = Vec::new();
@@ -710,7 +702,7 @@ pub fn minimise(circuit: &Circuit, table: &Table, opts: &SearchOptions) -> Resul
 /// don't-cares: a cofactor with no rows is treated as whatever is cheaper.
 pub fn fallback(table: &Table, basis: &Basis, max_gates: usize) -> Result<Circuit, SearchError> {
     let mut c = Circuit::for_table(table);
-    let mut memo: HashMap<(usize, Vec<(u64, bool)>), Signal> = HashMap::new();
+    let mut memo: ShannonMemo = HashMap::new();
     let n = table.num_inputs();
     let mut outs = Vec::new();
     for j in 0..table.num_outputs() {
@@ -724,13 +716,10 @@ pub fn fallback(table: &Table, basis: &Basis, max_gates: usize) -> Result<Circui
     into_basis(&c, basis, max_gates)
 }
 
-fn shannon(
-    c: &mut Circuit,
-    memo: &mut HashMap<(usize, Vec<(u64, bool)>), Signal>,
-    rows: Vec<(u64, bool)>,
-    var: usize,
-    n: usize,
-) -> Signal {
+/// Shared sub-results of the Shannon expansion: (first variable, rows) → signal.
+type ShannonMemo = HashMap<(usize, Vec<(u64, bool)>), Signal>;
+
+fn shannon(c: &mut Circuit, memo: &mut ShannonMemo, rows: Vec<(u64, bool)>, var: usize, n: usize) -> Signal {
     if rows.iter().all(|r| r.1) {
         return Signal::Const(true);
     }

@@ -115,9 +115,7 @@ pub enum TableError {
         value: String,
     },
     /// Two rows have the same inputs but different outputs.
-    #[error(
-        "{file}: lines {first_line} and {second_line} have the same inputs but disagree on output '{column}'"
-    )]
+    #[error("{file}: lines {first_line} and {second_line} have the same inputs but disagree on output '{column}'")]
     Contradiction {
         /// File name.
         file: String,
@@ -231,9 +229,27 @@ impl Table {
             .comment(Some(b'#'))
             .from_reader(bytes);
         let mut records = reader.records();
+        // The CSV reader does not count blank lines in its line numbers, so
+        // lines are recomputed from byte offsets to match what editors show.
+        let line_starts: Vec<usize> = std::iter::once(0)
+            .chain(bytes.iter().enumerate().filter(|(_, &b)| b == b'\n').map(|(i, _)| i + 1))
+            .collect();
+        let line_of = |pos: Option<&csv::Position>| -> usize {
+            // A record's position is where the reader resumed, which can be
+            // before the blank or comment lines it skipped.
+            let mut b = pos.map_or(0, |p| p.byte() as usize);
+            while b < bytes.len() {
+                match bytes[b] {
+                    b'\n' | b'\r' => b += 1,
+                    b'#' => b = line_starts.iter().copied().find(|&s| s > b).unwrap_or(bytes.len()),
+                    _ => break,
+                }
+            }
+            line_starts.partition_point(|&s| s <= b)
+        };
         let csv_err = |e: csv::Error, file: &str| TableError::Csv {
             file: file.to_string(),
-            line: e.position().map(|p| p.line() as usize).unwrap_or(1),
+            line: line_of(e.position()),
             message: e.to_string(),
         };
 
@@ -241,7 +257,7 @@ impl Table {
             None => return Err(TableError::NoHeader { file }),
             Some(r) => r.map_err(|e| csv_err(e, &file))?,
         };
-        let header_line = header.position().map(|p| p.line() as usize).unwrap_or(1);
+        let header_line = line_of(header.position());
         let names: Vec<String> = header.iter().map(|s| s.to_string()).collect();
         let mut seen: HashMap<&str, usize> = HashMap::new();
         for (i, name) in names.iter().enumerate() {
@@ -317,7 +333,7 @@ impl Table {
         let mut by_inputs: HashMap<u64, usize> = HashMap::new();
         for rec in records {
             let rec = rec.map_err(|e| csv_err(e, &file))?;
-            let line = rec.position().map(|p| p.line() as usize).unwrap_or(0);
+            let line = line_of(rec.position());
             if rec.len() != names.len() {
                 return Err(TableError::Ragged {
                     file,

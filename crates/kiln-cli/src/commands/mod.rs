@@ -1,0 +1,19 @@
+//! One module per subcommand, plus helpers they share.
+
+pub mod search;
+pub mod verify;
+
+use std::path::Path;
+
+use kiln_pbe::Table;
+
+/// Splits a `--outputs Y,C` value into names; empty means "default".
+pub fn output_list(spec: Option<&str>) -> Vec<String> {
+    spec.map(|s| s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(String::from).collect())
+        .unwrap_or_default()
+}
+
+/// Loads a table, turning any error into its message.
+pub fn load_table(path: &Path, outputs: &[String]) -> Result<Table, String> {
+    Table::from_csv_path(path, Some(outputs)).map_err(|e| e.to_string())
+}
