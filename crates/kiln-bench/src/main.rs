@@ -1,1 +1,217 @@
-fn main() {}
+//! `kiln-bench`: kiln's implementations of the shared workloads (../shared/bench/README.md), printing
+//! the peers' line format `workload framework threads metric value` so that
+//! `scripts/bench_side_by_side.sh` can put kiln next to PyTorch and JAX.
+//!
+//! Usage: `kiln-bench w1|w2|w3|add [--threads N] [--hog] [--sizes 64,256,...]`
+
+use kiln_core::random::{init_mlp, Rng};
+use kiln_core::{no_grad, DType, Result, Tensor, Var};
+use std::time::Instant;
+
+fn emit(workload: &str, threads: usize, metric: &str, value: f64) {
+    println!("{workload} kiln {threads} {metric} {value:.6}");
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// Times `f` `reps` times after `warmup` runs; returns the median seconds.
+fn median_time(warmup: usize, reps: usize, mut f: impl FnMut()) -> f64 {
+    for _ in 0..warmup {
+        f();
+    }
+    median(
+        (0..reps)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64()
+            })
+            .collect(),
+    )
+}
+
+/// W1: XOR 2-4-1, 20,000 full-batch SGD steps from the SplitMix64 weights.
+fn w1() -> Result<()> {
+    const STEPS: usize = 20_000;
+    let x = Tensor::from_slice(&[0.0f32, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0], [4, 2])?;
+    let y = Tensor::from_slice(&[0.0f32, 1.0, 1.0, 0.0], [4, 1])?;
+    let one_minus_y = y.affine(-1.0, 1.0)?;
+    for loss_name in ["mse", "bce"] {
+        let init = init_mlp(&[2, 4, 1], 1)?;
+        let params: Vec<Var> = init.iter().flat_map(|(w, b)| [Var::new(w), Var::new(b)]).collect();
+        let loss_of = |p: &[Var]| -> Result<Tensor> {
+            let h = x.matmul(&p[0].tensor())?.add(&p[1].tensor())?.tanh()?;
+            let o = h.matmul(&p[2].tensor())?.add(&p[3].tensor())?.sigmoid()?;
+            if loss_name == "mse" {
+                o.sub(&y)?.square()?.mean_all()
+            } else {
+                let l = y.mul(&o.log()?)?.add(&one_minus_y.mul(&o.affine(-1.0, 1.0)?.log()?)?)?;
+                l.mean_all()?.neg()
+            }
+        };
+        let step = |p: &[Var]| -> Result<()> {
+            let grads = loss_of(p)?.backward()?;
+            no_grad(|| {
+                for v in p {
+                    let g = v.grad(&grads).expect("every parameter gets a gradient");
+                    v.set(&v.tensor().add_scaled(g, -0.5)?)?;
+                }
+                Ok(())
+            })
+        };
+        let reset = |p: &[Var]| -> Result<()> {
+            for (v, t) in p.iter().zip(init.iter().flat_map(|(w, b)| [w, b])) {
+                v.set(t)?;
+            }
+            Ok(())
+        };
+        let mut run = || {
+            reset(&params).unwrap();
+            for _ in 0..STEPS {
+                step(&params).unwrap();
+            }
+        };
+        let t = median_time(1, 5, &mut run);
+        let wl = format!("W1-xor-{loss_name}");
+        emit(&wl, 1, "steps_per_s", STEPS as f64 / t);
+        emit(&wl, 1, "us_per_step", t / STEPS as f64 * 1e6);
+        emit(&wl, 1, &format!("final_loss_after_{STEPS}"), loss_of(&params)?.item()?);
+    }
+    Ok(())
+}
+
+/// W2: per-op autodiff overhead on a 2,000-op scalar chain, forward + backward.
+fn w2() -> Result<()> {
+    const ITERS: usize = 1000;
+    let x = Tensor::from_slice(&[1.0f32], [1])?.requires_grad(true);
+    let mut grad = 0.0;
+    let t = median_time(3, 21, || {
+        let mut y = x.clone();
+        for _ in 0..ITERS {
+            y = y.mul_scalar(1.0001).unwrap().add_scalar(0.0001).unwrap();
+        }
+        let g = y.backward().unwrap();
+        grad = g.get(&x).unwrap().to_scalar::<f32>().unwrap();
+    });
+    emit("W2-chain", 1, "us_per_op", t / (2 * ITERS) as f64 * 1e6);
+    emit("W2-chain", 1, "grad", grad as f64);
+    let t_fwd = median_time(3, 21, || {
+        no_grad(|| {
+            let mut y = x.clone();
+            for _ in 0..ITERS {
+                y = y.mul_scalar(1.0001).unwrap().add_scalar(0.0001).unwrap();
+            }
+        })
+    });
+    println!("W2-chain kiln-nograd-fwd 1 us_per_op {:.6}", t_fwd / (2 * ITERS) as f64 * 1e6);
+    Ok(())
+}
+
+fn uniform_matrix(n: usize, seed: u64) -> Result<Tensor> {
+    let mut rng = Rng::new(seed);
+    Tensor::from_vec((0..n * n).map(|_| rng.uniform01() as f32).collect::<Vec<f32>>(), [n, n])
+}
+
+/// W3: square f32 matmul, fresh output per call.
+fn w3(threads: usize, sizes: &[usize]) -> Result<()> {
+    for &n in sizes {
+        let a = uniform_matrix(n, 11)?;
+        let b = uniform_matrix(n, 12)?;
+        let flop = 2.0 * (n as f64).powi(3);
+        let t0 = Instant::now();
+        let mut iters = 0;
+        while t0.elapsed().as_secs_f64() < 0.2 || iters == 0 {
+            std::hint::black_box(a.matmul(&b)?);
+            iters += 1;
+        }
+        let reps = if n >= 2048 { 3 } else { 7 };
+        let t = median_time(1, reps, || {
+            for _ in 0..iters {
+                std::hint::black_box(a.matmul(&b).unwrap());
+            }
+        });
+        emit(&format!("W3-matmul-{n}"), threads, "gflops", flop * iters as f64 / t / 1e9);
+    }
+    Ok(())
+}
+
+/// Elementwise add of 4M f32 elements against a plain copy of the same bytes (read 2, write 1 vs
+/// read 1, write 1), both into fresh buffers as a user's op would.
+fn add(threads: usize) -> Result<()> {
+    const N: usize = 1 << 22;
+    let a = Tensor::rand([N], 0.0, 1.0, DType::F32, &mut Rng::new(1))?;
+    let b = Tensor::rand([N], 0.0, 1.0, DType::F32, &mut Rng::new(2))?;
+    let src = a.to_vec::<f32>()?;
+    let t_add = median_time(3, 21, || {
+        std::hint::black_box(a.add(&b).unwrap());
+    });
+    let t_copy = median_time(3, 21, || {
+        std::hint::black_box(src.clone());
+    });
+    emit("add-4M", threads, "ms", t_add * 1e3);
+    println!("add-4M memcpy {threads} ms {:.6}", t_copy * 1e3);
+    emit("add-4M", threads, "ratio_to_memcpy", t_add / t_copy);
+    Ok(())
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut threads = 1;
+    let mut hog = false;
+    let mut sizes = vec![64, 256, 1024, 2048, 4096];
+    let mut work = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--threads" => threads = it.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| usage("--threads needs a number")),
+            "--hog" => hog = true,
+            "--sizes" => {
+                sizes = it
+                    .next()
+                    .map(|v| v.split(',').map(|s| s.parse().unwrap_or_else(|_| usage("--sizes takes numbers"))).collect())
+                    .unwrap_or_else(|| usage("--sizes needs a list"))
+            }
+            w if w.starts_with("--threads=") => threads = w[10..].parse().unwrap_or_else(|_| usage("--threads needs a number")),
+            w => work.push(w.to_string()),
+        }
+    }
+    if work.is_empty() {
+        usage("name a workload");
+    }
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().expect("the pool is built once");
+    if hog {
+        // A CPU-bound neighbour on another core: kiln's pool must degrade gracefully, not collapse.
+        println!("# a busy thread runs beside the benchmark");
+        std::thread::spawn(|| {
+            let mut x = 0u64;
+            loop {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
+        });
+    }
+    for w in work {
+        let r = match w.as_str() {
+            "w1" => w1(),
+            "w2" => w2(),
+            "w3" => w3(threads, &sizes),
+            "add" => add(threads),
+            "w4" | "w5" | "w6" => {
+                eprintln!("# {w}: see kiln-nn's benchmarks");
+                Ok(())
+            }
+            other => usage(&format!("unknown workload {other}")),
+        };
+        if let Err(e) = r {
+            eprintln!("kiln-bench {w}: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn usage(msg: &str) -> ! {
+    eprintln!("kiln-bench: {msg}\nusage: kiln-bench w1|w2|w3|add [--threads N] [--hog] [--sizes 64,256,1024]");
+    std::process::exit(2)
+}

@@ -33,11 +33,7 @@ fn main() -> Result<()> {
     }
     let out = forward(&params)?;
     println!("predictions {:?}", out.to_vec::<f32>()?);
-    let hard: Vec<u8> = out
-        .to_vec::<f32>()?
-        .iter()
-        .map(|&p| (p > 0.5) as u8)
-        .collect();
+    let hard: Vec<u8> = out.to_vec::<f32>()?.iter().map(|&p| (p > 0.5) as u8).collect();
     println!("fired       {hard:?} (XOR is [0, 1, 1, 0])");
     Ok(())
 }

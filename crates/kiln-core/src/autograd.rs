@@ -96,11 +96,13 @@ pub(crate) fn check_forward(t: &Tensor, name: &'static str) -> Result<()> {
     })
 }
 
+type GradVec = smallvec::SmallVec<[Option<Tensor>; 2]>;
+
 /// One recorded op: its differentiable inputs (and the non-differentiable ones it needs).
 pub(crate) enum Op {
     Unary(Tensor, UnaryOp),
     Binary(Tensor, Tensor, BinaryOp),
-    Sum(Tensor),
+    Sum(Tensor, SmallDims),
     MaxMin(Tensor, SmallDims, bool),
     Reshape(Tensor),
     Permute(Tensor, SmallDims),
@@ -125,7 +127,7 @@ impl Op {
         match self {
             Op::Unary(_, u) => u.name(),
             Op::Binary(_, _, b) => b.name(),
-            Op::Sum(_) => "sum",
+            Op::Sum(..) => "sum",
             Op::MaxMin(_, _, true) => "max",
             Op::MaxMin(_, _, false) => "min",
             Op::Reshape(_) => "reshape",
@@ -147,11 +149,26 @@ impl Op {
         }
     }
 
+    /// Calls `f` on each input gradients flow to, in order.
+    pub(crate) fn for_each_input<'a>(&'a self, mut f: impl FnMut(&'a Tensor)) {
+        let mut v: smallvec::SmallVec<[&Tensor; 4]> = smallvec::SmallVec::new();
+        self.inputs_into(&mut v);
+        for t in v {
+            f(t);
+        }
+    }
+
     /// The inputs gradients flow to, in order.
     pub(crate) fn inputs<'a>(&'a self, out: &mut Vec<&'a Tensor>) {
+        let mut v: smallvec::SmallVec<[&Tensor; 4]> = smallvec::SmallVec::new();
+        self.inputs_into(&mut v);
+        out.extend(v);
+    }
+
+    fn inputs_into<'a>(&'a self, out: &mut smallvec::SmallVec<[&'a Tensor; 4]>) {
         match self {
             Op::Unary(x, _)
-            | Op::Sum(x)
+            | Op::Sum(x, _)
             | Op::MaxMin(x, ..)
             | Op::Reshape(x)
             | Op::Permute(x, _)
@@ -180,7 +197,7 @@ impl Op {
     pub(crate) fn into_inputs(self, out: &mut Vec<Tensor>) {
         match self {
             Op::Unary(x, _)
-            | Op::Sum(x)
+            | Op::Sum(x, _)
             | Op::MaxMin(x, ..)
             | Op::Reshape(x)
             | Op::Permute(x, _)
@@ -215,7 +232,7 @@ impl Op {
 
     /// Vector-Jacobian products: given the output `out` and its gradient `g`, the gradient of each
     /// input in [`Op::inputs`] order (`None` where it is zero or not needed).
-    fn backward(&self, out: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
+    fn backward(&self, out: &Tensor, g: &Tensor) -> Result<GradVec> {
         let float = |mask: Tensor| mask.to_dtype(g.dtype());
         Ok(match self {
             Op::Unary(x, op) => {
@@ -245,115 +262,98 @@ impl Op {
                     UnaryOp::Affine { mul, .. } => g.mul_scalar(mul)?,
                     UnaryOp::PowScalar(e) => {
                         if e == 0.0 {
-                            return Ok(vec![None]);
+                            return Ok(smallvec::smallvec![None]);
                         }
                         g.mul(&x.powf(e - 1.0)?.mul_scalar(e)?)?
                     }
                     UnaryOp::Clamp { lo, hi } => g.mul(&x.in_range(lo, hi)?)?,
-                    UnaryOp::Sign | UnaryOp::InRange { .. } => return Ok(vec![None]),
+                    UnaryOp::Sign | UnaryOp::InRange { .. } => return Ok(smallvec::smallvec![None]),
                 };
-                vec![Some(gx)]
+                smallvec::smallvec![Some(gx)]
             }
             Op::Binary(a, b, op) => {
-                let (ga, gb) = match op {
-                    BinaryOp::Add => (g.clone(), g.clone()),
-                    BinaryOp::Sub => (g.clone(), g.neg()?),
-                    BinaryOp::Mul => (g.mul(b)?, g.mul(a)?),
-                    BinaryOp::Div => (g.div(b)?, g.mul(out)?.div(b)?.neg()?),
-                    BinaryOp::Pow => {
-                        let ga = g.mul(b)?.mul(&a.pow(&b.sub_scalar(1.0)?)?)?;
-                        let gb = g.mul(out)?.mul(&a.log()?)?;
-                        (ga, gb)
-                    }
+                // Only the operands that need a gradient get one computed.
+                let (na, nb) = (a.0.requires_grad, b.0.requires_grad);
+                let (ga, gb): (Option<Tensor>, Option<Tensor>) = match op {
+                    BinaryOp::Add => (na.then(|| g.clone()), nb.then(|| g.clone())),
+                    BinaryOp::AddScaled(alpha) => (na.then(|| g.clone()), nb.then(|| g.mul_scalar(*alpha)).transpose()?),
+                    BinaryOp::Sub => (na.then(|| g.clone()), nb.then(|| g.neg()).transpose()?),
+                    BinaryOp::Mul => (na.then(|| g.mul(b)).transpose()?, nb.then(|| g.mul(a)).transpose()?),
+                    BinaryOp::Div => (na.then(|| g.div(b)).transpose()?, nb.then(|| g.mul(out)?.div(b)?.neg()).transpose()?),
+                    BinaryOp::Pow => (
+                        na.then(|| g.mul(b)?.mul(&a.pow(&b.sub_scalar(1.0)?)?)).transpose()?,
+                        nb.then(|| g.mul(out)?.mul(&a.log()?)).transpose()?,
+                    ),
                     BinaryOp::Maximum | BinaryOp::Minimum => {
-                        let wins = if *op == BinaryOp::Maximum {
-                            a.gt(b)?
-                        } else {
-                            a.lt(b)?
-                        };
+                        let wins = if *op == BinaryOp::Maximum { a.gt(b)? } else { a.lt(b)? };
                         let share = float(wins)?.add(&float(a.eq(b)?)?.mul_scalar(0.5)?)?;
-                        (g.mul(&share)?, g.mul(&share.affine(-1.0, 1.0)?)?)
+                        (na.then(|| g.mul(&share)).transpose()?, nb.then(|| g.mul(&share.affine(-1.0, 1.0)?)).transpose()?)
                     }
                 };
-                vec![
-                    a.0.requires_grad
-                        .then(|| ga.sum_to(a.shape()))
-                        .transpose()?,
-                    b.0.requires_grad
-                        .then(|| gb.sum_to(b.shape()))
-                        .transpose()?,
-                ]
+                smallvec::smallvec![ga.map(|t| t.sum_to(a.shape())).transpose()?, gb.map(|t| t.sum_to(b.shape())).transpose()?]
             }
-            Op::Sum(x) => vec![Some(g.broadcast_to(x.shape().clone())?)],
+            Op::Sum(x, dims) => smallvec::smallvec![Some(keepdim_shape(g, x, dims)?.broadcast_to(x.shape().clone())?)],
             Op::MaxMin(x, dims, _) => {
+                let out = keepdim_shape(out, x, dims)?;
+                let g = keepdim_shape(g, x, dims)?;
                 let dims: Vec<isize> = dims.iter().map(|&d| d as isize).collect();
-                let hit = float(x.eq(out)?)?;
+                let hit = float(x.eq(&out)?)?;
                 let count = hit.sum_keepdim(&dims)?;
-                vec![Some(g.div(&count)?.mul(&hit)?)]
+                smallvec::smallvec![Some(g.div(&count)?.mul(&hit)?)]
             }
-            Op::Reshape(x) => vec![Some(g.reshape(x.shape().clone())?)],
+            Op::Reshape(x) => smallvec::smallvec![Some(g.reshape(x.shape().clone())?)],
             Op::Permute(_, perm) => {
-                let mut inv = vec![0usize; perm.len()];
+                let mut inv = SmallDims::from_elem(0, perm.len());
                 for (i, &p) in perm.iter().enumerate() {
                     inv[p] = i;
                 }
-                vec![Some(g.permute(&inv)?)]
+                smallvec::smallvec![Some(g.permute(&inv)?)]
             }
             Op::Narrow(x, dim, start) => {
                 let size = x.dims()[*dim];
                 let len = out.dims()[*dim];
-                let mut pads = vec![(0, 0); x.rank()];
+                let mut pads = vec![(0usize, 0usize); x.rank()];
                 pads[*dim] = (*start, size - start - len);
-                vec![Some(g.pad(&pads, 0.0)?)]
+                smallvec::smallvec![Some(g.pad(&pads, 0.0)?)]
             }
-            Op::Expand(x) => vec![Some(g.sum_to(x.shape())?)],
+            Op::Expand(x) => smallvec::smallvec![Some(g.sum_to(x.shape())?)],
             Op::Pad(x, pads) => {
                 let mut gx = g.clone();
                 for (d, &(before, _)) in pads.iter().enumerate() {
                     gx = gx.narrow(d as isize, before, x.dims()[d])?;
                 }
-                vec![Some(gx)]
+                smallvec::smallvec![Some(gx)]
             }
             Op::Cat(xs, dim) => {
                 let mut at = 0;
-                let mut v = Vec::with_capacity(xs.len());
+                let mut v = GradVec::with_capacity(xs.len());
                 for x in xs {
                     let len = x.dims()[*dim];
-                    v.push(
-                        x.0.requires_grad
-                            .then(|| g.narrow(*dim as isize, at, len))
-                            .transpose()?,
-                    );
+                    v.push(x.0.requires_grad.then(|| g.narrow(*dim as isize, at, len)).transpose()?);
                     at += len;
                 }
                 v
             }
             Op::IndexSelect(x, dim, idx) => {
-                vec![Some(x.zeros_like().index_add(*dim as isize, idx, g)?)]
+                smallvec::smallvec![Some(x.zeros_like().index_add(*dim as isize, idx, g)?)]
             }
             Op::IndexAdd(_, dim, idx, _) => {
-                vec![Some(g.clone()), Some(g.index_select(*dim as isize, idx)?)]
+                smallvec::smallvec![Some(g.clone()), Some(g.index_select(*dim as isize, idx)?)]
             }
             Op::Gather(x, dim, idx) => {
-                vec![Some(x.zeros_like().scatter_add(*dim as isize, idx, g)?)]
+                smallvec::smallvec![Some(x.zeros_like().scatter_add(*dim as isize, idx, g)?)]
             }
             Op::ScatterAdd(_, dim, idx, _) => {
-                vec![Some(g.clone()), Some(g.gather(*dim as isize, idx)?)]
+                smallvec::smallvec![Some(g.clone()), Some(g.gather(*dim as isize, idx)?)]
             }
             Op::Matmul(a, b) => {
-                let ga =
-                    a.0.requires_grad
-                        .then(|| g.matmul(&b.t()?)?.sum_to(a.shape()))
-                        .transpose()?;
-                let gb =
-                    b.0.requires_grad
-                        .then(|| a.t()?.matmul(g)?.sum_to(b.shape()))
-                        .transpose()?;
-                vec![ga, gb]
+                let ga = a.0.requires_grad.then(|| g.matmul(&b.t()?)?.sum_to(a.shape())).transpose()?;
+                let gb = b.0.requires_grad.then(|| a.t()?.matmul(g)?.sum_to(b.shape())).transpose()?;
+                smallvec::smallvec![ga, gb]
             }
             Op::Where(mask, a, b) => {
                 let zero = g.scalar_like(0.0);
-                vec![
+                smallvec::smallvec![
                     a.0.requires_grad
                         .then(|| mask.where_cond(g, &zero)?.sum_to(a.shape()))
                         .transpose()?,
@@ -362,21 +362,27 @@ impl Op {
                         .transpose()?,
                 ]
             }
-            Op::Cast(x) => vec![Some(g.to_dtype(x.dtype())?)],
-            Op::Copy(_) => vec![Some(g.clone())],
+            Op::Cast(x) => smallvec::smallvec![Some(g.to_dtype(x.dtype())?)],
+            Op::Copy(_) => smallvec::smallvec![Some(g.clone())],
             Op::Unfold(x, w) => {
                 let d = x.dims();
-                vec![Some(g.fold2d(
-                    (d[2], d[3]),
-                    w.kernel,
-                    w.stride,
-                    w.padding,
-                    w.dilation,
-                )?)]
+                smallvec::smallvec![Some(g.fold2d((d[2], d[3]), w.kernel, w.stride, w.padding, w.dilation,)?)]
             }
-            Op::Fold(_, w) => vec![Some(g.unfold2d(w.kernel, w.stride, w.padding, w.dilation)?)],
+            Op::Fold(_, w) => smallvec::smallvec![Some(g.unfold2d(w.kernel, w.stride, w.padding, w.dilation)?)],
         })
     }
+}
+
+/// `g` (shaped like a reduction's result) with the reduced `dims` of `x` put back as size 1.
+fn keepdim_shape(g: &Tensor, x: &Tensor, dims: &[usize]) -> Result<Tensor> {
+    if g.rank() == x.rank() {
+        return Ok(g.clone());
+    }
+    let mut kd: SmallDims = x.dims().into();
+    for &d in dims {
+        kd[d] = 1;
+    }
+    g.reshape(kd.to_vec())
 }
 
 /// Hashes tensor ids (already unique counters) by identity: hashing them again would only cost time.
@@ -404,9 +410,7 @@ pub struct Grads {
 
 impl std::fmt::Debug for Grads {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_map()
-            .entries(self.map.iter().map(|(k, v)| (k.0, v)))
-            .finish()
+        f.debug_map().entries(self.map.iter().map(|(k, v)| (k.0, v))).finish()
     }
 }
 
@@ -456,80 +460,72 @@ impl Grads {
     }
 }
 
-/// Post-order of the graph nodes (tensors with a recorded op) reachable from `roots`, iteratively.
-fn topo_order(roots: &[Tensor]) -> Vec<Tensor> {
-    let mut order = Vec::new();
-    let mut visited = IdSet::default();
-    let mut stack: Vec<(Tensor, bool)> = roots.iter().rev().map(|t| (t.clone(), false)).collect();
-    while let Some((t, expanded)) = stack.pop() {
-        if expanded {
-            order.push(t);
-            continue;
-        }
-        if t.op().is_none() || !visited.insert(t.id()) {
-            continue;
-        }
-        let op = t.op().expect("checked");
-        let mut inputs = Vec::new();
-        op.inputs(&mut inputs);
-        let children: Vec<Tensor> = inputs
-            .iter()
-            .filter(|i| i.0.requires_grad && i.op().is_some() && !visited.contains(&i.id()))
-            .map(|i| (*i).clone())
-            .collect();
-        stack.push((t, true));
-        stack.extend(children.into_iter().map(|c| (c, false)));
+/// Ready-queue entry: nodes are processed in decreasing id order. Ids grow with creation and an op's
+/// output is always created after its inputs, so every consumer of a node (larger id) has been
+/// processed, and its gradient contribution accumulated, before the node itself is popped.
+struct Ready(Tensor);
+impl PartialEq for Ready {
+    fn eq(&self, o: &Self) -> bool {
+        self.0.id() == o.0.id()
     }
-    order
+}
+impl Eq for Ready {}
+impl PartialOrd for Ready {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Ready {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.0.id().cmp(&o.0.id())
+    }
+}
+
+fn accumulate(map: &mut IdMap<Tensor>, id: TensorId, g: Tensor) -> Result<bool> {
+    match map.entry(id) {
+        std::collections::hash_map::Entry::Occupied(mut e) => {
+            let sum = e.get().add(&g)?;
+            e.insert(sum);
+            Ok(false)
+        }
+        std::collections::hash_map::Entry::Vacant(e) => {
+            e.insert(g);
+            Ok(true)
+        }
+    }
 }
 
 /// The engine: propagates `seeds` from `roots` and returns the gradients of every leaf that requires
-/// grad, plus those of the non-leaf tensors listed in `keep`.
-fn run_backward(
-    roots: &[Tensor],
-    seeds: Vec<Tensor>,
-    keep: &IdSet,
-    create_graph: bool,
-) -> Result<Grads> {
+/// grad, plus those of the non-leaf tensors listed in `keep`. No recursion and no separate
+/// topological sort: a max-heap on tensor ids is the schedule.
+fn run_backward(roots: &[Tensor], seeds: Vec<Tensor>, keep: &IdSet, create_graph: bool) -> Result<Grads> {
     let _mode = set_grad_enabled(create_graph);
     let anomaly = anomaly_enabled();
     let mut pending: IdMap<Tensor> = IdMap::default();
     let mut result = Grads::default();
-    let accumulate = |map: &mut IdMap<Tensor>, id: TensorId, g: Tensor| -> Result<()> {
-        match map.remove(&id) {
-            Some(prev) => {
-                map.insert(id, prev.add(&g)?);
-            }
-            None => {
-                map.insert(id, g);
-            }
-        }
-        Ok(())
-    };
+    let mut ready = std::collections::BinaryHeap::new();
     for (r, s) in roots.iter().zip(seeds) {
         if r.is_leaf() {
             accumulate(&mut result.map, r.id(), s)?;
-        } else {
-            accumulate(&mut pending, r.id(), s)?;
+        } else if accumulate(&mut pending, r.id(), s)? {
+            ready.push(Ready(r.clone()));
         }
     }
-    let order = topo_order(roots);
-    let mut inputs = Vec::new();
-    for t in order.iter().rev() {
-        let Some(g) = pending.remove(&t.id()) else {
-            continue;
-        };
+    while let Some(Ready(t)) = ready.pop() {
+        let g = pending.remove(&t.id()).expect("queued nodes have a gradient");
         if keep.contains(&t.id()) {
             accumulate(&mut result.map, t.id(), g.clone())?;
         }
         let op = t.op().expect("graph nodes have ops");
         // The formula's own ops must not trip the forward check: the culprit to name is `op`.
-        let grads = {
+        let grads = if anomaly {
             let _quiet = set_anomaly_detection(false);
-            op.backward(t, &g)?
+            op.backward(&t, &g)?
+        } else {
+            op.backward(&t, &g)?
         };
-        inputs.clear();
-        op.inputs(&mut inputs);
+        let mut inputs: smallvec::SmallVec<[&Tensor; 4]> = smallvec::SmallVec::new();
+        op.for_each_input(|i| inputs.push(i));
         for (inp, gi) in inputs.iter().zip(grads) {
             let Some(gi) = gi else { continue };
             if !inp.0.requires_grad {
@@ -549,8 +545,8 @@ fn run_backward(
             }
             if inp.is_leaf() {
                 accumulate(&mut result.map, inp.id(), gi)?;
-            } else {
-                accumulate(&mut pending, inp.id(), gi)?;
+            } else if accumulate(&mut pending, inp.id(), gi)? {
+                ready.push(Ready((*inp).clone()));
             }
         }
     }
@@ -591,12 +587,7 @@ impl Tensor {
             ));
         }
         check_seed(self, seed)?;
-        run_backward(
-            std::slice::from_ref(self),
-            vec![seed.detach()],
-            &IdSet::default(),
-            false,
-        )
+        run_backward(std::slice::from_ref(self), vec![seed.detach()], &IdSet::default(), false)
     }
 }
 
@@ -604,20 +595,11 @@ impl Tensor {
 /// `inputs`, like `torch.autograd.grad`. With `create_graph` the returned gradients are themselves
 /// differentiable, giving Hessian-vector products and gradient penalties. Inputs that the outputs do
 /// not depend on get `None`.
-pub fn grad(
-    outputs: &[Tensor],
-    seeds: Option<&[Tensor]>,
-    inputs: &[Tensor],
-    create_graph: bool,
-) -> Result<Vec<Option<Tensor>>> {
+pub fn grad(outputs: &[Tensor], seeds: Option<&[Tensor]>, inputs: &[Tensor], create_graph: bool) -> Result<Vec<Option<Tensor>>> {
     let seeds: Vec<Tensor> = match seeds {
         Some(s) => {
             if s.len() != outputs.len() {
-                return Err(Error::Backward(format!(
-                    "{} seeds for {} outputs",
-                    s.len(),
-                    outputs.len()
-                )));
+                return Err(Error::Backward(format!("{} seeds for {} outputs", s.len(), outputs.len())));
             }
             for (o, s) in outputs.iter().zip(s) {
                 check_seed(o, s)?;
@@ -628,10 +610,7 @@ pub fn grad(
             .iter()
             .map(|o| {
                 if o.elem_count() != 1 {
-                    Err(Error::Backward(format!(
-                        "output of shape {} needs a seed",
-                        o.shape()
-                    )))
+                    Err(Error::Backward(format!("output of shape {} needs a seed", o.shape())))
                 } else {
                     Ok(o.ones_like())
                 }

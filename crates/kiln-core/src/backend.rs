@@ -85,10 +85,12 @@ impl UnaryOp {
 }
 
 /// Elementwise ops of two broadcast operands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 #[allow(missing_docs)]
 pub enum BinaryOp {
     Add,
+    /// `a + alpha * b` in one pass (an optimiser's update).
+    AddScaled(f64),
     Sub,
     Mul,
     Div,
@@ -102,6 +104,7 @@ impl BinaryOp {
     pub fn name(&self) -> &'static str {
         match self {
             BinaryOp::Add => "add",
+            BinaryOp::AddScaled(_) => "add_scaled",
             BinaryOp::Sub => "sub",
             BinaryOp::Mul => "mul",
             BinaryOp::Div => "div",
@@ -164,19 +167,9 @@ impl Window2d {
     /// Number of window positions along a dimension of size `size`, or `None` when the kernel does not fit.
     pub fn out_len(&self, size: usize, axis: usize) -> Option<usize> {
         let (k, s, p, d) = if axis == 0 {
-            (
-                self.kernel.0,
-                self.stride.0,
-                self.padding.0,
-                self.dilation.0,
-            )
+            (self.kernel.0, self.stride.0, self.padding.0, self.dilation.0)
         } else {
-            (
-                self.kernel.1,
-                self.stride.1,
-                self.padding.1,
-                self.dilation.1,
-            )
+            (self.kernel.1, self.stride.1, self.padding.1, self.dilation.1)
         };
         let span = d * (k - 1) + 1;
         (size + 2 * p).checked_sub(span).map(|r| r / s + 1)
@@ -224,26 +217,12 @@ impl Storage {
             Storage::Cpu(s) => Ok(Storage::Cpu(s.unary(l, op)?)),
         }
     }
-    pub(crate) fn binary(
-        &self,
-        l: &Layout,
-        rhs: &Storage,
-        rl: &Layout,
-        op: BinaryOp,
-        out: &Shape,
-    ) -> Result<Storage> {
+    pub(crate) fn binary(&self, l: &Layout, rhs: &Storage, rl: &Layout, op: BinaryOp, out: &Shape) -> Result<Storage> {
         match (self, rhs) {
             (Storage::Cpu(a), Storage::Cpu(b)) => Ok(Storage::Cpu(a.binary(l, b, rl, op, out)?)),
         }
     }
-    pub(crate) fn cmp(
-        &self,
-        l: &Layout,
-        rhs: &Storage,
-        rl: &Layout,
-        op: CmpOp,
-        out: &Shape,
-    ) -> Result<Storage> {
+    pub(crate) fn cmp(&self, l: &Layout, rhs: &Storage, rl: &Layout, op: CmpOp, out: &Shape) -> Result<Storage> {
         match (self, rhs) {
             (Storage::Cpu(a), Storage::Cpu(b)) => Ok(Storage::Cpu(a.cmp(l, b, rl, op, out)?)),
         }
@@ -259,9 +238,7 @@ impl Storage {
         out: &Shape,
     ) -> Result<Storage> {
         match (mask, a, b) {
-            (Storage::Cpu(m), Storage::Cpu(a), Storage::Cpu(b)) => Ok(Storage::Cpu(
-                CpuStorage::where_cond(m, ml, a, al, b, bl, out)?,
-            )),
+            (Storage::Cpu(m), Storage::Cpu(a), Storage::Cpu(b)) => Ok(Storage::Cpu(CpuStorage::where_cond(m, ml, a, al, b, bl, out)?)),
         }
     }
     pub(crate) fn reduce(&self, l: &Layout, dims: &[usize], op: ReduceOp) -> Result<Storage> {
@@ -274,13 +251,7 @@ impl Storage {
             Storage::Cpu(s) => Ok(Storage::Cpu(s.arg_reduce(l, dim, max)?)),
         }
     }
-    pub(crate) fn matmul(
-        &self,
-        l: &Layout,
-        rhs: &Storage,
-        rl: &Layout,
-        batch: &Shape,
-    ) -> Result<Storage> {
+    pub(crate) fn matmul(&self, l: &Layout, rhs: &Storage, rl: &Layout, batch: &Shape) -> Result<Storage> {
         match (self, rhs) {
             (Storage::Cpu(a), Storage::Cpu(b)) => Ok(Storage::Cpu(a.matmul(l, b, rl, batch)?)),
         }
@@ -295,56 +266,24 @@ impl Storage {
             Storage::Cpu(s) => Storage::Cpu(s.cast(l, dtype)),
         }
     }
-    pub(crate) fn index_select(
-        &self,
-        l: &Layout,
-        dim: usize,
-        idx: &Storage,
-        il: &Layout,
-    ) -> Result<Storage> {
+    pub(crate) fn index_select(&self, l: &Layout, dim: usize, idx: &Storage, il: &Layout) -> Result<Storage> {
         match (self, idx) {
             (Storage::Cpu(s), Storage::Cpu(i)) => Ok(Storage::Cpu(s.index_select(l, dim, i, il)?)),
         }
     }
-    pub(crate) fn index_add(
-        &self,
-        l: &Layout,
-        dim: usize,
-        idx: &Storage,
-        il: &Layout,
-        src: &Storage,
-        sl: &Layout,
-    ) -> Result<Storage> {
+    pub(crate) fn index_add(&self, l: &Layout, dim: usize, idx: &Storage, il: &Layout, src: &Storage, sl: &Layout) -> Result<Storage> {
         match (self, idx, src) {
-            (Storage::Cpu(s), Storage::Cpu(i), Storage::Cpu(v)) => {
-                Ok(Storage::Cpu(s.index_add(l, dim, i, il, v, sl)?))
-            }
+            (Storage::Cpu(s), Storage::Cpu(i), Storage::Cpu(v)) => Ok(Storage::Cpu(s.index_add(l, dim, i, il, v, sl)?)),
         }
     }
-    pub(crate) fn gather(
-        &self,
-        l: &Layout,
-        dim: usize,
-        idx: &Storage,
-        il: &Layout,
-    ) -> Result<Storage> {
+    pub(crate) fn gather(&self, l: &Layout, dim: usize, idx: &Storage, il: &Layout) -> Result<Storage> {
         match (self, idx) {
             (Storage::Cpu(s), Storage::Cpu(i)) => Ok(Storage::Cpu(s.gather(l, dim, i, il)?)),
         }
     }
-    pub(crate) fn scatter_add(
-        &self,
-        l: &Layout,
-        dim: usize,
-        idx: &Storage,
-        il: &Layout,
-        src: &Storage,
-        sl: &Layout,
-    ) -> Result<Storage> {
+    pub(crate) fn scatter_add(&self, l: &Layout, dim: usize, idx: &Storage, il: &Layout, src: &Storage, sl: &Layout) -> Result<Storage> {
         match (self, idx, src) {
-            (Storage::Cpu(s), Storage::Cpu(i), Storage::Cpu(v)) => {
-                Ok(Storage::Cpu(s.scatter_add(l, dim, i, il, v, sl)?))
-            }
+            (Storage::Cpu(s), Storage::Cpu(i), Storage::Cpu(v)) => Ok(Storage::Cpu(s.scatter_add(l, dim, i, il, v, sl)?)),
         }
     }
     pub(crate) fn cat(parts: &[(&Storage, &Layout)], dim: usize, out: &Shape) -> Result<Storage> {
@@ -366,13 +305,7 @@ impl Storage {
             Storage::Cpu(s) => Ok(Storage::Cpu(s.im2col(l, w)?)),
         }
     }
-    pub(crate) fn col2im(
-        &self,
-        l: &Layout,
-        w: &Window2d,
-        channels: usize,
-        out_hw: (usize, usize),
-    ) -> Result<Storage> {
+    pub(crate) fn col2im(&self, l: &Layout, w: &Window2d, channels: usize, out_hw: (usize, usize)) -> Result<Storage> {
         match self {
             Storage::Cpu(s) => Ok(Storage::Cpu(s.col2im(l, w, channels, out_hw)?)),
         }

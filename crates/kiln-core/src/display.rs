@@ -17,14 +17,7 @@ fn fmt_value(v: f64, dtype: DType, int_valued: bool) -> String {
     }
 }
 
-fn write_dim(
-    out: &mut String,
-    vals: &[String],
-    dims: &[usize],
-    width: usize,
-    indent: usize,
-    summarise: bool,
-) {
+fn write_dim(out: &mut String, vals: &[String], dims: &[usize], width: usize, indent: usize, summarise: bool) {
     if dims.is_empty() {
         out.push_str(&format!("{:>width$}", vals[0]));
         return;
@@ -33,11 +26,7 @@ fn write_dim(
     let stride: usize = dims[1..].iter().product();
     out.push('[');
     let show: Vec<Option<usize>> = if summarise && n > 2 * EDGE {
-        (0..EDGE)
-            .map(Some)
-            .chain([None])
-            .chain((n - EDGE..n).map(Some))
-            .collect()
+        (0..EDGE).map(Some).chain([None]).chain((n - EDGE..n).map(Some)).collect()
     } else {
         (0..n).map(Some).collect()
     };
@@ -52,14 +41,7 @@ fn write_dim(
             }
         }
         match i {
-            Some(i) => write_dim(
-                out,
-                &vals[i * stride..(i + 1) * stride],
-                &dims[1..],
-                width,
-                indent + 1,
-                summarise,
-            ),
+            Some(i) => write_dim(out, &vals[i * stride..(i + 1) * stride], &dims[1..], width, indent + 1, summarise),
             None => out.push_str("..."),
         }
     }
@@ -74,20 +56,10 @@ impl fmt::Display for Tensor {
         };
         let dtype = self.dtype();
         let int_valued = dtype.is_float() && vals.iter().all(|v| v.fract() == 0.0 && v.abs() < 1e8);
-        let strs: Vec<String> = vals
-            .iter()
-            .map(|&v| fmt_value(v, dtype, int_valued))
-            .collect();
+        let strs: Vec<String> = vals.iter().map(|&v| fmt_value(v, dtype, int_valued)).collect();
         let width = strs.iter().map(|s| s.len()).max().unwrap_or(0);
         let mut out = String::from("tensor(");
-        write_dim(
-            &mut out,
-            &strs,
-            self.dims(),
-            width,
-            7,
-            vals.len() > SUMMARY_THRESHOLD,
-        );
+        write_dim(&mut out, &strs, self.dims(), width, 7, vals.len() > SUMMARY_THRESHOLD);
         match dtype {
             DType::F32 | DType::I64 => {}
             d => out.push_str(&format!(", dtype={d}")),

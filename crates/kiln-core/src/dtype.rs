@@ -46,9 +46,7 @@ impl fmt::Display for DType {
 }
 
 /// A Rust type that can live in a tensor.
-pub trait Element:
-    Copy + Send + Sync + Default + PartialOrd + PartialEq + fmt::Debug + fmt::Display + 'static
-{
+pub trait Element: Copy + Send + Sync + Default + PartialOrd + PartialEq + fmt::Debug + fmt::Display + 'static {
     /// The runtime tag of this type.
     const DTYPE: DType;
     /// Lossy conversion used for casts and display.

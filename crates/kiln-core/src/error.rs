@@ -35,18 +35,10 @@ pub enum Error {
     },
     /// Two operands have different dtypes.
     #[error("{op}: dtypes differ: {lhs} and {rhs}")]
-    DTypeMismatch {
-        op: &'static str,
-        lhs: DType,
-        rhs: DType,
-    },
+    DTypeMismatch { op: &'static str, lhs: DType, rhs: DType },
     /// A dimension index outside `-rank..rank`.
     #[error("{op}: dimension {dim} is out of range for a tensor of shape {shape}")]
-    Dim {
-        op: &'static str,
-        dim: isize,
-        shape: Shape,
-    },
+    Dim { op: &'static str, dim: isize, shape: Shape },
     /// A data buffer whose length does not match the requested shape.
     #[error("{op}: {len} values cannot fill shape {shape} ({expected} elements)")]
     ElementCount {
@@ -87,15 +79,9 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn shape(op: &'static str, msg: impl Into<String>) -> Self {
-        Error::Shape {
-            op,
-            msg: msg.into(),
-        }
+        Error::Shape { op, msg: msg.into() }
     }
     pub(crate) fn value(op: &'static str, msg: impl Into<String>) -> Self {
-        Error::Value {
-            op,
-            msg: msg.into(),
-        }
+        Error::Value { op, msg: msg.into() }
     }
 }

@@ -33,10 +33,7 @@ fn to_f64_inputs(inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         .iter()
         .map(|t| {
             if t.dtype().is_float() {
-                Ok(t.to_dtype(DType::F64)?
-                    .detach()
-                    .contiguous()?
-                    .requires_grad(true))
+                Ok(t.to_dtype(DType::F64)?.detach().contiguous()?.requires_grad(true))
             } else {
                 Ok(t.clone())
             }
@@ -110,12 +107,7 @@ where
     let mut rng = Rng::new(opts.seed);
     let v = projection(&out, &mut rng)?;
     let analytic = if out.requires_grad_flag() {
-        grad(
-            std::slice::from_ref(&out),
-            Some(std::slice::from_ref(&v)),
-            &xs,
-            false,
-        )?
+        grad(std::slice::from_ref(&out), Some(std::slice::from_ref(&v)), &xs, false)?
     } else {
         vec![None; xs.len()]
     };
@@ -143,12 +135,7 @@ where
         if !out.requires_grad_flag() {
             return Ok(None);
         }
-        let gs = grad(
-            std::slice::from_ref(&out),
-            Some(std::slice::from_ref(&v)),
-            ys,
-            create,
-        )?;
+        let gs = grad(std::slice::from_ref(&out), Some(std::slice::from_ref(&v)), ys, create)?;
         let mut acc: Option<Tensor> = None;
         for ((g, u), y) in gs.iter().zip(&us).zip(ys) {
             if let (Some(g), true) = (g, y.dtype().is_float()) {
@@ -168,13 +155,7 @@ where
     let s = |ys: &[Tensor]| -> Result<f64> {
         let ys: Vec<Tensor> = ys
             .iter()
-            .map(|y| {
-                if y.dtype().is_float() {
-                    y.requires_grad(true)
-                } else {
-                    y.clone()
-                }
-            })
+            .map(|y| if y.dtype().is_float() { y.requires_grad(true) } else { y.clone() })
             .collect();
         Ok(match s2_graph(&ys, false)? {
             Some(t) => t.item()?,

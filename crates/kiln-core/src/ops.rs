@@ -46,10 +46,7 @@ impl Tensor {
     pub(crate) fn binary_op(&self, rhs: &Tensor, op: BinaryOp) -> Result<Tensor> {
         same_dtype(self, rhs, op.name())?;
         let out = self.shape().broadcast(rhs.shape(), op.name())?;
-        let storage =
-            self.0
-                .storage
-                .binary(&self.0.layout, &rhs.0.storage, &rhs.0.layout, op, &out)?;
+        let storage = self.0.storage.binary(&self.0.layout, &rhs.0.storage, &rhs.0.layout, op, &out)?;
         let rec = tracking(&[self, rhs]).then(|| Op::Binary(self.clone(), rhs.clone(), op));
         Tensor::make(storage, out, rec, op.name())
     }
@@ -57,10 +54,7 @@ impl Tensor {
     fn cmp_op(&self, rhs: &Tensor, op: CmpOp) -> Result<Tensor> {
         same_dtype(self, rhs, op.name())?;
         let out = self.shape().broadcast(rhs.shape(), op.name())?;
-        let storage =
-            self.0
-                .storage
-                .cmp(&self.0.layout, &rhs.0.storage, &rhs.0.layout, op, &out)?;
+        let storage = self.0.storage.cmp(&self.0.layout, &rhs.0.storage, &rhs.0.layout, op, &out)?;
         Tensor::make(storage, out, None, op.name())
     }
 }
@@ -147,6 +141,10 @@ unary_methods! {
 }
 
 impl Tensor {
+    /// `self + alpha * rhs` in one pass, like `torch.add(self, rhs, alpha=alpha)`.
+    pub fn add_scaled(&self, rhs: &Tensor, alpha: f64) -> Result<Tensor> {
+        self.binary_op(rhs, BinaryOp::AddScaled(alpha))
+    }
     /// `x * mul + add` in one pass.
     pub fn affine(&self, mul: f64, add: f64) -> Result<Tensor> {
         self.unary_op(UnaryOp::Affine { mul, add })
@@ -174,10 +172,7 @@ impl Tensor {
     /// Limits every element to `[min, max]`; the gradient is zero outside.
     pub fn clamp(&self, min: f64, max: f64) -> Result<Tensor> {
         if min > max || min.is_nan() || max.is_nan() {
-            return Err(Error::value(
-                "clamp",
-                format!("min {min} is not ≤ max {max}"),
-            ));
+            return Err(Error::value("clamp", format!("min {min} is not ≤ max {max}")));
         }
         self.unary_op(UnaryOp::Clamp { lo: min, hi: max })
     }
@@ -187,18 +182,13 @@ impl Tensor {
     }
     /// Gaussian error linear unit, exact form `x Φ(x)` (PyTorch's default).
     pub fn gelu(&self) -> Result<Tensor> {
-        let cdf = self
-            .mul_scalar(std::f64::consts::FRAC_1_SQRT_2)?
-            .erf()?
-            .affine(0.5, 0.5)?;
+        let cdf = self.mul_scalar(std::f64::consts::FRAC_1_SQRT_2)?.erf()?.affine(0.5, 0.5)?;
         self.mul(&cdf)
     }
     /// Gelu with the tanh approximation (PyTorch's `approximate="tanh"`).
     pub fn gelu_tanh(&self) -> Result<Tensor> {
         let c = (2.0 / std::f64::consts::PI).sqrt();
-        let inner = self
-            .add(&self.powf(3.0)?.mul_scalar(0.044715)?)?
-            .mul_scalar(c)?;
+        let inner = self.add(&self.powf(3.0)?.mul_scalar(0.044715)?)?.mul_scalar(c)?;
         self.mul(&inner.tanh()?.affine(0.5, 0.5)?)
     }
     /// `x * sigmoid(x)`.
@@ -231,8 +221,7 @@ impl Tensor {
             &on_false.0.layout,
             &out,
         )?;
-        let rec = tracking(&[on_true, on_false])
-            .then(|| Op::Where(self.clone(), on_true.clone(), on_false.clone()));
+        let rec = tracking(&[on_true, on_false]).then(|| Op::Where(self.clone(), on_true.clone(), on_false.clone()));
         Tensor::make(s, out, rec, "where_cond")
     }
     /// `value` where `mask` is nonzero, this tensor elsewhere.
@@ -241,11 +230,7 @@ impl Tensor {
         if out != *self.shape() {
             return Err(Error::shape(
                 "masked_fill",
-                format!(
-                    "mask {} does not broadcast to {}",
-                    mask.shape(),
-                    self.shape()
-                ),
+                format!("mask {} does not broadcast to {}", mask.shape(), self.shape()),
             ));
         }
         mask.where_cond(&self.scalar_like(value), self)
@@ -272,60 +257,39 @@ impl Tensor {
             if t == 1 && s != 1 {
                 dims.push((r - tr + i) as isize);
             } else if t != s {
-                return Err(Error::shape(
-                    "sum_to",
-                    format!("cannot sum {} to {}", self.shape(), shape),
-                ));
+                return Err(Error::shape("sum_to", format!("cannot sum {} to {}", self.shape(), shape)));
             }
         }
-        let s = if dims.is_empty() {
-            self.clone()
-        } else {
-            self.sum_keepdim(&dims)?
-        };
+        let s = if dims.is_empty() { self.clone() } else { self.sum_keepdim(&dims)? };
         s.reshape(shape.clone())
     }
 
-    fn reduce_op(
-        &self,
-        dims: &[isize],
-        keepdim: bool,
-        op: ReduceOp,
-        name: &'static str,
-    ) -> Result<Tensor> {
+    fn reduce_op(&self, dims: &[isize], keepdim: bool, op: ReduceOp, name: &'static str) -> Result<Tensor> {
         let dims = self.shape().reduce_dims(dims, name)?;
         if op != ReduceOp::Sum {
             if let Some(&d) = dims.iter().find(|&&d| self.dims()[d] == 0) {
-                return Err(Error::shape(
-                    name,
-                    format!(
-                        "cannot reduce the empty dimension {d} of shape {}",
-                        self.shape()
-                    ),
-                ));
+                return Err(Error::shape(name, format!("cannot reduce the empty dimension {d} of shape {}", self.shape())));
             }
         }
         let storage = self.0.storage.reduce(&self.0.layout, &dims, op)?;
-        let mut kd: SmallDims = self.dims().into();
-        for &d in &dims {
-            kd[d] = 1;
-        }
+        // The kernel writes keepdim order, which is also the order without the unit dims, so the
+        // result takes its final shape directly.
+        let out: SmallDims = if keepdim {
+            let mut kd: SmallDims = self.dims().into();
+            for &d in &dims {
+                kd[d] = 1;
+            }
+            kd
+        } else {
+            (0..self.rank()).filter(|d| !dims.contains(d)).map(|d| self.dims()[d]).collect()
+        };
         let ds: SmallDims = dims.iter().copied().collect();
         let rec = (tracking(&[self]) && self.dtype().is_float()).then(|| match op {
-            ReduceOp::Sum => Op::Sum(self.clone()),
+            ReduceOp::Sum => Op::Sum(self.clone(), ds),
             ReduceOp::Max => Op::MaxMin(self.clone(), ds, true),
             ReduceOp::Min => Op::MaxMin(self.clone(), ds, false),
         });
-        let out = Tensor::make(storage, Shape(kd), rec, name)?;
-        if keepdim {
-            Ok(out)
-        } else {
-            let shape: Vec<usize> = (0..self.rank())
-                .filter(|d| !dims.contains(d))
-                .map(|d| self.dims()[d])
-                .collect();
-            out.reshape(shape)
-        }
+        Tensor::make(storage, Shape(out), rec, name)
     }
     /// Sum over `dims` (empty = all), removing them unless `keepdim`.
     pub fn sum(&self, dims: &[isize], keepdim: bool) -> Result<Tensor> {
@@ -402,10 +366,7 @@ impl Tensor {
             Ok(s)
         } else {
             let d = self.shape().reduce_dims(dims, "logsumexp")?;
-            let shape: Vec<usize> = (0..self.rank())
-                .filter(|i| !d.contains(i))
-                .map(|i| self.dims()[i])
-                .collect();
+            let shape: Vec<usize> = (0..self.rank()).filter(|i| !d.contains(i)).map(|i| self.dims()[i]).collect();
             s.reshape(shape)
         }
     }
@@ -433,10 +394,7 @@ impl Tensor {
             ));
         }
         let centred = self.sub(&self.mean(dims, true)?)?;
-        centred
-            .square()?
-            .sum(dims, keepdim)?
-            .mul_scalar(1.0 / (n - correction) as f64)
+        centred.square()?.sum(dims, keepdim)?.mul_scalar(1.0 / (n - correction) as f64)
     }
     /// Euclidean norm of all elements.
     pub fn norm(&self) -> Result<Tensor> {
@@ -453,11 +411,7 @@ impl Tensor {
         if ra == 0 || rb == 0 {
             return Err(Error::shape(
                 "matmul",
-                format!(
-                    "both operands need at least 1 dim, got {} and {}",
-                    self.shape(),
-                    rhs.shape()
-                ),
+                format!("both operands need at least 1 dim, got {} and {}", self.shape(), rhs.shape()),
             ));
         }
         if ra == 1 {
@@ -482,17 +436,10 @@ impl Tensor {
         let batch = ba.broadcast(&bb, "matmul").map_err(|_| {
             Error::shape(
                 "matmul",
-                format!(
-                    "batch dims of {} and {} cannot be broadcast together",
-                    self.shape(),
-                    rhs.shape()
-                ),
+                format!("batch dims of {} and {} cannot be broadcast together", self.shape(), rhs.shape()),
             )
         })?;
-        let storage =
-            self.0
-                .storage
-                .matmul(&self.0.layout, &rhs.0.storage, &rhs.0.layout, &batch)?;
+        let storage = self.0.storage.matmul(&self.0.layout, &rhs.0.storage, &rhs.0.layout, &batch)?;
         let mut out: Vec<usize> = batch.dims().to_vec();
         out.push(m);
         out.push(n);
@@ -513,16 +460,11 @@ impl Tensor {
         for t in tensors {
             let t = t.borrow();
             same_dtype(first, t, "cat")?;
-            let ok = t.rank() == first.rank()
-                && (0..t.rank()).all(|i| i == d || t.dims()[i] == first.dims()[i]);
+            let ok = t.rank() == first.rank() && (0..t.rank()).all(|i| i == d || t.dims()[i] == first.dims()[i]);
             if !ok {
                 return Err(Error::shape(
                     "cat",
-                    format!(
-                        "cannot join {} and {} along dimension {d}",
-                        first.shape(),
-                        t.shape()
-                    ),
+                    format!("cannot join {} and {} along dimension {d}", first.shape(), t.shape()),
                 ));
             }
             total += t.dims()[d];
@@ -533,10 +475,7 @@ impl Tensor {
         let mut out: Vec<usize> = first.dims().to_vec();
         out[d] = total;
         let out = Shape::new(&out);
-        let parts: Vec<(&Storage, &crate::Layout)> = tensors
-            .iter()
-            .map(|t| (&*t.borrow().0.storage, &t.borrow().0.layout))
-            .collect();
+        let parts: Vec<(&Storage, &crate::Layout)> = tensors.iter().map(|t| (&*t.borrow().0.storage, &t.borrow().0.layout)).collect();
         let storage = Storage::cat(&parts, d, &out)?;
         let refs: Vec<&Tensor> = tensors.iter().map(|t| t.borrow()).collect();
         let rec = tracking(&refs).then(|| Op::Cat(refs.iter().map(|t| (*t).clone()).collect(), d));
@@ -552,23 +491,12 @@ impl Tensor {
             if t.borrow().shape() != first.shape() {
                 return Err(Error::shape(
                     "stack",
-                    format!(
-                        "shapes differ: {} and {}",
-                        first.shape(),
-                        t.borrow().shape()
-                    ),
+                    format!("shapes differ: {} and {}", first.shape(), t.borrow().shape()),
                 ));
             }
         }
-        let us: Vec<Tensor> = tensors
-            .iter()
-            .map(|t| t.borrow().unsqueeze(dim))
-            .collect::<Result<_>>()?;
-        let d = if dim < 0 {
-            dim + first.rank() as isize + 1
-        } else {
-            dim
-        };
+        let us: Vec<Tensor> = tensors.iter().map(|t| t.borrow().unsqueeze(dim)).collect::<Result<_>>()?;
+        let d = if dim < 0 { dim + first.rank() as isize + 1 } else { dim };
         Tensor::cat(&us, d)
     }
     /// Splits along `dim` into pieces of the given sizes (views).
@@ -577,10 +505,7 @@ impl Tensor {
         if sizes.iter().sum::<usize>() != self.dims()[d] {
             return Err(Error::shape(
                 "split",
-                format!(
-                    "sizes {sizes:?} do not add up to dimension {d} of {}",
-                    self.shape()
-                ),
+                format!("sizes {sizes:?} do not add up to dimension {d} of {}", self.shape()),
             ));
         }
         let mut at = 0;
@@ -629,10 +554,7 @@ impl Tensor {
                 format!("index must be 1-d, got shape {}", index.shape()),
             ));
         }
-        let storage =
-            self.0
-                .storage
-                .index_select(&self.0.layout, d, &index.0.storage, &index.0.layout)?;
+        let storage = self.0.storage.index_select(&self.0.layout, d, &index.0.storage, &index.0.layout)?;
         let mut out: Vec<usize> = self.dims().to_vec();
         out[d] = index.elem_count();
         let rec = tracking(&[self]).then(|| Op::IndexSelect(self.clone(), d, index.clone()));
@@ -657,29 +579,18 @@ impl Tensor {
             ));
         }
         same_dtype(self, src, "index_add")?;
-        let storage = self.0.storage.index_add(
-            &self.0.layout,
-            d,
-            &index.0.storage,
-            &index.0.layout,
-            &src.0.storage,
-            &src.0.layout,
-        )?;
-        let rec = tracking(&[self, src])
-            .then(|| Op::IndexAdd(self.clone(), d, index.clone(), src.clone()));
+        let storage = self
+            .0
+            .storage
+            .index_add(&self.0.layout, d, &index.0.storage, &index.0.layout, &src.0.storage, &src.0.layout)?;
+        let rec = tracking(&[self, src]).then(|| Op::IndexAdd(self.clone(), d, index.clone(), src.clone()));
         Tensor::make(storage, self.shape().clone(), rec, "index_add")
     }
     fn gather_shapes(&self, d: usize, index: &Tensor, op: &'static str) -> Result<()> {
-        if index.rank() != self.rank()
-            || (0..self.rank()).any(|i| i != d && index.dims()[i] > self.dims()[i])
-        {
+        if index.rank() != self.rank() || (0..self.rank()).any(|i| i != d && index.dims()[i] > self.dims()[i]) {
             return Err(Error::shape(
                 op,
-                format!(
-                    "index {} does not fit input {} along dimension {d}",
-                    index.shape(),
-                    self.shape()
-                ),
+                format!("index {} does not fit input {} along dimension {d}", index.shape(), self.shape()),
             ));
         }
         Ok(())
@@ -689,10 +600,7 @@ impl Tensor {
         Tensor::index_check(index, "gather")?;
         let d = self.shape().dim(dim, "gather")?;
         self.gather_shapes(d, index, "gather")?;
-        let storage =
-            self.0
-                .storage
-                .gather(&self.0.layout, d, &index.0.storage, &index.0.layout)?;
+        let storage = self.0.storage.gather(&self.0.layout, d, &index.0.storage, &index.0.layout)?;
         let rec = tracking(&[self]).then(|| Op::Gather(self.clone(), d, index.clone()));
         Tensor::make(storage, index.shape().clone(), rec, "gather")
     }
@@ -704,24 +612,15 @@ impl Tensor {
         if src.rank() != index.rank() || (0..src.rank()).any(|i| index.dims()[i] > src.dims()[i]) {
             return Err(Error::shape(
                 "scatter_add",
-                format!(
-                    "index {} does not fit source {}",
-                    index.shape(),
-                    src.shape()
-                ),
+                format!("index {} does not fit source {}", index.shape(), src.shape()),
             ));
         }
         same_dtype(self, src, "scatter_add")?;
-        let storage = self.0.storage.scatter_add(
-            &self.0.layout,
-            d,
-            &index.0.storage,
-            &index.0.layout,
-            &src.0.storage,
-            &src.0.layout,
-        )?;
-        let rec = tracking(&[self, src])
-            .then(|| Op::ScatterAdd(self.clone(), d, index.clone(), src.clone()));
+        let storage = self
+            .0
+            .storage
+            .scatter_add(&self.0.layout, d, &index.0.storage, &index.0.layout, &src.0.storage, &src.0.layout)?;
+        let rec = tracking(&[self, src]).then(|| Op::ScatterAdd(self.clone(), d, index.clone(), src.clone()));
         Tensor::make(storage, self.shape().clone(), rec, "scatter_add")
     }
     /// Pads with a constant: `pads[i] = (before, after)` for dim `i`, starting at dim 0
@@ -730,11 +629,7 @@ impl Tensor {
         if pads.len() > self.rank() {
             return Err(Error::shape(
                 "pad",
-                format!(
-                    "{} pad pairs for a tensor of rank {}",
-                    pads.len(),
-                    self.rank()
-                ),
+                format!("{} pad pairs for a tensor of rank {}", pads.len(), self.rank()),
             ));
         }
         let mut full: Vec<(usize, usize)> = pads.to_vec();
@@ -742,12 +637,7 @@ impl Tensor {
         if full.iter().all(|&p| p == (0, 0)) {
             return Ok(self.clone());
         }
-        let out: Vec<usize> = self
-            .dims()
-            .iter()
-            .zip(&full)
-            .map(|(&d, &(a, b))| d + a + b)
-            .collect();
+        let out: Vec<usize> = self.dims().iter().zip(&full).map(|(&d, &(a, b))| d + a + b).collect();
         let storage = self.0.storage.pad(&self.0.layout, &full, value);
         let rec = tracking(&[self]).then(|| Op::Pad(self.clone(), full));
         Tensor::make(storage, Shape::new(&out), rec, "pad")
@@ -762,14 +652,11 @@ impl Tensor {
         dilation: (usize, usize),
         op: &'static str,
     ) -> Result<Window2d> {
-        if kernel.0 == 0
-            || kernel.1 == 0
-            || stride.0 == 0
-            || stride.1 == 0
-            || dilation.0 == 0
-            || dilation.1 == 0
-        {
-            return Err(Error::value(op, format!("kernel {kernel:?}, stride {stride:?} and dilation {dilation:?} must be positive")));
+        if kernel.0 == 0 || kernel.1 == 0 || stride.0 == 0 || stride.1 == 0 || dilation.0 == 0 || dilation.1 == 0 {
+            return Err(Error::value(
+                op,
+                format!("kernel {kernel:?}, stride {stride:?} and dilation {dilation:?} must be positive"),
+            ));
         }
         Ok(Window2d {
             kernel,
@@ -800,18 +687,16 @@ impl Tensor {
             _ => {
                 return Err(Error::shape(
                     "unfold2d",
-                    format!("kernel {kernel:?} with dilation {dilation:?} does not fit input {} padded by {padding:?}", self.shape()),
+                    format!(
+                        "kernel {kernel:?} with dilation {dilation:?} does not fit input {} padded by {padding:?}",
+                        self.shape()
+                    ),
                 ))
             }
         };
         let storage = self.0.storage.im2col(&self.0.layout, &w)?;
         let rec = tracking(&[self]).then(|| Op::Unfold(self.clone(), w));
-        Tensor::make(
-            storage,
-            Shape::new(&[d[0], d[1] * kernel.0 * kernel.1, oh * ow]),
-            rec,
-            "unfold2d",
-        )
+        Tensor::make(storage, Shape::new(&[d[0], d[1] * kernel.0 * kernel.1, oh * ow]), rec, "unfold2d")
     }
     /// The adjoint of [`Tensor::unfold2d`] (`torch.nn.functional.fold`): sums `[N, C*kh*kw, L]` patches
     /// back into a `[N, C, H, W]` image of size `output_size`.
@@ -838,18 +723,16 @@ impl Tensor {
         if self.rank() != 3 || self.dims()[1] % k != 0 || self.dims()[2] != l {
             return Err(Error::shape(
                 "fold2d",
-                format!("expected [N, C*{k}, {l}] for output {output_size:?} and kernel {kernel:?}, got shape {}", self.shape()),
+                format!(
+                    "expected [N, C*{k}, {l}] for output {output_size:?} and kernel {kernel:?}, got shape {}",
+                    self.shape()
+                ),
             ));
         }
         let c = self.dims()[1] / k;
         let storage = self.0.storage.col2im(&self.0.layout, &w, c, output_size)?;
         let rec = tracking(&[self]).then(|| Op::Fold(self.clone(), w));
-        Tensor::make(
-            storage,
-            Shape::new(&[self.dims()[0], c, h, wd]),
-            rec,
-            "fold2d",
-        )
+        Tensor::make(storage, Shape::new(&[self.dims()[0], c, h, wd]), rec, "fold2d")
     }
 }
 

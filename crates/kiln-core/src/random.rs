@@ -61,31 +61,15 @@ impl Rng {
 
 impl Tensor {
     /// Uniform values in `[lo, hi)` drawn row-major from `rng`.
-    pub fn rand(
-        shape: impl Into<Shape>,
-        lo: f64,
-        hi: f64,
-        dtype: DType,
-        rng: &mut Rng,
-    ) -> Result<Tensor> {
+    pub fn rand(shape: impl Into<Shape>, lo: f64, hi: f64, dtype: DType, rng: &mut Rng) -> Result<Tensor> {
         let shape = shape.into();
-        let v: Vec<f64> = (0..shape.elem_count())
-            .map(|_| rng.uniform(lo, hi))
-            .collect();
+        let v: Vec<f64> = (0..shape.elem_count()).map(|_| rng.uniform(lo, hi)).collect();
         Tensor::from_vec(v, shape)?.to_dtype(dtype)
     }
     /// Normal values with the given mean and standard deviation.
-    pub fn randn(
-        shape: impl Into<Shape>,
-        mean: f64,
-        std: f64,
-        dtype: DType,
-        rng: &mut Rng,
-    ) -> Result<Tensor> {
+    pub fn randn(shape: impl Into<Shape>, mean: f64, std: f64, dtype: DType, rng: &mut Rng) -> Result<Tensor> {
         let shape = shape.into();
-        let v: Vec<f64> = (0..shape.elem_count())
-            .map(|_| mean + std * rng.normal())
-            .collect();
+        let v: Vec<f64> = (0..shape.elem_count()).map(|_| mean + std * rng.normal()).collect();
         Tensor::from_vec(v, shape)?.to_dtype(dtype)
     }
 }
@@ -111,11 +95,7 @@ pub fn init_mlp(sizes: &[usize], seed: u64) -> Result<Vec<(Tensor, Tensor)>> {
     for w in sizes.windows(2) {
         let (fan_in, fan_out) = (w[0], w[1]);
         let bound = 1.0 / (fan_in as f64).sqrt();
-        let mut draw = |n: usize| -> Vec<f32> {
-            (0..n)
-                .map(|_| ((2.0 * rng.uniform01() - 1.0) * bound) as f32)
-                .collect()
-        };
+        let mut draw = |n: usize| -> Vec<f32> { (0..n).map(|_| ((2.0 * rng.uniform01() - 1.0) * bound) as f32).collect() };
         let wt = Tensor::from_vec(draw(fan_in * fan_out), [fan_in, fan_out])?;
         let b = Tensor::from_vec(draw(fan_out), [fan_out])?;
         layers.push((wt, b));

@@ -34,9 +34,21 @@ impl Shape {
     }
     /// Row-major (C-order) strides of this shape, in elements.
     pub fn contiguous_strides(&self) -> Dims {
-        let mut strides = Dims::from_elem(0, self.rank());
+        let r = self.rank();
+        if r <= 4 {
+            // Fill a fixed array first: this runs for every op result, and the generic SmallVec
+            // path costs more than the arithmetic.
+            let mut buf = [0usize; 4];
+            let mut acc = 1;
+            for i in (0..r).rev() {
+                buf[i] = acc;
+                acc *= self.0[i];
+            }
+            return Dims::from_buf_and_len(buf, r);
+        }
+        let mut strides = Dims::from_elem(0, r);
         let mut acc = 1;
-        for i in (0..self.rank()).rev() {
+        for i in (0..r).rev() {
             strides[i] = acc;
             acc *= self.0[i];
         }
@@ -64,10 +76,7 @@ impl Shape {
         for &d in dims {
             let d = self.dim(d, op)?;
             if out.contains(&d) {
-                return Err(Error::shape(
-                    op,
-                    format!("dimension {d} appears twice in {dims:?}"),
-                ));
+                return Err(Error::shape(op, format!("dimension {d} appears twice in {dims:?}")));
             }
             out.push(d);
         }
@@ -80,19 +89,14 @@ impl Shape {
         if a == b {
             return Ok(self.clone());
         }
+        if b.iter().product::<usize>() == 1 && b.len() <= a.len() {
+            return Ok(self.clone());
+        }
         let rank = a.len().max(b.len());
         let mut out = Dims::from_elem(1, rank);
         for i in 0..rank {
-            let da = if i < rank - a.len() {
-                1
-            } else {
-                a[i - (rank - a.len())]
-            };
-            let db = if i < rank - b.len() {
-                1
-            } else {
-                b[i - (rank - b.len())]
-            };
+            let da = if i < rank - a.len() { 1 } else { a[i - (rank - a.len())] };
+            let db = if i < rank - b.len() { 1 } else { b[i - (rank - b.len())] };
             out[i] = if da == db || db == 1 {
                 da
             } else if da == 1 {
@@ -174,11 +178,7 @@ impl Layout {
     /// A row-major layout starting at offset 0.
     pub fn contiguous(shape: Shape) -> Self {
         let strides = shape.contiguous_strides();
-        Layout {
-            shape,
-            strides,
-            offset: 0,
-        }
+        Layout { shape, strides, offset: 0 }
     }
     /// The shape.
     pub fn shape(&self) -> &Shape {
@@ -279,13 +279,7 @@ pub(crate) struct RowWalker<const N: usize> {
 
 impl<const N: usize> RowWalker<N> {
     /// Starts at row `first_row` (rows are counted over all but the last dimension).
-    pub(crate) fn new(
-        shape: Dims,
-        strides: [Dims; N],
-        base: [usize; N],
-        first_row: usize,
-        rows: usize,
-    ) -> Self {
+    pub(crate) fn new(shape: Dims, strides: [Dims; N], base: [usize; N], first_row: usize, rows: usize) -> Self {
         let rank = shape.len();
         let mut index = Dims::from_elem(0, rank);
         let mut offsets = base;

@@ -76,12 +76,7 @@ impl Tensor {
 
     /// Wraps the result of an op: records `op` when it is given (the caller decides whether to track),
     /// and runs the anomaly check when anomaly mode is on.
-    pub(crate) fn make(
-        storage: Storage,
-        shape: Shape,
-        op: Option<Op>,
-        name: &'static str,
-    ) -> Result<Tensor> {
+    pub(crate) fn make(storage: Storage, shape: Shape, op: Option<Op>, name: &'static str) -> Result<Tensor> {
         let t = Tensor(Arc::new(Inner {
             id: TensorId::new(),
             requires_grad: op.is_some(),
@@ -165,10 +160,7 @@ impl Tensor {
     /// `start, start+step, ...` up to but excluding `end`, as in `torch.arange`.
     pub fn arange(start: f64, end: f64, step: f64, dtype: DType) -> Result<Tensor> {
         if step == 0.0 || !step.is_finite() || !start.is_finite() || !end.is_finite() {
-            return Err(Error::value(
-                "arange",
-                format!("invalid range {start}..{end} step {step}"),
-            ));
+            return Err(Error::value("arange", format!("invalid range {start}..{end} step {step}")));
         }
         let n = ((end - start) / step).ceil().max(0.0) as usize;
         Ok(Tensor::from_storage(
@@ -179,20 +171,10 @@ impl Tensor {
     /// `steps` evenly spaced values from `start` to `end` inclusive.
     pub fn linspace(start: f64, end: f64, steps: usize, dtype: DType) -> Result<Tensor> {
         if !start.is_finite() || !end.is_finite() {
-            return Err(Error::value(
-                "linspace",
-                format!("non-finite bounds {start}, {end}"),
-            ));
+            return Err(Error::value("linspace", format!("non-finite bounds {start}, {end}")));
         }
-        let step = if steps > 1 {
-            (end - start) / (steps - 1) as f64
-        } else {
-            0.0
-        };
-        let mut t = Tensor::from_storage(
-            Storage::arange(Device::Cpu, start, step, steps, dtype),
-            Shape::new(&[steps]),
-        );
+        let step = if steps > 1 { (end - start) / (steps - 1) as f64 } else { 0.0 };
+        let mut t = Tensor::from_storage(Storage::arange(Device::Cpu, start, step, steps, dtype), Shape::new(&[steps]));
         if steps > 1 {
             // Pin the last value to `end` exactly, as PyTorch does.
             let mut v = t.to_vec::<f64>().unwrap_or_default();
@@ -290,12 +272,7 @@ impl Tensor {
         self.requires_grad(false)
     }
     /// Same values, keeping the identity: used by [`crate::Var`] updates.
-    pub(crate) fn with_id(
-        storage: Arc<Storage>,
-        layout: Layout,
-        id: TensorId,
-        requires_grad: bool,
-    ) -> Tensor {
+    pub(crate) fn with_id(storage: Arc<Storage>, layout: Layout, id: TensorId, requires_grad: bool) -> Tensor {
         Tensor(Arc::new(Inner {
             id,
             storage,
@@ -353,10 +330,7 @@ impl Tensor {
     /// The single value of a one-element tensor as f64, whatever the dtype.
     pub fn item(&self) -> Result<f64> {
         if self.elem_count() != 1 {
-            return Err(Error::shape(
-                "item",
-                format!("expected one element, got shape {}", self.shape()),
-            ));
+            return Err(Error::shape("item", format!("expected one element, got shape {}", self.shape())));
         }
         Ok(self.to_vec_f64()?[0])
     }
@@ -405,16 +379,10 @@ impl Tensor {
         for (i, &d) in dims.iter().enumerate() {
             if d == -1 {
                 if infer.replace(i).is_some() {
-                    return Err(Error::shape(
-                        "reshape",
-                        format!("more than one -1 in {dims:?}"),
-                    ));
+                    return Err(Error::shape("reshape", format!("more than one -1 in {dims:?}")));
                 }
             } else if d < 0 {
-                return Err(Error::shape(
-                    "reshape",
-                    format!("negative size in {dims:?}"),
-                ));
+                return Err(Error::shape("reshape", format!("negative size in {dims:?}")));
             } else {
                 known *= d as usize;
             }
@@ -424,10 +392,7 @@ impl Tensor {
             if known == 0 || self.elem_count() % known != 0 {
                 return Err(Error::shape(
                     "reshape",
-                    format!(
-                        "cannot infer -1 in {dims:?} for {} elements",
-                        self.elem_count()
-                    ),
+                    format!("cannot infer -1 in {dims:?} for {} elements", self.elem_count()),
                 ));
             }
             out[i] = self.elem_count() / known;
@@ -442,10 +407,7 @@ impl Tensor {
         let s = self.shape().dim(start, "flatten")?;
         let e = self.shape().dim(end, "flatten")?;
         if s > e {
-            return Err(Error::shape(
-                "flatten",
-                format!("start dim {start} comes after end dim {end}"),
-            ));
+            return Err(Error::shape("flatten", format!("start dim {start} comes after end dim {end}")));
         }
         let d = self.dims();
         let mut out: Vec<usize> = d[..s].to_vec();
@@ -461,17 +423,10 @@ impl Tensor {
     pub fn permute(&self, perm: &[usize]) -> Result<Tensor> {
         let r = self.rank();
         let mut seen = vec![false; r];
-        if perm.len() != r
-            || perm
-                .iter()
-                .any(|&p| p >= r || std::mem::replace(&mut seen[p], true))
-        {
+        if perm.len() != r || perm.iter().any(|&p| p >= r || std::mem::replace(&mut seen[p], true)) {
             return Err(Error::shape(
                 "permute",
-                format!(
-                    "{perm:?} is not a permutation of the {r} dims of {}",
-                    self.shape()
-                ),
+                format!("{perm:?} is not a permutation of the {r} dims of {}", self.shape()),
             ));
         }
         let l = &self.0.layout;
@@ -480,9 +435,7 @@ impl Tensor {
             strides: perm.iter().map(|&p| l.strides[p]).collect(),
             offset: l.offset,
         };
-        let op = self
-            .track1()
-            .then(|| Op::Permute(self.clone(), perm.iter().copied().collect()));
+        let op = self.track1().then(|| Op::Permute(self.clone(), perm.iter().copied().collect()));
         Ok(self.view(layout, op))
     }
     /// Swaps two dimensions.
@@ -499,10 +452,7 @@ impl Tensor {
     /// Transpose of a matrix (the last two dims).
     pub fn t(&self) -> Result<Tensor> {
         if self.rank() < 2 {
-            return Err(Error::shape(
-                "t",
-                format!("needs at least 2 dims, got shape {}", self.shape()),
-            ));
+            return Err(Error::shape("t", format!("needs at least 2 dims, got shape {}", self.shape())));
         }
         self.transpose(-2, -1)
     }
@@ -545,11 +495,7 @@ impl Tensor {
         if self.dims()[d] != 1 {
             return Err(Error::shape(
                 "squeeze",
-                format!(
-                    "dimension {d} of shape {} has size {}, not 1",
-                    self.shape(),
-                    self.dims()[d]
-                ),
+                format!("dimension {d} of shape {} has size {}, not 1", self.shape(), self.dims()[d]),
             ));
         }
         let mut dims: Vec<usize> = self.dims().to_vec();
@@ -575,13 +521,7 @@ impl Tensor {
     fn reshape_view(&self, dims: Vec<usize>) -> Result<Tensor> {
         let l = &self.0.layout;
         let mut strides: Dims = Dims::new();
-        let mut src = l
-            .shape
-            .0
-            .iter()
-            .zip(l.strides.iter())
-            .filter(|(&d, _)| d != 1)
-            .peekable();
+        let mut src = l.shape.0.iter().zip(l.strides.iter()).filter(|(&d, _)| d != 1).peekable();
         for &d in &dims {
             if d == 1 {
                 strides.push(0);

@@ -43,11 +43,7 @@ impl Var {
     }
     /// The current value, as a leaf that requires grad while the parameter is trainable.
     pub fn tensor(&self) -> Tensor {
-        self.0
-            .value
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.0.value.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
     /// Identity shared by every value this parameter takes.
     pub fn id(&self) -> TensorId {
@@ -81,12 +77,7 @@ impl Var {
             ));
         }
         let trainable = self.0.trainable.load(Ordering::Relaxed);
-        *slot = Tensor::with_id(
-            value.0.storage.clone(),
-            value.0.layout.clone(),
-            self.0.id,
-            trainable,
-        );
+        *slot = Tensor::with_id(value.0.storage.clone(), value.0.layout.clone(), self.0.id, trainable);
         Ok(())
     }
     /// Freezes (false) or unfreezes (true) the parameter: frozen values do not require grad.

@@ -30,20 +30,12 @@ fn hundred_thousand_op_chain_neither_overflows_on_backward_nor_on_drop() {
 
 #[test]
 fn w2_chain_gradient() {
-    let x = Tensor::from_slice(&[1.0f32], [1])
-        .unwrap()
-        .requires_grad(true);
+    let x = Tensor::from_slice(&[1.0f32], [1]).unwrap().requires_grad(true);
     let mut y = x.clone();
     for _ in 0..1000 {
         y = y.affine(1.0001, 0.0).unwrap().add_scalar(0.0001).unwrap();
     }
-    let g = y
-        .backward()
-        .unwrap()
-        .get(&x)
-        .unwrap()
-        .to_vec::<f32>()
-        .unwrap()[0];
+    let g = y.backward().unwrap().get(&x).unwrap().to_vec::<f32>().unwrap()[0];
     assert!((g - 1.10517).abs() < 1e-4, "{g}");
 }
 
@@ -74,18 +66,9 @@ fn shared_subexpressions_accumulate() {
 fn gradients_accumulate_across_backward_calls() {
     let x = t(&[1.0, 2.0], &[2]).requires_grad(true);
     let mut total = x.square().unwrap().sum_all().unwrap().backward().unwrap();
-    let second = x
-        .mul_scalar(3.0)
-        .unwrap()
-        .sum_all()
-        .unwrap()
-        .backward()
-        .unwrap();
+    let second = x.mul_scalar(3.0).unwrap().sum_all().unwrap().backward().unwrap();
     total.accumulate(second).unwrap();
-    assert_eq!(
-        total.get(&x).unwrap().to_vec::<f64>().unwrap(),
-        vec![5.0, 7.0]
-    );
+    assert_eq!(total.get(&x).unwrap().to_vec::<f64>().unwrap(), vec![5.0, 7.0]);
 }
 
 #[test]
@@ -107,26 +90,12 @@ fn backward_needs_a_seed_for_non_scalars() {
 fn hessian_vector_product_and_third_derivative() {
     // f(x) = Σ x_i³ x_j (i≠j-free form: f = (Σx³)(Σx)); check H·v by hand.
     let x = t(&[1.0, 2.0], &[2]).requires_grad(true);
-    let f = x
-        .powf(3.0)
-        .unwrap()
-        .sum_all()
-        .unwrap()
-        .mul(&x.sum_all().unwrap())
-        .unwrap();
-    let g = grad(&[f], None, &[x.clone()], true).unwrap()[0]
-        .clone()
-        .unwrap();
+    let f = x.powf(3.0).unwrap().sum_all().unwrap().mul(&x.sum_all().unwrap()).unwrap();
+    let g = grad(&[f], None, &[x.clone()], true).unwrap()[0].clone().unwrap();
     // ∂f/∂x_k = 3x_k² S1 + S3, with S1 = Σx = 3, S3 = Σx³ = 9 → [18, 45]
     assert_eq!(g.to_vec::<f64>().unwrap(), vec![18.0, 45.0]);
     let v = t(&[1.0, -1.0], &[2]);
-    let hv = grad(
-        &[g.mul(&v).unwrap().sum_all().unwrap()],
-        None,
-        &[x.clone()],
-        true,
-    )
-    .unwrap()[0]
+    let hv = grad(&[g.mul(&v).unwrap().sum_all().unwrap()], None, &[x.clone()], true).unwrap()[0]
         .clone()
         .unwrap();
     // H_kl = 6x_k S1 δ_kl + 3x_k² + 3x_l²  → H = [[18+6, 3+12],[15, 36+24]] = [[24,15],[15,60]]; H·v = [9, -45]
@@ -171,13 +140,7 @@ fn first_order_backward_records_no_graph() {
     let x = t(&[2.0], &[1]).requires_grad(true);
     let g = x.square().unwrap().sum_all().unwrap().backward().unwrap();
     assert!(!g.get(&x).unwrap().requires_grad_flag());
-    let g2 = grad(
-        &[x.square().unwrap().sum_all().unwrap()],
-        None,
-        &[x.clone()],
-        true,
-    )
-    .unwrap();
+    let g2 = grad(&[x.square().unwrap().sum_all().unwrap()], None, &[x.clone()], true).unwrap();
     assert!(g2[0].as_ref().unwrap().requires_grad_flag());
 }
 
@@ -187,17 +150,11 @@ fn anomaly_mode_names_the_op() {
     // Without anomaly mode the NaN flows silently.
     assert!(x.sqrt().unwrap().to_vec::<f64>().unwrap()[0].is_nan());
     let err = detect_anomaly(|| x.sqrt().map(|_| ())).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "anomaly: the forward of `sqrt` produced NaN or Inf"
-    );
+    assert_eq!(err.to_string(), "anomaly: the forward of `sqrt` produced NaN or Inf");
     // A finite forward with an infinite derivative: sqrt at 0.
     let z = t(&[0.0, 4.0], &[2]).requires_grad(true);
     let err = detect_anomaly(|| z.sqrt()?.sum_all()?.backward().map(|_| ())).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "anomaly: the backward of `sqrt` produced a NaN or Inf gradient"
-    );
+    assert_eq!(err.to_string(), "anomaly: the backward of `sqrt` produced a NaN or Inf gradient");
 }
 
 #[test]
@@ -220,8 +177,5 @@ fn var_updates_keep_identity_and_old_graphs_keep_old_values() {
 fn mixed_dtypes_are_rejected_not_promoted() {
     let a = Tensor::ones([2], DType::F32);
     let b = Tensor::ones([2], DType::F64);
-    assert_eq!(
-        a.add(&b).unwrap_err().to_string(),
-        "add: dtypes differ: f32 and f64"
-    );
+    assert_eq!(a.add(&b).unwrap_err().to_string(), "add: dtypes differ: f32 and f64");
 }

@@ -39,47 +39,17 @@ fn unary_cases() -> Vec<(&'static str, F, f64, f64)> {
         ("sin", Box::new(|v: &[Tensor]| v[0].sin()), -2.0, 2.0),
         ("cos", Box::new(|v: &[Tensor]| v[0].cos()), -2.0, 2.0),
         ("tanh", Box::new(|v: &[Tensor]| v[0].tanh()), -2.0, 2.0),
-        (
-            "sigmoid",
-            Box::new(|v: &[Tensor]| v[0].sigmoid()),
-            -3.0,
-            3.0,
-        ),
+        ("sigmoid", Box::new(|v: &[Tensor]| v[0].sigmoid()), -3.0, 3.0),
         ("relu", Box::new(|v: &[Tensor]| v[0].relu()), 0.1, 2.0),
         ("gelu", Box::new(|v: &[Tensor]| v[0].gelu()), -2.0, 2.0),
-        (
-            "gelu_tanh",
-            Box::new(|v: &[Tensor]| v[0].gelu_tanh()),
-            -2.0,
-            2.0,
-        ),
+        ("gelu_tanh", Box::new(|v: &[Tensor]| v[0].gelu_tanh()), -2.0, 2.0),
         ("silu", Box::new(|v: &[Tensor]| v[0].silu()), -2.0, 2.0),
-        (
-            "softplus",
-            Box::new(|v: &[Tensor]| v[0].softplus()),
-            -3.0,
-            3.0,
-        ),
+        ("softplus", Box::new(|v: &[Tensor]| v[0].softplus()), -3.0, 3.0),
         ("erf", Box::new(|v: &[Tensor]| v[0].erf()), -2.0, 2.0),
-        (
-            "affine",
-            Box::new(|v: &[Tensor]| v[0].affine(-1.5, 0.25)),
-            -2.0,
-            2.0,
-        ),
+        ("affine", Box::new(|v: &[Tensor]| v[0].affine(-1.5, 0.25)), -2.0, 2.0),
         ("powf", Box::new(|v: &[Tensor]| v[0].powf(2.5)), 0.5, 2.0),
-        (
-            "clamp",
-            Box::new(|v: &[Tensor]| v[0].clamp(-0.5, 0.5)),
-            0.6,
-            2.0,
-        ),
-        (
-            "leaky_relu",
-            Box::new(|v: &[Tensor]| v[0].leaky_relu(0.1)),
-            0.1,
-            2.0,
-        ),
+        ("clamp", Box::new(|v: &[Tensor]| v[0].clamp(-0.5, 0.5)), 0.6, 2.0),
+        ("leaky_relu", Box::new(|v: &[Tensor]| v[0].leaky_relu(0.1)), 0.1, 2.0),
     ]
 }
 
@@ -103,20 +73,9 @@ fn unary_ops_on_non_contiguous_inputs() {
 
 #[test]
 fn clamp_gradient_is_zero_outside_the_range() {
-    let x = Tensor::from_slice(&[-2.0f64, 0.1, 3.0], [3])
-        .unwrap()
-        .requires_grad(true);
-    let g = x
-        .clamp(-1.0, 1.0)
-        .unwrap()
-        .sum_all()
-        .unwrap()
-        .backward()
-        .unwrap();
-    assert_eq!(
-        g.get(&x).unwrap().to_vec::<f64>().unwrap(),
-        vec![0.0, 1.0, 0.0]
-    );
+    let x = Tensor::from_slice(&[-2.0f64, 0.1, 3.0], [3]).unwrap().requires_grad(true);
+    let g = x.clamp(-1.0, 1.0).unwrap().sum_all().unwrap().backward().unwrap();
+    assert_eq!(g.get(&x).unwrap().to_vec::<f64>().unwrap(), vec![0.0, 1.0, 0.0]);
 }
 
 fn binary_cases() -> Vec<(&'static str, F, f64, f64)> {
@@ -126,29 +85,14 @@ fn binary_cases() -> Vec<(&'static str, F, f64, f64)> {
         ("mul", Box::new(|v: &[Tensor]| v[0].mul(&v[1])), -2.0, 2.0),
         ("div", Box::new(|v: &[Tensor]| v[0].div(&v[1])), 0.5, 2.0),
         ("pow", Box::new(|v: &[Tensor]| v[0].pow(&v[1])), 0.5, 2.0),
-        (
-            "maximum",
-            Box::new(|v: &[Tensor]| v[0].maximum(&v[1])),
-            -2.0,
-            2.0,
-        ),
-        (
-            "minimum",
-            Box::new(|v: &[Tensor]| v[0].minimum(&v[1])),
-            -2.0,
-            2.0,
-        ),
+        ("maximum", Box::new(|v: &[Tensor]| v[0].maximum(&v[1])), -2.0, 2.0),
+        ("minimum", Box::new(|v: &[Tensor]| v[0].minimum(&v[1])), -2.0, 2.0),
     ]
 }
 
 #[test]
 fn binary_ops_with_broadcasting_first_and_second_order() {
-    let shapes: [(&[usize], &[usize]); 4] = [
-        (&[3, 4], &[3, 4]),
-        (&[3, 4], &[4]),
-        (&[2, 1, 3], &[4, 1]),
-        (&[1], &[2, 3]),
-    ];
+    let shapes: [(&[usize], &[usize]); 4] = [(&[3, 4], &[3, 4]), (&[3, 4], &[4]), (&[2, 1, 3], &[4, 1]), (&[1], &[2, 3])];
     for (i, (name, f, lo, hi)) in binary_cases().into_iter().enumerate() {
         let f = std::rc::Rc::new(f);
         for (k, (sa, sb)) in shapes.iter().enumerate() {
@@ -165,12 +109,7 @@ fn binary_ops_on_non_contiguous_inputs() {
     for (i, (name, f, lo, hi)) in binary_cases().into_iter().enumerate() {
         let a = rand(&[4, 3], lo, hi, 900 + i as u64);
         let b = rand(&[3, 4], lo, hi, 950 + i as u64);
-        check(
-            name,
-            Box::new(move |v: &[Tensor]| f(&[v[0].t()?, v[1].clone()])),
-            &[a, b],
-            false,
-        );
+        check(name, Box::new(move |v: &[Tensor]| f(&[v[0].t()?, v[1].clone()])), &[a, b], false);
     }
 }
 
@@ -179,37 +118,16 @@ fn reductions_first_and_second_order() {
     let x = rand(&[3, 4, 5], -2.0, 2.0, 7);
     let cases: Vec<(&str, F)> = vec![
         ("sum dim 1", Box::new(|v: &[Tensor]| v[0].sum(&[1], false))),
-        (
-            "sum dims 0,2 keepdim",
-            Box::new(|v: &[Tensor]| v[0].sum(&[0, 2], true)),
-        ),
+        ("sum dims 0,2 keepdim", Box::new(|v: &[Tensor]| v[0].sum(&[0, 2], true))),
         ("sum all", Box::new(|v: &[Tensor]| v[0].sum_all())),
-        (
-            "mean dim -1",
-            Box::new(|v: &[Tensor]| v[0].mean(&[-1], false)),
-        ),
+        ("mean dim -1", Box::new(|v: &[Tensor]| v[0].mean(&[-1], false))),
         ("max dim 1", Box::new(|v: &[Tensor]| v[0].max(&[1], false))),
-        (
-            "min dims 0,1",
-            Box::new(|v: &[Tensor]| v[0].min(&[0, 1], true)),
-        ),
-        (
-            "logsumexp dim 2",
-            Box::new(|v: &[Tensor]| v[0].logsumexp(&[2], false)),
-        ),
-        (
-            "var dim 1",
-            Box::new(|v: &[Tensor]| v[0].var(&[1], 1, false)),
-        ),
-        (
-            "var all, correction 0",
-            Box::new(|v: &[Tensor]| v[0].var(&[], 0, false)),
-        ),
+        ("min dims 0,1", Box::new(|v: &[Tensor]| v[0].min(&[0, 1], true))),
+        ("logsumexp dim 2", Box::new(|v: &[Tensor]| v[0].logsumexp(&[2], false))),
+        ("var dim 1", Box::new(|v: &[Tensor]| v[0].var(&[1], 1, false))),
+        ("var all, correction 0", Box::new(|v: &[Tensor]| v[0].var(&[], 0, false))),
         ("softmax dim 1", Box::new(|v: &[Tensor]| v[0].softmax(1))),
-        (
-            "log_softmax dim -1",
-            Box::new(|v: &[Tensor]| v[0].log_softmax(-1)),
-        ),
+        ("log_softmax dim -1", Box::new(|v: &[Tensor]| v[0].log_softmax(-1))),
         ("norm", Box::new(|v: &[Tensor]| v[0].norm())),
         (
             "sum of a permuted view",
@@ -237,12 +155,7 @@ fn matmul_first_and_second_order() {
     for (k, (sa, sb)) in cases.into_iter().enumerate() {
         let a = rand(sa, -1.0, 1.0, 40 + k as u64);
         let b = rand(sb, -1.0, 1.0, 80 + k as u64);
-        check(
-            "matmul",
-            Box::new(|v: &[Tensor]| v[0].matmul(&v[1])),
-            &[a, b],
-            true,
-        );
+        check("matmul", Box::new(|v: &[Tensor]| v[0].matmul(&v[1])), &[a, b], true);
     }
     // Transposed (column-major) operands go through the strided gemm path.
     let a = rand(&[4, 3], -1.0, 1.0, 1);
@@ -256,12 +169,7 @@ fn matmul_first_and_second_order() {
     // Large enough to take the gemm path rather than the tiny-matrix loop.
     let a = rand(&[20, 17], -1.0, 1.0, 3);
     let b = rand(&[17, 19], -1.0, 1.0, 4);
-    check(
-        "matmul via gemm",
-        Box::new(|v: &[Tensor]| v[0].matmul(&v[1])),
-        &[a, b],
-        false,
-    );
+    check("matmul via gemm", Box::new(|v: &[Tensor]| v[0].matmul(&v[1])), &[a, b], false);
 }
 
 #[test]
@@ -272,11 +180,7 @@ fn shape_and_index_ops_first_order() {
     let gidx = Tensor::from_slice(&[0i64, 3, 1, 1, 2, 0], [3, 2]).unwrap();
     let mask = Tensor::from_slice(&[1u8, 0, 0, 1], [4]).unwrap();
     let cases: Vec<(&str, F, Vec<Tensor>)> = vec![
-        (
-            "reshape",
-            Box::new(|v: &[Tensor]| v[0].reshape([2, 6])),
-            vec![x.clone()],
-        ),
+        ("reshape", Box::new(|v: &[Tensor]| v[0].reshape([2, 6])), vec![x.clone()]),
         (
             "reshape of a transpose (copy)",
             Box::new(|v: &[Tensor]| v[0].t()?.reshape([12])),
@@ -287,16 +191,8 @@ fn shape_and_index_ops_first_order() {
             Box::new(|v: &[Tensor]| v[0].unsqueeze(0)?.permute(&[2, 0, 1])),
             vec![x.clone()],
         ),
-        (
-            "narrow",
-            Box::new(|v: &[Tensor]| v[0].narrow(1, 1, 2)),
-            vec![x.clone()],
-        ),
-        (
-            "select",
-            Box::new(|v: &[Tensor]| v[0].select(0, 1)),
-            vec![x.clone()],
-        ),
+        ("narrow", Box::new(|v: &[Tensor]| v[0].narrow(1, 1, 2)), vec![x.clone()]),
+        ("select", Box::new(|v: &[Tensor]| v[0].select(0, 1)), vec![x.clone()]),
         (
             "squeeze/unsqueeze",
             Box::new(|v: &[Tensor]| v[0].unsqueeze(1)?.squeeze(1)?.unsqueeze(-1)),
@@ -307,11 +203,7 @@ fn shape_and_index_ops_first_order() {
             Box::new(|v: &[Tensor]| v[0].broadcast_to([2, 3, 4])),
             vec![x.clone()],
         ),
-        (
-            "contiguous",
-            Box::new(|v: &[Tensor]| v[0].t()?.contiguous()),
-            vec![x.clone()],
-        ),
+        ("contiguous", Box::new(|v: &[Tensor]| v[0].t()?.contiguous()), vec![x.clone()]),
         (
             "cat",
             Box::new(|v: &[Tensor]| Tensor::cat(&[v[0].clone(), v[1].clone()], 1)),
@@ -332,11 +224,7 @@ fn shape_and_index_ops_first_order() {
             Box::new(|v: &[Tensor]| v[0].chunk(2, 1).map(|p| p[0].clone())),
             vec![x.clone()],
         ),
-        (
-            "pad",
-            Box::new(|v: &[Tensor]| v[0].pad(&[(1, 0), (2, 1)], 0.5)),
-            vec![x.clone()],
-        ),
+        ("pad", Box::new(|v: &[Tensor]| v[0].pad(&[(1, 0), (2, 1)], 0.5)), vec![x.clone()]),
         (
             "index_select",
             Box::new(move |v: &[Tensor]| v[0].index_select(0, &idx)),
@@ -441,10 +329,7 @@ fn unfold_and_fold_first_and_second_order() {
     let cols = rand(&[2, 2 * 6, 12], -1.0, 1.0, 32);
     check(
         "fold2d",
-        Box::new(|v: &[Tensor]| {
-            v[0].fold2d((5, 4), (3, 2), (2, 1), (1, 1), (1, 2))?
-                .square()
-        }),
+        Box::new(|v: &[Tensor]| v[0].fold2d((5, 4), (3, 2), (2, 1), (1, 1), (1, 2))?.square()),
         &[cols],
         true,
     );
@@ -457,9 +342,7 @@ fn unfold_matches_a_direct_convolution() {
     let x = rand(&[n, c, h, w], -1.0, 1.0, 41);
     let wt = rand(&[o, c, k, k], -1.0, 1.0, 42);
     let (stride, pad) = (2, 1);
-    let cols = x
-        .unfold2d((k, k), (stride, stride), (pad, pad), (1, 1))
-        .unwrap();
+    let cols = x.unfold2d((k, k), (stride, stride), (pad, pad), (1, 1)).unwrap();
     let oh = (h + 2 * pad - k) / stride + 1;
     let ow = (w + 2 * pad - k) / stride + 1;
     let y = wt
@@ -483,17 +366,13 @@ fn unfold_matches_a_direct_convolution() {
                                 let iy = (oy * stride + i) as isize - pad as isize;
                                 let ix = (ox * stride + j) as isize - pad as isize;
                                 if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
-                                    s += xv[((b * c + ic) * h + iy as usize) * w + ix as usize]
-                                        * wv[((oc * c + ic) * k + i) * k + j];
+                                    s += xv[((b * c + ic) * h + iy as usize) * w + ix as usize] * wv[((oc * c + ic) * k + i) * k + j];
                                 }
                             }
                         }
                     }
                     let got = yv[((b * o + oc) * oh + oy) * ow + ox];
-                    assert!(
-                        (got - s).abs() < 1e-12,
-                        "conv at {b},{oc},{oy},{ox}: {got} vs {s}"
-                    );
+                    assert!((got - s).abs() < 1e-12, "conv at {b},{oc},{oy},{ox}: {got} vs {s}");
                 }
             }
         }

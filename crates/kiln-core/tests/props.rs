@@ -34,16 +34,8 @@ fn broadcastable_pair() -> impl Strategy<Value = (Vec<usize>, Vec<usize>)> {
             0..=n,
         )
             .prop_map(|(out, ma, mb, drop)| {
-                let a: Vec<usize> = out
-                    .iter()
-                    .zip(&ma)
-                    .map(|(&d, &m)| if m { 1 } else { d })
-                    .collect();
-                let b: Vec<usize> = out
-                    .iter()
-                    .zip(&mb)
-                    .map(|(&d, &m)| if m { 1 } else { d })
-                    .collect();
+                let a: Vec<usize> = out.iter().zip(&ma).map(|(&d, &m)| if m { 1 } else { d }).collect();
+                let b: Vec<usize> = out.iter().zip(&mb).map(|(&d, &m)| if m { 1 } else { d }).collect();
                 (a[drop.min(a.len() - 1)..].to_vec(), b)
             })
     })

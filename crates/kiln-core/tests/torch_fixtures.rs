@@ -12,16 +12,8 @@ fn tensor_of(v: &Value, dtype: DType) -> Tensor {
         .iter()
         .map(|x| x.as_u64().unwrap() as usize)
         .collect();
-    let data: Vec<f64> = v["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect();
-    Tensor::from_vec(data, shape)
-        .unwrap()
-        .to_dtype(dtype)
-        .unwrap()
+    let data: Vec<f64> = v["data"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    Tensor::from_vec(data, shape).unwrap().to_dtype(dtype).unwrap()
 }
 
 fn index_of(v: &Value) -> Tensor {
@@ -36,12 +28,7 @@ fn index_of(v: &Value) -> Tensor {
         .iter()
         .map(|x| x.as_u64().unwrap() as usize)
         .collect();
-    let data: Vec<i64> = v["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_i64().unwrap())
-        .collect();
+    let data: Vec<i64> = v["data"].as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect();
     Tensor::from_vec(data, shape).unwrap()
 }
 
@@ -52,21 +39,12 @@ fn mask_of(v: &Value) -> Tensor {
         .iter()
         .map(|x| x.as_u64().unwrap() as usize)
         .collect();
-    let data: Vec<u8> = v["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u8)
-        .collect();
+    let data: Vec<u8> = v["data"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u8).collect();
     Tensor::from_vec(data, shape).unwrap()
 }
 
 fn isizes(v: &Value) -> Vec<isize> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_i64().unwrap() as isize)
-        .collect()
+    v.as_array().unwrap().iter().map(|x| x.as_i64().unwrap() as isize).collect()
 }
 
 fn run(op: &str, xs: &[Tensor], args: &Value) -> Result<Tensor> {
@@ -109,11 +87,7 @@ fn run(op: &str, xs: &[Tensor], args: &Value) -> Result<Tensor> {
         "max" => x.max(&isizes(&args["dims"]), keep),
         "min" => x.min(&isizes(&args["dims"]), keep),
         "logsumexp" => x.logsumexp(&isizes(&args["dims"]), keep),
-        "var" => x.var(
-            &isizes(&args["dims"]),
-            args["correction"].as_u64().unwrap() as usize,
-            keep,
-        ),
+        "var" => x.var(&isizes(&args["dims"]), args["correction"].as_u64().unwrap() as usize, keep),
         "softmax" => x.softmax(dim),
         "log_softmax" => x.log_softmax(dim),
         "argmax" => x.argmax(dim, keep),
@@ -130,12 +104,7 @@ fn run(op: &str, xs: &[Tensor], args: &Value) -> Result<Tensor> {
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|p| {
-                    (
-                        p[0].as_u64().unwrap() as usize,
-                        p[1].as_u64().unwrap() as usize,
-                    )
-                })
+                .map(|p| (p[0].as_u64().unwrap() as usize, p[1].as_u64().unwrap() as usize))
                 .collect();
             x.pad(&pads, args["value"].as_f64().unwrap())
         }
@@ -144,28 +113,10 @@ fn run(op: &str, xs: &[Tensor], args: &Value) -> Result<Tensor> {
             args["start"].as_u64().unwrap() as usize,
             args["len"].as_u64().unwrap() as usize,
         ),
-        "permute" => x.permute(
-            &isizes(&args["dims"])
-                .iter()
-                .map(|&d| d as usize)
-                .collect::<Vec<_>>(),
-        ),
-        "transpose" => x.transpose(
-            args["dim0"].as_i64().unwrap() as isize,
-            args["dim1"].as_i64().unwrap() as isize,
-        ),
-        "reshape" => x.reshape(
-            isizes(&args["shape"])
-                .iter()
-                .map(|&d| d as usize)
-                .collect::<Vec<_>>(),
-        ),
-        "expand" => x.expand(
-            isizes(&args["shape"])
-                .iter()
-                .map(|&d| d as usize)
-                .collect::<Vec<_>>(),
-        ),
+        "permute" => x.permute(&isizes(&args["dims"]).iter().map(|&d| d as usize).collect::<Vec<_>>()),
+        "transpose" => x.transpose(args["dim0"].as_i64().unwrap() as isize, args["dim1"].as_i64().unwrap() as isize),
+        "reshape" => x.reshape(isizes(&args["shape"]).iter().map(|&d| d as usize).collect::<Vec<_>>()),
+        "expand" => x.expand(isizes(&args["shape"]).iter().map(|&d| d as usize).collect::<Vec<_>>()),
         "matmul" => x.matmul(&xs[1]),
         other => panic!("fixture names an op this test does not know: {other}"),
     }
@@ -197,11 +148,7 @@ fn every_op_matches_pytorch() {
     for case in cases {
         let name = case["name"].as_str().unwrap();
         let op = case["op"].as_str().unwrap();
-        let dtype = if case["dtype"] == "f32" {
-            DType::F32
-        } else {
-            DType::F64
-        };
+        let dtype = if case["dtype"] == "f32" { DType::F32 } else { DType::F64 };
         let has_grad = !case["grad_output"].is_null();
         let xs: Vec<Tensor> = case["inputs"]
             .as_array()
@@ -223,11 +170,7 @@ fn every_op_matches_pytorch() {
             .map(|x| x.as_u64().unwrap() as usize)
             .collect();
         if out.dims() != want_shape.as_slice() {
-            failures.push(format!(
-                "{name}: shape {:?} vs torch {:?}",
-                out.dims(),
-                want_shape
-            ));
+            failures.push(format!("{name}: shape {:?} vs torch {:?}", out.dims(), want_shape));
             continue;
         }
         let want: Vec<f64> = case["output"]["data"]
@@ -264,33 +207,21 @@ fn every_op_matches_pytorch() {
             if want.is_null() {
                 continue;
             }
-            let want_v: Vec<f64> = want["data"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_f64().unwrap())
-                .collect();
+            let want_v: Vec<f64> = want["data"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
             let got = grads
                 .get(x)
                 .map(|g| g.to_vec_f64().unwrap())
                 .unwrap_or_else(|| vec![0.0; x.elem_count()]);
             // gelu's f32 gradient differs in rounding between erf implementations.
-            let tol_dtype = if op == "gelu" && dtype == DType::F32 {
-                DType::F64
-            } else {
-                dtype
-            };
+            let tol_dtype = if op == "gelu" && dtype == DType::F32 { DType::F64 } else { dtype };
             let res = if op == "gelu" && dtype == DType::F32 {
-                got.iter()
-                    .zip(&want_v)
-                    .enumerate()
-                    .try_for_each(|(k, (g, w))| {
-                        if (g - w).abs() <= 1e-4 * w.abs() + 1e-6 {
-                            Ok(())
-                        } else {
-                            Err(format!("element {k}: kiln {g}, torch {w}"))
-                        }
-                    })
+                got.iter().zip(&want_v).enumerate().try_for_each(|(k, (g, w))| {
+                    if (g - w).abs() <= 1e-4 * w.abs() + 1e-6 {
+                        Ok(())
+                    } else {
+                        Err(format!("element {k}: kiln {g}, torch {w}"))
+                    }
+                })
             } else {
                 close(&got, &want_v, tol_dtype)
             };

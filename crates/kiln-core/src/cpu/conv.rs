@@ -59,24 +59,14 @@ fn im2col_t<T: Float>(x: &[T], l: &Layout, w: &Window2d) -> Vec<T> {
         }
     };
     if out.len() >= PAR_THRESHOLD && n > 1 && rayon::current_num_threads() > 1 {
-        out.par_chunks_mut(per_sample)
-            .enumerate()
-            .for_each(|(b, dst)| fill(b, dst));
+        out.par_chunks_mut(per_sample).enumerate().for_each(|(b, dst)| fill(b, dst));
     } else {
-        out.chunks_mut(per_sample.max(1))
-            .enumerate()
-            .for_each(|(b, dst)| fill(b, dst));
+        out.chunks_mut(per_sample.max(1)).enumerate().for_each(|(b, dst)| fill(b, dst));
     }
     out
 }
 
-fn col2im_t<T: Float>(
-    x: &[T],
-    l: &Layout,
-    w: &Window2d,
-    c: usize,
-    (h, wd): (usize, usize),
-) -> Vec<T> {
+fn col2im_t<T: Float>(x: &[T], l: &Layout, w: &Window2d, c: usize, (h, wd): (usize, usize)) -> Vec<T> {
     let n = l.shape.dims()[0];
     let (kh, kw) = w.kernel;
     let oh = w.out_len(h, 0).unwrap_or(0);
@@ -109,13 +99,9 @@ fn col2im_t<T: Float>(
         }
     };
     if out.len() >= PAR_THRESHOLD && n > 1 && rayon::current_num_threads() > 1 {
-        out.par_chunks_mut(per_out)
-            .enumerate()
-            .for_each(|(b, dst)| fill(b, dst));
+        out.par_chunks_mut(per_out).enumerate().for_each(|(b, dst)| fill(b, dst));
     } else {
-        out.chunks_mut(per_out.max(1))
-            .enumerate()
-            .for_each(|(b, dst)| fill(b, dst));
+        out.chunks_mut(per_out.max(1)).enumerate().for_each(|(b, dst)| fill(b, dst));
     }
     out
 }
@@ -132,13 +118,7 @@ impl CpuStorage {
             }),
         }
     }
-    pub(crate) fn col2im(
-        &self,
-        l: &Layout,
-        w: &Window2d,
-        c: usize,
-        out_hw: (usize, usize),
-    ) -> Result<Self> {
+    pub(crate) fn col2im(&self, l: &Layout, w: &Window2d, c: usize, out_hw: (usize, usize)) -> Result<Self> {
         match self {
             CpuStorage::F32(v) => Ok(CpuStorage::F32(col2im_t(v, l, w, c, out_hw))),
             CpuStorage::F64(v) => Ok(CpuStorage::F64(col2im_t(v, l, w, c, out_hw))),

@@ -3,11 +3,7 @@
 use super::{CpuElement, CpuStorage};
 use crate::{Error, Float, Layout, Result, Shape};
 
-fn indices<'a>(
-    op: &'static str,
-    s: &'a CpuStorage,
-    l: &Layout,
-) -> Result<std::borrow::Cow<'a, [i64]>> {
+fn indices<'a>(op: &'static str, s: &'a CpuStorage, l: &Layout) -> Result<std::borrow::Cow<'a, [i64]>> {
     let CpuStorage::I64(v) = s else {
         return Err(Error::DType {
             op,
@@ -32,23 +28,14 @@ fn contiguous<'a, T: Copy + Sync + Send>(x: &'a [T], l: &Layout) -> std::borrow:
 
 fn check(op: &'static str, i: i64, dim: usize, size: usize) -> Result<usize> {
     if i < 0 || i as usize >= size {
-        return Err(Error::Index {
-            op,
-            index: i,
-            dim,
-            size,
-        });
+        return Err(Error::Index { op, index: i, dim, size });
     }
     Ok(i as usize)
 }
 
 fn split(shape: &Shape, dim: usize) -> (usize, usize, usize) {
     let d = shape.dims();
-    (
-        d[..dim].iter().product(),
-        d[dim],
-        d[dim + 1..].iter().product(),
-    )
+    (d[..dim].iter().product(), d[dim], d[dim + 1..].iter().product())
 }
 
 /// Row-major multi-index counter over `dims`, with the storage offsets of several strided operands.
@@ -92,27 +79,11 @@ fn same_dtype<'a, T: CpuElement>(op: &'static str, s: &'a CpuStorage) -> Result<
 }
 
 impl CpuStorage {
-    pub(crate) fn index_select(
-        &self,
-        l: &Layout,
-        dim: usize,
-        idx: &Self,
-        il: &Layout,
-    ) -> Result<Self> {
+    pub(crate) fn index_select(&self, l: &Layout, dim: usize, idx: &Self, il: &Layout) -> Result<Self> {
         let ids = indices("index_select", idx, il)?;
         let (outer, size, inner) = split(&l.shape, dim);
-        let ids: Vec<usize> = ids
-            .iter()
-            .map(|&i| check("index_select", i, dim, size))
-            .collect::<Result<_>>()?;
-        fn sel<T: Copy + Sync + Send + Default>(
-            x: &[T],
-            l: &Layout,
-            ids: &[usize],
-            outer: usize,
-            size: usize,
-            inner: usize,
-        ) -> Vec<T> {
+        let ids: Vec<usize> = ids.iter().map(|&i| check("index_select", i, dim, size)).collect::<Result<_>>()?;
+        fn sel<T: Copy + Sync + Send + Default>(x: &[T], l: &Layout, ids: &[usize], outer: usize, size: usize, inner: usize) -> Vec<T> {
             let x = contiguous(x, l);
             let mut out = Vec::with_capacity(outer * ids.len() * inner);
             for o in 0..outer {
@@ -131,21 +102,10 @@ impl CpuStorage {
         })
     }
 
-    pub(crate) fn index_add(
-        &self,
-        l: &Layout,
-        dim: usize,
-        idx: &Self,
-        il: &Layout,
-        src: &Self,
-        sl: &Layout,
-    ) -> Result<Self> {
+    pub(crate) fn index_add(&self, l: &Layout, dim: usize, idx: &Self, il: &Layout, src: &Self, sl: &Layout) -> Result<Self> {
         let ids = indices("index_add", idx, il)?;
         let (outer, size, inner) = split(&l.shape, dim);
-        let ids: Vec<usize> = ids
-            .iter()
-            .map(|&i| check("index_add", i, dim, size))
-            .collect::<Result<_>>()?;
+        let ids: Vec<usize> = ids.iter().map(|&i| check("index_add", i, dim, size)).collect::<Result<_>>()?;
         fn add<T: Float + CpuElement>(
             x: &[T],
             l: &Layout,
@@ -209,15 +169,7 @@ impl CpuStorage {
         })
     }
 
-    pub(crate) fn scatter_add(
-        &self,
-        l: &Layout,
-        dim: usize,
-        idx: &Self,
-        il: &Layout,
-        src: &Self,
-        sl: &Layout,
-    ) -> Result<Self> {
+    pub(crate) fn scatter_add(&self, l: &Layout, dim: usize, idx: &Self, il: &Layout, src: &Self, sl: &Layout) -> Result<Self> {
         let ids = indices("scatter_add", idx, il)?;
         let dims = il.shape.dims().to_vec();
         let size = l.shape.0[dim];
@@ -230,17 +182,8 @@ impl CpuStorage {
             k += 1;
             match check("scatter_add", i, dim, size) {
                 Ok(i) => {
-                    let t: usize = pos
-                        .iter()
-                        .enumerate()
-                        .map(|(d, &p)| if d == dim { i } else { p } * ostr[d])
-                        .sum();
-                    let s: usize = sl.offset
-                        + pos
-                            .iter()
-                            .zip(sl.strides.iter())
-                            .map(|(p, s)| p * s)
-                            .sum::<usize>();
+                    let t: usize = pos.iter().enumerate().map(|(d, &p)| if d == dim { i } else { p } * ostr[d]).sum();
+                    let s: usize = sl.offset + pos.iter().zip(sl.strides.iter()).map(|(p, s)| p * s).sum::<usize>();
                     pairs.push((t, s));
                 }
                 Err(e) => {
@@ -251,12 +194,7 @@ impl CpuStorage {
         if let Some(e) = err {
             return Err(e);
         }
-        fn scat<T: Float + CpuElement>(
-            x: &[T],
-            l: &Layout,
-            src: &CpuStorage,
-            pairs: &[(usize, usize)],
-        ) -> Result<Vec<T>> {
+        fn scat<T: Float + CpuElement>(x: &[T], l: &Layout, src: &CpuStorage, pairs: &[(usize, usize)]) -> Result<Vec<T>> {
             let mut out = contiguous(x, l).into_owned();
             let s = same_dtype::<T>("scatter_add", src)?;
             for &(t, so) in pairs {

@@ -12,20 +12,10 @@ const TINY_FLOPS: usize = 4096;
 const PAR_FLOPS: usize = 64 * 64 * 64;
 
 impl CpuStorage {
-    pub(crate) fn matmul(
-        &self,
-        l: &Layout,
-        rhs: &Self,
-        rl: &Layout,
-        batch: &Shape,
-    ) -> Result<Self> {
+    pub(crate) fn matmul(&self, l: &Layout, rhs: &Self, rl: &Layout, batch: &Shape) -> Result<Self> {
         match (self, rhs) {
-            (CpuStorage::F32(a), CpuStorage::F32(b)) => {
-                Ok(CpuStorage::F32(matmul_t(a, l, b, rl, batch)))
-            }
-            (CpuStorage::F64(a), CpuStorage::F64(b)) => {
-                Ok(CpuStorage::F64(matmul_t(a, l, b, rl, batch)))
-            }
+            (CpuStorage::F32(a), CpuStorage::F32(b)) => Ok(CpuStorage::F32(matmul_t(a, l, b, rl, batch))),
+            (CpuStorage::F64(a), CpuStorage::F64(b)) => Ok(CpuStorage::F64(matmul_t(a, l, b, rl, batch))),
             (a, b) if a.dtype() != b.dtype() => Err(Error::DTypeMismatch {
                 op: "matmul",
                 lhs: a.dtype(),
@@ -47,8 +37,11 @@ struct Mat {
     cs: usize,
 }
 
-fn batch_offsets(l: &Layout, batch: &Shape) -> Vec<usize> {
+fn batch_offsets(l: &Layout, batch: &Shape) -> smallvec::SmallVec<[usize; 1]> {
     let r = l.shape.rank();
+    if batch.rank() == 0 {
+        return smallvec::smallvec![l.offset];
+    }
     let bl = Layout {
         shape: Shape(Dims::from_slice(&l.shape.0[..r - 2])),
         strides: Dims::from_slice(&l.strides[..r - 2]),
@@ -56,17 +49,10 @@ fn batch_offsets(l: &Layout, batch: &Shape) -> Vec<usize> {
     };
     let strides = bl.broadcast_strides(batch);
     let nb = batch.elem_count();
-    let mut out = Vec::with_capacity(nb);
+    let mut out = smallvec::SmallVec::with_capacity(nb);
     let mut idx = vec![0usize; batch.rank()];
     for _ in 0..nb {
-        out.push(
-            l.offset
-                + idx
-                    .iter()
-                    .zip(strides.iter())
-                    .map(|(i, s)| i * s)
-                    .sum::<usize>(),
-        );
+        out.push(l.offset + idx.iter().zip(strides.iter()).map(|(i, s)| i * s).sum::<usize>());
         for d in (0..batch.rank()).rev() {
             idx[d] += 1;
             if idx[d] < batch.0[d] {
@@ -100,17 +86,7 @@ fn tiny<T: Float>(a: &[T], ma: Mat, b: &[T], mb: Mat, out: &mut [T], m: usize, k
 }
 
 #[allow(clippy::too_many_arguments)]
-fn gemm_one<T: Float>(
-    a: &[T],
-    ma: Mat,
-    b: &[T],
-    mb: Mat,
-    out: &mut [T],
-    m: usize,
-    k: usize,
-    n: usize,
-    par: gemm::Parallelism,
-) {
+fn gemm_one<T: Float>(a: &[T], ma: Mat, b: &[T], mb: Mat, out: &mut [T], m: usize, k: usize, n: usize, par: gemm::Parallelism) {
     if k == 0 {
         out.iter_mut().for_each(|v| *v = T::zero());
         return;

@@ -70,19 +70,13 @@ macro_rules! any_dtype {
 
 /// Builds a vector of `n` elements, letting `fill(start, chunk)` initialise every slot of each chunk.
 /// Large outputs are filled in parallel chunks.
-pub(crate) fn build<U: Send>(
-    n: usize,
-    fill: impl Fn(usize, &mut [MaybeUninit<U>]) + Sync,
-) -> Vec<U> {
+pub(crate) fn build<U: Send>(n: usize, fill: impl Fn(usize, &mut [MaybeUninit<U>]) + Sync) -> Vec<U> {
     let mut v: Vec<U> = Vec::with_capacity(n);
     let spare = &mut v.spare_capacity_mut()[..n];
     let threads = rayon::current_num_threads();
     if n >= PAR_THRESHOLD && threads > 1 {
         let chunk = n.div_ceil(threads * 4).max(PAR_THRESHOLD / 4);
-        spare
-            .par_chunks_mut(chunk)
-            .enumerate()
-            .for_each(|(i, c)| fill(i * chunk, c));
+        spare.par_chunks_mut(chunk).enumerate().for_each(|(i, c)| fill(i * chunk, c));
     } else {
         fill(0, spare);
     }
@@ -125,11 +119,7 @@ pub(crate) fn walk_range<const N: usize>(
 }
 
 /// Elementwise map of one strided operand.
-pub(crate) fn map1<T: Copy + Sync, U: Send>(
-    x: &[T],
-    l: &Layout,
-    f: impl Fn(T) -> U + Sync,
-) -> Vec<U> {
+pub(crate) fn map1<T: Copy + Sync, U: Send>(x: &[T], l: &Layout, f: impl Fn(T) -> U + Sync) -> Vec<U> {
     let n = l.shape.elem_count();
     if let Some(o) = l.contiguous_offset() {
         let x = &x[o..o + n];
@@ -144,19 +134,12 @@ pub(crate) fn map1<T: Copy + Sync, U: Send>(
     let si = strides[0][shape.len() - 1];
     build(n, |start, dst| {
         let mut pos = 0;
-        walk_range(
-            &shape,
-            &strides,
-            [l.offset],
-            start,
-            dst.len(),
-            |[o], cnt| {
-                for j in 0..cnt {
-                    dst[pos + j].write(f(x[o + j * si]));
-                }
-                pos += cnt;
-            },
-        );
+        walk_range(&shape, &strides, [l.offset], start, dst.len(), |[o], cnt| {
+            for j in 0..cnt {
+                dst[pos + j].write(f(x[o + j * si]));
+            }
+            pos += cnt;
+        });
     })
 }
 
@@ -176,11 +159,7 @@ pub(crate) fn map2<A: Copy + Sync, B: Copy + Sync, U: Send>(
             let (a, b) = (&a[oa..oa + n], &b[ob..ob + n]);
             return build(n, |start, dst| {
                 let len = dst.len();
-                for ((d, &x), &y) in dst
-                    .iter_mut()
-                    .zip(&a[start..start + len])
-                    .zip(&b[start..start + len])
-                {
+                for ((d, &x), &y) in dst.iter_mut().zip(&a[start..start + len]).zip(&b[start..start + len]) {
                     d.write(f(x, y));
                 }
             });
@@ -200,43 +179,34 @@ pub(crate) fn map2<A: Copy + Sync, B: Copy + Sync, U: Send>(
     let (sa, sb) = (strides[0][last], strides[1][last]);
     build(n, |start, dst| {
         let mut pos = 0;
-        walk_range(
-            &shape,
-            &strides,
-            [la.offset, lb.offset],
-            start,
-            dst.len(),
-            |[oa, ob], cnt| {
-                let d = &mut dst[pos..pos + cnt];
-                match (sa, sb) {
-                    (1, 1) => {
-                        for ((d, &x), &y) in
-                            d.iter_mut().zip(&a[oa..oa + cnt]).zip(&b[ob..ob + cnt])
-                        {
-                            d.write(f(x, y));
-                        }
-                    }
-                    (1, 0) => {
-                        let y = b[ob];
-                        for (d, &x) in d.iter_mut().zip(&a[oa..oa + cnt]) {
-                            d.write(f(x, y));
-                        }
-                    }
-                    (0, 1) => {
-                        let x = a[oa];
-                        for (d, &y) in d.iter_mut().zip(&b[ob..ob + cnt]) {
-                            d.write(f(x, y));
-                        }
-                    }
-                    _ => {
-                        for (j, d) in d.iter_mut().enumerate() {
-                            d.write(f(a[oa + j * sa], b[ob + j * sb]));
-                        }
+        walk_range(&shape, &strides, [la.offset, lb.offset], start, dst.len(), |[oa, ob], cnt| {
+            let d = &mut dst[pos..pos + cnt];
+            match (sa, sb) {
+                (1, 1) => {
+                    for ((d, &x), &y) in d.iter_mut().zip(&a[oa..oa + cnt]).zip(&b[ob..ob + cnt]) {
+                        d.write(f(x, y));
                     }
                 }
-                pos += cnt;
-            },
-        );
+                (1, 0) => {
+                    let y = b[ob];
+                    for (d, &x) in d.iter_mut().zip(&a[oa..oa + cnt]) {
+                        d.write(f(x, y));
+                    }
+                }
+                (0, 1) => {
+                    let x = a[oa];
+                    for (d, &y) in d.iter_mut().zip(&b[ob..ob + cnt]) {
+                        d.write(f(x, y));
+                    }
+                }
+                _ => {
+                    for (j, d) in d.iter_mut().enumerate() {
+                        d.write(f(a[oa + j * sa], b[ob + j * sb]));
+                    }
+                }
+            }
+            pos += cnt;
+        });
     })
 }
 
@@ -320,16 +290,13 @@ fn unary_float<T: Float + CpuElement>(x: &[T], l: &Layout, op: UnaryOp) -> Vec<T
     }
 }
 
-fn binary_float<T: Float>(
-    a: &[T],
-    la: &Layout,
-    b: &[T],
-    lb: &Layout,
-    out: &Shape,
-    op: BinaryOp,
-) -> Vec<T> {
+fn binary_float<T: Float>(a: &[T], la: &Layout, b: &[T], lb: &Layout, out: &Shape, op: BinaryOp) -> Vec<T> {
     match op {
         BinaryOp::Add => map2(a, la, b, lb, out, |x, y| x + y),
+        BinaryOp::AddScaled(alpha) => {
+            let alpha = T::from_f64(alpha);
+            map2(a, la, b, lb, out, |x, y| x + y * alpha)
+        }
         BinaryOp::Sub => map2(a, la, b, lb, out, |x, y| x - y),
         BinaryOp::Mul => map2(a, la, b, lb, out, |x, y| x * y),
         BinaryOp::Div => map2(a, la, b, lb, out, |x, y| x / y),
@@ -339,21 +306,14 @@ fn binary_float<T: Float>(
     }
 }
 
-fn binary_i64(
-    a: &[i64],
-    la: &Layout,
-    b: &[i64],
-    lb: &Layout,
-    out: &Shape,
-    op: BinaryOp,
-) -> Result<Vec<i64>> {
+fn binary_i64(a: &[i64], la: &Layout, b: &[i64], lb: &Layout, out: &Shape, op: BinaryOp) -> Result<Vec<i64>> {
     Ok(match op {
         BinaryOp::Add => map2(a, la, b, lb, out, |x, y| x.wrapping_add(y)),
         BinaryOp::Sub => map2(a, la, b, lb, out, |x, y| x.wrapping_sub(y)),
         BinaryOp::Mul => map2(a, la, b, lb, out, |x, y| x.wrapping_mul(y)),
         BinaryOp::Maximum => map2(a, la, b, lb, out, |x, y| x.max(y)),
         BinaryOp::Minimum => map2(a, la, b, lb, out, |x, y| x.min(y)),
-        BinaryOp::Div | BinaryOp::Pow => {
+        BinaryOp::Div | BinaryOp::Pow | BinaryOp::AddScaled(_) => {
             return Err(Error::DType {
                 op: op.name(),
                 expected: "f32 or f64",
@@ -363,14 +323,7 @@ fn binary_i64(
     })
 }
 
-fn cmp_kernel<T: Copy + Sync + PartialOrd>(
-    a: &[T],
-    la: &Layout,
-    b: &[T],
-    lb: &Layout,
-    out: &Shape,
-    op: CmpOp,
-) -> Vec<u8> {
+fn cmp_kernel<T: Copy + Sync + PartialOrd>(a: &[T], la: &Layout, b: &[T], lb: &Layout, out: &Shape, op: CmpOp) -> Vec<u8> {
     match op {
         CmpOp::Eq => map2(a, la, b, lb, out, |x, y| (x == y) as u8),
         CmpOp::Ne => map2(a, la, b, lb, out, |x, y| (x != y) as u8),
@@ -453,12 +406,7 @@ fn reduce_kernel<T: Copy + Send + Sync>(
         });
     };
     let os0 = strides[1][0];
-    if l.shape.elem_count() >= PAR_THRESHOLD
-        && rayon::current_num_threads() > 1
-        && shape.len() > 1
-        && os0 != 0
-        && shape[0] > 1
-    {
+    if l.shape.elem_count() >= PAR_THRESHOLD && rayon::current_num_threads() > 1 && shape.len() > 1 && os0 != 0 && shape[0] > 1 {
         let sub_shape: Dims = shape[1..].into();
         let sub_strides = [strides[0][1..].into(), strides[1][1..].into()];
         let is0 = strides[0][0];
@@ -473,14 +421,7 @@ fn reduce_kernel<T: Copy + Send + Sync>(
 
 fn reduce_float<T: Float>(x: &[T], l: &Layout, dims: &[usize], op: ReduceOp) -> Vec<T> {
     match op {
-        ReduceOp::Sum => reduce_kernel(
-            x,
-            l,
-            dims,
-            T::zero(),
-            |a, b| a + b,
-            |a, row| a + sum_slice(row),
-        ),
+        ReduceOp::Sum => reduce_kernel(x, l, dims, T::zero(), |a, b| a + b, |a, row| a + sum_slice(row)),
         ReduceOp::Max => reduce_kernel(
             x,
             l,
@@ -510,22 +451,8 @@ fn reduce_i64(x: &[i64], l: &Layout, dims: &[usize], op: ReduceOp) -> Vec<i64> {
             |a, b| a.wrapping_add(b),
             |a, r| r.iter().fold(a, |s, &v| s.wrapping_add(v)),
         ),
-        ReduceOp::Max => reduce_kernel(
-            x,
-            l,
-            dims,
-            i64::MIN,
-            |a, b| a.max(b),
-            |a, r| r.iter().fold(a, |s, &v| s.max(v)),
-        ),
-        ReduceOp::Min => reduce_kernel(
-            x,
-            l,
-            dims,
-            i64::MAX,
-            |a, b| a.min(b),
-            |a, r| r.iter().fold(a, |s, &v| s.min(v)),
-        ),
+        ReduceOp::Max => reduce_kernel(x, l, dims, i64::MIN, |a, b| a.max(b), |a, r| r.iter().fold(a, |s, &v| s.max(v))),
+        ReduceOp::Min => reduce_kernel(x, l, dims, i64::MAX, |a, b| a.min(b), |a, r| r.iter().fold(a, |s, &v| s.min(v))),
     }
 }
 
@@ -631,24 +558,11 @@ impl CpuStorage {
             CpuStorage::U8(_) => Err(self.float_only(op.name())),
         }
     }
-    pub(crate) fn binary(
-        &self,
-        l: &Layout,
-        rhs: &Self,
-        rl: &Layout,
-        op: BinaryOp,
-        out: &Shape,
-    ) -> Result<Self> {
+    pub(crate) fn binary(&self, l: &Layout, rhs: &Self, rl: &Layout, op: BinaryOp, out: &Shape) -> Result<Self> {
         match (self, rhs) {
-            (CpuStorage::F32(a), CpuStorage::F32(b)) => {
-                Ok(CpuStorage::F32(binary_float(a, l, b, rl, out, op)))
-            }
-            (CpuStorage::F64(a), CpuStorage::F64(b)) => {
-                Ok(CpuStorage::F64(binary_float(a, l, b, rl, out, op)))
-            }
-            (CpuStorage::I64(a), CpuStorage::I64(b)) => {
-                Ok(CpuStorage::I64(binary_i64(a, l, b, rl, out, op)?))
-            }
+            (CpuStorage::F32(a), CpuStorage::F32(b)) => Ok(CpuStorage::F32(binary_float(a, l, b, rl, out, op))),
+            (CpuStorage::F64(a), CpuStorage::F64(b)) => Ok(CpuStorage::F64(binary_float(a, l, b, rl, out, op))),
+            (CpuStorage::I64(a), CpuStorage::I64(b)) => Ok(CpuStorage::I64(binary_i64(a, l, b, rl, out, op)?)),
             (CpuStorage::U8(_), CpuStorage::U8(_)) => Err(self.float_only(op.name())),
             _ => Err(Error::DTypeMismatch {
                 op: op.name(),
@@ -657,14 +571,7 @@ impl CpuStorage {
             }),
         }
     }
-    pub(crate) fn cmp(
-        &self,
-        l: &Layout,
-        rhs: &Self,
-        rl: &Layout,
-        op: CmpOp,
-        out: &Shape,
-    ) -> Result<Self> {
+    pub(crate) fn cmp(&self, l: &Layout, rhs: &Self, rl: &Layout, op: CmpOp, out: &Shape) -> Result<Self> {
         let v = match (self, rhs) {
             (CpuStorage::F32(a), CpuStorage::F32(b)) => cmp_kernel(a, l, b, rl, out, op),
             (CpuStorage::F64(a), CpuStorage::F64(b)) => cmp_kernel(a, l, b, rl, out, op),
@@ -680,15 +587,7 @@ impl CpuStorage {
         };
         Ok(CpuStorage::U8(v))
     }
-    pub(crate) fn where_cond(
-        m: &Self,
-        ml: &Layout,
-        a: &Self,
-        al: &Layout,
-        b: &Self,
-        bl: &Layout,
-        out: &Shape,
-    ) -> Result<Self> {
+    pub(crate) fn where_cond(m: &Self, ml: &Layout, a: &Self, al: &Layout, b: &Self, bl: &Layout, out: &Shape) -> Result<Self> {
         let CpuStorage::U8(mask) = m else {
             return Err(Error::DType {
                 op: "where_cond",
@@ -696,21 +595,9 @@ impl CpuStorage {
                 got: m.dtype(),
             });
         };
-        fn tern<T: Copy + Send + Sync>(
-            m: &[u8],
-            ml: &Layout,
-            a: &[T],
-            al: &Layout,
-            b: &[T],
-            bl: &Layout,
-            out: &Shape,
-        ) -> Vec<T> {
+        fn tern<T: Copy + Send + Sync>(m: &[u8], ml: &Layout, a: &[T], al: &Layout, b: &[T], bl: &Layout, out: &Shape) -> Vec<T> {
             let n = out.elem_count();
-            let mut strides = [
-                ml.broadcast_strides(out),
-                al.broadcast_strides(out),
-                bl.broadcast_strides(out),
-            ];
+            let mut strides = [ml.broadcast_strides(out), al.broadcast_strides(out), bl.broadcast_strides(out)];
             let shape = coalesce(out.dims(), &mut strides);
             let last = shape.len() - 1;
             let (sm, sa, sb) = (strides[0][last], strides[1][last], strides[2][last]);
@@ -724,11 +611,7 @@ impl CpuStorage {
                     dst.len(),
                     |[om, oa, ob], cnt| {
                         for j in 0..cnt {
-                            let v = if m[om + j * sm] != 0 {
-                                a[oa + j * sa]
-                            } else {
-                                b[ob + j * sb]
-                            };
+                            let v = if m[om + j * sm] != 0 { a[oa + j * sa] } else { b[ob + j * sb] };
                             dst[pos + j].write(v);
                         }
                         pos += cnt;
@@ -737,18 +620,10 @@ impl CpuStorage {
             })
         }
         Ok(match (a, b) {
-            (CpuStorage::F32(a), CpuStorage::F32(b)) => {
-                CpuStorage::F32(tern(mask, ml, a, al, b, bl, out))
-            }
-            (CpuStorage::F64(a), CpuStorage::F64(b)) => {
-                CpuStorage::F64(tern(mask, ml, a, al, b, bl, out))
-            }
-            (CpuStorage::I64(a), CpuStorage::I64(b)) => {
-                CpuStorage::I64(tern(mask, ml, a, al, b, bl, out))
-            }
-            (CpuStorage::U8(a), CpuStorage::U8(b)) => {
-                CpuStorage::U8(tern(mask, ml, a, al, b, bl, out))
-            }
+            (CpuStorage::F32(a), CpuStorage::F32(b)) => CpuStorage::F32(tern(mask, ml, a, al, b, bl, out)),
+            (CpuStorage::F64(a), CpuStorage::F64(b)) => CpuStorage::F64(tern(mask, ml, a, al, b, bl, out)),
+            (CpuStorage::I64(a), CpuStorage::I64(b)) => CpuStorage::I64(tern(mask, ml, a, al, b, bl, out)),
+            (CpuStorage::U8(a), CpuStorage::U8(b)) => CpuStorage::U8(tern(mask, ml, a, al, b, bl, out)),
             _ => {
                 return Err(Error::DTypeMismatch {
                     op: "where_cond",
@@ -775,15 +650,10 @@ impl CpuStorage {
         if l.shape.0[dim] == 0 {
             return Err(Error::shape(
                 if max { "argmax" } else { "argmin" },
-                format!(
-                    "cannot reduce an empty dimension {dim} of shape {}",
-                    l.shape
-                ),
+                format!("cannot reduce an empty dimension {dim} of shape {}", l.shape),
             ));
         }
-        Ok(CpuStorage::I64(
-            any_dtype!(self, v => arg_kernel(v, l, dim, max)),
-        ))
+        Ok(CpuStorage::I64(any_dtype!(self, v => arg_kernel(v, l, dim, max))))
     }
     pub(crate) fn copy_strided(&self, l: &Layout) -> Self {
         match self {
@@ -806,21 +676,11 @@ impl CpuStorage {
     }
     pub(crate) fn pad(&self, l: &Layout, pads: &[(usize, usize)], value: f64) -> Self {
         fn pad_t<T: Element>(x: &[T], l: &Layout, pads: &[(usize, usize)], value: T) -> Vec<T> {
-            let out_dims: Dims = l
-                .shape
-                .0
-                .iter()
-                .zip(pads)
-                .map(|(&d, &(a, b))| d + a + b)
-                .collect();
+            let out_dims: Dims = l.shape.0.iter().zip(pads).map(|(&d, &(a, b))| d + a + b).collect();
             let out_shape = Shape(out_dims);
             let ostr = out_shape.contiguous_strides();
             let mut out = vec![value; out_shape.elem_count()];
-            let base: usize = pads
-                .iter()
-                .zip(ostr.iter())
-                .map(|(&(a, _), &s)| a * s)
-                .sum();
+            let base: usize = pads.iter().zip(ostr.iter()).map(|(&(a, _), &s)| a * s).sum();
             copy_into(x, l, &mut out, &ostr, base);
             out
         }
@@ -832,11 +692,7 @@ impl CpuStorage {
         }
     }
     pub(crate) fn cat(parts: &[(&Self, &Layout)], dim: usize, out: &Shape) -> Result<Self> {
-        fn cat_t<T: CpuElement>(
-            parts: &[(&CpuStorage, &Layout)],
-            dim: usize,
-            out: &Shape,
-        ) -> Result<Vec<T>> {
+        fn cat_t<T: CpuElement>(parts: &[(&CpuStorage, &Layout)], dim: usize, out: &Shape) -> Result<Vec<T>> {
             let ostr = out.contiguous_strides();
             let mut buf = vec![T::zero(); out.elem_count()];
             let mut at = 0;
@@ -864,18 +720,11 @@ impl CpuStorage {
             let mut strides = [l.strides.clone()];
             let shape = coalesce(l.shape.dims(), &mut strides);
             let si = strides[0][shape.len() - 1];
-            walk_range(
-                &shape,
-                &strides,
-                [l.offset],
-                0,
-                l.shape.elem_count(),
-                |[o], cnt| {
-                    for j in 0..cnt {
-                        ok &= v[o + j * si].is_finite();
-                    }
-                },
-            );
+            walk_range(&shape, &strides, [l.offset], 0, l.shape.elem_count(), |[o], cnt| {
+                for j in 0..cnt {
+                    ok &= v[o + j * si].is_finite();
+                }
+            });
             ok
         }
         match self {
