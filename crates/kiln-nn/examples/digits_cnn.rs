@@ -8,10 +8,7 @@
 use kiln_core::DType;
 use kiln_nn::data::{digits_split, DataLoader};
 use kiln_nn::train::{evaluate, fit_classifier, FitConfig};
-use kiln_nn::{
-    Adam, BatchNorm2d, Conv2d, Conv2dConfig, Dropout, Flatten, Func, Linear, MaxPool2d, Module, ReLU, Sequential,
-    VarStore,
-};
+use kiln_nn::{Adam, BatchNorm2d, Conv2d, Conv2dConfig, Dropout, Flatten, Func, Linear, MaxPool2d, Module, ReLU, Sequential, VarStore};
 
 fn main() -> kiln_nn::Result<()> {
     let out = std::env::args().nth(1).unwrap_or_else(|| "out/digits_cnn".into());

@@ -60,11 +60,7 @@ fn w4_init(model: &Sequential, seed: u64) -> kiln_nn::Result<()> {
         let (w, b) = (&pair[0].1, &pair[1].1);
         let (fan_out, fan_in) = (w.shape().dims()[0], w.shape().dims()[1]);
         let s = 1.0 / (fan_in as f64).sqrt();
-        let mut draw = |n: usize| -> Vec<f32> {
-            (0..n)
-                .map(|_| ((2.0 * rng.uniform01() - 1.0) * s) as f32)
-                .collect()
-        };
+        let mut draw = |n: usize| -> Vec<f32> { (0..n).map(|_| ((2.0 * rng.uniform01() - 1.0) * s) as f32).collect() };
         let wt = Tensor::from_vec(draw(fan_in * fan_out), [fan_in, fan_out])?;
         w.set(&wt.t()?.contiguous()?)?;
         b.set(&Tensor::from_vec(draw(fan_out), [fan_out])?)?;

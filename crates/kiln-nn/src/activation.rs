@@ -83,7 +83,9 @@ impl Module for Identity {
 /// assert_eq!(double.forward(&Tensor::ones([2], DType::F32))?.to_vec::<f32>()?, vec![2.0, 2.0]);
 /// # Ok::<(), kiln_nn::Error>(())
 /// ```
-pub struct Func(Box<dyn Fn(&Tensor) -> Result<Tensor> + Send + Sync>);
+pub struct Func(Box<FuncFn>);
+
+type FuncFn = dyn Fn(&Tensor) -> Result<Tensor> + Send + Sync;
 
 impl Func {
     /// Wraps `f`.

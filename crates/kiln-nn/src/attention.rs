@@ -31,9 +31,7 @@ pub struct MultiheadAttention {
 
 /// `[L, L]` u8 mask with 1 above the diagonal (position `i` may not attend to `j > i`).
 pub fn causal_mask(len: usize) -> Result<Tensor> {
-    let v: Vec<u8> = (0..len * len)
-        .map(|k| u8::from(k % len > k / len))
-        .collect();
+    let v: Vec<u8> = (0..len * len).map(|k| u8::from(k % len > k / len)).collect();
     Ok(Tensor::from_vec(v, [len, len])?)
 }
 
@@ -41,17 +39,13 @@ impl MultiheadAttention {
     /// `MultiheadAttention(embed_dim, num_heads, bias=True, batch_first=True)` with PyTorch's
     /// initialisation (Xavier-uniform input projection, zero biases).
     pub fn new(vs: &VarStore, embed_dim: usize, num_heads: usize) -> Result<MultiheadAttention> {
-        if num_heads == 0 || embed_dim % num_heads != 0 {
+        if num_heads == 0 || !embed_dim.is_multiple_of(num_heads) {
             return Err(Error::config(
                 "MultiheadAttention",
                 format!("embed_dim {embed_dim} must be divisible by num_heads {num_heads}"),
             ));
         }
-        let in_proj_weight = vs.var(
-            "in_proj_weight",
-            &[3 * embed_dim, embed_dim],
-            Init::XavierUniform { gain: 1.0 },
-        )?;
+        let in_proj_weight = vs.var("in_proj_weight", &[3 * embed_dim, embed_dim], Init::XavierUniform { gain: 1.0 })?;
         let in_proj_bias = Some(vs.var("in_proj_bias", &[3 * embed_dim], Init::Const(0.0))?);
         let op = vs.pp("out_proj");
         let out_proj = Linear::from_vars(
@@ -77,12 +71,7 @@ impl MultiheadAttention {
 
     /// Self-attention of `x`, returning the output and the attention weights averaged over heads
     /// (`[B, L, L]`). `mask` (`[L, L]` u8, 1 = masked) is combined with the causal mask if `causal`.
-    pub fn attend(
-        &self,
-        x: &Tensor,
-        mask: Option<&Tensor>,
-        causal: bool,
-    ) -> Result<(Tensor, Tensor)> {
+    pub fn attend(&self, x: &Tensor, mask: Option<&Tensor>, causal: bool) -> Result<(Tensor, Tensor)> {
         let e = self.embed_dim;
         if x.rank() != 3 || x.dims()[2] != e {
             return Err(Error::config(
@@ -90,27 +79,16 @@ impl MultiheadAttention {
                 format!("expected input [B, L, {e}] (or [L, B, {e}]), got {}", x.shape()),
             ));
         }
-        let x = if self.batch_first {
-            x.clone()
-        } else {
-            x.transpose(0, 1)?
-        };
+        let x = if self.batch_first { x.clone() } else { x.transpose(0, 1)? };
         let (b, l, h) = (x.dims()[0], x.dims()[1], self.num_heads);
         let d = e / h;
         let mut qkv = x.matmul(&self.in_proj_weight.tensor().t()?)?;
         if let Some(bias) = &self.in_proj_bias {
             qkv = qkv.add(&bias.tensor())?;
         }
-        let heads = |i: usize| -> Result<Tensor> {
-            Ok(qkv
-                .narrow(2, i * e, e)?
-                .reshape([b, l, h, d])?
-                .permute(&[0, 2, 1, 3])?)
-        };
+        let heads = |i: usize| -> Result<Tensor> { Ok(qkv.narrow(2, i * e, e)?.reshape([b, l, h, d])?.permute(&[0, 2, 1, 3])?) };
         let (q, k, v) = (heads(0)?, heads(1)?, heads(2)?);
-        let mut scores = q
-            .matmul(&k.transpose(-2, -1)?)?
-            .mul_scalar(1.0 / (d as f64).sqrt())?;
+        let mut scores = q.matmul(&k.transpose(-2, -1)?)?.mul_scalar(1.0 / (d as f64).sqrt())?;
         let mut full_mask: Option<Tensor> = None;
         if causal {
             full_mask = Some(causal_mask(l)?);
@@ -131,10 +109,7 @@ impl MultiheadAttention {
             scores = scores.masked_fill(m, f64::NEG_INFINITY)?;
         }
         let attn = scores.softmax(-1)?;
-        let ctx = attn
-            .matmul(&v)?
-            .permute(&[0, 2, 1, 3])?
-            .reshape([b, l, e])?;
+        let ctx = attn.matmul(&v)?.permute(&[0, 2, 1, 3])?.reshape([b, l, e])?;
         let mut out = self.out_proj.forward(&ctx)?;
         if !self.batch_first {
             out = out.transpose(0, 1)?;

@@ -83,10 +83,7 @@ impl Dropout {
     /// Dropout with probability `p` in `[0, 1]`, masks drawn from a generator seeded with `seed`.
     pub fn new(p: f64, seed: u64) -> Result<Dropout> {
         if !(0.0..=1.0).contains(&p) {
-            return Err(Error::config(
-                "Dropout",
-                format!("probability must be in [0, 1], got {p}"),
-            ));
+            return Err(Error::config("Dropout", format!("probability must be in [0, 1], got {p}")));
         }
         Ok(Dropout {
             p,
@@ -111,13 +108,7 @@ impl Module for Dropout {
         let scale = 1.0 / (1.0 - self.p);
         let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
         let mask: Vec<f64> = (0..x.elem_count())
-            .map(|_| {
-                if rng.uniform01() < self.p {
-                    0.0
-                } else {
-                    scale
-                }
-            })
+            .map(|_| if rng.uniform01() < self.p { 0.0 } else { scale })
             .collect();
         let mask = Tensor::from_vec(mask, x.shape().clone())?.to_dtype(x.dtype())?;
         Ok(x.mul(&mask)?)

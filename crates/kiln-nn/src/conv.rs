@@ -46,7 +46,7 @@ pub struct Conv2d {
 }
 
 fn check_groups(op: &'static str, cin: usize, cout: usize, groups: usize) -> Result<()> {
-    if groups == 0 || cin % groups != 0 || cout % groups != 0 {
+    if groups == 0 || !cin.is_multiple_of(groups) || !cout.is_multiple_of(groups) {
         return Err(Error::config(
             op,
             format!("in_channels {cin} and out_channels {cout} must be divisible by groups {groups}"),
@@ -57,45 +57,21 @@ fn check_groups(op: &'static str, cin: usize, cout: usize, groups: usize) -> Res
 
 impl Conv2d {
     /// A new layer with PyTorch's default initialisation (uniform `±1/sqrt(fan_in)`).
-    pub fn new(
-        vs: &VarStore,
-        in_channels: usize,
-        out_channels: usize,
-        kernel: (usize, usize),
-        config: Conv2dConfig,
-    ) -> Result<Conv2d> {
+    pub fn new(vs: &VarStore, in_channels: usize, out_channels: usize, kernel: (usize, usize), config: Conv2dConfig) -> Result<Conv2d> {
         check_groups("Conv2d", in_channels, out_channels, config.groups)?;
         let cg = in_channels / config.groups;
-        let weight = vs.var(
-            "weight",
-            &[out_channels, cg, kernel.0, kernel.1],
-            Init::DEFAULT_WEIGHT,
-        )?;
+        let weight = vs.var("weight", &[out_channels, cg, kernel.0, kernel.1], Init::DEFAULT_WEIGHT)?;
         let bias = if config.bias {
-            Some(vs.var(
-                "bias",
-                &[out_channels],
-                Init::default_bias(cg * kernel.0 * kernel.1),
-            )?)
+            Some(vs.var("bias", &[out_channels], Init::default_bias(cg * kernel.0 * kernel.1))?)
         } else {
             None
         };
-        Ok(Conv2d {
-            weight,
-            bias,
-            config,
-        })
+        Ok(Conv2d { weight, bias, config })
     }
 }
 
 /// The shared im2col convolution: `x` `[N, C, H, W]`, `w` `[O, C/g, kh, kw]`.
-fn conv2d_impl(
-    op: &'static str,
-    x: &Tensor,
-    w: &Tensor,
-    b: Option<&Tensor>,
-    cfg: &Conv2dConfig,
-) -> Result<Tensor> {
+fn conv2d_impl(op: &'static str, x: &Tensor, w: &Tensor, b: Option<&Tensor>, cfg: &Conv2dConfig) -> Result<Tensor> {
     let (wd, xd) = (w.dims().to_vec(), x.dims().to_vec());
     if x.rank() != 4 || xd[1] != wd[1] * cfg.groups {
         return Err(Error::config(
@@ -150,13 +126,7 @@ fn conv2d_impl(
 impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let b = self.bias.as_ref().map(|b| b.tensor());
-        conv2d_impl(
-            "Conv2d::forward",
-            x,
-            &self.weight.tensor(),
-            b.as_ref(),
-            &self.config,
-        )
+        conv2d_impl("Conv2d::forward", x, &self.weight.tensor(), b.as_ref(), &self.config)
     }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Var)) {
         f(join(prefix, "weight"), &self.weight);
@@ -207,13 +177,7 @@ pub struct Conv1d {
 
 impl Conv1d {
     /// A new layer with PyTorch's default initialisation.
-    pub fn new(
-        vs: &VarStore,
-        in_channels: usize,
-        out_channels: usize,
-        kernel: usize,
-        config: Conv1dConfig,
-    ) -> Result<Conv1d> {
+    pub fn new(vs: &VarStore, in_channels: usize, out_channels: usize, kernel: usize, config: Conv1dConfig) -> Result<Conv1d> {
         check_groups("Conv1d", in_channels, out_channels, config.groups)?;
         let cg = in_channels / config.groups;
         let weight = vs.var("weight", &[out_channels, cg, kernel], Init::DEFAULT_WEIGHT)?;
@@ -222,11 +186,7 @@ impl Conv1d {
         } else {
             None
         };
-        Ok(Conv1d {
-            weight,
-            bias,
-            config,
-        })
+        Ok(Conv1d { weight, bias, config })
     }
 }
 
@@ -261,10 +221,7 @@ impl Module for Conv1d {
 
 fn check_nchw(op: &'static str, x: &Tensor) -> Result<()> {
     if x.rank() != 4 {
-        return Err(Error::config(
-            op,
-            format!("expected input [N, C, H, W], got {}", x.shape()),
-        ));
+        return Err(Error::config(op, format!("expected input [N, C, H, W], got {}", x.shape())));
     }
     Ok(())
 }
@@ -296,11 +253,7 @@ fn windows(
     // Pad explicitly so the pad value can be -inf for max pooling.
     let xp = x.pad(&[(0, 0), (0, 0), (p.0, p.0), (p.1, p.1)], pad_value)?;
     let cols = xp.unfold2d(k, s, (0, 0), d)?;
-    Ok((
-        cols.reshape([dims[0], dims[1], k.0 * k.1, oh * ow])?,
-        oh,
-        ow,
-    ))
+    Ok((cols.reshape([dims[0], dims[1], k.0 * k.1, oh * ow])?, oh, ow))
 }
 
 /// Max over `kernel` windows of `[N, C, H, W]` (`torch.nn.MaxPool2d`; padding acts as −∞; stride
@@ -343,10 +296,7 @@ impl Module for MaxPool2d {
         if 2 * self.padding.0 > self.kernel.0 || 2 * self.padding.1 > self.kernel.1 {
             return Err(Error::config(
                 "MaxPool2d::forward",
-                format!(
-                    "padding {:?} must be at most half the kernel {:?}",
-                    self.padding, self.kernel
-                ),
+                format!("padding {:?} must be at most half the kernel {:?}", self.padding, self.kernel),
             ));
         }
         let (w, oh, ow) = windows(
@@ -396,15 +346,7 @@ impl AvgPool2d {
 
 impl Module for AvgPool2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (w, oh, ow) = windows(
-            "AvgPool2d::forward",
-            x,
-            self.kernel,
-            self.stride,
-            self.padding,
-            (1, 1),
-            0.0,
-        )?;
+        let (w, oh, ow) = windows("AvgPool2d::forward", x, self.kernel, self.stride, self.padding, (1, 1), 0.0)?;
         let d = x.dims();
         Ok(w.mean(&[2], false)?.reshape([d[0], d[1], oh, ow])?)
     }
@@ -421,9 +363,7 @@ pub struct AdaptiveAvgPool2d {
 impl AdaptiveAvgPool2d {
     /// Square output `s × s`.
     pub fn new(s: usize) -> AdaptiveAvgPool2d {
-        AdaptiveAvgPool2d {
-            output_size: (s, s),
-        }
+        AdaptiveAvgPool2d { output_size: (s, s) }
     }
 }
 
@@ -442,7 +382,7 @@ impl Module for AdaptiveAvgPool2d {
         if (oh, ow) == (1, 1) {
             return Ok(x.mean(&[2, 3], true)?);
         }
-        if h % oh == 0 && w % ow == 0 {
+        if h.is_multiple_of(oh) && w.is_multiple_of(ow) {
             return AvgPool2d {
                 kernel: (h / oh, w / ow),
                 stride: (h / oh, w / ow),
@@ -457,11 +397,7 @@ impl Module for AdaptiveAvgPool2d {
             let mut cells = Vec::with_capacity(ow);
             for j in 0..ow {
                 let (c0, c1) = (j * w / ow, ((j + 1) * w).div_ceil(ow));
-                cells.push(
-                    x.narrow(2, r0, r1 - r0)?
-                        .narrow(3, c0, c1 - c0)?
-                        .mean(&[2, 3], true)?,
-                );
+                cells.push(x.narrow(2, r0, r1 - r0)?.narrow(3, c0, c1 - c0)?.mean(&[2, 3], true)?);
             }
             rows.push(Tensor::cat(&cells, 3)?);
         }

@@ -51,11 +51,7 @@ impl TensorDataset {
         if x.rank() == 0 || y.rank() == 0 || x.dims()[0] != y.dims()[0] {
             return Err(Error::config(
                 "TensorDataset",
-                format!(
-                    "inputs {} and targets {} need the same size in dim 0",
-                    x.shape(),
-                    y.shape()
-                ),
+                format!("inputs {} and targets {} need the same size in dim 0", x.shape(), y.shape()),
             ));
         }
         Ok(TensorDataset {
@@ -217,10 +213,7 @@ impl Iterator for BatchIter {
         if r.is_none() {
             if let Some(h) = self.handle.take() {
                 if h.join().is_err() {
-                    return Some(Err(Error::config(
-                        "DataLoader",
-                        "the batch-preparation thread panicked",
-                    )));
+                    return Some(Err(Error::config("DataLoader", "the batch-preparation thread panicked")));
                 }
             }
         }
@@ -265,11 +258,7 @@ impl CsvTable {
     /// `(features [rows, cols-1] as `dtype`, labels [rows] i64)`.
     pub fn split_labels(&self, label_col: isize, dtype: DType) -> Result<(Tensor, Tensor)> {
         let cols = self.values.dims()[1];
-        let c = if label_col < 0 {
-            cols as isize + label_col
-        } else {
-            label_col
-        };
+        let c = if label_col < 0 { cols as isize + label_col } else { label_col };
         if c < 0 || c as usize >= cols {
             return Err(Error::config(
                 "CsvTable::split_labels",
@@ -295,10 +284,7 @@ pub fn read_csv(path: impl AsRef<Path>, has_header: bool) -> Result<CsvTable> {
 
 /// [`read_csv`] on bytes in memory.
 pub fn parse_csv(bytes: &[u8], has_header: bool, origin: &str) -> Result<CsvTable> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(has_header)
-        .flexible(false)
-        .from_reader(bytes);
+    let mut rdr = csv::ReaderBuilder::new().has_headers(has_header).flexible(false).from_reader(bytes);
     let header = if has_header {
         rdr.headers()
             .map_err(|e| Error::format("read_csv", origin, e.to_string()))?
@@ -322,13 +308,10 @@ pub fn parse_csv(bytes: &[u8], has_header: bool, origin: &str) -> Result<CsvTabl
             ));
         }
         for (j, f) in rec.iter().enumerate() {
-            let v: f64 = f.trim().parse().map_err(|_| {
-                Error::format(
-                    "read_csv",
-                    origin,
-                    format!("line {line}, field {j}: `{f}` is not a number"),
-                )
-            })?;
+            let v: f64 = f
+                .trim()
+                .parse()
+                .map_err(|_| Error::format("read_csv", origin, format!("line {line}, field {j}: `{f}` is not a number")))?;
             vals.push(v);
         }
         rows += 1;
@@ -371,10 +354,7 @@ pub fn parse_idx(b: &[u8], origin: &str) -> Result<Tensor> {
     };
     let hdr = 4 + 4 * nd;
     if b.len() < hdr {
-        return Err(err(format!(
-            "truncated header: {nd} dims need {hdr} bytes, file has {}",
-            b.len()
-        )));
+        return Err(err(format!("truncated header: {nd} dims need {hdr} bytes, file has {}", b.len())));
     }
     let dims: Vec<usize> = (0..nd)
         .map(|i| u32::from_be_bytes([b[4 + 4 * i], b[5 + 4 * i], b[6 + 4 * i], b[7 + 4 * i]]) as usize)
@@ -428,20 +408,13 @@ pub fn parse_idx(b: &[u8], origin: &str) -> Result<Tensor> {
 
 /// Loads an MNIST-style pair of IDX files: images `[N, H, W]` u8 scaled to `[0, 1]` f32 and
 /// labels `[N]` as i64.
-pub fn read_mnist(
-    images: impl AsRef<Path>,
-    labels: impl AsRef<Path>,
-) -> Result<TensorDataset> {
+pub fn read_mnist(images: impl AsRef<Path>, labels: impl AsRef<Path>) -> Result<TensorDataset> {
     let x = read_idx(images)?;
     let y = read_idx(labels)?;
     if x.rank() < 2 || y.rank() != 1 || x.dims()[0] != y.dims()[0] {
         return Err(Error::config(
             "read_mnist",
-            format!(
-                "images {} and labels {} do not pair up",
-                x.shape(),
-                y.shape()
-            ),
+            format!("images {} and labels {} do not pair up", x.shape(), y.shape()),
         ));
     }
     let x = x.to_dtype(DType::F32)?.mul_scalar(1.0 / 255.0)?;

@@ -84,11 +84,7 @@ impl Init {
 
     /// PyTorch's default bias of a layer whose weight has fan-in `fan_in`: uniform in `±1/sqrt(fan_in)`.
     pub fn default_bias(fan_in: usize) -> Init {
-        let b = if fan_in > 0 {
-            1.0 / (fan_in as f64).sqrt()
-        } else {
-            0.0
-        };
+        let b = if fan_in > 0 { 1.0 / (fan_in as f64).sqrt() } else { 0.0 };
         Init::Uniform { lo: -b, hi: b }
     }
 
@@ -130,10 +126,7 @@ fn kaiming_std(dims: &[usize], nl: Nonlinearity, mode: FanMode) -> Result<f64> {
         FanMode::FanOut => fo,
     };
     if fan == 0 {
-        return Err(Error::config(
-            "init",
-            format!("zero fan for shape {dims:?}"),
-        ));
+        return Err(Error::config("init", format!("zero fan for shape {dims:?}")));
     }
     Ok(calculate_gain(nl) / (fan as f64).sqrt())
 }
@@ -149,23 +142,11 @@ pub fn xavier_normal(shape: &[usize], gain: f64, dtype: DType, rng: &mut Rng) ->
 }
 
 /// `torch.nn.init.kaiming_uniform_` as a new tensor.
-pub fn kaiming_uniform(
-    shape: &[usize],
-    nonlinearity: Nonlinearity,
-    mode: FanMode,
-    dtype: DType,
-    rng: &mut Rng,
-) -> Result<Tensor> {
+pub fn kaiming_uniform(shape: &[usize], nonlinearity: Nonlinearity, mode: FanMode, dtype: DType, rng: &mut Rng) -> Result<Tensor> {
     Init::KaimingUniform { nonlinearity, mode }.tensor(&Shape::new(shape), dtype, rng)
 }
 
 /// `torch.nn.init.kaiming_normal_` as a new tensor.
-pub fn kaiming_normal(
-    shape: &[usize],
-    nonlinearity: Nonlinearity,
-    mode: FanMode,
-    dtype: DType,
-    rng: &mut Rng,
-) -> Result<Tensor> {
+pub fn kaiming_normal(shape: &[usize], nonlinearity: Nonlinearity, mode: FanMode, dtype: DType, rng: &mut Rng) -> Result<Tensor> {
     Init::KaimingNormal { nonlinearity, mode }.tensor(&Shape::new(shape), dtype, rng)
 }

@@ -40,7 +40,7 @@ pub use activation::{Func, Identity, LeakyReLU, LogSoftmax, ReLU, SiLU, Sigmoid,
 pub use attention::{causal_mask, MultiheadAttention};
 pub use container::{Dropout, Sequential};
 pub use conv::{AdaptiveAvgPool2d, AvgPool2d, Conv1d, Conv1dConfig, Conv2d, Conv2dConfig, MaxPool2d};
-pub use error::{Error, Result};
+pub use error::{Error, Result, TensorMismatch};
 pub use init::{FanMode, Init, Nonlinearity};
 pub use linear::{Embedding, Flatten, Linear};
 pub use module::{Buffer, Module, VarStore};
@@ -53,8 +53,7 @@ pub mod prelude {
     pub use crate::loss::{accuracy, cross_entropy, mse_loss, Reduction};
     pub use crate::schedule::LrScheduler;
     pub use crate::{
-        AdaptiveAvgPool2d, Adam, AdamW, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d,
-        Conv2dConfig, Dropout, Embedding, Flatten, LayerNorm, Linear, MaxPool2d, Module,
-        MultiheadAttention, Optimizer, ReLU, Sequential, Sgd, Sigmoid, Tanh, VarStore, GELU,
+        Adam, AdamW, AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Conv2dConfig, Dropout, Embedding, Flatten,
+        LayerNorm, Linear, MaxPool2d, Module, MultiheadAttention, Optimizer, ReLU, Sequential, Sgd, Sigmoid, Tanh, VarStore, GELU,
     };
 }

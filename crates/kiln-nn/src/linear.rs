@@ -24,12 +24,7 @@ impl Linear {
     }
 
     /// As [`Linear::new`], with or without bias (`bias=False`).
-    pub fn with_bias(
-        vs: &VarStore,
-        in_features: usize,
-        out_features: usize,
-        bias: bool,
-    ) -> Result<Linear> {
+    pub fn with_bias(vs: &VarStore, in_features: usize, out_features: usize, bias: bool) -> Result<Linear> {
         let weight = vs.var("weight", &[out_features, in_features], Init::DEFAULT_WEIGHT)?;
         let bias = if bias {
             Some(vs.var("bias", &[out_features], Init::default_bias(in_features))?)
@@ -43,17 +38,11 @@ impl Linear {
     pub fn from_vars(weight: Var, bias: Option<Var>) -> Result<Linear> {
         let ws = weight.shape();
         if ws.rank() != 2 {
-            return Err(Error::config(
-                "Linear",
-                format!("weight must be [out, in], got {ws}"),
-            ));
+            return Err(Error::config("Linear", format!("weight must be [out, in], got {ws}")));
         }
         if let Some(b) = &bias {
             if b.shape().dims() != [ws.dims()[0]] {
-                return Err(Error::config(
-                    "Linear",
-                    format!("bias {} does not match weight {ws}", b.shape()),
-                ));
+                return Err(Error::config("Linear", format!("bias {} does not match weight {ws}", b.shape())));
             }
         }
         Ok(Linear { weight, bias })
@@ -108,14 +97,7 @@ pub struct Embedding {
 impl Embedding {
     /// A new table with parameter `weight` under `vs`'s prefix.
     pub fn new(vs: &VarStore, num_embeddings: usize, embedding_dim: usize) -> Result<Embedding> {
-        let weight = vs.var(
-            "weight",
-            &[num_embeddings, embedding_dim],
-            Init::Normal {
-                mean: 0.0,
-                std: 1.0,
-            },
-        )?;
+        let weight = vs.var("weight", &[num_embeddings, embedding_dim], Init::Normal { mean: 0.0, std: 1.0 })?;
         Ok(Embedding { weight })
     }
 }
@@ -150,10 +132,7 @@ pub struct Flatten {
 
 impl Default for Flatten {
     fn default() -> Self {
-        Flatten {
-            start_dim: 1,
-            end_dim: -1,
-        }
+        Flatten { start_dim: 1, end_dim: -1 }
     }
 }
 

@@ -27,11 +27,7 @@ fn same_shape(op: &'static str, input: &Tensor, target: &Tensor) -> Result<()> {
     if input.shape() != target.shape() {
         return Err(Error::config(
             op,
-            format!(
-                "input {} and target {} must have the same shape",
-                input.shape(),
-                target.shape()
-            ),
+            format!("input {} and target {} must have the same shape", input.shape(), target.shape()),
         ));
     }
     Ok(())
@@ -50,18 +46,10 @@ pub fn l1_loss(input: &Tensor, target: &Tensor, reduction: Reduction) -> Result<
 }
 
 /// Huber-style loss (`F.smooth_l1_loss`): `0.5 d²/β` where `|d| < β`, else `|d| - β/2`.
-pub fn smooth_l1_loss(
-    input: &Tensor,
-    target: &Tensor,
-    beta: f64,
-    reduction: Reduction,
-) -> Result<Tensor> {
+pub fn smooth_l1_loss(input: &Tensor, target: &Tensor, beta: f64, reduction: Reduction) -> Result<Tensor> {
     same_shape("smooth_l1_loss", input, target)?;
     if beta < 0.0 {
-        return Err(Error::config(
-            "smooth_l1_loss",
-            format!("beta must be non-negative, got {beta}"),
-        ));
+        return Err(Error::config("smooth_l1_loss", format!("beta must be non-negative, got {beta}")));
     }
     let d = input.sub(target)?;
     let a = d.abs()?;
@@ -75,11 +63,7 @@ pub fn smooth_l1_loss(
 
 /// Binary cross-entropy on probabilities in `[0, 1]` (`F.binary_cross_entropy`); each log is
 /// clamped at −100 as in PyTorch, so a probability of exactly 0 or 1 gives a finite loss.
-pub fn binary_cross_entropy(
-    input: &Tensor,
-    target: &Tensor,
-    reduction: Reduction,
-) -> Result<Tensor> {
+pub fn binary_cross_entropy(input: &Tensor, target: &Tensor, reduction: Reduction) -> Result<Tensor> {
     same_shape("binary_cross_entropy", input, target)?;
     let lp = input.log()?.clamp(-100.0, f64::INFINITY)?;
     let lq = input.neg()?.log1p()?.clamp(-100.0, f64::INFINITY)?;
@@ -90,16 +74,10 @@ pub fn binary_cross_entropy(
 
 /// Binary cross-entropy on logits (`F.binary_cross_entropy_with_logits`), computed as
 /// `softplus(x) - t·x`, which never overflows for large |x|.
-pub fn binary_cross_entropy_with_logits(
-    input: &Tensor,
-    target: &Tensor,
-    reduction: Reduction,
-) -> Result<Tensor> {
+pub fn binary_cross_entropy_with_logits(input: &Tensor, target: &Tensor, reduction: Reduction) -> Result<Tensor> {
     same_shape("binary_cross_entropy_with_logits", input, target)?;
     // relu(x) + log1p(exp(-|x|)) is softplus without the threshold approximation.
-    let sp = input
-        .relu()?
-        .add(&input.abs()?.neg()?.exp()?.log1p()?)?;
+    let sp = input.relu()?.add(&input.abs()?.neg()?.exp()?.log1p()?)?;
     reduce(sp.sub(&target.mul(input)?)?, reduction)
 }
 
@@ -123,20 +101,11 @@ impl CrossEntropyLoss {
 
 /// Validates `[N, C]` scores against `[N]` i64 targets; returns gather indices `[N, 1]` (ignored
 /// rows point at class 0) and per-row weights (0 for ignored rows) in the input dtype.
-fn class_targets(
-    op: &'static str,
-    input: &Tensor,
-    target: &Tensor,
-    ignore: Option<i64>,
-) -> Result<(Tensor, Tensor, usize)> {
+fn class_targets(op: &'static str, input: &Tensor, target: &Tensor, ignore: Option<i64>) -> Result<(Tensor, Tensor, usize)> {
     if input.rank() != 2 || target.rank() != 1 || target.dims()[0] != input.dims()[0] {
         return Err(Error::config(
             op,
-            format!(
-                "expected input [N, C] and target [N], got {} and {}",
-                input.shape(),
-                target.shape()
-            ),
+            format!("expected input [N, C] and target [N], got {} and {}", input.shape(), target.shape()),
         ));
     }
     if target.dtype() != DType::I64 {
@@ -155,10 +124,7 @@ fn class_targets(
             idx.push(0);
             w.push(0.0);
         } else if v < 0 || v >= c {
-            return Err(Error::config(
-                op,
-                format!("target[{i}] = {v} is not a class index in 0..{c}"),
-            ));
+            return Err(Error::config(op, format!("target[{i}] = {v} is not a class index in 0..{c}")));
         } else {
             idx.push(v);
             w.push(1.0);
@@ -186,11 +152,7 @@ pub fn nll_loss(log_probs: &Tensor, target: &Tensor) -> Result<Tensor> {
 }
 
 /// [`nll_loss`] with a reduction and ignore index.
-pub fn nll_loss_with(
-    log_probs: &Tensor,
-    target: &Tensor,
-    opts: &CrossEntropyLoss,
-) -> Result<Tensor> {
+pub fn nll_loss_with(log_probs: &Tensor, target: &Tensor, opts: &CrossEntropyLoss) -> Result<Tensor> {
     let (idx, w, kept) = class_targets("nll_loss", log_probs, target, opts.ignore_index)?;
     let l = log_probs.gather(1, &idx)?.squeeze(1)?.neg()?.mul(&w)?;
     reduce_weighted(l, kept, opts.reduction)
@@ -213,11 +175,7 @@ pub fn cross_entropy(logits: &Tensor, target: &Tensor) -> Result<Tensor> {
 
 /// [`cross_entropy`] with a reduction, label smoothing and ignore index:
 /// `loss = (1-ε)·(−log p[target]) + ε·mean_c(−log p[c])`.
-pub fn cross_entropy_with(
-    logits: &Tensor,
-    target: &Tensor,
-    opts: &CrossEntropyLoss,
-) -> Result<Tensor> {
+pub fn cross_entropy_with(logits: &Tensor, target: &Tensor, opts: &CrossEntropyLoss) -> Result<Tensor> {
     let (idx, w, kept) = class_targets("cross_entropy", logits, target, opts.ignore_index)?;
     let eps = opts.label_smoothing;
     if !(0.0..=1.0).contains(&eps) {
@@ -242,11 +200,7 @@ pub fn accuracy(logits: &Tensor, target: &Tensor) -> Result<f64> {
     if pred.len() != t.len() || t.is_empty() {
         return Err(Error::config(
             "accuracy",
-            format!(
-                "logits {} and targets {} do not match",
-                logits.shape(),
-                target.shape()
-            ),
+            format!("logits {} and targets {} do not match", logits.shape(), target.shape()),
         ));
     }
     Ok(pred.iter().zip(&t).filter(|(a, b)| a == b).count() as f64 / t.len() as f64)

@@ -120,10 +120,7 @@ pub trait Module: Send + Sync {
 
     /// The parameters that are not frozen: what an optimiser should update.
     fn trainable_parameters(&self) -> Vec<Var> {
-        self.parameters()
-            .into_iter()
-            .filter(|v| v.is_trainable())
-            .collect()
+        self.parameters().into_iter().filter(|v| v.is_trainable()).collect()
     }
 
     /// All buffers with their hierarchical names.
@@ -140,10 +137,7 @@ pub trait Module: Send + Sync {
 
     /// Number of scalar parameters that are not frozen.
     fn num_trainable_parameters(&self) -> usize {
-        self.trainable_parameters()
-            .iter()
-            .map(|v| v.elem_count())
-            .sum()
+        self.trainable_parameters().iter().map(|v| v.elem_count()).sum()
     }
 
     /// Freezes every parameter (`requires_grad_(False)` on all of them).
@@ -282,11 +276,7 @@ impl VarStore {
             if v.shape().dims() != shape {
                 return Err(Error::config(
                     "VarStore::var",
-                    format!(
-                        "`{full}` exists with shape {}, requested {:?}",
-                        v.shape(),
-                        shape
-                    ),
+                    format!("`{full}` exists with shape {}, requested {:?}", v.shape(), shape),
                 ));
             }
             return Ok(v);
@@ -324,10 +314,7 @@ impl VarStore {
 
     /// Every trainable parameter in the store.
     pub fn trainable_vars(&self) -> Vec<Var> {
-        self.all_vars()
-            .into_iter()
-            .filter(|v| v.is_trainable())
-            .collect()
+        self.all_vars().into_iter().filter(|v| v.is_trainable()).collect()
     }
 
     /// Every buffer in the store with its full name.

@@ -26,12 +26,7 @@ impl LayerNorm {
         LayerNorm::with_options(vs, normalized_shape, 1e-5, true)
     }
     /// With explicit `eps` and `elementwise_affine`.
-    pub fn with_options(
-        vs: &VarStore,
-        normalized_shape: &[usize],
-        eps: f64,
-        affine: bool,
-    ) -> Result<LayerNorm> {
+    pub fn with_options(vs: &VarStore, normalized_shape: &[usize], eps: f64, affine: bool) -> Result<LayerNorm> {
         if normalized_shape.is_empty() {
             return Err(Error::config("LayerNorm", "normalized_shape is empty"));
         }
@@ -58,11 +53,7 @@ impl Module for LayerNorm {
         if x.rank() < k || x.dims()[x.rank() - k..] != self.normalized_shape[..] {
             return Err(Error::config(
                 "LayerNorm::forward",
-                format!(
-                    "input {} does not end in normalized_shape {:?}",
-                    x.shape(),
-                    self.normalized_shape
-                ),
+                format!("input {} does not end in normalized_shape {:?}", x.shape(), self.normalized_shape),
             ));
         }
         let dims: Vec<isize> = (1..=k as isize).map(|i| -i).collect();
@@ -121,14 +112,7 @@ pub type BatchNorm1d = BatchNorm;
 pub type BatchNorm2d = BatchNorm;
 
 impl BatchNorm {
-    fn build(
-        vs: &VarStore,
-        c: usize,
-        eps: f64,
-        momentum: f64,
-        ranks: &'static [usize],
-        name: &'static str,
-    ) -> Result<BatchNorm> {
+    fn build(vs: &VarStore, c: usize, eps: f64, momentum: f64, ranks: &'static [usize], name: &'static str) -> Result<BatchNorm> {
         let dt = vs.dtype();
         Ok(BatchNorm {
             num_features: c,
@@ -188,10 +172,7 @@ impl Module for BatchNorm {
             if n < 2 {
                 return Err(Error::config(
                     self.name,
-                    format!(
-                        "training needs more than 1 value per channel, got input {}",
-                        x.shape()
-                    ),
+                    format!("training needs more than 1 value per channel, got input {}", x.shape()),
                 ));
             }
             let mean = x.mean(&red, true)?;
@@ -249,4 +230,3 @@ impl Module for BatchNorm {
         self.training.load(Ordering::Relaxed)
     }
 }
-

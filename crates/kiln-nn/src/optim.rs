@@ -96,11 +96,7 @@ impl Slots {
     }
     /// Runs `f(slot, grad)` for each trainable parameter that has a gradient, then stores the
     /// returned value, all without recording a graph.
-    fn update(
-        &mut self,
-        grads: &Grads,
-        mut f: impl FnMut(&mut Slot, Tensor, Tensor) -> Result<Tensor>,
-    ) -> Result<()> {
+    fn update(&mut self, grads: &Grads, mut f: impl FnMut(&mut Slot, Tensor, Tensor) -> Result<Tensor>) -> Result<()> {
         no_grad(|| {
             for s in &mut self.0 {
                 if !s.var.is_trainable() {
@@ -177,10 +173,7 @@ impl Sgd {
     /// Turns on Nesterov momentum (needs momentum > 0 and no dampening, as in PyTorch).
     pub fn nesterov(mut self, on: bool) -> Result<Self> {
         if on && (self.momentum <= 0.0 || self.dampening != 0.0) {
-            return Err(Error::config(
-                "SGD",
-                "Nesterov momentum requires a momentum and zero dampening",
-            ));
+            return Err(Error::config("SGD", "Nesterov momentum requires a momentum and zero dampening"));
         }
         self.nesterov = on;
         Ok(self)
@@ -188,7 +181,7 @@ impl Sgd {
 }
 
 fn check_lr(op: &'static str, lr: f64) -> Result<()> {
-    if !(lr >= 0.0) {
+    if lr.is_nan() || lr < 0.0 {
         return Err(Error::config(op, format!("invalid learning rate {lr}")));
     }
     Ok(())
@@ -196,13 +189,7 @@ fn check_lr(op: &'static str, lr: f64) -> Result<()> {
 
 impl Optimizer for Sgd {
     fn step(&mut self, grads: &Grads) -> Result<()> {
-        let (lr, mom, damp, wd, nest) = (
-            self.lr,
-            self.momentum,
-            self.dampening,
-            self.weight_decay,
-            self.nesterov,
-        );
+        let (lr, mom, damp, wd, nest) = (self.lr, self.momentum, self.dampening, self.weight_decay, self.nesterov);
         self.slots.update(grads, |s, p, mut g| {
             if wd != 0.0 {
                 g = g.add(&p.mul_scalar(wd)?)?;
@@ -362,8 +349,7 @@ impl Optimizer for Adam {
         self.slots.state_tensors()
     }
     fn load_state_tensors(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
-        self.slots
-            .load(&["exp_avg", "exp_avg_sq", "max_exp_avg_sq"], state)
+        self.slots.load(&["exp_avg", "exp_avg_sq", "max_exp_avg_sq"], state)
     }
 }
 
@@ -427,14 +413,7 @@ impl RmsProp {
 
 impl Optimizer for RmsProp {
     fn step(&mut self, grads: &Grads) -> Result<()> {
-        let (lr, a, eps, wd, mom, centered) = (
-            self.lr,
-            self.alpha,
-            self.eps,
-            self.weight_decay,
-            self.momentum,
-            self.centered,
-        );
+        let (lr, a, eps, wd, mom, centered) = (self.lr, self.alpha, self.eps, self.weight_decay, self.momentum, self.centered);
         self.slots.update(grads, |s, p, mut g| {
             if wd != 0.0 {
                 g = g.add(&p.mul_scalar(wd)?)?;
@@ -483,8 +462,7 @@ impl Optimizer for RmsProp {
         self.slots.state_tensors()
     }
     fn load_state_tensors(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
-        self.slots
-            .load(&["square_avg", "grad_avg", "momentum_buffer"], state)
+        self.slots.load(&["square_avg", "grad_avg", "momentum_buffer"], state)
     }
 }
 
@@ -540,13 +518,7 @@ impl Adagrad {
 
 impl Optimizer for Adagrad {
     fn step(&mut self, grads: &Grads) -> Result<()> {
-        let (lr, decay, wd, init, eps) = (
-            self.lr,
-            self.lr_decay,
-            self.weight_decay,
-            self.initial_accumulator_value,
-            self.eps,
-        );
+        let (lr, decay, wd, init, eps) = (self.lr, self.lr_decay, self.weight_decay, self.initial_accumulator_value, self.eps);
         self.slots.update(grads, |s, p, mut g| {
             if wd != 0.0 {
                 g = g.add(&p.mul_scalar(wd)?)?;
@@ -603,7 +575,7 @@ pub fn clip_grad_norm(grads: &mut Grads, vars: &[Var], max_norm: f64) -> Result<
 
 /// Clamps every gradient element of `vars` to `[-clip, clip]` (`torch.nn.utils.clip_grad_value_`).
 pub fn clip_grad_value(grads: &mut Grads, vars: &[Var], clip: f64) -> Result<()> {
-    if !(clip >= 0.0) {
+    if clip.is_nan() || clip < 0.0 {
         return Err(Error::config(
             "clip_grad_value",
             format!("clip value must be non-negative, got {clip}"),

@@ -134,12 +134,7 @@ pub struct CosineAnnealingWarmRestarts {
 
 impl CosineAnnealingWarmRestarts {
     /// `CosineAnnealingWarmRestarts(T_0, T_mult, eta_min)` from `base_lr`.
-    pub fn new(
-        base_lr: f64,
-        t_0: usize,
-        t_mult: usize,
-        eta_min: f64,
-    ) -> Result<CosineAnnealingWarmRestarts> {
+    pub fn new(base_lr: f64, t_0: usize, t_mult: usize, eta_min: f64) -> Result<CosineAnnealingWarmRestarts> {
         if t_0 == 0 || t_mult == 0 {
             return Err(Error::config(
                 "CosineAnnealingWarmRestarts",

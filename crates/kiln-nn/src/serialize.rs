@@ -31,24 +31,22 @@ fn tensor_bytes(t: &Tensor) -> Result<Vec<u8>> {
     })
 }
 
+/// Tensors with their names, in order.
+pub type NamedTensors = Vec<(String, Tensor)>;
+
 /// Serialises named tensors (plus optional string metadata) to safetensors bytes.
-pub fn to_safetensors_bytes(
-    tensors: &[(String, Tensor)],
-    metadata: Option<HashMap<String, String>>,
-) -> Result<Vec<u8>> {
+pub fn to_safetensors_bytes(tensors: &[(String, Tensor)], metadata: Option<HashMap<String, String>>) -> Result<Vec<u8>> {
     let mut bufs = Vec::with_capacity(tensors.len());
     for (n, t) in tensors {
         bufs.push((n.clone(), t.dtype(), t.dims().to_vec(), tensor_bytes(t)?));
     }
     let mut views = Vec::with_capacity(bufs.len());
     for (n, d, s, b) in &bufs {
-        let v = TensorView::new(st_dtype(*d), s.clone(), b).map_err(|e| {
-            Error::format("save_safetensors", n, format!("cannot encode tensor: {e}"))
-        })?;
+        let v = TensorView::new(st_dtype(*d), s.clone(), b)
+            .map_err(|e| Error::format("save_safetensors", n, format!("cannot encode tensor: {e}")))?;
         views.push((n.clone(), v));
     }
-    safetensors::serialize(views, metadata)
-        .map_err(|e| Error::format("save_safetensors", "<buffer>", e.to_string()))
+    safetensors::serialize(views, metadata).map_err(|e| Error::format("save_safetensors", "<buffer>", e.to_string()))
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, flushed, then renamed.
@@ -58,11 +56,7 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     let name = path
         .file_name()
         .ok_or_else(|| Error::format("write_atomic", path.display(), "not a file path"))?;
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let tmp = path.with_file_name(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
     let res = (|| -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -77,11 +71,7 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
 }
 
 /// Saves named tensors to a safetensors file (atomically).
-pub fn save_safetensors(
-    path: impl AsRef<Path>,
-    tensors: &[(String, Tensor)],
-    metadata: Option<HashMap<String, String>>,
-) -> Result<()> {
+pub fn save_safetensors(path: impl AsRef<Path>, tensors: &[(String, Tensor)], metadata: Option<HashMap<String, String>>) -> Result<()> {
     write_atomic(path, &to_safetensors_bytes(tensors, metadata)?)
 }
 
@@ -126,10 +116,7 @@ fn decode(name: &str, path: &str, v: &TensorView<'_>) -> Result<Tensor> {
 }
 
 /// Parses safetensors bytes into named tensors (in file order) and the metadata.
-pub fn from_safetensors_bytes(
-    bytes: &[u8],
-    origin: &str,
-) -> Result<(Vec<(String, Tensor)>, HashMap<String, String>)> {
+pub fn from_safetensors_bytes(bytes: &[u8], origin: &str) -> Result<(NamedTensors, HashMap<String, String>)> {
     let st = SafeTensors::deserialize(bytes).map_err(|e| {
         Error::format(
             "load_safetensors",
@@ -137,8 +124,7 @@ pub fn from_safetensors_bytes(
             format!("not a valid safetensors file (truncated or corrupt?): {e}"),
         )
     })?;
-    let (_, meta) = SafeTensors::read_metadata(bytes)
-        .map_err(|e| Error::format("load_safetensors", origin, e.to_string()))?;
+    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| Error::format("load_safetensors", origin, e.to_string()))?;
     let mut out = Vec::new();
     for (name, v) in st.tensors() {
         let t = decode(&name, origin, &v)?;
@@ -153,9 +139,7 @@ pub fn load_safetensors(path: impl AsRef<Path>) -> Result<HashMap<String, Tensor
 }
 
 /// Reads every tensor and the string metadata of a safetensors file.
-pub fn load_safetensors_with_metadata(
-    path: impl AsRef<Path>,
-) -> Result<(HashMap<String, Tensor>, HashMap<String, String>)> {
+pub fn load_safetensors_with_metadata(path: impl AsRef<Path>) -> Result<(HashMap<String, Tensor>, HashMap<String, String>)> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| Error::io("load_safetensors", path, e))?;
     let (ts, meta) = from_safetensors_bytes(&bytes, &path.display().to_string())?;
@@ -178,13 +162,7 @@ impl Slot {
 
 /// Checks `file` against `slots` (all present, no extra, same shapes, compatible dtypes), then
 /// assigns. Nothing is modified unless everything matches.
-fn assign(
-    op: &'static str,
-    origin: &str,
-    slots: Vec<(String, Slot)>,
-    mut file: HashMap<String, Tensor>,
-    strict: bool,
-) -> Result<()> {
+fn assign(op: &'static str, origin: &str, slots: Vec<(String, Slot)>, mut file: HashMap<String, Tensor>, strict: bool) -> Result<()> {
     let mut plan = Vec::with_capacity(slots.len());
     for (name, slot) in slots {
         let cur = slot.current();
@@ -197,7 +175,7 @@ fn assign(
         };
         let dtype_ok = t.dtype() == cur.dtype() || (t.dtype().is_float() && cur.dtype().is_float());
         if t.dims() != cur.dims() || !dtype_ok {
-            return Err(Error::TensorMismatch {
+            return Err(Error::TensorMismatch(Box::new(crate::error::TensorMismatch {
                 op,
                 name,
                 path: origin.to_string(),
@@ -205,7 +183,7 @@ fn assign(
                 expected_dtype: cur.dtype().to_string(),
                 found: t.dims().to_vec(),
                 found_dtype: t.dtype().to_string(),
-            });
+            })));
         }
         let t = t.to_dtype(cur.dtype())?;
         plan.push((slot, t));
@@ -255,34 +233,16 @@ pub fn load_module(model: &dyn Module, path: impl AsRef<Path>) -> Result<()> {
 }
 
 /// [`load_module`] from tensors already in memory; `strict = false` ignores extra tensors.
-pub fn load_module_from(
-    model: &dyn Module,
-    tensors: HashMap<String, Tensor>,
-    origin: &str,
-    strict: bool,
-) -> Result<()> {
-    let mut slots: Vec<(String, Slot)> = model
-        .named_parameters()
-        .into_iter()
-        .map(|(n, v)| (n, Slot::Param(v)))
-        .collect();
-    slots.extend(
-        model
-            .named_buffers()
-            .into_iter()
-            .map(|(n, b)| (n, Slot::Buf(b))),
-    );
+pub fn load_module_from(model: &dyn Module, tensors: HashMap<String, Tensor>, origin: &str, strict: bool) -> Result<()> {
+    let mut slots: Vec<(String, Slot)> = model.named_parameters().into_iter().map(|(n, v)| (n, Slot::Param(v))).collect();
+    slots.extend(model.named_buffers().into_iter().map(|(n, b)| (n, Slot::Buf(b))));
     assign("load_module", origin, slots, tensors, strict)
 }
 
 impl VarStore {
     /// Saves every parameter and buffer of the store (full names) to a safetensors file, atomically.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        let mut ts: Vec<(String, Tensor)> = self
-            .named_vars()
-            .into_iter()
-            .map(|(n, v)| (n, v.tensor().detach()))
-            .collect();
+        let mut ts: Vec<(String, Tensor)> = self.named_vars().into_iter().map(|(n, v)| (n, v.tensor().detach())).collect();
         ts.extend(self.named_buffers().into_iter().map(|(n, b)| (n, b.get())));
         save_safetensors(path, &ts, None)
     }
@@ -291,16 +251,8 @@ impl VarStore {
     pub fn load(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let file = load_safetensors(path)?;
-        let mut slots: Vec<(String, Slot)> = self
-            .named_vars()
-            .into_iter()
-            .map(|(n, v)| (n, Slot::Param(v)))
-            .collect();
-        slots.extend(
-            self.named_buffers()
-                .into_iter()
-                .map(|(n, b)| (n, Slot::Buf(b))),
-        );
+        let mut slots: Vec<(String, Slot)> = self.named_vars().into_iter().map(|(n, v)| (n, Slot::Param(v))).collect();
+        slots.extend(self.named_buffers().into_iter().map(|(n, b)| (n, Slot::Buf(b))));
         assign("VarStore::load", &path.display().to_string(), slots, file, true)
     }
 }
@@ -324,10 +276,7 @@ pub fn load_optimizer(opt: &mut dyn Optimizer, path: impl AsRef<Path>) -> Result
             return Err(Error::format(
                 "load_optimizer",
                 &origin,
-                format!(
-                    "state is for {n} parameters, the optimiser has {}",
-                    opt.vars().len()
-                ),
+                format!("state is for {n} parameters, the optimiser has {}", opt.vars().len()),
             ));
         }
     }

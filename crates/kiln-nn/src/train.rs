@@ -11,6 +11,9 @@ use kiln_core::{no_grad, Tensor};
 use std::path::Path;
 use std::time::Instant;
 
+/// Points, legend label and colour of one plotted curve.
+type Curve<'a> = (&'a Vec<(f64, f64)>, &'a str, plotters::style::RGBColor);
+
 /// What one epoch measured.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EpochMetrics {
@@ -73,38 +76,22 @@ impl History {
         }
         let n = self.epochs.len() as f64;
         let series = |f: &dyn Fn(&EpochMetrics) -> Option<f64>| -> Vec<(f64, f64)> {
-            self.epochs
-                .iter()
-                .filter_map(|m| f(m).map(|v| (m.epoch as f64, v)))
-                .collect()
+            self.epochs.iter().filter_map(|m| f(m).map(|v| (m.epoch as f64, v))).collect()
         };
         let tl = series(&|m| Some(m.train_loss));
         let el = series(&|m| m.eval_loss);
         let ta = series(&|m| Some(m.train_acc));
         let ea = series(&|m| m.eval_acc);
-        let lmax = tl
-            .iter()
-            .chain(&el)
-            .map(|p| p.1)
-            .filter(|v| v.is_finite())
-            .fold(0.0f64, f64::max)
-            * 1.05;
-        let amin = ta
-            .iter()
-            .chain(&ea)
-            .map(|p| p.1)
-            .fold(1.0f64, f64::min)
-            .max(0.0);
+        let lmax = tl.iter().chain(&el).map(|p| p.1).filter(|v| v.is_finite()).fold(0.0f64, f64::max) * 1.05;
+        let amin = ta.iter().chain(&ea).map(|p| p.1).fold(1.0f64, f64::min).max(0.0);
         let root = SVGBackend::new(path, (1000, 420)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| perr(e.to_string()))?;
-        let root = root
-            .titled(title, ("sans-serif", 20))
-            .map_err(|e| perr(e.to_string()))?;
+        let root = root.titled(title, ("sans-serif", 20)).map_err(|e| perr(e.to_string()))?;
         let (left, right) = root.split_horizontally(500);
         let draw = |area: &DrawingArea<SVGBackend, plotters::coord::Shift>,
-                        caption: &str,
-                        y: std::ops::Range<f64>,
-                        lines: [(&Vec<(f64, f64)>, &str, RGBColor); 2]|
+                    caption: &str,
+                    y: std::ops::Range<f64>,
+                    lines: [Curve<'_>; 2]|
          -> std::result::Result<(), String> {
             let mut chart = ChartBuilder::on(area)
                 .caption(caption, ("sans-serif", 16))
@@ -113,11 +100,7 @@ impl History {
                 .y_label_area_size(50)
                 .build_cartesian_2d(1f64..n.max(2.0), y)
                 .map_err(|e| e.to_string())?;
-            chart
-                .configure_mesh()
-                .x_desc("epoch")
-                .draw()
-                .map_err(|e| e.to_string())?;
+            chart.configure_mesh().x_desc("epoch").draw().map_err(|e| e.to_string())?;
             for (pts, label, color) in lines {
                 if pts.is_empty() {
                     continue;
@@ -136,13 +119,7 @@ impl History {
                 .map_err(|e| e.to_string())?;
             Ok(())
         };
-        draw(
-            &left,
-            "loss",
-            0.0..lmax.max(1e-3),
-            [(&tl, "train", BLUE), (&el, "eval", RED)],
-        )
-        .map_err(perr)?;
+        draw(&left, "loss", 0.0..lmax.max(1e-3), [(&tl, "train", BLUE), (&el, "eval", RED)]).map_err(perr)?;
         draw(
             &right,
             "accuracy",
@@ -207,12 +184,7 @@ pub fn evaluate(model: &dyn Module, ds: &dyn Dataset, batch_size: usize) -> Resu
 
 /// Trains a classifier with cross-entropy: for each epoch, every batch of `loader` goes through
 /// forward, loss, backward and `opt.step`; then the optional evaluation and scheduler run.
-pub fn fit_classifier(
-    model: &dyn Module,
-    opt: &mut dyn Optimizer,
-    loader: &mut DataLoader,
-    mut cfg: FitConfig<'_>,
-) -> Result<History> {
+pub fn fit_classifier(model: &dyn Module, opt: &mut dyn Optimizer, loader: &mut DataLoader, mut cfg: FitConfig<'_>) -> Result<History> {
     use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
     let mut hist = History::default();
     let vars = opt.vars();
@@ -223,10 +195,8 @@ pub fn fit_classifier(
         ProgressBar::hidden()
     };
     pb.set_style(
-        ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} batches {elapsed_precise} | {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template("{bar:30} {pos}/{len} batches {elapsed_precise} | {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     for epoch in 1..=cfg.epochs {
         model.train();

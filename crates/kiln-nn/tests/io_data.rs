@@ -39,7 +39,10 @@ fn module_round_trip_and_atomic_write() {
     a.eval();
     b.eval();
     let x = Tensor::ones([2, 4], DType::F32);
-    assert_eq!(a.forward(&x).unwrap().to_vec::<f32>().unwrap(), b.forward(&x).unwrap().to_vec::<f32>().unwrap());
+    assert_eq!(
+        a.forward(&x).unwrap().to_vec::<f32>().unwrap(),
+        b.forward(&x).unwrap().to_vec::<f32>().unwrap()
+    );
 }
 
 #[test]
@@ -172,7 +175,10 @@ fn idx_reader_good_truncated_and_corrupt() {
     let t = parse_idx(&idx_bytes(0x0C, &[2], &ints), "mem").unwrap();
     assert_eq!(t.to_vec::<i64>().unwrap(), vec![-5, 70000]);
     let fl: Vec<u8> = [1.5f32, -2.0].iter().flat_map(|v| v.to_be_bytes()).collect();
-    assert_eq!(parse_idx(&idx_bytes(0x0D, &[2], &fl), "mem").unwrap().to_vec::<f32>().unwrap(), vec![1.5, -2.0]);
+    assert_eq!(
+        parse_idx(&idx_bytes(0x0D, &[2], &fl), "mem").unwrap().to_vec::<f32>().unwrap(),
+        vec![1.5, -2.0]
+    );
     // labels + gz, then the MNIST pair loader
     let lab = idx_bytes(0x08, &[2], &[3, 9]);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -275,7 +281,10 @@ fn dataloader_batches_shuffle_and_drop_last() {
             Ok((Tensor::from_slice(&[i as f32], [1])?, Tensor::scalar((i * i) as i64)))
         }
     }
-    let got: Vec<Vec<i64>> = DataLoader::new(Squares, 2).iter().map(|b| b.unwrap().1.to_vec::<i64>().unwrap()).collect();
+    let got: Vec<Vec<i64>> = DataLoader::new(Squares, 2)
+        .iter()
+        .map(|b| b.unwrap().1.to_vec::<i64>().unwrap())
+        .collect();
     assert_eq!(got, vec![vec![0, 1], vec![4, 9], vec![16]]);
     assert!(ds.get_batch(&[11]).unwrap_err().to_string().contains("index 11"));
 }

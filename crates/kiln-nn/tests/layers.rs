@@ -20,25 +20,37 @@ fn build(c: &Value, vs: &VarStore) -> Box<dyn Module> {
     let u_or = |k: &str, d: usize| kw[k].as_u64().map(|v| v as usize).unwrap_or(d);
     match c["layer"].as_str().unwrap() {
         "Conv1d" => Box::new(
-            Conv1d::new(vs, u("in_channels"), u("out_channels"), u("kernel_size"), Conv1dConfig {
-                stride: u_or("stride", 1),
-                padding: u_or("padding", 0),
-                dilation: u_or("dilation", 1),
-                groups: u_or("groups", 1),
-                bias: kw["bias"].as_bool().unwrap_or(true),
-            })
+            Conv1d::new(
+                vs,
+                u("in_channels"),
+                u("out_channels"),
+                u("kernel_size"),
+                Conv1dConfig {
+                    stride: u_or("stride", 1),
+                    padding: u_or("padding", 0),
+                    dilation: u_or("dilation", 1),
+                    groups: u_or("groups", 1),
+                    bias: kw["bias"].as_bool().unwrap_or(true),
+                },
+            )
             .unwrap(),
         ),
         "Conv2d" => {
             let or = |k: &str, d: usize| if kw[k].is_null() { (d, d) } else { pair(&kw[k]) };
             Box::new(
-                Conv2d::new(vs, u("in_channels"), u("out_channels"), pair(&kw["kernel_size"]), Conv2dConfig {
-                    stride: or("stride", 1),
-                    padding: or("padding", 0),
-                    dilation: or("dilation", 1),
-                    groups: u_or("groups", 1),
-                    bias: kw["bias"].as_bool().unwrap_or(true),
-                })
+                Conv2d::new(
+                    vs,
+                    u("in_channels"),
+                    u("out_channels"),
+                    pair(&kw["kernel_size"]),
+                    Conv2dConfig {
+                        stride: or("stride", 1),
+                        padding: or("padding", 0),
+                        dilation: or("dilation", 1),
+                        groups: u_or("groups", 1),
+                        bias: kw["bias"].as_bool().unwrap_or(true),
+                    },
+                )
                 .unwrap(),
             )
         }
@@ -46,11 +58,21 @@ fn build(c: &Value, vs: &VarStore) -> Box<dyn Module> {
             let k = pair(&kw["kernel_size"]);
             let s = if kw["stride"].is_null() { k } else { pair(&kw["stride"]) };
             let p = if kw["padding"].is_null() { (0, 0) } else { pair(&kw["padding"]) };
-            Box::new(MaxPool2d { kernel: k, stride: s, padding: p, dilation: (1, 1) })
+            Box::new(MaxPool2d {
+                kernel: k,
+                stride: s,
+                padding: p,
+                dilation: (1, 1),
+            })
         }
         "AvgPool2d" => Box::new(AvgPool2d::new(u("kernel_size"))),
         "LayerNorm" => {
-            let ns: Vec<usize> = kw["normalized_shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+            let ns: Vec<usize> = kw["normalized_shape"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap() as usize)
+                .collect();
             Box::new(LayerNorm::with_options(vs, &ns, kw["eps"].as_f64().unwrap(), true).unwrap())
         }
         "Embedding" => Box::new(Embedding::new(vs, u("num_embeddings"), u("embedding_dim")).unwrap()),
@@ -143,7 +165,10 @@ fn interop_mlp_cnn_norm() {
     interop("mlp", &mlp(&vs));
 
     let vs = VarStore::new(DType::F32, 1);
-    let k3 = Conv2dConfig { padding: (1, 1), ..Default::default() };
+    let k3 = Conv2dConfig {
+        padding: (1, 1),
+        ..Default::default()
+    };
     let cnn = Sequential::new()
         .add(Conv2d::new(&vs.pp(0), 1, 4, (3, 3), k3).unwrap())
         .add(ReLU)
@@ -164,7 +189,12 @@ fn interop_mlp_cnn_norm() {
         .add(LayerNorm::new(&vs.pp(4), &[48]).unwrap())
         .add(Linear::new(&vs.pp(5), 48, 2).unwrap());
     interop("norm", &norm);
-    let nbt = norm.named_buffers().into_iter().find(|(n, _)| n == "1.num_batches_tracked").unwrap().1;
+    let nbt = norm
+        .named_buffers()
+        .into_iter()
+        .find(|(n, _)| n == "1.num_batches_tracked")
+        .unwrap()
+        .1;
     assert_eq!(nbt.get().to_vec::<i64>().unwrap(), vec![3]);
 }
 
@@ -187,9 +217,22 @@ fn gradcheck_composite_layers() {
         &opts,
     )
     .unwrap();
-    gradcheck(|v| Ok(ln.forward(&v[0]).map_err(|e| kiln_core::Error::Value { op: "ln", msg: e.to_string() })?), &[x], &opts).unwrap();
+    gradcheck(|v| Ok(ln.forward(&v[0])?), &[x], &opts).unwrap();
     // Grouped, strided, dilated Conv2d through unfold2d.
-    let conv = Conv2d::new(&vs.pp("c"), 4, 2, (2, 3), Conv2dConfig { stride: (2, 1), padding: (1, 1), dilation: (1, 2), groups: 2, bias: true }).unwrap();
+    let conv = Conv2d::new(
+        &vs.pp("c"),
+        4,
+        2,
+        (2, 3),
+        Conv2dConfig {
+            stride: (2, 1),
+            padding: (1, 1),
+            dilation: (1, 2),
+            groups: 2,
+            bias: true,
+        },
+    )
+    .unwrap();
     let x = Tensor::randn([1, 4, 5, 6], 0.0, 1.0, DType::F64, &mut rng).unwrap();
     let wt = conv.weight.tensor();
     gradcheck(
@@ -205,11 +248,11 @@ fn gradcheck_composite_layers() {
         &opts,
     )
     .unwrap();
-    gradcheck(|v| Ok(conv.forward(&v[0]).map_err(|e| kiln_core::Error::Value { op: "conv", msg: e.to_string() })?), &[x], &opts).unwrap();
+    gradcheck(|v| Ok(conv.forward(&v[0])?), &[x], &opts).unwrap();
     // Causal multi-head attention w.r.t. its input.
     let mha = MultiheadAttention::new(&vs.pp("mha"), 4, 2).unwrap().causal(true);
     let x = Tensor::randn([1, 3, 4], 0.0, 1.0, DType::F64, &mut rng).unwrap();
-    gradcheck(|v| Ok(mha.forward(&v[0]).map_err(|e| kiln_core::Error::Value { op: "mha", msg: e.to_string() })?), &[x], &opts).unwrap();
+    gradcheck(|v| Ok(mha.forward(&v[0])?), &[x], &opts).unwrap();
 }
 
 #[test]
@@ -220,10 +263,27 @@ fn conv_and_pool_shape_errors_are_clear() {
     assert!(e.contains("[1, 2, 8, 8]") && e.contains("[4, 3, 3, 3]"), "{e}");
     let e = conv.forward(&Tensor::zeros([1, 3, 2, 2], DType::F32)).unwrap_err().to_string();
     assert!(e.contains("larger than input"), "{e}");
-    assert!(Conv2d::new(&vs.pp("g"), 3, 4, (3, 3), Conv2dConfig { groups: 2, ..Default::default() }).is_err());
-    let e = MaxPool2d::new(2).forward(&Tensor::zeros([4, 4], DType::F32)).unwrap_err().to_string();
+    assert!(Conv2d::new(
+        &vs.pp("g"),
+        3,
+        4,
+        (3, 3),
+        Conv2dConfig {
+            groups: 2,
+            ..Default::default()
+        }
+    )
+    .is_err());
+    let e = MaxPool2d::new(2)
+        .forward(&Tensor::zeros([4, 4], DType::F32))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("[N, C, H, W]"), "{e}");
-    let e = Linear::new(&vs.pp("l"), 5, 2).unwrap().forward(&Tensor::zeros([3, 4], DType::F32)).unwrap_err().to_string();
+    let e = Linear::new(&vs.pp("l"), 5, 2)
+        .unwrap()
+        .forward(&Tensor::zeros([3, 4], DType::F32))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("[3, 4]") && e.contains("in_features = 5"), "{e}");
 }
 

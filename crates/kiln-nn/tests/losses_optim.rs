@@ -22,11 +22,7 @@ fn losses_match_pytorch() {
     for c in cases {
         let name = format!("{} {} {}", c["loss"], c["kwargs"], c["reduction"]);
         let x = tensor(&c["input"], DType::F64).requires_grad(true);
-        let tdt = if c["target_dtype"] == "i64" {
-            DType::I64
-        } else {
-            DType::F64
-        };
+        let tdt = if c["target_dtype"] == "i64" { DType::I64 } else { DType::F64 };
         let t = tensor(&c["target"], tdt);
         let r = reduction(c["reduction"].as_str().unwrap());
         let kw = &c["kwargs"];
@@ -169,8 +165,14 @@ fn gradient_clipping_by_norm_and_value() {
     let b = Var::new(&Tensor::from_slice(&[0.0f64], [1]).unwrap());
     // grads: a -> [3, 4] (via 3a0 + 4a1), b -> [12]
     let w = Tensor::from_slice(&[3.0f64, 4.0], [2]).unwrap();
-    let loss = a.tensor().mul(&w).unwrap().sum_all().unwrap()
-        .add(&b.tensor().mul_scalar(12.0).unwrap().sum_all().unwrap()).unwrap();
+    let loss = a
+        .tensor()
+        .mul(&w)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .add(&b.tensor().mul_scalar(12.0).unwrap().sum_all().unwrap())
+        .unwrap();
     let mut g = loss.backward().unwrap();
     let vars = [a.clone(), b.clone()];
     let norm = clip_grad_norm(&mut g, &vars, 6.5).unwrap();
@@ -210,18 +212,9 @@ fn schedules_match_pytorch() {
             let mut s: Box<dyn LrScheduler> = match name {
                 "StepLR" => Box::new(StepLr::new(base, u("step_size"), kw["gamma"].as_f64().unwrap()).unwrap()),
                 "ExponentialLR" => Box::new(ExponentialLr::new(base, kw["gamma"].as_f64().unwrap())),
-                "CosineAnnealingLR" => Box::new(
-                    CosineAnnealingLr::new(base, u("T_max"), kw["eta_min"].as_f64().unwrap()).unwrap(),
-                ),
-                "CosineAnnealingWarmRestarts" => Box::new(
-                    CosineAnnealingWarmRestarts::new(base, u("T_0"), u("T_mult"), 0.0).unwrap(),
-                ),
-                "LinearLR" => Box::new(LinearLr::new(
-                    base,
-                    kw["start_factor"].as_f64().unwrap(),
-                    1.0,
-                    u("total_iters"),
-                )),
+                "CosineAnnealingLR" => Box::new(CosineAnnealingLr::new(base, u("T_max"), kw["eta_min"].as_f64().unwrap()).unwrap()),
+                "CosineAnnealingWarmRestarts" => Box::new(CosineAnnealingWarmRestarts::new(base, u("T_0"), u("T_mult"), 0.0).unwrap()),
+                "LinearLR" => Box::new(LinearLr::new(base, kw["start_factor"].as_f64().unwrap(), 1.0, u("total_iters"))),
                 other => panic!("unknown scheduler {other}"),
             };
             (0..want.len())

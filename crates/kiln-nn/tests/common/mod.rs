@@ -17,12 +17,7 @@ pub fn shape(v: &Value) -> Vec<usize> {
 }
 
 pub fn data(v: &Value) -> Vec<f64> {
-    v["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_f64().unwrap())
-        .collect()
+    v["data"].as_array().unwrap().iter().map(|d| d.as_f64().unwrap()).collect()
 }
 
 /// A `{"shape","data"}` JSON tensor in `dtype`.
@@ -36,9 +31,6 @@ pub fn assert_close(name: &str, got: &Tensor, want: &Value, tol: f64) {
     let g = got.to_vec_f64().unwrap();
     let w = data(want);
     for (i, (a, b)) in g.iter().zip(&w).enumerate() {
-        assert!(
-            (a - b).abs() <= tol * (1.0 + b.abs()),
-            "{name}: element {i}: got {a}, want {b}"
-        );
+        assert!((a - b).abs() <= tol * (1.0 + b.abs()), "{name}: element {i}: got {a}, want {b}");
     }
 }
