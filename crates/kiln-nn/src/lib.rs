@@ -47,6 +47,15 @@ pub use module::{Buffer, Module, VarStore};
 pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, LayerNorm};
 pub use optim::{clip_grad_norm, clip_grad_value, Adagrad, Adam, AdamW, Optimizer, RmsProp, Sgd};
 
+/// PyTorch's `torch.nn.functional` names for the stateless functions.
+pub mod functional {
+    pub use crate::attention::causal_mask;
+    pub use crate::loss::{
+        binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, cross_entropy_with, l1_loss, mse_loss, nll_loss,
+        nll_loss_with, smooth_l1_loss,
+    };
+}
+
 /// `use kiln_nn::prelude::*` brings the layers, losses, optimisers and traits into scope.
 pub mod prelude {
     pub use crate::data::{DataLoader, Dataset, TensorDataset};

@@ -4,6 +4,7 @@
 //! Every optimiser updates its [`Var`]s under `no_grad`, skips parameters that are frozen or got
 //! no gradient (PyTorch's `grad is None`), and can export/import its state for checkpoints.
 
+pub use crate::schedule as lr_scheduler;
 use crate::{Error, Result};
 use kiln_core::{no_grad, Grads, Tensor, Var};
 use std::collections::{BTreeMap, HashMap};
