@@ -206,23 +206,7 @@ impl<'a> Engine<'a> {
                 }
             }
         }
-        let neg = if basis.contains(Op::Not) {
-            Some(NegForm::Not)
-        } else if basis.contains(Op::Nand) {
-            Some(NegForm::Same(Op::Nand))
-        } else if basis.contains(Op::Nor) {
-            Some(NegForm::Same(Op::Nor))
-        } else if basis.contains(Op::Xor) {
-            Some(NegForm::WithConst(Op::Xor, true, false))
-        } else if basis.contains(Op::Xnor) {
-            Some(NegForm::WithConst(Op::Xnor, false, false))
-        } else if basis.contains(Op::Implies) {
-            Some(NegForm::WithConst(Op::Implies, false, false))
-        } else if basis.contains(Op::Nimplies) {
-            Some(NegForm::WithConst(Op::Nimplies, true, true))
-        } else {
-            None
-        };
+        let neg = neg_form(basis);
         let t = targets.len();
         Engine {
             n,
@@ -469,22 +453,7 @@ impl<'a> Engine<'a> {
         };
         for &(a, b, code) in &self.gates {
             let expr = if code == NEG {
-                let x = sig(a);
-                match self.neg.expect("negation only used when available") {
-                    NegForm::Not => GateExpr {
-                        op: Op::Not,
-                        args: vec![x],
-                    },
-                    NegForm::Same(op) => GateExpr { op, args: vec![x, x] },
-                    NegForm::WithConst(op, v, first) => GateExpr {
-                        op,
-                        args: if first {
-                            vec![Signal::Const(v), x]
-                        } else {
-                            vec![x, Signal::Const(v)]
-                        },
-                    },
-                }
+                neg_expr(self.neg.expect("negation only used when available"), sig(a))
             } else {
                 let (_, op, swapped) = self.cands[code as usize];
                 let args = if swapped { vec![sig(b), sig(a)] } else { vec![sig(a), sig(b)] };
@@ -509,6 +478,559 @@ impl<'a> Engine<'a> {
         }
         c
     }
+}
+
+/// Most signals (inputs plus gates) the single-word engine holds.
+const FAST_MAX: usize = 64;
+/// "No gate" in [`Fast::lookup`].
+const NO_CODE: u8 = u8::MAX - 1;
+
+/// The engine for tables of at most 64 present rows: every signal is one
+/// `u64`, all state lives in fixed arrays, and the last gate is found by a
+/// table lookup instead of enumeration.
+///
+/// Over a basis closed under negating gate inputs and outputs (all binary
+/// ops), it searches *normal* circuits only: every gate is 0 on the first
+/// present row. Any circuit can be made normal without changing its size
+/// (complement a gate and absorb the negation into its readers' ops), so
+/// this is exact, and halves the choices for every gate. Targets are
+/// normalised the same way and output polarities are restored at the end.
+struct Fast {
+    n: usize,
+    mask: u64,
+    sig: [u64; FAST_MAX],
+    uses: [u8; FAST_MAX],
+    /// Gate signal equals a (normalised) target.
+    is_target: [bool; FAST_MAX],
+    /// `(a, b, code)`; `a == b` with `code == NEG` is a negation.
+    gates: Vec<(u8, u8, u8)>,
+    /// Allowed non-degenerate two-input truth tables (bit `2a + b`).
+    codes: Vec<u8>,
+    /// Op and argument order realising each 4-bit truth table.
+    code_op: [Option<(Op, bool)>; 16],
+    /// `(care, value)` over the four `(a, b)` combinations → a code index
+    /// agreeing with `value` on `care`, or [`NO_CODE`].
+    lookup: [[u8; 16]; 16],
+    neg: Option<NegForm>,
+    neg_ok: bool,
+    normal: bool,
+    targets: Vec<u64>,
+    /// Whether the table's output is the complement of the normalised target.
+    flipped: Vec<bool>,
+    matched: Vec<u32>,
+    essential: u64,
+    nodes: u64,
+    deadline: Option<Instant>,
+    timed_out: bool,
+}
+
+impl Fast {
+    /// `None` when the table needs more than one word or too many signals.
+    fn new(table: &Table, basis: &Basis, targets: &[Vec<u64>], essential: u64, max_gates: usize) -> Option<Fast> {
+        let n = table.num_inputs();
+        if table.words() != 1 || n + max_gates.max(8) > FAST_MAX {
+            return None;
+        }
+        let mask = table.row_mask()[0];
+        let mut sig = [0u64; FAST_MAX];
+        for (i, s) in sig.iter_mut().enumerate().take(n) {
+            *s = table.input_bits(i)[0] & mask;
+        }
+        let mut code_op: [Option<(Op, bool)>; 16] = [None; 16];
+        for &op in basis.ops() {
+            if op == Op::Not {
+                continue;
+            }
+            let tt = op.truth_table();
+            let swapped = (tt & 0b1001) | ((tt & 0b0010) << 1) | ((tt & 0b0100) >> 1);
+            for (t, sw) in [(tt, false), (swapped, true)] {
+                if code_op[t as usize].is_none() {
+                    code_op[t as usize] = Some((op, sw));
+                }
+            }
+        }
+        let codes: Vec<u8> = (0..16u8).filter(|&t| code_op[t as usize].is_some()).collect();
+        let mut lookup = [[NO_CODE; 16]; 16];
+        for (care, row) in lookup.iter_mut().enumerate() {
+            for (val, slot) in row.iter_mut().enumerate() {
+                if let Some(ci) = codes.iter().position(|&c| (c as usize ^ val) & care == 0) {
+                    *slot = ci as u8;
+                }
+            }
+        }
+        let neg = neg_form(basis);
+        let mut t: Vec<u64> = targets.iter().map(|v| v[0]).collect();
+        let inputs = &sig[..n];
+        // Normal circuits are exact when every non-degenerate two-input
+        // function is available, no output is the complement of an input
+        // (that one needs a gate only because it cannot be absorbed) and no
+        // two outputs are complements of each other.
+        let full = codes.len() == 10;
+        let normal =
+            full && mask & 1 == 1 && !t.iter().any(|&x| inputs.contains(&(x ^ mask))) && !t.iter().any(|&x| t.contains(&(x ^ mask)));
+        let mut flipped = vec![false; t.len()];
+        if normal {
+            for (x, f) in t.iter_mut().zip(&mut flipped) {
+                if *x & 1 == 1 {
+                    *x ^= mask;
+                    *f = true;
+                }
+            }
+        }
+        let m = t.len();
+        Some(Fast {
+            n,
+            mask,
+            sig,
+            uses: [0; FAST_MAX],
+            is_target: [false; FAST_MAX],
+            gates: Vec::with_capacity(FAST_MAX),
+            codes,
+            code_op,
+            lookup,
+            neg,
+            neg_ok: neg.is_some() && !normal,
+            normal,
+            targets: t,
+            flipped,
+            matched: vec![0; m],
+            essential,
+            nodes: 0,
+            deadline: None,
+            timed_out: false,
+        })
+    }
+
+    fn run(&mut self, k: usize) -> bool {
+        debug_assert!(self.gates.is_empty());
+        if self.n + k > FAST_MAX {
+            return false;
+        }
+        self.dfs(k)
+    }
+
+    /// Signals that still need a reader: unread essential inputs and unread
+    /// gates that are not outputs.
+    fn need_mask(&self, nsig: usize) -> u64 {
+        let mut need = 0u64;
+        for s in 0..nsig {
+            if self.uses[s] == 0
+                && (if s < self.n {
+                    self.essential >> s & 1 == 1
+                } else {
+                    !self.is_target[s]
+                })
+            {
+                need |= 1 << s;
+            }
+        }
+        need
+    }
+
+    /// Whether `v` is a constant or an existing signal (or, for normal
+    /// circuits, the complement of one: its readers could absorb that).
+    #[inline]
+    fn redundant(&self, v: u64, nsig: usize) -> bool {
+        if v == 0 || v == self.mask {
+            return true;
+        }
+        let sigs = &self.sig[..nsig];
+        if self.normal {
+            let c = v ^ self.mask;
+            sigs.iter().any(|&s| s == v || s == c)
+        } else {
+            sigs.contains(&v)
+        }
+    }
+
+    #[inline]
+    fn place(&mut self, a: usize, b: usize, code: u8, v: u64) {
+        let g = self.n + self.gates.len();
+        self.sig[g] = v;
+        self.uses[g] = 0;
+        self.uses[a] += 1;
+        if code != NEG {
+            self.uses[b] += 1;
+        }
+        let hit = self.targets.iter().position(|&t| t == v);
+        self.is_target[g] = hit.is_some();
+        if let Some(t) = hit {
+            self.matched[t] += 1;
+        }
+        self.gates.push((a as u8, b as u8, code));
+    }
+
+    #[inline]
+    fn unplace(&mut self) {
+        let (a, b, code) = self.gates.pop().expect("a gate to remove");
+        let g = self.n + self.gates.len();
+        self.uses[a as usize] -= 1;
+        if code != NEG {
+            self.uses[b as usize] -= 1;
+        }
+        if self.is_target[g] {
+            let v = self.sig[g];
+            if let Some(t) = self.targets.iter().position(|&t| t == v) {
+                self.matched[t] -= 1;
+            }
+        }
+    }
+
+    fn dfs(&mut self, k: usize) -> bool {
+        self.nodes += 1;
+        if self.nodes & 1023 == 0 {
+            if let Some(d) = self.deadline {
+                if Instant::now() > d {
+                    self.timed_out = true;
+                }
+            }
+        }
+        if self.timed_out {
+            return false;
+        }
+        let i = self.gates.len();
+        let nsig = self.n + i;
+        let u = self.matched.iter().filter(|&&m| m == 0).count();
+        let need = self.need_mask(nsig);
+        let nneed = need.count_ones() as usize;
+        if i == k {
+            return u == 0 && nneed == 0;
+        }
+        let r = k - i;
+        if u == 0 || u > r || nneed > r + u {
+            return false;
+        }
+        if r == u && u >= 2 {
+            return self.finish_with_targets();
+        }
+        if r == 1 {
+            return self.last_gate(need);
+        }
+        // After this gate the read bound must still hold, so it has to read
+        // at least this many of the signals that need a reader.
+        let must_read = nneed.saturating_sub(r + u - 2) as u64;
+        let prev = self.gates.last().map(|&(a, b, c)| (b as usize, a as usize, c));
+        let last_sig = nsig - 1;
+        let mask = self.mask;
+        for b in 0..nsig {
+            if let Some(p) = prev {
+                if b < p.0 && b != last_sig {
+                    continue;
+                }
+            }
+            let vb = self.sig[b];
+            for a in 0..=b {
+                let is_neg = a == b;
+                if is_neg && !self.neg_ok {
+                    continue;
+                }
+                if must_read > 0 {
+                    let covered = (need >> a & 1) + if is_neg { 0 } else { need >> b & 1 };
+                    if covered < must_read {
+                        continue;
+                    }
+                }
+                let reads_prev = i > 0 && (a == last_sig || b == last_sig);
+                let va = self.sig[a];
+                let ncodes = if is_neg { 1 } else { self.codes.len() };
+                for ci in 0..ncodes {
+                    let code = if is_neg { NEG } else { ci as u8 };
+                    if let (Some(p), false) = (prev, reads_prev) {
+                        if (b, a, code) <= p {
+                            continue;
+                        }
+                    }
+                    let v = if is_neg {
+                        !va & mask
+                    } else {
+                        apply_tt_word(self.codes[ci], va, vb) & mask
+                    };
+                    if self.normal && v & 1 != 0 {
+                        continue;
+                    }
+                    if self.redundant(v, nsig) {
+                        continue;
+                    }
+                    self.place(a, b, code, v);
+                    if self.dfs(k) {
+                        return true;
+                    }
+                    self.unplace();
+                    if self.timed_out {
+                        return false;
+                    }
+                }
+            }
+        }
+        false
+    }
+
+    /// A gate on `a < b` computing `t` on every present row, if the basis has one.
+    #[inline]
+    fn pair_code(&self, a: usize, b: usize, t: u64) -> Option<u8> {
+        let (va, vb, m) = (self.sig[a], self.sig[b], self.mask);
+        let parts = [!va & !vb & m, !va & vb & m, va & !vb & m, va & vb & m];
+        let (mut care, mut val) = (0usize, 0usize);
+        for (c, &p) in parts.iter().enumerate() {
+            if p == 0 {
+                continue;
+            }
+            let on = t & p;
+            if on == p {
+                care |= 1 << c;
+                val |= 1 << c;
+            } else if on == 0 {
+                care |= 1 << c;
+            } else {
+                return None;
+            }
+        }
+        let ci = self.lookup[care][val];
+        (ci != NO_CODE).then_some(ci)
+    }
+
+    /// One gate and one output left: the gate must compute the output and
+    /// read every signal that still needs a reader (at most two).
+    fn last_gate(&mut self, need: u64) -> bool {
+        let Some(ti) = self.matched.iter().position(|&m| m == 0) else {
+            return false;
+        };
+        let t = self.targets[ti];
+        let nsig = self.n + self.gates.len();
+        let try_pair = |s: &mut Self, a: usize, b: usize| -> bool {
+            let (a, b) = if a < b { (a, b) } else { (b, a) };
+            match s.pair_code(a, b, t) {
+                Some(ci) => {
+                    s.place(a, b, ci, t);
+                    true
+                }
+                None => false,
+            }
+        };
+        let try_neg = |s: &mut Self, a: usize| -> bool {
+            if s.neg_ok && !s.sig[a] & s.mask == t {
+                s.place(a, a, NEG, t);
+                true
+            } else {
+                false
+            }
+        };
+        match need.count_ones() {
+            2 => {
+                let x = need.trailing_zeros() as usize;
+                let y = (need & (need - 1)).trailing_zeros() as usize;
+                try_pair(self, x, y)
+            }
+            1 => {
+                let x = need.trailing_zeros() as usize;
+                (0..nsig).any(|y| y != x && try_pair(self, x, y)) || try_neg(self, x)
+            }
+            0 => (0..nsig).any(|b| (0..b).any(|a| try_pair(self, a, b)) || try_neg(self, b)),
+            _ => false,
+        }
+    }
+
+    /// Every remaining gate must be a missing output; adding any output
+    /// computable in one gate can only help the others, so a greedy closure
+    /// decides whether a completion exists.
+    fn finish_with_targets(&mut self) -> bool {
+        let placed_before = self.gates.len();
+        let mut progress = true;
+        while progress {
+            progress = false;
+            for ti in 0..self.targets.len() {
+                if self.matched[ti] > 0 {
+                    continue;
+                }
+                let t = self.targets[ti];
+                let nsig = self.n + self.gates.len();
+                self.nodes += 1;
+                let mut found = None;
+                'outer: for b in 0..nsig {
+                    if self.neg_ok && !self.sig[b] & self.mask == t {
+                        found = Some((b, b, NEG));
+                        break;
+                    }
+                    for a in 0..b {
+                        if let Some(ci) = self.pair_code(a, b, t) {
+                            found = Some((a, b, ci));
+                            break 'outer;
+                        }
+                    }
+                }
+                if let Some((a, b, code)) = found {
+                    self.place(a, b, code, t);
+                    progress = true;
+                }
+            }
+        }
+        let nsig = self.n + self.gates.len();
+        if self.matched.iter().all(|&m| m > 0) && self.need_mask(nsig) == 0 {
+            return true;
+        }
+        while self.gates.len() > placed_before {
+            self.unplace();
+        }
+        false
+    }
+
+    /// Converts the gate stack into a circuit for `table`, restoring output
+    /// polarities of normal circuits.
+    fn circuit(&self, table: &Table) -> Circuit {
+        let ng = self.gates.len();
+        let nsig = self.n + ng;
+        // Gates whose complement the table wants.
+        let mut flip = [false; FAST_MAX];
+        for (f, &v) in flip.iter_mut().zip(&self.sig).take(nsig).skip(self.n) {
+            if let Some(t) = self.targets.iter().position(|&t| t == v) {
+                *f = self.flipped[t];
+            }
+        }
+        let value = |s: usize| if flip[s] { self.sig[s] ^ self.mask } else { self.sig[s] };
+        let sig = |s: usize| {
+            if s < self.n {
+                Signal::Input(s)
+            } else {
+                Signal::Gate(s - self.n)
+            }
+        };
+        let mut c = Circuit::for_table(table);
+        for (j, &(a, b, code)) in self.gates.iter().enumerate() {
+            let (a, b) = (a as usize, b as usize);
+            let expr = if code == NEG {
+                neg_expr(self.neg.expect("negation only used when available"), sig(a))
+            } else {
+                let mut tt = self.codes[code as usize];
+                if flip[a] {
+                    tt = (tt >> 2 & 0b11) | (tt & 0b11) << 2;
+                }
+                if flip[b] {
+                    tt = (tt >> 1 & 0b101) | (tt & 0b101) << 1;
+                }
+                if flip[self.n + j] {
+                    tt ^= 0xF;
+                }
+                let (op, swapped) = self.code_op[tt as usize].expect("normal circuits use a full basis");
+                let args = if swapped { vec![sig(b), sig(a)] } else { vec![sig(a), sig(b)] };
+                GateExpr { op, args }
+            };
+            c.push(expr).expect("search gates only read earlier signals");
+        }
+        for (j, name) in table.output_names().iter().enumerate() {
+            let want = table.output_bits(j)[0] & self.mask;
+            let s = if want == 0 {
+                Signal::Const(false)
+            } else if want == self.mask {
+                Signal::Const(true)
+            } else {
+                sig((0..nsig)
+                    .find(|&s| value(s) == want)
+                    .expect("every output is matched by a solution"))
+            };
+            c.set_output(name, s).expect("valid");
+        }
+        c
+    }
+}
+
+/// How `basis` writes a lone negation, if it can.
+fn neg_form(basis: &Basis) -> Option<NegForm> {
+    if basis.contains(Op::Not) {
+        Some(NegForm::Not)
+    } else if basis.contains(Op::Nand) {
+        Some(NegForm::Same(Op::Nand))
+    } else if basis.contains(Op::Nor) {
+        Some(NegForm::Same(Op::Nor))
+    } else if basis.contains(Op::Xor) {
+        Some(NegForm::WithConst(Op::Xor, true, false))
+    } else if basis.contains(Op::Xnor) {
+        Some(NegForm::WithConst(Op::Xnor, false, false))
+    } else if basis.contains(Op::Implies) {
+        Some(NegForm::WithConst(Op::Implies, false, false))
+    } else if basis.contains(Op::Nimplies) {
+        Some(NegForm::WithConst(Op::Nimplies, true, true))
+    } else {
+        None
+    }
+}
+
+fn neg_expr(form: NegForm, x: Signal) -> GateExpr {
+    match form {
+        NegForm::Not => GateExpr {
+            op: Op::Not,
+            args: vec![x],
+        },
+        NegForm::Same(op) => GateExpr { op, args: vec![x, x] },
+        NegForm::WithConst(op, v, first) => GateExpr {
+            op,
+            args: if first {
+                vec![Signal::Const(v), x]
+            } else {
+                vec![x, Signal::Const(v)]
+            },
+        },
+    }
+}
+
+/// The fast engine where it applies, else the general multi-word one.
+enum Exact<'a> {
+    Fast(Box<Fast>),
+    General(Box<Engine<'a>>),
+}
+
+impl<'a> Exact<'a> {
+    fn new(table: &'a Table, basis: &Basis, targets: Vec<Vec<u64>>, essential: u64, max_gates: usize) -> Self {
+        match Fast::new(table, basis, &targets, essential, max_gates) {
+            Some(f) => Exact::Fast(Box::new(f)),
+            None => Exact::General(Box::new(Engine::new(table, basis, targets, essential))),
+        }
+    }
+
+    fn set_deadline(&mut self, d: Option<Instant>) {
+        match self {
+            Exact::Fast(e) => e.deadline = d,
+            Exact::General(e) => e.deadline = d,
+        }
+    }
+
+    fn run(&mut self, k: usize) -> bool {
+        match self {
+            Exact::Fast(e) => e.run(k),
+            Exact::General(e) => e.run(k),
+        }
+    }
+
+    fn timed_out(&self) -> bool {
+        match self {
+            Exact::Fast(e) => e.timed_out,
+            Exact::General(e) => e.timed_out,
+        }
+    }
+
+    fn nodes(&self) -> u64 {
+        match self {
+            Exact::Fast(e) => e.nodes,
+            Exact::General(e) => e.nodes,
+        }
+    }
+
+    fn circuit(&self, table: &Table) -> Circuit {
+        match self {
+            Exact::Fast(e) => e.circuit(table),
+            Exact::General(e) => e.circuit(table),
+        }
+    }
+}
+
+/// Sizes below this are impossible: each of the `u` targets is a distinct
+/// gate, and the `2k` reads must cover every essential input and every
+/// non-output gate (`2k >= ess + k - u`).
+fn size_lower_bound(targets: &[Vec<u64>], essential: u64) -> usize {
+    let u = targets.len();
+    if u == 0 {
+        return 0;
+    }
+    u.max((essential.count_ones() as usize).saturating_sub(u))
 }
 
 /// Output functions that need gates (not constant, not equal to an input),
@@ -555,12 +1077,14 @@ pub fn search(table: &Table, opts: &SearchOptions) -> Result<SearchResult, Searc
     let start = Instant::now();
     let (targets, essential) = targets_of(table);
     let multi = targets.len() > 1;
-    let mut eng = Engine::new(table, &opts.basis, targets, essential);
+    let lb = size_lower_bound(&targets, essential);
+    let mut eng = Exact::new(table, &opts.basis, targets, essential, opts.max_gates);
     // With several outputs, keep half the budget for solving them one by
     // one if the joint search runs out: that usually beats Shannon by far.
-    eng.deadline = opts.timeout.map(|t| start + if multi { t / 2 } else { t });
-    let mut refuted = 0usize; // all sizes < refuted are impossible
-    for k in 0..=opts.max_gates {
+    eng.set_deadline(opts.timeout.map(|t| start + if multi { t / 2 } else { t }));
+    let first = lb.min(opts.max_gates + 1);
+    let mut refuted = first; // all sizes < refuted are impossible
+    for k in first..=opts.max_gates {
         if eng.run(k) {
             let circuit = eng.circuit(table);
             return Ok(SearchResult {
@@ -568,16 +1092,16 @@ pub fn search(table: &Table, opts: &SearchOptions) -> Result<SearchResult, Searc
                 circuit,
                 optimal: true,
                 seconds: start.elapsed().as_secs_f64(),
-                nodes: eng.nodes,
+                nodes: eng.nodes(),
                 lower_bound: k,
             });
         }
-        if eng.timed_out {
+        if eng.timed_out() {
             break;
         }
         refuted = k + 1;
     }
-    let mut nodes = eng.nodes;
+    let mut nodes = eng.nodes();
     let mut circuit = fallback(table, &opts.basis, opts.max_gates)?;
     if multi {
         let end = opts.timeout.map(|t| start + t);
@@ -666,11 +1190,13 @@ pub fn minimise(circuit: &Circuit, table: &Table, opts: &SearchOptions) -> Resul
         });
     }
     let (targets, essential) = targets_of(table);
-    let mut eng = Engine::new(table, &opts.basis, targets, essential);
-    eng.deadline = opts.timeout.map(|t| start + t);
+    let lb = size_lower_bound(&targets, essential);
+    let mut eng = Exact::new(table, &opts.basis, targets, essential, opts.max_gates);
+    eng.set_deadline(opts.timeout.map(|t| start + t));
     let bound = (g - 1).min(opts.max_gates);
-    let mut refuted = 0;
-    for k in 0..=bound {
+    let first = lb.min(g);
+    let mut refuted = first;
+    for k in first..=bound {
         if eng.run(k) {
             let c = eng.circuit(table);
             return Ok(SearchResult {
@@ -678,11 +1204,11 @@ pub fn minimise(circuit: &Circuit, table: &Table, opts: &SearchOptions) -> Resul
                 circuit: c,
                 optimal: true,
                 seconds: start.elapsed().as_secs_f64(),
-                nodes: eng.nodes,
+                nodes: eng.nodes(),
                 lower_bound: k,
             });
         }
-        if eng.timed_out {
+        if eng.timed_out() {
             break;
         }
         refuted = k + 1;
@@ -692,7 +1218,7 @@ pub fn minimise(circuit: &Circuit, table: &Table, opts: &SearchOptions) -> Resul
         optimal: refuted == g,
         gates: g,
         seconds: start.elapsed().as_secs_f64(),
-        nodes: eng.nodes,
+        nodes: eng.nodes(),
         lower_bound: refuted,
     })
 }
@@ -776,7 +1302,7 @@ fn into_basis(c: &Circuit, basis: &Basis, max_gates: usize) -> Result<Circuit, S
             Table::from_fn(&["a", "b"], &["y"], move |v| vec![op.apply(v[0], v[1])])
         };
         let (targets, essential) = targets_of(&table);
-        let mut eng = Engine::new(&table, basis, targets, essential);
+        let mut eng = Exact::new(&table, basis, targets, essential, 6);
         // Any complete basis writes a two-input function in a handful of
         // gates; failing that bound means the basis cannot express it.
         let found = (0..=6).any(|k| eng.run(k));
