@@ -18,6 +18,13 @@
 //!   key second is explored (bubble-sorting any circuit this way strictly
 //!   decreases its key sequence, so a canonical order always exists).
 //!
+//! Tables of at most 64 present rows run on a faster engine (one `u64` per
+//! signal, fixed arrays, see `Fast`) that adds, for the full basis, the
+//! restriction to *normal* circuits (every gate 0 on the first row; exact
+//! because negations can be absorbed into readers), a lookup for the last
+//! gate, and a filter on the second-to-last one. Sizes start from a lower
+//! bound counting the reads that essential inputs need.
+//!
 //! Having exhausted every size below `k`, a circuit of size `k` is proven
 //! minimal. Past `max_gates` or the timeout, a Shannon-expansion circuit is
 //! returned instead with `optimal: false`.
@@ -712,6 +719,30 @@ impl Fast {
         let prev = self.gates.last().map(|&(a, b, c)| (b as usize, a as usize, c));
         let last_sig = nsig - 1;
         let mask = self.mask;
+        // Two gates and one output left: the last gate is `F(z, y)` for
+        // this gate `z` and an existing `y`, so on each half of the rows
+        // split by `y` the target is constant or equals `z` or `!z`. Each
+        // `y` is summarised once here; a gate failing this for every `y`
+        // is dropped without descending.
+        let filter = r == 2 && u == 1 && !self.neg_ok;
+        let target = if filter {
+            self.targets[self.matched.iter().position(|&m| m == 0).unwrap_or(0)]
+        } else {
+            0
+        };
+        let mut halves = [(0u64, 0u64); FAST_MAX];
+        if filter {
+            for (h, &y) in halves.iter_mut().zip(&self.sig[..nsig]) {
+                let (y0, y1) = (!y & mask, y & mask);
+                let free = |half: u64| target & half == 0 || target & half == half;
+                // A half where the target is constant constrains nothing.
+                *h = (if free(y0) { 0 } else { y0 }, if free(y1) { 0 } else { y1 });
+            }
+        }
+        let fits = |h: (u64, u64), v: u64| {
+            let (d0, d1) = ((v ^ target) & h.0, (v ^ target) & h.1);
+            (d0 == 0 || d0 == h.0) && (d1 == 0 || d1 == h.1)
+        };
         for b in 0..nsig {
             if let Some(p) = prev {
                 if b < p.0 && b != last_sig {
@@ -750,6 +781,17 @@ impl Fast {
                     }
                     if self.redundant(v, nsig) {
                         continue;
+                    }
+                    if filter {
+                        let rem = need & !(1u64 << a | 1u64 << b);
+                        let ok = match rem.count_ones() {
+                            0 => halves[..nsig].iter().any(|&h| fits(h, v)),
+                            1 => fits(halves[rem.trailing_zeros() as usize], v),
+                            _ => false,
+                        };
+                        if !ok {
+                            continue;
+                        }
                     }
                     self.place(a, b, code, v);
                     if self.dfs(k) {

@@ -227,6 +227,7 @@ fn two_bit_adder_and_comparator_are_proven() {
     let o = opts(60);
     let (g, opt, s) = run(&library::adder2(), &o);
     assert!(opt && g == 7, "adder2: {g} gates, optimal {opt} ({s:.2}s)");
+    println!("adder2: {g} gates ({s:.2}s)");
     let (g, opt, s) = run(&library::comparator2(), &o);
     assert!(opt, "comparator2: {g} gates ({s:.2}s)");
     println!("comparator2: {g} gates ({s:.2}s)");
