@@ -279,7 +279,10 @@ impl Op {
                     BinaryOp::AddScaled(alpha) => (na.then(|| g.clone()), nb.then(|| g.mul_scalar(*alpha)).transpose()?),
                     BinaryOp::Sub => (na.then(|| g.clone()), nb.then(|| g.neg()).transpose()?),
                     BinaryOp::Mul => (na.then(|| g.mul(b)).transpose()?, nb.then(|| g.mul(a)).transpose()?),
-                    BinaryOp::Div => (na.then(|| g.div(b)).transpose()?, nb.then(|| g.mul(out)?.div(b)?.neg()).transpose()?),
+                    BinaryOp::Div => (
+                        na.then(|| g.div(b)).transpose()?,
+                        nb.then(|| g.mul(out)?.div(b)?.neg()).transpose()?,
+                    ),
                     BinaryOp::Pow => (
                         na.then(|| g.mul(b)?.mul(&a.pow(&b.sub_scalar(1.0)?)?)).transpose()?,
                         nb.then(|| g.mul(out)?.mul(&a.log()?)).transpose()?,
@@ -287,10 +290,16 @@ impl Op {
                     BinaryOp::Maximum | BinaryOp::Minimum => {
                         let wins = if *op == BinaryOp::Maximum { a.gt(b)? } else { a.lt(b)? };
                         let share = float(wins)?.add(&float(a.eq(b)?)?.mul_scalar(0.5)?)?;
-                        (na.then(|| g.mul(&share)).transpose()?, nb.then(|| g.mul(&share.affine(-1.0, 1.0)?)).transpose()?)
+                        (
+                            na.then(|| g.mul(&share)).transpose()?,
+                            nb.then(|| g.mul(&share.affine(-1.0, 1.0)?)).transpose()?,
+                        )
                     }
                 };
-                smallvec::smallvec![ga.map(|t| t.sum_to(a.shape())).transpose()?, gb.map(|t| t.sum_to(b.shape())).transpose()?]
+                smallvec::smallvec![
+                    ga.map(|t| t.sum_to(a.shape())).transpose()?,
+                    gb.map(|t| t.sum_to(b.shape())).transpose()?
+                ]
             }
             Op::Sum(x, dims) => smallvec::smallvec![Some(keepdim_shape(g, x, dims)?.broadcast_to(x.shape().clone())?)],
             Op::MaxMin(x, dims, _) => {

@@ -268,7 +268,10 @@ impl Tensor {
         let dims = self.shape().reduce_dims(dims, name)?;
         if op != ReduceOp::Sum {
             if let Some(&d) = dims.iter().find(|&&d| self.dims()[d] == 0) {
-                return Err(Error::shape(name, format!("cannot reduce the empty dimension {d} of shape {}", self.shape())));
+                return Err(Error::shape(
+                    name,
+                    format!("cannot reduce the empty dimension {d} of shape {}", self.shape()),
+                ));
             }
         }
         let storage = self.0.storage.reduce(&self.0.layout, &dims, op)?;

@@ -13,6 +13,7 @@ pub mod circuit;
 pub mod emit;
 pub mod grammar;
 pub mod json;
+pub mod learn;
 pub mod library;
 pub mod search;
 pub mod table;
@@ -20,6 +21,7 @@ pub mod verify;
 
 pub use circuit::{gate_from_truth_table, Circuit, CircuitError, GateExpr, Op, Signal};
 pub use grammar::{parse, print, ParseError};
+pub use learn::{learn, LearnOptions, LearnResult, Space, Wiring};
 pub use search::{minimise, search, Basis, SearchError, SearchOptions, SearchResult};
 pub use table::{Row, SplitMix64, Table, TableError};
 pub use verify::{verify, Failure, Verification};

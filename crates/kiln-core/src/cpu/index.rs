@@ -86,6 +86,14 @@ impl CpuStorage {
         fn sel<T: Copy + Sync + Send + Default>(x: &[T], l: &Layout, ids: &[usize], outer: usize, size: usize, inner: usize) -> Vec<T> {
             let x = contiguous(x, l);
             let mut out = Vec::with_capacity(outer * ids.len() * inner);
+            if inner == 1 {
+                // Column gathers: one element per index, so skip the per-slice copy machinery.
+                for o in 0..outer {
+                    let row = &x[o * size..(o + 1) * size];
+                    out.extend(ids.iter().map(|&i| row[i]));
+                }
+                return out;
+            }
             for o in 0..outer {
                 for &i in ids {
                     let s = (o * size + i) * inner;

@@ -374,12 +374,45 @@ fn reduce_kernel<T: Copy + Send + Sync>(
     for &d in dims {
         out_strides[d] = 0;
     }
-    let _ = rank;
     let mut strides = [l.strides.clone(), out_strides];
     let shape = coalesce(l.shape.dims(), &mut strides);
     let mut out = vec![init; out_n];
     if l.shape.elem_count() == 0 {
         return out;
+    }
+    // Fast paths for a contiguous input reduced over its trailing dims (row reductions: softmax,
+    // losses) or its leading dims (bias gradients): plain slice loops, no index walking.
+    if let Some(o) = l.contiguous_offset() {
+        let n = l.shape.elem_count();
+        let x = &x[o..o + n];
+        let dims_sorted = dims.windows(2).all(|w| w[1] == w[0] + 1);
+        if dims_sorted && dims.last() == Some(&(rank - 1)) {
+            let inner: usize = dims.iter().map(|&d| l.shape.0[d]).product();
+            if inner > 0 {
+                let rows = x.chunks_exact(inner);
+                if n >= PAR_THRESHOLD && rayon::current_num_threads() > 1 {
+                    out.par_iter_mut()
+                        .zip(x.par_chunks_exact(inner))
+                        .for_each(|(o, r)| *o = fold_row(init, r));
+                } else {
+                    for (o, r) in out.iter_mut().zip(rows) {
+                        *o = fold_row(init, r);
+                    }
+                }
+            }
+            return out;
+        }
+        if dims_sorted && dims.first() == Some(&0) {
+            let inner = out_n;
+            if inner > 0 {
+                for r in x.chunks_exact(inner) {
+                    for (o, &v) in out.iter_mut().zip(r) {
+                        *o = combine(*o, v);
+                    }
+                }
+            }
+            return out;
+        }
     }
     let seq = |shape: &Dims, strides: &[Dims; 2], in_base: usize, out: &mut [T]| {
         let last = shape.len() - 1;

@@ -1,0 +1,58 @@
+use kiln_pbe::learn::{learn, LearnOptions, Space};
+use kiln_pbe::library;
+use std::time::Duration;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let space = match args.first().map(|s| s.as_str()) {
+        Some("unit") => Space::Unit,
+        Some("mlp") => Space::Mlp,
+        _ => Space::Circuit,
+    };
+    let names: Vec<String> = args.iter().skip(1).cloned().collect();
+    for name in names {
+        let t = library::builtin(&name).expect("builtin");
+        for seed in 0..3 {
+            let mut opts = LearnOptions {
+                space,
+                seed,
+                timeout: Duration::from_secs(30),
+                ..Default::default()
+            };
+            if let Ok(r) = std::env::var("RES") {
+                opts.residual_init = r.parse().unwrap();
+            }
+            if let Ok(r) = std::env::var("WIDTH") {
+                opts.width = Some(r.parse().unwrap());
+            }
+            if let Ok(r) = std::env::var("DEPTH") {
+                opts.depth = Some(r.parse().unwrap());
+            }
+            if std::env::var("RANDOM").is_ok() {
+                opts.wiring = Some(kiln_pbe::Wiring::Random);
+            }
+            if let Ok(r) = std::env::var("LR") {
+                opts.lr = r.parse().unwrap();
+            }
+            let r = learn(&t, &opts, |_| {}).unwrap();
+            println!(
+                "{name} seed {seed}: exact {} acc {:.3} gates {} restarts {} steps {} {:.2}s w{} d{} :: {}",
+                r.exact,
+                r.accuracy,
+                r.circuit.num_gates(),
+                r.restarts,
+                r.steps,
+                r.seconds,
+                r.width,
+                r.depth,
+                kiln_pbe::grammar::to_expression(&r.circuit, "; ")
+            );
+            if let Some(n) = &r.note {
+                println!("   note: {n}");
+            }
+            for u in &r.units {
+                println!("   unit {} w {:?} b {:.2} -> {}", u.name, u.weights, u.bias, u.fired);
+            }
+        }
+    }
+}

@@ -1,0 +1,755 @@
+//! Gradient search over relaxed programs, then firing into exact circuits.
+//!
+//! A program is written as `Y = f(X; W)` with real parameters: one sigmoid unit per output
+//! ([`Space::Unit`]), a sigmoid MLP ([`Space::Mlp`]), or a network of two-input gates, each a softmax
+//! mixture of the 16 boolean functions evaluated in probabilistic logic ([`Space::Circuit`], in the
+//! style of difflogic). Adam fits `W` to the table; firing hardens every relaxed choice (threshold
+//! or argmax) into a [`Circuit`], which is simplified and verified against every row. Training
+//! stops as soon as the fired circuit is exact.
+
+use crate::circuit::{gate_from_truth_table, Circuit, CircuitError, GateExpr, Signal};
+use crate::search::{self, Basis, SearchOptions};
+use crate::table::Table;
+use crate::verify::verify;
+use kiln_core::{DType, Rng, Tensor, Var};
+use kiln_nn::{Adam, Optimizer};
+use std::time::{Duration, Instant};
+
+/// Which family of relaxed programs to search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Space {
+    /// One unit `sigmoid(w·X + b)` per output.
+    Unit,
+    /// Layers of softmax-mixed two-input gates (the default).
+    Circuit,
+    /// A sigmoid MLP whose hidden units fire into gates.
+    Mlp,
+}
+
+/// How the gates of a [`Space::Circuit`] network pick their two inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wiring {
+    /// Each input fixed to a random earlier signal.
+    Random,
+    /// Each input a softmax over a random pool of earlier signals, learned with the gates.
+    Learned,
+}
+
+/// Settings of [`learn`]. `None` fields are sized from the table.
+#[derive(Debug, Clone)]
+pub struct LearnOptions {
+    /// Program family.
+    pub space: Space,
+    /// Gates per hidden layer (circuit) or hidden units (mlp).
+    pub width: Option<usize>,
+    /// Gate layers, the output layer included (circuit).
+    pub depth: Option<usize>,
+    /// Wiring of the gate network; `None` lets restarts alternate between learned and random wiring.
+    pub wiring: Option<Wiring>,
+    /// Candidates per gate input with learned wiring.
+    pub pool: usize,
+    /// Adam steps per restart.
+    pub steps: usize,
+    /// Restarts; `None` = keep restarting (and growing the network) until exact or out of time.
+    pub restarts: Option<usize>,
+    /// Adam learning rate.
+    pub lr: f64,
+    /// Seed of every random choice: the same seed gives the same circuit.
+    pub seed: u64,
+    /// Wall-clock budget.
+    pub timeout: Duration,
+    /// Fire and verify every this many steps.
+    pub check_every: usize,
+    /// Logit added to each gate's pass-through function at initialisation (difflogic's residual
+    /// initialisation, used by the learned-wiring restarts; 0 = plain random gates).
+    pub residual_init: f64,
+}
+
+impl Default for LearnOptions {
+    fn default() -> Self {
+        LearnOptions {
+            space: Space::Circuit,
+            width: None,
+            depth: None,
+            wiring: None,
+            pool: 8,
+            steps: 2000,
+            restarts: None,
+            lr: 0.1,
+            seed: 0,
+            timeout: Duration::from_secs(120),
+            check_every: 20,
+            residual_init: 3.0,
+        }
+    }
+}
+
+/// A fired sigmoid unit: its weights and the gate it became.
+#[derive(Debug, Clone)]
+pub struct UnitReport {
+    /// The signal the unit drives (an output name, or `Z1`-style for hidden units).
+    pub name: String,
+    /// Input weights.
+    pub weights: Vec<f64>,
+    /// Bias.
+    pub bias: f64,
+    /// The fired function in the grammar, e.g. `X1 OR X2`.
+    pub fired: String,
+}
+
+/// Progress of a run, reported after every check.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    /// Restart number (0-based).
+    pub restart: usize,
+    /// Step within the restart.
+    pub step: usize,
+    /// Current relaxed loss.
+    pub loss: f64,
+    /// Fraction of rows the fired program gets right.
+    pub accuracy: f64,
+    /// Network width and depth of this restart.
+    pub width: usize,
+    /// Network depth of this restart.
+    pub depth: usize,
+}
+
+/// What [`learn`] found.
+#[derive(Debug, Clone)]
+pub struct LearnResult {
+    /// The fired, simplified circuit (the best one if none was exact).
+    pub circuit: Circuit,
+    /// True when the circuit reproduces every row of the table.
+    pub exact: bool,
+    /// Fraction of rows reproduced.
+    pub accuracy: f64,
+    /// Restarts run.
+    pub restarts: usize,
+    /// Restarts that ended exact (the per-restart success count; runs stop at the first).
+    pub exact_restarts: usize,
+    /// Adam steps over all restarts.
+    pub steps: usize,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// Relaxed loss at every step of the restart that produced `circuit`.
+    pub loss_curve: Vec<f64>,
+    /// Fired units (unit and mlp spaces).
+    pub units: Vec<UnitReport>,
+    /// Width and depth of the network that produced `circuit`.
+    pub width: usize,
+    /// Depth of that network.
+    pub depth: usize,
+    /// A plain-language remark, e.g. why no exact program was found.
+    pub note: Option<String>,
+}
+
+/// Why learning could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum LearnError {
+    /// A tensor op failed.
+    #[error(transparent)]
+    Core(#[from] kiln_core::Error),
+    /// The optimiser failed.
+    #[error(transparent)]
+    Nn(#[from] kiln_nn::Error),
+    /// The fired program was malformed (an internal error).
+    #[error(transparent)]
+    Circuit(#[from] CircuitError),
+    /// The options do not suit the table.
+    #[error("learn: {0}")]
+    Options(String),
+}
+
+/// The table as tensors: inputs `[rows, n]` and outputs `[rows, m]` of 0/1.
+fn tensors(table: &Table) -> Result<(Tensor, Tensor), LearnError> {
+    let (n, m, r) = (table.num_inputs(), table.num_outputs(), table.len());
+    let mut x = Vec::with_capacity(r * n);
+    let mut y = Vec::with_capacity(r * m);
+    for row in table.rows() {
+        x.extend((0..n).map(|i| ((row.inputs >> i) & 1) as f32));
+        y.extend((0..m).map(|j| ((row.outputs >> j) & 1) as f32));
+    }
+    Ok((Tensor::from_vec(x, [r, n])?, Tensor::from_vec(y, [r, m])?))
+}
+
+/// Fraction of rows on which `c` matches the table (0 when it cannot be evaluated).
+fn accuracy_of(c: &Circuit, table: &Table) -> f64 {
+    verify(c, table).map(|v| v.accuracy()).unwrap_or(0.0)
+}
+
+fn randn(shape: &[usize], std: f64, rng: &mut Rng) -> Result<Tensor, LearnError> {
+    Ok(Tensor::randn(shape.to_vec(), 0.0, std, DType::F32, rng)?)
+}
+
+/// Copies `sub`'s gates into `main`, reading `args[i]` wherever `sub` reads input `i`; returns the
+/// signals of `sub`'s outputs.
+fn append(main: &mut Circuit, sub: &Circuit, args: &[Signal]) -> Result<Vec<Signal>, LearnError> {
+    let mut map = Vec::with_capacity(sub.gates().len());
+    let remap = |s: Signal, map: &[Signal]| match s {
+        Signal::Input(i) => args[i],
+        Signal::Gate(g) => map[g],
+        c => c,
+    };
+    for g in sub.gates() {
+        let e = GateExpr {
+            op: g.op,
+            args: g.args.iter().map(|&a| remap(a, &map)).collect(),
+        };
+        map.push(main.push(e)?);
+    }
+    Ok(sub.outputs().iter().map(|(_, s)| remap(*s, &map)).collect())
+}
+
+/// A small circuit computing `f` over `k` inputs (`f` given as a truth table indexed by the
+/// inputs' bits, input 0 least significant): one gate for `k = 2`, exact search otherwise.
+fn function_circuit(k: usize, f: &dyn Fn(usize) -> bool) -> Result<Circuit, LearnError> {
+    let names: Vec<String> = (0..k).map(|i| format!("A{i}")).collect();
+    if k == 2 {
+        let mut c = Circuit::new(names);
+        let mut tt = 0u8;
+        for a in 0..2 {
+            for b in 0..2 {
+                tt |= (f(a | (b << 1)) as u8) << (2 * a + b);
+            }
+        }
+        let s = c.push(gate_from_truth_table(tt, Signal::Input(0), Signal::Input(1)))?;
+        c.set_output("F", s)?;
+        return Ok(c.simplify());
+    }
+    if k > 10 {
+        return Err(LearnError::Options(format!(
+            "cannot fire a unit with {k} inputs into gates (at most 10)"
+        )));
+    }
+    let refs: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+    let t = Table::from_fn(&refs, &["F"], |bits| {
+        let idx = bits.iter().enumerate().map(|(i, &b)| (b as usize) << i).sum::<usize>();
+        vec![f(idx)]
+    });
+    let opts = SearchOptions {
+        basis: Basis::all(),
+        max_gates: 12,
+        timeout: Some(Duration::from_secs(2)),
+    };
+    Ok(search::search(&t, &opts).map_err(|e| LearnError::Options(e.to_string()))?.circuit)
+}
+
+// ------------------------------------------------------------------------------------------------
+// The relaxed programs.
+
+/// Coefficients of the 16 gates as polynomials `c0 + c1 a + c2 b + c3 ab`: the expectation of gate
+/// `tt` when `a` and `b` are independent probabilities. Row `tt` follows the bit order of
+/// [`gate_from_truth_table`].
+fn gate_polynomials() -> Result<Tensor, LearnError> {
+    let mut v = Vec::with_capacity(64);
+    for tt in 0..16u32 {
+        let f = |a: u32, b: u32| ((tt >> (2 * a + b)) & 1) as f32;
+        let (f00, f01, f10, f11) = (f(0, 0), f(0, 1), f(1, 0), f(1, 1));
+        v.extend([f00, f10 - f00, f01 - f00, f00 - f01 - f10 + f11]);
+    }
+    Ok(Tensor::from_vec(v, [16, 4])?)
+}
+
+/// Pass-through of the first input, the residual initialisation's favourite.
+const PASS_A: usize = 0b1100;
+
+struct GateLayer {
+    logits: Var,
+    /// Candidate signals of each gate's two inputs, `[gates * pool]` each, and their logits.
+    cand: [Vec<usize>; 2],
+    cand_t: [Tensor; 2],
+    wire: Option<[Var; 2]>,
+    gates: usize,
+    pool: usize,
+}
+
+struct GateNet {
+    layers: Vec<GateLayer>,
+    poly: Tensor,
+    inputs: usize,
+}
+
+impl GateNet {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        n: usize,
+        m: usize,
+        width: usize,
+        depth: usize,
+        wiring: Wiring,
+        pool: usize,
+        residual: f64,
+        rng: &mut Rng,
+    ) -> Result<GateNet, LearnError> {
+        let mut layers = Vec::new();
+        let mut avail = n;
+        for l in 0..depth {
+            let gates = if l + 1 == depth { m } else { width };
+            let k = match wiring {
+                Wiring::Random => 1,
+                Wiring::Learned => pool.min(avail).max(1),
+            };
+            // Residual initialisation: every gate starts close to passing its first input through,
+            // so gradients survive depth; the other functions start with small random logits.
+            let mut init: Vec<f32> = (0..gates * 16).map(|_| (rng.normal() * 0.5) as f32).collect();
+            for g in 0..gates {
+                init[g * 16 + PASS_A] += residual as f32;
+            }
+            let logits = Var::new(&Tensor::from_vec(init, [gates, 16])?);
+            let prev_start = avail - if l == 0 { n } else { width };
+            let cand = match wiring {
+                // difflogic's fixed random wiring: the gates of a layer read the previous layer
+                // only, through a random permutation repeated as needed, so every signal is used.
+                Wiring::Random => {
+                    let mut slots = Vec::with_capacity(2 * gates);
+                    while slots.len() < 2 * gates {
+                        let mut perm: Vec<usize> = (prev_start..avail).collect();
+                        rng.shuffle(&mut perm);
+                        slots.extend(perm);
+                    }
+                    slots.truncate(2 * gates);
+                    [slots[..gates].to_vec(), slots[gates..].to_vec()]
+                }
+                // Learned wiring: a random pool of k earlier signals (any layer) per gate input.
+                Wiring::Learned => {
+                    let mut pick = || -> Vec<usize> {
+                        let mut out = Vec::with_capacity(gates * k);
+                        for _ in 0..gates {
+                            let mut all: Vec<usize> = (0..avail).collect();
+                            rng.shuffle(&mut all);
+                            out.extend(all.into_iter().take(k));
+                        }
+                        out
+                    };
+                    [pick(), pick()]
+                }
+            };
+            // Random wiring gathers columns; learned wiring scatters each gate's softmax weights
+            // into a dense [signals, gates] matrix (position signal*gates + gate) and multiplies.
+            let index = |side: usize| -> Result<Tensor, LearnError> {
+                let v: Vec<i64> = match wiring {
+                    Wiring::Random => cand[side].iter().map(|&c| c as i64).collect(),
+                    Wiring::Learned => cand[side].iter().enumerate().map(|(i, &c)| (c * gates + i / k) as i64).collect(),
+                };
+                Ok(Tensor::from_vec(v, [gates * k])?)
+            };
+            let cand_t = [index(0)?, index(1)?];
+            let wire = match wiring {
+                Wiring::Random => None,
+                Wiring::Learned => Some([Var::new(&randn(&[gates, k], 0.1, rng)?), Var::new(&randn(&[gates, k], 0.1, rng)?)]),
+            };
+            layers.push(GateLayer {
+                logits,
+                cand,
+                cand_t,
+                wire,
+                gates,
+                pool: k,
+            });
+            avail += gates;
+        }
+        Ok(GateNet {
+            layers,
+            poly: gate_polynomials()?,
+            inputs: n,
+        })
+    }
+
+    fn vars(&self) -> Vec<Var> {
+        let mut v = Vec::new();
+        for l in &self.layers {
+            v.push(l.logits.clone());
+            if let Some(w) = &l.wire {
+                v.extend(w.iter().cloned());
+            }
+        }
+        v
+    }
+
+    /// Probabilistic outputs `[rows, m]`.
+    fn forward(&self, x: &Tensor) -> Result<Tensor, LearnError> {
+        let mut s = x.clone();
+        let mut out = x.clone();
+        for l in &self.layers {
+            let read = |side: usize| -> Result<Tensor, LearnError> {
+                Ok(match &l.wire {
+                    None => s.index_select(1, &l.cand_t[side])?,
+                    Some(w) => {
+                        let signals = s.dims()[1];
+                        let weights = w[side].tensor().softmax(-1)?.flatten_all()?;
+                        let dense = Tensor::zeros([signals * l.gates], weights.dtype()).index_add(0, &l.cand_t[side], &weights)?;
+                        s.matmul(&dense.reshape([signals, l.gates])?)?
+                    }
+                })
+            };
+            let (a, b) = (read(0)?, read(1)?);
+            // Each gate is a polynomial in (1, a, b, ab) whose coefficients mix the 16 functions.
+            let k = l.logits.tensor().softmax(-1)?.matmul(&self.poly)?.t()?;
+            let coef = |i: usize| k.select(0, i);
+            out = coef(0)?
+                .add(&a.mul(&coef(1)?)?)?
+                .add(&b.mul(&coef(2)?)?)?
+                .add(&a.mul(&b)?.mul(&coef(3)?)?)?;
+            s = Tensor::cat(&[s, out.clone()], 1)?;
+        }
+        Ok(out)
+    }
+
+    /// Hardens every gate (argmax function, argmax wire) into a circuit.
+    fn fire(&self, table: &Table) -> Result<Circuit, LearnError> {
+        let mut c = Circuit::for_table(table);
+        let mut signals: Vec<Signal> = (0..self.inputs).map(Signal::Input).collect();
+        let mut last = Vec::new();
+        for l in &self.layers {
+            let tts = l.logits.tensor().argmax(-1, false)?.to_vec::<i64>()?;
+            let choice = |side: usize| -> Result<Vec<usize>, LearnError> {
+                Ok(match &l.wire {
+                    None => l.cand[side].clone(),
+                    Some(w) => {
+                        let best = w[side].tensor().argmax(-1, false)?.to_vec::<i64>()?;
+                        best.iter()
+                            .enumerate()
+                            .map(|(g, &k)| l.cand[side][g * l.pool + k as usize])
+                            .collect()
+                    }
+                })
+            };
+            let (ia, ib) = (choice(0)?, choice(1)?);
+            last.clear();
+            for g in 0..l.gates {
+                let s = c.push(gate_from_truth_table(tts[g] as u8, signals[ia[g]], signals[ib[g]]))?;
+                last.push(s);
+            }
+            signals.extend(last.iter().copied());
+        }
+        for (j, name) in table.output_names().iter().enumerate() {
+            c.set_output(name, last[j])?;
+        }
+        Ok(c.simplify())
+    }
+}
+
+/// Sigmoid units: `layers[i] = (W [fan_in, fan_out], b [fan_out])`.
+struct UnitNet {
+    layers: Vec<(Var, Var)>,
+}
+
+impl UnitNet {
+    fn new(sizes: &[usize], rng: &mut Rng) -> Result<UnitNet, LearnError> {
+        let mut layers = Vec::new();
+        for w in sizes.windows(2) {
+            let std = 1.0 / (w[0] as f64).sqrt();
+            layers.push((Var::new(&randn(&[w[0], w[1]], std, rng)?), Var::new(&randn(&[w[1]], std, rng)?)));
+        }
+        Ok(UnitNet { layers })
+    }
+    fn vars(&self) -> Vec<Var> {
+        self.layers.iter().flat_map(|(w, b)| [w.clone(), b.clone()]).collect()
+    }
+    /// Output logits.
+    fn forward(&self, x: &Tensor) -> Result<Tensor, LearnError> {
+        let mut h = x.clone();
+        for (i, (w, b)) in self.layers.iter().enumerate() {
+            let z = h.matmul(&w.tensor())?.add(&b.tensor())?;
+            h = if i + 1 == self.layers.len() { z } else { z.sigmoid()? };
+        }
+        Ok(h)
+    }
+    /// Thresholds every unit at 0.5 (logit 0) and turns it into gates over the layer below.
+    fn fire(&self, table: &Table, reports: &mut Vec<UnitReport>) -> Result<Circuit, LearnError> {
+        let mut c = Circuit::for_table(table);
+        let mut below: Vec<Signal> = (0..table.num_inputs()).map(Signal::Input).collect();
+        reports.clear();
+        let mut hidden = 0;
+        for (li, (w, b)) in self.layers.iter().enumerate() {
+            let wv = w.tensor().to_vec2::<f32>()?;
+            let bv = b.tensor().to_vec::<f32>()?;
+            let mut next = Vec::with_capacity(bv.len());
+            for (j, &bias) in bv.iter().enumerate() {
+                let weights: Vec<f64> = wv.iter().map(|row| row[j] as f64).collect();
+                let f = |bits: usize| -> bool {
+                    let z: f64 = weights
+                        .iter()
+                        .enumerate()
+                        .map(|(i, wi)| if (bits >> i) & 1 == 1 { *wi } else { 0.0 })
+                        .sum::<f64>();
+                    z + bias as f64 > 0.0
+                };
+                let sub = function_circuit(weights.len(), &f)?;
+                let s = append(&mut c, &sub, &below)?[0];
+                let name = if li + 1 == self.layers.len() {
+                    table.output_names()[j].clone()
+                } else {
+                    hidden += 1;
+                    format!("H{hidden}")
+                };
+                let mut named = sub.clone();
+                let arg_names: Vec<String> = below.iter().map(|&s| c.signal_name(s)).collect();
+                named = rename_inputs(&named, &arg_names);
+                reports.push(UnitReport {
+                    name,
+                    weights,
+                    bias: bias as f64,
+                    fired: crate::grammar::to_expression(&named, "; "),
+                });
+                next.push(s);
+            }
+            below = next;
+        }
+        for (j, name) in table.output_names().iter().enumerate() {
+            c.set_output(name, below[j])?;
+        }
+        Ok(c.simplify())
+    }
+}
+
+fn rename_inputs(c: &Circuit, names: &[String]) -> Circuit {
+    let mut out = Circuit::new(names.to_vec());
+    for g in c.gates() {
+        out.push(g.clone()).expect("same gates, same order");
+    }
+    for (n, s) in c.outputs() {
+        out.set_output(n, *s).expect("same outputs");
+    }
+    out
+}
+
+enum Model {
+    Gates(GateNet),
+    Units(UnitNet),
+}
+
+impl Model {
+    fn vars(&self) -> Vec<Var> {
+        match self {
+            Model::Gates(g) => g.vars(),
+            Model::Units(u) => u.vars(),
+        }
+    }
+    fn loss(&self, x: &Tensor, y: &Tensor) -> Result<Tensor, LearnError> {
+        Ok(match self {
+            Model::Gates(g) => {
+                // Binary cross-entropy on the probabilistic outputs, clamped so log stays finite.
+                let o = g.forward(x)?.clamp(1e-6, 1.0 - 1e-6)?;
+                let pos = y.mul(&o.log()?)?;
+                let neg = y.affine(-1.0, 1.0)?.mul(&o.affine(-1.0, 1.0)?.log()?)?;
+                pos.add(&neg)?.mean_all()?.neg()?
+            }
+            Model::Units(u) => {
+                // BCE with logits: softplus(z) - y z, stable for any z.
+                let z = u.forward(x)?;
+                z.softplus()?.sub(&y.mul(&z)?)?.mean_all()?
+            }
+        })
+    }
+    fn fire(&self, table: &Table, reports: &mut Vec<UnitReport>) -> Result<Circuit, LearnError> {
+        match self {
+            Model::Gates(g) => g.fire(table),
+            Model::Units(u) => u.fire(table, reports),
+        }
+    }
+}
+
+/// One restart's network.
+#[derive(Debug, Clone, Copy)]
+struct Attempt {
+    width: usize,
+    depth: usize,
+    wiring: Wiring,
+    residual: f64,
+}
+
+/// The restarts to run, in order, growing the network level by level. Without a fixed wiring each
+/// level tries three kinds of network: learned wiring with residual initialisation (good at
+/// arithmetic and multiplexers), narrow difflogic-style random wiring that forms trees (the only
+/// kind that finds parity-8), and learned wiring from plain random gates.
+fn schedule(table: &Table, opts: &LearnOptions) -> Vec<Attempt> {
+    let (n, m) = (table.num_inputs().max(1), table.num_outputs());
+    let attempt = |width, depth, wiring, residual| Attempt {
+        width,
+        depth,
+        wiring,
+        residual,
+    };
+    match opts.space {
+        Space::Unit => vec![attempt(0, 1, Wiring::Learned, 0.0)],
+        Space::Mlp => {
+            let w0 = opts.width.unwrap_or(n.max(2));
+            let levels = if opts.width.is_some() { 1 } else { 6 };
+            (0..levels).map(|i| attempt(w0 + i * n.max(2), 2, Wiring::Learned, 0.0)).collect()
+        }
+        Space::Circuit => {
+            let log_n = (usize::BITS - (n - 1).leading_zeros()) as usize;
+            let mut v = Vec::new();
+            for i in 0..8usize {
+                let dense_w = opts.width.unwrap_or(((2 * n + 2 * m).clamp(4, 64) << i.min(4)).min(256));
+                let dense_d = opts.depth.unwrap_or(log_n + 2 + i / 2);
+                let tree_w = opts.width.unwrap_or((n.div_ceil(2).max(m).max(2)) << (i / 2));
+                let tree_d = opts.depth.unwrap_or(log_n + 1 + i / 2);
+                let level = match opts.wiring {
+                    Some(Wiring::Learned) => vec![
+                        attempt(dense_w, dense_d, Wiring::Learned, opts.residual_init),
+                        attempt(dense_w, dense_d, Wiring::Learned, 0.0),
+                    ],
+                    Some(Wiring::Random) => vec![attempt(tree_w, tree_d, Wiring::Random, 0.0)],
+                    None => vec![
+                        attempt(dense_w, dense_d, Wiring::Learned, opts.residual_init),
+                        attempt(tree_w, tree_d, Wiring::Random, 0.0),
+                        attempt(dense_w, dense_d, Wiring::Learned, 0.0),
+                    ],
+                };
+                v.extend(level);
+                if opts.width.is_some() && opts.depth.is_some() {
+                    break;
+                }
+            }
+            v
+        }
+    }
+}
+
+/// Learns a circuit for `table` by gradient descent on a relaxed program, restarting and growing
+/// the network until the fired circuit reproduces every row, the restarts run out, or the time
+/// budget is spent. `progress` is called after every check.
+pub fn learn(table: &Table, opts: &LearnOptions, mut progress: impl FnMut(&Progress)) -> Result<LearnResult, LearnError> {
+    if table.is_empty() {
+        return Err(LearnError::Options("the table has no rows".into()));
+    }
+    if opts.space == Space::Mlp && table.num_inputs() > 10 {
+        return Err(LearnError::Options(format!(
+            "the mlp space fires hidden units by enumerating their inputs; {} inputs is more than 10",
+            table.num_inputs()
+        )));
+    }
+    let start = Instant::now();
+    let (x, y) = tensors(table)?;
+    let (n, m) = (table.num_inputs(), table.num_outputs());
+    let attempts = schedule(table, opts);
+    // With a fixed restart count, spread it over the attempts; otherwise run every attempt once
+    // (the unit space: five seeds) and then keep cycling the largest level until time runs out.
+    let budget = opts.restarts.unwrap_or(usize::MAX);
+    let per_attempt = if opts.space == Space::Unit { 5 } else { 1 };
+    let last_level = attempts
+        .len()
+        .saturating_sub(if opts.wiring.is_none() && opts.space == Space::Circuit {
+            3
+        } else {
+            1
+        });
+    let check = opts.check_every.max(1);
+    let mut best: Option<LearnResult> = None;
+    let mut restarts = 0;
+    let mut exact_restarts = 0;
+    let mut steps_total = 0;
+    let mut units = Vec::new();
+    let mut plan =
+        attempts
+            .iter()
+            .flat_map(|a| std::iter::repeat_n(*a, per_attempt))
+            .chain(
+                attempts[last_level..]
+                    .iter()
+                    .copied()
+                    .cycle()
+                    .take(if opts.restarts.is_some() || opts.space == Space::Unit {
+                        0
+                    } else {
+                        usize::MAX
+                    }),
+            );
+    while restarts < budget {
+        if restarts > 0 && start.elapsed() >= opts.timeout {
+            break;
+        }
+        let Some(att) = plan.next().or_else(|| opts.restarts.map(|_| attempts[restarts % attempts.len()])) else {
+            break;
+        };
+        let mut rng = Rng::new(opts.seed.wrapping_mul(0x9E37_79B9).wrapping_add(restarts as u64));
+        let model = match opts.space {
+            Space::Circuit => Model::Gates(GateNet::new(
+                n,
+                m,
+                att.width,
+                att.depth,
+                att.wiring,
+                opts.pool,
+                att.residual,
+                &mut rng,
+            )?),
+            Space::Unit => Model::Units(UnitNet::new(&[n, m], &mut rng)?),
+            Space::Mlp => Model::Units(UnitNet::new(&[n, att.width, m], &mut rng)?),
+        };
+        let mut adam = Adam::new(model.vars(), opts.lr)?;
+        let mut curve = Vec::with_capacity(opts.steps);
+        let mut fired: Option<(Circuit, f64)> = None;
+        for step in 1..=opts.steps {
+            let loss = model.loss(&x, &y)?;
+            curve.push(loss.item()?);
+            adam.backward_step(&loss)?;
+            steps_total += 1;
+            if step % check == 0 || step == opts.steps {
+                let c = model.fire(table, &mut units)?;
+                let acc = accuracy_of(&c, table);
+                progress(&Progress {
+                    restart: restarts,
+                    step,
+                    loss: curve[curve.len() - 1],
+                    accuracy: acc,
+                    width: att.width,
+                    depth: att.depth,
+                });
+                if fired.as_ref().is_none_or(|(_, a)| acc > *a) {
+                    fired = Some((c, acc));
+                }
+                if acc >= 1.0 || start.elapsed() >= opts.timeout {
+                    break;
+                }
+            }
+        }
+        restarts += 1;
+        let (circuit, accuracy) = fired.expect("at least one check per restart");
+        let exact = accuracy >= 1.0;
+        exact_restarts += exact as usize;
+        if best.as_ref().is_none_or(|b| accuracy > b.accuracy) {
+            best = Some(LearnResult {
+                circuit,
+                exact,
+                accuracy,
+                restarts,
+                exact_restarts,
+                steps: steps_total,
+                seconds: 0.0,
+                loss_curve: curve,
+                units: units.clone(),
+                width: att.width,
+                depth: att.depth,
+                note: None,
+            });
+        }
+        if exact {
+            break;
+        }
+    }
+    let mut res = best.ok_or_else(|| LearnError::Options("no restart ran (timeout 0?)".into()))?;
+    res.restarts = restarts;
+    res.exact_restarts = exact_restarts;
+    res.steps = steps_total;
+    res.seconds = start.elapsed().as_secs_f64();
+    if !res.exact {
+        let right = (res.accuracy * table.len() as f64).round() as usize;
+        res.note = Some(match opts.space {
+            Space::Unit => format!(
+                "one unit per output cannot represent this table: the best of {restarts} restarts gets {right} of {} rows right ({:.0}%); a single threshold unit only draws one straight line through the inputs",
+                table.len(),
+                res.accuracy * 100.0
+            ),
+            _ => format!(
+                "no exact program found in {restarts} restarts and {:.1} s: the best gets {right} of {} rows right ({:.1}%)",
+                res.seconds,
+                table.len(),
+                res.accuracy * 100.0
+            ),
+        });
+    }
+    Ok(res)
+}
