@@ -166,12 +166,21 @@ fn main() {
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--threads" => threads = it.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| usage("--threads needs a number")),
+            "--threads" => {
+                threads = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| usage("--threads needs a number"))
+            }
             "--hog" => hog = true,
             "--sizes" => {
                 sizes = it
                     .next()
-                    .map(|v| v.split(',').map(|s| s.parse().unwrap_or_else(|_| usage("--sizes takes numbers"))).collect())
+                    .map(|v| {
+                        v.split(',')
+                            .map(|s| s.parse().unwrap_or_else(|_| usage("--sizes takes numbers")))
+                            .collect()
+                    })
                     .unwrap_or_else(|| usage("--sizes needs a list"))
             }
             w if w.starts_with("--threads=") => threads = w[10..].parse().unwrap_or_else(|_| usage("--threads needs a number")),
@@ -181,7 +190,10 @@ fn main() {
     if work.is_empty() {
         usage("name a workload");
     }
-    rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().expect("the pool is built once");
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .expect("the pool is built once");
     if hog {
         // A CPU-bound neighbour on another core: kiln's pool must degrade gracefully, not collapse.
         println!("# a busy thread runs beside the benchmark");

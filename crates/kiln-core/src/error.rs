@@ -78,10 +78,12 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn shape(op: &'static str, msg: impl Into<String>) -> Self {
+    /// A [`Error::Shape`] with a message.
+    pub fn shape(op: &'static str, msg: impl Into<String>) -> Self {
         Error::Shape { op, msg: msg.into() }
     }
-    pub(crate) fn value(op: &'static str, msg: impl Into<String>) -> Self {
+    /// A [`Error::Value`] with a message.
+    pub fn value(op: &'static str, msg: impl Into<String>) -> Self {
         Error::Value { op, msg: msg.into() }
     }
 }

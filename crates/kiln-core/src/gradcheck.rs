@@ -69,7 +69,9 @@ fn compare(
             let mut minus = xs.to_vec();
             minus[i] = with_element(x, j, -opts.eps)?;
             let num = (s(&plus)? - s(&minus)?) / (2.0 * opts.eps);
-            if !((aj - num).abs() <= opts.atol + opts.rtol * num.abs()) {
+            // Written so that a NaN on either side fails the check.
+            let within = (aj - num).abs() <= opts.atol + opts.rtol * num.abs();
+            if !within {
                 return Err(Error::Gradcheck(format!(
                     "{what}: input {i} (shape {}) element {j}: analytic {aj:.10e}, numerical {num:.10e}",
                     x.shape()

@@ -723,7 +723,7 @@ impl Tensor {
                 ))
             }
         };
-        if self.rank() != 3 || self.dims()[1] % k != 0 || self.dims()[2] != l {
+        if self.rank() != 3 || !self.dims()[1].is_multiple_of(k) || self.dims()[2] != l {
             return Err(Error::shape(
                 "fold2d",
                 format!(

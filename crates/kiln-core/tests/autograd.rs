@@ -91,16 +91,16 @@ fn hessian_vector_product_and_third_derivative() {
     // f(x) = Σ x_i³ x_j (i≠j-free form: f = (Σx³)(Σx)); check H·v by hand.
     let x = t(&[1.0, 2.0], &[2]).requires_grad(true);
     let f = x.powf(3.0).unwrap().sum_all().unwrap().mul(&x.sum_all().unwrap()).unwrap();
-    let g = grad(&[f], None, &[x.clone()], true).unwrap()[0].clone().unwrap();
+    let g = grad(&[f], None, std::slice::from_ref(&x), true).unwrap()[0].clone().unwrap();
     // ∂f/∂x_k = 3x_k² S1 + S3, with S1 = Σx = 3, S3 = Σx³ = 9 → [18, 45]
     assert_eq!(g.to_vec::<f64>().unwrap(), vec![18.0, 45.0]);
     let v = t(&[1.0, -1.0], &[2]);
-    let hv = grad(&[g.mul(&v).unwrap().sum_all().unwrap()], None, &[x.clone()], true).unwrap()[0]
+    let hv = grad(&[g.mul(&v).unwrap().sum_all().unwrap()], None, std::slice::from_ref(&x), true).unwrap()[0]
         .clone()
         .unwrap();
     // H_kl = 6x_k S1 δ_kl + 3x_k² + 3x_l²  → H = [[18+6, 3+12],[15, 36+24]] = [[24,15],[15,60]]; H·v = [9, -45]
     assert_eq!(hv.to_vec::<f64>().unwrap(), vec![9.0, -45.0]);
-    let third = grad(&[hv.sum_all().unwrap()], None, &[x.clone()], false).unwrap()[0]
+    let third = grad(&[hv.sum_all().unwrap()], None, std::slice::from_ref(&x), false).unwrap()[0]
         .clone()
         .unwrap();
     // d/dx_m Σ_k (H v)_k, computed by hand: [6*S1*v0 + 6x0(v·1)+... ] → verify against finite differences
@@ -140,7 +140,7 @@ fn first_order_backward_records_no_graph() {
     let x = t(&[2.0], &[1]).requires_grad(true);
     let g = x.square().unwrap().sum_all().unwrap().backward().unwrap();
     assert!(!g.get(&x).unwrap().requires_grad_flag());
-    let g2 = grad(&[x.square().unwrap().sum_all().unwrap()], None, &[x.clone()], true).unwrap();
+    let g2 = grad(&[x.square().unwrap().sum_all().unwrap()], None, std::slice::from_ref(&x), true).unwrap();
     assert!(g2[0].as_ref().unwrap().requires_grad_flag());
 }
 

@@ -299,14 +299,14 @@ fn shape_ops_second_order_through_index_ops() {
     check(
         "gather then square",
         Box::new(move |v: &[Tensor]| v[0].gather(1, &gidx)?.square()),
-        &[x.clone()],
+        std::slice::from_ref(&x),
         true,
     );
     let idx = Tensor::from_slice(&[2i64, 0, 2], [3]).unwrap();
     check(
         "index_select then tanh",
         Box::new(move |v: &[Tensor]| v[0].index_select(0, &idx)?.tanh()),
-        &[x.clone()],
+        std::slice::from_ref(&x),
         true,
     );
     check(

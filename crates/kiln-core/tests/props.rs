@@ -113,9 +113,9 @@ proptest! {
         for (flat, v) in data.iter().enumerate() {
             let idx = naive_index(&dims, flat);
             let mut o = 0;
-            for d in 0..dims.len() {
+            for (d, &i) in idx.iter().enumerate() {
                 let sd = s.dims()[d];
-                o = o * sd + if red.contains(&(d as isize)) || red.is_empty() { 0 } else { idx[d] };
+                o = o * sd + if red.contains(&(d as isize)) || red.is_empty() { 0 } else { i };
             }
             want[o] += v;
         }

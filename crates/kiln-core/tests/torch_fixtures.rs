@@ -131,7 +131,8 @@ fn close(got: &[f64], want: &[f64], dtype: DType) -> std::result::Result<(), Str
         _ => (1e-10, 1e-12),
     };
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        if !((g - w).abs() <= atol + rtol * w.abs()) {
+        let within = (g - w).abs() <= atol + rtol * w.abs();
+        if !within {
             return Err(format!("element {i}: kiln {g:.12e}, torch {w:.12e}"));
         }
     }
