@@ -24,13 +24,22 @@ enum Commands {
     Search(commands::search::SearchArgs),
     /// Check a program against every row of a CSV table.
     Verify(commands::verify::VerifyArgs),
+    /// Learn a circuit matching a CSV table by gradient descent, fire it into gates and verify it.
+    Learn(commands::learn::LearnArgs),
+    /// Walk through the lecture: units learn gates, XOR by composition, verification, gradient vs discrete search.
+    Demo(commands::demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     let result = match cli.command {
         Commands::Search(args) => commands::search::run(&args),
         Commands::Verify(args) => commands::verify::run(&args),
+        Commands::Learn(args) => commands::learn::run(&args),
+        Commands::Demo(args) => commands::demo::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -39,4 +48,20 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Help and version go to stdout as usual; a usage mistake becomes one
+/// `error:` line on stderr (clap's first paragraph, joined) and status 2.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+        let _ = e.print();
+        return ExitCode::from(if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { 2 } else { 0 });
+    }
+    let text = e.render().to_string();
+    let first: Vec<&str> = text.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
+    let line = first.join(" ");
+    let line = line.strip_prefix("error: ").unwrap_or(&line);
+    eprintln!("error: {line}");
+    ExitCode::from(2)
 }

@@ -1,5 +1,9 @@
 //! One module per subcommand, plus helpers they share.
 
+pub mod demo;
+pub mod learn;
+pub mod plot;
+pub mod progress;
 pub mod search;
 pub mod verify;
 

@@ -1,0 +1,435 @@
+//! `kiln learn`: gradient search over a relaxed program, fired into an exact
+//! circuit and verified.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use kiln_pbe::json::ResultJson;
+use kiln_pbe::learn::{LearnResult, Progress, UnitReport};
+use kiln_pbe::{emit, grammar, learn, minimise, search, verify, Circuit, LearnOptions, SearchOptions, Space, Table, Wiring};
+
+use super::progress::Bar;
+use super::{load_table, output_list, plot};
+
+/// Program family (`--space`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SpaceArg {
+    /// One sigmoid unit per output (a single threshold gate).
+    Unit,
+    /// Layers of relaxed two-input gates (difflogic style).
+    Circuit,
+    /// A one-hidden-layer sigmoid network whose units fire into gates.
+    Mlp,
+}
+
+impl SpaceArg {
+    fn space(self) -> Space {
+        match self {
+            SpaceArg::Unit => Space::Unit,
+            SpaceArg::Circuit => Space::Circuit,
+            SpaceArg::Mlp => Space::Mlp,
+        }
+    }
+}
+
+/// Gate-network wiring (`--wiring`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WiringArg {
+    /// Each gate input is a learned choice among a pool of earlier signals.
+    Learned,
+    /// Each gate input is fixed to a random signal of the previous layer.
+    Random,
+}
+
+/// Code target (`--emit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EmitArg {
+    /// A Rust function.
+    Rust,
+    /// A C99 function.
+    C,
+    /// A Verilog module.
+    Verilog,
+}
+
+/// Options of `kiln learn`.
+#[derive(Debug, Args)]
+pub struct LearnArgs {
+    /// CSV table: a header of column names, then rows of 0/1.
+    pub file: PathBuf,
+    /// Comma-separated output columns [default: the last column].
+    #[arg(long)]
+    pub outputs: Option<String>,
+    /// Program family to search.
+    #[arg(long, value_enum, default_value = "circuit")]
+    pub space: SpaceArg,
+    /// Gates per hidden layer (circuit) or hidden units (mlp) [default: sized from the table, growing on restarts].
+    #[arg(long)]
+    pub width: Option<usize>,
+    /// Gate layers including the output layer (circuit space only) [default: sized from the table, growing on restarts].
+    #[arg(long)]
+    pub depth: Option<usize>,
+    /// Gate wiring (circuit space only) [default: restarts alternate learned and random].
+    #[arg(long, value_enum)]
+    pub wiring: Option<WiringArg>,
+    /// Adam steps per restart.
+    #[arg(long, default_value_t = 2000)]
+    pub steps: usize,
+    /// Number of restarts [default: restart until exact or --timeout; unit space: 5].
+    #[arg(long)]
+    pub restarts: Option<usize>,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 0.1)]
+    pub lr: f64,
+    /// Seed of every random choice (same seed, same program).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Wall-clock budget in seconds.
+    #[arg(long, default_value_t = 120.0)]
+    pub timeout: f64,
+    /// Hold out this fraction of the rows (seeded by --seed) and report how the fired program does on them [default: 0, train on every row].
+    #[arg(long)]
+    pub holdout: Option<f64>,
+    /// Shrink the fired circuit with the exact search (bounded: 12 gates, 10 s) [default: off].
+    #[arg(long, default_value_t = false)]
+    pub minimise: bool,
+    /// Print the program as code instead of text (the summary goes to stderr) [default: text].
+    #[arg(long, value_enum)]
+    pub emit: Option<EmitArg>,
+    /// Print one JSON object instead of text [default: off].
+    #[arg(long, default_value_t = false)]
+    pub json: bool,
+    /// Write the loss curve of the chosen restart as SVG to this path [default: no plot].
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+}
+
+/// Checks option values clap cannot, turning them into learner settings.
+fn options(args: &LearnArgs) -> Result<LearnOptions, String> {
+    if args.steps == 0 {
+        return Err("--steps: expected at least 1".into());
+    }
+    if args.restarts == Some(0) {
+        return Err("--restarts: expected at least 1".into());
+    }
+    if !(args.lr.is_finite() && args.lr > 0.0) {
+        return Err(format!("--lr: expected a number > 0, got {}", args.lr));
+    }
+    if !(args.timeout.is_finite() && args.timeout >= 0.0) {
+        return Err(format!("--timeout: expected a number of seconds >= 0, got {}", args.timeout));
+    }
+    if let Some(h) = args.holdout {
+        if !(h.is_finite() && (0.0..1.0).contains(&h)) {
+            return Err(format!("--holdout: expected a fraction in [0, 1), got {h}"));
+        }
+    }
+    if args.width == Some(0) {
+        return Err("--width: expected at least 1".into());
+    }
+    if args.depth == Some(0) {
+        return Err("--depth: expected at least 1".into());
+    }
+    let space = args.space.space();
+    if space != Space::Circuit {
+        if args.depth.is_some() {
+            return Err("--depth: only the circuit space has layers to size".into());
+        }
+        if args.wiring.is_some() {
+            return Err("--wiring: only the circuit space has wiring".into());
+        }
+    }
+    if space == Space::Unit && args.width.is_some() {
+        return Err("--width: the unit space has no hidden layer".into());
+    }
+    Ok(LearnOptions {
+        space,
+        width: args.width,
+        depth: args.depth,
+        wiring: args.wiring.map(|w| match w {
+            WiringArg::Learned => Wiring::Learned,
+            WiringArg::Random => Wiring::Random,
+        }),
+        steps: args.steps,
+        restarts: args.restarts,
+        lr: args.lr,
+        seed: args.seed,
+        timeout: Duration::from_secs_f64(args.timeout),
+        ..LearnOptions::default()
+    })
+}
+
+/// Runs [`learn`] with a progress bar (stderr, terminals only, after a second).
+pub fn learn_with_bar(table: &Table, opts: &LearnOptions, quiet: bool, label: &str) -> Result<LearnResult, String> {
+    let mut bar = Bar::new(opts.steps as u64, quiet);
+    let r = learn(table, opts, |p: &Progress| {
+        bar.update(p.step as u64, || {
+            format!(
+                "{label}restart {} loss {:.4} fired {:.1}% right",
+                p.restart + 1,
+                p.loss,
+                p.accuracy * 100.0
+            )
+        })
+    });
+    bar.finish();
+    r.map_err(|e| e.to_string())
+}
+
+/// `4.12·X1 + 4.12·X2 - 1.93`.
+fn affine(weights: &[f64], names: &[String], bias: f64) -> String {
+    let mut s = String::new();
+    for (i, (w, n)) in weights.iter().zip(names).enumerate() {
+        if i == 0 {
+            s.push_str(&format!("{w:.2}·{n}"));
+        } else {
+            s.push_str(&format!(" {} {:.2}·{n}", if *w < 0.0 { '-' } else { '+' }, w.abs()));
+        }
+    }
+    if s.is_empty() {
+        format!("{bias:.2}")
+    } else {
+        format!("{s} {} {:.2}", if bias < 0.0 { '-' } else { '+' }, bias.abs())
+    }
+}
+
+/// The gate a threshold unit computes over `names`, as `NAME = expression`:
+/// the unit fires 1 exactly where `w·x + b > 0`, the same rule the learner
+/// uses, and the smallest circuit for that function is printed.
+fn fired_statement(u: &UnitReport, names: &[String]) -> String {
+    let k = u.weights.len();
+    if k > 6 || names.len() != k {
+        // Too many inputs to enumerate quickly: keep the learner's own text.
+        return match u.fired.strip_prefix("F = ") {
+            Some(rest) if !rest.contains(';') => format!("{} = {rest}", u.name),
+            _ => u.fired.clone(),
+        };
+    }
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let t = Table::from_fn(&refs, &[u.name.as_str()], |bits| {
+        let z: f64 = u.weights.iter().zip(bits).map(|(w, &b)| if b { *w } else { 0.0 }).sum::<f64>();
+        vec![z + u.bias > 0.0]
+    });
+    let opts = SearchOptions {
+        timeout: Some(Duration::from_secs(2)),
+        ..SearchOptions::default()
+    };
+    match search(&t, &opts) {
+        Ok(r) => grammar::to_expression(&r.circuit, "; "),
+        Err(_) => u.fired.clone(),
+    }
+}
+
+/// One line per fired unit: `Y = sigmoid(…)  fires to  Y = X1 OR X2`.
+/// Hidden units read the table inputs; output units read the hidden units.
+pub fn unit_lines(units: &[UnitReport], table: &Table) -> Vec<String> {
+    let hidden: Vec<String> = units
+        .iter()
+        .filter(|u| !table.output_names().contains(&u.name))
+        .map(|u| u.name.clone())
+        .collect();
+    units
+        .iter()
+        .map(|u| {
+            let is_output = table.output_names().contains(&u.name);
+            let names: Vec<String> = if is_output && !hidden.is_empty() {
+                hidden.clone()
+            } else {
+                table.input_names().to_vec()
+            };
+            let names = if names.len() == u.weights.len() {
+                names
+            } else {
+                (1..=u.weights.len()).map(|i| format!("x{i}")).collect()
+            };
+            format!(
+                "{} = sigmoid({})  fires to  {}",
+                u.name,
+                affine(&u.weights, &names, u.bias),
+                fired_statement(u, &names)
+            )
+        })
+        .collect()
+}
+
+/// Whether the units, thresholded at `w·x + b > 0`, compute what `circuit`
+/// computes on every row of `table` (the learner reports the weights of the
+/// last check, which need not be the check whose program was kept).
+pub fn units_agree(units: &[UnitReport], table: &Table, circuit: &Circuit) -> bool {
+    let fire = |u: &UnitReport, x: &[bool]| u.weights.iter().zip(x).map(|(w, &b)| if b { *w } else { 0.0 }).sum::<f64>() + u.bias > 0.0;
+    let (outs, hidden): (Vec<&UnitReport>, Vec<&UnitReport>) = units.iter().partition(|u| table.output_names().contains(&u.name));
+    let n = table.num_inputs();
+    for row in table.rows() {
+        let x: Vec<bool> = (0..n).map(|i| row.inputs >> i & 1 == 1).collect();
+        let h: Vec<bool> = if hidden.is_empty() { x.clone() } else { hidden.iter().map(|u| fire(u, &x)).collect() };
+        let got = circuit.eval_row(&x);
+        for (j, name) in table.output_names().iter().enumerate() {
+            match outs.iter().find(|u| &u.name == name) {
+                Some(u) if fire(u, &h) == got[j] => {}
+                _ => return false,
+            }
+        }
+    }
+    true
+}
+
+/// A function name for emitted code: the file's stem.
+fn code_name(path: &Path) -> String {
+    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "learned".into())
+}
+
+/// Appends `"key":value` pairs to a one-line JSON object, keeping the
+/// object's own key order.
+fn extend_json(mut doc: String, extra: &[(&str, serde_json::Value)]) -> String {
+    if extra.is_empty() || !doc.ends_with('}') {
+        return doc;
+    }
+    doc.pop();
+    for (k, v) in extra {
+        doc.push_str(&format!(",{}:{}", serde_json::Value::from(*k), v));
+    }
+    doc.push('}');
+    doc
+}
+
+/// Runs the subcommand: 0 when the fired program reproduces every training row, 1 when not.
+pub fn run(args: &LearnArgs) -> Result<u8, String> {
+    let opts = options(args)?;
+    let outputs = output_list(args.outputs.as_deref());
+    let table = load_table(&args.file, &outputs)?;
+    let (train, held) = match args.holdout {
+        Some(f) if f > 0.0 => {
+            let (train, held) = table.split_holdout(f, args.seed);
+            if train.is_empty() {
+                return Err(format!("--holdout: {f} leaves no rows to train on ({} rows)", table.len()));
+            }
+            (train, Some(held))
+        }
+        _ => (table.clone(), None),
+    };
+    let r = learn_with_bar(&train, &opts, args.json, "")?;
+    // The learner reports exactness, but the CLI checks the circuit itself.
+    let check = verify(&r.circuit, &train).map_err(|e| e.to_string())?;
+    let exact = check.ok();
+    let minimised = if args.minimise && exact {
+        Some(minimise(&r.circuit, &train, &SearchOptions::default()).map_err(|e| e.to_string())?)
+    } else {
+        None
+    };
+    let circuit: &Circuit = minimised.as_ref().map_or(&r.circuit, |m| &m.circuit);
+    if minimised.is_some() && !verify(circuit, &train).map_err(|e| e.to_string())?.ok() {
+        return Err("internal error: the minimised circuit does not match the table".into());
+    }
+    let held_check = match &held {
+        Some(h) if !h.is_empty() => Some(verify(circuit, h).map_err(|e| e.to_string())?),
+        _ => None,
+    };
+    if let Some(p) = &args.plot {
+        let title = format!("kiln learn {}: loss per step", args.file.display());
+        plot::loss_curve(p, &title, &r.loss_curve)?;
+    }
+
+    if args.json {
+        let mut doc = ResultJson::new(circuit, train.output_names(), exact, r.restarts as u64, r.steps as u64, r.seconds);
+        doc.optimal = minimised.as_ref().map(|m| m.optimal);
+        let mut extra = vec![
+            ("accuracy", serde_json::json!(check.accuracy())),
+            ("exact_restarts", serde_json::json!(r.exact_restarts)),
+            ("fired_gates", serde_json::json!(r.circuit.num_gates())),
+        ];
+        if let Some(n) = &r.note {
+            extra.push(("note", serde_json::json!(n)));
+        }
+        if let Some(h) = &held_check {
+            extra.push((
+                "holdout",
+                serde_json::json!({"rows": h.rows, "right": h.rows - h.failures.len(), "accuracy": h.accuracy()}),
+            ));
+        }
+        println!("{}", extend_json(doc.to_json(), &extra));
+        return Ok(if exact { 0 } else { 1 });
+    }
+
+    let mut summary = Vec::new();
+    summary.push(format!("gates: {}", circuit.num_gates()));
+    summary.push(format!("exact: {exact} ({} of {} rows)", check.rows - check.failures.len(), check.rows));
+    if !exact {
+        for f in &check.failures {
+            summary.push(format!("  {}", check.describe(f)));
+        }
+    }
+    if !r.units.is_empty() {
+        summary.push("units:".into());
+        summary.extend(unit_lines(&r.units, &train).into_iter().map(|l| format!("  {l}")));
+        if !units_agree(&r.units, &train, &r.circuit) {
+            summary.push("  (weights at the end of training; the program above is the best one fired at an earlier check)".into());
+        }
+    }
+    if let Some(n) = &r.note {
+        summary.push(format!("note: {n}"));
+    }
+    if args.minimise && !exact {
+        summary.push("minimise: skipped (the fired program is not exact)".into());
+    }
+    if let Some(m) = &minimised {
+        summary.push(format!(
+            "minimised: {} -> {} gates, {}",
+            r.circuit.num_gates(),
+            m.gates,
+            if m.optimal {
+                "proven minimal".to_string()
+            } else {
+                format!("not proven minimal (every circuit with fewer than {} gates was ruled out)", m.lower_bound)
+            }
+        ));
+    }
+    if let Some(h) = &held_check {
+        summary.push(format!(
+            "holdout: trained on {} rows; {} of {} held-out rows right ({:.1}%)",
+            train.len(),
+            h.rows - h.failures.len(),
+            h.rows,
+            h.accuracy() * 100.0
+        ));
+        for f in &h.failures {
+            summary.push(format!("  {}", h.describe(f)));
+        }
+    } else if held.is_some() {
+        summary.push("holdout: no rows held out (the fraction rounds to 0 rows)".into());
+    }
+    summary.push(format!("restarts: {} ({} exact)", r.restarts, r.exact_restarts));
+    summary.push(format!("steps: {}", r.steps));
+    summary.push(format!("time: {:.3}s", r.seconds));
+    if let Some(p) = &args.plot {
+        summary.push(format!("plot: {}", p.display()));
+    }
+
+    match args.emit {
+        Some(lang) => {
+            let name = code_name(&args.file);
+            let code = match lang {
+                EmitArg::Rust => emit::to_rust(circuit, &name),
+                EmitArg::C => emit::to_c(circuit, &name),
+                EmitArg::Verilog => emit::to_verilog(circuit, &name),
+            };
+            print!("{code}");
+            for l in summary {
+                eprintln!("{l}");
+            }
+        }
+        None => {
+            if minimised.is_some() {
+                println!("fired ({} gates):", r.circuit.num_gates());
+                for l in grammar::print(&r.circuit).lines() {
+                    println!("  {l}");
+                }
+                println!("minimised program:");
+            }
+            println!("{}", grammar::print(circuit));
+            for l in summary {
+                println!("{l}");
+            }
+        }
+    }
+    Ok(if exact { 0 } else { 1 })
+}
