@@ -28,6 +28,9 @@ enum Commands {
     Learn(commands::learn::LearnArgs),
     /// Walk through the lecture: units learn gates, XOR by composition, verification, gradient vs discrete search.
     Demo(commands::demo::DemoArgs),
+    /// Benchmark gradient search against discrete search on the built-in tables.
+    #[command(name = "bench-pbe")]
+    BenchPbe(commands::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         Commands::Verify(args) => commands::verify::run(&args),
         Commands::Learn(args) => commands::learn::run(&args),
         Commands::Demo(args) => commands::demo::run(&args),
+        Commands::BenchPbe(args) => commands::bench::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -54,9 +58,16 @@ fn main() -> ExitCode {
 /// `error:` line on stderr (clap's first paragraph, joined) and status 2.
 fn usage_error(e: &clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
-    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
         let _ = e.print();
-        return ExitCode::from(if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { 2 } else { 0 });
+        return ExitCode::from(if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            2
+        } else {
+            0
+        });
     }
     let text = e.render().to_string();
     let first: Vec<&str> = text.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();

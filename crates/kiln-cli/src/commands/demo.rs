@@ -18,10 +18,10 @@ use super::plot;
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Folder for the demo's files (the loss-curve plot); created if missing.
-    #[arg(long, default_value = "out/demo")]
+    #[arg(long, value_name = "DIR", default_value = "out/demo")]
     pub out: PathBuf,
     /// Seed of every random choice (same seed, same programs).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,
 }
 
@@ -84,7 +84,10 @@ pub fn run(args: &DemoArgs) -> Result<u8, String> {
         timeout: Duration::from_secs(10),
         ..LearnOptions::default()
     };
-    println!("kiln demo: learning boolean programs from truth tables by gradient descent (seed {})", args.seed);
+    println!(
+        "kiln demo: learning boolean programs from truth tables by gradient descent (seed {})",
+        args.seed
+    );
     println!("Every learned program is fired into exact gates and verified against every row of its table.");
 
     header(1, "One unit learns a gate: Y = sigmoid(w1·X1 + w2·X2 + b)");

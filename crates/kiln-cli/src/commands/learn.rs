@@ -59,37 +59,37 @@ pub struct LearnArgs {
     /// CSV table: a header of column names, then rows of 0/1.
     pub file: PathBuf,
     /// Comma-separated output columns [default: the last column].
-    #[arg(long)]
+    #[arg(long, value_name = "Y,C")]
     pub outputs: Option<String>,
     /// Program family to search.
     #[arg(long, value_enum, default_value = "circuit")]
     pub space: SpaceArg,
     /// Gates per hidden layer (circuit) or hidden units (mlp) [default: sized from the table, growing on restarts].
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     pub width: Option<usize>,
     /// Gate layers including the output layer (circuit space only) [default: sized from the table, growing on restarts].
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     pub depth: Option<usize>,
     /// Gate wiring (circuit space only) [default: restarts alternate learned and random].
     #[arg(long, value_enum)]
     pub wiring: Option<WiringArg>,
     /// Adam steps per restart.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, value_name = "N", default_value_t = 2000)]
     pub steps: usize,
     /// Number of restarts [default: restart until exact or --timeout; unit space: 5].
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     pub restarts: Option<usize>,
     /// Adam learning rate.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, allow_negative_numbers = true, value_name = "F", default_value_t = 0.1)]
     pub lr: f64,
     /// Seed of every random choice (same seed, same program).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,
     /// Wall-clock budget in seconds.
-    #[arg(long, default_value_t = 120.0)]
+    #[arg(long, allow_negative_numbers = true, value_name = "SECS", default_value_t = 120.0)]
     pub timeout: f64,
     /// Hold out this fraction of the rows (seeded by --seed) and report how the fired program does on them [default: 0, train on every row].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_name = "F")]
     pub holdout: Option<f64>,
     /// Shrink the fired circuit with the exact search (bounded: 12 gates, 10 s) [default: off].
     #[arg(long, default_value_t = false)]
@@ -101,7 +101,7 @@ pub struct LearnArgs {
     #[arg(long, default_value_t = false)]
     pub json: bool,
     /// Write the loss curve of the chosen restart as SVG to this path [default: no plot].
-    #[arg(long)]
+    #[arg(long, value_name = "PATH")]
     pub plot: Option<PathBuf>,
 }
 
@@ -261,7 +261,11 @@ pub fn units_agree(units: &[UnitReport], table: &Table, circuit: &Circuit) -> bo
     let n = table.num_inputs();
     for row in table.rows() {
         let x: Vec<bool> = (0..n).map(|i| row.inputs >> i & 1 == 1).collect();
-        let h: Vec<bool> = if hidden.is_empty() { x.clone() } else { hidden.iter().map(|u| fire(u, &x)).collect() };
+        let h: Vec<bool> = if hidden.is_empty() {
+            x.clone()
+        } else {
+            hidden.iter().map(|u| fire(u, &x)).collect()
+        };
         let got = circuit.eval_row(&x);
         for (j, name) in table.output_names().iter().enumerate() {
             match outs.iter().find(|u| &u.name == name) {
@@ -275,7 +279,9 @@ pub fn units_agree(units: &[UnitReport], table: &Table, circuit: &Circuit) -> bo
 
 /// A function name for emitted code: the file's stem.
 fn code_name(path: &Path) -> String {
-    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "learned".into())
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "learned".into())
 }
 
 /// Appends `"key":value` pairs to a one-line JSON object, keeping the
@@ -352,7 +358,11 @@ pub fn run(args: &LearnArgs) -> Result<u8, String> {
 
     let mut summary = Vec::new();
     summary.push(format!("gates: {}", circuit.num_gates()));
-    summary.push(format!("exact: {exact} ({} of {} rows)", check.rows - check.failures.len(), check.rows));
+    summary.push(format!(
+        "exact: {exact} ({} of {} rows)",
+        check.rows - check.failures.len(),
+        check.rows
+    ));
     if !exact {
         for f in &check.failures {
             summary.push(format!("  {}", check.describe(f)));
@@ -379,7 +389,10 @@ pub fn run(args: &LearnArgs) -> Result<u8, String> {
             if m.optimal {
                 "proven minimal".to_string()
             } else {
-                format!("not proven minimal (every circuit with fewer than {} gates was ruled out)", m.lower_bound)
+                format!(
+                    "not proven minimal (every circuit with fewer than {} gates was ruled out)",
+                    m.lower_bound
+                )
             }
         ));
     }

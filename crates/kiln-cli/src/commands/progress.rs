@@ -52,14 +52,6 @@ impl Bar {
         }
     }
 
-    /// Changes the bar's length.
-    pub fn set_len(&mut self, len: u64) {
-        self.len = len;
-        if let Some(b) = &self.bar {
-            b.set_length(len);
-        }
-    }
-
     /// Removes the bar from the terminal.
     pub fn finish(&mut self) {
         if let Some(b) = self.bar.take() {
