@@ -38,10 +38,10 @@ impl Bar {
             if self.start.elapsed() < DELAY {
                 return;
             }
-            let style = ProgressStyle::with_template("{elapsed_precise:.dim} [{bar:30}] {pos}/{len} {msg}")
+            let style = ProgressStyle::with_template("{elapsed:>4.dim} [{bar:24}] {pos}/{len} {wide_msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> ");
-            let bar = ProgressBar::with_draw_target(Some(self.len), ProgressDrawTarget::stderr());
+            let bar = ProgressBar::with_draw_target(Some(self.len), ProgressDrawTarget::stderr()).with_elapsed(self.start.elapsed());
             bar.set_style(style);
             bar.enable_steady_tick(Duration::from_millis(200));
             self.bar = Some(bar);
