@@ -198,8 +198,8 @@ fn affine(weights: &[f64], names: &[String], bias: f64) -> String {
 /// uses, and the smallest circuit for that function is printed.
 fn fired_statement(u: &UnitReport, names: &[String]) -> String {
     let k = u.weights.len();
-    if k > 6 || names.len() != k {
-        // Too many inputs to enumerate quickly: keep the learner's own text.
+    if k > 4 || names.len() != k || names.contains(&u.name) {
+        // Too many inputs to search quickly (or clashing names): keep the learner's own text.
         return match u.fired.strip_prefix("F = ") {
             Some(rest) if !rest.contains(';') => format!("{} = {rest}", u.name),
             _ => u.fired.clone(),
