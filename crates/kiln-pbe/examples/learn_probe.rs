@@ -12,7 +12,8 @@ fn main() {
     let names: Vec<String> = args.iter().skip(1).cloned().collect();
     for name in names {
         let t = library::builtin(&name).expect("builtin");
-        for seed in 0..3 {
+        let seeds: u64 = std::env::var("SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+        for seed in 0..seeds {
             let mut opts = LearnOptions {
                 space,
                 seed,
@@ -34,7 +35,21 @@ fn main() {
             if let Ok(r) = std::env::var("LR") {
                 opts.lr = r.parse().unwrap();
             }
-            let r = learn(&t, &opts, |_| {}).unwrap();
+            if let Ok(r) = std::env::var("RESTARTS") {
+                opts.restarts = Some(r.parse().unwrap());
+            }
+            if let Ok(r) = std::env::var("STEPS") {
+                opts.steps = r.parse().unwrap();
+            }
+            let r = learn(&t, &opts, |p| {
+                if std::env::var("TRACE").is_ok() && p.step % 500 == 0 {
+                    eprintln!(
+                        "  r{} w{} d{} step {} loss {:.4} acc {:.3}",
+                        p.restart, p.width, p.depth, p.step, p.loss, p.accuracy
+                    )
+                }
+            })
+            .unwrap();
             println!(
                 "{name} seed {seed}: exact {} acc {:.3} gates {} restarts {} steps {} {:.2}s w{} d{} :: {}",
                 r.exact,
