@@ -2,7 +2,9 @@
 //! the peers' line format `workload framework threads metric value` so that
 //! `scripts/bench_side_by_side.sh` can put kiln next to PyTorch and JAX.
 //!
-//! Usage: `kiln-bench w1|w2|w3|add [--threads N] [--hog] [--sizes 64,256,...]`
+//! Usage: `kiln-bench w1|w2|w3|w4|w5|w6|add [--threads N] [--hog] [--sizes 64,256,...]`
+
+mod nn_workloads;
 
 use kiln_core::random::{init_mlp, Rng};
 use kiln_core::{no_grad, DType, Result, Tensor, Var};
@@ -205,15 +207,14 @@ fn main() {
         });
     }
     for w in work {
-        let r = match w.as_str() {
-            "w1" => w1(),
-            "w2" => w2(),
-            "w3" => w3(threads, &sizes),
-            "add" => add(threads),
-            "w4" | "w5" | "w6" => {
-                eprintln!("# {w}: see kiln-nn's benchmarks");
-                Ok(())
-            }
+        let r: std::result::Result<(), Box<dyn std::error::Error>> = match w.as_str() {
+            "w1" => w1().map_err(Into::into),
+            "w2" => w2().map_err(Into::into),
+            "w3" => w3(threads, &sizes).map_err(Into::into),
+            "w4" => nn_workloads::w4(threads).map_err(Into::into),
+            "w5" => nn_workloads::w5(threads).map_err(Into::into),
+            "w6" => nn_workloads::w6(threads).map_err(Into::into),
+            "add" => add(threads).map_err(Into::into),
             other => usage(&format!("unknown workload {other}")),
         };
         if let Err(e) = r {
@@ -224,6 +225,6 @@ fn main() {
 }
 
 fn usage(msg: &str) -> ! {
-    eprintln!("kiln-bench: {msg}\nusage: kiln-bench w1|w2|w3|add [--threads N] [--hog] [--sizes 64,256,1024]");
+    eprintln!("kiln-bench: {msg}\nusage: kiln-bench w1|w2|w3|w4|w5|w6|add [--threads N] [--hog] [--sizes 64,256,1024]");
     std::process::exit(2)
 }
