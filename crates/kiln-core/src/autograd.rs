@@ -553,6 +553,10 @@ fn run_backward(roots: &[Tensor], seeds: Vec<Tensor>, keep: &IdSet, create_graph
                 });
             }
             if inp.is_leaf() {
+                // Layout contract (as in PyTorch): a leaf's gradient comes out row-major, so the
+                // optimiser's elementwise passes over it run on contiguous slices, not strided
+                // gathers (a Linear weight's gradient otherwise arrives transposed).
+                let gi = if gi.is_contiguous() { gi } else { gi.contiguous()? };
                 accumulate(&mut result.map, inp.id(), gi)?;
             } else if accumulate(&mut pending, inp.id(), gi)? {
                 ready.push(Ready((*inp).clone()));

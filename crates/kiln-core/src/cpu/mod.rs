@@ -225,28 +225,28 @@ fn unary_float<T: Float + CpuElement>(x: &[T], l: &Layout, op: UnaryOp) -> Vec<T
     let zero = T::zero();
     let one = T::one();
     match op {
-        UnaryOp::Neg => map1(x, l, |v| -v),
-        UnaryOp::Abs => map1(x, l, |v| v.abs()),
-        UnaryOp::Exp => map1(x, l, |v| v.exp()),
-        UnaryOp::Log => map1(x, l, |v| v.ln()),
-        UnaryOp::Log1p => map1(x, l, |v| v.ln_1p()),
-        UnaryOp::Sqrt => map1(x, l, |v| v.sqrt()),
-        UnaryOp::Rsqrt => map1(x, l, |v| one / v.sqrt()),
-        UnaryOp::Square => map1(x, l, |v| v * v),
-        UnaryOp::Recip => map1(x, l, |v| one / v),
-        UnaryOp::Sin => map1(x, l, |v| v.sin()),
-        UnaryOp::Cos => map1(x, l, |v| v.cos()),
-        UnaryOp::Tanh => map1(x, l, |v| v.tanh()),
+        UnaryOp::Neg => map1(x, l, move |v| -v),
+        UnaryOp::Abs => map1(x, l, move |v| v.abs()),
+        UnaryOp::Exp => map1(x, l, move |v| v.exp()),
+        UnaryOp::Log => map1(x, l, move |v| v.ln()),
+        UnaryOp::Log1p => map1(x, l, move |v| v.ln_1p()),
+        UnaryOp::Sqrt => map1(x, l, move |v| v.sqrt()),
+        UnaryOp::Rsqrt => map1(x, l, move |v| one / v.sqrt()),
+        UnaryOp::Square => map1(x, l, move |v| v * v),
+        UnaryOp::Recip => map1(x, l, move |v| one / v),
+        UnaryOp::Sin => map1(x, l, move |v| v.sin()),
+        UnaryOp::Cos => map1(x, l, move |v| v.cos()),
+        UnaryOp::Tanh => map1(x, l, move |v| v.tanh()),
         UnaryOp::Sigmoid => map1(x, l, sigmoid),
         // `v <= 0` is false for NaN, so NaN passes through as in PyTorch.
-        UnaryOp::Relu => map1(x, l, |v| if v <= zero { zero } else { v }),
+        UnaryOp::Relu => map1(x, l, move |v| if v <= zero { zero } else { v }),
         UnaryOp::Softplus => {
             // PyTorch's default threshold: above 20, log1p(exp(x)) equals x in every float format.
             let th = T::from_f64(20.0);
-            map1(x, l, |v| if v > th { v } else { v.exp().ln_1p() })
+            map1(x, l, move |v| if v > th { v } else { v.exp().ln_1p() })
         }
-        UnaryOp::Erf => map1(x, l, |v| v.erf()),
-        UnaryOp::Sign => map1(x, l, |v| {
+        UnaryOp::Erf => map1(x, l, move |v| v.erf()),
+        UnaryOp::Sign => map1(x, l, move |v| {
             if v > zero {
                 one
             } else if v < zero {
@@ -257,23 +257,23 @@ fn unary_float<T: Float + CpuElement>(x: &[T], l: &Layout, op: UnaryOp) -> Vec<T
         }),
         UnaryOp::Affine { mul, add } => {
             let (m, a) = (T::from_f64(mul), T::from_f64(add));
-            map1(x, l, |v| v * m + a)
+            map1(x, l, move |v| v * m + a)
         }
         UnaryOp::PowScalar(e) => {
             if e == 2.0 {
-                map1(x, l, |v| v * v)
+                map1(x, l, move |v| v * v)
             } else if e == 1.0 {
-                map1(x, l, |v| v)
+                map1(x, l, move |v| v)
             } else if e == 0.5 {
-                map1(x, l, |v| v.sqrt())
+                map1(x, l, move |v| v.sqrt())
             } else {
                 let e = T::from_f64(e);
-                map1(x, l, |v| v.powf(e))
+                map1(x, l, move |v| v.powf(e))
             }
         }
         UnaryOp::Clamp { lo, hi } => {
             let (lo, hi) = (T::from_f64(lo), T::from_f64(hi));
-            map1(x, l, |v| {
+            map1(x, l, move |v| {
                 if v < lo {
                     lo
                 } else if v > hi {
@@ -285,34 +285,34 @@ fn unary_float<T: Float + CpuElement>(x: &[T], l: &Layout, op: UnaryOp) -> Vec<T
         }
         UnaryOp::InRange { lo, hi } => {
             let (lo, hi) = (T::from_f64(lo), T::from_f64(hi));
-            map1(x, l, |v| if v >= lo && v <= hi { one } else { zero })
+            map1(x, l, move |v| if v >= lo && v <= hi { one } else { zero })
         }
     }
 }
 
 fn binary_float<T: Float>(a: &[T], la: &Layout, b: &[T], lb: &Layout, out: &Shape, op: BinaryOp) -> Vec<T> {
     match op {
-        BinaryOp::Add => map2(a, la, b, lb, out, |x, y| x + y),
+        BinaryOp::Add => map2(a, la, b, lb, out, move |x, y| x + y),
         BinaryOp::AddScaled(alpha) => {
             let alpha = T::from_f64(alpha);
-            map2(a, la, b, lb, out, |x, y| x + y * alpha)
+            map2(a, la, b, lb, out, move |x, y| x + y * alpha)
         }
-        BinaryOp::Sub => map2(a, la, b, lb, out, |x, y| x - y),
-        BinaryOp::Mul => map2(a, la, b, lb, out, |x, y| x * y),
-        BinaryOp::Div => map2(a, la, b, lb, out, |x, y| x / y),
-        BinaryOp::Pow => map2(a, la, b, lb, out, |x, y| x.powf(y)),
-        BinaryOp::Maximum => map2(a, la, b, lb, out, |x, y| x.max_val(y)),
-        BinaryOp::Minimum => map2(a, la, b, lb, out, |x, y| x.min_val(y)),
+        BinaryOp::Sub => map2(a, la, b, lb, out, move |x, y| x - y),
+        BinaryOp::Mul => map2(a, la, b, lb, out, move |x, y| x * y),
+        BinaryOp::Div => map2(a, la, b, lb, out, move |x, y| x / y),
+        BinaryOp::Pow => map2(a, la, b, lb, out, move |x, y| x.powf(y)),
+        BinaryOp::Maximum => map2(a, la, b, lb, out, move |x, y| x.max_val(y)),
+        BinaryOp::Minimum => map2(a, la, b, lb, out, move |x, y| x.min_val(y)),
     }
 }
 
 fn binary_i64(a: &[i64], la: &Layout, b: &[i64], lb: &Layout, out: &Shape, op: BinaryOp) -> Result<Vec<i64>> {
     Ok(match op {
-        BinaryOp::Add => map2(a, la, b, lb, out, |x, y| x.wrapping_add(y)),
-        BinaryOp::Sub => map2(a, la, b, lb, out, |x, y| x.wrapping_sub(y)),
-        BinaryOp::Mul => map2(a, la, b, lb, out, |x, y| x.wrapping_mul(y)),
-        BinaryOp::Maximum => map2(a, la, b, lb, out, |x, y| x.max(y)),
-        BinaryOp::Minimum => map2(a, la, b, lb, out, |x, y| x.min(y)),
+        BinaryOp::Add => map2(a, la, b, lb, out, move |x, y| x.wrapping_add(y)),
+        BinaryOp::Sub => map2(a, la, b, lb, out, move |x, y| x.wrapping_sub(y)),
+        BinaryOp::Mul => map2(a, la, b, lb, out, move |x, y| x.wrapping_mul(y)),
+        BinaryOp::Maximum => map2(a, la, b, lb, out, move |x, y| x.max(y)),
+        BinaryOp::Minimum => map2(a, la, b, lb, out, move |x, y| x.min(y)),
         BinaryOp::Div | BinaryOp::Pow | BinaryOp::AddScaled(_) => {
             return Err(Error::DType {
                 op: op.name(),
