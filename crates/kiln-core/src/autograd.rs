@@ -24,19 +24,25 @@ pub fn is_grad_enabled() -> bool {
     GRAD_ENABLED.with(|g| g.get())
 }
 
-/// Restores the previous grad mode when dropped.
-pub struct GradModeGuard {
+/// Restores a per-thread mode flag (grad mode, anomaly mode) to its previous value when dropped.
+pub struct ModeGuard {
+    flag: &'static std::thread::LocalKey<Cell<bool>>,
     prev: bool,
 }
-impl Drop for GradModeGuard {
+impl ModeGuard {
+    fn set(flag: &'static std::thread::LocalKey<Cell<bool>>, on: bool) -> ModeGuard {
+        let prev = flag.with(|f| f.replace(on));
+        ModeGuard { flag, prev }
+    }
+}
+impl Drop for ModeGuard {
     fn drop(&mut self) {
-        GRAD_ENABLED.with(|g| g.set(self.prev));
+        self.flag.with(|f| f.set(self.prev));
     }
 }
 /// Sets grad mode for the current thread until the guard drops.
-pub fn set_grad_enabled(on: bool) -> GradModeGuard {
-    let prev = GRAD_ENABLED.with(|g| g.replace(on));
-    GradModeGuard { prev }
+pub fn set_grad_enabled(on: bool) -> ModeGuard {
+    ModeGuard::set(&GRAD_ENABLED, on)
 }
 /// Runs `f` without recording any graph, like `torch.no_grad()`.
 pub fn no_grad<R>(f: impl FnOnce() -> R) -> R {
@@ -49,21 +55,11 @@ pub fn no_grad<R>(f: impl FnOnce() -> R) -> R {
 pub fn anomaly_enabled() -> bool {
     ANOMALY.with(|a| a.get())
 }
-/// Restores the previous anomaly mode when dropped.
-pub struct AnomalyGuard {
-    prev: bool,
-}
-impl Drop for AnomalyGuard {
-    fn drop(&mut self) {
-        ANOMALY.with(|a| a.set(self.prev));
-    }
-}
 /// Turns anomaly mode on or off for the current thread until the guard drops. While on, every op
 /// checks its output (and backward every gradient) for NaN and Inf, and returns
 /// [`Error::Anomaly`] naming the first op that produced one.
-pub fn set_anomaly_detection(on: bool) -> AnomalyGuard {
-    let prev = ANOMALY.with(|a| a.replace(on));
-    AnomalyGuard { prev }
+pub fn set_anomaly_detection(on: bool) -> ModeGuard {
+    ModeGuard::set(&ANOMALY, on)
 }
 /// Runs `f` with anomaly mode on.
 pub fn detect_anomaly<R>(f: impl FnOnce() -> R) -> R {
