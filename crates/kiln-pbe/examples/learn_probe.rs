@@ -1,3 +1,10 @@
+//! Tuning probe for the gradient learner: runs `learn` on built-in tables over several seeds and
+//! prints one line per run (exact, restarts, steps, time, network size, the fired program).
+//!
+//! `cargo run --release -p kiln-pbe --example learn_probe -- circuit parity8 mux4`
+//! Environment knobs (all optional) override the defaults being tuned: SEEDS, RES (residual init),
+//! WIDTH, DEPTH, RANDOM (random tree wiring), LR, RESTARTS, STEPS, TRACE (per-500-step progress).
+
 use kiln_pbe::learn::{learn, LearnOptions, Space};
 use kiln_pbe::library;
 use std::time::Duration;
