@@ -124,7 +124,7 @@ impl Slots {
 
 /// `a * x + b * y`.
 fn axpby(a: f64, x: &Tensor, b: f64, y: &Tensor) -> Result<Tensor> {
-    Ok(x.mul_scalar(a)?.add(&y.mul_scalar(b)?)?)
+    Ok(x.mul_scalar(a)?.add_scaled(y, b)?)
 }
 
 /// Stochastic gradient descent with momentum, Nesterov, weight decay and dampening
@@ -192,18 +192,21 @@ impl Optimizer for Sgd {
     fn step(&mut self, grads: &Grads) -> Result<()> {
         let (lr, mom, damp, wd, nest) = (self.lr, self.momentum, self.dampening, self.weight_decay, self.nesterov);
         self.slots.update(grads, |s, p, mut g| {
+            // Fused `a + alpha * b` passes: each full-size pass over a parameter costs as much as
+            // the arithmetic, so the common no-dampening update takes two passes, not five.
             if wd != 0.0 {
-                g = g.add(&p.mul_scalar(wd)?)?;
+                g = g.add_scaled(&p, wd)?;
             }
             if mom != 0.0 {
                 let buf = match s.state.get("momentum_buffer") {
                     None => g.clone(),
+                    Some(b) if damp == 0.0 => g.add_scaled(b, mom)?,
                     Some(b) => axpby(mom, b, 1.0 - damp, &g)?,
                 };
                 s.state.insert("momentum_buffer", buf.clone());
-                g = if nest { g.add(&buf.mul_scalar(mom)?)? } else { buf };
+                g = if nest { g.add_scaled(&buf, mom)? } else { buf };
             }
-            Ok(p.sub(&g.mul_scalar(lr)?)?)
+            Ok(p.add_scaled(&g, -lr)?)
         })
     }
     fn learning_rate(&self) -> f64 {
