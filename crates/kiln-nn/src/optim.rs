@@ -308,7 +308,7 @@ impl Optimizer for Adam {
                 if decoupled {
                     p = p.mul_scalar(1.0 - lr * wd)?;
                 } else {
-                    g = g.add(&p.mul_scalar(wd)?)?;
+                    g = g.add_scaled(&p, wd)?;
                 }
             }
             let m = match s.state.get("exp_avg") {
@@ -333,11 +333,13 @@ impl Optimizer for Adam {
             } else {
                 v.clone()
             };
-            let denom = vv.sqrt()?.div_scalar(bc2_sqrt)?.add_scalar(eps)?;
-            let upd = m.div(&denom)?.mul_scalar(lr / bc1)?;
+            // One affine pass for `sqrt(v)/bc2 + eps` and one fused update pass, as PyTorch's
+            // `addcdiv_(m, denom, value=-lr/bc1)`.
+            let denom = vv.sqrt()?.affine(1.0 / bc2_sqrt, eps)?;
+            let upd = m.div(&denom)?;
             s.state.insert("exp_avg", m);
             s.state.insert("exp_avg_sq", v);
-            Ok(p.sub(&upd)?)
+            Ok(p.add_scaled(&upd, -lr / bc1)?)
         })
     }
     fn learning_rate(&self) -> f64 {
