@@ -250,6 +250,11 @@ fn gate_polynomials() -> Result<Tensor, LearnError> {
     Ok(Tensor::from_vec(v, [16, 4])?)
 }
 
+/// Largest gate-layer width (or hidden-unit count) accepted.
+pub const MAX_WIDTH: usize = 4096;
+/// Largest number of gate layers accepted.
+pub const MAX_DEPTH: usize = 64;
+
 /// Pass-through of the first input, the residual initialisation's favourite.
 const PASS_A: usize = 0b1100;
 
@@ -631,6 +636,20 @@ fn schedule(table: &Table, opts: &LearnOptions) -> Vec<Attempt> {
 pub fn learn(table: &Table, opts: &LearnOptions, mut progress: impl FnMut(&Progress)) -> Result<LearnResult, LearnError> {
     if table.is_empty() {
         return Err(LearnError::Options("the table has no rows".into()));
+    }
+    // Learned wiring builds a dense [signals, gates] matrix per layer, so sizes are bounded to
+    // keep a typo like --width 100000 from exhausting memory.
+    if let Some(w) = opts.width.filter(|&w| w == 0 || w > MAX_WIDTH) {
+        return Err(LearnError::Options(format!("width {w} is outside 1..={MAX_WIDTH}")));
+    }
+    if let Some(d) = opts.depth.filter(|&d| d == 0 || d > MAX_DEPTH) {
+        return Err(LearnError::Options(format!("depth {d} is outside 1..={MAX_DEPTH}")));
+    }
+    if opts.pool == 0 || opts.steps == 0 {
+        return Err(LearnError::Options(format!(
+            "pool ({}) and steps ({}) must be at least 1",
+            opts.pool, opts.steps
+        )));
     }
     if opts.space == Space::Mlp && table.num_inputs() > 10 {
         return Err(LearnError::Options(format!(

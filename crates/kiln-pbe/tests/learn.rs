@@ -166,3 +166,20 @@ fn minimised_learned_circuits_match_the_proven_minimum_for_all_three_input_funct
         assert!(verify(&small.circuit, t).unwrap().ok());
     }
 }
+
+#[test]
+fn oversized_networks_are_refused_before_allocating() {
+    let t = library::xor();
+    let mut o = opts(Space::Circuit, 0);
+    o.width = Some(100_000);
+    assert_eq!(
+        learn(&t, &o, |_| {}).unwrap_err().to_string(),
+        "learn: width 100000 is outside 1..=4096"
+    );
+    o.width = None;
+    o.depth = Some(1000);
+    assert_eq!(
+        learn(&t, &o, |_| {}).unwrap_err().to_string(),
+        "learn: depth 1000 is outside 1..=64"
+    );
+}
