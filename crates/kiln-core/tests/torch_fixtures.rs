@@ -5,14 +5,19 @@
 use kiln_core::{DType, Result, Tensor};
 use serde_json::Value;
 
-fn tensor_of(v: &Value, dtype: DType) -> Tensor {
-    let shape: Vec<usize> = v["shape"]
+/// A fixture tensor's shape and values, with `conv` turning each JSON number into `T`.
+fn parts<T>(v: &Value, conv: impl Fn(&Value) -> T) -> (Vec<usize>, Vec<T>) {
+    let shape = v["shape"]
         .as_array()
         .unwrap()
         .iter()
         .map(|x| x.as_u64().unwrap() as usize)
         .collect();
-    let data: Vec<f64> = v["data"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    (shape, v["data"].as_array().unwrap().iter().map(conv).collect())
+}
+
+fn tensor_of(v: &Value, dtype: DType) -> Tensor {
+    let (shape, data) = parts(v, |x| x.as_f64().unwrap());
     Tensor::from_vec(data, shape).unwrap().to_dtype(dtype).unwrap()
 }
 
@@ -22,24 +27,12 @@ fn index_of(v: &Value) -> Tensor {
         let n = data.len();
         return Tensor::from_vec(data, [n]).unwrap();
     }
-    let shape: Vec<usize> = v["shape"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as usize)
-        .collect();
-    let data: Vec<i64> = v["data"].as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect();
+    let (shape, data) = parts(v, |x| x.as_i64().unwrap());
     Tensor::from_vec(data, shape).unwrap()
 }
 
 fn mask_of(v: &Value) -> Tensor {
-    let shape: Vec<usize> = v["shape"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as usize)
-        .collect();
-    let data: Vec<u8> = v["data"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u8).collect();
+    let (shape, data) = parts(v, |x| x.as_u64().unwrap() as u8);
     Tensor::from_vec(data, shape).unwrap()
 }
 
