@@ -8,15 +8,11 @@ mod nn_workloads;
 
 use kiln_core::random::{init_mlp, Rng};
 use kiln_core::{no_grad, DType, Result, Tensor, Var};
+use nn_workloads::median;
 use std::time::Instant;
 
 fn emit(workload: &str, threads: usize, metric: &str, value: f64) {
     println!("{workload} kiln {threads} {metric} {value:.6}");
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
 }
 
 /// Times `f` `reps` times after `warmup` runs; returns the median seconds.

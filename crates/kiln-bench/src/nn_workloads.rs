@@ -11,7 +11,7 @@ use kiln_nn::{Adam, Conv2d, Conv2dConfig, Flatten, Linear, MaxPool2d, Module, Op
 use std::time::Instant;
 
 /// The median as Python's `statistics.median` takes it (mean of the middle two for an even count).
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let n = v.len();
     if n % 2 == 1 {
@@ -124,6 +124,30 @@ fn time_steps(steps: usize, reps: usize, mut step: impl FnMut() -> Result<Tensor
     Ok(median(ts))
 }
 
+/// The W5/W6 timing: cycle through `batches`, one cross-entropy step each, and report samples/s
+/// and ms/step of the median rep of `steps` steps.
+fn train_throughput(
+    wl: &str,
+    threads: usize,
+    batches: &[(Tensor, Tensor)],
+    model: &impl Module,
+    opt: &mut impl Optimizer,
+    steps: usize,
+) -> Result<()> {
+    let batch = batches[0].0.dims()[0];
+    let mut i = 0;
+    let t = time_steps(steps, 7, || {
+        let (x, y) = &batches[i % batches.len()];
+        i += 1;
+        let loss = cross_entropy(&model.forward(x)?, y)?;
+        opt.backward_step(&loss)?;
+        Ok(loss)
+    })?;
+    emit(wl, threads, "samples_per_s", (steps * batch) as f64 / t);
+    emit(wl, threads, "ms_per_step", t / steps as f64 * 1e3);
+    Ok(())
+}
+
 /// Peak resident set size in MiB (`VmHWM` of /proc/self/status), if the kernel reports it.
 fn peak_rss_mb() -> Option<f64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -142,16 +166,7 @@ pub fn w5(threads: usize) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     let model = mlp(&[784, 512, 512, 10], 5)?;
     let mut opt = Sgd::new(model.parameters(), 0.01)?.momentum(0.9);
-    let mut i = 0;
-    let t = time_steps(STEPS, 7, || {
-        let (x, y) = &batches[i % 8];
-        i += 1;
-        let loss = cross_entropy(&model.forward(x)?, y)?;
-        opt.backward_step(&loss)?;
-        Ok(loss)
-    })?;
-    emit(WL, threads, "samples_per_s", (STEPS * B) as f64 / t);
-    emit(WL, threads, "ms_per_step", t / STEPS as f64 * 1e3);
+    train_throughput(WL, threads, &batches, &model, &mut opt, STEPS)?;
     if let Some(mb) = peak_rss_mb() {
         emit(WL, threads, "peak_rss_mb", mb);
     }
@@ -188,15 +203,5 @@ pub fn w6(threads: usize) -> Result<()> {
         .add(Flatten::new())
         .add(fc);
     let mut opt = Sgd::new(model.parameters(), 0.01)?;
-    let mut i = 0;
-    let t = time_steps(STEPS, 7, || {
-        let (x, y) = &batches[i % 8];
-        i += 1;
-        let loss = cross_entropy(&model.forward(x)?, y)?;
-        opt.backward_step(&loss)?;
-        Ok(loss)
-    })?;
-    emit(WL, threads, "samples_per_s", (STEPS * B) as f64 / t);
-    emit(WL, threads, "ms_per_step", t / STEPS as f64 * 1e3);
-    Ok(())
+    train_throughput(WL, threads, &batches, &model, &mut opt, STEPS)
 }

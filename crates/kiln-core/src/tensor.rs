@@ -174,16 +174,17 @@ impl Tensor {
             return Err(Error::value("linspace", format!("non-finite bounds {start}, {end}")));
         }
         let step = if steps > 1 { (end - start) / (steps - 1) as f64 } else { 0.0 };
-        let mut t = Tensor::from_storage(Storage::arange(Device::Cpu, start, step, steps, dtype), Shape::new(&[steps]));
-        if steps > 1 {
-            // Pin the last value to `end` exactly, as PyTorch does.
-            let mut v = t.to_vec::<f64>().unwrap_or_default();
-            if !v.is_empty() {
-                *v.last_mut().unwrap() = end;
-                t = Tensor::from_vec(v, [steps])?.to_dtype(dtype)?;
-            }
-        }
-        Ok(t)
+        // The last value is `end` exactly, as in PyTorch, not `start + (steps-1)*step`.
+        let v: Vec<f64> = (0..steps)
+            .map(|i| {
+                if i + 1 == steps && steps > 1 {
+                    end
+                } else {
+                    start + step * i as f64
+                }
+            })
+            .collect();
+        Tensor::from_vec(v, [steps])?.to_dtype(dtype)
     }
     /// The `n × n` identity matrix.
     pub fn eye(n: usize, dtype: DType) -> Tensor {
