@@ -305,6 +305,15 @@ impl Storage {
             Storage::Cpu(s) => Ok(Storage::Cpu(s.im2col(l, w)?)),
         }
     }
+    /// Window maxima and the flat in-plane index of each (see [`crate::Tensor::max_pool2d_with_indices`]).
+    pub(crate) fn max_pool2d(&self, l: &Layout, w: &Window2d) -> Result<(Storage, Storage)> {
+        match self {
+            Storage::Cpu(s) => {
+                let (v, i) = s.max_pool2d(l, w)?;
+                Ok((Storage::Cpu(v), Storage::Cpu(i)))
+            }
+        }
+    }
     pub(crate) fn col2im(&self, l: &Layout, w: &Window2d, channels: usize, out_hw: (usize, usize)) -> Result<Storage> {
         match self {
             Storage::Cpu(s) => Ok(Storage::Cpu(s.col2im(l, w, channels, out_hw)?)),

@@ -701,6 +701,62 @@ impl Tensor {
         let rec = tracking(&[self]).then(|| Op::Unfold(self.clone(), w));
         Tensor::make(storage, Shape::new(&[d[0], d[1] * kernel.0 * kernel.1, oh * ow]), rec, "unfold2d")
     }
+    /// Max pooling of `[N, C, H, W]` (`torch.nn.functional.max_pool2d(..., return_indices=True)`):
+    /// the window maxima `[N, C, oh, ow]` and, as `i64` of the same shape, the flat index
+    /// `iy * W + ix` of each window's first maximum within its `H × W` plane. Padding taps act as −∞;
+    /// NaN counts as the maximum. The gradient goes to each window's chosen element only (as in
+    /// PyTorch); the result is recorded as a `gather` of the input flattened to `[N, C, H*W]`, so
+    /// backward and higher-order gradients are those of `gather` / `scatter_add`.
+    pub fn max_pool2d_with_indices(
+        &self,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: (usize, usize),
+        dilation: (usize, usize),
+    ) -> Result<(Tensor, Tensor)> {
+        const OP: &str = "max_pool2d";
+        float_check(self, OP)?;
+        let w = Tensor::window(kernel, stride, padding, dilation, OP)?;
+        if self.rank() != 4 {
+            return Err(Error::shape(OP, format!("expected [N, C, H, W], got shape {}", self.shape())));
+        }
+        let d = self.dims().to_vec();
+        let (oh, ow) = match (w.out_len(d[2], 0), w.out_len(d[3], 1)) {
+            (Some(a), Some(b)) => (a, b),
+            _ => {
+                return Err(Error::shape(
+                    OP,
+                    format!(
+                        "kernel {kernel:?} with dilation {dilation:?} does not fit input {} padded by {padding:?}",
+                        self.shape()
+                    ),
+                ))
+            }
+        };
+        // Every window needs a real element to pick (PyTorch asks for padding <= kernel / 2).
+        let all_hit = |size: usize, out: usize, k: usize, s: usize, p: usize, dl: usize| {
+            (0..out).all(|o| (0..k).any(|i| (o * s + i * dl).checked_sub(p).is_some_and(|pos| pos < size)))
+        };
+        if !all_hit(d[2], oh, kernel.0, stride.0, padding.0, dilation.0) || !all_hit(d[3], ow, kernel.1, stride.1, padding.1, dilation.1) {
+            return Err(Error::value(
+                OP,
+                format!(
+                    "padding {padding:?} leaves a window of kernel {kernel:?} (stride {stride:?}, dilation {dilation:?}) over input {} with no input element",
+                    self.shape()
+                ),
+            ));
+        }
+        let (n, c) = (d[0], d[1]);
+        let (vals, idx) = self.0.storage.max_pool2d(&self.0.layout, &w)?;
+        let idx = Tensor::from_storage(idx, Shape::new(&[n, c, oh * ow]));
+        let rec = if tracking(&[self]) {
+            Some(Op::Gather(self.reshape([n, c, d[2] * d[3]])?, 2, idx.clone()))
+        } else {
+            None
+        };
+        let vals = Tensor::make(vals, Shape::new(&[n, c, oh * ow]), rec, OP)?;
+        Ok((vals.reshape([n, c, oh, ow])?, idx.reshape([n, c, oh, ow])?))
+    }
     /// The adjoint of [`Tensor::unfold2d`] (`torch.nn.functional.fold`): sums `[N, C*kh*kw, L]` patches
     /// back into a `[N, C, H, W]` image of size `output_size`.
     pub fn fold2d(

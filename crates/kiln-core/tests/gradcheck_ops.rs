@@ -335,6 +335,113 @@ fn unfold_and_fold_first_and_second_order() {
     );
 }
 
+/// Max pooling as it was composed before the direct kernel: pad with -inf, unfold, max over taps.
+fn max_pool_composite(x: &Tensor, k: (usize, usize), s: (usize, usize), p: (usize, usize), d: (usize, usize)) -> Result<Tensor> {
+    let dims = x.dims().to_vec();
+    let xp = x.pad(&[(0, 0), (0, 0), (p.0, p.0), (p.1, p.1)], f64::NEG_INFINITY)?;
+    let cols = xp.unfold2d(k, s, (0, 0), d)?;
+    let l = cols.dims()[2];
+    let oh = (dims[2] + 2 * p.0 - (d.0 * (k.0 - 1) + 1)) / s.0 + 1;
+    cols.reshape([dims[0], dims[1], k.0 * k.1, l])?
+        .max(&[2], false)?
+        .reshape([dims[0], dims[1], oh, l / oh])
+}
+
+fn v64(t: &Tensor) -> Vec<f64> {
+    t.to_dtype(DType::F64).unwrap().to_vec::<f64>().unwrap()
+}
+
+type Pool = ((usize, usize), (usize, usize), (usize, usize), (usize, usize));
+const POOLS: [Pool; 4] = [
+    ((2, 2), (2, 2), (0, 0), (1, 1)), // the 2x2 fast path
+    ((3, 3), (2, 2), (1, 1), (1, 1)), // overlapping windows, -inf padding
+    ((2, 3), (1, 2), (1, 0), (2, 1)), // dilation, uneven kernel
+    ((3, 2), (3, 1), (0, 1), (1, 1)),
+];
+
+#[test]
+fn max_pool_first_and_second_order() {
+    for (i, &(k, s, p, d)) in POOLS.iter().enumerate() {
+        let x = rand(&[2, 2, 7, 6], -1.0, 1.0, 60 + i as u64);
+        check(
+            "max_pool2d",
+            Box::new(move |v: &[Tensor]| v[0].max_pool2d_with_indices(k, s, p, d)?.0.square()),
+            std::slice::from_ref(&x),
+            true,
+        );
+        // A non-contiguous input (a transposed view).
+        let xt = rand(&[2, 2, 6, 7], -1.0, 1.0, 70 + i as u64);
+        check(
+            "max_pool2d (transposed input)",
+            Box::new(move |v: &[Tensor]| v[0].transpose(2, 3)?.max_pool2d_with_indices(k, s, p, d)?.0.square()),
+            &[xt],
+            true,
+        );
+    }
+}
+
+#[test]
+fn max_pool_matches_the_composite_pad_unfold_max() {
+    for (i, &(k, s, p, d)) in POOLS.iter().enumerate() {
+        for dt in [DType::F64, DType::F32] {
+            let x = rand(&[3, 4, 9, 8], -2.0, 2.0, 80 + i as u64)
+                .to_dtype(dt)
+                .unwrap()
+                .requires_grad(true);
+            let (y, idx) = x.max_pool2d_with_indices(k, s, p, d).unwrap();
+            let want = max_pool_composite(&x, k, s, p, d).unwrap();
+            assert_eq!(y.dims(), want.dims());
+            assert_eq!(v64(&y), v64(&want), "values, pool {i} {dt:?}");
+            assert_eq!(idx.dims(), y.dims());
+            // The indices name the chosen elements.
+            let flat = x.reshape([3, 4, 72]).unwrap();
+            let picked = flat.gather(2, &idx.reshape([3, 4, y.dims()[2] * y.dims()[3]]).unwrap()).unwrap();
+            assert_eq!(v64(&picked), v64(&y));
+            // Same gradients (random values: no ties, so amax and argmax routing agree).
+            let go = rand(y.dims(), -1.0, 1.0, 90).to_dtype(dt).unwrap();
+            let g1 = y.mul(&go).unwrap().sum_all().unwrap().backward().unwrap();
+            let g2 = want.mul(&go).unwrap().sum_all().unwrap().backward().unwrap();
+            // Overlapping windows add in another order: equal up to rounding.
+            let (a, b) = (v64(g1.get(&x).unwrap()), v64(g2.get(&x).unwrap()));
+            let worst = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).fold(0.0, f64::max);
+            assert!(worst <= 1e-6, "gradients, pool {i} {dt:?}: differ by {worst}");
+        }
+    }
+}
+
+#[test]
+fn max_pool_ties_nan_and_errors() {
+    // Ties: the first maximum wins and takes the whole gradient (PyTorch's max_pool2d).
+    let x = Tensor::from_slice(&[1.0f64, 1.0, 1.0, 1.0], [1, 1, 2, 2])
+        .unwrap()
+        .requires_grad(true);
+    let (y, idx) = x.max_pool2d_with_indices((2, 2), (2, 2), (0, 0), (1, 1)).unwrap();
+    assert_eq!(idx.to_vec::<i64>().unwrap(), vec![0]);
+    let g = y.sum_all().unwrap().backward().unwrap();
+    assert_eq!(g.get(&x).unwrap().to_vec::<f64>().unwrap(), vec![1.0, 0.0, 0.0, 0.0]);
+    // NaN propagates, on both paths.
+    let x = Tensor::from_slice(&[1.0f32, f32::NAN, 3.0, 2.0, 0.0, 5.0], [1, 1, 2, 3]).unwrap();
+    for k in [(2, 2), (2, 3)] {
+        let (y, idx) = x.max_pool2d_with_indices(k, (2, 2), (0, 0), (1, 1)).unwrap();
+        assert!(y.to_vec::<f32>().unwrap()[0].is_nan(), "{k:?}");
+        assert_eq!(idx.to_vec::<i64>().unwrap()[0], 1, "{k:?}");
+    }
+    // Windows with no input element, wrong rank, integer input: errors naming the op.
+    let x = Tensor::zeros([1, 1, 4, 4], DType::F32);
+    let e = x.max_pool2d_with_indices((2, 2), (2, 2), (2, 2), (1, 1)).unwrap_err().to_string();
+    assert!(e.contains("max_pool2d") && e.contains("no input element"), "{e}");
+    let e = Tensor::zeros([4, 4], DType::F32)
+        .max_pool2d_with_indices((2, 2), (2, 2), (0, 0), (1, 1))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("max_pool2d") && e.contains("[4, 4]"), "{e}");
+    assert!(Tensor::zeros([1, 1, 4, 4], DType::I64)
+        .max_pool2d_with_indices((2, 2), (2, 2), (0, 0), (1, 1))
+        .is_err());
+    assert!(x.max_pool2d_with_indices((0, 2), (2, 2), (0, 0), (1, 1)).is_err());
+    assert!(x.max_pool2d_with_indices((5, 2), (2, 2), (0, 0), (1, 1)).is_err());
+}
+
 #[test]
 fn unfold_matches_a_direct_convolution() {
     // conv2d as unfold + matmul equals the textbook six-loop convolution.

@@ -1,6 +1,7 @@
-//! Convolutions (`Conv1d`, `Conv2d`) and pooling (`MaxPool2d`, `AvgPool2d`, `AdaptiveAvgPool2d`),
-//! all built on kiln-core's `unfold2d` (im2col) followed by one matrix product or reduction, so
-//! their gradients come from `unfold2d`'s backward (`fold2d`).
+//! Convolutions (`Conv1d`, `Conv2d`) and pooling (`MaxPool2d`, `AvgPool2d`, `AdaptiveAvgPool2d`).
+//! Convolutions and average pooling are kiln-core's `unfold2d` (im2col) followed by one matrix
+//! product or reduction, so their gradients come from `unfold2d`'s backward (`fold2d`); max pooling
+//! is kiln-core's direct `max_pool2d_with_indices` kernel, whose gradient is a gather/scatter.
 
 use crate::init::Init;
 use crate::module::{join, Module, VarStore};
@@ -234,12 +235,11 @@ fn windows(
     s: (usize, usize),
     p: (usize, usize),
     d: (usize, usize),
-    pad_value: f64,
 ) -> Result<(Tensor, usize, usize)> {
     check_nchw(op, x)?;
     let dims = x.dims().to_vec();
     let (hp, wp) = (dims[2] + 2 * p.0, dims[3] + 2 * p.1);
-    let (sh, sw) = (d.0 * (k.0 - 1) + 1, d.1 * (k.1 - 1) + 1);
+    let (sh, sw) = (d.0 * k.0.saturating_sub(1) + 1, d.1 * k.1.saturating_sub(1) + 1);
     if k.0 == 0 || k.1 == 0 || s.0 == 0 || s.1 == 0 || hp < sh || wp < sw {
         return Err(Error::config(
             op,
@@ -250,9 +250,7 @@ fn windows(
         ));
     }
     let (oh, ow) = ((hp - sh) / s.0 + 1, (wp - sw) / s.1 + 1);
-    // Pad explicitly so the pad value can be -inf for max pooling.
-    let xp = x.pad(&[(0, 0), (0, 0), (p.0, p.0), (p.1, p.1)], pad_value)?;
-    let cols = xp.unfold2d(k, s, (0, 0), d)?;
+    let cols = x.unfold2d(k, s, p, d)?; // zero padding, counted in the average as in PyTorch
     Ok((cols.reshape([dims[0], dims[1], k.0 * k.1, oh * ow])?, oh, ow))
 }
 
@@ -299,17 +297,30 @@ impl Module for MaxPool2d {
                 format!("padding {:?} must be at most half the kernel {:?}", self.padding, self.kernel),
             ));
         }
-        let (w, oh, ow) = windows(
-            "MaxPool2d::forward",
-            x,
-            self.kernel,
-            self.stride,
-            self.padding,
-            self.dilation,
-            f64::NEG_INFINITY,
-        )?;
+        check_nchw("MaxPool2d::forward", x)?;
         let d = x.dims();
-        Ok(w.max(&[2], false)?.reshape([d[0], d[1], oh, ow])?)
+        let (k, st, p, dl) = (self.kernel, self.stride, self.padding, self.dilation);
+        let (hp, wp) = (d[2] + 2 * p.0, d[3] + 2 * p.1);
+        if k.0 == 0
+            || k.1 == 0
+            || st.0 == 0
+            || st.1 == 0
+            || dl.0 == 0
+            || dl.1 == 0
+            || hp < dl.0 * (k.0 - 1) + 1
+            || wp < dl.1 * (k.1 - 1) + 1
+        {
+            return Err(Error::config(
+                "MaxPool2d::forward",
+                format!(
+                    "kernel {k:?} (stride {st:?}, dilation {dl:?}) does not fit input {} padded by {p:?}",
+                    x.shape()
+                ),
+            ));
+        }
+        // One pass over the input that also records each window's argmax; the gradient is a
+        // scatter of the output gradient to those positions (kiln-core's max_pool2d_with_indices).
+        Ok(x.max_pool2d_with_indices(k, st, p, dl)?.0)
     }
 }
 
@@ -346,7 +357,7 @@ impl AvgPool2d {
 
 impl Module for AvgPool2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (w, oh, ow) = windows("AvgPool2d::forward", x, self.kernel, self.stride, self.padding, (1, 1), 0.0)?;
+        let (w, oh, ow) = windows("AvgPool2d::forward", x, self.kernel, self.stride, self.padding, (1, 1))?;
         let d = x.dims();
         Ok(w.mean(&[2], false)?.reshape([d[0], d[1], oh, ow])?)
     }

@@ -54,6 +54,17 @@ fn for_each_index(dims: &[usize], mut f: impl FnMut(&[usize])) {
     }
 }
 
+macro_rules! any_dtype_local {
+    ($s:expr, $v:ident => $body:expr) => {
+        match $s {
+            CpuStorage::F32($v) => CpuStorage::F32($body),
+            CpuStorage::F64($v) => CpuStorage::F64($body),
+            CpuStorage::I64($v) => CpuStorage::I64($body),
+            CpuStorage::U8($v) => CpuStorage::U8($body),
+        }
+    };
+}
+
 macro_rules! float_dispatch {
     ($op:expr, $s:expr, $v:ident => $body:expr) => {
         match $s {
@@ -76,6 +87,21 @@ fn same_dtype<'a, T: CpuElement>(op: &'static str, s: &'a CpuStorage) -> Result<
         lhs: T::DTYPE,
         rhs: s.dtype(),
     })
+}
+
+/// Gather/scatter along the last dim with `self` and the index contiguous and their leading dims
+/// equal (max-pool gradients, row-wise picks): `(rows, size, len)` = rows, `self`'s last dim, the
+/// index's last dim. `None` when the general path is needed.
+fn last_dim_rows(l: &Layout, dim: usize, il: &Layout) -> Option<(usize, usize, usize)> {
+    let r = l.shape.rank();
+    if r == 0 || dim != r - 1 || il.shape.rank() != r || l.contiguous_offset().is_none() || il.contiguous_offset().is_none() {
+        return None;
+    }
+    let (d, id) = (l.shape.dims(), il.shape.dims());
+    if d[..r - 1] != id[..r - 1] {
+        return None;
+    }
+    Some((d[..r - 1].iter().product(), d[r - 1], id[r - 1]))
 }
 
 impl CpuStorage {
@@ -141,6 +167,26 @@ impl CpuStorage {
 
     pub(crate) fn gather(&self, l: &Layout, dim: usize, idx: &Self, il: &Layout) -> Result<Self> {
         let ids = indices("gather", idx, il)?;
+        if let Some((rows, size, len)) = last_dim_rows(l, dim, il) {
+            if let Some(&bad) = ids.iter().find(|&&i| i < 0 || i as usize >= size) {
+                return Err(Error::Index {
+                    op: "gather",
+                    index: bad,
+                    dim,
+                    size,
+                });
+            }
+            fn rowwise<T: Copy>(x: &[T], o: usize, ids: &[i64], rows: usize, size: usize, len: usize) -> Vec<T> {
+                let mut out = super::pool::take(rows * len);
+                for r in 0..rows {
+                    let row = &x[o + r * size..o + (r + 1) * size];
+                    out.extend(ids[r * len..(r + 1) * len].iter().map(|&i| row[i as usize]));
+                }
+                out
+            }
+            let o = l.offset;
+            return Ok(any_dtype_local!(self, v => rowwise(v, o, &ids, rows, size, len)));
+        }
         let dims = il.shape.dims().to_vec();
         let size = l.shape.0[dim];
         let mut offs = Vec::with_capacity(ids.len());
@@ -179,6 +225,38 @@ impl CpuStorage {
 
     pub(crate) fn scatter_add(&self, l: &Layout, dim: usize, idx: &Self, il: &Layout, src: &Self, sl: &Layout) -> Result<Self> {
         let ids = indices("scatter_add", idx, il)?;
+        if let Some((rows, size, len)) = last_dim_rows(l, dim, il).filter(|_| sl.shape == il.shape && sl.contiguous_offset().is_some()) {
+            if let Some(&bad) = ids.iter().find(|&&i| i < 0 || i as usize >= size) {
+                return Err(Error::Index {
+                    op: "scatter_add",
+                    index: bad,
+                    dim,
+                    size,
+                });
+            }
+            fn rowwise<T: Float + CpuElement>(
+                x: &[T],
+                l: &Layout,
+                src: &CpuStorage,
+                sl: &Layout,
+                ids: &[i64],
+                dims: (usize, usize, usize),
+            ) -> Result<Vec<T>> {
+                let (rows, size, len) = dims;
+                let s = same_dtype::<T>("scatter_add", src)?;
+                let s = &s[sl.offset..sl.offset + rows * len];
+                let mut out = super::pool::take(rows * size);
+                out.extend_from_slice(&x[l.offset..l.offset + rows * size]);
+                for r in 0..rows {
+                    let row = &mut out[r * size..(r + 1) * size];
+                    for (&i, &v) in ids[r * len..(r + 1) * len].iter().zip(&s[r * len..(r + 1) * len]) {
+                        row[i as usize] += v;
+                    }
+                }
+                Ok(out)
+            }
+            return Ok(float_dispatch!("scatter_add", self, v => rowwise(v, l, src, sl, &ids, (rows, size, len))?));
+        }
         let dims = il.shape.dims().to_vec();
         let size = l.shape.0[dim];
         let ostr = l.shape.contiguous_strides();

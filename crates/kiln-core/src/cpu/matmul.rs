@@ -125,7 +125,7 @@ fn matmul_t<T: Float>(a: &[T], la: &Layout, b: &[T], lb: &Layout, batch: &Shape)
     let offs_a = batch_offsets(la, batch);
     let offs_b = batch_offsets(lb, batch);
     let nb = batch.elem_count();
-    let mut out = vec![T::zero(); nb * m * n];
+    let mut out = super::pool::filled(nb * m * n, T::zero());
     if m * n == 0 {
         return out;
     }

@@ -7,6 +7,7 @@
 mod conv;
 mod index;
 mod matmul;
+pub(crate) mod pool;
 
 use crate::backend::{BinaryOp, CmpOp, ReduceOp, UnaryOp};
 use crate::shape::{coalesce, Dims, RowWalker};
@@ -68,10 +69,17 @@ macro_rules! any_dtype {
     };
 }
 
+impl Drop for CpuStorage {
+    fn drop(&mut self) {
+        // Large buffers go back to the cache for the next op's output (see `pool`).
+        any_dtype!(self, v => pool::give(std::mem::take(v)))
+    }
+}
+
 /// Builds a vector of `n` elements, letting `fill(start, chunk)` initialise every slot of each chunk.
 /// Large outputs are filled in parallel chunks.
-pub(crate) fn build<U: Send>(n: usize, fill: impl Fn(usize, &mut [MaybeUninit<U>]) + Sync) -> Vec<U> {
-    let mut v: Vec<U> = Vec::with_capacity(n);
+pub(crate) fn build<U: Copy + Send>(n: usize, fill: impl Fn(usize, &mut [MaybeUninit<U>]) + Sync) -> Vec<U> {
+    let mut v: Vec<U> = pool::take(n);
     let spare = &mut v.spare_capacity_mut()[..n];
     let threads = rayon::current_num_threads();
     if n >= PAR_THRESHOLD && threads > 1 {
@@ -119,7 +127,7 @@ pub(crate) fn walk_range<const N: usize>(
 }
 
 /// Elementwise map of one strided operand.
-pub(crate) fn map1<T: Copy + Sync, U: Send>(x: &[T], l: &Layout, f: impl Fn(T) -> U + Sync) -> Vec<U> {
+pub(crate) fn map1<T: Copy + Sync, U: Copy + Send>(x: &[T], l: &Layout, f: impl Fn(T) -> U + Sync) -> Vec<U> {
     let n = l.shape.elem_count();
     if let Some(o) = l.contiguous_offset() {
         let x = &x[o..o + n];
@@ -144,7 +152,7 @@ pub(crate) fn map1<T: Copy + Sync, U: Send>(x: &[T], l: &Layout, f: impl Fn(T) -
 }
 
 /// Elementwise map of two operands broadcast to `out`.
-pub(crate) fn map2<A: Copy + Sync, B: Copy + Sync, U: Send>(
+pub(crate) fn map2<A: Copy + Sync, B: Copy + Sync, U: Copy + Send>(
     a: &[A],
     la: &Layout,
     b: &[B],
@@ -376,7 +384,7 @@ fn reduce_kernel<T: Copy + Send + Sync>(
     }
     let mut strides = [l.strides.clone(), out_strides];
     let shape = coalesce(l.shape.dims(), &mut strides);
-    let mut out = vec![init; out_n];
+    let mut out = pool::filled(out_n, init);
     if l.shape.elem_count() == 0 {
         return out;
     }
@@ -712,7 +720,7 @@ impl CpuStorage {
             let out_dims: Dims = l.shape.0.iter().zip(pads).map(|(&d, &(a, b))| d + a + b).collect();
             let out_shape = Shape(out_dims);
             let ostr = out_shape.contiguous_strides();
-            let mut out = vec![value; out_shape.elem_count()];
+            let mut out = pool::filled(out_shape.elem_count(), value);
             let base: usize = pads.iter().zip(ostr.iter()).map(|(&(a, _), &s)| a * s).sum();
             copy_into(x, l, &mut out, &ostr, base);
             out
@@ -727,7 +735,7 @@ impl CpuStorage {
     pub(crate) fn cat(parts: &[(&Self, &Layout)], dim: usize, out: &Shape) -> Result<Self> {
         fn cat_t<T: CpuElement>(parts: &[(&CpuStorage, &Layout)], dim: usize, out: &Shape) -> Result<Vec<T>> {
             let ostr = out.contiguous_strides();
-            let mut buf = vec![T::zero(); out.elem_count()];
+            let mut buf = pool::filled(out.elem_count(), T::zero());
             let mut at = 0;
             for (s, l) in parts {
                 let x = T::slice(s).ok_or(Error::DTypeMismatch {
