@@ -442,6 +442,71 @@ fn max_pool_ties_nan_and_errors() {
     assert!(x.max_pool2d_with_indices((5, 2), (2, 2), (0, 0), (1, 1)).is_err());
 }
 
+type Win = ((usize, usize), (usize, usize), (usize, usize), (usize, usize));
+
+/// `torch.nn.functional.unfold` written out element by element: `[N, C*kh*kw, L]`.
+fn naive_unfold(x: &[f64], dims: [usize; 4], (k, s, p, d): Win) -> (Vec<f64>, usize, usize) {
+    let [n, c, h, w] = dims;
+    let oh = (h + 2 * p.0 - d.0 * (k.0 - 1) - 1) / s.0 + 1;
+    let ow = (w + 2 * p.1 - d.1 * (k.1 - 1) - 1) / s.1 + 1;
+    let mut out = vec![0.0; n * c * k.0 * k.1 * oh * ow];
+    for b in 0..n {
+        for ch in 0..c {
+            for i in 0..k.0 {
+                for j in 0..k.1 {
+                    for oy in 0..oh {
+                        for ox in 0..ow {
+                            let iy = (oy * s.0 + i * d.0) as isize - p.0 as isize;
+                            let ix = (ox * s.1 + j * d.1) as isize - p.1 as isize;
+                            let row = (ch * k.0 + i) * k.1 + j;
+                            let o = ((b * c * k.0 * k.1 + row) * oh + oy) * ow + ox;
+                            if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
+                                out[o] = x[((b * c + ch) * h + iy as usize) * w + ix as usize];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (out, oh, ow)
+}
+
+#[test]
+fn unfold_and_fold_match_a_naive_reference() {
+    // Stride-1 rows take the contiguous fast path; padding wider than the kernel and inputs
+    // narrower than the window exercise its edges.
+    let wins: [Win; 6] = [
+        ((3, 3), (1, 1), (1, 1), (1, 1)),
+        ((2, 2), (1, 1), (3, 3), (1, 1)),
+        ((3, 5), (1, 1), (0, 4), (1, 1)),
+        ((3, 2), (2, 1), (1, 2), (1, 1)),
+        ((2, 3), (1, 2), (2, 1), (2, 1)),
+        ((1, 4), (1, 1), (0, 1), (1, 1)),
+    ];
+    for (t, &win) in wins.iter().enumerate() {
+        let dims = [2, 3, 5, 3];
+        let x = rand(&dims, -1.0, 1.0, 100 + t as u64);
+        let (k, s, p, d) = win;
+        let (want, oh, ow) = naive_unfold(&x.to_vec::<f64>().unwrap(), dims, win);
+        let got = x.unfold2d(k, s, p, d).unwrap();
+        assert_eq!(got.dims(), &[2, 3 * k.0 * k.1, oh * ow], "window {t}");
+        assert_eq!(got.to_vec::<f64>().unwrap(), want, "unfold2d, window {t}");
+        // fold2d is the adjoint: <unfold(x), c> = <x, fold(c)>.
+        let cols = rand(got.dims(), -1.0, 1.0, 200 + t as u64);
+        let folded = cols.fold2d((5, 3), k, s, p, d).unwrap();
+        let lhs: f64 = want.iter().zip(cols.to_vec::<f64>().unwrap()).map(|(a, b)| a * b).sum();
+        let rhs: f64 = x
+            .to_vec::<f64>()
+            .unwrap()
+            .iter()
+            .zip(folded.to_vec::<f64>().unwrap())
+            .map(|(a, b)| a * b)
+            .sum();
+        assert!((lhs - rhs).abs() < 1e-12, "fold2d adjoint, window {t}: {lhs} vs {rhs}");
+    }
+}
+
 #[test]
 fn unfold_matches_a_direct_convolution() {
     // conv2d as unfold + matmul equals the textbook six-loop convolution.

@@ -28,6 +28,14 @@ fn taps(size: usize, out: usize, k: usize, s: usize, p: usize, d: usize) -> Vec<
     v
 }
 
+/// The output positions `ox` whose input column `ox * s + j * d - p` lies inside `0..size`, as a
+/// range (they are contiguous), for stride-1 rows: `lo..hi` with input column `ox + j - p`.
+fn valid_cols(size: usize, out: usize, j: usize, p: usize) -> (usize, usize) {
+    let lo = p.saturating_sub(j).min(out);
+    let hi = (size + p).saturating_sub(j).clamp(lo, out);
+    (lo, hi)
+}
+
 fn im2col_t<T: Float>(x: &[T], l: &Layout, w: &Window2d) -> Vec<T> {
     let d = l.shape.dims();
     let (n, c, h, wd) = (d[0], d[1], d[2], d[3]);
@@ -38,21 +46,43 @@ fn im2col_t<T: Float>(x: &[T], l: &Layout, w: &Window2d) -> Vec<T> {
     let tx = taps(wd, ow, kw, w.stride.1, w.padding.1, w.dilation.1);
     let x = contiguous(x, l);
     let per_sample = c * kh * kw * oh * ow;
-    let mut out = pool::filled(n * per_sample, T::zero());
-    let fill = |b: usize, dst: &mut [T]| {
+    let unit_cols = w.stride.1 == 1 && w.dilation.1 == 1;
+    let zero = T::zero();
+    // Writes every slot of sample `b`'s `[C*kh*kw, oh*ow]` block (the buffer may be a reused one).
+    let fill = |b: usize, dst: &mut [MaybeUninit<T>]| {
         let mut at = 0;
         for ch in 0..c {
             let plane = &x[(b * c + ch) * h * wd..(b * c + ch + 1) * h * wd];
             for i in 0..kh {
                 for j in 0..kw {
+                    let (lo, hi) = valid_cols(wd, ow, j, w.padding.1);
                     for oy in 0..oh {
                         let row = &mut dst[at..at + ow];
                         at += ow;
-                        let Some(iy) = ty[i * oh + oy] else { continue };
+                        let Some(iy) = ty[i * oh + oy] else {
+                            row.iter_mut().for_each(|r| {
+                                r.write(zero);
+                            });
+                            continue;
+                        };
                         let src = &plane[iy * wd..(iy + 1) * wd];
-                        for (ox, r) in row.iter_mut().enumerate() {
-                            if let Some(ix) = tx[j * ow + ox] {
-                                *r = src[ix];
+                        if unit_cols {
+                            // Stride 1: the valid taps are one contiguous run of the input row.
+                            row[..lo].iter_mut().for_each(|r| {
+                                r.write(zero);
+                            });
+                            if hi > lo {
+                                let s0 = lo + j - w.padding.1;
+                                for (r, &v) in row[lo..hi].iter_mut().zip(&src[s0..s0 + (hi - lo)]) {
+                                    r.write(v);
+                                }
+                            }
+                            row[hi..].iter_mut().for_each(|r| {
+                                r.write(zero);
+                            });
+                        } else {
+                            for (ox, r) in row.iter_mut().enumerate() {
+                                r.write(tx[j * ow + ox].map_or(zero, |ix| src[ix]));
                             }
                         }
                     }
@@ -60,11 +90,17 @@ fn im2col_t<T: Float>(x: &[T], l: &Layout, w: &Window2d) -> Vec<T> {
             }
         }
     };
-    if out.len() >= PAR_THRESHOLD && n > 1 && rayon::current_num_threads() > 1 {
-        out.par_chunks_mut(per_sample).enumerate().for_each(|(b, dst)| fill(b, dst));
-    } else {
-        out.chunks_mut(per_sample.max(1)).enumerate().for_each(|(b, dst)| fill(b, dst));
+    let total = n * per_sample;
+    let mut out: Vec<T> = pool::take(total);
+    let spare = &mut out.spare_capacity_mut()[..total];
+    if total >= PAR_THRESHOLD && n > 1 && rayon::current_num_threads() > 1 {
+        spare.par_chunks_mut(per_sample).enumerate().for_each(|(b, dst)| fill(b, dst));
+    } else if per_sample > 0 {
+        spare.chunks_mut(per_sample).enumerate().for_each(|(b, dst)| fill(b, dst));
     }
+    // SAFETY: `fill` writes all `per_sample` slots of each sample's block (every row of every
+    // channel and tap, zero where the tap lies in the padding), and the blocks cover `total`.
+    unsafe { out.set_len(total) };
     out
 }
 
@@ -78,6 +114,7 @@ fn col2im_t<T: Float>(x: &[T], l: &Layout, w: &Window2d, c: usize, (h, wd): (usi
     let cols = contiguous(x, l);
     let per_in = c * kh * kw * oh * ow;
     let per_out = c * h * wd;
+    let unit_cols = w.stride.1 == 1 && w.dilation.1 == 1;
     let mut out = pool::filled(n * per_out, T::zero());
     let fill = |b: usize, dst: &mut [T]| {
         let src = &cols[b * per_in..(b + 1) * per_in];
@@ -86,13 +123,24 @@ fn col2im_t<T: Float>(x: &[T], l: &Layout, w: &Window2d, c: usize, (h, wd): (usi
             let plane = &mut dst[ch * h * wd..(ch + 1) * h * wd];
             for i in 0..kh {
                 for j in 0..kw {
+                    let (lo, hi) = valid_cols(wd, ow, j, w.padding.1);
                     for oy in 0..oh {
                         let row = &src[at..at + ow];
                         at += ow;
                         let Some(iy) = ty[i * oh + oy] else { continue };
-                        for (ox, &v) in row.iter().enumerate() {
-                            if let Some(ix) = tx[j * ow + ox] {
-                                plane[iy * wd + ix] += v;
+                        if unit_cols {
+                            if hi == lo {
+                                continue;
+                            }
+                            let s0 = iy * wd + lo + j - w.padding.1;
+                            for (p, &v) in plane[s0..s0 + (hi - lo)].iter_mut().zip(&row[lo..hi]) {
+                                *p += v;
+                            }
+                        } else {
+                            for (ox, &v) in row.iter().enumerate() {
+                                if let Some(ix) = tx[j * ow + ox] {
+                                    plane[iy * wd + ix] += v;
+                                }
                             }
                         }
                     }
@@ -110,7 +158,7 @@ fn col2im_t<T: Float>(x: &[T], l: &Layout, w: &Window2d, c: usize, (h, wd): (usi
 
 /// Max over each window of `[N, C, H, W]` (taps in the padding are skipped, i.e. act as -inf):
 /// values `[N, C, oh, ow]` and, for each, the flat index `iy * W + ix` of its first maximum in its
-/// plane (NaN wins, as in PyTorch). The caller guarantees every window holds at least one real tap.
+/// plane (NaN wins, the last NaN of a window, as in PyTorch's CPU kernel). The caller guarantees every window holds at least one real tap.
 fn max_pool_t<T: Float>(x: &[T], l: &Layout, w: &Window2d) -> (Vec<T>, Vec<i64>) {
     let d = l.shape.dims();
     let (n, c, h, wd) = (d[0], d[1], d[2], d[3]);
@@ -131,21 +179,58 @@ fn max_pool_t<T: Float>(x: &[T], l: &Layout, w: &Window2d) -> (Vec<T>, Vec<i64>)
         let src = &x[p * plane_in..(p + 1) * plane_in];
         // Fast path: 2x2 windows, stride 2, no padding or dilation (the common `MaxPool2d(2)`).
         if (kh, kw) == (2, 2) && w.stride == (2, 2) && w.padding == (0, 0) && w.dilation == (1, 1) {
+            const BLK: usize = 32;
+            // Scratch for one block of windows, set up once per plane.
+            let (mut q, mut best, mut tap) = ([[T::zero(); BLK]; 4], [T::zero(); BLK], [0i64; BLK]);
             for oy in 0..oh {
                 let r0 = &src[2 * oy * wd..(2 * oy + 1) * wd];
                 let r1 = &src[(2 * oy + 1) * wd..(2 * oy + 2) * wd];
-                for ox in 0..ow {
-                    let (a, b, cc, dd) = (r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]);
-                    let base = 2 * oy * wd + 2 * ox;
-                    let (mut best, mut bi) = (a, base);
-                    for (v, i) in [(b, base + 1), (cc, base + wd), (dd, base + wd + 1)] {
-                        if !is_nan(best) && (v > best || is_nan(v)) {
-                            best = v;
-                            bi = i;
-                        }
+                let (vrow, irow) = (&mut vo[oy * ow..(oy + 1) * ow], &mut io[oy * ow..(oy + 1) * ow]);
+                let row0 = (2 * oy * wd) as i64;
+                // In blocks: deinterleave the window taps into four contiguous arrays, then pick the
+                // winner with selects over those arrays (vectorised to blends). Which tap wins is
+                // data-dependent, so branches here mispredict about every other window.
+                let mut ox0 = 0;
+                while ox0 < ow {
+                    let len = (ow - ox0).min(BLK);
+                    let (p0, p1) = (&r0[2 * ox0..2 * (ox0 + len)], &r1[2 * ox0..2 * (ox0 + len)]);
+                    let [q0, q1, q2, q3] = &mut q;
+                    for (k, (t, b)) in p0.chunks_exact(2).zip(p1.chunks_exact(2)).enumerate() {
+                        (q0[k], q1[k], q2[k], q3[k]) = (t[0], t[1], b[0], b[1]);
                     }
-                    vo[oy * ow + ox].write(best);
-                    io[oy * ow + ox].write(bi as i64);
+                    let (wd1, wd2) = (wd as i64, wd as i64 + 1);
+                    for (((((m, t), &a), &b), &c2), &d2) in best[..len]
+                        .iter_mut()
+                        .zip(&mut tap[..len])
+                        .zip(&q[0][..len])
+                        .zip(&q[1][..len])
+                        .zip(&q[2][..len])
+                        .zip(&q[3][..len])
+                    {
+                        // PyTorch's scan: take v if v > best or v is NaN (first maximum, last NaN).
+                        let (mut bv, mut bt) = (a, 0i64);
+                        let u = (b > bv) | is_nan(b);
+                        bv = if u { b } else { bv };
+                        bt = if u { 1 } else { bt };
+                        let u = (c2 > bv) | is_nan(c2);
+                        bv = if u { c2 } else { bv };
+                        bt = if u { wd1 } else { bt };
+                        let u = (d2 > bv) | is_nan(d2);
+                        bv = if u { d2 } else { bv };
+                        bt = if u { wd2 } else { bt };
+                        *m = bv;
+                        *t = bt;
+                    }
+                    for (k, ((v, i), (&m, &t))) in vrow[ox0..ox0 + len]
+                        .iter_mut()
+                        .zip(&mut irow[ox0..ox0 + len])
+                        .zip(best[..len].iter().zip(&tap[..len]))
+                        .enumerate()
+                    {
+                        v.write(m);
+                        i.write(row0 + 2 * (ox0 + k) as i64 + t);
+                    }
+                    ox0 += len;
                 }
             }
             return;
@@ -154,17 +239,15 @@ fn max_pool_t<T: Float>(x: &[T], l: &Layout, w: &Window2d) -> (Vec<T>, Vec<i64>)
             for ox in 0..ow {
                 let mut best = T::NEG_INFINITY;
                 let mut bi = usize::MAX;
-                'win: for i in 0..kh {
+                for i in 0..kh {
                     let Some(iy) = ty[i * oh + oy] else { continue };
                     for j in 0..kw {
                         let Some(ix) = tx[j * ow + ox] else { continue };
                         let v = src[iy * wd + ix];
+                        // PyTorch's rule: a later NaN replaces an earlier one too.
                         if bi == usize::MAX || v > best || is_nan(v) {
                             best = v;
                             bi = iy * wd + ix;
-                            if is_nan(v) {
-                                break 'win;
-                            }
                         }
                     }
                 }
