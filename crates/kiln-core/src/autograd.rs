@@ -352,8 +352,30 @@ impl Op {
                 smallvec::smallvec![Some(g.clone()), Some(g.gather(*dim as isize, idx)?)]
             }
             Op::Matmul(a, b) => {
-                let ga = a.0.requires_grad.then(|| g.matmul(&b.t()?)?.sum_to(a.shape())).transpose()?;
-                let gb = b.0.requires_grad.then(|| a.t()?.matmul(g)?.sum_to(b.shape())).transpose()?;
+                // An operand stored transposed (a Linear weight used as `W.t()`) gets its gradient in
+                // that same layout, `(gᵀa)ᵀ` rather than `aᵀg`: the transpose's backward then hands
+                // the leaf a row-major gradient, with no strided copy (gemm reads either layout).
+                let plain = a.rank() == 2 && b.rank() == 2;
+                let ga =
+                    a.0.requires_grad
+                        .then(|| {
+                            if plain && transposed(a) {
+                                b.matmul(&g.t()?)?.t()
+                            } else {
+                                g.matmul(&b.t()?)?.sum_to(a.shape())
+                            }
+                        })
+                        .transpose()?;
+                let gb =
+                    b.0.requires_grad
+                        .then(|| {
+                            if plain && transposed(b) {
+                                g.t()?.matmul(a)?.t()
+                            } else {
+                                a.t()?.matmul(g)?.sum_to(b.shape())
+                            }
+                        })
+                        .transpose()?;
                 smallvec::smallvec![ga, gb]
             }
             Op::Where(mask, a, b) => {
@@ -634,4 +656,10 @@ pub fn grad(outputs: &[Tensor], seeds: Option<&[Tensor]>, inputs: &[Tensor], cre
     let keep: IdSet = inputs.iter().map(|t| t.id()).collect();
     let grads = run_backward(outputs, seeds, &keep, create_graph)?;
     Ok(inputs.iter().map(|t| grads.get(t).cloned()).collect())
+}
+
+/// A rank-2 tensor laid out column-major (the transpose of a row-major matrix).
+fn transposed(t: &Tensor) -> bool {
+    let l = &t.0.layout;
+    l.shape.rank() == 2 && !l.is_contiguous() && l.strides[0] == 1 && l.strides[1] == l.shape.0[0] && l.shape.0[0] > 1
 }

@@ -30,6 +30,7 @@ pub use backend::Device;
 pub use dtype::{DType, Element, Float};
 pub use error::{Error, Result};
 pub use gradcheck::{gradcheck, gradgradcheck, GradcheckOptions};
+pub use ops::AdamStep;
 pub use random::Rng;
 pub use shape::{Layout, Shape};
 pub use tensor::{Tensor, TensorId};

@@ -841,3 +841,65 @@ impl std::ops::Neg for &Tensor {
         Tensor::neg(self)
     }
 }
+
+/// The scalars of one Adam step ([`Tensor::adam_step`]), bias corrections already applied.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamStep {
+    /// Decay of the first moment, β1.
+    pub beta1: f64,
+    /// Decay of the second moment, β2.
+    pub beta2: f64,
+    /// `lr / (1 - β1^t)`.
+    pub step_size: f64,
+    /// `1 / sqrt(1 - β2^t)`.
+    pub inv_bias_correction2_sqrt: f64,
+    /// Added to the corrected `sqrt(v)`.
+    pub eps: f64,
+}
+
+impl Tensor {
+    /// One Adam update of the parameter `self` in a single pass, outside autodiff (an optimiser's
+    /// step, like PyTorch's fused Adam): with `g = grad`,
+    /// `m' = β1·m + (1-β1)·g`, `v' = β2·v + (1-β2)·g²`,
+    /// `p' = p - step_size · m' / (sqrt(v')·inv_bias_correction2_sqrt + eps)`;
+    /// `m`, `v` of `None` mean zeros (the first step). Returns `(p', m', v')`. Every operand must
+    /// have `self`'s shape and float dtype. The arithmetic and its order per element are those of
+    /// the composed tensor ops, so results are identical to them.
+    pub fn adam_step(&self, grad: &Tensor, m: Option<&Tensor>, v: Option<&Tensor>, h: &AdamStep) -> Result<(Tensor, Tensor, Tensor)> {
+        const OP: &str = "adam_step";
+        float_check(self, OP)?;
+        for (name, t) in [("grad", Some(grad)), ("exp_avg", m), ("exp_avg_sq", v)] {
+            let Some(t) = t else { continue };
+            same_dtype(self, t, OP)?;
+            if t.shape() != self.shape() {
+                return Err(Error::shape(
+                    OP,
+                    format!("{name} has shape {} but the parameter has shape {}", t.shape(), self.shape()),
+                ));
+            }
+        }
+        let c = |t: &Tensor| crate::no_grad(|| t.contiguous());
+        let (p, g) = (c(self)?, c(grad)?);
+        let (m, v) = (m.map(c).transpose()?, v.map(c).transpose()?);
+        let (sp, sg) = (flat(&p), flat(&g));
+        let (sm, sv) = (m.as_ref().map(flat), v.as_ref().map(flat));
+        let (np, nm, nv) = Storage::adam_step(&sp, &sg, sm.as_deref(), sv.as_deref(), h)?;
+        let shape = self.shape().clone();
+        Ok((
+            Tensor::from_storage(np, shape.clone()),
+            Tensor::from_storage(nm, shape.clone()),
+            Tensor::from_storage(nv, shape),
+        ))
+    }
+}
+
+/// The storage of a contiguous tensor holding exactly its elements: shared when it already is
+/// such a buffer, copied otherwise (a contiguous view into a larger buffer).
+fn flat(t: &Tensor) -> std::sync::Arc<Storage> {
+    let whole = t.0.layout.offset == 0 && t.0.storage.as_cpu().is_some_and(|s| s.len() == t.elem_count());
+    if whole {
+        t.0.storage.clone()
+    } else {
+        std::sync::Arc::new(t.0.storage.copy_strided(&t.0.layout))
+    }
+}

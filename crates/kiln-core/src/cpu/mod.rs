@@ -797,3 +797,95 @@ pub(crate) fn copy_into<T: Copy>(x: &[T], l: &Layout, dst: &mut [T], dstr: &[usi
         }
     });
 }
+
+/// One fused Adam update over contiguous buffers (see [`crate::Tensor::adam_step`]): the same
+/// per-element arithmetic, in the same order, as the composed ops it replaces.
+fn adam_t<T: Float>(p: &[T], g: &[T], m: Option<&[T]>, v: Option<&[T]>, h: &crate::AdamStep) -> (Vec<T>, Vec<T>, Vec<T>) {
+    let n = p.len();
+    let (b1, c1) = (T::from_f64(h.beta1), T::from_f64(1.0 - h.beta1));
+    let (b2, c2) = (T::from_f64(h.beta2), T::from_f64(1.0 - h.beta2));
+    let (ib, eps, step) = (
+        T::from_f64(h.inv_bias_correction2_sqrt),
+        T::from_f64(h.eps),
+        T::from_f64(-h.step_size),
+    );
+    let mut outs: [Vec<T>; 3] = [pool::take(n), pool::take(n), pool::take(n)];
+    let [op, om, ov] = &mut outs;
+    let (sp, sm, sv) = (
+        &mut op.spare_capacity_mut()[..n],
+        &mut om.spare_capacity_mut()[..n],
+        &mut ov.spare_capacity_mut()[..n],
+    );
+    // The first step has no moments yet: read zeros (0·β + x·(1-β) rounds exactly like x·(1-β)).
+    let zeros: Vec<T> = if m.is_none() || v.is_none() {
+        vec![T::zero(); n]
+    } else {
+        Vec::new()
+    };
+    let (m, v) = (m.unwrap_or(&zeros), v.unwrap_or(&zeros));
+    // One straight loop over zipped slices, so it vectorises (sqrt and div included).
+    let run = |start: usize, dp: &mut [MaybeUninit<T>], dm: &mut [MaybeUninit<T>], dv: &mut [MaybeUninit<T>]| {
+        let r = start..start + dp.len();
+        let ins = p[r.clone()].iter().zip(&g[r.clone()]).zip(&m[r.clone()]).zip(&v[r]);
+        for ((((&pi, &gi), &mi), &vi), ((wp, wm), wv)) in ins.zip(dp.iter_mut().zip(dm.iter_mut()).zip(dv.iter_mut())) {
+            let mi = mi * b1 + gi * c1;
+            let vi = vi * b2 + (gi * gi) * c2;
+            let denom = vi.sqrt() * ib + eps;
+            wp.write(pi + (mi / denom) * step);
+            wm.write(mi);
+            wv.write(vi);
+        }
+    };
+    if n >= PAR_THRESHOLD && rayon::current_num_threads() > 1 {
+        let chunk = n.div_ceil(rayon::current_num_threads() * 4).max(PAR_THRESHOLD / 4);
+        sp.par_chunks_mut(chunk)
+            .zip(sm.par_chunks_mut(chunk))
+            .zip(sv.par_chunks_mut(chunk))
+            .enumerate()
+            .for_each(|(c, ((dp, dm), dv))| run(c * chunk, dp, dm, dv));
+    } else {
+        run(0, sp, sm, sv);
+    }
+    // SAFETY: `run` writes every slot of the chunks it is given, and the chunks cover 0..n.
+    unsafe {
+        op.set_len(n);
+        om.set_len(n);
+        ov.set_len(n);
+    }
+    let [a, b, c] = outs;
+    (a, b, c)
+}
+
+impl CpuStorage {
+    /// Fused Adam step over contiguous buffers of one float dtype (checked by the caller).
+    pub(crate) fn adam_step(p: &Self, g: &Self, m: Option<&Self>, v: Option<&Self>, h: &crate::AdamStep) -> Result<(Self, Self, Self)> {
+        fn typed<T: Float + CpuElement>(
+            p: &CpuStorage,
+            g: &CpuStorage,
+            m: Option<&CpuStorage>,
+            v: Option<&CpuStorage>,
+            h: &crate::AdamStep,
+        ) -> Option<(CpuStorage, CpuStorage, CpuStorage)> {
+            let m = match m {
+                Some(m) => Some(T::slice(m)?),
+                None => None,
+            };
+            let v = match v {
+                Some(v) => Some(T::slice(v)?),
+                None => None,
+            };
+            let (a, b, c) = adam_t(T::slice(p)?, T::slice(g)?, m, v, h);
+            Some((T::wrap(a), T::wrap(b), T::wrap(c)))
+        }
+        let r = match p {
+            CpuStorage::F32(_) => typed::<f32>(p, g, m, v, h),
+            CpuStorage::F64(_) => typed::<f64>(p, g, m, v, h),
+            _ => None,
+        };
+        r.ok_or(Error::DType {
+            op: "adam_step",
+            expected: "f32 or f64 for every operand",
+            got: p.dtype(),
+        })
+    }
+}
