@@ -8,8 +8,12 @@ use rayon::prelude::*;
 
 /// Products with at most this many multiply-adds use the plain loop.
 const TINY_FLOPS: usize = 4096;
-/// Products with at least this many multiply-adds let gemm use every rayon thread.
-const PAR_FLOPS: usize = 64 * 64 * 64;
+/// Products with at least this many multiply-adds let gemm use every rayon thread. Below it, gemm's
+/// per-call thread synchronisation costs more than the second core gives (W4's 64x256x256 products
+/// ran 1.3-1.7x faster single-threaded; W3 n = 64 gained nothing from two threads).
+const PAR_FLOPS: usize = 1 << 23;
+/// Batches of products with at least this many multiply-adds in all are split over the threads.
+const BATCH_PAR_FLOPS: usize = 1 << 18;
 
 impl CpuStorage {
     pub(crate) fn matmul(&self, l: &Layout, rhs: &Self, rl: &Layout, batch: &Shape) -> Result<Self> {
@@ -144,7 +148,10 @@ fn matmul_t<T: Float>(a: &[T], la: &Layout, b: &[T], lb: &Layout, batch: &Shape)
             gemm_one(a, ma, b, mb, dst, m, k, n, par);
         }
     };
-    if nb > 1 && threads > 1 && flops < PAR_FLOPS && flops * nb >= PAR_FLOPS {
+    // Many products (a convolution's per-sample GEMMs): split the batch over the threads, each
+    // product single-threaded. gemm's own threading on small matrices synchronises per call,
+    // which cost more than it saved (W6's 64 products of 32x144x196 ran slower on 2 threads).
+    if nb >= threads && threads > 1 && flops * nb >= BATCH_PAR_FLOPS {
         out.par_chunks_mut(m * n)
             .enumerate()
             .for_each(|(i, dst)| run(i, dst, gemm::Parallelism::None));

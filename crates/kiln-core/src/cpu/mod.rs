@@ -15,8 +15,9 @@ use crate::{DType, Element, Error, Float, Layout, Result, Shape};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
-/// Below this many output elements an op stays on the calling thread: spawning costs more than it saves.
-pub const PAR_THRESHOLD: usize = 1 << 15;
+/// Below this many output elements an op stays on the calling thread: spawning costs more than it
+/// saves (at 2^15, W4's 64K-element optimiser and activation passes ran slower on two threads).
+pub const PAR_THRESHOLD: usize = 1 << 17;
 
 /// A typed host buffer.
 #[derive(Debug, Clone)]
