@@ -8,6 +8,7 @@
 //! stops as soon as the fired circuit is exact.
 
 use crate::circuit::{gate_from_truth_table, Circuit, CircuitError, GateExpr, Signal};
+use crate::repair;
 use crate::search::{self, Basis, SearchOptions};
 use crate::table::Table;
 use crate::verify::verify;
@@ -63,6 +64,11 @@ pub struct LearnOptions {
     /// Logit added to each gate's pass-through function at initialisation (difflogic's residual
     /// initialisation, used by the learned-wiring restarts; 0 = plain random gates).
     pub residual_init: f64,
+    /// Circuit space: when a restart ends a few rows short, try to fix the fired circuit by
+    /// resubstitution over the trained network's own gates (at most 3 new gates); when time runs
+    /// out with no exact circuit, rebuild the wrong outputs of the best one from its gates so the
+    /// result is always exact (see [`crate::repair`]). The result says how many gates repair added.
+    pub repair: bool,
 }
 
 impl Default for LearnOptions {
@@ -80,6 +86,7 @@ impl Default for LearnOptions {
             timeout: Duration::from_secs(120),
             check_every: 20,
             residual_init: 3.0,
+            repair: true,
         }
     }
 }
@@ -125,8 +132,15 @@ pub struct LearnResult {
     pub accuracy: f64,
     /// Restarts run.
     pub restarts: usize,
-    /// Restarts that ended exact (the per-restart success count; runs stop at the first).
+    /// Restarts whose fired circuit was exact without repair (the per-restart success count of
+    /// gradient search; runs stop at the first exact circuit).
     pub exact_restarts: usize,
+    /// Gates that repair added to the fired circuit (0 when gradient search alone was exact).
+    pub repaired_gates: usize,
+    /// Rows, summed over outputs, that the fired circuit got wrong before repair fixed them.
+    pub repaired_rows: usize,
+    /// How repair fixed them ([`repair::RepairMethod::None`] when it was not needed).
+    pub repair_method: repair::RepairMethod,
     /// Adam steps over all restarts.
     pub steps: usize,
     /// Wall-clock seconds.
@@ -400,7 +414,7 @@ impl GateNet {
         Ok(out)
     }
 
-    /// Hardens every gate (argmax function, argmax wire) into a circuit.
+    /// Hardens every gate (argmax function, argmax wire) into a circuit, unsimplified.
     fn fire(&self, table: &Table) -> Result<Circuit, LearnError> {
         let mut c = Circuit::for_table(table);
         let mut signals: Vec<Signal> = (0..self.inputs).map(Signal::Input).collect();
@@ -441,7 +455,8 @@ impl GateNet {
         for (j, name) in table.output_names().iter().enumerate() {
             c.set_output(name, last[j])?;
         }
-        Ok(c.simplify())
+        // Not simplified: repair uses every gate, read or not, as a building block.
+        Ok(c)
     }
 }
 
@@ -558,6 +573,7 @@ impl Model {
             }
         })
     }
+    /// The fired circuit, unsimplified.
     fn fire(&self, table: &Table, reports: &mut Vec<UnitReport>) -> Result<Circuit, LearnError> {
         match self {
             Model::Gates(g) => g.fire(table),
@@ -673,7 +689,7 @@ pub fn learn(table: &Table, opts: &LearnOptions, mut progress: impl FnMut(&Progr
             1
         });
     let check = opts.check_every.max(1);
-    let mut best: Option<LearnResult> = None;
+    let mut best: Option<(LearnResult, Circuit)> = None;
     let mut restarts = 0;
     let mut exact_restarts = 0;
     let mut steps_total = 0;
@@ -717,14 +733,16 @@ pub fn learn(table: &Table, opts: &LearnOptions, mut progress: impl FnMut(&Progr
         };
         let mut adam = Adam::new(model.vars(), opts.lr)?;
         let mut curve = Vec::with_capacity(opts.steps);
-        let mut fired: Option<(Circuit, f64, Vec<UnitReport>)> = None;
+        // (simplified circuit, accuracy, unit reports, unsimplified circuit)
+        let mut fired: Option<(Circuit, f64, Vec<UnitReport>, Circuit)> = None;
         for step in 1..=opts.steps {
             let loss = model.loss(&x, &y)?;
             curve.push(loss.item()?);
             adam.backward_step(&loss)?;
             steps_total += 1;
             if step % check == 0 || step == opts.steps {
-                let c = model.fire(table, &mut units)?;
+                let raw = model.fire(table, &mut units)?;
+                let c = raw.simplify();
                 let acc = accuracy_of(&c, table);
                 progress(&Progress {
                     restart: restarts,
@@ -734,8 +752,8 @@ pub fn learn(table: &Table, opts: &LearnOptions, mut progress: impl FnMut(&Progr
                     width: att.width,
                     depth: att.depth,
                 });
-                if fired.as_ref().is_none_or(|(_, a, _)| acc > *a) {
-                    fired = Some((c, acc, units.clone()));
+                if fired.as_ref().is_none_or(|(_, a, _, _)| acc > *a) {
+                    fired = Some((c, acc, units.clone(), raw));
                 }
                 if acc >= 1.0 || start.elapsed() >= opts.timeout {
                     break;
@@ -749,34 +767,73 @@ pub fn learn(table: &Table, opts: &LearnOptions, mut progress: impl FnMut(&Progr
             }
         }
         restarts += 1;
-        let (circuit, accuracy, fired_units) = fired.expect("at least one check per restart");
-        let exact = accuracy >= 1.0;
+        let (mut circuit, mut accuracy, fired_units, raw) = fired.expect("at least one check per restart");
+        let mut exact = accuracy >= 1.0;
         exact_restarts += exact as usize;
-        if best.as_ref().is_none_or(|b| accuracy > b.accuracy) {
-            best = Some(LearnResult {
-                circuit,
-                exact,
-                accuracy,
-                restarts,
-                exact_restarts,
-                steps: steps_total,
-                seconds: 0.0,
-                loss_curve: curve,
-                units: fired_units,
-                width: att.width,
-                depth: att.depth,
-                note: None,
-            });
+        let (mut repaired_gates, mut repaired_rows, mut repair_method) = (0, 0, repair::RepairMethod::None);
+        // A near miss is often one or two gates from exact, and those gates are usually among the
+        // trained network's own signals; a cheap resubstitution finds them.
+        if !exact && opts.repair && opts.space == Space::Circuit {
+            if let Some(r) = repair::repair(&raw, table, 3, false) {
+                (circuit, accuracy, exact) = (r.circuit, 1.0, true);
+                (repaired_gates, repaired_rows, repair_method) = (r.added_gates, r.fixed_rows, r.method);
+            }
+        }
+        if best.as_ref().is_none_or(|(b, _)| accuracy > b.accuracy) {
+            best = Some((
+                LearnResult {
+                    circuit,
+                    exact,
+                    accuracy,
+                    restarts,
+                    exact_restarts,
+                    repaired_gates,
+                    repaired_rows,
+                    repair_method,
+                    steps: steps_total,
+                    seconds: 0.0,
+                    loss_curve: curve,
+                    units: fired_units,
+                    width: att.width,
+                    depth: att.depth,
+                    note: None,
+                },
+                raw,
+            ));
         }
         if exact {
             break;
         }
     }
-    let mut res = best.ok_or_else(|| LearnError::Options("no restart ran (timeout 0?)".into()))?;
+    let (mut res, best_raw) = best.ok_or_else(|| LearnError::Options("no restart ran (timeout 0?)".into()))?;
+    // Out of time or restarts: rebuild the best circuit's wrong outputs from its own gates, with a
+    // sum of products as the last resort, so a circuit-space run always ends exact.
+    if !res.exact && opts.repair && opts.space == Space::Circuit {
+        if let Some(r) = repair::repair(&best_raw, table, 12, true) {
+            let right = (res.accuracy * table.len() as f64).round() as usize;
+            res.note = Some(format!(
+                "gradient search reached {right} of {} rows in {restarts} restarts; repair added {} gates ({}) to fix the other {} (output, row) pairs",
+                table.len(),
+                r.added_gates,
+                r.method.describe(),
+                r.fixed_rows
+            ));
+            (res.circuit, res.accuracy, res.exact) = (r.circuit, 1.0, true);
+            (res.repaired_gates, res.repaired_rows, res.repair_method) = (r.added_gates, r.fixed_rows, r.method);
+        }
+    }
     res.restarts = restarts;
     res.exact_restarts = exact_restarts;
     res.steps = steps_total;
     res.seconds = start.elapsed().as_secs_f64();
+    if res.exact && res.repaired_gates > 0 && res.note.is_none() {
+        res.note = Some(format!(
+            "the fired circuit missed {} (output, row) pairs; repair added {} gates ({})",
+            res.repaired_rows,
+            res.repaired_gates,
+            res.repair_method.describe()
+        ));
+    }
     if !res.exact {
         let right = (res.accuracy * table.len() as f64).round() as usize;
         res.note = Some(match opts.space {

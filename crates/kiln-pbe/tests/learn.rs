@@ -5,17 +5,20 @@ use kiln_pbe::learn::{learn, LearnOptions, Space, Wiring};
 use kiln_pbe::{library, verify, Table};
 use std::time::Duration;
 
+/// Gradient search alone: these tests measure the learner, so repair (tested in repair.rs) is off.
 fn opts(space: Space, seed: u64) -> LearnOptions {
     LearnOptions {
         space,
         seed,
         timeout: Duration::from_secs(60),
+        repair: false,
         ..Default::default()
     }
 }
 
 fn assert_exact(t: &Table, r: &kiln_pbe::LearnResult, what: &str) {
     assert!(r.exact, "{what}: not exact ({:?})", r.note);
+    assert_eq!(r.repaired_gates, 0, "{what}: repaired");
     let v = verify(&r.circuit, t).unwrap();
     assert!(v.ok(), "{what}: fired circuit fails verification:\n{v}");
 }

@@ -91,6 +91,12 @@ pub struct LearnArgs {
     /// Hold out this fraction of the rows (seeded by --seed) and report how the fired program does on them [default: 0, train on every row].
     #[arg(long, allow_negative_numbers = true, value_name = "F")]
     pub holdout: Option<f64>,
+    /// Circuit space: do not repair the fired circuit. By default a restart that ends a few rows short is
+    /// fixed by resubstitution over the trained gates, and a run that ends without an exact circuit
+    /// rebuilds the wrong outputs (resubstitution, XOR/Shannon decomposition or a sum of products) so
+    /// the result is exact; the summary says how many gates repair added [default: repair on].
+    #[arg(long, default_value_t = false)]
+    pub no_repair: bool,
     /// Shrink the fired circuit with the exact search (bounded: 12 gates, 10 s) [default: off].
     #[arg(long, default_value_t = false)]
     pub minimise: bool,
@@ -155,6 +161,7 @@ fn options(args: &LearnArgs) -> Result<LearnOptions, String> {
         lr: args.lr,
         seed: args.seed,
         timeout: Duration::from_secs_f64(args.timeout),
+        repair: !args.no_repair,
         ..LearnOptions::default()
     })
 }
@@ -342,6 +349,7 @@ pub fn run(args: &LearnArgs) -> Result<u8, String> {
             ("accuracy", serde_json::json!(check.accuracy())),
             ("exact_restarts", serde_json::json!(r.exact_restarts)),
             ("fired_gates", serde_json::json!(r.circuit.num_gates())),
+            ("repaired_gates", serde_json::json!(r.repaired_gates)),
         ];
         if let Some(n) = &r.note {
             extra.push(("note", serde_json::json!(n)));
