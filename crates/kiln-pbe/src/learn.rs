@@ -14,6 +14,8 @@ use crate::table::Table;
 use crate::verify::verify;
 use kiln_core::{DType, Rng, Tensor, Var};
 use kiln_nn::{Adam, Optimizer};
+use rayon::prelude::*;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Which family of relaxed programs to search.
@@ -646,10 +648,122 @@ fn schedule(table: &Table, opts: &LearnOptions) -> Vec<Attempt> {
     }
 }
 
+/// What one restart produced: its best fired circuit (repaired when a cheap repair made it exact).
+struct Outcome {
+    circuit: Circuit,
+    /// The unsimplified fired circuit (before any repair): every trained gate, for a final repair.
+    raw: Circuit,
+    accuracy: f64,
+    exact_unrepaired: bool,
+    /// (gates added, rows fixed, method) when repair made it exact.
+    repair: Option<(usize, usize, repair::RepairMethod)>,
+    units: Vec<UnitReport>,
+    curve: Vec<f64>,
+    steps: usize,
+    attempt: Attempt,
+}
+
+/// What every restart of one [`learn`] call shares.
+struct RestartContext<'a, F> {
+    table: &'a Table,
+    x: &'a Tensor,
+    y: &'a Tensor,
+    opts: &'a LearnOptions,
+    start: Instant,
+    progress: &'a Mutex<F>,
+}
+
+impl<F: FnMut(&Progress) + Send> RestartContext<'_, F> {
+    /// Trains restart `index` (its seed is derived from the index alone) until its fired circuit is
+    /// exact, it stops improving, its steps run out, or the time budget is spent.
+    fn run(&self, index: usize, att: Attempt) -> Result<Outcome, LearnError> {
+        let (table, opts) = (self.table, self.opts);
+        let (n, m) = (table.num_inputs(), table.num_outputs());
+        let check = opts.check_every.max(1);
+        let mut rng = Rng::new(opts.seed.wrapping_mul(0x9E37_79B9).wrapping_add(index as u64));
+        let model = match opts.space {
+            Space::Circuit => Model::Gates(GateNet::new(
+                n,
+                m,
+                att.width,
+                att.depth,
+                att.wiring,
+                opts.pool,
+                att.residual,
+                &mut rng,
+            )?),
+            Space::Unit => Model::Units(UnitNet::new(&[n, m], &mut rng)?),
+            Space::Mlp => Model::Units(UnitNet::new(&[n, att.width, m], &mut rng)?),
+        };
+        let mut adam = Adam::new(model.vars(), opts.lr)?;
+        let mut curve = Vec::with_capacity(opts.steps);
+        let mut units = Vec::new();
+        // (simplified circuit, accuracy, unit reports, unsimplified circuit)
+        let mut fired: Option<(Circuit, f64, Vec<UnitReport>, Circuit)> = None;
+        let mut steps = 0;
+        for step in 1..=opts.steps {
+            let loss = model.loss(self.x, self.y)?;
+            curve.push(loss.item()?);
+            adam.backward_step(&loss)?;
+            steps += 1;
+            if step % check == 0 || step == opts.steps {
+                let raw = model.fire(table, &mut units)?;
+                let c = raw.simplify();
+                let acc = accuracy_of(&c, table);
+                if let Ok(mut report) = self.progress.lock() {
+                    (*report)(&Progress {
+                        restart: index,
+                        step,
+                        loss: curve[curve.len() - 1],
+                        accuracy: acc,
+                        width: att.width,
+                        depth: att.depth,
+                    });
+                }
+                if fired.as_ref().is_none_or(|(_, a, _, _)| acc > *a) {
+                    fired = Some((c, acc, units.clone(), raw));
+                }
+                if acc >= 1.0 || self.start.elapsed() >= opts.timeout {
+                    break;
+                }
+                // A learned-wiring restart whose loss stopped falling is unlikely to recover: end it
+                // early and spend the time on the next seed. Tree-wired restarts are exempt: on
+                // parity their loss sits on a plateau for hundreds of steps before it drops.
+                if att.wiring == Wiring::Learned && step >= 600 && curve[step - 1] > 0.98 * curve[step - 500] {
+                    break;
+                }
+            }
+        }
+        let (circuit, accuracy, units, raw) = fired.expect("at least one check per restart");
+        let mut out = Outcome {
+            exact_unrepaired: accuracy >= 1.0,
+            circuit,
+            raw,
+            accuracy,
+            repair: None,
+            units,
+            curve,
+            steps,
+            attempt: att,
+        };
+        // A near miss is often one or two gates from exact, and those gates are usually among the
+        // trained network's own signals; a cheap resubstitution finds them.
+        if !out.exact_unrepaired && opts.repair && opts.space == Space::Circuit {
+            if let Some(r) = repair::repair(&out.raw, table, 3, false) {
+                (out.circuit, out.accuracy) = (r.circuit, 1.0);
+                out.repair = Some((r.added_gates, r.fixed_rows, r.method));
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// Learns a circuit for `table` by gradient descent on a relaxed program, restarting and growing
 /// the network until the fired circuit reproduces every row, the restarts run out, or the time
 /// budget is spent. `progress` is called after every check.
-pub fn learn(table: &Table, opts: &LearnOptions, mut progress: impl FnMut(&Progress)) -> Result<LearnResult, LearnError> {
+///
+/// Restarts run in parallel on rayon's threads; `progress` may be called from any of them.
+pub fn learn(table: &Table, opts: &LearnOptions, progress: impl FnMut(&Progress) + Send) -> Result<LearnResult, LearnError> {
     if table.is_empty() {
         return Err(LearnError::Options("the table has no rows".into()));
     }
@@ -675,7 +789,6 @@ pub fn learn(table: &Table, opts: &LearnOptions, mut progress: impl FnMut(&Progr
     }
     let start = Instant::now();
     let (x, y) = tensors(table)?;
-    let (n, m) = (table.num_inputs(), table.num_outputs());
     let attempts = schedule(table, opts);
     // With a fixed restart count, spread it over the attempts; otherwise run every attempt once
     // (the unit space: five seeds) and then keep cycling the largest level until time runs out.
@@ -688,12 +801,10 @@ pub fn learn(table: &Table, opts: &LearnOptions, mut progress: impl FnMut(&Progr
         } else {
             1
         });
-    let check = opts.check_every.max(1);
     let mut best: Option<(LearnResult, Circuit)> = None;
     let mut restarts = 0;
     let mut exact_restarts = 0;
     let mut steps_total = 0;
-    let mut units = Vec::new();
     let mut plan =
         attempts
             .iter()
@@ -709,100 +820,66 @@ pub fn learn(table: &Table, opts: &LearnOptions, mut progress: impl FnMut(&Progr
                         usize::MAX
                     }),
             );
-    while restarts < budget {
+    // Restarts run in batches, one per thread. Each restart depends only on its index, and the
+    // batch is read back in index order up to the first exact restart, so the result is the same
+    // whatever the number of threads (short of the time budget running out).
+    let threads = rayon::current_num_threads().max(1);
+    let progress = Mutex::new(progress);
+    let ctx = RestartContext {
+        table,
+        x: &x,
+        y: &y,
+        opts,
+        start,
+        progress: &progress,
+    };
+    'batches: while restarts < budget {
         if restarts > 0 && start.elapsed() >= opts.timeout {
             break;
         }
-        let Some(att) = plan.next().or_else(|| opts.restarts.map(|_| attempts[restarts % attempts.len()])) else {
-            break;
-        };
-        let mut rng = Rng::new(opts.seed.wrapping_mul(0x9E37_79B9).wrapping_add(restarts as u64));
-        let model = match opts.space {
-            Space::Circuit => Model::Gates(GateNet::new(
-                n,
-                m,
-                att.width,
-                att.depth,
-                att.wiring,
-                opts.pool,
-                att.residual,
-                &mut rng,
-            )?),
-            Space::Unit => Model::Units(UnitNet::new(&[n, m], &mut rng)?),
-            Space::Mlp => Model::Units(UnitNet::new(&[n, att.width, m], &mut rng)?),
-        };
-        let mut adam = Adam::new(model.vars(), opts.lr)?;
-        let mut curve = Vec::with_capacity(opts.steps);
-        // (simplified circuit, accuracy, unit reports, unsimplified circuit)
-        let mut fired: Option<(Circuit, f64, Vec<UnitReport>, Circuit)> = None;
-        for step in 1..=opts.steps {
-            let loss = model.loss(&x, &y)?;
-            curve.push(loss.item()?);
-            adam.backward_step(&loss)?;
-            steps_total += 1;
-            if step % check == 0 || step == opts.steps {
-                let raw = model.fire(table, &mut units)?;
-                let c = raw.simplify();
-                let acc = accuracy_of(&c, table);
-                progress(&Progress {
-                    restart: restarts,
-                    step,
-                    loss: curve[curve.len() - 1],
-                    accuracy: acc,
-                    width: att.width,
-                    depth: att.depth,
-                });
-                if fired.as_ref().is_none_or(|(_, a, _, _)| acc > *a) {
-                    fired = Some((c, acc, units.clone(), raw));
-                }
-                if acc >= 1.0 || start.elapsed() >= opts.timeout {
-                    break;
-                }
-                // A learned-wiring restart whose loss stopped falling is unlikely to recover: end it
-                // early and spend the time on the next seed. Tree-wired restarts are exempt: on
-                // parity their loss sits on a plateau for hundreds of steps before it drops.
-                if att.wiring == Wiring::Learned && step >= 600 && curve[step - 1] > 0.98 * curve[step - 500] {
-                    break;
-                }
+        let mut batch = Vec::with_capacity(threads);
+        while batch.len() < threads && restarts + batch.len() < budget {
+            let index = restarts + batch.len();
+            match plan.next().or_else(|| opts.restarts.map(|_| attempts[index % attempts.len()])) {
+                Some(att) => batch.push((index, att)),
+                None => break,
             }
         }
-        restarts += 1;
-        let (mut circuit, mut accuracy, fired_units, raw) = fired.expect("at least one check per restart");
-        let mut exact = accuracy >= 1.0;
-        exact_restarts += exact as usize;
-        let (mut repaired_gates, mut repaired_rows, mut repair_method) = (0, 0, repair::RepairMethod::None);
-        // A near miss is often one or two gates from exact, and those gates are usually among the
-        // trained network's own signals; a cheap resubstitution finds them.
-        if !exact && opts.repair && opts.space == Space::Circuit {
-            if let Some(r) = repair::repair(&raw, table, 3, false) {
-                (circuit, accuracy, exact) = (r.circuit, 1.0, true);
-                (repaired_gates, repaired_rows, repair_method) = (r.added_gates, r.fixed_rows, r.method);
-            }
-        }
-        if best.as_ref().is_none_or(|(b, _)| accuracy > b.accuracy) {
-            best = Some((
-                LearnResult {
-                    circuit,
-                    exact,
-                    accuracy,
-                    restarts,
-                    exact_restarts,
-                    repaired_gates,
-                    repaired_rows,
-                    repair_method,
-                    steps: steps_total,
-                    seconds: 0.0,
-                    loss_curve: curve,
-                    units: fired_units,
-                    width: att.width,
-                    depth: att.depth,
-                    note: None,
-                },
-                raw,
-            ));
-        }
-        if exact {
+        if batch.is_empty() {
             break;
+        }
+        let outcomes: Vec<Result<Outcome, LearnError>> = batch.par_iter().map(|&(index, att)| ctx.run(index, att)).collect();
+        for outcome in outcomes {
+            let o = outcome?;
+            restarts += 1;
+            steps_total += o.steps;
+            exact_restarts += o.exact_unrepaired as usize;
+            let exact = o.accuracy >= 1.0;
+            if best.as_ref().is_none_or(|(b, _)| o.accuracy > b.accuracy) {
+                best = Some((
+                    LearnResult {
+                        circuit: o.circuit,
+                        exact,
+                        accuracy: o.accuracy,
+                        restarts,
+                        exact_restarts,
+                        repaired_gates: o.repair.as_ref().map_or(0, |r| r.0),
+                        repaired_rows: o.repair.as_ref().map_or(0, |r| r.1),
+                        repair_method: o.repair.as_ref().map_or(repair::RepairMethod::None, |r| r.2),
+                        steps: steps_total,
+                        seconds: 0.0,
+                        loss_curve: o.curve,
+                        units: o.units,
+                        width: o.attempt.width,
+                        depth: o.attempt.depth,
+                        note: None,
+                    },
+                    o.raw,
+                ));
+            }
+            if exact {
+                break 'batches;
+            }
         }
     }
     let (mut res, best_raw) = best.ok_or_else(|| LearnError::Options("no restart ran (timeout 0?)".into()))?;

@@ -512,34 +512,41 @@ pub fn repair(circuit: &Circuit, table: &Table, max_new_gates: usize, complete: 
         }
         fixed_rows += wrong;
         divs.searches_left.set(300);
-        let e = match divs.solve(t, &care, max_new_gates) {
-            Some(e) => {
-                method = method.max(RepairMethod::Resubstitution);
-                e
+        let mut found: Vec<(RepairMethod, Expr)> = Vec::new();
+        if let Some(e) = divs.solve(t, &care, max_new_gates) {
+            found.push((RepairMethod::Resubstitution, e));
+        }
+        if complete {
+            // Decomposition and cover always succeed on a consistent table; resubstitution with a
+            // generous budget may still be smaller. Keep the smallest (the first on ties).
+            divs.searches_left.set(2000);
+            let rows = RowIndex::new(table, &divs)?;
+            let all_inputs = if table.num_inputs() >= 64 {
+                !0
+            } else {
+                (1u64 << table.num_inputs()) - 1
+            };
+            found.extend(
+                divs.decompose(t, &care, all_inputs, &rows)
+                    .map(|e| (RepairMethod::Decomposition, e)),
+            );
+            found.extend(divs.cover(t, &care).map(|e| (RepairMethod::Cover, e)));
+        }
+        // Judge each candidate by the size of the whole simplified circuit: a rebuilt output may
+        // leave the old one's gates unread, and reusing trained gates costs nothing.
+        let mut best: Option<(usize, RepairMethod, Circuit)> = None;
+        for (how, e) in found {
+            let mut trial = c.clone();
+            let s = emit(&e, &mut trial, &divs)?;
+            trial.set_output(name, s).ok()?;
+            let size = trial.simplify().num_gates();
+            if best.as_ref().is_none_or(|(b, _, _)| size < *b) {
+                best = Some((size, how, trial));
             }
-            None if complete => {
-                // Both always succeed on a consistent table; keep the smaller.
-                divs.searches_left.set(2000);
-                let rows = RowIndex::new(table, &divs)?;
-                let all_inputs = if table.num_inputs() >= 64 {
-                    !0
-                } else {
-                    (1u64 << table.num_inputs()) - 1
-                };
-                let split = divs.decompose(t, &care, all_inputs, &rows);
-                let cover = divs.cover(t, &care);
-                let (how, e) = match (split, cover) {
-                    (Some(a), Some(b)) if a.cost() <= b.cost() => (RepairMethod::Decomposition, a),
-                    (_, Some(b)) => (RepairMethod::Cover, b),
-                    (a, None) => (RepairMethod::Decomposition, a?),
-                };
-                method = method.max(how);
-                e
-            }
-            None => return None,
-        };
-        let s = emit(&e, &mut c, &divs)?;
-        c.set_output(name, s).ok()?;
+        }
+        let (_, how, trial) = best?;
+        method = method.max(how);
+        c = trial;
     }
     let added_gates = c.num_gates() - start_gates;
     let circuit = c.simplify();
