@@ -186,3 +186,18 @@ fn oversized_networks_are_refused_before_allocating() {
         "learn: depth 1000 is outside 1..=64"
     );
 }
+
+#[test]
+fn the_result_does_not_depend_on_the_number_of_threads() {
+    // Restarts run in parallel batches; the full adder needs several restarts, so batches of 1 and
+    // of 3 end at different points and must still pick the same restart.
+    let t = library::full_adder();
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| learn(&t, &opts(Space::Circuit, 1), |_| {}).unwrap())
+    };
+    let (one, three) = (run(1), run(3));
+    assert!(one.restarts > 1, "one restart was enough; the test needs a seed that takes several");
+    assert_eq!(one.circuit, three.circuit);
+    assert_eq!((one.restarts, one.steps), (three.restarts, three.steps));
+}
