@@ -281,6 +281,14 @@ fn learn_bad_input_exits_2_with_one_line() {
         ),
         (vec![xor, "--restarts", "0"], "error: --restarts: expected at least 1".into()),
         (
+            vec![xor, "--final-temperature", "0"],
+            "error: --final-temperature: expected a number > 0, got 0".into(),
+        ),
+        (
+            vec![xor, "--grad-noise", "-0.5"],
+            "error: --grad-noise: expected a number >= 0, got -0.5".into(),
+        ),
+        (
             vec![xor, "--space", "unit", "--depth", "3"],
             "error: --depth: only the circuit space has layers to size".into(),
         ),

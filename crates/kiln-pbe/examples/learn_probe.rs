@@ -3,7 +3,8 @@
 //!
 //! `cargo run --release -p kiln-pbe --example learn_probe -- circuit parity8 mux4`
 //! Environment knobs (all optional) override the defaults being tuned: SEEDS, RES (residual init),
-//! WIDTH, DEPTH, RANDOM (random tree wiring), LR, RESTARTS, STEPS, TIMEOUT (seconds), POOL, NOREPAIR
+//! WIDTH, DEPTH, RANDOM (random tree wiring), LEARNED (learned wiring only), LR, RESTARTS, STEPS, TIMEOUT (seconds), POOL, TEMP (final temperature),
+//! NOISE (gradient noise), NOREPAIR
 //! (gradient search alone), TRACE (per-500-step progress).
 
 use kiln_pbe::learn::{learn, LearnOptions, Space};
@@ -37,6 +38,9 @@ fn main() {
             if let Ok(r) = std::env::var("DEPTH") {
                 opts.depth = Some(r.parse().unwrap());
             }
+            if std::env::var("LEARNED").is_ok() {
+                opts.wiring = Some(kiln_pbe::Wiring::Learned);
+            }
             if std::env::var("RANDOM").is_ok() {
                 opts.wiring = Some(kiln_pbe::Wiring::Random);
             }
@@ -45,6 +49,12 @@ fn main() {
             }
             if let Ok(r) = std::env::var("RESTARTS") {
                 opts.restarts = Some(r.parse().unwrap());
+            }
+            if let Ok(r) = std::env::var("TEMP") {
+                opts.final_temperature = r.parse().unwrap();
+            }
+            if let Ok(r) = std::env::var("NOISE") {
+                opts.grad_noise = r.parse().unwrap();
             }
             if let Ok(r) = std::env::var("POOL") {
                 opts.pool = r.parse().unwrap();

@@ -201,3 +201,28 @@ fn the_result_does_not_depend_on_the_number_of_threads() {
     assert_eq!(one.circuit, three.circuit);
     assert_eq!((one.restarts, one.steps), (three.restarts, three.steps));
 }
+
+#[test]
+fn annealing_and_gradient_noise_are_options_that_still_fire_exact_circuits() {
+    let t = library::full_adder();
+    for (temperature, noise) in [(0.3, 0.0), (1.0, 0.01)] {
+        let o = LearnOptions {
+            final_temperature: temperature,
+            grad_noise: noise,
+            ..opts(Space::Circuit, 0)
+        };
+        let r = learn(&t, &o, |_| {}).unwrap();
+        assert_exact(&t, &r, &format!("T={temperature} noise={noise}"));
+        let again = learn(&t, &o, |_| {}).unwrap();
+        assert_eq!(r.circuit, again.circuit, "noise is seeded: same seed, same circuit");
+    }
+    for (temperature, noise) in [(0.0, 0.0), (f64::NAN, 0.0), (1.0, -1.0)] {
+        let o = LearnOptions {
+            final_temperature: temperature,
+            grad_noise: noise,
+            ..opts(Space::Circuit, 0)
+        };
+        let e = learn(&t, &o, |_| {}).unwrap_err().to_string();
+        assert!(e.contains("temperature") && e.contains("noise"), "{e}");
+    }
+}

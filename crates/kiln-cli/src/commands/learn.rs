@@ -82,6 +82,12 @@ pub struct LearnArgs {
     /// Adam learning rate.
     #[arg(long, allow_negative_numbers = true, value_name = "F", default_value_t = 0.1)]
     pub lr: f64,
+    /// Circuit space: gate temperature at the end of a restart; it falls geometrically from 1, so the relaxed gates harden toward the fired ones (1 = no annealing).
+    #[arg(long, allow_negative_numbers = true, value_name = "T", default_value_t = LearnOptions::default().final_temperature)]
+    pub final_temperature: f64,
+    /// Circuit space: standard deviation of the Gaussian noise added to gate gradients, decaying as 1/(1+step)^0.55 (0 = none).
+    #[arg(long, allow_negative_numbers = true, value_name = "F", default_value_t = LearnOptions::default().grad_noise)]
+    pub grad_noise: f64,
     /// Seed of every random choice (same seed, same program).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,
@@ -130,6 +136,15 @@ fn options(args: &LearnArgs) -> Result<LearnOptions, String> {
             return Err(format!("--holdout: expected a fraction in [0, 1), got {h}"));
         }
     }
+    if !(args.final_temperature.is_finite() && args.final_temperature > 0.0) {
+        return Err(format!(
+            "--final-temperature: expected a number > 0, got {}",
+            args.final_temperature
+        ));
+    }
+    if !(args.grad_noise.is_finite() && args.grad_noise >= 0.0) {
+        return Err(format!("--grad-noise: expected a number >= 0, got {}", args.grad_noise));
+    }
     if args.width == Some(0) {
         return Err("--width: expected at least 1".into());
     }
@@ -162,6 +177,8 @@ fn options(args: &LearnArgs) -> Result<LearnOptions, String> {
         seed: args.seed,
         timeout: Duration::from_secs_f64(args.timeout),
         repair: !args.no_repair,
+        final_temperature: args.final_temperature,
+        grad_noise: args.grad_noise,
         ..LearnOptions::default()
     })
 }
