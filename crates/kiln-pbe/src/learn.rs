@@ -71,6 +71,10 @@ pub struct LearnOptions {
     /// out with no exact circuit, rebuild the wrong outputs of the best one from its gates so the
     /// result is always exact (see [`crate::repair`]). The result says how many gates repair added.
     pub repair: bool,
+    /// Circuit space, complete tables: shrink the final circuit by resubstitution (each gate
+    /// replaced by an earlier signal or one gate over two earlier signals when that frees gates),
+    /// which never changes the function ([`repair::shrink`]).
+    pub shrink: bool,
     /// Circuit space: gate temperature at the last step. Each gate mixes its 16 functions by
     /// `softmax(logits / T)`, with `T` falling geometrically from 1 to this value over a restart's
     /// steps, so the relaxed circuit hardens toward the one that fires (1 = no annealing).
@@ -103,6 +107,7 @@ impl Default for LearnOptions {
             check_every: 20,
             residual_init: 3.0,
             repair: true,
+            shrink: true,
             final_temperature: 1.0,
             grad_noise: 0.0,
         }
@@ -159,6 +164,8 @@ pub struct LearnResult {
     pub repaired_rows: usize,
     /// How repair fixed them ([`repair::RepairMethod::None`] when it was not needed).
     pub repair_method: repair::RepairMethod,
+    /// Gates of the fired (and repaired) circuit after simplification, before [`repair::shrink`].
+    pub fired_gates: usize,
     /// Adam steps over all restarts.
     pub steps: usize,
     /// Wall-clock seconds.
@@ -923,6 +930,7 @@ pub fn learn(table: &Table, opts: &LearnOptions, progress: impl FnMut(&Progress)
                         repaired_gates: o.repair.as_ref().map_or(0, |r| r.0),
                         repaired_rows: o.repair.as_ref().map_or(0, |r| r.1),
                         repair_method: o.repair.as_ref().map_or(repair::RepairMethod::None, |r| r.2),
+                        fired_gates: 0,
                         steps: steps_total,
                         seconds: 0.0,
                         loss_curve: o.curve,
@@ -955,6 +963,10 @@ pub fn learn(table: &Table, opts: &LearnOptions, progress: impl FnMut(&Progress)
             (res.circuit, res.accuracy, res.exact) = (r.circuit, 1.0, true);
             (res.repaired_gates, res.repaired_rows, res.repair_method) = (r.added_gates, r.fixed_rows, r.method);
         }
+    }
+    res.fired_gates = res.circuit.num_gates();
+    if opts.shrink && opts.space == Space::Circuit {
+        res.circuit = repair::shrink(&res.circuit, table);
     }
     res.restarts = restarts;
     res.exact_restarts = exact_restarts;

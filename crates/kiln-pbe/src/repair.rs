@@ -558,3 +558,139 @@ pub fn repair(circuit: &Circuit, table: &Table, max_new_gates: usize, complete: 
         method,
     })
 }
+
+/// `c` with gate `g` computed by `e` instead (whose arguments must come before `g`).
+fn with_gate(c: &Circuit, g: usize, e: &crate::circuit::GateExpr) -> Option<Circuit> {
+    let mut out = Circuit::new(c.inputs().to_vec());
+    for (i, gate) in c.gates().iter().enumerate() {
+        out.push(if i == g { e.clone() } else { gate.clone() }).ok()?;
+    }
+    for (name, s) in c.outputs() {
+        out.set_output(name, *s).ok()?;
+    }
+    Some(out)
+}
+
+/// Whether two sets of output columns agree on every row (bits past the last row are ignored).
+fn same_on_rows(a: &[Vec<u64>], b: &[Vec<u64>], care: &[u64]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x.iter().zip(y).zip(care).all(|((p, q), m)| (p ^ q) & m == 0))
+}
+
+/// Largest circuit [`shrink`] works on: each pass is quadratic in the number of signals.
+pub const SHRINK_MAX_GATES: usize = 400;
+
+/// Makes `circuit` smaller without changing what it computes on any row of a *complete* table:
+/// each gate, from the last to the first, is replaced by an earlier signal, its negation, or one
+/// gate over two earlier signals that agrees with it on every row, whenever that leaves fewer
+/// gates after simplification (the gates only it read fall away). This is resubstitution as
+/// logic synthesis tools use it for area, with the truth table as the care set.
+///
+/// A partial table (not all 2^n rows) or a circuit over other inputs comes back simplified but
+/// otherwise unchanged: there the rows do not pin down the function, and resubstitution would
+/// change the answers on rows the table does not have. So does a circuit larger than
+/// [`SHRINK_MAX_GATES`].
+pub fn shrink(circuit: &Circuit, table: &Table) -> Circuit {
+    let mut c = circuit.simplify();
+    if !table.is_complete() || c.inputs() != table.input_names() || c.num_gates() > SHRINK_MAX_GATES {
+        return c;
+    }
+    let Ok(reference) = c.eval_table(table) else {
+        return c;
+    };
+    let care = table.row_mask();
+    let words = table.words();
+    'passes: loop {
+        let divs = Divisors::new(&c, table);
+        // Divisors are deduplicated by value; for each gate, the divisors defined before it.
+        let position = |s: Signal| match s {
+            Signal::Const(_) | Signal::Input(_) => 0,
+            Signal::Gate(k) => k + 1,
+        };
+        let mut gate_value: Vec<Vec<u64>> = Vec::with_capacity(c.num_gates());
+        {
+            let mut all: Vec<Vec<u64>> = Vec::new();
+            for (gi, g) in c.gates().iter().enumerate() {
+                let fetch = |s: Signal, w: usize, all: &Vec<Vec<u64>>| match s {
+                    Signal::Const(b) => {
+                        if b {
+                            !0
+                        } else {
+                            0
+                        }
+                    }
+                    Signal::Input(i) => table.input_bits(i)[w],
+                    Signal::Gate(k) => all[k][w],
+                };
+                let v: Vec<u64> = (0..words)
+                    .map(|w| {
+                        let a = g.args.first().map_or(0, |&s| fetch(s, w, &all));
+                        let b = g.args.get(1).map_or(0, |&s| fetch(s, w, &all));
+                        g.op.apply_word(a, b) & care[w]
+                    })
+                    .collect();
+                all.push(v.clone());
+                gate_value.push(v);
+                debug_assert_eq!(all.len(), gi + 1);
+            }
+        }
+        let size = c.num_gates();
+        for g in (0..size).rev() {
+            let t = &gate_value[g];
+            let earlier: Vec<usize> = (0..divs.bits.len()).filter(|&d| position(divs.signals[d]) <= g).collect();
+            let mut candidates: Vec<crate::circuit::GateExpr> = Vec::new();
+            for &d in &earlier {
+                let v = &divs.bits[d];
+                if (0..words).all(|w| v[w] == t[w]) {
+                    candidates.push(crate::circuit::GateExpr {
+                        op: Op::Buf,
+                        args: vec![divs.signals[d]],
+                    });
+                } else if (0..words).all(|w| (!v[w] & care[w]) == t[w]) {
+                    candidates.push(crate::circuit::GateExpr {
+                        op: Op::Not,
+                        args: vec![divs.signals[d]],
+                    });
+                }
+            }
+            'pairs: for (ii, &i) in earlier.iter().enumerate() {
+                for &j in &earlier[ii + 1..] {
+                    if candidates.len() >= 16 {
+                        break 'pairs;
+                    }
+                    let (mut on, mut off) = (0u8, 0u8);
+                    let mut consistent = true;
+                    for w in 0..words {
+                        let (a, b, m) = (divs.bits[i][w], divs.bits[j][w], care[w]);
+                        for (k, mask) in [!a & !b & m, !a & b & m, a & !b & m, a & b & m].iter().enumerate() {
+                            if mask & t[w] != 0 {
+                                on |= 1 << k;
+                            }
+                            if mask & !t[w] != 0 {
+                                off |= 1 << k;
+                            }
+                        }
+                        if on & off != 0 {
+                            consistent = false;
+                            break;
+                        }
+                    }
+                    if consistent {
+                        candidates.push(gate_from_truth_table(on, divs.signals[i], divs.signals[j]));
+                    }
+                }
+            }
+            for e in &candidates {
+                if let Some(trial) = with_gate(&c, g, e).map(|t| t.simplify()) {
+                    if trial.num_gates() < size && trial.eval_table(table).is_ok_and(|v| same_on_rows(&v, &reference, &care)) {
+                        c = trial;
+                        continue 'passes;
+                    }
+                }
+            }
+        }
+        return c;
+    }
+}

@@ -194,7 +194,7 @@ fn the_result_does_not_depend_on_the_number_of_threads() {
     let t = library::full_adder();
     let run = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        pool.install(|| learn(&t, &opts(Space::Circuit, 1), |_| {}).unwrap())
+        pool.install(|| learn(&t, &opts(Space::Circuit, 0), |_| {}).unwrap())
     };
     let (one, three) = (run(1), run(3));
     assert!(one.restarts > 1, "one restart was enough; the test needs a seed that takes several");

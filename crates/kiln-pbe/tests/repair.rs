@@ -144,3 +144,42 @@ fn the_learner_reports_repairs_and_can_be_told_not_to_repair() {
     let note = fixed.note.expect("a repaired result says so");
     assert!(note.contains("repair added"), "{note}");
 }
+
+#[test]
+fn shrink_removes_detours_without_changing_the_function() {
+    use kiln_pbe::repair::shrink;
+    // XOR spelled with four NANDs and a double negation, on a complete table: one gate suffices.
+    let t = library::xor();
+    let long = parse(
+        "Z1 = X1 NAND X2; Z2 = X1 NAND Z1; Z3 = X2 NAND Z1; Z4 = Z2 NAND Z3; Y = NOT NOT Z4",
+        t.input_names(),
+        t.output_names(),
+    )
+    .unwrap();
+    let short = shrink(&long, &t);
+    assert_exact(&short, &t, "xor");
+    assert_eq!(short.num_gates(), 1, "{short}");
+    // The full adder as a learner might fire it (8 gates) shrinks to the minimum of 5.
+    let t = library::full_adder();
+    let fired = parse(
+        "Z1 = A XOR B; Z2 = A AND B; Z3 = Cin AND Z1; Z4 = Z1 XOR Cin; Z5 = NOT Z2; Z6 = NOT Z5; S = Z4; Cout = (Z6 OR Z3) AND (A OR B OR Cin)",
+        t.input_names(),
+        t.output_names(),
+    )
+    .unwrap();
+    assert!(fired.simplify().num_gates() > 5);
+    let short = shrink(&fired, &t);
+    assert_exact(&short, &t, "full adder");
+    assert_eq!(short.num_gates(), 5, "{short}");
+}
+
+#[test]
+fn shrink_leaves_partial_tables_alone() {
+    use kiln_pbe::repair::shrink;
+    // On the rows 00, 01, 10 alone, X1 OR X2 could be XOR; shrink must not decide that.
+    let full = library::two_input(0b1110);
+    let rows: Vec<Row> = full.rows().iter().filter(|r| r.inputs != 0b11).cloned().collect();
+    let t = Table::from_rows("<partial>", full.input_names().to_vec(), full.output_names().to_vec(), rows);
+    let c = parse("Z1 = X1 AND X2; Y = (X1 XOR X2) OR Z1", t.input_names(), t.output_names()).unwrap();
+    assert_eq!(shrink(&c, &t), c.simplify());
+}

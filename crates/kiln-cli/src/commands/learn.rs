@@ -103,6 +103,9 @@ pub struct LearnArgs {
     /// the result is exact; the summary says how many gates repair added [default: repair on].
     #[arg(long, default_value_t = false)]
     pub no_repair: bool,
+    /// Circuit space: keep the fired circuit as fired. By default, on a complete table, each gate is replaced by an earlier signal or one gate over two earlier signals when that frees gates (resubstitution; the function never changes) [default: shrink on].
+    #[arg(long, default_value_t = false)]
+    pub no_shrink: bool,
     /// Shrink the fired circuit with the exact search (bounded: 12 gates, 10 s) [default: off].
     #[arg(long, default_value_t = false)]
     pub minimise: bool,
@@ -177,6 +180,7 @@ fn options(args: &LearnArgs) -> Result<LearnOptions, String> {
         seed: args.seed,
         timeout: Duration::from_secs_f64(args.timeout),
         repair: !args.no_repair,
+        shrink: !args.no_shrink,
         final_temperature: args.final_temperature,
         grad_noise: args.grad_noise,
         ..LearnOptions::default()
@@ -365,7 +369,7 @@ pub fn run(args: &LearnArgs) -> Result<u8, String> {
         let mut extra = vec![
             ("accuracy", serde_json::json!(check.accuracy())),
             ("exact_restarts", serde_json::json!(r.exact_restarts)),
-            ("fired_gates", serde_json::json!(r.circuit.num_gates())),
+            ("fired_gates", serde_json::json!(r.fired_gates)),
             ("repaired_gates", serde_json::json!(r.repaired_gates)),
         ];
         if let Some(n) = &r.note {
@@ -402,6 +406,13 @@ pub fn run(args: &LearnArgs) -> Result<u8, String> {
     }
     if let Some(n) = &r.note {
         summary.push(format!("note: {n}"));
+    }
+    if r.fired_gates != r.circuit.num_gates() {
+        summary.push(format!(
+            "resubstitution: {} -> {} gates (same function)",
+            r.fired_gates,
+            r.circuit.num_gates()
+        ));
     }
     if args.minimise && !exact {
         summary.push("minimise: skipped (the fired program is not exact)".into());
