@@ -12,9 +12,11 @@
 //!    steps, recursively, with one gate less to spend. The patch only has to be right on the rows
 //!    that the patched signal does not already decide, so each level has fewer rows to care about.
 //!
-//! With [`repair`]'s `complete` switch, an output still wrong after that is rebuilt as a greedy
-//! sum of products over the divisors, which always succeeds: the inputs alone separate any two
-//! rows with different input values. The result is verified on every row before it is returned.
+//! With [`repair`]'s `complete` switch, a wrong output is also rebuilt by decomposition on the
+//! inputs (a Shannon/XOR tree with the divisors as leaves, and on complete tables a shared
+//! decision diagram) and as a greedy sum of products over the divisors, which always succeeds: the
+//! inputs alone separate any two rows with different input values. Whichever candidate leaves the
+//! smallest circuit wins. The result is verified on every row before it is returned.
 
 use std::collections::HashMap;
 
@@ -544,6 +546,16 @@ pub fn repair(circuit: &Circuit, table: &Table, max_new_gates: usize, complete: 
                 best = Some((size, how, trial));
             }
         }
+        if complete {
+            let mut trial = c.clone();
+            if let Some(s) = decision_diagram(&mut trial, table, j) {
+                trial.set_output(name, s).ok()?;
+                let size = trial.simplify().num_gates();
+                if best.as_ref().is_none_or(|(b, _, _)| size < *b) {
+                    best = Some((size, RepairMethod::Decomposition, trial));
+                }
+            }
+        }
         let (_, how, trial) = best?;
         method = method.max(how);
         c = trial;
@@ -693,4 +705,79 @@ pub fn shrink(circuit: &Circuit, table: &Table) -> Circuit {
         }
         return c;
     }
+}
+
+/// Output `j` of a complete table built from the inputs alone as a reduced, shared decision
+/// diagram: split on the inputs in order of influence, skip an input the function ignores, use
+/// one XOR where the function flips with the input, and reuse every sub-function (or its
+/// negation) already built. Symmetric and arithmetic functions have small diagrams, where the
+/// tree-shaped [`Divisors::decompose`] repeats itself. `None` for a partial table, more than 16
+/// inputs, or a circuit over other inputs.
+fn decision_diagram(c: &mut Circuit, table: &Table, j: usize) -> Option<Signal> {
+    let n = table.num_inputs();
+    if !table.is_complete() || n > 16 || c.inputs() != table.input_names() {
+        return None;
+    }
+    let mut f = vec![false; 1 << n];
+    for row in table.rows() {
+        f[row.inputs as usize] = (row.outputs >> j) & 1 == 1;
+    }
+    let influence = |x: usize| (0..f.len()).filter(|&p| p >> x & 1 == 0 && f[p] != f[p | 1 << x]).count();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&x| (std::cmp::Reverse(influence(x)), x));
+    // Local index: bit n-1-d holds input order[d], so the first split halves the table.
+    let local: Vec<bool> = (0..1usize << n)
+        .map(|l| {
+            let p: usize = (0..n).map(|d| ((l >> (n - 1 - d)) & 1) << order[d]).sum();
+            f[p]
+        })
+        .collect();
+    let mut memo: HashMap<Vec<bool>, Signal> = HashMap::new();
+    build_diagram(&local, 0, &order, c, &mut memo)
+}
+
+fn build_diagram(f: &[bool], depth: usize, order: &[usize], c: &mut Circuit, memo: &mut HashMap<Vec<bool>, Signal>) -> Option<Signal> {
+    if f.iter().all(|&b| b == f[0]) {
+        return Some(Signal::Const(f[0]));
+    }
+    if let Some(&s) = memo.get(f) {
+        return Some(s);
+    }
+    let negated: Vec<bool> = f.iter().map(|b| !b).collect();
+    if let Some(&s) = memo.get(&negated) {
+        let out = c.push(gate_from_truth_table(0b0011, s, s)).ok()?;
+        memo.insert(f.to_vec(), out);
+        return Some(out);
+    }
+    let half = f.len() / 2;
+    let (f0, f1) = (&f[..half], &f[half..]);
+    let x = Signal::Input(order[depth]);
+    let push = |c: &mut Circuit, tt: u8, a: Signal, b: Signal| c.push(gate_from_truth_table(tt, a, b)).ok();
+    let out = if f0 == f1 {
+        build_diagram(f0, depth + 1, order, c, memo)?
+    } else if f0.iter().zip(f1).all(|(a, b)| a != b) {
+        let g0 = build_diagram(f0, depth + 1, order, c, memo)?;
+        match g0 {
+            Signal::Const(false) => x,
+            Signal::Const(true) => push(c, 0b0011, x, x)?,
+            _ => push(c, 0b0110, x, g0)?,
+        }
+    } else {
+        let g0 = build_diagram(f0, depth + 1, order, c, memo)?;
+        let g1 = build_diagram(f1, depth + 1, order, c, memo)?;
+        // Bit 2a + b of the truth table is f(a, b); a is the input x.
+        match (g0, g1) {
+            (Signal::Const(false), _) => push(c, 0b1000, x, g1)?,
+            (Signal::Const(true), _) => push(c, 0b1011, x, g1)?,
+            (_, Signal::Const(true)) => push(c, 0b1110, x, g0)?,
+            (_, Signal::Const(false)) => push(c, 0b0010, x, g0)?,
+            _ => {
+                let hi = push(c, 0b1000, x, g1)?;
+                let lo = push(c, 0b0010, x, g0)?;
+                push(c, 0b1110, hi, lo)?
+            }
+        }
+    };
+    memo.insert(f.to_vec(), out);
+    Some(out)
 }

@@ -183,3 +183,20 @@ fn shrink_leaves_partial_tables_alone() {
     let c = parse("Z1 = X1 AND X2; Y = (X1 XOR X2) OR Z1", t.input_names(), t.output_names()).unwrap();
     assert_eq!(shrink(&c, &t), c.simplify());
 }
+
+#[test]
+fn symmetric_functions_are_rebuilt_with_shared_sub_functions() {
+    // "More than half of the inputs are 1" over 10 inputs: a Shannon tree repeats the same
+    // sub-functions hundreds of times; the shared decision diagram has one node per (inputs seen,
+    // ones so far) pair.
+    let names: Vec<String> = (1..=10).map(|i| format!("X{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+    let t = Table::from_fn(&refs, &["Y"], |bits| vec![bits.iter().filter(|&&b| b).count() > 5]);
+    let r = repair(&blank(&t), &t, 2, true).unwrap();
+    assert_exact(&r.circuit, &t, "threshold 6 of 10");
+    assert_eq!(r.method, RepairMethod::Decomposition);
+    assert!(r.circuit.num_gates() <= 70, "{} gates", r.circuit.num_gates());
+    let r = repair(&blank(&library::majority(5)), &library::majority(5), 2, true).unwrap();
+    assert_exact(&r.circuit, &library::majority(5), "majority5");
+    assert!(r.circuit.num_gates() <= 16, "{} gates", r.circuit.num_gates());
+}
