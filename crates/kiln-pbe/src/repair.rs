@@ -120,6 +120,28 @@ impl Expr {
     }
 }
 
+/// The two-input function `f` (truth table, bit `2a + b`) with `f(a, b) = t` on every row of
+/// `care`, if there is one; value combinations that never occur are left 0.
+fn pair_function(a: &[u64], b: &[u64], t: &[u64], care: &[u64]) -> Option<u8> {
+    let (mut on, mut off) = (0u8, 0u8);
+    for w in 0..t.len() {
+        let (x, y, m) = (a[w], b[w], care[w]);
+        for (k, rows) in [!x & !y & m, !x & y & m, x & !y & m, x & y & m].iter().enumerate() {
+            if rows & t[w] != 0 {
+                on |= 1 << k;
+            }
+            if rows & !t[w] != 0 {
+                off |= 1 << k;
+            }
+        }
+        // Most pairs fail in the first word, so checking as we go keeps the search fast.
+        if on & off != 0 {
+            return None;
+        }
+    }
+    Some(on)
+}
+
 /// Truth table (bit `2a + b`) of `f`.
 fn tt_of(f: impl Fn(bool, bool) -> bool) -> u8 {
     let mut tt = 0;
@@ -169,29 +191,8 @@ impl Divisors {
         for i in 0..table.num_inputs() {
             add(table.input_bits(i).to_vec(), Signal::Input(i), &mut bits, &mut signals);
         }
-        // Gate values, computed here rather than by `eval_columns` because every gate is needed.
-        let mut gate_vals: Vec<Vec<u64>> = Vec::with_capacity(c.gates().len());
-        for (gi, g) in c.gates().iter().enumerate() {
-            let fetch = |s: Signal, w: usize, vals: &Vec<Vec<u64>>| match s {
-                Signal::Const(b) => {
-                    if b {
-                        !0
-                    } else {
-                        0
-                    }
-                }
-                Signal::Input(i) => table.input_bits(i)[w],
-                Signal::Gate(k) => vals[k][w],
-            };
-            let v: Vec<u64> = (0..words)
-                .map(|w| {
-                    let a = g.args.first().map_or(0, |&s| fetch(s, w, &gate_vals));
-                    let b = g.args.get(1).map_or(0, |&s| fetch(s, w, &gate_vals));
-                    g.op.apply_word(a, b)
-                })
-                .collect();
-            add(v.clone(), Signal::Gate(gi), &mut bits, &mut signals);
-            gate_vals.push(v);
+        for (gi, v) in c.gate_columns(table.input_columns(), words).into_iter().enumerate() {
+            add(v, Signal::Gate(gi), &mut bits, &mut signals);
         }
         Divisors {
             bits,
@@ -246,25 +247,10 @@ impl Divisors {
         self.searches_left.set(left - 1);
         let cands = self.pair_candidates(t, care);
         for (ii, &i) in cands.iter().enumerate() {
-            'pair: for &j in &cands[ii + 1..] {
-                // For each of the four value combinations of (a, b): does the target need 1, 0?
-                let (mut on, mut off) = (0u8, 0u8);
-                for w in 0..self.words {
-                    let (a, b, c) = (self.bits[i][w], self.bits[j][w], care[w]);
-                    let combos = [!a & !b & c, !a & b & c, a & !b & c, a & b & c];
-                    for (k, m) in combos.iter().enumerate() {
-                        if m & t[w] != 0 {
-                            on |= 1 << k;
-                        }
-                        if m & !t[w] != 0 {
-                            off |= 1 << k;
-                        }
-                    }
-                    if on & off != 0 {
-                        continue 'pair;
-                    }
+            for &j in &cands[ii + 1..] {
+                if let Some(tt) = pair_function(&self.bits[i], &self.bits[j], t, care) {
+                    return Some(Expr::gate(tt, Expr::Div(i), Expr::Div(j)));
                 }
-                return Some(Expr::gate(on, Expr::Div(i), Expr::Div(j)));
             }
         }
         None
@@ -621,33 +607,11 @@ pub fn shrink(circuit: &Circuit, table: &Table) -> Circuit {
             Signal::Const(_) | Signal::Input(_) => 0,
             Signal::Gate(k) => k + 1,
         };
-        let mut gate_value: Vec<Vec<u64>> = Vec::with_capacity(c.num_gates());
-        {
-            let mut all: Vec<Vec<u64>> = Vec::new();
-            for (gi, g) in c.gates().iter().enumerate() {
-                let fetch = |s: Signal, w: usize, all: &Vec<Vec<u64>>| match s {
-                    Signal::Const(b) => {
-                        if b {
-                            !0
-                        } else {
-                            0
-                        }
-                    }
-                    Signal::Input(i) => table.input_bits(i)[w],
-                    Signal::Gate(k) => all[k][w],
-                };
-                let v: Vec<u64> = (0..words)
-                    .map(|w| {
-                        let a = g.args.first().map_or(0, |&s| fetch(s, w, &all));
-                        let b = g.args.get(1).map_or(0, |&s| fetch(s, w, &all));
-                        g.op.apply_word(a, b) & care[w]
-                    })
-                    .collect();
-                all.push(v.clone());
-                gate_value.push(v);
-                debug_assert_eq!(all.len(), gi + 1);
-            }
-        }
+        let gate_value: Vec<Vec<u64>> = c
+            .gate_columns(table.input_columns(), words)
+            .into_iter()
+            .map(|v| v.iter().zip(&care).map(|(a, m)| a & m).collect())
+            .collect();
         let size = c.num_gates();
         for g in (0..size).rev() {
             let t = &gate_value[g];
@@ -672,25 +636,8 @@ pub fn shrink(circuit: &Circuit, table: &Table) -> Circuit {
                     if candidates.len() >= 16 {
                         break 'pairs;
                     }
-                    let (mut on, mut off) = (0u8, 0u8);
-                    let mut consistent = true;
-                    for w in 0..words {
-                        let (a, b, m) = (divs.bits[i][w], divs.bits[j][w], care[w]);
-                        for (k, mask) in [!a & !b & m, !a & b & m, a & !b & m, a & b & m].iter().enumerate() {
-                            if mask & t[w] != 0 {
-                                on |= 1 << k;
-                            }
-                            if mask & !t[w] != 0 {
-                                off |= 1 << k;
-                            }
-                        }
-                        if on & off != 0 {
-                            consistent = false;
-                            break;
-                        }
-                    }
-                    if consistent {
-                        candidates.push(gate_from_truth_table(on, divs.signals[i], divs.signals[j]));
+                    if let Some(tt) = pair_function(&divs.bits[i], &divs.bits[j], t, &care) {
+                        candidates.push(gate_from_truth_table(tt, divs.signals[i], divs.signals[j]));
                     }
                 }
             }
