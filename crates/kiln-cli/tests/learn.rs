@@ -281,6 +281,14 @@ fn learn_bad_input_exits_2_with_one_line() {
         ),
         (vec![xor, "--restarts", "0"], "error: --restarts: expected at least 1".into()),
         (
+            vec![xor, "--final-temperature", "0"],
+            "error: --final-temperature: expected a number > 0, got 0".into(),
+        ),
+        (
+            vec![xor, "--grad-noise", "-0.5"],
+            "error: --grad-noise: expected a number >= 0, got -0.5".into(),
+        ),
+        (
             vec![xor, "--space", "unit", "--depth", "3"],
             "error: --depth: only the circuit space has layers to size".into(),
         ),
@@ -458,4 +466,34 @@ fn bench_pbe_quick_run() {
     let o = kiln(&["bench-pbe", "--seeds", "0"]);
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(text(&o.stderr), "error: --seeds: expected at least 1\n");
+}
+
+#[test]
+fn learn_reports_repairs_and_no_repair_turns_them_off() {
+    // Two 60-step restarts do not find majority-5 by gradient search alone (the kiln-pbe learner
+    // test checks the same setting); repair makes the result exact and says how.
+    let dir = temp_dir("repair");
+    let path = dir.join("majority5.csv");
+    std::fs::write(&path, kiln_pbe::library::to_csv(&kiln_pbe::library::majority(5))).unwrap();
+    let file = path.to_string_lossy().into_owned();
+    let base = ["learn", file.as_str(), "--steps", "60", "--restarts", "2", "--json"];
+    let o = kiln(&base);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["exact"], true);
+    assert_eq!(v["exact_restarts"], 0);
+    assert!(v["repaired_gates"].as_u64().unwrap() > 0, "{v}");
+    assert!(v["note"].as_str().unwrap().contains("repair added"), "{v}");
+    assert!(verifies(&file, "Y", v["expression"].as_str().unwrap()));
+    let o = kiln(&[&base[..], &["--no-repair"]].concat());
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (v["exact"].clone(), v["repaired_gates"].clone()),
+        (serde_json::json!(false), serde_json::json!(0))
+    );
+    // Text output: the note names the repair, and the summary shows the resubstitution step.
+    let o = kiln(&base[..base.len() - 1]);
+    let out = text(&o.stdout);
+    assert!(out.contains("exact: true (32 of 32 rows)") && out.contains("repair added"), "{out}");
 }

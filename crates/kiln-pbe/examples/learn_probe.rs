@@ -3,7 +3,9 @@
 //!
 //! `cargo run --release -p kiln-pbe --example learn_probe -- circuit parity8 mux4`
 //! Environment knobs (all optional) override the defaults being tuned: SEEDS, RES (residual init),
-//! WIDTH, DEPTH, RANDOM (random tree wiring), LR, RESTARTS, STEPS, TRACE (per-500-step progress).
+//! WIDTH, DEPTH, RANDOM (random tree wiring), LEARNED (learned wiring only), LR, RESTARTS, STEPS, TIMEOUT (seconds), POOL, TEMP (final temperature),
+//! NOISE (gradient noise), NOREPAIR
+//! (gradient search alone), TRACE (per-500-step progress).
 
 use kiln_pbe::learn::{learn, LearnOptions, Space};
 use kiln_pbe::library;
@@ -36,6 +38,9 @@ fn main() {
             if let Ok(r) = std::env::var("DEPTH") {
                 opts.depth = Some(r.parse().unwrap());
             }
+            if std::env::var("LEARNED").is_ok() {
+                opts.wiring = Some(kiln_pbe::Wiring::Learned);
+            }
             if std::env::var("RANDOM").is_ok() {
                 opts.wiring = Some(kiln_pbe::Wiring::Random);
             }
@@ -44,6 +49,21 @@ fn main() {
             }
             if let Ok(r) = std::env::var("RESTARTS") {
                 opts.restarts = Some(r.parse().unwrap());
+            }
+            if let Ok(r) = std::env::var("TEMP") {
+                opts.final_temperature = r.parse().unwrap();
+            }
+            if let Ok(r) = std::env::var("NOISE") {
+                opts.grad_noise = r.parse().unwrap();
+            }
+            if let Ok(r) = std::env::var("POOL") {
+                opts.pool = r.parse().unwrap();
+            }
+            if std::env::var("NOREPAIR").is_ok() {
+                opts.repair = false;
+            }
+            if let Ok(r) = std::env::var("TIMEOUT") {
+                opts.timeout = Duration::from_secs_f64(r.parse().unwrap());
             }
             if let Ok(r) = std::env::var("STEPS") {
                 opts.steps = r.parse().unwrap();
@@ -58,7 +78,8 @@ fn main() {
             })
             .unwrap();
             println!(
-                "{name} seed {seed}: exact {} acc {:.3} gates {} restarts {} steps {} {:.2}s w{} d{} :: {}",
+                "{name} seed {seed}: repaired {} exact {} acc {:.3} gates {} restarts {} steps {} {:.2}s w{} d{} :: {}",
+                r.repaired_gates,
                 r.exact,
                 r.accuracy,
                 r.circuit.num_gates(),

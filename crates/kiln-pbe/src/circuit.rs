@@ -362,33 +362,41 @@ impl Circuit {
     /// over rows (`words` u64 words each). Returns one bit vector per output
     /// in output order. Bits past the last row are unspecified.
     pub fn eval_columns(&self, inputs: &[Vec<u64>], words: usize) -> Vec<Vec<u64>> {
+        let vals = self.gate_columns(inputs, words);
+        self.outputs
+            .iter()
+            .map(|&(_, s)| (0..words).map(|w| Self::fetch(inputs, &vals, s, w)).collect())
+            .collect()
+    }
+
+    /// Bit-parallel values of every gate, in gate order (inputs as in
+    /// [`Circuit::eval_columns`]). Bits past the last row are unspecified.
+    pub fn gate_columns(&self, inputs: &[Vec<u64>], words: usize) -> Vec<Vec<u64>> {
         let mut vals: Vec<Vec<u64>> = Vec::with_capacity(self.gates.len());
-        let fetch = |vals: &Vec<Vec<u64>>, s: Signal, w: usize| -> u64 {
-            match s {
-                Signal::Const(b) => {
-                    if b {
-                        !0
-                    } else {
-                        0
-                    }
-                }
-                Signal::Input(i) => inputs[i][w],
-                Signal::Gate(g) => vals[g][w],
-            }
-        };
         for g in &self.gates {
             let mut out = vec![0u64; words];
             for (w, o) in out.iter_mut().enumerate() {
-                let a = g.args.first().map_or(0, |&s| fetch(&vals, s, w));
-                let b = g.args.get(1).map_or(0, |&s| fetch(&vals, s, w));
+                let a = g.args.first().map_or(0, |&s| Self::fetch(inputs, &vals, s, w));
+                let b = g.args.get(1).map_or(0, |&s| Self::fetch(inputs, &vals, s, w));
                 *o = g.op.apply_word(a, b);
             }
             vals.push(out);
         }
-        self.outputs
-            .iter()
-            .map(|&(_, s)| (0..words).map(|w| fetch(&vals, s, w)).collect())
-            .collect()
+        vals
+    }
+
+    fn fetch(inputs: &[Vec<u64>], gates: &[Vec<u64>], s: Signal, w: usize) -> u64 {
+        match s {
+            Signal::Const(b) => {
+                if b {
+                    !0
+                } else {
+                    0
+                }
+            }
+            Signal::Input(i) => inputs[i][w],
+            Signal::Gate(g) => gates[g][w],
+        }
     }
 
     /// Evaluates on every row of `table`, matching inputs by name. Returns

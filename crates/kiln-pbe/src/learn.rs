@@ -8,11 +8,14 @@
 //! stops as soon as the fired circuit is exact.
 
 use crate::circuit::{gate_from_truth_table, Circuit, CircuitError, GateExpr, Signal};
+use crate::repair;
 use crate::search::{self, Basis, SearchOptions};
 use crate::table::Table;
 use crate::verify::verify;
 use kiln_core::{DType, Rng, Tensor, Var};
 use kiln_nn::{Adam, Optimizer};
+use rayon::prelude::*;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Which family of relaxed programs to search.
@@ -63,6 +66,29 @@ pub struct LearnOptions {
     /// Logit added to each gate's pass-through function at initialisation (difflogic's residual
     /// initialisation, used by the learned-wiring restarts; 0 = plain random gates).
     pub residual_init: f64,
+    /// Circuit space: when a restart ends a few rows short, try to fix the fired circuit by
+    /// resubstitution over the trained network's own gates (at most 3 new gates); when time runs
+    /// out with no exact circuit, rebuild the wrong outputs of the best one from its gates so the
+    /// result is always exact (see [`crate::repair`]). The result says how many gates repair added.
+    pub repair: bool,
+    /// Circuit space, complete tables: shrink the final circuit by resubstitution (each gate
+    /// replaced by an earlier signal or one gate over two earlier signals when that frees gates),
+    /// which never changes the function ([`repair::shrink`]).
+    pub shrink: bool,
+    /// Circuit space: gate temperature at the last step. Each gate mixes its 16 functions by
+    /// `softmax(logits / T)`, with `T` falling geometrically from 1 to this value over a restart's
+    /// steps, so the relaxed circuit hardens toward the one that fires (1 = no annealing).
+    ///
+    /// Off by default because it lowered the per-restart success in our measurement (BENCHMARKS.md:
+    /// 44 of 100 restarts exact without annealing, 39 with 0.3, 33 with 0.1).
+    pub final_temperature: f64,
+    /// Circuit space: standard deviation of Gaussian noise added to the gate-logit gradients,
+    /// decaying as `sigma / (1 + step)^0.55` (Neelakantan et al., 2015); 0 = none.
+    ///
+    /// Off by default: Adam divides each gradient by its running scale, so on logits whose true
+    /// gradient is near zero even sigma = 0.001 becomes a full-size random step (22 of 100
+    /// restarts exact instead of 44).
+    pub grad_noise: f64,
 }
 
 impl Default for LearnOptions {
@@ -80,6 +106,10 @@ impl Default for LearnOptions {
             timeout: Duration::from_secs(120),
             check_every: 20,
             residual_init: 3.0,
+            repair: true,
+            shrink: true,
+            final_temperature: 1.0,
+            grad_noise: 0.0,
         }
     }
 }
@@ -125,8 +155,17 @@ pub struct LearnResult {
     pub accuracy: f64,
     /// Restarts run.
     pub restarts: usize,
-    /// Restarts that ended exact (the per-restart success count; runs stop at the first).
+    /// Restarts whose fired circuit was exact without repair (the per-restart success count of
+    /// gradient search; runs stop at the first exact circuit).
     pub exact_restarts: usize,
+    /// Gates that repair added to the fired circuit (0 when gradient search alone was exact).
+    pub repaired_gates: usize,
+    /// Rows, summed over outputs, that the fired circuit got wrong before repair fixed them.
+    pub repaired_rows: usize,
+    /// How repair fixed them ([`repair::RepairMethod::None`] when it was not needed).
+    pub repair_method: repair::RepairMethod,
+    /// Gates of the fired (and repaired) circuit after simplification, before [`repair::shrink`].
+    pub fired_gates: usize,
     /// Adam steps over all restarts.
     pub steps: usize,
     /// Wall-clock seconds.
@@ -371,8 +410,8 @@ impl GateNet {
         v
     }
 
-    /// Probabilistic outputs `[rows, m]`.
-    fn forward(&self, x: &Tensor) -> Result<Tensor, LearnError> {
+    /// Probabilistic outputs `[rows, m]`, with every gate's function mixture at `temperature`.
+    fn forward(&self, x: &Tensor, temperature: f64) -> Result<Tensor, LearnError> {
         let mut s = x.clone();
         let mut out = x.clone();
         for l in &self.layers {
@@ -389,7 +428,12 @@ impl GateNet {
             };
             let (a, b) = (read(0)?, read(1)?);
             // Each gate is a polynomial in (1, a, b, ab) whose coefficients mix the 16 functions.
-            let k = l.logits.tensor().softmax(-1)?.matmul(&self.poly)?.t()?;
+            let mix = if temperature == 1.0 {
+                l.logits.tensor().softmax(-1)?
+            } else {
+                l.logits.tensor().affine(1.0 / temperature, 0.0)?.softmax(-1)?
+            };
+            let k = mix.matmul(&self.poly)?.t()?;
             let coef = |i: usize| k.select(0, i);
             out = coef(0)?
                 .add(&a.mul(&coef(1)?)?)?
@@ -400,7 +444,7 @@ impl GateNet {
         Ok(out)
     }
 
-    /// Hardens every gate (argmax function, argmax wire) into a circuit.
+    /// Hardens every gate (argmax function, argmax wire) into a circuit, unsimplified.
     fn fire(&self, table: &Table) -> Result<Circuit, LearnError> {
         let mut c = Circuit::for_table(table);
         let mut signals: Vec<Signal> = (0..self.inputs).map(Signal::Input).collect();
@@ -441,7 +485,8 @@ impl GateNet {
         for (j, name) in table.output_names().iter().enumerate() {
             c.set_output(name, last[j])?;
         }
-        Ok(c.simplify())
+        // Not simplified: repair uses every gate, read or not, as a building block.
+        Ok(c)
     }
 }
 
@@ -542,11 +587,11 @@ impl Model {
             Model::Units(u) => u.vars(),
         }
     }
-    fn loss(&self, x: &Tensor, y: &Tensor) -> Result<Tensor, LearnError> {
+    fn loss(&self, x: &Tensor, y: &Tensor, temperature: f64) -> Result<Tensor, LearnError> {
         Ok(match self {
             Model::Gates(g) => {
                 // Binary cross-entropy on the probabilistic outputs, clamped so log stays finite.
-                let o = g.forward(x)?.clamp(1e-6, 1.0 - 1e-6)?;
+                let o = g.forward(x, temperature)?.clamp(1e-6, 1.0 - 1e-6)?;
                 let pos = y.mul(&o.log()?)?;
                 let neg = y.affine(-1.0, 1.0)?.mul(&o.affine(-1.0, 1.0)?.log()?)?;
                 pos.add(&neg)?.mean_all()?.neg()?
@@ -558,6 +603,7 @@ impl Model {
             }
         })
     }
+    /// The fired circuit, unsimplified.
     fn fire(&self, table: &Table, reports: &mut Vec<UnitReport>) -> Result<Circuit, LearnError> {
         match self {
             Model::Gates(g) => g.fire(table),
@@ -612,13 +658,25 @@ fn schedule(table: &Table, opts: &LearnOptions) -> Vec<Attempt> {
                     Some(Wiring::Random) => vec![attempt(tree_w, tree_d, Wiring::Random, 0.0)],
                     // Tree restarts are cheap (few gates) and each finds parity-8 only about one
                     // time in four, so they get three of the five slots.
-                    None => vec![
-                        attempt(dense_w, dense_d, Wiring::Learned, opts.residual_init),
-                        attempt(tree_w, tree_d, Wiring::Random, 0.0),
-                        attempt(tree_w, tree_d, Wiring::Random, 0.0),
-                        attempt(dense_w, dense_d, Wiring::Learned, 0.0),
-                        attempt(tree_w, tree_d, Wiring::Random, 0.0),
-                    ],
+                    //
+                    // Residual initialisation is difflogic's remedy for depth: on the shallow
+                    // networks of three-input tables, plain random gates first made the first
+                    // restart exact for 217 of the 256 functions instead of 162; on the deeper
+                    // networks of five- and six-input tables the residual restarts did better.
+                    None => {
+                        let (first, second) = if dense_d >= 5 {
+                            (opts.residual_init, 0.0)
+                        } else {
+                            (0.0, opts.residual_init)
+                        };
+                        vec![
+                            attempt(dense_w, dense_d, Wiring::Learned, first),
+                            attempt(tree_w, tree_d, Wiring::Random, 0.0),
+                            attempt(tree_w, tree_d, Wiring::Random, 0.0),
+                            attempt(dense_w, dense_d, Wiring::Learned, second),
+                            attempt(tree_w, tree_d, Wiring::Random, 0.0),
+                        ]
+                    }
                 };
                 v.extend(level);
                 if opts.width.is_some() && opts.depth.is_some() {
@@ -630,77 +688,39 @@ fn schedule(table: &Table, opts: &LearnOptions) -> Vec<Attempt> {
     }
 }
 
-/// Learns a circuit for `table` by gradient descent on a relaxed program, restarting and growing
-/// the network until the fired circuit reproduces every row, the restarts run out, or the time
-/// budget is spent. `progress` is called after every check.
-pub fn learn(table: &Table, opts: &LearnOptions, mut progress: impl FnMut(&Progress)) -> Result<LearnResult, LearnError> {
-    if table.is_empty() {
-        return Err(LearnError::Options("the table has no rows".into()));
-    }
-    // Learned wiring builds a dense [signals, gates] matrix per layer, so sizes are bounded to
-    // keep a typo like --width 100000 from exhausting memory.
-    if let Some(w) = opts.width.filter(|&w| w == 0 || w > MAX_WIDTH) {
-        return Err(LearnError::Options(format!("width {w} is outside 1..={MAX_WIDTH}")));
-    }
-    if let Some(d) = opts.depth.filter(|&d| d == 0 || d > MAX_DEPTH) {
-        return Err(LearnError::Options(format!("depth {d} is outside 1..={MAX_DEPTH}")));
-    }
-    if opts.pool == 0 || opts.steps == 0 {
-        return Err(LearnError::Options(format!(
-            "pool ({}) and steps ({}) must be at least 1",
-            opts.pool, opts.steps
-        )));
-    }
-    if opts.space == Space::Mlp && table.num_inputs() > 10 {
-        return Err(LearnError::Options(format!(
-            "the mlp space fires hidden units by enumerating their inputs; {} inputs is more than 10",
-            table.num_inputs()
-        )));
-    }
-    let start = Instant::now();
-    let (x, y) = tensors(table)?;
-    let (n, m) = (table.num_inputs(), table.num_outputs());
-    let attempts = schedule(table, opts);
-    // With a fixed restart count, spread it over the attempts; otherwise run every attempt once
-    // (the unit space: five seeds) and then keep cycling the largest level until time runs out.
-    let budget = opts.restarts.unwrap_or(usize::MAX);
-    let per_attempt = if opts.space == Space::Unit { 5 } else { 1 };
-    let last_level = attempts
-        .len()
-        .saturating_sub(if opts.wiring.is_none() && opts.space == Space::Circuit {
-            3
-        } else {
-            1
-        });
-    let check = opts.check_every.max(1);
-    let mut best: Option<LearnResult> = None;
-    let mut restarts = 0;
-    let mut exact_restarts = 0;
-    let mut steps_total = 0;
-    let mut units = Vec::new();
-    let mut plan =
-        attempts
-            .iter()
-            .flat_map(|a| std::iter::repeat_n(*a, per_attempt))
-            .chain(
-                attempts[last_level..]
-                    .iter()
-                    .copied()
-                    .cycle()
-                    .take(if opts.restarts.is_some() || opts.space == Space::Unit {
-                        0
-                    } else {
-                        usize::MAX
-                    }),
-            );
-    while restarts < budget {
-        if restarts > 0 && start.elapsed() >= opts.timeout {
-            break;
-        }
-        let Some(att) = plan.next().or_else(|| opts.restarts.map(|_| attempts[restarts % attempts.len()])) else {
-            break;
-        };
-        let mut rng = Rng::new(opts.seed.wrapping_mul(0x9E37_79B9).wrapping_add(restarts as u64));
+/// What one restart produced: its best fired circuit (repaired when a cheap repair made it exact).
+struct Outcome {
+    circuit: Circuit,
+    /// The unsimplified fired circuit (before any repair): every trained gate, for a final repair.
+    raw: Circuit,
+    accuracy: f64,
+    exact_unrepaired: bool,
+    /// (gates added, rows fixed, method) when repair made it exact.
+    repair: Option<(usize, usize, repair::RepairMethod)>,
+    units: Vec<UnitReport>,
+    curve: Vec<f64>,
+    steps: usize,
+    attempt: Attempt,
+}
+
+/// What every restart of one [`learn`] call shares.
+struct RestartContext<'a, F> {
+    table: &'a Table,
+    x: &'a Tensor,
+    y: &'a Tensor,
+    opts: &'a LearnOptions,
+    start: Instant,
+    progress: &'a Mutex<F>,
+}
+
+impl<F: FnMut(&Progress) + Send> RestartContext<'_, F> {
+    /// Trains restart `index` (its seed is derived from the index alone) until its fired circuit is
+    /// exact, it stops improving, its steps run out, or the time budget is spent.
+    fn run(&self, index: usize, att: Attempt) -> Result<Outcome, LearnError> {
+        let (table, opts) = (self.table, self.opts);
+        let (n, m) = (table.num_inputs(), table.num_outputs());
+        let check = opts.check_every.max(1);
+        let mut rng = Rng::new(opts.seed.wrapping_mul(0x9E37_79B9).wrapping_add(index as u64));
         let model = match opts.space {
             Space::Circuit => Model::Gates(GateNet::new(
                 n,
@@ -717,27 +737,50 @@ pub fn learn(table: &Table, opts: &LearnOptions, mut progress: impl FnMut(&Progr
         };
         let mut adam = Adam::new(model.vars(), opts.lr)?;
         let mut curve = Vec::with_capacity(opts.steps);
-        let mut fired: Option<(Circuit, f64, Vec<UnitReport>)> = None;
+        let mut units = Vec::new();
+        // (simplified circuit, accuracy, unit reports, unsimplified circuit)
+        let mut fired: Option<(Circuit, f64, Vec<UnitReport>, Circuit)> = None;
+        let mut steps = 0;
+        let gate_logits: Vec<Var> = match &model {
+            Model::Gates(g) => g.layers.iter().map(|l| l.logits.clone()).collect(),
+            Model::Units(_) => Vec::new(),
+        };
+        let cooling = opts.final_temperature.ln() / opts.steps.max(2) as f64;
         for step in 1..=opts.steps {
-            let loss = model.loss(&x, &y)?;
+            let temperature = (cooling * (step - 1) as f64).exp();
+            let loss = model.loss(self.x, self.y, temperature)?;
             curve.push(loss.item()?);
-            adam.backward_step(&loss)?;
-            steps_total += 1;
-            if step % check == 0 || step == opts.steps {
-                let c = model.fire(table, &mut units)?;
-                let acc = accuracy_of(&c, table);
-                progress(&Progress {
-                    restart: restarts,
-                    step,
-                    loss: curve[curve.len() - 1],
-                    accuracy: acc,
-                    width: att.width,
-                    depth: att.depth,
-                });
-                if fired.as_ref().is_none_or(|(_, a, _)| acc > *a) {
-                    fired = Some((c, acc, units.clone()));
+            let mut grads = loss.backward()?;
+            if opts.grad_noise > 0.0 {
+                let sigma = opts.grad_noise / (1.0 + step as f64).powf(0.55);
+                for v in &gate_logits {
+                    if let Some(g) = grads.get_id(v.id()) {
+                        let noise = Tensor::randn(g.dims().to_vec(), 0.0, sigma, g.dtype(), &mut rng)?;
+                        let noisy = g.add(&noise)?;
+                        grads.insert(v.id(), noisy);
+                    }
                 }
-                if acc >= 1.0 || start.elapsed() >= opts.timeout {
+            }
+            adam.step(&grads)?;
+            steps += 1;
+            if step % check == 0 || step == opts.steps {
+                let raw = model.fire(table, &mut units)?;
+                let c = raw.simplify();
+                let acc = accuracy_of(&c, table);
+                if let Ok(mut report) = self.progress.lock() {
+                    (*report)(&Progress {
+                        restart: index,
+                        step,
+                        loss: curve[curve.len() - 1],
+                        accuracy: acc,
+                        width: att.width,
+                        depth: att.depth,
+                    });
+                }
+                if fired.as_ref().is_none_or(|(_, a, _, _)| acc > *a) {
+                    fired = Some((c, acc, units.clone(), raw));
+                }
+                if acc >= 1.0 || self.start.elapsed() >= opts.timeout {
                     break;
                 }
                 // A learned-wiring restart whose loss stopped falling is unlikely to recover: end it
@@ -748,35 +791,195 @@ pub fn learn(table: &Table, opts: &LearnOptions, mut progress: impl FnMut(&Progr
                 }
             }
         }
-        restarts += 1;
-        let (circuit, accuracy, fired_units) = fired.expect("at least one check per restart");
-        let exact = accuracy >= 1.0;
-        exact_restarts += exact as usize;
-        if best.as_ref().is_none_or(|b| accuracy > b.accuracy) {
-            best = Some(LearnResult {
-                circuit,
-                exact,
-                accuracy,
-                restarts,
-                exact_restarts,
-                steps: steps_total,
-                seconds: 0.0,
-                loss_curve: curve,
-                units: fired_units,
-                width: att.width,
-                depth: att.depth,
-                note: None,
-            });
+        let (circuit, accuracy, units, raw) = fired.expect("at least one check per restart");
+        let mut out = Outcome {
+            exact_unrepaired: accuracy >= 1.0,
+            circuit,
+            raw,
+            accuracy,
+            repair: None,
+            units,
+            curve,
+            steps,
+            attempt: att,
+        };
+        // A near miss is often one or two gates from exact, and those gates are usually among the
+        // trained network's own signals; a cheap resubstitution finds them.
+        if !out.exact_unrepaired && opts.repair && opts.space == Space::Circuit {
+            if let Some(r) = repair::repair(&out.raw, table, 3, false) {
+                (out.circuit, out.accuracy) = (r.circuit, 1.0);
+                out.repair = Some((r.added_gates, r.fixed_rows, r.method));
+            }
         }
-        if exact {
+        Ok(out)
+    }
+}
+
+/// Learns a circuit for `table` by gradient descent on a relaxed program, restarting and growing
+/// the network until the fired circuit reproduces every row, the restarts run out, or the time
+/// budget is spent. `progress` is called after every check.
+///
+/// Restarts run in parallel on rayon's threads; `progress` may be called from any of them.
+pub fn learn(table: &Table, opts: &LearnOptions, progress: impl FnMut(&Progress) + Send) -> Result<LearnResult, LearnError> {
+    if table.is_empty() {
+        return Err(LearnError::Options("the table has no rows".into()));
+    }
+    // Learned wiring builds a dense [signals, gates] matrix per layer, so sizes are bounded to
+    // keep a typo like --width 100000 from exhausting memory.
+    if let Some(w) = opts.width.filter(|&w| w == 0 || w > MAX_WIDTH) {
+        return Err(LearnError::Options(format!("width {w} is outside 1..={MAX_WIDTH}")));
+    }
+    if let Some(d) = opts.depth.filter(|&d| d == 0 || d > MAX_DEPTH) {
+        return Err(LearnError::Options(format!("depth {d} is outside 1..={MAX_DEPTH}")));
+    }
+    let valid = |v: f64, positive: bool| v.is_finite() && if positive { v > 0.0 } else { v >= 0.0 };
+    if !valid(opts.final_temperature, true) || !valid(opts.grad_noise, false) {
+        return Err(LearnError::Options(format!(
+            "final temperature ({}) must be > 0 and gradient noise ({}) >= 0",
+            opts.final_temperature, opts.grad_noise
+        )));
+    }
+    if opts.pool == 0 || opts.steps == 0 {
+        return Err(LearnError::Options(format!(
+            "pool ({}) and steps ({}) must be at least 1",
+            opts.pool, opts.steps
+        )));
+    }
+    if opts.space == Space::Mlp && table.num_inputs() > 10 {
+        return Err(LearnError::Options(format!(
+            "the mlp space fires hidden units by enumerating their inputs; {} inputs is more than 10",
+            table.num_inputs()
+        )));
+    }
+    let start = Instant::now();
+    let (x, y) = tensors(table)?;
+    let attempts = schedule(table, opts);
+    // With a fixed restart count, spread it over the attempts; otherwise run every attempt once
+    // (the unit space: five seeds) and then keep cycling the largest level until time runs out.
+    let budget = opts.restarts.unwrap_or(usize::MAX);
+    let per_attempt = if opts.space == Space::Unit { 5 } else { 1 };
+    let last_level = attempts
+        .len()
+        .saturating_sub(if opts.wiring.is_none() && opts.space == Space::Circuit {
+            3
+        } else {
+            1
+        });
+    let mut best: Option<(LearnResult, Circuit)> = None;
+    let mut restarts = 0;
+    let mut exact_restarts = 0;
+    let mut steps_total = 0;
+    let mut plan =
+        attempts
+            .iter()
+            .flat_map(|a| std::iter::repeat_n(*a, per_attempt))
+            .chain(
+                attempts[last_level..]
+                    .iter()
+                    .copied()
+                    .cycle()
+                    .take(if opts.restarts.is_some() || opts.space == Space::Unit {
+                        0
+                    } else {
+                        usize::MAX
+                    }),
+            );
+    // Restarts run in batches, one per thread. Each restart depends only on its index, and the
+    // batch is read back in index order up to the first exact restart, so the result is the same
+    // whatever the number of threads (short of the time budget running out).
+    let threads = rayon::current_num_threads().max(1);
+    let progress = Mutex::new(progress);
+    let ctx = RestartContext {
+        table,
+        x: &x,
+        y: &y,
+        opts,
+        start,
+        progress: &progress,
+    };
+    'batches: while restarts < budget {
+        if restarts > 0 && start.elapsed() >= opts.timeout {
             break;
         }
+        let mut batch = Vec::with_capacity(threads);
+        while batch.len() < threads && restarts + batch.len() < budget {
+            let index = restarts + batch.len();
+            match plan.next().or_else(|| opts.restarts.map(|_| attempts[index % attempts.len()])) {
+                Some(att) => batch.push((index, att)),
+                None => break,
+            }
+        }
+        if batch.is_empty() {
+            break;
+        }
+        let outcomes: Vec<Result<Outcome, LearnError>> = batch.par_iter().map(|&(index, att)| ctx.run(index, att)).collect();
+        for outcome in outcomes {
+            let o = outcome?;
+            restarts += 1;
+            steps_total += o.steps;
+            exact_restarts += o.exact_unrepaired as usize;
+            let exact = o.accuracy >= 1.0;
+            if best.as_ref().is_none_or(|(b, _)| o.accuracy > b.accuracy) {
+                best = Some((
+                    LearnResult {
+                        circuit: o.circuit,
+                        exact,
+                        accuracy: o.accuracy,
+                        restarts,
+                        exact_restarts,
+                        repaired_gates: o.repair.as_ref().map_or(0, |r| r.0),
+                        repaired_rows: o.repair.as_ref().map_or(0, |r| r.1),
+                        repair_method: o.repair.as_ref().map_or(repair::RepairMethod::None, |r| r.2),
+                        fired_gates: 0,
+                        steps: steps_total,
+                        seconds: 0.0,
+                        loss_curve: o.curve,
+                        units: o.units,
+                        width: o.attempt.width,
+                        depth: o.attempt.depth,
+                        note: None,
+                    },
+                    o.raw,
+                ));
+            }
+            if exact {
+                break 'batches;
+            }
+        }
     }
-    let mut res = best.ok_or_else(|| LearnError::Options("no restart ran (timeout 0?)".into()))?;
+    let (mut res, best_raw) = best.ok_or_else(|| LearnError::Options("no restart ran (timeout 0?)".into()))?;
+    // Out of time or restarts: rebuild the best circuit's wrong outputs from its own gates, with a
+    // sum of products as the last resort, so a circuit-space run always ends exact.
+    if !res.exact && opts.repair && opts.space == Space::Circuit {
+        if let Some(r) = repair::repair(&best_raw, table, 12, true) {
+            let right = (res.accuracy * table.len() as f64).round() as usize;
+            res.note = Some(format!(
+                "gradient search reached {right} of {} rows in {restarts} restarts; repair added {} gates ({}) to fix the other {} (output, row) pairs",
+                table.len(),
+                r.added_gates,
+                r.method.describe(),
+                r.fixed_rows
+            ));
+            (res.circuit, res.accuracy, res.exact) = (r.circuit, 1.0, true);
+            (res.repaired_gates, res.repaired_rows, res.repair_method) = (r.added_gates, r.fixed_rows, r.method);
+        }
+    }
+    res.fired_gates = res.circuit.num_gates();
+    if opts.shrink && opts.space == Space::Circuit {
+        res.circuit = repair::shrink(&res.circuit, table);
+    }
     res.restarts = restarts;
     res.exact_restarts = exact_restarts;
     res.steps = steps_total;
     res.seconds = start.elapsed().as_secs_f64();
+    if res.exact && res.repaired_gates > 0 && res.note.is_none() {
+        res.note = Some(format!(
+            "the fired circuit missed {} (output, row) pairs; repair added {} gates ({})",
+            res.repaired_rows,
+            res.repaired_gates,
+            res.repair_method.describe()
+        ));
+    }
     if !res.exact {
         let right = (res.accuracy * table.len() as f64).round() as usize;
         res.note = Some(match opts.space {

@@ -8,6 +8,7 @@
 //! * [`emit`]: Rust, C and Verilog code generation.
 //! * [`library`]: built-in benchmark tables.
 //! * [`json`]: the machine-readable result format.
+//! * [`repair`]: fixing near-exact circuits by resubstitution over their own signals.
 
 pub mod circuit;
 pub mod emit;
@@ -15,6 +16,7 @@ pub mod grammar;
 pub mod json;
 pub mod learn;
 pub mod library;
+pub mod repair;
 pub mod search;
 pub mod table;
 pub mod verify;

@@ -5,17 +5,20 @@ use kiln_pbe::learn::{learn, LearnOptions, Space, Wiring};
 use kiln_pbe::{library, verify, Table};
 use std::time::Duration;
 
+/// Gradient search alone: these tests measure the learner, so repair (tested in repair.rs) is off.
 fn opts(space: Space, seed: u64) -> LearnOptions {
     LearnOptions {
         space,
         seed,
         timeout: Duration::from_secs(60),
+        repair: false,
         ..Default::default()
     }
 }
 
 fn assert_exact(t: &Table, r: &kiln_pbe::LearnResult, what: &str) {
     assert!(r.exact, "{what}: not exact ({:?})", r.note);
+    assert_eq!(r.repaired_gates, 0, "{what}: repaired");
     let v = verify(&r.circuit, t).unwrap();
     assert!(v.ok(), "{what}: fired circuit fails verification:\n{v}");
 }
@@ -182,4 +185,44 @@ fn oversized_networks_are_refused_before_allocating() {
         learn(&t, &o, |_| {}).unwrap_err().to_string(),
         "learn: depth 1000 is outside 1..=64"
     );
+}
+
+#[test]
+fn the_result_does_not_depend_on_the_number_of_threads() {
+    // Restarts run in parallel batches; the full adder needs several restarts, so batches of 1 and
+    // of 3 end at different points and must still pick the same restart.
+    let t = library::full_adder();
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| learn(&t, &opts(Space::Circuit, 0), |_| {}).unwrap())
+    };
+    let (one, three) = (run(1), run(3));
+    assert!(one.restarts > 1, "one restart was enough; the test needs a seed that takes several");
+    assert_eq!(one.circuit, three.circuit);
+    assert_eq!((one.restarts, one.steps), (three.restarts, three.steps));
+}
+
+#[test]
+fn annealing_and_gradient_noise_are_options_that_still_fire_exact_circuits() {
+    let t = library::full_adder();
+    for (temperature, noise) in [(0.3, 0.0), (1.0, 0.01)] {
+        let o = LearnOptions {
+            final_temperature: temperature,
+            grad_noise: noise,
+            ..opts(Space::Circuit, 0)
+        };
+        let r = learn(&t, &o, |_| {}).unwrap();
+        assert_exact(&t, &r, &format!("T={temperature} noise={noise}"));
+        let again = learn(&t, &o, |_| {}).unwrap();
+        assert_eq!(r.circuit, again.circuit, "noise is seeded: same seed, same circuit");
+    }
+    for (temperature, noise) in [(0.0, 0.0), (f64::NAN, 0.0), (1.0, -1.0)] {
+        let o = LearnOptions {
+            final_temperature: temperature,
+            grad_noise: noise,
+            ..opts(Space::Circuit, 0)
+        };
+        let e = learn(&t, &o, |_| {}).unwrap_err().to_string();
+        assert!(e.contains("temperature") && e.contains("noise"), "{e}");
+    }
 }

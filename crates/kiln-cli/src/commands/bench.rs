@@ -128,6 +128,8 @@ fn secs(v: Option<f64>) -> String {
 struct Tally {
     runs: usize,
     exact_runs: usize,
+    /// Exact runs whose circuit needed repair (gradient search alone came up short).
+    repaired_runs: usize,
     restarts: usize,
     exact_restarts: usize,
     times: Vec<f64>,
@@ -209,6 +211,7 @@ pub fn run(args: &BenchArgs) -> Result<u8, String> {
                 every_seed &= exact;
                 if exact {
                     tally.exact_runs += 1;
+                    tally.repaired_runs += (r.repaired_gates > 0) as usize;
                     tally.times.push(r.seconds);
                     tally.fired.push(r.circuit.num_gates() as f64);
                     let m = minimise(
@@ -251,11 +254,16 @@ pub fn run(args: &BenchArgs) -> Result<u8, String> {
             let k = proven.len();
             format!("median {} ({k}/{} proven)", num(median(&mut proven)), tables.len())
         };
+        let repaired = if tally.repaired_runs > 0 {
+            format!(", {} by repair", tally.repaired_runs)
+        } else {
+            String::new()
+        };
         let exact_col = if tables.len() == 1 {
-            format!("{}/{}", tally.exact_runs, tally.runs)
+            format!("{}/{}{repaired}", tally.exact_runs, tally.runs)
         } else {
             format!(
-                "{}/{} functions ({}/{} runs)",
+                "{}/{} functions ({}/{} runs{repaired})",
                 tally.functions_exact, tally.functions, tally.exact_runs, tally.runs
             )
         };
@@ -306,7 +314,7 @@ pub fn run(args: &BenchArgs) -> Result<u8, String> {
     bar.finish();
     println!();
     println!(
-        "{} seeds per table, {} s per gradient run (circuit space); restart success = exact restarts / restarts;",
+        "{} seeds per table, {} s per gradient run (circuit space, repair on); restart success = restarts whose fired circuit was exact without repair / restarts;",
         args.seeds, args.timeout
     );
     println!(

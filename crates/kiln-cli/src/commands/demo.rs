@@ -78,10 +78,12 @@ fn column(t: &Table) -> String {
 /// Runs the demo; 0 unless a file cannot be written.
 pub fn run(args: &DemoArgs) -> Result<u8, String> {
     std::fs::create_dir_all(&args.out).map_err(|e| format!("--out: {}: cannot create folder: {e}", args.out.display()))?;
+    // The demo teaches gradient search, so what it shows is what gradient search alone fired.
     let opts = |space: Space| LearnOptions {
         space,
         seed: args.seed,
         timeout: Duration::from_secs(10),
+        repair: false,
         ..LearnOptions::default()
     };
     println!(
@@ -154,7 +156,10 @@ pub fn run(args: &DemoArgs) -> Result<u8, String> {
         println!("{l}");
     }
     println!();
-    println!("gradient: circuit space, seed {}, gates after firing and simplifying;", args.seed);
+    println!(
+        "gradient: circuit space, seed {}, gates after firing and simplifying (gradient search alone: no repair);",
+        args.seed
+    );
     println!("discrete: exhaustive search over all 2-input gates; minimal = no smaller circuit exists.");
     Ok(0)
 }
@@ -170,6 +175,7 @@ fn compare(names: &[&str], seed: u64) -> Result<Vec<String>, String> {
         let opts = LearnOptions {
             seed,
             timeout: Duration::from_secs(10),
+            repair: false,
             ..LearnOptions::default()
         };
         let r = learn_with_bar(&t, &opts, false, &format!("{name} "))?;

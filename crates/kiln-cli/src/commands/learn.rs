@@ -82,6 +82,12 @@ pub struct LearnArgs {
     /// Adam learning rate.
     #[arg(long, allow_negative_numbers = true, value_name = "F", default_value_t = 0.1)]
     pub lr: f64,
+    /// Circuit space: gate temperature at the end of a restart; it falls geometrically from 1, so the relaxed gates harden toward the fired ones (1 = no annealing).
+    #[arg(long, allow_negative_numbers = true, value_name = "T", default_value_t = LearnOptions::default().final_temperature)]
+    pub final_temperature: f64,
+    /// Circuit space: standard deviation of the Gaussian noise added to gate gradients, decaying as 1/(1+step)^0.55 (0 = none).
+    #[arg(long, allow_negative_numbers = true, value_name = "F", default_value_t = LearnOptions::default().grad_noise)]
+    pub grad_noise: f64,
     /// Seed of every random choice (same seed, same program).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,
@@ -91,6 +97,15 @@ pub struct LearnArgs {
     /// Hold out this fraction of the rows (seeded by --seed) and report how the fired program does on them [default: 0, train on every row].
     #[arg(long, allow_negative_numbers = true, value_name = "F")]
     pub holdout: Option<f64>,
+    /// Circuit space: do not repair the fired circuit. By default a restart that ends a few rows short is
+    /// fixed by resubstitution over the trained gates, and a run that ends without an exact circuit
+    /// rebuilds the wrong outputs (resubstitution, XOR/Shannon decomposition or a sum of products) so
+    /// the result is exact; the summary says how many gates repair added [default: repair on].
+    #[arg(long, default_value_t = false)]
+    pub no_repair: bool,
+    /// Circuit space: keep the fired circuit as fired. By default, on a complete table, each gate is replaced by an earlier signal or one gate over two earlier signals when that frees gates (resubstitution; the function never changes) [default: shrink on].
+    #[arg(long, default_value_t = false)]
+    pub no_shrink: bool,
     /// Shrink the fired circuit with the exact search (bounded: 12 gates, 10 s) [default: off].
     #[arg(long, default_value_t = false)]
     pub minimise: bool,
@@ -124,6 +139,15 @@ fn options(args: &LearnArgs) -> Result<LearnOptions, String> {
             return Err(format!("--holdout: expected a fraction in [0, 1), got {h}"));
         }
     }
+    if !(args.final_temperature.is_finite() && args.final_temperature > 0.0) {
+        return Err(format!(
+            "--final-temperature: expected a number > 0, got {}",
+            args.final_temperature
+        ));
+    }
+    if !(args.grad_noise.is_finite() && args.grad_noise >= 0.0) {
+        return Err(format!("--grad-noise: expected a number >= 0, got {}", args.grad_noise));
+    }
     if args.width == Some(0) {
         return Err("--width: expected at least 1".into());
     }
@@ -155,6 +179,10 @@ fn options(args: &LearnArgs) -> Result<LearnOptions, String> {
         lr: args.lr,
         seed: args.seed,
         timeout: Duration::from_secs_f64(args.timeout),
+        repair: !args.no_repair,
+        shrink: !args.no_shrink,
+        final_temperature: args.final_temperature,
+        grad_noise: args.grad_noise,
         ..LearnOptions::default()
     })
 }
@@ -341,7 +369,8 @@ pub fn run(args: &LearnArgs) -> Result<u8, String> {
         let mut extra = vec![
             ("accuracy", serde_json::json!(check.accuracy())),
             ("exact_restarts", serde_json::json!(r.exact_restarts)),
-            ("fired_gates", serde_json::json!(r.circuit.num_gates())),
+            ("fired_gates", serde_json::json!(r.fired_gates)),
+            ("repaired_gates", serde_json::json!(r.repaired_gates)),
         ];
         if let Some(n) = &r.note {
             extra.push(("note", serde_json::json!(n)));
@@ -377,6 +406,13 @@ pub fn run(args: &LearnArgs) -> Result<u8, String> {
     }
     if let Some(n) = &r.note {
         summary.push(format!("note: {n}"));
+    }
+    if r.fired_gates != r.circuit.num_gates() {
+        summary.push(format!(
+            "resubstitution: {} -> {} gates (same function)",
+            r.fired_gates,
+            r.circuit.num_gates()
+        ));
     }
     if args.minimise && !exact {
         summary.push("minimise: skipped (the fired program is not exact)".into());
