@@ -1,6 +1,6 @@
 //! Reverse-mode autodiff: the graph records, the derivative formulas, and the engine.
 //!
-//! Each op result that needs a gradient holds an [`Op`] naming its inputs; the graph lives in the
+//! Each op result that needs a gradient holds an `Op` naming its inputs; the graph lives in the
 //! tensors and frees itself when the last handle drops. Derivative formulas are written with the
 //! public tensor ops, so running backward with `create_graph` records a graph of the gradient
 //! itself, which can be differentiated again. Without `create_graph` the engine runs in no-grad

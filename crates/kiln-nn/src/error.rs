@@ -84,7 +84,7 @@ impl std::fmt::Display for TensorMismatch {
 }
 
 /// Lets kiln-nn calls be used with `?` inside closures that return kiln-core results (such as
-/// [`kiln_core::gradcheck`] functions); non-tensor errors become `Error::Value` with their message.
+/// [`kiln_core::gradcheck()`] functions); non-tensor errors become `Error::Value` with their message.
 impl From<Error> for kiln_core::Error {
     fn from(e: Error) -> kiln_core::Error {
         match e {

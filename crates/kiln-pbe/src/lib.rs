@@ -3,8 +3,8 @@
 //! * [`table`]: example tables read from CSV or built from a function.
 //! * [`circuit`]: straight-line gate circuits, evaluation and simplification.
 //! * [`grammar`]: the text form of circuits (printer and parser).
-//! * [`verify`]: checking a circuit against a table row by row.
-//! * [`search`]: exact minimum-size synthesis by enumeration.
+//! * [`verify`](mod@verify): checking a circuit against a table row by row.
+//! * [`search`](mod@search): exact minimum-size synthesis by enumeration.
 //! * [`emit`]: Rust, C and Verilog code generation.
 //! * [`library`]: built-in benchmark tables.
 //! * [`json`]: the machine-readable result format.

@@ -187,7 +187,7 @@ fn options(args: &LearnArgs) -> Result<LearnOptions, String> {
     })
 }
 
-/// Runs [`learn`] with a progress bar (stderr, terminals only, after a second).
+/// Runs [`learn()`] with a progress bar (stderr, terminals only, after a second).
 pub fn learn_with_bar(table: &Table, opts: &LearnOptions, quiet: bool, label: &str) -> Result<LearnResult, String> {
     let mut bar = Bar::new(opts.steps as u64, quiet);
     let r = learn(table, opts, |p: &Progress| {
