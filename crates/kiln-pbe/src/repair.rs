@@ -334,11 +334,14 @@ impl Divisors {
         let words = self.words;
         let on_n = count((0..words).map(|w| t[w] & care[w]));
         let off_n = count((0..words).map(|w| !t[w] & care[w]));
+        if on_n.min(off_n) > COVER_MAX_PRODUCTS {
+            return None;
+        }
         let negate = off_n < on_n;
         let target: Vec<u64> = (0..words).map(|w| if negate { !t[w] } else { t[w] } & care[w]).collect();
         let off: Vec<u64> = (0..words).map(|w| !target[w] & care[w]).collect();
         let mut uncovered = target.clone();
-        let mut sum: Option<Expr> = None;
+        let mut products: Vec<Expr> = Vec::new();
         while let Some(r) = (0..words)
             .find(|&w| uncovered[w] != 0)
             .map(|w| w * 64 + uncovered[w].trailing_zeros() as usize)
@@ -377,13 +380,25 @@ impl Divisors {
                 uncovered[w] &= !term_bits[w];
             }
             // A product with no literal is the constant 1 (the off-set is empty).
-            let term = term.unwrap_or(Expr::Div(self.const_index(true)?));
-            sum = Some(match sum {
-                None => term,
-                Some(s) => Expr::gate(tt_of(|a, b| a || b), s, term),
-            });
+            products.push(term.unwrap_or(Expr::Div(self.const_index(true)?)));
         }
-        let sum = sum.unwrap_or(Expr::Div(self.const_index(false)?));
+        // OR the products as a balanced tree: a chain of thousands would be as deep, and emitting
+        // or dropping it recursively would overflow the stack.
+        while products.len() > 1 {
+            let mut next = Vec::with_capacity(products.len().div_ceil(2));
+            let mut it = products.into_iter();
+            while let Some(a) = it.next() {
+                next.push(match it.next() {
+                    Some(b) => Expr::gate(tt_of(|x, y| x || y), a, b),
+                    None => a,
+                });
+            }
+            products = next;
+        }
+        let sum = match products.pop() {
+            Some(e) => e,
+            None => Expr::Div(self.const_index(false)?),
+        };
         Some(if negate { Self::not(sum) } else { sum })
     }
 
@@ -477,13 +492,17 @@ fn emit(e: &Expr, c: &mut Circuit, divs: &Divisors) -> Option<Signal> {
 
 /// Makes `circuit` exact on `table` by rebuilding each wrong output from the circuit's own signals,
 /// spending at most `max_new_gates` gates per output on the resubstitution steps; with `complete`,
-/// an output those steps cannot fix is rebuilt as a sum of products (always possible). Returns
+/// an output is also rebuilt by decomposition and as a sum of products (always possible on a
+/// table of at most [`COMPLETE_MAX_ROWS`] rows), keeping the smallest circuit. Returns
 /// `None` when the circuit's inputs are not the table's inputs in order, or when it cannot be made
 /// exact within the limits. An already exact circuit comes back unchanged (simplified).
 pub fn repair(circuit: &Circuit, table: &Table, max_new_gates: usize, complete: bool) -> Option<Repaired> {
     if circuit.inputs() != table.input_names() {
         return None;
     }
+    // The rebuilding steps grow faster than linearly in the rows (a random 16-input function
+    // takes seconds, 17 inputs a minute); past this size only resubstitution runs.
+    let complete = complete && table.len() <= COMPLETE_MAX_ROWS;
     let outs = circuit.eval_table(table).ok()?;
     let care = table.row_mask();
     let words = table.words();
@@ -576,6 +595,15 @@ fn same_on_rows(a: &[Vec<u64>], b: &[Vec<u64>], care: &[u64]) -> bool {
             .zip(b)
             .all(|(x, y)| x.iter().zip(y).zip(care).all(|((p, q), m)| (p ^ q) & m == 0))
 }
+
+/// Tables with more rows than this get no rebuilding in [`repair`]'s complete mode (2^16: a
+/// complete 16-input table).
+pub const COMPLETE_MAX_ROWS: usize = 1 << 16;
+
+/// The sum of products is skipped when it would need more products than this (the smaller of the
+/// on- and off-set): its cost grows with the square of the rows, and on such tables the
+/// decompositions are smaller anyway.
+const COVER_MAX_PRODUCTS: usize = 4096;
 
 /// Largest circuit [`shrink`] works on: each pass is quadratic in the number of signals.
 pub const SHRINK_MAX_GATES: usize = 400;

@@ -420,11 +420,22 @@ impl Table {
         )
     }
 
-    /// Builds a table from explicit rows (no file lines). Later duplicates of
-    /// an input pattern are ignored.
+    /// Builds a table from explicit rows (no file lines). Input and output bits
+    /// beyond the named columns are cleared; later duplicates of an input
+    /// pattern are ignored.
     pub fn from_rows(source: &str, input_names: Vec<String>, output_names: Vec<String>, rows: Vec<Row>) -> Table {
+        let mask = |n: usize| 1u64.checked_shl(n as u32).map_or(!0, |b| b - 1);
+        let (in_mask, out_mask) = (mask(input_names.len()), mask(output_names.len()));
         let mut seen = std::collections::HashSet::new();
-        let rows = rows.into_iter().filter(|r| seen.insert(r.inputs)).collect();
+        let rows = rows
+            .into_iter()
+            .map(|r| Row {
+                inputs: r.inputs & in_mask,
+                outputs: r.outputs & out_mask,
+                ..r
+            })
+            .filter(|r| seen.insert(r.inputs))
+            .collect();
         Table::assemble(source.to_string(), input_names, output_names, rows)
     }
 
@@ -485,7 +496,9 @@ impl Table {
     }
     /// Whether all `2^n` input rows are present.
     pub fn is_complete(&self) -> bool {
-        self.rows.len() as u64 == 1u64 << self.num_inputs()
+        // 64 inputs would overflow the shift; no table holds 2^64 rows anyway.
+        1u64.checked_shl(self.num_inputs() as u32)
+            .is_some_and(|all| self.rows.len() as u64 == all)
     }
     /// Number of `u64` words in each column bit vector.
     pub fn words(&self) -> usize {
