@@ -668,6 +668,27 @@ impl Tensor {
             dilation,
         })
     }
+    /// Output height and width of window `w` sliding over this `[N, C, H, W]` tensor, or the error
+    /// `op` reports for another rank or a window that does not fit.
+    fn window_positions(&self, w: &Window2d, op: &'static str) -> Result<(usize, usize)> {
+        if self.rank() != 4 {
+            return Err(Error::shape(op, format!("expected [N, C, H, W], got shape {}", self.shape())));
+        }
+        let d = self.dims();
+        match (w.out_len(d[2], 0), w.out_len(d[3], 1)) {
+            (Some(a), Some(b)) => Ok((a, b)),
+            _ => Err(Error::shape(
+                op,
+                format!(
+                    "kernel {:?} with dilation {:?} does not fit input {} padded by {:?}",
+                    w.kernel,
+                    w.dilation,
+                    self.shape(),
+                    w.padding
+                ),
+            )),
+        }
+    }
     /// Sliding-window patches of a `[N, C, H, W]` tensor as `[N, C*kh*kw, L]` (`torch.nn.functional.unfold`):
     /// row `c*kh*kw + i*kw + j` holds tap `(i, j)` of channel `c` for each of the `L` window positions.
     pub fn unfold2d(
@@ -678,25 +699,8 @@ impl Tensor {
         dilation: (usize, usize),
     ) -> Result<Tensor> {
         let w = Tensor::window(kernel, stride, padding, dilation, "unfold2d")?;
-        if self.rank() != 4 {
-            return Err(Error::shape(
-                "unfold2d",
-                format!("expected [N, C, H, W], got shape {}", self.shape()),
-            ));
-        }
+        let (oh, ow) = self.window_positions(&w, "unfold2d")?;
         let d = self.dims();
-        let (oh, ow) = match (w.out_len(d[2], 0), w.out_len(d[3], 1)) {
-            (Some(a), Some(b)) => (a, b),
-            _ => {
-                return Err(Error::shape(
-                    "unfold2d",
-                    format!(
-                        "kernel {kernel:?} with dilation {dilation:?} does not fit input {} padded by {padding:?}",
-                        self.shape()
-                    ),
-                ))
-            }
-        };
         let storage = self.0.storage.im2col(&self.0.layout, &w)?;
         let rec = tracking(&[self]).then(|| Op::Unfold(self.clone(), w));
         Tensor::make(storage, Shape::new(&[d[0], d[1] * kernel.0 * kernel.1, oh * ow]), rec, "unfold2d")
@@ -717,22 +721,8 @@ impl Tensor {
         const OP: &str = "max_pool2d";
         float_check(self, OP)?;
         let w = Tensor::window(kernel, stride, padding, dilation, OP)?;
-        if self.rank() != 4 {
-            return Err(Error::shape(OP, format!("expected [N, C, H, W], got shape {}", self.shape())));
-        }
+        let (oh, ow) = self.window_positions(&w, OP)?;
         let d = self.dims().to_vec();
-        let (oh, ow) = match (w.out_len(d[2], 0), w.out_len(d[3], 1)) {
-            (Some(a), Some(b)) => (a, b),
-            _ => {
-                return Err(Error::shape(
-                    OP,
-                    format!(
-                        "kernel {kernel:?} with dilation {dilation:?} does not fit input {} padded by {padding:?}",
-                        self.shape()
-                    ),
-                ))
-            }
-        };
         // Every window needs a real element to pick (PyTorch asks for padding <= kernel / 2).
         let all_hit = |size: usize, out: usize, k: usize, s: usize, p: usize, dl: usize| {
             (0..out).all(|o| (0..k).any(|i| (o * s + i * dl).checked_sub(p).is_some_and(|pos| pos < size)))

@@ -28,6 +28,27 @@ fn taps(size: usize, out: usize, k: usize, s: usize, p: usize, d: usize) -> Vec<
     v
 }
 
+/// A window's output size over an `h × wd` plane and its [`taps`] along each axis.
+struct Grid {
+    oh: usize,
+    ow: usize,
+    ty: Vec<Option<usize>>,
+    tx: Vec<Option<usize>>,
+}
+
+impl Grid {
+    fn new(w: &Window2d, h: usize, wd: usize) -> Grid {
+        let oh = w.out_len(h, 0).unwrap_or(0);
+        let ow = w.out_len(wd, 1).unwrap_or(0);
+        Grid {
+            oh,
+            ow,
+            ty: taps(h, oh, w.kernel.0, w.stride.0, w.padding.0, w.dilation.0),
+            tx: taps(wd, ow, w.kernel.1, w.stride.1, w.padding.1, w.dilation.1),
+        }
+    }
+}
+
 /// The output positions `ox` whose input column `ox * s + j * d - p` lies inside `0..size`, as a
 /// range (they are contiguous), for stride-1 rows: `lo..hi` with input column `ox + j - p`.
 fn valid_cols(size: usize, out: usize, j: usize, p: usize) -> (usize, usize) {
@@ -40,10 +61,7 @@ fn im2col_t<T: Float>(x: &[T], l: &Layout, w: &Window2d) -> Vec<T> {
     let d = l.shape.dims();
     let (n, c, h, wd) = (d[0], d[1], d[2], d[3]);
     let (kh, kw) = w.kernel;
-    let oh = w.out_len(h, 0).unwrap_or(0);
-    let ow = w.out_len(wd, 1).unwrap_or(0);
-    let ty = taps(h, oh, kh, w.stride.0, w.padding.0, w.dilation.0);
-    let tx = taps(wd, ow, kw, w.stride.1, w.padding.1, w.dilation.1);
+    let Grid { oh, ow, ty, tx } = Grid::new(w, h, wd);
     let x = contiguous(x, l);
     let per_sample = c * kh * kw * oh * ow;
     let unit_cols = w.stride.1 == 1 && w.dilation.1 == 1;
@@ -107,10 +125,7 @@ fn im2col_t<T: Float>(x: &[T], l: &Layout, w: &Window2d) -> Vec<T> {
 fn col2im_t<T: Float>(x: &[T], l: &Layout, w: &Window2d, c: usize, (h, wd): (usize, usize)) -> Vec<T> {
     let n = l.shape.dims()[0];
     let (kh, kw) = w.kernel;
-    let oh = w.out_len(h, 0).unwrap_or(0);
-    let ow = w.out_len(wd, 1).unwrap_or(0);
-    let ty = taps(h, oh, kh, w.stride.0, w.padding.0, w.dilation.0);
-    let tx = taps(wd, ow, kw, w.stride.1, w.padding.1, w.dilation.1);
+    let Grid { oh, ow, ty, tx } = Grid::new(w, h, wd);
     let cols = contiguous(x, l);
     let per_in = c * kh * kw * oh * ow;
     let per_out = c * h * wd;
@@ -163,10 +178,7 @@ fn max_pool_t<T: Float>(x: &[T], l: &Layout, w: &Window2d) -> (Vec<T>, Vec<i64>)
     let d = l.shape.dims();
     let (n, c, h, wd) = (d[0], d[1], d[2], d[3]);
     let (kh, kw) = w.kernel;
-    let oh = w.out_len(h, 0).unwrap_or(0);
-    let ow = w.out_len(wd, 1).unwrap_or(0);
-    let ty = taps(h, oh, kh, w.stride.0, w.padding.0, w.dilation.0);
-    let tx = taps(wd, ow, kw, w.stride.1, w.padding.1, w.dilation.1);
+    let Grid { oh, ow, ty, tx } = Grid::new(w, h, wd);
     let x = contiguous(x, l);
     let (plane_in, plane_out) = (h * wd, oh * ow);
     let planes = n * c;

@@ -168,13 +168,8 @@ impl CpuStorage {
     pub(crate) fn gather(&self, l: &Layout, dim: usize, idx: &Self, il: &Layout) -> Result<Self> {
         let ids = indices("gather", idx, il)?;
         if let Some((rows, size, len)) = last_dim_rows(l, dim, il) {
-            if let Some(&bad) = ids.iter().find(|&&i| i < 0 || i as usize >= size) {
-                return Err(Error::Index {
-                    op: "gather",
-                    index: bad,
-                    dim,
-                    size,
-                });
+            for &i in ids.iter() {
+                check("gather", i, dim, size)?;
             }
             fn rowwise<T: Copy>(x: &[T], o: usize, ids: &[i64], rows: usize, size: usize, len: usize) -> Vec<T> {
                 let mut out = super::pool::take(rows * len);
@@ -226,13 +221,8 @@ impl CpuStorage {
     pub(crate) fn scatter_add(&self, l: &Layout, dim: usize, idx: &Self, il: &Layout, src: &Self, sl: &Layout) -> Result<Self> {
         let ids = indices("scatter_add", idx, il)?;
         if let Some((rows, size, len)) = last_dim_rows(l, dim, il).filter(|_| sl.shape == il.shape && sl.contiguous_offset().is_some()) {
-            if let Some(&bad) = ids.iter().find(|&&i| i < 0 || i as usize >= size) {
-                return Err(Error::Index {
-                    op: "scatter_add",
-                    index: bad,
-                    dim,
-                    size,
-                });
+            for &i in ids.iter() {
+                check("scatter_add", i, dim, size)?;
             }
             fn rowwise<T: Float + CpuElement>(
                 x: &[T],
