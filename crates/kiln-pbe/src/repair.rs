@@ -18,7 +18,7 @@
 //! inputs alone separate any two rows with different input values. Whichever candidate leaves the
 //! smallest circuit wins. The result is verified on every row before it is returned.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::circuit::{gate_from_truth_table, Circuit, Op, Signal};
 use crate::table::Table;
@@ -66,6 +66,8 @@ impl RepairMethod {
 /// the input's bit vector and its divisor index.
 struct RowIndex {
     partner: Vec<Vec<Option<usize>>>,
+    /// Bit mask of every input, the variables decomposition may split on.
+    all_inputs: u64,
     input_bits: Vec<Vec<u64>>,
     input_div: Vec<usize>,
 }
@@ -94,6 +96,7 @@ impl RowIndex {
             .collect::<Option<Vec<usize>>>()?;
         Some(RowIndex {
             partner,
+            all_inputs: 1u64.checked_shl(n as u32).map_or(!0, |b| b - 1),
             input_bits,
             input_div,
         })
@@ -173,25 +176,30 @@ fn count(v: impl Iterator<Item = u64>) -> usize {
 impl Divisors {
     /// Every signal of `c` evaluated on the table's rows, deduplicated by value.
     fn new(c: &Circuit, table: &Table) -> Divisors {
+        Divisors::from_gate_columns(table, &c.gate_columns(table.input_columns(), table.words()))
+    }
+
+    /// The constants, the table's inputs and gates with values `gate_columns` (gate order),
+    /// deduplicated by value.
+    fn from_gate_columns(table: &Table, gate_columns: &[Vec<u64>]) -> Divisors {
         let words = table.words();
         let mask = table.row_mask();
         let mut bits: Vec<Vec<u64>> = Vec::new();
         let mut signals = Vec::new();
-        let mut seen: HashMap<Vec<u64>, usize> = HashMap::new();
-        let mut add = |v: Vec<u64>, s: Signal, bits: &mut Vec<Vec<u64>>, signals: &mut Vec<Signal>| {
+        let mut seen: HashSet<Vec<u64>> = HashSet::new();
+        let mut add = |v: &[u64], s: Signal, bits: &mut Vec<Vec<u64>>, signals: &mut Vec<Signal>| {
             let v: Vec<u64> = v.iter().zip(&mask).map(|(a, m)| a & m).collect();
-            if !seen.contains_key(&v) {
-                seen.insert(v.clone(), bits.len());
+            if seen.insert(v.clone()) {
                 bits.push(v);
                 signals.push(s);
             }
         };
-        add(vec![0; words], Signal::Const(false), &mut bits, &mut signals);
-        add(mask.clone(), Signal::Const(true), &mut bits, &mut signals);
+        add(&vec![0; words], Signal::Const(false), &mut bits, &mut signals);
+        add(&mask, Signal::Const(true), &mut bits, &mut signals);
         for i in 0..table.num_inputs() {
-            add(table.input_bits(i).to_vec(), Signal::Input(i), &mut bits, &mut signals);
+            add(table.input_bits(i), Signal::Input(i), &mut bits, &mut signals);
         }
-        for (gi, v) in c.gate_columns(table.input_columns(), words).into_iter().enumerate() {
+        for (gi, v) in gate_columns.iter().enumerate() {
             add(v, Signal::Gate(gi), &mut bits, &mut signals);
         }
         Divisors {
@@ -511,6 +519,8 @@ pub fn repair(circuit: &Circuit, table: &Table, max_new_gates: usize, complete: 
     let start_gates = c.num_gates();
     let mut fixed_rows = 0;
     let mut method = RepairMethod::None;
+    // Built on first use: only a complete repair of a wrong output needs it.
+    let mut rows: Option<RowIndex> = None;
     for (j, name) in table.output_names().iter().enumerate() {
         let t = table.output_bits(j);
         let wrong = count((0..words).map(|w| (outs[j][w] ^ t[w]) & care[w]));
@@ -527,41 +537,33 @@ pub fn repair(circuit: &Circuit, table: &Table, max_new_gates: usize, complete: 
             // Decomposition and cover always succeed on a consistent table; resubstitution with a
             // generous budget may still be smaller. Keep the smallest (the first on ties).
             divs.searches_left.set(2000);
-            let rows = RowIndex::new(table, &divs)?;
-            let all_inputs = if table.num_inputs() >= 64 {
-                !0
-            } else {
-                (1u64 << table.num_inputs()) - 1
-            };
+            if rows.is_none() {
+                rows = Some(RowIndex::new(table, &divs)?);
+            }
+            let rows = rows.as_ref()?;
             found.extend(
-                divs.decompose(t, &care, all_inputs, &rows)
+                divs.decompose(t, &care, rows.all_inputs, rows)
                     .map(|e| (RepairMethod::Decomposition, e)),
             );
             found.extend(divs.cover(t, &care).map(|e| (RepairMethod::Cover, e)));
         }
-        // Judge each candidate by the size of the whole simplified circuit: a rebuilt output may
-        // leave the old one's gates unread, and reusing trained gates costs nothing.
-        let mut best: Option<(usize, RepairMethod, Circuit)> = None;
+        let mut trials: Vec<(RepairMethod, Circuit)> = Vec::with_capacity(found.len() + 1);
         for (how, e) in found {
             let mut trial = c.clone();
             let s = emit(&e, &mut trial, &divs)?;
             trial.set_output(name, s).ok()?;
-            let size = trial.simplify().num_gates();
-            if best.as_ref().is_none_or(|(b, _, _)| size < *b) {
-                best = Some((size, how, trial));
-            }
+            trials.push((how, trial));
         }
         if complete {
             let mut trial = c.clone();
             if let Some(s) = decision_diagram(&mut trial, table, j) {
                 trial.set_output(name, s).ok()?;
-                let size = trial.simplify().num_gates();
-                if best.as_ref().is_none_or(|(b, _, _)| size < *b) {
-                    best = Some((size, RepairMethod::Decomposition, trial));
-                }
+                trials.push((RepairMethod::Decomposition, trial));
             }
         }
-        let (_, how, trial) = best?;
+        // Judge each candidate by the size of the whole simplified circuit: a rebuilt output may
+        // leave the old one's gates unread, and reusing trained gates costs nothing.
+        let (how, trial) = trials.into_iter().min_by_key(|(_, trial)| trial.simplify().num_gates())?;
         method = method.max(how);
         c = trial;
     }
@@ -629,17 +631,17 @@ pub fn shrink(circuit: &Circuit, table: &Table) -> Circuit {
     let care = table.row_mask();
     let words = table.words();
     'passes: loop {
-        let divs = Divisors::new(&c, table);
-        // Divisors are deduplicated by value; for each gate, the divisors defined before it.
-        let position = |s: Signal| match s {
-            Signal::Const(_) | Signal::Input(_) => 0,
-            Signal::Gate(k) => k + 1,
-        };
         let gate_value: Vec<Vec<u64>> = c
             .gate_columns(table.input_columns(), words)
             .into_iter()
             .map(|v| v.iter().zip(&care).map(|(a, m)| a & m).collect())
             .collect();
+        let divs = Divisors::from_gate_columns(table, &gate_value);
+        // Divisors are deduplicated by value; for each gate, the divisors defined before it.
+        let position = |s: Signal| match s {
+            Signal::Const(_) | Signal::Input(_) => 0,
+            Signal::Gate(k) => k + 1,
+        };
         let size = c.num_gates();
         for g in (0..size).rev() {
             let t = &gate_value[g];

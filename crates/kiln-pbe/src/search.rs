@@ -183,9 +183,7 @@ struct Engine<'a> {
     essential: u64,
     uses: Vec<u32>,
     gates: Vec<(usize, usize, u8)>,
-    nodes: u64,
-    deadline: Option<Instant>,
-    timed_out: bool,
+    budget: Budget,
     scratch: Vec<u64>,
     _table: &'a Table,
 }
@@ -227,9 +225,7 @@ impl<'a> Engine<'a> {
             essential,
             uses: vec![0; n],
             gates: Vec::new(),
-            nodes: 0,
-            deadline: None,
-            timed_out: false,
+            budget: Budget::default(),
             scratch: vec![0; w],
             _table: table,
         }
@@ -256,15 +252,7 @@ impl<'a> Engine<'a> {
     }
 
     fn dfs(&mut self, i: usize, k: usize) -> bool {
-        self.nodes += 1;
-        if self.nodes & 4095 == 0 {
-            if let Some(d) = self.deadline {
-                if Instant::now() > d {
-                    self.timed_out = true;
-                }
-            }
-        }
-        if self.timed_out {
+        if self.budget.visit(4095) {
             return false;
         }
         let nsig = self.n + i;
@@ -351,7 +339,7 @@ impl<'a> Engine<'a> {
                         self.matched[t] -= 1;
                     }
                     self.unplace();
-                    if self.timed_out {
+                    if self.budget.timed_out {
                         return false;
                     }
                 }
@@ -437,7 +425,7 @@ impl<'a> Engine<'a> {
                 }
                 let codes: Vec<u8> = if a == b { vec![NEG] } else { (0..self.cands.len() as u8).collect() };
                 for code in codes {
-                    self.nodes += 1;
+                    self.budget.nodes += 1;
                     self.eval_into_scratch(a, b, code);
                     if self.scratch == self.targets[t] {
                         return Some((a, b, code));
@@ -487,6 +475,27 @@ impl<'a> Engine<'a> {
     }
 }
 
+/// Search effort and the time limit, shared by both engines.
+#[derive(Default)]
+struct Budget {
+    /// Search nodes (gate placements and last-gate lookups) explored.
+    nodes: u64,
+    deadline: Option<Instant>,
+    timed_out: bool,
+}
+
+impl Budget {
+    /// Counts a node and says whether the search must stop. Reading the clock costs more than a
+    /// node, so it is read only when `nodes & clock_mask == 0`.
+    fn visit(&mut self, clock_mask: u64) -> bool {
+        self.nodes += 1;
+        if self.nodes & clock_mask == 0 && self.deadline.is_some_and(|d| Instant::now() > d) {
+            self.timed_out = true;
+        }
+        self.timed_out
+    }
+}
+
 /// Most signals (inputs plus gates) the single-word engine holds.
 const FAST_MAX: usize = 64;
 /// "No gate" in [`Fast::lookup`].
@@ -526,9 +535,7 @@ struct Fast {
     flipped: Vec<bool>,
     matched: Vec<u32>,
     essential: u64,
-    nodes: u64,
-    deadline: Option<Instant>,
-    timed_out: bool,
+    budget: Budget,
 }
 
 impl Fast {
@@ -602,9 +609,7 @@ impl Fast {
             flipped,
             matched: vec![0; m],
             essential,
-            nodes: 0,
-            deadline: None,
-            timed_out: false,
+            budget: Budget::default(),
         })
     }
 
@@ -684,15 +689,7 @@ impl Fast {
     }
 
     fn dfs(&mut self, k: usize) -> bool {
-        self.nodes += 1;
-        if self.nodes & 1023 == 0 {
-            if let Some(d) = self.deadline {
-                if Instant::now() > d {
-                    self.timed_out = true;
-                }
-            }
-        }
-        if self.timed_out {
+        if self.budget.visit(1023) {
             return false;
         }
         let i = self.gates.len();
@@ -798,7 +795,7 @@ impl Fast {
                         return true;
                     }
                     self.unplace();
-                    if self.timed_out {
+                    if self.budget.timed_out {
                         return false;
                     }
                 }
@@ -886,7 +883,7 @@ impl Fast {
                 }
                 let t = self.targets[ti];
                 let nsig = self.n + self.gates.len();
-                self.nodes += 1;
+                self.budget.nodes += 1;
                 let mut found = None;
                 'outer: for b in 0..nsig {
                     if self.neg_ok && !self.sig[b] & self.mask == t {
@@ -1028,10 +1025,17 @@ impl<'a> Exact<'a> {
         }
     }
 
+    fn budget(&self) -> &Budget {
+        match self {
+            Exact::Fast(e) => &e.budget,
+            Exact::General(e) => &e.budget,
+        }
+    }
+
     fn set_deadline(&mut self, d: Option<Instant>) {
         match self {
-            Exact::Fast(e) => e.deadline = d,
-            Exact::General(e) => e.deadline = d,
+            Exact::Fast(e) => e.budget.deadline = d,
+            Exact::General(e) => e.budget.deadline = d,
         }
     }
 
@@ -1043,17 +1047,11 @@ impl<'a> Exact<'a> {
     }
 
     fn timed_out(&self) -> bool {
-        match self {
-            Exact::Fast(e) => e.timed_out,
-            Exact::General(e) => e.timed_out,
-        }
+        self.budget().timed_out
     }
 
     fn nodes(&self) -> u64 {
-        match self {
-            Exact::Fast(e) => e.nodes,
-            Exact::General(e) => e.nodes,
-        }
+        self.budget().nodes
     }
 
     fn circuit(&self, table: &Table) -> Circuit {

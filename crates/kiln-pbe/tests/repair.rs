@@ -11,6 +11,11 @@ fn assert_exact(c: &Circuit, t: &Table, what: &str) {
     assert!(v.ok(), "{what}: repaired circuit fails verification:\n{v}");
 }
 
+/// `text` parsed over `t`'s inputs and outputs.
+fn program(t: &Table, text: &str) -> Circuit {
+    parse(text, t.input_names(), t.output_names()).unwrap()
+}
+
 /// A circuit over `t`'s inputs whose outputs are all the constant 0.
 fn blank(t: &Table) -> Circuit {
     let mut c = Circuit::for_table(t);
@@ -23,22 +28,12 @@ fn blank(t: &Table) -> Circuit {
 #[test]
 fn a_broken_gate_is_fixed_by_resubstitution_with_at_most_three_new_gates() {
     let t = library::full_adder();
-    // The right full adder has Cout = (A AND B) OR (Cin AND (A XOR B)); the OR became a XOR (wrong
-    // on the row where all three are 1), and S is right.
-    let broken = parse(
-        "Z1 = A XOR B; S = Z1 XOR Cin; Cout = (A AND B) XOR (Cin AND Z1)",
-        t.input_names(),
-        t.output_names(),
-    )
-    .unwrap();
-    let before = verify(&broken, &t).unwrap();
+    // The right full adder has Cout = (A AND B) OR (Cin AND (A XOR B)). Writing its OR as XOR is
+    // still right (the two terms are never both 1); writing Cin's AND as OR is not, and S is right.
+    let xor_spelling = program(&t, "Z1 = A XOR B; S = Z1 XOR Cin; Cout = (A AND B) XOR (Cin AND Z1)");
+    let before = verify(&xor_spelling, &t).unwrap();
     assert_eq!(before.failures.len(), 0, "XOR is also right here: the two terms are never both 1");
-    let broken = parse(
-        "Z1 = A XOR B; S = Z1 XOR Cin; Cout = (A AND B) XOR (Cin OR Z1)",
-        t.input_names(),
-        t.output_names(),
-    )
-    .unwrap();
+    let broken = program(&t, "Z1 = A XOR B; S = Z1 XOR Cin; Cout = (A AND B) XOR (Cin OR Z1)");
     let before = verify(&broken, &t).unwrap();
     assert!(!before.failures.is_empty());
     let r = repair(&broken, &t, 3, false).expect("repairable");
@@ -51,7 +46,7 @@ fn a_broken_gate_is_fixed_by_resubstitution_with_at_most_three_new_gates() {
 #[test]
 fn an_exact_circuit_comes_back_unchanged() {
     let t = library::xor();
-    let c = parse("Y = X1 XOR X2", t.input_names(), t.output_names()).unwrap();
+    let c = program(&t, "Y = X1 XOR X2");
     let r = repair(&c, &t, 3, false).unwrap();
     assert_eq!((r.added_gates, r.fixed_rows, r.method), (0, 0, RepairMethod::None));
     assert_eq!(r.circuit, c.simplify());
@@ -150,23 +145,16 @@ fn shrink_removes_detours_without_changing_the_function() {
     use kiln_pbe::repair::shrink;
     // XOR spelled with four NANDs and a double negation, on a complete table: one gate suffices.
     let t = library::xor();
-    let long = parse(
+    let long = program(
+        &t,
         "Z1 = X1 NAND X2; Z2 = X1 NAND Z1; Z3 = X2 NAND Z1; Z4 = Z2 NAND Z3; Y = NOT NOT Z4",
-        t.input_names(),
-        t.output_names(),
-    )
-    .unwrap();
+    );
     let short = shrink(&long, &t);
     assert_exact(&short, &t, "xor");
     assert_eq!(short.num_gates(), 1, "{short}");
     // The full adder as a learner might fire it (8 gates) shrinks to the minimum of 5.
     let t = library::full_adder();
-    let fired = parse(
-        "Z1 = A XOR B; Z2 = A AND B; Z3 = Cin AND Z1; Z4 = Z1 XOR Cin; Z5 = NOT Z2; Z6 = NOT Z5; S = Z4; Cout = (Z6 OR Z3) AND (A OR B OR Cin)",
-        t.input_names(),
-        t.output_names(),
-    )
-    .unwrap();
+    let fired = program(&t, "Z1 = A XOR B; Z2 = A AND B; Z3 = Cin AND Z1; Z4 = Z1 XOR Cin; Z5 = NOT Z2; Z6 = NOT Z5; S = Z4; Cout = (Z6 OR Z3) AND (A OR B OR Cin)");
     assert!(fired.simplify().num_gates() > 5);
     let short = shrink(&fired, &t);
     assert_exact(&short, &t, "full adder");
@@ -180,7 +168,7 @@ fn shrink_leaves_partial_tables_alone() {
     let full = library::two_input(0b1110);
     let rows: Vec<Row> = full.rows().iter().filter(|r| r.inputs != 0b11).cloned().collect();
     let t = Table::from_rows("<partial>", full.input_names().to_vec(), full.output_names().to_vec(), rows);
-    let c = parse("Z1 = X1 AND X2; Y = (X1 XOR X2) OR Z1", t.input_names(), t.output_names()).unwrap();
+    let c = program(&t, "Z1 = X1 AND X2; Y = (X1 XOR X2) OR Z1");
     assert_eq!(shrink(&c, &t), c.simplify());
 }
 
