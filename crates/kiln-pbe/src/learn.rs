@@ -7,12 +7,12 @@
 //! or argmax) into a [`Circuit`], which is simplified and verified against every row. Training
 //! stops as soon as the fired circuit is exact.
 
-use crate::circuit::{gate_from_truth_table, Circuit, CircuitError, GateExpr, Signal};
-use crate::repair;
-use crate::search::{self, Basis, SearchOptions};
-use crate::table::Table;
-use crate::verify::verify;
 use kiln_core::{DType, Rng, Tensor, Var};
+use kiln_logic::circuit::{gate_from_truth_table, Circuit, CircuitError, GateExpr, Signal};
+use kiln_logic::repair;
+use kiln_logic::search::{self, Basis, SearchOptions};
+use kiln_logic::table::Table;
+use kiln_logic::verify::verify;
 use kiln_nn::{Adam, Optimizer};
 use rayon::prelude::*;
 use std::sync::Mutex;
@@ -69,7 +69,7 @@ pub struct LearnOptions {
     /// Circuit space: when a restart ends a few rows short, try to fix the fired circuit by
     /// resubstitution over the trained network's own gates (at most 3 new gates); when time runs
     /// out with no exact circuit, rebuild the wrong outputs of the best one from its gates so the
-    /// result is always exact (see [`crate::repair`]). The result says how many gates repair added.
+    /// result is always exact (see [`kiln_logic::repair`]). The result says how many gates repair added.
     pub repair: bool,
     /// Circuit space, complete tables: shrink the final circuit by resubstitution (each gate
     /// replaced by an earlier signal or one gate over two earlier signals when that frees gates),
@@ -550,7 +550,7 @@ impl UnitNet {
                     name,
                     weights,
                     bias: bias as f64,
-                    fired: crate::grammar::to_expression(&named, "; "),
+                    fired: kiln_logic::grammar::to_expression(&named, "; "),
                 });
                 next.push(s);
             }

@@ -1,29 +1,18 @@
-//! Programming by example for boolean functions.
+//! Programming by example for boolean functions: relaxed gate networks fitted by gradient descent
+//! on kiln-core tensors, fired into discrete circuits.
 //!
-//! * [`table`]: example tables read from CSV or built from a function.
-//! * [`circuit`]: straight-line gate circuits, evaluation and simplification.
-//! * [`grammar`]: the text form of circuits (printer and parser).
-//! * [`verify`](mod@verify): checking a circuit against a table row by row.
-//! * [`search`](mod@search): exact minimum-size synthesis by enumeration.
-//! * [`emit`]: Rust, C and Verilog code generation.
-//! * [`library`]: built-in benchmark tables.
-//! * [`json`]: the machine-readable result format.
-//! * [`repair`]: fixing near-exact circuits by resubstitution over their own signals.
+//! * [`learn`](mod@learn): the gradient learners (single units, gate networks, MLPs).
+//!
+//! The discrete side (tables, circuits, grammar, search, repair, emission) lives in
+//! [`kiln_logic`], which knows nothing of tensors; its modules are re-exported here so a user of
+//! the learner has one crate to import.
 
-pub mod circuit;
-pub mod emit;
-pub mod grammar;
-pub mod json;
 pub mod learn;
-pub mod library;
-pub mod repair;
-pub mod search;
-pub mod table;
-pub mod verify;
 
-pub use circuit::{gate_from_truth_table, Circuit, CircuitError, GateExpr, Op, Signal};
-pub use grammar::{parse, print, ParseError};
+// `search` and `verify` bring both the module and the function of that name.
+pub use kiln_logic::{circuit, emit, grammar, json, library, repair, search, table, verify};
+pub use kiln_logic::{
+    gate_from_truth_table, minimise, parse, print, Basis, Circuit, CircuitError, Failure, GateExpr, Op, ParseError, Row, SearchError,
+    SearchOptions, SearchResult, Signal, SplitMix64, Table, TableError, Verification,
+};
 pub use learn::{learn, LearnOptions, LearnResult, Space, Wiring};
-pub use search::{minimise, search, Basis, SearchError, SearchOptions, SearchResult};
-pub use table::{Row, SplitMix64, Table, TableError};
-pub use verify::{verify, Failure, Verification};

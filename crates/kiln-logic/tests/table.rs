@@ -1,4 +1,4 @@
-use kiln_pbe::{SplitMix64, Table, TableError};
+use kiln_logic::{SplitMix64, Table, TableError};
 
 fn load(text: &str, outputs: &[&str]) -> Result<Table, TableError> {
     let outs: Vec<String> = outputs.iter().map(|s| s.to_string()).collect();
@@ -95,7 +95,7 @@ fn splitmix_reference_values() {
 
 #[test]
 fn holdout_split_is_seeded_disjoint_and_complete() {
-    let t = kiln_pbe::library::parity(5);
+    let t = kiln_logic::library::parity(5);
     let (train, hold) = t.split_holdout(0.25, 42);
     assert_eq!(hold.len(), 8);
     assert_eq!(train.len(), 24);

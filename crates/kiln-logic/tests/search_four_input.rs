@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use kiln_pbe::circuit::apply_tt_word;
-use kiln_pbe::{library, search, verify, Basis, Row, SearchOptions, SplitMix64, Table};
+use kiln_logic::circuit::apply_tt_word;
+use kiln_logic::{library, search, verify, Basis, Row, SearchOptions, SplitMix64, Table};
 
 fn opts(secs: u64) -> SearchOptions {
     SearchOptions {

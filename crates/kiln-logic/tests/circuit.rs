@@ -1,5 +1,5 @@
-use kiln_pbe::circuit::apply_tt_word;
-use kiln_pbe::{gate_from_truth_table, grammar, library, verify, Circuit, Op, Signal};
+use kiln_logic::circuit::apply_tt_word;
+use kiln_logic::{gate_from_truth_table, grammar, library, verify, Circuit, Op, Signal};
 
 fn names(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
@@ -63,7 +63,7 @@ fn simplify_renames_in_topological_order_and_keeps_function() {
     );
     let s = c.simplify();
     assert_eq!(grammar::print_with(&s, "; "), "C = X1 OR X2; Z2 = X1 NAND X2; Y = C AND Z2");
-    let t = kiln_pbe::Table::from_fn(&["X1", "X2"], &["Y", "C"], |v| vec![v[0] ^ v[1], v[0] || v[1]]);
+    let t = kiln_logic::Table::from_fn(&["X1", "X2"], &["Y", "C"], |v| vec![v[0] ^ v[1], v[0] || v[1]]);
     assert!(verify(&s, &t).unwrap().ok());
     assert!(verify(&c, &t).unwrap().ok());
 }
@@ -94,7 +94,7 @@ fn bit_parallel_evaluation_matches_rows_beyond_one_word() {
 
 #[test]
 fn ops_have_documented_truth_tables() {
-    for op in kiln_pbe::circuit::BINARY_OPS {
+    for op in kiln_logic::circuit::BINARY_OPS {
         for a in [false, true] {
             for b in [false, true] {
                 let want = match op {

@@ -1,7 +1,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use kiln_pbe::{library, minimise, search, verify, Basis, SearchOptions, Table};
+use kiln_logic::{library, minimise, search, verify, Basis, SearchOptions, Table};
 
 fn opts() -> SearchOptions {
     SearchOptions {
@@ -48,7 +48,7 @@ fn restricted_basis() {
         ..opts()
     };
     let r = search(&library::two_input(0b0100), &with_not).unwrap();
-    assert_eq!(kiln_pbe::grammar::print_with(&r.circuit, "; "), "Z1 = NOT X2; Y = X1 AND Z1");
+    assert_eq!(kiln_logic::grammar::print_with(&r.circuit, "; "), "Z1 = NOT X2; Y = X1 AND Z1");
     assert!(Basis::parse("AND,FOO").is_err());
     assert!(Basis::parse("").is_err());
     // AND/OR alone are monotone: no XOR at any size, and no fallback.
@@ -168,7 +168,7 @@ fn bounds_fall_back_to_a_correct_circuit() {
     };
     let r = search(&library::full_adder(), &nand).unwrap();
     assert!(verify(&r.circuit, &library::full_adder()).unwrap().ok());
-    assert!(r.circuit.gates().iter().all(|g| g.op == kiln_pbe::Op::Nand));
+    assert!(r.circuit.gates().iter().all(|g| g.op == kiln_logic::Op::Nand));
 }
 
 #[test]
@@ -183,7 +183,7 @@ fn multi_output_tables() {
     )
     .unwrap();
     assert!(verify(&r.circuit, &t).unwrap().ok());
-    let shannon = kiln_pbe::search::fallback(&t, &Basis::all(), 12).unwrap();
+    let shannon = kiln_logic::search::fallback(&t, &Basis::all(), 12).unwrap();
     assert!(r.gates <= shannon.num_gates(), "{} gates", r.gates);
     let t = library::comparator2();
     let r = search(
@@ -197,18 +197,18 @@ fn multi_output_tables() {
     assert!(verify(&r.circuit, &t).unwrap().ok());
     // The result depends on how much CPU the budget bought, but it is never
     // worse than the Shannon construction.
-    let shannon = kiln_pbe::search::fallback(&t, &Basis::all(), 12).unwrap();
+    let shannon = kiln_logic::search::fallback(&t, &Basis::all(), 12).unwrap();
     assert!(r.gates <= shannon.num_gates(), "{} gates", r.gates);
 }
 
 #[test]
 fn minimise_shrinks_a_redundant_circuit() {
     let t = library::xor();
-    let big = kiln_pbe::grammar::parse("Y = (X1 AND NOT X2) OR (NOT X1 AND X2)", t.input_names(), t.output_names()).unwrap();
+    let big = kiln_logic::grammar::parse("Y = (X1 AND NOT X2) OR (NOT X1 AND X2)", t.input_names(), t.output_names()).unwrap();
     let r = minimise(&big, &t, &opts()).unwrap();
     assert_eq!(r.gates, 1);
     assert!(verify(&r.circuit, &t).unwrap().ok());
-    let already = kiln_pbe::grammar::parse("Y = X1 XOR X2", t.input_names(), t.output_names()).unwrap();
+    let already = kiln_logic::grammar::parse("Y = X1 XOR X2", t.input_names(), t.output_names()).unwrap();
     let r = minimise(&already, &t, &opts()).unwrap();
     assert_eq!(r.gates, 1);
     assert!(r.optimal);

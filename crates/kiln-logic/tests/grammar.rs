@@ -1,4 +1,4 @@
-use kiln_pbe::{grammar, Circuit, GateExpr, Op, Signal};
+use kiln_logic::{grammar, Circuit, GateExpr, Op, Signal};
 use proptest::prelude::*;
 
 fn names(v: &[&str]) -> Vec<String> {
@@ -76,11 +76,11 @@ fn errors_have_positions() {
 
 #[test]
 fn expression_form_round_trips_by_truth_table() {
-    let t = kiln_pbe::library::full_adder();
-    let r = kiln_pbe::search(&t, &Default::default()).unwrap();
+    let t = kiln_logic::library::full_adder();
+    let r = kiln_logic::search(&t, &Default::default()).unwrap();
     let e = grammar::to_expression(&r.circuit, "; ");
     let back = grammar::parse(&e, t.input_names(), t.output_names()).unwrap();
-    assert!(kiln_pbe::verify(&back, &t).unwrap().ok(), "{e}");
+    assert!(kiln_logic::verify(&back, &t).unwrap().ok(), "{e}");
     assert_eq!(back.simplify().num_gates(), r.gates);
 }
 
