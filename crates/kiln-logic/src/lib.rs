@@ -1,6 +1,9 @@
 //! Discrete logic for kiln: everything about boolean functions and circuits that needs no tensors.
 //!
 //! * [`table`]: example tables read from CSV or built from a function.
+//! * [`samples`]: sample sets of any width (bit-packed columns, unspecified outputs allowed).
+//! * [`pla`]: Espresso PLA files, the IWLS 2020 contest's sample format.
+//! * [`source`]: reading files plain or gzip-compressed, with a size bound.
 //! * [`circuit`]: straight-line gate circuits, evaluation and simplification.
 //! * [`grammar`]: the text form of circuits (printer and parser).
 //! * [`verify`](mod@verify): checking a circuit against a table row by row.
@@ -15,13 +18,17 @@ pub mod emit;
 pub mod grammar;
 pub mod json;
 pub mod library;
+pub mod pla;
 pub mod repair;
+pub mod samples;
 pub mod search;
+pub mod source;
 pub mod table;
 pub mod verify;
 
 pub use circuit::{gate_from_truth_table, Circuit, CircuitError, GateExpr, Op, Signal};
 pub use grammar::{parse, print, ParseError};
+pub use samples::{Accuracy, SampleSet};
 pub use search::{minimise, search, Basis, SearchError, SearchOptions, SearchResult};
 pub use table::{Row, SplitMix64, Table, TableError};
 pub use verify::{verify, Failure, Verification};

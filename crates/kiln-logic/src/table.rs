@@ -160,6 +160,24 @@ pub enum TableError {
         /// The limit.
         max: usize,
     },
+    /// The file is bigger than the reader accepts (after inflation, for gzip).
+    #[error("{file}: {message}")]
+    TooLarge {
+        /// File name.
+        file: String,
+        /// What is too large, with the limit.
+        message: String,
+    },
+    /// A line of an Espresso PLA file is malformed.
+    #[error("{file}:{line}: {message}")]
+    Pla {
+        /// File name.
+        file: String,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// One example: input bits, output bits and where it came from.
@@ -201,15 +219,12 @@ fn parse_bool(cell: &str) -> Option<bool> {
 }
 
 impl Table {
-    /// Reads a CSV table from `path`. `outputs` names the output columns;
+    /// Reads a CSV table from `path` (plain or gzip, detected by content). `outputs` names the output columns;
     /// `None` (or an empty slice) means "the last column".
     pub fn from_csv_path(path: impl AsRef<Path>, outputs: Option<&[String]>) -> Result<Table, TableError> {
         let path = path.as_ref();
         let file = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|e| TableError::Io {
-            file: file.clone(),
-            message: e.to_string(),
-        })?;
+        let bytes = crate::source::read_bytes(path, crate::source::DEFAULT_MAX_BYTES)?;
         Self::from_csv_bytes(&file, &bytes, outputs)
     }
 
@@ -219,153 +234,24 @@ impl Table {
     }
 
     fn from_csv_bytes(file: &str, bytes: &[u8], outputs: Option<&[String]>) -> Result<Table, TableError> {
-        let file = file.to_string();
-        // Flexible + no headers: ragged rows and header problems are reported
-        // by us, with line numbers, rather than as opaque CSV errors.
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .trim(csv::Trim::All)
-            .comment(Some(b'#'))
-            .from_reader(bytes);
-        let mut records = reader.records();
-        // The CSV reader does not count blank lines in its line numbers, so
-        // lines are recomputed from byte offsets to match what editors show.
-        let line_starts: Vec<usize> = std::iter::once(0)
-            .chain(bytes.iter().enumerate().filter(|(_, &b)| b == b'\n').map(|(i, _)| i + 1))
-            .collect();
-        let line_of = |pos: Option<&csv::Position>| -> usize {
-            // A record's position is where the reader resumed, which can be
-            // before the blank or comment lines it skipped.
-            let mut b = pos.map_or(0, |p| p.byte() as usize);
-            while b < bytes.len() {
-                match bytes[b] {
-                    b'\n' | b'\r' => b += 1,
-                    b'#' => b = line_starts.iter().copied().find(|&s| s > b).unwrap_or(bytes.len()),
-                    _ => break,
-                }
-            }
-            line_starts.partition_point(|&s| s <= b)
-        };
-        let csv_err = |e: csv::Error, file: &str| TableError::Csv {
-            file: file.to_string(),
-            line: line_of(e.position()),
-            message: e.to_string(),
-        };
-
-        let header = match records.next() {
-            None => return Err(TableError::NoHeader { file }),
-            Some(r) => r.map_err(|e| csv_err(e, &file))?,
-        };
-        let header_line = line_of(header.position());
-        let names: Vec<String> = header.iter().map(|s| s.to_string()).collect();
-        let mut seen: HashMap<&str, usize> = HashMap::new();
-        for (i, name) in names.iter().enumerate() {
-            if name.is_empty() {
-                return Err(TableError::EmptyColumnName {
-                    file,
-                    line: header_line,
-                    index: i + 1,
-                });
-            }
-            if let Some(&first) = seen.get(name.as_str()) {
-                return Err(TableError::DuplicateColumn {
-                    file,
-                    line: header_line,
-                    column: name.clone(),
-                    first: first + 1,
-                    second: i + 1,
-                });
-            }
-            seen.insert(name, i);
-        }
-
-        let output_idx: Vec<usize> = match outputs {
-            Some(outs) if !outs.is_empty() => {
-                let mut idx = Vec::with_capacity(outs.len());
-                for o in outs {
-                    let o = o.trim();
-                    match seen.get(o) {
-                        None => {
-                            return Err(TableError::UnknownOutput {
-                                file,
-                                column: o.to_string(),
-                                available: names.join(", "),
-                            })
-                        }
-                        Some(&i) if idx.contains(&i) => {
-                            return Err(TableError::RepeatedOutput {
-                                file,
-                                column: o.to_string(),
-                            })
-                        }
-                        Some(&i) => idx.push(i),
-                    }
-                }
-                idx
-            }
-            _ => vec![names.len() - 1],
-        };
-        let input_idx: Vec<usize> = (0..names.len()).filter(|i| !output_idx.contains(i)).collect();
-        let output_names: Vec<String> = output_idx.iter().map(|&i| names[i].clone()).collect();
-        if input_idx.is_empty() {
-            return Err(TableError::NoInputs {
-                file,
-                outputs: output_names.join(","),
-            });
-        }
-        if input_idx.len() > MAX_INPUTS {
-            return Err(TableError::TooManyInputs {
-                file,
-                count: input_idx.len(),
-                max: MAX_INPUTS,
-            });
-        }
-        if output_idx.len() > MAX_OUTPUTS {
-            return Err(TableError::TooManyOutputs {
-                file,
-                count: output_idx.len(),
-                max: MAX_OUTPUTS,
-            });
-        }
-
         let mut rows: Vec<Row> = Vec::new();
         let mut by_inputs: HashMap<u64, usize> = HashMap::new();
-        for rec in records {
-            let rec = rec.map_err(|e| csv_err(e, &file))?;
-            let line = line_of(rec.position());
-            if rec.len() != names.len() {
-                return Err(TableError::Ragged {
-                    file,
-                    line,
-                    expected: names.len(),
-                    found: rec.len(),
-                });
-            }
-            let mut bits = vec![false; names.len()];
-            for (c, cell) in rec.iter().enumerate() {
-                bits[c] = parse_bool(cell).ok_or_else(|| TableError::BadValue {
-                    file: file.clone(),
-                    line,
-                    column: names[c].clone(),
-                    value: cell.to_string(),
-                })?;
-            }
-            let inputs = pack(input_idx.iter().map(|&i| bits[i]));
-            let outputs = pack(output_idx.iter().map(|&i| bits[i]));
+        let header = read_csv_examples(file, bytes, outputs, MAX_INPUTS, |header, line, ins, outs| {
+            let inputs = pack(ins.iter().copied());
+            let outputs = pack(outs.iter().copied());
             if let Some(&prev) = by_inputs.get(&inputs) {
-                let p = rows[prev];
+                let p: Row = rows[prev];
                 if p.outputs != outputs {
                     let j = (p.outputs ^ outputs).trailing_zeros() as usize;
                     return Err(TableError::Contradiction {
-                        file,
+                        file: file.to_string(),
                         first_line: p.line.unwrap_or(0),
                         second_line: line,
-                        column: output_names[j].clone(),
+                        column: header.output_names[j].clone(),
                     });
                 }
                 // A repeated consistent row adds no information; keep the first.
-                continue;
+                return Ok(());
             }
             by_inputs.insert(inputs, rows.len());
             rows.push(Row {
@@ -373,12 +259,9 @@ impl Table {
                 outputs,
                 line: Some(line),
             });
-        }
-        if rows.is_empty() {
-            return Err(TableError::Empty { file });
-        }
-        let input_names = input_idx.iter().map(|&i| names[i].clone()).collect();
-        Ok(Table::assemble(file, input_names, output_names, rows))
+            Ok(())
+        })?;
+        Ok(Table::assemble(file.to_string(), header.input_names, header.output_names, rows))
     }
 
     /// Builds the full table of a boolean function. Row `r` (0-based) assigns
@@ -565,6 +448,174 @@ impl Table {
         let make = |rows| Table::assemble(self.source.clone(), self.input_names.clone(), self.output_names.clone(), rows);
         (make(pick(false)), make(pick(true)))
     }
+}
+
+/// Column names of an example CSV file, split into inputs and outputs.
+pub(crate) struct CsvHeader {
+    pub(crate) input_names: Vec<String>,
+    pub(crate) output_names: Vec<String>,
+}
+
+/// Reads an example CSV (header of names, cells 0/1/true/false) and hands each data row to
+/// `on_row` as `(header, line, input bits, output bits)`. Shared by [`Table`] and
+/// [`crate::samples::SampleSet`], which differ only in how they store rows and how many inputs
+/// they accept.
+pub(crate) fn read_csv_examples(
+    file: &str,
+    bytes: &[u8],
+    outputs: Option<&[String]>,
+    max_inputs: usize,
+    mut on_row: impl FnMut(&CsvHeader, usize, &[bool], &[bool]) -> Result<(), TableError>,
+) -> Result<CsvHeader, TableError> {
+    let file = file.to_string();
+    // Flexible + no headers: ragged rows and header problems are reported
+    // by us, with line numbers, rather than as opaque CSV errors.
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .comment(Some(b'#'))
+        .from_reader(bytes);
+    let mut records = reader.records();
+    // The CSV reader does not count blank lines in its line numbers, so
+    // lines are recomputed from byte offsets to match what editors show.
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(bytes.iter().enumerate().filter(|(_, &b)| b == b'\n').map(|(i, _)| i + 1))
+        .collect();
+    let line_of = |pos: Option<&csv::Position>| -> usize {
+        // A record's position is where the reader resumed, which can be
+        // before the blank or comment lines it skipped.
+        let mut b = pos.map_or(0, |p| p.byte() as usize);
+        while b < bytes.len() {
+            match bytes[b] {
+                b'\n' | b'\r' => b += 1,
+                b'#' => b = line_starts.iter().copied().find(|&s| s > b).unwrap_or(bytes.len()),
+                _ => break,
+            }
+        }
+        line_starts.partition_point(|&s| s <= b)
+    };
+    let csv_err = |e: csv::Error, file: &str| TableError::Csv {
+        file: file.to_string(),
+        line: line_of(e.position()),
+        message: e.to_string(),
+    };
+
+    let header = match records.next() {
+        None => return Err(TableError::NoHeader { file }),
+        Some(r) => r.map_err(|e| csv_err(e, &file))?,
+    };
+    let header_line = line_of(header.position());
+    let names: Vec<String> = header.iter().map(|s| s.to_string()).collect();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, name) in names.iter().enumerate() {
+        if name.is_empty() {
+            return Err(TableError::EmptyColumnName {
+                file,
+                line: header_line,
+                index: i + 1,
+            });
+        }
+        if let Some(&first) = seen.get(name.as_str()) {
+            return Err(TableError::DuplicateColumn {
+                file,
+                line: header_line,
+                column: name.clone(),
+                first: first + 1,
+                second: i + 1,
+            });
+        }
+        seen.insert(name, i);
+    }
+
+    let output_idx: Vec<usize> = match outputs {
+        Some(outs) if !outs.is_empty() => {
+            let mut idx = Vec::with_capacity(outs.len());
+            for o in outs {
+                let o = o.trim();
+                match seen.get(o) {
+                    None => {
+                        return Err(TableError::UnknownOutput {
+                            file,
+                            column: o.to_string(),
+                            available: names.join(", "),
+                        })
+                    }
+                    Some(&i) if idx.contains(&i) => {
+                        return Err(TableError::RepeatedOutput {
+                            file,
+                            column: o.to_string(),
+                        })
+                    }
+                    Some(&i) => idx.push(i),
+                }
+            }
+            idx
+        }
+        _ => vec![names.len() - 1],
+    };
+    let input_idx: Vec<usize> = (0..names.len()).filter(|i| !output_idx.contains(i)).collect();
+    let output_names: Vec<String> = output_idx.iter().map(|&i| names[i].clone()).collect();
+    if input_idx.is_empty() {
+        return Err(TableError::NoInputs {
+            file,
+            outputs: output_names.join(","),
+        });
+    }
+    if input_idx.len() > max_inputs {
+        return Err(TableError::TooManyInputs {
+            file,
+            count: input_idx.len(),
+            max: max_inputs,
+        });
+    }
+    if output_idx.len() > MAX_OUTPUTS {
+        return Err(TableError::TooManyOutputs {
+            file,
+            count: output_idx.len(),
+            max: MAX_OUTPUTS,
+        });
+    }
+
+    let input_names = input_idx.iter().map(|&i| names[i].clone()).collect();
+    let header = CsvHeader { input_names, output_names };
+    let mut count = 0usize;
+    let (mut ins, mut outs) = (Vec::with_capacity(input_idx.len()), Vec::with_capacity(output_idx.len()));
+    for rec in records {
+        let rec = rec.map_err(|e| csv_err(e, &file))?;
+        let line = line_of(rec.position());
+        if rec.len() != names.len() {
+            return Err(TableError::Ragged {
+                file,
+                line,
+                expected: names.len(),
+                found: rec.len(),
+            });
+        }
+        let cell = |c: usize| {
+            let text = &rec[c];
+            parse_bool(text).ok_or_else(|| TableError::BadValue {
+                file: file.clone(),
+                line,
+                column: names[c].clone(),
+                value: text.to_string(),
+            })
+        };
+        ins.clear();
+        outs.clear();
+        for &i in &input_idx {
+            ins.push(cell(i)?);
+        }
+        for &i in &output_idx {
+            outs.push(cell(i)?);
+        }
+        on_row(&header, line, &ins, &outs)?;
+        count += 1;
+    }
+    if count == 0 {
+        return Err(TableError::Empty { file });
+    }
+    Ok(header)
 }
 
 fn pack(bits: impl Iterator<Item = bool>) -> u64 {
