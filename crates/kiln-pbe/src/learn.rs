@@ -279,7 +279,7 @@ fn function_circuit(k: usize, f: &dyn Fn(usize) -> bool) -> Result<Circuit, Lear
 /// Coefficients of the 16 gates as polynomials `c0 + c1 a + c2 b + c3 ab`: the expectation of gate
 /// `tt` when `a` and `b` are independent probabilities. Row `tt` follows the bit order of
 /// [`gate_from_truth_table`].
-fn gate_polynomials() -> Result<Tensor, LearnError> {
+pub(crate) fn gate_polynomials() -> Result<Tensor, LearnError> {
     let mut v = Vec::with_capacity(64);
     for tt in 0..16u32 {
         let f = |a: u32, b: u32| ((tt >> (2 * a + b)) & 1) as f32;
@@ -295,7 +295,7 @@ pub const MAX_WIDTH: usize = 4096;
 pub const MAX_DEPTH: usize = 64;
 
 /// Pass-through of the first input, the residual initialisation's favourite.
-const PASS_A: usize = 0b1100;
+pub(crate) const PASS_A: usize = 0b1100;
 
 struct GateLayer {
     logits: Var,
@@ -466,19 +466,7 @@ impl GateNet {
             let (ia, ib) = (choice(0)?, choice(1)?);
             last.clear();
             for g in 0..l.gates {
-                let (a, b) = (signals[ia[g]], signals[ib[g]]);
-                let mut tt = tts[g] as u8;
-                if a == b {
-                    // Both inputs on one wire: only f(0,0) and f(1,1) matter, so fire the gate as
-                    // the constant, copy or NOT it really is (NOR of a wire with itself is NOT).
-                    tt = match (tt & 1, (tt >> 3) & 1) {
-                        (0, 0) => 0b0000,
-                        (1, 1) => 0b1111,
-                        (0, _) => 0b1100,
-                        _ => 0b0011,
-                    };
-                }
-                last.push(c.push(gate_from_truth_table(tt, a, b))?);
+                last.push(c.push(fire_gate(tts[g] as u8, signals[ia[g]], signals[ib[g]]))?);
             }
             signals.extend(last.iter().copied());
         }
@@ -488,6 +476,23 @@ impl GateNet {
         // Not simplified: repair uses every gate, read or not, as a building block.
         Ok(c)
     }
+}
+
+/// The gate with truth table `tt` over `a` and `b`. When both inputs are one wire only f(0,0) and
+/// f(1,1) matter, so the gate fires as the constant, copy or NOT it really is (NOR of a wire with
+/// itself is NOT).
+pub(crate) fn fire_gate(tt: u8, a: Signal, b: Signal) -> GateExpr {
+    let tt = if a == b {
+        match (tt & 1, (tt >> 3) & 1) {
+            (0, 0) => 0b0000,
+            (1, 1) => 0b1111,
+            (0, _) => 0b1100,
+            _ => 0b0011,
+        }
+    } else {
+        tt
+    };
+    gate_from_truth_table(tt, a, b)
 }
 
 /// Sigmoid units: `layers[i] = (W [fan_in, fan_out], b [fan_out])`.
