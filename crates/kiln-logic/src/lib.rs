@@ -1,5 +1,8 @@
 //! Discrete logic for kiln: everything about boolean functions and circuits that needs no tensors.
 //!
+//! * [`aig`]: And-Inverter Graphs with structural hashing, conversion to and from circuits.
+//! * [`aiger`]: the AIGER 1.9 formats (binary `.aig`, ASCII `.aag`), combinational subset.
+//! * [`blif`]: BLIF for combinational logic, as ABC reads and writes it.
 //! * [`table`]: example tables read from CSV or built from a function.
 //! * [`circuit`]: straight-line gate circuits, evaluation and simplification.
 //! * [`grammar`]: the text form of circuits (printer and parser).
@@ -10,6 +13,9 @@
 //! * [`json`]: the machine-readable result format.
 //! * [`repair`]: fixing near-exact circuits by resubstitution over their own signals.
 
+pub mod aig;
+pub mod aiger;
+pub mod blif;
 pub mod circuit;
 pub mod emit;
 pub mod grammar;
