@@ -156,18 +156,23 @@ impl Aig {
     }
 
     /// Adds `count` unnamed inputs in O(1) and returns the literal of the
-    /// first one (or of the next variable when `count` is 0).
+    /// first one ([`FALSE`] when `count` is 0, which changes nothing).
     pub fn add_unnamed_inputs(&mut self, count: u32) -> Result<Lit, AigError> {
+        if count == 0 {
+            return Ok(FALSE);
+        }
         if !self.ands.is_empty() {
             return Err(AigError::InputAfterAnd(format!("i{}", self.num_inputs)));
         }
-        let first_var = self.num_inputs.checked_add(1).ok_or(AigError::TooLarge)?;
-        let total = self.num_inputs.checked_add(count).ok_or(AigError::TooLarge)?;
-        if total > MAX_VAR {
-            return Err(AigError::TooLarge);
-        }
+        let total = self
+            .num_inputs
+            .checked_add(count)
+            .filter(|&t| t <= MAX_VAR)
+            .ok_or(AigError::TooLarge)?;
+        // num_inputs + 1 <= total <= MAX_VAR, so the literal fits.
+        let first = make_lit(self.num_inputs + 1, false).ok_or(AigError::TooLarge)?;
         self.num_inputs = total;
-        make_lit(first_var, false).ok_or(AigError::TooLarge)
+        Ok(first)
     }
 
     /// Sets the name of input `index` (no effect if there is no such input).
@@ -464,7 +469,8 @@ impl Aig {
         // Values are kept only for AND nodes; inputs are read in place so a
         // graph with many inputs costs nothing extra.
         let n_in = self.num_inputs;
-        let mut vals: Vec<u64> = vec![0; self.ands.len() * words];
+        let len = self.ands.len().checked_mul(words).ok_or(AigError::TooLarge)?;
+        let mut vals: Vec<u64> = vec![0; len];
         let fetch = |vals: &[u64], lit: Lit, w: usize| -> u64 {
             let var = lit_var(lit);
             let v = if var == 0 {

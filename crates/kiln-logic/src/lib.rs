@@ -26,6 +26,7 @@ pub mod search;
 pub mod table;
 pub mod verify;
 
+pub use aig::{Aig, AigError, Lit};
 pub use circuit::{gate_from_truth_table, Circuit, CircuitError, GateExpr, Op, Signal};
 pub use grammar::{parse, print, ParseError};
 pub use search::{minimise, search, Basis, SearchError, SearchOptions, SearchResult};

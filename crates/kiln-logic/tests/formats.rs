@@ -196,6 +196,7 @@ fn bad_literals_and_late_inputs_are_errors() {
     let mut big = Aig::new();
     big.add_unnamed_inputs(aig_max()).unwrap();
     assert_eq!(big.add_unnamed_inputs(1), Err(AigError::TooLarge));
+    assert_eq!(big.add_unnamed_inputs(0), Ok(FALSE));
     assert_eq!(big.and(2, 4), Err(AigError::TooLarge));
 }
 
@@ -212,6 +213,22 @@ fn circuit(inputs: &[&str], gates: &[(Op, &[Signal])], outputs: &[(&str, Signal)
         c.set_output(n, *s).unwrap();
     }
     c
+}
+
+/// Full adder: two XORs (3 ANDs each), carry = ab ∨ c(a⊕b) (3 more).
+fn full_adder() -> Circuit {
+    use Signal::{Gate as G, Input as I};
+    circuit(
+        &["a", "b", "c"],
+        &[
+            (Op::Xor, &[I(0), I(1)]),
+            (Op::Xor, &[G(0), I(2)]),
+            (Op::And, &[I(0), I(1)]),
+            (Op::And, &[I(2), G(0)]),
+            (Op::Or, &[G(2), G(3)]),
+        ],
+        &[("s", G(1)), ("cout", G(4))],
+    )
 }
 
 #[test]
@@ -337,6 +354,42 @@ fn aiger_known_bytes() {
     assert!(bin.ends_with(&[2, 0x8E, 0x03, b'o', b'0', b' ', b'y', b'\n']), "{bin:?}");
     assert_eq!(aiger::read("m.aig", &bin).unwrap(), g);
     assert_eq!(g.input_name(7), "i7");
+}
+
+#[test]
+fn files_on_disk_round_trip_and_bad_names_are_refused() {
+    let dir = std::env::temp_dir().join(format!("kiln-formats-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let g = Aig::from_circuit(&full_adder()).unwrap();
+    for f in ["fa.aig", "fa.aag"] {
+        aiger::write_file(&g, dir.join(f), &["full adder", "two lines"]).unwrap();
+        let bytes = std::fs::read(dir.join(f)).unwrap();
+        assert_eq!(bytes.starts_with(b"aag"), f.ends_with("aag"), "{f}: format follows the extension");
+        assert_eq!(aiger::read_file(dir.join(f)).unwrap(), g, "{f}");
+        let (_, comments) = aiger::read_with_comments(f, &bytes).unwrap();
+        assert_eq!(comments, vec!["full adder", "two lines"]);
+    }
+    blif::write_file(&g, dir.join("fa.blif"), "fa").unwrap();
+    assert_eq!(
+        blif::read_file(dir.join("fa.blif")).unwrap(),
+        g,
+        "BLIF keeps the node order of a strashed graph"
+    );
+    let missing = dir.join("missing.aig");
+    let e = aiger::read_file(&missing).unwrap_err();
+    assert_eq!(e.location, Location::File);
+    assert!(e.to_string().starts_with(&format!("{}: file: ", missing.display())), "{e}");
+    assert!(blif::read_file(dir.join("missing.blif"))
+        .unwrap_err()
+        .to_string()
+        .contains("missing.blif"));
+    std::fs::remove_dir_all(&dir).ok();
+
+    let mut bad = Aig::with_inputs(&["a\nb"]).unwrap();
+    bad.add_output("y", 2).unwrap();
+    let e = aiger::write_binary(&bad, &[]).unwrap_err();
+    assert!(e.to_string().contains("cannot write: name \"a\\nb\" contains a newline"), "{e}");
+    assert!(aiger::write_ascii(&bad, &[]).is_err());
 }
 
 #[test]
@@ -682,8 +735,11 @@ proptest! {
             if let Ok(g) = aiger::read("fuzz", &bytes) {
                 check_read_result(&g);
             }
-        } else if let Ok(text) = std::str::from_utf8(&bytes) {
-            if let Ok(g) = blif::read("fuzz", text) {
+        } else {
+            // BLIF is text; invalid UTF-8 is replaced so those mutations
+            // still reach the parser.
+            let text = String::from_utf8_lossy(&bytes);
+            if let Ok(g) = blif::read("fuzz", &text) {
                 check_read_result(&g);
                 // Writing may legitimately refuse (e.g. a mutated name), but
                 // what it writes must read back.
@@ -773,6 +829,11 @@ fn berkeley_abc_agrees() {
         assert_eq!(aig_table(&h), want, "seed {seed}: ABC's .aig");
         checked += 1;
     }
+    // The full adder: 9 ANDs here and in ABC.
+    let fa = Aig::from_circuit(&full_adder()).unwrap();
+    aiger::write_file(&fa, dir.join("fa.aig"), &[]).unwrap();
+    let ps = run_abc(&abc, &dir, "read fa.aig; &get; &ps");
+    assert_eq!(ps_and_count(&ps), Some(9), "full adder: &ps says\n{ps}");
     std::fs::remove_dir_all(&dir).ok();
     assert!(checked >= 10, "only {checked} circuits had AND nodes");
 }
