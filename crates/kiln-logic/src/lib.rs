@@ -1,5 +1,8 @@
 //! Discrete logic for kiln: everything about boolean functions and circuits that needs no tensors.
 //!
+//! * [`aig`]: And-Inverter Graphs with structural hashing, conversion to and from circuits.
+//! * [`aiger`]: the AIGER 1.9 formats (binary `.aig`, ASCII `.aag`), combinational subset.
+//! * [`blif`]: BLIF for combinational logic, as ABC reads and writes it.
 //! * [`table`]: example tables read from CSV or built from a function.
 //! * [`samples`]: sample sets of any width (bit-packed columns, unspecified outputs allowed).
 //! * [`pla`]: Espresso PLA files, the IWLS 2020 contest's sample format.
@@ -13,6 +16,9 @@
 //! * [`json`]: the machine-readable result format.
 //! * [`repair`]: fixing near-exact circuits by resubstitution over their own signals.
 
+pub mod aig;
+pub mod aiger;
+pub mod blif;
 pub mod circuit;
 pub mod emit;
 pub mod grammar;
@@ -26,6 +32,7 @@ pub mod source;
 pub mod table;
 pub mod verify;
 
+pub use aig::{Aig, AigError, Lit};
 pub use circuit::{gate_from_truth_table, Circuit, CircuitError, GateExpr, Op, Signal};
 pub use grammar::{parse, print, ParseError};
 pub use samples::{Accuracy, SampleSet};
