@@ -28,6 +28,8 @@ enum Commands {
     Learn(commands::learn::LearnArgs),
     /// Walk through the lecture: units learn gates, XOR by composition, verification, gradient vs discrete search.
     Demo(commands::demo::DemoArgs),
+    /// Accuracy of a program (AIGER, BLIF, grammar or JSON) on a PLA or CSV sample file.
+    Eval(commands::eval::EvalArgs),
     /// Benchmark gradient search against discrete search on the built-in tables.
     #[command(name = "bench-pbe")]
     BenchPbe(commands::bench::BenchArgs),
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
         Commands::Verify(args) => commands::verify::run(&args),
         Commands::Learn(args) => commands::learn::run(&args),
         Commands::Demo(args) => commands::demo::run(&args),
+        Commands::Eval(args) => commands::eval::run(&args),
         Commands::BenchPbe(args) => commands::bench::run(&args),
     };
     match result {

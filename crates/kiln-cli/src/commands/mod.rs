@@ -2,8 +2,10 @@
 
 pub mod bench;
 pub mod demo;
+pub mod eval;
 pub mod learn;
 pub mod plot;
+pub mod program;
 pub mod progress;
 pub mod search;
 pub mod verify;
