@@ -172,8 +172,11 @@ fn structural_hashing_and_trivial_simplification() {
 
     let mut m2 = Aig::with_inputs(&["s", "t", "e"]).unwrap();
     let (s2, t2, e2) = (2, 4, 6);
-    m2.mux(s2, t2, e2).unwrap();
+    let y = m2.mux(s2, t2, e2).unwrap();
     assert_eq!(m2.num_ands(), 3, "MUX is three ANDs");
+    m2.add_output("y", y).unwrap();
+    // Rows r = s + 2t + 4e: s ? t : e holds at rows 3, 4, 6 and 7.
+    assert_eq!(aig_table(&m2), vec![vec![0b1101_1000]]);
 }
 
 #[test]
