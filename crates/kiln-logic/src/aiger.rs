@@ -41,7 +41,7 @@ impl fmt::Display for Location {
         match self {
             Location::Byte(b) => write!(f, "byte {b}"),
             Location::Line(l) => write!(f, "line {l}"),
-            Location::File => f.write_str("file"),
+            Location::File => f.write_str("whole file"),
         }
     }
 }
@@ -119,9 +119,10 @@ pub enum AigerErrorKind {
     Aig(#[from] AigError),
 }
 
-/// An AIGER error: the file, the place in it, and what is wrong.
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
-#[error("{file}: {location}: {kind}")]
+/// An AIGER error: the file, the place in it, and what is wrong. Displays
+/// as `file: byte N: problem` or `file: line N: problem` (just
+/// `file: problem` for whole-file errors).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AigerError {
     /// File name as given to the reader or writer.
     pub file: String,
@@ -130,6 +131,17 @@ pub struct AigerError {
     /// What the problem is.
     pub kind: AigerErrorKind,
 }
+
+impl fmt::Display for AigerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.location {
+            Location::File => write!(f, "{}: {}", self.file, self.kind),
+            at => write!(f, "{}: {at}: {}", self.file, self.kind),
+        }
+    }
+}
+
+impl std::error::Error for AigerError {}
 
 /// Reads an AIGER file from memory, detecting binary or ASCII by its header.
 /// `file` is only used in error messages.
