@@ -24,7 +24,7 @@ enum Commands {
     Search(commands::search::SearchArgs),
     /// Check a program against every row of a CSV table.
     Verify(commands::verify::VerifyArgs),
-    /// Learn a circuit matching a CSV table by gradient descent, fire it into gates and verify it.
+    /// Learn a circuit from examples by gradient descent and fire it into gates: exact on a truth table, or generalising from samples (PLA, wide CSV, --valid).
     Learn(commands::learn::LearnArgs),
     /// Walk through the lecture: units learn gates, XOR by composition, verification, gradient vs discrete search.
     Demo(commands::demo::DemoArgs),
@@ -33,6 +33,9 @@ enum Commands {
     /// Benchmark gradient search against discrete search on the built-in tables.
     #[command(name = "bench-pbe")]
     BenchPbe(commands::bench::BenchArgs),
+    /// Run the IWLS 2020 learning-from-examples suite: learn each exNN within the AND budget, write exNN.aig, report accuracy.
+    #[command(name = "bench-iwls")]
+    BenchIwls(commands::bench_iwls::BenchIwlsArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Commands::Demo(args) => commands::demo::run(&args),
         Commands::Eval(args) => commands::eval::run(&args),
         Commands::BenchPbe(args) => commands::bench::run(&args),
+        Commands::BenchIwls(args) => commands::bench_iwls::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

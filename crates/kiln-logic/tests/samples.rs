@@ -37,7 +37,10 @@ fn malformed_files_name_the_line_and_the_fault() {
         (".i 2\n.o 1\n.p 3\n01 1\n.e\n", "t.pla:3: .p 3 but the file holds 1 cubes"),
         (".i 2\n.o 1\n.ilb a\n01 1\n", "t.pla:4: .ilb lists 1 names but the file declares 2"),
         (".i 2\n.o 1\n.ilb a a\n01 1\n", "t.pla:4: .ilb repeats the name 'a'"),
-        (".i 99999999999\n", "t.pla:1: .i 99999999999: the count must be between 1 and 1048576"),
+        (
+            ".i 99999999999\n",
+            "t.pla:1: .i 99999999999: the count must be between 1 and 1048576",
+        ),
         (".i two\n", "t.pla:1: .i expects a number, found 'two'"),
         (".i 2\n.o 1\n.type r\n", "t.pla:3: unsupported .type 'r'"),
         (".i 2\n.o 1\n.kiss\n", "t.pla:3: unsupported directive '.kiss'"),
@@ -80,7 +83,13 @@ fn gzip_files_are_read_by_content_and_csv_is_any_width() {
     for _ in 0..130 {
         let bits: Vec<bool> = (0..n).map(|_| rng.next_u64() & 1 == 1).collect();
         let y = bits[3] ^ bits[97];
-        csv.push(bits.iter().chain([&y]).map(|&b| if b { "1" } else { "0" }).collect::<Vec<_>>().join(","));
+        csv.push(
+            bits.iter()
+                .chain([&y])
+                .map(|&b| if b { "1" } else { "0" })
+                .collect::<Vec<_>>()
+                .join(","),
+        );
         rows.push((bits, y));
     }
     let path = dir.join("wide.csv");

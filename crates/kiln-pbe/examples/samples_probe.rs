@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use kiln_pbe::{learn_samples, SampleLearnOptions};
 use kiln_logic::SampleSet;
+use kiln_pbe::{learn_samples, SampleLearnOptions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -33,7 +33,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let r = learn_samples(&train, Some(&valid), &opts, |p| {
         if p.step % 10 == 0 {
-            eprintln!("{:?} step {} loss {:.4} best {:.4} {:.1}s", p.method, p.step, p.loss, p.best_valid, p.elapsed.as_secs_f64());
+            eprintln!(
+                "{:?} step {} loss {:.4} best {:.4} {:.1}s",
+                p.method,
+                p.step,
+                p.loss,
+                p.best_valid,
+                p.elapsed.as_secs_f64()
+            );
         }
     })?;
     for c in &r.per_method {
@@ -46,6 +53,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             c.and_nodes
         );
     }
-    println!("best {} valid {:.4} epochs {} in {:.1}s", r.best.method.name(), r.best.valid_accuracy, r.epochs, r.elapsed.as_secs_f64());
+    println!(
+        "best {} valid {:.4} epochs {} in {:.1}s",
+        r.best.method.name(),
+        r.best.valid_accuracy,
+        r.epochs,
+        r.elapsed.as_secs_f64()
+    );
     Ok(())
 }

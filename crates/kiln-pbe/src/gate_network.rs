@@ -36,13 +36,13 @@ pub struct NetParams {
 impl Default for NetParams {
     fn default() -> Self {
         NetParams {
-            width: 512,
+            width: 256,
             depth: 4,
-            group: 15,
+            group: 63,
             residual: 0.0,
             scale: 8.0,
-            batch: 128,
-            lr: 0.05,
+            batch: 64,
+            lr: 0.01,
         }
     }
 }
@@ -256,8 +256,10 @@ impl GateNetwork {
     }
 }
 
-/// A signal that is 1 when at least `t` of `xs` are 1: the counting recurrence
-/// `c[i][k] = c[i-1][k] ∨ (x_i ∧ c[i-1][k-1])`, two gates per cell.
+/// A signal that is 1 when at least `t` of `xs` are 1. Small thresholds use the counting
+/// recurrence `c[i][k] = c[i-1][k] ∨ (x_i ∧ c[i-1][k-1])` (two gates per cell, `t·(n−t+1)` cells);
+/// otherwise the bits are summed by a carry-save tree of full adders (five gates per three bits)
+/// and the count compared with the constant `t`.
 pub fn at_least(c: &mut Circuit, xs: &[Signal], t: usize) -> Result<Signal, kiln_logic::CircuitError> {
     if t == 0 {
         return Ok(Signal::Const(true));
@@ -265,6 +267,16 @@ pub fn at_least(c: &mut Circuit, xs: &[Signal], t: usize) -> Result<Signal, kiln
     if t > xs.len() {
         return Ok(Signal::Const(false));
     }
+    let cells = t * (xs.len() - t + 1);
+    if 2 * cells <= 6 * xs.len() {
+        counting_threshold(c, xs, t)
+    } else {
+        let count = popcount(c, xs)?;
+        count_at_least(c, &count, t)
+    }
+}
+
+fn counting_threshold(c: &mut Circuit, xs: &[Signal], t: usize) -> Result<Signal, kiln_logic::CircuitError> {
     // reach[k] = "at least k of the inputs seen so far", k = 1..=t.
     let mut reach = vec![Signal::Const(false); t + 1];
     reach[0] = Signal::Const(true);
@@ -284,4 +296,62 @@ pub fn at_least(c: &mut Circuit, xs: &[Signal], t: usize) -> Result<Signal, kiln
         }
     }
     Ok(reach[t])
+}
+
+/// The binary count of the 1s among `xs`, least significant bit first.
+pub fn popcount(c: &mut Circuit, xs: &[Signal]) -> Result<Vec<Signal>, kiln_logic::CircuitError> {
+    // columns[w] holds bits of weight 2^w still to be added.
+    let mut columns: Vec<Vec<Signal>> = vec![xs.to_vec()];
+    let mut out = Vec::new();
+    let mut w = 0;
+    while w < columns.len() {
+        while columns[w].len() > 1 {
+            let col = &mut columns[w];
+            let (sum, carry) = if col.len() >= 3 {
+                let (a, b, d) = (
+                    col.pop().unwrap_or(Signal::Const(false)),
+                    col.pop().unwrap_or(Signal::Const(false)),
+                    col.pop().unwrap_or(Signal::Const(false)),
+                );
+                let ab = c.gate(Op::Xor, &[a, b])?;
+                let sum = c.gate(Op::Xor, &[ab, d])?;
+                let both = c.gate(Op::And, &[a, b])?;
+                let via = c.gate(Op::And, &[ab, d])?;
+                (sum, c.gate(Op::Or, &[both, via])?)
+            } else {
+                let (a, b) = (col.pop().unwrap_or(Signal::Const(false)), col.pop().unwrap_or(Signal::Const(false)));
+                (c.gate(Op::Xor, &[a, b])?, c.gate(Op::And, &[a, b])?)
+            };
+            // The sum goes to the front so the adders form a balanced tree rather than a chain.
+            columns[w].insert(0, sum);
+            if columns.len() == w + 1 {
+                columns.push(Vec::new());
+            }
+            columns[w + 1].push(carry);
+        }
+        out.push(columns[w].first().copied().unwrap_or(Signal::Const(false)));
+        w += 1;
+    }
+    Ok(out)
+}
+
+/// Whether the binary number `bits` (least significant first) is at least `t`: from the lowest
+/// bit up, `ge = x_i ∧ ge` where `t` has a 1 and `x_i ∨ ge` where it has a 0.
+fn count_at_least(c: &mut Circuit, bits: &[Signal], t: usize) -> Result<Signal, kiln_logic::CircuitError> {
+    if bits.len() < usize::BITS as usize && t >> bits.len() != 0 {
+        return Ok(Signal::Const(false));
+    }
+    let mut ge = Signal::Const(true);
+    for (i, &x) in bits.iter().enumerate() {
+        let one = i < usize::BITS as usize && t >> i & 1 == 1;
+        ge = match (one, ge) {
+            (true, Signal::Const(true)) => x,
+            (true, Signal::Const(false)) => Signal::Const(false),
+            (false, Signal::Const(true)) => Signal::Const(true),
+            (false, Signal::Const(false)) => x,
+            (true, g) => c.gate(Op::And, &[x, g])?,
+            (false, g) => c.gate(Op::Or, &[x, g])?,
+        };
+    }
+    Ok(ge)
 }

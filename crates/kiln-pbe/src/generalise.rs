@@ -16,7 +16,7 @@ use kiln_core::Rng;
 use kiln_logic::aig::Aig;
 use kiln_logic::{Circuit, SampleSet, Signal};
 
-use crate::gate_network::{DenseSamples, GateNetwork, NetParams};
+use crate::gate_network::{at_least, DenseSamples, GateNetwork, NetParams};
 use crate::learn::LearnError;
 use crate::tree::{DecisionTree, TreeParams};
 
@@ -27,6 +27,10 @@ pub enum Method {
     GateNetwork,
     /// A decision tree per output, cut at the depth chosen on validation.
     DecisionTree,
+    /// A random forest per output (bootstrap samples, random inputs per split), majority vote.
+    Forest,
+    /// The majority vote of the best gate network, tree and forest.
+    Ensemble,
 }
 
 impl Method {
@@ -35,6 +39,8 @@ impl Method {
         match self {
             Method::GateNetwork => "gate-network",
             Method::DecisionTree => "decision-tree",
+            Method::Forest => "forest",
+            Method::Ensemble => "ensemble",
         }
     }
 }
@@ -52,6 +58,14 @@ pub struct SampleLearnOptions {
     pub network: bool,
     /// Grow decision trees.
     pub tree: bool,
+    /// Grow random forests.
+    pub forest: bool,
+    /// Trees per forest (odd, so votes cannot tie).
+    pub forest_trees: usize,
+    /// Share of the time budget the forest may use.
+    pub forest_share: f64,
+    /// Try the majority vote of the other paths' best circuits.
+    pub ensemble: bool,
     /// Gate-network shape and training settings; `None` sizes them from the samples.
     pub net: Option<NetParams>,
     /// Deepest decision tree tried.
@@ -66,6 +80,10 @@ impl Default for SampleLearnOptions {
             seed: 0,
             network: true,
             tree: true,
+            forest: true,
+            forest_trees: 15,
+            forest_share: 0.25,
+            ensemble: true,
             net: None,
             max_tree_depth: 24,
         }
@@ -133,11 +151,13 @@ fn better(a: &Candidate, b: &Candidate) -> bool {
     (a.valid_accuracy, std::cmp::Reverse(a.and_nodes)) > (b.valid_accuracy, std::cmp::Reverse(b.and_nodes))
 }
 
-/// Gate-network shape for `n` inputs: wide enough to read every input a few times, shallow enough
-/// that the fired network fits a few thousand AND nodes.
+/// Gate-network shape for `n` inputs: wide enough that the first layer reads every input, small
+/// enough to train for dozens of epochs in a minute on one core (measured on IWLS ex30, ex50 and
+/// ex80: width 256 with a group of 63 output gates beat widths 64 and 1024 and groups of 15 at
+/// 15 s; BENCHMARKS.md).
 pub fn default_net(n: usize) -> NetParams {
     NetParams {
-        width: (2 * n).clamp(64, 1024),
+        width: n.clamp(256, 512),
         ..NetParams::default()
     }
 }
@@ -192,6 +212,8 @@ pub fn learn_samples(
                     TreeParams {
                         max_depth: opts.max_tree_depth,
                         min_split: 2,
+                        max_features: 0,
+                        seed: 0,
                     },
                 )
             })
@@ -228,6 +250,21 @@ pub fn learn_samples(
             if over {
                 break;
             }
+        }
+    }
+
+    if opts.forest && opts.forest_trees > 0 {
+        let forest_deadline = Instant::now() + opts.timeout.mul_f64(opts.forest_share.clamp(0.0, 1.0));
+        if let Some(cand) = forest(train, valid_set, opts, forest_deadline.min(deadline))? {
+            best_valid = best_valid.max(cand.valid_accuracy);
+            progress(&SampleProgress {
+                method: Method::Forest,
+                step: 0,
+                loss: f64::NAN,
+                best_valid,
+                elapsed: start.elapsed(),
+            });
+            offer(cand, &mut per_method);
         }
     }
 
@@ -268,6 +305,23 @@ pub fn learn_samples(
         }
     }
 
+    if opts.ensemble && per_method.len() >= 3 {
+        let members: Vec<&Circuit> = per_method.iter().map(|c| &c.circuit).collect();
+        let c = majority_of(train, &members)?;
+        let cand = Candidate {
+            method: Method::Ensemble,
+            detail: format!(
+                "majority of {}",
+                per_method.iter().map(|c| c.method.name()).collect::<Vec<_>>().join(", ")
+            ),
+            and_nodes: and_nodes(&c)?,
+            train_accuracy: score(&c, train),
+            valid_accuracy: score(&c, valid_set),
+            circuit: c,
+        };
+        offer(cand, &mut per_method);
+    }
+
     let best = per_method.iter().fold(None::<&Candidate>, |acc, c| match acc {
         Some(b) if !better(c, b) => Some(b),
         _ => Some(c),
@@ -298,4 +352,98 @@ pub fn learn_samples(
         epochs,
         elapsed: start.elapsed(),
     })
+}
+
+/// One circuit whose outputs are the majority of `members`' outputs (all over the same inputs and
+/// outputs), simplified.
+fn majority_of(samples: &SampleSet, members: &[&Circuit]) -> Result<Circuit, LearnError> {
+    let mut c = Circuit::new(samples.input_names().to_vec());
+    let inputs: Vec<Signal> = (0..samples.num_inputs()).map(Signal::Input).collect();
+    let outs: Vec<Vec<Signal>> = members
+        .iter()
+        .map(|m| crate::learn::append(&mut c, m, &inputs))
+        .collect::<Result<_, _>>()?;
+    for (j, name) in samples.output_names().iter().enumerate() {
+        let votes: Vec<Signal> = outs.iter().map(|o| o[j]).collect();
+        let s = at_least(&mut c, &votes, votes.len() / 2 + 1)?;
+        c.set_output(name, s)?;
+    }
+    Ok(c.simplify())
+}
+
+/// Grows a random forest per output until `deadline` or `opts.forest_trees` trees, then cuts every
+/// tree at the depth whose majority vote is best on `valid` within the AND budget.
+fn forest(train: &SampleSet, valid: &SampleSet, opts: &SampleLearnOptions, deadline: Instant) -> Result<Option<Candidate>, LearnError> {
+    let n = train.num_inputs();
+    let mut rng = kiln_logic::SplitMix64::new(opts.seed ^ 0x5eed_f0e5);
+    // Per output, the trees grown in time.
+    let mut forests: Vec<Vec<DecisionTree>> = vec![Vec::new(); train.num_outputs()];
+    'grow: for t in 0..opts.forest_trees {
+        for (j, trees) in forests.iter_mut().enumerate() {
+            if Instant::now() >= deadline {
+                break 'grow;
+            }
+            let rows = train.len();
+            let idx: Vec<usize> = (0..rows).map(|_| (rng.next_u64() % rows as u64) as usize).collect();
+            let params = TreeParams {
+                max_depth: opts.max_tree_depth,
+                min_split: 2,
+                // Bagging alone makes near-identical trees on these functions; drawing a third of
+                // the inputs per split decorrelates them without starving narrow functions.
+                max_features: (n / 3).max(1).min(n),
+                seed: opts.seed.wrapping_add((t * 1000 + j) as u64),
+            };
+            trees.push(DecisionTree::grow(&train.select(&idx), j, params));
+        }
+    }
+    // An even count could tie: drop the last tree.
+    let count = forests.iter().map(Vec::len).min().unwrap_or(0);
+    let count = if count % 2 == 0 { count.saturating_sub(1) } else { count };
+    if count < 3 {
+        return Ok(None);
+    }
+    for f in &mut forests {
+        f.truncate(count);
+    }
+    let deepest = forests.iter().flatten().map(DecisionTree::depth).max().unwrap_or(0);
+    let vote = |set: &SampleSet, depth: usize| -> Vec<Vec<u64>> {
+        forests
+            .iter()
+            .map(|trees| {
+                let preds: Vec<Vec<u64>> = trees.iter().map(|t| t.predict(set, depth)).collect();
+                let mut out = vec![0u64; set.words()];
+                for r in 0..set.len() {
+                    let ones = preds.iter().filter(|p| p[r / 64] >> (r % 64) & 1 == 1).count();
+                    if 2 * ones > trees.len() {
+                        out[r / 64] |= 1 << (r % 64);
+                    }
+                }
+                out
+            })
+            .collect()
+    };
+    // Depths from deep to shallow, so the first one under the budget is kept when scores tie.
+    let mut scored: Vec<(f64, usize)> = (1..=deepest).map(|d| (valid.accuracy(&vote(valid, d)).fraction(), d)).collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    for (_, depth) in scored {
+        let mut c = Circuit::new(train.input_names().to_vec());
+        for (j, trees) in forests.iter().enumerate() {
+            let votes: Vec<Signal> = trees.iter().map(|t| t.to_signal(&mut c, depth)).collect::<Result<_, _>>()?;
+            let s = at_least(&mut c, &votes, votes.len() / 2 + 1)?;
+            c.set_output(&train.output_names()[j], s)?;
+        }
+        let c = c.simplify();
+        let ands = and_nodes(&c)?;
+        if ands <= opts.max_and_nodes {
+            return Ok(Some(Candidate {
+                method: Method::Forest,
+                detail: format!("{count} trees cut at depth {depth}"),
+                and_nodes: ands,
+                train_accuracy: score(&c, train),
+                valid_accuracy: score(&c, valid),
+                circuit: c,
+            }));
+        }
+    }
+    Ok(None)
 }

@@ -222,7 +222,7 @@ fn randn(shape: &[usize], std: f64, rng: &mut Rng) -> Result<Tensor, LearnError>
 
 /// Copies `sub`'s gates into `main`, reading `args[i]` wherever `sub` reads input `i`; returns the
 /// signals of `sub`'s outputs.
-fn append(main: &mut Circuit, sub: &Circuit, args: &[Signal]) -> Result<Vec<Signal>, LearnError> {
+pub(crate) fn append(main: &mut Circuit, sub: &Circuit, args: &[Signal]) -> Result<Vec<Signal>, LearnError> {
     let mut map = Vec::with_capacity(sub.gates().len());
     let remap = |s: Signal, map: &[Signal]| match s {
         Signal::Input(i) => args[i],

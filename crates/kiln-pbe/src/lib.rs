@@ -15,10 +15,10 @@ pub mod learn;
 pub mod tree;
 
 // `search` and `verify` bring both the module and the function of that name.
+pub use generalise::{learn_samples, Method, SampleLearnOptions, SampleLearnResult};
 pub use kiln_logic::{circuit, emit, grammar, json, library, repair, search, table, verify};
 pub use kiln_logic::{
     gate_from_truth_table, minimise, parse, print, Basis, Circuit, CircuitError, Failure, GateExpr, Op, ParseError, Row, SearchError,
     SearchOptions, SearchResult, Signal, SplitMix64, Table, TableError, Verification,
 };
-pub use generalise::{learn_samples, Method, SampleLearnOptions, SampleLearnResult};
 pub use learn::{learn, LearnOptions, LearnResult, Space, Wiring};

@@ -26,6 +26,10 @@ pub struct TreeParams {
     pub max_depth: usize,
     /// A node with fewer training rows than this is not split.
     pub min_split: u64,
+    /// Inputs considered at each split, drawn at random (random forests); 0 considers all.
+    pub max_features: usize,
+    /// Seed of the feature draws.
+    pub seed: u64,
 }
 
 /// A binary decision tree over the inputs of a sample set, for one output.
@@ -58,6 +62,10 @@ impl DecisionTree {
         // non-zero: deep nodes hold few rows, and scanning only their words keeps growth cheap.
         let root: Vec<(usize, u64)> = care.iter().copied().enumerate().filter(|&(_, m)| m != 0).collect();
         let mut stack = vec![(0usize, root, usize::MAX, false)];
+        let mut rng = kiln_logic::SplitMix64::new(params.seed);
+        let n_inputs = xs.len();
+        let mut features: Vec<usize> = (0..n_inputs).collect();
+        let draw = params.max_features.min(n_inputs);
         while let Some((depth, mask, parent, side)) = stack.pop() {
             let count = |m: &[(usize, u64)], col: Option<&Vec<u64>>| -> (u64, u64) {
                 let mut n = 0u64;
@@ -94,7 +102,16 @@ impl DecisionTree {
             }
             let parent_impurity = gini(pos, n);
             let mut best: Option<(f64, usize)> = None;
-            for (i, col) in xs.iter().enumerate() {
+            if draw > 0 {
+                // A partial Fisher-Yates shuffle puts `draw` random inputs first.
+                for k in 0..draw {
+                    let j = k + (rng.next_u64() % (n_inputs - k) as u64) as usize;
+                    features.swap(k, j);
+                }
+            }
+            let considered = if draw > 0 { &features[..draw] } else { &features[..] };
+            for &i in considered {
+                let col = &xs[i];
                 let (p1, n1) = count(&mask, Some(col));
                 if n1 == 0 || n1 == n {
                     continue;

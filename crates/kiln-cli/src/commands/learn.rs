@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use kiln_pbe::json::ResultJson;
 use kiln_pbe::learn::{LearnResult, Progress, UnitReport};
-use kiln_pbe::{emit, grammar, learn, minimise, search, verify, Circuit, LearnOptions, SearchOptions, Space, Table, Wiring};
+use kiln_pbe::{grammar, learn, minimise, search, verify, Circuit, LearnOptions, SearchOptions, Space, Table, Wiring};
 
 use super::progress::Bar;
 use super::{load_table, output_list, plot};
@@ -51,13 +51,28 @@ pub enum EmitArg {
     C,
     /// A Verilog module.
     Verilog,
+    /// Binary AIGER (`.aig`), the IWLS contest's format; needs -o.
+    Aiger,
+    /// ASCII AIGER (`.aag`); needs -o.
+    Aag,
+    /// BLIF, as ABC reads it.
+    Blif,
 }
 
 /// Options of `kiln learn`.
 #[derive(Debug, Args)]
 pub struct LearnArgs {
-    /// CSV table: a header of column names, then rows of 0/1.
+    /// Examples: a CSV table (a header of column names, then rows of 0/1) or an Espresso PLA, plain or gzip. A PLA, a CSV of more than 24 inputs, or --valid learn from samples for generalisation (an AIG within --max-and-nodes, chosen on validation) instead of fitting every row.
     pub file: PathBuf,
+    /// Validation samples (PLA or CSV): candidates are chosen by their accuracy here [default: none; chosen on the training samples].
+    #[arg(long, value_name = "FILE")]
+    pub valid: Option<PathBuf>,
+    /// Samples mode: the largest AIG allowed, in AND nodes after structural hashing.
+    #[arg(long, value_name = "N", default_value_t = 5000)]
+    pub max_and_nodes: usize,
+    /// Write the program (--emit format) to this file instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
     /// Comma-separated output columns [default: the last column].
     #[arg(long, value_name = "Y,C")]
     pub outputs: Option<String>,
@@ -91,9 +106,9 @@ pub struct LearnArgs {
     /// Seed of every random choice (same seed, same program).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,
-    /// Wall-clock budget in seconds.
-    #[arg(long, allow_negative_numbers = true, value_name = "SECS", default_value_t = 120.0)]
-    pub timeout: f64,
+    /// Wall-clock budget in seconds [default: 120 on truth tables, 60 on samples].
+    #[arg(long, allow_negative_numbers = true, value_name = "SECS")]
+    pub timeout: Option<f64>,
     /// Hold out this fraction of the rows (seeded by --seed) and report how the fired program does on them [default: 0, train on every row].
     #[arg(long, allow_negative_numbers = true, value_name = "F")]
     pub holdout: Option<f64>,
@@ -120,6 +135,33 @@ pub struct LearnArgs {
     pub plot: Option<PathBuf>,
 }
 
+/// Default time budget on truth tables, seconds.
+pub const DEFAULT_TIMEOUT: f64 = 120.0;
+
+/// Checks a `--timeout` value: finite and not negative.
+pub fn check_timeout(t: Option<f64>) -> Result<(), String> {
+    match t {
+        Some(t) if !(t.is_finite() && t >= 0.0) => Err(format!("--timeout: expected a number of seconds >= 0, got {t}")),
+        _ => Ok(()),
+    }
+}
+
+/// Whether `args` asks for learning from samples: a validation file, a PLA, or a CSV wider than a
+/// truth table can be.
+fn samples_mode(args: &LearnArgs) -> Result<bool, String> {
+    if args.valid.is_some() {
+        return Ok(true);
+    }
+    let bytes = kiln_logic::source::read_bytes(&args.file, kiln_logic::source::DEFAULT_MAX_BYTES).map_err(|e| e.to_string())?;
+    if kiln_logic::samples::looks_like_pla(&bytes) {
+        return Ok(true);
+    }
+    let header = bytes.split(|&b| b == b'\n').find(|l| !l.trim_ascii().is_empty() && !l.starts_with(b"#"));
+    let columns = header.map_or(0, |h| h.split(|&b| b == b',').count());
+    let outputs = args.outputs.as_deref().map_or(1, |o| super::output_list(Some(o)).len().max(1));
+    Ok(columns.saturating_sub(outputs) > kiln_logic::table::MAX_INPUTS)
+}
+
 /// Checks option values clap cannot, turning them into learner settings.
 fn options(args: &LearnArgs) -> Result<LearnOptions, String> {
     if args.steps == 0 {
@@ -131,9 +173,7 @@ fn options(args: &LearnArgs) -> Result<LearnOptions, String> {
     if !(args.lr.is_finite() && args.lr > 0.0) {
         return Err(format!("--lr: expected a number > 0, got {}", args.lr));
     }
-    if !(args.timeout.is_finite() && args.timeout >= 0.0) {
-        return Err(format!("--timeout: expected a number of seconds >= 0, got {}", args.timeout));
-    }
+    let timeout = args.timeout.unwrap_or(DEFAULT_TIMEOUT);
     if let Some(h) = args.holdout {
         if !(h.is_finite() && (0.0..1.0).contains(&h)) {
             return Err(format!("--holdout: expected a fraction in [0, 1), got {h}"));
@@ -178,7 +218,7 @@ fn options(args: &LearnArgs) -> Result<LearnOptions, String> {
         restarts: args.restarts,
         lr: args.lr,
         seed: args.seed,
-        timeout: Duration::from_secs_f64(args.timeout),
+        timeout: Duration::try_from_secs_f64(timeout).map_err(|_| format!("--timeout: {timeout} is out of range"))?,
         repair: !args.no_repair,
         shrink: !args.no_shrink,
         final_temperature: args.final_temperature,
@@ -305,10 +345,13 @@ pub fn units_agree(units: &[UnitReport], table: &Table, circuit: &Circuit) -> bo
     true
 }
 
-/// A function name for emitted code: the file's stem.
-fn code_name(path: &Path) -> String {
-    path.file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
+/// A function name for emitted code: the file's stem (up to the first dot).
+pub fn code_name(path: &Path) -> String {
+    path.file_name()
+        .and_then(|s| s.to_string_lossy().split('.').next().map(String::from))
+        .filter(|s| !s.is_empty())
+        .or_else(|| path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "learned".into())
 }
 
@@ -328,6 +371,17 @@ fn extend_json(mut doc: String, extra: &[(&str, serde_json::Value)]) -> String {
 
 /// Runs the subcommand: 0 when the fired program reproduces every training row, 1 when not.
 pub fn run(args: &LearnArgs) -> Result<u8, String> {
+    check_timeout(args.timeout)?;
+    if samples_mode(args)? {
+        let timeout = args.timeout.unwrap_or(super::learn_samples::DEFAULT_TIMEOUT);
+        return super::learn_samples::run(args, timeout);
+    }
+    if args.output.is_some() && args.emit.is_none() {
+        return Err("-o: say what to write with --emit (aiger, aag, blif, rust, c or verilog)".into());
+    }
+    if args.json && args.emit.is_some() && args.output.is_none() {
+        return Err("--emit with --json: give -o FILE for the program, the JSON goes to stdout".into());
+    }
     let opts = options(args)?;
     let outputs = output_list(args.outputs.as_deref());
     let table = load_table(&args.file, &outputs)?;
@@ -453,17 +507,29 @@ pub fn run(args: &LearnArgs) -> Result<u8, String> {
         summary.push(format!("plot: {}", p.display()));
     }
 
-    match args.emit {
-        Some(lang) => {
-            let name = code_name(&args.file);
-            let code = match lang {
-                EmitArg::Rust => emit::to_rust(circuit, &name),
-                EmitArg::C => emit::to_c(circuit, &name),
-                EmitArg::Verilog => emit::to_verilog(circuit, &name),
-            };
+    let emitted = match args.emit {
+        Some(lang) => super::learn_samples::emit_program(
+            circuit,
+            lang,
+            &code_name(&args.file),
+            args.output.as_deref(),
+            &kiln_logic::SampleSet::from_table(&train),
+        )?,
+        None => None,
+    };
+    if let (Some(p), Some(_)) = (&args.output, args.emit) {
+        summary.push(format!("wrote: {}", p.display()));
+    }
+    match emitted {
+        Some(code) => {
             print!("{code}");
             for l in summary {
                 eprintln!("{l}");
+            }
+        }
+        None if args.emit.is_some() => {
+            for l in summary {
+                println!("{l}");
             }
         }
         None => {

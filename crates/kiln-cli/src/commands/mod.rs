@@ -1,9 +1,11 @@
 //! One module per subcommand, plus helpers they share.
 
 pub mod bench;
+pub mod bench_iwls;
 pub mod demo;
 pub mod eval;
 pub mod learn;
+pub mod learn_samples;
 pub mod plot;
 pub mod program;
 pub mod progress;

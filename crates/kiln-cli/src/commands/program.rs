@@ -45,8 +45,7 @@ pub fn load(path: &Path, data: &SampleSet) -> Result<Aig, String> {
         ProgramFormat::Aiger => kiln_logic::aiger::read(&file, &bytes).map_err(|e| e.to_string()),
         ProgramFormat::Blif => kiln_logic::blif::read(&file, text()?).map_err(|e| e.to_string()),
         ProgramFormat::Json => {
-            let doc: serde_json::Value =
-                serde_json::from_str(text()?).map_err(|e| format!("{file}: invalid JSON: {e}"))?;
+            let doc: serde_json::Value = serde_json::from_str(text()?).map_err(|e| format!("{file}: invalid JSON: {e}"))?;
             let names = |key: &str| -> Result<Vec<String>, String> {
                 doc.get(key)
                     .and_then(|v| v.as_array())
@@ -57,8 +56,7 @@ pub fn load(path: &Path, data: &SampleSet) -> Result<Aig, String> {
                 .get("expression")
                 .and_then(|v| v.as_str())
                 .ok_or_else(|| format!("{file}: JSON has no \"expression\" string"))?;
-            let c = kiln_logic::parse(expression, &names("inputs")?, &names("outputs")?)
-                .map_err(|e| format!("{file}: {e}"))?;
+            let c = kiln_logic::parse(expression, &names("inputs")?, &names("outputs")?).map_err(|e| format!("{file}: {e}"))?;
             circuit(c)
         }
         ProgramFormat::Grammar => {
