@@ -16,9 +16,9 @@ use kiln_core::Rng;
 use kiln_logic::aig::Aig;
 use kiln_logic::{Circuit, SampleSet, Signal};
 
-use crate::gate_network::{at_least, DenseSamples, GateNetwork, NetParams};
+use crate::gate_network::{at_least, popcount, DenseSamples, GateNetwork, NetParams};
 use crate::learn::LearnError;
-use crate::tree::{DecisionTree, TreeParams};
+use crate::tree::{mux, DecisionTree, TreeParams};
 
 /// Which learner produced a circuit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +29,8 @@ pub enum Method {
     DecisionTree,
     /// A random forest per output (bootstrap samples, random inputs per split), majority vote.
     Forest,
+    /// A symmetric function: the output as a function of how many inputs are 1.
+    Symmetric,
     /// The majority vote of the best gate network, tree and forest.
     Ensemble,
 }
@@ -40,6 +42,7 @@ impl Method {
             Method::GateNetwork => "gate-network",
             Method::DecisionTree => "decision-tree",
             Method::Forest => "forest",
+            Method::Symmetric => "symmetric",
             Method::Ensemble => "ensemble",
         }
     }
@@ -66,6 +69,8 @@ pub struct SampleLearnOptions {
     pub forest_share: f64,
     /// Try the majority vote of the other paths' best circuits.
     pub ensemble: bool,
+    /// Try a symmetric function of the inputs (a function of their count of ones).
+    pub symmetric: bool,
     /// Gate-network shape and training settings; `None` sizes them from the samples.
     pub net: Option<NetParams>,
     /// Deepest decision tree tried.
@@ -84,6 +89,7 @@ impl Default for SampleLearnOptions {
             forest_trees: 15,
             forest_share: 0.25,
             ensemble: true,
+            symmetric: true,
             net: None,
             max_tree_depth: 24,
         }
@@ -253,6 +259,20 @@ pub fn learn_samples(
         }
     }
 
+    if opts.symmetric {
+        let c = symmetric(train)?;
+        let cand = Candidate {
+            method: Method::Symmetric,
+            detail: "output by count of ones".into(),
+            and_nodes: and_nodes(&c)?,
+            train_accuracy: score(&c, train),
+            valid_accuracy: score(&c, valid_set),
+            circuit: c,
+        };
+        best_valid = best_valid.max(cand.valid_accuracy);
+        offer(cand, &mut per_method);
+    }
+
     if opts.forest && opts.forest_trees > 0 {
         let forest_deadline = Instant::now() + opts.timeout.mul_f64(opts.forest_share.clamp(0.0, 1.0));
         if let Some(cand) = forest(train, valid_set, opts, forest_deadline.min(deadline))? {
@@ -305,14 +325,18 @@ pub fn learn_samples(
         }
     }
 
-    if opts.ensemble && per_method.len() >= 3 {
-        let members: Vec<&Circuit> = per_method.iter().map(|c| &c.circuit).collect();
+    let voters: Vec<&Candidate> = per_method
+        .iter()
+        .filter(|c| matches!(c.method, Method::GateNetwork | Method::DecisionTree | Method::Forest))
+        .collect();
+    if opts.ensemble && voters.len() == 3 {
+        let members: Vec<&Circuit> = voters.iter().map(|c| &c.circuit).collect();
         let c = majority_of(train, &members)?;
         let cand = Candidate {
             method: Method::Ensemble,
             detail: format!(
                 "majority of {}",
-                per_method.iter().map(|c| c.method.name()).collect::<Vec<_>>().join(", ")
+                voters.iter().map(|c| c.method.name()).collect::<Vec<_>>().join(", ")
             ),
             and_nodes: and_nodes(&c)?,
             train_accuracy: score(&c, train),
@@ -446,4 +470,44 @@ fn forest(train: &SampleSet, valid: &SampleSet, opts: &SampleLearnOptions, deadl
         }
     }
     Ok(None)
+}
+
+/// The symmetric function closest to `train`: each count of ones gets the majority output of the
+/// training rows with that count (a count never seen takes the nearest seen count's output), built
+/// as a popcount of the inputs and a multiplexer tree over the count's bits.
+fn symmetric(train: &SampleSet) -> Result<Circuit, LearnError> {
+    let n = train.num_inputs();
+    let mut c = Circuit::new(train.input_names().to_vec());
+    let inputs: Vec<Signal> = (0..n).map(Signal::Input).collect();
+    let bits = popcount(&mut c, &inputs)?;
+    let xs = train.input_columns();
+    let counts: Vec<usize> = (0..train.len())
+        .map(|r| xs.iter().filter(|col| col[r / 64] >> (r % 64) & 1 == 1).count())
+        .collect();
+    for j in 0..train.num_outputs() {
+        // votes[k] = (rows with k ones whose output is 1, rows with k ones).
+        let mut votes = vec![(0u64, 0u64); n + 1];
+        for (r, &k) in counts.iter().enumerate() {
+            if let Some(v) = train.output(r, j) {
+                votes[k].0 += u64::from(v);
+                votes[k].1 += 1;
+            }
+        }
+        let seen: Vec<usize> = (0..=n).filter(|&k| votes[k].1 > 0).collect();
+        let label = |k: usize| -> bool {
+            let near = seen.iter().min_by_key(|&&s| s.abs_diff(k)).copied();
+            near.is_some_and(|s| 2 * votes[s].0 > votes[s].1)
+        };
+        // Leaves for every value the count's bits can spell; values above n cannot occur.
+        let mut level: Vec<Signal> = (0..1usize << bits.len()).map(|v| Signal::Const(label(v.min(n)))).collect();
+        for &bit in &bits {
+            let mut next = Vec::with_capacity(level.len() / 2);
+            for pair in level.chunks(2) {
+                next.push(mux(&mut c, bit, pair[0], pair[1])?);
+            }
+            level = next;
+        }
+        c.set_output(&train.output_names()[j], level[0])?;
+    }
+    Ok(c.simplify())
 }

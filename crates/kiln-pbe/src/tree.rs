@@ -179,22 +179,7 @@ impl DecisionTree {
             let node = &self.nodes[id];
             signal[id] = match node.split {
                 Some((input, zero, one)) if node.depth < depth => {
-                    let x = Signal::Input(input);
-                    let (s0, s1) = (signal[zero], signal[one]);
-                    match (s0, s1) {
-                        (a, b) if a == b => a,
-                        (Signal::Const(false), Signal::Const(true)) => x,
-                        (Signal::Const(true), Signal::Const(false)) => circuit.gate(Op::Not, &[x])?,
-                        (Signal::Const(false), b) => circuit.gate(Op::And, &[x, b])?,
-                        (a, Signal::Const(false)) => circuit.gate(Op::Nimplies, &[a, x])?,
-                        (Signal::Const(true), b) => circuit.gate(Op::Implies, &[x, b])?,
-                        (a, Signal::Const(true)) => circuit.gate(Op::Or, &[x, a])?,
-                        (a, b) => {
-                            let hi = circuit.gate(Op::And, &[x, b])?;
-                            let lo = circuit.gate(Op::Nimplies, &[a, x])?;
-                            circuit.gate(Op::Or, &[hi, lo])?
-                        }
-                    }
+                    mux(circuit, Signal::Input(input), signal[zero], signal[one])?
                 }
                 _ => Signal::Const(node.majority),
             };
@@ -215,4 +200,22 @@ fn samples_mask(samples: &SampleSet) -> Vec<u64> {
         m[0] = 0;
     }
     m
+}
+
+/// `x ? s1 : s0` as gates of `circuit`, folding constant and equal branches into one gate or none.
+pub fn mux(circuit: &mut Circuit, x: Signal, s0: Signal, s1: Signal) -> Result<Signal, kiln_logic::CircuitError> {
+    Ok(match (s0, s1) {
+        (a, b) if a == b => a,
+        (Signal::Const(false), Signal::Const(true)) => x,
+        (Signal::Const(true), Signal::Const(false)) => circuit.gate(Op::Not, &[x])?,
+        (Signal::Const(false), b) => circuit.gate(Op::And, &[x, b])?,
+        (a, Signal::Const(false)) => circuit.gate(Op::Nimplies, &[a, x])?,
+        (Signal::Const(true), b) => circuit.gate(Op::Implies, &[x, b])?,
+        (a, Signal::Const(true)) => circuit.gate(Op::Or, &[x, a])?,
+        (a, b) => {
+            let hi = circuit.gate(Op::And, &[x, b])?;
+            let lo = circuit.gate(Op::Nimplies, &[a, x])?;
+            circuit.gate(Op::Or, &[hi, lo])?
+        }
+    })
 }
