@@ -117,7 +117,10 @@ impl DecisionTree {
                     continue;
                 }
                 let imp = gini(p1, n1) + gini(pos - p1, n - n1);
-                if imp < parent_impurity - 1e-12 && best.is_none_or(|(b, _)| imp < b) {
+                // Splits that do not lower the impurity are allowed, as in CART implementations
+                // such as scikit-learn's: on XOR-like functions no single input helps at first,
+                // yet the split below it does.
+                if imp <= parent_impurity + 1e-9 && best.is_none_or(|(b, _)| imp < b) {
                     best = Some((imp, i));
                 }
             }
