@@ -218,7 +218,9 @@ DL_TAU = 2.0
 
 def import_difflogic():
     """difflogic imports its CUDA extension at module load; implementation='python'
-    never calls it, so a stub is installed when the extension was not built."""
+    never calls it, so a stub is installed when the extension was not built.
+    (The PyPI sdist's setup.py builds a CUDAExtension and fails without CUDA_HOME/nvcc;
+    on a CPU machine put its unpacked source on sys.path, e.g. via a .pth file.)"""
     try:
         import difflogic_cuda  # noqa: F401
     except ImportError:
@@ -299,7 +301,11 @@ def run_difflogic(name, xtr, ytr, xva, yva, timeout):
     n = xtr.shape[1]
     layers, d = [], n
     for w in DL_WIDTHS:
-        layers.append(dl.LogicLayer(d, w, device="cpu", implementation="python", grad_factor=1.0))
+        layer = dl.LogicLayer(d, w, device="cpu", implementation="python", grad_factor=1.0)
+        # difflogic 0.1.0's forward_python prints on every call while its indices are
+        # int64; int32 indices index the same way and keep the log clean.
+        layer.indices = tuple(c.to(torch.int32) for c in layer.indices)
+        layers.append(layer)
         d = w
     model = torch.nn.Sequential(torch.nn.Flatten(), *layers, dl.GroupSum(k=2, tau=DL_TAU))
     opt = torch.optim.Adam(model.parameters(), lr=0.01)

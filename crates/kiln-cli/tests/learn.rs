@@ -306,7 +306,7 @@ fn learn_bad_input_exits_2_with_one_line() {
         ),
         (
             vec![xor, "--emit", "java"],
-            "error: invalid value 'java' for '--emit <EMIT>' [possible values: rust, c, verilog]".into(),
+            "error: invalid value 'java' for '--emit <EMIT>' [possible values: rust, c, verilog, aiger, aag, blif]".into(),
         ),
         (vec![xor, "--bogus"], "error: unexpected argument '--bogus' found".into()),
         (vec![], "error: the following required arguments were not provided: <FILE>".into()),
@@ -346,7 +346,8 @@ fn help_shows_every_default() {
         "[default: 2000]",
         "[default: 0.1]",
         "[default: 0]",
-        "[default: 120]",
+        "[default: 120 on truth tables, 60 on samples]",
+        "[default: 5000]",
         "[default: the last column]",
         "[default: off]",
         "[default: text]",

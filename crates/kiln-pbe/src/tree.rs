@@ -181,9 +181,7 @@ impl DecisionTree {
         for id in (0..self.nodes.len()).rev() {
             let node = &self.nodes[id];
             signal[id] = match node.split {
-                Some((input, zero, one)) if node.depth < depth => {
-                    mux(circuit, Signal::Input(input), signal[zero], signal[one])?
-                }
+                Some((input, zero, one)) if node.depth < depth => mux(circuit, Signal::Input(input), signal[zero], signal[one])?,
                 _ => Signal::Const(node.majority),
             };
         }

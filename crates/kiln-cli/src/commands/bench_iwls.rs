@@ -170,7 +170,8 @@ pub fn run(args: &BenchIwlsArgs) -> Result<u8, String> {
     let all: Vec<&Row> = rows.iter().collect();
     println!("all: {}", summary(&all));
     if let Some(out) = &args.out {
-        let mut md = String::from("| function | inputs | valid % | test % | AND nodes | seconds | path |\n|---|---:|---:|---:|---:|---:|---|\n");
+        let mut md =
+            String::from("| function | inputs | valid % | test % | AND nodes | seconds | path |\n|---|---:|---:|---:|---:|---:|---|\n");
         for r in &rows {
             md.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {:.1} | {} |\n",

@@ -156,7 +156,9 @@ fn samples_mode(args: &LearnArgs) -> Result<bool, String> {
     if kiln_logic::samples::looks_like_pla(&bytes) {
         return Ok(true);
     }
-    let header = bytes.split(|&b| b == b'\n').find(|l| !l.trim_ascii().is_empty() && !l.starts_with(b"#"));
+    let header = bytes
+        .split(|&b| b == b'\n')
+        .find(|l| !l.trim_ascii().is_empty() && !l.starts_with(b"#"));
     let columns = header.map_or(0, |h| h.split(|&b| b == b',').count());
     let outputs = args.outputs.as_deref().map_or(1, |o| super::output_list(Some(o)).len().max(1));
     Ok(columns.saturating_sub(outputs) > kiln_logic::table::MAX_INPUTS)
@@ -350,8 +352,7 @@ pub fn code_name(path: &Path) -> String {
     path.file_name()
         .and_then(|s| s.to_string_lossy().split('.').next().map(String::from))
         .filter(|s| !s.is_empty())
-        .or_else(|| path.file_stem()
-        .map(|s| s.to_string_lossy().into_owned()))
+        .or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "learned".into())
 }
 
@@ -372,15 +373,10 @@ fn extend_json(mut doc: String, extra: &[(&str, serde_json::Value)]) -> String {
 /// Runs the subcommand: 0 when the fired program reproduces every training row, 1 when not.
 pub fn run(args: &LearnArgs) -> Result<u8, String> {
     check_timeout(args.timeout)?;
+    super::learn_samples::check_emit(args)?;
     if samples_mode(args)? {
         let timeout = args.timeout.unwrap_or(super::learn_samples::DEFAULT_TIMEOUT);
         return super::learn_samples::run(args, timeout);
-    }
-    if args.output.is_some() && args.emit.is_none() {
-        return Err("-o: say what to write with --emit (aiger, aag, blif, rust, c or verilog)".into());
-    }
-    if args.json && args.emit.is_some() && args.output.is_none() {
-        return Err("--emit with --json: give -o FILE for the program, the JSON goes to stdout".into());
     }
     let opts = options(args)?;
     let outputs = output_list(args.outputs.as_deref());

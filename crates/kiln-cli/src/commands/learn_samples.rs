@@ -67,26 +67,40 @@ pub fn write_aiger_checked(c: &Circuit, path: &Path, check: &SampleSet) -> Resul
     Ok(back)
 }
 
+/// Refuses `--emit`/`-o`/`--json` combinations that cannot be honoured, before any training.
+pub fn check_emit(args: &LearnArgs) -> Result<(), String> {
+    if args.output.is_some() && args.emit.is_none() {
+        return Err("-o: say what to write with --emit (aiger, aag, blif, rust, c or verilog)".into());
+    }
+    if let Some(lang @ (EmitArg::Aiger | EmitArg::Aag)) = args.emit {
+        let p = args
+            .output
+            .as_deref()
+            .ok_or("--emit aiger/aag: give the file to write with -o FILE")?;
+        // The extension picks ASCII or binary; make it agree with the format asked for.
+        let want_ascii = lang == EmitArg::Aag;
+        if want_ascii != p.extension().is_some_and(|e| e == "aag") {
+            return Err(format!(
+                "-o {}: --emit {} writes {} files; name it *.{}",
+                p.display(),
+                if want_ascii { "aag" } else { "aiger" },
+                if want_ascii { "ASCII .aag" } else { "binary .aig" },
+                if want_ascii { "aag" } else { "aig" }
+            ));
+        }
+    }
+    if args.json && args.emit.is_some() && args.output.is_none() {
+        return Err("--emit with --json: give -o FILE for the program, the JSON goes to stdout".into());
+    }
+    Ok(())
+}
+
 /// Writes `c` in the `--emit` format to `path`, or returns the text for stdout when `path` is
 /// `None`.
 pub fn emit_program(c: &Circuit, lang: EmitArg, name: &str, path: Option<&Path>, check: &SampleSet) -> Result<Option<String>, String> {
     let text = match lang {
         EmitArg::Aiger | EmitArg::Aag => {
-            let Some(p) = path else {
-                return Err("--emit aiger/aag: give the file to write with -o FILE".into());
-            };
-            // The extension picks ASCII or binary; make it agree with the format asked for.
-            let want_ascii = lang == EmitArg::Aag;
-            let is_ascii = p.extension().is_some_and(|e| e == "aag");
-            if want_ascii != is_ascii {
-                return Err(format!(
-                    "-o {}: --emit {} writes {} files; name it *.{}",
-                    p.display(),
-                    if want_ascii { "aag" } else { "aiger" },
-                    if want_ascii { "ASCII .aag" } else { "binary .aig" },
-                    if want_ascii { "aag" } else { "aig" }
-                ));
-            }
+            let p = path.ok_or("--emit aiger/aag: give the file to write with -o FILE")?;
             write_aiger_checked(c, p, check)?;
             return Ok(None);
         }
@@ -120,9 +134,6 @@ pub fn run(args: &LearnArgs, timeout: f64) -> Result<u8, String> {
         Some(p) => Some(SampleSet::from_path(p, Some(&outputs)).map_err(|e| e.to_string())?),
         None => None,
     };
-    if args.output.is_some() && args.emit.is_none() {
-        return Err("-o: say what to write with --emit (aiger, aag, blif, rust, c or verilog)".into());
-    }
     let r = learn_with_bar(&train, valid.as_ref(), &opts, args.json, "")?;
     let best = &r.best;
     let name = super::learn::code_name(&args.file);
@@ -130,9 +141,6 @@ pub fn run(args: &LearnArgs, timeout: f64) -> Result<u8, String> {
         Some(lang) => emit_program(&best.circuit, lang, &name, args.output.as_deref(), &train)?,
         None => None,
     };
-    if args.json && emitted.is_some() {
-        return Err("--emit with --json: give -o FILE for the program, the JSON goes to stdout".into());
-    }
     if args.json {
         let mut doc = ResultJson::new(
             &best.circuit,
