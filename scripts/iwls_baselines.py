@@ -212,8 +212,12 @@ def run_tree(name, xtr, ytr, xva, yva, timeout):
 
 
 # ----------------------------------------------------------------- difflogic
-DL_WIDTHS = [800, 480, 300, 30]  # 1610 gates: <= 4830 ANDs even if all were XORs
+# difflogic requires out_dim >= in_dim / 2 per layer, so the net narrows by halves.
+# 1512 gates: <= 4536 ANDs even if every gate were an XOR, plus the 12-vs-12
+# popcount comparator (counted by dl_worst_case_ands(), printed in the report).
+DL_WIDTHS = [768, 384, 192, 96, 48, 24]
 DL_TAU = 2.0
+DL_BATCH = 100
 
 
 def import_difflogic():
@@ -254,17 +258,24 @@ def gate_lit(aig, op, a, b):
 
 
 def popcount(aig, bits):
-    """Ripple-carry accumulation of single bits into a binary number (LSB first)."""
-    acc = []
-    for bit in bits:
-        carry = bit
-        new = []
-        for s in acc:
-            new.append(aig.XOR(s, carry))
-            carry = aig.AND(s, carry)
-        new.append(carry)
-        acc = new
-    return acc
+    """Carry-save (Wallace) popcount of single bits: full adders (XOR3 + MAJ) and half
+    adders per column until each column holds one bit. Returns bits LSB first."""
+    cols = {0: list(bits)}
+    w = 0
+    while w in cols:
+        col = cols[w]
+        while len(col) > 1:
+            if len(col) >= 3:
+                a, b, c = col.pop(0), col.pop(0), col.pop(0)
+                t = aig.XOR(a, b)
+                col.append(aig.XOR(t, c))
+                cols.setdefault(w + 1, []).append(aig.OR(aig.AND(a, b), aig.AND(c, t)))
+            else:
+                a, b = col.pop(0), col.pop(0)
+                col.append(aig.XOR(a, b))
+                cols.setdefault(w + 1, []).append(aig.AND(a, b))
+        w += 1
+    return [cols[i][0] if cols[i] else 0 for i in range(w)]
 
 
 def greater(aig, p, q):
@@ -293,6 +304,15 @@ def difflogic_to_aig(model, n_inputs):
     return aig, out
 
 
+def dl_worst_case_ands():
+    """Upper bound for any trained net: 3 ANDs per gate + comparator on free inputs."""
+    w = DL_WIDTHS[-1]
+    aig = Aig(w)
+    lits = [aig.inp(i) for i in range(w)]
+    out = greater(aig, popcount(aig, lits[w // 2:]), popcount(aig, lits[:w // 2]))
+    return 3 * sum(DL_WIDTHS) + aig.count(out)
+
+
 def run_difflogic(name, xtr, ytr, xva, yva, timeout):
     import copy
     import torch
@@ -314,7 +334,7 @@ def run_difflogic(name, xtr, ytr, xva, yva, timeout):
     Xva = torch.tensor(xva, dtype=torch.float32)
     Yva = torch.tensor(yva, dtype=torch.long)
     lossf = torch.nn.CrossEntropyLoss()
-    bs = 100
+    bs = DL_BATCH
     t0 = time.time()
     best = (-1.0, 0, None)
     epoch = 0
@@ -355,9 +375,19 @@ def main():
     ap.add_argument("--timeout", type=float, default=60.0,
                     help="seconds per function (difflogic: training time; tree: depth-search cap)")
     ap.add_argument("--data", default=DATA_DEFAULT)
+    ap.add_argument("--dl-widths", default="", help="difflogic layer widths, e.g. 768,384,192,96,48,24")
+    ap.add_argument("--dl-tau", type=float, default=None)
+    ap.add_argument("--dl-batch", type=int, default=None)
     ap.add_argument("--aig-dir", default="", help="also write exNN.aig here")
     args = ap.parse_args()
 
+    global DL_WIDTHS, DL_TAU, DL_BATCH
+    if args.dl_widths:
+        DL_WIDTHS = [int(w) for w in args.dl_widths.split(",")]
+    if args.dl_tau is not None:
+        DL_TAU = args.dl_tau
+    if args.dl_batch is not None:
+        DL_BATCH = args.dl_batch
     if args.method == "difflogic":
         import torch
         torch.set_num_threads(1)
@@ -373,7 +403,10 @@ def main():
         lines = [f"# IWLS 2020 baseline: {args.method}", "",
                  f"Validation accuracy (test sets unavailable). Per-function limit {args.timeout:g} s.",
                  "ANDs: structurally hashed AIG after constant folding, output cone only, no further "
-                 "optimisation (upper bound; see scripts/iwls_baselines.py).", "",
+                 "optimisation (upper bound; see scripts/iwls_baselines.py)."] + (
+                 [f"difflogic net: widths {DL_WIDTHS}, GroupSum k=2 tau={DL_TAU}, Adam lr 0.01, batch {DL_BATCH}, "
+                  f"1 CPU thread; worst case for this architecture {dl_worst_case_ands()} ANDs "
+                  "(3 per gate + comparator)."] if args.method == "difflogic" else []) + ["",
                  f"| name | inputs | valid % | {dcol} | ANDs | seconds | notes |",
                  "|---|---|---|---|---|---|---|"]
         for r in rows:

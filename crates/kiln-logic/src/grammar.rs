@@ -177,9 +177,36 @@ struct Stmt {
     expr: Expr,
 }
 
+/// Deepest nesting of parentheses, NOT and IMPLIES the parser accepts. The parser recurses once
+/// per level, so a bound keeps hostile input (thousands of '(') from overflowing the stack; a
+/// real program never comes close, and long flat chains (`a AND b AND …`) are not nesting.
+pub const MAX_NESTING: usize = 256;
+
+// Chains of a binary operator build left-deep trees as deep as the chain is long; dropping one
+// recursively would overflow the stack on a 100,000-term chain, so children are dropped from a
+// work list instead.
+impl Drop for Expr {
+    fn drop(&mut self) {
+        let mut work: Vec<Expr> = Vec::new();
+        let take = |e: &mut Expr, work: &mut Vec<Expr>| match e {
+            Expr::Not(a) => work.push(std::mem::replace(&mut **a, Expr::Const(false))),
+            Expr::Bin(_, a, b) => {
+                work.push(std::mem::replace(&mut **a, Expr::Const(false)));
+                work.push(std::mem::replace(&mut **b, Expr::Const(false)));
+            }
+            _ => {}
+        };
+        take(self, &mut work);
+        while let Some(mut e) = work.pop() {
+            take(&mut e, &mut work);
+        }
+    }
+}
+
 struct Parser {
     toks: Vec<(Tok, Pos)>,
     at: usize,
+    depth: usize,
 }
 
 impl Parser {
@@ -204,6 +231,22 @@ impl Parser {
             message: format!("expected {what}, found {}", describe(self.peek())),
         }
     }
+    /// Enters one level of nesting, refusing to go past [`MAX_NESTING`].
+    fn nest(&mut self) -> Result<(), ParseError> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            let p = self.pos();
+            return Err(ParseError {
+                line: p.line,
+                column: p.column,
+                message: format!(
+                    "expression nested deeper than {MAX_NESTING} levels (parentheses, NOT or IMPLIES); split it into statements"
+                ),
+            });
+        }
+        Ok(())
+    }
+
     fn skip_seps(&mut self) {
         while *self.peek() == Tok::Sep {
             self.bump();
@@ -255,7 +298,9 @@ impl Parser {
         let lhs = self.binary(0)?;
         if *self.peek() == Tok::Op(Op::Implies) {
             self.bump();
+            self.nest()?;
             let rhs = self.expr()?;
+            self.depth -= 1;
             return Ok(Expr::Bin(Op::Implies, Box::new(lhs), Box::new(rhs)));
         }
         Ok(lhs)
@@ -282,7 +327,10 @@ impl Parser {
         match self.peek().clone() {
             Tok::Op(Op::Not) => {
                 self.bump();
-                Ok(Expr::Not(Box::new(self.unary()?)))
+                self.nest()?;
+                let e = Expr::Not(Box::new(self.unary()?));
+                self.depth -= 1;
+                Ok(e)
             }
             Tok::Const(b) => {
                 self.bump();
@@ -294,11 +342,13 @@ impl Parser {
             }
             Tok::LParen => {
                 self.bump();
+                self.nest()?;
                 let e = self.expr()?;
                 if *self.peek() != Tok::RParen {
                     return Err(self.expected("')'"));
                 }
                 self.bump();
+                self.depth -= 1;
                 Ok(e)
             }
             _ => Err(self.expected("an operand (a name, 0, 1, NOT or '(')")),
@@ -318,7 +368,11 @@ fn op_level(op: Op) -> Option<usize> {
 /// Names assigned by a program, in order, without resolving anything.
 /// Useful to decide which table columns are outputs before parsing.
 pub fn defined_names(text: &str) -> Result<Vec<String>, ParseError> {
-    let mut p = Parser { toks: lex(text)?, at: 0 };
+    let mut p = Parser {
+        toks: lex(text)?,
+        at: 0,
+        depth: 0,
+    };
     Ok(p.program()?.into_iter().filter_map(|s| s.name.map(|(n, _)| n)).collect())
 }
 
@@ -329,7 +383,7 @@ pub fn defined_names(text: &str) -> Result<Vec<String>, ParseError> {
 pub fn parse(text: &str, inputs: &[String], outputs: &[String]) -> Result<Circuit, ParseError> {
     let toks = lex(text)?;
     let end = toks.last().map(|t| t.1).unwrap_or(Pos { line: 1, column: 1 });
-    let stmts = Parser { toks, at: 0 }.program()?;
+    let stmts = Parser { toks, at: 0, depth: 0 }.program()?;
     let mut c = Circuit::new(inputs.to_vec());
     let mut env: HashMap<String, Signal> = HashMap::new();
     for (i, name) in inputs.iter().enumerate() {
@@ -384,31 +438,49 @@ pub fn parse(text: &str, inputs: &[String], outputs: &[String]) -> Result<Circui
     Ok(ordered)
 }
 
+/// Compiles `e` into gates of `c`, children before parents. Iterative: a chain of a binary
+/// operator is a tree as deep as the chain is long.
 fn compile(e: &Expr, env: &HashMap<String, Signal>, c: &mut Circuit, inputs: &[String]) -> Result<Signal, ParseError> {
-    Ok(match e {
-        Expr::Const(b) => Signal::Const(*b),
-        Expr::Name(n, p) => *env.get(n).ok_or_else(|| ParseError {
-            line: p.line,
-            column: p.column,
-            message: format!(
-                "unknown name '{n}' (inputs are {}; other names must be defined by an earlier statement)",
-                inputs.join(", ")
-            ),
-        })?,
-        Expr::Not(a) => {
-            let a = compile(a, env, c, inputs)?;
-            c.push(GateExpr {
-                op: Op::Not,
-                args: vec![a],
-            })
-            .expect("valid")
+    enum Step<'a> {
+        Visit(&'a Expr),
+        Build(&'a Expr),
+    }
+    let mut work = vec![Step::Visit(e)];
+    let mut values: Vec<Signal> = Vec::new();
+    while let Some(step) = work.pop() {
+        match step {
+            Step::Visit(e) => match e {
+                Expr::Const(b) => values.push(Signal::Const(*b)),
+                Expr::Name(n, p) => values.push(*env.get(n).ok_or_else(|| ParseError {
+                    line: p.line,
+                    column: p.column,
+                    message: format!(
+                        "unknown name '{n}' (inputs are {}; other names must be defined by an earlier statement)",
+                        inputs.join(", ")
+                    ),
+                })?),
+                Expr::Not(a) => {
+                    work.push(Step::Build(e));
+                    work.push(Step::Visit(a));
+                }
+                Expr::Bin(_, a, b) => {
+                    work.push(Step::Build(e));
+                    work.push(Step::Visit(b));
+                    work.push(Step::Visit(a));
+                }
+            },
+            Step::Build(e) => {
+                let (op, arity) = match e {
+                    Expr::Not(_) => (Op::Not, 1),
+                    Expr::Bin(op, _, _) => (*op, 2),
+                    _ => unreachable!("only gates are built"),
+                };
+                let args = values.split_off(values.len() - arity);
+                values.push(c.push(GateExpr { op, args }).expect("arguments are earlier signals"));
+            }
         }
-        Expr::Bin(op, a, b) => {
-            let a = compile(a, env, c, inputs)?;
-            let b = compile(b, env, c, inputs)?;
-            c.push(GateExpr { op: *op, args: vec![a, b] }).expect("valid")
-        }
-    })
+    }
+    Ok(values.pop().expect("an expression has a value"))
 }
 
 /// Names used when printing: a gate that drives an output is printed under
@@ -486,12 +558,33 @@ pub fn to_expression(c: &Circuit, sep: &str) -> String {
             }
         }
     }
+    // A gate gets its own statement when it is shared, drives an output, or would sit more than
+    // MAX_INLINE levels deep inside an inlined expression: printing recurses once per level, and
+    // a chain of 100,000 single-use gates must not overflow the stack (nor make an unreadable line).
+    const MAX_INLINE: usize = 64;
+    let mut own: Vec<bool> = (0..n).map(|i| uses[i] >= 2 || owner[i].is_some()).collect();
+    let mut depth = vec![0usize; n];
+    for i in 0..n {
+        let below = c.gates()[i]
+            .args
+            .iter()
+            .filter_map(|s| match s {
+                Signal::Gate(j) if !own[*j] => Some(depth[*j]),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        depth[i] = below + 1;
+        if depth[i] > MAX_INLINE && uses[i] > 0 {
+            own[i] = true;
+        }
+    }
     let prefix = c.gate_prefix();
     let mut names: Vec<Option<String>> = vec![None; n];
     let mut stmts = Vec::new();
     let mut counter = 0;
     for i in 0..n {
-        if uses[i] >= 2 || owner[i].is_some() {
+        if own[i] {
             let rhs = render(c, &names, Signal::Gate(i), None);
             let name = owner[i].clone().unwrap_or_else(|| {
                 counter += 1;

@@ -153,3 +153,38 @@ proptest! {
         prop_assert_eq!(truth(&back, n), truth(&c, n), "expr:\n{}", e);
     }
 }
+
+/// Hostile nesting is refused with a message, and long flat chains parse, print and drop without
+/// recursion deep enough to overflow a small thread stack.
+#[test]
+fn deep_nesting_is_refused_and_long_chains_fit_a_small_stack() {
+    std::thread::Builder::new()
+        .stack_size(512 << 10)
+        .spawn(|| {
+            let inputs = vec!["X1".to_string(), "X2".to_string()];
+            let outputs = vec!["Y".to_string()];
+            for text in [
+                format!("Y = {}X1{}", "(".repeat(7000), ")".repeat(7000)),
+                format!("Y = {}X1", "NOT ".repeat(25_000)),
+                format!("Y = {}X2{}", "X1 AND (".repeat(12_000), ")".repeat(12_000)),
+                format!("Y = X1{}", " IMPLIES X2".repeat(5000)),
+            ] {
+                let err = kiln_logic::parse(&text, &inputs, &outputs).unwrap_err().to_string();
+                assert!(err.contains("nested deeper than 256 levels"), "{err}");
+            }
+            // 100,000 terms in one chain: fine, and printed back in bounded-depth statements.
+            let text = format!("Y = X1{}", " XOR X2 XOR X1".repeat(50_000));
+            let c = kiln_logic::parse(&text, &inputs, &outputs).unwrap();
+            assert_eq!(c.num_gates(), 100_000);
+            let printed = kiln_logic::grammar::to_expression(&c, "\n");
+            let back = kiln_logic::parse(&printed, &inputs, &outputs).unwrap();
+            for row in [[false, false], [false, true], [true, false], [true, true]] {
+                assert_eq!(back.eval_row(&row), c.eval_row(&row));
+            }
+            // X1 appears 50,001 times in the chain and X2 50,000 times, so it computes X1.
+            assert_eq!(c.eval_row(&[true, true]), vec![true]);
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
