@@ -75,6 +75,22 @@ fn describe(t: &Tok) -> String {
     }
 }
 
+/// Why `name` cannot name an input or output in the grammar, or `None` when it can: a name
+/// starts with a letter or '_', continues with ASCII letters, digits or '_', and is not an
+/// operator word. Printed programs must parse back to the same function, so readers of tables
+/// refuse other names instead of printing something like `Y = 0 XOR 1` for columns `0` and `1`.
+pub fn name_problem(name: &str) -> Option<String> {
+    let mut chars = name.chars();
+    let first = chars.next()?;
+    if !(first.is_ascii_alphabetic() || first == '_') {
+        return Some("a name must start with a letter or '_'".into());
+    }
+    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_')) {
+        return Some(format!("a name may hold only letters, digits and '_', not {bad:?}"));
+    }
+    Op::from_name(name).map(|op| format!("'{}' is an operator of the program grammar", op.name()))
+}
+
 fn lex(text: &str) -> Result<Vec<(Tok, Pos)>, ParseError> {
     let chars: Vec<char> = text.chars().collect();
     let mut toks = Vec::new();

@@ -126,6 +126,13 @@ pub fn read_pla(file: &str, bytes: &[u8]) -> Result<SampleSet, TableError> {
             let names = |given: Option<Vec<String>>, k: usize, prefix: &str, key: &str| match given {
                 Some(v) if v.len() != k => Err(err(file, line, format!("{key} lists {} names but the file declares {k}", v.len()))),
                 Some(v) => {
+                    if let Some((name, why)) = v.iter().find_map(|n| crate::grammar::name_problem(n).map(|w| (n, w))) {
+                        return Err(err(
+                            file,
+                            line,
+                            format!("{key}: {:?} cannot be a column name: {why}", excerpt(name.as_bytes())),
+                        ));
+                    }
                     let mut seen = std::collections::HashSet::new();
                     match v.iter().find(|s| !seen.insert(s.as_str())) {
                         Some(d) => Err(err(file, line, format!("{key} repeats the name '{}'", excerpt(d.as_bytes())))),

@@ -139,7 +139,7 @@ impl SampleSet {
             });
         }
         let r = self.rows;
-        if r % 64 == 0 {
+        if r.is_multiple_of(64) {
             self.check_room(r + 64)?;
             for col in self.inputs.iter_mut().chain(&mut self.outputs).chain(&mut self.care) {
                 col.push(0);

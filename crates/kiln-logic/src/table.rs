@@ -58,6 +58,20 @@ pub enum TableError {
         /// 1-based column position.
         index: usize,
     },
+    /// A header cell cannot be written in the program grammar.
+    #[error("{file}:{line}: column {index} is named {column:?}: {reason}")]
+    BadColumnName {
+        /// File name.
+        file: String,
+        /// 1-based line number of the header.
+        line: usize,
+        /// 1-based column position.
+        index: usize,
+        /// The name, as read (shown at most 40 characters long).
+        column: String,
+        /// What makes it unusable.
+        reason: String,
+    },
     /// Two header cells have the same name.
     #[error("{file}:{line}: duplicate column name '{column}' (columns {first} and {second})")]
     DuplicateColumn {
@@ -514,6 +528,15 @@ pub(crate) fn read_csv_examples(
                 file,
                 line: header_line,
                 index: i + 1,
+            });
+        }
+        if let Some(reason) = crate::grammar::name_problem(name) {
+            return Err(TableError::BadColumnName {
+                file,
+                line: header_line,
+                index: i + 1,
+                column: name.chars().take(40).collect(),
+                reason,
             });
         }
         if let Some(&first) = seen.get(name.as_str()) {

@@ -135,3 +135,35 @@ fn line_numbers_count_blank_and_comment_lines() {
     let err = load("A,B,Y\r\n0,0,0\r\n\r\n0,0,0,1\r\n", &[]).unwrap_err();
     assert_eq!(err.to_string(), "t.csv:4: expected 3 values (one per column), found 4");
 }
+
+/// Names the grammar cannot print back are refused where the table is read, naming the column.
+#[test]
+fn column_names_must_be_grammar_names() {
+    for (header, want) in [
+        ("0,1,Y", "t.csv:1: column 1 is named \"0\": a name must start with a letter or '_'"),
+        (
+            "a,AND,Y",
+            "t.csv:1: column 2 is named \"AND\": 'AND' is an operator of the program grammar",
+        ),
+        (
+            "a,b,xor",
+            "t.csv:1: column 3 is named \"xor\": 'XOR' is an operator of the program grammar",
+        ),
+        (
+            "a-b,c,Y",
+            "t.csv:1: column 1 is named \"a-b\": a name may hold only letters, digits and '_', not '-'",
+        ),
+        (
+            "\"X 1\",c,Y",
+            "t.csv:1: column 1 is named \"X 1\": a name may hold only letters, digits and '_', not ' '",
+        ),
+    ] {
+        let err = kiln_logic::Table::from_csv_str("t.csv", &format!("{header}\n0,0,0\n"), None).unwrap_err();
+        assert_eq!(err.to_string(), want);
+    }
+    let err = kiln_logic::pla::read_pla("t.pla", b".i 2\n.o 1\n.ilb a 1b\n01 1\n").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "t.pla:4: .ilb: \"1b\" cannot be a column name: a name must start with a letter or '_'"
+    );
+}

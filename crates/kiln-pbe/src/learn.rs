@@ -744,7 +744,8 @@ impl<F: FnMut(&Progress) + Send> RestartContext<'_, F> {
             Space::Mlp => Model::Units(UnitNet::new(&[n, att.width, m], &mut rng)?),
         };
         let mut adam = Adam::new(model.vars(), opts.lr)?;
-        let mut curve = Vec::with_capacity(opts.steps);
+        // --steps may be huge while the timeout stops training long before; grow as steps happen.
+        let mut curve = Vec::with_capacity(opts.steps.min(1 << 16));
         let mut units = Vec::new();
         // (simplified circuit, accuracy, unit reports, unsimplified circuit)
         let mut fired: Option<(Circuit, f64, Vec<UnitReport>, Circuit)> = None;
