@@ -24,6 +24,8 @@ pub mod emit;
 pub mod grammar;
 pub mod json;
 pub mod library;
+pub mod npn;
+pub mod npn_library;
 pub mod pla;
 pub mod repair;
 pub mod samples;
