@@ -1,0 +1,163 @@
+//! Resynthesis pipeline for any circuit: DAG-aware rewriting
+//! ([`crate::rewrite`]) alternated with resubstitution
+//! ([`crate::repair::shrink`]) until neither finds a saving or the time
+//! budget is spent.
+//!
+//! The two passes see different things: rewriting replaces cones of at most
+//! four leaves with optimal subcircuits but cannot merge logic across cut
+//! boundaries, while resubstitution re-expresses a gate over *any* earlier
+//! signals of the circuit. Resubstitution needs the circuit's complete truth
+//! table (it takes the table as its care set), so it only runs on circuits
+//! with few inputs; the table is the circuit's own, so the function never
+//! changes.
+
+use std::time::{Duration, Instant};
+
+use crate::circuit::Circuit;
+use crate::repair::{shrink, SHRINK_MAX_GATES};
+use crate::rewrite::{rewrite, RewriteParams};
+use crate::table::{Row, Table, MAX_OUTPUTS};
+
+/// Parameters of [`optimise`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptimiseParams {
+    /// Parameters of each rewriting call (its timeout is capped by the
+    /// pipeline's remaining time).
+    pub rewrite: RewriteParams,
+    /// Resubstitution runs only on circuits with at most this many inputs
+    /// (its cost grows with the `2^n` rows of the complete table; at most 16).
+    pub resub_max_inputs: usize,
+    /// Most rewrite + resubstitution iterations.
+    pub max_iterations: usize,
+    /// Wall-clock budget for the whole pipeline (`None`: unlimited).
+    pub timeout: Option<Duration>,
+}
+
+impl Default for OptimiseParams {
+    fn default() -> Self {
+        OptimiseParams {
+            rewrite: RewriteParams::default(),
+            resub_max_inputs: 12,
+            max_iterations: 10,
+            timeout: Some(Duration::from_secs(30)),
+        }
+    }
+}
+
+/// What [`optimise`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct OptimiseStats {
+    /// Iterations run.
+    pub iterations: usize,
+    /// Gates of the simplified input.
+    pub gates_before: usize,
+    /// Gates of the result.
+    pub gates_after: usize,
+    /// Gates removed by rewriting, over all iterations.
+    pub removed_by_rewrite: usize,
+    /// Gates removed by resubstitution, over all iterations.
+    pub removed_by_resub: usize,
+    /// Rewriting replacements applied.
+    pub replacements: usize,
+    /// Whether the time budget ran out.
+    pub timed_out: bool,
+    /// Wall-clock time.
+    pub seconds: f64,
+}
+
+/// The complete truth table of `c` (its own inputs and outputs), or `None`
+/// when it has more than 16 inputs, more outputs than a table holds, or no
+/// outputs.
+pub fn complete_table(c: &Circuit) -> Option<Table> {
+    let n = c.inputs().len();
+    let m = c.outputs().len();
+    if n > 16 || m > MAX_OUTPUTS || m == 0 {
+        return None;
+    }
+    let rows = 1usize << n;
+    let words = rows.div_ceil(64);
+    // Input i is bit i of the row number.
+    let cols: Vec<Vec<u64>> = (0..n)
+        .map(|i| {
+            (0..words)
+                .map(|w| (0..64).filter(|b| (w * 64 + b) >> i & 1 == 1).fold(0u64, |acc, b| acc | 1 << b))
+                .collect()
+        })
+        .collect();
+    let outs = c.eval_columns(&cols, words);
+    let table_rows = (0..rows)
+        .map(|r| Row {
+            inputs: r as u64,
+            outputs: outs
+                .iter()
+                .enumerate()
+                .fold(0u64, |acc, (j, o)| acc | ((o[r / 64] >> (r % 64)) & 1) << j),
+            line: None,
+        })
+        .collect();
+    let names = c.outputs().iter().map(|(n, _)| n.clone()).collect();
+    Some(Table::from_rows("circuit", c.inputs().to_vec(), names, table_rows))
+}
+
+/// Optimises `circuit` for gate count (NOT counted as a gate). The result
+/// computes the same function and never has more gates than
+/// `circuit.simplify()`.
+pub fn optimise(circuit: &Circuit, params: &OptimiseParams) -> (Circuit, OptimiseStats) {
+    let start = Instant::now();
+    let deadline = params.timeout.map(|t| start + t);
+    let original = circuit.simplify();
+    let mut c = original.clone();
+    let mut stats = OptimiseStats {
+        gates_before: c.num_gates(),
+        ..Default::default()
+    };
+    let resub_ok = |c: &Circuit| c.inputs().len() <= params.resub_max_inputs.min(16) && c.num_gates() <= SHRINK_MAX_GATES;
+    while stats.iterations < params.max_iterations {
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if left.is_some_and(|l| l.is_zero()) {
+            stats.timed_out = true;
+            break;
+        }
+        stats.iterations += 1;
+        let before = c.num_gates();
+        let rp = RewriteParams {
+            timeout: match (params.rewrite.timeout, left) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+            ..params.rewrite
+        };
+        let (r, rs) = rewrite(&c, &rp);
+        stats.replacements += rs.replacements;
+        if r.num_gates() <= c.num_gates() {
+            stats.removed_by_rewrite += c.num_gates() - r.num_gates();
+            c = r;
+        }
+        if rs.timed_out {
+            stats.timed_out = true;
+            break;
+        }
+        if resub_ok(&c) {
+            if let Some(table) = complete_table(&c) {
+                let s = shrink(&c, &table);
+                if s.num_gates() < c.num_gates() {
+                    stats.removed_by_resub += c.num_gates() - s.num_gates();
+                    c = s;
+                }
+            }
+        }
+        if c.num_gates() >= before {
+            break;
+        }
+    }
+    // Last line of defence: a result that differs from the input on any
+    // row (checked exhaustively where that is cheap) is discarded.
+    if let (Some(a), Some(b)) = (complete_table(&original), complete_table(&c)) {
+        if a.output_columns() != b.output_columns() {
+            c = original;
+        }
+    }
+    stats.gates_after = c.num_gates();
+    stats.seconds = start.elapsed().as_secs_f64();
+    (c, stats)
+}
