@@ -320,3 +320,29 @@ fn measure() {
         );
     }
 }
+
+/// Many seeds, both gain settings: `cargo test --release -p kiln-logic --test rewrite stress -- --ignored`.
+#[test]
+#[ignore]
+fn stress() {
+    let mut grew = 0;
+    for seed in 0..400u64 {
+        let n = 3 + (seed % 12) as usize;
+        let g = 10 + (seed * 7 % 300) as usize;
+        let c = random_circuit(seed + 1000, n, g, 1 + (seed % 5) as usize);
+        for zero in [false, true] {
+            let p = RewriteParams {
+                allow_zero_gain: zero,
+                cuts_per_node: 4 + (seed % 9) as usize,
+                cut_size: 2 + (seed % 3) as usize,
+                ..Default::default()
+            };
+            let (r, _) = rewrite(&c, &p);
+            assert_equivalent(&c, &r, &format!("seed {seed} zero {zero}"));
+            if r.num_gates() > c.simplify().num_gates() {
+                grew += 1;
+            }
+        }
+    }
+    assert_eq!(grew, 0);
+}
