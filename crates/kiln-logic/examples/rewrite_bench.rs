@@ -71,9 +71,9 @@ fn multiplier(bits: usize) -> Circuit {
         // acc holds bits j.. of the running sum (lower bits already output).
         let mut carry = Signal::Const(false);
         let mut next = Vec::new();
-        for i in 0..bits {
+        for (i, &r) in row.iter().enumerate() {
             let x = acc.get(i + 1).copied().unwrap_or(Signal::Const(false));
-            let (s, co) = full_adder(&mut c, x, row[i], carry, false);
+            let (s, co) = full_adder(&mut c, x, r, carry, false);
             next.push(s);
             carry = co;
         }
