@@ -27,8 +27,11 @@ pub struct OptimiseParams {
     /// Resubstitution runs only on circuits with at most this many inputs
     /// (its cost grows with the `2^n` rows of the complete table; at most 16).
     pub resub_max_inputs: usize,
-    /// Most rewrite + resubstitution iterations.
+    /// Most rewrite + resubstitution iterations per convergence.
     pub max_iterations: usize,
+    /// Zero-gain reshaping attempts after convergence (each kept only if it
+    /// leads to a smaller circuit).
+    pub perturbations: usize,
     /// Wall-clock budget for the whole pipeline (`None`: unlimited).
     pub timeout: Option<Duration>,
 }
@@ -39,6 +42,7 @@ impl Default for OptimiseParams {
             rewrite: RewriteParams::default(),
             resub_max_inputs: 12,
             max_iterations: 10,
+            perturbations: 3,
             timeout: Some(Duration::from_secs(30)),
         }
     }
@@ -53,12 +57,14 @@ pub struct OptimiseStats {
     pub gates_before: usize,
     /// Gates of the result.
     pub gates_after: usize,
-    /// Gates removed by rewriting, over all iterations.
+    /// Gates removed by rewriting in the kept results.
     pub removed_by_rewrite: usize,
-    /// Gates removed by resubstitution, over all iterations.
+    /// Gates removed by resubstitution in the kept results.
     pub removed_by_resub: usize,
-    /// Rewriting replacements applied.
+    /// Rewriting replacements applied (including discarded attempts).
     pub replacements: usize,
+    /// Zero-gain reshapings that led to a smaller circuit.
+    pub perturbations_kept: usize,
     /// Whether the time budget ran out.
     pub timed_out: bool,
     /// Wall-clock time.
@@ -102,29 +108,85 @@ pub fn complete_table(c: &Circuit) -> Option<Table> {
 /// Optimises `circuit` for gate count (NOT counted as a gate). The result
 /// computes the same function and never has more gates than
 /// `circuit.simplify()`.
+///
+/// First rewriting and resubstitution alternate until neither saves a gate.
+/// Then, up to [`OptimiseParams::perturbations`] times, the best circuit so
+/// far is reshaped by one round of zero-gain rewriting (ABC's `rwz`: equal
+/// size, different structure) and optimised again; the result is kept only
+/// when it is smaller, so this phase can only help.
 pub fn optimise(circuit: &Circuit, params: &OptimiseParams) -> (Circuit, OptimiseStats) {
     let start = Instant::now();
     let deadline = params.timeout.map(|t| start + t);
     let original = circuit.simplify();
-    let mut c = original.clone();
     let mut stats = OptimiseStats {
-        gates_before: c.num_gates(),
+        gates_before: original.num_gates(),
         ..Default::default()
     };
+    let mut best = converge(original.clone(), params, deadline, &mut stats);
+    for _ in 0..params.perturbations {
+        if stats.timed_out || best.num_gates() == 0 {
+            break;
+        }
+        let zero = RewriteParams {
+            allow_zero_gain: true,
+            max_rounds: 1,
+            timeout: remaining(params.rewrite.timeout, deadline),
+            ..params.rewrite
+        };
+        let (reshaped, rs) = rewrite(&best, &zero);
+        stats.replacements += rs.replacements;
+        if rs.replacements == 0 {
+            break;
+        }
+        let mut trial = stats;
+        trial.removed_by_rewrite += best.num_gates().saturating_sub(reshaped.num_gates());
+        let candidate = converge(reshaped, params, deadline, &mut trial);
+        if candidate.num_gates() < best.num_gates() {
+            stats = trial;
+            stats.perturbations_kept += 1;
+            best = candidate;
+        } else {
+            // Work spent on a discarded attempt still counts; its savings do not.
+            stats.iterations = trial.iterations;
+            stats.replacements = trial.replacements;
+            stats.timed_out = trial.timed_out;
+            break;
+        }
+    }
+    // Last line of defence: a result that differs from the input on any
+    // row (checked exhaustively where that is cheap) is discarded.
+    if let (Some(a), Some(b)) = (complete_table(&original), complete_table(&best)) {
+        if a.output_columns() != b.output_columns() {
+            best = original;
+        }
+    }
+    stats.gates_after = best.num_gates();
+    stats.seconds = start.elapsed().as_secs_f64();
+    (best, stats)
+}
+
+/// The smaller of a configured timeout and the time left before `deadline`.
+fn remaining(timeout: Option<Duration>, deadline: Option<Instant>) -> Option<Duration> {
+    let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+    match (timeout, left) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Alternates rewriting and resubstitution until neither saves a gate, the
+/// iteration limit or the deadline.
+fn converge(mut c: Circuit, params: &OptimiseParams, deadline: Option<Instant>, stats: &mut OptimiseStats) -> Circuit {
     let resub_ok = |c: &Circuit| c.inputs().len() <= params.resub_max_inputs.min(16) && c.num_gates() <= SHRINK_MAX_GATES;
-    while stats.iterations < params.max_iterations {
-        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        if left.is_some_and(|l| l.is_zero()) {
+    for _ in 0..params.max_iterations {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
             stats.timed_out = true;
             break;
         }
         stats.iterations += 1;
         let before = c.num_gates();
         let rp = RewriteParams {
-            timeout: match (params.rewrite.timeout, left) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            },
+            timeout: remaining(params.rewrite.timeout, deadline),
             ..params.rewrite
         };
         let (r, rs) = rewrite(&c, &rp);
@@ -150,14 +212,5 @@ pub fn optimise(circuit: &Circuit, params: &OptimiseParams) -> (Circuit, Optimis
             break;
         }
     }
-    // Last line of defence: a result that differs from the input on any
-    // row (checked exhaustively where that is cheap) is discarded.
-    if let (Some(a), Some(b)) = (complete_table(&original), complete_table(&c)) {
-        if a.output_columns() != b.output_columns() {
-            c = original;
-        }
-    }
-    stats.gates_after = c.num_gates();
-    stats.seconds = start.elapsed().as_secs_f64();
-    (c, stats)
+    c
 }

@@ -118,6 +118,7 @@ fn rewrite_and_optimise_preserve_function_and_never_grow() {
             assert_equivalent(&c, &o, &format!("optimise n={n} g={g} seed={seed}"));
             assert!(o.num_gates() <= r.num_gates().max(before));
             assert_eq!(os.gates_after, o.num_gates());
+            assert_eq!(os.gates_before - os.gates_after, os.removed_by_rewrite + os.removed_by_resub);
             total_before += before;
             total_after += o.num_gates();
         }
@@ -345,4 +346,36 @@ fn stress() {
         }
     }
     assert_eq!(grew, 0);
+}
+
+/// A deep chain (100 000 gates, depth 100 000) and a wide adder go through
+/// without recursion and in reasonable time.
+#[test]
+fn deep_and_large_circuits() {
+    let mut c = Circuit::new(vec!["a".into(), "b".into(), "c".into()]);
+    let mut s = Signal::Input(0);
+    for k in 0..100_000usize {
+        let other = Signal::Input(1 + k % 2);
+        // Alternating XOR/XNOR with a redundant double negation every 7th step.
+        s = if k % 7 == 0 {
+            let n1 = c.gate(Op::Not, &[s]).unwrap();
+            c.gate(Op::Not, &[n1]).unwrap()
+        } else if k % 2 == 0 {
+            c.gate(Op::Xor, &[s, other]).unwrap()
+        } else {
+            c.gate(Op::Xnor, &[s, other]).unwrap()
+        };
+    }
+    c.set_output("y", s).unwrap();
+    let t = Instant::now();
+    let (o, stats) = optimise(&c, &OptimiseParams::default());
+    assert_equivalent(&c, &o, "chain");
+    assert!(o.num_gates() <= 2, "{} gates", o.num_gates());
+    assert!(t.elapsed().as_secs_f64() < 15.0, "{stats:?}");
+    let big = adder_chain(500);
+    let t = Instant::now();
+    let (o, _) = optimise(&big, &OptimiseParams::default());
+    assert_equivalent(&big, &o, "adder500");
+    assert_eq!(o.num_gates(), 5 * 500);
+    assert!(t.elapsed().as_secs_f64() < 15.0);
 }
