@@ -379,3 +379,50 @@ fn deep_and_large_circuits() {
     assert_eq!(o.num_gates(), 5 * 500);
     assert!(t.elapsed().as_secs_f64() < 15.0);
 }
+
+/// Sum of minterms of a 4-input function (input i is bit i of the minterm).
+fn sum_of_minterms(f: u16) -> Circuit {
+    let mut c = Circuit::new((0..4).map(|i| format!("x{i}")).collect());
+    let lits: Vec<(Signal, Signal)> = (0..4)
+        .map(|i| {
+            let x = Signal::Input(i);
+            (c.gate(Op::Not, &[x]).unwrap(), x)
+        })
+        .collect();
+    let mut terms = Vec::new();
+    for m in 0..16 {
+        if f >> m & 1 == 1 {
+            let pick = |i: usize| if m >> i & 1 == 1 { lits[i].1 } else { lits[i].0 };
+            let mut t = pick(0);
+            for i in 1..4 {
+                t = c.gate(Op::And, &[t, pick(i)]).unwrap();
+            }
+            terms.push(t);
+        }
+    }
+    let mut o = terms.first().copied().unwrap_or(Signal::Const(false));
+    for &t in terms.iter().skip(1) {
+        o = c.gate(Op::Or, &[o, t]).unwrap();
+    }
+    c.set_output("f", o).unwrap();
+    c
+}
+
+/// Whole 4-input functions written as sums of minterms come out exactly
+/// minimum: the root's cut over the four inputs maps to its class optimum.
+#[test]
+fn four_input_functions_reach_their_exact_minimum() {
+    use kiln_logic::npn::{canonise, optimum};
+    let mut rng = SplitMix64::new(5);
+    let mut fs: Vec<u16> = (0..60).map(|_| rng.next_u64() as u16).collect();
+    fs.extend([0x6996, 0x8000, 0xFFFE, 0xE8E8, 0x1668, 0x0001]);
+    for f in fs {
+        let c = sum_of_minterms(f);
+        let (o, _) = optimise(&c, &OptimiseParams::default());
+        assert_equivalent(&c, &o, &format!("{f:#06x}"));
+        // None of these is a literal (whose class costs 0 but a negated one 1 NOT).
+        let want = optimum(canonise(f).class).unwrap().gates.len();
+        assert!(want > 0);
+        assert_eq!(o.num_gates(), want, "{f:#06x}:\n{o}");
+    }
+}
