@@ -109,21 +109,35 @@ fn comparator(bits: usize) -> Circuit {
     c
 }
 
-/// Random circuit over the binary ops, arguments drawn from all earlier signals.
-fn random(seed: u64, n: usize, gates: usize, outs: usize) -> Circuit {
+/// Random circuit over the binary ops, arguments drawn from all earlier
+/// signals; with `sinks`, every gate nothing reads is an output (so nearly
+/// all gates stay live), else the last `outs` gates are.
+fn random(seed: u64, n: usize, gates: usize, outs: usize, sinks: bool) -> Circuit {
     const OPS: [Op; 8] = [Op::And, Op::Or, Op::Xor, Op::Nand, Op::Nor, Op::Xnor, Op::Implies, Op::Nimplies];
     let mut rng = SplitMix64::new(seed);
     let names: Vec<String> = (0..n).map(|i| format!("x{i}")).collect();
     let mut c = inputs(&names);
     let mut sigs: Vec<Signal> = (0..n).map(Signal::Input).collect();
+    let mut read = vec![false; gates];
     for _ in 0..gates {
         let op = OPS[(rng.next_u64() % 8) as usize];
-        let a = sigs[(rng.next_u64() % sigs.len() as u64) as usize];
-        let b = sigs[(rng.next_u64() % sigs.len() as u64) as usize];
+        let mut pick = || {
+            let s = sigs[(rng.next_u64() % sigs.len() as u64) as usize];
+            if let Signal::Gate(g) = s {
+                read[g] = true;
+            }
+            s
+        };
+        let (a, b) = (pick(), pick());
         sigs.push(c.gate(op, &[a, b]).unwrap());
     }
-    for j in 0..outs {
-        c.set_output(&format!("y{j}"), Signal::Gate(gates - 1 - j)).unwrap();
+    let chosen: Vec<usize> = if sinks {
+        (0..gates).filter(|&g| !read[g]).collect()
+    } else {
+        (gates - outs..gates).collect()
+    };
+    for (j, g) in chosen.into_iter().enumerate() {
+        c.set_output(&format!("y{j}"), Signal::Gate(g)).unwrap();
     }
     c
 }
@@ -168,7 +182,7 @@ fn main() {
     for bits in [4, 8, 16] {
         cases.push((format!("adder{bits}_8gateFA"), adder(bits)));
     }
-    for bits in [3, 4] {
+    for bits in [3, 4, 8] {
         cases.push((format!("mult{bits}x{bits}"), multiplier(bits)));
     }
     cases.push(("cmp8_lt".into(), comparator(8)));
@@ -182,7 +196,18 @@ fn main() {
         (7, 10, 200),
         (8, 9, 200),
     ] {
-        cases.push((format!("rand_n{n}_g{g}_s{seed}"), random(seed, n, g, 3)));
+        cases.push((format!("rand_n{n}_g{g}_s{seed}"), random(seed, n, g, 3, false)));
+    }
+    for (seed, n, g) in [
+        (11u64, 6usize, 30usize),
+        (12, 8, 60),
+        (13, 8, 100),
+        (14, 10, 150),
+        (15, 10, 200),
+        (16, 16, 2000),
+        (17, 24, 10000),
+    ] {
+        cases.push((format!("sinks_n{n}_g{g}_s{seed}"), random(seed, n, g, 0, true)));
     }
     let abc = find_abc();
     let dir = std::env::temp_dir().join(format!("kiln-rewrite-bench-{}", std::process::id()));
