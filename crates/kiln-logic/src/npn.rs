@@ -67,6 +67,26 @@ impl NpnTransform {
         g
     }
 
+    /// The transform that applies `self` and then `next`: if
+    /// `self.apply(f) == g` and `next.apply(g) == h` then
+    /// `self.then(&next).apply(f) == h`.
+    pub fn then(&self, next: &NpnTransform) -> NpnTransform {
+        // f(x) = o1 ⊕ g(y), y[j] = x[p1[j]] ⊕ n1[j]; g(y) = o2 ⊕ h(z),
+        // z[k] = y[p2[k]] ⊕ n2[k]; so z[k] = x[p1[p2[k]]] ⊕ n1[p2[k]] ⊕ n2[k].
+        let mut perm = [0u8; 4];
+        let mut neg = 0u8;
+        for (k, slot) in perm.iter_mut().enumerate() {
+            let p2 = next.perm[k] & 3;
+            *slot = self.perm[usize::from(p2)];
+            neg |= ((self.input_negations >> p2 & 1) ^ (next.input_negations >> k & 1)) << k;
+        }
+        NpnTransform {
+            perm,
+            input_negations: neg,
+            output_negated: self.output_negated ^ next.output_negated,
+        }
+    }
+
     /// The transform going the other way: if `self.apply(f) == g` then
     /// `self.inverse().apply(g) == f`.
     pub fn inverse(&self) -> NpnTransform {
@@ -102,6 +122,9 @@ pub struct NpnCanon {
 struct Tables {
     canon: Vec<NpnCanon>,
     reps: Vec<u16>,
+    /// Per class, the transforms mapping the representative to itself, the
+    /// identity first.
+    automorphisms: Vec<Vec<NpnTransform>>,
 }
 
 /// All 768 transforms (24 permutations × 16 input negations × 2 output polarities).
@@ -162,13 +185,36 @@ fn tables() -> &'static Tables {
                 NpnCanon { rep, transform, class }
             })
             .collect();
-        Tables { canon, reps }
+        let automorphisms = reps
+            .iter()
+            .map(|&r| {
+                let mut v = vec![NpnTransform::IDENTITY];
+                v.extend(transforms.iter().filter(|t| **t != NpnTransform::IDENTITY && t.apply(r) == r));
+                v
+            })
+            .collect();
+        Tables {
+            canon,
+            reps,
+            automorphisms,
+        }
     })
 }
 
 /// Canonical form of a 4-input truth table (table lookup after the first call).
 pub fn canonise(f: u16) -> NpnCanon {
     tables().canon[usize::from(f)]
+}
+
+/// The transforms that map the representative of `class` to itself (its
+/// symmetries), the identity first; empty for an unknown class.
+///
+/// If `t` takes `f` to its representative, so does `t.then(&s)` for each
+/// such `s`: mapping one representative circuit through each of them gives
+/// structurally different circuits for `f`, which lets rewriting pick the
+/// one that shares most with the logic already there.
+pub fn automorphisms(class: u8) -> &'static [NpnTransform] {
+    tables().automorphisms.get(usize::from(class)).map_or(&[], |v| v.as_slice())
 }
 
 /// The class representatives in increasing order (`NUM_CLASSES` of them).

@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 
 use crate::circuit::{gate_from_truth_table, Circuit, GateExpr, Op, Signal};
 use crate::cuts::{merge_cuts, Cut, CutParams, CutStats};
-use crate::npn::{canonise, expand_to_4, optimum, CONST_SIGNAL};
+use crate::npn::{automorphisms, canonise, expand_to_4, optimum, NpnTransform, CONST_SIGNAL};
 
 /// Parameters of [`rewrite`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +52,10 @@ pub struct RewriteParams {
     /// Wall-clock budget (`None`: unlimited). A round cut short still
     /// returns a correct circuit.
     pub timeout: Option<Duration>,
+    /// Structurally different mappings of a class's circuit tried per cut
+    /// (through the representative's symmetries; at least 1). More find
+    /// more sharing with existing logic, at a proportional cost.
+    pub structures: usize,
     /// Also apply replacements that save nothing (they can open up gains in
     /// later rounds). Rounds then only stop at `max_rounds` or when nothing
     /// at all changes.
@@ -65,6 +69,7 @@ impl Default for RewriteParams {
             cuts_per_node: 12,
             max_rounds: 20,
             timeout: Some(Duration::from_secs(10)),
+            structures: 4,
             allow_zero_gain: false,
         }
     }
@@ -173,7 +178,8 @@ struct Net {
     cur_stamp: u32,
 }
 
-/// A costed replacement: the library circuit mapped onto a cut.
+/// A replacement: the library circuit mapped onto a cut.
+#[derive(Clone, PartialEq, Eq)]
 struct Plan {
     /// Gates `(tt, a, b)` over leaf node ids and `PLACEHOLDER + k` for step `k`.
     steps: Vec<(u8, u32, u32)>,
@@ -421,13 +427,10 @@ impl Net {
         cone.len()
     }
 
-    /// Maps the library circuit for `cut`'s function onto its leaves.
-    fn plan(&self, cut: &Cut) -> Option<Plan> {
-        let leaves = cut.leaves();
-        let f = expand_to_4(cut.tt, leaves.len());
-        let canon = canonise(f);
-        let entry = optimum(canon.class)?;
-        let t = canon.transform;
+    /// Maps the library circuit for class `class` onto `leaves` through `t`
+    /// (which takes the cut's function to the class representative).
+    fn plan(&self, leaves: &[u32], class: u8, t: &NpnTransform) -> Option<Plan> {
+        let entry = optimum(class)?;
         // Library input j reads leaf perm[j], negated when bit j is set.
         let input = |j: u8| -> Option<(u32, bool)> {
             let leaf = *leaves.get(usize::from(*t.perm.get(usize::from(j))?))?;
@@ -638,13 +641,30 @@ impl Net {
                 if !ok {
                     continue;
                 }
-                let Some(plan) = self.plan(cut) else { continue };
                 stats.cuts_evaluated += 1;
+                let canon = canonise(expand_to_4(cut.tt, cut.size()));
                 let freed = self.mffc(v, cut.leaves()) as isize;
-                let Some(cost) = self.cost(&plan, v) else { continue };
-                let gain = freed - cost as isize;
-                if best.as_ref().is_none_or(|(g, _)| gain > *g) {
-                    best = Some((gain, plan));
+                // Each symmetry of the representative gives another wiring of
+                // its circuit; distinct ones may share different existing gates.
+                let mut tried: Vec<Plan> = Vec::new();
+                let wanted = params.structures.max(1);
+                for s in automorphisms(canon.class).iter().take(wanted * 8) {
+                    if tried.len() >= wanted {
+                        break;
+                    }
+                    let Some(plan) = self.plan(cut.leaves(), canon.class, &canon.transform.then(s)) else {
+                        continue;
+                    };
+                    if tried.contains(&plan) {
+                        continue;
+                    }
+                    if let Some(cost) = self.cost(&plan, v) {
+                        let gain = freed - cost as isize;
+                        if best.as_ref().is_none_or(|(g, _)| gain > *g) {
+                            best = Some((gain, plan.clone()));
+                        }
+                    }
+                    tried.push(plan);
                 }
             }
             if let Some((gain, plan)) = best {

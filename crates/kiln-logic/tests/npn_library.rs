@@ -1,6 +1,6 @@
 //! The NPN canonisation and the generated table of minimum circuits per class.
 
-use kiln_logic::npn::{canonise, optimum, representatives, support, NpnTransform, NUM_CLASSES};
+use kiln_logic::npn::{automorphisms, canonise, optimum, representatives, support, NpnTransform, NUM_CLASSES};
 use kiln_logic::npn_library::NPN_LIBRARY;
 
 #[test]
@@ -70,4 +70,41 @@ fn library_has_a_verified_minimum_circuit_per_class() {
     }
     println!("{funcs:?}");
     assert_eq!(funcs, [10, 60, 456, 2474, 10624, 24184, 25008, 2720]);
+}
+
+#[test]
+fn automorphisms_compose_with_the_canonical_transform() {
+    let u = NpnTransform {
+        perm: [3, 1, 0, 2],
+        input_negations: 0b1001,
+        output_negated: false,
+    };
+    let t = NpnTransform {
+        perm: [2, 0, 3, 1],
+        input_negations: 0b0110,
+        output_negated: true,
+    };
+    for f in [0x1234u16, 0x6996, 0x8000, 0xCAFE] {
+        assert_eq!(t.then(&u).apply(f), u.apply(t.apply(f)));
+    }
+    let mut total = 0;
+    for class in 0..NUM_CLASSES as u8 {
+        let rep = representatives()[usize::from(class)];
+        let autos = automorphisms(class);
+        assert_eq!(autos[0], NpnTransform::IDENTITY);
+        // Orbit-stabiliser: |class| * |stabiliser| = 768.
+        let size = (0..=u16::MAX).filter(|&f| canonise(f).class == class).count();
+        assert_eq!(size * autos.len(), 768, "class {class}");
+        total += size;
+        for s in autos {
+            assert_eq!(s.apply(rep), rep);
+        }
+    }
+    assert_eq!(total, 65536);
+    for f in [0x1668u16, 0xE8E8, 0x0FF0] {
+        let c = canonise(f);
+        for s in automorphisms(c.class) {
+            assert_eq!(c.transform.then(s).apply(f), c.rep);
+        }
+    }
 }

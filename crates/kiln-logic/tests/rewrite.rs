@@ -162,7 +162,18 @@ fn redundant_full_adder_shrinks_to_five_gates() {
     assert_eq!(c.simplify().num_gates(), 8);
     let (r, _) = rewrite(&c, &fast_rewrite());
     assert_equivalent(&c, &r, "full adder rewrite");
-    assert!(r.num_gates() <= 6, "rewrite left {} gates:\n{r}", r.num_gates());
+    assert_eq!(r.num_gates(), 5, "rewrite left:\n{r}");
+    for structures in [1usize, 16] {
+        let (r, _) = rewrite(
+            &c,
+            &RewriteParams {
+                structures,
+                ..fast_rewrite()
+            },
+        );
+        assert_equivalent(&c, &r, "full adder rewrite");
+        assert_eq!(r.num_gates(), 5);
+    }
     let (o, _) = optimise(&c, &OptimiseParams::default());
     assert_equivalent(&c, &o, "full adder optimise");
     assert_eq!(o.num_gates(), 5, "optimise left:\n{o}");
@@ -336,6 +347,7 @@ fn stress() {
                 allow_zero_gain: zero,
                 cuts_per_node: 4 + (seed % 9) as usize,
                 cut_size: 2 + (seed % 3) as usize,
+                structures: 1 + (seed % 6) as usize,
                 ..Default::default()
             };
             let (r, _) = rewrite(&c, &p);
