@@ -438,3 +438,72 @@ fn four_input_functions_reach_their_exact_minimum() {
         assert_eq!(o.num_gates(), want, "{f:#06x}:\n{o}");
     }
 }
+
+#[test]
+fn degenerate_parameters_and_circuits_are_handled() {
+    use std::time::Duration;
+    let c = random_circuit(3, 6, 60, 3);
+    let before = c.simplify().num_gates();
+    for p in [
+        RewriteParams {
+            max_rounds: 0,
+            ..Default::default()
+        },
+        RewriteParams {
+            cut_size: 0,
+            cuts_per_node: 0,
+            structures: 0,
+            ..Default::default()
+        },
+        RewriteParams {
+            cut_size: 100,
+            cuts_per_node: 1000,
+            ..Default::default()
+        },
+        RewriteParams {
+            timeout: Some(Duration::ZERO),
+            ..Default::default()
+        },
+    ] {
+        let (r, stats) = rewrite(&c, &p);
+        assert_equivalent(&c, &r, &format!("{p:?}"));
+        assert!(r.num_gates() <= before);
+        assert!(stats.rounds <= p.max_rounds);
+    }
+    let (r, stats) = rewrite(
+        &c,
+        &RewriteParams {
+            timeout: Some(Duration::ZERO),
+            ..Default::default()
+        },
+    );
+    assert!(stats.timed_out);
+    assert_eq!(r.num_gates(), before);
+    let o = OptimiseParams {
+        timeout: Some(Duration::ZERO),
+        ..Default::default()
+    };
+    let (r, stats) = optimise(&c, &o);
+    assert!(stats.timed_out);
+    assert_eq!(r.num_gates(), before);
+
+    // No inputs, constant and pass-through outputs, no outputs at all.
+    let mut k = Circuit::new(vec![]);
+    let t = k.gate(Op::Const1, &[]).unwrap();
+    let n = k.gate(Op::Not, &[t]).unwrap();
+    k.set_output("zero", n).unwrap();
+    k.set_output("one", Signal::Const(true)).unwrap();
+    let (r, _) = optimise(&k, &OptimiseParams::default());
+    assert_eq!(r.num_gates(), 0);
+    assert_eq!(r.eval_row(&[]), vec![false, true]);
+    let mut p = Circuit::new(vec!["a".into(), "b".into()]);
+    let g = p.gate(Op::And, &[Signal::Input(0), Signal::Input(1)]).unwrap();
+    let ng = p.gate(Op::Not, &[g]).unwrap();
+    let _unused = p.gate(Op::Not, &[ng]).unwrap();
+    p.set_output("a", Signal::Input(0)).unwrap();
+    let (r, _) = optimise(&p, &OptimiseParams::default());
+    assert_eq!(r.num_gates(), 0);
+    assert_eq!(r.output("a"), Some(Signal::Input(0)));
+    let (r, _) = rewrite(&Circuit::new(vec!["x".into()]), &RewriteParams::default());
+    assert_eq!(r.num_gates(), 0);
+}
