@@ -16,6 +16,11 @@
 //!   (structural hashing finds the others), plus existing gates that would
 //!   otherwise have been freed.
 //!
+//! A class circuit can be wired onto the leaves in several ways, one per
+//! symmetry of the class representative ([`crate::npn::automorphisms`]);
+//! up to [`RewriteParams::structures`] distinct wirings are costed, since
+//! each may reuse different existing gates.
+//!
 //! The best positive gain (or a zero gain, with
 //! [`RewriteParams::allow_zero_gain`], which reshapes logic so that later
 //! rounds may find gains) is applied at once: new gates are hashed in, `v`'s
