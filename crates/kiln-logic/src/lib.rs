@@ -40,6 +40,7 @@ pub mod verify;
 pub use aig::{Aig, AigError, Lit};
 pub use circuit::{gate_from_truth_table, Circuit, CircuitError, GateExpr, Op, Signal};
 pub use grammar::{parse, print, ParseError};
+pub use optimise::{optimise, OptimiseParams, OptimiseStats};
 pub use samples::{Accuracy, SampleSet};
 pub use search::{minimise, search, Basis, SearchError, SearchOptions, SearchResult};
 pub use table::{Row, SplitMix64, Table, TableError};
