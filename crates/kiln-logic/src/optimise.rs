@@ -18,6 +18,10 @@ use crate::repair::{shrink, SHRINK_MAX_GATES};
 use crate::rewrite::{rewrite, RewriteParams};
 use crate::table::{Row, Table, MAX_OUTPUTS};
 
+/// Resubstitution is skipped when one pass would take more word operations
+/// than this (about a second).
+const RESUB_WORK_LIMIT: u64 = 1 << 30;
+
 /// Parameters of [`optimise`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OptimiseParams {
@@ -25,7 +29,9 @@ pub struct OptimiseParams {
     /// pipeline's remaining time).
     pub rewrite: RewriteParams,
     /// Resubstitution runs only on circuits with at most this many inputs
-    /// (its cost grows with the `2^n` rows of the complete table; at most 16).
+    /// (at most 16; its cost grows with the `2^n` rows of the complete table
+    /// and the cube of the gate count, and a pass that would take more than
+    /// about a second is skipped).
     pub resub_max_inputs: usize,
     /// Most rewrite + resubstitution iterations per convergence.
     pub max_iterations: usize,
@@ -40,7 +46,7 @@ impl Default for OptimiseParams {
     fn default() -> Self {
         OptimiseParams {
             rewrite: RewriteParams::default(),
-            resub_max_inputs: 12,
+            resub_max_inputs: 16,
             max_iterations: 10,
             perturbations: 3,
             timeout: Some(Duration::from_secs(30)),
@@ -177,7 +183,13 @@ fn remaining(timeout: Option<Duration>, deadline: Option<Instant>) -> Option<Dur
 /// Alternates rewriting and resubstitution until neither saves a gate, the
 /// iteration limit or the deadline.
 fn converge(mut c: Circuit, params: &OptimiseParams, deadline: Option<Instant>, stats: &mut OptimiseStats) -> Circuit {
-    let resub_ok = |c: &Circuit| c.inputs().len() <= params.resub_max_inputs.min(16) && c.num_gates() <= SHRINK_MAX_GATES;
+    let resub_ok = |c: &Circuit| {
+        let n = c.inputs().len();
+        let (g, words) = (c.num_gates() as u64, (1u64 << n.min(16)).div_ceil(64));
+        // A pass compares each gate with the pairs of earlier signals over
+        // every row: about words · g³ / 6 word operations.
+        n <= params.resub_max_inputs.min(16) && c.num_gates() <= SHRINK_MAX_GATES && words * g * g * g / 6 <= RESUB_WORK_LIMIT
+    };
     for _ in 0..params.max_iterations {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             stats.timed_out = true;

@@ -135,7 +135,7 @@ fn wide_circuits_are_checked_by_random_simulation() {
         let (o, stats) = optimise(&c, &OptimiseParams::default());
         assert_equivalent(&c, &o, &format!("optimise n={n}"));
         assert!(o.num_gates() <= before);
-        assert_eq!(stats.removed_by_resub, 0, "no resubstitution above 12 inputs");
+        assert_eq!(stats.removed_by_resub, 0, "no resubstitution above 16 inputs");
     }
 }
 
