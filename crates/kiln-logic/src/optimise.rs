@@ -1,0 +1,228 @@
+//! Resynthesis pipeline for any circuit: DAG-aware rewriting
+//! ([`crate::rewrite`]) alternated with resubstitution
+//! ([`crate::repair::shrink`]) until neither finds a saving or the time
+//! budget is spent.
+//!
+//! The two passes see different things: rewriting replaces cones of at most
+//! four leaves with optimal subcircuits but cannot merge logic across cut
+//! boundaries, while resubstitution re-expresses a gate over *any* earlier
+//! signals of the circuit. Resubstitution needs the circuit's complete truth
+//! table (it takes the table as its care set), so it only runs on circuits
+//! with few inputs; the table is the circuit's own, so the function never
+//! changes.
+
+use std::time::{Duration, Instant};
+
+use crate::circuit::Circuit;
+use crate::repair::{shrink, SHRINK_MAX_GATES};
+use crate::rewrite::{rewrite, RewriteParams};
+use crate::table::{Row, Table, MAX_OUTPUTS};
+
+/// Resubstitution is skipped when one pass would take more word operations
+/// than this (about a second).
+const RESUB_WORK_LIMIT: u64 = 1 << 30;
+
+/// Parameters of [`optimise`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptimiseParams {
+    /// Parameters of each rewriting call (its timeout is capped by the
+    /// pipeline's remaining time).
+    pub rewrite: RewriteParams,
+    /// Resubstitution runs only on circuits with at most this many inputs
+    /// (at most 16; its cost grows with the `2^n` rows of the complete table
+    /// and the cube of the gate count, and a pass that would take more than
+    /// about a second is skipped).
+    pub resub_max_inputs: usize,
+    /// Most rewrite + resubstitution iterations per convergence.
+    pub max_iterations: usize,
+    /// Zero-gain reshaping attempts after convergence (each kept only if it
+    /// leads to a smaller circuit).
+    pub perturbations: usize,
+    /// Wall-clock budget for the whole pipeline (`None`: unlimited).
+    pub timeout: Option<Duration>,
+}
+
+impl Default for OptimiseParams {
+    fn default() -> Self {
+        OptimiseParams {
+            rewrite: RewriteParams::default(),
+            resub_max_inputs: 16,
+            max_iterations: 10,
+            perturbations: 3,
+            timeout: Some(Duration::from_secs(30)),
+        }
+    }
+}
+
+/// What [`optimise`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct OptimiseStats {
+    /// Iterations run.
+    pub iterations: usize,
+    /// Gates of the simplified input.
+    pub gates_before: usize,
+    /// Gates of the result.
+    pub gates_after: usize,
+    /// Gates removed by rewriting in the kept results.
+    pub removed_by_rewrite: usize,
+    /// Gates removed by resubstitution in the kept results.
+    pub removed_by_resub: usize,
+    /// Rewriting replacements applied (including discarded attempts).
+    pub replacements: usize,
+    /// Zero-gain reshapings that led to a smaller circuit.
+    pub perturbations_kept: usize,
+    /// Whether the time budget ran out.
+    pub timed_out: bool,
+    /// Wall-clock time.
+    pub seconds: f64,
+}
+
+/// The complete truth table of `c` (its own inputs and outputs), or `None`
+/// when it has more than 16 inputs, more outputs than a table holds, or no
+/// outputs.
+pub fn complete_table(c: &Circuit) -> Option<Table> {
+    let n = c.inputs().len();
+    let m = c.outputs().len();
+    if n > 16 || m > MAX_OUTPUTS || m == 0 {
+        return None;
+    }
+    let rows = 1usize << n;
+    let words = rows.div_ceil(64);
+    // Input i is bit i of the row number.
+    let cols: Vec<Vec<u64>> = (0..n)
+        .map(|i| {
+            (0..words)
+                .map(|w| (0..64).filter(|b| (w * 64 + b) >> i & 1 == 1).fold(0u64, |acc, b| acc | 1 << b))
+                .collect()
+        })
+        .collect();
+    let outs = c.eval_columns(&cols, words);
+    let table_rows = (0..rows)
+        .map(|r| Row {
+            inputs: r as u64,
+            outputs: outs
+                .iter()
+                .enumerate()
+                .fold(0u64, |acc, (j, o)| acc | ((o[r / 64] >> (r % 64)) & 1) << j),
+            line: None,
+        })
+        .collect();
+    let names = c.outputs().iter().map(|(n, _)| n.clone()).collect();
+    Some(Table::from_rows("circuit", c.inputs().to_vec(), names, table_rows))
+}
+
+/// Optimises `circuit` for gate count (NOT counted as a gate). The result
+/// computes the same function and never has more gates than
+/// `circuit.simplify()`.
+///
+/// First rewriting and resubstitution alternate until neither saves a gate.
+/// Then, up to [`OptimiseParams::perturbations`] times, the best circuit so
+/// far is reshaped by one round of zero-gain rewriting (ABC's `rwz`: equal
+/// size, different structure) and optimised again; the result is kept only
+/// when it is smaller, so this phase can only help.
+pub fn optimise(circuit: &Circuit, params: &OptimiseParams) -> (Circuit, OptimiseStats) {
+    let start = Instant::now();
+    let deadline = params.timeout.map(|t| start + t);
+    let original = circuit.simplify();
+    let mut stats = OptimiseStats {
+        gates_before: original.num_gates(),
+        ..Default::default()
+    };
+    let mut best = converge(original.clone(), params, deadline, &mut stats);
+    for _ in 0..params.perturbations {
+        if stats.timed_out || best.num_gates() == 0 {
+            break;
+        }
+        let zero = RewriteParams {
+            allow_zero_gain: true,
+            max_rounds: 1,
+            timeout: remaining(params.rewrite.timeout, deadline),
+            ..params.rewrite
+        };
+        let (reshaped, rs) = rewrite(&best, &zero);
+        stats.replacements += rs.replacements;
+        if rs.replacements == 0 {
+            break;
+        }
+        let mut trial = stats;
+        trial.removed_by_rewrite += best.num_gates().saturating_sub(reshaped.num_gates());
+        let candidate = converge(reshaped, params, deadline, &mut trial);
+        if candidate.num_gates() < best.num_gates() {
+            stats = trial;
+            stats.perturbations_kept += 1;
+            best = candidate;
+        } else {
+            // Work spent on a discarded attempt still counts; its savings do not.
+            stats.iterations = trial.iterations;
+            stats.replacements = trial.replacements;
+            stats.timed_out = trial.timed_out;
+            break;
+        }
+    }
+    // Last line of defence: a result that differs from the input on any
+    // row (checked exhaustively where that is cheap) is discarded.
+    if let (Some(a), Some(b)) = (complete_table(&original), complete_table(&best)) {
+        if a.output_columns() != b.output_columns() {
+            best = original;
+        }
+    }
+    stats.gates_after = best.num_gates();
+    stats.seconds = start.elapsed().as_secs_f64();
+    (best, stats)
+}
+
+/// The smaller of a configured timeout and the time left before `deadline`.
+fn remaining(timeout: Option<Duration>, deadline: Option<Instant>) -> Option<Duration> {
+    let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+    match (timeout, left) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Alternates rewriting and resubstitution until neither saves a gate, the
+/// iteration limit or the deadline.
+fn converge(mut c: Circuit, params: &OptimiseParams, deadline: Option<Instant>, stats: &mut OptimiseStats) -> Circuit {
+    let resub_ok = |c: &Circuit| {
+        let n = c.inputs().len();
+        let (g, words) = (c.num_gates() as u64, (1u64 << n.min(16)).div_ceil(64));
+        // A pass compares each gate with the pairs of earlier signals over
+        // every row: about words · g³ / 6 word operations.
+        n <= params.resub_max_inputs.min(16) && c.num_gates() <= SHRINK_MAX_GATES && words * g * g * g / 6 <= RESUB_WORK_LIMIT
+    };
+    for _ in 0..params.max_iterations {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            stats.timed_out = true;
+            break;
+        }
+        stats.iterations += 1;
+        let before = c.num_gates();
+        let rp = RewriteParams {
+            timeout: remaining(params.rewrite.timeout, deadline),
+            ..params.rewrite
+        };
+        let (r, rs) = rewrite(&c, &rp);
+        stats.replacements += rs.replacements;
+        if r.num_gates() <= c.num_gates() {
+            stats.removed_by_rewrite += c.num_gates() - r.num_gates();
+            c = r;
+        }
+        if rs.timed_out {
+            stats.timed_out = true;
+            break;
+        }
+        if resub_ok(&c) {
+            if let Some(table) = complete_table(&c) {
+                let s = shrink(&c, &table);
+                if s.num_gates() < c.num_gates() {
+                    stats.removed_by_resub += c.num_gates() - s.num_gates();
+                    c = s;
+                }
+            }
+        }
+        if c.num_gates() >= before {
+            break;
+        }
+    }
+    c
+}
