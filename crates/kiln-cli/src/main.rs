@@ -28,6 +28,8 @@ enum Commands {
     Learn(commands::learn::LearnArgs),
     /// Walk through the lecture: units learn gates, XOR by composition, verification, gradient vs discrete search.
     Demo(commands::demo::DemoArgs),
+    /// Resynthesise a circuit (cut rewriting with optimum 4-input subcircuits, resubstitution) without changing its function.
+    Optimise(commands::optimise::OptimiseArgs),
     /// Accuracy of a program (AIGER, BLIF, grammar or JSON) on a PLA or CSV sample file.
     Eval(commands::eval::EvalArgs),
     /// Benchmark gradient search against discrete search on the built-in tables.
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         Commands::Learn(args) => commands::learn::run(&args),
         Commands::Demo(args) => commands::demo::run(&args),
         Commands::Eval(args) => commands::eval::run(&args),
+        Commands::Optimise(args) => commands::optimise::run(&args),
         Commands::BenchPbe(args) => commands::bench::run(&args),
         Commands::BenchIwls(args) => commands::bench_iwls::run(&args),
     };

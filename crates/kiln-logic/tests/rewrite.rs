@@ -32,7 +32,7 @@ fn random_circuit(seed: u64, n: usize, gates: usize, outputs: usize) -> Circuit 
         let op = OPS[(rng.next_u64() % OPS.len() as u64) as usize];
         let window = sigs.len().min(2 * n + 4);
         let pick = |rng: &mut SplitMix64| {
-            if rng.next_u64() % 50 == 0 {
+            if rng.next_u64().is_multiple_of(50) {
                 Signal::Const(rng.next_u64() & 1 == 1)
             } else {
                 sigs[sigs.len() - 1 - (rng.next_u64() % window as u64) as usize]
@@ -66,7 +66,7 @@ fn simulate(c: &Circuit, rows: usize, random: bool) -> Vec<Vec<u64>> {
                 .collect()
         })
         .collect();
-    let mask = if rows % 64 == 0 { !0 } else { (1u64 << (rows % 64)) - 1 };
+    let mask = if rows.is_multiple_of(64) { !0 } else { (1u64 << (rows % 64)) - 1 };
     c.eval_columns(&cols, words)
         .into_iter()
         .map(|mut o| {

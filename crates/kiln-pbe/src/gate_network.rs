@@ -240,7 +240,7 @@ impl GateNetwork {
             let counts: Vec<usize> = (0..train.len())
                 .map(|r| (0..group).filter(|&k| cols[j * group + k][r / 64] >> (r % 64) & 1 == 1).count())
                 .collect();
-            let mut best = (0usize, (group + 1) / 2);
+            let mut best = (0usize, group.div_ceil(2));
             for t in 0..=group + 1 {
                 let right = (0..train.len())
                     .filter(|&r| train.output(r, j).is_some_and(|v| v == (counts[r] >= t)))

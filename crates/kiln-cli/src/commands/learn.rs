@@ -121,6 +121,9 @@ pub struct LearnArgs {
     /// Circuit space: keep the fired circuit as fired. By default, on a complete table, each gate is replaced by an earlier signal or one gate over two earlier signals when that frees gates (resubstitution; the function never changes) [default: shrink on].
     #[arg(long, default_value_t = false)]
     pub no_shrink: bool,
+    /// Keep the circuit as learned. By default it is resynthesised at the end (cut rewriting with optimum 4-input subcircuits and resubstitution, within the time left, at most 10 s); the function never changes [default: optimise on].
+    #[arg(long, default_value_t = false)]
+    pub no_optimise: bool,
     /// Shrink the fired circuit with the exact search (bounded: 12 gates, 10 s) [default: off].
     #[arg(long, default_value_t = false)]
     pub minimise: bool,
@@ -404,6 +407,28 @@ pub fn run(args: &LearnArgs) -> Result<u8, String> {
     if minimised.is_some() && !verify(circuit, &train).map_err(|e| e.to_string())?.ok() {
         return Err("internal error: the minimised circuit does not match the table".into());
     }
+    // Resynthesis never changes the function, so it runs on exact and inexact circuits alike, in
+    // whatever is left of the time budget.
+    let optimised = if args.no_optimise || opts.space != Space::Circuit {
+        None
+    } else {
+        let left = opts
+            .timeout
+            .saturating_sub(Duration::from_secs_f64(r.seconds))
+            .min(Duration::from_secs(10));
+        let params = kiln_logic::optimise::OptimiseParams {
+            timeout: Some(left),
+            ..Default::default()
+        };
+        let (c, _) = kiln_logic::optimise::optimise(circuit, &params);
+        let before = verify(circuit, &train).map_err(|e| e.to_string())?;
+        let after = verify(&c, &train).map_err(|e| e.to_string())?;
+        if after.failures.len() != before.failures.len() {
+            return Err("internal error: the optimised circuit does not compute the learned function".into());
+        }
+        (c.num_gates() < circuit.num_gates()).then_some((circuit.num_gates(), c))
+    };
+    let circuit: &Circuit = optimised.as_ref().map_or(circuit, |(_, c)| c);
     let held_check = match &held {
         Some(h) if !h.is_empty() => Some(verify(circuit, h).map_err(|e| e.to_string())?),
         _ => None,
@@ -421,6 +446,10 @@ pub fn run(args: &LearnArgs) -> Result<u8, String> {
             ("exact_restarts", serde_json::json!(r.exact_restarts)),
             ("fired_gates", serde_json::json!(r.fired_gates)),
             ("repaired_gates", serde_json::json!(r.repaired_gates)),
+            (
+                "optimised",
+                serde_json::json!({"before": optimised.as_ref().map_or(circuit.num_gates(), |(b, _)| *b), "after": circuit.num_gates()}),
+            ),
         ];
         if let Some(n) = &r.note {
             extra.push(("note", serde_json::json!(n)));
@@ -463,6 +492,9 @@ pub fn run(args: &LearnArgs) -> Result<u8, String> {
             r.fired_gates,
             r.circuit.num_gates()
         ));
+    }
+    if let Some((before, c)) = &optimised {
+        summary.push(format!("optimise: {before} -> {} gates (same function)", c.num_gates()));
     }
     if args.minimise && !exact {
         summary.push("minimise: skipped (the fired program is not exact)".into());

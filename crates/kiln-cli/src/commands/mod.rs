@@ -6,6 +6,7 @@ pub mod demo;
 pub mod eval;
 pub mod learn;
 pub mod learn_samples;
+pub mod optimise;
 pub mod plot;
 pub mod program;
 pub mod progress;

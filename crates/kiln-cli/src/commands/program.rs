@@ -34,16 +34,20 @@ pub fn detect(bytes: &[u8]) -> ProgramFormat {
     }
 }
 
-/// Reads a program, naming its inputs and outputs after `data` where the format has no names of
-/// its own (the grammar).
-pub fn load(path: &Path, data: &SampleSet) -> Result<Aig, String> {
+/// A program as read: gate circuits from the grammar and JSON, AIGs from AIGER and BLIF.
+enum Program {
+    Gates(Circuit),
+    Aig(Aig),
+}
+
+/// Reads the program at `path`; `names` (inputs, outputs) name a grammar program's columns.
+fn read(path: &Path, names: Option<(&[String], &[String])>) -> Result<Program, String> {
     let file = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| format!("{file}: cannot read file: {e}"))?;
     let text = || std::str::from_utf8(&bytes).map_err(|_| format!("{file}: not valid UTF-8 text"));
-    let circuit = |c: Circuit| Aig::from_circuit(&c).map_err(|e| format!("{file}: {e}"));
-    match detect(&bytes) {
-        ProgramFormat::Aiger => kiln_logic::aiger::read(&file, &bytes).map_err(|e| e.to_string()),
-        ProgramFormat::Blif => kiln_logic::blif::read(&file, text()?).map_err(|e| e.to_string()),
+    Ok(match detect(&bytes) {
+        ProgramFormat::Aiger => Program::Aig(kiln_logic::aiger::read(&file, &bytes).map_err(|e| e.to_string())?),
+        ProgramFormat::Blif => Program::Aig(kiln_logic::blif::read(&file, text()?).map_err(|e| e.to_string())?),
         ProgramFormat::Json => {
             let doc: serde_json::Value = serde_json::from_str(text()?).map_err(|e| format!("{file}: invalid JSON: {e}"))?;
             let names = |key: &str| -> Result<Vec<String>, String> {
@@ -56,13 +60,30 @@ pub fn load(path: &Path, data: &SampleSet) -> Result<Aig, String> {
                 .get("expression")
                 .and_then(|v| v.as_str())
                 .ok_or_else(|| format!("{file}: JSON has no \"expression\" string"))?;
-            let c = kiln_logic::parse(expression, &names("inputs")?, &names("outputs")?).map_err(|e| format!("{file}: {e}"))?;
-            circuit(c)
+            Program::Gates(kiln_logic::parse(expression, &names("inputs")?, &names("outputs")?).map_err(|e| format!("{file}: {e}"))?)
         }
         ProgramFormat::Grammar => {
-            let c = kiln_logic::parse(text()?, data.input_names(), data.output_names()).map_err(|e| format!("{file}: {e}"))?;
-            circuit(c)
+            let (inputs, outputs) =
+                names.ok_or_else(|| format!("{file}: a program in kiln's grammar does not name its inputs; give --table to name them"))?;
+            Program::Gates(kiln_logic::parse(text()?, inputs, outputs).map_err(|e| format!("{file}: {e}"))?)
         }
+    })
+}
+
+/// Reads a program as an AIG, naming a grammar program's inputs and outputs after `data`.
+pub fn load(path: &Path, data: &SampleSet) -> Result<Aig, String> {
+    match read(path, Some((data.input_names(), data.output_names())))? {
+        Program::Aig(a) => Ok(a),
+        Program::Gates(c) => Aig::from_circuit(&c).map_err(|e| format!("{}: {e}", path.display())),
+    }
+}
+
+/// Reads a program as a gate circuit: grammar and JSON programs keep their gates (XOR stays one
+/// gate); AIGER and BLIF come back as AND-like gates over their AIG.
+pub fn load_circuit(path: &Path, names: Option<(&[String], &[String])>) -> Result<Circuit, String> {
+    match read(path, names)? {
+        Program::Gates(c) => Ok(c),
+        Program::Aig(a) => a.to_circuit().map_err(|e| format!("{}: {e}", path.display())),
     }
 }
 
