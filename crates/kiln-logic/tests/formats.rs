@@ -720,7 +720,7 @@ fn check_read_result(g: &Aig) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::with_cases(fuzz_cases(2000)))]
     #[test]
     fn mutated_files_never_panic(
         seed in 0u64..64,
@@ -848,4 +848,13 @@ fn berkeley_abc_agrees() {
     assert_eq!(ps_and_count(&ps), Some(9), "full adder: &ps says\n{ps}");
     std::fs::remove_dir_all(&dir).ok();
     assert!(checked >= 10, "only {checked} circuits had AND nodes");
+}
+
+/// Cases per fuzz property: `default` in the test suite, `KILN_FUZZ_CASES` in the long mode that
+/// scripts/fuzz runs.
+fn fuzz_cases(default: u32) -> u32 {
+    std::env::var("KILN_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }

@@ -143,7 +143,7 @@ fn accuracy_counts_specified_outputs_only() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(fuzz_cases(2000)))]
     /// Mutated PLA text never panics: it parses or is refused with a located message.
     #[test]
     fn mutated_pla_never_panics(flips in proptest::collection::vec((0usize..80, any::<u8>()), 0..6), cut in 0usize..90) {
@@ -158,4 +158,13 @@ proptest! {
             prop_assert!(e.to_string().starts_with("m.pla"));
         }
     }
+}
+
+/// Cases per fuzz property: `default` in the test suite, `KILN_FUZZ_CASES` in the long mode that
+/// scripts/fuzz runs.
+fn fuzz_cases(default: u32) -> u32 {
+    std::env::var("KILN_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
