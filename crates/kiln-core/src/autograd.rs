@@ -340,13 +340,13 @@ impl Op {
                 v
             }
             Op::IndexSelect(x, dim, idx) => {
-                smallvec::smallvec![Some(x.zeros_like().index_add(*dim as isize, idx, g)?)]
+                smallvec::smallvec![Some(x.zeros_like()?.index_add(*dim as isize, idx, g)?)]
             }
             Op::IndexAdd(_, dim, idx, _) => {
                 smallvec::smallvec![Some(g.clone()), Some(g.index_select(*dim as isize, idx)?)]
             }
             Op::Gather(x, dim, idx) => {
-                smallvec::smallvec![Some(x.zeros_like().scatter_add(*dim as isize, idx, g)?)]
+                smallvec::smallvec![Some(x.zeros_like()?.scatter_add(*dim as isize, idx, g)?)]
             }
             Op::ScatterAdd(_, dim, idx, _) => {
                 smallvec::smallvec![Some(g.clone()), Some(g.gather(*dim as isize, idx)?)]
@@ -608,7 +608,7 @@ impl Tensor {
                 self.shape()
             )));
         }
-        self.backward_with(&self.ones_like())
+        self.backward_with(&self.ones_like()?)
     }
     /// Vector-Jacobian product: backpropagates `seed` (same shape as `self`).
     pub fn backward_with(&self, seed: &Tensor) -> Result<Grads> {
@@ -643,7 +643,7 @@ pub fn grad(outputs: &[Tensor], seeds: Option<&[Tensor]>, inputs: &[Tensor], cre
                 if o.elem_count() != 1 {
                     Err(Error::Backward(format!("output of shape {} needs a seed", o.shape())))
                 } else {
-                    Ok(o.ones_like())
+                    o.ones_like()
                 }
             })
             .collect::<Result<_>>()?,

@@ -175,7 +175,7 @@ fn var_updates_keep_identity_and_old_graphs_keep_old_values() {
 
 #[test]
 fn mixed_dtypes_are_rejected_not_promoted() {
-    let a = Tensor::ones([2], DType::F32);
-    let b = Tensor::ones([2], DType::F64);
+    let a = Tensor::ones([2], DType::F32).unwrap();
+    let b = Tensor::ones([2], DType::F64).unwrap();
     assert_eq!(a.add(&b).unwrap_err().to_string(), "add: dtypes differ: f32 and f64");
 }

@@ -427,15 +427,17 @@ fn max_pool_ties_nan_and_errors() {
         assert_eq!(idx.to_vec::<i64>().unwrap()[0], 1, "{k:?}");
     }
     // Windows with no input element, wrong rank, integer input: errors naming the op.
-    let x = Tensor::zeros([1, 1, 4, 4], DType::F32);
+    let x = Tensor::zeros([1, 1, 4, 4], DType::F32).unwrap();
     let e = x.max_pool2d_with_indices((2, 2), (2, 2), (2, 2), (1, 1)).unwrap_err().to_string();
     assert!(e.contains("max_pool2d") && e.contains("no input element"), "{e}");
     let e = Tensor::zeros([4, 4], DType::F32)
+        .unwrap()
         .max_pool2d_with_indices((2, 2), (2, 2), (0, 0), (1, 1))
         .unwrap_err()
         .to_string();
     assert!(e.contains("max_pool2d") && e.contains("[4, 4]"), "{e}");
     assert!(Tensor::zeros([1, 1, 4, 4], DType::I64)
+        .unwrap()
         .max_pool2d_with_indices((2, 2), (2, 2), (0, 0), (1, 1))
         .is_err());
     assert!(x.max_pool2d_with_indices((0, 2), (2, 2), (0, 0), (1, 1)).is_err());
@@ -644,14 +646,15 @@ fn fused_adam_step_matches_the_composed_ops() {
         inv_bias_correction2_sqrt: 1.0,
         eps: 1e-8,
     };
-    let p = Tensor::zeros([2, 3], DType::F32);
+    let p = Tensor::zeros([2, 3], DType::F32).unwrap();
     let e = p
-        .adam_step(&Tensor::zeros([3, 2], DType::F32), None, None, &h)
+        .adam_step(&Tensor::zeros([3, 2], DType::F32).unwrap(), None, None, &h)
         .unwrap_err()
         .to_string();
     assert!(e.contains("adam_step") && e.contains("[3, 2]") && e.contains("[2, 3]"), "{e}");
-    assert!(p.adam_step(&Tensor::zeros([2, 3], DType::F64), None, None, &h).is_err());
+    assert!(p.adam_step(&Tensor::zeros([2, 3], DType::F64).unwrap(), None, None, &h).is_err());
     assert!(Tensor::zeros([2], DType::I64)
-        .adam_step(&Tensor::zeros([2], DType::I64), None, None, &h)
+        .unwrap()
+        .adam_step(&Tensor::zeros([2], DType::I64).unwrap(), None, None, &h)
         .is_err());
 }
