@@ -421,8 +421,9 @@ impl Tensor {
 
     // ---------------------------------------------------------------- matmul
 
-    /// Matrix product with PyTorch's rules: 1-d operands are promoted (and the added dim removed),
-    /// batch dims broadcast. Any strides are accepted.
+    /// Matrix product with PyTorch's rules: two 1-d operands give their dot product (a 0-d
+    /// tensor); otherwise 1-d operands are promoted (and the added dim removed), batch dims
+    /// broadcast. Any strides are accepted.
     pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
         same_dtype(self, rhs, "matmul")?;
         let (ra, rb) = (self.rank(), rhs.rank());
@@ -431,6 +432,22 @@ impl Tensor {
                 "matmul",
                 format!("both operands need at least 1 dim, got {} and {}", self.shape(), rhs.shape()),
             ));
+        }
+        if ra == 1 && rb == 1 {
+            // `torch.matmul` of two vectors is their dot product. Promoting both would give a
+            // [1, 1] result whose second squeeze has no dim -2 left, so this case is its own:
+            // [1, k] x [k, 1] through the same kernel (and its recorded gradient), then a 0-d view.
+            let (k, k2) = (self.dims()[0], rhs.dims()[0]);
+            if k != k2 {
+                return Err(Error::Matmul {
+                    op: "matmul",
+                    lhs: self.shape().clone(),
+                    rhs: rhs.shape().clone(),
+                    k_lhs: k,
+                    k_rhs: k2,
+                });
+            }
+            return self.unsqueeze(0)?.matmul(&rhs.unsqueeze(1)?)?.reshape(());
         }
         if ra == 1 {
             return self.unsqueeze(0)?.matmul(rhs)?.squeeze(-2);

@@ -144,6 +144,23 @@ fn reductions_first_and_second_order() {
 }
 
 #[test]
+fn matmul_of_two_vectors_is_a_dot_product() {
+    // As torch.matmul: 1-d x 1-d is the dot product, a 0-d tensor.
+    let a = Tensor::from_slice(&[1.0f64, 2.0, 3.0], [3]).unwrap().requires_grad(true);
+    let b = Tensor::from_slice(&[4.0f64, -5.0, 6.0], [3]).unwrap().requires_grad(true);
+    let y = a.matmul(&b).unwrap();
+    assert_eq!(y.rank(), 0);
+    assert_eq!(y.to_vec::<f64>().unwrap(), vec![12.0]);
+    let g = y.backward().unwrap();
+    assert_eq!(g.get(&a).unwrap().to_vec::<f64>().unwrap(), vec![4.0, -5.0, 6.0]);
+    assert_eq!(g.get(&b).unwrap().to_vec::<f64>().unwrap(), vec![1.0, 2.0, 3.0]);
+    assert_eq!(
+        a.matmul(&Tensor::zeros([4], DType::F64).unwrap()).unwrap_err().to_string(),
+        "matmul: cannot multiply [3] by [4]: inner dimensions 3 and 4 differ"
+    );
+}
+
+#[test]
 fn matmul_first_and_second_order() {
     let cases: Vec<(&[usize], &[usize])> = vec![
         (&[3, 4], &[4, 5]),
@@ -151,6 +168,9 @@ fn matmul_first_and_second_order() {
         (&[2, 1, 3, 4], &[3, 4, 2]),
         (&[4], &[4, 3]),
         (&[3, 4], &[4]),
+        (&[4], &[4]),
+        (&[2, 3, 4], &[4]),
+        (&[4], &[2, 4, 3]),
     ];
     for (k, (sa, sb)) in cases.into_iter().enumerate() {
         let a = rand(sa, -1.0, 1.0, 40 + k as u64);
