@@ -279,10 +279,29 @@ impl Op {
                         na.then(|| g.div(b)).transpose()?,
                         nb.then(|| g.mul(out)?.div(b)?.neg()).transpose()?,
                     ),
-                    BinaryOp::Pow => (
-                        na.then(|| g.mul(b)?.mul(&a.pow(&b.sub_scalar(1.0)?)?)).transpose()?,
-                        nb.then(|| g.mul(out)?.mul(&a.log()?)).transpose()?,
-                    ),
+                    BinaryOp::Pow => {
+                        // PyTorch's masks: where the exponent is 0, d/da is 0 (not 0 * 0^-1 =
+                        // NaN at a = 0); where the base is 0 and the exponent >= 0, d/db is 0
+                        // (not 0^b * log 0 = 0 * -inf = NaN). Masked with `where_cond`, so the
+                        // masked entries carry no gradient at higher orders either.
+                        let zero = g.scalar_like(0.0);
+                        let ga = na
+                            .then(|| {
+                                let v = g.mul(b)?.mul(&a.pow(&b.sub_scalar(1.0)?)?)?;
+                                b.eq_scalar(0.0)?.where_cond(&zero, &v)
+                            })
+                            .transpose()?;
+                        let gb = nb
+                            .then(|| {
+                                let v = g.mul(out)?.mul(&a.log()?)?;
+                                let base0 = a.eq_scalar(0.0)?;
+                                // u8 masks have no `and`: pick `b >= 0` where the base is 0.
+                                let masked = base0.where_cond(&b.ge_scalar(0.0)?, &base0)?;
+                                masked.where_cond(&zero, &v)
+                            })
+                            .transpose()?;
+                        (ga, gb)
+                    }
                     BinaryOp::Maximum | BinaryOp::Minimum => {
                         let wins = if *op == BinaryOp::Maximum { a.gt(b)? } else { a.lt(b)? };
                         let share = float(wins)?.add(&float(a.eq(b)?)?.mul_scalar(0.5)?)?;

@@ -179,3 +179,31 @@ fn mixed_dtypes_are_rejected_not_promoted() {
     let b = Tensor::ones([2], DType::F64).unwrap();
     assert_eq!(a.add(&b).unwrap_err().to_string(), "add: dtypes differ: f32 and f64");
 }
+
+#[test]
+fn gradients_at_edges_match_pytorch() {
+    // clamp: torch passes the gradient where min <= x <= max, both ends included.
+    let x = t(&[-1.0, 0.0, 0.5, 1.0, 2.0, f64::NAN], &[6]).requires_grad(true);
+    let g = x.clamp(0.0, 1.0).unwrap().sum_all().unwrap().backward().unwrap();
+    assert_eq!(g.get(&x).unwrap().to_vec::<f64>().unwrap(), vec![0.0, 1.0, 1.0, 1.0, 0.0, 0.0]);
+    // relu: NaN passes through forward, its gradient is 0 (torch: grad where result > 0); 0 gets 0.
+    let x = t(&[f64::NAN, 0.0, 2.0], &[3]).requires_grad(true);
+    let y = x.relu().unwrap();
+    assert!(y.to_vec::<f64>().unwrap()[0].is_nan());
+    let g = y.sum_all().unwrap().backward().unwrap();
+    assert_eq!(g.get(&x).unwrap().to_vec::<f64>().unwrap(), vec![0.0, 0.0, 1.0]);
+    // pow at base 0: d/db of 0^b is masked to 0 for b >= 0 (not 0 * log 0 = NaN), and d/da is 0
+    // where b = 0 (not 0 * 0^-1 = NaN), as torch's pow_backward_self / pow_backward_exponent.
+    let a = t(&[0.0, 0.0, 2.0, 0.0], &[4]).requires_grad(true);
+    let b = t(&[2.0, 0.0, 3.0, 0.5], &[4]).requires_grad(true);
+    let g = a.pow(&b).unwrap().sum_all().unwrap().backward().unwrap();
+    assert_eq!(g.get(&a).unwrap().to_vec::<f64>().unwrap(), vec![0.0, 0.0, 12.0, f64::INFINITY]);
+    let gb = g.get(&b).unwrap().to_vec::<f64>().unwrap();
+    assert_eq!(gb[..3], [0.0, 0.0, 8.0 * 2f64.ln()]);
+    assert_eq!(gb[3], 0.0);
+    // A negative exponent at base 0 is not masked: torch also gives inf * -inf there.
+    let a = t(&[0.0], &[1]).requires_grad(true);
+    let b = t(&[-1.0], &[1]).requires_grad(true);
+    let g = a.pow(&b).unwrap().sum_all().unwrap().backward().unwrap();
+    assert_eq!(g.get(&b).unwrap().to_vec::<f64>().unwrap(), vec![f64::NEG_INFINITY]);
+}
