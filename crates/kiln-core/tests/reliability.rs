@@ -357,7 +357,8 @@ proptest! {
         let n = w.checked_out_len(h, 0);
         // Only run the ops when the output is small, so the test stays fast; the others must
         // still be errors rather than panics, which the geometry check decides up front.
-        let small = matches!(n, Ok(Some(n)) if (n as u128) * (n as u128) * (k as u128) * (k as u128) <= 1 << 16);
+        let size = |n: usize| [n, n, k, k].iter().try_fold(1u128, |a, &v| a.checked_mul(v as u128));
+        let small = matches!(n, Ok(Some(n)) if size(n).is_some_and(|v| v <= 1 << 16));
         let unfold = x.unfold2d((k, k), (s, s), (p, p), (d, d));
         let pool = x.max_pool2d_with_indices((k, k), (s, s), (p, p), (d, d));
         match n {
