@@ -748,8 +748,8 @@ mod tests {
 
     #[test]
     fn grad_differentiates_only_paths_to_the_requested_inputs() {
-        let x = Tensor::from_slice(&[0.5f64, -1.0, 2.0], [3]).unwrap().requires_grad(true);
-        let w = Tensor::from_slice(&[1.5f64, 2.0, -0.5], [3]).unwrap().requires_grad(true);
+        let x = Tensor::from_slice(&[0.5f64, -1.0, 2.0], [3]).unwrap().requires_grad(true).unwrap();
+        let w = Tensor::from_slice(&[1.5f64, 2.0, -0.5], [3]).unwrap().requires_grad(true).unwrap();
         // y = sum(3x) + sum(2 exp(w)^2): x's path is add, sum and affine (3 nodes); w's branch
         // adds sum, affine, square and exp (4 more).
         let side_x = x.mul_scalar(3.0).unwrap().sum_all().unwrap();
@@ -768,7 +768,7 @@ mod tests {
         assert_eq!(both, 7);
         assert_eq!(nodes_run(|| drop(y.backward().unwrap())), 7);
         // An input the output does not depend on runs nothing and gets None.
-        let z = Tensor::zeros([3], DType::F64).unwrap().requires_grad(true);
+        let z = Tensor::zeros([3], DType::F64).unwrap().requires_grad(true).unwrap();
         let mut gz = vec![];
         assert_eq!(
             nodes_run(|| gz = grad(std::slice::from_ref(&y), None, std::slice::from_ref(&z), false).unwrap()),
@@ -780,8 +780,8 @@ mod tests {
     #[test]
     fn pruned_higher_order_gradients_are_unchanged() {
         // d/dx of (x^2 * w).sum() is 2xw; its gradient w.r.t. x alone is 2w, with create_graph.
-        let x = Tensor::from_slice(&[1.0f64, 2.0], [2]).unwrap().requires_grad(true);
-        let w = Tensor::from_slice(&[3.0f64, -1.0], [2]).unwrap().requires_grad(true);
+        let x = Tensor::from_slice(&[1.0f64, 2.0], [2]).unwrap().requires_grad(true).unwrap();
+        let w = Tensor::from_slice(&[3.0f64, -1.0], [2]).unwrap().requires_grad(true).unwrap();
         let y = x.square().unwrap().mul(&w).unwrap().sum_all().unwrap();
         let dx = grad(std::slice::from_ref(&y), None, std::slice::from_ref(&x), true).unwrap()[0]
             .clone()

@@ -53,7 +53,7 @@ impl Drop for Inner {
 ///
 /// ```
 /// use kiln_core::{Tensor, DType};
-/// let x = Tensor::from_slice(&[1.0f32, 2.0, 3.0], [3])?.requires_grad(true);
+/// let x = Tensor::from_slice(&[1.0f32, 2.0, 3.0], [3])?.requires_grad(true)?;
 /// let y = x.square()?.sum_all()?;
 /// let grads = y.backward()?;
 /// assert_eq!(grads.get(&x).unwrap().to_vec::<f32>()?, vec![2.0, 4.0, 6.0]);
@@ -288,12 +288,40 @@ impl Tensor {
     }
 
     /// A leaf handle on the same values that does (or does not) require gradients.
-    pub fn requires_grad(&self, on: bool) -> Tensor {
+    ///
+    /// Asking for gradients is an error, as in PyTorch, on a non-leaf (a tensor recorded as the
+    /// result of an op: the new leaf would silently cut it from its graph; call
+    /// [`Tensor::detach`] first to start a new leaf deliberately) and on a non-float tensor
+    /// (gradients only flow through f32 and f64). `false` always gives a detached leaf.
+    pub fn requires_grad(&self, on: bool) -> Result<Tensor> {
+        if on {
+            if let Some(op) = self.op() {
+                return Err(Error::value(
+                    "requires_grad",
+                    format!(
+                        "the tensor of shape {} is the result of `{}`, not a leaf: gradients already flow through it; call detach() first to make a new leaf",
+                        self.shape(),
+                        op.name()
+                    ),
+                ));
+            }
+            if !self.dtype().is_float() {
+                return Err(Error::DType {
+                    op: "requires_grad",
+                    expected: "f32 or f64 (only floating-point tensors can require gradients)",
+                    got: self.dtype(),
+                });
+            }
+        }
+        Ok(self.leaf(on))
+    }
+    /// A new leaf on the same values, with a fresh identity.
+    fn leaf(&self, requires_grad: bool) -> Tensor {
         Tensor(Arc::new(Inner {
             id: TensorId::new(),
             storage: self.0.storage.clone(),
             layout: self.0.layout.clone(),
-            requires_grad: on,
+            requires_grad,
             op: None,
         }))
     }
@@ -302,7 +330,7 @@ impl Tensor {
         if !self.0.requires_grad {
             return self.clone();
         }
-        self.requires_grad(false)
+        self.leaf(false)
     }
     /// Same values, keeping the identity: used by [`crate::Var`] updates.
     pub(crate) fn with_id(storage: Arc<Storage>, layout: Layout, id: TensorId, requires_grad: bool) -> Tensor {

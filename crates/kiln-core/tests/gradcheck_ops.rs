@@ -73,7 +73,7 @@ fn unary_ops_on_non_contiguous_inputs() {
 
 #[test]
 fn clamp_gradient_is_zero_outside_the_range() {
-    let x = Tensor::from_slice(&[-2.0f64, 0.1, 3.0], [3]).unwrap().requires_grad(true);
+    let x = Tensor::from_slice(&[-2.0f64, 0.1, 3.0], [3]).unwrap().requires_grad(true).unwrap();
     let g = x.clamp(-1.0, 1.0).unwrap().sum_all().unwrap().backward().unwrap();
     assert_eq!(g.get(&x).unwrap().to_vec::<f64>().unwrap(), vec![0.0, 1.0, 0.0]);
 }
@@ -146,8 +146,8 @@ fn reductions_first_and_second_order() {
 #[test]
 fn matmul_of_two_vectors_is_a_dot_product() {
     // As torch.matmul: 1-d x 1-d is the dot product, a 0-d tensor.
-    let a = Tensor::from_slice(&[1.0f64, 2.0, 3.0], [3]).unwrap().requires_grad(true);
-    let b = Tensor::from_slice(&[4.0f64, -5.0, 6.0], [3]).unwrap().requires_grad(true);
+    let a = Tensor::from_slice(&[1.0f64, 2.0, 3.0], [3]).unwrap().requires_grad(true).unwrap();
+    let b = Tensor::from_slice(&[4.0f64, -5.0, 6.0], [3]).unwrap().requires_grad(true).unwrap();
     let y = a.matmul(&b).unwrap();
     assert_eq!(y.rank(), 0);
     assert_eq!(y.to_vec::<f64>().unwrap(), vec![12.0]);
@@ -407,7 +407,8 @@ fn max_pool_matches_the_composite_pad_unfold_max() {
             let x = rand(&[3, 4, 9, 8], -2.0, 2.0, 80 + i as u64)
                 .to_dtype(dt)
                 .unwrap()
-                .requires_grad(true);
+                .requires_grad(true)
+                .unwrap();
             let (y, idx) = x.max_pool2d_with_indices(k, s, p, d).unwrap();
             let want = max_pool_composite(&x, k, s, p, d).unwrap();
             assert_eq!(y.dims(), want.dims());
@@ -434,7 +435,8 @@ fn max_pool_ties_nan_and_errors() {
     // Ties: the first maximum wins and takes the whole gradient (PyTorch's max_pool2d).
     let x = Tensor::from_slice(&[1.0f64, 1.0, 1.0, 1.0], [1, 1, 2, 2])
         .unwrap()
-        .requires_grad(true);
+        .requires_grad(true)
+        .unwrap();
     let (y, idx) = x.max_pool2d_with_indices((2, 2), (2, 2), (0, 0), (1, 1)).unwrap();
     assert_eq!(idx.to_vec::<i64>().unwrap(), vec![0]);
     let g = y.sum_all().unwrap().backward().unwrap();
@@ -599,8 +601,8 @@ fn matmul_with_transposed_operands_first_and_second_order() {
         &[x.clone(), w.clone()],
         true,
     );
-    let x = x.requires_grad(true);
-    let w = w.requires_grad(true);
+    let x = x.requires_grad(true).unwrap();
+    let w = w.requires_grad(true).unwrap();
     let g = x
         .matmul(&w.t().unwrap())
         .unwrap()

@@ -110,7 +110,7 @@ fn layers_match_pytorch() {
         }
         let dt = if c["input_dtype"] == "i64" { DType::I64 } else { DType::F64 };
         let x = tensor(&c["input"], dt);
-        let x = if dt == DType::F64 { x.requires_grad(true) } else { x };
+        let x = if dt == DType::F64 { x.requires_grad(true).unwrap() } else { x };
         let out = m.forward(&x).unwrap();
         assert_close(&name, &out, &c["output"], 1e-10);
         let go = tensor(&c["grad_output"], DType::F64);
