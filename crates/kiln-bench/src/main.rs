@@ -84,7 +84,7 @@ fn w1() -> Result<()> {
 /// W2: per-op autodiff overhead on a 2,000-op scalar chain, forward + backward.
 fn w2() -> Result<()> {
     const ITERS: usize = 1000;
-    let x = Tensor::from_slice(&[1.0f32], [1])?.requires_grad(true);
+    let x = Tensor::from_slice(&[1.0f32], [1])?.requires_grad(true)?;
     let mut grad = 0.0;
     let t = median_time(3, 21, || {
         let mut y = x.clone();

@@ -52,7 +52,7 @@ fn reductions(c: &mut Criterion) {
 
 fn autodiff(c: &mut Criterion) {
     c.bench_function("w2_chain_2000_ops_fwd_bwd", |bch| {
-        let x = Tensor::from_slice(&[1.0f32], [1]).unwrap().requires_grad(true);
+        let x = Tensor::from_slice(&[1.0f32], [1]).unwrap().requires_grad(true).unwrap();
         bch.iter(|| {
             let mut y = x.clone();
             for _ in 0..1000 {

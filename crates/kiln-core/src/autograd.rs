@@ -279,10 +279,29 @@ impl Op {
                         na.then(|| g.div(b)).transpose()?,
                         nb.then(|| g.mul(out)?.div(b)?.neg()).transpose()?,
                     ),
-                    BinaryOp::Pow => (
-                        na.then(|| g.mul(b)?.mul(&a.pow(&b.sub_scalar(1.0)?)?)).transpose()?,
-                        nb.then(|| g.mul(out)?.mul(&a.log()?)).transpose()?,
-                    ),
+                    BinaryOp::Pow => {
+                        // PyTorch's masks: where the exponent is 0, d/da is 0 (not 0 * 0^-1 =
+                        // NaN at a = 0); where the base is 0 and the exponent >= 0, d/db is 0
+                        // (not 0^b * log 0 = 0 * -inf = NaN). Masked with `where_cond`, so the
+                        // masked entries carry no gradient at higher orders either.
+                        let zero = g.scalar_like(0.0);
+                        let ga = na
+                            .then(|| {
+                                let v = g.mul(b)?.mul(&a.pow(&b.sub_scalar(1.0)?)?)?;
+                                b.eq_scalar(0.0)?.where_cond(&zero, &v)
+                            })
+                            .transpose()?;
+                        let gb = nb
+                            .then(|| {
+                                let v = g.mul(out)?.mul(&a.log()?)?;
+                                let base0 = a.eq_scalar(0.0)?;
+                                // u8 masks have no `and`: pick `b >= 0` where the base is 0.
+                                let masked = base0.where_cond(&b.ge_scalar(0.0)?, &base0)?;
+                                masked.where_cond(&zero, &v)
+                            })
+                            .transpose()?;
+                        (ga, gb)
+                    }
                     BinaryOp::Maximum | BinaryOp::Minimum => {
                         let wins = if *op == BinaryOp::Maximum { a.gt(b)? } else { a.lt(b)? };
                         let share = float(wins)?.add(&float(a.eq(b)?)?.mul_scalar(0.5)?)?;
@@ -340,13 +359,13 @@ impl Op {
                 v
             }
             Op::IndexSelect(x, dim, idx) => {
-                smallvec::smallvec![Some(x.zeros_like().index_add(*dim as isize, idx, g)?)]
+                smallvec::smallvec![Some(x.zeros_like()?.index_add(*dim as isize, idx, g)?)]
             }
             Op::IndexAdd(_, dim, idx, _) => {
                 smallvec::smallvec![Some(g.clone()), Some(g.index_select(*dim as isize, idx)?)]
             }
             Op::Gather(x, dim, idx) => {
-                smallvec::smallvec![Some(x.zeros_like().scatter_add(*dim as isize, idx, g)?)]
+                smallvec::smallvec![Some(x.zeros_like()?.scatter_add(*dim as isize, idx, g)?)]
             }
             Op::ScatterAdd(_, dim, idx, _) => {
                 smallvec::smallvec![Some(g.clone()), Some(g.gather(*dim as isize, idx)?)]
@@ -522,16 +541,64 @@ fn accumulate(map: &mut IdMap<Tensor>, id: TensorId, g: Tensor) -> Result<bool> 
     }
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Graph nodes whose backward formula ran on this thread (for the pruning test).
+    static NODES_RUN: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The nodes of the graph above `roots` from which some tensor in `targets` can be reached
+/// (targets included): the only ones whose gradients `grad` needs. Nodes are visited once each,
+/// without recursion; a node's inputs were created before it, so visiting in increasing id order
+/// settles every input before its consumers.
+fn nodes_reaching(roots: &[Tensor], targets: &IdSet) -> IdSet {
+    let mut seen = IdSet::default();
+    let mut order: Vec<Tensor> = Vec::new();
+    let mut stack: Vec<Tensor> = roots.iter().filter(|r| r.0.requires_grad).cloned().collect();
+    while let Some(t) = stack.pop() {
+        if !seen.insert(t.id()) {
+            continue;
+        }
+        if let Some(op) = t.op() {
+            op.for_each_input(|i| {
+                if i.0.requires_grad && !seen.contains(&i.id()) {
+                    stack.push(i.clone());
+                }
+            });
+        }
+        order.push(t);
+    }
+    order.sort_unstable_by_key(|t| t.id());
+    let mut needed = IdSet::default();
+    for t in &order {
+        let mut reaches = targets.contains(&t.id());
+        if !reaches {
+            if let Some(op) = t.op() {
+                op.for_each_input(|i| reaches |= needed.contains(&i.id()));
+            }
+        }
+        if reaches {
+            needed.insert(t.id());
+        }
+    }
+    needed
+}
+
 /// The engine: propagates `seeds` from `roots` and returns the gradients of every leaf that requires
-/// grad, plus those of the non-leaf tensors listed in `keep`. No recursion and no separate
-/// topological sort: a max-heap on tensor ids is the schedule.
-fn run_backward(roots: &[Tensor], seeds: Vec<Tensor>, keep: &IdSet, create_graph: bool) -> Result<Grads> {
+/// grad, plus those of the non-leaf tensors listed in `keep`. With `only`, gradients flow only into
+/// the nodes it lists (see [`nodes_reaching`]): the other branches are never differentiated. No
+/// recursion and no separate topological sort: a max-heap on tensor ids is the schedule.
+fn run_backward(roots: &[Tensor], seeds: Vec<Tensor>, keep: &IdSet, only: Option<&IdSet>, create_graph: bool) -> Result<Grads> {
+    let wanted = |t: &Tensor| only.is_none_or(|o| o.contains(&t.id()));
     let _mode = set_grad_enabled(create_graph);
     let anomaly = anomaly_enabled();
     let mut pending: IdMap<Tensor> = IdMap::default();
     let mut result = Grads::default();
     let mut ready = std::collections::BinaryHeap::new();
     for (r, s) in roots.iter().zip(seeds) {
+        if !wanted(r) {
+            continue;
+        }
         if r.is_leaf() {
             accumulate(&mut result.map, r.id(), s)?;
         } else if accumulate(&mut pending, r.id(), s)? {
@@ -544,6 +611,8 @@ fn run_backward(roots: &[Tensor], seeds: Vec<Tensor>, keep: &IdSet, create_graph
             accumulate(&mut result.map, t.id(), g.clone())?;
         }
         let op = t.op().expect("graph nodes have ops");
+        #[cfg(test)]
+        NODES_RUN.with(|n| n.set(n.get() + 1));
         // The formula's own ops must not trip the forward check: the culprit to name is `op`.
         let grads = if anomaly {
             let _quiet = set_anomaly_detection(false);
@@ -555,7 +624,7 @@ fn run_backward(roots: &[Tensor], seeds: Vec<Tensor>, keep: &IdSet, create_graph
         op.for_each_input(|i| inputs.push(i));
         for (inp, gi) in inputs.iter().zip(grads) {
             let Some(gi) = gi else { continue };
-            if !inp.0.requires_grad {
+            if !inp.0.requires_grad || !wanted(inp) {
                 continue;
             }
             if anomaly && !gi.0.storage.all_finite(&gi.0.layout) {
@@ -608,7 +677,7 @@ impl Tensor {
                 self.shape()
             )));
         }
-        self.backward_with(&self.ones_like())
+        self.backward_with(&self.ones_like()?)
     }
     /// Vector-Jacobian product: backpropagates `seed` (same shape as `self`).
     pub fn backward_with(&self, seed: &Tensor) -> Result<Grads> {
@@ -618,14 +687,15 @@ impl Tensor {
             ));
         }
         check_seed(self, seed)?;
-        run_backward(std::slice::from_ref(self), vec![seed.detach()], &IdSet::default(), false)
+        run_backward(std::slice::from_ref(self), vec![seed.detach()], &IdSet::default(), None, false)
     }
 }
 
 /// Gradients of `outputs` (seeded with `seeds`, or ones for one-element outputs) with respect to
 /// `inputs`, like `torch.autograd.grad`. With `create_graph` the returned gradients are themselves
 /// differentiable, giving Hessian-vector products and gradient penalties. Inputs that the outputs do
-/// not depend on get `None`.
+/// not depend on get `None`. Only the graph nodes on a path from the outputs to an input are
+/// differentiated (as PyTorch prunes): branches that reach other leaves only cost nothing.
 pub fn grad(outputs: &[Tensor], seeds: Option<&[Tensor]>, inputs: &[Tensor], create_graph: bool) -> Result<Vec<Option<Tensor>>> {
     let seeds: Vec<Tensor> = match seeds {
         Some(s) => {
@@ -643,7 +713,7 @@ pub fn grad(outputs: &[Tensor], seeds: Option<&[Tensor]>, inputs: &[Tensor], cre
                 if o.elem_count() != 1 {
                     Err(Error::Backward(format!("output of shape {} needs a seed", o.shape())))
                 } else {
-                    Ok(o.ones_like())
+                    o.ones_like()
                 }
             })
             .collect::<Result<_>>()?,
@@ -654,7 +724,8 @@ pub fn grad(outputs: &[Tensor], seeds: Option<&[Tensor]>, inputs: &[Tensor], cre
         }
     }
     let keep: IdSet = inputs.iter().map(|t| t.id()).collect();
-    let grads = run_backward(outputs, seeds, &keep, create_graph)?;
+    let only = nodes_reaching(outputs, &keep);
+    let grads = run_backward(outputs, seeds, &keep, Some(&only), create_graph)?;
     Ok(inputs.iter().map(|t| grads.get(t).cloned()).collect())
 }
 
@@ -662,4 +733,67 @@ pub fn grad(outputs: &[Tensor], seeds: Option<&[Tensor]>, inputs: &[Tensor], cre
 fn transposed(t: &Tensor) -> bool {
     let l = &t.0.layout;
     l.shape.rank() == 2 && !l.is_contiguous() && l.strides[0] == 1 && l.strides[1] == l.shape.0[0] && l.shape.0[0] > 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DType;
+
+    fn nodes_run(f: impl FnOnce()) -> usize {
+        NODES_RUN.with(|n| n.set(0));
+        f();
+        NODES_RUN.with(|n| n.get())
+    }
+
+    #[test]
+    fn grad_differentiates_only_paths_to_the_requested_inputs() {
+        let x = Tensor::from_slice(&[0.5f64, -1.0, 2.0], [3]).unwrap().requires_grad(true).unwrap();
+        let w = Tensor::from_slice(&[1.5f64, 2.0, -0.5], [3]).unwrap().requires_grad(true).unwrap();
+        // y = sum(3x) + sum(2 exp(w)^2): x's path is add, sum and affine (3 nodes); w's branch
+        // adds sum, affine, square and exp (4 more).
+        let side_x = x.mul_scalar(3.0).unwrap().sum_all().unwrap();
+        let side_w = w.exp().unwrap().square().unwrap().mul_scalar(2.0).unwrap().sum_all().unwrap();
+        let y = side_x.add(&side_w).unwrap();
+        let mut gx = None;
+        // Asking for x alone runs x's 3 nodes; w's branch is never differentiated.
+        let pruned = nodes_run(|| gx = grad(std::slice::from_ref(&y), None, std::slice::from_ref(&x), false).unwrap()[0].clone());
+        assert_eq!(pruned, 3);
+        assert_eq!(gx.unwrap().to_vec::<f64>().unwrap(), vec![3.0; 3]);
+        // Asking for both runs all 7 nodes, and the full backward does too.
+        let both = nodes_run(|| {
+            let g = grad(std::slice::from_ref(&y), None, &[x.clone(), w.clone()], false).unwrap();
+            assert!(g.iter().all(|g| g.is_some()));
+        });
+        assert_eq!(both, 7);
+        assert_eq!(nodes_run(|| drop(y.backward().unwrap())), 7);
+        // An input the output does not depend on runs nothing and gets None.
+        let z = Tensor::zeros([3], DType::F64).unwrap().requires_grad(true).unwrap();
+        let mut gz = vec![];
+        assert_eq!(
+            nodes_run(|| gz = grad(std::slice::from_ref(&y), None, std::slice::from_ref(&z), false).unwrap()),
+            0
+        );
+        assert!(gz[0].is_none());
+    }
+
+    #[test]
+    fn pruned_higher_order_gradients_are_unchanged() {
+        // d/dx of (x^2 * w).sum() is 2xw; its gradient w.r.t. x alone is 2w, with create_graph.
+        let x = Tensor::from_slice(&[1.0f64, 2.0], [2]).unwrap().requires_grad(true).unwrap();
+        let w = Tensor::from_slice(&[3.0f64, -1.0], [2]).unwrap().requires_grad(true).unwrap();
+        let y = x.square().unwrap().mul(&w).unwrap().sum_all().unwrap();
+        let dx = grad(std::slice::from_ref(&y), None, std::slice::from_ref(&x), true).unwrap()[0]
+            .clone()
+            .unwrap();
+        assert_eq!(dx.to_vec::<f64>().unwrap(), vec![6.0, -4.0]);
+        let d2 = grad(&[dx.sum_all().unwrap()], None, std::slice::from_ref(&x), false).unwrap()[0]
+            .clone()
+            .unwrap();
+        assert_eq!(d2.to_vec::<f64>().unwrap(), vec![6.0, -2.0]);
+        let dw = grad(&[dx.sum_all().unwrap()], None, std::slice::from_ref(&w), false).unwrap()[0]
+            .clone()
+            .unwrap();
+        assert_eq!(dw.to_vec::<f64>().unwrap(), vec![2.0, 4.0]);
+    }
 }

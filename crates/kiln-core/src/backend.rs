@@ -163,16 +163,33 @@ pub struct Window2d {
     pub dilation: (usize, usize),
 }
 
+/// Window geometry whose arithmetic does not fit in `usize` (a huge padding or dilation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowOverflow;
+
 impl Window2d {
-    /// Number of window positions along a dimension of size `size`, or `None` when the kernel does not fit.
+    /// Number of window positions along a dimension of size `size`, or `None` when the kernel does
+    /// not fit or the geometry overflows (see [`Window2d::checked_out_len`] to tell them apart).
     pub fn out_len(&self, size: usize, axis: usize) -> Option<usize> {
+        self.checked_out_len(size, axis).ok().flatten()
+    }
+    /// Number of window positions along a dimension of size `size` (`axis` 0 is the height, 1 the
+    /// width): `Ok(None)` when the kernel does not fit the padded size, an error when the padded
+    /// size `size + 2 * padding` or the kernel span `dilation * (kernel - 1) + 1` overflows `usize`,
+    /// or the kernel or stride is 0. Every later tap coordinate `o * stride + i * dilation` is below
+    /// the padded size, so it cannot overflow once this succeeds.
+    pub fn checked_out_len(&self, size: usize, axis: usize) -> std::result::Result<Option<usize>, WindowOverflow> {
         let (k, s, p, d) = if axis == 0 {
             (self.kernel.0, self.stride.0, self.padding.0, self.dilation.0)
         } else {
             (self.kernel.1, self.stride.1, self.padding.1, self.dilation.1)
         };
-        let span = d * (k - 1) + 1;
-        (size + 2 * p).checked_sub(span).map(|r| r / s + 1)
+        if k == 0 || s == 0 {
+            return Err(WindowOverflow);
+        }
+        let span = d.checked_mul(k - 1).and_then(|v| v.checked_add(1)).ok_or(WindowOverflow)?;
+        let padded = p.checked_mul(2).and_then(|v| v.checked_add(size)).ok_or(WindowOverflow)?;
+        Ok(padded.checked_sub(span).map(|r| r / s + 1))
     }
 }
 
@@ -202,14 +219,15 @@ impl Storage {
             Storage::Cpu(s) => Some(s),
         }
     }
-    pub(crate) fn full(device: Device, shape: &Shape, value: f64, dtype: DType) -> Storage {
+    /// `shape` (validated by the caller) filled with `value`; `op` names the caller in errors.
+    pub(crate) fn full(device: Device, shape: &Shape, value: f64, dtype: DType, op: &'static str) -> Result<Storage> {
         match device {
-            Device::Cpu => Storage::Cpu(CpuStorage::full(shape.elem_count(), value, dtype)),
+            Device::Cpu => Ok(Storage::Cpu(CpuStorage::full(shape.elem_count(), value, dtype, op)?)),
         }
     }
-    pub(crate) fn arange(device: Device, start: f64, step: f64, n: usize, dtype: DType) -> Storage {
+    pub(crate) fn arange(device: Device, start: f64, step: f64, n: usize, dtype: DType) -> Result<Storage> {
         match device {
-            Device::Cpu => Storage::Cpu(CpuStorage::arange(start, step, n, dtype)),
+            Device::Cpu => Ok(Storage::Cpu(CpuStorage::arange(start, step, n, dtype)?)),
         }
     }
     pub(crate) fn unary(&self, l: &Layout, op: UnaryOp) -> Result<Storage> {
@@ -256,14 +274,15 @@ impl Storage {
             (Storage::Cpu(a), Storage::Cpu(b)) => Ok(Storage::Cpu(a.matmul(l, b, rl, batch)?)),
         }
     }
-    pub(crate) fn copy_strided(&self, l: &Layout) -> Storage {
+    /// A contiguous copy; `op` names the caller in an allocation error.
+    pub(crate) fn copy_strided(&self, l: &Layout, op: &'static str) -> Result<Storage> {
         match self {
-            Storage::Cpu(s) => Storage::Cpu(s.copy_strided(l)),
+            Storage::Cpu(s) => Ok(Storage::Cpu(s.copy_strided(l, op)?)),
         }
     }
-    pub(crate) fn cast(&self, l: &Layout, dtype: DType) -> Storage {
+    pub(crate) fn cast(&self, l: &Layout, dtype: DType) -> Result<Storage> {
         match self {
-            Storage::Cpu(s) => Storage::Cpu(s.cast(l, dtype)),
+            Storage::Cpu(s) => Ok(Storage::Cpu(s.cast(l, dtype)?)),
         }
     }
     pub(crate) fn index_select(&self, l: &Layout, dim: usize, idx: &Storage, il: &Layout) -> Result<Storage> {
@@ -295,9 +314,9 @@ impl Storage {
             .collect();
         Ok(Storage::Cpu(CpuStorage::cat(&cpu, dim, out)?))
     }
-    pub(crate) fn pad(&self, l: &Layout, pads: &[(usize, usize)], value: f64) -> Storage {
+    pub(crate) fn pad(&self, l: &Layout, pads: &[(usize, usize)], value: f64, out: &Shape) -> Result<Storage> {
         match self {
-            Storage::Cpu(s) => Storage::Cpu(s.pad(l, pads, value)),
+            Storage::Cpu(s) => Ok(Storage::Cpu(s.pad(l, pads, value, out)?)),
         }
     }
     pub(crate) fn im2col(&self, l: &Layout, w: &Window2d) -> Result<Storage> {

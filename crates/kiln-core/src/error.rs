@@ -58,6 +58,9 @@ pub enum Error {
         dim: usize,
         size: usize,
     },
+    /// A buffer the allocator could not provide (or larger than `isize::MAX` bytes).
+    #[error("{op}: cannot allocate {elems} elements of {elem_bytes} bytes: out of memory")]
+    Alloc { op: &'static str, elems: usize, elem_bytes: usize },
     /// An argument value the op cannot use.
     #[error("{op}: {msg}")]
     Value { op: &'static str, msg: String },

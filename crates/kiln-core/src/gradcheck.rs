@@ -33,7 +33,7 @@ fn to_f64_inputs(inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         .iter()
         .map(|t| {
             if t.dtype().is_float() {
-                Ok(t.to_dtype(DType::F64)?.detach().contiguous()?.requires_grad(true))
+                t.to_dtype(DType::F64)?.detach().contiguous()?.requires_grad(true)
             } else {
                 Ok(t.clone())
             }
@@ -157,8 +157,14 @@ where
     let s = |ys: &[Tensor]| -> Result<f64> {
         let ys: Vec<Tensor> = ys
             .iter()
-            .map(|y| if y.dtype().is_float() { y.requires_grad(true) } else { y.clone() })
-            .collect();
+            .map(|y| {
+                if y.dtype().is_float() {
+                    y.requires_grad(true)
+                } else {
+                    Ok(y.clone())
+                }
+            })
+            .collect::<Result<_>>()?;
         Ok(match s2_graph(&ys, false)? {
             Some(t) => t.item()?,
             None => 0.0,

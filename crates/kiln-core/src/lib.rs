@@ -3,7 +3,7 @@
 //! ```
 //! use kiln_core::{Tensor, grad};
 //! // d/dx x³ = 3x², d²/dx² x³ = 6x
-//! let x = Tensor::from_slice(&[2.0f64], [1])?.requires_grad(true);
+//! let x = Tensor::from_slice(&[2.0f64], [1])?.requires_grad(true)?;
 //! let y = x.powf(3.0)?.sum_all()?;
 //! let dy = grad(&[y], None, &[x.clone()], true)?[0].clone().unwrap();
 //! assert_eq!(dy.to_vec::<f64>()?, vec![12.0]);

@@ -29,6 +29,20 @@ fn same_dtype(a: &Tensor, b: &Tensor, op: &'static str) -> Result<()> {
     Ok(())
 }
 
+/// The shape an op is about to produce, checked before any buffer is allocated: its element count
+/// and its byte size in `dtype` must fit in `isize` (see [`Shape::checked_elem_count_for`]).
+fn out_shape(dims: &[usize], dtype: DType, op: &'static str) -> Result<Shape> {
+    let shape = Shape::new(dims);
+    shape.checked_elem_count_for(dtype.size_in_bytes(), op)?;
+    Ok(shape)
+}
+
+/// `a * b` or an error naming `op` and what was being sized.
+fn mul_checked(a: usize, b: usize, op: &'static str, what: impl FnOnce() -> String) -> Result<usize> {
+    a.checked_mul(b)
+        .ok_or_else(|| Error::shape(op, format!("{}: {a} x {b} overflows usize", what())))
+}
+
 fn tracking(ts: &[&Tensor]) -> bool {
     autograd::is_grad_enabled() && ts.iter().any(|t| t.0.requires_grad)
 }
@@ -46,6 +60,7 @@ impl Tensor {
     pub(crate) fn binary_op(&self, rhs: &Tensor, op: BinaryOp) -> Result<Tensor> {
         same_dtype(self, rhs, op.name())?;
         let out = self.shape().broadcast(rhs.shape(), op.name())?;
+        out.checked_elem_count_for(self.dtype().size_in_bytes(), op.name())?;
         let storage = self.0.storage.binary(&self.0.layout, &rhs.0.storage, &rhs.0.layout, op, &out)?;
         let rec = tracking(&[self, rhs]).then(|| Op::Binary(self.clone(), rhs.clone(), op));
         Tensor::make(storage, out, rec, op.name())
@@ -406,8 +421,9 @@ impl Tensor {
 
     // ---------------------------------------------------------------- matmul
 
-    /// Matrix product with PyTorch's rules: 1-d operands are promoted (and the added dim removed),
-    /// batch dims broadcast. Any strides are accepted.
+    /// Matrix product with PyTorch's rules: two 1-d operands give their dot product (a 0-d
+    /// tensor); otherwise 1-d operands are promoted (and the added dim removed), batch dims
+    /// broadcast. Any strides are accepted.
     pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
         same_dtype(self, rhs, "matmul")?;
         let (ra, rb) = (self.rank(), rhs.rank());
@@ -416,6 +432,22 @@ impl Tensor {
                 "matmul",
                 format!("both operands need at least 1 dim, got {} and {}", self.shape(), rhs.shape()),
             ));
+        }
+        if ra == 1 && rb == 1 {
+            // `torch.matmul` of two vectors is their dot product. Promoting both would give a
+            // [1, 1] result whose second squeeze has no dim -2 left, so this case is its own:
+            // [1, k] x [k, 1] through the same kernel (and its recorded gradient), then a 0-d view.
+            let (k, k2) = (self.dims()[0], rhs.dims()[0]);
+            if k != k2 {
+                return Err(Error::Matmul {
+                    op: "matmul",
+                    lhs: self.shape().clone(),
+                    rhs: rhs.shape().clone(),
+                    k_lhs: k,
+                    k_rhs: k2,
+                });
+            }
+            return self.unsqueeze(0)?.matmul(&rhs.unsqueeze(1)?)?.reshape(());
         }
         if ra == 1 {
             return self.unsqueeze(0)?.matmul(rhs)?.squeeze(-2);
@@ -436,18 +468,23 @@ impl Tensor {
         }
         let ba = Shape::new(&self.dims()[..ra - 2]);
         let bb = Shape::new(&rhs.dims()[..rb - 2]);
-        let batch = ba.broadcast(&bb, "matmul").map_err(|_| {
-            Error::shape(
+        let batch = ba.broadcast(&bb, "matmul").map_err(|e| match e {
+            Error::Broadcast { .. } => Error::shape(
                 "matmul",
                 format!("batch dims of {} and {} cannot be broadcast together", self.shape(), rhs.shape()),
-            )
+            ),
+            // A batch too large to count keeps its own message.
+            other => other,
         })?;
-        let storage = self.0.storage.matmul(&self.0.layout, &rhs.0.storage, &rhs.0.layout, &batch)?;
         let mut out: Vec<usize> = batch.dims().to_vec();
         out.push(m);
         out.push(n);
+        // Checked before the kernel allocates: broadcast batch dims can make the output far
+        // larger than either operand.
+        let out = out_shape(&out, self.dtype(), "matmul")?;
+        let storage = self.0.storage.matmul(&self.0.layout, &rhs.0.storage, &rhs.0.layout, &batch)?;
         let rec = tracking(&[self, rhs]).then(|| Op::Matmul(self.clone(), rhs.clone()));
-        Tensor::make(storage, Shape::new(&out), rec, "matmul")
+        Tensor::make(storage, out, rec, "matmul")
     }
 
     // ---------------------------------------------------------------- joining and indexing
@@ -470,14 +507,20 @@ impl Tensor {
                     format!("cannot join {} and {} along dimension {d}", first.shape(), t.shape()),
                 ));
             }
-            total += t.dims()[d];
+            // Expanded views can be huge without memory behind them, so the sum may overflow.
+            total = usize::checked_add(total, t.dims()[d]).ok_or_else(|| {
+                Error::shape(
+                    "cat",
+                    format!("the joined size of dimension {d} overflows usize (at shape {})", t.shape()),
+                )
+            })?;
         }
         if tensors.len() == 1 {
             return Ok(first.clone());
         }
         let mut out: Vec<usize> = first.dims().to_vec();
         out[d] = total;
-        let out = Shape::new(&out);
+        let out = out_shape(&out, first.dtype(), "cat")?;
         let parts: Vec<(&Storage, &crate::Layout)> = tensors.iter().map(|t| (&*t.borrow().0.storage, &t.borrow().0.layout)).collect();
         let storage = Storage::cat(&parts, d, &out)?;
         let refs: Vec<&Tensor> = tensors.iter().map(|t| t.borrow()).collect();
@@ -557,11 +600,13 @@ impl Tensor {
                 format!("index must be 1-d, got shape {}", index.shape()),
             ));
         }
-        let storage = self.0.storage.index_select(&self.0.layout, d, &index.0.storage, &index.0.layout)?;
         let mut out: Vec<usize> = self.dims().to_vec();
         out[d] = index.elem_count();
+        // A long index over a wide tensor can name more elements than fit.
+        let out = out_shape(&out, self.dtype(), "index_select")?;
+        let storage = self.0.storage.index_select(&self.0.layout, d, &index.0.storage, &index.0.layout)?;
         let rec = tracking(&[self]).then(|| Op::IndexSelect(self.clone(), d, index.clone()));
-        Tensor::make(storage, Shape::new(&out), rec, "index_select")
+        Tensor::make(storage, out, rec, "index_select")
     }
     /// Adds the slices of `src` into the entries of dimension `dim` named by `index`.
     pub fn index_add(&self, dim: isize, index: &Tensor, src: &Tensor) -> Result<Tensor> {
@@ -640,10 +685,24 @@ impl Tensor {
         if full.iter().all(|&p| p == (0, 0)) {
             return Ok(self.clone());
         }
-        let out: Vec<usize> = self.dims().iter().zip(&full).map(|(&d, &(a, b))| d + a + b).collect();
-        let storage = self.0.storage.pad(&self.0.layout, &full, value);
+        let out: Vec<usize> = self
+            .dims()
+            .iter()
+            .zip(&full)
+            .enumerate()
+            .map(|(i, (&d, &(a, b)))| {
+                d.checked_add(a).and_then(|v| v.checked_add(b)).ok_or_else(|| {
+                    Error::shape(
+                        "pad",
+                        format!("padding dimension {i} of shape {} by ({a}, {b}) overflows usize", self.shape()),
+                    )
+                })
+            })
+            .collect::<Result<_>>()?;
+        let out = out_shape(&out, self.dtype(), "pad")?;
+        let storage = self.0.storage.pad(&self.0.layout, &full, value, &out)?;
         let rec = tracking(&[self]).then(|| Op::Pad(self.clone(), full));
-        Tensor::make(storage, Shape::new(&out), rec, "pad")
+        Tensor::make(storage, out, rec, "pad")
     }
 }
 
@@ -675,9 +734,9 @@ impl Tensor {
             return Err(Error::shape(op, format!("expected [N, C, H, W], got shape {}", self.shape())));
         }
         let d = self.dims();
-        match (w.out_len(d[2], 0), w.out_len(d[3], 1)) {
-            (Some(a), Some(b)) => Ok((a, b)),
-            _ => Err(Error::shape(
+        match Tensor::window_out_lens(w, (d[2], d[3]), op)? {
+            Some(hw) => Ok(hw),
+            None => Err(Error::shape(
                 op,
                 format!(
                     "kernel {:?} with dilation {:?} does not fit input {} padded by {:?}",
@@ -689,6 +748,22 @@ impl Tensor {
             )),
         }
     }
+    /// Window positions `(oh, ow)` over an `(h, w)` plane: `None` when the kernel does not fit, an
+    /// error naming `op` when the geometry (padded size or kernel span) overflows `usize`.
+    fn window_out_lens(w: &Window2d, (h, wd): (usize, usize), op: &'static str) -> Result<Option<(usize, usize)>> {
+        let overflow = |_| {
+            Error::shape(
+                op,
+                format!(
+                    "window geometry overflows usize: kernel {:?}, stride {:?}, padding {:?}, dilation {:?} over a {h}x{wd} plane",
+                    w.kernel, w.stride, w.padding, w.dilation
+                ),
+            )
+        };
+        let oh = w.checked_out_len(h, 0).map_err(overflow)?;
+        let ow = w.checked_out_len(wd, 1).map_err(overflow)?;
+        Ok(oh.zip(ow))
+    }
     /// Sliding-window patches of a `[N, C, H, W]` tensor as `[N, C*kh*kw, L]` (`torch.nn.functional.unfold`):
     /// row `c*kh*kw + i*kw + j` holds tap `(i, j)` of channel `c` for each of the `L` window positions.
     pub fn unfold2d(
@@ -699,11 +774,18 @@ impl Tensor {
         dilation: (usize, usize),
     ) -> Result<Tensor> {
         let w = Tensor::window(kernel, stride, padding, dilation, "unfold2d")?;
-        let (oh, ow) = self.window_positions(&w, "unfold2d")?;
+        const OP: &str = "unfold2d";
+        let (oh, ow) = self.window_positions(&w, OP)?;
         let d = self.dims();
+        let taps = mul_checked(kernel.0, kernel.1, OP, || format!("kernel {kernel:?}"))?;
+        let rows = mul_checked(d[1], taps, OP, || {
+            format!("channels times taps of input {} and kernel {kernel:?}", self.shape())
+        })?;
+        let cols = mul_checked(oh, ow, OP, || format!("window positions over input {}", self.shape()))?;
+        let out = out_shape(&[d[0], rows, cols], self.dtype(), OP)?;
         let storage = self.0.storage.im2col(&self.0.layout, &w)?;
         let rec = tracking(&[self]).then(|| Op::Unfold(self.clone(), w));
-        Tensor::make(storage, Shape::new(&[d[0], d[1] * kernel.0 * kernel.1, oh * ow]), rec, "unfold2d")
+        Tensor::make(storage, out, rec, OP)
     }
     /// Max pooling of `[N, C, H, W]` (`torch.nn.functional.max_pool2d(..., return_indices=True)`):
     /// the window maxima `[N, C, oh, ow]` and, as `i64` of the same shape, the flat index
@@ -723,9 +805,30 @@ impl Tensor {
         let w = Tensor::window(kernel, stride, padding, dilation, OP)?;
         let (oh, ow) = self.window_positions(&w, OP)?;
         let d = self.dims().to_vec();
+        let plane = mul_checked(oh, ow, OP, || format!("window positions over input {}", self.shape()))?;
+        out_shape(&[d[0], d[1], plane], self.dtype(), OP)?;
         // Every window needs a real element to pick (PyTorch asks for padding <= kernel / 2).
+        // Window `o`'s taps are `o*s + i*dl` in padded coordinates; it is hit when the first tap
+        // at or past the padding `p` is still a tap (`i < k`) and inside the input (`< p + size`).
+        // `window_positions` bounds every tap by the padded size, so this arithmetic cannot
+        // overflow; it is checked anyway, and an overflow counts as a miss.
+        let hit = |o: usize, size: usize, k: usize, s: usize, p: usize, dl: usize| -> bool {
+            let Some(t0) = o.checked_mul(s) else { return false };
+            let first = if t0 >= p {
+                Some(0)
+            } else {
+                (p - t0).checked_add(dl - 1).map(|v| v / dl)
+            };
+            first
+                .filter(|&i| i < k)
+                .and_then(|i| i.checked_mul(dl)?.checked_add(t0))
+                .is_some_and(|t| t - p < size)
+        };
+        // Windows starting inside the input are hit by their first tap, so only those starting in
+        // the leading padding (at most `p / s + 1`) and the last one need a look.
         let all_hit = |size: usize, out: usize, k: usize, s: usize, p: usize, dl: usize| {
-            (0..out).all(|o| (0..k).any(|i| (o * s + i * dl).checked_sub(p).is_some_and(|pos| pos < size)))
+            let leading = (p / s).saturating_add(1).min(out);
+            (0..leading).all(|o| hit(o, size, k, s, p, dl)) && (out == 0 || hit(out - 1, size, k, s, p, dl))
         };
         if !all_hit(d[2], oh, kernel.0, stride.0, padding.0, dilation.0) || !all_hit(d[3], ow, kernel.1, stride.1, padding.1, dilation.1) {
             return Err(Error::value(
@@ -758,13 +861,14 @@ impl Tensor {
         dilation: (usize, usize),
     ) -> Result<Tensor> {
         let w = Tensor::window(kernel, stride, padding, dilation, "fold2d")?;
-        let k = kernel.0 * kernel.1;
+        const OP: &str = "fold2d";
+        let k = mul_checked(kernel.0, kernel.1, OP, || format!("kernel {kernel:?}"))?;
         let (h, wd) = output_size;
-        let l = match (w.out_len(h, 0), w.out_len(wd, 1)) {
-            (Some(a), Some(b)) => a * b,
-            _ => {
+        let l = match Tensor::window_out_lens(&w, output_size, OP)? {
+            Some((a, b)) => mul_checked(a, b, OP, || format!("window positions over output size {output_size:?}"))?,
+            None => {
                 return Err(Error::shape(
-                    "fold2d",
+                    OP,
                     format!("kernel {kernel:?} does not fit output size {output_size:?}"),
                 ))
             }
@@ -779,9 +883,10 @@ impl Tensor {
             ));
         }
         let c = self.dims()[1] / k;
+        let out = out_shape(&[self.dims()[0], c, h, wd], self.dtype(), OP)?;
         let storage = self.0.storage.col2im(&self.0.layout, &w, c, output_size)?;
         let rec = tracking(&[self]).then(|| Op::Fold(self.clone(), w));
-        Tensor::make(storage, Shape::new(&[self.dims()[0], c, h, wd]), rec, "fold2d")
+        Tensor::make(storage, out, rec, OP)
     }
 }
 
@@ -871,8 +976,8 @@ impl Tensor {
         let c = |t: &Tensor| crate::no_grad(|| t.contiguous());
         let (p, g) = (c(self)?, c(grad)?);
         let (m, v) = (m.map(c).transpose()?, v.map(c).transpose()?);
-        let (sp, sg) = (flat(&p), flat(&g));
-        let (sm, sv) = (m.as_ref().map(flat), v.as_ref().map(flat));
+        let (sp, sg) = (flat(&p)?, flat(&g)?);
+        let (sm, sv) = (m.as_ref().map(flat).transpose()?, v.as_ref().map(flat).transpose()?);
         let (np, nm, nv) = Storage::adam_step(&sp, &sg, sm.as_deref(), sv.as_deref(), h)?;
         let shape = self.shape().clone();
         Ok((
@@ -885,11 +990,11 @@ impl Tensor {
 
 /// The storage of a contiguous tensor holding exactly its elements: shared when it already is
 /// such a buffer, copied otherwise (a contiguous view into a larger buffer).
-fn flat(t: &Tensor) -> std::sync::Arc<Storage> {
+fn flat(t: &Tensor) -> Result<std::sync::Arc<Storage>> {
     let whole = t.0.layout.offset == 0 && t.0.storage.as_cpu().is_some_and(|s| s.len() == t.elem_count());
-    if whole {
+    Ok(if whole {
         t.0.storage.clone()
     } else {
-        std::sync::Arc::new(t.0.storage.copy_strided(&t.0.layout))
-    }
+        std::sync::Arc::new(t.0.storage.copy_strided(&t.0.layout, "adam_step")?)
+    })
 }

@@ -59,17 +59,27 @@ impl Rng {
     }
 }
 
+/// The f64 staging buffer for `shape`'s draws: the shape (in f64 and in `dtype`) must not
+/// overflow and the allocation must succeed, else an error naming `op`.
+fn draw_buffer(shape: &Shape, dtype: DType, op: &'static str) -> Result<Vec<f64>> {
+    shape.checked_elem_count_for(dtype.size_in_bytes(), op)?;
+    let n = shape.checked_elem_count_for(DType::F64.size_in_bytes(), op)?;
+    crate::cpu::pool::try_with_capacity(n).map_err(|e| e.at(op))
+}
+
 impl Tensor {
     /// Uniform values in `[lo, hi)` drawn row-major from `rng`.
     pub fn rand(shape: impl Into<Shape>, lo: f64, hi: f64, dtype: DType, rng: &mut Rng) -> Result<Tensor> {
         let shape = shape.into();
-        let v: Vec<f64> = (0..shape.elem_count()).map(|_| rng.uniform(lo, hi)).collect();
+        let mut v = draw_buffer(&shape, dtype, "rand")?;
+        v.extend((0..shape.elem_count()).map(|_| rng.uniform(lo, hi)));
         Tensor::from_vec(v, shape)?.to_dtype(dtype)
     }
     /// Normal values with the given mean and standard deviation.
     pub fn randn(shape: impl Into<Shape>, mean: f64, std: f64, dtype: DType, rng: &mut Rng) -> Result<Tensor> {
         let shape = shape.into();
-        let v: Vec<f64> = (0..shape.elem_count()).map(|_| mean + std * rng.normal()).collect();
+        let mut v = draw_buffer(&shape, dtype, "randn")?;
+        v.extend((0..shape.elem_count()).map(|_| mean + std * rng.normal()));
         Tensor::from_vec(v, shape)?.to_dtype(dtype)
     }
 }

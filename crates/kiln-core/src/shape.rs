@@ -29,8 +29,48 @@ impl Shape {
         self.0.len()
     }
     /// Number of elements (1 for a scalar).
+    ///
+    /// Every shape a tensor holds has passed [`Shape::checked_elem_count`], so this is exact for
+    /// them. For any other shape it saturates at `usize::MAX` rather than wrapping (a wrapped
+    /// product can be 0 and make a huge shape look empty); use the checked form to get an error.
     pub fn elem_count(&self) -> usize {
-        self.0.iter().product()
+        self.0.iter().fold(1usize, |a, &d| a.saturating_mul(d))
+    }
+    /// The product of the non-zero dims, or `None` when it exceeds `isize::MAX`.
+    ///
+    /// Zero dims are skipped because they do not bound the others: `[0, 2^40, 2^40]` holds no
+    /// element, yet its contiguous strides (products of trailing dims) would overflow.
+    fn nonzero_product(&self) -> Option<usize> {
+        self.0
+            .iter()
+            .filter(|&&d| d != 0)
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+            .filter(|&p| p <= isize::MAX as usize)
+    }
+    /// Number of elements, or an error naming `op` and the shape when the product of the dims
+    /// (ignoring zero dims) does not fit in `isize`.
+    ///
+    /// This bound keeps every stride and offset of a layout of this shape representable, also for
+    /// shapes with a zero dim, whose plain product would wrap to 0 unnoticed.
+    pub fn checked_elem_count(&self, op: &'static str) -> Result<usize> {
+        let p = self
+            .nonzero_product()
+            .ok_or_else(|| Error::shape(op, format!("shape {self} is too large: its element count overflows isize")))?;
+        Ok(if self.0.contains(&0) { 0 } else { p })
+    }
+    /// Number of elements, checked as [`Shape::checked_elem_count`] and also against
+    /// `elem_bytes` bytes per element: the byte size of a buffer of this shape (ignoring zero
+    /// dims) must fit in `isize`, the most any allocation may hold.
+    pub fn checked_elem_count_for(&self, elem_bytes: usize, op: &'static str) -> Result<usize> {
+        let n = self.checked_elem_count(op)?;
+        let p = self.nonzero_product().unwrap_or(usize::MAX);
+        if p.checked_mul(elem_bytes).is_none_or(|b| b > isize::MAX as usize) {
+            return Err(Error::shape(
+                op,
+                format!("shape {self} is too large: {p} elements of {elem_bytes} bytes overflow isize"),
+            ));
+        }
+        Ok(n)
     }
     /// Row-major (C-order) strides of this shape, in elements.
     pub fn contiguous_strides(&self) -> Dims {
@@ -39,18 +79,19 @@ impl Shape {
             // Fill a fixed array first: this runs for every op result, and the generic SmallVec
             // path costs more than the arithmetic.
             let mut buf = [0usize; 4];
-            let mut acc = 1;
+            let mut acc = 1usize;
+            // Exact for validated shapes; saturating keeps other shapes from panicking or wrapping.
             for i in (0..r).rev() {
                 buf[i] = acc;
-                acc *= self.0[i];
+                acc = acc.saturating_mul(self.0[i]);
             }
             return Dims::from_buf_and_len(buf, r);
         }
         let mut strides = Dims::from_elem(0, r);
-        let mut acc = 1;
+        let mut acc = 1usize;
         for i in (0..r).rev() {
             strides[i] = acc;
-            acc *= self.0[i];
+            acc = acc.saturating_mul(self.0[i]);
         }
         strides
     }
@@ -89,7 +130,7 @@ impl Shape {
         if a == b {
             return Ok(self.clone());
         }
-        if b.iter().product::<usize>() == 1 && b.len() <= a.len() {
+        if b.iter().all(|&d| d == 1) && b.len() <= a.len() {
             return Ok(self.clone());
         }
         let rank = a.len().max(b.len());
@@ -111,7 +152,10 @@ impl Shape {
                 });
             };
         }
-        Ok(Shape(out))
+        let out = Shape(out);
+        // Both inputs may be valid while their broadcast is not ([2^40, 1] with [1, 2^40]).
+        out.checked_elem_count(op)?;
+        Ok(out)
     }
 }
 
@@ -194,13 +238,14 @@ impl Layout {
     }
     /// True when the elements are exactly `offset..offset+n` in row-major order.
     pub fn is_contiguous(&self) -> bool {
-        let mut acc = 1;
+        let mut acc = 1usize;
         for i in (0..self.shape.rank()).rev() {
             let d = self.shape.0[i];
             if d != 1 && self.strides[i] != acc {
                 return false;
             }
-            acc *= d;
+            // Exact for the validated shapes tensors hold; saturating for any other.
+            acc = acc.saturating_mul(d);
         }
         true
     }

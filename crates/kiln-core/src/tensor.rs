@@ -53,7 +53,7 @@ impl Drop for Inner {
 ///
 /// ```
 /// use kiln_core::{Tensor, DType};
-/// let x = Tensor::from_slice(&[1.0f32, 2.0, 3.0], [3])?.requires_grad(true);
+/// let x = Tensor::from_slice(&[1.0f32, 2.0, 3.0], [3])?.requires_grad(true)?;
 /// let y = x.square()?.sum_all()?;
 /// let grads = y.backward()?;
 /// assert_eq!(grads.get(&x).unwrap().to_vec::<f32>()?, vec![2.0, 4.0, 6.0]);
@@ -103,14 +103,16 @@ impl Tensor {
 
     // ---------------------------------------------------------------- creation
 
-    /// A tensor from a vector and a shape, on the CPU.
+    /// A tensor from a vector and a shape, on the CPU. The element count must match, and the
+    /// shape's element count must not overflow (checked: `[2^32, 2^32]` is an error, not 0).
     pub fn from_vec<T: CpuElement>(data: Vec<T>, shape: impl Into<Shape>) -> Result<Tensor> {
         let shape = shape.into();
-        if data.len() != shape.elem_count() {
+        let expected = shape.checked_elem_count_for(T::DTYPE.size_in_bytes(), "from_vec")?;
+        if data.len() != expected {
             return Err(Error::ElementCount {
                 op: "from_vec",
                 len: data.len(),
-                expected: shape.elem_count(),
+                expected,
                 shape,
             });
         }
@@ -124,77 +126,107 @@ impl Tensor {
     pub fn scalar<T: CpuElement>(v: T) -> Tensor {
         Tensor::from_storage(Storage::Cpu(T::wrap(vec![v])), Shape::scalar())
     }
-    /// A tensor of `shape` filled with `value` (converted to `dtype`), on `device`.
-    pub fn full_on(shape: impl Into<Shape>, value: f64, dtype: DType, device: Device) -> Tensor {
-        let shape = shape.into();
-        Tensor::from_storage(Storage::full(device, &shape, value, dtype), shape)
+    /// A tensor of `shape` filled with `value` (converted to `dtype`), on `device`. A shape whose
+    /// size overflows, or a buffer the allocator cannot provide, is an error naming `op`.
+    fn filled(shape: Shape, value: f64, dtype: DType, device: Device, op: &'static str) -> Result<Tensor> {
+        shape.checked_elem_count_for(dtype.size_in_bytes(), op)?;
+        Ok(Tensor::from_storage(Storage::full(device, &shape, value, dtype, op)?, shape))
     }
-    /// A CPU tensor of `shape` filled with `value`.
-    pub fn full(shape: impl Into<Shape>, value: f64, dtype: DType) -> Tensor {
+    /// A tensor of `shape` filled with `value` (converted to `dtype`), on `device`. Errors when the
+    /// shape's size overflows or the buffer cannot be allocated.
+    pub fn full_on(shape: impl Into<Shape>, value: f64, dtype: DType, device: Device) -> Result<Tensor> {
+        Tensor::filled(shape.into(), value, dtype, device, "full")
+    }
+    /// A CPU tensor of `shape` filled with `value` (errors as [`Tensor::full_on`]).
+    pub fn full(shape: impl Into<Shape>, value: f64, dtype: DType) -> Result<Tensor> {
         Tensor::full_on(shape, value, dtype, Device::Cpu)
     }
-    /// A CPU tensor of zeros.
-    pub fn zeros(shape: impl Into<Shape>, dtype: DType) -> Tensor {
-        Tensor::full(shape, 0.0, dtype)
+    /// A CPU tensor of zeros (errors as [`Tensor::full_on`], naming `zeros`).
+    pub fn zeros(shape: impl Into<Shape>, dtype: DType) -> Result<Tensor> {
+        Tensor::filled(shape.into(), 0.0, dtype, Device::Cpu, "zeros")
     }
-    /// A CPU tensor of ones.
-    pub fn ones(shape: impl Into<Shape>, dtype: DType) -> Tensor {
-        Tensor::full(shape, 1.0, dtype)
+    /// A CPU tensor of ones (errors as [`Tensor::full_on`], naming `ones`).
+    pub fn ones(shape: impl Into<Shape>, dtype: DType) -> Result<Tensor> {
+        Tensor::filled(shape.into(), 1.0, dtype, Device::Cpu, "ones")
     }
-    /// Zeros with this tensor's shape, dtype and device.
-    pub fn zeros_like(&self) -> Tensor {
-        Tensor::full_on(self.shape().clone(), 0.0, self.dtype(), self.device())
+    /// Zeros with this tensor's shape, dtype and device. Fallible: an expanded view can have far
+    /// more elements than memory holds.
+    pub fn zeros_like(&self) -> Result<Tensor> {
+        Tensor::filled(self.shape().clone(), 0.0, self.dtype(), self.device(), "zeros_like")
     }
-    /// Ones with this tensor's shape, dtype and device.
-    pub fn ones_like(&self) -> Tensor {
-        Tensor::full_on(self.shape().clone(), 1.0, self.dtype(), self.device())
+    /// Ones with this tensor's shape, dtype and device (fallible as [`Tensor::zeros_like`]).
+    pub fn ones_like(&self) -> Result<Tensor> {
+        Tensor::filled(self.shape().clone(), 1.0, self.dtype(), self.device(), "ones_like")
     }
-    /// `value` with this tensor's shape, dtype and device.
-    pub fn full_like(&self, value: f64) -> Tensor {
-        Tensor::full_on(self.shape().clone(), value, self.dtype(), self.device())
+    /// `value` with this tensor's shape, dtype and device (fallible as [`Tensor::zeros_like`]).
+    pub fn full_like(&self, value: f64) -> Result<Tensor> {
+        Tensor::filled(self.shape().clone(), value, self.dtype(), self.device(), "full_like")
     }
     /// A one-element tensor of this tensor's dtype and device, broadcastable against anything.
     pub fn scalar_like(&self, value: f64) -> Tensor {
-        Tensor::full_on(Shape::scalar(), value, self.dtype(), self.device())
+        let storage = match self.device() {
+            Device::Cpu => Storage::Cpu(match self.dtype() {
+                DType::F32 => CpuStorage::F32(vec![value as f32]),
+                DType::F64 => CpuStorage::F64(vec![value]),
+                DType::I64 => CpuStorage::I64(vec![value as i64]),
+                DType::U8 => CpuStorage::U8(vec![value as u8]),
+            }),
+        };
+        Tensor::from_storage(storage, Shape::scalar())
     }
     /// `start, start+step, ...` up to but excluding `end`, as in `torch.arange`.
     pub fn arange(start: f64, end: f64, step: f64, dtype: DType) -> Result<Tensor> {
         if step == 0.0 || !step.is_finite() || !start.is_finite() || !end.is_finite() {
             return Err(Error::value("arange", format!("invalid range {start}..{end} step {step}")));
         }
-        let n = ((end - start) / step).ceil().max(0.0) as usize;
-        Ok(Tensor::from_storage(
-            Storage::arange(Device::Cpu, start, step, n, dtype),
-            Shape::new(&[n]),
-        ))
+        let len = ((end - start) / step).ceil().max(0.0);
+        // `as usize` saturates: a length past usize (or infinite, when `end - start` overflows
+        // f64) must be an error, not a silently clamped tensor. `max` already turned NaN into 0.
+        if len >= usize::MAX as f64 {
+            return Err(Error::value(
+                "arange",
+                format!("range {start}..{end} step {step} has {len} elements, more than fit in usize"),
+            ));
+        }
+        let n = len as usize;
+        let shape = Shape::new(&[n]);
+        shape.checked_elem_count_for(dtype.size_in_bytes(), "arange")?;
+        Ok(Tensor::from_storage(Storage::arange(Device::Cpu, start, step, n, dtype)?, shape))
     }
     /// `steps` evenly spaced values from `start` to `end` inclusive.
     pub fn linspace(start: f64, end: f64, steps: usize, dtype: DType) -> Result<Tensor> {
         if !start.is_finite() || !end.is_finite() {
             return Err(Error::value("linspace", format!("non-finite bounds {start}, {end}")));
         }
+        Shape::new(&[steps]).checked_elem_count_for(DType::F64.size_in_bytes(), "linspace")?;
         let step = if steps > 1 { (end - start) / (steps - 1) as f64 } else { 0.0 };
+        let mut v: Vec<f64> = crate::cpu::pool::try_with_capacity(steps).map_err(|e| e.at("linspace"))?;
         // The last value is `end` exactly, as in PyTorch, not `start + (steps-1)*step`.
-        let v: Vec<f64> = (0..steps)
-            .map(|i| {
-                if i + 1 == steps && steps > 1 {
-                    end
-                } else {
-                    start + step * i as f64
-                }
-            })
-            .collect();
+        v.extend((0..steps).map(|i| {
+            if i + 1 == steps && steps > 1 {
+                end
+            } else {
+                start + step * i as f64
+            }
+        }));
         Tensor::from_vec(v, [steps])?.to_dtype(dtype)
     }
-    /// The `n × n` identity matrix.
-    pub fn eye(n: usize, dtype: DType) -> Tensor {
-        let mut v = vec![0.0f64; n * n];
-        for i in 0..n {
-            v[i * n + i] = 1.0;
+    /// The `n × n` identity matrix. Errors when `n × n` elements overflow or cannot be allocated.
+    pub fn eye(n: usize, dtype: DType) -> Result<Tensor> {
+        let shape = Shape::new(&[n, n]);
+        shape.checked_elem_count_for(dtype.size_in_bytes(), "eye")?;
+        // Built directly in `dtype`, with no f64 staging buffer.
+        let mut storage = Storage::full(Device::Cpu, &shape, 0.0, dtype, "eye")?;
+        // Element (i, i) sits at i * (n + 1), below n * n, which fits (checked above).
+        let diag = (0..n).map(|i| i * (n + 1));
+        let Storage::Cpu(cpu) = &mut storage;
+        match cpu {
+            CpuStorage::F32(v) => diag.for_each(|o| v[o] = 1.0),
+            CpuStorage::F64(v) => diag.for_each(|o| v[o] = 1.0),
+            CpuStorage::I64(v) => diag.for_each(|o| v[o] = 1),
+            CpuStorage::U8(v) => diag.for_each(|o| v[o] = 1),
         }
-        Tensor::from_storage(Storage::Cpu(CpuStorage::F64(v)), Shape::new(&[n, n]))
-            .to_dtype(dtype)
-            .expect("casting a fresh tensor cannot fail")
+        Ok(Tensor::from_storage(storage, shape))
     }
 
     // ---------------------------------------------------------------- accessors
@@ -256,12 +288,40 @@ impl Tensor {
     }
 
     /// A leaf handle on the same values that does (or does not) require gradients.
-    pub fn requires_grad(&self, on: bool) -> Tensor {
+    ///
+    /// Asking for gradients is an error, as in PyTorch, on a non-leaf (a tensor recorded as the
+    /// result of an op: the new leaf would silently cut it from its graph; call
+    /// [`Tensor::detach`] first to start a new leaf deliberately) and on a non-float tensor
+    /// (gradients only flow through f32 and f64). `false` always gives a detached leaf.
+    pub fn requires_grad(&self, on: bool) -> Result<Tensor> {
+        if on {
+            if let Some(op) = self.op() {
+                return Err(Error::value(
+                    "requires_grad",
+                    format!(
+                        "the tensor of shape {} is the result of `{}`, not a leaf: gradients already flow through it; call detach() first to make a new leaf",
+                        self.shape(),
+                        op.name()
+                    ),
+                ));
+            }
+            if !self.dtype().is_float() {
+                return Err(Error::DType {
+                    op: "requires_grad",
+                    expected: "f32 or f64 (only floating-point tensors can require gradients)",
+                    got: self.dtype(),
+                });
+            }
+        }
+        Ok(self.leaf(on))
+    }
+    /// A new leaf on the same values, with a fresh identity.
+    fn leaf(&self, requires_grad: bool) -> Tensor {
         Tensor(Arc::new(Inner {
             id: TensorId::new(),
             storage: self.0.storage.clone(),
             layout: self.0.layout.clone(),
-            requires_grad: on,
+            requires_grad,
             op: None,
         }))
     }
@@ -270,7 +330,7 @@ impl Tensor {
         if !self.0.requires_grad {
             return self.clone();
         }
-        self.requires_grad(false)
+        self.leaf(false)
     }
     /// Same values, keeping the identity: used by [`crate::Var`] updates.
     pub(crate) fn with_id(storage: Arc<Storage>, layout: Layout, id: TensorId, requires_grad: bool) -> Tensor {
@@ -295,7 +355,7 @@ impl Tensor {
         let data = T::slice(cpu).ok_or_else(wrong)?;
         match l.contiguous_offset() {
             Some(o) => Ok(data[o..o + l.shape.elem_count()].to_vec()),
-            None => Ok(crate::cpu::map1(data, l, |v| v)),
+            None => crate::cpu::map1(data, l, |v| v).map_err(|e| e.at("to_vec")),
         }
     }
     /// The values as f64, whatever the dtype (convenient for tests and printing).
@@ -345,8 +405,13 @@ impl Tensor {
     /// The same values with another shape of equal element count. A view when the layout allows,
     /// otherwise a copy.
     pub fn reshape(&self, shape: impl Into<Shape>) -> Result<Tensor> {
-        let shape = shape.into();
-        if shape.elem_count() != self.elem_count() {
+        self.reshape_op(shape.into(), "reshape")
+    }
+    /// [`Tensor::reshape`], reporting errors as `op`'s. The target's element count is checked:
+    /// a plain product could wrap to 0 and let an empty tensor take a huge shape whose strides
+    /// point far outside its buffer.
+    fn reshape_op(&self, shape: Shape, op: &'static str) -> Result<Tensor> {
+        if shape.checked_elem_count_for(self.dtype().size_in_bytes(), op)? != self.elem_count() {
             return Err(Error::shape(
                 "reshape",
                 format!(
@@ -361,17 +426,17 @@ impl Tensor {
         if shape == *self.shape() {
             return Ok(self.clone());
         }
-        let op = self.track1().then(|| Op::Reshape(self.clone()));
+        let rec = self.track1().then(|| Op::Reshape(self.clone()));
         if self.is_contiguous() {
             let layout = Layout {
                 strides: shape.contiguous_strides(),
                 shape,
                 offset: self.0.layout.offset,
             };
-            return Ok(self.view(layout, op));
+            return Ok(self.view(layout, rec));
         }
-        let storage = self.0.storage.copy_strided(&self.0.layout);
-        Tensor::make(storage, shape, op, "reshape")
+        let storage = self.0.storage.copy_strided(&self.0.layout, op)?;
+        Tensor::make(storage, shape, rec, op)
     }
     /// Reshape where one dimension may be `-1`, inferred from the others.
     pub fn view_as(&self, dims: &[isize]) -> Result<Tensor> {
@@ -385,7 +450,9 @@ impl Tensor {
             } else if d < 0 {
                 return Err(Error::shape("reshape", format!("negative size in {dims:?}")));
             } else {
-                known *= d as usize;
+                known = known
+                    .checked_mul(d as usize)
+                    .ok_or_else(|| Error::shape("reshape", format!("the sizes in {dims:?} multiply past usize")))?;
             }
         }
         let mut out: Vec<usize> = dims.iter().map(|&d| d.max(0) as usize).collect();
@@ -412,7 +479,9 @@ impl Tensor {
         }
         let d = self.dims();
         let mut out: Vec<usize> = d[..s].to_vec();
-        out.push(d[s..=e].iter().product());
+        // A sub-product of a valid shape fits (it is at most the product of the non-zero dims).
+        let merged = d[s..=e].iter().try_fold(1usize, |a, &b| a.checked_mul(b));
+        out.push(merged.ok_or_else(|| Error::shape("flatten", format!("dims {s}..={e} of {} multiply past usize", self.shape())))?);
         out.extend_from_slice(&d[e + 1..]);
         self.reshape(out)
     }
@@ -477,10 +546,22 @@ impl Tensor {
         let l = &self.0.layout;
         let mut shape = l.shape.clone();
         shape.0[d] = len;
+        // In bounds for a valid layout (start < size), but checked: the view's offset is what
+        // later kernels trust to index the buffer.
+        let skip = if len > 0 { start.checked_mul(l.strides[d]) } else { Some(0) };
+        let offset = skip.and_then(|k| l.offset.checked_add(k)).ok_or_else(|| {
+            Error::shape(
+                "narrow",
+                format!(
+                    "the offset of range {start}.. of dimension {d} (shape {}) overflows usize",
+                    self.shape()
+                ),
+            )
+        })?;
         let layout = Layout {
             shape,
             strides: l.strides.clone(),
-            offset: l.offset + if len > 0 { start * l.strides[d] } else { 0 },
+            offset,
         };
         let op = self.track1().then(|| Op::Narrow(self.clone(), d, start));
         Ok(self.view(layout, op))
@@ -547,6 +628,8 @@ impl Tensor {
             return Ok(self.clone());
         }
         let b = self.shape().broadcast(&shape, "broadcast_to")?;
+        // The view allocates nothing, but ops on it allocate its full size, so it must fit.
+        b.checked_elem_count_for(self.dtype().size_in_bytes(), "broadcast_to")?;
         if b != shape {
             return Err(Error::shape(
                 "broadcast_to",
@@ -570,7 +653,7 @@ impl Tensor {
         if self.is_contiguous() {
             return Ok(self.clone());
         }
-        let storage = self.0.storage.copy_strided(&self.0.layout);
+        let storage = self.0.storage.copy_strided(&self.0.layout, "contiguous")?;
         let op = self.track1().then(|| Op::Copy(self.clone()));
         Tensor::make(storage, self.shape().clone(), op, "contiguous")
     }
@@ -579,7 +662,9 @@ impl Tensor {
         if dtype == self.dtype() {
             return Ok(self.clone());
         }
-        let storage = self.0.storage.cast(&self.0.layout, dtype);
+        // The byte size changes with the dtype (an expanded u8 view may not fit as f64).
+        self.shape().checked_elem_count_for(dtype.size_in_bytes(), "to_dtype")?;
+        let storage = self.0.storage.cast(&self.0.layout, dtype)?;
         let op = (self.track1() && dtype.is_float()).then(|| Op::Cast(self.clone()));
         Tensor::make(storage, self.shape().clone(), op, "to_dtype")
     }

@@ -12,7 +12,7 @@ fn hundred_thousand_op_chain_neither_overflows_on_backward_nor_on_drop() {
     std::thread::Builder::new()
         .stack_size(256 * 1024)
         .spawn(|| {
-            let x = t(&[1.0], &[1]).requires_grad(true);
+            let x = t(&[1.0], &[1]).requires_grad(true).unwrap();
             let mut y = x.clone();
             for _ in 0..50_000 {
                 y = y.mul_scalar(1.00001).unwrap().add_scalar(0.0).unwrap();
@@ -30,7 +30,7 @@ fn hundred_thousand_op_chain_neither_overflows_on_backward_nor_on_drop() {
 
 #[test]
 fn w2_chain_gradient() {
-    let x = Tensor::from_slice(&[1.0f32], [1]).unwrap().requires_grad(true);
+    let x = Tensor::from_slice(&[1.0f32], [1]).unwrap().requires_grad(true).unwrap();
     let mut y = x.clone();
     for _ in 0..1000 {
         y = y.affine(1.0001, 0.0).unwrap().add_scalar(0.0001).unwrap();
@@ -41,7 +41,7 @@ fn w2_chain_gradient() {
 
 #[test]
 fn no_grad_records_nothing_and_detach_cuts_the_graph() {
-    let x = t(&[2.0], &[1]).requires_grad(true);
+    let x = t(&[2.0], &[1]).requires_grad(true).unwrap();
     let y = no_grad(|| x.square().unwrap());
     assert!(!y.requires_grad_flag());
     let err = y.backward().unwrap_err();
@@ -55,7 +55,7 @@ fn no_grad_records_nothing_and_detach_cuts_the_graph() {
 #[test]
 fn shared_subexpressions_accumulate() {
     // y = x*x + x*x*x, dy/dx = 2x + 3x² at x=3 → 33
-    let x = t(&[3.0], &[1]).requires_grad(true);
+    let x = t(&[3.0], &[1]).requires_grad(true).unwrap();
     let sq = x.mul(&x).unwrap();
     let y = sq.add(&sq.mul(&x).unwrap()).unwrap().sum_all().unwrap();
     let g = y.backward().unwrap();
@@ -64,7 +64,7 @@ fn shared_subexpressions_accumulate() {
 
 #[test]
 fn gradients_accumulate_across_backward_calls() {
-    let x = t(&[1.0, 2.0], &[2]).requires_grad(true);
+    let x = t(&[1.0, 2.0], &[2]).requires_grad(true).unwrap();
     let mut total = x.square().unwrap().sum_all().unwrap().backward().unwrap();
     let second = x.mul_scalar(3.0).unwrap().sum_all().unwrap().backward().unwrap();
     total.accumulate(second).unwrap();
@@ -73,7 +73,7 @@ fn gradients_accumulate_across_backward_calls() {
 
 #[test]
 fn backward_needs_a_seed_for_non_scalars() {
-    let x = t(&[1.0, 2.0], &[2]).requires_grad(true);
+    let x = t(&[1.0, 2.0], &[2]).requires_grad(true).unwrap();
     let y = x.mul_scalar(2.0).unwrap();
     let err = y.backward().unwrap_err().to_string();
     assert_eq!(
@@ -89,7 +89,7 @@ fn backward_needs_a_seed_for_non_scalars() {
 #[test]
 fn hessian_vector_product_and_third_derivative() {
     // f(x) = Σ x_i³ x_j (i≠j-free form: f = (Σx³)(Σx)); check H·v by hand.
-    let x = t(&[1.0, 2.0], &[2]).requires_grad(true);
+    let x = t(&[1.0, 2.0], &[2]).requires_grad(true).unwrap();
     let f = x.powf(3.0).unwrap().sum_all().unwrap().mul(&x.sum_all().unwrap()).unwrap();
     let g = grad(&[f], None, std::slice::from_ref(&x), true).unwrap()[0].clone().unwrap();
     // ∂f/∂x_k = 3x_k² S1 + S3, with S1 = Σx = 3, S3 = Σx³ = 9 → [18, 45]
@@ -125,8 +125,8 @@ fn hessian_vector_product_and_third_derivative() {
 
 #[test]
 fn grad_of_an_intermediate_and_unused_inputs() {
-    let x = t(&[2.0], &[1]).requires_grad(true);
-    let u = t(&[5.0], &[1]).requires_grad(true);
+    let x = t(&[2.0], &[1]).requires_grad(true).unwrap();
+    let u = t(&[5.0], &[1]).requires_grad(true).unwrap();
     let h = x.square().unwrap();
     let y = h.mul_scalar(3.0).unwrap().sum_all().unwrap();
     let gs = grad(&[y], None, &[h.clone(), x.clone(), u.clone()], false).unwrap();
@@ -137,7 +137,7 @@ fn grad_of_an_intermediate_and_unused_inputs() {
 
 #[test]
 fn first_order_backward_records_no_graph() {
-    let x = t(&[2.0], &[1]).requires_grad(true);
+    let x = t(&[2.0], &[1]).requires_grad(true).unwrap();
     let g = x.square().unwrap().sum_all().unwrap().backward().unwrap();
     assert!(!g.get(&x).unwrap().requires_grad_flag());
     let g2 = grad(&[x.square().unwrap().sum_all().unwrap()], None, std::slice::from_ref(&x), true).unwrap();
@@ -146,13 +146,13 @@ fn first_order_backward_records_no_graph() {
 
 #[test]
 fn anomaly_mode_names_the_op() {
-    let x = t(&[-1.0, 4.0], &[2]).requires_grad(true);
+    let x = t(&[-1.0, 4.0], &[2]).requires_grad(true).unwrap();
     // Without anomaly mode the NaN flows silently.
     assert!(x.sqrt().unwrap().to_vec::<f64>().unwrap()[0].is_nan());
     let err = detect_anomaly(|| x.sqrt().map(|_| ())).unwrap_err();
     assert_eq!(err.to_string(), "anomaly: the forward of `sqrt` produced NaN or Inf");
     // A finite forward with an infinite derivative: sqrt at 0.
-    let z = t(&[0.0, 4.0], &[2]).requires_grad(true);
+    let z = t(&[0.0, 4.0], &[2]).requires_grad(true).unwrap();
     let err = detect_anomaly(|| z.sqrt()?.sum_all()?.backward().map(|_| ())).unwrap_err();
     assert_eq!(err.to_string(), "anomaly: the backward of `sqrt` produced a NaN or Inf gradient");
 }
@@ -175,7 +175,67 @@ fn var_updates_keep_identity_and_old_graphs_keep_old_values() {
 
 #[test]
 fn mixed_dtypes_are_rejected_not_promoted() {
-    let a = Tensor::ones([2], DType::F32);
-    let b = Tensor::ones([2], DType::F64);
+    let a = Tensor::ones([2], DType::F32).unwrap();
+    let b = Tensor::ones([2], DType::F64).unwrap();
     assert_eq!(a.add(&b).unwrap_err().to_string(), "add: dtypes differ: f32 and f64");
+}
+
+#[test]
+fn gradients_at_edges_match_pytorch() {
+    // clamp: torch passes the gradient where min <= x <= max, both ends included.
+    let x = t(&[-1.0, 0.0, 0.5, 1.0, 2.0, f64::NAN], &[6]).requires_grad(true).unwrap();
+    let g = x.clamp(0.0, 1.0).unwrap().sum_all().unwrap().backward().unwrap();
+    assert_eq!(g.get(&x).unwrap().to_vec::<f64>().unwrap(), vec![0.0, 1.0, 1.0, 1.0, 0.0, 0.0]);
+    // relu: NaN passes through forward, its gradient is 0 (torch: grad where result > 0); 0 gets 0.
+    let x = t(&[f64::NAN, 0.0, 2.0], &[3]).requires_grad(true).unwrap();
+    let y = x.relu().unwrap();
+    assert!(y.to_vec::<f64>().unwrap()[0].is_nan());
+    let g = y.sum_all().unwrap().backward().unwrap();
+    assert_eq!(g.get(&x).unwrap().to_vec::<f64>().unwrap(), vec![0.0, 0.0, 1.0]);
+    // pow at base 0: d/db of 0^b is masked to 0 for b >= 0 (not 0 * log 0 = NaN), and d/da is 0
+    // where b = 0 (not 0 * 0^-1 = NaN), as torch's pow_backward_self / pow_backward_exponent.
+    let a = t(&[0.0, 0.0, 2.0, 0.0], &[4]).requires_grad(true).unwrap();
+    let b = t(&[2.0, 0.0, 3.0, 0.5], &[4]).requires_grad(true).unwrap();
+    let g = a.pow(&b).unwrap().sum_all().unwrap().backward().unwrap();
+    assert_eq!(g.get(&a).unwrap().to_vec::<f64>().unwrap(), vec![0.0, 0.0, 12.0, f64::INFINITY]);
+    let gb = g.get(&b).unwrap().to_vec::<f64>().unwrap();
+    assert_eq!(gb[..3], [0.0, 0.0, 8.0 * 2f64.ln()]);
+    assert_eq!(gb[3], 0.0);
+    // A negative exponent at base 0 is not masked: torch also gives inf * -inf there.
+    let a = t(&[0.0], &[1]).requires_grad(true).unwrap();
+    let b = t(&[-1.0], &[1]).requires_grad(true).unwrap();
+    let g = a.pow(&b).unwrap().sum_all().unwrap().backward().unwrap();
+    assert_eq!(g.get(&b).unwrap().to_vec::<f64>().unwrap(), vec![f64::NEG_INFINITY]);
+}
+
+#[test]
+fn requires_grad_is_refused_on_non_leaves_and_integer_tensors() {
+    let x = t(&[1.0, 2.0], &[2]).requires_grad(true).unwrap();
+    let y = x.exp().unwrap();
+    // Making y a new leaf would silently cut it from x's graph.
+    assert_eq!(
+        y.requires_grad(true).unwrap_err().to_string(),
+        "requires_grad: the tensor of shape [2] is the result of `exp`, not a leaf: gradients already flow through it; call detach() first to make a new leaf"
+    );
+    // Deliberately starting a new leaf works, and gradients stop there.
+    let y2 = y.detach().requires_grad(true).unwrap();
+    let g = y2.square().unwrap().sum_all().unwrap().backward().unwrap();
+    assert!(g.get(&x).is_none());
+    assert_eq!(
+        g.get(&y2).unwrap().to_vec::<f64>().unwrap(),
+        vec![2.0 * 1f64.exp(), 2.0 * 2f64.exp()]
+    );
+    // `false` is a detach, allowed on anything.
+    assert!(!y.requires_grad(false).unwrap().requires_grad_flag());
+    // Results computed under no_grad are leaves.
+    let z = no_grad(|| x.exp()).unwrap();
+    assert!(z.requires_grad(true).unwrap().requires_grad_flag());
+    for dtype in [DType::I64, DType::U8] {
+        let i = Tensor::zeros([2], dtype).unwrap();
+        assert_eq!(
+            i.requires_grad(true).unwrap_err().to_string(),
+            format!("requires_grad: expected dtype f32 or f64 (only floating-point tensors can require gradients), got {dtype}")
+        );
+        assert!(i.requires_grad(false).is_ok());
+    }
 }

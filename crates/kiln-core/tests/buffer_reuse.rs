@@ -10,7 +10,7 @@ const MARK: f64 = 7.25;
 fn poison(elems: &[usize]) {
     for &n in elems {
         for dt in [DType::F32, DType::F64] {
-            let t = Tensor::full([n], MARK, dt);
+            let t = Tensor::full([n], MARK, dt).unwrap();
             drop(t);
         }
     }
@@ -29,10 +29,10 @@ fn reused_buffers_never_leak_values() {
         let n = x.elem_count();
         poison(&[n, n * 9, n / 4, 1 << 16, 1 << 18]);
         // Fresh zeros / fills of a size the cache holds.
-        let z = Tensor::zeros([n], DType::F32);
+        let z = Tensor::zeros([n], DType::F32).unwrap();
         assert!(z.to_vec::<f32>().unwrap().iter().all(|&v| v == 0.0), "round {round}: zeros");
         poison(&[n]);
-        let o = Tensor::ones([n], DType::F64);
+        let o = Tensor::ones([n], DType::F64).unwrap();
         assert!(o.to_vec::<f64>().unwrap().iter().all(|&v| v == 1.0), "round {round}: ones");
         // Zero padding of im2col and the accumulation of col2im.
         poison(&[n * 9, n]);
@@ -46,7 +46,7 @@ fn reused_buffers_never_leak_values() {
         poison(&[n * 9, n]);
         let back = cols.fold2d((30, 30), (3, 3), (1, 1), (1, 1), (1, 1)).unwrap();
         no_mark("fold2d", &back);
-        let ones = Tensor::ones(vec![8, 4, 30, 30], DType::F32);
+        let ones = Tensor::ones(vec![8, 4, 30, 30], DType::F32).unwrap();
         let counts = ones
             .unfold2d((3, 3), (1, 1), (1, 1), (1, 1))
             .unwrap()

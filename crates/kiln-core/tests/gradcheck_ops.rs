@@ -73,7 +73,7 @@ fn unary_ops_on_non_contiguous_inputs() {
 
 #[test]
 fn clamp_gradient_is_zero_outside_the_range() {
-    let x = Tensor::from_slice(&[-2.0f64, 0.1, 3.0], [3]).unwrap().requires_grad(true);
+    let x = Tensor::from_slice(&[-2.0f64, 0.1, 3.0], [3]).unwrap().requires_grad(true).unwrap();
     let g = x.clamp(-1.0, 1.0).unwrap().sum_all().unwrap().backward().unwrap();
     assert_eq!(g.get(&x).unwrap().to_vec::<f64>().unwrap(), vec![0.0, 1.0, 0.0]);
 }
@@ -144,6 +144,23 @@ fn reductions_first_and_second_order() {
 }
 
 #[test]
+fn matmul_of_two_vectors_is_a_dot_product() {
+    // As torch.matmul: 1-d x 1-d is the dot product, a 0-d tensor.
+    let a = Tensor::from_slice(&[1.0f64, 2.0, 3.0], [3]).unwrap().requires_grad(true).unwrap();
+    let b = Tensor::from_slice(&[4.0f64, -5.0, 6.0], [3]).unwrap().requires_grad(true).unwrap();
+    let y = a.matmul(&b).unwrap();
+    assert_eq!(y.rank(), 0);
+    assert_eq!(y.to_vec::<f64>().unwrap(), vec![12.0]);
+    let g = y.backward().unwrap();
+    assert_eq!(g.get(&a).unwrap().to_vec::<f64>().unwrap(), vec![4.0, -5.0, 6.0]);
+    assert_eq!(g.get(&b).unwrap().to_vec::<f64>().unwrap(), vec![1.0, 2.0, 3.0]);
+    assert_eq!(
+        a.matmul(&Tensor::zeros([4], DType::F64).unwrap()).unwrap_err().to_string(),
+        "matmul: cannot multiply [3] by [4]: inner dimensions 3 and 4 differ"
+    );
+}
+
+#[test]
 fn matmul_first_and_second_order() {
     let cases: Vec<(&[usize], &[usize])> = vec![
         (&[3, 4], &[4, 5]),
@@ -151,6 +168,9 @@ fn matmul_first_and_second_order() {
         (&[2, 1, 3, 4], &[3, 4, 2]),
         (&[4], &[4, 3]),
         (&[3, 4], &[4]),
+        (&[4], &[4]),
+        (&[2, 3, 4], &[4]),
+        (&[4], &[2, 4, 3]),
     ];
     for (k, (sa, sb)) in cases.into_iter().enumerate() {
         let a = rand(sa, -1.0, 1.0, 40 + k as u64);
@@ -387,7 +407,8 @@ fn max_pool_matches_the_composite_pad_unfold_max() {
             let x = rand(&[3, 4, 9, 8], -2.0, 2.0, 80 + i as u64)
                 .to_dtype(dt)
                 .unwrap()
-                .requires_grad(true);
+                .requires_grad(true)
+                .unwrap();
             let (y, idx) = x.max_pool2d_with_indices(k, s, p, d).unwrap();
             let want = max_pool_composite(&x, k, s, p, d).unwrap();
             assert_eq!(y.dims(), want.dims());
@@ -414,7 +435,8 @@ fn max_pool_ties_nan_and_errors() {
     // Ties: the first maximum wins and takes the whole gradient (PyTorch's max_pool2d).
     let x = Tensor::from_slice(&[1.0f64, 1.0, 1.0, 1.0], [1, 1, 2, 2])
         .unwrap()
-        .requires_grad(true);
+        .requires_grad(true)
+        .unwrap();
     let (y, idx) = x.max_pool2d_with_indices((2, 2), (2, 2), (0, 0), (1, 1)).unwrap();
     assert_eq!(idx.to_vec::<i64>().unwrap(), vec![0]);
     let g = y.sum_all().unwrap().backward().unwrap();
@@ -427,15 +449,17 @@ fn max_pool_ties_nan_and_errors() {
         assert_eq!(idx.to_vec::<i64>().unwrap()[0], 1, "{k:?}");
     }
     // Windows with no input element, wrong rank, integer input: errors naming the op.
-    let x = Tensor::zeros([1, 1, 4, 4], DType::F32);
+    let x = Tensor::zeros([1, 1, 4, 4], DType::F32).unwrap();
     let e = x.max_pool2d_with_indices((2, 2), (2, 2), (2, 2), (1, 1)).unwrap_err().to_string();
     assert!(e.contains("max_pool2d") && e.contains("no input element"), "{e}");
     let e = Tensor::zeros([4, 4], DType::F32)
+        .unwrap()
         .max_pool2d_with_indices((2, 2), (2, 2), (0, 0), (1, 1))
         .unwrap_err()
         .to_string();
     assert!(e.contains("max_pool2d") && e.contains("[4, 4]"), "{e}");
     assert!(Tensor::zeros([1, 1, 4, 4], DType::I64)
+        .unwrap()
         .max_pool2d_with_indices((2, 2), (2, 2), (0, 0), (1, 1))
         .is_err());
     assert!(x.max_pool2d_with_indices((0, 2), (2, 2), (0, 0), (1, 1)).is_err());
@@ -577,8 +601,8 @@ fn matmul_with_transposed_operands_first_and_second_order() {
         &[x.clone(), w.clone()],
         true,
     );
-    let x = x.requires_grad(true);
-    let w = w.requires_grad(true);
+    let x = x.requires_grad(true).unwrap();
+    let w = w.requires_grad(true).unwrap();
     let g = x
         .matmul(&w.t().unwrap())
         .unwrap()
@@ -644,14 +668,15 @@ fn fused_adam_step_matches_the_composed_ops() {
         inv_bias_correction2_sqrt: 1.0,
         eps: 1e-8,
     };
-    let p = Tensor::zeros([2, 3], DType::F32);
+    let p = Tensor::zeros([2, 3], DType::F32).unwrap();
     let e = p
-        .adam_step(&Tensor::zeros([3, 2], DType::F32), None, None, &h)
+        .adam_step(&Tensor::zeros([3, 2], DType::F32).unwrap(), None, None, &h)
         .unwrap_err()
         .to_string();
     assert!(e.contains("adam_step") && e.contains("[3, 2]") && e.contains("[2, 3]"), "{e}");
-    assert!(p.adam_step(&Tensor::zeros([2, 3], DType::F64), None, None, &h).is_err());
+    assert!(p.adam_step(&Tensor::zeros([2, 3], DType::F64).unwrap(), None, None, &h).is_err());
     assert!(Tensor::zeros([2], DType::I64)
-        .adam_step(&Tensor::zeros([2], DType::I64), None, None, &h)
+        .unwrap()
+        .adam_step(&Tensor::zeros([2], DType::I64).unwrap(), None, None, &h)
         .is_err());
 }

@@ -148,7 +148,7 @@ fn every_op_matches_pytorch() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|v| tensor_of(v, dtype).requires_grad(has_grad))
+            .map(|v| tensor_of(v, dtype).requires_grad(has_grad).unwrap())
             .collect();
         let out = match run(op, &xs, &case["args"]) {
             Ok(o) => o,

@@ -80,7 +80,7 @@ impl Module for Identity {
 /// use kiln_nn::{Func, Module};
 /// use kiln_core::{DType, Tensor};
 /// let double = Func::new(|x| Ok(x.mul_scalar(2.0)?));
-/// assert_eq!(double.forward(&Tensor::ones([2], DType::F32))?.to_vec::<f32>()?, vec![2.0, 2.0]);
+/// assert_eq!(double.forward(&Tensor::ones([2], DType::F32)?)?.to_vec::<f32>()?, vec![2.0, 2.0]);
 /// # Ok::<(), kiln_nn::Error>(())
 /// ```
 pub struct Func(Box<FuncFn>);

@@ -108,7 +108,7 @@ impl Dataset for TensorDataset {
 /// ```
 /// use kiln_nn::data::{DataLoader, TensorDataset};
 /// use kiln_core::{DType, Tensor};
-/// let ds = TensorDataset::new(Tensor::zeros([10, 3], DType::F32), Tensor::zeros([10], DType::I64))?;
+/// let ds = TensorDataset::new(Tensor::zeros([10, 3], DType::F32)?, Tensor::zeros([10], DType::I64)?)?;
 /// let mut dl = DataLoader::new(ds, 4).shuffle(true, 7).drop_last(false);
 /// let sizes: Vec<usize> = dl.iter().map(|b| b.unwrap().0.dims()[0]).collect();
 /// assert_eq!(sizes, [4, 4, 2]);

@@ -92,7 +92,7 @@ impl Init {
     pub fn tensor(&self, shape: &Shape, dtype: DType, rng: &mut Rng) -> Result<Tensor> {
         let dims = shape.dims();
         let t = match *self {
-            Init::Const(v) => Tensor::full(shape.clone(), v, dtype),
+            Init::Const(v) => Tensor::full(shape.clone(), v, dtype)?,
             Init::Uniform { lo, hi } => Tensor::rand(shape.clone(), lo, hi, dtype, rng)?,
             Init::Normal { mean, std } => Tensor::randn(shape.clone(), mean, std, dtype, rng)?,
             Init::KaimingUniform { nonlinearity, mode } => {

@@ -74,7 +74,7 @@ impl std::fmt::Debug for Buffer {
 /// let names: Vec<String> = model.named_parameters().into_iter().map(|(n, _)| n).collect();
 /// assert_eq!(names, ["0.weight", "0.bias", "2.weight", "2.bias"]);
 /// assert_eq!(model.num_parameters(), 4 * 8 + 8 + 8 * 3 + 3);
-/// let y = model.forward(&Tensor::zeros([5, 4], DType::F32))?;
+/// let y = model.forward(&Tensor::zeros([5, 4], DType::F32)?)?;
 /// assert_eq!(y.dims(), &[5, 3]);
 /// # Ok::<(), kiln_nn::Error>(())
 /// ```

@@ -122,8 +122,8 @@ impl BatchNorm {
             momentum,
             weight: Some(vs.var("weight", &[c], Init::Const(1.0))?),
             bias: Some(vs.var("bias", &[c], Init::Const(0.0))?),
-            running_mean: vs.buffer("running_mean", Tensor::zeros([c], dt)),
-            running_var: vs.buffer("running_var", Tensor::ones([c], dt)),
+            running_mean: vs.buffer("running_mean", Tensor::zeros([c], dt)?),
+            running_var: vs.buffer("running_var", Tensor::ones([c], dt)?),
             num_batches_tracked: vs.buffer("num_batches_tracked", Tensor::scalar(0i64)),
             training: AtomicBool::new(true),
         })

@@ -26,7 +26,7 @@ fn module_round_trip_and_atomic_write() {
     let d = tmpdir("roundtrip");
     let p = d.join("m.safetensors");
     let a = model(1);
-    a.forward(&Tensor::ones([5, 4], DType::F32)).unwrap(); // moves running stats
+    a.forward(&Tensor::ones([5, 4], DType::F32).unwrap()).unwrap(); // moves running stats
     save_module(&a, &p).unwrap();
     let names: Vec<_> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names.len(), 1, "temporary file left behind: {names:?}");
@@ -38,7 +38,7 @@ fn module_round_trip_and_atomic_write() {
     }
     a.eval();
     b.eval();
-    let x = Tensor::ones([2, 4], DType::F32);
+    let x = Tensor::ones([2, 4], DType::F32).unwrap();
     assert_eq!(
         a.forward(&x).unwrap().to_vec::<f32>().unwrap(),
         b.forward(&x).unwrap().to_vec::<f32>().unwrap()
@@ -86,7 +86,7 @@ fn checkpoint_errors_name_the_tensor_and_never_panic() {
     let mut sd = state_dict(&a);
     for (n, t) in sd.iter_mut() {
         if n == "0.weight" {
-            *t = Tensor::zeros([8, 5], DType::F32);
+            *t = Tensor::zeros([8, 5], DType::F32).unwrap();
         }
     }
     save_safetensors(d.join("shape.safetensors"), &sd, None).unwrap();
@@ -94,7 +94,7 @@ fn checkpoint_errors_name_the_tensor_and_never_panic() {
     assert!(e.contains("`0.weight`") && e.contains("[8, 5]") && e.contains("[8, 4]"), "{e}");
     // Unexpected extra tensor (strict).
     let mut sd = state_dict(&a);
-    sd.push(("9.weight".into(), Tensor::zeros([1], DType::F32)));
+    sd.push(("9.weight".into(), Tensor::zeros([1], DType::F32).unwrap()));
     save_safetensors(d.join("extra.safetensors"), &sd, None).unwrap();
     let e = load_module(&target, d.join("extra.safetensors")).unwrap_err().to_string();
     assert!(e.contains("9.weight"), "{e}");

@@ -110,7 +110,7 @@ fn layers_match_pytorch() {
         }
         let dt = if c["input_dtype"] == "i64" { DType::I64 } else { DType::F64 };
         let x = tensor(&c["input"], dt);
-        let x = if dt == DType::F64 { x.requires_grad(true) } else { x };
+        let x = if dt == DType::F64 { x.requires_grad(true).unwrap() } else { x };
         let out = m.forward(&x).unwrap();
         assert_close(&name, &out, &c["output"], 1e-10);
         let go = tensor(&c["grad_output"], DType::F64);
@@ -259,9 +259,15 @@ fn gradcheck_composite_layers() {
 fn conv_and_pool_shape_errors_are_clear() {
     let vs = VarStore::new(DType::F32, 0);
     let conv = Conv2d::new(&vs.pp("c"), 3, 4, (3, 3), Conv2dConfig::default()).unwrap();
-    let e = conv.forward(&Tensor::zeros([1, 2, 8, 8], DType::F32)).unwrap_err().to_string();
+    let e = conv
+        .forward(&Tensor::zeros([1, 2, 8, 8], DType::F32).unwrap())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("[1, 2, 8, 8]") && e.contains("[4, 3, 3, 3]"), "{e}");
-    let e = conv.forward(&Tensor::zeros([1, 3, 2, 2], DType::F32)).unwrap_err().to_string();
+    let e = conv
+        .forward(&Tensor::zeros([1, 3, 2, 2], DType::F32).unwrap())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("larger than input"), "{e}");
     assert!(Conv2d::new(
         &vs.pp("g"),
@@ -275,13 +281,13 @@ fn conv_and_pool_shape_errors_are_clear() {
     )
     .is_err());
     let e = MaxPool2d::new(2)
-        .forward(&Tensor::zeros([4, 4], DType::F32))
+        .forward(&Tensor::zeros([4, 4], DType::F32).unwrap())
         .unwrap_err()
         .to_string();
     assert!(e.contains("[N, C, H, W]"), "{e}");
     let e = Linear::new(&vs.pp("l"), 5, 2)
         .unwrap()
-        .forward(&Tensor::zeros([3, 4], DType::F32))
+        .forward(&Tensor::zeros([3, 4], DType::F32).unwrap())
         .unwrap_err()
         .to_string();
     assert!(e.contains("[3, 4]") && e.contains("in_features = 5"), "{e}");

@@ -21,7 +21,7 @@ fn losses_match_pytorch() {
     assert_eq!(cases.len(), 33);
     for c in cases {
         let name = format!("{} {} {}", c["loss"], c["kwargs"], c["reduction"]);
-        let x = tensor(&c["input"], DType::F64).requires_grad(true);
+        let x = tensor(&c["input"], DType::F64).requires_grad(true).unwrap();
         let tdt = if c["target_dtype"] == "i64" { DType::I64 } else { DType::F64 };
         let t = tensor(&c["target"], tdt);
         let r = reduction(c["reduction"].as_str().unwrap());
@@ -51,13 +51,13 @@ fn losses_match_pytorch() {
 
 #[test]
 fn loss_errors_name_shapes() {
-    let x = Tensor::zeros([3, 4], DType::F64);
-    let e = mse_loss(&x, &Tensor::zeros([4, 3], DType::F64), Reduction::Mean).unwrap_err();
+    let x = Tensor::zeros([3, 4], DType::F64).unwrap();
+    let e = mse_loss(&x, &Tensor::zeros([4, 3], DType::F64).unwrap(), Reduction::Mean).unwrap_err();
     assert!(e.to_string().contains("[3, 4]") && e.to_string().contains("[4, 3]"), "{e}");
     let bad = Tensor::from_slice(&[0i64, 7, 1], [3]).unwrap();
     let e = cross_entropy(&x, &bad).unwrap_err();
     assert!(e.to_string().contains("target[1] = 7"), "{e}");
-    let e = cross_entropy(&x, &Tensor::zeros([3], DType::F64)).unwrap_err();
+    let e = cross_entropy(&x, &Tensor::zeros([3], DType::F64).unwrap()).unwrap_err();
     assert!(e.to_string().contains("i64"), "{e}");
 }
 
@@ -147,9 +147,9 @@ fn optimisers_match_pytorch_step_for_step() {
 
 #[test]
 fn frozen_and_gradless_params_are_skipped() {
-    let a = Var::new(&Tensor::ones([2], DType::F64));
-    let b = Var::new(&Tensor::ones([2], DType::F64));
-    let c = Var::new(&Tensor::ones([2], DType::F64));
+    let a = Var::new(&Tensor::ones([2], DType::F64).unwrap());
+    let b = Var::new(&Tensor::ones([2], DType::F64).unwrap());
+    let c = Var::new(&Tensor::ones([2], DType::F64).unwrap());
     b.set_trainable(false);
     let mut opt = Sgd::new(vec![a.clone(), b.clone(), c.clone()], 0.5).unwrap();
     let loss = a.tensor().add(&b.tensor()).unwrap().sum_all().unwrap();
@@ -233,7 +233,7 @@ fn schedules_match_pytorch() {
 
 #[test]
 fn scheduler_drives_optimizer_lr() {
-    let v = Var::new(&Tensor::ones([1], DType::F64));
+    let v = Var::new(&Tensor::ones([1], DType::F64).unwrap());
     let mut opt = Sgd::new(vec![v], 0.1).unwrap();
     let mut s = StepLr::new(0.1, 1, 0.5).unwrap();
     s.step_optimizer(&mut opt);

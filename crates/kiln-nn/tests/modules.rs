@@ -45,7 +45,7 @@ fn hierarchical_names_counts_and_freezing() {
     assert_eq!(vs.num_parameters(), b.num_parameters());
     b.layers.get(0).unwrap().freeze();
     assert_eq!(b.num_trainable_parameters(), 14);
-    let x = Tensor::ones([4, 3], DType::F32);
+    let x = Tensor::ones([4, 3], DType::F32).unwrap();
     let g = b.forward(&x).unwrap().sum_all().unwrap().backward().unwrap();
     let p = b.named_parameters();
     assert!(p[0].1.grad(&g).is_none(), "frozen weight got a gradient");
@@ -61,7 +61,7 @@ fn hierarchical_names_counts_and_freezing() {
 #[test]
 fn dropout_train_eval_and_seeding() {
     let d = Dropout::new(0.25, 9).unwrap();
-    let x = Tensor::ones([4000], DType::F64);
+    let x = Tensor::ones([4000], DType::F64).unwrap();
     let y = d.forward(&x).unwrap().to_vec::<f64>().unwrap();
     let zeros = y.iter().filter(|&&v| v == 0.0).count() as f64 / 4000.0;
     assert!((zeros - 0.25).abs() < 0.03, "{zeros}");
@@ -89,7 +89,7 @@ fn batchnorm_eval_uses_running_stats() {
     let y = bn.forward(&x).unwrap().to_vec::<f64>().unwrap();
     assert!((y[0] - (1.0 - 0.2) / (1.1f64 + 1e-5).sqrt()).abs() < 1e-12);
     assert_eq!(bn.num_batches_tracked.get().to_vec::<i64>().unwrap(), vec![1]);
-    assert!(bn.forward(&Tensor::zeros([2, 3], DType::F64)).is_err());
+    assert!(bn.forward(&Tensor::zeros([2, 3], DType::F64).unwrap()).is_err());
 }
 
 #[test]
@@ -135,7 +135,7 @@ fn embedding_and_activations() {
     let y = e.forward(&idx).unwrap();
     assert_eq!(y.dims(), &[2, 2, 3]);
     assert!(e.forward(&Tensor::from_slice(&[5i64], [1]).unwrap()).is_err());
-    assert!(e.forward(&Tensor::zeros([1], DType::F64)).is_err());
+    assert!(e.forward(&Tensor::zeros([1], DType::F64).unwrap()).is_err());
     let x = Tensor::from_slice(&[-1.0f64, 2.0], [2]).unwrap();
     assert_eq!(LeakyReLU(0.1).forward(&x).unwrap().to_vec::<f64>().unwrap(), vec![-0.1, 2.0]);
     let sm = Softmax(0).forward(&x).unwrap().to_vec::<f64>().unwrap();

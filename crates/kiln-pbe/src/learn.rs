@@ -421,7 +421,7 @@ impl GateNet {
                     Some(w) => {
                         let signals = s.dims()[1];
                         let weights = w[side].tensor().softmax(-1)?.flatten_all()?;
-                        let dense = Tensor::zeros([signals * l.gates], weights.dtype()).index_add(0, &l.cand_t[side], &weights)?;
+                        let dense = Tensor::zeros([signals * l.gates], weights.dtype())?.index_add(0, &l.cand_t[side], &weights)?;
                         s.matmul(&dense.reshape([signals, l.gates])?)?
                     }
                 })

@@ -1,31 +1,44 @@
 //! im2col / col2im: the sliding-window gathers that turn convolutions into matrix products, and the
 //! direct max-pooling kernel.
 
-use super::{pool, CpuStorage, PAR_THRESHOLD};
+use super::{pool, AResult, CpuStorage, PAR_THRESHOLD};
 use crate::backend::Window2d;
 use crate::{Error, Float, Layout, Result};
 use rayon::prelude::*;
 use std::borrow::Cow;
 use std::mem::MaybeUninit;
 
-fn contiguous<'a, T: Copy + Send + Sync>(x: &'a [T], l: &Layout) -> Cow<'a, [T]> {
+fn contiguous<'a, T: Copy + Send + Sync>(x: &'a [T], l: &Layout) -> AResult<Cow<'a, [T]>> {
     let n = l.shape.elem_count();
-    match l.contiguous_offset() {
+    Ok(match l.contiguous_offset() {
         Some(o) => Cow::Borrowed(&x[o..o + n]),
-        None => Cow::Owned(super::map1(x, l, |v| v)),
-    }
+        None => Cow::Owned(super::map1(x, l, |v| v)?),
+    })
+}
+
+/// The input coordinate of tap `i` of output position `o` (`o * s + i * d - p`), or None when it
+/// lies in the padding. Checked arithmetic: a padded coordinate too large for `usize` is past any
+/// real input, so it is padding too (the caller's window geometry rules that out anyway).
+fn tap(size: usize, o: usize, i: usize, s: usize, p: usize, d: usize) -> Option<usize> {
+    let padded = o.checked_mul(s)?.checked_add(i.checked_mul(d)?)?;
+    padded.checked_sub(p).filter(|&pos| pos < size)
 }
 
 /// For each kernel tap and output coordinate along one axis: the input coordinate, or None in padding.
-fn taps(size: usize, out: usize, k: usize, s: usize, p: usize, d: usize) -> Vec<Option<usize>> {
-    let mut v = Vec::with_capacity(k * out);
+fn taps(size: usize, out: usize, k: usize, s: usize, p: usize, d: usize) -> AResult<Vec<Option<usize>>> {
+    // `k * out` taps: at most the output's own size per channel, whose shape the op validated, but
+    // checked anyway since an empty batch does not bound it.
+    let n = k.checked_mul(out).ok_or(pool::AllocError {
+        elems: usize::MAX,
+        elem_bytes: std::mem::size_of::<Option<usize>>(),
+    })?;
+    let mut v = pool::try_with_capacity(n)?;
     for i in 0..k {
         for o in 0..out {
-            let pos = (o * s + i * d) as isize - p as isize;
-            v.push((pos >= 0 && (pos as usize) < size).then_some(pos as usize));
+            v.push(tap(size, o, i, s, p, d));
         }
     }
-    v
+    Ok(v)
 }
 
 /// A window's output size over an `h × wd` plane and its [`taps`] along each axis.
@@ -37,15 +50,17 @@ struct Grid {
 }
 
 impl Grid {
-    fn new(w: &Window2d, h: usize, wd: usize) -> Grid {
+    /// The caller has checked the geometry (`Tensor::window_positions` or fold2d's check), so
+    /// `out_len` succeeds; a window that does not fit gives no positions.
+    fn new(w: &Window2d, h: usize, wd: usize) -> AResult<Grid> {
         let oh = w.out_len(h, 0).unwrap_or(0);
         let ow = w.out_len(wd, 1).unwrap_or(0);
-        Grid {
+        Ok(Grid {
             oh,
             ow,
-            ty: taps(h, oh, w.kernel.0, w.stride.0, w.padding.0, w.dilation.0),
-            tx: taps(wd, ow, w.kernel.1, w.stride.1, w.padding.1, w.dilation.1),
-        }
+            ty: taps(h, oh, w.kernel.0, w.stride.0, w.padding.0, w.dilation.0)?,
+            tx: taps(wd, ow, w.kernel.1, w.stride.1, w.padding.1, w.dilation.1)?,
+        })
     }
 }
 
@@ -57,12 +72,16 @@ fn valid_cols(size: usize, out: usize, j: usize, p: usize) -> (usize, usize) {
     (lo, hi)
 }
 
-fn im2col_t<T: Float>(x: &[T], l: &Layout, w: &Window2d) -> Vec<T> {
+fn im2col_t<T: Float>(x: &[T], l: &Layout, w: &Window2d) -> AResult<Vec<T>> {
     let d = l.shape.dims();
     let (n, c, h, wd) = (d[0], d[1], d[2], d[3]);
     let (kh, kw) = w.kernel;
-    let Grid { oh, ow, ty, tx } = Grid::new(w, h, wd);
-    let x = contiguous(x, l);
+    if n * c == 0 {
+        // No output element: skip the tap tables, whose size an empty batch does not bound.
+        return Ok(Vec::new());
+    }
+    let Grid { oh, ow, ty, tx } = Grid::new(w, h, wd)?;
+    let x = contiguous(x, l)?;
     let per_sample = c * kh * kw * oh * ow;
     let unit_cols = w.stride.1 == 1 && w.dilation.1 == 1;
     let zero = T::zero();
@@ -109,28 +128,35 @@ fn im2col_t<T: Float>(x: &[T], l: &Layout, w: &Window2d) -> Vec<T> {
         }
     };
     let total = n * per_sample;
-    let mut out: Vec<T> = pool::take(total);
+    let mut out: Vec<T> = pool::take(total)?;
+    // `take` guarantees capacity >= total; the slice checks it again before `set_len` relies on it.
     let spare = &mut out.spare_capacity_mut()[..total];
     if total >= PAR_THRESHOLD && n > 1 && rayon::current_num_threads() > 1 {
         spare.par_chunks_mut(per_sample).enumerate().for_each(|(b, dst)| fill(b, dst));
     } else if per_sample > 0 {
         spare.chunks_mut(per_sample).enumerate().for_each(|(b, dst)| fill(b, dst));
     }
-    // SAFETY: `fill` writes all `per_sample` slots of each sample's block (every row of every
+    // SAFETY: the capacity is at least `total` (the `[..total]` slice above would have failed
+    // otherwise); `fill` writes all `per_sample` slots of each sample's block (every row of every
     // channel and tap, zero where the tap lies in the padding), and the blocks cover `total`.
     unsafe { out.set_len(total) };
-    out
+    Ok(out)
 }
 
-fn col2im_t<T: Float>(x: &[T], l: &Layout, w: &Window2d, c: usize, (h, wd): (usize, usize)) -> Vec<T> {
+fn col2im_t<T: Float>(x: &[T], l: &Layout, w: &Window2d, c: usize, (h, wd): (usize, usize)) -> AResult<Vec<T>> {
     let n = l.shape.dims()[0];
     let (kh, kw) = w.kernel;
-    let Grid { oh, ow, ty, tx } = Grid::new(w, h, wd);
-    let cols = contiguous(x, l);
-    let per_in = c * kh * kw * oh * ow;
+    // The caller validated the output shape `[n, c, h, wd]`, so these products do not overflow.
     let per_out = c * h * wd;
+    let mut out = pool::filled(n * per_out, T::zero())?;
+    if l.shape.elem_count() == 0 {
+        // Nothing to add (and the tap tables, which an empty input does not bound, are skipped).
+        return Ok(out);
+    }
+    let Grid { oh, ow, ty, tx } = Grid::new(w, h, wd)?;
+    let cols = contiguous(x, l)?;
+    let per_in = c * kh * kw * oh * ow;
     let unit_cols = w.stride.1 == 1 && w.dilation.1 == 1;
-    let mut out = pool::filled(n * per_out, T::zero());
     let fill = |b: usize, dst: &mut [T]| {
         let src = &cols[b * per_in..(b + 1) * per_in];
         let mut at = 0;
@@ -168,22 +194,27 @@ fn col2im_t<T: Float>(x: &[T], l: &Layout, w: &Window2d, c: usize, (h, wd): (usi
     } else {
         out.chunks_mut(per_out.max(1)).enumerate().for_each(|(b, dst)| fill(b, dst));
     }
-    out
+    Ok(out)
 }
 
 /// Max over each window of `[N, C, H, W]` (taps in the padding are skipped, i.e. act as -inf):
 /// values `[N, C, oh, ow]` and, for each, the flat index `iy * W + ix` of its first maximum in its
 /// plane (NaN wins, the last NaN of a window, as in PyTorch's CPU kernel). The caller guarantees every window holds at least one real tap.
-fn max_pool_t<T: Float>(x: &[T], l: &Layout, w: &Window2d) -> (Vec<T>, Vec<i64>) {
+fn max_pool_t<T: Float>(x: &[T], l: &Layout, w: &Window2d) -> AResult<(Vec<T>, Vec<i64>)> {
     let d = l.shape.dims();
     let (n, c, h, wd) = (d[0], d[1], d[2], d[3]);
     let (kh, kw) = w.kernel;
-    let Grid { oh, ow, ty, tx } = Grid::new(w, h, wd);
-    let x = contiguous(x, l);
-    let (plane_in, plane_out) = (h * wd, oh * ow);
     let planes = n * c;
-    let mut vals: Vec<T> = pool::take(planes * plane_out);
-    let mut idxs: Vec<i64> = pool::take(planes * plane_out);
+    if planes == 0 {
+        // No output element: skip the tap tables, whose size an empty batch does not bound.
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let Grid { oh, ow, ty, tx } = Grid::new(w, h, wd)?;
+    let x = contiguous(x, l)?;
+    // The caller validated the output shape `[n, c, oh, ow]`, so these products do not overflow.
+    let (plane_in, plane_out) = (h * wd, oh * ow);
+    let mut vals: Vec<T> = pool::take(planes * plane_out)?;
+    let mut idxs: Vec<i64> = pool::take(planes * plane_out)?;
     #[allow(clippy::eq_op)]
     let is_nan = |v: T| v != v;
     // One plane at a time: its output values and indices.
@@ -269,6 +300,7 @@ fn max_pool_t<T: Float>(x: &[T], l: &Layout, w: &Window2d) -> (Vec<T>, Vec<i64>)
         }
     };
     let total = planes * plane_out;
+    // `take` guarantees capacity >= total; the slices check it again before `set_len` relies on it.
     let sv = &mut vals.spare_capacity_mut()[..total];
     let si = &mut idxs.spare_capacity_mut()[..total];
     if total > 0 {
@@ -284,20 +316,21 @@ fn max_pool_t<T: Float>(x: &[T], l: &Layout, w: &Window2d) -> (Vec<T>, Vec<i64>)
                 .for_each(|(p, (vo, io))| fill(p, vo, io));
         }
     }
-    // SAFETY: `fill` writes every output position of each plane it is given, and the planes cover
-    // all `total` slots.
+    // SAFETY: both capacities are at least `total` (the `[..total]` slices above would have failed
+    // otherwise); `fill` writes every output position of each plane it is given, and the planes
+    // cover all `total` slots.
     unsafe {
         vals.set_len(total);
         idxs.set_len(total);
     }
-    (vals, idxs)
+    Ok((vals, idxs))
 }
 
 impl CpuStorage {
     pub(crate) fn im2col(&self, l: &Layout, w: &Window2d) -> Result<Self> {
         match self {
-            CpuStorage::F32(v) => Ok(CpuStorage::F32(im2col_t(v, l, w))),
-            CpuStorage::F64(v) => Ok(CpuStorage::F64(im2col_t(v, l, w))),
+            CpuStorage::F32(v) => Ok(CpuStorage::F32(im2col_t(v, l, w).map_err(|e| e.at("unfold2d"))?)),
+            CpuStorage::F64(v) => Ok(CpuStorage::F64(im2col_t(v, l, w).map_err(|e| e.at("unfold2d"))?)),
             o => Err(Error::DType {
                 op: "unfold2d",
                 expected: "f32 or f64",
@@ -308,11 +341,11 @@ impl CpuStorage {
     pub(crate) fn max_pool2d(&self, l: &Layout, w: &Window2d) -> Result<(Self, Self)> {
         match self {
             CpuStorage::F32(v) => {
-                let (a, i) = max_pool_t(v, l, w);
+                let (a, i) = max_pool_t(v, l, w).map_err(|e| e.at("max_pool2d"))?;
                 Ok((CpuStorage::F32(a), CpuStorage::I64(i)))
             }
             CpuStorage::F64(v) => {
-                let (a, i) = max_pool_t(v, l, w);
+                let (a, i) = max_pool_t(v, l, w).map_err(|e| e.at("max_pool2d"))?;
                 Ok((CpuStorage::F64(a), CpuStorage::I64(i)))
             }
             o => Err(Error::DType {
@@ -324,8 +357,8 @@ impl CpuStorage {
     }
     pub(crate) fn col2im(&self, l: &Layout, w: &Window2d, c: usize, out_hw: (usize, usize)) -> Result<Self> {
         match self {
-            CpuStorage::F32(v) => Ok(CpuStorage::F32(col2im_t(v, l, w, c, out_hw))),
-            CpuStorage::F64(v) => Ok(CpuStorage::F64(col2im_t(v, l, w, c, out_hw))),
+            CpuStorage::F32(v) => Ok(CpuStorage::F32(col2im_t(v, l, w, c, out_hw).map_err(|e| e.at("fold2d"))?)),
+            CpuStorage::F64(v) => Ok(CpuStorage::F64(col2im_t(v, l, w, c, out_hw).map_err(|e| e.at("fold2d"))?)),
             o => Err(Error::DType {
                 op: "fold2d",
                 expected: "f32 or f64",

@@ -14,16 +14,23 @@ fn indices<'a>(op: &'static str, s: &'a CpuStorage, l: &Layout) -> Result<std::b
     let n = l.shape.elem_count();
     Ok(match l.contiguous_offset() {
         Some(o) => std::borrow::Cow::Borrowed(&v[o..o + n]),
-        None => std::borrow::Cow::Owned(super::map1(v, l, |x| x)),
+        None => std::borrow::Cow::Owned(super::map1(v, l, |x| x).map_err(|e| e.at(op))?),
     })
 }
 
-fn contiguous<'a, T: Copy + Sync + Send>(x: &'a [T], l: &Layout) -> std::borrow::Cow<'a, [T]> {
+/// The elements of `x` under `l` as one row-major slice: borrowed when already so, else copied
+/// (an allocation failure is reported as `op`'s).
+fn contiguous<'a, T: Copy + Sync + Send>(x: &'a [T], l: &Layout, op: &'static str) -> Result<std::borrow::Cow<'a, [T]>> {
     let n = l.shape.elem_count();
-    match l.contiguous_offset() {
+    Ok(match l.contiguous_offset() {
         Some(o) => std::borrow::Cow::Borrowed(&x[o..o + n]),
-        None => std::borrow::Cow::Owned(super::map1(x, l, |v| v)),
-    }
+        None => std::borrow::Cow::Owned(super::map1(x, l, |v| v).map_err(|e| e.at(op))?),
+    })
+}
+
+/// A fresh vector of exactly `n` elements' capacity, or `op`'s allocation error.
+fn with_capacity<T>(n: usize, op: &'static str) -> Result<Vec<T>> {
+    super::pool::try_with_capacity(n).map_err(|e| e.at(op))
 }
 
 fn check(op: &'static str, i: i64, dim: usize, size: usize) -> Result<usize> {
@@ -109,16 +116,24 @@ impl CpuStorage {
         let ids = indices("index_select", idx, il)?;
         let (outer, size, inner) = split(&l.shape, dim);
         let ids: Vec<usize> = ids.iter().map(|&i| check("index_select", i, dim, size)).collect::<Result<_>>()?;
-        fn sel<T: Copy + Sync + Send + Default>(x: &[T], l: &Layout, ids: &[usize], outer: usize, size: usize, inner: usize) -> Vec<T> {
-            let x = contiguous(x, l);
-            let mut out = Vec::with_capacity(outer * ids.len() * inner);
+        fn sel<T: Copy + Sync + Send + Default>(
+            x: &[T],
+            l: &Layout,
+            ids: &[usize],
+            outer: usize,
+            size: usize,
+            inner: usize,
+        ) -> Result<Vec<T>> {
+            let x = contiguous(x, l, "index_select")?;
+            // The caller validated the output shape, so this product does not overflow.
+            let mut out = with_capacity(outer * ids.len() * inner, "index_select")?;
             if inner == 1 {
                 // Column gathers: one element per index, so skip the per-slice copy machinery.
                 for o in 0..outer {
                     let row = &x[o * size..(o + 1) * size];
                     out.extend(ids.iter().map(|&i| row[i]));
                 }
-                return out;
+                return Ok(out);
             }
             for o in 0..outer {
                 for &i in ids {
@@ -126,13 +141,13 @@ impl CpuStorage {
                     out.extend_from_slice(&x[s..s + inner]);
                 }
             }
-            out
+            Ok(out)
         }
         Ok(match self {
-            CpuStorage::F32(v) => CpuStorage::F32(sel(v, l, &ids, outer, size, inner)),
-            CpuStorage::F64(v) => CpuStorage::F64(sel(v, l, &ids, outer, size, inner)),
-            CpuStorage::I64(v) => CpuStorage::I64(sel(v, l, &ids, outer, size, inner)),
-            CpuStorage::U8(v) => CpuStorage::U8(sel(v, l, &ids, outer, size, inner)),
+            CpuStorage::F32(v) => CpuStorage::F32(sel(v, l, &ids, outer, size, inner)?),
+            CpuStorage::F64(v) => CpuStorage::F64(sel(v, l, &ids, outer, size, inner)?),
+            CpuStorage::I64(v) => CpuStorage::I64(sel(v, l, &ids, outer, size, inner)?),
+            CpuStorage::U8(v) => CpuStorage::U8(sel(v, l, &ids, outer, size, inner)?),
         })
     }
 
@@ -149,8 +164,8 @@ impl CpuStorage {
             dims: (usize, usize, usize),
         ) -> Result<Vec<T>> {
             let (outer, size, inner) = dims;
-            let mut out = contiguous(x, l).into_owned();
-            let s = contiguous(same_dtype::<T>("index_add", src)?, sl);
+            let mut out = contiguous(x, l, "index_add")?.into_owned();
+            let s = contiguous(same_dtype::<T>("index_add", src)?, sl, "index_add")?;
             for o in 0..outer {
                 for (j, &i) in ids.iter().enumerate() {
                     let d = (o * size + i) * inner;
@@ -171,20 +186,20 @@ impl CpuStorage {
             for &i in ids.iter() {
                 check("gather", i, dim, size)?;
             }
-            fn rowwise<T: Copy>(x: &[T], o: usize, ids: &[i64], rows: usize, size: usize, len: usize) -> Vec<T> {
-                let mut out = super::pool::take(rows * len);
+            fn rowwise<T: Copy>(x: &[T], o: usize, ids: &[i64], rows: usize, size: usize, len: usize) -> Result<Vec<T>> {
+                let mut out = super::pool::take(rows * len).map_err(|e| e.at("gather"))?;
                 for r in 0..rows {
                     let row = &x[o + r * size..o + (r + 1) * size];
                     out.extend(ids[r * len..(r + 1) * len].iter().map(|&i| row[i as usize]));
                 }
-                out
+                Ok(out)
             }
             let o = l.offset;
-            return Ok(any_dtype_local!(self, v => rowwise(v, o, &ids, rows, size, len)));
+            return Ok(any_dtype_local!(self, v => rowwise(v, o, &ids, rows, size, len)?));
         }
         let dims = il.shape.dims().to_vec();
         let size = l.shape.0[dim];
-        let mut offs = Vec::with_capacity(ids.len());
+        let mut offs = with_capacity(ids.len(), "gather")?;
         let mut k = 0;
         let mut err = None;
         for_each_index(&dims, |pos| {
@@ -207,14 +222,16 @@ impl CpuStorage {
         if let Some(e) = err {
             return Err(e);
         }
-        fn pick<T: Copy>(x: &[T], offs: &[usize]) -> Vec<T> {
-            offs.iter().map(|&o| x[o]).collect()
+        fn pick<T: Copy>(x: &[T], offs: &[usize]) -> Result<Vec<T>> {
+            let mut out = with_capacity(offs.len(), "gather")?;
+            out.extend(offs.iter().map(|&o| x[o]));
+            Ok(out)
         }
         Ok(match self {
-            CpuStorage::F32(v) => CpuStorage::F32(pick(v, &offs)),
-            CpuStorage::F64(v) => CpuStorage::F64(pick(v, &offs)),
-            CpuStorage::I64(v) => CpuStorage::I64(pick(v, &offs)),
-            CpuStorage::U8(v) => CpuStorage::U8(pick(v, &offs)),
+            CpuStorage::F32(v) => CpuStorage::F32(pick(v, &offs)?),
+            CpuStorage::F64(v) => CpuStorage::F64(pick(v, &offs)?),
+            CpuStorage::I64(v) => CpuStorage::I64(pick(v, &offs)?),
+            CpuStorage::U8(v) => CpuStorage::U8(pick(v, &offs)?),
         })
     }
 
@@ -235,7 +252,7 @@ impl CpuStorage {
                 let (rows, size, len) = dims;
                 let s = same_dtype::<T>("scatter_add", src)?;
                 let s = &s[sl.offset..sl.offset + rows * len];
-                let mut out = super::pool::take(rows * size);
+                let mut out = super::pool::take(rows * size).map_err(|e| e.at("scatter_add"))?;
                 out.extend_from_slice(&x[l.offset..l.offset + rows * size]);
                 for r in 0..rows {
                     let row = &mut out[r * size..(r + 1) * size];
@@ -250,7 +267,7 @@ impl CpuStorage {
         let dims = il.shape.dims().to_vec();
         let size = l.shape.0[dim];
         let ostr = l.shape.contiguous_strides();
-        let mut pairs = Vec::with_capacity(ids.len());
+        let mut pairs = with_capacity(ids.len(), "scatter_add")?;
         let mut k = 0;
         let mut err = None;
         for_each_index(&dims, |pos| {
@@ -271,7 +288,7 @@ impl CpuStorage {
             return Err(e);
         }
         fn scat<T: Float + CpuElement>(x: &[T], l: &Layout, src: &CpuStorage, pairs: &[(usize, usize)]) -> Result<Vec<T>> {
-            let mut out = contiguous(x, l).into_owned();
+            let mut out = contiguous(x, l, "scatter_add")?.into_owned();
             let s = same_dtype::<T>("scatter_add", src)?;
             for &(t, so) in pairs {
                 out[t] += s[so];

@@ -18,8 +18,8 @@ const BATCH_PAR_FLOPS: usize = 1 << 18;
 impl CpuStorage {
     pub(crate) fn matmul(&self, l: &Layout, rhs: &Self, rl: &Layout, batch: &Shape) -> Result<Self> {
         match (self, rhs) {
-            (CpuStorage::F32(a), CpuStorage::F32(b)) => Ok(CpuStorage::F32(matmul_t(a, l, b, rl, batch))),
-            (CpuStorage::F64(a), CpuStorage::F64(b)) => Ok(CpuStorage::F64(matmul_t(a, l, b, rl, batch))),
+            (CpuStorage::F32(a), CpuStorage::F32(b)) => Ok(CpuStorage::F32(matmul_t(a, l, b, rl, batch)?)),
+            (CpuStorage::F64(a), CpuStorage::F64(b)) => Ok(CpuStorage::F64(matmul_t(a, l, b, rl, batch)?)),
             (a, b) if a.dtype() != b.dtype() => Err(Error::DTypeMismatch {
                 op: "matmul",
                 lhs: a.dtype(),
@@ -39,6 +39,35 @@ struct Mat {
     off: usize,
     rs: usize,
     cs: usize,
+}
+
+impl Mat {
+    /// True when every element `off + i * rs + j * cs` (`i < rows`, `j < cols`) of this operand lies
+    /// inside a buffer of `len` elements, and the strides fit the `isize` gemm takes. Checked
+    /// arithmetic: an offset that overflows is outside any buffer.
+    fn fits(&self, rows: usize, cols: usize, len: usize) -> bool {
+        if rows == 0 || cols == 0 {
+            return true;
+        }
+        let last = (rows - 1)
+            .checked_mul(self.rs)
+            .and_then(|r| (cols - 1).checked_mul(self.cs).and_then(|c| r.checked_add(c)))
+            .and_then(|rc| rc.checked_add(self.off));
+        let strides_fit = isize::try_from(self.rs).is_ok() && isize::try_from(self.cs).is_ok();
+        strides_fit && last.is_some_and(|e| e < len)
+    }
+}
+
+/// The error for an operand layout that reaches outside its buffer. Layouts are built by the
+/// tensor API and validated there, so this is a last line of defence before unchecked reads.
+fn out_of_bounds(which: &str, m: Mat, rows: usize, cols: usize, len: usize) -> Error {
+    Error::shape(
+        "matmul",
+        format!(
+            "the {which} operand ({rows}x{cols} at offset {}, strides ({}, {})) reaches outside its buffer of {len} elements",
+            m.off, m.rs, m.cs
+        ),
+    )
 }
 
 fn batch_offsets(l: &Layout, batch: &Shape) -> smallvec::SmallVec<[usize; 1]> {
@@ -71,6 +100,7 @@ fn batch_offsets(l: &Layout, batch: &Shape) -> smallvec::SmallVec<[usize; 1]> {
 #[allow(clippy::too_many_arguments)]
 fn tiny<T: Float>(a: &[T], ma: Mat, b: &[T], mb: Mat, out: &mut [T], m: usize, k: usize, n: usize) {
     // i-p-j order: the inner loop runs along a row of `b` and of `out`, unit stride when `b` is row-major.
+    // Bounds-checked indexing throughout (the caller also checked both operands with `Mat::fits`).
     for i in 0..m {
         let row = &mut out[i * n..(i + 1) * n];
         row.iter_mut().for_each(|v| *v = T::zero());
@@ -91,13 +121,37 @@ fn tiny<T: Float>(a: &[T], ma: Mat, b: &[T], mb: Mat, out: &mut [T], m: usize, k
 }
 
 #[allow(clippy::too_many_arguments)]
-fn gemm_one<T: Float>(a: &[T], ma: Mat, b: &[T], mb: Mat, out: &mut [T], m: usize, k: usize, n: usize, par: gemm::Parallelism) {
-    if k == 0 {
+fn gemm_one<T: Float>(
+    a: &[T],
+    ma: Mat,
+    b: &[T],
+    mb: Mat,
+    out: &mut [T],
+    m: usize,
+    k: usize,
+    n: usize,
+    par: gemm::Parallelism,
+) -> Result<()> {
+    if k == 0 || m == 0 || n == 0 {
         out.iter_mut().for_each(|v| *v = T::zero());
-        return;
+        return Ok(());
     }
-    // SAFETY: the offsets and strides come from layouts validated against these buffers, so every
-    // element gemm reads lies inside `a` and `b`; `out` is exactly m*n contiguous elements.
+    // Local bounds check for the unchecked reads and writes below: the furthest element reachable
+    // from each pointer with its strides and dims must lie inside its buffer.
+    if !ma.fits(m, k, a.len()) {
+        return Err(out_of_bounds("left", ma, m, k, a.len()));
+    }
+    if !mb.fits(k, n, b.len()) {
+        return Err(out_of_bounds("right", mb, k, n, b.len()));
+    }
+    let dst = Mat { off: 0, rs: n, cs: 1 };
+    if !dst.fits(m, n, out.len()) {
+        return Err(out_of_bounds("output", dst, m, n, out.len()));
+    }
+    // SAFETY: checked just above: every element gemm reads, `a[ma.off + i*ma.rs + p*ma.cs]` and
+    // `b[mb.off + p*mb.rs + j*mb.cs]` for i < m, p < k, j < n, lies inside `a` and `b` (so the
+    // `add` offsets are in bounds too), every element it writes, `out[i*n + j]`, lies inside
+    // `out`, and all strides fit in isize. `out` is a unique borrow, so nothing aliases it.
     unsafe {
         gemm::gemm(
             m,
@@ -121,40 +175,51 @@ fn gemm_one<T: Float>(a: &[T], ma: Mat, b: &[T], mb: Mat, out: &mut [T], m: usiz
             par,
         )
     }
+    Ok(())
 }
 
-fn matmul_t<T: Float>(a: &[T], la: &Layout, b: &[T], lb: &Layout, batch: &Shape) -> Vec<T> {
+fn matmul_t<T: Float>(a: &[T], la: &Layout, b: &[T], lb: &Layout, batch: &Shape) -> Result<Vec<T>> {
     let (ra, rb) = (la.shape.rank(), lb.shape.rank());
     let (m, k, n) = (la.shape.0[ra - 2], la.shape.0[ra - 1], lb.shape.0[rb - 1]);
+    // The caller validated the output shape `batch + [m, n]`, so these products do not overflow.
+    let nb = batch.elem_count();
+    let mut out = super::pool::filled(nb * m * n, T::zero()).map_err(|e| e.at("matmul"))?;
+    if m * n == 0 {
+        return Ok(out);
+    }
     let offs_a = batch_offsets(la, batch);
     let offs_b = batch_offsets(lb, batch);
-    let nb = batch.elem_count();
-    let mut out = super::pool::filled(nb * m * n, T::zero());
-    if m * n == 0 {
-        return out;
-    }
     let mat = |off: usize, l: &Layout, r: usize| Mat {
         off,
         rs: l.strides[r - 2],
         cs: l.strides[r - 1],
     };
-    let flops = m * n * k;
+    // Saturating: only compared against thresholds (a product this large fails its bounds check).
+    let flops = m.saturating_mul(n).saturating_mul(k);
     let threads = rayon::current_num_threads();
-    let run = |i: usize, dst: &mut [T], par: gemm::Parallelism| {
+    let run = |i: usize, dst: &mut [T], par: gemm::Parallelism| -> Result<()> {
         let (ma, mb) = (mat(offs_a[i], la, ra), mat(offs_b[i], lb, rb));
         if flops <= TINY_FLOPS {
+            // Indexing in `tiny` is bounds-checked, but an error beats its panic.
+            if !ma.fits(m, k, a.len()) {
+                return Err(out_of_bounds("left", ma, m, k, a.len()));
+            }
+            if !mb.fits(k, n, b.len()) {
+                return Err(out_of_bounds("right", mb, k, n, b.len()));
+            }
             tiny(a, ma, b, mb, dst, m, k, n);
+            Ok(())
         } else {
-            gemm_one(a, ma, b, mb, dst, m, k, n, par);
+            gemm_one(a, ma, b, mb, dst, m, k, n, par)
         }
     };
     // Many products (a convolution's per-sample GEMMs): split the batch over the threads, each
     // product single-threaded. gemm's own threading on small matrices synchronises per call,
     // which cost more than it saved (W6's 64 products of 32x144x196 ran slower on 2 threads).
-    if nb >= threads && threads > 1 && flops * nb >= BATCH_PAR_FLOPS {
+    if nb >= threads && threads > 1 && flops.saturating_mul(nb) >= BATCH_PAR_FLOPS {
         out.par_chunks_mut(m * n)
             .enumerate()
-            .for_each(|(i, dst)| run(i, dst, gemm::Parallelism::None));
+            .try_for_each(|(i, dst)| run(i, dst, gemm::Parallelism::None))?;
     } else {
         let par = if flops >= PAR_FLOPS && threads > 1 {
             gemm::Parallelism::Rayon(threads)
@@ -162,11 +227,81 @@ fn matmul_t<T: Float>(a: &[T], la: &Layout, b: &[T], lb: &Layout, batch: &Shape)
             gemm::Parallelism::None
         };
         for (i, dst) in out.chunks_mut(m * n).enumerate() {
-            run(i, dst, par);
+            run(i, dst, par)?;
         }
     }
-    out
+    Ok(out)
 }
 
 #[allow(dead_code)]
 fn _assert_element<T: Element>() {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The tensor API only builds layouts inside their buffers, so these call the kernel directly
+    // with the kind of layout an overflowed shape used to produce (a 128x128 window onto an empty
+    // buffer), to show the check before the unsafe gemm call refuses it.
+
+    #[test]
+    fn gemm_refuses_operands_outside_their_buffers() {
+        let (m, k, n) = (128, 128, 128);
+        let big = vec![0.0f32; m * k];
+        let mut out = vec![0.0f32; m * n];
+        let strided = Mat { off: 0, rs: k, cs: 1 };
+        let e = gemm_one(&big[..4], strided, &big, strided, &mut out, m, k, n, gemm::Parallelism::None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "matmul: the left operand (128x128 at offset 0, strides (128, 1)) reaches outside its buffer of 4 elements"
+        );
+        let e = gemm_one(
+            &big,
+            strided,
+            &big[..m * k - 1],
+            strided,
+            &mut out,
+            m,
+            k,
+            n,
+            gemm::Parallelism::None,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "matmul: the right operand (128x128 at offset 0, strides (128, 1)) reaches outside its buffer of 16383 elements"
+        );
+        // Offsets whose arithmetic overflows are outside too, not wrapped back inside.
+        let wrap = Mat {
+            off: 1,
+            rs: usize::MAX,
+            cs: 1,
+        };
+        assert!(gemm_one(&big, wrap, &big, strided, &mut out, m, k, n, gemm::Parallelism::None).is_err());
+        // An output buffer too short for m x n.
+        let e = gemm_one(&big, strided, &big, strided, &mut out[..10], m, k, n, gemm::Parallelism::None).unwrap_err();
+        assert!(e.to_string().starts_with("matmul: the output operand"), "{e}");
+        // In-bounds operands still multiply: identity times ones.
+        let mut eye = vec![0.0f64; m * k];
+        (0..m).for_each(|i| eye[i * k + i] = 1.0);
+        let ones = vec![1.0f64; k * n];
+        let mut o = vec![0.0f64; m * n];
+        gemm_one(&eye, strided, &ones, strided, &mut o, m, k, n, gemm::Parallelism::None).unwrap();
+        assert!(o.iter().all(|&v| v == 1.0));
+    }
+
+    #[test]
+    fn fits_checks_the_furthest_element() {
+        let mat = Mat { off: 2, rs: 3, cs: 1 };
+        // Furthest element: 2 + 1*3 + 2*1 = 7.
+        assert!(mat.fits(2, 3, 8));
+        assert!(!mat.fits(2, 3, 7));
+        assert!(mat.fits(0, 3, 0), "an empty operand reads nothing");
+        let huge = Mat {
+            off: 0,
+            rs: isize::MAX as usize + 1,
+            cs: 1,
+        };
+        assert!(!huge.fits(1, 1, usize::MAX), "strides must fit the isize gemm takes");
+    }
+}

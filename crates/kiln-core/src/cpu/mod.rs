@@ -12,8 +12,12 @@ pub(crate) mod pool;
 use crate::backend::{BinaryOp, CmpOp, ReduceOp, UnaryOp};
 use crate::shape::{coalesce, Dims, RowWalker};
 use crate::{DType, Element, Error, Float, Layout, Result, Shape};
+use pool::AllocError;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
+
+/// What kernels return: a buffer, or the allocation that failed (the caller names the op).
+pub(crate) type AResult<T> = std::result::Result<T, AllocError>;
 
 /// Below this many output elements an op stays on the calling thread: spawning costs more than it
 /// saves (at 2^15, W4's 64K-element optimiser and activation passes ran slower on two threads).
@@ -79,8 +83,9 @@ impl Drop for CpuStorage {
 
 /// Builds a vector of `n` elements, letting `fill(start, chunk)` initialise every slot of each chunk.
 /// Large outputs are filled in parallel chunks.
-pub(crate) fn build<U: Copy + Send>(n: usize, fill: impl Fn(usize, &mut [MaybeUninit<U>]) + Sync) -> Vec<U> {
-    let mut v: Vec<U> = pool::take(n);
+pub(crate) fn build<U: Copy + Send>(n: usize, fill: impl Fn(usize, &mut [MaybeUninit<U>]) + Sync) -> AResult<Vec<U>> {
+    let mut v: Vec<U> = pool::take(n)?;
+    // `take` guarantees capacity >= n; the slice bound checks it again before `set_len` relies on it.
     let spare = &mut v.spare_capacity_mut()[..n];
     let threads = rayon::current_num_threads();
     if n >= PAR_THRESHOLD && threads > 1 {
@@ -89,9 +94,10 @@ pub(crate) fn build<U: Copy + Send>(n: usize, fill: impl Fn(usize, &mut [MaybeUn
     } else {
         fill(0, spare);
     }
-    // SAFETY: every caller's `fill` writes each slot of the chunk it is given, and the chunks cover 0..n.
+    // SAFETY: the capacity is at least `n` (the `[..n]` slice above would have failed otherwise),
+    // every caller's `fill` writes each slot of the chunk it is given, and the chunks cover 0..n.
     unsafe { v.set_len(n) };
-    v
+    Ok(v)
 }
 
 /// Visits the row-major positions `start..start+len` of `shape` (already coalesced) in segments
@@ -128,7 +134,7 @@ pub(crate) fn walk_range<const N: usize>(
 }
 
 /// Elementwise map of one strided operand.
-pub(crate) fn map1<T: Copy + Sync, U: Copy + Send>(x: &[T], l: &Layout, f: impl Fn(T) -> U + Sync) -> Vec<U> {
+pub(crate) fn map1<T: Copy + Sync, U: Copy + Send>(x: &[T], l: &Layout, f: impl Fn(T) -> U + Sync) -> AResult<Vec<U>> {
     let n = l.shape.elem_count();
     if let Some(o) = l.contiguous_offset() {
         let x = &x[o..o + n];
@@ -160,7 +166,7 @@ pub(crate) fn map2<A: Copy + Sync, B: Copy + Sync, U: Copy + Send>(
     lb: &Layout,
     out: &Shape,
     f: impl Fn(A, B) -> U + Sync,
-) -> Vec<U> {
+) -> AResult<Vec<U>> {
     let n = out.elem_count();
     let same = la.shape == *out && lb.shape == *out;
     if same {
@@ -230,7 +236,7 @@ fn sigmoid<T: Float>(v: T) -> T {
     }
 }
 
-fn unary_float<T: Float + CpuElement>(x: &[T], l: &Layout, op: UnaryOp) -> Vec<T> {
+fn unary_float<T: Float + CpuElement>(x: &[T], l: &Layout, op: UnaryOp) -> AResult<Vec<T>> {
     let zero = T::zero();
     let one = T::one();
     match op {
@@ -299,7 +305,7 @@ fn unary_float<T: Float + CpuElement>(x: &[T], l: &Layout, op: UnaryOp) -> Vec<T
     }
 }
 
-fn binary_float<T: Float>(a: &[T], la: &Layout, b: &[T], lb: &Layout, out: &Shape, op: BinaryOp) -> Vec<T> {
+fn binary_float<T: Float>(a: &[T], la: &Layout, b: &[T], lb: &Layout, out: &Shape, op: BinaryOp) -> AResult<Vec<T>> {
     match op {
         BinaryOp::Add => map2(a, la, b, lb, out, move |x, y| x + y),
         BinaryOp::AddScaled(alpha) => {
@@ -316,7 +322,7 @@ fn binary_float<T: Float>(a: &[T], la: &Layout, b: &[T], lb: &Layout, out: &Shap
 }
 
 fn binary_i64(a: &[i64], la: &Layout, b: &[i64], lb: &Layout, out: &Shape, op: BinaryOp) -> Result<Vec<i64>> {
-    Ok(match op {
+    let v = match op {
         BinaryOp::Add => map2(a, la, b, lb, out, move |x, y| x.wrapping_add(y)),
         BinaryOp::Sub => map2(a, la, b, lb, out, move |x, y| x.wrapping_sub(y)),
         BinaryOp::Mul => map2(a, la, b, lb, out, move |x, y| x.wrapping_mul(y)),
@@ -329,10 +335,11 @@ fn binary_i64(a: &[i64], la: &Layout, b: &[i64], lb: &Layout, out: &Shape, op: B
                 got: DType::I64,
             })
         }
-    })
+    };
+    v.map_err(|e| e.at(op.name()))
 }
 
-fn cmp_kernel<T: Copy + Sync + PartialOrd>(a: &[T], la: &Layout, b: &[T], lb: &Layout, out: &Shape, op: CmpOp) -> Vec<u8> {
+fn cmp_kernel<T: Copy + Sync + PartialOrd>(a: &[T], la: &Layout, b: &[T], lb: &Layout, out: &Shape, op: CmpOp) -> AResult<Vec<u8>> {
     match op {
         CmpOp::Eq => map2(a, la, b, lb, out, |x, y| (x == y) as u8),
         CmpOp::Ne => map2(a, la, b, lb, out, |x, y| (x != y) as u8),
@@ -371,7 +378,7 @@ fn reduce_kernel<T: Copy + Send + Sync>(
     init: T,
     combine: impl Fn(T, T) -> T + Sync,
     fold_row: impl Fn(T, &[T]) -> T + Sync,
-) -> Vec<T> {
+) -> AResult<Vec<T>> {
     let rank = l.shape.rank();
     let mut out_dims: Dims = l.shape.0.clone();
     for &d in dims {
@@ -385,9 +392,9 @@ fn reduce_kernel<T: Copy + Send + Sync>(
     }
     let mut strides = [l.strides.clone(), out_strides];
     let shape = coalesce(l.shape.dims(), &mut strides);
-    let mut out = pool::filled(out_n, init);
+    let mut out = pool::filled(out_n, init)?;
     if l.shape.elem_count() == 0 {
-        return out;
+        return Ok(out);
     }
     // Fast paths for a contiguous input reduced over its trailing dims (row reductions: softmax,
     // losses) or its leading dims (bias gradients): plain slice loops, no index walking.
@@ -409,7 +416,7 @@ fn reduce_kernel<T: Copy + Send + Sync>(
                     }
                 }
             }
-            return out;
+            return Ok(out);
         }
         if dims_sorted && dims.first() == Some(&0) {
             let inner = out_n;
@@ -420,7 +427,7 @@ fn reduce_kernel<T: Copy + Send + Sync>(
                     }
                 }
             }
-            return out;
+            return Ok(out);
         }
     }
     let seq = |shape: &Dims, strides: &[Dims; 2], in_base: usize, out: &mut [T]| {
@@ -458,10 +465,10 @@ fn reduce_kernel<T: Copy + Send + Sync>(
     } else {
         seq(&shape, &strides, l.offset, &mut out);
     }
-    out
+    Ok(out)
 }
 
-fn reduce_float<T: Float>(x: &[T], l: &Layout, dims: &[usize], op: ReduceOp) -> Vec<T> {
+fn reduce_float<T: Float>(x: &[T], l: &Layout, dims: &[usize], op: ReduceOp) -> AResult<Vec<T>> {
     match op {
         ReduceOp::Sum => reduce_kernel(x, l, dims, T::zero(), |a, b| a + b, |a, row| a + sum_slice(row)),
         ReduceOp::Max => reduce_kernel(
@@ -483,7 +490,7 @@ fn reduce_float<T: Float>(x: &[T], l: &Layout, dims: &[usize], op: ReduceOp) -> 
     }
 }
 
-fn reduce_i64(x: &[i64], l: &Layout, dims: &[usize], op: ReduceOp) -> Vec<i64> {
+fn reduce_i64(x: &[i64], l: &Layout, dims: &[usize], op: ReduceOp) -> AResult<Vec<i64>> {
     match op {
         ReduceOp::Sum => reduce_kernel(
             x,
@@ -500,7 +507,7 @@ fn reduce_i64(x: &[i64], l: &Layout, dims: &[usize], op: ReduceOp) -> Vec<i64> {
 
 /// Index of the first maximum (or minimum) along `dim`; NaN counts as larger than everything,
 /// as in PyTorch.
-fn arg_kernel<T: Copy + Sync + PartialOrd>(x: &[T], l: &Layout, dim: usize, max: bool) -> Vec<i64> {
+fn arg_kernel<T: Copy + Sync + PartialOrd>(x: &[T], l: &Layout, dim: usize, max: bool) -> AResult<Vec<i64>> {
     let rank = l.shape.rank();
     let mut shape: Dims = Dims::new();
     let mut strides: Dims = Dims::new();
@@ -515,7 +522,7 @@ fn arg_kernel<T: Copy + Sync + PartialOrd>(x: &[T], l: &Layout, dim: usize, max:
     let n: usize = shape.iter().product();
     #[allow(clippy::eq_op)]
     let is_nan = |v: T| v != v;
-    let mut out = Vec::with_capacity(n);
+    let mut out = pool::try_with_capacity(n)?;
     walk_range(&shape, &[strides], [l.offset], 0, n, |[o], _| {
         let mut best = x[o];
         let mut bi = 0usize;
@@ -534,10 +541,10 @@ fn arg_kernel<T: Copy + Sync + PartialOrd>(x: &[T], l: &Layout, dim: usize, max:
         }
         out.push(bi as i64);
     });
-    out
+    Ok(out)
 }
 
-fn fill_slice<T: Copy + Send + Sync>(n: usize, v: T) -> Vec<T> {
+fn fill_slice<T: Copy + Send + Sync>(n: usize, v: T) -> AResult<Vec<T>> {
     build(n, |_, dst| {
         for d in dst {
             d.write(v);
@@ -563,22 +570,32 @@ impl CpuStorage {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    pub(crate) fn full(n: usize, value: f64, dtype: DType) -> Self {
-        match dtype {
-            DType::F32 => CpuStorage::F32(fill_slice(n, value as f32)),
-            DType::F64 => CpuStorage::F64(fill_slice(n, value)),
-            DType::I64 => CpuStorage::I64(fill_slice(n, value as i64)),
-            DType::U8 => CpuStorage::U8(fill_slice(n, value as u8)),
-        }
+    /// `n` copies of `value`; `op` names the caller in an allocation error.
+    pub(crate) fn full(n: usize, value: f64, dtype: DType, op: &'static str) -> Result<Self> {
+        let s = match dtype {
+            DType::F32 => fill_slice(n, value as f32).map(CpuStorage::F32),
+            DType::F64 => fill_slice(n, value).map(CpuStorage::F64),
+            DType::I64 => fill_slice(n, value as i64).map(CpuStorage::I64),
+            DType::U8 => fill_slice(n, value as u8).map(CpuStorage::U8),
+        };
+        s.map_err(|e| e.at(op))
     }
-    pub(crate) fn arange(start: f64, step: f64, n: usize, dtype: DType) -> Self {
-        let vals = (0..n).map(|i| start + step * i as f64);
-        match dtype {
-            DType::F32 => CpuStorage::F32(vals.map(|v| v as f32).collect()),
-            DType::F64 => CpuStorage::F64(vals.collect()),
-            DType::I64 => CpuStorage::I64(vals.map(|v| v as i64).collect()),
-            DType::U8 => CpuStorage::U8(vals.map(|v| v as u8).collect()),
+    /// `start + step * i` for `i` in `0..n`, converted to `dtype`.
+    pub(crate) fn arange(start: f64, step: f64, n: usize, dtype: DType) -> Result<Self> {
+        fn fill<T: Copy + Send>(n: usize, f: impl Fn(f64) -> T + Sync, start: f64, step: f64) -> AResult<Vec<T>> {
+            build(n, |at, dst| {
+                for (i, d) in dst.iter_mut().enumerate() {
+                    d.write(f(start + step * (at + i) as f64));
+                }
+            })
         }
+        let s = match dtype {
+            DType::F32 => fill(n, |v| v as f32, start, step).map(CpuStorage::F32),
+            DType::F64 => fill(n, |v| v, start, step).map(CpuStorage::F64),
+            DType::I64 => fill(n, |v| v as i64, start, step).map(CpuStorage::I64),
+            DType::U8 => fill(n, |v| v as u8, start, step).map(CpuStorage::U8),
+        };
+        s.map_err(|e| e.at("arange"))
     }
     fn float_only(&self, op: &'static str) -> Error {
         Error::DType {
@@ -588,22 +605,27 @@ impl CpuStorage {
         }
     }
     pub(crate) fn unary(&self, l: &Layout, op: UnaryOp) -> Result<Self> {
-        match self {
-            CpuStorage::F32(v) => Ok(CpuStorage::F32(unary_float(v, l, op))),
-            CpuStorage::F64(v) => Ok(CpuStorage::F64(unary_float(v, l, op))),
+        let s = match self {
+            CpuStorage::F32(v) => unary_float(v, l, op).map(CpuStorage::F32),
+            CpuStorage::F64(v) => unary_float(v, l, op).map(CpuStorage::F64),
             CpuStorage::I64(v) => match op {
-                UnaryOp::Neg => Ok(CpuStorage::I64(map1(v, l, |x| x.wrapping_neg()))),
-                UnaryOp::Abs => Ok(CpuStorage::I64(map1(v, l, |x| x.wrapping_abs()))),
-                UnaryOp::Sign => Ok(CpuStorage::I64(map1(v, l, |x| x.signum()))),
-                _ => Err(self.float_only(op.name())),
+                UnaryOp::Neg => map1(v, l, |x| x.wrapping_neg()).map(CpuStorage::I64),
+                UnaryOp::Abs => map1(v, l, |x| x.wrapping_abs()).map(CpuStorage::I64),
+                UnaryOp::Sign => map1(v, l, |x| x.signum()).map(CpuStorage::I64),
+                _ => return Err(self.float_only(op.name())),
             },
-            CpuStorage::U8(_) => Err(self.float_only(op.name())),
-        }
+            CpuStorage::U8(_) => return Err(self.float_only(op.name())),
+        };
+        s.map_err(|e| e.at(op.name()))
     }
     pub(crate) fn binary(&self, l: &Layout, rhs: &Self, rl: &Layout, op: BinaryOp, out: &Shape) -> Result<Self> {
         match (self, rhs) {
-            (CpuStorage::F32(a), CpuStorage::F32(b)) => Ok(CpuStorage::F32(binary_float(a, l, b, rl, out, op))),
-            (CpuStorage::F64(a), CpuStorage::F64(b)) => Ok(CpuStorage::F64(binary_float(a, l, b, rl, out, op))),
+            (CpuStorage::F32(a), CpuStorage::F32(b)) => {
+                Ok(CpuStorage::F32(binary_float(a, l, b, rl, out, op).map_err(|e| e.at(op.name()))?))
+            }
+            (CpuStorage::F64(a), CpuStorage::F64(b)) => {
+                Ok(CpuStorage::F64(binary_float(a, l, b, rl, out, op).map_err(|e| e.at(op.name()))?))
+            }
             (CpuStorage::I64(a), CpuStorage::I64(b)) => Ok(CpuStorage::I64(binary_i64(a, l, b, rl, out, op)?)),
             (CpuStorage::U8(_), CpuStorage::U8(_)) => Err(self.float_only(op.name())),
             _ => Err(Error::DTypeMismatch {
@@ -627,7 +649,7 @@ impl CpuStorage {
                 })
             }
         };
-        Ok(CpuStorage::U8(v))
+        Ok(CpuStorage::U8(v.map_err(|e| e.at(op.name()))?))
     }
     pub(crate) fn where_cond(m: &Self, ml: &Layout, a: &Self, al: &Layout, b: &Self, bl: &Layout, out: &Shape) -> Result<Self> {
         let CpuStorage::U8(mask) = m else {
@@ -637,7 +659,7 @@ impl CpuStorage {
                 got: m.dtype(),
             });
         };
-        fn tern<T: Copy + Send + Sync>(m: &[u8], ml: &Layout, a: &[T], al: &Layout, b: &[T], bl: &Layout, out: &Shape) -> Vec<T> {
+        fn tern<T: Copy + Send + Sync>(m: &[u8], ml: &Layout, a: &[T], al: &Layout, b: &[T], bl: &Layout, out: &Shape) -> AResult<Vec<T>> {
             let n = out.elem_count();
             let mut strides = [ml.broadcast_strides(out), al.broadcast_strides(out), bl.broadcast_strides(out)];
             let shape = coalesce(out.dims(), &mut strides);
@@ -661,11 +683,11 @@ impl CpuStorage {
                 );
             })
         }
-        Ok(match (a, b) {
-            (CpuStorage::F32(a), CpuStorage::F32(b)) => CpuStorage::F32(tern(mask, ml, a, al, b, bl, out)),
-            (CpuStorage::F64(a), CpuStorage::F64(b)) => CpuStorage::F64(tern(mask, ml, a, al, b, bl, out)),
-            (CpuStorage::I64(a), CpuStorage::I64(b)) => CpuStorage::I64(tern(mask, ml, a, al, b, bl, out)),
-            (CpuStorage::U8(a), CpuStorage::U8(b)) => CpuStorage::U8(tern(mask, ml, a, al, b, bl, out)),
+        let s = match (a, b) {
+            (CpuStorage::F32(a), CpuStorage::F32(b)) => tern(mask, ml, a, al, b, bl, out).map(CpuStorage::F32),
+            (CpuStorage::F64(a), CpuStorage::F64(b)) => tern(mask, ml, a, al, b, bl, out).map(CpuStorage::F64),
+            (CpuStorage::I64(a), CpuStorage::I64(b)) => tern(mask, ml, a, al, b, bl, out).map(CpuStorage::I64),
+            (CpuStorage::U8(a), CpuStorage::U8(b)) => tern(mask, ml, a, al, b, bl, out).map(CpuStorage::U8),
             _ => {
                 return Err(Error::DTypeMismatch {
                     op: "where_cond",
@@ -673,20 +695,28 @@ impl CpuStorage {
                     rhs: b.dtype(),
                 })
             }
-        })
+        };
+        s.map_err(|e| e.at("where_cond"))
     }
     pub(crate) fn reduce(&self, l: &Layout, dims: &[usize], op: ReduceOp) -> Result<Self> {
-        match self {
-            CpuStorage::F32(v) => Ok(CpuStorage::F32(reduce_float(v, l, dims, op))),
-            CpuStorage::F64(v) => Ok(CpuStorage::F64(reduce_float(v, l, dims, op))),
-            CpuStorage::I64(v) => Ok(CpuStorage::I64(reduce_i64(v, l, dims, op))),
+        let name = match op {
+            ReduceOp::Sum => "sum",
+            ReduceOp::Max => "max",
+            ReduceOp::Min => "min",
+        };
+        let s = match self {
+            CpuStorage::F32(v) => reduce_float(v, l, dims, op).map(CpuStorage::F32),
+            CpuStorage::F64(v) => reduce_float(v, l, dims, op).map(CpuStorage::F64),
+            CpuStorage::I64(v) => reduce_i64(v, l, dims, op).map(CpuStorage::I64),
             CpuStorage::U8(v) => {
                 // Masks are summed as counts, the common use (how many predictions were right).
-                let wide: Vec<i64> = map1(v, l, |x| x as i64);
-                let wl = Layout::contiguous(l.shape.clone());
-                Ok(CpuStorage::I64(reduce_i64(&wide, &wl, dims, op)))
+                map1(v, l, |x| x as i64).and_then(|wide| {
+                    let wl = Layout::contiguous(l.shape.clone());
+                    reduce_i64(&wide, &wl, dims, op).map(CpuStorage::I64)
+                })
             }
-        }
+        };
+        s.map_err(|e| e.at(name))
     }
     pub(crate) fn arg_reduce(&self, l: &Layout, dim: usize, max: bool) -> Result<Self> {
         if l.shape.0[dim] == 0 {
@@ -695,48 +725,53 @@ impl CpuStorage {
                 format!("cannot reduce an empty dimension {dim} of shape {}", l.shape),
             ));
         }
-        Ok(CpuStorage::I64(any_dtype!(self, v => arg_kernel(v, l, dim, max))))
+        let v = any_dtype!(self, v => arg_kernel(v, l, dim, max));
+        Ok(CpuStorage::I64(v.map_err(|e| e.at(if max { "argmax" } else { "argmin" }))?))
     }
-    pub(crate) fn copy_strided(&self, l: &Layout) -> Self {
-        match self {
-            CpuStorage::F32(v) => CpuStorage::F32(map1(v, l, |x| x)),
-            CpuStorage::F64(v) => CpuStorage::F64(map1(v, l, |x| x)),
-            CpuStorage::I64(v) => CpuStorage::I64(map1(v, l, |x| x)),
-            CpuStorage::U8(v) => CpuStorage::U8(map1(v, l, |x| x)),
+    /// A contiguous copy; `op` names the caller in an allocation error.
+    pub(crate) fn copy_strided(&self, l: &Layout, op: &'static str) -> Result<Self> {
+        let s = match self {
+            CpuStorage::F32(v) => map1(v, l, |x| x).map(CpuStorage::F32),
+            CpuStorage::F64(v) => map1(v, l, |x| x).map(CpuStorage::F64),
+            CpuStorage::I64(v) => map1(v, l, |x| x).map(CpuStorage::I64),
+            CpuStorage::U8(v) => map1(v, l, |x| x).map(CpuStorage::U8),
+        };
+        s.map_err(|e| e.at(op))
+    }
+    pub(crate) fn cast(&self, l: &Layout, dtype: DType) -> Result<Self> {
+        fn conv<T: Element>(v: &[T], l: &Layout, dtype: DType) -> AResult<CpuStorage> {
+            Ok(match dtype {
+                DType::F32 => CpuStorage::F32(map1(v, l, |x| x.to_f64() as f32)?),
+                DType::F64 => CpuStorage::F64(map1(v, l, |x| x.to_f64())?),
+                DType::I64 => CpuStorage::I64(map1(v, l, |x| x.to_f64() as i64)?),
+                DType::U8 => CpuStorage::U8(map1(v, l, |x| x.to_f64() as u8)?),
+            })
         }
+        any_dtype!(self, v => conv(v, l, dtype)).map_err(|e| e.at("to_dtype"))
     }
-    pub(crate) fn cast(&self, l: &Layout, dtype: DType) -> Self {
-        fn conv<T: Element>(v: &[T], l: &Layout, dtype: DType) -> CpuStorage {
-            match dtype {
-                DType::F32 => CpuStorage::F32(map1(v, l, |x| x.to_f64() as f32)),
-                DType::F64 => CpuStorage::F64(map1(v, l, |x| x.to_f64())),
-                DType::I64 => CpuStorage::I64(map1(v, l, |x| x.to_f64() as i64)),
-                DType::U8 => CpuStorage::U8(map1(v, l, |x| x.to_f64() as u8)),
-            }
-        }
-        any_dtype!(self, v => conv(v, l, dtype))
-    }
-    pub(crate) fn pad(&self, l: &Layout, pads: &[(usize, usize)], value: f64) -> Self {
-        fn pad_t<T: Element>(x: &[T], l: &Layout, pads: &[(usize, usize)], value: T) -> Vec<T> {
-            let out_dims: Dims = l.shape.0.iter().zip(pads).map(|(&d, &(a, b))| d + a + b).collect();
-            let out_shape = Shape(out_dims);
-            let ostr = out_shape.contiguous_strides();
-            let mut out = pool::filled(out_shape.elem_count(), value);
+    /// Constant padding into `out`, the padded shape (validated by the caller: `dims[i] + pads[i].0
+    /// + pads[i].1`, whose element count fits).
+    pub(crate) fn pad(&self, l: &Layout, pads: &[(usize, usize)], value: f64, out: &Shape) -> Result<Self> {
+        fn pad_t<T: Element>(x: &[T], l: &Layout, pads: &[(usize, usize)], value: T, out: &Shape) -> AResult<Vec<T>> {
+            let ostr = out.contiguous_strides();
+            let mut buf = pool::filled(out.elem_count(), value)?;
+            // Within the output buffer: each `a < out dim`, so the sum is at most its last index.
             let base: usize = pads.iter().zip(ostr.iter()).map(|(&(a, _), &s)| a * s).sum();
-            copy_into(x, l, &mut out, &ostr, base);
-            out
+            copy_into(x, l, &mut buf, &ostr, base);
+            Ok(buf)
         }
-        match self {
-            CpuStorage::F32(v) => CpuStorage::F32(pad_t(v, l, pads, value as f32)),
-            CpuStorage::F64(v) => CpuStorage::F64(pad_t(v, l, pads, value)),
-            CpuStorage::I64(v) => CpuStorage::I64(pad_t(v, l, pads, value as i64)),
-            CpuStorage::U8(v) => CpuStorage::U8(pad_t(v, l, pads, value as u8)),
-        }
+        let s = match self {
+            CpuStorage::F32(v) => pad_t(v, l, pads, value as f32, out).map(CpuStorage::F32),
+            CpuStorage::F64(v) => pad_t(v, l, pads, value, out).map(CpuStorage::F64),
+            CpuStorage::I64(v) => pad_t(v, l, pads, value as i64, out).map(CpuStorage::I64),
+            CpuStorage::U8(v) => pad_t(v, l, pads, value as u8, out).map(CpuStorage::U8),
+        };
+        s.map_err(|e| e.at("pad"))
     }
     pub(crate) fn cat(parts: &[(&Self, &Layout)], dim: usize, out: &Shape) -> Result<Self> {
         fn cat_t<T: CpuElement>(parts: &[(&CpuStorage, &Layout)], dim: usize, out: &Shape) -> Result<Vec<T>> {
             let ostr = out.contiguous_strides();
-            let mut buf = pool::filled(out.elem_count(), T::zero());
+            let mut buf = pool::filled(out.elem_count(), T::zero()).map_err(|e| e.at("cat"))?;
             let mut at = 0;
             for (s, l) in parts {
                 let x = T::slice(s).ok_or(Error::DTypeMismatch {
@@ -801,7 +836,7 @@ pub(crate) fn copy_into<T: Copy>(x: &[T], l: &Layout, dst: &mut [T], dstr: &[usi
 
 /// One fused Adam update over contiguous buffers (see [`crate::Tensor::adam_step`]): the same
 /// per-element arithmetic, in the same order, as the composed ops it replaces.
-fn adam_t<T: Float>(p: &[T], g: &[T], m: Option<&[T]>, v: Option<&[T]>, h: &crate::AdamStep) -> (Vec<T>, Vec<T>, Vec<T>) {
+fn adam_t<T: Float>(p: &[T], g: &[T], m: Option<&[T]>, v: Option<&[T]>, h: &crate::AdamStep) -> AResult<(Vec<T>, Vec<T>, Vec<T>)> {
     let n = p.len();
     let (b1, c1) = (T::from_f64(h.beta1), T::from_f64(1.0 - h.beta1));
     let (b2, c2) = (T::from_f64(h.beta2), T::from_f64(1.0 - h.beta2));
@@ -810,7 +845,8 @@ fn adam_t<T: Float>(p: &[T], g: &[T], m: Option<&[T]>, v: Option<&[T]>, h: &crat
         T::from_f64(h.eps),
         T::from_f64(-h.step_size),
     );
-    let mut outs: [Vec<T>; 3] = [pool::take(n), pool::take(n), pool::take(n)];
+    let mut outs: [Vec<T>; 3] = [pool::take(n)?, pool::take(n)?, pool::take(n)?];
+    // `take` guarantees capacity >= n; these slices check it again before `set_len` relies on it.
     let [op, om, ov] = &mut outs;
     let (sp, sm, sv) = (
         &mut op.spare_capacity_mut()[..n],
@@ -819,7 +855,7 @@ fn adam_t<T: Float>(p: &[T], g: &[T], m: Option<&[T]>, v: Option<&[T]>, h: &crat
     );
     // The first step has no moments yet: read zeros (0·β + x·(1-β) rounds exactly like x·(1-β)).
     let zeros: Vec<T> = if m.is_none() || v.is_none() {
-        vec![T::zero(); n]
+        pool::filled(n, T::zero())?
     } else {
         Vec::new()
     };
@@ -847,14 +883,15 @@ fn adam_t<T: Float>(p: &[T], g: &[T], m: Option<&[T]>, v: Option<&[T]>, h: &crat
     } else {
         run(0, sp, sm, sv);
     }
-    // SAFETY: `run` writes every slot of the chunks it is given, and the chunks cover 0..n.
+    // SAFETY: each capacity is at least `n` (the `[..n]` spare slices above would have failed
+    // otherwise), `run` writes every slot of the chunks it is given, and the chunks cover 0..n.
     unsafe {
         op.set_len(n);
         om.set_len(n);
         ov.set_len(n);
     }
     let [a, b, c] = outs;
-    (a, b, c)
+    Ok((a, b, c))
 }
 
 impl CpuStorage {
@@ -866,7 +903,7 @@ impl CpuStorage {
             m: Option<&CpuStorage>,
             v: Option<&CpuStorage>,
             h: &crate::AdamStep,
-        ) -> Option<(CpuStorage, CpuStorage, CpuStorage)> {
+        ) -> Option<AResult<(CpuStorage, CpuStorage, CpuStorage)>> {
             let m = match m {
                 Some(m) => Some(T::slice(m)?),
                 None => None,
@@ -875,8 +912,8 @@ impl CpuStorage {
                 Some(v) => Some(T::slice(v)?),
                 None => None,
             };
-            let (a, b, c) = adam_t(T::slice(p)?, T::slice(g)?, m, v, h);
-            Some((T::wrap(a), T::wrap(b), T::wrap(c)))
+            let r = adam_t(T::slice(p)?, T::slice(g)?, m, v, h);
+            Some(r.map(|(a, b, c)| (T::wrap(a), T::wrap(b), T::wrap(c))))
         }
         let r = match p {
             CpuStorage::F32(_) => typed::<f32>(p, g, m, v, h),
@@ -887,6 +924,7 @@ impl CpuStorage {
             op: "adam_step",
             expected: "f32 or f64 for every operand",
             got: p.dtype(),
-        })
+        })?
+        .map_err(|e| e.at("adam_step"))
     }
 }

@@ -58,14 +58,53 @@ fn pooled_size<T>(n: usize) -> bool {
     std::mem::size_of::<T>() > 0 && n.saturating_mul(std::mem::size_of::<T>()) >= MIN_POOLED_BYTES
 }
 
+/// A failed buffer allocation: the request was larger than `isize::MAX` bytes or the allocator
+/// refused it. Kernels do not know the user-facing op name, so their callers attach it with
+/// [`AllocError::at`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AllocError {
+    /// Elements requested.
+    pub(crate) elems: usize,
+    /// Bytes per element.
+    pub(crate) elem_bytes: usize,
+}
+
+impl AllocError {
+    /// The user-facing error of op `op`.
+    pub(crate) fn at(self, op: &'static str) -> crate::Error {
+        crate::Error::Alloc {
+            op,
+            elems: self.elems,
+            elem_bytes: self.elem_bytes,
+        }
+    }
+}
+
+/// A fresh empty vector with capacity for exactly `n` elements, or an error instead of the abort
+/// (allocator failure) or panic (capacity overflow) of `Vec::with_capacity`.
+pub(crate) fn try_with_capacity<T>(n: usize) -> Result<Vec<T>, AllocError> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| AllocError {
+        elems: n,
+        elem_bytes: std::mem::size_of::<T>(),
+    })?;
+    Ok(v)
+}
+
 /// An empty vector with room for at least `n` elements, reused from the cache when one of the
 /// right size class is free. Its spare capacity may hold stale values: write before reading.
-pub(crate) fn take<T: Copy>(n: usize) -> Vec<T> {
+/// A request the allocator cannot serve is an error, never an abort.
+pub(crate) fn take<T: Copy>(n: usize) -> Result<Vec<T>, AllocError> {
     if !pooled_size::<T>(n) {
-        return Vec::with_capacity(n);
+        return try_with_capacity(n);
     }
     let class = class_of(n);
-    let key = (std::mem::align_of::<T>(), class * std::mem::size_of::<T>());
+    // Rounding up to the class must not overflow the byte size either; a request that large is
+    // refused by the allocator anyway, so ask for exactly `n` and let it report the failure.
+    let Some(bytes) = class.checked_mul(std::mem::size_of::<T>()).filter(|&b| b <= isize::MAX as usize) else {
+        return try_with_capacity(n);
+    };
+    let key = (std::mem::align_of::<T>(), bytes);
     let reused = {
         let mut s = lock();
         let r = s.lists.get_mut(&key).and_then(|l| l.pop());
@@ -76,23 +115,31 @@ pub(crate) fn take<T: Copy>(n: usize) -> Vec<T> {
     };
     match reused {
         // SAFETY: the buffer was allocated by the global allocator as a Vec of an element type with
-        // T's alignment and `key.1 = class * size_of::<T>()` bytes, exactly the layout of a
-        // `Vec<T>` of capacity `class`; length 0 means no element is assumed initialised.
-        Some(Raw(p)) => unsafe { Vec::from_raw_parts(p.as_ptr().cast::<T>(), 0, class) },
-        None => Vec::with_capacity(class),
+        // T's alignment and `key.1 = class * size_of::<T>()` bytes (checked above not to overflow),
+        // exactly the layout of a `Vec<T>` of capacity `class`; length 0 means no element is
+        // assumed initialised.
+        Some(Raw(p)) => Ok(unsafe { Vec::from_raw_parts(p.as_ptr().cast::<T>(), 0, class) }),
+        // Report the request, not the rounded-up class, when the allocator refuses.
+        None => try_with_capacity(class).map_err(|e| AllocError { elems: n, ..e }),
     }
 }
 
-/// `n` copies of `value` in a (possibly reused) buffer.
-pub(crate) fn filled<T: Copy>(n: usize, value: T) -> Vec<T> {
-    let mut v = take(n);
+/// `n` copies of `value` in a (possibly reused) buffer, or an error when it cannot be allocated.
+pub(crate) fn filled<T: Copy>(n: usize, value: T) -> Result<Vec<T>, AllocError> {
+    let mut v = take(n)?;
     v.resize(n, value);
-    v
+    Ok(v)
 }
 
 fn free(r: Raw, key: (usize, usize)) {
-    // SAFETY: `r` was allocated with exactly this size and alignment (see `give`) and is owned here.
-    unsafe { std::alloc::dealloc(r.0.as_ptr(), Layout::from_size_align_unchecked(key.1, key.0)) }
+    // The key came from a live Vec's layout, so this cannot fail; if it ever did, leaking the
+    // buffer is safe where freeing it with a wrong layout would not be.
+    let Ok(layout) = Layout::from_size_align(key.1, key.0) else {
+        return;
+    };
+    // SAFETY: `r` was allocated by the global allocator with exactly this size and alignment (see
+    // `give`, which keys it by the Vec's capacity in bytes and alignment) and is owned here alone.
+    unsafe { std::alloc::dealloc(r.0.as_ptr(), layout) }
 }
 
 /// Keeps `v`'s allocation for reuse when it is large, of an exact size class and fits the budget;
@@ -107,8 +154,11 @@ pub(crate) fn give<T: Copy>(v: Vec<T>) {
         return;
     }
     let mut v = std::mem::ManuallyDrop::new(v);
-    // SAFETY: a Vec's pointer is non-null.
-    let raw = Raw(unsafe { NonNull::new_unchecked(v.as_mut_ptr().cast::<u8>()) });
+    // A Vec's pointer is never null; the checked constructor avoids an unsafe block for it.
+    let Some(ptr) = NonNull::new(v.as_mut_ptr().cast::<u8>()) else {
+        return;
+    };
+    let raw = Raw(ptr);
     let mut evicted = Vec::new();
     {
         let mut s = lock();
@@ -156,18 +206,18 @@ mod tests {
     #[test]
     fn reuse_returns_empty_vectors_of_the_class() {
         let n = 100_003;
-        let mut v: Vec<f64> = take(n);
+        let mut v: Vec<f64> = take(n).unwrap();
         assert!(v.is_empty() && v.capacity() == class_of(n));
         v.resize(n, 7.0);
         let p = v.as_ptr();
         give(v);
-        let w: Vec<f64> = take(n);
+        let w: Vec<f64> = take(n).unwrap();
         assert!(w.is_empty(), "a reused buffer must come back with length 0");
         // Another thread may have taken it in between, so only check the pointer when it matches.
         if w.as_ptr() == p {
             assert!(w.capacity() >= n);
         }
-        let z = filled(n, 0.0f64);
+        let z = filled(n, 0.0f64).unwrap();
         assert!(z.iter().all(|&x| x == 0.0));
         give(w);
         give(z);
@@ -175,8 +225,20 @@ mod tests {
     }
 
     #[test]
+    fn impossible_requests_are_errors_not_aborts() {
+        // Over isize::MAX bytes: a capacity overflow, which `Vec::with_capacity` would panic on.
+        let e = take::<f64>(usize::MAX / 4).unwrap_err();
+        assert_eq!((e.elems, e.elem_bytes), (usize::MAX / 4, 8));
+        // Representable but far beyond any machine's memory: the allocator refuses (an abort
+        // through `handle_alloc_error` before).
+        let e = filled::<f32>((1 << 60) + 3, 0.0).unwrap_err();
+        assert_eq!((e.elems, e.elem_bytes), ((1 << 60) + 3, 4));
+        assert!(try_with_capacity::<u8>(usize::MAX).is_err());
+    }
+
+    #[test]
     fn small_and_odd_buffers_are_not_cached() {
-        let v: Vec<f32> = take(10);
+        let v: Vec<f32> = take(10).unwrap();
         assert!(v.capacity() < MIN_POOLED_BYTES / 4);
         give(v);
         // A user vector with an odd capacity is freed, not cached under a wrong class.
