@@ -493,8 +493,15 @@ pub(crate) fn read_csv_examples(
     let mut records = reader.records();
     // The CSV reader does not count blank lines in its line numbers, so
     // lines are recomputed from byte offsets to match what editors show.
+    // A line ends at LF, CRLF or a lone CR (old Mac files), as editors count them.
     let line_starts: Vec<usize> = std::iter::once(0)
-        .chain(bytes.iter().enumerate().filter(|(_, &b)| b == b'\n').map(|(i, _)| i + 1))
+        .chain(
+            bytes
+                .iter()
+                .enumerate()
+                .filter(|&(i, &b)| b == b'\n' || b == b'\r' && bytes.get(i + 1) != Some(&b'\n'))
+                .map(|(i, _)| i + 1),
+        )
         .collect();
     let line_of = |pos: Option<&csv::Position>| -> usize {
         // A record's position is where the reader resumed, which can be
@@ -621,7 +628,12 @@ pub(crate) fn read_csv_examples(
                 file: file.clone(),
                 line,
                 column: names[c].clone(),
-                value: text.to_string(),
+                // A huge cell is shown cut, not echoed whole.
+                value: if text.chars().count() > 40 {
+                    format!("{}…", text.chars().take(40).collect::<String>())
+                } else {
+                    text.to_string()
+                },
             })
         };
         ins.clear();

@@ -167,3 +167,15 @@ fn column_names_must_be_grammar_names() {
         "t.pla:4: .ilb: \"1b\" cannot be a column name: a name must start with a letter or '_'"
     );
 }
+
+#[test]
+fn lone_cr_line_ends_count_and_huge_cells_are_cut() {
+    let err = kiln_logic::Table::from_csv_str("t.csv", "a,b,Y\r0,0,0\r0,x,1\r", None).unwrap_err();
+    assert_eq!(err.to_string(), "t.csv:3: column 'b': expected 0, 1, true or false, found 'x'");
+    let big = format!("a,b,Y\n0,{},1\n", "7".repeat(1_000_000));
+    let err = kiln_logic::Table::from_csv_str("t.csv", &big, None).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!("t.csv:2: column 'b': expected 0, 1, true or false, found '{}…'", "7".repeat(40))
+    );
+}

@@ -377,6 +377,18 @@ fn extend_json(mut doc: String, extra: &[(&str, serde_json::Value)]) -> String {
 pub fn run(args: &LearnArgs) -> Result<u8, String> {
     check_timeout(args.timeout)?;
     super::learn_samples::check_emit(args)?;
+    for (flag, out) in [("--plot", &args.plot), ("-o", &args.output)] {
+        if let Some(out) = out {
+            let same = |a: &Path, b: &Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y);
+            if [Some(&args.file), args.valid.as_ref()]
+                .into_iter()
+                .flatten()
+                .any(|input| same(out, input))
+            {
+                return Err(format!("{flag} {}: that is an input file; refusing to overwrite it", out.display()));
+            }
+        }
+    }
     if samples_mode(args)? {
         let timeout = args.timeout.unwrap_or(super::learn_samples::DEFAULT_TIMEOUT);
         return super::learn_samples::run(args, timeout);
