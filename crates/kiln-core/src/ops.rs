@@ -548,7 +548,9 @@ impl Tensor {
     /// Splits along `dim` into pieces of the given sizes (views).
     pub fn split(&self, sizes: &[usize], dim: isize) -> Result<Vec<Tensor>> {
         let d = self.shape().dim(dim, "split")?;
-        if sizes.iter().sum::<usize>() != self.dims()[d] {
+        // Checked: a wrapped sum could match the dimension and pass.
+        let total = sizes.iter().try_fold(0usize, |a, &s| a.checked_add(s));
+        if total != Some(self.dims()[d]) {
             return Err(Error::shape(
                 "split",
                 format!("sizes {sizes:?} do not add up to dimension {d} of {}", self.shape()),

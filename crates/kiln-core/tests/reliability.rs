@@ -118,6 +118,11 @@ fn matmul_cat_pad_and_index_select_check_their_output_shapes() {
         err(Tensor::cat(&[&u, &u, &u, &u], 0)),
         "cat: the joined size of dimension 0 overflows usize (at shape [4611686018427387904])"
     );
+    // Sizes whose sum wraps to the dimension's size used to pass.
+    assert_eq!(
+        z(&[2]).split(&[usize::MAX, 3], 0).unwrap_err().to_string(),
+        format!("split: sizes [{}, 3] do not add up to dimension 0 of [2]", usize::MAX)
+    );
     assert_eq!(
         err(z(&[2]).pad(&[(usize::MAX, 0)], 0.0)),
         "pad: padding dimension 0 of shape [2] by (18446744073709551615, 0) overflows usize"

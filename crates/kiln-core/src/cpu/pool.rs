@@ -51,7 +51,9 @@ fn class_of(n: usize) -> usize {
     }
     let step = (usize::BITS - 1 - n.leading_zeros()) - 2; // a quarter of n's power of two
     let q = 1usize << step;
-    n.div_ceil(q) * q
+    // Rounding up past usize::MAX (n above 7/8 of it) keeps n itself: no buffer that large
+    // exists, and the allocator reports the failure for n.
+    n.div_ceil(q).checked_mul(q).unwrap_or(n)
 }
 
 fn pooled_size<T>(n: usize) -> bool {
@@ -234,6 +236,10 @@ mod tests {
         let e = filled::<f32>((1 << 60) + 3, 0.0).unwrap_err();
         assert_eq!((e.elems, e.elem_bytes), ((1 << 60) + 3, 4));
         assert!(try_with_capacity::<u8>(usize::MAX).is_err());
+        // Near usize::MAX the size class itself would overflow.
+        let e = take::<u8>(usize::MAX - 1).unwrap_err();
+        assert_eq!((e.elems, e.elem_bytes), (usize::MAX - 1, 1));
+        assert_eq!(class_of(usize::MAX), usize::MAX);
     }
 
     #[test]
