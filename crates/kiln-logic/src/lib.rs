@@ -5,6 +5,7 @@
 //! * [`grammar`]: the text form of circuits (printer and parser).
 //! * [`verify`](mod@verify): checking a circuit against a table row by row.
 //! * [`search`](mod@search): exact minimum-size synthesis by enumeration.
+//! * [`exact_sat`]: exact minimum-size synthesis with a SAT solver.
 //! * [`emit`]: Rust, C and Verilog code generation.
 //! * [`library`]: built-in benchmark tables.
 //! * [`json`]: the machine-readable result format.
@@ -12,6 +13,7 @@
 
 pub mod circuit;
 pub mod emit;
+pub mod exact_sat;
 pub mod grammar;
 pub mod json;
 pub mod library;

@@ -162,7 +162,7 @@ const NEG: u8 = u8::MAX;
 
 /// How the basis writes a lone negation, if it can.
 #[derive(Debug, Clone, Copy)]
-enum NegForm {
+pub(crate) enum NegForm {
     Not,
     Same(Op),
     WithConst(Op, bool, bool), // op, constant value, constant goes first
@@ -973,7 +973,7 @@ impl Fast {
 }
 
 /// How `basis` writes a lone negation, if it can.
-fn neg_form(basis: &Basis) -> Option<NegForm> {
+pub(crate) fn neg_form(basis: &Basis) -> Option<NegForm> {
     if basis.contains(Op::Not) {
         Some(NegForm::Not)
     } else if basis.contains(Op::Nand) {
@@ -993,7 +993,7 @@ fn neg_form(basis: &Basis) -> Option<NegForm> {
     }
 }
 
-fn neg_expr(form: NegForm, x: Signal) -> GateExpr {
+pub(crate) fn neg_expr(form: NegForm, x: Signal) -> GateExpr {
     match form {
         NegForm::Not => GateExpr {
             op: Op::Not,
@@ -1065,7 +1065,7 @@ impl<'a> Exact<'a> {
 /// Sizes below this are impossible: each of the `u` targets is a distinct
 /// gate, and the `2k` reads must cover every essential input and every
 /// non-output gate (`2k >= ess + k - u`).
-fn size_lower_bound(targets: &[Vec<u64>], essential: u64) -> usize {
+pub(crate) fn size_lower_bound(targets: &[Vec<u64>], essential: u64) -> usize {
     let u = targets.len();
     if u == 0 {
         return 0;
@@ -1075,7 +1075,7 @@ fn size_lower_bound(targets: &[Vec<u64>], essential: u64) -> usize {
 
 /// Output functions that need gates (not constant, not equal to an input),
 /// deduplicated, plus the inputs they essentially depend on.
-fn targets_of(table: &Table) -> (Vec<Vec<u64>>, u64) {
+pub(crate) fn targets_of(table: &Table) -> (Vec<Vec<u64>>, u64) {
     let mask = table.row_mask();
     let masked = |v: &[u64]| -> Vec<u64> { v.iter().zip(&mask).map(|(a, m)| a & m).collect() };
     let inputs: Vec<Vec<u64>> = (0..table.num_inputs()).map(|i| masked(table.input_bits(i))).collect();
