@@ -117,7 +117,8 @@ pub struct SatResult {
     /// Every size below this is proven impossible (so a circuit of this size
     /// is minimum).
     pub lower_bound: usize,
-    /// Whether the timeout or conflict limit stopped the search.
+    /// Whether a limit stopped the search: the timeout, the conflict limit,
+    /// or an instance too large to build (past 20 million clauses).
     pub timed_out: bool,
     /// Solver effort.
     pub stats: SatStats,
@@ -403,6 +404,13 @@ impl<'a> Problem<'a> {
         for h in 0..nt {
             let gs: Vec<L> = e.out[h].iter().map(|&v| L::Var(v)).collect();
             e.cnf.add(&gs);
+            if nt == 1 {
+                // Nothing reads the last gate, so it is the output; an
+                // earlier gate equal to the output would duplicate it.
+                for (i, &g) in e.out[h].iter().enumerate() {
+                    e.cnf.add(&[L::Var(g).is(i + 1 == k)]);
+                }
+            }
             let pol = e.pol[h];
             if let Some(z) = self.zero_value[h] {
                 e.cnf.add(&[L::Var(pol).is(z)]);
@@ -692,6 +700,12 @@ impl Problem<'_> {
     }
 }
 
+/// Whether [`synthesize`] handles `table` over `basis` (at least two
+/// inputs when any output needs a gate, at most 4096 rows).
+pub fn supports(table: &Table, basis: &Basis) -> bool {
+    Problem::new(table, basis).is_ok()
+}
+
 /// The instance "is there a circuit with exactly `gates` gates over `basis`
 /// for `table`" in DIMACS CNF, for running an external solver on it.
 pub fn dimacs(table: &Table, basis: &Basis, gates: usize) -> Result<String, SatError> {
@@ -729,7 +743,11 @@ pub fn synthesize(table: &Table, params: &SatParams) -> Result<SatResult, SatErr
             return Ok(finish(None, lower, true, stats));
         }
         let t0 = Instant::now();
-        let e = p.encode(k)?;
+        // An instance past the size limit ends the search like a timeout:
+        // the sizes refuted so far still stand.
+        let Ok(e) = p.encode(k) else {
+            return Ok(finish(None, lower, true, stats));
+        };
         stats.solves += 1;
         stats.variables = stats.variables.max(e.cnf.num_vars as usize);
         stats.clauses = stats.clauses.max(e.cnf.num_clauses);

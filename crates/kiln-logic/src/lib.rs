@@ -24,6 +24,6 @@ pub mod verify;
 
 pub use circuit::{gate_from_truth_table, Circuit, CircuitError, GateExpr, Op, Signal};
 pub use grammar::{parse, print, ParseError};
-pub use search::{minimise, search, Basis, SearchError, SearchOptions, SearchResult};
+pub use search::{minimise, search, search_with, Basis, Engine, EngineChoice, SearchError, SearchOptions, SearchResult};
 pub use table::{Row, SplitMix64, Table, TableError};
 pub use verify::{verify, Failure, Verification};
