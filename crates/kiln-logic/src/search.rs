@@ -28,6 +28,12 @@
 //! Having exhausted every size below `k`, a circuit of size `k` is proven
 //! minimal. Past `max_gates` or the timeout, a Shannon-expansion circuit is
 //! returned instead with `optimal: false`.
+//!
+//! [`search`] runs this enumeration for a slice of the time budget and then
+//! hands the first size it has not refuted to the SAT engine
+//! ([`crate::exact_sat`]), which is several times faster on the larger
+//! sizes; [`search_with`] picks one engine explicitly, and
+//! [`SearchResult::engine`] says which one ran last.
 
 use std::collections::HashMap;
 use std::fmt;
