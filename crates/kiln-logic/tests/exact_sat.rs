@@ -163,7 +163,11 @@ fn complemented_outputs() {
 
 #[test]
 fn search_reports_the_engine() {
-    let o = SearchOptions::default();
+    // Generous: the machines running the tests are shared and slow.
+    let o = SearchOptions {
+        timeout: Some(Duration::from_secs(120)),
+        ..Default::default()
+    };
     let r = search_with(&library::adder2(), &o, EngineChoice::Sat).unwrap();
     assert_eq!((r.gates, r.optimal, r.engine), (7, true, Engine::Sat));
     let r = search_with(&library::adder2(), &o, EngineChoice::Enumeration).unwrap();
