@@ -119,7 +119,7 @@ pub struct SatResult {
     /// is minimum).
     pub lower_bound: usize,
     /// Whether a limit stopped the search: the timeout, the conflict limit,
-    /// or an instance too large to build (past 20 million clauses).
+    /// or an instance too large to build (past 4 million clauses).
     pub timed_out: bool,
     /// Solver effort.
     pub stats: SatStats,
@@ -144,8 +144,9 @@ pub enum SatError {
 /// Tables with more care rows than this are left to other engines: the
 /// encoding grows linearly in rows and a solver call would not finish.
 const MAX_ROWS: usize = 1 << 12;
-/// Largest instance built, in clauses (about 16 bytes each plus solver overhead).
-const MAX_CLAUSES: usize = 20_000_000;
+/// Largest instance built, in clauses (about 20 bytes each here and as much
+/// again in the solver); far larger than anything solvable in minutes.
+const MAX_CLAUSES: usize = 4_000_000;
 
 /// A literal while building clauses: input values on a row are constants.
 #[derive(Clone, Copy)]

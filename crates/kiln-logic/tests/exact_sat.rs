@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use kiln_logic::exact_sat::{dimacs, synthesize, SatParams};
+use kiln_logic::exact_sat::{dimacs, supports, synthesize, SatError, SatParams};
 use kiln_logic::{library, search, search_with, verify, Basis, Engine, EngineChoice, Row, SearchOptions, SplitMix64, Table};
 
 fn params(secs: u64) -> SatParams {
@@ -100,6 +100,17 @@ fn agrees_with_enumeration_on_restricted_bases() {
                 None => assert!(!e.optimal || e.gates > max_gates, "{spec} {tt:#04x}"),
             }
         }
+    }
+}
+
+#[test]
+fn agrees_with_enumeration_on_random_four_input_functions() {
+    let p = params(60);
+    let mut rng = SplitMix64::new(17);
+    for _ in 0..12 {
+        let tt = rng.next_u64() & 0xFFFF;
+        let t = library::from_truth_table(4, tt);
+        assert_eq!(sat_min(&t, &p), enum_min(&t, &Basis::all()), "{tt:#06x}");
     }
 }
 
@@ -209,6 +220,14 @@ fn limits_are_honoured() {
     let t = Table::from_fn(&["a", "b"], &["zero", "copy"], |v| vec![false, v[1]]);
     let r = synthesize(&t, &params(5)).unwrap();
     assert_eq!(r.circuit.map(|c| c.num_gates()), Some(0));
+    // Too many rows for the encoding: an error value, and no attempt.
+    let big = library::parity(13);
+    assert!(matches!(synthesize(&big, &p), Err(SatError::Unsupported(_))));
+    assert!(!supports(&big, &Basis::all()));
+    // Within the row limit but past the clause limit at its first size:
+    // stops at once like a timeout, nothing refuted beyond the bound.
+    let r = synthesize(&library::parity(12), &params(5)).unwrap();
+    assert!(r.timed_out && r.circuit.is_none() && r.stats.solves == 0);
     let text = dimacs(&library::xor(), &Basis::all(), 1).unwrap();
     assert!(text.starts_with("p cnf "), "{text}");
 }
