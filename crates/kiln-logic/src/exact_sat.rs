@@ -119,7 +119,7 @@ pub struct SatResult {
     /// is minimum).
     pub lower_bound: usize,
     /// Whether a limit stopped the search: the timeout, the conflict limit,
-    /// or an instance too large to build (past 4 million clauses).
+    /// or an instance too large to build (past a million clauses).
     pub timed_out: bool,
     /// Solver effort.
     pub stats: SatStats,
@@ -144,9 +144,10 @@ pub enum SatError {
 /// Tables with more care rows than this are left to other engines: the
 /// encoding grows linearly in rows and a solver call would not finish.
 const MAX_ROWS: usize = 1 << 12;
-/// Largest instance built, in clauses (about 20 bytes each here and as much
-/// again in the solver); far larger than anything solvable in minutes.
-const MAX_CLAUSES: usize = 4_000_000;
+/// Largest instance built, in clauses. Building is not interruptible, so
+/// this also bounds how far past its deadline a call can run (about a
+/// second); instances this large are far beyond what solves in minutes.
+const MAX_CLAUSES: usize = 1_000_000;
 
 /// A literal while building clauses: input values on a row are constants.
 #[derive(Clone, Copy)]
