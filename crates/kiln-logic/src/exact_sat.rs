@@ -302,10 +302,17 @@ impl<'a> Problem<'a> {
         let n = self.n;
         let nt = self.targets.len();
         let t_rows = self.rows.len();
-        // Clause estimate: the simulation clauses dominate (8 per pair and row).
-        let pairs: usize = (0..k).map(|i| (n + i) * (n + i - 1) / 2).sum();
-        if pairs.saturating_mul(t_rows).saturating_mul(8) > MAX_CLAUSES {
-            return Err(SatError::Unsupported("instance too large"));
+        // Clause estimate: simulation (8 per fanin pair and row) and
+        // at-most-one (a pair of pairs) dominate. Summed gate by gate so an
+        // absurd `k` stops early instead of overflowing.
+        let mut estimate = 0usize;
+        for i in 0..k {
+            let g = n + i;
+            let pairs = g * g.saturating_sub(1) / 2;
+            estimate = estimate.saturating_add(pairs.saturating_mul(8 * t_rows + pairs / 2));
+            if estimate > MAX_CLAUSES {
+                return Err(SatError::Unsupported("instance too large"));
+            }
         }
         let mut e = Encoding {
             k,

@@ -228,6 +228,11 @@ fn limits_are_honoured() {
     // stops at once like a timeout, nothing refuted beyond the bound.
     let r = synthesize(&library::parity(12), &params(5)).unwrap();
     assert!(r.timed_out && r.circuit.is_none() && r.stats.solves == 0);
+    // Absurd sizes are refused, not built.
+    assert!(matches!(
+        dimacs(&library::xor(), &Basis::all(), usize::MAX),
+        Err(SatError::Unsupported(_))
+    ));
     let text = dimacs(&library::xor(), &Basis::all(), 1).unwrap();
     assert!(text.starts_with("p cnf "), "{text}");
 }
