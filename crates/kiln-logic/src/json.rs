@@ -3,7 +3,7 @@
 //! ```json
 //! {"inputs":["X1","X2"],"outputs":["Y"],"exact":true,"gates":1,
 //!  "program":{"gates":[{"name":"Z1","op":"XOR","args":["X1","X2"]}],"outputs":{"Y":"Z1"}},
-//!  "expression":"Y = X1 XOR X2","restarts":0,"steps":3,"seconds":0.001,"optimal":true}
+//!  "expression":"Y = X1 XOR X2","restarts":0,"steps":3,"seconds":0.001,"optimal":true,"engine":"enumeration"}
 //! ```
 
 use serde::ser::{SerializeMap, Serializer};
@@ -96,6 +96,10 @@ pub struct ResultJson {
     /// For search: whether the circuit is proven minimal.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub optimal: Option<bool>,
+    /// For search: the exact engine that ran last, `"sat"` or
+    /// `"enumeration"` (see [`crate::search::Engine`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine: Option<&'static str>,
 }
 
 impl ResultJson {
@@ -112,6 +116,7 @@ impl ResultJson {
             steps,
             seconds,
             optimal: None,
+            engine: None,
         }
     }
 

@@ -11,6 +11,7 @@
 //! * [`grammar`]: the text form of circuits (printer and parser).
 //! * [`verify`](mod@verify): checking a circuit against a table row by row.
 //! * [`search`](mod@search): exact minimum-size synthesis by enumeration.
+//! * [`exact_sat`]: exact minimum-size synthesis with a SAT solver.
 //! * [`emit`]: Rust, C and Verilog code generation.
 //! * [`library`]: built-in benchmark tables.
 //! * [`json`]: the machine-readable result format.
@@ -22,6 +23,7 @@ pub mod blif;
 pub mod circuit;
 pub mod cuts;
 pub mod emit;
+pub mod exact_sat;
 pub mod grammar;
 pub mod json;
 pub mod library;
@@ -42,6 +44,6 @@ pub use circuit::{gate_from_truth_table, Circuit, CircuitError, GateExpr, Op, Si
 pub use grammar::{parse, print, ParseError};
 pub use optimise::{optimise, OptimiseParams, OptimiseStats};
 pub use samples::{Accuracy, SampleSet};
-pub use search::{minimise, search, Basis, SearchError, SearchOptions, SearchResult};
+pub use search::{minimise, search, search_with, Basis, Engine, EngineChoice, SearchError, SearchOptions, SearchResult};
 pub use table::{Row, SplitMix64, Table, TableError};
 pub use verify::{verify, Failure, Verification};

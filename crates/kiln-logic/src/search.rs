@@ -28,6 +28,12 @@
 //! Having exhausted every size below `k`, a circuit of size `k` is proven
 //! minimal. Past `max_gates` or the timeout, a Shannon-expansion circuit is
 //! returned instead with `optimal: false`.
+//!
+//! [`search`] runs this enumeration for a slice of the time budget and then
+//! hands the first size it has not refuted to the SAT engine
+//! ([`crate::exact_sat`]), which is several times faster on the larger
+//! sizes; [`search_with`] picks one engine explicitly, and
+//! [`SearchResult::engine`] says which one ran last.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -36,6 +42,7 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 use crate::circuit::{apply_tt_word, Circuit, GateExpr, Op, Signal, BINARY_OPS};
+use crate::exact_sat::{self, SatParams};
 use crate::table::{Row, Table};
 
 /// The set of operations the search may use.
@@ -140,6 +147,58 @@ pub struct SearchResult {
     pub nodes: u64,
     /// Every size below this was proven impossible.
     pub lower_bound: usize,
+    /// The engine that ran last: the one that found `circuit` when it is
+    /// optimal (sizes refuted earlier may come from the other engine), else
+    /// the one whose limits ran out.
+    pub engine: Engine,
+}
+
+/// An exact-synthesis algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Engine {
+    /// Depth-first enumeration of gate lists (this module).
+    Enumeration,
+    /// A SAT solver over the SSV encoding ([`crate::exact_sat`]).
+    Sat,
+}
+
+impl Engine {
+    /// Lower-case name, as in the CLI's JSON output: `enumeration` or `sat`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Enumeration => "enumeration",
+            Engine::Sat => "sat",
+        }
+    }
+}
+
+/// Which engines [`search_with`] may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EngineChoice {
+    /// Enumeration first, for a small slice of the time budget (it settles
+    /// tables of up to four inputs in milliseconds), then SAT from the first
+    /// size not yet refuted (it is several times faster from about seven
+    /// gates up; see BENCHMARKS.md). Enumeration alone where the SAT
+    /// encoding does not apply.
+    #[default]
+    Auto,
+    /// Enumeration only.
+    Enumeration,
+    /// SAT only, or enumeration where the SAT encoding does not apply
+    /// (one-input tables, more than 4096 rows).
+    Sat,
+}
+
+impl EngineChoice {
+    /// Parses `auto`, `sat`, `enum` or `enumeration` (case-insensitive).
+    pub fn parse(s: &str) -> Result<EngineChoice, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(EngineChoice::Auto),
+            "sat" => Ok(EngineChoice::Sat),
+            "enum" | "enumeration" => Ok(EngineChoice::Enumeration),
+            other => Err(format!("unknown engine '{other}' (use auto, sat or enum)")),
+        }
+    }
 }
 
 /// Why a search could produce no circuit at all.
@@ -162,13 +221,13 @@ const NEG: u8 = u8::MAX;
 
 /// How the basis writes a lone negation, if it can.
 #[derive(Debug, Clone, Copy)]
-enum NegForm {
+pub(crate) enum NegForm {
     Not,
     Same(Op),
     WithConst(Op, bool, bool), // op, constant value, constant goes first
 }
 
-struct Engine<'a> {
+struct GeneralEngine<'a> {
     n: usize,
     w: usize,
     mask: Vec<u64>,
@@ -188,7 +247,7 @@ struct Engine<'a> {
     _table: &'a Table,
 }
 
-impl<'a> Engine<'a> {
+impl<'a> GeneralEngine<'a> {
     fn new(table: &'a Table, basis: &Basis, targets: Vec<Vec<u64>>, essential: u64) -> Self {
         let w = table.words();
         let mask = table.row_mask();
@@ -213,7 +272,7 @@ impl<'a> Engine<'a> {
         }
         let neg = neg_form(basis);
         let t = targets.len();
-        Engine {
+        GeneralEngine {
             n,
             w,
             mask,
@@ -973,7 +1032,7 @@ impl Fast {
 }
 
 /// How `basis` writes a lone negation, if it can.
-fn neg_form(basis: &Basis) -> Option<NegForm> {
+pub(crate) fn neg_form(basis: &Basis) -> Option<NegForm> {
     if basis.contains(Op::Not) {
         Some(NegForm::Not)
     } else if basis.contains(Op::Nand) {
@@ -993,7 +1052,7 @@ fn neg_form(basis: &Basis) -> Option<NegForm> {
     }
 }
 
-fn neg_expr(form: NegForm, x: Signal) -> GateExpr {
+pub(crate) fn neg_expr(form: NegForm, x: Signal) -> GateExpr {
     match form {
         NegForm::Not => GateExpr {
             op: Op::Not,
@@ -1014,14 +1073,14 @@ fn neg_expr(form: NegForm, x: Signal) -> GateExpr {
 /// The fast engine where it applies, else the general multi-word one.
 enum Exact<'a> {
     Fast(Box<Fast>),
-    General(Box<Engine<'a>>),
+    General(Box<GeneralEngine<'a>>),
 }
 
 impl<'a> Exact<'a> {
     fn new(table: &'a Table, basis: &Basis, targets: Vec<Vec<u64>>, essential: u64, max_gates: usize) -> Self {
         match Fast::new(table, basis, &targets, essential, max_gates) {
             Some(f) => Exact::Fast(Box::new(f)),
-            None => Exact::General(Box::new(Engine::new(table, basis, targets, essential))),
+            None => Exact::General(Box::new(GeneralEngine::new(table, basis, targets, essential))),
         }
     }
 
@@ -1065,7 +1124,7 @@ impl<'a> Exact<'a> {
 /// Sizes below this are impossible: each of the `u` targets is a distinct
 /// gate, and the `2k` reads must cover every essential input and every
 /// non-output gate (`2k >= ess + k - u`).
-fn size_lower_bound(targets: &[Vec<u64>], essential: u64) -> usize {
+pub(crate) fn size_lower_bound(targets: &[Vec<u64>], essential: u64) -> usize {
     let u = targets.len();
     if u == 0 {
         return 0;
@@ -1075,7 +1134,7 @@ fn size_lower_bound(targets: &[Vec<u64>], essential: u64) -> usize {
 
 /// Output functions that need gates (not constant, not equal to an input),
 /// deduplicated, plus the inputs they essentially depend on.
-fn targets_of(table: &Table) -> (Vec<Vec<u64>>, u64) {
+pub(crate) fn targets_of(table: &Table) -> (Vec<Vec<u64>>, u64) {
     let mask = table.row_mask();
     let masked = |v: &[u64]| -> Vec<u64> { v.iter().zip(&mask).map(|(a, m)| a & m).collect() };
     let inputs: Vec<Vec<u64>> = (0..table.num_inputs()).map(|i| masked(table.input_bits(i))).collect();
@@ -1107,45 +1166,99 @@ fn targets_of(table: &Table) -> (Vec<Vec<u64>>, u64) {
     (targets, essential)
 }
 
-/// Finds a minimum-size circuit for `table` over `opts.basis`.
+/// Finds a minimum-size circuit for `table` over `opts.basis`, choosing
+/// the engine automatically (see [`EngineChoice::Auto`]).
 ///
-/// Sizes `0, 1, 2, …, max_gates` are tried in turn. If a circuit is found
-/// it is optimal. Otherwise (bound or timeout reached) a Shannon-expansion
-/// circuit is returned with `optimal: false` — or `optimal: true` if it
-/// happens to have exactly one gate more than the sizes already refuted.
+/// Sizes from a lower bound up to `max_gates` are tried in turn. If a
+/// circuit is found it is optimal. Otherwise (bound or timeout reached) a
+/// Shannon-expansion circuit is returned with `optimal: false` — or
+/// `optimal: true` if it happens to have exactly one gate more than the
+/// sizes already refuted.
 pub fn search(table: &Table, opts: &SearchOptions) -> Result<SearchResult, SearchError> {
+    search_with(table, opts, EngineChoice::Auto)
+}
+
+/// Share of the exact-search budget that [`EngineChoice::Auto`] gives
+/// enumeration before switching to SAT, and the least it gives it. Tables
+/// of up to four inputs (single output) finish in a few milliseconds by
+/// enumeration, where building SAT instances costs more.
+const AUTO_ENUM_SHARE: u32 = 20;
+const AUTO_ENUM_MIN: Duration = Duration::from_millis(100);
+/// Enumeration's slice under [`EngineChoice::Auto`] without a timeout.
+const AUTO_ENUM_UNLIMITED: Duration = Duration::from_millis(500);
+
+/// [`search`] with an explicit choice of engine.
+pub fn search_with(table: &Table, opts: &SearchOptions, choice: EngineChoice) -> Result<SearchResult, SearchError> {
     let start = Instant::now();
     let (targets, essential) = targets_of(table);
     let multi = targets.len() > 1;
     let lb = size_lower_bound(&targets, essential);
-    let mut eng = Exact::new(table, &opts.basis, targets, essential, opts.max_gates);
     // With several outputs, keep half the budget for solving them one by
     // one if the joint search runs out: that usually beats Shannon by far.
-    eng.set_deadline(opts.timeout.map(|t| start + if multi { t / 2 } else { t }));
+    let exact_end = opts.timeout.map(|t| start + if multi { t / 2 } else { t });
+    let sat_ok = choice != EngineChoice::Enumeration && exact_sat::supports(table, &opts.basis);
     let first = lb.min(opts.max_gates + 1);
     let mut refuted = first; // all sizes < refuted are impossible
-    for k in first..=opts.max_gates {
-        if eng.run(k) {
-            let circuit = eng.circuit(table);
-            return Ok(SearchResult {
-                gates: circuit.num_gates(),
-                circuit,
-                optimal: true,
-                seconds: start.elapsed().as_secs_f64(),
-                nodes: eng.nodes(),
-                lower_bound: k,
-            });
+    let mut nodes = 0;
+    let mut engine = Engine::Enumeration;
+    let found = |circuit: Circuit, k: usize, nodes: u64, engine: Engine| SearchResult {
+        gates: circuit.num_gates(),
+        circuit,
+        optimal: true,
+        seconds: start.elapsed().as_secs_f64(),
+        nodes,
+        lower_bound: k,
+        engine,
+    };
+    let enum_end = match (choice, sat_ok) {
+        (EngineChoice::Sat, true) => Some(start), // no enumeration
+        (EngineChoice::Auto, true) => {
+            let share = opts
+                .timeout
+                .map_or(AUTO_ENUM_UNLIMITED, |t| (t / AUTO_ENUM_SHARE).max(AUTO_ENUM_MIN));
+            let slice = start + share;
+            Some(exact_end.map_or(slice, |e| e.min(slice)))
         }
-        if eng.timed_out() {
-            break;
+        _ => exact_end,
+    };
+    if enum_end.is_none_or(|e| e > start) {
+        let mut eng = Exact::new(table, &opts.basis, targets, essential, opts.max_gates);
+        eng.set_deadline(enum_end);
+        for k in first..=opts.max_gates {
+            if eng.run(k) {
+                return Ok(found(eng.circuit(table), k, eng.nodes(), Engine::Enumeration));
+            }
+            if eng.timed_out() {
+                break;
+            }
+            refuted = k + 1;
         }
-        refuted = k + 1;
+        nodes += eng.nodes();
     }
-    let mut nodes = eng.nodes();
+    if sat_ok && refuted <= opts.max_gates {
+        let params = SatParams {
+            basis: opts.basis.clone(),
+            max_gates: opts.max_gates,
+            timeout: exact_end.map(|e| e.saturating_duration_since(Instant::now())),
+            conflict_limit: None,
+            min_gates: refuted,
+        };
+        // An error here (an instance too large, or a decoded circuit that
+        // fails verification) leaves the enumeration's bound and the
+        // fallback below; it never yields a wrong circuit.
+        if let Ok(r) = exact_sat::synthesize(table, &params) {
+            engine = Engine::Sat;
+            nodes += r.stats.conflicts;
+            if let Some(c) = r.circuit {
+                return Ok(found(c, r.lower_bound, nodes, Engine::Sat));
+            }
+            refuted = refuted.max(r.lower_bound);
+        }
+    }
     let mut circuit = fallback(table, &opts.basis, opts.max_gates)?;
     if multi {
         let end = opts.timeout.map(|t| start + t);
-        if let Some((c, n)) = per_output(table, opts, end) {
+        if let Some((c, n)) = per_output(table, opts, choice, end) {
             nodes += n;
             if c.num_gates() < circuit.num_gates() {
                 circuit = c;
@@ -1160,12 +1273,13 @@ pub fn search(table: &Table, opts: &SearchOptions) -> Result<SearchResult, Searc
         seconds: start.elapsed().as_secs_f64(),
         nodes,
         lower_bound: refuted,
+        engine,
     })
 }
 
 /// Solves each output on its own (sharing the time left equally) and merges
 /// the circuits, reusing identical gates. `None` if some output fails.
-fn per_output(table: &Table, opts: &SearchOptions, end: Option<Instant>) -> Option<(Circuit, u64)> {
+fn per_output(table: &Table, opts: &SearchOptions, choice: EngineChoice, end: Option<Instant>) -> Option<(Circuit, u64)> {
     let m = table.num_outputs();
     let mut merged = Circuit::for_table(table);
     let mut seen: HashMap<GateExpr, Signal> = HashMap::new();
@@ -1183,7 +1297,7 @@ fn per_output(table: &Table, opts: &SearchOptions, end: Option<Instant>) -> Opti
         let single = Table::from_rows(table.source(), table.input_names().to_vec(), vec![name.clone()], rows);
         let timeout = end.map(|e| e.saturating_duration_since(Instant::now()) / (m - j) as u32);
         let sub = SearchOptions { timeout, ..opts.clone() };
-        let r = search(&single, &sub).ok()?;
+        let r = search_with(&single, &sub, choice).ok()?;
         nodes += r.nodes;
         let mut map: Vec<Signal> = Vec::new();
         let remap = |map: &Vec<Signal>, s: Signal| match s {
@@ -1227,6 +1341,7 @@ pub fn minimise(circuit: &Circuit, table: &Table, opts: &SearchOptions) -> Resul
             seconds: start.elapsed().as_secs_f64(),
             nodes: 0,
             lower_bound: 0,
+            engine: Engine::Enumeration,
         });
     }
     let (targets, essential) = targets_of(table);
@@ -1246,6 +1361,7 @@ pub fn minimise(circuit: &Circuit, table: &Table, opts: &SearchOptions) -> Resul
                 seconds: start.elapsed().as_secs_f64(),
                 nodes: eng.nodes(),
                 lower_bound: k,
+                engine: Engine::Enumeration,
             });
         }
         if eng.timed_out() {
@@ -1260,6 +1376,7 @@ pub fn minimise(circuit: &Circuit, table: &Table, opts: &SearchOptions) -> Resul
         seconds: start.elapsed().as_secs_f64(),
         nodes: eng.nodes(),
         lower_bound: refuted,
+        engine: Engine::Enumeration,
     })
 }
 

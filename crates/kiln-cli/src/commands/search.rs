@@ -4,8 +4,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use kiln_logic::{search_with, EngineChoice};
 use kiln_pbe::json::ResultJson;
-use kiln_pbe::{grammar, search, verify, Basis, SearchOptions};
+use kiln_pbe::{grammar, verify, Basis, SearchOptions};
 
 use super::{load_table, output_list};
 
@@ -26,6 +27,10 @@ pub struct SearchArgs {
     /// Time budget for the exhaustive search, in seconds.
     #[arg(long, default_value_t = 10.0)]
     pub timeout: f64,
+    /// Exact engine: `enum` (enumeration), `sat` (SAT solver) or `auto`
+    /// (enumeration for a slice of the time, then SAT).
+    #[arg(long, default_value = "auto")]
+    pub engine: String,
     /// Print one JSON document instead of text [default: off].
     #[arg(long, default_value_t = false)]
     pub json: bool,
@@ -36,6 +41,7 @@ pub fn run(args: &SearchArgs) -> Result<u8, String> {
     let outputs = output_list(args.outputs.as_deref());
     let table = load_table(&args.file, &outputs)?;
     let basis = Basis::parse(&args.basis).map_err(|e| format!("--basis: {e}"))?;
+    let engine = EngineChoice::parse(&args.engine).map_err(|e| format!("--engine: {e}"))?;
     if !(args.timeout.is_finite() && args.timeout >= 0.0) {
         return Err(format!("--timeout: expected a number of seconds >= 0, got {}", args.timeout));
     }
@@ -44,13 +50,14 @@ pub fn run(args: &SearchArgs) -> Result<u8, String> {
         max_gates: args.max_gates,
         timeout: Some(Duration::from_secs_f64(args.timeout)),
     };
-    let r = search(&table, &opts).map_err(|e| e.to_string())?;
+    let r = search_with(&table, &opts, engine).map_err(|e| e.to_string())?;
     // The search is trusted, but a wrong answer here would be silent, so the
     // result is checked row by row before it is shown.
     let check = verify(&r.circuit, &table).map_err(|e| e.to_string())?;
     if args.json {
         let mut doc = ResultJson::new(&r.circuit, table.output_names(), check.ok(), 0, r.nodes, r.seconds);
         doc.optimal = Some(r.optimal);
+        doc.engine = Some(r.engine.name());
         println!("{}", doc.to_json());
     } else {
         println!("{}", grammar::print(&r.circuit));

@@ -1,0 +1,784 @@
+//! Exact synthesis by SAT: the smallest circuit of two-input gates that
+//! matches a table, found by asking a SAT solver, for `k = lower bound,
+//! lower bound + 1, …`, whether a circuit with exactly `k` gates exists.
+//!
+//! The encoding is the single-selection-variable ("SSV") one of
+//! Kojevnikov, Kulikov and Yaroslavtsev (2009) as refined by Haaswijk et al.
+//! (2018). Signals `0..n` are the inputs and `n..n+k` the gates; gate `i`
+//! has
+//!
+//! * selection variables `s[i][j,l]` (`j < l < i`): its fanins are `j`, `l`;
+//! * operator variables `f[i][p,q]`: its value when fanin `j` is `p` and
+//!   fanin `l` is `q`;
+//! * simulation variables `x[i][t]`: its value on care row `t` (rows absent
+//!   from the table are don't-cares and simply have no variables);
+//!
+//! and each output function `h` has selection variables `g[h][i]` and a
+//! polarity `p[h]`.
+//!
+//! **Normal form.** Over a basis that offers all ten non-trivial two-input
+//! functions, every circuit can be rewritten, gate count unchanged, so that
+//! every gate is 0 on the all-zero input (complement the gates that are not
+//! and absorb the negation into their readers' operators, or into the output
+//! polarity). Then `f[i][0,0] = 0`, the all-zero row needs no simulation
+//! variables, and only five operators per gate remain. Two outputs on the
+//! same gate must share its polarity: a circuit has no free output
+//! inverters. A target equal to the complement of an input needs a
+//! negation gate, which normal form cannot express, so such tables (and
+//! restricted bases) use the plain encoding: all four operator bits, no
+//! polarity, and negations (`NOT a`, `NOT b` of the fanin pair) allowed
+//! when the basis can write them.
+//!
+//! **Symmetry breaking** (each keeps at least one minimum circuit):
+//!
+//! * only operators of the basis, never constants or projections;
+//! * every gate is read by a later gate or is an output, and every input the
+//!   outputs essentially depend on is read;
+//! * fanin pairs of consecutive gates are non-decreasing in co-lexicographic
+//!   order (`(l, j)` compared lexicographically): two adjacent gates where
+//!   the second does not read the first can be swapped, and a gate reading
+//!   its predecessor is automatically larger;
+//! * in normal form, no operand re-application: a gate reading gate `j` and
+//!   one of `j`'s own fanins computes a function of two signals, which one
+//!   gate on those signals computes directly.
+//!
+//! Each `k` is a fresh solver instance (the encodings of consecutive sizes
+//! differ in their symmetry-breaking clauses). A decoded circuit is always
+//! checked against the table by simulation before it is returned.
+//!
+//! The solver is `batsat` (a pure-Rust MiniSat descendant): it solved these
+//! instances as fast as `varisat` and faster than `splr`, and builds in 2 s
+//! against their 34 s and 14 s; CaDiCaL through `rustsat` needs a C++ build
+//! of minutes plus libclang. Figures in BENCHMARKS.md.
+
+use std::time::{Duration, Instant};
+
+use batsat::{lbool, Callbacks, Lit, SolverInterface, SolverOpts, Var};
+use thiserror::Error;
+
+use crate::circuit::{Circuit, GateExpr, Op, Signal};
+use crate::search::{neg_expr, neg_form, size_lower_bound, targets_of, Basis, NegForm};
+use crate::table::Table;
+use crate::verify::verify;
+
+/// Limits and basis for [`synthesize`].
+#[derive(Debug, Clone)]
+pub struct SatParams {
+    /// Gate operations allowed.
+    pub basis: Basis,
+    /// Largest gate count tried.
+    pub max_gates: usize,
+    /// Wall-clock budget for the whole search (`None` = unlimited). The
+    /// solver polls it at every conflict, so it is honoured within
+    /// milliseconds.
+    pub timeout: Option<Duration>,
+    /// Conflicts allowed per size before giving up (`None` = unlimited).
+    pub conflict_limit: Option<u64>,
+    /// Smallest size to try; sizes below the built-in lower bound are
+    /// skipped anyway. Lets a caller resume after sizes it already refuted.
+    pub min_gates: usize,
+}
+
+impl Default for SatParams {
+    fn default() -> Self {
+        SatParams {
+            basis: Basis::all(),
+            max_gates: 12,
+            timeout: Some(Duration::from_secs(10)),
+            conflict_limit: None,
+            min_gates: 0,
+        }
+    }
+}
+
+/// Effort spent by [`synthesize`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SatStats {
+    /// Sizes handed to the solver (satisfiable or not).
+    pub solves: usize,
+    /// Variables of the largest instance.
+    pub variables: usize,
+    /// Clauses of the largest instance.
+    pub clauses: usize,
+    /// Conflicts over all solves.
+    pub conflicts: u64,
+    /// Decisions over all solves.
+    pub decisions: u64,
+    /// Seconds per size tried, in order: `(gates, seconds)`.
+    pub per_size: Vec<(usize, f64)>,
+}
+
+/// Outcome of [`synthesize`].
+#[derive(Debug, Clone)]
+pub struct SatResult {
+    /// A circuit with `lower_bound` gates, verified against the table; `None`
+    /// when the limits ran out first (or every size up to `max_gates` is
+    /// impossible).
+    pub circuit: Option<Circuit>,
+    /// Every size below this is proven impossible (so a circuit of this size
+    /// is minimum).
+    pub lower_bound: usize,
+    /// Whether a limit stopped the search: the timeout, the conflict limit,
+    /// or an instance too large to build (past a million clauses).
+    pub timed_out: bool,
+    /// Solver effort.
+    pub stats: SatStats,
+    /// Wall-clock time spent.
+    pub seconds: f64,
+}
+
+/// Why [`synthesize`] could not run.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum SatError {
+    /// The table or basis is outside what the encoding handles; the
+    /// enumeration search covers these cases.
+    #[error("the SAT encoding does not apply: {0}")]
+    Unsupported(&'static str),
+    /// The decoded circuit failed the check against the table. This would be
+    /// a bug in the encoding; it is reported instead of returning a wrong
+    /// circuit.
+    #[error("the SAT model decoded to a circuit that does not match the table ({0} gates)")]
+    Unverified(usize),
+}
+
+/// Tables with more care rows than this are left to other engines: the
+/// encoding grows linearly in rows and a solver call would not finish.
+const MAX_ROWS: usize = 1 << 12;
+/// Largest instance built, in clauses. Building is not interruptible, so
+/// this also bounds how far past its deadline a call can run (about a
+/// second); instances this large are far beyond what solves in minutes.
+const MAX_CLAUSES: usize = 1_000_000;
+
+/// A literal while building clauses: input values on a row are constants.
+#[derive(Clone, Copy)]
+enum L {
+    Const(bool),
+    Var(i32),
+}
+
+impl L {
+    fn not(self) -> L {
+        match self {
+            L::Const(b) => L::Const(!b),
+            L::Var(v) => L::Var(-v),
+        }
+    }
+    /// The literal "this equals `value`".
+    fn is(self, value: bool) -> L {
+        if value {
+            self
+        } else {
+            self.not()
+        }
+    }
+}
+
+/// The CNF for one size `k`, with the variable layout needed to decode it.
+struct Encoding {
+    k: usize,
+    normal: bool,
+    cnf: Cnf,
+    /// Per gate: `(j, l, var)` for each candidate fanin pair, in
+    /// co-lexicographic order of `(l, j)`.
+    sel: Vec<Vec<(usize, usize, i32)>>,
+    /// Per gate: variable of operator bit `2p + q`, 0 where fixed to 0.
+    op: Vec<[i32; 4]>,
+    /// Per target, per gate: "the target is this gate".
+    out: Vec<Vec<i32>>,
+    /// Per target: polarity variable (true = the output is the gate's complement).
+    pol: Vec<i32>,
+}
+
+/// Clauses in DIMACS numbering (variables from 1, negative = negated).
+#[derive(Default)]
+struct Cnf {
+    num_vars: i32,
+    /// Literals, each clause terminated by 0.
+    lits: Vec<i32>,
+    num_clauses: usize,
+}
+
+/// What the encoding needs to know about the table, computed once for all sizes.
+struct Problem<'a> {
+    table: &'a Table,
+    n: usize,
+    /// Input patterns of the simulated rows (care rows, minus the all-zero
+    /// row in normal form).
+    rows: Vec<u64>,
+    /// Per target, its value on each simulated row.
+    target_rows: Vec<Vec<bool>>,
+    /// Per target, its value on the all-zero row when that row is present
+    /// and the encoding is normal (fixes the polarity).
+    zero_value: Vec<Option<bool>>,
+    targets: Vec<Vec<u64>>,
+    essential: u64,
+    normal: bool,
+    /// Allowed operator truth tables (bit `2p + q`), over all four bits.
+    allowed: [bool; 16],
+    /// Op and argument order realising each allowed binary truth table.
+    code_op: [Option<(Op, bool)>; 16],
+    neg: Option<NegForm>,
+}
+
+/// Truth tables of the two negations of a fanin pair: `NOT a`, `NOT b`.
+const NOT_A: u8 = 0b0011;
+const NOT_B: u8 = 0b0101;
+
+impl<'a> Problem<'a> {
+    fn new(table: &'a Table, basis: &Basis) -> Result<Problem<'a>, SatError> {
+        let n = table.num_inputs();
+        if table.len() > MAX_ROWS {
+            return Err(SatError::Unsupported("more than 4096 rows"));
+        }
+        let (targets, essential) = targets_of(table);
+        let mut code_op: [Option<(Op, bool)>; 16] = [None; 16];
+        for &op in basis.ops() {
+            if op == Op::Not {
+                continue;
+            }
+            let tt = op.truth_table();
+            // Swapping arguments exchanges f(0,1) and f(1,0): bits 1 and 2.
+            let swapped = (tt & 0b1001) | ((tt & 0b0010) << 1) | ((tt & 0b0100) >> 1);
+            for (t, sw) in [(tt, false), (swapped, true)] {
+                if code_op[t as usize].is_none() {
+                    code_op[t as usize] = Some((op, sw));
+                }
+            }
+        }
+        let neg = neg_form(basis);
+        let mut allowed = [false; 16];
+        for (t, a) in allowed.iter_mut().enumerate() {
+            *a = code_op[t].is_some();
+        }
+        let full = allowed.iter().filter(|&&a| a).count() == 10;
+        if neg.is_some() {
+            allowed[NOT_A as usize] = true;
+            allowed[NOT_B as usize] = true;
+        }
+        if !targets.is_empty() && n < 2 {
+            // One input: every gate would need two distinct fanins.
+            return Err(SatError::Unsupported("fewer than two inputs"));
+        }
+        let mask = table.row_mask();
+        let complement_of_input = (0..n).any(|i| {
+            let c: Vec<u64> = table.input_bits(i).iter().zip(&mask).map(|(x, m)| !x & m).collect();
+            targets.contains(&c)
+        });
+        let normal = full && !complement_of_input;
+        let bit = |v: &[u64], p: usize| v[p / 64] >> (p % 64) & 1 == 1;
+        let zero_pos = table.rows().iter().position(|r| r.inputs == 0);
+        let mut rows = Vec::new();
+        let mut target_rows = vec![Vec::new(); targets.len()];
+        for (p, r) in table.rows().iter().enumerate() {
+            if normal && Some(p) == zero_pos {
+                continue;
+            }
+            rows.push(r.inputs);
+            for (tr, t) in target_rows.iter_mut().zip(&targets) {
+                tr.push(bit(t, p));
+            }
+        }
+        let zero_value = targets
+            .iter()
+            .map(|t| if normal { zero_pos.map(|p| bit(t, p)) } else { None })
+            .collect();
+        Ok(Problem {
+            table,
+            n,
+            rows,
+            target_rows,
+            zero_value,
+            targets,
+            essential,
+            normal,
+            allowed,
+            code_op,
+            neg,
+        })
+    }
+
+    /// Builds the CNF for exactly `k` gates.
+    fn encode(&self, k: usize) -> Result<Encoding, SatError> {
+        let n = self.n;
+        let nt = self.targets.len();
+        let t_rows = self.rows.len();
+        // Clause estimate: simulation (8 per fanin pair and row) and
+        // at-most-one (a pair of pairs) dominate. Summed gate by gate so an
+        // absurd `k` stops early instead of overflowing.
+        let mut estimate = 0usize;
+        for i in 0..k {
+            let g = n + i;
+            let pairs = g * g.saturating_sub(1) / 2;
+            estimate = estimate.saturating_add(pairs.saturating_mul(8 * t_rows + pairs / 2));
+            if estimate > MAX_CLAUSES {
+                return Err(SatError::Unsupported("instance too large"));
+            }
+        }
+        let mut e = Encoding {
+            k,
+            normal: self.normal,
+            cnf: Cnf::default(),
+            sel: Vec::with_capacity(k),
+            op: Vec::with_capacity(k),
+            out: Vec::with_capacity(nt),
+            pol: Vec::with_capacity(nt),
+        };
+        let mut sim: Vec<Vec<i32>> = Vec::with_capacity(k);
+        for i in 0..k {
+            let g = n + i;
+            let mut pairs = Vec::new();
+            for l in 1..g {
+                for j in 0..l {
+                    pairs.push((j, l, e.cnf.fresh()));
+                }
+            }
+            e.sel.push(pairs);
+            let mut op = [0i32; 4];
+            for (b, slot) in op.iter_mut().enumerate() {
+                if !(self.normal && b == 0) {
+                    *slot = e.cnf.fresh();
+                }
+            }
+            e.op.push(op);
+            sim.push((0..t_rows).map(|_| e.cnf.fresh()).collect());
+        }
+        for _ in 0..nt {
+            let row: Vec<i32> = (0..k).map(|_| e.cnf.fresh()).collect();
+            e.out.push(row);
+            let p = if self.normal { e.cnf.fresh() } else { 0 };
+            e.pol.push(p);
+        }
+        // Value of signal `s` on simulated row `t`.
+        let val = |s: usize, t: usize| -> L {
+            if s < n {
+                L::Const(self.rows[t] >> s & 1 == 1)
+            } else {
+                L::Var(sim[s - n][t])
+            }
+        };
+        let mut clause: Vec<L> = Vec::with_capacity(8);
+        for i in 0..k {
+            let sel = &e.sel[i];
+            // Exactly one fanin pair.
+            let alo: Vec<L> = sel.iter().map(|&(_, _, v)| L::Var(v)).collect();
+            e.cnf.add(&alo);
+            for a in 0..sel.len() {
+                for b in a + 1..sel.len() {
+                    e.cnf.add(&[L::Var(-sel[a].2), L::Var(-sel[b].2)]);
+                }
+            }
+            // Operator in the basis: exclude every disallowed truth table.
+            let op = e.op[i];
+            for tt in 0..16u8 {
+                if self.allowed[tt as usize] || (self.normal && tt & 1 == 1) {
+                    continue;
+                }
+                clause.clear();
+                for (b, &v) in op.iter().enumerate() {
+                    if v != 0 {
+                        // Clause is falsified exactly by this truth table.
+                        clause.push(L::Var(v).is(tt >> b & 1 == 0));
+                    }
+                }
+                e.cnf.add(&clause);
+            }
+            // Simulation: s[i][j,l] ∧ x_j = p ∧ x_l = q → x_i = f[i][p,q].
+            let sel = &e.sel[i];
+            for &(j, l, s) in sel {
+                for t in 0..t_rows {
+                    let (xj, xl, xi) = (val(j, t), val(l, t), val(n + i, t));
+                    for p in [false, true] {
+                        for q in [false, true] {
+                            let fb = op[2 * p as usize + q as usize];
+                            let head = [L::Var(-s), xj.is(!p), xl.is(!q)];
+                            if fb == 0 {
+                                clause.clear();
+                                clause.extend_from_slice(&head);
+                                clause.push(xi.is(false));
+                                e.cnf.add(&clause);
+                            } else {
+                                for v in [false, true] {
+                                    clause.clear();
+                                    clause.extend_from_slice(&head);
+                                    clause.push(xi.is(!v));
+                                    clause.push(L::Var(fb).is(v));
+                                    e.cnf.add(&clause);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Outputs: each target is some gate, with its polarity.
+        for h in 0..nt {
+            let gs: Vec<L> = e.out[h].iter().map(|&v| L::Var(v)).collect();
+            e.cnf.add(&gs);
+            if nt == 1 {
+                // Nothing reads the last gate, so it is the output; an
+                // earlier gate equal to the output would duplicate it.
+                for (i, &g) in e.out[h].iter().enumerate() {
+                    e.cnf.add(&[L::Var(g).is(i + 1 == k)]);
+                }
+            }
+            let pol = e.pol[h];
+            if let Some(z) = self.zero_value[h] {
+                e.cnf.add(&[L::Var(pol).is(z)]);
+            }
+            for (&g, gate_sim) in e.out[h].iter().zip(&sim) {
+                for (&x, &want) in gate_sim.iter().zip(&self.target_rows[h]) {
+                    let xi = L::Var(x);
+                    if pol == 0 {
+                        e.cnf.add(&[L::Var(-g), xi.is(want)]);
+                    } else {
+                        // x XOR pol == want.
+                        e.cnf.add(&[L::Var(-g), xi.is(want), L::Var(pol)]);
+                        e.cnf.add(&[L::Var(-g), xi.is(!want), L::Var(-pol)]);
+                    }
+                }
+            }
+        }
+        // Two outputs on one gate share its polarity (there are no free
+        // output inverters).
+        if self.normal {
+            for h1 in 0..nt {
+                for h2 in h1 + 1..nt {
+                    let (p1, p2) = (e.pol[h1], e.pol[h2]);
+                    for i in 0..k {
+                        let (a, b) = (e.out[h1][i], e.out[h2][i]);
+                        e.cnf.add(&[L::Var(-a), L::Var(-b), L::Var(-p1), L::Var(p2)]);
+                        e.cnf.add(&[L::Var(-a), L::Var(-b), L::Var(p1), L::Var(-p2)]);
+                    }
+                }
+            }
+        }
+        // Every gate is read later or is an output.
+        for i in 0..k {
+            let g = n + i;
+            clause.clear();
+            for later in i + 1..k {
+                for &(j, l, s) in &e.sel[later] {
+                    if j == g || l == g {
+                        clause.push(L::Var(s));
+                    }
+                }
+            }
+            for h in 0..nt {
+                clause.push(L::Var(e.out[h][i]));
+            }
+            e.cnf.add(&clause);
+        }
+        // Every essential input is read.
+        for x in 0..n {
+            if self.essential >> x & 1 == 0 {
+                continue;
+            }
+            clause.clear();
+            for i in 0..k {
+                for &(j, l, s) in &e.sel[i] {
+                    if j == x || l == x {
+                        clause.push(L::Var(s));
+                    }
+                }
+            }
+            e.cnf.add(&clause);
+        }
+        // Co-lexicographic order of consecutive fanin pairs. Pairs are
+        // generated in that order, so the allowed predecessors of pair `b`
+        // of gate `i + 1` form a prefix of gate `i`'s pairs.
+        for i in 0..k.saturating_sub(1) {
+            let (prev, next) = (&e.sel[i], &e.sel[i + 1]);
+            for &(j2, l2, s2) in next {
+                if l2 == n + i {
+                    continue; // reads gate i: larger than all of gate i's pairs
+                }
+                clause.clear();
+                clause.push(L::Var(-s2));
+                for &(j1, l1, s1) in prev {
+                    if (l1, j1) <= (l2, j2) {
+                        clause.push(L::Var(s1));
+                    }
+                }
+                e.cnf.add(&clause);
+            }
+        }
+        // No operand re-application (normal form only: it relies on every
+        // two-input function being available).
+        if self.normal {
+            for i in 0..k {
+                for jg in 0..i {
+                    let gj = n + jg;
+                    let (fanins_j, sel_i) = (&e.sel[jg], &e.sel[i]);
+                    for &(a, b, s_j) in fanins_j {
+                        for &(x, y, s_i) in sel_i {
+                            if y == gj && (x == a || x == b) {
+                                e.cnf.add(&[L::Var(-s_j), L::Var(-s_i)]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(e)
+    }
+}
+
+impl Cnf {
+    fn fresh(&mut self) -> i32 {
+        self.num_vars += 1;
+        self.num_vars
+    }
+
+    /// Adds a clause, dropping false constants; a true constant satisfies it.
+    fn add(&mut self, clause: &[L]) {
+        let start = self.lits.len();
+        for &l in clause {
+            match l {
+                L::Const(true) => {
+                    self.lits.truncate(start);
+                    return;
+                }
+                L::Const(false) => {}
+                L::Var(v) => self.lits.push(v),
+            }
+        }
+        self.lits.push(0);
+        self.num_clauses += 1;
+    }
+
+    fn clauses(&self) -> impl Iterator<Item = &[i32]> {
+        self.lits.split(|&x| x == 0).take(self.num_clauses)
+    }
+
+    /// The instance in DIMACS CNF form.
+    fn dimacs(&self) -> String {
+        let mut s = format!("p cnf {} {}\n", self.num_vars, self.num_clauses);
+        for c in self.clauses() {
+            for l in c {
+                s.push_str(&l.to_string());
+                s.push(' ');
+            }
+            s.push_str("0\n");
+        }
+        s
+    }
+}
+
+/// Stops the solver at the deadline or after a number of conflicts. Every
+/// learnt clause is one conflict, so counting them counts conflicts.
+struct Limits {
+    deadline: Option<Instant>,
+    max_conflicts: Option<u64>,
+    conflicts: u64,
+}
+
+impl Callbacks for Limits {
+    fn on_new_clause(&mut self, _c: &[Lit], src: batsat::ClauseKind) {
+        if src == batsat::ClauseKind::Learnt {
+            self.conflicts += 1;
+        }
+    }
+
+    fn stop(&self) -> bool {
+        self.max_conflicts.is_some_and(|m| self.conflicts >= m) || self.deadline.is_some_and(|d| Instant::now() > d)
+    }
+}
+
+/// Result of one solver call.
+enum Answer {
+    Sat(Vec<bool>),
+    Unsat,
+    Unknown,
+}
+
+fn solve(e: &Encoding, limits: Limits, stats: &mut SatStats) -> Answer {
+    let mut solver = batsat::Solver::new(SolverOpts::default(), limits);
+    let vars: Vec<Var> = (0..e.cnf.num_vars).map(|_| solver.new_var_default()).collect();
+    let lit = |v: i32| Lit::new(vars[(v.unsigned_abs() - 1) as usize], v > 0);
+    let mut buf: Vec<Lit> = Vec::new();
+    let mut ok = true;
+    for c in e.cnf.clauses() {
+        buf.clear();
+        buf.extend(c.iter().map(|&v| lit(v)));
+        if !solver.add_clause_reuse(&mut buf) {
+            ok = false;
+            break;
+        }
+    }
+    let answer = if !ok {
+        Answer::Unsat
+    } else {
+        let r = solver.solve_limited(&[]);
+        if r == lbool::TRUE {
+            Answer::Sat(vars.iter().map(|&v| solver.value_var(v) == lbool::TRUE).collect())
+        } else if r == lbool::FALSE {
+            Answer::Unsat
+        } else {
+            Answer::Unknown
+        }
+    };
+    stats.conflicts += solver.num_conflicts();
+    stats.decisions += solver.num_decisions();
+    answer
+}
+
+impl Problem<'_> {
+    /// Turns a model into a circuit (not yet verified).
+    fn decode(&self, e: &Encoding, model: &[bool]) -> Result<Circuit, SatError> {
+        let n = self.n;
+        let is = |v: i32| v > 0 && model.get((v - 1) as usize).copied().unwrap_or(false);
+        let mut fanins = Vec::with_capacity(e.k);
+        let mut tts = Vec::with_capacity(e.k);
+        for i in 0..e.k {
+            let Some(&(j, l, _)) = e.sel[i].iter().find(|&&(_, _, s)| is(s)) else {
+                return Err(SatError::Unverified(e.k));
+            };
+            fanins.push((j, l));
+            let tt = (0..4).fold(0u8, |acc, b| acc | (is(e.op[i][b]) as u8) << b);
+            tts.push(tt);
+        }
+        // Output of each target: gate and polarity.
+        let mut target_gate = Vec::with_capacity(self.targets.len());
+        let mut flip = vec![false; n + e.k];
+        for h in 0..self.targets.len() {
+            let Some(i) = (0..e.k).find(|&i| is(e.out[h][i])) else {
+                return Err(SatError::Unverified(e.k));
+            };
+            let p = e.normal && is(e.pol[h]);
+            target_gate.push(n + i);
+            flip[n + i] = p;
+        }
+        let sig = |s: usize| if s < n { Signal::Input(s) } else { Signal::Gate(s - n) };
+        let mut c = Circuit::for_table(self.table);
+        for i in 0..e.k {
+            let (j, l) = fanins[i];
+            let mut tt = tts[i];
+            // Gates that are complemented outputs compute the complement
+            // instead, and their readers absorb the change.
+            if flip[j] {
+                tt = (tt >> 2 & 0b11) | (tt & 0b11) << 2;
+            }
+            if flip[l] {
+                tt = (tt >> 1 & 0b0101) | (tt & 0b0101) << 1;
+            }
+            if flip[n + i] {
+                tt ^= 0xF;
+            }
+            let expr = match (tt, self.neg) {
+                (NOT_A, Some(form)) => neg_expr(form, sig(j)),
+                (NOT_B, Some(form)) => neg_expr(form, sig(l)),
+                _ => match self.code_op[tt as usize] {
+                    Some((op, false)) => GateExpr {
+                        op,
+                        args: vec![sig(j), sig(l)],
+                    },
+                    Some((op, true)) => GateExpr {
+                        op,
+                        args: vec![sig(l), sig(j)],
+                    },
+                    None => return Err(SatError::Unverified(e.k)),
+                },
+            };
+            c.push(expr).map_err(|_| SatError::Unverified(e.k))?;
+        }
+        let mask = self.table.row_mask();
+        for (o, name) in self.table.output_names().iter().enumerate() {
+            let want: Vec<u64> = self.table.output_bits(o).iter().zip(&mask).map(|(a, m)| a & m).collect();
+            let s = if want.iter().all(|&x| x == 0) {
+                Signal::Const(false)
+            } else if want == mask {
+                Signal::Const(true)
+            } else if let Some(h) = self.targets.iter().position(|t| *t == want) {
+                sig(target_gate[h])
+            } else {
+                let input = (0..n).find(|&i| {
+                    self.table
+                        .input_bits(i)
+                        .iter()
+                        .zip(&mask)
+                        .map(|(a, m)| a & m)
+                        .eq(want.iter().copied())
+                });
+                match input {
+                    Some(i) => Signal::Input(i),
+                    None => return Err(SatError::Unverified(e.k)),
+                }
+            };
+            c.set_output(name, s).map_err(|_| SatError::Unverified(e.k))?;
+        }
+        Ok(c)
+    }
+}
+
+/// Whether [`synthesize`] handles `table` over `basis` (at least two
+/// inputs when any output needs a gate, at most 4096 rows).
+pub fn supports(table: &Table, basis: &Basis) -> bool {
+    Problem::new(table, basis).is_ok()
+}
+
+/// The instance "is there a circuit with exactly `gates` gates over `basis`
+/// for `table`" in DIMACS CNF, for running an external solver on it.
+pub fn dimacs(table: &Table, basis: &Basis, gates: usize) -> Result<String, SatError> {
+    let p = Problem::new(table, basis)?;
+    Ok(p.encode(gates)?.cnf.dimacs())
+}
+
+/// Finds a minimum-size circuit for `table` over `params.basis` with a SAT
+/// solver, trying sizes from a lower bound up to `params.max_gates`.
+///
+/// The returned circuit, if any, has been verified against every row of
+/// the table, and is minimum: every smaller size was proven unsatisfiable.
+pub fn synthesize(table: &Table, params: &SatParams) -> Result<SatResult, SatError> {
+    let start = Instant::now();
+    let deadline = params.timeout.map(|t| start + t);
+    let p = Problem::new(table, &params.basis)?;
+    let mut stats = SatStats::default();
+    let first = size_lower_bound(&p.targets, p.essential).max(params.min_gates);
+    let mut lower = first;
+    let finish = |circuit, lower_bound, timed_out, stats| SatResult {
+        circuit,
+        lower_bound,
+        timed_out,
+        stats,
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    if p.targets.is_empty() {
+        // Every output is a constant or an input: no gates at all.
+        let e = p.encode(0)?;
+        let c = p.decode(&e, &[])?;
+        return Ok(finish(Some(c), 0, false, stats));
+    }
+    for k in first..=params.max_gates {
+        if deadline.is_some_and(|d| Instant::now() > d) {
+            return Ok(finish(None, lower, true, stats));
+        }
+        let t0 = Instant::now();
+        // An instance past the size limit ends the search like a timeout:
+        // the sizes refuted so far still stand.
+        let Ok(e) = p.encode(k) else {
+            return Ok(finish(None, lower, true, stats));
+        };
+        stats.solves += 1;
+        stats.variables = stats.variables.max(e.cnf.num_vars as usize);
+        stats.clauses = stats.clauses.max(e.cnf.num_clauses);
+        let limits = Limits {
+            deadline,
+            max_conflicts: params.conflict_limit,
+            conflicts: 0,
+        };
+        let answer = solve(&e, limits, &mut stats);
+        stats.per_size.push((k, t0.elapsed().as_secs_f64()));
+        match answer {
+            Answer::Sat(model) => {
+                let c = p.decode(&e, &model)?.remove_dead();
+                if !verify(&c, table).map(|v| v.ok()).unwrap_or(false) {
+                    return Err(SatError::Unverified(c.num_gates()));
+                }
+                return Ok(finish(Some(c), k, false, stats));
+            }
+            Answer::Unsat => lower = k + 1,
+            Answer::Unknown => return Ok(finish(None, lower, true, stats)),
+        }
+    }
+    Ok(finish(None, lower, false, stats))
+}
