@@ -183,6 +183,10 @@ fn bad_samples_and_options_exit_2_with_a_clear_error() {
             "error: --timeout: 100000000000000000000 is out of range\n".into(),
         ),
         (
+            vec!["learn", path(&good), "--plot", path(&good)],
+            format!("error: --plot {}: that is an input file; refusing to overwrite it\n", path(&good)),
+        ),
+        (
             vec!["learn", path(&good), "--emit", "aiger", "-o", "x.aag"],
             "error: -o x.aag: --emit aiger writes binary .aig files; name it *.aig\n".into(),
         ),

@@ -12,6 +12,9 @@
 //! * [`verify`](mod@verify): checking a circuit against a table row by row.
 //! * [`search`](mod@search): exact minimum-size synthesis by enumeration.
 //! * [`exact_sat`]: exact minimum-size synthesis with a SAT solver.
+//! * [`npn`], [`npn_library`]: NPN classes of 4-input functions and their optimum circuits.
+//! * [`cuts`], [`rewrite`], [`optimise`](mod@optimise): cut enumeration, DAG-aware rewriting and the
+//!   resynthesis pipeline (rewriting plus resubstitution to a fixpoint).
 //! * [`emit`]: Rust, C and Verilog code generation.
 //! * [`library`]: built-in benchmark tables.
 //! * [`json`]: the machine-readable result format.
