@@ -248,3 +248,23 @@ fn bench_iwls_runs_a_folder_and_reports_per_function_and_per_category() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A timeout too large for the clock means "no limit", not a panic; learning from samples still
+/// ends by early stopping.
+#[test]
+fn huge_timeouts_are_no_limit() {
+    let dir = temp_dir("timeouts");
+    let pla = dir.join("t.pla");
+    std::fs::write(&pla, ".i 3\n.o 1\n000 0\n011 1\n101 1\n111 0\n").unwrap();
+    let csv = dir.join("t.csv");
+    std::fs::write(&csv, "a,b,Y\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n").unwrap();
+    for args in [
+        vec!["search", path(&csv), "--timeout", "1e19"],
+        vec!["learn", path(&csv), "--timeout", "1e19"],
+        vec!["learn", path(&pla), "--timeout", "1e19"],
+    ] {
+        let out = kiln(&args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out.stderr));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

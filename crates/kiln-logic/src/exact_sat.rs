@@ -730,7 +730,8 @@ pub fn dimacs(table: &Table, basis: &Basis, gates: usize) -> Result<String, SatE
 /// the table, and is minimum: every smaller size was proven unsatisfiable.
 pub fn synthesize(table: &Table, params: &SatParams) -> Result<SatResult, SatError> {
     let start = Instant::now();
-    let deadline = params.timeout.map(|t| start + t);
+    // A timeout too large to add to the clock means no deadline.
+    let deadline = params.timeout.and_then(|t| start.checked_add(t));
     let p = Problem::new(table, &params.basis)?;
     let mut stats = SatStats::default();
     let first = size_lower_bound(&p.targets, p.essential).max(params.min_gates);

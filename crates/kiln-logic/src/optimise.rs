@@ -122,7 +122,8 @@ pub fn complete_table(c: &Circuit) -> Option<Table> {
 /// when it is smaller, so this phase can only help.
 pub fn optimise(circuit: &Circuit, params: &OptimiseParams) -> (Circuit, OptimiseStats) {
     let start = Instant::now();
-    let deadline = params.timeout.map(|t| start + t);
+    // A timeout too large to add to the clock means no deadline.
+    let deadline = params.timeout.and_then(|t| start.checked_add(t));
     let original = circuit.simplify();
     let mut stats = OptimiseStats {
         gates_before: original.num_gates(),

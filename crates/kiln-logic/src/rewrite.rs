@@ -104,7 +104,8 @@ pub struct RewriteStats {
 /// cannot improve comes back simplified.
 pub fn rewrite(circuit: &Circuit, params: &RewriteParams) -> (Circuit, RewriteStats) {
     let start = Instant::now();
-    let deadline = params.timeout.map(|t| start + t);
+    // A timeout too large to add to the clock means no deadline.
+    let deadline = params.timeout.and_then(|t| start.checked_add(t));
     let mut current = circuit.simplify();
     let mut stats = RewriteStats {
         gates_before: current.num_gates(),

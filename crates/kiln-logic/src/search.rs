@@ -1195,7 +1195,7 @@ pub fn search_with(table: &Table, opts: &SearchOptions, choice: EngineChoice) ->
     let lb = size_lower_bound(&targets, essential);
     // With several outputs, keep half the budget for solving them one by
     // one if the joint search runs out: that usually beats Shannon by far.
-    let exact_end = opts.timeout.map(|t| start + if multi { t / 2 } else { t });
+    let exact_end = opts.timeout.and_then(|t| start.checked_add(if multi { t / 2 } else { t }));
     let sat_ok = choice != EngineChoice::Enumeration && exact_sat::supports(table, &opts.basis);
     let first = lb.min(opts.max_gates + 1);
     let mut refuted = first; // all sizes < refuted are impossible
@@ -1216,8 +1216,10 @@ pub fn search_with(table: &Table, opts: &SearchOptions, choice: EngineChoice) ->
             let share = opts
                 .timeout
                 .map_or(AUTO_ENUM_UNLIMITED, |t| (t / AUTO_ENUM_SHARE).max(AUTO_ENUM_MIN));
-            let slice = start + share;
-            Some(exact_end.map_or(slice, |e| e.min(slice)))
+            match start.checked_add(share) {
+                Some(slice) => Some(exact_end.map_or(slice, |e| e.min(slice))),
+                None => exact_end,
+            }
         }
         _ => exact_end,
     };
@@ -1257,7 +1259,7 @@ pub fn search_with(table: &Table, opts: &SearchOptions, choice: EngineChoice) ->
     }
     let mut circuit = fallback(table, &opts.basis, opts.max_gates)?;
     if multi {
-        let end = opts.timeout.map(|t| start + t);
+        let end = opts.timeout.and_then(|t| start.checked_add(t));
         if let Some((c, n)) = per_output(table, opts, choice, end) {
             nodes += n;
             if c.num_gates() < circuit.num_gates() {
@@ -1347,7 +1349,7 @@ pub fn minimise(circuit: &Circuit, table: &Table, opts: &SearchOptions) -> Resul
     let (targets, essential) = targets_of(table);
     let lb = size_lower_bound(&targets, essential);
     let mut eng = Exact::new(table, &opts.basis, targets, essential, opts.max_gates);
-    eng.set_deadline(opts.timeout.map(|t| start + t));
+    eng.set_deadline(opts.timeout.and_then(|t| start.checked_add(t)));
     let bound = (g - 1).min(opts.max_gates);
     let first = lb.min(g);
     let mut refuted = first;

@@ -75,6 +75,9 @@ pub struct SampleLearnOptions {
     pub net: Option<NetParams>,
     /// Deepest decision tree tried.
     pub max_tree_depth: usize,
+    /// Early stopping: the gate network stops after this many epochs without a better validation
+    /// accuracy (and at once when it reaches 100 %).
+    pub patience: usize,
 }
 
 impl Default for SampleLearnOptions {
@@ -92,6 +95,7 @@ impl Default for SampleLearnOptions {
             symmetric: true,
             net: None,
             max_tree_depth: 24,
+            patience: 50,
         }
     }
 }
@@ -177,7 +181,13 @@ pub fn learn_samples(
     mut progress: impl FnMut(&SampleProgress),
 ) -> Result<SampleLearnResult, LearnError> {
     let start = Instant::now();
-    let deadline = start + opts.timeout;
+    // A timeout too large to add to the clock is as good as none: a century from now.
+    let far = |t: Duration| {
+        Instant::now()
+            .checked_add(t)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 86_400))
+    };
+    let deadline = far(opts.timeout);
     if train.is_empty() {
         return Err(LearnError::Options(format!("{}: no training samples", train.source())));
     }
@@ -274,7 +284,12 @@ pub fn learn_samples(
     }
 
     if opts.forest && opts.forest_trees > 0 {
-        let forest_deadline = Instant::now() + opts.timeout.mul_f64(opts.forest_share.clamp(0.0, 1.0));
+        let share = if opts.forest_share.is_finite() {
+            opts.forest_share.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let forest_deadline = far(opts.timeout.mul_f64(share));
         if let Some(cand) = forest(train, valid_set, opts, forest_deadline.min(deadline))? {
             best_valid = best_valid.max(cand.valid_accuracy);
             progress(&SampleProgress {
@@ -296,7 +311,8 @@ pub fn learn_samples(
         let data = DenseSamples::new(train)?;
         let mut adam = kiln_nn::Adam::new(net.vars(), params.lr)?;
         let mut epoch_time = Duration::ZERO;
-        while Instant::now() + epoch_time < deadline {
+        let (mut net_best, mut stale) = (f64::NEG_INFINITY, 0usize);
+        while Instant::now().checked_add(epoch_time).is_some_and(|t| t < deadline) {
             let t0 = Instant::now();
             let loss = net.epoch(&data, &mut adam, &mut rng)?;
             epochs += 1;
@@ -312,6 +328,12 @@ pub fn learn_samples(
                 valid_accuracy: score(&c, valid_set),
                 circuit: c,
             };
+            if cand.valid_accuracy > net_best {
+                net_best = cand.valid_accuracy;
+                stale = 0;
+            } else {
+                stale += 1;
+            }
             best_valid = best_valid.max(cand.valid_accuracy);
             offer(cand, &mut per_method);
             epoch_time = t0.elapsed();
@@ -322,6 +344,9 @@ pub fn learn_samples(
                 best_valid,
                 elapsed: start.elapsed(),
             });
+            if net_best >= 1.0 || stale >= opts.patience {
+                break;
+            }
         }
     }
 
