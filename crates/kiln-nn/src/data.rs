@@ -231,17 +231,61 @@ impl Drop for BatchIter {
     }
 }
 
-fn open_maybe_gz(op: &'static str, path: &Path) -> Result<Vec<u8>> {
+/// Most bytes a file may inflate to when nothing tighter is known (1 GiB): a small gzip "bomb"
+/// would otherwise be inflated until memory runs out.
+pub const MAX_INFLATED_BYTES: u64 = 1 << 30;
+
+/// Reads `path`, inflating gzip (detected by its magic bytes) to at most `max` bytes.
+fn open_maybe_gz(op: &'static str, path: &Path, max: u64) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).map_err(|e| Error::io(op, path, e))?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
+        // One byte past the bound tells "exactly at the limit" from "over it".
         flate2::read::GzDecoder::new(&raw[..])
+            .take(max.saturating_add(1))
             .read_to_end(&mut out)
             .map_err(|e| Error::format(op, path.display(), format!("bad gzip data: {e}")))?;
+        if out.len() as u64 > max {
+            return Err(Error::format(
+                op,
+                path.display(),
+                format!("inflates to more than {max} bytes; refusing to read it whole"),
+            ));
+        }
         Ok(out)
     } else {
+        // Already in memory at its own size: nothing to bound.
         Ok(raw)
     }
+}
+
+/// The size an IDX file's header promises (header plus values), read from its first bytes
+/// (inflated if gzip); `None` when the header is unreadable, which the parser then reports.
+fn idx_promised_size(path: &Path) -> Option<u64> {
+    let raw = std::fs::read(path).ok()?;
+    let mut head = Vec::new();
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        flate2::read::GzDecoder::new(&raw[..])
+            .take(4 + 4 * 255)
+            .read_to_end(&mut head)
+            .ok()?;
+    } else {
+        head = raw[..raw.len().min(4 + 4 * 255)].to_vec();
+    }
+    let esize: u64 = match *head.get(2)? {
+        0x08 | 0x09 => 1,
+        0x0B => 2,
+        0x0C | 0x0D => 4,
+        0x0E => 8,
+        _ => return None,
+    };
+    let nd = *head.get(3)? as usize;
+    let mut count = esize;
+    for i in 0..nd {
+        let d = head.get(4 + 4 * i..8 + 4 * i)?;
+        count = count.checked_mul(u64::from(u32::from_be_bytes([d[0], d[1], d[2], d[3]])))?;
+    }
+    count.checked_add(4 + 4 * nd as u64)
 }
 
 /// A numeric CSV table: `values` `[rows, cols]` (f64) and the header if there was one.
@@ -278,7 +322,7 @@ impl CsvTable {
 /// have the same number of fields and every field must parse as a number; errors name the line.
 pub fn read_csv(path: impl AsRef<Path>, has_header: bool) -> Result<CsvTable> {
     let path = path.as_ref();
-    let bytes = open_maybe_gz("read_csv", path)?;
+    let bytes = open_maybe_gz("read_csv", path, MAX_INFLATED_BYTES)?;
     parse_csv(&bytes, has_header, &path.display().to_string())
 }
 
@@ -328,7 +372,9 @@ pub fn parse_csv(bytes: &[u8], has_header: bool, origin: &str) -> Result<CsvTabl
 /// give i64, f32 gives f32 and f64 gives f64. Truncated or corrupt files are errors.
 pub fn read_idx(path: impl AsRef<Path>) -> Result<Tensor> {
     let path = path.as_ref();
-    let bytes = open_maybe_gz("read_idx", path)?;
+    // The header says how big the data is; inflating more than that would only feed a bomb.
+    let max = idx_promised_size(path).map_or(MAX_INFLATED_BYTES, |n| n.min(MAX_INFLATED_BYTES * 8));
+    let bytes = open_maybe_gz("read_idx", path, max)?;
     parse_idx(&bytes, &path.display().to_string())
 }
 

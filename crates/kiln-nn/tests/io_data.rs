@@ -288,3 +288,21 @@ fn dataloader_batches_shuffle_and_drop_last() {
     assert_eq!(got, vec![vec![0, 1], vec![4, 9], vec![16]]);
     assert!(ds.get_batch(&[11]).unwrap_err().to_string().contains("index 11"));
 }
+
+/// A gzip "bomb" is refused after inflating only what the IDX header promises, not inflated
+/// until memory runs out.
+#[test]
+fn idx_gzip_bombs_are_bounded_by_the_header() {
+    use std::io::Write;
+    let dir = std::env::temp_dir().join(format!("kiln-bomb-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Header: u8 data, 1 dim of 10 values; then 64 MiB of zeros (64 KiB compressed).
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&[0, 0, 0x08, 1, 0, 0, 0, 10]).unwrap();
+    gz.write_all(&vec![0u8; 64 << 20]).unwrap();
+    let path = dir.join("bomb.idx.gz");
+    std::fs::write(&path, gz.finish().unwrap()).unwrap();
+    let err = read_idx(&path).unwrap_err().to_string();
+    assert!(err.contains("inflates to more than 18 bytes"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
