@@ -231,20 +231,7 @@ impl<'a> Problem<'a> {
             return Err(SatError::Unsupported("more than 4096 rows"));
         }
         let (targets, essential) = targets_of(table);
-        let mut code_op: [Option<(Op, bool)>; 16] = [None; 16];
-        for &op in basis.ops() {
-            if op == Op::Not {
-                continue;
-            }
-            let tt = op.truth_table();
-            // Swapping arguments exchanges f(0,1) and f(1,0): bits 1 and 2.
-            let swapped = (tt & 0b1001) | ((tt & 0b0010) << 1) | ((tt & 0b0100) >> 1);
-            for (t, sw) in [(tt, false), (swapped, true)] {
-                if code_op[t as usize].is_none() {
-                    code_op[t as usize] = Some((op, sw));
-                }
-            }
-        }
+        let code_op = crate::search::basis_code_table(basis);
         let neg = neg_form(basis);
         let mut allowed = [false; 16];
         for (t, a) in allowed.iter_mut().enumerate() {

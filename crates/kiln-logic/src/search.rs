@@ -219,6 +219,36 @@ pub enum SearchError {
 
 const NEG: u8 = u8::MAX;
 
+/// The two-input truth tables a basis computes, in the order its ops are listed: each op's own
+/// table, then the table with its arguments swapped (f(0,1) and f(1,0), bits 1 and 2, exchanged),
+/// each table once, with the op that computes it and whether the arguments are swapped. NOT is
+/// left out; [`neg_form`] handles it.
+pub(crate) fn basis_codes(basis: &Basis) -> Vec<(u8, Op, bool)> {
+    let mut codes: Vec<(u8, Op, bool)> = Vec::new();
+    for &op in basis.ops() {
+        if op == Op::Not {
+            continue;
+        }
+        let tt = op.truth_table();
+        let swapped = (tt & 0b1001) | ((tt & 0b0010) << 1) | ((tt & 0b0100) >> 1);
+        for (t, sw) in [(tt, false), (swapped, true)] {
+            if !codes.iter().any(|c| c.0 == t) {
+                codes.push((t, op, sw));
+            }
+        }
+    }
+    codes
+}
+
+/// [`basis_codes`] indexed by truth table.
+pub(crate) fn basis_code_table(basis: &Basis) -> [Option<(Op, bool)>; 16] {
+    let mut table = [None; 16];
+    for (t, op, sw) in basis_codes(basis) {
+        table[t as usize] = Some((op, sw));
+    }
+    table
+}
+
 /// How the basis writes a lone negation, if it can.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum NegForm {
@@ -256,20 +286,7 @@ impl<'a> GeneralEngine<'a> {
         for i in 0..n {
             tts.extend(table.input_bits(i).iter().zip(&mask).map(|(a, m)| a & m));
         }
-        let mut cands: Vec<(u8, Op, bool)> = Vec::new();
-        for &op in basis.ops() {
-            if op == Op::Not {
-                continue;
-            }
-            let tt = op.truth_table();
-            // Swapping arguments exchanges f(0,1) and f(1,0): bits 1 and 2.
-            let swapped = (tt & 0b1001) | ((tt & 0b0010) << 1) | ((tt & 0b0100) >> 1);
-            for (t, sw) in [(tt, false), (swapped, true)] {
-                if !cands.iter().any(|c| c.0 == t) {
-                    cands.push((t, op, sw));
-                }
-            }
-        }
+        let cands = basis_codes(basis);
         let neg = neg_form(basis);
         let t = targets.len();
         GeneralEngine {
@@ -609,19 +626,7 @@ impl Fast {
         for (i, s) in sig.iter_mut().enumerate().take(n) {
             *s = table.input_bits(i)[0] & mask;
         }
-        let mut code_op: [Option<(Op, bool)>; 16] = [None; 16];
-        for &op in basis.ops() {
-            if op == Op::Not {
-                continue;
-            }
-            let tt = op.truth_table();
-            let swapped = (tt & 0b1001) | ((tt & 0b0010) << 1) | ((tt & 0b0100) >> 1);
-            for (t, sw) in [(tt, false), (swapped, true)] {
-                if code_op[t as usize].is_none() {
-                    code_op[t as usize] = Some((op, sw));
-                }
-            }
-        }
+        let code_op = basis_code_table(basis);
         let codes: Vec<u8> = (0..16u8).filter(|&t| code_op[t as usize].is_some()).collect();
         let mut lookup = [[NO_CODE; 16]; 16];
         for (care, row) in lookup.iter_mut().enumerate() {
