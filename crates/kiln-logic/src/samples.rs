@@ -226,6 +226,10 @@ impl SampleSet {
     pub fn care_columns(&self) -> &[Vec<u64>] {
         &self.care
     }
+    /// Bit vector with a 1 for every row that exists (the tail of the last word is 0).
+    pub fn row_mask(&self) -> Vec<u64> {
+        crate::table::row_mask(self.rows)
+    }
     /// Value of input `i` on row `r`.
     pub fn input(&self, r: usize, i: usize) -> bool {
         self.inputs[i][r / 64] >> (r % 64) & 1 == 1

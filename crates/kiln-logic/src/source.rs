@@ -42,6 +42,27 @@ pub fn read_bytes(path: &Path, max_bytes: u64) -> Result<Vec<u8>, TableError> {
     })
 }
 
+/// The first `len` bytes of `path`'s content (inflated when gzip), for telling formats apart
+/// without reading a whole file that the real reader will read again.
+pub fn read_head(path: &Path, len: u64) -> Result<Vec<u8>, TableError> {
+    let file = path.display().to_string();
+    let io = |e: std::io::Error| TableError::Io {
+        file: file.clone(),
+        message: e.to_string(),
+    };
+    let raw = std::fs::File::open(path).map_err(io)?;
+    let mut reader = std::io::BufReader::new(raw);
+    let gzip = std::io::BufRead::fill_buf(&mut reader).map_err(io)?.starts_with(&GZIP_MAGIC);
+    let reader: Box<dyn Read> = if gzip {
+        Box::new(flate2::read::MultiGzDecoder::new(reader))
+    } else {
+        Box::new(reader)
+    };
+    let mut out = Vec::new();
+    reader.take(len).read_to_end(&mut out).map_err(io)?;
+    Ok(out)
+}
+
 enum Bounded {
     Io(std::io::Error),
     TooLarge,
@@ -74,6 +95,7 @@ mod tests {
         enc.write_all(&vec![b'1'; 10_000]).unwrap();
         std::fs::write(&path, enc.finish().unwrap()).unwrap();
         assert_eq!(read_bytes(&path, 10_000).unwrap().len(), 10_000);
+        assert_eq!(read_head(&path, 5).unwrap(), b"11111");
         let err = read_bytes(&path, 9_999).unwrap_err().to_string();
         assert!(err.contains("inflates to larger than 9999 bytes"), "{err}");
         std::fs::write(&path, b"plain").unwrap();

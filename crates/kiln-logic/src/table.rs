@@ -216,6 +216,20 @@ pub struct Table {
     output_cols: Vec<Vec<u64>>,
 }
 
+/// Bit vector over `rows` rows ([`words_for`] words) with a 1 for every row that exists.
+pub fn row_mask(rows: usize) -> Vec<u64> {
+    let mut m = vec![!0u64; words_for(rows)];
+    let rem = rows % 64;
+    if rem != 0 {
+        if let Some(last) = m.last_mut() {
+            *last = (1u64 << rem) - 1;
+        }
+    } else if rows == 0 {
+        m[0] = 0;
+    }
+    m
+}
+
 /// Number of `u64` words needed to hold one bit per row.
 pub fn words_for(rows: usize) -> usize {
     rows.div_ceil(64).max(1)
@@ -420,14 +434,7 @@ impl Table {
     /// Bit vector with a 1 for every row that exists (the tail of the last
     /// word is 0).
     pub fn row_mask(&self) -> Vec<u64> {
-        let mut m = vec![!0u64; self.words()];
-        let rem = self.rows.len() % 64;
-        if rem != 0 {
-            *m.last_mut().unwrap() = (1u64 << rem) - 1;
-        } else if self.rows.is_empty() {
-            m[0] = 0;
-        }
-        m
+        row_mask(self.rows.len())
     }
 
     /// Index of an input column by name.

@@ -150,7 +150,7 @@ impl DecisionTree {
         let words = samples.words();
         let mut out = vec![0u64; words];
         // Route all rows at once: a node's rows are a mask, split by its input's column.
-        let mut stack = vec![(0usize, samples_mask(samples))];
+        let mut stack = vec![(0usize, samples.row_mask())];
         while let Some((id, mask)) = stack.pop() {
             let node = &self.nodes[id];
             match node.split {
@@ -187,20 +187,6 @@ impl DecisionTree {
         }
         Ok(signal[0])
     }
-}
-
-/// Bit vector of the rows that exist.
-fn samples_mask(samples: &SampleSet) -> Vec<u64> {
-    let mut m = vec![!0u64; samples.words()];
-    let rem = samples.len() % 64;
-    if rem != 0 {
-        if let Some(last) = m.last_mut() {
-            *last = (1u64 << rem) - 1;
-        }
-    } else if samples.is_empty() {
-        m[0] = 0;
-    }
-    m
 }
 
 /// `x ? s1 : s0` as gates of `circuit`, folding constant and equal branches into one gate or none.

@@ -155,7 +155,8 @@ fn samples_mode(args: &LearnArgs) -> Result<bool, String> {
     if args.valid.is_some() {
         return Ok(true);
     }
-    let bytes = kiln_logic::source::read_bytes(&args.file, kiln_logic::source::DEFAULT_MAX_BYTES).map_err(|e| e.to_string())?;
+    // The first line decides; the reader that follows reads the whole file once.
+    let bytes = kiln_logic::source::read_head(&args.file, 1 << 20).map_err(|e| e.to_string())?;
     if kiln_logic::samples::looks_like_pla(&bytes) {
         return Ok(true);
     }
