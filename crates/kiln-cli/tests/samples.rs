@@ -99,7 +99,7 @@ fn learn_writes_an_aig_that_eval_and_abc_score_the_same() {
     assert!(ands <= 5000);
     let method = doc["method"].as_str().unwrap();
     assert!(
-        ["gate-network", "decision-tree", "forest", "symmetric", "ensemble"].contains(&method),
+        ["gate-network", "threshold-unit", "decision-tree", "forest", "symmetric", "ensemble"].contains(&method),
         "{method}"
     );
     assert!(doc["candidates"].as_array().unwrap().iter().any(|c| c["method"] == "gate-network"));

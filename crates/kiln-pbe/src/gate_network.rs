@@ -300,58 +300,10 @@ fn counting_threshold(c: &mut Circuit, xs: &[Signal], t: usize) -> Result<Signal
 
 /// The binary count of the 1s among `xs`, least significant bit first.
 pub fn popcount(c: &mut Circuit, xs: &[Signal]) -> Result<Vec<Signal>, kiln_logic::CircuitError> {
-    // columns[w] holds bits of weight 2^w still to be added.
-    let mut columns: Vec<Vec<Signal>> = vec![xs.to_vec()];
-    let mut out = Vec::new();
-    let mut w = 0;
-    while w < columns.len() {
-        while columns[w].len() > 1 {
-            let col = &mut columns[w];
-            let (sum, carry) = if col.len() >= 3 {
-                let (a, b, d) = (
-                    col.pop().unwrap_or(Signal::Const(false)),
-                    col.pop().unwrap_or(Signal::Const(false)),
-                    col.pop().unwrap_or(Signal::Const(false)),
-                );
-                let ab = c.gate(Op::Xor, &[a, b])?;
-                let sum = c.gate(Op::Xor, &[ab, d])?;
-                let both = c.gate(Op::And, &[a, b])?;
-                let via = c.gate(Op::And, &[ab, d])?;
-                (sum, c.gate(Op::Or, &[both, via])?)
-            } else {
-                let (a, b) = (col.pop().unwrap_or(Signal::Const(false)), col.pop().unwrap_or(Signal::Const(false)));
-                (c.gate(Op::Xor, &[a, b])?, c.gate(Op::And, &[a, b])?)
-            };
-            // The sum goes to the front so the adders form a balanced tree rather than a chain.
-            columns[w].insert(0, sum);
-            if columns.len() == w + 1 {
-                columns.push(Vec::new());
-            }
-            columns[w + 1].push(carry);
-        }
-        out.push(columns[w].first().copied().unwrap_or(Signal::Const(false)));
-        w += 1;
-    }
-    Ok(out)
+    crate::threshold::sum_columns(c, vec![xs.to_vec()])
 }
 
-/// Whether the binary number `bits` (least significant first) is at least `t`: from the lowest
-/// bit up, `ge = x_i ∧ ge` where `t` has a 1 and `x_i ∨ ge` where it has a 0.
+/// Whether the binary number `bits` (least significant first) is at least `t`.
 fn count_at_least(c: &mut Circuit, bits: &[Signal], t: usize) -> Result<Signal, kiln_logic::CircuitError> {
-    if bits.len() < usize::BITS as usize && t >> bits.len() != 0 {
-        return Ok(Signal::Const(false));
-    }
-    let mut ge = Signal::Const(true);
-    for (i, &x) in bits.iter().enumerate() {
-        let one = i < usize::BITS as usize && t >> i & 1 == 1;
-        ge = match (one, ge) {
-            (true, Signal::Const(true)) => x,
-            (true, Signal::Const(false)) => Signal::Const(false),
-            (false, Signal::Const(true)) => Signal::Const(true),
-            (false, Signal::Const(false)) => x,
-            (true, g) => c.gate(Op::And, &[x, g])?,
-            (false, g) => c.gate(Op::Or, &[x, g])?,
-        };
-    }
-    Ok(ge)
+    crate::threshold::at_least_value(c, bits, t as u64)
 }

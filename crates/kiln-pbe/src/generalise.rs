@@ -1,11 +1,14 @@
 //! Learning from samples that generalises: a few thousand examples of a function of many inputs,
 //! judged on rows nobody showed (the IWLS 2020 "learning from examples" setting).
 //!
-//! Two paths produce candidate circuits, and the one with the best validation accuracy within the
-//! AND-node budget wins:
+//! Several paths produce candidate circuits, and the one with the best validation accuracy within
+//! the AND-node budget wins:
 //! * a wide differentiable gate network ([`crate::gate_network`]) trained in minibatches with Adam
 //!   on kiln-core tensors and fired after every epoch (the first-class path);
-//! * decision trees grown once and cut at every depth ([`crate::tree`]).
+//! * a linear threshold unit per output, also fitted by gradient descent and fired to an
+//!   integer-weight comparator, possibly XOR a parity of inputs ([`crate::threshold`]);
+//! * decision trees grown once and cut at every depth, and random forests ([`crate::tree`]);
+//! * a symmetric function of the inputs, and the majority of the tree, forest and network.
 //!
 //! The budget is counted in AND nodes of the structurally hashed And-Inverter Graph, as ABC's
 //! `&ps` counts them, so the figure is the one the contest judged.
@@ -18,6 +21,7 @@ use kiln_logic::{Circuit, SampleSet, Signal};
 
 use crate::gate_network::{at_least, popcount, DenseSamples, GateNetwork, NetParams};
 use crate::learn::LearnError;
+use crate::threshold::{learn_threshold, ThresholdParams};
 use crate::tree::{mux, DecisionTree, TreeParams};
 
 /// Which learner produced a circuit.
@@ -33,6 +37,9 @@ pub enum Method {
     Symmetric,
     /// The majority vote of the best gate network, tree and forest.
     Ensemble,
+    /// A linear threshold unit fitted by gradient descent, fired to an integer-weight comparator,
+    /// possibly XOR the parity of one or two inputs ([`crate::threshold`]).
+    Threshold,
 }
 
 impl Method {
@@ -44,6 +51,7 @@ impl Method {
             Method::Forest => "forest",
             Method::Symmetric => "symmetric",
             Method::Ensemble => "ensemble",
+            Method::Threshold => "threshold-unit",
         }
     }
 }
@@ -71,6 +79,12 @@ pub struct SampleLearnOptions {
     pub ensemble: bool,
     /// Try a symmetric function of the inputs (a function of their count of ones).
     pub symmetric: bool,
+    /// Fit a linear threshold unit per output (with a parity search).
+    pub threshold: bool,
+    /// Share of the time budget the threshold units may use.
+    pub threshold_share: f64,
+    /// Threshold-unit training and firing settings.
+    pub threshold_params: ThresholdParams,
     /// Gate-network shape and training settings; `None` sizes them from the samples.
     pub net: Option<NetParams>,
     /// Deepest decision tree tried.
@@ -93,6 +107,9 @@ impl Default for SampleLearnOptions {
             forest_share: 0.25,
             ensemble: true,
             symmetric: true,
+            threshold: true,
+            threshold_share: 0.2,
+            threshold_params: ThresholdParams::default(),
             net: None,
             max_tree_depth: 24,
             patience: 50,
@@ -281,6 +298,34 @@ pub fn learn_samples(
         };
         best_valid = best_valid.max(cand.valid_accuracy);
         offer(cand, &mut per_method);
+    }
+
+    if opts.threshold && Instant::now() < deadline {
+        let share = if opts.threshold_share.is_finite() {
+            opts.threshold_share.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let unit_deadline = far(opts.timeout.mul_f64(share)).min(deadline);
+        if let Some((c, detail)) = learn_threshold(train, valid_set, &opts.threshold_params, opts.max_and_nodes, unit_deadline)? {
+            let cand = Candidate {
+                method: Method::Threshold,
+                detail,
+                and_nodes: and_nodes(&c)?,
+                train_accuracy: score(&c, train),
+                valid_accuracy: score(&c, valid_set),
+                circuit: c,
+            };
+            best_valid = best_valid.max(cand.valid_accuracy);
+            progress(&SampleProgress {
+                method: Method::Threshold,
+                step: 0,
+                loss: f64::NAN,
+                best_valid,
+                elapsed: start.elapsed(),
+            });
+            offer(cand, &mut per_method);
+        }
     }
 
     if opts.forest && opts.forest_trees > 0 {

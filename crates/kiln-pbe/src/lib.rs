@@ -12,6 +12,7 @@
 pub mod gate_network;
 pub mod generalise;
 pub mod learn;
+pub mod threshold;
 pub mod tree;
 
 // `search` and `verify` bring both the module and the function of that name.
