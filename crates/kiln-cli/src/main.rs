@@ -5,6 +5,7 @@
 //! printed as one `error:` line and exit with status 2, never a panic.
 
 mod commands;
+mod output;
 
 use std::process::ExitCode;
 

@@ -162,3 +162,37 @@ fn input_errors_exit_2_with_clear_messages() {
     let o = kiln(&["verify", "examples/tables/xor.csv"]);
     assert_eq!(o.status.code(), Some(2), "missing --expr is a usage error");
 }
+
+#[test]
+fn a_closed_pipe_ends_quietly_and_a_full_disk_is_an_error() {
+    use std::process::{Command, Stdio};
+    // The pipe's reader is closed before kiln starts, so its first write fails with EPIPE:
+    // status 141 (as if killed by SIGPIPE), nothing on stderr, no panic.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let child = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["search", "examples/tables/xor.csv"])
+        .current_dir(common::repo())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(141), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+
+    if std::path::Path::new("/dev/full").exists() {
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
+            .args(["search", "examples/tables/xor.csv"])
+            .current_dir(common::repo())
+            .stdout(full)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert_eq!(
+            text(&out.stderr),
+            "error: writing to standard output: No space left on device (os error 28)\n"
+        );
+    }
+}

@@ -1,6 +1,7 @@
 //! `kiln bench-pbe`: how reliably and how fast gradient search finds exact
 //! circuits on the benchmark tables, next to the exact discrete search.
 
+use crate::output::outln;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -181,8 +182,8 @@ pub fn run(args: &BenchArgs) -> Result<u8, String> {
     let mut done = 0u64;
     let mut csv = String::new();
     let _ = writeln!(csv, "{}", COLUMNS.join(","));
-    println!("| {} |", COLUMNS.join(" | "));
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    outln!("| {} |", COLUMNS.join(" | "));
+    outln!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for name in names {
         let tables = tables_of(name);
         let mut tally = Tally::default();
@@ -295,7 +296,7 @@ pub fn run(args: &BenchArgs) -> Result<u8, String> {
             format!("{:.3}s", search_time),
         ];
         bar.finish();
-        println!("| {} |", cells.join(" | "));
+        outln!("| {} |", cells.join(" | "));
         let _ = std::io::stdout().flush();
         let quoted: Vec<String> = cells
             .iter()
@@ -312,22 +313,22 @@ pub fn run(args: &BenchArgs) -> Result<u8, String> {
         bar.update(done, String::new);
     }
     bar.finish();
-    println!();
-    println!(
+    outln!();
+    outln!(
         "{} seeds per table, {} s per gradient run (circuit space, repair on); restart success = restarts whose fired circuit was exact without repair / restarts;",
         args.seeds, args.timeout
     );
-    println!(
+    outln!(
         "times and gate counts are medians over exact runs; minimised = the fired circuit after the exact search ({} s budget);",
         args.minimise_timeout
     );
-    println!(
+    outln!(
         "discrete minimum = exhaustive search over all 2-input gates ({} s budget), proven unless marked.",
         args.search_timeout
     );
     if let Some(p) = &args.csv {
         std::fs::write(p, csv).map_err(|e| format!("--csv: {}: cannot write: {e}", p.display()))?;
-        println!("csv: {}", p.display());
+        outln!("csv: {}", p.display());
     }
     Ok(0)
 }

@@ -1,5 +1,6 @@
 //! `kiln bench-iwls`: the IWLS 2020 "learning from examples" suite, function by function.
 
+use crate::output::outln;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -108,7 +109,7 @@ pub fn run(args: &BenchIwlsArgs) -> Result<u8, String> {
         "{:<6} {:>6} {:>8} {:>8} {:>6} {:>7}  {}",
         "name", "inputs", "valid%", "test%", "ANDs", "secs", "path"
     );
-    println!("{header}");
+    outln!("{header}");
     let mut rows = Vec::new();
     for (k, name) in names.iter().enumerate() {
         let load = |kind: &str| -> Result<Option<SampleSet>, String> {
@@ -136,7 +137,7 @@ pub fn run(args: &BenchIwlsArgs) -> Result<u8, String> {
             seconds: r.elapsed.as_secs_f64(),
             method: format!("{} ({})", r.best.method.name(), r.best.detail),
         };
-        println!(
+        outln!(
             "{:<6} {:>6} {:>8} {:>8} {:>6} {:>7.1}  {}",
             row.name,
             row.inputs,
@@ -162,13 +163,13 @@ pub fn run(args: &BenchIwlsArgs) -> Result<u8, String> {
             sel.len()
         )
     };
-    println!();
+    outln!();
     for c in &cats {
         let sel: Vec<&Row> = rows.iter().filter(|r| &category(&r.name) == c).collect();
-        println!("ex{c}0-ex{c}9: {}", summary(&sel));
+        outln!("ex{c}0-ex{c}9: {}", summary(&sel));
     }
     let all: Vec<&Row> = rows.iter().collect();
-    println!("all: {}", summary(&all));
+    outln!("all: {}", summary(&all));
     if let Some(out) = &args.out {
         let mut md =
             String::from("| function | inputs | valid % | test % | AND nodes | seconds | path |\n|---|---:|---:|---:|---:|---:|---|\n");

@@ -4,6 +4,7 @@
 //! learn it by composition; the lecture's own composition is checked row by
 //! row; and gradient search is compared with exact discrete search.
 
+use crate::output::outln;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -26,8 +27,8 @@ pub struct DemoArgs {
 }
 
 fn header(n: usize, title: &str) {
-    println!();
-    println!("== {n}. {title} ==");
+    outln!();
+    outln!("== {n}. {title} ==");
 }
 
 /// Prints a verification, indented, and returns whether it passed.
@@ -35,9 +36,9 @@ fn show_verify(c: &Circuit, t: &Table, indent: &str) -> Result<bool, String> {
     let v = verify(c, t).map_err(|e| e.to_string())?;
     for (i, l) in v.to_string().lines().enumerate() {
         if i == 0 {
-            println!("{indent}verify: {l}");
+            outln!("{indent}verify: {l}");
         } else {
-            println!("{indent}  {l}");
+            outln!("{indent}  {l}");
         }
     }
     Ok(v.ok())
@@ -46,16 +47,16 @@ fn show_verify(c: &Circuit, t: &Table, indent: &str) -> Result<bool, String> {
 /// Prints the program, one statement per line.
 fn show_program(c: &Circuit, indent: &str) {
     for l in grammar::print(c).lines() {
-        println!("{indent}{l}");
+        outln!("{indent}{l}");
     }
 }
 
 fn show_units(r: &LearnResult, t: &Table, indent: &str) {
     for l in unit_lines(&r.units, t) {
-        println!("{indent}{l}");
+        outln!("{indent}{l}");
     }
     if !units_agree(&r.units, t, &r.circuit) {
-        println!("{indent}(weights at the end of training; the fired program is the best one seen at an earlier check)");
+        outln!("{indent}(weights at the end of training; the fired program is the best one seen at an earlier check)");
     }
 }
 
@@ -86,36 +87,36 @@ pub fn run(args: &DemoArgs) -> Result<u8, String> {
         repair: false,
         ..LearnOptions::default()
     };
-    println!(
+    outln!(
         "kiln demo: learning boolean programs from truth tables by gradient descent (seed {})",
         args.seed
     );
-    println!("Every learned program is fired into exact gates and verified against every row of its table.");
+    outln!("Every learned program is fired into exact gates and verified against every row of its table.");
 
     header(1, "One unit learns a gate: Y = sigmoid(w1·X1 + w2·X2 + b)");
     for (name, op) in [("OR", kiln_pbe::Op::Or), ("AND", kiln_pbe::Op::And), ("NAND", kiln_pbe::Op::Nand)] {
         let t = library::two_input(op.truth_table());
         let r = learn_with_bar(&t, &opts(Space::Unit), false, name)?;
-        println!("{name} (rows 00 01 10 11 -> {}):", column(&t));
+        outln!("{name} (rows 00 01 10 11 -> {}):", column(&t));
         show_units(&r, &t, "  ");
         show_verify(&r.circuit, &t, "  ")?;
-        println!("  {}", stats(&r));
+        outln!("  {}", stats(&r));
     }
 
     header(2, "One unit cannot learn XOR");
     let xor = library::xor();
     let r = learn_with_bar(&xor, &opts(Space::Unit), false, "XOR unit ")?;
-    println!("XOR (rows 00 01 10 11 -> {}):", column(&xor));
+    outln!("XOR (rows 00 01 10 11 -> {}):", column(&xor));
     show_units(&r, &xor, "  ");
     if r.units.iter().all(|u| u.weights.iter().chain([&u.bias]).all(|w| w.abs() < 0.1)) {
-        println!("  the weights collapse towards 0: p = 0.5 on every row is the least-bad answer one straight line gives");
+        outln!("  the weights collapse towards 0: p = 0.5 on every row is the least-bad answer one straight line gives");
     }
-    println!("  best fired program: {}", grammar::to_expression(&r.circuit, "; "));
+    outln!("  best fired program: {}", grammar::to_expression(&r.circuit, "; "));
     show_verify(&r.circuit, &xor, "  ")?;
     if let Some(n) = &r.note {
-        println!("  note: {n}");
+        outln!("  note: {n}");
     }
-    println!("  {}", stats(&r));
+    outln!("  {}", stats(&r));
 
     header(3, "XOR by composition: units feeding a unit");
     let mlp = LearnOptions {
@@ -123,29 +124,29 @@ pub fn run(args: &DemoArgs) -> Result<u8, String> {
         ..opts(Space::Mlp)
     };
     let r = learn_with_bar(&xor, &mlp, false, "XOR mlp ")?;
-    println!("mlp space, 2 hidden units:");
+    outln!("mlp space, 2 hidden units:");
     show_units(&r, &xor, "  ");
-    println!("  composed circuit ({} gates):", r.circuit.num_gates());
+    outln!("  composed circuit ({} gates):", r.circuit.num_gates());
     show_program(&r.circuit, "    ");
     show_verify(&r.circuit, &xor, "  ")?;
-    println!("  {}", stats(&r));
+    outln!("  {}", stats(&r));
     if let Some(n) = &r.note {
-        println!("  note: {n}");
+        outln!("  note: {n}");
     }
     let plot_path = args.out.join("xor_composition_loss.svg");
     plot::loss_curve(&plot_path, "XOR by composition (2 hidden units): loss per step", &r.loss_curve)?;
-    println!("  loss curve: {}", plot_path.display());
+    outln!("  loss curve: {}", plot_path.display());
     let rc = learn_with_bar(&xor, &opts(Space::Circuit), false, "XOR circuit ")?;
-    println!("circuit space (relaxed two-input gates):");
+    outln!("circuit space (relaxed two-input gates):");
     show_program(&rc.circuit, "    ");
     show_verify(&rc.circuit, &xor, "  ")?;
-    println!("  {}", stats(&rc));
+    outln!("  {}", stats(&rc));
 
     header(4, "The lecture's composition, checked row by row");
     let names = xor.input_names().to_vec();
     for expr in ["Y = (X1 OR X2) OR (X1 NAND X2)", "Y = (X1 OR X2) AND (X1 NAND X2)"] {
         let c = grammar::parse(expr, &names, xor.output_names()).map_err(|e| e.to_string())?;
-        println!("{expr}");
+        outln!("{expr}");
         show_verify(&c, &xor, "  ")?;
     }
 
@@ -153,14 +154,14 @@ pub fn run(args: &DemoArgs) -> Result<u8, String> {
     let tables = ["xor", "majority3", "full_adder", "mux2", "parity4", "adder2"];
     let rows = compare(&tables, args.seed)?;
     for l in rows {
-        println!("{l}");
+        outln!("{l}");
     }
-    println!();
-    println!(
+    outln!();
+    outln!(
         "gradient: circuit space, seed {}, gates after firing and simplifying (gradient search alone: no repair);",
         args.seed
     );
-    println!("discrete: exhaustive search over all 2-input gates; minimal = no smaller circuit exists.");
+    outln!("discrete: exhaustive search over all 2-input gates; minimal = no smaller circuit exists.");
     Ok(0)
 }
 

@@ -1,5 +1,6 @@
 //! `kiln eval`: the accuracy of a program on a sample file.
 
+use crate::output::outln;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -30,12 +31,12 @@ pub fn run(args: &EvalArgs) -> Result<u8, String> {
     let acc = program::accuracy(&aig, &data)?;
     let ands = aig.cleanup().num_ands();
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"rows": data.len(), "correct": acc.correct, "accuracy": acc.fraction(), "and_nodes": ands})
         );
     } else {
-        println!(
+        outln!(
             "{}: {} of {} right ({:.2}%) on {} rows, {} AND nodes",
             args.data.display(),
             acc.correct,

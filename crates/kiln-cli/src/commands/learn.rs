@@ -1,6 +1,7 @@
 //! `kiln learn`: gradient search over a relaxed program, fired into an exact
 //! circuit and verified.
 
+use crate::output::{out, outln};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -473,7 +474,7 @@ pub fn run(args: &LearnArgs) -> Result<u8, String> {
                 serde_json::json!({"rows": h.rows, "right": h.rows - h.failures.len(), "accuracy": h.accuracy()}),
             ));
         }
-        println!("{}", extend_json(doc.to_json(), &extra));
+        outln!("{}", extend_json(doc.to_json(), &extra));
         return Ok(if exact { 0 } else { 1 });
     }
 
@@ -563,27 +564,27 @@ pub fn run(args: &LearnArgs) -> Result<u8, String> {
     }
     match emitted {
         Some(code) => {
-            print!("{code}");
+            out!("{code}");
             for l in summary {
                 eprintln!("{l}");
             }
         }
         None if args.emit.is_some() => {
             for l in summary {
-                println!("{l}");
+                outln!("{l}");
             }
         }
         None => {
             if minimised.is_some() {
-                println!("fired ({} gates):", r.circuit.num_gates());
+                outln!("fired ({} gates):", r.circuit.num_gates());
                 for l in grammar::print(&r.circuit).lines() {
-                    println!("  {l}");
+                    outln!("  {l}");
                 }
-                println!("minimised program:");
+                outln!("minimised program:");
             }
-            println!("{}", grammar::print(circuit));
+            outln!("{}", grammar::print(circuit));
             for l in summary {
-                println!("{l}");
+                outln!("{l}");
             }
         }
     }

@@ -1,6 +1,7 @@
 //! `kiln learn` on samples: a PLA or a wide CSV, optionally with a validation file, learned for
 //! generalisation within an AND-node budget and written as AIGER, BLIF or code.
 
+use crate::output::{out, outln};
 use std::path::Path;
 use std::time::Duration;
 
@@ -172,7 +173,7 @@ pub fn run(args: &LearnArgs, timeout: f64) -> Result<u8, String> {
             doc.push_str(&format!(",{}:{}", serde_json::Value::from(k.as_str()), v));
         }
         doc.push('}');
-        println!("{doc}");
+        outln!("{doc}");
         return Ok(0);
     }
     let mut summary = vec![
@@ -202,7 +203,7 @@ pub fn run(args: &LearnArgs, timeout: f64) -> Result<u8, String> {
     }
     match emitted {
         Some(code) => {
-            print!("{code}");
+            out!("{code}");
             for l in summary {
                 eprintln!("{l}");
             }
@@ -210,12 +211,12 @@ pub fn run(args: &LearnArgs, timeout: f64) -> Result<u8, String> {
         None => {
             // A circuit of thousands of gates is no use on a terminal; files take it whole.
             if args.emit.is_none() && best.circuit.num_gates() <= 200 {
-                println!("{}", grammar::print(&best.circuit));
+                outln!("{}", grammar::print(&best.circuit));
             } else if args.emit.is_none() {
-                println!("program: {} gates (write it with --emit and -o)", best.circuit.num_gates());
+                outln!("program: {} gates (write it with --emit and -o)", best.circuit.num_gates());
             }
             for l in summary {
-                println!("{l}");
+                outln!("{l}");
             }
         }
     }

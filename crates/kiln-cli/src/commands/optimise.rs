@@ -1,6 +1,7 @@
 //! `kiln optimise`: resynthesis of any circuit (cut rewriting with the optimum 4-input NPN library,
 //! resubstitution) to a fixpoint within a time budget; the function never changes.
 
+use crate::output::{out, outln};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -116,7 +117,7 @@ pub fn run(args: &OptimiseArgs) -> Result<u8, String> {
         if let Some(a) = check {
             doc["table_accuracy"] = serde_json::json!(a.fraction());
         }
-        println!("{doc}");
+        outln!("{doc}");
         return Ok(0);
     }
     let summary = format!(
@@ -130,13 +131,13 @@ pub fn run(args: &OptimiseArgs) -> Result<u8, String> {
     );
     match (emitted, args.emit) {
         (Some(code), _) => {
-            print!("{code}");
+            out!("{code}");
             eprintln!("{summary}");
         }
-        (None, Some(_)) => println!("{summary}"),
+        (None, Some(_)) => outln!("{summary}"),
         (None, None) => {
-            println!("{}", grammar::print(&after));
-            println!("{summary}");
+            outln!("{}", grammar::print(&after));
+            outln!("{summary}");
         }
     }
     Ok(0)

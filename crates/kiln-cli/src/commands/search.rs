@@ -1,5 +1,6 @@
 //! `kiln search`: exact minimum-circuit synthesis.
 
+use crate::output::outln;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -58,19 +59,19 @@ pub fn run(args: &SearchArgs) -> Result<u8, String> {
         let mut doc = ResultJson::new(&r.circuit, table.output_names(), check.ok(), 0, r.nodes, r.seconds);
         doc.optimal = Some(r.optimal);
         doc.engine = Some(r.engine.name());
-        println!("{}", doc.to_json());
+        outln!("{}", doc.to_json());
     } else {
-        println!("{}", grammar::print(&r.circuit));
-        println!("gates: {}", r.gates);
+        outln!("{}", grammar::print(&r.circuit));
+        outln!("gates: {}", r.gates);
         if r.optimal {
-            println!("minimal: yes (no circuit with fewer gates exists over this basis)");
+            outln!("minimal: yes (no circuit with fewer gates exists over this basis)");
         } else {
-            println!(
+            outln!(
                 "minimal: not proven (every circuit with fewer than {} gates was ruled out)",
                 r.lower_bound
             );
         }
-        println!("time: {:.3}s", r.seconds);
+        outln!("time: {:.3}s", r.seconds);
     }
     Ok(if check.ok() { 0 } else { 1 })
 }

@@ -1,5 +1,6 @@
 //! `kiln verify`: check a program against a table.
 
+use crate::output::outln;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -36,6 +37,6 @@ pub fn run(args: &VerifyArgs) -> Result<u8, String> {
     let table = load_table(&args.file, &outputs)?;
     let circuit = grammar::parse(&args.expr, table.input_names(), table.output_names()).map_err(|e| format!("--expr: {e}"))?;
     let result = verify(&circuit, &table).map_err(|e| e.to_string())?;
-    println!("{result}");
+    outln!("{result}");
     Ok(if result.ok() { 0 } else { 1 })
 }
