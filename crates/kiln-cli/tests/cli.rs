@@ -196,3 +196,37 @@ fn a_closed_pipe_ends_quietly_and_a_full_disk_is_an_error() {
         );
     }
 }
+
+#[test]
+fn verify_reads_the_program_before_the_table() {
+    // 21 inputs and 5 outputs: as "everything but the last column", 25 inputs would be refused;
+    // the program names its outputs, so none need --outputs.
+    let mut body = (1..=21)
+        .map(|i| format!("X{i}"))
+        .chain((1..=5).map(|j| format!("Y{j}")))
+        .collect::<Vec<_>>()
+        .join(",");
+    body.push('\n');
+    for r in 0u32..16 {
+        let x: Vec<u32> = (0..21).map(|i| (r.wrapping_mul(2654435761) >> (i % 31)) & 1).collect();
+        let y = [x[0] & x[1], x[2] | x[3], x[4] ^ x[5], x[6], 1 - x[7]];
+        let cells: Vec<String> = x.iter().chain(&y).map(u32::to_string).collect();
+        body += &(cells.join(",") + "\n");
+    }
+    let wide = temp_csv("wide21x5.csv", &body);
+    let prog = "Y1 = X1 AND X2; Y2 = X3 OR X4; Y3 = X5 XOR X6; Y4 = X7; Y5 = NOT X8";
+    let o = kiln(&["verify", &wide, "--expr", prog]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "ok: 16 rows match\n");
+
+    // The grammar's own messages, not a table error.
+    let o = kiln(&["verify", &wide, "--expr", "A = X1 AND X2; A = X3; Y1 = A"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(text(&o.stderr), "error: --expr: line 1, column 16: 'A' is defined twice\n");
+    let o = kiln(&["verify", "examples/tables/xor.csv", "--expr", "X1 = X2 AND X1; Y = X1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        text(&o.stderr),
+        "error: --expr: line 1, column 1: 'X1' is an input column and cannot be assigned\n"
+    );
+}

@@ -20,7 +20,7 @@
 //! statements (names must be defined before use and only once). A program
 //! that is a bare expression defines the table's only output.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use crate::circuit::{Circuit, GateExpr, Op, Signal};
@@ -390,6 +390,50 @@ pub fn defined_names(text: &str) -> Result<Vec<String>, ParseError> {
         depth: 0,
     };
     Ok(p.program()?.into_iter().filter_map(|s| s.name.map(|(n, _)| n)).collect())
+}
+
+/// Names the program reads before any statement defines them (in order of first use): these are
+/// its inputs, whatever it assigns later. A tool that decides which table columns are outputs
+/// from the names a program defines must leave these among the inputs, so that assigning an
+/// input is reported as such by [`parse`].
+///
+/// ```
+/// use kiln_logic::grammar::names_read_before_defined;
+/// let read = names_read_before_defined("A = X1 AND X2; X2 = A OR X3; Y = NOT X2").unwrap();
+/// assert_eq!(read, ["X1", "X2", "X3"]);
+/// ```
+pub fn names_read_before_defined(text: &str) -> Result<Vec<String>, ParseError> {
+    let mut p = Parser {
+        toks: lex(text)?,
+        at: 0,
+        depth: 0,
+    };
+    let mut defined: HashSet<String> = HashSet::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut out = Vec::new();
+    for st in p.program()? {
+        // Iterative: a long chain of one operator is a tree as deep as the chain is long.
+        let mut work = vec![&st.expr];
+        while let Some(e) = work.pop() {
+            match e {
+                Expr::Name(n, _) => {
+                    if !defined.contains(n) && seen.insert(n.clone()) {
+                        out.push(n.clone());
+                    }
+                }
+                Expr::Const(_) => {}
+                Expr::Not(a) => work.push(a),
+                Expr::Bin(_, a, b) => {
+                    work.push(b);
+                    work.push(a);
+                }
+            }
+        }
+        if let Some((n, _)) = st.name {
+            defined.insert(n);
+        }
+    }
+    Ok(out)
 }
 
 /// Parses a program over the given input and output names.

@@ -256,6 +256,29 @@ impl Table {
         Self::from_csv_bytes(&file, &bytes, outputs)
     }
 
+    /// The column names of the CSV table at `path` (inputs then outputs, in file order), read
+    /// from the start of the file only: a caller that must know the columns before it can say
+    /// which are outputs need not load a table it may not be able to hold. Rows are checked
+    /// only as far as the first MiB goes; [`Table::from_csv_path`] checks them all.
+    pub fn csv_column_names(path: impl AsRef<Path>) -> Result<Vec<String>, TableError> {
+        let path = path.as_ref();
+        let file = path.display().to_string();
+        const HEAD: u64 = 1 << 20;
+        let head = crate::source::read_head(path, HEAD)?;
+        // Whole lines only, so a row cut in the middle is not reported as ragged; a header
+        // longer than the head is read with the whole file.
+        let bytes = if head.len() as u64 >= HEAD {
+            match head.iter().rposition(|&b| b == b'\n' || b == b'\r') {
+                Some(end) => head[..=end].to_vec(),
+                None => crate::source::read_bytes(path, crate::source::DEFAULT_MAX_BYTES)?,
+            }
+        } else {
+            head
+        };
+        let header = read_csv_examples(&file, &bytes, None, usize::MAX, |_, _, _, _| Ok(()))?;
+        Ok(header.input_names.into_iter().chain(header.output_names).collect())
+    }
+
     /// Parses CSV text; `source` is the label used in error messages.
     pub fn from_csv_str(source: &str, text: &str, outputs: Option<&[String]>) -> Result<Table, TableError> {
         Self::from_csv_bytes(source, text.as_bytes(), outputs)

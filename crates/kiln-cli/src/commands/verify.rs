@@ -26,14 +26,26 @@ pub struct VerifyArgs {
 /// Runs the subcommand: 0 when every row matches, 1 when some row differs.
 pub fn run(args: &VerifyArgs) -> Result<u8, String> {
     let mut outputs = output_list(args.outputs.as_deref());
+    let columns = Table::csv_column_names(&args.file).map_err(|e| e.to_string())?;
     if outputs.is_empty() {
-        // Let the program say which columns it defines, so a two-output
-        // program works without repeating its outputs on the command line.
+        // Let the program say which columns it defines, so a two-output program works without
+        // repeating its outputs on the command line; a column it reads before defining stays an
+        // input (and assigning it is the grammar's error, not a contradiction in the table).
         let defined = grammar::defined_names(&args.expr).map_err(|e| format!("--expr: {e}"))?;
-        let header = Table::from_csv_path(&args.file, None).map_err(|e| e.to_string())?;
-        let columns: Vec<String> = header.input_names().iter().chain(header.output_names()).cloned().collect();
-        outputs = defined.into_iter().filter(|n| columns.contains(n)).collect();
+        let read = grammar::names_read_before_defined(&args.expr).map_err(|e| format!("--expr: {e}"))?;
+        outputs = columns
+            .iter()
+            .filter(|c| defined.contains(c) && !read.contains(c))
+            .cloned()
+            .collect();
+        if outputs.is_empty() {
+            outputs.extend(columns.last().cloned());
+        }
     }
+    // The program is checked against the header before the rows are read: its errors come first,
+    // and a table too large to hold is never loaded for a program that cannot run on it.
+    let inputs: Vec<String> = columns.iter().filter(|c| !outputs.contains(c)).cloned().collect();
+    grammar::parse(&args.expr, &inputs, &outputs).map_err(|e| format!("--expr: {e}"))?;
     let table = load_table(&args.file, &outputs)?;
     let circuit = grammar::parse(&args.expr, table.input_names(), table.output_names()).map_err(|e| format!("--expr: {e}"))?;
     let result = verify(&circuit, &table).map_err(|e| e.to_string())?;
