@@ -498,3 +498,79 @@ fn learn_reports_repairs_and_no_repair_turns_them_off() {
     let out = text(&o.stdout);
     assert!(out.contains("exact: true (32 of 32 rows)") && out.contains("repair added"), "{out}");
 }
+
+/// A complete table of `n` inputs and the given outputs, as CSV.
+fn full_table(n: usize, outputs: &[&str], f: impl Fn(usize) -> Vec<bool>) -> String {
+    let mut s = (1..=n)
+        .map(|i| format!("X{i}"))
+        .chain(outputs.iter().map(|o| o.to_string()))
+        .collect::<Vec<_>>()
+        .join(",");
+    s.push('\n');
+    for r in 0..1usize << n {
+        let cells: Vec<&str> = (0..n)
+            .map(|i| r >> (n - 1 - i) & 1 == 1)
+            .chain(f(r))
+            .map(|b| if b { "1" } else { "0" })
+            .collect();
+        s += &cells.join(",");
+        s.push('\n');
+    }
+    s
+}
+
+#[test]
+fn the_timeout_covers_training_steps_firing_and_repair() {
+    // Parity of 16 inputs: one full-batch step of the wider networks takes seconds here, and the
+    // run used to overshoot a 5 s budget by minutes. The bound leaves room for a loaded machine;
+    // what is checked is that every phase stops at the deadline, not the speed.
+    let dir = temp_dir("timeout");
+    let par = dir.join("parity16.csv");
+    std::fs::write(&par, full_table(16, &["Y"], |r| vec![r.count_ones() % 2 == 1])).unwrap();
+    let t0 = std::time::Instant::now();
+    let o = kiln(&["learn", par.to_str().unwrap(), "--timeout", "3", "--json"]);
+    let secs = t0.elapsed().as_secs_f64();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(secs < 20.0, "--timeout 3 ran {secs:.1} s");
+    // Repair still makes the answer exact within the budget.
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["exact"], true, "{doc}");
+
+    // 64 outputs in the mlp space: firing searches a circuit per unit; identical units are
+    // searched once and the searches stop at the deadline.
+    let names: Vec<String> = (0..64).map(|j| format!("Y{j}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let dec = dir.join("decoder.csv");
+    std::fs::write(&dec, full_table(8, &refs, |r| (0..64).map(|j| r & 63 == j).collect())).unwrap();
+    let t0 = std::time::Instant::now();
+    let o = kiln(&[
+        "learn",
+        dec.to_str().unwrap(),
+        "--outputs",
+        &names.join(","),
+        "--space",
+        "mlp",
+        "--timeout",
+        "3",
+    ]);
+    let secs = t0.elapsed().as_secs_f64();
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", text(&o.stderr));
+    assert!(secs < 20.0, "--timeout 3 ran {secs:.1} s");
+
+    // A width the mlp space cannot fire is refused before any training.
+    let o = kiln(&[
+        "learn",
+        dec.to_str().unwrap(),
+        "--outputs",
+        &names.join(","),
+        "--space",
+        "mlp",
+        "--width",
+        "11",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        text(&o.stderr),
+        "error: learn: the mlp space fires its output units by enumerating the hidden units they read; width 11 is more than 10\n"
+    );
+}

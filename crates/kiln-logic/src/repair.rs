@@ -505,6 +505,21 @@ fn emit(e: &Expr, c: &mut Circuit, divs: &Divisors) -> Option<Signal> {
 /// `None` when the circuit's inputs are not the table's inputs in order, or when it cannot be made
 /// exact within the limits. An already exact circuit comes back unchanged (simplified).
 pub fn repair(circuit: &Circuit, table: &Table, max_new_gates: usize, complete: bool) -> Option<Repaired> {
+    repair_until(circuit, table, max_new_gates, complete, None)
+}
+
+/// [`repair`] within a deadline: once it has passed, the searches (resubstitution, decomposition,
+/// sum of products) are skipped and only the decision diagram, linear in the rows, still rebuilds
+/// a wrong output of a complete table; without `complete` nothing is rebuilt and the result is
+/// `None` unless the circuit was exact.
+pub fn repair_until(
+    circuit: &Circuit,
+    table: &Table,
+    max_new_gates: usize,
+    complete: bool,
+    deadline: Option<std::time::Instant>,
+) -> Option<Repaired> {
+    let late = || deadline.is_some_and(|d| std::time::Instant::now() >= d);
     if circuit.inputs() != table.input_names() {
         return None;
     }
@@ -530,10 +545,15 @@ pub fn repair(circuit: &Circuit, table: &Table, max_new_gates: usize, complete: 
         fixed_rows += wrong;
         divs.searches_left.set(300);
         let mut found: Vec<(RepairMethod, Expr)> = Vec::new();
-        if let Some(e) = divs.solve(t, &care, max_new_gates) {
-            found.push((RepairMethod::Resubstitution, e));
+        if late() && !complete {
+            return None;
         }
-        if complete {
+        if !late() {
+            if let Some(e) = divs.solve(t, &care, max_new_gates) {
+                found.push((RepairMethod::Resubstitution, e));
+            }
+        }
+        if complete && !late() {
             // Decomposition and cover always succeed on a consistent table; resubstitution with a
             // generous budget may still be smaller. Keep the smallest (the first on ties).
             divs.searches_left.set(2000);
@@ -621,6 +641,12 @@ pub const SHRINK_MAX_GATES: usize = 400;
 /// change the answers on rows the table does not have. So does a circuit larger than
 /// [`SHRINK_MAX_GATES`].
 pub fn shrink(circuit: &Circuit, table: &Table) -> Circuit {
+    shrink_until(circuit, table, None)
+}
+
+/// [`shrink`] within a deadline: it stops at the first gate it reaches after `deadline` and
+/// returns what it has, which computes the same function.
+pub fn shrink_until(circuit: &Circuit, table: &Table, deadline: Option<std::time::Instant>) -> Circuit {
     let mut c = circuit.simplify();
     if !table.is_complete() || c.inputs() != table.input_names() || c.num_gates() > SHRINK_MAX_GATES {
         return c;
@@ -644,6 +670,9 @@ pub fn shrink(circuit: &Circuit, table: &Table) -> Circuit {
         };
         let size = c.num_gates();
         for g in (0..size).rev() {
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                return c;
+            }
             let t = &gate_value[g];
             let earlier: Vec<usize> = (0..divs.bits.len()).filter(|&d| position(divs.signals[d]) <= g).collect();
             let mut candidates: Vec<crate::circuit::GateExpr> = Vec::new();

@@ -15,6 +15,7 @@ use kiln_logic::table::Table;
 use kiln_logic::verify::verify;
 use kiln_nn::{Adam, Optimizer};
 use rayon::prelude::*;
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -241,7 +242,9 @@ pub(crate) fn append(main: &mut Circuit, sub: &Circuit, args: &[Signal]) -> Resu
 
 /// A small circuit computing `f` over `k` inputs (`f` given as a truth table indexed by the
 /// inputs' bits, input 0 least significant): one gate for `k = 2`, exact search otherwise.
-fn function_circuit(k: usize, f: &dyn Fn(usize) -> bool) -> Result<Circuit, LearnError> {
+/// The search for each function stops at `deadline` (and after 2 s in any case) with the best
+/// circuit it has, so firing a wide network never outlasts the caller's budget by much.
+fn function_circuit(k: usize, f: &dyn Fn(usize) -> bool, deadline: Instant) -> Result<Circuit, LearnError> {
     let names: Vec<String> = (0..k).map(|i| format!("A{i}")).collect();
     if k == 2 {
         let mut c = Circuit::new(names);
@@ -255,9 +258,9 @@ fn function_circuit(k: usize, f: &dyn Fn(usize) -> bool) -> Result<Circuit, Lear
         c.set_output("F", s)?;
         return Ok(c.simplify());
     }
-    if k > 10 {
+    if k > MAX_UNIT_INPUTS {
         return Err(LearnError::Options(format!(
-            "cannot fire a unit with {k} inputs into gates (at most 10)"
+            "cannot fire a unit with {k} inputs into gates (at most {MAX_UNIT_INPUTS})"
         )));
     }
     let refs: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
@@ -268,7 +271,11 @@ fn function_circuit(k: usize, f: &dyn Fn(usize) -> bool) -> Result<Circuit, Lear
     let opts = SearchOptions {
         basis: Basis::all(),
         max_gates: 12,
-        timeout: Some(Duration::from_secs(2)),
+        timeout: Some(
+            deadline
+                .saturating_duration_since(Instant::now())
+                .clamp(Duration::from_millis(1), Duration::from_secs(2)),
+        ),
     };
     Ok(search::search(&t, &opts).map_err(|e| LearnError::Options(e.to_string()))?.circuit)
 }
@@ -288,6 +295,9 @@ pub(crate) fn gate_polynomials() -> Result<Tensor, LearnError> {
     }
     Ok(Tensor::from_vec(v, [16, 4])?)
 }
+
+/// Most inputs a threshold unit of the unit and mlp spaces may have: firing enumerates them.
+pub const MAX_UNIT_INPUTS: usize = 10;
 
 /// Largest gate-layer width (or hidden-unit count) accepted.
 pub const MAX_WIDTH: usize = 4096;
@@ -522,8 +532,10 @@ impl UnitNet {
         Ok(h)
     }
     /// Thresholds every unit at 0.5 (logit 0) and turns it into gates over the layer below.
-    fn fire(&self, table: &Table, reports: &mut Vec<UnitReport>) -> Result<Circuit, LearnError> {
+    fn fire(&self, table: &Table, reports: &mut Vec<UnitReport>, deadline: Instant) -> Result<Circuit, LearnError> {
         let mut c = Circuit::for_table(table);
+        // Units often fire to the same function (64 outputs of one decoder); search each once.
+        let mut known: HashMap<Vec<bool>, Circuit> = HashMap::new();
         let mut below: Vec<Signal> = (0..table.num_inputs()).map(Signal::Input).collect();
         reports.clear();
         let mut hidden = 0;
@@ -541,7 +553,15 @@ impl UnitNet {
                         .sum::<f64>();
                     z + bias as f64 > 0.0
                 };
-                let sub = function_circuit(weights.len(), &f)?;
+                let key: Vec<bool> = (0..1usize << weights.len().min(MAX_UNIT_INPUTS)).map(&f).collect();
+                let sub = match known.get(&key) {
+                    Some(sub) => sub.clone(),
+                    None => {
+                        let sub = function_circuit(weights.len(), &f, deadline)?;
+                        known.insert(key, sub.clone());
+                        sub
+                    }
+                };
                 let s = append(&mut c, &sub, &below)?[0];
                 let name = if li + 1 == self.layers.len() {
                     table.output_names()[j].clone()
@@ -609,13 +629,16 @@ impl Model {
         })
     }
     /// The fired circuit, unsimplified.
-    fn fire(&self, table: &Table, reports: &mut Vec<UnitReport>) -> Result<Circuit, LearnError> {
+    fn fire(&self, table: &Table, reports: &mut Vec<UnitReport>, deadline: Instant) -> Result<Circuit, LearnError> {
         match self {
             Model::Gates(g) => g.fire(table),
-            Model::Units(u) => u.fire(table, reports),
+            Model::Units(u) => u.fire(table, reports, deadline),
         }
     }
 }
+
+/// Rows per chunk of the training loss: tables up to 13 inputs take one pass per step.
+const LOSS_CHUNK_ROWS: usize = 8192;
 
 /// One restart's network.
 #[derive(Debug, Clone, Copy)]
@@ -641,9 +664,13 @@ fn schedule(table: &Table, opts: &LearnOptions) -> Vec<Attempt> {
     match opts.space {
         Space::Unit => vec![attempt(0, 1, Wiring::Learned, 0.0)],
         Space::Mlp => {
+            // The output units read every hidden unit, and firing enumerates a unit's inputs:
+            // levels grow only up to that limit.
             let w0 = opts.width.unwrap_or(n.max(2));
             let levels = if opts.width.is_some() { 1 } else { 6 };
-            (0..levels).map(|i| attempt(w0 + i * n.max(2), 2, Wiring::Learned, 0.0)).collect()
+            let mut widths: Vec<usize> = (0..levels).map(|i| (w0 + i * n.max(2)).min(MAX_UNIT_INPUTS.max(w0))).collect();
+            widths.dedup();
+            widths.into_iter().map(|w| attempt(w, 2, Wiring::Learned, 0.0)).collect()
         }
         Space::Circuit => {
             let log_n = (usize::BITS - (n - 1).leading_zeros()) as usize;
@@ -755,11 +782,61 @@ impl<F: FnMut(&Progress) + Send> RestartContext<'_, F> {
             Model::Units(_) => Vec::new(),
         };
         let cooling = opts.final_temperature.ln() / opts.steps.max(2) as f64;
+        let rows = self.x.dims()[0];
+        let vars = model.vars();
+        let deadline = self
+            .start
+            .checked_add(opts.timeout)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3_153_600_000));
         for step in 1..=opts.steps {
             let temperature = (cooling * (step - 1) as f64).exp();
-            let loss = model.loss(self.x, self.y, temperature)?;
-            curve.push(loss.item()?);
-            let mut grads = loss.backward()?;
+            // The full-batch gradient, summed over chunks of rows so the deadline is read inside
+            // a step: on a 16-input table one step of a wide learned-wiring network takes
+            // seconds, longer than a short --timeout. Same gradient as one pass over all rows.
+            let mut grads: Option<kiln_core::Grads> = None;
+            let mut loss_sum = 0.0;
+            let mut cut_short = false;
+            for first in (0..rows).step_by(LOSS_CHUNK_ROWS) {
+                if first > 0 && self.start.elapsed() >= opts.timeout {
+                    cut_short = true;
+                    break;
+                }
+                let len = LOSS_CHUNK_ROWS.min(rows - first);
+                let (x, y) = if len == rows {
+                    (self.x.clone(), self.y.clone())
+                } else {
+                    (self.x.narrow(0, first, len)?, self.y.narrow(0, first, len)?)
+                };
+                let part = model.loss(&x, &y, temperature)?.affine(len as f64 / rows as f64, 0.0)?;
+                loss_sum += part.item()?;
+                let g = part.backward()?;
+                grads = Some(match grads {
+                    None => g,
+                    Some(mut total) => {
+                        for v in &vars {
+                            if let Some(gv) = g.get_id(v.id()) {
+                                let sum = match total.get_id(v.id()) {
+                                    Some(t) => t.add(gv)?,
+                                    None => gv.clone(),
+                                };
+                                total.insert(v.id(), sum);
+                            }
+                        }
+                        total
+                    }
+                });
+            }
+            let Some(mut grads) = grads.filter(|_| !cut_short) else {
+                // Out of time inside the step: fire the network as it stands and stop.
+                let raw = model.fire(table, &mut units, deadline)?;
+                let c = raw.simplify();
+                let acc = accuracy_of(&c, table);
+                if fired.as_ref().is_none_or(|(_, a, _, _)| acc > *a) {
+                    fired = Some((c, acc, units.clone(), raw));
+                }
+                break;
+            };
+            curve.push(loss_sum);
             if opts.grad_noise > 0.0 {
                 let sigma = opts.grad_noise / (1.0 + step as f64).powf(0.55);
                 for v in &gate_logits {
@@ -772,8 +849,11 @@ impl<F: FnMut(&Progress) + Send> RestartContext<'_, F> {
             }
             adam.step(&grads)?;
             steps += 1;
-            if step % check == 0 || step == opts.steps {
-                let raw = model.fire(table, &mut units)?;
+            // The deadline is read after every step, not only at checks: on a large table one
+            // check interval can outlast the whole budget.
+            let out_of_time = self.start.elapsed() >= opts.timeout;
+            if step % check == 0 || step == opts.steps || out_of_time {
+                let raw = model.fire(table, &mut units, deadline)?;
                 let c = raw.simplify();
                 let acc = accuracy_of(&c, table);
                 if let Ok(mut report) = self.progress.lock() {
@@ -789,7 +869,7 @@ impl<F: FnMut(&Progress) + Send> RestartContext<'_, F> {
                 if fired.as_ref().is_none_or(|(_, a, _, _)| acc > *a) {
                     fired = Some((c, acc, units.clone(), raw));
                 }
-                if acc >= 1.0 || self.start.elapsed() >= opts.timeout {
+                if acc >= 1.0 || out_of_time {
                     break;
                 }
                 // A learned-wiring restart whose loss stopped falling is unlikely to recover: end it
@@ -815,7 +895,7 @@ impl<F: FnMut(&Progress) + Send> RestartContext<'_, F> {
         // A near miss is often one or two gates from exact, and those gates are usually among the
         // trained network's own signals; a cheap resubstitution finds them.
         if !out.exact_unrepaired && opts.repair && opts.space == Space::Circuit {
-            if let Some(r) = repair::repair(&out.raw, table, 3, false) {
+            if let Some(r) = repair::repair_until(&out.raw, table, 3, false, self.start.checked_add(opts.timeout)) {
                 (out.circuit, out.accuracy) = (r.circuit, 1.0);
                 out.repair = Some((r.added_gates, r.fixed_rows, r.method));
             }
@@ -852,6 +932,12 @@ pub fn learn(table: &Table, opts: &LearnOptions, progress: impl FnMut(&Progress)
         return Err(LearnError::Options(format!(
             "pool ({}) and steps ({}) must be at least 1",
             opts.pool, opts.steps
+        )));
+    }
+    if opts.space == Space::Mlp && opts.width.is_some_and(|w| w > MAX_UNIT_INPUTS) {
+        return Err(LearnError::Options(format!(
+            "the mlp space fires its output units by enumerating the hidden units they read; width {} is more than {MAX_UNIT_INPUTS}",
+            opts.width.unwrap_or(0)
         )));
     }
     if opts.space == Space::Mlp && table.num_inputs() > 10 {
@@ -960,7 +1046,7 @@ pub fn learn(table: &Table, opts: &LearnOptions, progress: impl FnMut(&Progress)
     // Out of time or restarts: rebuild the best circuit's wrong outputs from its own gates, with a
     // sum of products as the last resort, so a circuit-space run always ends exact.
     if !res.exact && opts.repair && opts.space == Space::Circuit {
-        if let Some(r) = repair::repair(&best_raw, table, 12, true) {
+        if let Some(r) = repair::repair_until(&best_raw, table, 12, true, start.checked_add(opts.timeout)) {
             let right = (res.accuracy * table.len() as f64).round() as usize;
             res.note = Some(format!(
                 "gradient search reached {right} of {} rows in {restarts} restarts; repair added {} gates ({}) to fix the other {} (output, row) pairs",
@@ -975,7 +1061,7 @@ pub fn learn(table: &Table, opts: &LearnOptions, progress: impl FnMut(&Progress)
     }
     res.fired_gates = res.circuit.num_gates();
     if opts.shrink && opts.space == Space::Circuit {
-        res.circuit = repair::shrink(&res.circuit, table);
+        res.circuit = repair::shrink_until(&res.circuit, table, start.checked_add(opts.timeout));
     }
     res.restarts = restarts;
     res.exact_restarts = exact_restarts;
