@@ -33,6 +33,8 @@ enum Commands {
     Optimise(commands::optimise::OptimiseArgs),
     /// Accuracy of a program (AIGER, BLIF, grammar or JSON) on a PLA or CSV sample file.
     Eval(commands::eval::EvalArgs),
+    /// Draw a circuit (AIGER, BLIF, grammar or JSON) as SVG or Graphviz DOT: inputs left, outputs right, gates by level.
+    Show(commands::show::ShowArgs),
     /// Benchmark gradient search against discrete search on the built-in tables.
     #[command(name = "bench-pbe")]
     BenchPbe(commands::bench::BenchArgs),
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         Commands::Learn(args) => commands::learn::run(&args),
         Commands::Demo(args) => commands::demo::run(&args),
         Commands::Eval(args) => commands::eval::run(&args),
+        Commands::Show(args) => commands::show::run(&args),
         Commands::Optimise(args) => commands::optimise::run(&args),
         Commands::BenchPbe(args) => commands::bench::run(&args),
         Commands::BenchIwls(args) => commands::bench_iwls::run(&args),

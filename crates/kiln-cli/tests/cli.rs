@@ -230,3 +230,46 @@ fn verify_reads_the_program_before_the_table() {
         "error: --expr: line 1, column 1: 'X1' is an input column and cannot be assigned\n"
     );
 }
+
+#[test]
+fn show_draws_a_program_as_dot_and_svg() {
+    let prog = temp_csv("xor_prog.txt", "Y = X1 XOR X2\n");
+    let o = kiln(&["show", &prog, "--table", "examples/tables/xor.csv", "--format", "dot"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(
+        text(&o.stdout),
+        "digraph kiln {\n  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=11];\n  in0 [label=\"X1\", shape=ellipse];\n  \
+         in1 [label=\"X2\", shape=ellipse];\n  g0 [label=\"XOR\", shape=box];\n  out0 [label=\"Y\", shape=ellipse];\n  in0 -> g0;\n  \
+         in1 -> g0;\n  g0 -> out0;\n  { rank=source; in0; in1 }\n  { rank=sink; out0 }\n}\n"
+    );
+    // learn --emit svg writes the same kind of picture of what it learned.
+    let dir = std::env::temp_dir().join(format!("kiln-cli-{}", std::process::id()));
+    let svg = dir.join("fa.svg");
+    let o = kiln(&[
+        "learn",
+        "examples/tables/full_adder.csv",
+        "--outputs",
+        "S,Cout",
+        "--emit",
+        "svg",
+        "-o",
+        svg.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let body = std::fs::read_to_string(&svg).unwrap();
+    let doc = roxmltree::Document::parse(&body).unwrap();
+    assert_eq!(doc.root_element().attribute("data-view"), Some("detailed"));
+    let outputs: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("output"))
+        .filter_map(|n| n.attribute("data-id"))
+        .collect();
+    assert_eq!(outputs, ["S", "Cout"]);
+    // Never over an input file.
+    let o = kiln(&["show", &prog, "--table", "examples/tables/xor.csv", "-o", &prog]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        text(&o.stderr),
+        format!("error: -o {prog}: that is an input file; refusing to overwrite it\n")
+    );
+}

@@ -172,7 +172,7 @@ fn bad_samples_and_options_exit_2_with_a_clear_error() {
         ),
         (
             vec!["learn", path(&good), "-o", "x.aig"],
-            "error: -o: say what to write with --emit (aiger, aag, blif, rust, c or verilog)\n".into(),
+            "error: -o: say what to write with --emit (aiger, aag, blif, rust, c, verilog, dot or svg)\n".into(),
         ),
         (
             vec!["learn", path(&good), "--max-and-nodes", "0"],

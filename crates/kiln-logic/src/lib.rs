@@ -25,6 +25,7 @@ pub mod aiger;
 pub mod blif;
 pub mod circuit;
 pub mod cuts;
+pub mod diagram;
 pub mod emit;
 pub mod exact_sat;
 pub mod grammar;

@@ -58,6 +58,10 @@ pub enum EmitArg {
     Aag,
     /// BLIF, as ABC reads it.
     Blif,
+    /// A Graphviz DOT diagram of the circuit.
+    Dot,
+    /// An SVG diagram of the circuit, drawn by kiln (no Graphviz needed).
+    Svg,
 }
 
 /// Options of `kiln learn`.

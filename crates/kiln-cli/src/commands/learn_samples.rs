@@ -71,7 +71,7 @@ pub fn write_aiger_checked(c: &Circuit, path: &Path, check: &SampleSet) -> Resul
 /// Refuses `--emit`/`-o`/`--json` combinations that cannot be honoured, before any training.
 pub fn check_emit(args: &LearnArgs) -> Result<(), String> {
     if args.output.is_some() && args.emit.is_none() {
-        return Err("-o: say what to write with --emit (aiger, aag, blif, rust, c or verilog)".into());
+        return Err("-o: say what to write with --emit (aiger, aag, blif, rust, c, verilog, dot or svg)".into());
     }
     if let Some(lang @ (EmitArg::Aiger | EmitArg::Aag)) = args.emit {
         let p = args
@@ -112,6 +112,8 @@ pub fn emit_program(c: &Circuit, lang: EmitArg, name: &str, path: Option<&Path>,
         EmitArg::Rust => emit::to_rust(c, name),
         EmitArg::C => emit::to_c(c, name),
         EmitArg::Verilog => emit::to_verilog(c, name),
+        EmitArg::Dot => kiln_logic::diagram::to_dot(c),
+        EmitArg::Svg => kiln_logic::diagram::to_svg(c),
     };
     match path {
         Some(p) => {

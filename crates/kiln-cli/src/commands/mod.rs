@@ -11,6 +11,7 @@ pub mod plot;
 pub mod program;
 pub mod progress;
 pub mod search;
+pub mod show;
 pub mod verify;
 
 use std::path::Path;

@@ -68,7 +68,7 @@ pub fn run(args: &OptimiseArgs) -> Result<u8, String> {
     super::learn::check_timeout(Some(args.timeout))?;
     let timeout = Duration::try_from_secs_f64(args.timeout).unwrap_or(Duration::MAX);
     if args.output.is_some() && args.emit.is_none() {
-        return Err("-o: say what to write with --emit (aiger, aag, blif, rust, c or verilog)".into());
+        return Err("-o: say what to write with --emit (aiger, aag, blif, rust, c, verilog, dot or svg)".into());
     }
     let outputs = output_list(args.outputs.as_deref());
     let table: Option<SampleSet> = match &args.table {
