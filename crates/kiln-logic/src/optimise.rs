@@ -40,7 +40,13 @@ pub struct OptimiseParams {
     pub perturbations: usize,
     /// Wall-clock budget for the whole pipeline (`None`: unlimited).
     pub timeout: Option<Duration>,
+    /// Also resynthesise from the circuit's truth table (at most
+    /// [`RESTRUCTURE_MAX_INPUTS`] inputs) and keep the smaller result.
+    pub restructure: bool,
 }
+
+/// Most inputs for which [`optimise`] also starts over from the truth table.
+pub const RESTRUCTURE_MAX_INPUTS: usize = 12;
 
 impl Default for OptimiseParams {
     fn default() -> Self {
@@ -50,6 +56,7 @@ impl Default for OptimiseParams {
             max_iterations: 10,
             perturbations: 3,
             timeout: Some(Duration::from_secs(30)),
+            restructure: true,
         }
     }
 }
@@ -73,6 +80,8 @@ pub struct OptimiseStats {
     pub perturbations_kept: usize,
     /// Whether the time budget ran out.
     pub timed_out: bool,
+    /// The result came from the truth table rather than the given structure.
+    pub restructured: bool,
     /// Wall-clock time.
     pub seconds: f64,
 }
@@ -158,6 +167,25 @@ pub fn optimise(circuit: &Circuit, params: &OptimiseParams) -> (Circuit, Optimis
             stats.replacements = trial.replacements;
             stats.timed_out = trial.timed_out;
             break;
+        }
+    }
+    // Rewriting keeps the structure it is given. For few inputs, also start
+    // over from the function itself (a shared Shannon expansion of the
+    // circuit's own truth table) and keep whichever converges smaller: a
+    // learned circuit can sit in a poor structure that local moves never leave.
+    if params.restructure && !stats.timed_out && original.inputs().len() <= RESTRUCTURE_MAX_INPUTS {
+        if let Some(table) = complete_table(&original) {
+            if let Ok(alt) = crate::search::fallback(&table, &crate::search::Basis::all(), usize::MAX) {
+                let mut trial = stats;
+                let candidate = converge(alt, params, deadline, &mut trial);
+                stats.iterations = trial.iterations;
+                stats.replacements = trial.replacements;
+                stats.timed_out = trial.timed_out;
+                if candidate.num_gates() < best.num_gates() {
+                    stats.restructured = true;
+                    best = candidate;
+                }
+            }
         }
     }
     // Last line of defence: a result that differs from the input on any

@@ -1288,6 +1288,8 @@ pub fn search_with(table: &Table, opts: &SearchOptions, choice: EngineChoice) ->
             .map(|end| end.saturating_duration_since(Instant::now()));
         let params = crate::optimise::OptimiseParams {
             timeout: Some(left.unwrap_or(Duration::from_secs(10)).min(Duration::from_secs(10))),
+            // The fallback already is the truth table's Shannon expansion.
+            restructure: false,
             ..Default::default()
         };
         let (better, _) = crate::optimise::optimise(&circuit, &params);
