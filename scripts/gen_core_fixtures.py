@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Generate PyTorch reference values for kiln-core's ops.
 
-Output: crates/kiln-core/tests/fixtures/ops.json (see scripts/README.md for the format).
+Output: crates/kiln-core/tests/fixtures/ops.json (see scripts/README.md for the format), and
+crates/kiln-core/tests/fixtures/edges.json (gradients at domain edges: NaN, infinities, ties and
+clamp bounds; non-finite floats written as strings, see the "edges" section below).
 
 Every case is produced twice, in float64 and float32. Inputs are drawn once in float64 from a
 seeded numpy Generator (one seed per case name, so adding cases does not disturb others) and
@@ -323,6 +325,65 @@ for sa, sb in (([3, 4], [4, 5]), ([2, 3, 4], [4, 5]), ([2, 1, 3, 4], [3, 4, 2]),
     add_case(name, "matmul", [normal(rng, sa), normal(rng, sb)], lambda xs: torch.matmul(xs[0], xs[1]))
 
 
+# ------------------------------------------------------------------ edges (fixtures/edges.json)
+# Gradients at the edges of ops' domains: inputs exactly at clamp's bounds, NaN and infinities
+# through relu / maximum / minimum, ties and NaN in max(dim) / min(dim) / argmax. JSON has no NaN or
+# infinity, so this file writes non-finite floats as the strings "nan", "inf" and "-inf".
+EDGES_OUT = os.path.join(ROOT, "crates", "kiln-core", "tests", "fixtures", "edges.json")
+EDGE_CASES = []
+NAN, INF = float("nan"), float("inf")
+
+
+def ej(t):
+    """Like tj, with non-finite floats as strings."""
+    d = tj(t)
+    if t.is_floating_point():
+        d["data"] = [v if np.isfinite(v) else ("nan" if np.isnan(v) else ("inf" if v > 0 else "-inf"))
+                     for v in d["data"]]
+    return d
+
+
+def add_edge(name, op, inputs, fn, args=None):
+    """fn(list_of_torch_tensors) -> output tensor or (values, indices) tuple; the gradient is taken
+    of the (first) float output, for a seeded upstream gradient."""
+    for dt_name, dt in DTYPES.items():
+        rng = rng_for("edge|" + name)
+        xs = [torch.tensor(np.asarray(a, dtype=np.float64), dtype=dt).requires_grad_(True) for a in inputs]
+        out = fn(xs)
+        outs = list(out) if isinstance(out, tuple) else [out]
+        case = {"name": f"{name}_{dt_name}", "op": op, "dtype": dt_name, "inputs": [ej(x) for x in xs],
+                "args": args or {}, "outputs": [ej(o) for o in outs]}
+        if outs[0].requires_grad:
+            go = torch.tensor(rng.standard_normal(tuple(outs[0].shape)), dtype=dt)
+            gs = torch.autograd.grad(outs[0], xs, go, allow_unused=True)
+            case["grad_output"] = ej(go)
+            case["grads"] = [ej(g) if g is not None else ej(torch.zeros_like(x)) for g, x in zip(gs, xs)]
+        EDGE_CASES.append(case)
+
+
+add_edge("clamp_at_bounds", "clamp", [[-1.0, -0.5, 0.2, 0.7, 2.0, NAN, -INF, INF]],
+         lambda xs: torch.clamp(xs[0], min=-0.5, max=0.7), args={"min": -0.5, "max": 0.7})
+add_edge("clamp_infinite_min", "clamp", [[-INF, -1.0, 0.7, 1.0, INF]],
+         lambda xs: torch.clamp(xs[0], min=-INF, max=0.7), args={"min": "-inf", "max": 0.7})
+add_edge("relu_nan_zero_inf", "relu", [[NAN, -1.0, 0.0, -0.0, 2.0, INF, -INF]], lambda xs: torch.relu(xs[0]))
+PAIR_A = [NAN, 1.0, NAN, 2.0, 3.0, -1.0, -INF, INF, INF]
+PAIR_B = [1.0, NAN, NAN, 2.0, 1.0, 4.0, -INF, INF, NAN]
+add_edge("maximum_nan_ties", "maximum", [PAIR_A, PAIR_B], lambda xs: torch.maximum(xs[0], xs[1]))
+add_edge("minimum_nan_ties", "minimum", [PAIR_A, PAIR_B], lambda xs: torch.minimum(xs[0], xs[1]))
+TIES = [[1.0, 3.0, 3.0, 2.0], [5.0, 5.0, 0.0, 5.0], [0.0, -2.0, -2.0, -2.0], [4.0, 4.0, 4.0, 4.0]]
+NANS = [[NAN, 1.0, NAN, -1.0], [2.0, 2.0, NAN, 0.0], [-INF, -INF, 1.0, INF]]
+for tag, x in (("ties", TIES), ("nan", NANS)):
+    for red in ("max", "min"):
+        for dim in (1, 0):
+            for keep in (False, True):
+                name = f"{red}_dim_{tag}_d{dim}_{'keep' if keep else 'nokeep'}"
+                add_edge(name, f"{red}_dim", [x],
+                         lambda xs, r=red, d=dim, k=keep: tuple(getattr(xs[0], r)(dim=d, keepdim=k)),
+                         args={"dim": dim, "keepdim": keep})
+    for red in ("argmax", "argmin"):
+        add_edge(f"{red}_all_{tag}", f"{red}_all", [x], lambda xs, r=red: getattr(torch, r)(xs[0]))
+
+
 def main():
     names = [c["name"] for c in CASES]
     assert len(names) == len(set(names)), "duplicate case names"
@@ -335,6 +396,10 @@ def main():
     size = os.path.getsize(OUT)
     print(f"wrote {OUT}: {len(CASES)} cases ({len(CASES)//2} per dtype), {len(ops)} ops, {size/1e6:.2f} MB")
     print("ops:", " ".join(ops))
+    with open(EDGES_OUT, "w") as fh:
+        json.dump({"torch_version": torch.__version__, "cases": EDGE_CASES}, fh, separators=(",", ":"), allow_nan=False)
+        fh.write("\n")
+    print(f"wrote {EDGES_OUT}: {len(EDGE_CASES)} cases")
 
 
 if __name__ == "__main__":

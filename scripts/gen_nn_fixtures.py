@@ -5,12 +5,13 @@ Writes into crates/kiln-nn/tests/fixtures/:
   optim.json            optimiser trajectories (10 steps, float64)
   schedules.json        learning-rate schedules over 30 epochs
   losses.json           loss values + input gradients (float64)
+  loss_edges.json       losses at domain edges (BCE at p = 0 / 1, every target ignored), f64 + f32
   layers.json           layer forward/backward incl. weights (float64)
   interop_mlp.{safetensors,json}   Linear/ReLU MLP (float32)
   interop_cnn.{safetensors,json}   small CNN (float32)
   interop_norm.{safetensors,json}  Conv2d+BatchNorm2d+LayerNorm in eval mode (float32)
 
-Run:  /tmp/peers/bin/python scripts/gen_nn_fixtures.py [optim schedules losses layers interop ...]
+Run:  /tmp/peers/bin/python scripts/gen_nn_fixtures.py [optim schedules losses loss_edges layers interop ...]
 (no arguments = everything). See scripts/README.md for the formats.
 """
 import json
@@ -275,6 +276,66 @@ def gen_losses():
     return len(cases)
 
 
+# ====================================================================== loss edges
+def ej(t):
+    """Like tj, with non-finite floats as the strings "nan", "inf", "-inf" (JSON has neither)."""
+    d = tj(t)
+    if torch.as_tensor(t).is_floating_point():
+        d["data"] = [v if np.isfinite(v) else ("nan" if np.isnan(v) else ("inf" if v > 0 else "-inf"))
+                     for v in d["data"]]
+    return d
+
+
+def gen_loss_edges():
+    """Losses at the edges of their domains, in float64 and float32: binary cross-entropy at
+    probabilities 0 and 1 (logs clamped at -100, gradient (p - t) / max(p(1 - p), 1e-12)) and
+    cross-entropy / NLL with every target ignored (mean = NaN, gradient zero)."""
+    rng = np.random.default_rng(78)
+    cases = []
+
+    def run(loss, kwargs, fn, inp, target, target_is_index=False):
+        for dt_name, dt in (("f64", torch.float64), ("f32", torch.float32)):
+            for reduction in ("mean", "sum", "none"):
+                x = torch.tensor(inp, dtype=dt, requires_grad=True)
+                t = torch.tensor(target, dtype=torch.int64 if target_is_index else dt)
+                out = fn(x, t, reduction)
+                if reduction == "none":
+                    go = torch.tensor(rng.standard_normal(tuple(out.shape)), dtype=dt)
+                else:
+                    go = torch.ones((), dtype=dt)
+                (gi,) = torch.autograd.grad(out, x, go)
+                cases.append({
+                    "loss": loss, "kwargs": kwargs, "reduction": reduction, "dtype": dt_name,
+                    "input": ej(x), "target": ej(t), "target_dtype": "i64" if target_is_index else dt_name,
+                    "output": ej(out), "grad_output": ej(go), "grad_input": ej(gi),
+                })
+
+    # p exactly 0 or 1 against each hard target, a soft target, and p below the 1e-12 bound.
+    p = [0.0, 1.0, 0.0, 1.0, 0.5, 1e-13, 0.0, 1.0, 0.2, 1e-30]
+    t = [0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 0.3, 0.3, 0.7, 0.0]
+    run("bce", {}, lambda x, t, r: F.binary_cross_entropy(x, t, reduction=r), p, t)
+    logits = rng.standard_normal((3, 4))
+    ignored = [-100, -100, -100]
+    run("cross_entropy", {"ignore_index": -100},
+        lambda x, t, r: F.cross_entropy(x, t, reduction=r, ignore_index=-100), logits, ignored, True)
+    run("cross_entropy", {"ignore_index": -100, "label_smoothing": 0.1},
+        lambda x, t, r: F.cross_entropy(x, t, reduction=r, ignore_index=-100, label_smoothing=0.1),
+        logits, ignored, True)
+    logp = torch.log_softmax(torch.tensor(logits), dim=1).numpy()
+    run("nll", {"ignore_index": -100}, lambda x, t, r: F.nll_loss(x, t, reduction=r, ignore_index=-100),
+        logp, ignored, True)
+    path = os.path.join(OUT_DIR, "loss_edges.json")
+    with open(path, "w") as fh:
+        json.dump({
+            "torch_version": torch.__version__,
+            "convention": "as losses.json, in both dtypes; non-finite floats are the strings nan, inf, -inf.",
+            "cases": cases,
+        }, fh, separators=(",", ":"), allow_nan=False)
+        fh.write("\n")
+    print(f"wrote {path} ({os.path.getsize(path)/1e3:.1f} kB)")
+    return len(cases)
+
+
 # ====================================================================== layers
 def gen_layers():
     torch.manual_seed(4321)
@@ -373,10 +434,10 @@ def gen_layers():
 def main():
     os.makedirs(OUT_DIR, exist_ok=True)
     torch.set_num_threads(1)
-    which = sys.argv[1:] or ["optim", "schedules", "interop", "losses", "layers"]
+    which = sys.argv[1:] or ["optim", "schedules", "interop", "losses", "loss_edges", "layers"]
     for w in which:
         n = {"optim": gen_optim, "schedules": gen_schedules, "interop": gen_interop,
-             "losses": gen_losses, "layers": gen_layers}[w]()
+             "losses": gen_losses, "loss_edges": gen_loss_edges, "layers": gen_layers}[w]()
         if n is not None:
             print(f"  {w}: {n} cases")
 

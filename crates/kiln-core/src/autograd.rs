@@ -45,9 +45,63 @@ pub fn set_grad_enabled(on: bool) -> ModeGuard {
     ModeGuard::set(&GRAD_ENABLED, on)
 }
 /// Runs `f` without recording any graph, like `torch.no_grad()`.
+///
+/// The mode is per thread: work that `f` hands to other threads (rayon's `par_iter`, a spawned
+/// thread) runs in those threads' own mode, which is grad-enabled by default, and records graphs.
+/// Capture [`GradMode::current`] inside `no_grad` and run the worker closures under it
+/// ([`GradMode::run`] or [`GradMode::wrap`]) to carry the mode over.
 pub fn no_grad<R>(f: impl FnOnce() -> R) -> R {
     let _g = set_grad_enabled(false);
     f()
+}
+
+/// A snapshot of the calling thread's autodiff modes (grad recording and anomaly detection), to
+/// carry into worker threads.
+///
+/// Both modes are thread-local (so that one thread's `no_grad` does not switch off recording in
+/// another that is training), which means rayon workers do not inherit them. A `GradMode` is a
+/// plain `Copy` value: capture it where the mode is set and enter it on the worker.
+///
+/// ```
+/// use kiln_core::{no_grad, GradMode, Tensor};
+/// use rayon::prelude::*;
+/// let w = Tensor::from_slice(&[2.0f64], [1])?.requires_grad(true)?;
+/// let ys: Vec<Tensor> = no_grad(|| {
+///     let mode = GradMode::current();
+///     (0..4).into_par_iter().map(mode.wrap(|i| w.mul_scalar(i as f64).unwrap())).collect()
+/// });
+/// // No worker recorded a graph back to `w`.
+/// assert!(ys.iter().all(|y| !y.requires_grad_flag()));
+/// # Ok::<(), kiln_core::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GradMode {
+    /// Whether ops record graphs (false inside [`no_grad`]).
+    pub grad_enabled: bool,
+    /// Whether anomaly detection is on (see [`set_anomaly_detection`]).
+    pub anomaly: bool,
+}
+
+impl GradMode {
+    /// The calling thread's modes.
+    pub fn current() -> GradMode {
+        GradMode {
+            grad_enabled: is_grad_enabled(),
+            anomaly: anomaly_enabled(),
+        }
+    }
+    /// Runs `f` on the calling thread with these modes, restoring the thread's own modes after
+    /// (also when `f` panics).
+    pub fn run<R>(self, f: impl FnOnce() -> R) -> R {
+        let _g = set_grad_enabled(self.grad_enabled);
+        let _a = set_anomaly_detection(self.anomaly);
+        f()
+    }
+    /// `f` wrapped to run under these modes on whichever thread calls it: a drop-in for the
+    /// closure of `par_iter().map(..)`, `for_each(..)` and the like.
+    pub fn wrap<A, R, F: Fn(A) -> R>(self, f: F) -> impl Fn(A) -> R {
+        move |a| self.run(|| f(a))
+    }
 }
 
 /// True while anomaly mode is on (per thread).
@@ -246,7 +300,10 @@ impl Op {
                     UnaryOp::Cos => g.mul(&x.sin()?)?.neg()?,
                     UnaryOp::Tanh => g.mul(&out.square()?.affine(-1.0, 1.0)?)?,
                     UnaryOp::Sigmoid => g.mul(&out.mul(&out.affine(-1.0, 1.0)?)?)?,
-                    UnaryOp::Relu => g.mul(&float(x.gt_scalar(0.0)?)?)?,
+                    // PyTorch's threshold_backward: zero where x <= 0, else g. NaN is not <= 0,
+                    // so a NaN input passes its gradient on (as in torch), where a `x > 0` mask
+                    // would have stopped it.
+                    UnaryOp::Relu => x.le_scalar(0.0)?.where_cond(&g.scalar_like(0.0), g)?,
                     UnaryOp::Softplus => {
                         let linear = x.gt_scalar(20.0)?;
                         linear.where_cond(g, &g.mul(&x.sigmoid()?)?)?
@@ -262,7 +319,13 @@ impl Op {
                         }
                         g.mul(&x.powf(e - 1.0)?.mul_scalar(e)?)?
                     }
-                    UnaryOp::Clamp { lo, hi } => g.mul(&x.in_range(lo, hi)?)?,
+                    // PyTorch (2.x) passes the gradient only strictly inside the range: an input
+                    // exactly at `lo` or `hi` (or NaN) gets 0, even for an infinite bound.
+                    UnaryOp::Clamp { lo, hi } => {
+                        let zero = g.scalar_like(0.0);
+                        let inside_hi = x.lt_scalar(hi)?.where_cond(g, &zero)?;
+                        x.gt_scalar(lo)?.where_cond(&inside_hi, &zero)?
+                    }
                     UnaryOp::Sign | UnaryOp::InRange { .. } => return Ok(smallvec::smallvec![None]),
                 };
                 smallvec::smallvec![Some(gx)]
@@ -303,11 +366,20 @@ impl Op {
                         (ga, gb)
                     }
                     BinaryOp::Maximum | BinaryOp::Minimum => {
-                        let wins = if *op == BinaryOp::Maximum { a.gt(b)? } else { a.lt(b)? };
-                        let share = float(wins)?.add(&float(a.eq(b)?)?.mul_scalar(0.5)?)?;
+                        // PyTorch's rule: half the gradient to each side of a tie, none to the side
+                        // that strictly loses, the whole gradient otherwise. With a NaN on either
+                        // side nothing compares true, so both sides get the whole gradient (as in
+                        // torch), not the 0/1 split a "wins" mask would give.
+                        let zero = g.scalar_like(0.0);
+                        let shared = a.eq(b)?.where_cond(&g.mul_scalar(0.5)?, g)?;
+                        let (a_loses, b_loses) = if *op == BinaryOp::Maximum {
+                            (a.lt(b)?, a.gt(b)?)
+                        } else {
+                            (a.gt(b)?, a.lt(b)?)
+                        };
                         (
-                            na.then(|| g.mul(&share)).transpose()?,
-                            nb.then(|| g.mul(&share.affine(-1.0, 1.0)?)).transpose()?,
+                            na.then(|| a_loses.where_cond(&zero, &shared)).transpose()?,
+                            nb.then(|| b_loses.where_cond(&zero, &shared)).transpose()?,
                         )
                     }
                 };

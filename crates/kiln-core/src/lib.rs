@@ -25,7 +25,7 @@ mod shape;
 mod tensor;
 mod var;
 
-pub use autograd::{detect_anomaly, grad, is_grad_enabled, no_grad, set_anomaly_detection, set_grad_enabled, Grads};
+pub use autograd::{detect_anomaly, grad, is_grad_enabled, no_grad, set_anomaly_detection, set_grad_enabled, GradMode, Grads};
 pub use backend::Device;
 pub use dtype::{DType, Element, Float};
 pub use error::{Error, Result};

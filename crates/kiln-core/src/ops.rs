@@ -94,8 +94,8 @@ binary_methods! {
     mul => Mul, "Elementwise `self * rhs`.";
     div => Div, "Elementwise `self / rhs`.";
     pow => Pow, "Elementwise `self ^ rhs`.";
-    maximum => Maximum, "Elementwise maximum (ties split the gradient evenly, as in PyTorch).";
-    minimum => Minimum, "Elementwise minimum (ties split the gradient evenly, as in PyTorch).";
+    maximum => Maximum, "Elementwise maximum; NaN propagates. As in PyTorch, ties split the gradient evenly and a NaN on either side gives both sides the whole gradient.";
+    minimum => Minimum, "Elementwise minimum; NaN propagates. Gradient as [`Tensor::maximum`]'s.";
 }
 
 macro_rules! cmp_methods {
@@ -149,7 +149,7 @@ unary_methods! {
     cos => Cos, "Elementwise cosine.";
     tanh => Tanh, "Elementwise hyperbolic tangent.";
     sigmoid => Sigmoid, "Elementwise logistic function `1 / (1 + e^-x)`, computed without overflow.";
-    relu => Relu, "Elementwise `max(x, 0)`.";
+    relu => Relu, "Elementwise `max(x, 0)`; NaN stays NaN. The gradient is 0 where x <= 0 and passes elsewhere, NaN included (PyTorch's rule).";
     softplus => Softplus, "Elementwise `ln(1 + e^x)` (PyTorch's default threshold of 20, above which it is `x`).";
     erf => Erf, "Elementwise error function.";
     sign => Sign, "Elementwise sign (-1, 0, 1); not differentiable (gradient zero).";
@@ -184,7 +184,8 @@ impl Tensor {
     pub fn powf(&self, e: f64) -> Result<Tensor> {
         self.unary_op(UnaryOp::PowScalar(e))
     }
-    /// Limits every element to `[min, max]`; the gradient is zero outside.
+    /// Limits every element to `[min, max]`. The gradient passes strictly inside the range only: it
+    /// is zero outside, at exactly `min` or `max`, and at NaN, as in PyTorch.
     pub fn clamp(&self, min: f64, max: f64) -> Result<Tensor> {
         if min > max || min.is_nan() || max.is_nan() {
             return Err(Error::value("clamp", format!("min {min} is not ≤ max {max}")));
@@ -348,9 +349,15 @@ impl Tensor {
     pub fn min_all(&self) -> Result<Tensor> {
         self.min(&[], false)
     }
-    fn arg_op(&self, dim: isize, keepdim: bool, max: bool) -> Result<Tensor> {
-        let name = if max { "argmax" } else { "argmin" };
+    fn arg_op(&self, dim: isize, keepdim: bool, max: bool, name: &'static str) -> Result<Tensor> {
         let d = self.shape().dim(dim, name)?;
+        if self.dims()[d] == 0 {
+            // No element to pick (and the kernel would read one).
+            return Err(Error::shape(
+                name,
+                format!("cannot reduce the empty dimension {d} of shape {}", self.shape()),
+            ));
+        }
         let storage = self.0.storage.arg_reduce(&self.0.layout, d, max)?;
         let mut dims: Vec<usize> = self.dims().to_vec();
         if keepdim {
@@ -360,13 +367,45 @@ impl Tensor {
         }
         Tensor::make(storage, Shape::new(&dims), None, name)
     }
-    /// Index (i64) of the first maximum along `dim`.
+    /// Index (i64) of the first maximum along `dim` (a NaN counts as the maximum; the first NaN wins).
     pub fn argmax(&self, dim: isize, keepdim: bool) -> Result<Tensor> {
-        self.arg_op(dim, keepdim, true)
+        self.arg_op(dim, keepdim, true, "argmax")
     }
-    /// Index (i64) of the first minimum along `dim`.
+    /// Index (i64) of the first minimum along `dim` (a NaN counts as the minimum; the first NaN wins).
     pub fn argmin(&self, dim: isize, keepdim: bool) -> Result<Tensor> {
-        self.arg_op(dim, keepdim, false)
+        self.arg_op(dim, keepdim, false, "argmin")
+    }
+    /// Flat row-major index (a rank-0 i64) of the first maximum of all elements (`torch.argmax(x)`).
+    pub fn argmax_all(&self) -> Result<Tensor> {
+        self.flatten_all()?.arg_op(0, false, true, "argmax")
+    }
+    /// Flat row-major index (a rank-0 i64) of the first minimum of all elements (`torch.argmin(x)`).
+    pub fn argmin_all(&self) -> Result<Tensor> {
+        self.flatten_all()?.arg_op(0, false, false, "argmin")
+    }
+    /// Values and positions of the extremes along `dim`: the index is [`Tensor::argmax`]'s (or
+    /// argmin's) and the value a `gather` at it, so the gradient goes to that one element.
+    fn extreme_dim(&self, dim: isize, keepdim: bool, max: bool, name: &'static str) -> Result<(Tensor, Tensor)> {
+        let d = self.shape().dim(dim, name)?;
+        let idx = self.arg_op(dim, true, max, name)?;
+        // Recorded as a gather, so backward is gather's (a scatter-add into that index) and works
+        // at every order, with no rule of its own.
+        let vals = self.gather(d as isize, &idx)?;
+        if keepdim {
+            Ok((vals, idx))
+        } else {
+            Ok((vals.squeeze(d as isize)?, idx.squeeze(d as isize)?))
+        }
+    }
+    /// Maximum along `dim` with its index, as PyTorch's `x.max(dim)` → `(values, indices)`: the
+    /// index (i64) is the first maximum among ties (a NaN counts as the maximum), and the whole
+    /// gradient goes to that element. [`Tensor::max`] (`amax`) instead splits it between ties.
+    pub fn max_dim(&self, dim: isize, keepdim: bool) -> Result<(Tensor, Tensor)> {
+        self.extreme_dim(dim, keepdim, true, "max_dim")
+    }
+    /// Minimum along `dim` with its index, as PyTorch's `x.min(dim)`; see [`Tensor::max_dim`].
+    pub fn min_dim(&self, dim: isize, keepdim: bool) -> Result<(Tensor, Tensor)> {
+        self.extreme_dim(dim, keepdim, false, "min_dim")
     }
     /// A finite shift (the detached max over `dims`, with infinities replaced by 0) that keeps
     /// `exp` from overflowing; detached because log-sum-exp's value does not depend on it.

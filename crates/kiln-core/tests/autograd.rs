@@ -182,16 +182,18 @@ fn mixed_dtypes_are_rejected_not_promoted() {
 
 #[test]
 fn gradients_at_edges_match_pytorch() {
-    // clamp: torch passes the gradient where min <= x <= max, both ends included.
+    // clamp: torch 2.15 passes the gradient strictly inside (min, max) only: exactly at a bound,
+    // and at NaN, it is 0 (checked against torch in fixtures/edges.json, see torch_edges.rs).
     let x = t(&[-1.0, 0.0, 0.5, 1.0, 2.0, f64::NAN], &[6]).requires_grad(true).unwrap();
     let g = x.clamp(0.0, 1.0).unwrap().sum_all().unwrap().backward().unwrap();
-    assert_eq!(g.get(&x).unwrap().to_vec::<f64>().unwrap(), vec![0.0, 1.0, 1.0, 1.0, 0.0, 0.0]);
-    // relu: NaN passes through forward, its gradient is 0 (torch: grad where result > 0); 0 gets 0.
+    assert_eq!(g.get(&x).unwrap().to_vec::<f64>().unwrap(), vec![0.0, 0.0, 1.0, 0.0, 0.0, 0.0]);
+    // relu: NaN passes through forward and passes the gradient (torch's threshold_backward zeroes
+    // only x <= 0); 0 gets 0.
     let x = t(&[f64::NAN, 0.0, 2.0], &[3]).requires_grad(true).unwrap();
     let y = x.relu().unwrap();
     assert!(y.to_vec::<f64>().unwrap()[0].is_nan());
     let g = y.sum_all().unwrap().backward().unwrap();
-    assert_eq!(g.get(&x).unwrap().to_vec::<f64>().unwrap(), vec![0.0, 0.0, 1.0]);
+    assert_eq!(g.get(&x).unwrap().to_vec::<f64>().unwrap(), vec![1.0, 0.0, 1.0]);
     // pow at base 0: d/db of 0^b is masked to 0 for b >= 0 (not 0 * log 0 = NaN), and d/da is 0
     // where b = 0 (not 0 * 0^-1 = NaN), as torch's pow_backward_self / pow_backward_exponent.
     let a = t(&[0.0, 0.0, 2.0, 0.0], &[4]).requires_grad(true).unwrap();
@@ -237,5 +239,137 @@ fn requires_grad_is_refused_on_non_leaves_and_integer_tensors() {
             format!("requires_grad: expected dtype f32 or f64 (only floating-point tensors can require gradients), got {dtype}")
         );
         assert!(i.requires_grad(false).is_ok());
+    }
+}
+
+#[test]
+fn max_dim_routes_the_gradient_to_one_index_and_amax_splits_it() {
+    let x = t(&[1.0, 3.0, 3.0, 2.0, 5.0, 5.0, 0.0, 5.0], &[2, 4]).requires_grad(true).unwrap();
+    let (v, i) = x.max_dim(1, false).unwrap();
+    assert_eq!(v.to_vec::<f64>().unwrap(), vec![3.0, 5.0]);
+    // The first index among ties, as PyTorch's CPU `max(dim)`.
+    assert_eq!(i.to_vec::<i64>().unwrap(), vec![1, 0]);
+    assert!(!i.requires_grad_flag());
+    let g = v.sum_all().unwrap().backward().unwrap();
+    assert_eq!(
+        g.get(&x).unwrap().to_vec::<f64>().unwrap(),
+        vec![0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]
+    );
+    // `max` keeps amax semantics: ties share the gradient.
+    let g = x.max(&[1], false).unwrap().sum_all().unwrap().backward().unwrap();
+    let third = 1.0 / 3.0;
+    assert_eq!(
+        g.get(&x).unwrap().to_vec::<f64>().unwrap(),
+        vec![0.0, 0.5, 0.5, 0.0, third, third, 0.0, third]
+    );
+    let (v, i) = x.min_dim(0, true).unwrap();
+    assert_eq!(v.dims(), &[1, 4]);
+    assert_eq!(v.to_vec::<f64>().unwrap(), vec![1.0, 3.0, 0.0, 2.0]);
+    assert_eq!(i.to_vec::<i64>().unwrap(), vec![0, 0, 1, 0]);
+    // Under no_grad nothing is recorded.
+    let (v, _) = no_grad(|| x.max_dim(1, false)).unwrap();
+    assert!(!v.requires_grad_flag());
+}
+
+#[test]
+fn argmax_all_and_empty_dims() {
+    let x = t(&[1.0, 3.0, 3.0, 0.0, 0.0, 2.0], &[2, 3]);
+    let a = x.argmax_all().unwrap();
+    assert_eq!(a.rank(), 0);
+    assert_eq!(a.to_scalar::<i64>().unwrap(), 1);
+    assert_eq!(x.argmin_all().unwrap().to_scalar::<i64>().unwrap(), 3);
+    // NaN counts as the extreme for both, the first NaN wins (as in torch).
+    let n = t(&[1.0, f64::NAN, 2.0, f64::NAN], &[4]);
+    assert_eq!(n.argmax_all().unwrap().to_scalar::<i64>().unwrap(), 1);
+    assert_eq!(n.argmin_all().unwrap().to_scalar::<i64>().unwrap(), 1);
+    // Integer tensors too.
+    let i = Tensor::from_vec(vec![4i64, 9, 9, -1], [2, 2]).unwrap();
+    assert_eq!(i.argmax_all().unwrap().to_scalar::<i64>().unwrap(), 1);
+    let (v, idx) = i.max_dim(1, false).unwrap();
+    assert_eq!((v.to_vec::<i64>().unwrap(), idx.to_vec::<i64>().unwrap()), (vec![9, 9], vec![1, 0]));
+    // An empty dimension has no extreme: an error naming the op, not an out-of-bounds read.
+    let e = Tensor::zeros([3, 0], DType::F64).unwrap();
+    assert_eq!(
+        e.argmax(1, false).unwrap_err().to_string(),
+        "argmax: cannot reduce the empty dimension 1 of shape [3, 0]"
+    );
+    assert_eq!(
+        e.argmin_all().unwrap_err().to_string(),
+        "argmin: cannot reduce the empty dimension 0 of shape [0]"
+    );
+    assert_eq!(
+        e.max_dim(-1, false).unwrap_err().to_string(),
+        "max_dim: cannot reduce the empty dimension 1 of shape [3, 0]"
+    );
+    assert_eq!(
+        e.min_dim(2, false).unwrap_err().to_string(),
+        "min_dim: dimension 2 is out of range for a tensor of shape [3, 0]"
+    );
+    // Reducing the non-empty dim of an empty tensor is fine: no rows.
+    assert_eq!(e.argmax(0, false).unwrap().dims(), &[0]);
+}
+
+mod grad_mode_on_workers {
+    use super::t;
+    use kiln_core::{is_grad_enabled, no_grad, set_anomaly_detection, GradMode, Tensor};
+    use rayon::prelude::*;
+
+    fn pool() -> rayon::ThreadPool {
+        rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap()
+    }
+
+    #[test]
+    fn without_the_helper_workers_record_graphs() {
+        // The documented pitfall: no_grad is per thread, and a pool's workers keep their own
+        // (grad-enabled) mode, so tensors computed there still carry graphs.
+        let w = t(&[2.0], &[1]).requires_grad(true).unwrap();
+        let ys: Vec<Tensor> = no_grad(|| pool().install(|| (0..8).into_par_iter().map(|i| w.mul_scalar(i as f64).unwrap()).collect()));
+        assert!(ys.iter().all(|y| y.requires_grad_flag()));
+    }
+
+    #[test]
+    fn gradmode_carries_no_grad_into_rayon_workers() {
+        let w = t(&[2.0], &[1]).requires_grad(true).unwrap();
+        let pool = pool();
+        let (ys, on_workers): (Vec<Tensor>, Vec<bool>) = no_grad(|| {
+            let mode = GradMode::current();
+            assert!(!mode.grad_enabled);
+            pool.install(|| {
+                (0..64)
+                    .into_par_iter()
+                    .map(mode.wrap(|i| (w.mul_scalar(i as f64).unwrap().exp().unwrap(), is_grad_enabled())))
+                    .unzip()
+            })
+        });
+        assert_eq!(ys.len(), 64);
+        assert!(ys.iter().all(|y| !y.requires_grad_flag() && y.is_leaf()));
+        assert!(on_workers.iter().all(|&on| !on));
+        // The values are still computed.
+        assert_eq!(ys[1].to_vec::<f64>().unwrap(), vec![2f64.exp()]);
+        // The workers' own mode is restored afterwards.
+        let after: Vec<bool> = pool.install(|| (0..8).into_par_iter().map(|_| is_grad_enabled()).collect());
+        assert!(after.iter().all(|&on| on));
+        // `run` in a for_each, and outside no_grad the token records as usual.
+        let mode = GradMode::current();
+        assert!(mode.grad_enabled);
+        let recorded: Vec<bool> = pool.install(|| {
+            (0..8)
+                .into_par_iter()
+                .map(|i| mode.run(|| w.mul_scalar(i as f64).unwrap().requires_grad_flag()))
+                .collect()
+        });
+        assert!(recorded.iter().all(|&r| r));
+    }
+
+    #[test]
+    fn gradmode_carries_anomaly_mode_too() {
+        let x = Tensor::from_slice(&[0.0f64], [1]).unwrap();
+        let mode = {
+            let _a = set_anomaly_detection(true);
+            GradMode::current()
+        };
+        assert!(mode.anomaly);
+        let errs: Vec<bool> = pool().install(|| (0..4).into_par_iter().map(mode.wrap(|_| x.log().is_err())).collect());
+        assert!(errs.iter().all(|&e| e), "log(0) = -inf is an anomaly on every worker");
     }
 }

@@ -680,3 +680,32 @@ fn fused_adam_step_matches_the_composed_ops() {
         .adam_step(&Tensor::zeros([2], DType::I64).unwrap(), None, None, &h)
         .is_err());
 }
+
+#[test]
+fn max_dim_and_min_dim_gradients() {
+    // Distinct values, so the chosen index is stable under the finite-difference step; first and
+    // second order, over each dim, with and without keepdim, and on a non-contiguous input.
+    let x = rand(&[3, 4, 5], -2.0, 2.0, 41);
+    for dim in [0isize, 1, -1] {
+        for keep in [false, true] {
+            check(
+                "max_dim",
+                Box::new(move |v: &[Tensor]| Ok(v[0].max_dim(dim, keep)?.0)),
+                std::slice::from_ref(&x),
+                true,
+            );
+            check(
+                "min_dim",
+                Box::new(move |v: &[Tensor]| Ok(v[0].min_dim(dim, keep)?.0)),
+                std::slice::from_ref(&x),
+                true,
+            );
+        }
+    }
+    check(
+        "max_dim of a transposed input",
+        Box::new(|v: &[Tensor]| v[0].t()?.max_dim(0, false)?.0.square()),
+        &[rand(&[4, 6], -2.0, 2.0, 42)],
+        true,
+    );
+}

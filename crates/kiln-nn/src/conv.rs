@@ -71,41 +71,57 @@ impl Conv2d {
     }
 }
 
+/// Number of window positions along one axis, PyTorch's output-size formula for convolution and
+/// pooling: `(len + 2·padding − dilation·(kernel − 1) − 1) / stride + 1`.
+///
+/// Each step is checked, so a huge padding or dilation is an error naming `op` and the geometry
+/// instead of a wrapped-around (small, wrong) size; so are a zero kernel, stride or dilation, and a
+/// kernel larger than the padded input.
+pub fn window_out_len(op: &'static str, len: usize, kernel: usize, stride: usize, padding: usize, dilation: usize) -> Result<usize> {
+    let geometry = || format!("kernel {kernel}, stride {stride}, padding {padding}, dilation {dilation} over length {len}");
+    if kernel == 0 || stride == 0 || dilation == 0 {
+        return Err(Error::config(
+            op,
+            format!("kernel, stride and dilation must be positive: {}", geometry()),
+        ));
+    }
+    let padded = padding.checked_mul(2).and_then(|v| v.checked_add(len));
+    let span = dilation.checked_mul(kernel - 1).and_then(|v| v.checked_add(1));
+    let (Some(padded), Some(span)) = (padded, span) else {
+        return Err(Error::config(op, format!("window size overflows usize: {}", geometry())));
+    };
+    match padded.checked_sub(span) {
+        Some(room) => Ok(room / stride + 1),
+        None => Err(Error::config(
+            op,
+            format!(
+                "the kernel (span {span}) is larger than input length {len} padded to {padded}: {}",
+                geometry()
+            ),
+        )),
+    }
+}
+
 /// The shared im2col convolution: `x` `[N, C, H, W]`, `w` `[O, C/g, kh, kw]`.
 fn conv2d_impl(op: &'static str, x: &Tensor, w: &Tensor, b: Option<&Tensor>, cfg: &Conv2dConfig) -> Result<Tensor> {
     let (wd, xd) = (w.dims().to_vec(), x.dims().to_vec());
-    if x.rank() != 4 || xd[1] != wd[1] * cfg.groups {
+    // `groups` is a public field, so it may be anything here: a product that overflows matches nothing.
+    if cfg.groups == 0 || x.rank() != 4 || wd[1].checked_mul(cfg.groups) != Some(xd[1]) {
+        let want = wd[1].checked_mul(cfg.groups).map_or("C".to_string(), |c| c.to_string());
         return Err(Error::config(
             op,
             format!(
-                "input {} does not match weight {} with groups {} (expected [N, {}, H, W])",
+                "input {} does not match weight {} with groups {} (expected [N, {want}, H, W])",
                 x.shape(),
                 w.shape(),
                 cfg.groups,
-                wd[1] * cfg.groups
             ),
         ));
     }
     let (n, o, g) = (xd[0], wd[0], cfg.groups);
     let (kh, kw) = (wd[2], wd[3]);
-    let out_len = |len: usize, k: usize, s: usize, p: usize, d: usize| -> Option<usize> {
-        let span = d * (k - 1) + 1;
-        (len + 2 * p >= span).then(|| (len + 2 * p - span) / s + 1)
-    };
-    let (Some(oh), Some(ow)) = (
-        out_len(xd[2], kh, cfg.stride.0, cfg.padding.0, cfg.dilation.0),
-        out_len(xd[3], kw, cfg.stride.1, cfg.padding.1, cfg.dilation.1),
-    ) else {
-        return Err(Error::config(
-            op,
-            format!(
-                "kernel ({kh}, {kw}) with dilation {:?} is larger than input {} padded by {:?}",
-                cfg.dilation,
-                x.shape(),
-                cfg.padding
-            ),
-        ));
-    };
+    let oh = window_out_len(op, xd[2], kh, cfg.stride.0, cfg.padding.0, cfg.dilation.0)?;
+    let ow = window_out_len(op, xd[3], kw, cfg.stride.1, cfg.padding.1, cfg.dilation.1)?;
     let cols = x.unfold2d((kh, kw), cfg.stride, cfg.padding, cfg.dilation)?; // [N, C*kh*kw, L]
     let k = wd[1] * kh * kw;
     let l = oh * ow;
@@ -238,18 +254,8 @@ fn windows(
 ) -> Result<(Tensor, usize, usize)> {
     check_nchw(op, x)?;
     let dims = x.dims().to_vec();
-    let (hp, wp) = (dims[2] + 2 * p.0, dims[3] + 2 * p.1);
-    let (sh, sw) = (d.0 * k.0.saturating_sub(1) + 1, d.1 * k.1.saturating_sub(1) + 1);
-    if k.0 == 0 || k.1 == 0 || s.0 == 0 || s.1 == 0 || hp < sh || wp < sw {
-        return Err(Error::config(
-            op,
-            format!(
-                "kernel {k:?} (stride {s:?}, dilation {d:?}) does not fit input {} padded by {p:?}",
-                x.shape()
-            ),
-        ));
-    }
-    let (oh, ow) = ((hp - sh) / s.0 + 1, (wp - sw) / s.1 + 1);
+    let oh = window_out_len(op, dims[2], k.0, s.0, p.0, d.0)?;
+    let ow = window_out_len(op, dims[3], k.1, s.1, p.1, d.1)?;
     let cols = x.unfold2d(k, s, p, d)?; // zero padding, counted in the average as in PyTorch
     Ok((cols.reshape([dims[0], dims[1], k.0 * k.1, oh * ow])?, oh, ow))
 }
@@ -291,7 +297,8 @@ impl MaxPool2d {
 
 impl Module for MaxPool2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if 2 * self.padding.0 > self.kernel.0 || 2 * self.padding.1 > self.kernel.1 {
+        // `p > k / 2` is `2p > k` without the doubling, which wraps for a huge padding.
+        if self.padding.0 > self.kernel.0 / 2 || self.padding.1 > self.kernel.1 / 2 {
             return Err(Error::config(
                 "MaxPool2d::forward",
                 format!("padding {:?} must be at most half the kernel {:?}", self.padding, self.kernel),
@@ -300,24 +307,8 @@ impl Module for MaxPool2d {
         check_nchw("MaxPool2d::forward", x)?;
         let d = x.dims();
         let (k, st, p, dl) = (self.kernel, self.stride, self.padding, self.dilation);
-        let (hp, wp) = (d[2] + 2 * p.0, d[3] + 2 * p.1);
-        if k.0 == 0
-            || k.1 == 0
-            || st.0 == 0
-            || st.1 == 0
-            || dl.0 == 0
-            || dl.1 == 0
-            || hp < dl.0 * (k.0 - 1) + 1
-            || wp < dl.1 * (k.1 - 1) + 1
-        {
-            return Err(Error::config(
-                "MaxPool2d::forward",
-                format!(
-                    "kernel {k:?} (stride {st:?}, dilation {dl:?}) does not fit input {} padded by {p:?}",
-                    x.shape()
-                ),
-            ));
-        }
+        window_out_len("MaxPool2d::forward", d[2], k.0, st.0, p.0, dl.0)?;
+        window_out_len("MaxPool2d::forward", d[3], k.1, st.1, p.1, dl.1)?;
         // One pass over the input that also records each window's argmax; the gradient is a
         // scatter of the output gradient to those positions (kiln-core's max_pool2d_with_indices).
         Ok(x.max_pool2d_with_indices(k, st, p, dl)?.0)
@@ -401,13 +392,21 @@ impl Module for AdaptiveAvgPool2d {
             }
             .forward(x);
         }
-        // Uneven windows: one narrow+mean per output cell (rare; small outputs).
-        let mut rows = Vec::with_capacity(oh);
+        // Uneven windows: one narrow+mean per output cell (rare; small outputs). Window bounds are
+        // `i * H / oh`, whose product can overflow for an output size far past the input's, so it
+        // is computed in u128 (exact, since both factors fit in u64) and the output shape checked.
+        kiln_core::Shape::new(&[d[0], d[1], oh, ow]).checked_elem_count_for(x.dtype().size_in_bytes(), "AdaptiveAvgPool2d::forward")?;
+        let bound = |i: usize, len: usize, out: usize, up: bool| -> usize {
+            let (num, den) = (i as u128 * len as u128, out as u128);
+            // The result is at most `len`, so it fits back in usize.
+            (if up { num.div_ceil(den) } else { num / den }) as usize
+        };
+        let mut rows = Vec::new();
         for i in 0..oh {
-            let (r0, r1) = (i * h / oh, ((i + 1) * h).div_ceil(oh));
-            let mut cells = Vec::with_capacity(ow);
+            let (r0, r1) = (bound(i, h, oh, false), bound(i + 1, h, oh, true));
+            let mut cells = Vec::new();
             for j in 0..ow {
-                let (c0, c1) = (j * w / ow, ((j + 1) * w).div_ceil(ow));
+                let (c0, c1) = (bound(j, w, ow, false), bound(j + 1, w, ow, true));
                 cells.push(x.narrow(2, r0, r1 - r0)?.narrow(3, c0, c1 - c0)?.mean(&[2, 3], true)?);
             }
             rows.push(Tensor::cat(&cells, 3)?);

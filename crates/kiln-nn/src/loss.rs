@@ -61,15 +61,37 @@ pub fn smooth_l1_loss(input: &Tensor, target: &Tensor, beta: f64, reduction: Red
     reduce(a.lt_scalar(beta)?.where_cond(&quad, &lin)?, reduction)
 }
 
-/// Binary cross-entropy on probabilities in `[0, 1]` (`F.binary_cross_entropy`); each log is
-/// clamped at −100 as in PyTorch, so a probability of exactly 0 or 1 gives a finite loss.
+/// Binary cross-entropy on probabilities in `[0, 1]` (`F.binary_cross_entropy`), matching PyTorch
+/// at the edges: each log is clamped at −100, so a probability of exactly 0 or 1 gives a finite
+/// loss, and the gradient with respect to the input is PyTorch's
+/// `(p − t) / max(p·(1 − p), ε)` with ε the f32 value of 1e-12, finite everywhere (about −10¹² for
+/// `p = 0, t = 1`, 0 for `p = t`).
 pub fn binary_cross_entropy(input: &Tensor, target: &Tensor, reduction: Reduction) -> Result<Tensor> {
     same_shape("binary_cross_entropy", input, target)?;
-    let lp = input.log()?.clamp(-100.0, f64::INFINITY)?;
-    let lq = input.neg()?.log1p()?.clamp(-100.0, f64::INFINITY)?;
+    // PyTorch's bound on the derivative's denominator: the f32 constant 1e-12 (≈ 9.99999996e-13),
+    // also in f64, so the edge slope matches torch's to the last bits.
+    const EPS: f64 = 1e-12f32 as f64;
     let one_minus_t = target.neg()?.add_scalar(1.0)?;
-    let l = target.mul(&lp)?.add(&one_minus_t.mul(&lq)?)?.neg()?;
-    reduce(l, reduction)
+    // The loss with each log clamped at −100 (torch's value everywhere); built from a given
+    // probability tensor so it can be taken on the input or on its detached copy.
+    let clamped = |p: &Tensor| -> Result<Tensor> {
+        let lp = p.log()?.clamp(-100.0, f64::INFINITY)?;
+        let lq = p.neg()?.log1p()?.clamp(-100.0, f64::INFINITY)?;
+        Ok(target.mul(&lp)?.add(&one_minus_t.mul(&lq)?)?.neg()?)
+    };
+    let pd = input.detach();
+    // Where p(1 − p) > ε the logs are above −100 and their derivative is torch's formula, so the
+    // plain expression is exact to every order. `p` is replaced by 1/2 elsewhere so that the
+    // unused branch of the `where` never differentiates a log at 0 (0 · ∞ = NaN).
+    let interior = pd.mul(&pd.neg()?.add_scalar(1.0)?)?.gt_scalar(EPS)?;
+    let safe = interior.where_cond(input, &input.scalar_like(0.5))?;
+    let inner = clamped(&safe)?;
+    // At the edge torch's value is the clamped loss and its derivative the constant
+    // (p − t) / ε: the value on the detached input plus a term that is zero in value and has
+    // exactly that slope (higher derivatives there are 0).
+    let slope = pd.sub(target)?.div_scalar(EPS)?.detach();
+    let edge = clamped(&pd)?.add(&input.sub(&pd)?.mul(&slope)?)?;
+    reduce(interior.where_cond(&inner, &edge)?, reduction)
 }
 
 /// Binary cross-entropy on logits (`F.binary_cross_entropy_with_logits`), computed as
@@ -140,7 +162,11 @@ fn class_targets(op: &'static str, input: &Tensor, target: &Tensor, ignore: Opti
 
 fn reduce_weighted(l: Tensor, kept: usize, r: Reduction) -> Result<Tensor> {
     match r {
-        // PyTorch divides by the number of non-ignored targets (0/0 = NaN when all are ignored).
+        // With every target ignored PyTorch's mean is 0/0 = NaN, yet its gradient is zero: the
+        // sum times 0 plus NaN gives that value and that gradient (dividing by 0 would scale
+        // the zero gradient by ∞ and make it NaN).
+        Reduction::Mean if kept == 0 => Ok(l.sum_all()?.mul_scalar(0.0)?.add_scalar(f64::NAN)?),
+        // PyTorch divides by the number of non-ignored targets.
         Reduction::Mean => Ok(l.sum_all()?.div_scalar(kept as f64)?),
         _ => reduce(l, r),
     }

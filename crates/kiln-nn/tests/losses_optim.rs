@@ -239,3 +239,94 @@ fn scheduler_drives_optimizer_lr() {
     s.step_optimizer(&mut opt);
     assert!((opt.learning_rate() - 0.05).abs() < 1e-15);
 }
+
+/// A fixture float: a JSON number, or "nan" / "inf" / "-inf".
+fn edge_num(v: &serde_json::Value) -> f64 {
+    match v.as_str() {
+        Some("nan") => f64::NAN,
+        Some("inf") => f64::INFINITY,
+        Some("-inf") => f64::NEG_INFINITY,
+        Some(o) => panic!("unknown float {o}"),
+        None => v.as_f64().unwrap(),
+    }
+}
+
+fn edge_tensor(v: &serde_json::Value, dtype: DType) -> Tensor {
+    let data: Vec<f64> = v["data"].as_array().unwrap().iter().map(edge_num).collect();
+    Tensor::from_vec(data, shape(v)).unwrap().to_dtype(dtype).unwrap()
+}
+
+/// Element-wise: NaN matches NaN only, finite values within `tol` relative.
+fn edge_close(name: &str, got: &Tensor, want: &serde_json::Value, tol: f64) {
+    assert_eq!(got.dims(), shape(want).as_slice(), "{name}: shape");
+    let w: Vec<f64> = want["data"].as_array().unwrap().iter().map(edge_num).collect();
+    for (i, (a, b)) in got.to_vec_f64().unwrap().iter().zip(&w).enumerate() {
+        let ok = if b.is_nan() {
+            a.is_nan()
+        } else {
+            (a - b).abs() <= tol * (1.0 + b.abs())
+        };
+        assert!(ok, "{name}: element {i}: got {a}, want {b}");
+    }
+}
+
+#[test]
+fn losses_at_domain_edges_match_pytorch() {
+    // fixtures/loss_edges.json (scripts/gen_nn_fixtures.py loss_edges): BCE at p = 0 and 1 (logs
+    // clamped at -100, torch's bounded gradient of about ±1e12), p below the bound, and
+    // cross-entropy / NLL with every target ignored (mean NaN with zero gradient, sum 0).
+    let f = fixture("loss_edges.json");
+    let cases = f["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 24);
+    for c in cases {
+        let (dtype, tol) = if c["dtype"] == "f32" {
+            (DType::F32, 1e-5)
+        } else {
+            (DType::F64, 1e-12)
+        };
+        let name = format!("{} {} {} {}", c["loss"], c["kwargs"], c["reduction"], c["dtype"]);
+        let x = edge_tensor(&c["input"], dtype).requires_grad(true).unwrap();
+        let t = if c["target_dtype"] == "i64" {
+            tensor(&c["target"], DType::I64)
+        } else {
+            edge_tensor(&c["target"], dtype)
+        };
+        let r = reduction(c["reduction"].as_str().unwrap());
+        let kw = &c["kwargs"];
+        let ce = CrossEntropyLoss {
+            reduction: r,
+            label_smoothing: kw["label_smoothing"].as_f64().unwrap_or(0.0),
+            ignore_index: kw["ignore_index"].as_i64(),
+        };
+        let out = match c["loss"].as_str().unwrap() {
+            "bce" => binary_cross_entropy(&x, &t, r),
+            "cross_entropy" => cross_entropy_with(&x, &t, &ce),
+            "nll" => nll_loss_with(&x, &t, &ce),
+            other => panic!("unknown loss {other}"),
+        }
+        .unwrap();
+        edge_close(&name, &out, &c["output"], tol);
+        let go = edge_tensor(&c["grad_output"], dtype);
+        let g = kiln_core::grad(&[out], Some(&[go]), std::slice::from_ref(&x), false).unwrap();
+        edge_close(&format!("{name} grad"), g[0].as_ref().unwrap(), &c["grad_input"], tol);
+    }
+}
+
+#[test]
+fn bce_is_exact_inside_and_has_second_derivatives() {
+    // Inside (0, 1) the loss is the plain expression, so gradcheck (first and second order)
+    // holds there in f64; the targets are soft and hard.
+    let p = Tensor::from_slice(&[0.1f64, 0.5, 0.9, 0.3, 0.999], [5]).unwrap();
+    let t = Tensor::from_slice(&[0.0f64, 1.0, 0.3, 1.0, 0.0], [5]).unwrap();
+    let f = |v: &[Tensor]| -> kiln_core::Result<Tensor> { Ok(binary_cross_entropy(&v[0], &t, Reduction::Sum)?) };
+    let o = kiln_core::GradcheckOptions::default();
+    kiln_core::gradcheck(f, std::slice::from_ref(&p), &o).unwrap();
+    kiln_core::gradgradcheck(f, std::slice::from_ref(&p), &o).unwrap();
+    // The target's gradient is log(1 - p) - log(p), as torch's.
+    let tt = t.requires_grad(true).unwrap();
+    let g = binary_cross_entropy(&p, &tt, Reduction::Sum).unwrap().backward().unwrap();
+    let want: Vec<f64> = [0.1f64, 0.5, 0.9, 0.3, 0.999].iter().map(|p| (1.0 - p).ln() - p.ln()).collect();
+    for (a, b) in g.get(&tt).unwrap().to_vec::<f64>().unwrap().iter().zip(&want) {
+        assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+    }
+}
