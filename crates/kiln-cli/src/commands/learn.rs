@@ -400,7 +400,13 @@ pub fn run(args: &LearnArgs) -> Result<u8, String> {
         let timeout = args.timeout.unwrap_or(super::learn_samples::DEFAULT_TIMEOUT);
         return super::learn_samples::run(args, timeout);
     }
-    let opts = options(args)?;
+    let mut opts = options(args)?;
+    // The final resynthesis gets its own slice of the budget (15 %, at most 10 s): a run that
+    // never fits exactly trains until the deadline and would leave it nothing.
+    let total = opts.timeout;
+    if !args.no_optimise && opts.space == Space::Circuit {
+        opts.timeout = total.saturating_sub(total.mul_f64(0.15).min(Duration::from_secs(10)));
+    }
     let outputs = output_list(args.outputs.as_deref());
     let table = load_table(&args.file, &outputs)?;
     let (train, held) = match args.holdout {
@@ -431,8 +437,7 @@ pub fn run(args: &LearnArgs) -> Result<u8, String> {
     let optimised = if args.no_optimise || opts.space != Space::Circuit {
         None
     } else {
-        let left = opts
-            .timeout
+        let left = total
             .saturating_sub(Duration::from_secs_f64(r.seconds))
             .min(Duration::from_secs(10));
         let params = kiln_logic::optimise::OptimiseParams {
