@@ -306,7 +306,7 @@ fn learn_bad_input_exits_2_with_one_line() {
         ),
         (
             vec![xor, "--emit", "java"],
-            "error: invalid value 'java' for '--emit <EMIT>' [possible values: rust, c, verilog, aiger, aag, blif]".into(),
+            "error: invalid value 'java' for '--emit <EMIT>' [possible values: rust, c, verilog, aiger, aag, blif, dot, svg]".into(),
         ),
         (vec![xor, "--bogus"], "error: unexpected argument '--bogus' found".into()),
         (vec![], "error: the following required arguments were not provided: <FILE>".into()),

@@ -415,29 +415,38 @@ fn a_browser_renders_the_demo_report_and_a_50_gate_diagram() {
         "the screenshot looks blank: {colours} colours, {ink:.4} ink"
     );
 
-    // A 50-gate circuit: a chain of alternating gates over 6 inputs, drawn gate by gate.
+    // A 50-gate circuit: five levels of ten gates over eight inputs, each gate reading two
+    // signals of the level before, ten outputs.
     let mut prog = String::new();
-    let ops = ["AND", "OR", "XOR", "NAND", "NOR"];
-    for g in 1..=50 {
-        let a = if g <= 2 { format!("X{g}") } else { format!("Z{}", g - 1) };
-        let b = if g % 3 == 0 && g > 3 {
-            format!("Z{}", g - 3)
+    let ops = ["AND", "OR", "XOR", "NAND", "NOR", "XNOR"];
+    for g in 0..50usize {
+        let (level, k) = (g / 10, g % 10);
+        let (a, b) = if level == 0 {
+            (format!("X{}", k % 8 + 1), format!("X{}", (k + 3) % 8 + 1))
         } else {
-            format!("X{}", (g % 6) + 1)
+            let base = (level - 1) * 10;
+            (format!("Z{}", base + k + 1), format!("Z{}", base + (k + 1 + level) % 10 + 1))
         };
-        prog.push_str(&format!("Z{g} = {a} {} {b}\n", ops[g % ops.len()]));
+        prog.push_str(&format!("Z{} = {a} {} {b}\n", g + 1, ops[(g + level) % ops.len()]));
     }
-    prog.push_str("Y = Z50\n");
-    let prog_path = dir.join("chain50.kiln");
+    for k in 0..10 {
+        prog.push_str(&format!("Y{} = Z{}\n", k + 1, 41 + k));
+    }
+    let prog_path = dir.join("circuit50.kiln");
     std::fs::write(&prog_path, &prog).unwrap();
-    let table = dir.join("chain50_names.csv");
-    std::fs::write(&table, "X1,X2,X3,X4,X5,X6,Y\n0,0,0,0,0,0,0\n").unwrap();
-    let svg_path = dir.join("chain50.svg");
+    let table = dir.join("circuit50_names.csv");
+    let header: Vec<String> = (1..=8).map(|i| format!("X{i}")).chain((1..=10).map(|k| format!("Y{k}"))).collect();
+    std::fs::write(&table, format!("{}\n{}\n", header.join(","), vec!["0"; 18].join(","))).unwrap();
+    let svg_path = dir.join("circuit50.svg");
+    let outputs: Vec<String> = (1..=10).map(|k| format!("Y{k}")).collect();
+    let outputs = outputs.join(",");
     let out = kiln(&[
         "show",
         prog_path.to_str().unwrap(),
         "--table",
         table.to_str().unwrap(),
+        "--outputs",
+        &outputs,
         "-o",
         svg_path.to_str().unwrap(),
     ]);
@@ -447,7 +456,7 @@ fn a_browser_renders_the_demo_report_and_a_50_gate_diagram() {
     assert_eq!(parsed.root_element().attribute("data-gates"), Some("50"));
     assert_eq!(parsed.root_element().attribute("data-view"), Some("detailed"));
     assert_self_contained(&svg);
-    let png = dir.join("chain50.png");
+    let png = dir.join("circuit50.png");
     let console = screenshot(&chrome, &svg_path, &png, 2000);
     assert!(console.is_empty(), "the SVG logged to the console:\n{}", console.join("\n"));
     let (_, _, colours, ink) = measure(&png);
