@@ -6,6 +6,7 @@
 
 mod commands;
 mod output;
+mod report;
 
 use std::process::ExitCode;
 
@@ -35,6 +36,8 @@ enum Commands {
     Eval(commands::eval::EvalArgs),
     /// Draw a circuit (AIGER, BLIF, grammar or JSON) as SVG or Graphviz DOT: inputs left, outputs right, gates by level.
     Show(commands::show::ShowArgs),
+    /// Write the self-contained HTML report of a run saved with `kiln learn TABLE --json`.
+    Report(commands::report::ReportArgs),
     /// Benchmark gradient search against discrete search on the built-in tables.
     #[command(name = "bench-pbe")]
     BenchPbe(commands::bench::BenchArgs),
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Commands::Eval(args) => commands::eval::run(&args),
         Commands::Show(args) => commands::show::run(&args),
         Commands::Optimise(args) => commands::optimise::run(&args),
+        Commands::Report(args) => commands::report::run(&args),
         Commands::BenchPbe(args) => commands::bench::run(&args),
         Commands::BenchIwls(args) => commands::bench_iwls::run(&args),
     };

@@ -181,6 +181,69 @@ pub struct LearnResult {
     pub depth: usize,
     /// A plain-language remark, e.g. why no exact program was found.
     pub note: Option<String>,
+    /// Fraction of rows the fired program got right at every check of the restart that produced
+    /// `circuit`, as (step, accuracy); step 0 is the untrained network.
+    pub accuracy_curve: Vec<(usize, f64)>,
+    /// Every restart that counted, in order: its network and how it ended.
+    pub restart_log: Vec<RestartSummary>,
+    /// Index of the restart that produced `circuit`.
+    pub chosen_restart: usize,
+    /// Gates of the chosen restart's fired, simplified circuit before any repair.
+    pub unrepaired_gates: usize,
+    /// Circuit space, networks of at most [`MAX_HISTORY_GATES`] gates: each gate's distribution
+    /// over the 16 functions at a few points of the chosen restart.
+    pub gate_history: Option<GateHistory>,
+}
+
+/// One restart of a [`learn`] run, for reports.
+#[derive(Debug, Clone)]
+pub struct RestartSummary {
+    /// Restart number (0-based).
+    pub index: usize,
+    /// Gates per hidden layer (circuit) or hidden units (mlp).
+    pub width: usize,
+    /// Gate layers (circuit).
+    pub depth: usize,
+    /// Wiring of the gate network.
+    pub wiring: Wiring,
+    /// Logit added to each gate's pass-through at initialisation.
+    pub residual: f64,
+    /// Adam steps it ran.
+    pub steps: usize,
+    /// Fraction of rows its best fired program got right, before repair.
+    pub accuracy: f64,
+    /// Gates of that fired program, simplified.
+    pub gates: usize,
+    /// Whether the cheap per-restart repair made it exact.
+    pub repaired: bool,
+}
+
+/// Largest gate network whose gate distributions [`learn`] keeps for reports.
+pub const MAX_HISTORY_GATES: usize = 200;
+
+/// Each gate's softmax distribution over the 16 two-input functions at one point of training.
+#[derive(Debug, Clone)]
+pub struct GateSnapshot {
+    /// Step (0 = at initialisation).
+    pub step: usize,
+    /// `probs[g][tt]`: probability gate `g` (network order, layer by layer) gives function `tt`
+    /// (the bit order of [`gate_from_truth_table`]), at temperature 1.
+    pub probs: Vec<[f32; 16]>,
+}
+
+/// How the gates of the chosen restart's network settled.
+#[derive(Debug, Clone)]
+pub struct GateHistory {
+    /// Gates per layer, the output layer last.
+    pub layers: Vec<usize>,
+    /// A few snapshots in step order (the first at step 0, the last at the kept check or later).
+    pub snapshots: Vec<GateSnapshot>,
+    /// Step of the check whose fired circuit was kept.
+    pub fired_step: usize,
+    /// The function each gate fired to at that check (its argmax).
+    pub fired: Vec<u8>,
+    /// Whether each gate drives an output of the fired circuit (before simplification).
+    pub live: Vec<bool>,
 }
 
 /// Why learning could not run.
@@ -452,6 +515,24 @@ impl GateNet {
             s = Tensor::cat(&[s, out.clone()], 1)?;
         }
         Ok(out)
+    }
+
+    /// Every gate's softmax over its 16 functions at temperature 1, in network order.
+    fn distributions(&self) -> Result<Vec<[f32; 16]>, LearnError> {
+        let mut out = Vec::new();
+        for l in &self.layers {
+            let p = l.logits.tensor().softmax(-1)?.to_vec2::<f32>()?;
+            for row in p {
+                let mut a = [0f32; 16];
+                a.copy_from_slice(&row[..16]);
+                out.push(a);
+            }
+        }
+        Ok(out)
+    }
+
+    fn total_gates(&self) -> usize {
+        self.layers.iter().map(|l| l.gates).sum()
     }
 
     /// Hardens every gate (argmax function, argmax wire) into a circuit, unsimplified.
@@ -729,13 +810,77 @@ struct Outcome {
     /// The unsimplified fired circuit (before any repair): every trained gate, for a final repair.
     raw: Circuit,
     accuracy: f64,
+    /// Accuracy of the fired circuit before any repair.
+    accuracy_before_repair: f64,
     exact_unrepaired: bool,
     /// (gates added, rows fixed, method) when repair made it exact.
     repair: Option<(usize, usize, repair::RepairMethod)>,
     units: Vec<UnitReport>,
     curve: Vec<f64>,
+    /// (step, fired accuracy) at every check.
+    accuracy_curve: Vec<(usize, f64)>,
+    /// Gates of the best fired circuit before repair.
+    unrepaired_gates: usize,
+    history: Option<GateHistory>,
     steps: usize,
     attempt: Attempt,
+}
+
+/// Index of the largest of 16 probabilities (the first on ties, as the tensor argmax).
+fn argmax16(p: &[f32; 16]) -> u8 {
+    let mut best = 0;
+    for (i, &v) in p.iter().enumerate() {
+        if v > p[best] {
+            best = i;
+        }
+    }
+    best as u8
+}
+
+/// About five snapshots spread over the restart: the first, those nearest a quarter, half and
+/// three quarters of the way, the kept check's and the last.
+fn thin_snapshots(all: Vec<GateSnapshot>, kept: usize) -> Vec<GateSnapshot> {
+    let last = all.len() - 1;
+    let end = all[last].step.max(1) as f64;
+    let mut pick = vec![0, kept, last];
+    for q in [0.25, 0.5, 0.75] {
+        let want = q * end;
+        let i = (0..all.len())
+            .min_by(|&a, &b| (all[a].step as f64 - want).abs().total_cmp(&(all[b].step as f64 - want).abs()))
+            .unwrap_or(0);
+        pick.push(i);
+    }
+    pick.sort_unstable();
+    pick.dedup();
+    all.into_iter()
+        .enumerate()
+        .filter(|(i, _)| pick.contains(i))
+        .map(|(_, s)| s)
+        .collect()
+}
+
+/// Whether each gate of `c` is read, directly or through other gates, by an output.
+fn live_gates(c: &Circuit) -> Vec<bool> {
+    let mut live = vec![false; c.num_gates()];
+    let mut stack: Vec<usize> = c
+        .outputs()
+        .iter()
+        .filter_map(|(_, s)| match s {
+            Signal::Gate(g) => Some(*g),
+            _ => None,
+        })
+        .collect();
+    while let Some(g) = stack.pop() {
+        if std::mem::replace(&mut live[g], true) {
+            continue;
+        }
+        for a in &c.gates()[g].args {
+            if let Signal::Gate(h) = a {
+                stack.push(*h);
+            }
+        }
+    }
+    live
 }
 
 /// What every restart of one [`learn`] call shares.
@@ -782,6 +927,23 @@ impl<F: FnMut(&Progress) + Send> RestartContext<'_, F> {
             Model::Units(_) => Vec::new(),
         };
         let cooling = opts.final_temperature.ln() / opts.steps.max(2) as f64;
+        // For reports: fired accuracy at each check, and (small gate networks) each gate's
+        // distribution at step 0 and every check, thinned to a few when the restart ends.
+        let mut acc_curve: Vec<(usize, f64)> = Vec::new();
+        let gate_net = match &model {
+            Model::Gates(g) if g.total_gates() <= MAX_HISTORY_GATES => Some(g),
+            _ => None,
+        };
+        let mut snapshots: Vec<GateSnapshot> = Vec::new();
+        let mut kept_snapshot = 0;
+        if let Some(g) = gate_net {
+            snapshots.push(GateSnapshot {
+                step: 0,
+                probs: g.distributions()?,
+            });
+            let raw = g.fire(table)?;
+            acc_curve.push((0, accuracy_of(&raw.simplify(), table)));
+        }
         let rows = self.x.dims()[0];
         let vars = model.vars();
         let deadline = self
@@ -831,8 +993,16 @@ impl<F: FnMut(&Progress) + Send> RestartContext<'_, F> {
                 let raw = model.fire(table, &mut units, deadline)?;
                 let c = raw.simplify();
                 let acc = accuracy_of(&c, table);
+                acc_curve.push((step - 1, acc));
+                if let Some(g) = gate_net {
+                    snapshots.push(GateSnapshot {
+                        step: step - 1,
+                        probs: g.distributions()?,
+                    });
+                }
                 if fired.as_ref().is_none_or(|(_, a, _, _)| acc > *a) {
                     fired = Some((c, acc, units.clone(), raw));
+                    kept_snapshot = snapshots.len().saturating_sub(1);
                 }
                 break;
             };
@@ -856,6 +1026,13 @@ impl<F: FnMut(&Progress) + Send> RestartContext<'_, F> {
                 let raw = model.fire(table, &mut units, deadline)?;
                 let c = raw.simplify();
                 let acc = accuracy_of(&c, table);
+                acc_curve.push((step, acc));
+                if let Some(g) = gate_net {
+                    snapshots.push(GateSnapshot {
+                        step,
+                        probs: g.distributions()?,
+                    });
+                }
                 if let Ok(mut report) = self.progress.lock() {
                     (*report)(&Progress {
                         restart: index,
@@ -868,6 +1045,7 @@ impl<F: FnMut(&Progress) + Send> RestartContext<'_, F> {
                 }
                 if fired.as_ref().is_none_or(|(_, a, _, _)| acc > *a) {
                     fired = Some((c, acc, units.clone(), raw));
+                    kept_snapshot = snapshots.len().saturating_sub(1);
                 }
                 if acc >= 1.0 || out_of_time {
                     break;
@@ -881,8 +1059,23 @@ impl<F: FnMut(&Progress) + Send> RestartContext<'_, F> {
             }
         }
         let (circuit, accuracy, units, raw) = fired.expect("at least one check per restart");
+        let history = gate_net.filter(|_| !snapshots.is_empty()).map(|g| {
+            let fired_step = snapshots[kept_snapshot].step;
+            let fired: Vec<u8> = snapshots[kept_snapshot].probs.iter().map(argmax16).collect();
+            GateHistory {
+                layers: g.layers.iter().map(|l| l.gates).collect(),
+                snapshots: thin_snapshots(snapshots, kept_snapshot),
+                fired_step,
+                fired,
+                live: live_gates(&raw),
+            }
+        });
         let mut out = Outcome {
+            unrepaired_gates: circuit.num_gates(),
+            accuracy_curve: acc_curve,
+            history,
             exact_unrepaired: accuracy >= 1.0,
+            accuracy_before_repair: accuracy,
             circuit,
             raw,
             accuracy,
@@ -964,6 +1157,7 @@ pub fn learn(table: &Table, opts: &LearnOptions, progress: impl FnMut(&Progress)
     let mut restarts = 0;
     let mut exact_restarts = 0;
     let mut steps_total = 0;
+    let mut restart_log = Vec::new();
     let mut plan =
         attempts
             .iter()
@@ -1014,6 +1208,17 @@ pub fn learn(table: &Table, opts: &LearnOptions, progress: impl FnMut(&Progress)
             steps_total += o.steps;
             exact_restarts += o.exact_unrepaired as usize;
             let exact = o.accuracy >= 1.0;
+            restart_log.push(RestartSummary {
+                index: restarts - 1,
+                width: o.attempt.width,
+                depth: o.attempt.depth,
+                wiring: o.attempt.wiring,
+                residual: o.attempt.residual,
+                steps: o.steps,
+                accuracy: o.accuracy_before_repair,
+                gates: o.unrepaired_gates,
+                repaired: o.repair.is_some(),
+            });
             if best.as_ref().is_none_or(|(b, _)| o.accuracy > b.accuracy) {
                 best = Some((
                     LearnResult {
@@ -1033,6 +1238,11 @@ pub fn learn(table: &Table, opts: &LearnOptions, progress: impl FnMut(&Progress)
                         width: o.attempt.width,
                         depth: o.attempt.depth,
                         note: None,
+                        accuracy_curve: o.accuracy_curve,
+                        restart_log: Vec::new(),
+                        chosen_restart: restarts - 1,
+                        unrepaired_gates: o.unrepaired_gates,
+                        gate_history: o.history,
                     },
                     o.raw,
                 ));
@@ -1064,6 +1274,7 @@ pub fn learn(table: &Table, opts: &LearnOptions, progress: impl FnMut(&Progress)
         res.circuit = repair::shrink_until(&res.circuit, table, start.checked_add(opts.timeout));
     }
     res.restarts = restarts;
+    res.restart_log = restart_log;
     res.exact_restarts = exact_restarts;
     res.steps = steps_total;
     res.seconds = start.elapsed().as_secs_f64();

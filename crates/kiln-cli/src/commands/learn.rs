@@ -141,6 +141,9 @@ pub struct LearnArgs {
     /// Write the loss curve of the chosen restart as SVG to this path [default: no plot].
     #[arg(long, value_name = "PATH")]
     pub plot: Option<PathBuf>,
+    /// Write a self-contained HTML report (table, circuit diagram and program, verification matrix, training curves, gate choices, restarts) to this path; missing folders are created [default: no report].
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
 }
 
 /// Default time budget on truth tables, seconds.
@@ -384,7 +387,7 @@ fn extend_json(mut doc: String, extra: &[(&str, serde_json::Value)]) -> String {
 pub fn run(args: &LearnArgs) -> Result<u8, String> {
     check_timeout(args.timeout)?;
     super::learn_samples::check_emit(args)?;
-    for (flag, out) in [("--plot", &args.plot), ("-o", &args.output)] {
+    for (flag, out) in [("--plot", &args.plot), ("-o", &args.output), ("--report", &args.report)] {
         if let Some(out) = out {
             let same = |a: &Path, b: &Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y);
             if [Some(&args.file), args.valid.as_ref()]
@@ -397,6 +400,9 @@ pub fn run(args: &LearnArgs) -> Result<u8, String> {
         }
     }
     if samples_mode(args)? {
+        if args.report.is_some() {
+            return Err("--report: HTML reports cover truth tables; samples mode (PLA, wide CSV, --valid) has none yet".into());
+        }
         let timeout = args.timeout.unwrap_or(super::learn_samples::DEFAULT_TIMEOUT);
         return super::learn_samples::run(args, timeout);
     }
@@ -462,6 +468,82 @@ pub fn run(args: &LearnArgs) -> Result<u8, String> {
         plot::loss_curve(p, &title, &r.loss_curve)?;
     }
 
+    let report = {
+        let mut stages = vec![crate::report::Stage {
+            name: "fired".into(),
+            gates: r.unrepaired_gates,
+            detail: format!("restart {}'s network hardened (argmax) and simplified", r.chosen_restart + 1),
+        }];
+        if r.repaired_gates > 0 {
+            stages.push(crate::report::Stage {
+                name: "repair".into(),
+                gates: r.fired_gates,
+                detail: format!(
+                    "{} gates added ({}) to fix {} (output, row) pairs",
+                    r.repaired_gates,
+                    r.repair_method.describe(),
+                    r.repaired_rows
+                ),
+            });
+        }
+        if r.fired_gates != r.circuit.num_gates() {
+            stages.push(crate::report::Stage {
+                name: "resubstitution".into(),
+                gates: r.circuit.num_gates(),
+                detail: "gates replaced by earlier signals (same function)".into(),
+            });
+        }
+        if let Some(m) = &minimised {
+            stages.push(crate::report::Stage {
+                name: "minimise".into(),
+                gates: m.gates,
+                detail: if m.optimal {
+                    "exact search: proven minimal".into()
+                } else {
+                    "exact search, not proven minimal".into()
+                },
+            });
+        }
+        if let Some((_, c)) = &optimised {
+            stages.push(crate::report::Stage {
+                name: "optimise".into(),
+                gates: c.num_gates(),
+                detail: "cut rewriting and resubstitution (same function)".into(),
+            });
+        }
+        let mut notes: Vec<String> = r.note.iter().cloned().collect();
+        if let Some(h) = &held_check {
+            notes.push(format!(
+                "holdout: trained on {} rows; {} of {} held-out rows right ({:.1}%)",
+                train.len(),
+                h.rows - h.failures.len(),
+                h.rows,
+                h.accuracy() * 100.0
+            ));
+        }
+        let check_final = verify(circuit, &train).map_err(|e| e.to_string())?;
+        crate::report::RunReport::new(
+            &format!("kiln learn {}", code_name(&args.file)),
+            &args.file.display().to_string(),
+            &train,
+            &r,
+            opts.space,
+            opts.seed,
+            circuit,
+            &check_final,
+            stages,
+            if r.units.is_empty() {
+                Vec::new()
+            } else {
+                unit_lines(&r.units, &train)
+            },
+            notes,
+        )
+    };
+    if let Some(p) = &args.report {
+        crate::report::write(p, &report.to_html()?)?;
+    }
+
     if args.json {
         let mut doc = ResultJson::new(circuit, train.output_names(), exact, r.restarts as u64, r.steps as u64, r.seconds);
         doc.optimal = minimised.as_ref().map(|m| m.optimal);
@@ -484,6 +566,10 @@ pub fn run(args: &LearnArgs) -> Result<u8, String> {
                 serde_json::json!({"rows": h.rows, "right": h.rows - h.failures.len(), "accuracy": h.accuracy()}),
             ));
         }
+        if let Some(p) = &args.report {
+            extra.push(("report_path", serde_json::json!(p.display().to_string())));
+        }
+        extra.push(("report", serde_json::to_value(&report).map_err(|e| e.to_string())?));
         outln!("{}", extend_json(doc.to_json(), &extra));
         return Ok(if exact { 0 } else { 1 });
     }
@@ -557,6 +643,9 @@ pub fn run(args: &LearnArgs) -> Result<u8, String> {
     summary.push(format!("time: {:.3}s", r.seconds));
     if let Some(p) = &args.plot {
         summary.push(format!("plot: {}", p.display()));
+    }
+    if let Some(p) = &args.report {
+        summary.push(format!("report: {}", p.display()));
     }
 
     let emitted = match args.emit {

@@ -10,6 +10,7 @@ pub mod optimise;
 pub mod plot;
 pub mod program;
 pub mod progress;
+pub mod report;
 pub mod search;
 pub mod show;
 pub mod verify;
