@@ -82,6 +82,9 @@ pub struct OptimiseStats {
     pub timed_out: bool,
     /// The result came from the truth table rather than the given structure.
     pub restructured: bool,
+    /// Gates saved by restructuring beyond what rewriting and resubstitution of the given
+    /// structure reached (so `gates_before − gates_after` is the sum of the three `removed_by_`).
+    pub removed_by_restructure: usize,
     /// Wall-clock time.
     pub seconds: f64,
 }
@@ -183,6 +186,7 @@ pub fn optimise(circuit: &Circuit, params: &OptimiseParams) -> (Circuit, Optimis
                 stats.timed_out = trial.timed_out;
                 if candidate.num_gates() < best.num_gates() {
                     stats.restructured = true;
+                    stats.removed_by_restructure = best.num_gates() - candidate.num_gates();
                     best = candidate;
                 }
             }

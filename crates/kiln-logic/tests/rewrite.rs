@@ -118,7 +118,10 @@ fn rewrite_and_optimise_preserve_function_and_never_grow() {
             assert_equivalent(&c, &o, &format!("optimise n={n} g={g} seed={seed}"));
             assert!(o.num_gates() <= r.num_gates().max(before));
             assert_eq!(os.gates_after, o.num_gates());
-            assert_eq!(os.gates_before - os.gates_after, os.removed_by_rewrite + os.removed_by_resub);
+            assert_eq!(
+                os.gates_before - os.gates_after,
+                os.removed_by_rewrite + os.removed_by_resub + os.removed_by_restructure
+            );
             total_before += before;
             total_after += o.num_gates();
         }
