@@ -94,6 +94,13 @@ fi
 if [ ! -x "$KILN_ABS" ]; then
   echo "# kiln-bench binary not found at $KILN_BIN" >&2; exit 1
 fi
+# The physical limit first, in the same run: f32 FMA throughput from registers, per ISA the CPU
+# has, at every thread count used below (`kiln-bench peak`). The table quotes GFLOP/s against it.
+for t in 1 $THREADS; do
+  [ -f "$OUT/peak_$t.txt" ] && continue
+  run "peak_$t" $(pin_for "$t") "$KILN_ABS" peak --threads "$t"
+done
+grep -h '^# isa' "$OUT"/peak_*.txt 2>/dev/null | head -1 | sed 's/^# //' >> "$OUT/meta.txt"
 for w in "${WORKLOADS[@]}"; do
   for t in $(threads_for "$w"); do
     run "kiln_${w}_${t}" $(pin_for "$t") "$KILN_ABS" "$w" --threads "$t"
@@ -186,8 +193,19 @@ def fmt(v, digits=4):
         return f"{v:,.4g}" if abs(v) < 1000 else f"{v:,.0f}"
     return f"{v:.4g}"
 
-print("| workload | T | metric | kiln | peer | peer value | ratio |")
-print("|---|---:|---|---:|---|---:|---:|")
+# The FMA peak measured in this run, per thread count: the best ISA's figure.
+fma_peak = {}
+for (wl, t, metric), fws in peers.items():
+    if wl == "W3-peak" and metric == "gflops":
+        fma_peak[t] = max(fma_peak.get(t, 0.0), max(fws.values()))
+for line in open(os.path.join(out_dir, "meta.txt")):
+    if line.startswith(("cpu ", "isa ")):
+        print(f"- {line.strip()}")
+for t in sorted(fma_peak, key=int):
+    print(f"- f32 FMA peak measured in this run, {t} thread(s): {fma_peak[t]:.1f} GFLOP/s")
+print()
+print("| workload | T | metric | kiln | % of FMA peak | peer | peer value | ratio |")
+print("|---|---:|---|---:|---:|---|---:|---:|")
 nrows = 0
 def natural(key):  # W3-matmul-64 before W3-matmul-256
     import re
@@ -201,9 +219,10 @@ for key in sorted(set(kiln) | set(peers), key=natural):
     if not kv:
         continue  # peer-only figure
     for kfw, k in sorted(kv.items()):
+        of_peak = f"{100 * k / fma_peak[t]:.1f} %" if metric == "gflops" and fma_peak.get(t) else "–"
         if not pv:
-            print(f"| {wl} | {t} | {metric} | {fmt(k)} | – | – | – |" if kfw == "kiln" else
-                  f"| {wl} | {t} | {metric} ({kfw}) | {fmt(k)} | – | – | – |")
+            print(f"| {wl} | {t} | {metric} | {fmt(k)} | {of_peak} | – | – | – |" if kfw == "kiln" else
+                  f"| {wl} | {t} | {metric} ({kfw}) | {fmt(k)} | {of_peak} | – | – | – |")
             nrows += 1
         for pfw, p in sorted(pv.items()):
             if dirn > 0 and p > 0:
@@ -214,7 +233,7 @@ for key in sorted(set(kiln) | set(peers), key=natural):
                 r = "(check)" if dirn == 0 else "–"
             name = metric if kfw == "kiln" else f"{metric} ({kfw})"
             dg = 4 if dirn else 6
-            print(f"| {wl} | {t} | {name} | {fmt(k, dg)} | {pfw} | {fmt(p, dg)} | {r} |")
+            print(f"| {wl} | {t} | {name} | {fmt(k, dg)} | {of_peak} | {pfw} | {fmt(p, dg)} | {r} |")
             nrows += 1
 print()
 print("ratio > 1 means kiln is faster: throughput metrics (…_per_s, gflops) kiln/peer; time metrics "

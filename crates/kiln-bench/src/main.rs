@@ -2,9 +2,10 @@
 //! the peers' line format `workload framework threads metric value` so that
 //! `scripts/bench_side_by_side.sh` can put kiln next to PyTorch and JAX.
 //!
-//! Usage: `kiln-bench w1|w2|w3|w4|w5|w6|add [--threads N] [--hog] [--sizes 64,256,...]`
+//! Usage: `kiln-bench w1|w2|w3|w4|w5|w6|add|peak [--threads N] [--hog] [--sizes 64,256,...]`
 
 mod nn_workloads;
+mod peak;
 
 use kiln_core::random::{init_mlp, Rng};
 use kiln_core::{no_grad, DType, Result, Tensor, Var};
@@ -12,7 +13,11 @@ use nn_workloads::median;
 use std::time::Instant;
 
 fn emit(workload: &str, threads: usize, metric: &str, value: f64) {
-    println!("{workload} kiln {threads} {metric} {value:.6}");
+    emit_as(workload, "kiln", threads, metric, value);
+}
+
+fn emit_as(workload: &str, framework: &str, threads: usize, metric: &str, value: f64) {
+    println!("{workload} {framework} {threads} {metric} {value:.6}");
 }
 
 /// Times `f` `reps` times after `warmup` runs; returns the median seconds.
@@ -211,6 +216,10 @@ fn main() {
             "w5" => nn_workloads::w5(threads).map_err(Into::into),
             "w6" => nn_workloads::w6(threads).map_err(Into::into),
             "add" => add(threads).map_err(Into::into),
+            "peak" => {
+                peak::peak(threads);
+                Ok(())
+            }
             other => usage(&format!("unknown workload {other}")),
         };
         if let Err(e) = r {
@@ -221,6 +230,6 @@ fn main() {
 }
 
 fn usage(msg: &str) -> ! {
-    eprintln!("kiln-bench: {msg}\nusage: kiln-bench w1|w2|w3|w4|w5|w6|add [--threads N] [--hog] [--sizes 64,256,1024]");
+    eprintln!("kiln-bench: {msg}\nusage: kiln-bench w1|w2|w3|w4|w5|w6|add|peak [--threads N] [--hog] [--sizes 64,256,1024]");
     std::process::exit(2)
 }
