@@ -173,6 +173,22 @@ fn score(c: &Circuit, set: &SampleSet) -> f64 {
     set.accuracy(&c.eval_columns(&set.input_words(), set.words())).fraction()
 }
 
+/// Most cells (rows × inputs) the gradient paths unpack into dense f32 tensors: 512 MiB.
+pub const MAX_DENSE_CELLS: usize = 1 << 27;
+
+/// `train`, or evenly spaced rows of it when unpacking every row densely would pass
+/// [`MAX_DENSE_CELLS`] (10^6 rows of 4,096 inputs would be 16 GB of f32). The gradient paths fit
+/// on these rows; every candidate is still fired and scored on all of `train`.
+pub fn dense_rows(train: &SampleSet) -> std::borrow::Cow<'_, SampleSet> {
+    let (rows, n) = (train.len(), train.num_inputs().max(1));
+    if rows.saturating_mul(n) <= MAX_DENSE_CELLS {
+        return std::borrow::Cow::Borrowed(train);
+    }
+    let keep = (MAX_DENSE_CELLS / n).max(1).min(rows);
+    let idx: Vec<usize> = (0..keep).map(|i| (i as u128 * rows as u128 / keep as u128) as usize).collect();
+    std::borrow::Cow::Owned(train.select(&idx))
+}
+
 /// Whether `a` is better than `b`: higher validation accuracy, then fewer AND nodes.
 fn better(a: &Candidate, b: &Candidate) -> bool {
     (a.valid_accuracy, std::cmp::Reverse(a.and_nodes)) > (b.valid_accuracy, std::cmp::Reverse(b.and_nodes))
@@ -353,7 +369,7 @@ pub fn learn_samples(
         let params = opts.net.unwrap_or_else(|| default_net(train.num_inputs()));
         let mut rng = Rng::new(opts.seed);
         let net = GateNetwork::new(train.num_inputs(), train.num_outputs(), params, &mut rng)?;
-        let data = DenseSamples::new(train)?;
+        let data = DenseSamples::new(&dense_rows(train))?;
         let mut adam = kiln_nn::Adam::new(net.vars(), params.lr)?;
         let mut epoch_time = Duration::ZERO;
         let (mut net_best, mut stale) = (f64::NEG_INFINITY, 0usize);

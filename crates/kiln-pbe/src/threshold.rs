@@ -210,7 +210,8 @@ fn linear_score(t: &[u64], care: &[u64], xs: &[Vec<u64>], total: f64) -> f64 {
 }
 
 /// The parity sets (of at most `max_parity` inputs) whose XOR with output `j` scores highest by
-/// [`linear_score`]: the empty set, the best single input and the best pair, each with its score.
+/// [`linear_score`]: the empty set, the best single input (among those scanned by `deadline`) and
+/// the best pair, each with its score.
 /// The pair scan visits each unordered triple `{i, j, k}` once, since `corr(y ⊕ xᵢ ⊕ xⱼ, xₖ)` is
 /// the same for all three ways of choosing the pair from it; a scan cut short by `deadline` offers
 /// no pair, since its partial sums would favour the pairs it reached first.
@@ -225,6 +226,9 @@ pub fn parity_candidates(train: &SampleSet, j: usize, max_parity: usize, deadlin
         let mut best: Option<(usize, f64)> = None;
         let mut t = vec![0u64; words];
         for i in 0..n {
+            if Instant::now() >= deadline {
+                break;
+            }
             for (w, slot) in t.iter_mut().enumerate() {
                 *slot = y[w] ^ xs[i][w];
             }
@@ -435,7 +439,10 @@ pub fn learn_threshold(
     if m == 0 || train.num_inputs() == 0 {
         return Ok(None);
     }
-    let x = signed_inputs(train)?;
+    // The logistic fits run on at most MAX_DENSE_CELLS unpacked cells; scans, firing and scores
+    // use every row.
+    let fit_set = crate::generalise::dense_rows(train);
+    let x = signed_inputs(&fit_set)?;
     let noise = train.num_inputs() as f64 / train.len().max(1) as f64;
     let mut c = Circuit::new(train.input_names().to_vec());
     let mut details = Vec::new();
@@ -461,7 +468,14 @@ pub fn learn_threshold(
         for (f, p) in fits.iter().enumerate() {
             let left = fit_end.saturating_duration_since(Instant::now());
             let until = Instant::now() + left / (fits.len() - f) as u32;
-            let (w, _) = fit_unit(train, &x, j, p, params, Instant::now() + (until - Instant::now()) / 2)?;
+            let (w, _) = fit_unit(
+                &fit_set,
+                &x,
+                j,
+                p,
+                params,
+                Instant::now() + (until.saturating_duration_since(Instant::now())) / 2,
+            )?;
             // With hundreds of inputs the weights of irrelevant ones are noise that fires into
             // wrong terms at wide weights: refit on the inputs of largest weight only, at a few
             // sizes, and let validation choose.
@@ -474,7 +488,7 @@ pub fn learn_threshold(
                 let keep: Vec<usize> = order[..k].to_vec();
                 let idx = Tensor::from_vec(keep.iter().map(|&i| i as i64).collect::<Vec<_>>(), [k])?;
                 let sub = x.index_select(1, &idx)?;
-                let (ws, _) = fit_unit(train, &sub, j, p, params, Instant::now() + left / (sizes.len() - s) as u32)?;
+                let (ws, _) = fit_unit(&fit_set, &sub, j, p, params, Instant::now() + left / (sizes.len() - s) as u32)?;
                 let mut full = vec![0.0; weights[0].len()];
                 for (&i, &v) in keep.iter().zip(&ws) {
                     full[i] = v;

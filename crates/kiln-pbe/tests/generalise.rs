@@ -222,3 +222,27 @@ fn a_fired_unit_predicts_what_its_circuit_computes() {
         }
     }
 }
+
+#[test]
+fn thousands_of_inputs_stay_within_time_and_dense_memory() {
+    // 4,096 inputs × 40,000 rows would be 655 MB as dense f32: the gradient paths fit on a row
+    // sample instead, and every scan stops at the deadline. The output is x7 XOR x4000.
+    let n = 4096;
+    let names: Vec<String> = (0..n).map(|i| format!("x{i}")).collect();
+    let mut set = SampleSet::new("wide", names, vec!["y".into()]);
+    let mut rng = SplitMix64::new(11);
+    for _ in 0..40_000 {
+        let x: Vec<bool> = (0..n).map(|_| rng.next_u64() & 1 == 1).collect();
+        let y = x[7] ^ x[4000];
+        set.push_row(&x, &[Some(y)]).unwrap();
+    }
+    assert!(kiln_pbe::generalise::dense_rows(&set).len() < set.len());
+    let opts = SampleLearnOptions {
+        timeout: Duration::from_secs(8),
+        ..Default::default()
+    };
+    let start = std::time::Instant::now();
+    let r = learn_samples(&set, None, &opts, |_| {}).unwrap();
+    assert!(start.elapsed() < Duration::from_secs(30), "{:?}", start.elapsed());
+    assert!(r.best.and_nodes <= 5000);
+}
