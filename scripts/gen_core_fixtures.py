@@ -325,6 +325,55 @@ for sa, sb in (([3, 4], [4, 5]), ([2, 3, 4], [4, 5]), ([2, 1, 3, 4], [3, 4, 2]),
     add_case(name, "matmul", [normal(rng, sa), normal(rng, sb)], lambda xs: torch.matmul(xs[0], xs[1]))
 
 
+# ------------------------------------------------------------------ more ops (fixtures/more_ops.json)
+# Ops added for issue #11. Written to their own file so ops.json stays as it was; every case here
+# goes through the same harness (tests/torch_fixtures.rs).
+MORE_START = len(CASES)
+MORE_OUT = os.path.join(ROOT, "crates", "kiln-core", "tests", "fixtures", "more_ops.json")
+
+
+def halves(rng, shape):
+    """Values around +-3 with exact halves (round's ties) and integers mixed in."""
+    x = rng.standard_normal(shape) * 3.0
+    flat = x.reshape(-1)
+    flat[:8] = [0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 3.0, -4.0]
+    return flat.reshape(shape)
+
+
+MORE_UNARY = {
+    "expm1": (torch.expm1, normal),
+    "expm1_tiny": (torch.expm1, lambda r, s: normal(r, s) * 1e-7),
+    "log2": (torch.log2, positive),
+    "log10": (torch.log10, positive),
+    "tan": (torch.tan, lambda r, s: r.uniform(-1.3, 1.3, s)),
+    "asin": (torch.asin, lambda r, s: r.uniform(-0.9, 0.9, s)),
+    "acos": (torch.acos, lambda r, s: r.uniform(-0.9, 0.9, s)),
+    "atan": (torch.atan, lambda r, s: normal(r, s) * 2.0),
+    "sinh": (torch.sinh, normal),
+    "cosh": (torch.cosh, normal),
+    "asinh": (torch.asinh, lambda r, s: normal(r, s) * 2.0),
+    "acosh": (torch.acosh, lambda r, s: r.uniform(1.1, 3.0, s)),
+    "atanh": (torch.atanh, lambda r, s: r.uniform(-0.9, 0.9, s)),
+    "floor": (torch.floor, halves),
+    "ceil": (torch.ceil, halves),
+    "round": (torch.round, halves),
+    "trunc": (torch.trunc, halves),
+}
+for key, (f, gen) in MORE_UNARY.items():
+    op = key.split("_")[0]
+    for shape in ([3, 5], [2, 3, 4]):
+        name = f"{key}_{sname(shape)}"
+        x = gen(rng_for(name), shape)
+        add_case(name, op, [x], lambda xs, f=f: f(xs[0]))
+for sa, sb in BIN_SHAPES:
+    name = f"atan2_{sname(sa)}_{sname(sb)}"
+    rng = rng_for(name)
+    # Both signs on both sides: every quadrant.
+    a = away_from(rng, sa, [0.0], margin=0.1)
+    b = away_from(rng, sb, [0.0], margin=0.1)
+    add_case(name, "atan2", [a, b], lambda xs: torch.atan2(xs[0], xs[1]))
+
+
 # ------------------------------------------------------------------ edges (fixtures/edges.json)
 # Gradients at the edges of ops' domains: inputs exactly at clamp's bounds, NaN and infinities
 # through relu / maximum / minimum, ties and NaN in max(dim) / min(dim) / argmax. JSON has no NaN or
@@ -388,14 +437,20 @@ def main():
     names = [c["name"] for c in CASES]
     assert len(names) == len(set(names)), "duplicate case names"
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    doc = {"torch_version": torch.__version__, "numpy_version": np.__version__, "cases": CASES}
+    doc = {"torch_version": torch.__version__, "numpy_version": np.__version__, "cases": CASES[:MORE_START]}
     with open(OUT, "w") as fh:
         json.dump(doc, fh, separators=(",", ":"))
         fh.write("\n")
-    ops = sorted({c["op"] for c in CASES})
+    ops = sorted({c["op"] for c in CASES[:MORE_START]})
     size = os.path.getsize(OUT)
-    print(f"wrote {OUT}: {len(CASES)} cases ({len(CASES)//2} per dtype), {len(ops)} ops, {size/1e6:.2f} MB")
+    core = CASES[:MORE_START]
+    print(f"wrote {OUT}: {len(core)} cases ({len(core)//2} per dtype), {len(ops)} ops, {size/1e6:.2f} MB")
     print("ops:", " ".join(ops))
+    more = CASES[MORE_START:]
+    with open(MORE_OUT, "w") as fh:
+        json.dump({"torch_version": torch.__version__, "numpy_version": np.__version__, "cases": more}, fh, separators=(",", ":"))
+        fh.write("\n")
+    print(f"wrote {MORE_OUT}: {len(more)} cases, ops: {' '.join(sorted({c['op'] for c in more}))}")
     with open(EDGES_OUT, "w") as fh:
         json.dump({"torch_version": torch.__version__, "cases": EDGE_CASES}, fh, separators=(",", ":"), allow_nan=False)
         fh.write("\n")

@@ -312,6 +312,20 @@ impl Op {
                         let c = 2.0 / std::f64::consts::PI.sqrt();
                         g.mul(&x.square()?.neg()?.exp()?.mul_scalar(c)?)?
                     }
+                    UnaryOp::Expm1 => g.mul(&out.add_scalar(1.0)?)?,
+                    UnaryOp::Log2 => g.div(&x.mul_scalar(std::f64::consts::LN_2)?)?,
+                    UnaryOp::Log10 => g.div(&x.mul_scalar(std::f64::consts::LN_10)?)?,
+                    UnaryOp::Tan => g.mul(&out.square()?.add_scalar(1.0)?)?,
+                    UnaryOp::Asin => g.mul(&x.square()?.affine(-1.0, 1.0)?.rsqrt()?)?,
+                    UnaryOp::Acos => g.mul(&x.square()?.affine(-1.0, 1.0)?.rsqrt()?)?.neg()?,
+                    UnaryOp::Atan => g.div(&x.square()?.add_scalar(1.0)?)?,
+                    UnaryOp::Sinh => g.mul(&x.cosh()?)?,
+                    UnaryOp::Cosh => g.mul(&x.sinh()?)?,
+                    UnaryOp::Asinh => g.mul(&x.square()?.add_scalar(1.0)?.rsqrt()?)?,
+                    UnaryOp::Acosh => g.mul(&x.square()?.add_scalar(-1.0)?.rsqrt()?)?,
+                    UnaryOp::Atanh => g.div(&x.square()?.affine(-1.0, 1.0)?)?,
+                    // Piecewise constant: the gradient is zero everywhere (PyTorch's rule too).
+                    UnaryOp::Floor | UnaryOp::Ceil | UnaryOp::Round | UnaryOp::Trunc => return Ok(smallvec::smallvec![None]),
                     UnaryOp::Affine { mul, .. } => g.mul_scalar(mul)?,
                     UnaryOp::PowScalar(e) => {
                         if e == 0.0 {
@@ -364,6 +378,14 @@ impl Op {
                             })
                             .transpose()?;
                         (ga, gb)
+                    }
+                    BinaryOp::Atan2 => {
+                        // d/da atan2(a, b) = b / (a² + b²), d/db = -a / (a² + b²).
+                        let r = a.square()?.add(&b.square()?)?;
+                        (
+                            na.then(|| g.mul(b)?.div(&r)).transpose()?,
+                            nb.then(|| g.mul(a)?.div(&r)?.neg()).transpose()?,
+                        )
                     }
                     BinaryOp::Maximum | BinaryOp::Minimum => {
                         // PyTorch's rule: half the gradient to each side of a tie, none to the side

@@ -96,6 +96,7 @@ binary_methods! {
     pow => Pow, "Elementwise `self ^ rhs`.";
     maximum => Maximum, "Elementwise maximum; NaN propagates. As in PyTorch, ties split the gradient evenly and a NaN on either side gives both sides the whole gradient.";
     minimum => Minimum, "Elementwise minimum; NaN propagates. Gradient as [`Tensor::maximum`]'s.";
+    atan2 => Atan2, "Elementwise four-quadrant arctangent of `self / rhs` (`torch.atan2(self, rhs)`), in `[-π, π]`.";
 }
 
 macro_rules! cmp_methods {
@@ -152,6 +153,22 @@ unary_methods! {
     relu => Relu, "Elementwise `max(x, 0)`; NaN stays NaN. The gradient is 0 where x <= 0 and passes elsewhere, NaN included (PyTorch's rule).";
     softplus => Softplus, "Elementwise `ln(1 + e^x)` (PyTorch's default threshold of 20, above which it is `x`).";
     erf => Erf, "Elementwise error function.";
+    expm1 => Expm1, "Elementwise `e^x - 1`, accurate for small `x`.";
+    log2 => Log2, "Elementwise base-2 logarithm.";
+    log10 => Log10, "Elementwise base-10 logarithm.";
+    tan => Tan, "Elementwise tangent.";
+    asin => Asin, "Elementwise arcsine (NaN outside `[-1, 1]`).";
+    acos => Acos, "Elementwise arccosine (NaN outside `[-1, 1]`).";
+    atan => Atan, "Elementwise arctangent.";
+    sinh => Sinh, "Elementwise hyperbolic sine.";
+    cosh => Cosh, "Elementwise hyperbolic cosine.";
+    asinh => Asinh, "Elementwise inverse hyperbolic sine.";
+    acosh => Acosh, "Elementwise inverse hyperbolic cosine (NaN below 1).";
+    atanh => Atanh, "Elementwise inverse hyperbolic tangent (NaN outside `[-1, 1]`).";
+    floor => Floor, "Elementwise floor (round toward -∞). The gradient is zero everywhere, as in PyTorch.";
+    ceil => Ceil, "Elementwise ceiling (round toward +∞). The gradient is zero everywhere, as in PyTorch.";
+    round => Round, "Elementwise rounding to the nearest integer, halves to even (`torch.round`: 0.5 → 0, 1.5 → 2, -2.5 → -2). The gradient is zero everywhere.";
+    trunc => Trunc, "Elementwise rounding toward zero. The gradient is zero everywhere, as in PyTorch.";
     sign => Sign, "Elementwise sign (-1, 0, 1); not differentiable (gradient zero).";
 }
 

@@ -261,6 +261,22 @@ fn unary_float<T: Float + CpuElement>(x: &[T], l: &Layout, op: UnaryOp) -> AResu
             map1(x, l, move |v| if v > th { v } else { v.exp().ln_1p() })
         }
         UnaryOp::Erf => map1(x, l, move |v| v.erf()),
+        UnaryOp::Expm1 => map1(x, l, move |v| v.exp_m1()),
+        UnaryOp::Log2 => map1(x, l, move |v| v.log2()),
+        UnaryOp::Log10 => map1(x, l, move |v| v.log10()),
+        UnaryOp::Tan => map1(x, l, move |v| v.tan()),
+        UnaryOp::Asin => map1(x, l, move |v| v.asin()),
+        UnaryOp::Acos => map1(x, l, move |v| v.acos()),
+        UnaryOp::Atan => map1(x, l, move |v| v.atan()),
+        UnaryOp::Sinh => map1(x, l, move |v| v.sinh()),
+        UnaryOp::Cosh => map1(x, l, move |v| v.cosh()),
+        UnaryOp::Asinh => map1(x, l, move |v| v.asinh()),
+        UnaryOp::Acosh => map1(x, l, move |v| v.acosh()),
+        UnaryOp::Atanh => map1(x, l, move |v| v.atanh()),
+        UnaryOp::Floor => map1(x, l, move |v| v.floor()),
+        UnaryOp::Ceil => map1(x, l, move |v| v.ceil()),
+        UnaryOp::Round => map1(x, l, move |v| v.round_ties_even()),
+        UnaryOp::Trunc => map1(x, l, move |v| v.trunc()),
         UnaryOp::Sign => map1(x, l, move |v| {
             if v > zero {
                 one
@@ -318,6 +334,7 @@ fn binary_float<T: Float>(a: &[T], la: &Layout, b: &[T], lb: &Layout, out: &Shap
         BinaryOp::Pow => map2(a, la, b, lb, out, move |x, y| x.powf(y)),
         BinaryOp::Maximum => map2(a, la, b, lb, out, move |x, y| x.max_val(y)),
         BinaryOp::Minimum => map2(a, la, b, lb, out, move |x, y| x.min_val(y)),
+        BinaryOp::Atan2 => map2(a, la, b, lb, out, move |x, y| x.atan2(y)),
     }
 }
 
@@ -328,7 +345,7 @@ fn binary_i64(a: &[i64], la: &Layout, b: &[i64], lb: &Layout, out: &Shape, op: B
         BinaryOp::Mul => map2(a, la, b, lb, out, move |x, y| x.wrapping_mul(y)),
         BinaryOp::Maximum => map2(a, la, b, lb, out, move |x, y| x.max(y)),
         BinaryOp::Minimum => map2(a, la, b, lb, out, move |x, y| x.min(y)),
-        BinaryOp::Div | BinaryOp::Pow | BinaryOp::AddScaled(_) => {
+        BinaryOp::Div | BinaryOp::Pow | BinaryOp::AddScaled(_) | BinaryOp::Atan2 => {
             return Err(Error::DType {
                 op: op.name(),
                 expected: "f32 or f64",

@@ -1,0 +1,137 @@
+//! The ops added for issue #11 against central finite differences in f64: first order, and second
+//! order wherever the op is twice differentiable; plus the exact values finite differences cannot
+//! see (round's ties, the zero gradient of the rounding ops, expm1 near 0).
+
+use kiln_core::{gradcheck, gradgradcheck, DType, GradcheckOptions, Result, Rng, Tensor};
+
+type F = Box<dyn Fn(&[Tensor]) -> Result<Tensor>>;
+
+fn rand(shape: &[usize], lo: f64, hi: f64, seed: u64) -> Tensor {
+    Tensor::rand(shape.to_vec(), lo, hi, DType::F64, &mut Rng::new(seed)).unwrap()
+}
+
+fn check(name: &str, f: F, inputs: &[Tensor], second: bool) {
+    let opts = GradcheckOptions::default();
+    if let Err(e) = gradcheck(&f, inputs, &opts) {
+        panic!("{name}: {e}");
+    }
+    if second {
+        if let Err(e) = gradgradcheck(&f, inputs, &opts) {
+            panic!("{name} (second order): {e}");
+        }
+    }
+}
+
+fn v64(t: &Tensor) -> Vec<f64> {
+    t.to_vec_f64().unwrap()
+}
+
+fn unary_cases() -> Vec<(&'static str, F, f64, f64)> {
+    vec![
+        ("expm1", Box::new(|v: &[Tensor]| v[0].expm1()), -2.0, 2.0),
+        ("log2", Box::new(|v: &[Tensor]| v[0].log2()), 0.5, 2.0),
+        ("log10", Box::new(|v: &[Tensor]| v[0].log10()), 0.5, 2.0),
+        ("tan", Box::new(|v: &[Tensor]| v[0].tan()), -1.2, 1.2),
+        ("asin", Box::new(|v: &[Tensor]| v[0].asin()), -0.9, 0.9),
+        ("acos", Box::new(|v: &[Tensor]| v[0].acos()), -0.9, 0.9),
+        ("atan", Box::new(|v: &[Tensor]| v[0].atan()), -2.0, 2.0),
+        ("sinh", Box::new(|v: &[Tensor]| v[0].sinh()), -2.0, 2.0),
+        ("cosh", Box::new(|v: &[Tensor]| v[0].cosh()), -2.0, 2.0),
+        ("asinh", Box::new(|v: &[Tensor]| v[0].asinh()), -2.0, 2.0),
+        ("acosh", Box::new(|v: &[Tensor]| v[0].acosh()), 1.2, 3.0),
+        ("atanh", Box::new(|v: &[Tensor]| v[0].atanh()), -0.9, 0.9),
+    ]
+}
+
+#[test]
+fn new_unary_ops_first_and_second_order() {
+    for (i, (name, f, lo, hi)) in unary_cases().into_iter().enumerate() {
+        let x = rand(&[3, 4], lo, hi, 1100 + i as u64);
+        check(name, f, &[x], true);
+    }
+}
+
+#[test]
+fn new_unary_ops_on_non_contiguous_inputs() {
+    for (i, (name, f, lo, hi)) in unary_cases().into_iter().enumerate() {
+        let x = rand(&[4, 3], lo, hi, 1200 + i as u64);
+        let g: F = Box::new(move |v: &[Tensor]| f(&[v[0].t()?]));
+        check(name, g, &[x], false);
+    }
+}
+
+#[test]
+fn rounding_ops_values_and_zero_gradient() {
+    let xs = [0.5f64, 1.5, 2.5, -0.5, -1.5, -2.5, 2.7, -2.7, 3.0, -0.0];
+    let x = Tensor::from_slice(&xs, [xs.len()]).unwrap().requires_grad(true).unwrap();
+    type R = fn(&Tensor) -> Result<Tensor>;
+    let cases: [(&str, R, [f64; 10]); 4] = [
+        ("floor", Tensor::floor, [0.0, 1.0, 2.0, -1.0, -2.0, -3.0, 2.0, -3.0, 3.0, -0.0]),
+        ("ceil", Tensor::ceil, [1.0, 2.0, 3.0, -0.0, -1.0, -2.0, 3.0, -2.0, 3.0, -0.0]),
+        // Halves go to the even neighbour, as torch.round.
+        ("round", Tensor::round, [0.0, 2.0, 2.0, -0.0, -2.0, -2.0, 3.0, -3.0, 3.0, -0.0]),
+        ("trunc", Tensor::trunc, [0.0, 1.0, 2.0, -0.0, -1.0, -2.0, 2.0, -2.0, 3.0, -0.0]),
+    ];
+    for (name, f, want) in cases {
+        let y = f(&x).unwrap();
+        assert_eq!(v64(&y), want.to_vec(), "{name}");
+        // The output is still part of the graph (as in torch), with a zero gradient.
+        let g = y.mul(&x).unwrap().sum_all().unwrap().backward().unwrap();
+        assert_eq!(v64(g.get(&x).unwrap()), want.to_vec(), "{name}: d/dx (f(x) * x) = f(x)");
+        let rounded = x.detach().requires_grad(true).unwrap();
+        let g = f(&rounded).unwrap().sum_all().unwrap().backward().unwrap();
+        let gr = g.get(&rounded).map(v64).unwrap_or_else(|| vec![0.0; xs.len()]);
+        assert!(gr.iter().all(|&v| v == 0.0), "{name}: gradient {gr:?}");
+        check(name, Box::new(move |v: &[Tensor]| f(&v[0])), &[rand(&[3, 4], 0.1, 0.4, 7)], true);
+    }
+}
+
+#[test]
+fn expm1_is_accurate_near_zero() {
+    let x = Tensor::from_slice(&[1e-10f64, -1e-12, 1e-300], [3]).unwrap();
+    let y = v64(&x.expm1().unwrap());
+    for (got, v) in y.iter().zip([1e-10f64, -1e-12, 1e-300]) {
+        // Two Taylor terms are exact to f64 precision this close to 0; `exp(x) - 1` would lose
+        // about half the digits at 1e-10 and give 0 at 1e-300.
+        let want = v + v * v / 2.0;
+        assert!((got - want).abs() <= 1e-15 * v.abs(), "expm1({v}) = {got}");
+    }
+    let y32 = x.to_dtype(DType::F32).unwrap().expm1().unwrap().to_vec_f64().unwrap();
+    assert!((y32[0] - 1e-10).abs() < 1e-16, "f32 expm1(1e-10) = {}", y32[0]);
+}
+
+#[test]
+fn atan2_first_and_second_order_with_broadcasting() {
+    // Keep away from the branch cut (b < 0, a = 0) and the origin: sample a in [0.3, 2] with
+    // random signs by shifting, b of both signs.
+    for (i, (sa, sb)) in [(vec![3, 4], vec![3, 4]), (vec![3, 4], vec![4]), (vec![2, 1, 3], vec![4, 1])]
+        .into_iter()
+        .enumerate()
+    {
+        let a = rand(&sa, 0.3, 2.0, 1300 + i as u64);
+        let b = rand(&sb, -2.0, 2.0, 1400 + i as u64);
+        check("atan2", Box::new(|v: &[Tensor]| v[0].atan2(&v[1])), &[a, b], true);
+    }
+    let a = rand(&[4, 3], 0.3, 2.0, 1500);
+    let b = rand(&[3, 4], -2.0, -0.3, 1501);
+    check(
+        "atan2 (transposed)",
+        Box::new(|v: &[Tensor]| v[0].t()?.atan2(&v[1])),
+        &[a, b],
+        false,
+    );
+}
+
+#[test]
+fn atan2_quadrants() {
+    let a = Tensor::from_slice(&[1.0f64, 1.0, -1.0, -1.0, 0.0, 0.0], [6]).unwrap();
+    let b = Tensor::from_slice(&[1.0f64, -1.0, -1.0, 1.0, -1.0, 1.0], [6]).unwrap();
+    let got = v64(&a.atan2(&b).unwrap());
+    let pi = std::f64::consts::PI;
+    let want = [pi / 4.0, 3.0 * pi / 4.0, -3.0 * pi / 4.0, -pi / 4.0, pi, 0.0];
+    for (g, w) in got.iter().zip(want) {
+        assert!((g - w).abs() < 1e-15, "{got:?} vs {want:?}");
+    }
+    let i = Tensor::from_slice(&[1i64], [1]).unwrap();
+    assert!(i.atan2(&i).is_err(), "atan2 on i64 should be a dtype error");
+}
