@@ -373,6 +373,17 @@ for sa, sb in BIN_SHAPES:
     b = away_from(rng, sb, [0.0], margin=0.1)
     add_case(name, "atan2", [a, b], lambda xs: torch.atan2(xs[0], xs[1]))
 
+for shape, dims in (([3, 4], [0]), ([2, 3, 4], [0, 2]), ([2, 3, 4], [-1]), ([2, 3, 4], [2, 1, 0])):
+    name = f"flip_{sname(shape)}_dims{''.join(str(d % len(shape)) for d in dims)}"
+    add_case(name, "flip", [normal(rng_for(name), shape)], lambda xs, d=dims: torch.flip(xs[0], d), args={"dims": dims})
+for op, f in (("tril", torch.tril), ("triu", torch.triu)):
+    for shape, diag in (([4, 5], 0), ([4, 5], 1), ([5, 3], -2), ([2, 3, 4], -1), ([2, 3, 4], 3)):
+        name = f"{op}_{sname(shape)}_diag{diag}"
+        add_case(name, op, [normal(rng_for(name), shape)], lambda xs, f=f, k=diag: f(xs[0], k), args={"diagonal": diag})
+for shape, d in (([5], 0), ([3, 4], 1), ([3, 4], 0), ([2, 3, 4], 1), ([2, 3, 4], -1)):
+    name = f"cumsum_{sname(shape)}_dim{d}"
+    add_case(name, "cumsum", [normal(rng_for(name), shape)], lambda xs, d=d: torch.cumsum(xs[0], d), args={"dim": d})
+
 
 # ------------------------------------------------------------------ edges (fixtures/edges.json)
 # Gradients at the edges of ops' domains: inputs exactly at clamp's bounds, NaN and infinities

@@ -170,6 +170,7 @@ pub(crate) enum Op {
     Copy(Tensor),
     Unfold(Tensor, Window2d),
     Fold(Tensor, Window2d),
+    Cumsum(Tensor, usize),
 }
 
 impl Op {
@@ -196,6 +197,7 @@ impl Op {
             Op::Copy(_) => "contiguous",
             Op::Unfold(..) => "unfold2d",
             Op::Fold(..) => "fold2d",
+            Op::Cumsum(..) => "cumsum",
         }
     }
 
@@ -230,7 +232,8 @@ impl Op {
             | Op::Cast(x)
             | Op::Copy(x)
             | Op::Unfold(x, _)
-            | Op::Fold(x, _) => out.push(x),
+            | Op::Fold(x, _)
+            | Op::Cumsum(x, _) => out.push(x),
             Op::Binary(a, b, _) | Op::Matmul(a, b) | Op::Where(_, a, b) => {
                 out.push(a);
                 out.push(b);
@@ -257,7 +260,8 @@ impl Op {
             | Op::Cast(x)
             | Op::Copy(x)
             | Op::Unfold(x, _)
-            | Op::Fold(x, _) => out.push(x),
+            | Op::Fold(x, _)
+            | Op::Cumsum(x, _) => out.push(x),
             Op::IndexSelect(x, _, i) | Op::Gather(x, _, i) => {
                 out.push(x);
                 out.push(i);
@@ -509,6 +513,11 @@ impl Op {
                 smallvec::smallvec![Some(g.fold2d((d[2], d[3]), w.kernel, w.stride, w.padding, w.dilation,)?)]
             }
             Op::Fold(_, w) => smallvec::smallvec![Some(g.unfold2d(w.kernel, w.stride, w.padding, w.dilation)?)],
+            // Each input feeds every later output: the gradient is the reversed running sum of g.
+            Op::Cumsum(_, d) => {
+                let d = [*d as isize];
+                smallvec::smallvec![Some(g.flip(&d)?.cumsum(d[0])?.flip(&d)?)]
+            }
         })
     }
 }

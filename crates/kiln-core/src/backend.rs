@@ -349,6 +349,11 @@ impl Storage {
             .collect();
         Ok(Storage::Cpu(CpuStorage::cat(&cpu, dim, out)?))
     }
+    pub(crate) fn cumsum(&self, l: &Layout, dim: usize) -> Result<Storage> {
+        match self {
+            Storage::Cpu(s) => Ok(Storage::Cpu(s.cumsum(l, dim)?)),
+        }
+    }
     pub(crate) fn pad(&self, l: &Layout, pads: &[(usize, usize)], value: f64, out: &Shape) -> Result<Storage> {
         match self {
             Storage::Cpu(s) => Ok(Storage::Cpu(s.pad(l, pads, value, out)?)),

@@ -765,6 +765,81 @@ impl Tensor {
 }
 
 impl Tensor {
+    // ---------------------------------------------------------------- flips, triangles, running sums
+
+    /// Reverses the order of elements along each of `dims` (`torch.flip`). Recorded as
+    /// `index_select`s with a reversed index, so the gradient (and every higher order) is theirs.
+    /// A dim named twice is an error, as in torch.
+    pub fn flip(&self, dims: &[isize]) -> Result<Tensor> {
+        let mut seen: Vec<usize> = Vec::with_capacity(dims.len());
+        for &d in dims {
+            let d = self.shape().dim(d, "flip")?;
+            if seen.contains(&d) {
+                return Err(Error::shape(
+                    "flip",
+                    format!("dimension {d} appears more than once in {dims:?} (shape {})", self.shape()),
+                ));
+            }
+            seen.push(d);
+        }
+        let mut out = self.clone();
+        for d in seen {
+            let n = self.dims()[d];
+            if n <= 1 {
+                continue;
+            }
+            let idx: Vec<i64> = (0..n as i64).rev().collect();
+            out = out.index_select(d as isize, &Tensor::from_vec(idx, [n])?)?;
+        }
+        Ok(out)
+    }
+
+    /// The u8 mask over the last two dims of this tensor that keeps `col - row <= diagonal`
+    /// (`lower`) or `col - row >= diagonal` (upper).
+    fn triangle_mask(&self, diagonal: i64, lower: bool, op: &'static str) -> Result<Tensor> {
+        if self.rank() < 2 {
+            return Err(Error::shape(op, format!("needs at least 2 dims, got shape {}", self.shape())));
+        }
+        let (rows, cols) = (self.dims()[self.rank() - 2], self.dims()[self.rank() - 1]);
+        let n = mul_checked(rows, cols, op, || format!("the last two dims of {}", self.shape()))?;
+        out_shape(&[rows, cols], DType::U8, op)?;
+        let mut m = Vec::with_capacity(n);
+        for r in 0..rows {
+            for c in 0..cols {
+                // i128: the difference of two usizes and an i64 cannot overflow it.
+                let off = c as i128 - r as i128;
+                let keep = if lower { off <= diagonal as i128 } else { off >= diagonal as i128 };
+                m.push(keep as u8);
+            }
+        }
+        Tensor::from_vec(m, [rows, cols])
+    }
+    /// The lower triangle of the last two dims (`torch.tril`): keeps `col - row <= diagonal`, zeros
+    /// the rest (`diagonal` 0 is the main diagonal, positive above it). Needs rank ≥ 2. The
+    /// gradient passes through the kept entries only (recorded as a `where_cond`).
+    pub fn tril(&self, diagonal: i64) -> Result<Tensor> {
+        let mask = self.triangle_mask(diagonal, true, "tril")?;
+        mask.where_cond(self, &self.scalar_like(0.0))
+    }
+    /// The upper triangle of the last two dims (`torch.triu`): keeps `col - row >= diagonal`; see
+    /// [`Tensor::tril`].
+    pub fn triu(&self, diagonal: i64) -> Result<Tensor> {
+        let mask = self.triangle_mask(diagonal, false, "triu")?;
+        mask.where_cond(self, &self.scalar_like(0.0))
+    }
+
+    /// Running sums along `dim` (`torch.cumsum`), float dtypes only. The gradient is the reversed
+    /// running sum of the output gradient (`flip(cumsum(flip(g)))`), built from differentiable ops.
+    pub fn cumsum(&self, dim: isize) -> Result<Tensor> {
+        float_check(self, "cumsum")?;
+        let d = self.shape().dim(dim, "cumsum")?;
+        let storage = self.0.storage.cumsum(&self.0.layout, d)?;
+        let rec = tracking(&[self]).then(|| Op::Cumsum(self.clone(), d));
+        Tensor::make(storage, self.shape().clone(), rec, "cumsum")
+    }
+}
+
+impl Tensor {
     fn window(
         kernel: (usize, usize),
         stride: (usize, usize),

@@ -135,3 +135,76 @@ fn atan2_quadrants() {
     let i = Tensor::from_slice(&[1i64], [1]).unwrap();
     assert!(i.atan2(&i).is_err(), "atan2 on i64 should be a dtype error");
 }
+
+fn seq(shape: &[usize]) -> Tensor {
+    let n: usize = shape.iter().product();
+    Tensor::from_vec((0..n).map(|i| i as f64).collect::<Vec<_>>(), shape.to_vec()).unwrap()
+}
+
+#[test]
+fn flip_values_errors_and_gradients() {
+    let x = seq(&[2, 3]);
+    assert_eq!(v64(&x.flip(&[1]).unwrap()), vec![2.0, 1.0, 0.0, 5.0, 4.0, 3.0]);
+    assert_eq!(v64(&x.flip(&[0, -1]).unwrap()), vec![5.0, 4.0, 3.0, 2.0, 1.0, 0.0]);
+    assert_eq!(v64(&x.flip(&[]).unwrap()), v64(&x));
+    let e = x.flip(&[1, -1]).unwrap_err().to_string();
+    assert!(e.contains("flip") && e.contains("more than once"), "{e}");
+    assert!(x.flip(&[2]).is_err());
+    for (i, dims) in [vec![0isize], vec![1, 2], vec![-1, 0, 1]].into_iter().enumerate() {
+        let a = rand(&[2, 3, 4], -1.0, 1.0, 1600 + i as u64);
+        // Multiplied by itself so the second order sees a non-constant first derivative.
+        check("flip", Box::new(move |v: &[Tensor]| v[0].flip(&dims)?.mul(&v[0])), &[a], true);
+    }
+    let a = rand(&[4, 3], -1.0, 1.0, 1610);
+    check("flip (transposed)", Box::new(|v: &[Tensor]| v[0].t()?.flip(&[1])), &[a], false);
+}
+
+#[test]
+fn tril_triu_values_errors_and_gradients() {
+    let x = seq(&[3, 4]).add_scalar(1.0).unwrap();
+    assert_eq!(
+        v64(&x.tril(0).unwrap()),
+        vec![1.0, 0.0, 0.0, 0.0, 5.0, 6.0, 0.0, 0.0, 9.0, 10.0, 11.0, 0.0]
+    );
+    assert_eq!(
+        v64(&x.triu(1).unwrap()),
+        vec![0.0, 2.0, 3.0, 4.0, 0.0, 0.0, 7.0, 8.0, 0.0, 0.0, 0.0, 12.0]
+    );
+    assert_eq!(v64(&x.triu(-5).unwrap()), v64(&x));
+    assert_eq!(v64(&x.tril(-3).unwrap()), vec![0.0; 12]);
+    assert_eq!(v64(&x.tril(i64::MAX).unwrap()), v64(&x));
+    assert_eq!(v64(&x.triu(i64::MIN).unwrap()), v64(&x));
+    let e = seq(&[4]).tril(0).unwrap_err().to_string();
+    assert!(e.contains("tril") && e.contains("[4]"), "{e}");
+    for (i, (shape, k)) in [(vec![4, 5], 0i64), (vec![2, 3, 4], -1), (vec![5, 3], 2)].into_iter().enumerate() {
+        let a = rand(&shape, -1.0, 1.0, 1700 + i as u64);
+        check(
+            "tril",
+            Box::new(move |v: &[Tensor]| v[0].tril(k)?.square()),
+            std::slice::from_ref(&a),
+            true,
+        );
+        check("triu", Box::new(move |v: &[Tensor]| v[0].triu(k)?.square()), &[a], true);
+    }
+}
+
+#[test]
+fn cumsum_values_errors_and_gradients() {
+    let x = seq(&[2, 3]);
+    assert_eq!(v64(&x.cumsum(1).unwrap()), vec![0.0, 1.0, 3.0, 3.0, 7.0, 12.0]);
+    assert_eq!(v64(&x.cumsum(0).unwrap()), vec![0.0, 1.0, 2.0, 3.0, 5.0, 7.0]);
+    // A strided view is read in its own order.
+    assert_eq!(v64(&x.t().unwrap().cumsum(1).unwrap()), vec![0.0, 3.0, 1.0, 5.0, 2.0, 7.0]);
+    assert_eq!(seq(&[0, 3]).cumsum(0).unwrap().dims(), &[0, 3]);
+    assert!(x.cumsum(2).is_err());
+    assert!(Tensor::from_vec(vec![1i64, 2], [2]).unwrap().cumsum(0).is_err());
+    for (i, (shape, d)) in [(vec![5], 0isize), (vec![3, 4], 1), (vec![2, 3, 4], 1), (vec![2, 3, 4], -1)]
+        .into_iter()
+        .enumerate()
+    {
+        let a = rand(&shape, -1.0, 1.0, 1800 + i as u64);
+        check("cumsum", Box::new(move |v: &[Tensor]| v[0].cumsum(d)?.square()), &[a], true);
+    }
+    let a = rand(&[4, 3], -1.0, 1.0, 1810);
+    check("cumsum (transposed)", Box::new(|v: &[Tensor]| v[0].t()?.cumsum(1)), &[a], false);
+}

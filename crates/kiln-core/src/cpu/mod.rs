@@ -745,6 +745,36 @@ impl CpuStorage {
         let v = any_dtype!(self, v => arg_kernel(v, l, dim, max));
         Ok(CpuStorage::I64(v.map_err(|e| e.at(if max { "argmax" } else { "argmin" }))?))
     }
+    /// Running sums along `dim`, as a contiguous buffer of the same shape (floats only).
+    pub(crate) fn cumsum(&self, l: &Layout, dim: usize) -> Result<Self> {
+        fn k<T: Float + Sync + Send>(x: &[T], l: &Layout, dim: usize) -> AResult<Vec<T>> {
+            let mut buf = map1(x, l, |v| v)?;
+            let dims = &l.shape.0;
+            let n = dims[dim];
+            // The product of a suffix of dims divides the element count, which fits in usize.
+            let inner: usize = dims[dim + 1..].iter().product();
+            let block = n * inner;
+            if block == 0 {
+                return Ok(buf);
+            }
+            for chunk in buf.chunks_exact_mut(block) {
+                for i in 1..n {
+                    let (done, rest) = chunk.split_at_mut(i * inner);
+                    let prev = &done[(i - 1) * inner..];
+                    for (c, &p) in rest[..inner].iter_mut().zip(prev) {
+                        *c += p;
+                    }
+                }
+            }
+            Ok(buf)
+        }
+        let s = match self {
+            CpuStorage::F32(v) => k(v, l, dim).map(CpuStorage::F32),
+            CpuStorage::F64(v) => k(v, l, dim).map(CpuStorage::F64),
+            _ => return Err(self.float_only("cumsum")),
+        };
+        s.map_err(|e| e.at("cumsum"))
+    }
     /// A contiguous copy; `op` names the caller in an allocation error.
     pub(crate) fn copy_strided(&self, l: &Layout, op: &'static str) -> Result<Self> {
         let s = match self {
