@@ -385,6 +385,27 @@ for shape, d in (([5], 0), ([3, 4], 1), ([3, 4], 0), ([2, 3, 4], 1), ([2, 3, 4],
     add_case(name, "cumsum", [normal(rng_for(name), shape)], lambda xs, d=d: torch.cumsum(xs[0], d), args={"dim": d})
 
 
+
+def with_zeros(x, flat_positions):
+    x = x.copy()
+    x.reshape(-1)[flat_positions] = 0.0
+    return x
+
+
+# prod / cumprod, with one zero and with two zeros in some slices (torch's exact product-rule grads).
+for shape, d, keep, zeros, tag in (([3, 4], 1, False, [], "nozero"), ([3, 4], 0, True, [], "nozero"),
+                                   ([2, 3, 5], 2, False, [1, 7, 8], "zeros"), ([4, 3], 0, False, [0, 4, 10], "zeros"),
+                                   ([7], 0, False, [], "odd"), ([2, 3, 4], -1, True, [5, 12, 13], "zeros")):
+    name = f"prod_{sname(shape)}_dim{d}_{'keep' if keep else 'nokeep'}_{tag}"
+    x = with_zeros(normal(rng_for(name), shape), zeros)
+    add_case(name, "prod", [x], lambda xs, d=d, k=keep: torch.prod(xs[0], d, keepdim=k), args={"dim": d, "keepdim": keep})
+for shape, d, zeros, tag in (([5], 0, [], "nozero"), ([3, 4], 1, [1, 6, 7], "zeros"), ([5, 3], 0, [3, 6], "zeros"),
+                             ([2, 3, 6], -1, [2, 9, 11], "zeros")):
+    name = f"cumprod_{sname(shape)}_dim{d}_{tag}"
+    x = with_zeros(normal(rng_for(name), shape), zeros)
+    add_case(name, "cumprod", [x], lambda xs, d=d: torch.cumprod(xs[0], d), args={"dim": d})
+
+
 # ------------------------------------------------------------------ edges (fixtures/edges.json)
 # Gradients at the edges of ops' domains: inputs exactly at clamp's bounds, NaN and infinities
 # through relu / maximum / minimum, ties and NaN in max(dim) / min(dim) / argmax. JSON has no NaN or

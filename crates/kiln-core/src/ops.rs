@@ -840,6 +840,88 @@ impl Tensor {
 }
 
 impl Tensor {
+    // ---------------------------------------------------------------- products and non-finite values
+
+    /// Product over `dim` (`torch.prod(x, dim, keepdim)`), float dtypes only; an empty dim gives 1.
+    /// Computed as a tree of elementwise products of the two halves of the dim (about log2(n)
+    /// recorded `mul`s), so the gradient follows the product rule exactly: where the input holds
+    /// zeros, each element's gradient is the product of the other elements (nonzero for the only
+    /// zero, zero when there are two or more), as in PyTorch and with no `out / x` division; every
+    /// higher order works too.
+    pub fn prod(&self, dim: isize, keepdim: bool) -> Result<Tensor> {
+        float_check(self, "prod")?;
+        let d = self.shape().dim(dim, "prod")?;
+        let mut x = self.clone();
+        if x.dims()[d] == 0 {
+            let mut shape = self.dims().to_vec();
+            shape[d] = 1;
+            x = Tensor::full(shape, 1.0, self.dtype())?;
+        }
+        while x.dims()[d] > 1 {
+            let n = x.dims()[d];
+            let half = n / 2;
+            let paired = x.narrow(d as isize, 0, half)?.mul(&x.narrow(d as isize, half, half)?)?;
+            x = if n.is_multiple_of(2) {
+                paired
+            } else {
+                Tensor::cat(&[paired, x.narrow(d as isize, n - 1, 1)?], d as isize)?
+            };
+        }
+        if keepdim {
+            Ok(x)
+        } else {
+            x.squeeze(d as isize)
+        }
+    }
+    /// Running products along `dim` (`torch.cumprod`), float dtypes only. A log-step scan
+    /// (`y[i] *= y[i - s]` for s = 1, 2, 4, ...) of recorded `mul`s and `cat`s, so zeros need no
+    /// special case: the gradient is the exact product rule (PyTorch's values) at every order.
+    pub fn cumprod(&self, dim: isize) -> Result<Tensor> {
+        float_check(self, "cumprod")?;
+        let d = self.shape().dim(dim, "cumprod")?;
+        let n = self.dims()[d];
+        let di = d as isize;
+        let mut y = self.clone();
+        let mut s = 1;
+        while s < n {
+            let head = y.narrow(di, 0, s)?;
+            let tail = y.narrow(di, s, n - s)?.mul(&y.narrow(di, 0, n - s)?)?;
+            y = Tensor::cat(&[head, tail], di)?;
+            s = s.saturating_mul(2);
+        }
+        Ok(y)
+    }
+    /// 1 (u8) where the element is NaN (`torch.isnan`); integer tensors give all zeros.
+    pub fn isnan(&self) -> Result<Tensor> {
+        self.ne(self)
+    }
+    /// 1 (u8) where the element is +∞ or −∞ (`torch.isinf`); integer tensors give all zeros.
+    pub fn isinf(&self) -> Result<Tensor> {
+        if !self.dtype().is_float() {
+            return self.ne(self);
+        }
+        self.detach().abs()?.eq_scalar(f64::INFINITY)
+    }
+    /// Replaces NaN by `nan`, +∞ by `posinf` and −∞ by `neginf` (`torch.nan_to_num`); a `None`
+    /// infinity bound means the dtype's largest (or lowest) finite value, as in torch. Float dtypes
+    /// only. The gradient passes where the input is finite and is zero at the replaced elements.
+    pub fn nan_to_num(&self, nan: f64, posinf: Option<f64>, neginf: Option<f64>) -> Result<Tensor> {
+        float_check(self, "nan_to_num")?;
+        let (lo, hi) = match self.dtype() {
+            DType::F32 => (f32::MIN as f64, f32::MAX as f64),
+            _ => (f64::MIN, f64::MAX),
+        };
+        let x = self.detach();
+        let y = x.isnan()?.where_cond(&self.scalar_like(nan), self)?;
+        let y = x
+            .eq_scalar(f64::INFINITY)?
+            .where_cond(&self.scalar_like(posinf.unwrap_or(hi)), &y)?;
+        x.eq_scalar(f64::NEG_INFINITY)?
+            .where_cond(&self.scalar_like(neginf.unwrap_or(lo)), &y)
+    }
+}
+
+impl Tensor {
     fn window(
         kernel: (usize, usize),
         stride: (usize, usize),

@@ -208,3 +208,102 @@ fn cumsum_values_errors_and_gradients() {
     let a = rand(&[4, 3], -1.0, 1.0, 1810);
     check("cumsum (transposed)", Box::new(|v: &[Tensor]| v[0].t()?.cumsum(1)), &[a], false);
 }
+
+/// `a` with the given flat positions set to exactly 0.
+fn with_zeros(a: &Tensor, at: &[usize]) -> Tensor {
+    let mut v = v64(a);
+    for &i in at {
+        v[i] = 0.0;
+    }
+    Tensor::from_vec(v, a.dims().to_vec()).unwrap()
+}
+
+#[test]
+fn prod_and_cumprod_first_and_second_order_with_zeros() {
+    type Case = (Vec<usize>, isize, Vec<usize>);
+    let cases: Vec<Case> = vec![
+        (vec![3, 4], 1, vec![]),
+        (vec![7], 0, vec![]),
+        // One zero in a slice, two zeros in another.
+        (vec![2, 3, 5], 2, vec![1, 7, 8]),
+        (vec![4, 3], 0, vec![0, 4, 10]),
+    ];
+    for (i, (shape, d, zeros)) in cases.into_iter().enumerate() {
+        let a = with_zeros(&rand(&shape, -1.5, 1.5, 1900 + i as u64), &zeros);
+        check(
+            "prod",
+            Box::new(move |v: &[Tensor]| v[0].prod(d, false)),
+            std::slice::from_ref(&a),
+            true,
+        );
+        check(
+            "prod keepdim",
+            Box::new(move |v: &[Tensor]| v[0].prod(d, true)),
+            std::slice::from_ref(&a),
+            true,
+        );
+        check("cumprod", Box::new(move |v: &[Tensor]| v[0].cumprod(d)), &[a], true);
+    }
+}
+
+#[test]
+fn prod_and_cumprod_values_and_zero_rule() {
+    let x = Tensor::from_slice(&[2.0f64, 0.0, 3.0, 4.0, 0.0, 0.0, 5.0, 1.0, 2.0], [3, 3]).unwrap();
+    assert_eq!(v64(&x.prod(1, false).unwrap()), vec![0.0, 0.0, 10.0]);
+    assert_eq!(v64(&x.cumprod(1).unwrap()), vec![2.0, 0.0, 0.0, 4.0, 0.0, 0.0, 5.0, 5.0, 10.0]);
+    // One zero: that element gets the product of the others; two zeros: all zero (torch's rule).
+    let xg = x.requires_grad(true).unwrap();
+    let g = xg.prod(1, false).unwrap().sum_all().unwrap().backward().unwrap();
+    assert_eq!(v64(g.get(&xg).unwrap()), vec![0.0, 6.0, 0.0, 0.0, 0.0, 0.0, 2.0, 10.0, 5.0]);
+    // Empty dim: the empty product is 1.
+    let e = Tensor::zeros([2, 0], DType::F64).unwrap();
+    assert_eq!(v64(&e.prod(1, false).unwrap()), vec![1.0, 1.0]);
+    assert_eq!(e.cumprod(1).unwrap().dims(), &[2, 0]);
+    assert!(x.prod(2, false).is_err());
+    assert!(Tensor::from_vec(vec![1i64, 2], [2]).unwrap().prod(0, false).is_err());
+}
+
+#[test]
+fn isnan_isinf_and_nan_to_num() {
+    let (nan, inf) = (f64::NAN, f64::INFINITY);
+    let x = Tensor::from_slice(&[1.0f64, nan, inf, -inf, -2.0], [5]).unwrap();
+    assert_eq!(x.isnan().unwrap().to_vec::<u8>().unwrap(), vec![0, 1, 0, 0, 0]);
+    assert_eq!(x.isinf().unwrap().to_vec::<u8>().unwrap(), vec![0, 0, 1, 1, 0]);
+    let i = Tensor::from_vec(vec![3i64, -1], [2]).unwrap();
+    assert_eq!(i.isnan().unwrap().to_vec::<u8>().unwrap(), vec![0, 0]);
+    assert_eq!(i.isinf().unwrap().to_vec::<u8>().unwrap(), vec![0, 0]);
+    assert_eq!(
+        v64(&x.nan_to_num(0.5, Some(9.0), Some(-9.0)).unwrap()),
+        vec![1.0, 0.5, 9.0, -9.0, -2.0]
+    );
+    // torch's defaults: the dtype's largest finite values.
+    assert_eq!(
+        v64(&x.nan_to_num(0.0, None, None).unwrap()),
+        vec![1.0, 0.0, f64::MAX, f64::MIN, -2.0]
+    );
+    let x32 = x.to_dtype(DType::F32).unwrap();
+    assert_eq!(
+        v64(&x32.nan_to_num(0.0, None, None).unwrap()),
+        vec![1.0, 0.0, f32::MAX as f64, f32::MIN as f64, -2.0]
+    );
+    // The gradient passes at finite elements only.
+    let xg = x.requires_grad(true).unwrap();
+    let g = xg
+        .nan_to_num(0.0, None, None)
+        .unwrap()
+        .mul_scalar(3.0)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    assert_eq!(v64(g.get(&xg).unwrap()), vec![3.0, 0.0, 0.0, 0.0, 3.0]);
+    assert!(i.nan_to_num(0.0, None, None).is_err());
+    let a = rand(&[3, 4], -1.0, 1.0, 2000);
+    check(
+        "nan_to_num",
+        Box::new(|v: &[Tensor]| v[0].nan_to_num(0.0, None, None)?.square()),
+        &[a],
+        true,
+    );
+}

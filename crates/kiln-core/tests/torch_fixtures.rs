@@ -132,6 +132,8 @@ fn run(op: &str, xs: &[Tensor], args: &Value) -> Result<Tensor> {
         "tril" => x.tril(args["diagonal"].as_i64().unwrap()),
         "triu" => x.triu(args["diagonal"].as_i64().unwrap()),
         "cumsum" => x.cumsum(dim),
+        "prod" => x.prod(dim, keep),
+        "cumprod" => x.cumprod(dim),
         other => panic!("fixture names an op this test does not know: {other}"),
     }
 }
