@@ -405,6 +405,20 @@ for shape, d, zeros, tag in (([5], 0, [], "nozero"), ([3, 4], 1, [1, 6, 7], "zer
     x = with_zeros(normal(rng_for(name), shape), zeros)
     add_case(name, "cumprod", [x], lambda xs, d=d: torch.cumprod(xs[0], d), args={"dim": d})
 
+for corr in (1, 0):
+    for dims, keep in (([1], False), ([0, 2], True), ([0, 1, 2], False)):
+        name = f"std_c{corr}_dims{''.join(map(str, dims))}_{'keep' if keep else 'nokeep'}"
+        add_case(name, "std", [normal(rng_for(name), RED_SHAPE)],
+                 lambda xs, d=dims, k=keep, c=corr: torch.std(xs[0], dim=d, correction=c, keepdim=k),
+                 args={"dims": dims, "keepdim": keep, "correction": corr})
+for shape, shift, d in (([5], 2, 0), ([3, 4], -1, 1), ([3, 4], 7, 0), ([2, 3, 4], 5, -1)):
+    name = f"roll_{sname(shape)}_shift{shift}_dim{d}"
+    add_case(name, "roll", [normal(rng_for(name), shape)], lambda xs, k=shift, d=d: torch.roll(xs[0], k, d),
+             args={"shift": shift, "dim": d})
+for shape, reps in (([3], [2]), ([2, 3], [2, 1]), ([2, 3], [3, 1, 2]), ([2, 1, 3], [1, 2, 2])):
+    name = f"repeat_{sname(shape)}_reps{''.join(map(str, reps))}"
+    add_case(name, "repeat", [normal(rng_for(name), shape)], lambda xs, r=reps: xs[0].repeat(*r), args={"reps": reps})
+
 
 # ------------------------------------------------------------------ edges (fixtures/edges.json)
 # Gradients at the edges of ops' domains: inputs exactly at clamp's bounds, NaN and infinities

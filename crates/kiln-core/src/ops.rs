@@ -922,6 +922,67 @@ impl Tensor {
 }
 
 impl Tensor {
+    // ---------------------------------------------------------------- std, roll, repeat
+
+    /// Standard deviation over `dims` (empty = all): the square root of [`Tensor::var`] with the
+    /// same `correction` (PyTorch's default is 1). Its gradient is infinite or NaN where the
+    /// variance is 0, as in torch.
+    pub fn std(&self, dims: &[isize], correction: usize, keepdim: bool) -> Result<Tensor> {
+        float_check(self, "std")?;
+        self.var(dims, correction, keepdim)?.sqrt()
+    }
+
+    /// Rotates the elements along `dim` by `shift` places (`torch.roll(x, shift, dim)`): element `i`
+    /// moves to `(i + shift) mod n`; negative shifts go the other way. Built from `narrow` and
+    /// `cat`, so the gradient is the opposite roll, at every order.
+    pub fn roll(&self, shift: i64, dim: isize) -> Result<Tensor> {
+        let d = self.shape().dim(dim, "roll")?;
+        let n = self.dims()[d];
+        if n == 0 {
+            return Ok(self.clone());
+        }
+        // rem_euclid of an i128 by a usize that fits: always in [0, n).
+        let s = (shift as i128).rem_euclid(n as i128) as usize;
+        if s == 0 {
+            return Ok(self.clone());
+        }
+        let di = d as isize;
+        Tensor::cat(&[self.narrow(di, n - s, s)?, self.narrow(di, 0, n - s)?], di)
+    }
+
+    /// Tiles the tensor `reps[i]` times along dim `i` (`torch.Tensor.repeat`); `reps` may be
+    /// longer than the rank, adding leading dims, but not shorter. Built from `expand` and
+    /// `reshape`, so the gradient sums over the copies, at every order.
+    pub fn repeat(&self, reps: &[usize]) -> Result<Tensor> {
+        const OP: &str = "repeat";
+        if reps.len() < self.rank() {
+            return Err(Error::shape(
+                OP,
+                format!(
+                    "{} repeats for a tensor of shape {} (need at least one per dim)",
+                    reps.len(),
+                    self.shape()
+                ),
+            ));
+        }
+        let lead = reps.len() - self.rank();
+        let src: Vec<usize> = std::iter::repeat_n(1, lead).chain(self.dims().iter().copied()).collect();
+        let mut inter = Vec::with_capacity(2 * src.len());
+        let mut wide = Vec::with_capacity(2 * src.len());
+        let mut out = Vec::with_capacity(src.len());
+        for (i, (&d, &r)) in src.iter().zip(reps).enumerate() {
+            inter.extend([1, d]);
+            wide.extend([r, d]);
+            out.push(mul_checked(r, d, OP, || {
+                format!("dimension {i} of {} repeated {r} times", self.shape())
+            })?);
+        }
+        let out = out_shape(&out, self.dtype(), OP)?;
+        self.reshape(inter)?.expand(wide)?.reshape(out)
+    }
+}
+
+impl Tensor {
     fn window(
         kernel: (usize, usize),
         stride: (usize, usize),

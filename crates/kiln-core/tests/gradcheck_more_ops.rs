@@ -307,3 +307,50 @@ fn isnan_isinf_and_nan_to_num() {
         true,
     );
 }
+
+#[test]
+fn std_roll_repeat_first_and_second_order() {
+    let a = rand(&[3, 4, 5], -1.0, 1.0, 2100);
+    for (dims, c) in [(vec![1isize], 1usize), (vec![0, 2], 0), (vec![], 1)] {
+        check(
+            "std",
+            Box::new(move |v: &[Tensor]| v[0].std(&dims, c, false)),
+            std::slice::from_ref(&a),
+            true,
+        );
+    }
+    for (shift, d) in [(2i64, 0isize), (-1, 1), (13, 2), (i64::MIN, -1)] {
+        check(
+            "roll",
+            Box::new(move |v: &[Tensor]| v[0].roll(shift, d)?.mul(&v[0])),
+            std::slice::from_ref(&a),
+            true,
+        );
+    }
+    let b = rand(&[2, 3], -1.0, 1.0, 2101);
+    for reps in [vec![2usize, 1], vec![3, 1, 2], vec![1, 1]] {
+        check(
+            "repeat",
+            Box::new(move |v: &[Tensor]| v[0].repeat(&reps)?.square()),
+            std::slice::from_ref(&b),
+            true,
+        );
+    }
+}
+
+#[test]
+fn roll_and_repeat_values_and_errors() {
+    let x = seq(&[2, 3]);
+    assert_eq!(v64(&x.roll(1, 1).unwrap()), vec![2.0, 0.0, 1.0, 5.0, 3.0, 4.0]);
+    assert_eq!(v64(&x.roll(-4, 1).unwrap()), vec![1.0, 2.0, 0.0, 4.0, 5.0, 3.0]);
+    assert_eq!(v64(&x.roll(3, 1).unwrap()), v64(&x));
+    assert!(x.roll(1, 2).is_err());
+    let r = x.repeat(&[2, 1, 2]).unwrap();
+    assert_eq!(r.dims(), &[2, 2, 6]);
+    assert_eq!(v64(&r)[..6], [0.0, 1.0, 2.0, 0.0, 1.0, 2.0]);
+    let e = x.repeat(&[2]).unwrap_err().to_string();
+    assert!(e.contains("repeat") && e.contains("[2, 3]"), "{e}");
+    let e = x.repeat(&[usize::MAX, 1]).unwrap_err().to_string();
+    assert!(e.contains("repeat") && e.contains("overflow"), "{e}");
+    assert!(seq(&[3]).std(&[0], 3, false).is_err());
+}

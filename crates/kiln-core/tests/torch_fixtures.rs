@@ -134,6 +134,9 @@ fn run(op: &str, xs: &[Tensor], args: &Value) -> Result<Tensor> {
         "cumsum" => x.cumsum(dim),
         "prod" => x.prod(dim, keep),
         "cumprod" => x.cumprod(dim),
+        "std" => x.std(&isizes(&args["dims"]), args["correction"].as_u64().unwrap() as usize, keep),
+        "roll" => x.roll(args["shift"].as_i64().unwrap(), dim),
+        "repeat" => x.repeat(&isizes(&args["reps"]).iter().map(|&r| r as usize).collect::<Vec<_>>()),
         other => panic!("fixture names an op this test does not know: {other}"),
     }
 }
