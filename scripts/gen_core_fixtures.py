@@ -325,6 +325,101 @@ for sa, sb in (([3, 4], [4, 5]), ([2, 3, 4], [4, 5]), ([2, 1, 3, 4], [3, 4, 2]),
     add_case(name, "matmul", [normal(rng, sa), normal(rng, sb)], lambda xs: torch.matmul(xs[0], xs[1]))
 
 
+# ------------------------------------------------------------------ more ops (fixtures/more_ops.json)
+# Ops added for issue #11. Written to their own file so ops.json stays as it was; every case here
+# goes through the same harness (tests/torch_fixtures.rs).
+MORE_START = len(CASES)
+MORE_OUT = os.path.join(ROOT, "crates", "kiln-core", "tests", "fixtures", "more_ops.json")
+
+
+def halves(rng, shape):
+    """Values around +-3 with exact halves (round's ties) and integers mixed in."""
+    x = rng.standard_normal(shape) * 3.0
+    flat = x.reshape(-1)
+    flat[:8] = [0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 3.0, -4.0]
+    return flat.reshape(shape)
+
+
+MORE_UNARY = {
+    "expm1": (torch.expm1, normal),
+    "expm1_tiny": (torch.expm1, lambda r, s: normal(r, s) * 1e-7),
+    "log2": (torch.log2, positive),
+    "log10": (torch.log10, positive),
+    "tan": (torch.tan, lambda r, s: r.uniform(-1.3, 1.3, s)),
+    "asin": (torch.asin, lambda r, s: r.uniform(-0.9, 0.9, s)),
+    "acos": (torch.acos, lambda r, s: r.uniform(-0.9, 0.9, s)),
+    "atan": (torch.atan, lambda r, s: normal(r, s) * 2.0),
+    "sinh": (torch.sinh, normal),
+    "cosh": (torch.cosh, normal),
+    "asinh": (torch.asinh, lambda r, s: normal(r, s) * 2.0),
+    "acosh": (torch.acosh, lambda r, s: r.uniform(1.1, 3.0, s)),
+    "atanh": (torch.atanh, lambda r, s: r.uniform(-0.9, 0.9, s)),
+    "floor": (torch.floor, halves),
+    "ceil": (torch.ceil, halves),
+    "round": (torch.round, halves),
+    "trunc": (torch.trunc, halves),
+}
+for key, (f, gen) in MORE_UNARY.items():
+    op = key.split("_")[0]
+    for shape in ([3, 5], [2, 3, 4]):
+        name = f"{key}_{sname(shape)}"
+        x = gen(rng_for(name), shape)
+        add_case(name, op, [x], lambda xs, f=f: f(xs[0]))
+for sa, sb in BIN_SHAPES:
+    name = f"atan2_{sname(sa)}_{sname(sb)}"
+    rng = rng_for(name)
+    # Both signs on both sides: every quadrant.
+    a = away_from(rng, sa, [0.0], margin=0.1)
+    b = away_from(rng, sb, [0.0], margin=0.1)
+    add_case(name, "atan2", [a, b], lambda xs: torch.atan2(xs[0], xs[1]))
+
+for shape, dims in (([3, 4], [0]), ([2, 3, 4], [0, 2]), ([2, 3, 4], [-1]), ([2, 3, 4], [2, 1, 0])):
+    name = f"flip_{sname(shape)}_dims{''.join(str(d % len(shape)) for d in dims)}"
+    add_case(name, "flip", [normal(rng_for(name), shape)], lambda xs, d=dims: torch.flip(xs[0], d), args={"dims": dims})
+for op, f in (("tril", torch.tril), ("triu", torch.triu)):
+    for shape, diag in (([4, 5], 0), ([4, 5], 1), ([5, 3], -2), ([2, 3, 4], -1), ([2, 3, 4], 3)):
+        name = f"{op}_{sname(shape)}_diag{diag}"
+        add_case(name, op, [normal(rng_for(name), shape)], lambda xs, f=f, k=diag: f(xs[0], k), args={"diagonal": diag})
+for shape, d in (([5], 0), ([3, 4], 1), ([3, 4], 0), ([2, 3, 4], 1), ([2, 3, 4], -1)):
+    name = f"cumsum_{sname(shape)}_dim{d}"
+    add_case(name, "cumsum", [normal(rng_for(name), shape)], lambda xs, d=d: torch.cumsum(xs[0], d), args={"dim": d})
+
+
+
+def with_zeros(x, flat_positions):
+    x = x.copy()
+    x.reshape(-1)[flat_positions] = 0.0
+    return x
+
+
+# prod / cumprod, with one zero and with two zeros in some slices (torch's exact product-rule grads).
+for shape, d, keep, zeros, tag in (([3, 4], 1, False, [], "nozero"), ([3, 4], 0, True, [], "nozero"),
+                                   ([2, 3, 5], 2, False, [1, 7, 8], "zeros"), ([4, 3], 0, False, [0, 4, 10], "zeros"),
+                                   ([7], 0, False, [], "odd"), ([2, 3, 4], -1, True, [5, 12, 13], "zeros")):
+    name = f"prod_{sname(shape)}_dim{d}_{'keep' if keep else 'nokeep'}_{tag}"
+    x = with_zeros(normal(rng_for(name), shape), zeros)
+    add_case(name, "prod", [x], lambda xs, d=d, k=keep: torch.prod(xs[0], d, keepdim=k), args={"dim": d, "keepdim": keep})
+for shape, d, zeros, tag in (([5], 0, [], "nozero"), ([3, 4], 1, [1, 6, 7], "zeros"), ([5, 3], 0, [3, 6], "zeros"),
+                             ([2, 3, 6], -1, [2, 9, 11], "zeros")):
+    name = f"cumprod_{sname(shape)}_dim{d}_{tag}"
+    x = with_zeros(normal(rng_for(name), shape), zeros)
+    add_case(name, "cumprod", [x], lambda xs, d=d: torch.cumprod(xs[0], d), args={"dim": d})
+
+for corr in (1, 0):
+    for dims, keep in (([1], False), ([0, 2], True), ([0, 1, 2], False)):
+        name = f"std_c{corr}_dims{''.join(map(str, dims))}_{'keep' if keep else 'nokeep'}"
+        add_case(name, "std", [normal(rng_for(name), RED_SHAPE)],
+                 lambda xs, d=dims, k=keep, c=corr: torch.std(xs[0], dim=d, correction=c, keepdim=k),
+                 args={"dims": dims, "keepdim": keep, "correction": corr})
+for shape, shift, d in (([5], 2, 0), ([3, 4], -1, 1), ([3, 4], 7, 0), ([2, 3, 4], 5, -1)):
+    name = f"roll_{sname(shape)}_shift{shift}_dim{d}"
+    add_case(name, "roll", [normal(rng_for(name), shape)], lambda xs, k=shift, d=d: torch.roll(xs[0], k, d),
+             args={"shift": shift, "dim": d})
+for shape, reps in (([3], [2]), ([2, 3], [2, 1]), ([2, 3], [3, 1, 2]), ([2, 1, 3], [1, 2, 2])):
+    name = f"repeat_{sname(shape)}_reps{''.join(map(str, reps))}"
+    add_case(name, "repeat", [normal(rng_for(name), shape)], lambda xs, r=reps: xs[0].repeat(*r), args={"reps": reps})
+
+
 # ------------------------------------------------------------------ edges (fixtures/edges.json)
 # Gradients at the edges of ops' domains: inputs exactly at clamp's bounds, NaN and infinities
 # through relu / maximum / minimum, ties and NaN in max(dim) / min(dim) / argmax. JSON has no NaN or
@@ -388,14 +483,20 @@ def main():
     names = [c["name"] for c in CASES]
     assert len(names) == len(set(names)), "duplicate case names"
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    doc = {"torch_version": torch.__version__, "numpy_version": np.__version__, "cases": CASES}
+    doc = {"torch_version": torch.__version__, "numpy_version": np.__version__, "cases": CASES[:MORE_START]}
     with open(OUT, "w") as fh:
         json.dump(doc, fh, separators=(",", ":"))
         fh.write("\n")
-    ops = sorted({c["op"] for c in CASES})
+    ops = sorted({c["op"] for c in CASES[:MORE_START]})
     size = os.path.getsize(OUT)
-    print(f"wrote {OUT}: {len(CASES)} cases ({len(CASES)//2} per dtype), {len(ops)} ops, {size/1e6:.2f} MB")
+    core = CASES[:MORE_START]
+    print(f"wrote {OUT}: {len(core)} cases ({len(core)//2} per dtype), {len(ops)} ops, {size/1e6:.2f} MB")
     print("ops:", " ".join(ops))
+    more = CASES[MORE_START:]
+    with open(MORE_OUT, "w") as fh:
+        json.dump({"torch_version": torch.__version__, "numpy_version": np.__version__, "cases": more}, fh, separators=(",", ":"))
+        fh.write("\n")
+    print(f"wrote {MORE_OUT}: {len(more)} cases, ops: {' '.join(sorted({c['op'] for c in more}))}")
     with open(EDGES_OUT, "w") as fh:
         json.dump({"torch_version": torch.__version__, "cases": EDGE_CASES}, fh, separators=(",", ":"), allow_nan=False)
         fh.write("\n")

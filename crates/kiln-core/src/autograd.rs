@@ -170,6 +170,7 @@ pub(crate) enum Op {
     Copy(Tensor),
     Unfold(Tensor, Window2d),
     Fold(Tensor, Window2d),
+    Cumsum(Tensor, usize),
 }
 
 impl Op {
@@ -196,6 +197,7 @@ impl Op {
             Op::Copy(_) => "contiguous",
             Op::Unfold(..) => "unfold2d",
             Op::Fold(..) => "fold2d",
+            Op::Cumsum(..) => "cumsum",
         }
     }
 
@@ -230,7 +232,8 @@ impl Op {
             | Op::Cast(x)
             | Op::Copy(x)
             | Op::Unfold(x, _)
-            | Op::Fold(x, _) => out.push(x),
+            | Op::Fold(x, _)
+            | Op::Cumsum(x, _) => out.push(x),
             Op::Binary(a, b, _) | Op::Matmul(a, b) | Op::Where(_, a, b) => {
                 out.push(a);
                 out.push(b);
@@ -257,7 +260,8 @@ impl Op {
             | Op::Cast(x)
             | Op::Copy(x)
             | Op::Unfold(x, _)
-            | Op::Fold(x, _) => out.push(x),
+            | Op::Fold(x, _)
+            | Op::Cumsum(x, _) => out.push(x),
             Op::IndexSelect(x, _, i) | Op::Gather(x, _, i) => {
                 out.push(x);
                 out.push(i);
@@ -312,6 +316,20 @@ impl Op {
                         let c = 2.0 / std::f64::consts::PI.sqrt();
                         g.mul(&x.square()?.neg()?.exp()?.mul_scalar(c)?)?
                     }
+                    UnaryOp::Expm1 => g.mul(&out.add_scalar(1.0)?)?,
+                    UnaryOp::Log2 => g.div(&x.mul_scalar(std::f64::consts::LN_2)?)?,
+                    UnaryOp::Log10 => g.div(&x.mul_scalar(std::f64::consts::LN_10)?)?,
+                    UnaryOp::Tan => g.mul(&out.square()?.add_scalar(1.0)?)?,
+                    UnaryOp::Asin => g.mul(&x.square()?.affine(-1.0, 1.0)?.rsqrt()?)?,
+                    UnaryOp::Acos => g.mul(&x.square()?.affine(-1.0, 1.0)?.rsqrt()?)?.neg()?,
+                    UnaryOp::Atan => g.div(&x.square()?.add_scalar(1.0)?)?,
+                    UnaryOp::Sinh => g.mul(&x.cosh()?)?,
+                    UnaryOp::Cosh => g.mul(&x.sinh()?)?,
+                    UnaryOp::Asinh => g.mul(&x.square()?.add_scalar(1.0)?.rsqrt()?)?,
+                    UnaryOp::Acosh => g.mul(&x.square()?.add_scalar(-1.0)?.rsqrt()?)?,
+                    UnaryOp::Atanh => g.div(&x.square()?.affine(-1.0, 1.0)?)?,
+                    // Piecewise constant: the gradient is zero everywhere (PyTorch's rule too).
+                    UnaryOp::Floor | UnaryOp::Ceil | UnaryOp::Round | UnaryOp::Trunc => return Ok(smallvec::smallvec![None]),
                     UnaryOp::Affine { mul, .. } => g.mul_scalar(mul)?,
                     UnaryOp::PowScalar(e) => {
                         if e == 0.0 {
@@ -364,6 +382,14 @@ impl Op {
                             })
                             .transpose()?;
                         (ga, gb)
+                    }
+                    BinaryOp::Atan2 => {
+                        // d/da atan2(a, b) = b / (a² + b²), d/db = -a / (a² + b²).
+                        let r = a.square()?.add(&b.square()?)?;
+                        (
+                            na.then(|| g.mul(b)?.div(&r)).transpose()?,
+                            nb.then(|| g.mul(a)?.div(&r)?.neg()).transpose()?,
+                        )
                     }
                     BinaryOp::Maximum | BinaryOp::Minimum => {
                         // PyTorch's rule: half the gradient to each side of a tie, none to the side
@@ -487,6 +513,11 @@ impl Op {
                 smallvec::smallvec![Some(g.fold2d((d[2], d[3]), w.kernel, w.stride, w.padding, w.dilation,)?)]
             }
             Op::Fold(_, w) => smallvec::smallvec![Some(g.unfold2d(w.kernel, w.stride, w.padding, w.dilation)?)],
+            // Each input feeds every later output: the gradient is the reversed running sum of g.
+            Op::Cumsum(_, d) => {
+                let d = [*d as isize];
+                smallvec::smallvec![Some(g.flip(&d)?.cumsum(d[0])?.flip(&d)?)]
+            }
         })
     }
 }

@@ -34,6 +34,22 @@ pub enum UnaryOp {
     Relu,
     Softplus,
     Erf,
+    Expm1,
+    Log2,
+    Log10,
+    Tan,
+    Asin,
+    Acos,
+    Atan,
+    Sinh,
+    Cosh,
+    Asinh,
+    Acosh,
+    Atanh,
+    Floor,
+    Ceil,
+    Round,
+    Trunc,
     /// -1, 0 or 1 (0 at 0); not differentiable, used inside derivative formulas.
     Sign,
     /// `x * mul + add`.
@@ -75,6 +91,22 @@ impl UnaryOp {
             UnaryOp::Relu => "relu",
             UnaryOp::Softplus => "softplus",
             UnaryOp::Erf => "erf",
+            UnaryOp::Expm1 => "expm1",
+            UnaryOp::Log2 => "log2",
+            UnaryOp::Log10 => "log10",
+            UnaryOp::Tan => "tan",
+            UnaryOp::Asin => "asin",
+            UnaryOp::Acos => "acos",
+            UnaryOp::Atan => "atan",
+            UnaryOp::Sinh => "sinh",
+            UnaryOp::Cosh => "cosh",
+            UnaryOp::Asinh => "asinh",
+            UnaryOp::Acosh => "acosh",
+            UnaryOp::Atanh => "atanh",
+            UnaryOp::Floor => "floor",
+            UnaryOp::Ceil => "ceil",
+            UnaryOp::Round => "round",
+            UnaryOp::Trunc => "trunc",
             UnaryOp::Sign => "sign",
             UnaryOp::Affine { .. } => "affine",
             UnaryOp::PowScalar(_) => "powf",
@@ -97,6 +129,8 @@ pub enum BinaryOp {
     Pow,
     Maximum,
     Minimum,
+    /// Four-quadrant `atan(a / b)`.
+    Atan2,
 }
 
 impl BinaryOp {
@@ -111,6 +145,7 @@ impl BinaryOp {
             BinaryOp::Pow => "pow",
             BinaryOp::Maximum => "maximum",
             BinaryOp::Minimum => "minimum",
+            BinaryOp::Atan2 => "atan2",
         }
     }
 }
@@ -313,6 +348,11 @@ impl Storage {
             })
             .collect();
         Ok(Storage::Cpu(CpuStorage::cat(&cpu, dim, out)?))
+    }
+    pub(crate) fn cumsum(&self, l: &Layout, dim: usize) -> Result<Storage> {
+        match self {
+            Storage::Cpu(s) => Ok(Storage::Cpu(s.cumsum(l, dim)?)),
+        }
     }
     pub(crate) fn pad(&self, l: &Layout, pads: &[(usize, usize)], value: f64, out: &Shape) -> Result<Storage> {
         match self {

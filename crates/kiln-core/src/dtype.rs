@@ -81,6 +81,42 @@ pub trait Float:
     fn abs(self) -> Self;
     fn powf(self, e: Self) -> Self;
     fn erf(self) -> Self;
+    /// `exp_m1` of the primitive float type.
+    fn exp_m1(self) -> Self;
+    /// `log2` of the primitive float type.
+    fn log2(self) -> Self;
+    /// `log10` of the primitive float type.
+    fn log10(self) -> Self;
+    /// `tan` of the primitive float type.
+    fn tan(self) -> Self;
+    /// `asin` of the primitive float type.
+    fn asin(self) -> Self;
+    /// `acos` of the primitive float type.
+    fn acos(self) -> Self;
+    /// `atan` of the primitive float type.
+    fn atan(self) -> Self;
+    /// `sinh` of the primitive float type.
+    fn sinh(self) -> Self;
+    /// `cosh` of the primitive float type.
+    fn cosh(self) -> Self;
+    /// `asinh` of the primitive float type.
+    fn asinh(self) -> Self;
+    /// `acosh` of the primitive float type.
+    fn acosh(self) -> Self;
+    /// `atanh` of the primitive float type.
+    fn atanh(self) -> Self;
+    /// `floor` of the primitive float type.
+    fn floor(self) -> Self;
+    /// `ceil` of the primitive float type.
+    fn ceil(self) -> Self;
+    /// `round_ties_even` of the primitive float type.
+    fn round_ties_even(self) -> Self;
+    /// `trunc` of the primitive float type.
+    fn trunc(self) -> Self;
+    /// Four-quadrant arctangent of `self / o`.
+    fn atan2(self, o: Self) -> Self;
+    /// Whether the value is NaN.
+    fn is_nan_val(self) -> bool;
     fn is_finite(self) -> bool;
     fn max_val(self, o: Self) -> Self;
     fn min_val(self, o: Self) -> Self;
@@ -154,6 +190,78 @@ macro_rules! impl_float {
             #[inline(always)]
             fn powf(self, e: Self) -> Self {
                 <$t>::powf(self, e)
+            }
+            #[inline(always)]
+            fn exp_m1(self) -> Self {
+                <$t>::exp_m1(self)
+            }
+            #[inline(always)]
+            fn log2(self) -> Self {
+                <$t>::log2(self)
+            }
+            #[inline(always)]
+            fn log10(self) -> Self {
+                <$t>::log10(self)
+            }
+            #[inline(always)]
+            fn tan(self) -> Self {
+                <$t>::tan(self)
+            }
+            #[inline(always)]
+            fn asin(self) -> Self {
+                <$t>::asin(self)
+            }
+            #[inline(always)]
+            fn acos(self) -> Self {
+                <$t>::acos(self)
+            }
+            #[inline(always)]
+            fn atan(self) -> Self {
+                <$t>::atan(self)
+            }
+            #[inline(always)]
+            fn sinh(self) -> Self {
+                <$t>::sinh(self)
+            }
+            #[inline(always)]
+            fn cosh(self) -> Self {
+                <$t>::cosh(self)
+            }
+            #[inline(always)]
+            fn asinh(self) -> Self {
+                <$t>::asinh(self)
+            }
+            #[inline(always)]
+            fn acosh(self) -> Self {
+                <$t>::acosh(self)
+            }
+            #[inline(always)]
+            fn atanh(self) -> Self {
+                <$t>::atanh(self)
+            }
+            #[inline(always)]
+            fn floor(self) -> Self {
+                <$t>::floor(self)
+            }
+            #[inline(always)]
+            fn ceil(self) -> Self {
+                <$t>::ceil(self)
+            }
+            #[inline(always)]
+            fn round_ties_even(self) -> Self {
+                <$t>::round_ties_even(self)
+            }
+            #[inline(always)]
+            fn trunc(self) -> Self {
+                <$t>::trunc(self)
+            }
+            #[inline(always)]
+            fn atan2(self, o: Self) -> Self {
+                <$t>::atan2(self, o)
+            }
+            #[inline(always)]
+            fn is_nan_val(self) -> bool {
+                <$t>::is_nan(self)
             }
             #[inline(always)]
             fn erf(self) -> Self {

@@ -96,6 +96,7 @@ binary_methods! {
     pow => Pow, "Elementwise `self ^ rhs`.";
     maximum => Maximum, "Elementwise maximum; NaN propagates. As in PyTorch, ties split the gradient evenly and a NaN on either side gives both sides the whole gradient.";
     minimum => Minimum, "Elementwise minimum; NaN propagates. Gradient as [`Tensor::maximum`]'s.";
+    atan2 => Atan2, "Elementwise four-quadrant arctangent of `self / rhs` (`torch.atan2(self, rhs)`), in `[-π, π]`.";
 }
 
 macro_rules! cmp_methods {
@@ -152,6 +153,22 @@ unary_methods! {
     relu => Relu, "Elementwise `max(x, 0)`; NaN stays NaN. The gradient is 0 where x <= 0 and passes elsewhere, NaN included (PyTorch's rule).";
     softplus => Softplus, "Elementwise `ln(1 + e^x)` (PyTorch's default threshold of 20, above which it is `x`).";
     erf => Erf, "Elementwise error function.";
+    expm1 => Expm1, "Elementwise `e^x - 1`, accurate for small `x`.";
+    log2 => Log2, "Elementwise base-2 logarithm.";
+    log10 => Log10, "Elementwise base-10 logarithm.";
+    tan => Tan, "Elementwise tangent.";
+    asin => Asin, "Elementwise arcsine (NaN outside `[-1, 1]`).";
+    acos => Acos, "Elementwise arccosine (NaN outside `[-1, 1]`).";
+    atan => Atan, "Elementwise arctangent.";
+    sinh => Sinh, "Elementwise hyperbolic sine.";
+    cosh => Cosh, "Elementwise hyperbolic cosine.";
+    asinh => Asinh, "Elementwise inverse hyperbolic sine.";
+    acosh => Acosh, "Elementwise inverse hyperbolic cosine (NaN below 1).";
+    atanh => Atanh, "Elementwise inverse hyperbolic tangent (NaN outside `[-1, 1]`).";
+    floor => Floor, "Elementwise floor (round toward -∞). The gradient is zero everywhere, as in PyTorch.";
+    ceil => Ceil, "Elementwise ceiling (round toward +∞). The gradient is zero everywhere, as in PyTorch.";
+    round => Round, "Elementwise rounding to the nearest integer, halves to even (`torch.round`: 0.5 → 0, 1.5 → 2, -2.5 → -2). The gradient is zero everywhere.";
+    trunc => Trunc, "Elementwise rounding toward zero. The gradient is zero everywhere, as in PyTorch.";
     sign => Sign, "Elementwise sign (-1, 0, 1); not differentiable (gradient zero).";
 }
 
@@ -744,6 +761,224 @@ impl Tensor {
         let storage = self.0.storage.pad(&self.0.layout, &full, value, &out)?;
         let rec = tracking(&[self]).then(|| Op::Pad(self.clone(), full));
         Tensor::make(storage, out, rec, "pad")
+    }
+}
+
+impl Tensor {
+    // ---------------------------------------------------------------- flips, triangles, running sums
+
+    /// Reverses the order of elements along each of `dims` (`torch.flip`). Recorded as
+    /// `index_select`s with a reversed index, so the gradient (and every higher order) is theirs.
+    /// A dim named twice is an error, as in torch.
+    pub fn flip(&self, dims: &[isize]) -> Result<Tensor> {
+        let mut seen: Vec<usize> = Vec::with_capacity(dims.len());
+        for &d in dims {
+            let d = self.shape().dim(d, "flip")?;
+            if seen.contains(&d) {
+                return Err(Error::shape(
+                    "flip",
+                    format!("dimension {d} appears more than once in {dims:?} (shape {})", self.shape()),
+                ));
+            }
+            seen.push(d);
+        }
+        let mut out = self.clone();
+        for d in seen {
+            let n = self.dims()[d];
+            if n <= 1 {
+                continue;
+            }
+            let idx: Vec<i64> = (0..n as i64).rev().collect();
+            out = out.index_select(d as isize, &Tensor::from_vec(idx, [n])?)?;
+        }
+        Ok(out)
+    }
+
+    /// The u8 mask over the last two dims of this tensor that keeps `col - row <= diagonal`
+    /// (`lower`) or `col - row >= diagonal` (upper).
+    fn triangle_mask(&self, diagonal: i64, lower: bool, op: &'static str) -> Result<Tensor> {
+        if self.rank() < 2 {
+            return Err(Error::shape(op, format!("needs at least 2 dims, got shape {}", self.shape())));
+        }
+        let (rows, cols) = (self.dims()[self.rank() - 2], self.dims()[self.rank() - 1]);
+        let n = mul_checked(rows, cols, op, || format!("the last two dims of {}", self.shape()))?;
+        out_shape(&[rows, cols], DType::U8, op)?;
+        let mut m = Vec::with_capacity(n);
+        for r in 0..rows {
+            for c in 0..cols {
+                // i128: the difference of two usizes and an i64 cannot overflow it.
+                let off = c as i128 - r as i128;
+                let keep = if lower { off <= diagonal as i128 } else { off >= diagonal as i128 };
+                m.push(keep as u8);
+            }
+        }
+        Tensor::from_vec(m, [rows, cols])
+    }
+    /// The lower triangle of the last two dims (`torch.tril`): keeps `col - row <= diagonal`, zeros
+    /// the rest (`diagonal` 0 is the main diagonal, positive above it). Needs rank ≥ 2. The
+    /// gradient passes through the kept entries only (recorded as a `where_cond`).
+    pub fn tril(&self, diagonal: i64) -> Result<Tensor> {
+        let mask = self.triangle_mask(diagonal, true, "tril")?;
+        mask.where_cond(self, &self.scalar_like(0.0))
+    }
+    /// The upper triangle of the last two dims (`torch.triu`): keeps `col - row >= diagonal`; see
+    /// [`Tensor::tril`].
+    pub fn triu(&self, diagonal: i64) -> Result<Tensor> {
+        let mask = self.triangle_mask(diagonal, false, "triu")?;
+        mask.where_cond(self, &self.scalar_like(0.0))
+    }
+
+    /// Running sums along `dim` (`torch.cumsum`), float dtypes only. The gradient is the reversed
+    /// running sum of the output gradient (`flip(cumsum(flip(g)))`), built from differentiable ops.
+    pub fn cumsum(&self, dim: isize) -> Result<Tensor> {
+        float_check(self, "cumsum")?;
+        let d = self.shape().dim(dim, "cumsum")?;
+        let storage = self.0.storage.cumsum(&self.0.layout, d)?;
+        let rec = tracking(&[self]).then(|| Op::Cumsum(self.clone(), d));
+        Tensor::make(storage, self.shape().clone(), rec, "cumsum")
+    }
+}
+
+impl Tensor {
+    // ---------------------------------------------------------------- products and non-finite values
+
+    /// Product over `dim` (`torch.prod(x, dim, keepdim)`), float dtypes only; an empty dim gives 1.
+    /// Computed as a tree of elementwise products of the two halves of the dim (about log2(n)
+    /// recorded `mul`s), so the gradient follows the product rule exactly: where the input holds
+    /// zeros, each element's gradient is the product of the other elements (nonzero for the only
+    /// zero, zero when there are two or more), as in PyTorch and with no `out / x` division; every
+    /// higher order works too.
+    pub fn prod(&self, dim: isize, keepdim: bool) -> Result<Tensor> {
+        float_check(self, "prod")?;
+        let d = self.shape().dim(dim, "prod")?;
+        let mut x = self.clone();
+        if x.dims()[d] == 0 {
+            let mut shape = self.dims().to_vec();
+            shape[d] = 1;
+            x = Tensor::full(shape, 1.0, self.dtype())?;
+        }
+        while x.dims()[d] > 1 {
+            let n = x.dims()[d];
+            let half = n / 2;
+            let paired = x.narrow(d as isize, 0, half)?.mul(&x.narrow(d as isize, half, half)?)?;
+            x = if n.is_multiple_of(2) {
+                paired
+            } else {
+                Tensor::cat(&[paired, x.narrow(d as isize, n - 1, 1)?], d as isize)?
+            };
+        }
+        if keepdim {
+            Ok(x)
+        } else {
+            x.squeeze(d as isize)
+        }
+    }
+    /// Running products along `dim` (`torch.cumprod`), float dtypes only. A log-step scan
+    /// (`y[i] *= y[i - s]` for s = 1, 2, 4, ...) of recorded `mul`s and `cat`s, so zeros need no
+    /// special case: the gradient is the exact product rule (PyTorch's values) at every order.
+    pub fn cumprod(&self, dim: isize) -> Result<Tensor> {
+        float_check(self, "cumprod")?;
+        let d = self.shape().dim(dim, "cumprod")?;
+        let n = self.dims()[d];
+        let di = d as isize;
+        let mut y = self.clone();
+        let mut s = 1;
+        while s < n {
+            let head = y.narrow(di, 0, s)?;
+            let tail = y.narrow(di, s, n - s)?.mul(&y.narrow(di, 0, n - s)?)?;
+            y = Tensor::cat(&[head, tail], di)?;
+            s = s.saturating_mul(2);
+        }
+        Ok(y)
+    }
+    /// 1 (u8) where the element is NaN (`torch.isnan`); integer tensors give all zeros.
+    pub fn isnan(&self) -> Result<Tensor> {
+        self.ne(self)
+    }
+    /// 1 (u8) where the element is +∞ or −∞ (`torch.isinf`); integer tensors give all zeros.
+    pub fn isinf(&self) -> Result<Tensor> {
+        if !self.dtype().is_float() {
+            return self.ne(self);
+        }
+        self.detach().abs()?.eq_scalar(f64::INFINITY)
+    }
+    /// Replaces NaN by `nan`, +∞ by `posinf` and −∞ by `neginf` (`torch.nan_to_num`); a `None`
+    /// infinity bound means the dtype's largest (or lowest) finite value, as in torch. Float dtypes
+    /// only. The gradient passes where the input is finite and is zero at the replaced elements.
+    pub fn nan_to_num(&self, nan: f64, posinf: Option<f64>, neginf: Option<f64>) -> Result<Tensor> {
+        float_check(self, "nan_to_num")?;
+        let (lo, hi) = match self.dtype() {
+            DType::F32 => (f32::MIN as f64, f32::MAX as f64),
+            _ => (f64::MIN, f64::MAX),
+        };
+        let x = self.detach();
+        let y = x.isnan()?.where_cond(&self.scalar_like(nan), self)?;
+        let y = x
+            .eq_scalar(f64::INFINITY)?
+            .where_cond(&self.scalar_like(posinf.unwrap_or(hi)), &y)?;
+        x.eq_scalar(f64::NEG_INFINITY)?
+            .where_cond(&self.scalar_like(neginf.unwrap_or(lo)), &y)
+    }
+}
+
+impl Tensor {
+    // ---------------------------------------------------------------- std, roll, repeat
+
+    /// Standard deviation over `dims` (empty = all): the square root of [`Tensor::var`] with the
+    /// same `correction` (PyTorch's default is 1). Its gradient is infinite or NaN where the
+    /// variance is 0, as in torch.
+    pub fn std(&self, dims: &[isize], correction: usize, keepdim: bool) -> Result<Tensor> {
+        float_check(self, "std")?;
+        self.var(dims, correction, keepdim)?.sqrt()
+    }
+
+    /// Rotates the elements along `dim` by `shift` places (`torch.roll(x, shift, dim)`): element `i`
+    /// moves to `(i + shift) mod n`; negative shifts go the other way. Built from `narrow` and
+    /// `cat`, so the gradient is the opposite roll, at every order.
+    pub fn roll(&self, shift: i64, dim: isize) -> Result<Tensor> {
+        let d = self.shape().dim(dim, "roll")?;
+        let n = self.dims()[d];
+        if n == 0 {
+            return Ok(self.clone());
+        }
+        // rem_euclid of an i128 by a usize that fits: always in [0, n).
+        let s = (shift as i128).rem_euclid(n as i128) as usize;
+        if s == 0 {
+            return Ok(self.clone());
+        }
+        let di = d as isize;
+        Tensor::cat(&[self.narrow(di, n - s, s)?, self.narrow(di, 0, n - s)?], di)
+    }
+
+    /// Tiles the tensor `reps[i]` times along dim `i` (`torch.Tensor.repeat`); `reps` may be
+    /// longer than the rank, adding leading dims, but not shorter. Built from `expand` and
+    /// `reshape`, so the gradient sums over the copies, at every order.
+    pub fn repeat(&self, reps: &[usize]) -> Result<Tensor> {
+        const OP: &str = "repeat";
+        if reps.len() < self.rank() {
+            return Err(Error::shape(
+                OP,
+                format!(
+                    "{} repeats for a tensor of shape {} (need at least one per dim)",
+                    reps.len(),
+                    self.shape()
+                ),
+            ));
+        }
+        let lead = reps.len() - self.rank();
+        let src: Vec<usize> = std::iter::repeat_n(1, lead).chain(self.dims().iter().copied()).collect();
+        let mut inter = Vec::with_capacity(2 * src.len());
+        let mut wide = Vec::with_capacity(2 * src.len());
+        let mut out = Vec::with_capacity(src.len());
+        for (i, (&d, &r)) in src.iter().zip(reps).enumerate() {
+            inter.extend([1, d]);
+            wide.extend([r, d]);
+            out.push(mul_checked(r, d, OP, || {
+                format!("dimension {i} of {} repeated {r} times", self.shape())
+            })?);
+        }
+        let out = out_shape(&out, self.dtype(), OP)?;
+        self.reshape(inter)?.expand(wide)?.reshape(out)
     }
 }
 

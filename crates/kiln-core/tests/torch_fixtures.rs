@@ -111,6 +111,32 @@ fn run(op: &str, xs: &[Tensor], args: &Value) -> Result<Tensor> {
         "reshape" => x.reshape(isizes(&args["shape"]).iter().map(|&d| d as usize).collect::<Vec<_>>()),
         "expand" => x.expand(isizes(&args["shape"]).iter().map(|&d| d as usize).collect::<Vec<_>>()),
         "matmul" => x.matmul(&xs[1]),
+        "expm1" => x.expm1(),
+        "log2" => x.log2(),
+        "log10" => x.log10(),
+        "tan" => x.tan(),
+        "asin" => x.asin(),
+        "acos" => x.acos(),
+        "atan" => x.atan(),
+        "sinh" => x.sinh(),
+        "cosh" => x.cosh(),
+        "asinh" => x.asinh(),
+        "acosh" => x.acosh(),
+        "atanh" => x.atanh(),
+        "floor" => x.floor(),
+        "ceil" => x.ceil(),
+        "round" => x.round(),
+        "trunc" => x.trunc(),
+        "atan2" => x.atan2(&xs[1]),
+        "flip" => x.flip(&isizes(&args["dims"])),
+        "tril" => x.tril(args["diagonal"].as_i64().unwrap()),
+        "triu" => x.triu(args["diagonal"].as_i64().unwrap()),
+        "cumsum" => x.cumsum(dim),
+        "prod" => x.prod(dim, keep),
+        "cumprod" => x.cumprod(dim),
+        "std" => x.std(&isizes(&args["dims"]), args["correction"].as_u64().unwrap() as usize, keep),
+        "roll" => x.roll(args["shift"].as_i64().unwrap(), dim),
+        "repeat" => x.repeat(&isizes(&args["reps"]).iter().map(|&r| r as usize).collect::<Vec<_>>()),
         other => panic!("fixture names an op this test does not know: {other}"),
     }
 }
@@ -134,10 +160,20 @@ fn close(got: &[f64], want: &[f64], dtype: DType) -> std::result::Result<(), Str
 
 #[test]
 fn every_op_matches_pytorch() {
-    let text = include_str!("fixtures/ops.json");
+    check_fixture(include_str!("fixtures/ops.json"), 250);
+}
+
+/// The ops added for issue #11 (`fixtures/more_ops.json`, same generator and format).
+#[test]
+fn more_ops_match_pytorch() {
+    check_fixture(include_str!("fixtures/more_ops.json"), 70);
+}
+
+/// Runs every case of one fixture file (which must hold more than `min_cases`).
+fn check_fixture(text: &str, min_cases: usize) {
     let root: Value = serde_json::from_str(text).unwrap();
     let cases = root["cases"].as_array().unwrap();
-    assert!(cases.len() > 250, "fixture unexpectedly small");
+    assert!(cases.len() > min_cases, "fixture unexpectedly small");
     let mut failures = Vec::new();
     for case in cases {
         let name = case["name"].as_str().unwrap();

@@ -261,6 +261,22 @@ fn unary_float<T: Float + CpuElement>(x: &[T], l: &Layout, op: UnaryOp) -> AResu
             map1(x, l, move |v| if v > th { v } else { v.exp().ln_1p() })
         }
         UnaryOp::Erf => map1(x, l, move |v| v.erf()),
+        UnaryOp::Expm1 => map1(x, l, move |v| v.exp_m1()),
+        UnaryOp::Log2 => map1(x, l, move |v| v.log2()),
+        UnaryOp::Log10 => map1(x, l, move |v| v.log10()),
+        UnaryOp::Tan => map1(x, l, move |v| v.tan()),
+        UnaryOp::Asin => map1(x, l, move |v| v.asin()),
+        UnaryOp::Acos => map1(x, l, move |v| v.acos()),
+        UnaryOp::Atan => map1(x, l, move |v| v.atan()),
+        UnaryOp::Sinh => map1(x, l, move |v| v.sinh()),
+        UnaryOp::Cosh => map1(x, l, move |v| v.cosh()),
+        UnaryOp::Asinh => map1(x, l, move |v| v.asinh()),
+        UnaryOp::Acosh => map1(x, l, move |v| v.acosh()),
+        UnaryOp::Atanh => map1(x, l, move |v| v.atanh()),
+        UnaryOp::Floor => map1(x, l, move |v| v.floor()),
+        UnaryOp::Ceil => map1(x, l, move |v| v.ceil()),
+        UnaryOp::Round => map1(x, l, move |v| v.round_ties_even()),
+        UnaryOp::Trunc => map1(x, l, move |v| v.trunc()),
         UnaryOp::Sign => map1(x, l, move |v| {
             if v > zero {
                 one
@@ -318,6 +334,7 @@ fn binary_float<T: Float>(a: &[T], la: &Layout, b: &[T], lb: &Layout, out: &Shap
         BinaryOp::Pow => map2(a, la, b, lb, out, move |x, y| x.powf(y)),
         BinaryOp::Maximum => map2(a, la, b, lb, out, move |x, y| x.max_val(y)),
         BinaryOp::Minimum => map2(a, la, b, lb, out, move |x, y| x.min_val(y)),
+        BinaryOp::Atan2 => map2(a, la, b, lb, out, move |x, y| x.atan2(y)),
     }
 }
 
@@ -328,7 +345,7 @@ fn binary_i64(a: &[i64], la: &Layout, b: &[i64], lb: &Layout, out: &Shape, op: B
         BinaryOp::Mul => map2(a, la, b, lb, out, move |x, y| x.wrapping_mul(y)),
         BinaryOp::Maximum => map2(a, la, b, lb, out, move |x, y| x.max(y)),
         BinaryOp::Minimum => map2(a, la, b, lb, out, move |x, y| x.min(y)),
-        BinaryOp::Div | BinaryOp::Pow | BinaryOp::AddScaled(_) => {
+        BinaryOp::Div | BinaryOp::Pow | BinaryOp::AddScaled(_) | BinaryOp::Atan2 => {
             return Err(Error::DType {
                 op: op.name(),
                 expected: "f32 or f64",
@@ -727,6 +744,36 @@ impl CpuStorage {
         }
         let v = any_dtype!(self, v => arg_kernel(v, l, dim, max));
         Ok(CpuStorage::I64(v.map_err(|e| e.at(if max { "argmax" } else { "argmin" }))?))
+    }
+    /// Running sums along `dim`, as a contiguous buffer of the same shape (floats only).
+    pub(crate) fn cumsum(&self, l: &Layout, dim: usize) -> Result<Self> {
+        fn k<T: Float + Sync + Send>(x: &[T], l: &Layout, dim: usize) -> AResult<Vec<T>> {
+            let mut buf = map1(x, l, |v| v)?;
+            let dims = &l.shape.0;
+            let n = dims[dim];
+            // The product of a suffix of dims divides the element count, which fits in usize.
+            let inner: usize = dims[dim + 1..].iter().product();
+            let block = n * inner;
+            if block == 0 {
+                return Ok(buf);
+            }
+            for chunk in buf.chunks_exact_mut(block) {
+                for i in 1..n {
+                    let (done, rest) = chunk.split_at_mut(i * inner);
+                    let prev = &done[(i - 1) * inner..];
+                    for (c, &p) in rest[..inner].iter_mut().zip(prev) {
+                        *c += p;
+                    }
+                }
+            }
+            Ok(buf)
+        }
+        let s = match self {
+            CpuStorage::F32(v) => k(v, l, dim).map(CpuStorage::F32),
+            CpuStorage::F64(v) => k(v, l, dim).map(CpuStorage::F64),
+            _ => return Err(self.float_only("cumsum")),
+        };
+        s.map_err(|e| e.at("cumsum"))
     }
     /// A contiguous copy; `op` names the caller in an allocation error.
     pub(crate) fn copy_strided(&self, l: &Layout, op: &'static str) -> Result<Self> {
