@@ -87,9 +87,13 @@ fn judge(
         Ok(y) => {
             let (h, w) = (oh.unwrap(), ow.unwrap());
             prop_assert_eq!(y.dims(), &[1, c, h as usize, w as usize][..], "{}", layer);
-            prop_assert!(small, "{}: unexpectedly large output computed", layer);
+            // Small geometry can still give a moderate output (3×4 padded by 3 and 2 is 9×8); what
+            // must never be computed is an output or im2col buffer far past any real input.
+            prop_assert!(h * w * taps.max(1) < 1u128 << 32, "{}: unexpectedly large output computed", layer);
         }
-        Err(e) => prop_assert!(!small, "{}: {}", layer, e),
+        // Max pooling also refuses a window that lies wholly in the padding (as PyTorch does);
+        // that is a refusal of the geometry, not of the size.
+        Err(e) => prop_assert!(!small || e.to_string().contains("no input element"), "{}: {}", layer, e),
     }
     Ok(())
 }
