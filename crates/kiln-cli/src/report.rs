@@ -410,22 +410,9 @@ impl RunReport {
     }
 }
 
-/// XML-escapes text for element content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// XML-escapes text for element content and attribute values: the diagrams' escaping, so the
+/// page and the SVG inside it agree.
+pub use kiln_logic::diagram::xml_escape as esc;
 
 const CSS: &str = "
 :root{--fg:#1f2933;--muted:#5f6b7a;--line:#d9dee5;--bad:#b42318;--badbg:#fdecea;--badcell:#f7b9b3;--ok:#1e7b45;--okbg:#e4f4ea;--accent:#2b6cb0}

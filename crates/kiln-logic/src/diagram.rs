@@ -160,7 +160,9 @@ fn wires(c: &Circuit) -> Vec<(Node, Node, usize)> {
     out
 }
 
-fn xml_escape(s: &str) -> String {
+/// XML-escapes text for element content and attribute values (`'` as `&#39;`, which HTML
+/// also reads); control characters XML cannot hold become U+FFFD.
+pub fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for ch in s.chars() {
         match ch {
@@ -168,7 +170,7 @@ fn xml_escape(s: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
+            '\'' => out.push_str("&#39;"),
             // XML 1.0 cannot hold other control characters, not even as references.
             c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('\u{FFFD}'),
             c => out.push(c),
