@@ -30,7 +30,7 @@ enum Commands {
     Learn(commands::learn::LearnArgs),
     /// Walk through the lecture: units learn gates, XOR by composition, verification, gradient vs discrete search.
     Demo(commands::demo::DemoArgs),
-    /// Resynthesise a circuit (cut rewriting with optimum 4-input subcircuits, resubstitution) without changing its function.
+    /// Resynthesise a circuit (cut rewriting with optimum 4-input subcircuits, resubstitution, SAT-based window and whole-function resynthesis) without changing its function.
     Optimise(commands::optimise::OptimiseArgs),
     /// Accuracy of a program (AIGER, BLIF, grammar or JSON) on a PLA or CSV sample file.
     Eval(commands::eval::EvalArgs),

@@ -51,6 +51,7 @@
 //! against their 34 s and 14 s; CaDiCaL through `rustsat` needs a C++ build
 //! of minutes plus libclang. Figures in BENCHMARKS.md.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use batsat::{lbool, Callbacks, Lit, SolverInterface, SolverOpts, Var};
@@ -77,6 +78,11 @@ pub struct SatParams {
     /// Smallest size to try; sizes below the built-in lower bound are
     /// skipped anyway. Lets a caller resume after sizes it already refuted.
     pub min_gates: usize,
+    /// Solvers run on each size at once, differently seeded; the first
+    /// answer wins and stops the others. Solve times of one instance vary by
+    /// orders of magnitude with the search order, so on idle cores a
+    /// portfolio cuts the long tail. 1 = a single solver on this thread.
+    pub threads: usize,
 }
 
 impl Default for SatParams {
@@ -87,6 +93,7 @@ impl Default for SatParams {
             timeout: Some(Duration::from_secs(10)),
             conflict_limit: None,
             min_gates: 0,
+            threads: 1,
         }
     }
 }
@@ -553,13 +560,16 @@ impl Cnf {
 
 /// Stops the solver at the deadline or after a number of conflicts. Every
 /// learnt clause is one conflict, so counting them counts conflicts.
-struct Limits {
+#[derive(Clone, Copy)]
+struct Limits<'a> {
     deadline: Option<Instant>,
     max_conflicts: Option<u64>,
     conflicts: u64,
+    /// Set when another solver of a portfolio has answered.
+    done: Option<&'a AtomicBool>,
 }
 
-impl Callbacks for Limits {
+impl Callbacks for Limits<'_> {
     fn on_new_clause(&mut self, _c: &[Lit], src: batsat::ClauseKind) {
         if src == batsat::ClauseKind::Learnt {
             self.conflicts += 1;
@@ -567,7 +577,9 @@ impl Callbacks for Limits {
     }
 
     fn stop(&self) -> bool {
-        self.max_conflicts.is_some_and(|m| self.conflicts >= m) || self.deadline.is_some_and(|d| Instant::now() > d)
+        self.max_conflicts.is_some_and(|m| self.conflicts >= m)
+            || self.deadline.is_some_and(|d| Instant::now() > d)
+            || self.done.is_some_and(|d| d.load(Ordering::Relaxed))
     }
 }
 
@@ -578,8 +590,58 @@ enum Answer {
     Unknown,
 }
 
-fn solve(e: &Encoding, limits: Limits, stats: &mut SatStats) -> Answer {
-    let mut solver = batsat::Solver::new(SolverOpts::default(), limits);
+/// Runs `threads` differently seeded solvers on `e` and returns the first
+/// definite answer (all answers agree: the instance is the same).
+fn solve(e: &Encoding, limits: Limits, threads: usize, stats: &mut SatStats) -> Answer {
+    if threads <= 1 {
+        return solve_one(e, limits, 0, stats);
+    }
+    let done = AtomicBool::new(false);
+    let results: Vec<(Answer, SatStats)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let done = &done;
+                s.spawn(move || {
+                    let mut st = SatStats::default();
+                    let l = Limits {
+                        done: Some(done),
+                        ..limits
+                    };
+                    let a = solve_one(e, l, i, &mut st);
+                    if !matches!(a, Answer::Unknown) {
+                        done.store(true, Ordering::Relaxed);
+                    }
+                    (a, st)
+                })
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    let mut answer = Answer::Unknown;
+    for (a, st) in results {
+        stats.conflicts += st.conflicts;
+        stats.decisions += st.decisions;
+        if matches!(answer, Answer::Unknown) {
+            answer = a;
+        }
+    }
+    answer
+}
+
+fn solve_one(e: &Encoding, limits: Limits, seed: usize, stats: &mut SatStats) -> Answer {
+    let opts = if seed == 0 {
+        SolverOpts::default()
+    } else {
+        // Other members start from random activities and take an occasional
+        // random decision, so they explore different parts of the search.
+        SolverOpts {
+            random_seed: 91_648_253.0 + 7_919.0 * seed as f64,
+            rnd_init_act: true,
+            random_var_freq: 0.01,
+            ..SolverOpts::default()
+        }
+    };
+    let mut solver = batsat::Solver::new(opts, limits);
     let vars: Vec<Var> = (0..e.cnf.num_vars).map(|_| solver.new_var_default()).collect();
     let lit = |v: i32| Lit::new(vars[(v.unsigned_abs() - 1) as usize], v > 0);
     let mut buf: Vec<Lit> = Vec::new();
@@ -753,8 +815,9 @@ pub fn synthesize(table: &Table, params: &SatParams) -> Result<SatResult, SatErr
             deadline,
             max_conflicts: params.conflict_limit,
             conflicts: 0,
+            done: None,
         };
-        let answer = solve(&e, limits, &mut stats);
+        let answer = solve(&e, limits, params.threads, &mut stats);
         stats.per_size.push((k, t0.elapsed().as_secs_f64()));
         match answer {
             Answer::Sat(model) => {

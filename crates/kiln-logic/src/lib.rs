@@ -42,6 +42,7 @@ pub mod search;
 pub mod source;
 pub mod table;
 pub mod verify;
+pub mod window_sat;
 
 pub use aig::{Aig, AigError, Lit};
 pub use circuit::{gate_from_truth_table, Circuit, CircuitError, GateExpr, Op, Signal};

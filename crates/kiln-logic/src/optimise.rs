@@ -17,6 +17,7 @@ use crate::circuit::Circuit;
 use crate::repair::{shrink, SHRINK_MAX_GATES};
 use crate::rewrite::{rewrite, RewriteParams};
 use crate::table::{Row, Table, MAX_OUTPUTS};
+use crate::window_sat::{exact_whole, resynthesize_windows, WindowParams, EXACT_WHOLE_MAX_GATES, EXACT_WHOLE_MAX_INPUTS};
 
 /// Resubstitution is skipped when one pass would take more word operations
 /// than this (about a second).
@@ -43,6 +44,14 @@ pub struct OptimiseParams {
     /// Also resynthesise from the circuit's truth table (at most
     /// [`RESTRUCTURE_MAX_INPUTS`] inputs) and keep the smaller result.
     pub restructure: bool,
+    /// SAT-based window resynthesis after rewriting converges (`None`: off).
+    /// Its timeout is capped by the pipeline's remaining time.
+    pub windows: Option<WindowParams>,
+    /// For circuits of at most [`EXACT_WHOLE_MAX_INPUTS`] inputs and
+    /// [`EXACT_WHOLE_MAX_GATES`] gates, finally ask SAT for the whole function
+    /// with fewer gates, downward until a size is refuted (proving the result
+    /// minimum) or the remaining time ends.
+    pub exact: bool,
 }
 
 /// Most inputs for which [`optimise`] also starts over from the truth table.
@@ -57,6 +66,8 @@ impl Default for OptimiseParams {
             perturbations: 3,
             timeout: Some(Duration::from_secs(30)),
             restructure: true,
+            windows: Some(WindowParams::default()),
+            exact: true,
         }
     }
 }
@@ -83,8 +94,16 @@ pub struct OptimiseStats {
     /// The result came from the truth table rather than the given structure.
     pub restructured: bool,
     /// Gates saved by restructuring beyond what rewriting and resubstitution of the given
-    /// structure reached (so `gates_before − gates_after` is the sum of the three `removed_by_`).
+    /// structure reached (so `gates_before − gates_after` is the sum of the `removed_by_`).
     pub removed_by_restructure: usize,
+    /// Gates saved by SAT-based window resynthesis (and the rewriting it enabled).
+    pub removed_by_windows: usize,
+    /// Windows replaced by SAT-found circuits.
+    pub windows_replaced: usize,
+    /// Gates saved by whole-function SAT resynthesis.
+    pub removed_by_exact: usize,
+    /// The result is proven minimum by SAT (a circuit one gate smaller was refuted).
+    pub proven_minimum: bool,
     /// Wall-clock time.
     pub seconds: f64,
 }
@@ -190,6 +209,51 @@ pub fn optimise(circuit: &Circuit, params: &OptimiseParams) -> (Circuit, Optimis
                     best = candidate;
                 }
             }
+        }
+    }
+    if let Some(wp) = params.windows {
+        // Windows first reshape what rewriting converged to; rewriting then
+        // gets another go at the new structure.
+        loop {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                stats.timed_out = true;
+                break;
+            }
+            let before = best.num_gates();
+            let wp = WindowParams {
+                timeout: remaining(wp.timeout, deadline),
+                ..wp
+            };
+            let (w, ws) = resynthesize_windows(&best, &wp);
+            stats.windows_replaced += ws.replaced;
+            if ws.timed_out {
+                stats.timed_out = true;
+            }
+            if w.num_gates() >= before {
+                break;
+            }
+            let mut trial = stats;
+            let c = converge(w, params, deadline, &mut trial);
+            stats.iterations = trial.iterations;
+            stats.replacements = trial.replacements;
+            stats.timed_out |= trial.timed_out;
+            stats.removed_by_windows += before - c.num_gates();
+            best = c;
+            if stats.timed_out {
+                break;
+            }
+        }
+    }
+    if params.exact && best.inputs().len() <= EXACT_WHOLE_MAX_INPUTS && best.num_gates() <= EXACT_WHOLE_MAX_GATES {
+        let left = remaining(None, deadline);
+        if left.is_none_or(|l| !l.is_zero()) {
+            let (e, es) = exact_whole(&best, left, None);
+            stats.proven_minimum = es.proven_minimum;
+            if e.num_gates() < best.num_gates() {
+                stats.removed_by_exact = best.num_gates() - e.num_gates();
+                best = e;
+            }
+            stats.timed_out |= deadline.is_some_and(|d| Instant::now() >= d);
         }
     }
     // Last line of defence: a result that differs from the input on any

@@ -1252,6 +1252,7 @@ pub fn search_with(table: &Table, opts: &SearchOptions, choice: EngineChoice) ->
             max_gates: opts.max_gates,
             timeout: exact_end.map(|e| e.saturating_duration_since(Instant::now())),
             conflict_limit: None,
+            threads: 1,
             min_gates: refuted,
         };
         // An error here (an instance too large, or a decoded circuit that

@@ -1,11 +1,12 @@
 //! Cut enumeration, DAG-aware rewriting and the optimise pipeline: functions
 //! are preserved, gate counts never grow, and known redundant circuits shrink.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use kiln_logic::cuts::{enumerate_cuts, CutParams};
 use kiln_logic::optimise::{optimise, OptimiseParams};
 use kiln_logic::rewrite::{rewrite, RewriteParams};
+use kiln_logic::window_sat::{exact_whole, resynthesize_windows, WindowParams};
 use kiln_logic::{Circuit, Op, Signal, SplitMix64};
 
 const OPS: [Op; 10] = [
@@ -92,6 +93,116 @@ fn fast_rewrite() -> RewriteParams {
     RewriteParams::default()
 }
 
+/// The default pipeline with SAT effort bounded by conflicts rather than
+/// the clock, so results do not depend on machine speed.
+fn quick_optimise() -> OptimiseParams {
+    OptimiseParams {
+        windows: Some(WindowParams {
+            conflict_limit: 2_000,
+            timeout: None,
+            ..Default::default()
+        }),
+        exact: false,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn window_resynthesis_preserves_function_with_and_without_dont_cares() {
+    let mut saved = [0usize; 2];
+    for (k, &(n, g, m)) in [(4usize, 16usize, 2usize), (5, 25, 3), (6, 30, 1), (8, 40, 4), (18, 60, 3)]
+        .iter()
+        .enumerate()
+    {
+        for seed in 0..4u64 {
+            let c = random_circuit(seed * 17 + k as u64 + 1000, n, g, m);
+            for (d, dont_cares) in [false, true].into_iter().enumerate() {
+                let p = WindowParams {
+                    conflict_limit: 2_000,
+                    dont_cares,
+                    timeout: None,
+                    ..Default::default()
+                };
+                let (w, ws) = resynthesize_windows(&c, &p);
+                assert_equivalent(&c, &w, &format!("windows n={n} g={g} seed={seed} dc={dont_cares}"));
+                let before = c.simplify().num_gates();
+                assert!(w.num_gates() <= before);
+                assert_eq!(before - w.num_gates(), ws.gates_removed);
+                assert!(ws.sat_calls >= ws.windows && ws.windows >= ws.replaced);
+                saved[d] += ws.gates_removed;
+            }
+        }
+    }
+    // Random circuits carry redundancy that windows find, more of it with
+    // don't-cares.
+    assert!(saved[0] > 0 && saved[1] >= saved[0], "{saved:?}");
+}
+
+/// A majority of three built as a sum of products (5 gates) next to a
+/// parity sharing its inputs: one 3-leaf window with two outputs.
+#[test]
+fn shared_window_of_majority_and_parity_shrinks_to_the_full_adder() {
+    let mut c = Circuit::new(vec!["a".into(), "b".into(), "c".into()]);
+    let (a, b, ci) = (Signal::Input(0), Signal::Input(1), Signal::Input(2));
+    let ab = c.gate(Op::And, &[a, b]).unwrap();
+    let ac = c.gate(Op::And, &[a, ci]).unwrap();
+    let bc = c.gate(Op::And, &[b, ci]).unwrap();
+    let o1 = c.gate(Op::Or, &[ab, ac]).unwrap();
+    let maj = c.gate(Op::Or, &[o1, bc]).unwrap();
+    let x1 = c.gate(Op::Xor, &[a, b]).unwrap();
+    let s = c.gate(Op::Xor, &[x1, ci]).unwrap();
+    c.set_output("s", s).unwrap();
+    c.set_output("carry", maj).unwrap();
+    let p = WindowParams {
+        timeout: None,
+        ..Default::default()
+    };
+    let (w, ws) = resynthesize_windows(&c, &p);
+    assert_equivalent(&c, &w, "full adder");
+    assert_eq!(w.num_gates(), 5, "{ws:?}");
+    // The whole-function search then proves five minimum.
+    let (e, es) = exact_whole(&w, None, None);
+    assert_eq!(e.num_gates(), 5);
+    assert!(es.proven_minimum);
+}
+
+/// Observability don't-cares: a gate whose value only matters where
+/// another input masks it can be replaced by something cheaper.
+#[test]
+fn observability_dont_cares_remove_masked_logic() {
+    // y = a AND (a OR b) is a; the OR is only observed where a = 1, where it is 1.
+    let mut c = Circuit::new(vec!["a".into(), "b".into()]);
+    let (a, b) = (Signal::Input(0), Signal::Input(1));
+    let t = c.gate(Op::Or, &[a, b]).unwrap();
+    let y = c.gate(Op::And, &[a, t]).unwrap();
+    c.set_output("y", y).unwrap();
+    // Windows of one gate: the OR alone cannot shrink without don't-cares.
+    let one = |dont_cares| WindowParams {
+        max_gates: 1,
+        dont_cares,
+        timeout: None,
+        ..Default::default()
+    };
+    let (w, _) = resynthesize_windows(&c, &one(false));
+    assert_eq!(w.num_gates(), 2);
+    let (w, ws) = resynthesize_windows(&c, &one(true));
+    assert_equivalent(&c, &w, "masked");
+    assert_eq!(w.num_gates(), 0, "{ws:?}");
+    assert_eq!(w.output("y"), Some(a));
+}
+
+#[test]
+fn exact_whole_leaves_large_circuits_alone_and_honours_a_zero_budget() {
+    let c = random_circuit(7, 10, 40, 2);
+    let (e, es) = exact_whole(&c, None, None);
+    assert_eq!(e, c.simplify());
+    assert_eq!(es.sat_calls, 0);
+    let small = random_circuit(8, 5, 20, 1);
+    let (e, es) = exact_whole(&small, Some(Duration::ZERO), None);
+    assert_eq!(e.num_gates(), small.simplify().num_gates());
+    assert!(!es.proven_minimum);
+}
+
 #[test]
 fn rewrite_and_optimise_preserve_function_and_never_grow() {
     let mut total_before = 0;
@@ -114,13 +225,13 @@ fn rewrite_and_optimise_preserve_function_and_never_grow() {
             assert!(r.num_gates() <= before, "rewrite grew {before} -> {}", r.num_gates());
             assert_eq!(stats.gates_before, before);
             assert_eq!(stats.gates_after, r.num_gates());
-            let (o, os) = optimise(&c, &OptimiseParams::default());
+            let (o, os) = optimise(&c, &quick_optimise());
             assert_equivalent(&c, &o, &format!("optimise n={n} g={g} seed={seed}"));
             assert!(o.num_gates() <= r.num_gates().max(before));
             assert_eq!(os.gates_after, o.num_gates());
             assert_eq!(
                 os.gates_before - os.gates_after,
-                os.removed_by_rewrite + os.removed_by_resub + os.removed_by_restructure
+                os.removed_by_rewrite + os.removed_by_resub + os.removed_by_restructure + os.removed_by_windows + os.removed_by_exact
             );
             total_before += before;
             total_after += o.num_gates();
@@ -382,14 +493,20 @@ fn deep_and_large_circuits() {
         };
     }
     c.set_output("y", s).unwrap();
+    // A budget well under the guard below: this checks that depth costs
+    // neither the stack nor unbounded time, whatever the SAT stages find.
+    let budget = OptimiseParams {
+        timeout: Some(Duration::from_secs(5)),
+        ..Default::default()
+    };
     let t = Instant::now();
-    let (o, stats) = optimise(&c, &OptimiseParams::default());
+    let (o, stats) = optimise(&c, &budget);
     assert_equivalent(&c, &o, "chain");
     assert!(o.num_gates() <= 2, "{} gates", o.num_gates());
     assert!(t.elapsed().as_secs_f64() < 15.0, "{stats:?}");
     let big = adder_chain(500);
     let t = Instant::now();
-    let (o, _) = optimise(&big, &OptimiseParams::default());
+    let (o, _) = optimise(&big, &budget);
     assert_equivalent(&big, &o, "adder500");
     assert_eq!(o.num_gates(), 5 * 500);
     assert!(t.elapsed().as_secs_f64() < 15.0);
@@ -444,7 +561,6 @@ fn four_input_functions_reach_their_exact_minimum() {
 
 #[test]
 fn degenerate_parameters_and_circuits_are_handled() {
-    use std::time::Duration;
     let c = random_circuit(3, 6, 60, 3);
     let before = c.simplify().num_gates();
     for p in [

@@ -126,7 +126,7 @@ pub struct LearnArgs {
     /// Circuit space: keep the fired circuit as fired. By default, on a complete table, each gate is replaced by an earlier signal or one gate over two earlier signals when that frees gates (resubstitution; the function never changes) [default: shrink on].
     #[arg(long, default_value_t = false)]
     pub no_shrink: bool,
-    /// Keep the circuit as learned. By default it is resynthesised at the end (cut rewriting with optimum 4-input subcircuits and resubstitution, within the time left, at most 10 s); the function never changes [default: optimise on].
+    /// Keep the circuit as learned. By default it is resynthesised at the end (cut rewriting with optimum 4-input subcircuits, resubstitution, SAT windows and, for small circuits, whole-function SAT, within the time left, at most 10 s, or 30 s for circuits of at most 8 inputs and 30 gates); the function never changes [default: optimise on].
     #[arg(long, default_value_t = false)]
     pub no_optimise: bool,
     /// Shrink the fired circuit with the exact search (bounded: 12 gates, 10 s) [default: off].
@@ -464,23 +464,29 @@ pub fn run(args: &LearnArgs) -> Result<u8, String> {
     }
     // Resynthesis never changes the function, so it runs on exact and inexact circuits alike, in
     // whatever is left of the time budget.
-    let optimised = if args.no_optimise || opts.space != Space::Circuit {
-        None
+    let (optimised, proven_minimum) = if args.no_optimise || opts.space != Space::Circuit {
+        (None, false)
     } else {
-        let left = total
-            .saturating_sub(Duration::from_secs_f64(r.seconds))
-            .min(Duration::from_secs(10));
+        // Small circuits also get the whole-function SAT search, which can use more time well:
+        // each size it refutes or finds is a proof or a gate saved.
+        let small = circuit.inputs().len() <= kiln_logic::window_sat::EXACT_WHOLE_MAX_INPUTS
+            && circuit.num_gates() <= kiln_logic::window_sat::EXACT_WHOLE_MAX_GATES;
+        let cap = Duration::from_secs(if small { 30 } else { 10 });
+        let left = total.saturating_sub(Duration::from_secs_f64(r.seconds)).min(cap);
         let params = kiln_logic::optimise::OptimiseParams {
             timeout: Some(left),
             ..Default::default()
         };
-        let (c, _) = kiln_logic::optimise::optimise(circuit, &params);
+        let (c, stats) = kiln_logic::optimise::optimise(circuit, &params);
         let before = verify(circuit, &train).map_err(|e| e.to_string())?;
         let after = verify(&c, &train).map_err(|e| e.to_string())?;
         if after.failures.len() != before.failures.len() {
             return Err("internal error: the optimised circuit does not compute the learned function".into());
         }
-        (c.num_gates() < circuit.num_gates()).then_some((circuit.num_gates(), c))
+        // The proof covers the circuit's own function; it is the table's minimum only when the
+        // table leaves nothing open (no don't-care rows, every row fitted).
+        let proven = stats.proven_minimum && exact && train.is_complete();
+        ((c.num_gates() < circuit.num_gates()).then_some((circuit.num_gates(), c)), proven)
     };
     let circuit: &Circuit = optimised.as_ref().map_or(circuit, |(_, c)| c);
     let held_check = match &held {
@@ -578,7 +584,11 @@ pub fn run(args: &LearnArgs) -> Result<u8, String> {
             ("repaired_gates", serde_json::json!(r.repaired_gates)),
             (
                 "optimised",
-                serde_json::json!({"before": optimised.as_ref().map_or(circuit.num_gates(), |(b, _)| *b), "after": circuit.num_gates()}),
+                serde_json::json!({
+                    "before": optimised.as_ref().map_or(circuit.num_gates(), |(b, _)| *b),
+                    "after": circuit.num_gates(),
+                    "proven_minimum": proven_minimum,
+                }),
             ),
         ];
         if let Some(n) = &r.note {
@@ -629,6 +639,12 @@ pub fn run(args: &LearnArgs) -> Result<u8, String> {
     }
     if let Some((before, c)) = &optimised {
         summary.push(format!("optimise: {before} -> {} gates (same function)", c.num_gates()));
+    }
+    if proven_minimum {
+        summary.push(format!(
+            "minimum: {} gates, proven by SAT (one fewer is impossible)",
+            circuit.num_gates()
+        ));
     }
     if args.minimise && !exact {
         summary.push("minimise: skipped (the fired program is not exact)".into());

@@ -110,6 +110,13 @@ pub fn run(args: &OptimiseArgs) -> Result<u8, String> {
             "and_nodes_before": ands(&before)?,
             "and_nodes_after": ands(&after)?,
             "iterations": stats.iterations,
+            "removed_by_rewrite": stats.removed_by_rewrite,
+            "removed_by_resub": stats.removed_by_resub,
+            "removed_by_restructure": stats.removed_by_restructure,
+            "removed_by_windows": stats.removed_by_windows,
+            "windows_replaced": stats.windows_replaced,
+            "removed_by_exact": stats.removed_by_exact,
+            "proven_minimum": stats.proven_minimum,
             "timed_out": stats.timed_out,
             "seconds": stats.seconds,
             "expression": grammar::to_expression(&after, "; "),
@@ -121,9 +128,10 @@ pub fn run(args: &OptimiseArgs) -> Result<u8, String> {
         return Ok(0);
     }
     let summary = format!(
-        "optimise: {} -> {} gates, {} -> {} AND nodes (same function), {:.2}s{}",
+        "optimise: {} -> {} gates{}, {} -> {} AND nodes (same function), {:.2}s{}",
         before.num_gates(),
         after.num_gates(),
+        if stats.proven_minimum { " (proven minimum by SAT)" } else { "" },
         ands(&before)?,
         ands(&after)?,
         stats.seconds,
