@@ -22,6 +22,7 @@
 
 pub mod aig;
 pub mod aiger;
+pub mod arith;
 pub mod blif;
 pub mod circuit;
 pub mod cuts;
@@ -40,6 +41,7 @@ pub mod rewrite;
 pub mod samples;
 pub mod search;
 pub mod source;
+pub mod symmetric;
 pub mod table;
 pub mod verify;
 pub mod window_sat;

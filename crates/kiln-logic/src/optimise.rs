@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use crate::circuit::Circuit;
 use crate::repair::{shrink, SHRINK_MAX_GATES};
 use crate::rewrite::{rewrite, RewriteParams};
+use crate::symmetric::symmetric_circuit;
 use crate::table::{Row, Table, MAX_OUTPUTS};
 use crate::window_sat::{exact_whole, resynthesize_windows, WindowParams, EXACT_WHOLE_MAX_GATES, EXACT_WHOLE_MAX_INPUTS};
 
@@ -197,7 +198,16 @@ pub fn optimise(circuit: &Circuit, params: &OptimiseParams) -> (Circuit, Optimis
     // learned circuit can sit in a poor structure that local moves never leave.
     if params.restructure && !stats.timed_out && original.inputs().len() <= RESTRUCTURE_MAX_INPUTS {
         if let Some(table) = complete_table(&original) {
-            if let Ok(alt) = crate::search::fallback(&table, &crate::search::Basis::all(), usize::MAX) {
+            // A symmetric function also starts over from a counter (see
+            // `symmetric`): sharing across outputs that no local move finds.
+            let starts = [
+                crate::search::fallback(&table, &crate::search::Basis::all(), usize::MAX).ok(),
+                symmetric_circuit(&table, remaining(Some(Duration::from_secs(2)), deadline)),
+            ];
+            for alt in starts.into_iter().flatten() {
+                if stats.timed_out {
+                    break;
+                }
                 let mut trial = stats;
                 let candidate = converge(alt, params, deadline, &mut trial);
                 stats.iterations = trial.iterations;
@@ -205,7 +215,7 @@ pub fn optimise(circuit: &Circuit, params: &OptimiseParams) -> (Circuit, Optimis
                 stats.timed_out = trial.timed_out;
                 if candidate.num_gates() < best.num_gates() {
                     stats.restructured = true;
-                    stats.removed_by_restructure = best.num_gates() - candidate.num_gates();
+                    stats.removed_by_restructure += best.num_gates() - candidate.num_gates();
                     best = candidate;
                 }
             }

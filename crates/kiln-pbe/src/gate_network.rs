@@ -300,7 +300,7 @@ fn counting_threshold(c: &mut Circuit, xs: &[Signal], t: usize) -> Result<Signal
 
 /// The binary count of the 1s among `xs`, least significant bit first.
 pub fn popcount(c: &mut Circuit, xs: &[Signal]) -> Result<Vec<Signal>, kiln_logic::CircuitError> {
-    crate::threshold::sum_columns(c, vec![xs.to_vec()])
+    kiln_logic::arith::popcount(c, xs)
 }
 
 /// Whether the binary number `bits` (least significant first) is at least `t`.
