@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use kiln_core::Rng;
 use kiln_logic::aig::Aig;
-use kiln_logic::{Circuit, SampleSet, Signal};
+use kiln_logic::{Circuit, Op, SampleSet, Signal};
 
 use crate::gate_network::{at_least, popcount, DenseSamples, GateNetwork, NetParams};
 use crate::learn::LearnError;
@@ -89,6 +89,11 @@ pub struct SampleLearnOptions {
     pub net: Option<NetParams>,
     /// Deepest decision tree tried.
     pub max_tree_depth: usize,
+    /// Also grow trees that may split on the XOR of two inputs, over every pair of this many
+    /// inputs, the ones the plain tree found most important (0: off). Arithmetic functions
+    /// (dividers, comparators of sums) depend on such differences, which a tree of single
+    /// inputs can only spell out with a split per case.
+    pub xor_tree_inputs: usize,
     /// Early stopping: the gate network stops after this many epochs without a better validation
     /// accuracy (and at once when it reaches 100 %).
     pub patience: usize,
@@ -112,6 +117,7 @@ impl Default for SampleLearnOptions {
             threshold_params: ThresholdParams::default(),
             net: None,
             max_tree_depth: 24,
+            xor_tree_inputs: 12,
             patience: 50,
         }
     }
@@ -300,6 +306,69 @@ pub fn learn_samples(
                 break;
             }
         }
+        if opts.xor_tree_inputs >= 2 && Instant::now() < deadline {
+            let pairs = xor_pairs(&trees, train.num_inputs(), opts.xor_tree_inputs);
+            if !pairs.is_empty() {
+                let with_xors = |set: &SampleSet| -> Vec<Vec<u64>> {
+                    let xs = set.input_columns();
+                    let mut cols = xs.to_vec();
+                    cols.extend(pairs.iter().map(|&(a, b)| xs[a].iter().zip(&xs[b]).map(|(p, q)| p ^ q).collect()));
+                    cols
+                };
+                let cols = with_xors(train);
+                let xtrees: Vec<DecisionTree> = (0..m)
+                    .map(|j| {
+                        let params = TreeParams {
+                            max_depth: opts.max_tree_depth,
+                            min_split: 2,
+                            max_features: 0,
+                            seed: 0,
+                        };
+                        DecisionTree::grow_on(&cols, &train.output_columns()[j], &train.care_columns()[j], params)
+                    })
+                    .collect();
+                let n = train.num_inputs();
+                let deepest = xtrees.iter().map(DecisionTree::depth).max().unwrap_or(0);
+                for depth in 1..=deepest {
+                    if Instant::now() >= deadline {
+                        break;
+                    }
+                    let mut c = Circuit::new(train.input_names().to_vec());
+                    let mut made: Vec<Option<Signal>> = vec![None; pairs.len()];
+                    for (j, t) in xtrees.iter().enumerate() {
+                        let mut feature = |c: &mut Circuit, f: usize| -> Result<Signal, kiln_logic::CircuitError> {
+                            if f < n {
+                                return Ok(Signal::Input(f));
+                            }
+                            if let Some(s) = made[f - n] {
+                                return Ok(s);
+                            }
+                            let (a, b) = pairs[f - n];
+                            let s = c.gate(Op::Xor, &[Signal::Input(a), Signal::Input(b)])?;
+                            made[f - n] = Some(s);
+                            Ok(s)
+                        };
+                        let s = t.to_signal_with(&mut c, depth, &mut feature)?;
+                        c.set_output(&train.output_names()[j], s)?;
+                    }
+                    let c = c.simplify();
+                    let cand = Candidate {
+                        method: Method::DecisionTree,
+                        detail: format!("depth {depth}, splits on inputs and XORs of {} input pairs", pairs.len()),
+                        and_nodes: and_nodes(&c)?,
+                        train_accuracy: score(&c, train),
+                        valid_accuracy: score(&c, valid_set),
+                        circuit: c,
+                    };
+                    best_valid = best_valid.max(cand.valid_accuracy);
+                    let over = cand.and_nodes > opts.max_and_nodes;
+                    offer(cand, &mut per_method);
+                    if over {
+                        break;
+                    }
+                }
+            }
+        }
     }
 
     if opts.symmetric {
@@ -466,6 +535,30 @@ pub fn learn_samples(
 
 /// One circuit whose outputs are the majority of `members`' outputs (all over the same inputs and
 /// outputs), simplified.
+/// Pairs of the `k` inputs most important to `trees` (impurity removed by their splits, summed
+/// over the outputs' trees), as candidate XOR features; empty when fewer than two inputs are
+/// ever split on.
+fn xor_pairs(trees: &[DecisionTree], n: usize, k: usize) -> Vec<(usize, usize)> {
+    let mut importance = vec![0.0f64; n];
+    for t in trees {
+        for (acc, v) in importance.iter_mut().zip(t.importance(n)) {
+            *acc += v;
+        }
+    }
+    let mut order: Vec<usize> = (0..n).filter(|&i| importance[i] > 0.0).collect();
+    // Most important first; equal importance keeps input order, so runs repeat exactly.
+    order.sort_by(|&a, &b| importance[b].total_cmp(&importance[a]).then(a.cmp(&b)));
+    order.truncate(k);
+    order.sort_unstable();
+    let mut pairs = Vec::new();
+    for (x, &a) in order.iter().enumerate() {
+        for &b in &order[x + 1..] {
+            pairs.push((a, b));
+        }
+    }
+    pairs
+}
+
 fn majority_of(samples: &SampleSet, members: &[&Circuit]) -> Result<Circuit, LearnError> {
     let mut c = Circuit::new(samples.input_names().to_vec());
     let inputs: Vec<Signal> = (0..samples.num_inputs()).map(Signal::Input).collect();
@@ -516,29 +609,52 @@ fn forest(train: &SampleSet, valid: &SampleSet, opts: &SampleLearnOptions, deadl
         f.truncate(count);
     }
     let deepest = forests.iter().flatten().map(DecisionTree::depth).max().unwrap_or(0);
-    let vote = |set: &SampleSet, depth: usize| -> Vec<Vec<u64>> {
-        forests
+    // Votes of the first `k` trees for every odd `k`: fewer, deeper trees can beat many shallow
+    // ones under the same AND budget (each tree's multiplexers cost about as much as its leaves).
+    let sizes: Vec<usize> = (1..=count / 2).map(|h| 2 * h + 1).collect();
+    let mut scored: Vec<(f64, usize, usize)> = Vec::new();
+    for depth in 1..=deepest {
+        if Instant::now() >= deadline {
+            break;
+        }
+        // ones[j][r]: how many of the first k trees vote 1 on valid row r, for growing k.
+        let preds: Vec<Vec<Vec<u64>>> = forests
             .iter()
-            .map(|trees| {
-                let preds: Vec<Vec<u64>> = trees.iter().map(|t| t.predict(set, depth)).collect();
-                let mut out = vec![0u64; set.words()];
-                for r in 0..set.len() {
-                    let ones = preds.iter().filter(|p| p[r / 64] >> (r % 64) & 1 == 1).count();
-                    if 2 * ones > trees.len() {
-                        out[r / 64] |= 1 << (r % 64);
-                    }
+            .map(|trees| trees.iter().map(|t| t.predict(valid, depth)).collect())
+            .collect();
+        let mut ones: Vec<Vec<u16>> = vec![vec![0; valid.len()]; forests.len()];
+        for k in 1..=count {
+            for (j, p) in preds.iter().enumerate() {
+                for (r, o) in ones[j].iter_mut().enumerate() {
+                    *o += (p[k - 1][r / 64] >> (r % 64) & 1) as u16;
                 }
-                out
-            })
-            .collect()
-    };
-    // Depths from deep to shallow, so the first one under the budget is kept when scores tie.
-    let mut scored: Vec<(f64, usize)> = (1..=deepest).map(|d| (valid.accuracy(&vote(valid, d)).fraction(), d)).collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    for (_, depth) in scored {
+            }
+            if sizes.contains(&k) {
+                let voted: Vec<Vec<u64>> = ones
+                    .iter()
+                    .map(|o| {
+                        let mut out = vec![0u64; valid.words()];
+                        for (r, &v) in o.iter().enumerate() {
+                            if 2 * v as usize > k {
+                                out[r / 64] |= 1 << (r % 64);
+                            }
+                        }
+                        out
+                    })
+                    .collect();
+                scored.push((valid.accuracy(&voted).fraction(), k, depth));
+            }
+        }
+    }
+    // Best validation accuracy first; among ties fewer trees, then shallower ones (smaller).
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    for (_, k, depth) in scored {
+        if Instant::now() >= deadline {
+            break;
+        }
         let mut c = Circuit::new(train.input_names().to_vec());
         for (j, trees) in forests.iter().enumerate() {
-            let votes: Vec<Signal> = trees.iter().map(|t| t.to_signal(&mut c, depth)).collect::<Result<_, _>>()?;
+            let votes: Vec<Signal> = trees[..k].iter().map(|t| t.to_signal(&mut c, depth)).collect::<Result<_, _>>()?;
             let s = at_least(&mut c, &votes, votes.len() / 2 + 1)?;
             c.set_output(&train.output_names()[j], s)?;
         }
@@ -547,7 +663,7 @@ fn forest(train: &SampleSet, valid: &SampleSet, opts: &SampleLearnOptions, deadl
         if ands <= opts.max_and_nodes {
             return Ok(Some(Candidate {
                 method: Method::Forest,
-                detail: format!("{count} trees cut at depth {depth}"),
+                detail: format!("{k} trees cut at depth {depth}"),
                 and_nodes: ands,
                 train_accuracy: score(&c, train),
                 valid_accuracy: score(&c, valid),

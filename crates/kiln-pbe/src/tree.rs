@@ -17,6 +17,8 @@ struct Node {
     majority: bool,
     /// `(input, child if the input is 0, child if 1)`; `None` for a leaf.
     split: Option<(usize, usize, usize)>,
+    /// Impurity removed by the split (0 for a leaf).
+    gain: f64,
 }
 
 /// Settings of [`DecisionTree::grow`].
@@ -51,9 +53,17 @@ impl DecisionTree {
     /// Grows a tree for output `output` of `samples` (rows where the output is unspecified are
     /// ignored). Ties in the majority go to the overall majority.
     pub fn grow(samples: &SampleSet, output: usize, params: TreeParams) -> DecisionTree {
-        let y = &samples.output_columns()[output];
-        let care = &samples.care_columns()[output];
-        let xs = samples.input_columns();
+        Self::grow_on(
+            samples.input_columns(),
+            &samples.output_columns()[output],
+            &samples.care_columns()[output],
+            params,
+        )
+    }
+
+    /// Grows a tree over arbitrary bit-packed feature columns `xs` (inputs, or inputs and
+    /// features derived from them) for target bits `y` on the rows set in `care`.
+    pub fn grow_on(xs: &[Vec<u64>], y: &[u64], care: &[u64], params: TreeParams) -> DecisionTree {
         let pos_all: u64 = y.iter().zip(care).map(|(a, c)| u64::from((a & c).count_ones())).sum();
         let n_all: u64 = care.iter().map(|c| u64::from(c.count_ones())).sum();
         let default = 2 * pos_all >= n_all;
@@ -87,6 +97,7 @@ impl DecisionTree {
                 depth,
                 majority,
                 split: None,
+                gain: 0.0,
             });
             if parent != usize::MAX {
                 if let Some((_, zero, one)) = nodes[parent].split.as_mut() {
@@ -124,7 +135,8 @@ impl DecisionTree {
                     best = Some((imp, i));
                 }
             }
-            let Some((_, input)) = best else { continue };
+            let Some((imp, input)) = best else { continue };
+            nodes[id].gain = parent_impurity - imp;
             let col = &xs[input];
             let split = |want: bool| -> Vec<(usize, u64)> {
                 mask.iter()
@@ -144,13 +156,31 @@ impl DecisionTree {
         self.nodes.iter().map(|n| n.depth).max().unwrap_or(0)
     }
 
+    /// Impurity removed by splits on each of the first `features` features, summed over the
+    /// tree (scikit-learn's unnormalised `feature_importances_`).
+    pub fn importance(&self, features: usize) -> Vec<f64> {
+        let mut out = vec![0.0; features];
+        for node in &self.nodes {
+            if let Some((f, _, _)) = node.split {
+                if let Some(slot) = out.get_mut(f) {
+                    *slot += node.gain;
+                }
+            }
+        }
+        out
+    }
+
     /// Predictions of the tree cut at `depth`, as a bit vector over `samples`' rows.
     pub fn predict(&self, samples: &SampleSet, depth: usize) -> Vec<u64> {
-        let xs = samples.input_columns();
-        let words = samples.words();
-        let mut out = vec![0u64; words];
+        self.predict_on(samples.input_columns(), samples.row_mask(), depth)
+    }
+
+    /// Predictions of the tree cut at `depth` on the rows set in `rows`, given the feature
+    /// columns it was grown on.
+    pub fn predict_on(&self, xs: &[Vec<u64>], rows: Vec<u64>, depth: usize) -> Vec<u64> {
+        let mut out = vec![0u64; rows.len()];
         // Route all rows at once: a node's rows are a mask, split by its input's column.
-        let mut stack = vec![(0usize, samples.row_mask())];
+        let mut stack = vec![(0usize, rows)];
         while let Some((id, mask)) = stack.pop() {
             let node = &self.nodes[id];
             match node.split {
@@ -176,12 +206,26 @@ impl DecisionTree {
     /// The tree cut at `depth` as gates of `circuit` over its inputs: each split is a multiplexer
     /// on its input, leaves are constants; [`Circuit::simplify`] later folds the constants.
     pub fn to_signal(&self, circuit: &mut Circuit, depth: usize) -> Result<Signal, kiln_logic::CircuitError> {
+        self.to_signal_with(circuit, depth, &mut |_, i| Ok(Signal::Input(i)))
+    }
+
+    /// [`DecisionTree::to_signal`] for a tree grown on derived features: `feature(circuit, f)`
+    /// gives the signal of feature `f` (it may add gates; it is called once per split).
+    pub fn to_signal_with(
+        &self,
+        circuit: &mut Circuit,
+        depth: usize,
+        feature: &mut dyn FnMut(&mut Circuit, usize) -> Result<Signal, kiln_logic::CircuitError>,
+    ) -> Result<Signal, kiln_logic::CircuitError> {
         // Children come after their parents in `nodes`, so a reverse pass sees children first.
         let mut signal = vec![Signal::Const(false); self.nodes.len()];
         for id in (0..self.nodes.len()).rev() {
             let node = &self.nodes[id];
             signal[id] = match node.split {
-                Some((input, zero, one)) if node.depth < depth => mux(circuit, Signal::Input(input), signal[zero], signal[one])?,
+                Some((input, zero, one)) if node.depth < depth => {
+                    let x = feature(circuit, input)?;
+                    mux(circuit, x, signal[zero], signal[one])?
+                }
                 _ => Signal::Const(node.majority),
             };
         }

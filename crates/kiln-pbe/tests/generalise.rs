@@ -246,3 +246,39 @@ fn thousands_of_inputs_stay_within_time_and_dense_memory() {
     assert!(start.elapsed() < Duration::from_secs(30), "{:?}", start.elapsed());
     assert!(r.best.and_nodes <= 5000);
 }
+
+/// A function of differences of input pairs (a 2-bit "a − b is odd and c ≠ d" test over 14
+/// inputs): a tree of single inputs must spell every case out, one that may split on an XOR of
+/// two inputs needs three splits. Only the tree paths run, so the XOR tree is what wins.
+#[test]
+fn trees_split_on_xors_of_input_pairs_where_they_help() {
+    let (train, held) = halves(14, |x| (x[0] ^ x[7]) && !(x[3] ^ x[11]) || (x[5] && x[0] ^ x[7]), 5);
+    let run = |xor_tree_inputs: usize| {
+        let opts = SampleLearnOptions {
+            timeout: Duration::from_secs(20),
+            network: false,
+            forest: false,
+            ensemble: false,
+            symmetric: false,
+            threshold: false,
+            xor_tree_inputs,
+            ..Default::default()
+        };
+        let (train_part, valid_part) = {
+            let idx: Vec<usize> = (0..train.len()).collect();
+            let (a, b) = idx.split_at(train.len() * 3 / 4);
+            (train.select(a), train.select(b))
+        };
+        let r = learn_samples(&train_part, Some(&valid_part), &opts, |_| {}).unwrap();
+        let c = &r.best.circuit;
+        let acc = held.accuracy(&c.eval_columns(&held.input_words(), held.words())).fraction();
+        (acc, r.best.detail.clone(), r.best.and_nodes)
+    };
+    let (plain, _, _) = run(0);
+    let (with_xor, detail, ands) = run(12);
+    assert!(detail.contains("XOR"), "{detail}");
+    assert_eq!(with_xor, 1.0, "{detail}");
+    assert!(plain < with_xor, "plain {plain}");
+    // Three XORs (3 ANDs each) and a handful of multiplexers.
+    assert!(ands <= 30, "{ands} AND nodes");
+}
