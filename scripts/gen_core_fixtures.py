@@ -12,7 +12,8 @@ Float values are written as Python floats (repr = shortest round-trip string of 
 f32 cases each value is the exact f32 value widened to double, so parsing to f64 and casting to
 f32 is lossless.
 
-Run:  /tmp/peers/bin/python scripts/gen_core_fixtures.py
+Run:  /tmp/peers/bin/python scripts/gen_core_fixtures.py [ops] [more] [edges] [more2]
+(no argument: every file; naming parts rewrites only those files).
 """
 import json
 import os
@@ -479,30 +480,207 @@ for tag, x in (("ties", TIES), ("nan", NANS)):
         add_edge(f"{red}_all_{tag}", f"{red}_all", [x], lambda xs, r=red: getattr(torch, r)(xs[0]))
 
 
-def main():
+# ------------------------------------------------------------------ more ops, part 2 (fixtures/more_ops2.json)
+# einsum and outer, sort / argsort / topk, logical reductions and ops, masked_select, nonzero,
+# scatter, index_put and multi-dim roll (issue #11). Same format as edges.json: every case lists
+# all its outputs (values and indices), each with its dtype ("f32", "f64", "i64" or "bool"), and
+# non-finite floats as strings; integer arguments (index tensors, masks) live in "args". The
+# gradient, when there is one, is that of the first output.
+MORE2_OUT = os.path.join(ROOT, "crates", "kiln-core", "tests", "fixtures", "more_ops2.json")
+MORE2_CASES = []
+
+
+def dtype_name(t):
+    return {torch.float32: "f32", torch.float64: "f64", torch.int64: "i64", torch.bool: "bool"}[t.dtype]
+
+
+def add_more2(name, op, inputs, fn, args=None, grad=True):
+    for dt_name, dt in DTYPES.items():
+        rng = rng_for("more2|" + name)
+        xs = [torch.tensor(np.asarray(a, dtype=np.float64), dtype=dt).requires_grad_(grad) for a in inputs]
+        out = fn(xs)
+        outs = list(out) if isinstance(out, tuple) else [out]
+        case = {"name": f"{name}_{dt_name}", "op": op, "dtype": dt_name, "inputs": [ej(x) for x in xs],
+                "args": args or {}, "outputs": [dict(ej(o), dtype=dtype_name(o)) for o in outs]}
+        if grad and outs[0].requires_grad:
+            go = torch.tensor(rng.standard_normal(tuple(outs[0].shape)), dtype=dt)
+            gs = torch.autograd.grad(outs[0], xs, go, allow_unused=True)
+            case["grad_output"] = ej(go)
+            case["grads"] = [ej(g) if g is not None else ej(torch.zeros_like(x)) for g, x in zip(gs, xs)]
+        MORE2_CASES.append(case)
+
+
+def m2rng(name):
+    return rng_for("more2|inputs|" + name)
+
+
+# outer and einsum: the common contractions, implicit outputs, diagonals, size-1 broadcasting.
+r = m2rng("outer")
+add_more2("outer_3_4", "outer", [normal(r, [3]), normal(r, [4])], lambda xs: torch.outer(xs[0], xs[1]))
+EINSUM = [
+    ("matmul", "ij,jk->ik", [[3, 4], [4, 5]]),
+    ("matmul_implicit", "ij,jk", [[3, 4], [4, 2]]),
+    ("bmm", "bij,bjk->bik", [[2, 3, 4], [2, 4, 5]]),
+    ("trace", "ii->", [[4, 4]]),
+    ("trace_implicit", "ii", [[3, 3]]),
+    ("diagonal", "ii->i", [[4, 4]]),
+    ("diagonal_3d", "iij->ji", [[3, 3, 2]]),
+    ("triple_diagonal", "iii->i", [[3, 3, 3]]),
+    ("outer", "i,j->ij", [[3], [4]]),
+    ("transpose", "ij->ji", [[3, 4]]),
+    ("permute_implicit", "kji", [[2, 3, 4]]),
+    ("sum_all", "ij->", [[3, 4]]),
+    ("sum_dim", "ijk->ik", [[2, 3, 4]]),
+    ("dot", "i,i->", [[5], [5]]),
+    ("bilinear", "bi,bj,ij->b", [[3, 4], [3, 5], [4, 5]]),
+    ("bilinear_torch_doc", "bn,anm,bm->ba", [[2, 3], [4, 3, 5], [2, 5]]),
+    ("abT", "ij,kj->ik", [[3, 4], [5, 4]]),
+    ("diag_then_contract", "iij,jk->ik", [[3, 3, 4], [4, 2]]),
+    ("batch_outer", "bi,bj->bij", [[2, 3], [2, 4]]),
+    ("chain4", "ab,bc,cd,de->ae", [[2, 3], [3, 4], [4, 2], [2, 3]]),
+    ("upper_case_implicit", "bA,bc", [[3, 2], [3, 4]]),
+    ("broadcast_size1", "ij,ij->ij", [[3, 1], [1, 4]]),
+    ("broadcast_contract", "ij,jk->ik", [[3, 1], [4, 2]]),
+    ("spaces", " ij , jk -> ki ", [[2, 3], [3, 4]]),
+    ("scalar_operand", ",ij->ij", [[], [2, 3]]),
+]
+for tag, spec, shapes in EINSUM:
+    r = m2rng("einsum_" + tag)
+    add_more2(f"einsum_{tag}", "einsum", [normal(r, s) for s in shapes],
+              lambda xs, sp=spec: torch.einsum(sp, *xs), args={"spec": spec})
+
+# sort / argsort / topk: ties (stable order), NaN and infinities.
+NAN_TIES = [2.0, NAN, -1.0, 2.0, INF, -INF, 0.5, NAN, -1.0, 2.0]
+for desc in (False, True):
+    add_more2(f"sort_1d_nan_ties_{'desc' if desc else 'asc'}", "sort", [NAN_TIES],
+              lambda xs, d=desc: tuple(torch.sort(xs[0], dim=0, descending=d, stable=True)),
+              args={"dim": 0, "descending": desc})
+for shape, dim, desc in (([3, 4], 1, False), ([3, 4], 0, True), ([2, 3, 4], -1, True), ([2, 3, 4], 1, False)):
+    tag = f"sort_{sname(shape)}_dim{dim}_{'desc' if desc else 'asc'}"
+    r = m2rng(tag)
+    x = int_valued(r, shape, -3, 3) + 0.25 * normal(r, shape).round()  # some ties
+    add_more2(tag, "sort", [x], lambda xs, d=dim, de=desc: tuple(torch.sort(xs[0], dim=d, descending=de, stable=True)),
+              args={"dim": dim, "descending": desc})
+for shape, dim, desc in (([3, 4], 1, True), ([4, 3], 0, False)):
+    tag = f"argsort_{sname(shape)}_dim{dim}_{'desc' if desc else 'asc'}"
+    x = int_valued(m2rng(tag), shape, -2, 2)
+    add_more2(tag, "argsort", [x], lambda xs, d=dim, de=desc: torch.argsort(xs[0], dim=d, descending=de, stable=True),
+              args={"dim": dim, "descending": desc}, grad=False)
+for shape, k, dim, largest in (([3, 5], 2, 1, True), ([4, 3], 3, 0, False), ([2, 3, 6], 6, -1, True),
+                               ([5], 1, 0, False), ([3, 4], 0, 1, True)):
+    tag = f"topk_{sname(shape)}_k{k}_dim{dim}_{'largest' if largest else 'smallest'}"
+    x = normal(m2rng(tag), shape)  # no ties: torch leaves the order of equal elements open
+    add_more2(tag, "topk", [x], lambda xs, k=k, d=dim, l=largest: tuple(torch.topk(xs[0], k, dim=d, largest=l, sorted=True)),
+              args={"k": k, "dim": dim, "largest": largest})
+add_more2("topk_nan_largest", "topk", [[1.0, NAN, 3.0, -INF, 2.0]],
+          lambda xs: tuple(torch.topk(xs[0], 2, dim=0, largest=True)), args={"k": 2, "dim": 0, "largest": True})
+add_more2("topk_nan_smallest", "topk", [[1.0, NAN, 3.0, -INF, 2.0]],
+          lambda xs: tuple(torch.topk(xs[0], 4, dim=0, largest=False)), args={"k": 4, "dim": 0, "largest": False})
+
+# Logical reductions and ops: zeros, NaN (true) and infinities.
+LOGIC_A = [[0.0, 1.0, NAN, 0.0], [0.0, 0.0, 0.0, 0.0], [2.0, -INF, 0.5, -1.0]]
+LOGIC_B = [0.0, 3.0, 0.0, NAN]
+for red in ("any", "all"):
+    for dim, keep in ((1, False), (0, True), (-1, True)):
+        add_more2(f"{red}_dim{dim}_{'keep' if keep else 'nokeep'}", red, [LOGIC_A],
+                  lambda xs, r=red, d=dim, k=keep: getattr(torch, r)(xs[0], dim=d, keepdim=k),
+                  args={"dim": dim, "keepdim": keep}, grad=False)
+    add_more2(f"{red}_all", f"{red}_all", [LOGIC_A], lambda xs, r=red: getattr(torch, r)(xs[0]), grad=False)
+    add_more2(f"{red}_all_empty", f"{red}_all", [np.zeros([0, 3])], lambda xs, r=red: getattr(torch, r)(xs[0]), grad=False)
+    add_more2(f"{red}_empty_dim", red, [np.zeros([2, 0])], lambda xs, r=red: getattr(torch, r)(xs[0], dim=1),
+              args={"dim": 1, "keepdim": False}, grad=False)
+for op in ("logical_and", "logical_or", "logical_xor"):
+    add_more2(f"{op}_broadcast", op, [LOGIC_A, LOGIC_B], lambda xs, o=op: getattr(torch, o)(xs[0], xs[1]), grad=False)
+add_more2("logical_not", "logical_not", [LOGIC_A], lambda xs: torch.logical_not(xs[0]), grad=False)
+
+# masked_select (the mask and the input broadcast), nonzero.
+for tag, xshape, mask in (("same", [3, 4], [[1, 0, 0, 1], [0, 0, 0, 0], [1, 1, 1, 0]]),
+                          ("mask_row", [3, 4], [0, 1, 1, 0]),
+                          ("input_row", [1, 4], [[1, 0, 0, 1], [0, 1, 0, 0], [1, 1, 1, 0]]),
+                          ("none", [2, 3], [[0, 0, 0], [0, 0, 0]])):
+    name = f"masked_select_{tag}"
+    m = np.array(mask, dtype=bool)
+    add_more2(name, "masked_select", [normal(m2rng(name), xshape)],
+              lambda xs, m=m: torch.masked_select(xs[0], torch.tensor(m)), args={"mask": aj(m)})
+add_more2("nonzero_2d", "nonzero", [LOGIC_A], lambda xs: torch.nonzero(xs[0]), grad=False)
+add_more2("nonzero_3d", "nonzero", [int_valued(m2rng("nonzero_3d"), [2, 3, 2], -1, 1)], lambda xs: torch.nonzero(xs[0]), grad=False)
+add_more2("nonzero_1d", "nonzero", [[0.0, 5.0, 0.0, -1.0]], lambda xs: torch.nonzero(xs[0]), grad=False)
+
+# scatter with unique targets (torch leaves duplicates unspecified), index smaller than src.
+# A source larger than the index is forward-only: torch cannot differentiate it (its gradient has
+# the index's shape); kiln pads that gradient with zeros, checked by gradcheck instead.
+for tag, dim, xshape, sshape, idx in (("dim1", 1, [3, 5], [3, 2], [[4, 0], [1, 3], [2, 1]]),
+                                      ("dim0", 0, [4, 3], [2, 3], [[3, 0, 1], [0, 2, 2]]),
+                                      ("dim0_src_larger", 0, [4, 3], [3, 4], [[3, 0, 1], [0, 2, 2]]),
+                                      ("3d_dim2", 2, [2, 2, 4], [2, 2, 2], [[[1, 3], [0, 2]], [[2, 1], [3, 0]]])):
+    name = f"scatter_{tag}"
+    r = m2rng(name)
+    i = np.array(idx)
+    add_more2(name, "scatter", [normal(r, xshape), normal(r, sshape)],
+              lambda xs, d=dim, i=i: xs[0].scatter(d, torch.tensor(i), xs[1]), args={"dim": dim, "index": aj(i)},
+              grad=not tag.endswith("src_larger"))
+
+# index_put with one or two index tensors, values broadcast; accumulate with duplicates.
+for tag, xshape, idx, vshape, acc in (("rows", [5, 3], [[0, 2, 4]], [3, 3], False),
+                                      ("rows_broadcast_values", [5, 3], [[4, 1]], [3], False),
+                                      ("rows_accumulate_dupes", [5, 3], [[1, 1, 3, 1]], [4, 3], True),
+                                      ("two_dims", [4, 5, 2], [[0, 3, 2], [1, 4, 0]], [3, 2], False),
+                                      ("two_dims_broadcast_index", [4, 5], [[2], [0, 3, 4]], [3], True),
+                                      ("all_dims", [3, 4], [[0, 2, 1], [3, 0, 1]], [3], False)):
+    name = f"index_put_{tag}"
+    r = m2rng(name)
+    add_more2(name, "index_put", [normal(r, xshape), normal(r, vshape)],
+              lambda xs, ix=idx, a=acc: xs[0].index_put(tuple(torch.tensor(i) for i in ix), xs[1], accumulate=a),
+              args={"indices": idx, "accumulate": acc})
+
+for shape, shifts, dims in (([3, 4], [1, -2], [0, 1]), ([2, 3, 4], [5, 1], [2, 0]), ([3, 4], [2, 3], [1, 1])):
+    name = f"roll_dims_{sname(shape)}_shifts{'_'.join(map(str, shifts))}_dims{''.join(map(str, dims))}"
+    add_more2(name, "roll_dims", [normal(m2rng(name), shape)], lambda xs, s=shifts, d=dims: torch.roll(xs[0], s, d),
+              args={"shifts": shifts, "dims": dims})
+
+
+PARTS = ("ops", "more", "edges", "more2")
+
+
+def main(parts):
     names = [c["name"] for c in CASES]
     assert len(names) == len(set(names)), "duplicate case names"
+    more2_names = [c["name"] for c in MORE2_CASES]
+    assert len(more2_names) == len(set(more2_names)), "duplicate case names"
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    doc = {"torch_version": torch.__version__, "numpy_version": np.__version__, "cases": CASES[:MORE_START]}
-    with open(OUT, "w") as fh:
-        json.dump(doc, fh, separators=(",", ":"))
-        fh.write("\n")
-    ops = sorted({c["op"] for c in CASES[:MORE_START]})
-    size = os.path.getsize(OUT)
-    core = CASES[:MORE_START]
-    print(f"wrote {OUT}: {len(core)} cases ({len(core)//2} per dtype), {len(ops)} ops, {size/1e6:.2f} MB")
-    print("ops:", " ".join(ops))
-    more = CASES[MORE_START:]
-    with open(MORE_OUT, "w") as fh:
-        json.dump({"torch_version": torch.__version__, "numpy_version": np.__version__, "cases": more}, fh, separators=(",", ":"))
-        fh.write("\n")
-    print(f"wrote {MORE_OUT}: {len(more)} cases, ops: {' '.join(sorted({c['op'] for c in more}))}")
-    with open(EDGES_OUT, "w") as fh:
-        json.dump({"torch_version": torch.__version__, "cases": EDGE_CASES}, fh, separators=(",", ":"), allow_nan=False)
-        fh.write("\n")
-    print(f"wrote {EDGES_OUT}: {len(EDGE_CASES)} cases")
+    if "ops" in parts:
+        doc = {"torch_version": torch.__version__, "numpy_version": np.__version__, "cases": CASES[:MORE_START]}
+        with open(OUT, "w") as fh:
+            json.dump(doc, fh, separators=(",", ":"))
+            fh.write("\n")
+        ops = sorted({c["op"] for c in CASES[:MORE_START]})
+        size = os.path.getsize(OUT)
+        core = CASES[:MORE_START]
+        print(f"wrote {OUT}: {len(core)} cases ({len(core)//2} per dtype), {len(ops)} ops, {size/1e6:.2f} MB")
+        print("ops:", " ".join(ops))
+    if "more" in parts:
+        more = CASES[MORE_START:]
+        with open(MORE_OUT, "w") as fh:
+            json.dump({"torch_version": torch.__version__, "numpy_version": np.__version__, "cases": more}, fh, separators=(",", ":"))
+            fh.write("\n")
+        print(f"wrote {MORE_OUT}: {len(more)} cases, ops: {' '.join(sorted({c['op'] for c in more}))}")
+    if "edges" in parts:
+        with open(EDGES_OUT, "w") as fh:
+            json.dump({"torch_version": torch.__version__, "cases": EDGE_CASES}, fh, separators=(",", ":"), allow_nan=False)
+            fh.write("\n")
+        print(f"wrote {EDGES_OUT}: {len(EDGE_CASES)} cases")
+    if "more2" in parts:
+        with open(MORE2_OUT, "w") as fh:
+            json.dump({"torch_version": torch.__version__, "numpy_version": np.__version__, "cases": MORE2_CASES}, fh,
+                      separators=(",", ":"), allow_nan=False)
+            fh.write("\n")
+        print(f"wrote {MORE2_OUT}: {len(MORE2_CASES)} cases, ops: {' '.join(sorted({c['op'] for c in MORE2_CASES}))}")
 
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    main()
+    which = sys.argv[1:] or list(PARTS)
+    unknown = [w for w in which if w not in PARTS]
+    if unknown:
+        sys.exit(f"unknown part(s) {unknown}; choose from {PARTS}")
+    main(which)

@@ -164,6 +164,7 @@ pub(crate) enum Op {
     IndexAdd(Tensor, usize, Tensor, Tensor),
     Gather(Tensor, usize, Tensor),
     ScatterAdd(Tensor, usize, Tensor, Tensor),
+    Scatter(Tensor, usize, Tensor, Tensor),
     Matmul(Tensor, Tensor),
     Where(Tensor, Tensor, Tensor),
     Cast(Tensor),
@@ -191,6 +192,7 @@ impl Op {
             Op::IndexAdd(..) => "index_add",
             Op::Gather(..) => "gather",
             Op::ScatterAdd(..) => "scatter_add",
+            Op::Scatter(..) => "scatter",
             Op::Matmul(..) => "matmul",
             Op::Where(..) => "where_cond",
             Op::Cast(_) => "to_dtype",
@@ -238,7 +240,7 @@ impl Op {
                 out.push(a);
                 out.push(b);
             }
-            Op::IndexAdd(x, _, _, s) | Op::ScatterAdd(x, _, _, s) => {
+            Op::IndexAdd(x, _, _, s) | Op::ScatterAdd(x, _, _, s) | Op::Scatter(x, _, _, s) => {
                 out.push(x);
                 out.push(s);
             }
@@ -275,7 +277,7 @@ impl Op {
                 out.push(a);
                 out.push(b);
             }
-            Op::IndexAdd(x, _, i, s) | Op::ScatterAdd(x, _, i, s) => {
+            Op::IndexAdd(x, _, i, s) | Op::ScatterAdd(x, _, i, s) | Op::Scatter(x, _, i, s) => {
                 out.push(x);
                 out.push(i);
                 out.push(s);
@@ -467,6 +469,27 @@ impl Op {
             }
             Op::ScatterAdd(_, dim, idx, _) => {
                 smallvec::smallvec![Some(g.clone()), Some(g.gather(*dim as isize, idx)?)]
+            }
+            // PyTorch's rule: the overwritten positions pass nothing back to `x`, and every source
+            // element gets the gradient of the position it was sent to (with duplicate targets that
+            // is each duplicate, although only the last write survives in the value). A source
+            // larger than the index contributed only its leading part; the rest gets zeros.
+            Op::Scatter(x, dim, idx, src) => {
+                let d = *dim as isize;
+                let gx =
+                    x.0.requires_grad
+                        .then(|| g.scatter(d, idx, &Tensor::zeros(idx.shape().clone(), g.dtype())?))
+                        .transpose()?;
+                let gs = src
+                    .0
+                    .requires_grad
+                    .then(|| {
+                        let picked = g.gather(d, idx)?;
+                        let pads: Vec<(usize, usize)> = src.dims().iter().zip(idx.dims()).map(|(&s, &i)| (0, s - i)).collect();
+                        picked.pad(&pads, 0.0)
+                    })
+                    .transpose()?;
+                smallvec::smallvec![gx, gs]
             }
             Op::Matmul(a, b) => {
                 // An operand stored transposed (a Linear weight used as `W.t()`) gets its gradient in

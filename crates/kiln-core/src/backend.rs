@@ -340,6 +340,17 @@ impl Storage {
             (Storage::Cpu(s), Storage::Cpu(i), Storage::Cpu(v)) => Ok(Storage::Cpu(s.scatter_add(l, dim, i, il, v, sl)?)),
         }
     }
+    pub(crate) fn scatter(&self, l: &Layout, dim: usize, idx: &Storage, il: &Layout, src: &Storage, sl: &Layout) -> Result<Storage> {
+        match (self, idx, src) {
+            (Storage::Cpu(s), Storage::Cpu(i), Storage::Cpu(v)) => Ok(Storage::Cpu(s.scatter(l, dim, i, il, v, sl)?)),
+        }
+    }
+    /// The i64 positions of each slice's `k` first elements along `dim` in (stable) sorted order.
+    pub(crate) fn sort_indices(&self, l: &Layout, dim: usize, descending: bool, k: usize) -> Result<Storage> {
+        match self {
+            Storage::Cpu(s) => Ok(Storage::Cpu(s.sort_indices(l, dim, descending, k)?)),
+        }
+    }
     pub(crate) fn cat(parts: &[(&Storage, &Layout)], dim: usize, out: &Shape) -> Result<Storage> {
         let cpu: Vec<(&CpuStorage, &Layout)> = parts
             .iter()

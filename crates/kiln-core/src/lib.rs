@@ -17,6 +17,7 @@ pub mod backend;
 pub mod cpu;
 mod display;
 mod dtype;
+mod einsum;
 mod error;
 pub mod gradcheck;
 mod ops;

@@ -7,7 +7,7 @@ use crate::backend::{BinaryOp, CmpOp, ReduceOp, Storage, UnaryOp, Window2d};
 use crate::tensor::SmallDims;
 use crate::{DType, Error, Result, Shape, Tensor};
 
-fn float_check(t: &Tensor, op: &'static str) -> Result<()> {
+pub(crate) fn float_check(t: &Tensor, op: &'static str) -> Result<()> {
     if !t.dtype().is_float() {
         return Err(Error::DType {
             op,
@@ -18,7 +18,7 @@ fn float_check(t: &Tensor, op: &'static str) -> Result<()> {
     Ok(())
 }
 
-fn same_dtype(a: &Tensor, b: &Tensor, op: &'static str) -> Result<()> {
+pub(crate) fn same_dtype(a: &Tensor, b: &Tensor, op: &'static str) -> Result<()> {
     if a.dtype() != b.dtype() {
         return Err(Error::DTypeMismatch {
             op,
@@ -31,19 +31,19 @@ fn same_dtype(a: &Tensor, b: &Tensor, op: &'static str) -> Result<()> {
 
 /// The shape an op is about to produce, checked before any buffer is allocated: its element count
 /// and its byte size in `dtype` must fit in `isize` (see [`Shape::checked_elem_count_for`]).
-fn out_shape(dims: &[usize], dtype: DType, op: &'static str) -> Result<Shape> {
+pub(crate) fn out_shape(dims: &[usize], dtype: DType, op: &'static str) -> Result<Shape> {
     let shape = Shape::new(dims);
     shape.checked_elem_count_for(dtype.size_in_bytes(), op)?;
     Ok(shape)
 }
 
 /// `a * b` or an error naming `op` and what was being sized.
-fn mul_checked(a: usize, b: usize, op: &'static str, what: impl FnOnce() -> String) -> Result<usize> {
+pub(crate) fn mul_checked(a: usize, b: usize, op: &'static str, what: impl FnOnce() -> String) -> Result<usize> {
     a.checked_mul(b)
         .ok_or_else(|| Error::shape(op, format!("{}: {a} x {b} overflows usize", what())))
 }
 
-fn tracking(ts: &[&Tensor]) -> bool {
+pub(crate) fn tracking(ts: &[&Tensor]) -> bool {
     autograd::is_grad_enabled() && ts.iter().any(|t| t.0.requires_grad)
 }
 
@@ -729,6 +729,43 @@ impl Tensor {
         let rec = tracking(&[self, src]).then(|| Op::ScatterAdd(self.clone(), d, index.clone(), src.clone()));
         Tensor::make(storage, self.shape().clone(), rec, "scatter_add")
     }
+    /// `out = self; out[i][index[i][j]] = src[i][j]` (for `dim = 1`), as `torch.scatter`: any
+    /// dtype; `index` (i64) has `self`'s rank, and no dim larger than `src`'s or (except `dim`)
+    /// than `self`'s; only the leading index-shaped part of `src` is used.
+    ///
+    /// When two index positions name the same target, PyTorch leaves the result unspecified; kiln
+    /// writes in row-major order of `index`, so the last write wins. The gradient is torch's:
+    /// zero at the overwritten positions of `self`, and for `src` the output gradient gathered at
+    /// `index` (so each duplicate gets the gradient of the one surviving value).
+    ///
+    /// ```
+    /// use kiln_core::Tensor;
+    /// let x = Tensor::zeros([2, 3], kiln_core::DType::F64)?;
+    /// let idx = Tensor::from_slice(&[2i64, 0], [2, 1])?;
+    /// let src = Tensor::from_slice(&[5.0f64, 7.0], [2, 1])?;
+    /// let y = x.scatter(1, &idx, &src)?;
+    /// assert_eq!(y.to_vec::<f64>()?, vec![0.0, 0.0, 5.0, 7.0, 0.0, 0.0]);
+    /// # Ok::<(), kiln_core::Error>(())
+    /// ```
+    pub fn scatter(&self, dim: isize, index: &Tensor, src: &Tensor) -> Result<Tensor> {
+        const OP: &str = "scatter";
+        Tensor::index_check(index, OP)?;
+        let d = self.shape().dim(dim, OP)?;
+        self.gather_shapes(d, index, OP)?;
+        if src.rank() != index.rank() || (0..src.rank()).any(|i| index.dims()[i] > src.dims()[i]) {
+            return Err(Error::shape(
+                OP,
+                format!("index {} does not fit source {}", index.shape(), src.shape()),
+            ));
+        }
+        same_dtype(self, src, OP)?;
+        let storage = self
+            .0
+            .storage
+            .scatter(&self.0.layout, d, &index.0.storage, &index.0.layout, &src.0.storage, &src.0.layout)?;
+        let rec = tracking(&[self, src]).then(|| Op::Scatter(self.clone(), d, index.clone(), src.clone()));
+        Tensor::make(storage, self.shape().clone(), rec, OP)
+    }
     /// Pads with a constant: `pads[i] = (before, after)` for dim `i`, starting at dim 0
     /// (fewer entries than dims leave the trailing dims unpadded).
     pub fn pad(&self, pads: &[(usize, usize)], value: f64) -> Result<Tensor> {
@@ -950,6 +987,27 @@ impl Tensor {
         Tensor::cat(&[self.narrow(di, n - s, s)?, self.narrow(di, 0, n - s)?], di)
     }
 
+    /// Rolls along several dims at once (`torch.roll(x, shifts, dims)`): `shifts[i]` places along
+    /// `dims[i]`, one [`Tensor::roll`] after another (a dim may appear twice; its shifts add up).
+    /// The two lists must have the same, non-zero length.
+    pub fn roll_dims(&self, shifts: &[i64], dims: &[isize]) -> Result<Tensor> {
+        const OP: &str = "roll_dims";
+        if shifts.len() != dims.len() || dims.is_empty() {
+            return Err(Error::shape(
+                OP,
+                format!("needs one shift per dim and at least one dim, got shifts {shifts:?} and dims {dims:?}"),
+            ));
+        }
+        for &d in dims {
+            self.shape().dim(d, OP)?;
+        }
+        let mut out = self.clone();
+        for (&shift, &d) in shifts.iter().zip(dims) {
+            out = out.roll(shift, d)?;
+        }
+        Ok(out)
+    }
+
     /// Tiles the tensor `reps[i]` times along dim `i` (`torch.Tensor.repeat`); `reps` may be
     /// longer than the rank, adding leading dims, but not shorter. Built from `expand` and
     /// `reshape`, so the gradient sums over the copies, at every order.
@@ -979,6 +1037,318 @@ impl Tensor {
         }
         let out = out_shape(&out, self.dtype(), OP)?;
         self.reshape(inter)?.expand(wide)?.reshape(out)
+    }
+}
+
+impl Tensor {
+    // ---------------------------------------------------------------- sorting
+
+    /// The stable sorting permutation of the `k` first elements along `dim` (`None`: all), and
+    /// the values it picks, recorded as a `gather` so that the gradient scatters back through the
+    /// indices at every order. A rank-0 tensor is sorted as one element along dim 0 or -1.
+    fn sorted(&self, dim: isize, descending: bool, k: Option<usize>, op: &'static str) -> Result<(Tensor, Tensor)> {
+        if self.rank() == 0 {
+            if dim != 0 && dim != -1 {
+                return Err(Error::Dim {
+                    op,
+                    dim,
+                    shape: self.shape().clone(),
+                });
+            }
+            let (v, i) = self.reshape([1])?.sorted(0, descending, k, op)?;
+            return Ok((v.reshape(())?, i.reshape(())?));
+        }
+        let d = self.shape().dim(dim, op)?;
+        let n = self.dims()[d];
+        let k = k.unwrap_or(n);
+        if k > n {
+            return Err(Error::value(
+                op,
+                format!("k = {k} is larger than dimension {d} of size {n} (shape {})", self.shape()),
+            ));
+        }
+        let mut dims = self.dims().to_vec();
+        dims[d] = k;
+        let shape = out_shape(&dims, DType::I64, op)?;
+        // An empty input gives an empty result, with no slices to sort.
+        let idx = if self.elem_count() == 0 {
+            Tensor::zeros(shape, DType::I64)?
+        } else {
+            Tensor::from_storage(self.0.storage.sort_indices(&self.0.layout, d, descending, k)?, shape)
+        };
+        let vals = self.gather(d as isize, &idx)?;
+        Ok((vals, idx))
+    }
+    /// Sorts along `dim` (`torch.sort(x, dim, descending, stable=True)`): the sorted values and,
+    /// as i64, where each came from. The sort is stable (equal elements keep their order, in
+    /// both directions) and NaN counts as larger than everything, as in torch: last in ascending
+    /// order, first in descending. The gradient of the values goes back to the positions they
+    /// came from.
+    ///
+    /// ```
+    /// use kiln_core::Tensor;
+    /// let x = Tensor::from_slice(&[3.0f64, f64::NAN, 1.0, 3.0], [4])?;
+    /// let (v, i) = x.sort(0, false)?;
+    /// assert_eq!(i.to_vec::<i64>()?, vec![2, 0, 3, 1]);
+    /// assert!(v.to_vec::<f64>()?[3].is_nan());
+    /// # Ok::<(), kiln_core::Error>(())
+    /// ```
+    pub fn sort(&self, dim: isize, descending: bool) -> Result<(Tensor, Tensor)> {
+        self.sorted(dim, descending, None, "sort")
+    }
+    /// The i64 permutation that sorts along `dim`: [`Tensor::sort`]'s indices (stable, NaN
+    /// largest). Not differentiable.
+    pub fn argsort(&self, dim: isize, descending: bool) -> Result<Tensor> {
+        Ok(self.sorted(dim, descending, None, "argsort")?.1)
+    }
+    /// The `k` largest (or, with `largest = false`, smallest) elements along `dim` and their i64
+    /// indices (`torch.topk`). NaN counts as larger than everything; among equal elements the
+    /// earlier one comes first. kiln always returns them sorted (largest first, or smallest
+    /// first), which `sorted = false` also allows: torch then leaves the order unspecified. `k`
+    /// larger than the dim is an error. The gradient of the values goes back to their positions.
+    ///
+    /// ```
+    /// use kiln_core::Tensor;
+    /// let x = Tensor::from_slice(&[1.0f32, 5.0, 2.0, 4.0], [4])?;
+    /// let (v, i) = x.topk(2, 0, true, true)?;
+    /// assert_eq!((v.to_vec::<f32>()?, i.to_vec::<i64>()?), (vec![5.0, 4.0], vec![1, 3]));
+    /// # Ok::<(), kiln_core::Error>(())
+    /// ```
+    pub fn topk(&self, k: usize, dim: isize, largest: bool, sorted: bool) -> Result<(Tensor, Tensor)> {
+        // Selecting the k extremes already yields them in order; there is nothing cheaper to do
+        // for `sorted = false`.
+        let _ = sorted;
+        self.sorted(dim, largest, Some(k), "topk")
+    }
+}
+
+impl Tensor {
+    // ---------------------------------------------------------------- logical ops
+    //
+    // Results are u8 masks of 0/1, the dtype comparisons return; inputs of any dtype count as
+    // true where nonzero (NaN included, as in torch). None of these is differentiable: their
+    // results carry no graph.
+
+    /// 1 (u8) where the element is nonzero.
+    fn truthy(&self) -> Result<Tensor> {
+        self.detach().ne(&self.scalar_like(0.0))
+    }
+    /// Whether any element along `dim` is nonzero (`torch.any(x, dim, keepdim)`), as a u8 mask;
+    /// an empty dim gives 0. Not differentiable.
+    pub fn any(&self, dim: isize, keepdim: bool) -> Result<Tensor> {
+        let d = self.shape().dim(dim, "any")? as isize;
+        // u8 sums count in i64, so long runs of ones cannot wrap to zero.
+        self.truthy()?.sum(&[d], keepdim)?.gt_scalar(0.0)
+    }
+    /// Whether any element is nonzero, as a rank-0 u8 (0 for an empty tensor). Not differentiable.
+    pub fn any_all(&self) -> Result<Tensor> {
+        self.truthy()?.sum_all()?.gt_scalar(0.0)
+    }
+    /// Whether every element along `dim` is nonzero (`torch.all(x, dim, keepdim)`), as a u8 mask;
+    /// an empty dim gives 1. Not differentiable.
+    pub fn all(&self, dim: isize, keepdim: bool) -> Result<Tensor> {
+        let d = self.shape().dim(dim, "all")? as isize;
+        self.logical_not()?.sum(&[d], keepdim)?.eq_scalar(0.0)
+    }
+    /// Whether every element is nonzero, as a rank-0 u8 (1 for an empty tensor). Not differentiable.
+    pub fn all_all(&self) -> Result<Tensor> {
+        self.logical_not()?.sum_all()?.eq_scalar(0.0)
+    }
+    /// 1 (u8) where the element is zero (`torch.logical_not`). Not differentiable.
+    pub fn logical_not(&self) -> Result<Tensor> {
+        self.detach().eq(&self.scalar_like(0.0))
+    }
+    /// Both operands as 0/1 masks, once their shapes are known to broadcast (so a mismatch is
+    /// `op`'s error). The dtypes may differ, as in torch.
+    fn truthy_pair(&self, rhs: &Tensor, op: &'static str) -> Result<(Tensor, Tensor)> {
+        self.shape().broadcast(rhs.shape(), op)?;
+        Ok((self.truthy()?, rhs.truthy()?))
+    }
+    /// Elementwise "both nonzero" (`torch.logical_and`), a u8 mask; broadcasts numpy-style, any
+    /// dtypes. Not differentiable.
+    ///
+    /// ```
+    /// use kiln_core::Tensor;
+    /// let a = Tensor::from_slice(&[0.0f32, 1.0, 2.0, f32::NAN], [4])?;
+    /// let b = Tensor::from_slice(&[1i64, 0, 3, 1], [4])?;
+    /// assert_eq!(a.logical_and(&b)?.to_vec::<u8>()?, vec![0, 0, 1, 1]);
+    /// assert_eq!(a.logical_xor(&b)?.to_vec::<u8>()?, vec![1, 1, 0, 0]);
+    /// # Ok::<(), kiln_core::Error>(())
+    /// ```
+    pub fn logical_and(&self, rhs: &Tensor) -> Result<Tensor> {
+        let (a, b) = self.truthy_pair(rhs, "logical_and")?;
+        a.where_cond(&b, &a)
+    }
+    /// Elementwise "either nonzero" (`torch.logical_or`); see [`Tensor::logical_and`].
+    pub fn logical_or(&self, rhs: &Tensor) -> Result<Tensor> {
+        let (a, b) = self.truthy_pair(rhs, "logical_or")?;
+        a.where_cond(&a, &b)
+    }
+    /// Elementwise "exactly one nonzero" (`torch.logical_xor`); see [`Tensor::logical_and`].
+    pub fn logical_xor(&self, rhs: &Tensor) -> Result<Tensor> {
+        let (a, b) = self.truthy_pair(rhs, "logical_xor")?;
+        a.ne(&b)
+    }
+}
+
+impl Tensor {
+    // ---------------------------------------------------------------- masks and advanced indexing
+
+    /// The positions of the nonzero elements (`torch.nonzero`): an i64 tensor `[n, rank]` holding
+    /// the index of each, in row-major order. NaN counts as nonzero. Not differentiable.
+    ///
+    /// ```
+    /// use kiln_core::Tensor;
+    /// let x = Tensor::from_slice(&[0.0f64, 2.0, 3.0, 0.0], [2, 2])?;
+    /// assert_eq!(x.nonzero()?.to_vec2::<i64>()?, vec![vec![0, 1], vec![1, 0]]);
+    /// # Ok::<(), kiln_core::Error>(())
+    /// ```
+    pub fn nonzero(&self) -> Result<Tensor> {
+        const OP: &str = "nonzero";
+        // The output's size depends on the values, so they are read back here.
+        let flags = self.truthy()?.to_vec::<u8>()?;
+        let n = flags.iter().filter(|&&f| f != 0).count();
+        let r = self.rank();
+        let shape = out_shape(&[n, r], DType::I64, OP)?;
+        let mut out: Vec<i64> = crate::cpu::pool::try_with_capacity(shape.elem_count()).map_err(|e| e.at(OP))?;
+        let dims = self.dims();
+        let mut pos = vec![0usize; r];
+        for &f in &flags {
+            if f != 0 {
+                // Each coordinate is below its dim, which fits in isize and so in i64.
+                out.extend(pos.iter().map(|&p| p as i64));
+            }
+            for d in (0..r).rev() {
+                pos[d] += 1;
+                if pos[d] < dims[d] {
+                    break;
+                }
+                pos[d] = 0;
+            }
+        }
+        Tensor::from_vec(out, shape)
+    }
+    /// The elements where the u8 `mask` is nonzero, as a 1-d tensor in row-major order
+    /// (`torch.masked_select`); `self` and `mask` broadcast together. The gradient goes back to
+    /// the selected positions (summed over broadcast copies) and is zero elsewhere.
+    ///
+    /// ```
+    /// use kiln_core::Tensor;
+    /// let x = Tensor::from_slice(&[1.0f64, 2.0, 3.0, 4.0], [2, 2])?;
+    /// let m = Tensor::from_slice(&[1u8, 0], [2])?;
+    /// assert_eq!(x.masked_select(&m)?.to_vec::<f64>()?, vec![1.0, 3.0]);
+    /// # Ok::<(), kiln_core::Error>(())
+    /// ```
+    pub fn masked_select(&self, mask: &Tensor) -> Result<Tensor> {
+        const OP: &str = "masked_select";
+        if mask.dtype() != DType::U8 {
+            return Err(Error::DType {
+                op: OP,
+                expected: "u8 (a mask)",
+                got: mask.dtype(),
+            });
+        }
+        let shape = self.shape().broadcast(mask.shape(), OP)?;
+        shape.checked_elem_count_for(DType::I64.size_in_bytes().max(self.dtype().size_in_bytes()), OP)?;
+        let picked = mask.broadcast_to(shape.clone())?.flatten_all()?.nonzero()?;
+        let n = picked.dims()[0];
+        // Recorded as an index_select of the flattened values: its gradient is an index_add into
+        // zeros, i.e. the output gradient scattered back to the mask positions.
+        self.broadcast_to(shape)?.flatten_all()?.index_select(0, &picked.reshape([n])?)
+    }
+    /// `self` with the rows named by `indices` replaced by (or, with `accumulate`, increased by)
+    /// `values` (`torch.Tensor.index_put` with a tuple of index tensors): `indices` holds `k`
+    /// 1-d i64 tensors (each of length `n`, or 1 to broadcast) indexing the leading `k` dims, so
+    /// the indexed part has shape `[n, dims[k..]]`, and `values` must broadcast to it.
+    ///
+    /// Negative indices are errors, as in kiln's other index ops. Without `accumulate`, a
+    /// position named twice takes the last value (torch leaves it unspecified); with it,
+    /// duplicates add up (f32/f64 only). Gradients are torch's: for `self`, zero at the replaced
+    /// positions (unchanged with `accumulate`); for `values`, the output gradient at the indexed
+    /// positions.
+    ///
+    /// ```
+    /// use kiln_core::Tensor;
+    /// let x = Tensor::zeros([3, 2], kiln_core::DType::F64)?;
+    /// let rows = Tensor::from_slice(&[2i64, 0, 2], [3])?;
+    /// let y = x.index_put(&[rows], &Tensor::from_slice(&[1.0f64, 2.0], [2])?, true)?;
+    /// assert_eq!(y.to_vec::<f64>()?, vec![1.0, 2.0, 0.0, 0.0, 2.0, 4.0]);
+    /// # Ok::<(), kiln_core::Error>(())
+    /// ```
+    pub fn index_put(&self, indices: &[Tensor], values: &Tensor, accumulate: bool) -> Result<Tensor> {
+        const OP: &str = "index_put";
+        let k = indices.len();
+        if k == 0 || k > self.rank() {
+            return Err(Error::shape(
+                OP,
+                format!(
+                    "{k} index tensors for a tensor of shape {} (need between 1 and its rank)",
+                    self.shape()
+                ),
+            ));
+        }
+        same_dtype(self, values, OP)?;
+        if accumulate {
+            float_check(self, OP)?;
+        }
+        let mut len = Shape::new(&[1]);
+        for (j, ix) in indices.iter().enumerate() {
+            Tensor::index_check(ix, OP)?;
+            if ix.rank() != 1 {
+                return Err(Error::shape(OP, format!("index tensor {j} must be 1-d, got shape {}", ix.shape())));
+            }
+            len = len.broadcast(ix.shape(), OP)?;
+        }
+        let n = len.dims()[0];
+        let lead = &self.dims()[..k];
+        // A sub-product of a valid shape fits (it is at most the product of the non-zero dims);
+        // checked anyway, as the flat indices below are built from it.
+        let product = |ds: &[usize]| {
+            ds.iter().try_fold(1usize, |a, &b| {
+                mul_checked(a, b, OP, || format!("the indexed dims of {}", self.shape()))
+            })
+        };
+        let rows = product(lead)?;
+        // Each index is checked against its own dim, so an error names the dim at fault; the
+        // flat row index is then below `rows` and fits in i64.
+        let mut flat = vec![0i64; n];
+        for (j, ix) in indices.iter().enumerate() {
+            let v = ix.to_vec::<i64>()?;
+            let stride = product(&lead[j + 1..])?;
+            for (t, f) in flat.iter_mut().enumerate() {
+                let i = if v.len() == 1 { v[0] } else { v[t] };
+                if i < 0 || i as u64 >= lead[j] as u64 {
+                    return Err(Error::Index {
+                        op: OP,
+                        index: i,
+                        dim: j,
+                        size: lead[j],
+                    });
+                }
+                *f += (i as usize * stride) as i64;
+            }
+        }
+        let rest = &self.dims()[k..];
+        let sliced: Vec<usize> = std::iter::once(n).chain(rest.iter().copied()).collect();
+        let sliced = out_shape(&sliced, self.dtype(), OP)?;
+        if values.shape().broadcast(&sliced, OP)? != sliced {
+            return Err(Error::shape(
+                OP,
+                format!("values of shape {} do not broadcast to the indexed shape {sliced}", values.shape()),
+            ));
+        }
+        let vals = values.broadcast_to(sliced.clone())?;
+        let x = self.reshape(std::iter::once(rows).chain(rest.iter().copied()).collect::<Vec<_>>())?;
+        let idx = Tensor::from_vec(flat, [n])?;
+        let out = if accumulate {
+            x.index_add(0, &idx, &vals)?
+        } else {
+            // The row index repeated over the trailing dims: a scatter along dim 0 then writes
+            // whole rows, and brings its gradient rules along.
+            let col: Vec<usize> = std::iter::once(n).chain(rest.iter().map(|_| 1)).collect();
+            x.scatter(0, &idx.reshape(col)?.expand(sliced)?, &vals)?
+        };
+        out.reshape(self.shape().clone())
     }
 }
 

@@ -128,3 +128,148 @@ fn creation_functions() {
     let mean: f32 = a.iter().sum::<f32>() / 100.0;
     assert!(mean.abs() < 0.3, "{mean}");
 }
+
+/// The ops of issue #11's second batch: each bad input is an error whose message starts with the
+/// op's name and shows what was wrong; nothing panics.
+#[test]
+fn second_batch_of_ops_name_themselves_in_errors() {
+    let i = |v: &[i64], s: &[usize]| Tensor::from_slice(v, s.to_vec()).unwrap();
+    let m = |v: &[u8], s: &[usize]| Tensor::from_slice(v, s.to_vec()).unwrap();
+    let ein = |spec: &str, ops: &[Tensor]| Tensor::einsum(spec, ops).unwrap_err().to_string();
+    let (a, b) = (z(&[2, 3]), z(&[3, 4]));
+    let cases: Vec<(String, &[&str])> = vec![
+        (z(&[2, 2]).outer(&z(&[2])).unwrap_err().to_string(), &["outer:", "[2, 2]", "1-d"]),
+        (
+            z(&[2]).outer(&Tensor::zeros([2], DType::F64).unwrap()).unwrap_err().to_string(),
+            &["outer:", "f32", "f64"],
+        ),
+        (ein("ij,jk->ik", std::slice::from_ref(&a)), &["einsum:", "2 operands but 1"]),
+        (ein("ij,jk->ik", &[a.clone(), z(&[4, 5])]), &["einsum:", "'j'", "size 3", "4"]),
+        (ein("ijk,jk->ik", &[a.clone(), b.clone()]), &["einsum:", "\"ijk\"", "[2, 3]"]),
+        (ein("ij,jk->ii", &[a.clone(), b.clone()]), &["einsum:", "'i' appears twice"]),
+        (ein("ij,jk->iz", &[a.clone(), b.clone()]), &["einsum:", "'z'", "no input"]),
+        (ein("...j,jk->k", &[a.clone(), b.clone()]), &["einsum:", "ellipsis"]),
+        (ein("i1,jk", &[a.clone(), b.clone()]), &["einsum:", "'1'"]),
+        (ein("ij->i->j", std::slice::from_ref(&a)), &["einsum:", "'-'"]),
+        (
+            ein("ii->i", std::slice::from_ref(&a)),
+            &["einsum:", "'i' is repeated", "sizes 2 and 3"],
+        ),
+        (
+            Tensor::einsum::<Tensor>("ij", &[]).unwrap_err().to_string(),
+            &["einsum:", "at least one operand"],
+        ),
+        (ein("i->i", &[i(&[1, 2], &[2])]), &["einsum:", "i64"]),
+        (
+            ein("i,i->i", &[z(&[2]), Tensor::zeros([2], DType::F64).unwrap()]),
+            &["einsum:", "f32", "f64"],
+        ),
+        (a.sort(2, false).unwrap_err().to_string(), &["sort:", "dimension 2", "[2, 3]"]),
+        (a.argsort(-3, true).unwrap_err().to_string(), &["argsort:", "[2, 3]"]),
+        (a.topk(4, 1, true, true).unwrap_err().to_string(), &["topk:", "k = 4", "size 3"]),
+        (a.topk(1, 5, true, true).unwrap_err().to_string(), &["topk:", "dimension 5"]),
+        (a.any(2, false).unwrap_err().to_string(), &["any:", "[2, 3]"]),
+        (a.all(-3, false).unwrap_err().to_string(), &["all:", "[2, 3]"]),
+        (a.logical_and(&z(&[2])).unwrap_err().to_string(), &["logical_and:", "[2, 3]", "[2]"]),
+        (a.logical_or(&z(&[4, 1])).unwrap_err().to_string(), &["logical_or:", "[4, 1]"]),
+        (a.logical_xor(&z(&[5])).unwrap_err().to_string(), &["logical_xor:", "[5]"]),
+        (
+            a.masked_select(&z(&[2, 3])).unwrap_err().to_string(),
+            &["masked_select:", "u8", "f32"],
+        ),
+        (
+            a.masked_select(&m(&[1, 0], &[2])).unwrap_err().to_string(),
+            &["masked_select:", "[2, 3]", "[2]"],
+        ),
+        (
+            a.scatter(1, &i(&[3], &[1, 1]), &z(&[1, 1])).unwrap_err().to_string(),
+            &["scatter:", "index 3", "size 3"],
+        ),
+        (
+            a.scatter(1, &i(&[-1], &[1, 1]), &z(&[1, 1])).unwrap_err().to_string(),
+            &["scatter:", "index -1"],
+        ),
+        (
+            a.scatter(0, &i(&[0, 1], &[1, 2]), &z(&[1, 1])).unwrap_err().to_string(),
+            &["scatter:", "[1, 2]", "[1, 1]"],
+        ),
+        (
+            a.scatter(0, &i(&[0], &[1]), &z(&[1])).unwrap_err().to_string(),
+            &["scatter:", "[1]", "[2, 3]"],
+        ),
+        (
+            a.scatter(0, &z(&[1, 1]), &z(&[1, 1])).unwrap_err().to_string(),
+            &["scatter:", "i64", "f32"],
+        ),
+        (
+            a.scatter(2, &i(&[0], &[1, 1]), &z(&[1, 1])).unwrap_err().to_string(),
+            &["scatter:", "dimension 2"],
+        ),
+        (
+            a.index_put(&[i(&[2], &[1])], &z(&[3]), false).unwrap_err().to_string(),
+            &["index_put:", "index 2", "dimension 0 of size 2"],
+        ),
+        (
+            a.index_put(&[i(&[0], &[1]), i(&[-1], &[1])], &z(&[1]), false)
+                .unwrap_err()
+                .to_string(),
+            &["index_put:", "index -1", "dimension 1"],
+        ),
+        (
+            a.index_put(&[], &z(&[3]), false).unwrap_err().to_string(),
+            &["index_put:", "0 index tensors"],
+        ),
+        (
+            a.index_put(&[i(&[0], &[1]), i(&[0], &[1]), i(&[0], &[1])], &z(&[1]), false)
+                .unwrap_err()
+                .to_string(),
+            &["index_put:", "3 index tensors", "[2, 3]"],
+        ),
+        (
+            a.index_put(&[i(&[0], &[1, 1])], &z(&[3]), false).unwrap_err().to_string(),
+            &["index_put:", "1-d", "[1, 1]"],
+        ),
+        (
+            a.index_put(&[i(&[0, 1], &[2]), i(&[0, 1, 2], &[3])], &z(&[1]), false)
+                .unwrap_err()
+                .to_string(),
+            &["index_put:", "[2]", "[3]"],
+        ),
+        (
+            a.index_put(&[i(&[0], &[1])], &z(&[2]), false).unwrap_err().to_string(),
+            &["index_put:", "[2]", "[1, 3]"],
+        ),
+        (
+            a.index_put(&[z(&[1])], &z(&[3]), false).unwrap_err().to_string(),
+            &["index_put:", "i64"],
+        ),
+        (
+            i(&[0, 0], &[2])
+                .index_put(&[i(&[0], &[1])], &i(&[1], &[1]), true)
+                .unwrap_err()
+                .to_string(),
+            &["index_put:", "f32 or f64", "i64"],
+        ),
+        (
+            a.index_put(&[i(&[0], &[1])], &Tensor::zeros([3], DType::F64).unwrap(), false)
+                .unwrap_err()
+                .to_string(),
+            &["index_put:", "f64"],
+        ),
+        (
+            a.roll_dims(&[1], &[0, 1]).unwrap_err().to_string(),
+            &["roll_dims:", "[1]", "[0, 1]"],
+        ),
+        (a.roll_dims(&[], &[]).unwrap_err().to_string(), &["roll_dims:"]),
+        (
+            a.roll_dims(&[1, 1], &[0, 2]).unwrap_err().to_string(),
+            &["roll_dims:", "dimension 2"],
+        ),
+    ];
+    for (got, want) in cases {
+        for w in want {
+            assert!(got.contains(w), "{got:?} should mention {w:?}");
+        }
+        assert!(got.starts_with(want[0]), "{got:?} should start with the op's name");
+    }
+}

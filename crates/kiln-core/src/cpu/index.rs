@@ -1,7 +1,9 @@
-//! Index-driven ops: index_select / index_add along one dim, gather / scatter_add elementwise.
+//! Index-driven ops: index_select / index_add along one dim, gather / scatter_add / scatter
+//! elementwise, and the sorting permutation behind sort / argsort / topk.
 
 use super::{CpuElement, CpuStorage};
 use crate::{Error, Float, Layout, Result, Shape};
+use std::cmp::Ordering;
 
 fn indices<'a>(op: &'static str, s: &'a CpuStorage, l: &Layout) -> Result<std::borrow::Cow<'a, [i64]>> {
     let CpuStorage::I64(v) = s else {
@@ -109,6 +111,46 @@ fn last_dim_rows(l: &Layout, dim: usize, il: &Layout) -> Option<(usize, usize, u
         return None;
     }
     Some((d[..r - 1].iter().product(), d[r - 1], id[r - 1]))
+}
+
+/// `(target, source)` offsets of every index position of a scatter along `dim`, in row-major order
+/// of the index: targets in the contiguous output of shape `l`, sources in `src`'s storage. An
+/// index outside `l`'s dim is `op`'s error.
+fn scatter_pairs(op: &'static str, l: &Layout, dim: usize, ids: &[i64], il: &Layout, sl: &Layout) -> Result<Vec<(usize, usize)>> {
+    let dims = il.shape.dims().to_vec();
+    let size = l.shape.0[dim];
+    let ostr = l.shape.contiguous_strides();
+    let mut pairs = with_capacity(ids.len(), op)?;
+    let mut k = 0;
+    let mut err = None;
+    for_each_index(&dims, |pos| {
+        let i = ids[k];
+        k += 1;
+        match check(op, i, dim, size) {
+            Ok(i) => {
+                let t: usize = pos.iter().enumerate().map(|(d, &p)| if d == dim { i } else { p } * ostr[d]).sum();
+                let s: usize = sl.offset + pos.iter().zip(sl.strides.iter()).map(|(p, s)| p * s).sum::<usize>();
+                pairs.push((t, s));
+            }
+            Err(e) => {
+                err.get_or_insert(e);
+            }
+        }
+    });
+    match err {
+        Some(e) => Err(e),
+        None => Ok(pairs),
+    }
+}
+
+/// Ascending order with NaN above everything and NaNs equal to each other (PyTorch's sort order).
+/// For integers, which have no NaN, this is their plain order.
+fn nan_last<T: PartialOrd>(a: &T, b: &T) -> Ordering {
+    a.partial_cmp(b).unwrap_or_else(|| {
+        // Only NaN compares unordered, and only NaN is unordered with itself.
+        let (a_nan, b_nan) = (a.partial_cmp(a).is_none(), b.partial_cmp(b).is_none());
+        a_nan.cmp(&b_nan)
+    })
 }
 
 impl CpuStorage {
@@ -264,29 +306,7 @@ impl CpuStorage {
             }
             return Ok(float_dispatch!("scatter_add", self, v => rowwise(v, l, src, sl, &ids, (rows, size, len))?));
         }
-        let dims = il.shape.dims().to_vec();
-        let size = l.shape.0[dim];
-        let ostr = l.shape.contiguous_strides();
-        let mut pairs = with_capacity(ids.len(), "scatter_add")?;
-        let mut k = 0;
-        let mut err = None;
-        for_each_index(&dims, |pos| {
-            let i = ids[k];
-            k += 1;
-            match check("scatter_add", i, dim, size) {
-                Ok(i) => {
-                    let t: usize = pos.iter().enumerate().map(|(d, &p)| if d == dim { i } else { p } * ostr[d]).sum();
-                    let s: usize = sl.offset + pos.iter().zip(sl.strides.iter()).map(|(p, s)| p * s).sum::<usize>();
-                    pairs.push((t, s));
-                }
-                Err(e) => {
-                    err.get_or_insert(e);
-                }
-            }
-        });
-        if let Some(e) = err {
-            return Err(e);
-        }
+        let pairs = scatter_pairs("scatter_add", l, dim, &ids, il, sl)?;
         fn scat<T: Float + CpuElement>(x: &[T], l: &Layout, src: &CpuStorage, pairs: &[(usize, usize)]) -> Result<Vec<T>> {
             let mut out = contiguous(x, l, "scatter_add")?.into_owned();
             let s = same_dtype::<T>("scatter_add", src)?;
@@ -296,5 +316,66 @@ impl CpuStorage {
             Ok(out)
         }
         Ok(float_dispatch!("scatter_add", self, v => scat(v, l, src, &pairs)?))
+    }
+
+    /// `self` with `src[pos]` written at `pos` with `dim` replaced by `index[pos]`, for every index
+    /// position (`torch.scatter`). Positions are written in row-major order of the index, so for
+    /// a duplicated target the last write wins.
+    pub(crate) fn scatter(&self, l: &Layout, dim: usize, idx: &Self, il: &Layout, src: &Self, sl: &Layout) -> Result<Self> {
+        let ids = indices("scatter", idx, il)?;
+        let pairs = scatter_pairs("scatter", l, dim, &ids, il, sl)?;
+        fn put<T: CpuElement>(x: &[T], l: &Layout, src: &CpuStorage, pairs: &[(usize, usize)]) -> Result<Vec<T>> {
+            let mut out = contiguous(x, l, "scatter")?.into_owned();
+            let s = same_dtype::<T>("scatter", src)?;
+            for &(t, so) in pairs {
+                out[t] = s[so];
+            }
+            Ok(out)
+        }
+        Ok(any_dtype_local!(self, v => put(v, l, src, &pairs)?))
+    }
+
+    /// For each slice along `dim`, the positions of its `k` first elements in sorted order (NaN
+    /// above everything), as i64 of `l`'s shape with `dim` of size `k` (the caller checked
+    /// `k <= size` and the output's size). Equal elements keep their original order: breaking ties
+    /// by position makes the order total, so an unstable sort (and, for `k < size`, a selection
+    /// first) gives exactly the stable result.
+    pub(crate) fn sort_indices(&self, l: &Layout, dim: usize, descending: bool, k: usize) -> Result<Self> {
+        fn kern<T: Copy + PartialOrd + Send + Sync>(x: &[T], l: &Layout, dim: usize, descending: bool, k: usize) -> Result<Vec<i64>> {
+            let x = contiguous(x, l, "sort")?;
+            let (outer, n, inner) = split(&l.shape, dim);
+            let mut out = with_capacity::<i64>(outer * k * inner, "sort")?;
+            out.resize(outer * k * inner, 0);
+            let mut perm: Vec<usize> = with_capacity(n, "sort")?;
+            for o in 0..outer {
+                for i in 0..inner {
+                    let at = |j: usize| &x[(o * n + j) * inner + i];
+                    let cmp = |a: &usize, b: &usize| {
+                        let by_value = nan_last(at(*a), at(*b));
+                        let by_value = if descending { by_value.reverse() } else { by_value };
+                        by_value.then(a.cmp(b))
+                    };
+                    perm.clear();
+                    perm.extend(0..n);
+                    if k < n {
+                        if k > 0 {
+                            perm.select_nth_unstable_by(k - 1, cmp);
+                        }
+                        perm.truncate(k);
+                    }
+                    perm.sort_unstable_by(cmp);
+                    for (j, &p) in perm.iter().enumerate() {
+                        out[(o * k + j) * inner + i] = p as i64;
+                    }
+                }
+            }
+            Ok(out)
+        }
+        Ok(CpuStorage::I64(match self {
+            CpuStorage::F32(v) => kern(v, l, dim, descending, k)?,
+            CpuStorage::F64(v) => kern(v, l, dim, descending, k)?,
+            CpuStorage::I64(v) => kern(v, l, dim, descending, k)?,
+            CpuStorage::U8(v) => kern(v, l, dim, descending, k)?,
+        }))
     }
 }

@@ -419,7 +419,8 @@ fn reduce_kernel<T: Copy + Send + Sync>(
         let n = l.shape.elem_count();
         let x = &x[o..o + n];
         let dims_sorted = dims.windows(2).all(|w| w[1] == w[0] + 1);
-        if dims_sorted && dims.last() == Some(&(rank - 1)) {
+        // `d + 1 == rank`, not `d == rank - 1`: a rank-0 tensor (no dims to reduce) has no last dim.
+        if dims_sorted && dims.last().is_some_and(|&d| d + 1 == rank) {
             let inner: usize = dims.iter().map(|&d| l.shape.0[d]).product();
             if inner > 0 {
                 let rows = x.chunks_exact(inner);
