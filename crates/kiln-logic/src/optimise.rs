@@ -162,6 +162,36 @@ pub fn optimise(circuit: &Circuit, params: &OptimiseParams) -> (Circuit, Optimis
         ..Default::default()
     };
     let mut best = converge(original.clone(), params, deadline, &mut stats);
+    // Rewriting keeps the structure it is given. For few inputs, also start
+    // over from the function itself (a shared Shannon expansion of the
+    // circuit's own truth table) and keep whichever converges smaller: a
+    // learned circuit can sit in a poor structure that local moves never leave.
+    if params.restructure && !stats.timed_out && original.inputs().len() <= RESTRUCTURE_MAX_INPUTS {
+        if let Some(table) = complete_table(&original) {
+            // A symmetric function also starts over from a counter (see
+            // `symmetric`): sharing across outputs that no local move finds.
+            let starts = [
+                crate::search::fallback(&table, &crate::search::Basis::all(), usize::MAX).ok(),
+                symmetric_circuit(&table, remaining(Some(Duration::from_secs(2)), deadline)),
+            ];
+            for alt in starts.into_iter().flatten() {
+                if stats.timed_out {
+                    break;
+                }
+                let mut trial = stats;
+                let candidate = converge(alt, params, deadline, &mut trial);
+                stats.iterations = trial.iterations;
+                stats.replacements = trial.replacements;
+                stats.timed_out = trial.timed_out;
+                if candidate.num_gates() < best.num_gates() {
+                    stats.restructured = true;
+                    stats.removed_by_restructure += best.num_gates() - candidate.num_gates();
+                    best = candidate;
+                }
+            }
+        }
+    }
+    // Reshaping comes after the restarts from the function, so it also works on their result.
     for _ in 0..params.perturbations {
         if stats.timed_out || best.num_gates() == 0 {
             break;
@@ -190,35 +220,6 @@ pub fn optimise(circuit: &Circuit, params: &OptimiseParams) -> (Circuit, Optimis
             stats.replacements = trial.replacements;
             stats.timed_out = trial.timed_out;
             break;
-        }
-    }
-    // Rewriting keeps the structure it is given. For few inputs, also start
-    // over from the function itself (a shared Shannon expansion of the
-    // circuit's own truth table) and keep whichever converges smaller: a
-    // learned circuit can sit in a poor structure that local moves never leave.
-    if params.restructure && !stats.timed_out && original.inputs().len() <= RESTRUCTURE_MAX_INPUTS {
-        if let Some(table) = complete_table(&original) {
-            // A symmetric function also starts over from a counter (see
-            // `symmetric`): sharing across outputs that no local move finds.
-            let starts = [
-                crate::search::fallback(&table, &crate::search::Basis::all(), usize::MAX).ok(),
-                symmetric_circuit(&table, remaining(Some(Duration::from_secs(2)), deadline)),
-            ];
-            for alt in starts.into_iter().flatten() {
-                if stats.timed_out {
-                    break;
-                }
-                let mut trial = stats;
-                let candidate = converge(alt, params, deadline, &mut trial);
-                stats.iterations = trial.iterations;
-                stats.replacements = trial.replacements;
-                stats.timed_out = trial.timed_out;
-                if candidate.num_gates() < best.num_gates() {
-                    stats.restructured = true;
-                    stats.removed_by_restructure += best.num_gates() - candidate.num_gates();
-                    best = candidate;
-                }
-            }
         }
     }
     if let Some(wp) = params.windows {
