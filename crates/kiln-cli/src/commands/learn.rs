@@ -3,7 +3,7 @@
 
 use crate::output::{out, outln};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use kiln_pbe::json::ResultJson;
@@ -408,6 +408,7 @@ fn extend_json(mut doc: String, extra: &[(&str, serde_json::Value)]) -> String {
 
 /// Runs the subcommand: 0 when the fired program reproduces every training row, 1 when not.
 pub fn run(args: &LearnArgs) -> Result<u8, String> {
+    let started = Instant::now();
     check_timeout(args.timeout)?;
     super::learn_samples::check_emit(args)?;
     for (flag, out) in [("--plot", &args.plot), ("-o", &args.output), ("--report", &args.report)] {
@@ -472,7 +473,12 @@ pub fn run(args: &LearnArgs) -> Result<u8, String> {
         let small = circuit.inputs().len() <= kiln_logic::window_sat::EXACT_WHOLE_MAX_INPUTS
             && circuit.num_gates() <= kiln_logic::window_sat::EXACT_WHOLE_MAX_GATES;
         let cap = Duration::from_secs(if small { 30 } else { 10 });
-        let left = total.saturating_sub(Duration::from_secs_f64(r.seconds)).min(cap);
+        // Measured from the command's start (loading and checking count too), with a little
+        // kept back for verifying and printing, so the whole run ends within --timeout.
+        let left = total
+            .saturating_sub(started.elapsed())
+            .saturating_sub(Duration::from_millis(200))
+            .min(cap);
         let params = kiln_logic::optimise::OptimiseParams {
             timeout: Some(left),
             ..Default::default()
