@@ -8,12 +8,13 @@ Writes into crates/kiln-nn/tests/fixtures/:
   loss_edges.json       losses at domain edges (BCE at p = 0 / 1, every target ignored), f64 + f32
   layers.json           layer forward/backward incl. weights (float64)
   activations.json      activation values, gradients and second-order gradients (float64)
+  layers2.json          GroupNorm, RMSNorm, InstanceNorm1d/2d, Embedding padding_idx (float64)
   losses2.json          class weights, soft targets, [N, C, d...] inputs, pos_weight, KL divergence, Huber
   interop_mlp.{safetensors,json}   Linear/ReLU MLP (float32)
   interop_cnn.{safetensors,json}   small CNN (float32)
   interop_norm.{safetensors,json}  Conv2d+BatchNorm2d+LayerNorm in eval mode (float32)
 
-Run:  /tmp/peers/bin/python scripts/gen_nn_fixtures.py [optim schedules losses loss_edges layers interop activations losses2]
+Run:  /tmp/peers/bin/python scripts/gen_nn_fixtures.py [optim schedules losses loss_edges layers interop activations losses2 layers2]
 (no arguments = everything; naming parts rewrites only those files). See scripts/README.md for the formats.
 """
 import json
@@ -600,12 +601,78 @@ def gen_losses2():
     return len(cases)
 
 
+# ====================================================================== more layers (part "layers2")
+def gen_layers2():
+    """GroupNorm, RMSNorm, InstanceNorm1d/2d (affine or not, batched and unbatched) and Embedding
+    with padding_idx, in layers.json's format."""
+    rng = np.random.default_rng(101)
+    cases = []
+
+    def randn(*shape):
+        return torch.tensor(rng.standard_normal(shape), dtype=torch.float64)
+
+    def run(layer_name, kwargs, module, x, input_is_index=False, note=None):
+        module = module.double()
+        with torch.no_grad():  # random parameters (the padding row of an Embedding too: torch keeps its value)
+            for _, p in module.named_parameters():
+                p.copy_(torch.tensor(rng.standard_normal(tuple(p.shape)) * 0.5 + 0.5, dtype=torch.float64))
+        params = {k: tj(p) for k, p in module.named_parameters()}
+        if not input_is_index:
+            x = x.clone().requires_grad_(True)
+        out = module(x)
+        go = randn(*out.shape)
+        names = [k for k, _ in module.named_parameters()]
+        wrt = ([] if input_is_index else [x]) + [p for _, p in module.named_parameters()]
+        gs = torch.autograd.grad(out, wrt, go, allow_unused=True)
+        gin, gps = (None, gs) if input_is_index else (gs[0], gs[1:])
+        case = {
+            "layer": layer_name, "kwargs": kwargs, "train": module.training, "params": params,
+            "input": tj(x), "input_dtype": "i64" if input_is_index else "f64",
+            "output": tj(out), "grad_output": tj(go),
+            "grad_input": tj(gin) if gin is not None else None,
+            "grad_params": {n: tj(g) for n, g in zip(names, gps)},
+        }
+        if note:
+            case["note"] = note
+        cases.append(case)
+
+    kw = dict(num_groups=2, num_channels=6, eps=1e-5, affine=True)
+    run("GroupNorm", kw, nn.GroupNorm(**kw), randn(3, 6, 5) * 2.0 + 1.0)
+    run("GroupNorm", kw, nn.GroupNorm(**kw), randn(2, 6, 3, 3) * 2.0 + 1.0)
+    kw = dict(num_groups=3, num_channels=6, eps=1e-3, affine=False)
+    run("GroupNorm", kw, nn.GroupNorm(**kw), randn(2, 6, 4))
+    kw = dict(num_groups=1, num_channels=4, eps=1e-5, affine=True)
+    run("GroupNorm", kw, nn.GroupNorm(**kw), randn(3, 4), note="[N, C] input, one group")
+    kw = dict(normalized_shape=[5], eps=None)
+    run("RMSNorm", kw, nn.RMSNorm([5]), randn(2, 3, 5) * 2.0 + 1.0, note="eps None = finfo(float64).eps")
+    kw = dict(normalized_shape=[3, 5], eps=1e-6)
+    run("RMSNorm", kw, nn.RMSNorm([3, 5], eps=1e-6), randn(2, 3, 5))
+    kw = dict(normalized_shape=[4], eps=1e-5, elementwise_affine=False)
+    run("RMSNorm", kw, nn.RMSNorm([4], eps=1e-5, elementwise_affine=False), randn(3, 4))
+    kw = dict(num_features=4, eps=1e-5, affine=True)
+    run("InstanceNorm1d", kw, nn.InstanceNorm1d(**kw), randn(2, 4, 7) * 1.5 + 0.5)
+    kw = dict(num_features=3, eps=1e-5, affine=False)
+    run("InstanceNorm2d", kw, nn.InstanceNorm2d(**kw), randn(2, 3, 4, 5) * 1.5 + 0.5)
+    kw = dict(num_features=3, eps=1e-3, affine=True)
+    run("InstanceNorm2d", kw, nn.InstanceNorm2d(**kw), randn(3, 4, 5), note="unbatched [C, H, W]")
+    kw = dict(num_features=4, eps=1e-5, affine=False)
+    run("InstanceNorm1d", kw, nn.InstanceNorm1d(**kw), randn(4, 6), note="unbatched [C, L]")
+    kw = dict(num_embeddings=10, embedding_dim=4, padding_idx=2)
+    run("Embedding", kw, nn.Embedding(**kw), torch.tensor([[1, 2, 7], [2, 9, 2]]), input_is_index=True,
+        note="padding row set to non-zero values: forward returns them, their gradient is 0")
+    kw = dict(num_embeddings=6, embedding_dim=3, padding_idx=-1)
+    run("Embedding", kw, nn.Embedding(**kw), torch.tensor([5, 0, 5, 3]), input_is_index=True,
+        note="padding_idx -1 is row 5")
+    write_json("layers2.json", {"torch_version": torch.__version__, "dtype": "f64", "cases": cases})
+    return len(cases)
+
+
 def main():
     os.makedirs(OUT_DIR, exist_ok=True)
     torch.set_num_threads(1)
     parts = {"optim": gen_optim, "schedules": gen_schedules, "interop": gen_interop, "losses": gen_losses,
              "loss_edges": gen_loss_edges, "layers": gen_layers, "activations": gen_activations,
-             "losses2": gen_losses2}
+             "losses2": gen_losses2, "layers2": gen_layers2}
     which = sys.argv[1:] or list(parts)
     unknown = [w for w in which if w not in parts]
     if unknown:

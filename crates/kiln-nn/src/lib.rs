@@ -47,7 +47,7 @@ pub use error::{Error, Result, TensorMismatch};
 pub use init::{FanMode, Init, Nonlinearity};
 pub use linear::{Embedding, Flatten, Linear};
 pub use module::{Buffer, Module, VarStore};
-pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, LayerNorm};
+pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm, InstanceNorm1d, InstanceNorm2d, LayerNorm, RMSNorm};
 pub use optim::{clip_grad_norm, clip_grad_value, Adagrad, Adam, AdamW, Optimizer, RmsProp, Sgd};
 
 /// PyTorch's `torch.nn.functional` names for the stateless functions.
