@@ -7,12 +7,15 @@ Writes into crates/kiln-nn/tests/fixtures/:
   losses.json           loss values + input gradients (float64)
   loss_edges.json       losses at domain edges (BCE at p = 0 / 1, every target ignored), f64 + f32
   layers.json           layer forward/backward incl. weights (float64)
+  activations.json      activation values, gradients and second-order gradients (float64)
+  layers2.json          GroupNorm, RMSNorm, InstanceNorm1d/2d, Embedding padding_idx (float64)
+  losses2.json          class weights, soft targets, [N, C, d...] inputs, pos_weight, KL divergence, Huber
   interop_mlp.{safetensors,json}   Linear/ReLU MLP (float32)
   interop_cnn.{safetensors,json}   small CNN (float32)
   interop_norm.{safetensors,json}  Conv2d+BatchNorm2d+LayerNorm in eval mode (float32)
 
-Run:  /tmp/peers/bin/python scripts/gen_nn_fixtures.py [optim schedules losses loss_edges layers interop ...]
-(no arguments = everything). See scripts/README.md for the formats.
+Run:  /tmp/peers/bin/python scripts/gen_nn_fixtures.py [optim schedules losses loss_edges layers interop activations losses2 layers2]
+(no arguments = everything; naming parts rewrites only those files). See scripts/README.md for the formats.
 """
 import json
 import os
@@ -431,13 +434,251 @@ def gen_layers():
     return len(cases)
 
 
+# ====================================================================== activations (part "activations")
+def gen_activations():
+    """Activation functions with values, input gradients and second-order gradients, including the
+    kinks where torch's backward picks a side (hardtanh at its bounds, hardswish at ±3, elu at 0)."""
+    rng = np.random.default_rng(2026)
+    cases = []
+
+    def run(name, kwargs, fn, inp):
+        x = torch.tensor(inp, dtype=torch.float64, requires_grad=True)
+        out = fn(x)
+        go = torch.tensor(rng.standard_normal(tuple(out.shape)), dtype=torch.float64)
+        (gi,) = torch.autograd.grad(out, x, go, create_graph=True)
+        v = torch.tensor(rng.standard_normal(tuple(x.shape)), dtype=torch.float64)
+        if gi.requires_grad:
+            (g2,) = torch.autograd.grad((gi * v).sum(), x, allow_unused=True)
+            if g2 is None:
+                g2 = torch.zeros_like(x)
+        else:
+            g2 = torch.zeros_like(x)
+        cases.append({
+            "activation": name, "kwargs": kwargs, "input": tj(x), "output": tj(out),
+            "grad_output": tj(go), "grad_input": tj(gi), "v": tj(v), "grad2_input": tj(g2),
+        })
+
+    base = list(rng.standard_normal(12) * 2.5)
+    kinks = [0.0, -3.0, 3.0, -1.0, 1.0, -0.5, 2.0, 25.0, -25.0, 800.0, -800.0]
+    x = np.array(base + kinks)
+    run("elu", {"alpha": 1.0}, lambda x: F.elu(x), x)
+    run("elu", {"alpha": 0.5}, lambda x: F.elu(x, alpha=0.5), x)
+    run("selu", {}, lambda x: F.selu(x), x)
+    run("hardtanh", {"min_val": -1.0, "max_val": 1.0}, lambda x: F.hardtanh(x), x)
+    run("hardtanh", {"min_val": -0.5, "max_val": 2.0}, lambda x: F.hardtanh(x, -0.5, 2.0), x)
+    run("hardswish", {}, lambda x: F.hardswish(x), x)
+    # torch's mish double backward overflows to NaN at |x| = 800 (exp(800)); 60 is as linear and finite.
+    run("mish", {}, lambda x: F.mish(x), np.where(np.abs(x) == 800.0, np.sign(x) * 60.0, x))
+    run("logsigmoid", {}, lambda x: F.logsigmoid(x), x)
+    run("softsign", {}, lambda x: F.softsign(x), x)
+    g = rng.standard_normal((3, 4, 2)) * 2.0
+    run("glu", {"dim": 1}, lambda x: F.glu(x, dim=1), g)
+    run("glu", {"dim": -1}, lambda x: F.glu(x, dim=-1), g)
+    run("glu", {"dim": 0}, lambda x: F.glu(x, dim=0), rng.standard_normal((4, 3)))
+    write_json("activations.json", {
+        "torch_version": torch.__version__, "dtype": "f64",
+        "convention": "grad_input = d(sum(output * grad_output))/d(input); grad2_input = "
+                      "d(sum(grad_input * v))/d(input) (second order; zeros where torch's graph ends).",
+        "cases": cases,
+    })
+    return len(cases)
+
+
+# ====================================================================== more losses (part "losses2")
+def gen_losses2():
+    """Class weights, soft (probability) targets, [N, C, d...] inputs, BCE with logits pos_weight /
+    weight, KL divergence, Huber, and the kinks of smooth L1 and Huber (|d| = 0 and |d| = beta)."""
+    rng = np.random.default_rng(79)
+    cases = []
+
+    def run(loss, kwargs, fn, inp, target, target_is_index=False, tensors=None,
+            reductions=("mean", "sum", "none")):
+        tensors = tensors or {}
+        for reduction in reductions:
+            x = torch.tensor(inp, dtype=torch.float64, requires_grad=True)
+            t = torch.tensor(target, dtype=torch.int64 if target_is_index else torch.float64)
+            tt = {k: torch.tensor(v, dtype=torch.float64) for k, v in tensors.items()}
+            out = fn(x, t, reduction, **tt)
+            if reduction == "none":
+                go = torch.tensor(rng.standard_normal(tuple(out.shape)), dtype=torch.float64)
+            else:
+                go = torch.ones((), dtype=torch.float64)
+            (gi,) = torch.autograd.grad(out, x, go)
+            cases.append({
+                "loss": loss, "kwargs": kwargs, "reduction": reduction,
+                "tensors": {k: tj(v) for k, v in tt.items()},
+                "input": tj(x), "target": tj(t), "target_dtype": "i64" if target_is_index else "f64",
+                "output": tj(out), "grad_output": tj(go), "grad_input": tj(gi),
+            })
+
+    logits = rng.standard_normal((6, 4)) * 1.5
+    tgt = np.array([0, 2, 3, 1, 2, 3])
+    w = np.array([0.3, 1.0, 2.5, 0.7])
+    CE = "cross_entropy"
+    run(CE, {}, lambda x, t, r, weight: F.cross_entropy(x, t, weight=weight, reduction=r), logits, tgt, True,
+        {"weight": w})
+    run(CE, {"ignore_index": 2}, lambda x, t, r, weight: F.cross_entropy(x, t, weight=weight, reduction=r,
+        ignore_index=2), logits, tgt, True, {"weight": w})
+    run(CE, {"label_smoothing": 0.1}, lambda x, t, r, weight: F.cross_entropy(
+        x, t, weight=weight, reduction=r, label_smoothing=0.1), logits, tgt, True, {"weight": w})
+    run(CE, {"label_smoothing": 0.2, "ignore_index": 3}, lambda x, t, r, weight: F.cross_entropy(
+        x, t, weight=weight, reduction=r, label_smoothing=0.2, ignore_index=3), logits, tgt, True, {"weight": w})
+    # soft targets: rows of probabilities
+    probs = torch.softmax(torch.tensor(rng.standard_normal((6, 4)) * 2.0), dim=1).numpy()
+    run(CE, {}, lambda x, t, r: F.cross_entropy(x, t, reduction=r), logits, probs)
+    run(CE, {}, lambda x, t, r, weight: F.cross_entropy(x, t, weight=weight, reduction=r), logits, probs,
+        tensors={"weight": w})
+    run(CE, {"label_smoothing": 0.1}, lambda x, t, r, weight: F.cross_entropy(
+        x, t, weight=weight, reduction=r, label_smoothing=0.1), logits, probs, tensors={"weight": w})
+    # [N, C, d1, d2] inputs
+    lk = rng.standard_normal((2, 4, 3, 2)) * 1.5
+    tk = rng.integers(0, 4, (2, 3, 2))
+    tk[0, 1, 1] = 1
+    tk[1, 2, 0] = 1
+    run(CE, {}, lambda x, t, r: F.cross_entropy(x, t, reduction=r), lk, tk, True)
+    run(CE, {"ignore_index": 1, "label_smoothing": 0.1}, lambda x, t, r, weight: F.cross_entropy(
+        x, t, weight=weight, reduction=r, ignore_index=1, label_smoothing=0.1), lk, tk, True, {"weight": w})
+    pk = torch.softmax(torch.tensor(rng.standard_normal((2, 4, 3, 2))), dim=1).numpy()
+    run(CE, {}, lambda x, t, r, weight: F.cross_entropy(x, t, weight=weight, reduction=r), lk, pk,
+        tensors={"weight": w})
+    # [N, C, d1]
+    l3 = rng.standard_normal((3, 4, 5))
+    t3 = rng.integers(0, 4, (3, 5))
+    run(CE, {}, lambda x, t, r: F.cross_entropy(x, t, reduction=r), l3, t3, True)
+    # unbatched: [C] with a scalar target
+    run(CE, {}, lambda x, t, r, weight: F.cross_entropy(x, t, weight=weight, reduction=r),
+        rng.standard_normal(4), np.array(2), True, {"weight": w})
+    # NLL with weights, also on [N, C, d1, d2]
+    logp = torch.log_softmax(torch.tensor(logits), dim=1).numpy()
+    run("nll", {}, lambda x, t, r, weight: F.nll_loss(x, t, weight=weight, reduction=r), logp, tgt, True,
+        {"weight": w})
+    run("nll", {"ignore_index": 0}, lambda x, t, r, weight: F.nll_loss(x, t, weight=weight, reduction=r,
+        ignore_index=0), torch.log_softmax(torch.tensor(lk), dim=1).numpy(), tk, True, {"weight": w})
+    # BCE with logits: pos_weight per class, weight per element / per class; logits exactly 0 included
+    z = rng.standard_normal((4, 3)) * 2.0
+    z.reshape(-1)[[0, 1, 2, 3]] = [0.0, 0.0, 40.0, -40.0]
+    tb = np.array([1, 0, 0, 1, 1, 0, 0.25, 1, 0, 1, 0.5, 0], dtype=np.float64).reshape(4, 3)
+    pw = np.array([2.0, 0.5, 1.5])
+    BL = "bce_with_logits"
+    run(BL, {}, lambda x, t, r: F.binary_cross_entropy_with_logits(x, t, reduction=r), z, tb)
+    run(BL, {}, lambda x, t, r, pos_weight: F.binary_cross_entropy_with_logits(
+        x, t, pos_weight=pos_weight, reduction=r), z, tb, tensors={"pos_weight": pw})
+    run(BL, {}, lambda x, t, r, weight, pos_weight: F.binary_cross_entropy_with_logits(
+        x, t, weight=weight, pos_weight=pos_weight, reduction=r), z, tb,
+        tensors={"weight": rng.uniform(0.2, 2.0, (4, 3)), "pos_weight": pw})
+    run(BL, {}, lambda x, t, r, weight: F.binary_cross_entropy_with_logits(
+        x, t, weight=weight, reduction=r), z, tb, tensors={"weight": np.array([0.5, 1.0, 3.0])})
+    # BCE on probabilities with weight
+    p = rng.uniform(0.05, 0.95, (4, 3))
+    run("bce", {}, lambda x, t, r, weight: F.binary_cross_entropy(x, t, weight=weight, reduction=r), p, tb,
+        tensors={"weight": rng.uniform(0.2, 2.0, (4, 3))})
+    # KL divergence: input log-probabilities, target probabilities (with zeros) or log-probabilities
+    li = torch.log_softmax(torch.tensor(rng.standard_normal((3, 5))), dim=1).numpy()
+    pt = torch.softmax(torch.tensor(rng.standard_normal((3, 5)) * 2.0), dim=1).numpy()
+    pt[0, 1] = 0.0
+    pt[2, 4] = 0.0
+    reds = ("mean", "sum", "none", "batchmean")
+    run("kl_div", {"log_target": False}, lambda x, t, r: F.kl_div(x, t, reduction=r), li, pt, reductions=reds)
+    lt = torch.log_softmax(torch.tensor(rng.standard_normal((3, 5))), dim=1).numpy()
+    run("kl_div", {"log_target": True}, lambda x, t, r: F.kl_div(x, t, reduction=r, log_target=True), li, lt,
+        reductions=reds)
+    # Huber and smooth L1, including differences of exactly 0 and exactly delta / beta
+    for delta in (1.0, 0.5):
+        xh = rng.standard_normal((3, 4))
+        mags = np.array([0.0, 0.3, delta, 1.3, 2.0, 0.2, 0.9, 1.6, delta, 0.35, 3.0, 0.0]).reshape(3, 4)
+        d = mags * np.array([1, -1, 1, 1, -1, 1, -1, 1, -1, 1, 1, -1]).reshape(3, 4)
+        xh = np.round(xh * 8) / 8  # dyadic, so x - d is exact and |x - t| is exactly delta
+        run("huber", {"delta": delta}, lambda x, t, r, dl=delta: F.huber_loss(x, t, reduction=r, delta=dl),
+            xh, xh - d)
+        run("smooth_l1", {"beta": delta}, lambda x, t, r, b=delta: F.smooth_l1_loss(x, t, reduction=r, beta=b),
+            xh, xh - d)
+    write_json("losses2.json", {
+        "torch_version": torch.__version__, "dtype": "f64",
+        "convention": "as losses.json; tensors holds tensor keyword arguments (weight, pos_weight); target_dtype "
+                      "f64 with cross_entropy means probability targets.",
+        "cases": cases,
+    })
+    return len(cases)
+
+
+# ====================================================================== more layers (part "layers2")
+def gen_layers2():
+    """GroupNorm, RMSNorm, InstanceNorm1d/2d (affine or not, batched and unbatched) and Embedding
+    with padding_idx, in layers.json's format."""
+    rng = np.random.default_rng(101)
+    cases = []
+
+    def randn(*shape):
+        return torch.tensor(rng.standard_normal(shape), dtype=torch.float64)
+
+    def run(layer_name, kwargs, module, x, input_is_index=False, note=None):
+        module = module.double()
+        with torch.no_grad():  # random parameters (the padding row of an Embedding too: torch keeps its value)
+            for _, p in module.named_parameters():
+                p.copy_(torch.tensor(rng.standard_normal(tuple(p.shape)) * 0.5 + 0.5, dtype=torch.float64))
+        params = {k: tj(p) for k, p in module.named_parameters()}
+        if not input_is_index:
+            x = x.clone().requires_grad_(True)
+        out = module(x)
+        go = randn(*out.shape)
+        names = [k for k, _ in module.named_parameters()]
+        wrt = ([] if input_is_index else [x]) + [p for _, p in module.named_parameters()]
+        gs = torch.autograd.grad(out, wrt, go, allow_unused=True)
+        gin, gps = (None, gs) if input_is_index else (gs[0], gs[1:])
+        case = {
+            "layer": layer_name, "kwargs": kwargs, "train": module.training, "params": params,
+            "input": tj(x), "input_dtype": "i64" if input_is_index else "f64",
+            "output": tj(out), "grad_output": tj(go),
+            "grad_input": tj(gin) if gin is not None else None,
+            "grad_params": {n: tj(g) for n, g in zip(names, gps)},
+        }
+        if note:
+            case["note"] = note
+        cases.append(case)
+
+    kw = dict(num_groups=2, num_channels=6, eps=1e-5, affine=True)
+    run("GroupNorm", kw, nn.GroupNorm(**kw), randn(3, 6, 5) * 2.0 + 1.0)
+    run("GroupNorm", kw, nn.GroupNorm(**kw), randn(2, 6, 3, 3) * 2.0 + 1.0)
+    kw = dict(num_groups=3, num_channels=6, eps=1e-3, affine=False)
+    run("GroupNorm", kw, nn.GroupNorm(**kw), randn(2, 6, 4))
+    kw = dict(num_groups=1, num_channels=4, eps=1e-5, affine=True)
+    run("GroupNorm", kw, nn.GroupNorm(**kw), randn(3, 4), note="[N, C] input, one group")
+    kw = dict(normalized_shape=[5], eps=None)
+    run("RMSNorm", kw, nn.RMSNorm([5]), randn(2, 3, 5) * 2.0 + 1.0, note="eps None = finfo(float64).eps")
+    kw = dict(normalized_shape=[3, 5], eps=1e-6)
+    run("RMSNorm", kw, nn.RMSNorm([3, 5], eps=1e-6), randn(2, 3, 5))
+    kw = dict(normalized_shape=[4], eps=1e-5, elementwise_affine=False)
+    run("RMSNorm", kw, nn.RMSNorm([4], eps=1e-5, elementwise_affine=False), randn(3, 4))
+    kw = dict(num_features=4, eps=1e-5, affine=True)
+    run("InstanceNorm1d", kw, nn.InstanceNorm1d(**kw), randn(2, 4, 7) * 1.5 + 0.5)
+    kw = dict(num_features=3, eps=1e-5, affine=False)
+    run("InstanceNorm2d", kw, nn.InstanceNorm2d(**kw), randn(2, 3, 4, 5) * 1.5 + 0.5)
+    kw = dict(num_features=3, eps=1e-3, affine=True)
+    run("InstanceNorm2d", kw, nn.InstanceNorm2d(**kw), randn(3, 4, 5), note="unbatched [C, H, W]")
+    kw = dict(num_features=4, eps=1e-5, affine=False)
+    run("InstanceNorm1d", kw, nn.InstanceNorm1d(**kw), randn(4, 6), note="unbatched [C, L]")
+    kw = dict(num_embeddings=10, embedding_dim=4, padding_idx=2)
+    run("Embedding", kw, nn.Embedding(**kw), torch.tensor([[1, 2, 7], [2, 9, 2]]), input_is_index=True,
+        note="padding row set to non-zero values: forward returns them, their gradient is 0")
+    kw = dict(num_embeddings=6, embedding_dim=3, padding_idx=-1)
+    run("Embedding", kw, nn.Embedding(**kw), torch.tensor([5, 0, 5, 3]), input_is_index=True,
+        note="padding_idx -1 is row 5")
+    write_json("layers2.json", {"torch_version": torch.__version__, "dtype": "f64", "cases": cases})
+    return len(cases)
+
+
 def main():
     os.makedirs(OUT_DIR, exist_ok=True)
     torch.set_num_threads(1)
-    which = sys.argv[1:] or ["optim", "schedules", "interop", "losses", "loss_edges", "layers"]
+    parts = {"optim": gen_optim, "schedules": gen_schedules, "interop": gen_interop, "losses": gen_losses,
+             "loss_edges": gen_loss_edges, "layers": gen_layers, "activations": gen_activations,
+             "losses2": gen_losses2, "layers2": gen_layers2}
+    which = sys.argv[1:] or list(parts)
+    unknown = [w for w in which if w not in parts]
+    if unknown:
+        sys.exit(f"unknown part(s) {unknown}; choose from {list(parts)}")
     for w in which:
-        n = {"optim": gen_optim, "schedules": gen_schedules, "interop": gen_interop,
-             "losses": gen_losses, "loss_edges": gen_loss_edges, "layers": gen_layers}[w]()
+        n = parts[w]()
         if n is not None:
             print(f"  {w}: {n} cases")
 

@@ -92,13 +92,51 @@ impl Module for Linear {
 pub struct Embedding {
     /// `[num_embeddings, embedding_dim]`.
     pub weight: Var,
+    /// A row that receives no gradient (PyTorch's `padding_idx`), see [`Embedding::with_padding_idx`].
+    pub padding_idx: Option<usize>,
 }
 
 impl Embedding {
     /// A new table with parameter `weight` under `vs`'s prefix.
     pub fn new(vs: &VarStore, num_embeddings: usize, embedding_dim: usize) -> Result<Embedding> {
         let weight = vs.var("weight", &[num_embeddings, embedding_dim], Init::Normal { mean: 0.0, std: 1.0 })?;
-        Ok(Embedding { weight })
+        Ok(Embedding { weight, padding_idx: None })
+    }
+
+    /// A table whose row `padding_idx` (negative counts from the end) starts at zeros and never
+    /// receives a gradient, so it stays what it is set to (`nn.Embedding(..., padding_idx=p)`).
+    /// Lookups of that row still return its values.
+    ///
+    /// ```
+    /// use kiln_core::{DType, Tensor};
+    /// use kiln_nn::{Embedding, Module, VarStore};
+    /// let vs = VarStore::new(DType::F32, 0);
+    /// let emb = Embedding::with_padding_idx(&vs, 5, 3, -1)?;
+    /// let idx = Tensor::from_slice(&[4i64, 1], [2])?;
+    /// let out = emb.forward(&idx)?;
+    /// assert_eq!(out.to_vec2::<f32>()?[0], vec![0.0; 3]);
+    /// let g = out.sum_all()?.backward()?;
+    /// assert_eq!(emb.weight.grad(&g).unwrap().to_vec2::<f32>()?[4], vec![0.0; 3]);
+    /// # Ok::<(), kiln_nn::Error>(())
+    /// ```
+    pub fn with_padding_idx(vs: &VarStore, num_embeddings: usize, embedding_dim: usize, padding_idx: i64) -> Result<Embedding> {
+        let n = num_embeddings as i64;
+        if !(-n..n).contains(&padding_idx) {
+            return Err(Error::config(
+                "Embedding",
+                format!("padding_idx {padding_idx} is outside the table of {num_embeddings} rows"),
+            ));
+        }
+        let p = padding_idx.rem_euclid(n) as usize;
+        let emb = Embedding::new(vs, num_embeddings, embedding_dim)?;
+        let w = emb.weight.tensor();
+        let mut v = w.to_vec_f64()?;
+        v[p * embedding_dim..(p + 1) * embedding_dim].fill(0.0);
+        emb.weight.set(&Tensor::from_vec(v, w.shape().clone())?.to_dtype(w.dtype())?)?;
+        Ok(Embedding {
+            padding_idx: Some(p),
+            ..emb
+        })
     }
 }
 
@@ -111,7 +149,14 @@ impl Module for Embedding {
             ));
         }
         let w = self.weight.tensor();
-        let rows = w.index_select(0, &idx.flatten_all()?)?;
+        let flat = idx.flatten_all()?;
+        let mut rows = w.index_select(0, &flat)?;
+        if let Some(p) = self.padding_idx {
+            // Same values, but the padding lookups come from a detached copy, so no gradient
+            // reaches that row.
+            let pad = flat.eq_scalar(p as f64)?.unsqueeze(1)?;
+            rows = pad.where_cond(&rows.detach(), &rows)?;
+        }
         let mut shape = idx.dims().to_vec();
         shape.push(w.dims()[1]);
         Ok(rows.reshape(shape)?)

@@ -1,9 +1,9 @@
-//! `LayerNorm`, `BatchNorm1d` and `BatchNorm2d`.
+//! `LayerNorm`, `RMSNorm`, `GroupNorm`, `InstanceNorm1d`/`2d`, `BatchNorm1d` and `BatchNorm2d`.
 
 use crate::init::Init;
 use crate::module::{join, Buffer, Module, VarStore};
 use crate::{Error, Result};
-use kiln_core::{no_grad, Tensor, Var};
+use kiln_core::{no_grad, DType, Tensor, Var};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Normalises over the trailing `normalized_shape` dims with the biased variance, then applies an
@@ -228,5 +228,258 @@ impl Module for BatchNorm {
     }
     fn is_training(&self) -> bool {
         self.training.load(Ordering::Relaxed)
+    }
+}
+
+/// `x` normalised over `dims` with the biased variance: `(x − mean) / sqrt(var + eps)`.
+fn standardize(x: &Tensor, dims: &[isize], eps: f64) -> Result<Tensor> {
+    let c = x.sub(&x.mean(dims, true)?)?;
+    let var = c.square()?.mean(dims, true)?;
+    Ok(c.mul(&var.add_scalar(eps)?.rsqrt()?)?)
+}
+
+/// Per-channel `weight` / `bias` `[C]` applied along dim 1 of `y`.
+fn channel_affine(y: Tensor, weight: &Option<Var>, bias: &Option<Var>) -> Result<Tensor> {
+    let mut shape = vec![1usize; y.rank()];
+    let mut y = y;
+    if let Some(w) = weight {
+        shape[1] = w.elem_count();
+        y = y.mul(&w.tensor().reshape(shape.clone())?)?;
+    }
+    if let Some(b) = bias {
+        shape[1] = b.elem_count();
+        y = y.add(&b.tensor().reshape(shape)?)?;
+    }
+    Ok(y)
+}
+
+fn affine_params(vs: &VarStore, c: usize, affine: bool) -> Result<(Option<Var>, Option<Var>)> {
+    Ok(if affine {
+        (
+            Some(vs.var("weight", &[c], Init::Const(1.0))?),
+            Some(vs.var("bias", &[c], Init::Const(0.0))?),
+        )
+    } else {
+        (None, None)
+    })
+}
+
+fn visit_affine(weight: &Option<Var>, bias: &Option<Var>, prefix: &str, f: &mut dyn FnMut(String, &Var)) {
+    if let Some(w) = weight {
+        f(join(prefix, "weight"), w);
+    }
+    if let Some(b) = bias {
+        f(join(prefix, "bias"), b);
+    }
+}
+
+/// Root-mean-square normalisation over the trailing `normalized_shape` dims,
+/// `x / sqrt(mean(x²) + eps) · weight` (`torch.nn.RMSNorm`; no centring, no bias).
+#[derive(Debug, Clone)]
+pub struct RMSNorm {
+    /// The trailing dims normalised over.
+    pub normalized_shape: Vec<usize>,
+    /// Added to the mean square; `None` (PyTorch's default) uses the input dtype's machine epsilon.
+    pub eps: Option<f64>,
+    /// Scale, initialised to ones.
+    pub weight: Option<Var>,
+}
+
+impl RMSNorm {
+    /// `RMSNorm(normalized_shape, eps=None, elementwise_affine=True)`.
+    pub fn new(vs: &VarStore, normalized_shape: &[usize]) -> Result<RMSNorm> {
+        RMSNorm::with_options(vs, normalized_shape, None, true)
+    }
+    /// With explicit `eps` and `elementwise_affine`.
+    pub fn with_options(vs: &VarStore, normalized_shape: &[usize], eps: Option<f64>, affine: bool) -> Result<RMSNorm> {
+        if normalized_shape.is_empty() {
+            return Err(Error::config("RMSNorm", "normalized_shape is empty"));
+        }
+        let weight = if affine {
+            Some(vs.var("weight", normalized_shape, Init::Const(1.0))?)
+        } else {
+            None
+        };
+        Ok(RMSNorm {
+            normalized_shape: normalized_shape.to_vec(),
+            eps,
+            weight,
+        })
+    }
+}
+
+impl Module for RMSNorm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let k = self.normalized_shape.len();
+        if x.rank() < k || x.dims()[x.rank() - k..] != self.normalized_shape[..] {
+            return Err(Error::config(
+                "RMSNorm::forward",
+                format!("input {} does not end in normalized_shape {:?}", x.shape(), self.normalized_shape),
+            ));
+        }
+        let eps = self.eps.unwrap_or(match x.dtype() {
+            DType::F32 => f32::EPSILON as f64,
+            _ => f64::EPSILON,
+        });
+        let dims: Vec<isize> = (1..=k as isize).map(|i| -i).collect();
+        let ms = x.square()?.mean(&dims, true)?;
+        let mut y = x.mul(&ms.add_scalar(eps)?.rsqrt()?)?;
+        if let Some(w) = &self.weight {
+            y = y.mul(&w.tensor())?;
+        }
+        Ok(y)
+    }
+    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Var)) {
+        visit_affine(&self.weight, &None, prefix, f);
+    }
+}
+
+/// Group normalisation (`torch.nn.GroupNorm`): the `C` channels of an `[N, C, *]` input are split
+/// into `num_groups` groups, each normalised per sample over its channels and positions with the
+/// biased variance; then a per-channel affine map. Same in training and evaluation.
+#[derive(Debug, Clone)]
+pub struct GroupNorm {
+    /// Number of groups; divides `num_channels`.
+    pub num_groups: usize,
+    /// `C`.
+    pub num_channels: usize,
+    /// Added to the variance (default 1e-5).
+    pub eps: f64,
+    /// Scale `[C]` (ones).
+    pub weight: Option<Var>,
+    /// Shift `[C]` (zeros).
+    pub bias: Option<Var>,
+}
+
+impl GroupNorm {
+    /// `GroupNorm(num_groups, num_channels, eps=1e-5, affine=True)`.
+    pub fn new(vs: &VarStore, num_groups: usize, num_channels: usize) -> Result<GroupNorm> {
+        GroupNorm::with_options(vs, num_groups, num_channels, 1e-5, true)
+    }
+    /// With explicit `eps` and `affine`.
+    pub fn with_options(vs: &VarStore, num_groups: usize, num_channels: usize, eps: f64, affine: bool) -> Result<GroupNorm> {
+        if num_groups == 0 || !num_channels.is_multiple_of(num_groups) {
+            return Err(Error::config(
+                "GroupNorm",
+                format!("num_channels {num_channels} must be divisible by num_groups {num_groups} (> 0)"),
+            ));
+        }
+        let (weight, bias) = affine_params(vs, num_channels, affine)?;
+        Ok(GroupNorm {
+            num_groups,
+            num_channels,
+            eps,
+            weight,
+            bias,
+        })
+    }
+}
+
+impl Module for GroupNorm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if x.rank() < 2 || x.dims()[1] != self.num_channels {
+            return Err(Error::config(
+                "GroupNorm",
+                format!("expected input [N, {}, *], got {}", self.num_channels, x.shape()),
+            ));
+        }
+        let n = x.dims()[0];
+        let per_group = self.num_channels / self.num_groups * x.dims()[2..].iter().product::<usize>();
+        let y = standardize(&x.reshape([n, self.num_groups, per_group])?, &[-1], self.eps)?;
+        channel_affine(y.reshape(x.shape().clone())?, &self.weight, &self.bias)
+    }
+    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Var)) {
+        visit_affine(&self.weight, &self.bias, prefix, f);
+    }
+}
+
+/// Instance normalisation (`torch.nn.InstanceNorm1d` / `InstanceNorm2d` with the default
+/// `track_running_stats=False`): each channel of each sample is normalised over its positions with
+/// the biased variance, in training and evaluation alike; then an optional per-channel affine map.
+/// Accepts batched `[N, C, *spatial]` and unbatched `[C, *spatial]` inputs. Running statistics are
+/// not supported.
+#[derive(Debug, Clone)]
+pub struct InstanceNorm {
+    num_features: usize,
+    spatial: usize,
+    name: &'static str,
+    /// Added to the variance (default 1e-5).
+    pub eps: f64,
+    /// Scale `[C]` (ones), when affine.
+    pub weight: Option<Var>,
+    /// Shift `[C]` (zeros), when affine.
+    pub bias: Option<Var>,
+}
+
+/// `torch.nn.InstanceNorm1d`: input `[N, C, L]` or `[C, L]`.
+pub type InstanceNorm1d = InstanceNorm;
+/// `torch.nn.InstanceNorm2d`: input `[N, C, H, W]` or `[C, H, W]`.
+pub type InstanceNorm2d = InstanceNorm;
+
+impl InstanceNorm {
+    /// `InstanceNorm1d(c)` (eps 1e-5, no affine parameters: PyTorch's defaults).
+    pub fn new_1d(vs: &VarStore, c: usize) -> Result<InstanceNorm> {
+        InstanceNorm::new_1d_with(vs, c, 1e-5, false)
+    }
+    /// `InstanceNorm2d(c)` (eps 1e-5, no affine parameters).
+    pub fn new_2d(vs: &VarStore, c: usize) -> Result<InstanceNorm> {
+        InstanceNorm::new_2d_with(vs, c, 1e-5, false)
+    }
+    /// 1d with explicit eps and `affine`.
+    pub fn new_1d_with(vs: &VarStore, c: usize, eps: f64, affine: bool) -> Result<InstanceNorm> {
+        InstanceNorm::build(vs, c, eps, affine, 1, "InstanceNorm1d")
+    }
+    /// 2d with explicit eps and `affine`.
+    pub fn new_2d_with(vs: &VarStore, c: usize, eps: f64, affine: bool) -> Result<InstanceNorm> {
+        InstanceNorm::build(vs, c, eps, affine, 2, "InstanceNorm2d")
+    }
+    fn build(vs: &VarStore, c: usize, eps: f64, affine: bool, spatial: usize, name: &'static str) -> Result<InstanceNorm> {
+        let (weight, bias) = affine_params(vs, c, affine)?;
+        Ok(InstanceNorm {
+            num_features: c,
+            spatial,
+            name,
+            eps,
+            weight,
+            bias,
+        })
+    }
+    /// `C`.
+    pub fn num_features(&self) -> usize {
+        self.num_features
+    }
+}
+
+impl Module for InstanceNorm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let batched = x.rank() == self.spatial + 2;
+        let bad = |why: &str| {
+            Err(Error::config(
+                self.name,
+                format!(
+                    "expected input [N, {c}, {s}] or [{c}, {s}], got {} ({why})",
+                    x.shape(),
+                    c = self.num_features,
+                    s = if self.spatial == 1 { "L" } else { "H, W" }
+                ),
+            ))
+        };
+        if !batched && x.rank() != self.spatial + 1 {
+            return bad("wrong rank");
+        }
+        let xb = if batched { x.clone() } else { x.unsqueeze(0)? };
+        if xb.dims()[1] != self.num_features {
+            return bad("wrong channel count");
+        }
+        // PyTorch refuses a single position: its variance is 0 and the output all zeros.
+        if xb.dims()[2..].iter().product::<usize>() == 1 {
+            return bad("more than 1 spatial element is needed");
+        }
+        let dims: Vec<isize> = (2..xb.rank() as isize).collect();
+        let y = channel_affine(standardize(&xb, &dims, self.eps)?, &self.weight, &self.bias)?;
+        Ok(if batched { y } else { y.squeeze(0)? })
+    }
+    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Var)) {
+        visit_affine(&self.weight, &self.bias, prefix, f);
     }
 }

@@ -303,3 +303,134 @@ fn adaptive_avg_pool_uneven_windows() {
         assert!((a - b).abs() < 1e-12, "{y:?}");
     }
 }
+
+fn build2(c: &Value, vs: &VarStore) -> Box<dyn Module> {
+    let kw = &c["kwargs"];
+    let u = |k: &str| kw[k].as_u64().unwrap() as usize;
+    let eps = kw["eps"].as_f64();
+    let affine = |k: &str| kw[k].as_bool().unwrap_or(true);
+    let shape = || -> Vec<usize> {
+        kw["normalized_shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+            .collect()
+    };
+    match c["layer"].as_str().unwrap() {
+        "GroupNorm" => Box::new(GroupNorm::with_options(vs, u("num_groups"), u("num_channels"), eps.unwrap(), affine("affine")).unwrap()),
+        "RMSNorm" => Box::new(RMSNorm::with_options(vs, &shape(), eps, affine("elementwise_affine")).unwrap()),
+        "InstanceNorm1d" => Box::new(InstanceNorm1d::new_1d_with(vs, u("num_features"), eps.unwrap(), affine("affine")).unwrap()),
+        "InstanceNorm2d" => Box::new(InstanceNorm2d::new_2d_with(vs, u("num_features"), eps.unwrap(), affine("affine")).unwrap()),
+        "Embedding" => {
+            Box::new(Embedding::with_padding_idx(vs, u("num_embeddings"), u("embedding_dim"), kw["padding_idx"].as_i64().unwrap()).unwrap())
+        }
+        other => panic!("unknown layer {other}"),
+    }
+}
+
+#[test]
+fn norms_and_padded_embedding_match_pytorch() {
+    let f = fixture("layers2.json");
+    let cases = f["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 13);
+    for c in cases {
+        let name = format!("{} {} {}", c["layer"], c["kwargs"], c["note"]);
+        let vs = VarStore::new(DType::F64, 0);
+        let m = build2(c, &vs);
+        let params = m.named_parameters();
+        let want_params = c["params"].as_object().unwrap();
+        assert_eq!(params.len(), want_params.len(), "{name}: parameter count");
+        if c["layer"] == "Embedding" {
+            // Before the fixture's values are loaded, the padding row starts at zeros.
+            let p = c["kwargs"]["padding_idx"]
+                .as_i64()
+                .unwrap()
+                .rem_euclid(c["kwargs"]["num_embeddings"].as_i64().unwrap());
+            let w = params[0].1.tensor().to_vec2::<f64>().unwrap();
+            assert!(w[p as usize].iter().all(|&v| v == 0.0), "{name}: padding row {:?}", w[p as usize]);
+        }
+        for (n, v) in &params {
+            v.set(&tensor(&want_params[n], DType::F64)).unwrap();
+        }
+        let dt = if c["input_dtype"] == "i64" { DType::I64 } else { DType::F64 };
+        let x = tensor(&c["input"], dt);
+        let x = if dt == DType::F64 { x.requires_grad(true).unwrap() } else { x };
+        let out = m.forward(&x).unwrap();
+        assert_close(&name, &out, &c["output"], 1e-10);
+        m.eval();
+        assert_close(&format!("{name} eval"), &m.forward(&x).unwrap(), &c["output"], 1e-10);
+        let go = tensor(&c["grad_output"], DType::F64);
+        let grads = out.mul(&go).unwrap().sum_all().unwrap().backward().unwrap();
+        if !c["grad_input"].is_null() {
+            assert_close(&format!("{name} grad_input"), grads.get(&x).unwrap(), &c["grad_input"], 1e-10);
+        }
+        for (n, v) in &params {
+            assert_close(&format!("{name} grad {n}"), v.grad(&grads).unwrap(), &c["grad_params"][n], 1e-10);
+        }
+    }
+}
+
+#[test]
+fn gradcheck_new_norms_first_and_second_order() {
+    let opts = GradcheckOptions::default();
+    let vs = VarStore::new(DType::F64, 3);
+    let mut rng = kiln_core::Rng::new(11);
+    let mut randn = |s: &[usize]| Tensor::randn(s.to_vec(), 0.5, 1.5, DType::F64, &mut rng).unwrap();
+    let mods: Vec<(&str, Box<dyn Module>, Tensor)> = vec![
+        (
+            "GroupNorm",
+            Box::new(GroupNorm::new(&vs.pp("gn"), 2, 4).unwrap()),
+            randn(&[2, 4, 3]),
+        ),
+        (
+            "RMSNorm",
+            Box::new(RMSNorm::with_options(&vs.pp("rms"), &[3], Some(1e-6), true).unwrap()),
+            randn(&[2, 3]),
+        ),
+        (
+            "InstanceNorm2d",
+            Box::new(InstanceNorm2d::new_2d_with(&vs.pp("in"), 2, 1e-5, true).unwrap()),
+            randn(&[2, 2, 2, 3]),
+        ),
+        (
+            "InstanceNorm1d",
+            Box::new(InstanceNorm1d::new_1d(&vs.pp("in1"), 3).unwrap()),
+            randn(&[3, 4]),
+        ),
+    ];
+    for (name, m, x) in &mods {
+        gradcheck(|v| Ok(m.forward(&v[0])?), std::slice::from_ref(x), &opts).unwrap_or_else(|e| panic!("{name}: {e}"));
+        kiln_core::gradgradcheck(|v| Ok(m.forward(&v[0])?), std::slice::from_ref(x), &opts).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
+
+#[test]
+fn new_norm_and_embedding_errors_name_shapes() {
+    let vs = VarStore::new(DType::F32, 0);
+    let e = GroupNorm::new(&vs.pp("a"), 4, 6).unwrap_err().to_string();
+    assert!(e.contains("GroupNorm") && e.contains('6') && e.contains('4'), "{e}");
+    assert!(GroupNorm::new(&vs.pp("b"), 0, 6).is_err());
+    let gn = GroupNorm::new(&vs.pp("c"), 2, 6).unwrap();
+    let e = gn.forward(&Tensor::zeros([2, 4, 3], DType::F32).unwrap()).unwrap_err().to_string();
+    assert!(e.contains("GroupNorm") && e.contains("[2, 4, 3]"), "{e}");
+    assert!(gn.forward(&Tensor::zeros([6], DType::F32).unwrap()).is_err());
+    let rms = RMSNorm::new(&vs.pp("d"), &[4]).unwrap();
+    let e = rms.forward(&Tensor::zeros([2, 3], DType::F32).unwrap()).unwrap_err().to_string();
+    assert!(e.contains("RMSNorm") && e.contains("[2, 3]") && e.contains("[4]"), "{e}");
+    assert!(RMSNorm::new(&vs.pp("e"), &[]).is_err());
+    let inorm = InstanceNorm2d::new_2d(&vs.pp("f"), 3).unwrap();
+    for bad in [vec![2, 3, 4], vec![2, 4, 5, 5], vec![2, 3, 1, 1], vec![3, 1, 1]] {
+        let e = inorm
+            .forward(&Tensor::zeros(bad.clone(), DType::F32).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("InstanceNorm2d") && e.contains(&format!("{:?}", bad)), "{e}");
+    }
+    let e = Embedding::with_padding_idx(&vs.pp("g"), 5, 2, 5).unwrap_err().to_string();
+    assert!(e.contains("padding_idx 5") && e.contains('5'), "{e}");
+    assert!(Embedding::with_padding_idx(&vs.pp("h"), 5, 2, -6).is_err());
+    // f32 RMSNorm's default eps is f32's machine epsilon: a zero row stays finite.
+    let y = rms.forward(&Tensor::zeros([1, 4], DType::F32).unwrap()).unwrap();
+    assert_eq!(y.to_vec::<f32>().unwrap(), vec![0.0; 4]);
+}

@@ -30,6 +30,7 @@ fn losses_match_pytorch() {
             reduction: r,
             label_smoothing: kw["label_smoothing"].as_f64().unwrap_or(0.0),
             ignore_index: kw["ignore_index"].as_i64(),
+            ..Default::default()
         };
         let out = match c["loss"].as_str().unwrap() {
             "mse" => mse_loss(&x, &t, r),
@@ -297,6 +298,7 @@ fn losses_at_domain_edges_match_pytorch() {
             reduction: r,
             label_smoothing: kw["label_smoothing"].as_f64().unwrap_or(0.0),
             ignore_index: kw["ignore_index"].as_i64(),
+            ..Default::default()
         };
         let out = match c["loss"].as_str().unwrap() {
             "bce" => binary_cross_entropy(&x, &t, r),
