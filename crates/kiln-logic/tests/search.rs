@@ -31,6 +31,18 @@ fn known_minimum_sizes_over_all_two_input_gates() {
 }
 
 #[test]
+fn two_bit_adder_needs_seven_gates_by_enumeration_alone() {
+    let o = SearchOptions {
+        timeout: Some(Duration::from_secs(60)),
+        ..Default::default()
+    };
+    let t = library::adder2();
+    let r = kiln_logic::search_with(&t, &o, kiln_logic::EngineChoice::Enumeration).unwrap();
+    assert!(verify(&r.circuit, &t).unwrap().ok());
+    assert_eq!((r.gates, r.optimal, r.engine), (7, true, kiln_logic::Engine::Enumeration));
+}
+
+#[test]
 fn restricted_basis() {
     let aon = SearchOptions {
         basis: Basis::parse("AND,OR,NAND").unwrap(),
