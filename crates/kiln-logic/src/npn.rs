@@ -133,7 +133,9 @@ fn all_transforms() -> Vec<NpnTransform> {
     for a in 0..4u8 {
         for b in 0..4u8 {
             for c in 0..4u8 {
-                let d = 6 - a - b - c;
+                // The fourth position is whatever 0..4 is left; a repeated a, b or c
+                // makes the sum exceed 6, which `checked_sub` turns into a skip.
+                let Some(d) = 6u8.checked_sub(a + b + c) else { continue };
                 if a != b && a != c && b != c && d < 4 && d != a && d != b && d != c {
                     perms.push([a, b, c, d]);
                 }
