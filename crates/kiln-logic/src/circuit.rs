@@ -289,6 +289,30 @@ impl Circuit {
         }
     }
 
+    /// Copies `sub`'s gates into this circuit, reading `args[i]` wherever `sub`
+    /// reads its input `i`; returns the signals of `sub`'s outputs, in order.
+    /// Fails if `args` is shorter than `sub`'s inputs or names a signal this
+    /// circuit lacks.
+    pub fn append(&mut self, sub: &Circuit, args: &[Signal]) -> Result<Vec<Signal>, CircuitError> {
+        let mut map: Vec<Signal> = Vec::with_capacity(sub.gates.len());
+        let remap = |s: Signal, map: &[Signal]| -> Result<Signal, CircuitError> {
+            match s {
+                Signal::Input(i) => args.get(i).copied().ok_or_else(|| CircuitError::BadSignal {
+                    gate: map.len(),
+                    signal: format!("{s:?}"),
+                }),
+                Signal::Gate(g) => Ok(map[g]),
+                c => Ok(c),
+            }
+        };
+        for g in &sub.gates {
+            let args = g.args.iter().map(|&a| remap(a, &map)).collect::<Result<Vec<_>, _>>()?;
+            let s = self.push(GateExpr { op: g.op, args })?;
+            map.push(s);
+        }
+        sub.outputs.iter().map(|(_, s)| remap(*s, &map)).collect()
+    }
+
     /// Defines (or redefines) output `name` as `signal`.
     pub fn set_output(&mut self, name: &str, signal: Signal) -> Result<(), CircuitError> {
         self.check_signal(signal, self.gates.len())?;

@@ -33,6 +33,18 @@ pub const VAR_TT: [u64; 6] = [
     0xFFFF_FFFF_0000_0000,
 ];
 
+/// Variable `i`'s column over every assignment of `words * 64` rows, row `r`
+/// setting variable `i` to bit `i` of `r` (the first six repeat [`VAR_TT`]).
+pub fn var_column(i: usize, words: usize) -> Vec<u64> {
+    (0..words)
+        .map(|w| match VAR_TT.get(i) {
+            Some(&tt) => tt,
+            None if (w >> (i - 6)) & 1 == 1 => !0,
+            None => 0,
+        })
+        .collect()
+}
+
 /// One cut: up to [`MAX_CUT_SIZE`] leaves (node ids, sorted) and the root's
 /// function of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -121,13 +121,7 @@ pub fn complete_table(c: &Circuit) -> Option<Table> {
     let rows = 1usize << n;
     let words = rows.div_ceil(64);
     // Input i is bit i of the row number.
-    let cols: Vec<Vec<u64>> = (0..n)
-        .map(|i| {
-            (0..words)
-                .map(|w| (0..64).filter(|b| (w * 64 + b) >> i & 1 == 1).fold(0u64, |acc, b| acc | 1 << b))
-                .collect()
-        })
-        .collect();
+    let cols: Vec<Vec<u64>> = (0..n).map(|i| crate::cuts::var_column(i, words)).collect();
     let outs = c.eval_columns(&cols, words);
     let table_rows = (0..rows)
         .map(|r| Row {

@@ -75,18 +75,9 @@ pub fn symmetric_circuit(table: &Table, timeout: Option<Duration>) -> Option<Cir
         .ok()
         .and_then(|r| r.circuit)
         .or_else(|| fallback(&counts, &Basis::all(), usize::MAX).ok())?;
-    let mut map: Vec<Signal> = Vec::with_capacity(finish.num_gates());
-    let tr = |map: &[Signal], s: Signal| match s {
-        Signal::Input(i) => bits[i],
-        Signal::Gate(g) => map[g],
-        k => k,
-    };
-    for g in finish.gates() {
-        let args: Vec<Signal> = g.args.iter().map(|&s| tr(&map, s)).collect();
-        map.push(c.gate(g.op, &args).ok()?);
-    }
-    for (name, s) in finish.outputs() {
-        c.set_output(name, tr(&map, *s)).ok()?;
+    let outs = c.append(&finish, &bits).ok()?;
+    for ((name, _), s) in finish.outputs().iter().zip(outs) {
+        c.set_output(name, s).ok()?;
     }
     Some(c.simplify())
 }

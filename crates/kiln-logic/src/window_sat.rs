@@ -29,6 +29,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use crate::circuit::{Circuit, GateExpr, Signal};
+use crate::cuts::var_column;
 use crate::exact_sat::{synthesize, SatParams};
 use crate::optimise::complete_table;
 use crate::search::Basis;
@@ -141,7 +142,7 @@ impl Simulation {
         }
         let rows = 1usize << n;
         let words = rows.div_ceil(64);
-        let inputs: Vec<Vec<u64>> = (0..n).map(|i| projection(i, words)).collect();
+        let inputs: Vec<Vec<u64>> = (0..n).map(|i| var_column(i, words)).collect();
         let gates = c.gate_columns(&inputs, words);
         let mut mask = vec![!0u64; words];
         if !rows.is_multiple_of(64) {
@@ -206,29 +207,6 @@ impl Simulation {
         }
         seen
     }
-}
-
-/// Bit `r` of the result is bit `i` of `r`.
-fn projection(i: usize, words: usize) -> Vec<u64> {
-    (0..words)
-        .map(|w| {
-            if i < 6 {
-                const P: [u64; 6] = [
-                    0xAAAA_AAAA_AAAA_AAAA,
-                    0xCCCC_CCCC_CCCC_CCCC,
-                    0xF0F0_F0F0_F0F0_F0F0,
-                    0xFF00_FF00_FF00_FF00,
-                    0xFFFF_0000_FFFF_0000,
-                    0xFFFF_FFFF_0000_0000,
-                ];
-                P[i]
-            } else if (w >> (i - 6)) & 1 == 1 {
-                !0
-            } else {
-                0
-            }
-        })
-        .collect()
 }
 
 /// Grows a window from `root` by repeatedly absorbing the gate leaf whose
@@ -334,7 +312,7 @@ fn local_tables(c: &Circuit, w: &Window) -> Vec<Vec<u64>> {
     let mut vals: HashMap<usize, Vec<u64>> = HashMap::new();
     let value = |s: Signal, vals: &HashMap<usize, Vec<u64>>| -> Vec<u64> {
         if let Some(i) = w.leaves.iter().position(|l| *l == s) {
-            return projection(i, words);
+            return var_column(i, words);
         }
         match s {
             Signal::Const(b) => vec![if b { !0 } else { 0 }; words],
@@ -417,26 +395,12 @@ fn splice(c: &Circuit, w: &Window, sub: &Circuit) -> Circuit {
             copy(&mut out, &mut map, i);
         }
     }
-    let mut sub_map: Vec<Signal> = Vec::with_capacity(sub.num_gates());
-    for e in sub.gates() {
-        let args: Vec<Signal> = e
-            .args
-            .iter()
-            .map(|&s| match s {
-                Signal::Input(i) => tr(&map, w.leaves[i]),
-                Signal::Gate(g) => sub_map[g],
-                k => k,
-            })
-            .collect();
-        sub_map.push(out.push(GateExpr { op: e.op, args }).expect("arguments already placed"));
-    }
+    let leaves: Vec<Signal> = w.leaves.iter().map(|&l| tr(&map, l)).collect();
+    let outs = out.append(sub, &leaves).expect("the replacement reads only the window's leaves");
     for (k, &g) in w.outputs.iter().enumerate() {
-        let s = match sub.output(&format!("o{k}")).expect("the replacement has every window output") {
-            Signal::Input(i) => tr(&map, w.leaves[i]),
-            Signal::Gate(x) => sub_map[x],
-            k => k,
-        };
-        map[g] = Some(s);
+        // The SAT engine names the window's outputs o0, o1, … in order.
+        let at = sub.outputs().iter().position(|(n, _)| *n == format!("o{k}"));
+        map[g] = Some(outs[at.expect("the replacement has every window output")]);
     }
     for (i, &t) in tainted.iter().enumerate().skip(lo) {
         if !inside.contains(&i) && (i > hi || t) {

@@ -278,12 +278,7 @@ pub fn learn_samples(
             if Instant::now() >= deadline {
                 break;
             }
-            let mut c = Circuit::new(train.input_names().to_vec());
-            for (j, t) in trees.iter().enumerate() {
-                let s = t.to_signal(&mut c, depth)?;
-                c.set_output(&train.output_names()[j], s)?;
-            }
-            let c = c.simplify();
+            let c = trees_circuit(train, &trees, depth, &[])?;
             let cand = Candidate {
                 method: Method::DecisionTree,
                 detail: format!("depth {depth}"),
@@ -309,13 +304,9 @@ pub fn learn_samples(
         if opts.xor_tree_inputs >= 2 && Instant::now() < deadline {
             let pairs = xor_pairs(&trees, train.num_inputs(), opts.xor_tree_inputs);
             if !pairs.is_empty() {
-                let with_xors = |set: &SampleSet| -> Vec<Vec<u64>> {
-                    let xs = set.input_columns();
-                    let mut cols = xs.to_vec();
-                    cols.extend(pairs.iter().map(|&(a, b)| xs[a].iter().zip(&xs[b]).map(|(p, q)| p ^ q).collect()));
-                    cols
-                };
-                let cols = with_xors(train);
+                let xs = train.input_columns();
+                let mut cols = xs.to_vec();
+                cols.extend(pairs.iter().map(|&(a, b)| xs[a].iter().zip(&xs[b]).map(|(p, q)| p ^ q).collect()));
                 let xtrees: Vec<DecisionTree> = (0..m)
                     .map(|j| {
                         let params = TreeParams {
@@ -327,31 +318,12 @@ pub fn learn_samples(
                         DecisionTree::grow_on(&cols, &train.output_columns()[j], &train.care_columns()[j], params)
                     })
                     .collect();
-                let n = train.num_inputs();
                 let deepest = xtrees.iter().map(DecisionTree::depth).max().unwrap_or(0);
                 for depth in 1..=deepest {
                     if Instant::now() >= deadline {
                         break;
                     }
-                    let mut c = Circuit::new(train.input_names().to_vec());
-                    let mut made: Vec<Option<Signal>> = vec![None; pairs.len()];
-                    for (j, t) in xtrees.iter().enumerate() {
-                        let mut feature = |c: &mut Circuit, f: usize| -> Result<Signal, kiln_logic::CircuitError> {
-                            if f < n {
-                                return Ok(Signal::Input(f));
-                            }
-                            if let Some(s) = made[f - n] {
-                                return Ok(s);
-                            }
-                            let (a, b) = pairs[f - n];
-                            let s = c.gate(Op::Xor, &[Signal::Input(a), Signal::Input(b)])?;
-                            made[f - n] = Some(s);
-                            Ok(s)
-                        };
-                        let s = t.to_signal_with(&mut c, depth, &mut feature)?;
-                        c.set_output(&train.output_names()[j], s)?;
-                    }
-                    let c = c.simplify();
+                    let c = trees_circuit(train, &xtrees, depth, &pairs)?;
                     let cand = Candidate {
                         method: Method::DecisionTree,
                         detail: format!("depth {depth}, splits on inputs and XORs of {} input pairs", pairs.len()),
@@ -535,6 +507,31 @@ pub fn learn_samples(
 
 /// One circuit whose outputs are the majority of `members`' outputs (all over the same inputs and
 /// outputs), simplified.
+/// One circuit of `trees` (one per output of `train`) cut at `depth`. Features past the inputs
+/// are the XORs of `pairs`, in order (each built once, when a split first reads it).
+fn trees_circuit(train: &SampleSet, trees: &[DecisionTree], depth: usize, pairs: &[(usize, usize)]) -> Result<Circuit, LearnError> {
+    let n = train.num_inputs();
+    let mut c = Circuit::new(train.input_names().to_vec());
+    let mut made: Vec<Option<Signal>> = vec![None; pairs.len()];
+    for (j, t) in trees.iter().enumerate() {
+        let mut feature = |c: &mut Circuit, f: usize| -> Result<Signal, kiln_logic::CircuitError> {
+            if f < n {
+                return Ok(Signal::Input(f));
+            }
+            if let Some(s) = made[f - n] {
+                return Ok(s);
+            }
+            let (a, b) = pairs[f - n];
+            let s = c.gate(Op::Xor, &[Signal::Input(a), Signal::Input(b)])?;
+            made[f - n] = Some(s);
+            Ok(s)
+        };
+        let s = t.to_signal_with(&mut c, depth, &mut feature)?;
+        c.set_output(&train.output_names()[j], s)?;
+    }
+    Ok(c.simplify())
+}
+
 /// Pairs of the `k` inputs most important to `trees` (impurity removed by their splits, summed
 /// over the outputs' trees), as candidate XOR features; empty when fewer than two inputs are
 /// ever split on.
@@ -564,7 +561,7 @@ fn majority_of(samples: &SampleSet, members: &[&Circuit]) -> Result<Circuit, Lea
     let inputs: Vec<Signal> = (0..samples.num_inputs()).map(Signal::Input).collect();
     let outs: Vec<Vec<Signal>> = members
         .iter()
-        .map(|m| crate::learn::append(&mut c, m, &inputs))
+        .map(|m| c.append(m, &inputs).map_err(LearnError::from))
         .collect::<Result<_, _>>()?;
     for (j, name) in samples.output_names().iter().enumerate() {
         let votes: Vec<Signal> = outs.iter().map(|o| o[j]).collect();

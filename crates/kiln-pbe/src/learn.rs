@@ -284,25 +284,6 @@ fn randn(shape: &[usize], std: f64, rng: &mut Rng) -> Result<Tensor, LearnError>
     Ok(Tensor::randn(shape.to_vec(), 0.0, std, DType::F32, rng)?)
 }
 
-/// Copies `sub`'s gates into `main`, reading `args[i]` wherever `sub` reads input `i`; returns the
-/// signals of `sub`'s outputs.
-pub(crate) fn append(main: &mut Circuit, sub: &Circuit, args: &[Signal]) -> Result<Vec<Signal>, LearnError> {
-    let mut map = Vec::with_capacity(sub.gates().len());
-    let remap = |s: Signal, map: &[Signal]| match s {
-        Signal::Input(i) => args[i],
-        Signal::Gate(g) => map[g],
-        c => c,
-    };
-    for g in sub.gates() {
-        let e = GateExpr {
-            op: g.op,
-            args: g.args.iter().map(|&a| remap(a, &map)).collect(),
-        };
-        map.push(main.push(e)?);
-    }
-    Ok(sub.outputs().iter().map(|(_, s)| remap(*s, &map)).collect())
-}
-
 /// A small circuit computing `f` over `k` inputs (`f` given as a truth table indexed by the
 /// inputs' bits, input 0 least significant): one gate for `k = 2`, exact search otherwise.
 /// The search for each function stops at `deadline` (and after 2 s in any case) with the best
@@ -643,7 +624,7 @@ impl UnitNet {
                         sub
                     }
                 };
-                let s = append(&mut c, &sub, &below)?[0];
+                let s = c.append(&sub, &below)?[0];
                 let name = if li + 1 == self.layers.len() {
                     table.output_names()[j].clone()
                 } else {

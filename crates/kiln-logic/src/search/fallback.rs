@@ -114,26 +114,7 @@ pub(crate) fn into_basis(c: &Circuit, basis: &Basis, max_gates: usize) -> Result
         let args: Vec<Signal> = g.args.iter().map(|&s| remap(&map, s)).collect();
         let s = match templates.get(&g.op) {
             None => out.gate(g.op, &args).expect("valid"),
-            Some(t) => {
-                let mut local: Vec<Signal> = Vec::new();
-                for tg in t.gates() {
-                    let targs: Vec<Signal> = tg
-                        .args
-                        .iter()
-                        .map(|&s| match s {
-                            Signal::Input(i) => args[i],
-                            Signal::Gate(k) => local[k],
-                            other => other,
-                        })
-                        .collect();
-                    local.push(out.gate(tg.op, &targs).expect("valid"));
-                }
-                match t.outputs()[0].1 {
-                    Signal::Input(i) => args[i],
-                    Signal::Gate(k) => local[k],
-                    other => other,
-                }
-            }
+            Some(t) => out.append(t, &args).expect("valid")[0],
         };
         map.push(s);
     }
