@@ -4,37 +4,11 @@
 //! maximum, minimum), or tie (max_dim / min_dim / argmax_all). Non-finite floats are stored as the
 //! strings "nan", "inf", "-inf"; a NaN must match a NaN.
 
+mod common;
+
+use common::{floats, num, shape, tensor_of};
 use kiln_core::{DType, Result, Tensor};
 use serde_json::Value;
-
-fn num(v: &Value) -> f64 {
-    match v {
-        Value::String(s) => match s.as_str() {
-            "nan" => f64::NAN,
-            "inf" => f64::INFINITY,
-            "-inf" => f64::NEG_INFINITY,
-            o => panic!("unknown float {o}"),
-        },
-        v => v.as_f64().unwrap(),
-    }
-}
-
-fn shape(v: &Value) -> Vec<usize> {
-    v["shape"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as usize)
-        .collect()
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v["data"].as_array().unwrap().iter().map(num).collect()
-}
-
-fn tensor_of(v: &Value, dtype: DType) -> Tensor {
-    Tensor::from_vec(floats(v), shape(v)).unwrap().to_dtype(dtype).unwrap()
-}
 
 fn run(op: &str, xs: &[Tensor], args: &Value) -> Result<Vec<Tensor>> {
     let x = &xs[0];

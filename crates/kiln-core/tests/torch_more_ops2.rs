@@ -4,50 +4,11 @@
 //! output for the fixture's upstream gradient. Non-finite floats are stored as the strings "nan",
 //! "inf", "-inf"; a NaN must match a NaN. f32 within 1e-5 relative, f64 within 1e-12.
 
+mod common;
+
+use common::{floats, index_of, ints, mask_of, shape, tensor_of};
 use kiln_core::{DType, Result, Tensor};
 use serde_json::Value;
-
-fn num(v: &Value) -> f64 {
-    match v {
-        Value::String(s) => match s.as_str() {
-            "nan" => f64::NAN,
-            "inf" => f64::INFINITY,
-            "-inf" => f64::NEG_INFINITY,
-            o => panic!("unknown float {o}"),
-        },
-        v => v.as_f64().unwrap(),
-    }
-}
-
-fn shape(v: &Value) -> Vec<usize> {
-    v["shape"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as usize)
-        .collect()
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v["data"].as_array().unwrap().iter().map(num).collect()
-}
-
-fn ints(v: &Value) -> Vec<i64> {
-    v["data"].as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect()
-}
-
-fn tensor_of(v: &Value, dtype: DType) -> Tensor {
-    Tensor::from_vec(floats(v), shape(v)).unwrap().to_dtype(dtype).unwrap()
-}
-
-fn index_of(v: &Value) -> Tensor {
-    Tensor::from_vec(ints(v), shape(v)).unwrap()
-}
-
-fn mask_of(v: &Value) -> Tensor {
-    let data: Vec<u8> = ints(v).into_iter().map(|x| x as u8).collect();
-    Tensor::from_vec(data, shape(v)).unwrap()
-}
 
 fn list<T>(v: &Value, f: impl Fn(&Value) -> T) -> Vec<T> {
     v.as_array().unwrap().iter().map(f).collect()
