@@ -1,4 +1,5 @@
-//! kiln-core: n-d tensors on the CPU, reverse-mode autodiff with higher-order gradients, and gradcheck.
+//! kiln-core: n-d tensors on the CPU, reverse-mode autodiff with higher-order gradients, function
+//! transforms ([`func`]: vjp, jvp, Jacobians, Hessians, vmap), and gradcheck.
 //!
 //! ```
 //! use kiln_core::{Tensor, grad};
@@ -19,6 +20,7 @@ mod display;
 mod dtype;
 mod einsum;
 mod error;
+pub mod func;
 pub mod gradcheck;
 mod ops;
 pub mod random;

@@ -325,6 +325,13 @@ impl Tensor {
             op: None,
         }))
     }
+    /// A view of the same values that is a graph node of its own (when tracked), so gradients can
+    /// be asked for with respect to this use of the tensor alone: the function transforms
+    /// differentiate through it, not through other uses of `self` a closure may have captured.
+    pub(crate) fn alias(&self) -> Tensor {
+        let op = self.track1().then(|| Op::Reshape(self.clone()));
+        self.view(self.0.layout.clone(), op)
+    }
     /// The same values cut off from the graph: no gradient flows through the result.
     pub fn detach(&self) -> Tensor {
         if !self.0.requires_grad {
