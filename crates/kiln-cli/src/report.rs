@@ -232,15 +232,20 @@ pub fn thin_curve(curve: &[f64]) -> Vec<(usize, f64)> {
 }
 
 /// The network of one restart in words.
-pub fn network_words(space: kiln_pbe::Space, width: usize, depth: usize, wiring: kiln_pbe::Wiring, residual: f64) -> String {
+pub fn network_words(s: &kiln_pbe::learn::RestartSummary, space: kiln_pbe::Space) -> String {
+    let (width, depth, wiring, residual) = (s.width, s.depth, s.wiring, s.residual);
     match space {
         kiln_pbe::Space::Unit => "one unit per output".into(),
         kiln_pbe::Space::Mlp => format!("{width} hidden units"),
         kiln_pbe::Space::Circuit => format!(
-            "{width} wide, {depth} layers, {} wiring{}",
+            "{width} wide, {depth} layers, {} wiring, {} gates{}",
             match wiring {
                 kiln_pbe::Wiring::Learned => "learned",
                 kiln_pbe::Wiring::Random => "random",
+            },
+            match s.gate_param {
+                kiln_pbe::GateParam::Softmax16 => "softmax16",
+                kiln_pbe::GateParam::InputWise => "input-wise",
             },
             if residual > 0.0 {
                 format!(", residual init {residual}")
@@ -291,7 +296,7 @@ impl RunReport {
                 .iter()
                 .map(|s| RestartRow {
                     number: s.index + 1,
-                    network: network_words(space, s.width, s.depth, s.wiring, s.residual),
+                    network: network_words(s, space),
                     steps: s.steps,
                     accuracy: s.accuracy,
                     gates: s.gates,

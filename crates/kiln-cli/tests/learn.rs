@@ -428,6 +428,9 @@ fn demo_walks_the_lecture() {
         let row = line(&s5, &format!("| {name} |"));
         assert!(row.contains(" | yes | "), "{row}");
         assert!(row.ends_with(&format!(" | {min} | yes |")), "{row}");
+        // The learned circuit, rewritten, reaches the proven minimum on every lecture table.
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        assert_eq!(cells[7], min.to_string(), "{row}");
     }
     // Deterministic for a fixed seed (apart from timings).
     let again = text(&kiln(&["demo", "--out", &od]).stdout);

@@ -45,7 +45,7 @@ fn main() {
                 opts.wiring = Some(kiln_pbe::Wiring::Random);
             }
             if let Ok(r) = std::env::var("LR") {
-                opts.lr = r.parse().unwrap();
+                opts.lr = Some(r.parse().unwrap());
             }
             if let Ok(r) = std::env::var("RESTARTS") {
                 opts.restarts = Some(r.parse().unwrap());

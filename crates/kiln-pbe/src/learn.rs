@@ -39,6 +39,18 @@ pub enum Wiring {
     Learned,
 }
 
+/// How each relaxed two-input gate of a [`Space::Circuit`] network is parametrised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GateParam {
+    /// 16 logits, a softmax over the 16 two-input functions (difflogic).
+    Softmax16,
+    /// 4 logits, one per row of the gate's truth table: `σ(wᵢ)` is the probability that the gate
+    /// outputs 1 on input combination `i` (the input-wise parametrisation of light difflogic). It
+    /// spans the same relaxed gates as the softmax with a quarter of the parameters, and each
+    /// logit's gradient is not damped by the other fifteen functions' share of the softmax.
+    InputWise,
+}
+
 /// Settings of [`learn`]. `None` fields are sized from the table.
 #[derive(Debug, Clone)]
 pub struct LearnOptions {
@@ -56,8 +68,9 @@ pub struct LearnOptions {
     pub steps: usize,
     /// Restarts; `None` = keep restarting (and growing the network) until exact or out of time.
     pub restarts: Option<usize>,
-    /// Adam learning rate.
-    pub lr: f64,
+    /// Adam learning rate; `None` = the rate measured best for each kind of network (0.1 for
+    /// softmax gate networks and units, 0.03 for the wide input-wise networks).
+    pub lr: Option<f64>,
     /// Seed of every random choice: the same seed gives the same circuit.
     pub seed: u64,
     /// Wall-clock budget.
@@ -90,6 +103,9 @@ pub struct LearnOptions {
     /// gradient is near zero even sigma = 0.001 becomes a full-size random step (22 of 100
     /// restarts exact instead of 44).
     pub grad_noise: f64,
+    /// Circuit space: how each gate's choice of function is relaxed; `None` lets the schedule
+    /// choose (input-wise for its wide random-wired networks, the softmax for the others).
+    pub gate_param: Option<GateParam>,
 }
 
 impl Default for LearnOptions {
@@ -102,7 +118,7 @@ impl Default for LearnOptions {
             pool: 8,
             steps: 2000,
             restarts: None,
-            lr: 0.1,
+            lr: None,
             seed: 0,
             timeout: Duration::from_secs(120),
             check_every: 20,
@@ -111,6 +127,7 @@ impl Default for LearnOptions {
             shrink: true,
             final_temperature: 1.0,
             grad_noise: 0.0,
+            gate_param: None,
         }
     }
 }
@@ -208,6 +225,8 @@ pub struct RestartSummary {
     pub wiring: Wiring,
     /// Logit added to each gate's pass-through at initialisation.
     pub residual: f64,
+    /// How its gates were relaxed.
+    pub gate_param: GateParam,
     /// Adam steps it ran.
     pub steps: usize,
     /// Fraction of rows its best fired program got right, before repair.
@@ -365,6 +384,19 @@ struct GateNet {
     layers: Vec<GateLayer>,
     poly: Tensor,
     inputs: usize,
+    param: GateParam,
+}
+
+/// Rows of the truth table of [`gate_from_truth_table`]'s bit order (`2a + b`) as polynomials
+/// `c0 + c1 a + c2 b + c3 ab`: row `i` of the result is what cell `i`'s output probability adds.
+fn cell_polynomials() -> Result<Tensor, LearnError> {
+    let v: [f32; 16] = [
+        1.0, -1.0, -1.0, 1.0, // a = 0, b = 0
+        0.0, 0.0, 1.0, -1.0, // a = 0, b = 1
+        0.0, 1.0, 0.0, -1.0, // a = 1, b = 0
+        0.0, 0.0, 0.0, 1.0, // a = 1, b = 1
+    ];
+    Ok(Tensor::from_vec(v.to_vec(), [4, 4])?)
 }
 
 impl GateNet {
@@ -377,6 +409,7 @@ impl GateNet {
         wiring: Wiring,
         pool: usize,
         residual: f64,
+        param: GateParam,
         rng: &mut Rng,
     ) -> Result<GateNet, LearnError> {
         let mut layers = Vec::new();
@@ -389,11 +422,26 @@ impl GateNet {
             };
             // Residual initialisation: every gate starts close to passing its first input through,
             // so gradients survive depth; the other functions start with small random logits.
-            let mut init: Vec<f32> = (0..gates * 16).map(|_| (rng.normal() * 0.5) as f32).collect();
-            for g in 0..gates {
-                init[g * 16 + PASS_A] += residual as f32;
-            }
-            let logits = Var::new(&Tensor::from_vec(init, [gates, 16])?);
+            let logits = match param {
+                GateParam::Softmax16 => {
+                    let mut init: Vec<f32> = (0..gates * 16).map(|_| (rng.normal() * 0.5) as f32).collect();
+                    for g in 0..gates {
+                        init[g * 16 + PASS_A] += residual as f32;
+                    }
+                    Var::new(&Tensor::from_vec(init, [gates, 16])?)
+                }
+                // Pass-through of `a` is 1 on the cells with a = 1 (bits 2 and 3) and 0 elsewhere.
+                GateParam::InputWise => {
+                    let mut init: Vec<f32> = (0..gates * 4).map(|_| (rng.normal() * 0.5) as f32).collect();
+                    for g in 0..gates {
+                        for cell in 0..4 {
+                            let sign = if (PASS_A >> cell) & 1 == 1 { 1.0 } else { -1.0 };
+                            init[g * 4 + cell] += (sign * residual) as f32;
+                        }
+                    }
+                    Var::new(&Tensor::from_vec(init, [gates, 4])?)
+                }
+            };
             let prev_start = avail - if l == 0 { n } else { width };
             let cand = match wiring {
                 // difflogic's fixed random wiring: the gates of a layer read the previous layer
@@ -448,8 +496,12 @@ impl GateNet {
         }
         Ok(GateNet {
             layers,
-            poly: gate_polynomials()?,
+            poly: match param {
+                GateParam::Softmax16 => gate_polynomials()?,
+                GateParam::InputWise => cell_polynomials()?,
+            },
             inputs: n,
+            param,
         })
     }
 
@@ -482,10 +534,14 @@ impl GateNet {
             };
             let (a, b) = (read(0)?, read(1)?);
             // Each gate is a polynomial in (1, a, b, ab) whose coefficients mix the 16 functions.
-            let mix = if temperature == 1.0 {
-                l.logits.tensor().softmax(-1)?
+            let logits = if temperature == 1.0 {
+                l.logits.tensor()
             } else {
-                l.logits.tensor().affine(1.0 / temperature, 0.0)?.softmax(-1)?
+                l.logits.tensor().affine(1.0 / temperature, 0.0)?
+            };
+            let mix = match self.param {
+                GateParam::Softmax16 => logits.softmax(-1)?,
+                GateParam::InputWise => logits.sigmoid()?,
             };
             let k = mix.matmul(&self.poly)?.t()?;
             let coef = |i: usize| k.select(0, i);
@@ -502,11 +558,24 @@ impl GateNet {
     fn distributions(&self) -> Result<Vec<[f32; 16]>, LearnError> {
         let mut out = Vec::new();
         for l in &self.layers {
-            let p = l.logits.tensor().softmax(-1)?.to_vec2::<f32>()?;
-            for row in p {
-                let mut a = [0f32; 16];
-                a.copy_from_slice(&row[..16]);
-                out.push(a);
+            match self.param {
+                GateParam::Softmax16 => {
+                    for row in l.logits.tensor().softmax(-1)?.to_vec2::<f32>()? {
+                        let mut a = [0f32; 16];
+                        a.copy_from_slice(&row[..16]);
+                        out.push(a);
+                    }
+                }
+                // Cells are independent: a function's probability is the product over its cells.
+                GateParam::InputWise => {
+                    for cells in l.logits.tensor().sigmoid()?.to_vec2::<f32>()? {
+                        let mut a = [0f32; 16];
+                        for (tt, p) in a.iter_mut().enumerate() {
+                            *p = (0..4).map(|i| if (tt >> i) & 1 == 1 { cells[i] } else { 1.0 - cells[i] }).product();
+                        }
+                        out.push(a);
+                    }
+                }
             }
         }
         Ok(out)
@@ -522,7 +591,16 @@ impl GateNet {
         let mut signals: Vec<Signal> = (0..self.inputs).map(Signal::Input).collect();
         let mut last = Vec::new();
         for l in &self.layers {
-            let tts = l.logits.tensor().argmax(-1, false)?.to_vec::<i64>()?;
+            let tts: Vec<i64> = match self.param {
+                GateParam::Softmax16 => l.logits.tensor().argmax(-1, false)?.to_vec::<i64>()?,
+                GateParam::InputWise => l
+                    .logits
+                    .tensor()
+                    .to_vec2::<f32>()?
+                    .iter()
+                    .map(|cells| (0..4).filter(|&i| cells[i] > 0.0).map(|i| 1i64 << i).sum())
+                    .collect(),
+            };
             let choice = |side: usize| -> Result<Vec<usize>, LearnError> {
                 Ok(match &l.wire {
                     None => l.cand[side].clone(),
@@ -709,22 +787,43 @@ struct Attempt {
     depth: usize,
     wiring: Wiring,
     residual: f64,
+    param: GateParam,
+    lr: f64,
 }
 
+/// Tables with this many inputs start with wide random-wired input-wise networks. Below, the
+/// small learned-wiring networks already fit almost every function on their first restart (236 of
+/// the 256 three-input functions) with fewer gates; above, wide networks of this size rarely fit
+/// (5 of 36 restarts on the 6- to 8-input functions of the suite).
+const WIDE_FIRST_INPUTS: std::ops::RangeInclusive<usize> = 4..=5;
+
 /// The restarts to run, in order, growing the network level by level. Without a fixed wiring each
-/// level tries three kinds of network: learned wiring with residual initialisation (good at
-/// arithmetic and multiplexers), narrow difflogic-style random wiring that forms trees (the only
-/// kind that finds parity-8), and learned wiring from plain random gates.
+/// level tries several kinds of network:
+/// * wide random-wired networks of input-wise gates (difflogic's layout with light difflogic's
+///   parametrisation), the most reliable on small tables;
+/// * learned wiring with or without residual initialisation (good at arithmetic and multiplexers);
+/// * narrow difflogic-style random wiring that forms trees (the only kind that finds parity-8).
 fn schedule(table: &Table, opts: &LearnOptions) -> Vec<Attempt> {
     let (n, m) = (table.num_inputs().max(1), table.num_outputs());
-    let attempt = |width, depth, wiring, residual| Attempt {
-        width,
-        depth,
-        wiring,
-        residual,
+    let attempt = |width, depth, wiring, residual, param: GateParam| {
+        let param = opts.gate_param.unwrap_or(param);
+        Attempt {
+            width,
+            depth,
+            wiring,
+            residual,
+            param,
+            // Measured per kind (restart_study): input-wise gates fit best at 0.03 (56 of 72 exact
+            // restarts, 55 at 0.05, 45 at 0.1), softmax gates at 0.1.
+            lr: opts.lr.unwrap_or(match param {
+                GateParam::Softmax16 => 0.1,
+                GateParam::InputWise => 0.03,
+            }),
+        }
     };
+    let soft = GateParam::Softmax16;
     match opts.space {
-        Space::Unit => vec![attempt(0, 1, Wiring::Learned, 0.0)],
+        Space::Unit => vec![attempt(0, 1, Wiring::Learned, 0.0, soft)],
         Space::Mlp => {
             // The output units read every hidden unit, and firing enumerates a unit's inputs:
             // levels grow only up to that limit.
@@ -732,7 +831,7 @@ fn schedule(table: &Table, opts: &LearnOptions) -> Vec<Attempt> {
             let levels = if opts.width.is_some() { 1 } else { 6 };
             let mut widths: Vec<usize> = (0..levels).map(|i| (w0 + i * n.max(2)).min(MAX_UNIT_INPUTS.max(w0))).collect();
             widths.dedup();
-            widths.into_iter().map(|w| attempt(w, 2, Wiring::Learned, 0.0)).collect()
+            widths.into_iter().map(|w| attempt(w, 2, Wiring::Learned, 0.0, soft)).collect()
         }
         Space::Circuit => {
             let log_n = (usize::BITS - (n - 1).leading_zeros()) as usize;
@@ -747,15 +846,18 @@ fn schedule(table: &Table, opts: &LearnOptions) -> Vec<Attempt> {
                 // lowered the per-restart success on parity in our runs.
                 let tree_w = opts.width.unwrap_or(n.div_ceil(2).max(m).max(2));
                 let tree_d = opts.depth.unwrap_or(log_n + 1);
+                // Wide nets: 64 × 6 made 56 of 72 first restarts exact on the ≤ 5-input suite
+                // (48 × 6: 50, 128 × 6: 47, 64 × 8: 50); the softmax in the same net made 33.
+                // They do not grow with the level: larger ones did no better.
+                let wide_w = opts.width.unwrap_or((8 * (n + m)).clamp(64, 256));
+                let wide_d = opts.depth.unwrap_or((log_n + 3).max(6));
+                let wide = attempt(wide_w, wide_d, Wiring::Random, 0.0, GateParam::InputWise);
                 let level = match opts.wiring {
                     Some(Wiring::Learned) => vec![
-                        attempt(dense_w, dense_d, Wiring::Learned, opts.residual_init),
-                        attempt(dense_w, dense_d, Wiring::Learned, 0.0),
+                        attempt(dense_w, dense_d, Wiring::Learned, opts.residual_init, soft),
+                        attempt(dense_w, dense_d, Wiring::Learned, 0.0, soft),
                     ],
-                    Some(Wiring::Random) => vec![attempt(tree_w, tree_d, Wiring::Random, 0.0)],
-                    // Tree restarts are cheap (few gates) and each finds parity-8 only about one
-                    // time in four, so they get three of the five slots.
-                    //
+                    Some(Wiring::Random) => vec![attempt(tree_w, tree_d, Wiring::Random, 0.0, soft)],
                     // Residual initialisation is difflogic's remedy for depth: on the shallow
                     // networks of three-input tables, plain random gates first made the first
                     // restart exact for 217 of the 256 functions instead of 162; on the deeper
@@ -766,13 +868,16 @@ fn schedule(table: &Table, opts: &LearnOptions) -> Vec<Attempt> {
                         } else {
                             (0.0, opts.residual_init)
                         };
-                        vec![
-                            attempt(dense_w, dense_d, Wiring::Learned, first),
-                            attempt(tree_w, tree_d, Wiring::Random, 0.0),
-                            attempt(tree_w, tree_d, Wiring::Random, 0.0),
-                            attempt(dense_w, dense_d, Wiring::Learned, second),
-                            attempt(tree_w, tree_d, Wiring::Random, 0.0),
-                        ]
+                        let dense = |residual| attempt(dense_w, dense_d, Wiring::Learned, residual, soft);
+                        let tree = attempt(tree_w, tree_d, Wiring::Random, 0.0, soft);
+                        if WIDE_FIRST_INPUTS.contains(&n) {
+                            // Wide restarts fit parity-5 too (4 of 4), so small tables need no trees.
+                            vec![wide, wide, dense(first), wide, wide]
+                        } else {
+                            // Tree restarts are cheap (few gates) and each finds parity-8 only
+                            // about one time in four, so they get three of the five slots.
+                            vec![dense(first), tree, tree, dense(second), tree]
+                        }
                     }
                 };
                 v.extend(level);
@@ -891,12 +996,13 @@ impl<F: FnMut(&Progress) + Send> RestartContext<'_, F> {
                 att.wiring,
                 opts.pool,
                 att.residual,
+                att.param,
                 &mut rng,
             )?),
             Space::Unit => Model::Units(UnitNet::new(&[n, m], &mut rng)?),
             Space::Mlp => Model::Units(UnitNet::new(&[n, att.width, m], &mut rng)?),
         };
-        let mut adam = Adam::new(model.vars(), opts.lr)?;
+        let mut adam = Adam::new(model.vars(), att.lr)?;
         // --steps may be huge while the timeout stops training long before; grow as steps happen.
         let mut curve = Vec::with_capacity(opts.steps.min(1 << 16));
         let mut units = Vec::new();
@@ -938,6 +1044,7 @@ impl<F: FnMut(&Progress) + Send> RestartContext<'_, F> {
             // seconds, longer than a short --timeout. Same gradient as one pass over all rows.
             let mut grads: Option<kiln_core::Grads> = None;
             let mut loss_sum = 0.0;
+
             let mut cut_short = false;
             for first in (0..rows).step_by(LOSS_CHUNK_ROWS) {
                 if first > 0 && self.start.elapsed() >= opts.timeout {
@@ -1195,6 +1302,7 @@ pub fn learn(table: &Table, opts: &LearnOptions, progress: impl FnMut(&Progress)
                 depth: o.attempt.depth,
                 wiring: o.attempt.wiring,
                 residual: o.attempt.residual,
+                gate_param: o.attempt.param,
                 steps: o.steps,
                 accuracy: o.accuracy_before_repair,
                 gates: o.unrepaired_gates,

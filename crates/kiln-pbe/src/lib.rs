@@ -22,4 +22,4 @@ pub use kiln_logic::{
     gate_from_truth_table, minimise, parse, print, Basis, Circuit, CircuitError, Failure, GateExpr, Op, ParseError, Row, SearchError,
     SearchOptions, SearchResult, Signal, SplitMix64, Table, TableError, Verification,
 };
-pub use learn::{learn, LearnOptions, LearnResult, Space, Wiring};
+pub use learn::{learn, GateParam, LearnOptions, LearnResult, Space, Wiring};

@@ -43,6 +43,15 @@ pub enum WiringArg {
     Random,
 }
 
+/// Relaxation of each gate's choice of function (`--gate-param`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GateParamArg {
+    /// A softmax over the 16 two-input functions (difflogic).
+    Softmax16,
+    /// One sigmoid per row of the gate's truth table (light difflogic).
+    InputWise,
+}
+
 /// Code target (`--emit`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EmitArg {
@@ -93,15 +102,18 @@ pub struct LearnArgs {
     /// Gate wiring (circuit space only) [default: restarts alternate learned and random].
     #[arg(long, value_enum)]
     pub wiring: Option<WiringArg>,
+    /// Gate relaxation (circuit space only) [default: input-wise for the wide random-wired restarts of 4- and 5-input tables, softmax16 for the others].
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub gate_param: Option<GateParamArg>,
     /// Adam steps per restart.
     #[arg(long, value_name = "N", default_value_t = 2000)]
     pub steps: usize,
     /// Number of restarts [default: restart until exact or --timeout; unit space: 5].
     #[arg(long, value_name = "N")]
     pub restarts: Option<usize>,
-    /// Adam learning rate.
-    #[arg(long, allow_negative_numbers = true, value_name = "F", default_value_t = 0.1)]
-    pub lr: f64,
+    /// Adam learning rate [default: 0.1, or 0.03 for the wide input-wise gate networks].
+    #[arg(long, allow_negative_numbers = true, value_name = "F")]
+    pub lr: Option<f64>,
     /// Circuit space: gate temperature at the end of a restart; it falls geometrically from 1, so the relaxed gates harden toward the fired ones (1 = no annealing).
     #[arg(long, allow_negative_numbers = true, value_name = "T", default_value_t = LearnOptions::default().final_temperature)]
     pub final_temperature: f64,
@@ -207,8 +219,8 @@ fn options(args: &LearnArgs) -> Result<LearnOptions, String> {
     if args.restarts == Some(0) {
         return Err("--restarts: expected at least 1".into());
     }
-    if !(args.lr.is_finite() && args.lr > 0.0) {
-        return Err(format!("--lr: expected a number > 0, got {}", args.lr));
+    if let Some(lr) = args.lr.filter(|lr| !(lr.is_finite() && *lr > 0.0)) {
+        return Err(format!("--lr: expected a number > 0, got {lr}"));
     }
     let timeout = args.timeout.unwrap_or(DEFAULT_TIMEOUT);
     if let Some(h) = args.holdout {
@@ -239,6 +251,9 @@ fn options(args: &LearnArgs) -> Result<LearnOptions, String> {
         if args.wiring.is_some() {
             return Err("--wiring: only the circuit space has wiring".into());
         }
+        if args.gate_param.is_some() {
+            return Err("--gate-param: only the circuit space has gates to relax".into());
+        }
     }
     if space == Space::Unit && args.width.is_some() {
         return Err("--width: the unit space has no hidden layer".into());
@@ -250,6 +265,10 @@ fn options(args: &LearnArgs) -> Result<LearnOptions, String> {
         wiring: args.wiring.map(|w| match w {
             WiringArg::Learned => Wiring::Learned,
             WiringArg::Random => Wiring::Random,
+        }),
+        gate_param: args.gate_param.map(|p| match p {
+            GateParamArg::Softmax16 => kiln_pbe::GateParam::Softmax16,
+            GateParamArg::InputWise => kiln_pbe::GateParam::InputWise,
         }),
         steps: args.steps,
         restarts: args.restarts,
