@@ -11,6 +11,7 @@ mod report;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use output::errln;
 
 /// Learn, search and verify boolean programs from example tables.
 #[derive(Debug, Parser)]
@@ -66,7 +67,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(msg) => {
-            eprintln!("error: {msg}");
+            errln!("error: {msg}");
             ExitCode::from(2)
         }
     }
@@ -91,6 +92,6 @@ fn usage_error(e: &clap::Error) -> ExitCode {
     let first: Vec<&str> = text.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
     let line = first.join(" ");
     let line = line.strip_prefix("error: ").unwrap_or(&line);
-    eprintln!("error: {line}");
+    errln!("error: {line}");
     ExitCode::from(2)
 }

@@ -2,6 +2,8 @@
 //! head`) or a full disk; these macros end the process the way a Unix tool does instead: quietly
 //! with status 141 (128 + SIGPIPE, what the shell reports for a tool killed by the signal) when
 //! the reader has gone, and with an `error:` line and status 2 on any other write error.
+//! `eprintln!` panics too when stderr cannot be written (`2>/dev/full`); [`errln!`] writes what
+//! it can and goes on, since there is nowhere left to report the failure.
 
 use std::fmt;
 use std::io::{self, Write};
@@ -21,6 +23,12 @@ pub fn write(args: fmt::Arguments<'_>) {
     if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
         fail(&e);
     }
+}
+
+/// Writes `args` and a newline to stderr, ignoring failure (see the module docs).
+pub fn write_err_line(args: fmt::Arguments<'_>) {
+    let mut err = io::stderr().lock();
+    let _ = err.write_fmt(args).and_then(|()| err.write_all(b"\n"));
 }
 
 fn fail(e: &io::Error) -> ! {
@@ -49,4 +57,11 @@ macro_rules! out {
     };
 }
 
-pub(crate) use {out, outln};
+/// `eprintln!` that never panics: a line on stderr if stderr can take it.
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::output::write_err_line(format_args!($($arg)*))
+    };
+}
+
+pub(crate) use {errln, out, outln};

@@ -409,8 +409,14 @@ impl Aig {
     /// NOT gates are needed inside. A complemented output gets one NOT gate
     /// (shared between outputs reading the same node). Dangling nodes are
     /// kept; call [`Aig::cleanup`] first to drop them.
+    ///
+    /// Input and output names that the program grammar cannot spell (AIGER and BLIF allow any
+    /// symbol, such as `x[0]`, `a-b` or `AND`) are renamed to grammar names, so the circuit prints
+    /// to a program that parses back: other characters become `_`, a name that does not start
+    /// with a letter or is an operator word gets an `n_` prefix, and clashes get `_2`, `_3`, ….
     pub fn to_circuit(&self) -> Result<Circuit, AigError> {
-        let mut c = Circuit::new(self.input_names());
+        let (inputs, outputs) = grammar_names(self.input_names(), self.outputs.iter().map(|(n, _)| n.clone()).collect());
+        let mut c = Circuit::new(inputs);
         let n_in = self.num_inputs;
         let sig = |var: u32| -> Signal {
             if var == 0 {
@@ -431,7 +437,7 @@ impl Aig {
             };
         }
         let mut negated: HashMap<u32, Signal> = HashMap::new();
-        for (name, lit) in &self.outputs {
+        for ((_, lit), name) in self.outputs.iter().zip(&outputs) {
             let var = lit_var(*lit);
             let s = if !lit_is_complement(*lit) {
                 sig(var)
@@ -550,4 +556,41 @@ impl Aig {
         out.outputs = self.outputs.iter().map(|(n, l)| (n.clone(), remap(&new_var, *l))).collect();
         out
     }
+}
+
+/// Grammar names for `inputs` and `outputs` (see [`Aig::to_circuit`]): good names are kept, the
+/// rest are spelled in the grammar's alphabet without clashing with any other name.
+fn grammar_names(inputs: Vec<String>, outputs: Vec<String>) -> (Vec<String>, Vec<String>) {
+    use crate::grammar::{name_problem, MAX_NAME_LEN};
+    let ok = |n: &str| name_problem(n).is_none();
+    let mut used: std::collections::HashSet<String> = inputs.iter().chain(&outputs).filter(|n| ok(n)).cloned().collect();
+    let mut fix = |names: Vec<String>| -> Vec<String> {
+        names
+            .into_iter()
+            .map(|n| {
+                if ok(&n) {
+                    return n;
+                }
+                let mut s: String = n
+                    .chars()
+                    .take(MAX_NAME_LEN - 16)
+                    .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+                    .collect();
+                if !ok(&s) {
+                    s = format!("n_{s}");
+                }
+                let mut out = s.clone();
+                let mut k = 2;
+                while used.contains(&out) {
+                    out = format!("{s}_{k}");
+                    k += 1;
+                }
+                used.insert(out.clone());
+                out
+            })
+            .collect()
+    };
+    let inputs = fix(inputs);
+    let outputs = fix(outputs);
+    (inputs, outputs)
 }

@@ -64,7 +64,7 @@ enum Tok {
 
 fn describe(t: &Tok) -> String {
     match t {
-        Tok::Name(n) => format!("name '{n}'"),
+        Tok::Name(n) => format!("name '{}'", shown(n)),
         Tok::Const(b) => format!("'{}'", *b as u8),
         Tok::Op(op) => format!("'{}'", op.name()),
         Tok::LParen => "'('".into(),
@@ -75,13 +75,43 @@ fn describe(t: &Tok) -> String {
     }
 }
 
+/// The longest input or output name [`name_problem`] accepts, in characters (the length every
+/// Verilog tool must support; C and Rust allow more).
+pub const MAX_NAME_LEN: usize = 1024;
+
+/// `name` as a message shows it: at most 40 characters, cut with '…', so a huge name in a file
+/// is not echoed whole.
+pub fn shown(name: &str) -> String {
+    match name.char_indices().nth(40) {
+        Some((end, _)) => format!("{}…", &name[..end]),
+        None => name.to_string(),
+    }
+}
+
+/// A list of names for a message: the first 12 (each [`shown`]), then how many more there are.
+pub fn shown_list(names: &[String]) -> String {
+    let mut s = names.iter().take(12).map(|n| shown(n)).collect::<Vec<_>>().join(", ");
+    if names.len() > 12 {
+        s.push_str(&format!(" and {} more", names.len() - 12));
+    }
+    s
+}
+
 /// Why `name` cannot name an input or output in the grammar, or `None` when it can: a name
 /// starts with a letter or '_', continues with ASCII letters, digits or '_', and is not an
 /// operator word. Printed programs must parse back to the same function, so readers of tables
 /// refuse other names instead of printing something like `Y = 0 XOR 1` for columns `0` and `1`.
 pub fn name_problem(name: &str) -> Option<String> {
     let mut chars = name.chars();
-    let first = chars.next()?;
+    let Some(first) = chars.next() else {
+        return Some("a name cannot be empty".into());
+    };
+    if name.len() > MAX_NAME_LEN {
+        return Some(format!(
+            "a name may be at most {MAX_NAME_LEN} characters long, this one has {}",
+            name.chars().count()
+        ));
+    }
     if !(first.is_ascii_alphabetic() || first == '_') {
         return Some("a name must start with a letter or '_'".into());
     }
@@ -154,7 +184,7 @@ fn lex(text: &str) -> Result<Vec<(Tok, Pos)>, ParseError> {
                 match word.as_str() {
                     "0" => Tok::Const(false),
                     "1" => Tok::Const(true),
-                    _ => return Err(err(format!("expected 0, 1 or a name, found '{word}'"))),
+                    _ => return Err(err(format!("expected 0, 1 or a name, found '{}'", shown(&word)))),
                 }
             } else {
                 match Op::from_name(&word) {
@@ -295,7 +325,7 @@ impl Parser {
                 return Err(self.expected("a name to define"));
             };
             if *self.peek() != Tok::Eq {
-                return Err(self.expected(&format!("'=' after '{name}'")));
+                return Err(self.expected(&format!("'=' after '{}'", shown(&name))));
             }
             self.bump();
             let expr = self.expr()?;
@@ -441,6 +471,17 @@ pub fn names_read_before_defined(text: &str) -> Result<Vec<String>, ParseError> 
 /// Every output must be defined. A bare expression (no `=`) is accepted
 /// when there is exactly one output.
 pub fn parse(text: &str, inputs: &[String], outputs: &[String]) -> Result<Circuit, ParseError> {
+    // Names the grammar cannot spell would be read as constants or operators (inputs named `0`
+    // and `1` made `Y = 0 XOR 1` a constant), so they are refused, whoever supplied them.
+    for (kind, names) in [("input", inputs), ("output", outputs)] {
+        if let Some((n, why)) = names.iter().find_map(|n| name_problem(n).map(|w| (n, w))) {
+            return Err(ParseError {
+                line: 1,
+                column: 1,
+                message: format!("{kind} {:?} cannot appear in a program: {why}", shown(n)),
+            });
+        }
+    }
     let toks = lex(text)?;
     let end = toks.last().map(|t| t.1).unwrap_or(Pos { line: 1, column: 1 });
     let stmts = Parser { toks, at: 0, depth: 0 }.program()?;
@@ -472,10 +513,10 @@ pub fn parse(text: &str, inputs: &[String], outputs: &[String]) -> Result<Circui
             },
         };
         if inputs.contains(&name) {
-            return Err(at(pos, format!("'{name}' is an input column and cannot be assigned")));
+            return Err(at(pos, format!("'{}' is an input column and cannot be assigned", shown(&name))));
         }
         if env.contains_key(&name) {
-            return Err(at(pos, format!("'{name}' is defined twice")));
+            return Err(at(pos, format!("'{}' is defined twice", shown(&name))));
         }
         env.insert(name.clone(), sig);
         if outputs.contains(&name) {
@@ -484,7 +525,7 @@ pub fn parse(text: &str, inputs: &[String], outputs: &[String]) -> Result<Circui
     }
     for o in outputs {
         if c.output(o).is_none() {
-            return Err(at(end, format!("output '{o}' is never defined")));
+            return Err(at(end, format!("output '{}' is never defined", shown(o))));
         }
     }
     // Keep outputs in table order regardless of statement order.
@@ -515,8 +556,9 @@ fn compile(e: &Expr, env: &HashMap<String, Signal>, c: &mut Circuit, inputs: &[S
                     line: p.line,
                     column: p.column,
                     message: format!(
-                        "unknown name '{n}' (inputs are {}; other names must be defined by an earlier statement)",
-                        inputs.join(", ")
+                        "unknown name '{}' (inputs are {}; other names must be defined by an earlier statement)",
+                        shown(n),
+                        shown_list(inputs)
                     ),
                 })?),
                 Expr::Not(a) => {

@@ -267,7 +267,8 @@ impl Table {
         let head = crate::source::read_head(path, HEAD)?;
         // Whole lines only, so a row cut in the middle is not reported as ragged; a header
         // longer than the head is read with the whole file.
-        let bytes = if head.len() as u64 >= HEAD {
+        let cut = head.len() as u64 >= HEAD;
+        let bytes = if cut {
             match head.iter().rposition(|&b| b == b'\n' || b == b'\r') {
                 Some(end) => head[..=end].to_vec(),
                 None => crate::source::read_bytes(path, crate::source::DEFAULT_MAX_BYTES)?,
@@ -275,7 +276,12 @@ impl Table {
         } else {
             head
         };
-        let header = read_csv_examples(&file, &bytes, None, usize::MAX, |_, _, _, _| Ok(()))?;
+        let (header, rows) = read_csv_rows(&file, &bytes, None, usize::MAX, |_, _, _, _| Ok(()))?;
+        // A cut head may hold no whole row (a first row longer than the head, a huge cell): the
+        // rows are judged when the table is loaded, not here.
+        if rows == 0 && !cut {
+            return Err(TableError::Empty { file });
+        }
         Ok(header.input_names.into_iter().chain(header.output_names).collect())
     }
 
@@ -509,8 +515,24 @@ pub(crate) fn read_csv_examples(
     bytes: &[u8],
     outputs: Option<&[String]>,
     max_inputs: usize,
-    mut on_row: impl FnMut(&CsvHeader, usize, &[bool], &[bool]) -> Result<(), TableError>,
+    on_row: impl FnMut(&CsvHeader, usize, &[bool], &[bool]) -> Result<(), TableError>,
 ) -> Result<CsvHeader, TableError> {
+    let (header, rows) = read_csv_rows(file, bytes, outputs, max_inputs, on_row)?;
+    if rows == 0 {
+        return Err(TableError::Empty { file: file.to_string() });
+    }
+    Ok(header)
+}
+
+/// [`read_csv_examples`] without the check that there is a data row: returns the header and the
+/// number of rows read.
+fn read_csv_rows(
+    file: &str,
+    bytes: &[u8],
+    outputs: Option<&[String]>,
+    max_inputs: usize,
+    mut on_row: impl FnMut(&CsvHeader, usize, &[bool], &[bool]) -> Result<(), TableError>,
+) -> Result<(CsvHeader, usize), TableError> {
     let file = file.to_string();
     // Flexible + no headers: ragged rows and header problems are reported
     // by us, with line numbers, rather than as opaque CSV errors.
@@ -598,7 +620,7 @@ pub(crate) fn read_csv_examples(
                         return Err(TableError::UnknownOutput {
                             file,
                             column: o.to_string(),
-                            available: names.join(", "),
+                            available: crate::grammar::shown_list(&names),
                         })
                     }
                     Some(&i) if idx.contains(&i) => {
@@ -677,10 +699,7 @@ pub(crate) fn read_csv_examples(
         on_row(&header, line, &ins, &outs)?;
         count += 1;
     }
-    if count == 0 {
-        return Err(TableError::Empty { file });
-    }
-    Ok(header)
+    Ok((header, count))
 }
 
 fn pack(bits: impl Iterator<Item = bool>) -> u64 {

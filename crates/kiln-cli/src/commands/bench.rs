@@ -5,7 +5,6 @@ use crate::output::outln;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::Args;
 use kiln_pbe::{library, minimise, search, verify, LearnOptions, SearchOptions, Table};
@@ -193,7 +192,7 @@ pub fn run(args: &BenchArgs) -> Result<u8, String> {
             for seed in 0..args.seeds {
                 let opts = LearnOptions {
                     seed,
-                    timeout: Duration::from_secs_f64(args.timeout),
+                    timeout: super::seconds(args.timeout),
                     ..LearnOptions::default()
                 };
                 let label = format!("{name} seed {seed}");
@@ -219,7 +218,7 @@ pub fn run(args: &BenchArgs) -> Result<u8, String> {
                         &r.circuit,
                         t,
                         &SearchOptions {
-                            timeout: Some(Duration::from_secs_f64(args.minimise_timeout)),
+                            timeout: Some(super::seconds(args.minimise_timeout)),
                             ..SearchOptions::default()
                         },
                     )
@@ -232,7 +231,7 @@ pub fn run(args: &BenchArgs) -> Result<u8, String> {
             let s = search(
                 t,
                 &SearchOptions {
-                    timeout: Some(Duration::from_secs_f64(args.search_timeout)),
+                    timeout: Some(super::seconds(args.search_timeout)),
                     ..SearchOptions::default()
                 },
             )

@@ -2,7 +2,6 @@
 
 use crate::output::outln;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use clap::Args;
 use kiln_logic::SampleSet;
@@ -100,7 +99,7 @@ pub fn run(args: &BenchIwlsArgs) -> Result<u8, String> {
     }
     std::fs::create_dir_all(&args.aig_dir).map_err(|e| format!("{}: cannot create: {e}", args.aig_dir.display()))?;
     let opts = SampleLearnOptions {
-        timeout: Duration::try_from_secs_f64(args.timeout).unwrap_or(Duration::MAX),
+        timeout: super::seconds(args.timeout),
         max_and_nodes: args.max_and_nodes,
         seed: args.seed,
         ..SampleLearnOptions::default()

@@ -1,7 +1,7 @@
 //! `kiln learn`: gradient search over a relaxed program, fired into an exact
 //! circuit and verified.
 
-use crate::output::{out, outln};
+use crate::output::{errln, out, outln};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -274,8 +274,7 @@ fn options(args: &LearnArgs) -> Result<LearnOptions, String> {
         restarts: args.restarts,
         lr: args.lr,
         seed: args.seed,
-        // A budget past what a Duration holds (about 5·10^11 years) is as good as none.
-        timeout: Duration::try_from_secs_f64(timeout).unwrap_or(Duration::MAX),
+        timeout: super::seconds(timeout),
         repair: !args.no_repair,
         shrink: !args.no_shrink,
         final_temperature: args.final_temperature,
@@ -599,6 +598,18 @@ pub fn run(args: &LearnArgs) -> Result<u8, String> {
         crate::report::write(p, &report.to_html()?)?;
     }
 
+    // The program is written before the JSON or the summary is printed: with --json it goes to
+    // the -o file (check_emit makes sure there is one), never silently nowhere.
+    let emitted = match args.emit {
+        Some(lang) => super::learn_samples::emit_program(
+            circuit,
+            lang,
+            &code_name(&args.file),
+            args.output.as_deref(),
+            &kiln_logic::SampleSet::from_table(&train),
+        )?,
+        None => None,
+    };
     if args.json {
         let mut doc = ResultJson::new(circuit, train.output_names(), exact, r.restarts as u64, r.steps as u64, r.seconds);
         doc.optimal = minimised.as_ref().map(|m| m.optimal);
@@ -627,6 +638,9 @@ pub fn run(args: &LearnArgs) -> Result<u8, String> {
         }
         if let Some(p) = &args.report {
             extra.push(("report_path", serde_json::json!(p.display().to_string())));
+        }
+        if let (Some(p), Some(_)) = (&args.output, args.emit) {
+            extra.push(("wrote", serde_json::json!(p.display().to_string())));
         }
         extra.push(("report", serde_json::to_value(&report).map_err(|e| e.to_string())?));
         outln!("{}", extend_json(doc.to_json(), &extra));
@@ -713,16 +727,6 @@ pub fn run(args: &LearnArgs) -> Result<u8, String> {
         summary.push(format!("report: {}", p.display()));
     }
 
-    let emitted = match args.emit {
-        Some(lang) => super::learn_samples::emit_program(
-            circuit,
-            lang,
-            &code_name(&args.file),
-            args.output.as_deref(),
-            &kiln_logic::SampleSet::from_table(&train),
-        )?,
-        None => None,
-    };
     if let (Some(p), Some(_)) = (&args.output, args.emit) {
         summary.push(format!("wrote: {}", p.display()));
     }
@@ -730,7 +734,7 @@ pub fn run(args: &LearnArgs) -> Result<u8, String> {
         Some(code) => {
             out!("{code}");
             for l in summary {
-                eprintln!("{l}");
+                errln!("{l}");
             }
         }
         None if args.emit.is_some() => {

@@ -1,9 +1,8 @@
 //! `kiln learn` on samples: a PLA or a wide CSV, optionally with a validation file, learned for
 //! generalisation within an AND-node budget and written as AIGER, BLIF or code.
 
-use crate::output::{out, outln};
+use crate::output::{errln, out, outln};
 use std::path::Path;
-use std::time::Duration;
 
 use kiln_logic::{aiger, blif, emit, grammar, Aig, Circuit, SampleSet};
 use kiln_pbe::generalise::{learn_samples, Candidate, SampleLearnOptions, SampleLearnResult, SampleProgress};
@@ -21,7 +20,7 @@ pub fn options(args: &LearnArgs, timeout: f64) -> Result<SampleLearnOptions, Str
         return Err("--max-and-nodes: expected at least 1".into());
     }
     let mut opts = SampleLearnOptions {
-        timeout: Duration::try_from_secs_f64(timeout).unwrap_or(Duration::MAX),
+        timeout: super::seconds(timeout),
         max_and_nodes: args.max_and_nodes,
         seed: args.seed,
         ..SampleLearnOptions::default()
@@ -207,7 +206,7 @@ pub fn run(args: &LearnArgs, timeout: f64) -> Result<u8, String> {
         Some(code) => {
             out!("{code}");
             for l in summary {
-                eprintln!("{l}");
+                errln!("{l}");
             }
         }
         None => {

@@ -16,6 +16,7 @@ pub mod show;
 pub mod verify;
 
 use std::path::Path;
+use std::time::Duration;
 
 use kiln_pbe::Table;
 
@@ -28,4 +29,11 @@ pub fn output_list(spec: Option<&str>) -> Vec<String> {
 /// Loads a table, turning any error into its message.
 pub fn load_table(path: &Path, outputs: &[String]) -> Result<Table, String> {
     Table::from_csv_path(path, Some(outputs)).map_err(|e| e.to_string())
+}
+
+/// A checked `--timeout`-style value (finite, >= 0) as a [`Duration`]; a budget past what a
+/// `Duration` holds (about 5·10^11 years) is as good as none, so it becomes [`Duration::MAX`]
+/// instead of the panic of `Duration::from_secs_f64`.
+pub fn seconds(secs: f64) -> Duration {
+    Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
 }

@@ -1,9 +1,8 @@
 //! `kiln optimise`: resynthesis of any circuit (cut rewriting with the optimum 4-input NPN library,
 //! resubstitution) to a fixpoint within a time budget; the function never changes.
 
-use crate::output::{out, outln};
+use crate::output::{errln, out, outln};
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::Args;
 use kiln_logic::optimise::{optimise, OptimiseParams};
@@ -66,7 +65,7 @@ fn same_function(a: &Circuit, b: &Circuit) -> Result<bool, String> {
 /// Runs the subcommand; exit 0 when the optimised circuit was checked and printed or written.
 pub fn run(args: &OptimiseArgs) -> Result<u8, String> {
     super::learn::check_timeout(Some(args.timeout))?;
-    let timeout = Duration::try_from_secs_f64(args.timeout).unwrap_or(Duration::MAX);
+    let timeout = super::seconds(args.timeout);
     if args.output.is_some() && args.emit.is_none() {
         return Err("-o: say what to write with --emit (aiger, aag, blif, rust, c, verilog, dot or svg)".into());
     }
@@ -140,7 +139,7 @@ pub fn run(args: &OptimiseArgs) -> Result<u8, String> {
     match (emitted, args.emit) {
         (Some(code), _) => {
             out!("{code}");
-            eprintln!("{summary}");
+            errln!("{summary}");
         }
         (None, Some(_)) => outln!("{summary}"),
         (None, None) => {

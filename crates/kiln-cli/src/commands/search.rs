@@ -2,7 +2,6 @@
 
 use crate::output::outln;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::Args;
 use kiln_logic::{search_with, EngineChoice};
@@ -26,7 +25,7 @@ pub struct SearchArgs {
     #[arg(long, default_value_t = 12)]
     pub max_gates: usize,
     /// Time budget for the exhaustive search, in seconds.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 10.0)]
     pub timeout: f64,
     /// Exact engine: `enum` (enumeration), `sat` (SAT solver) or `auto`
     /// (enumeration for a slice of the time, then SAT).
@@ -49,7 +48,7 @@ pub fn run(args: &SearchArgs) -> Result<u8, String> {
     let opts = SearchOptions {
         basis,
         max_gates: args.max_gates,
-        timeout: Some(Duration::from_secs_f64(args.timeout)),
+        timeout: Some(super::seconds(args.timeout)),
     };
     let r = search_with(&table, &opts, engine).map_err(|e| e.to_string())?;
     // The search is trusted, but a wrong answer here would be silent, so the
