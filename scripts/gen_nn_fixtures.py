@@ -9,12 +9,13 @@ Writes into crates/kiln-nn/tests/fixtures/:
   layers.json           layer forward/backward incl. weights (float64)
   activations.json      activation values, gradients and second-order gradients (float64)
   layers2.json          GroupNorm, RMSNorm, InstanceNorm1d/2d, Embedding padding_idx (float64)
+  layers3.json          ConvTranspose1d/2d, MaxPool1d/AvgPool1d, ceil_mode, count_include_pad, BatchNorm options
   losses2.json          class weights, soft targets, [N, C, d...] inputs, pos_weight, KL divergence, Huber
   interop_mlp.{safetensors,json}   Linear/ReLU MLP (float32)
   interop_cnn.{safetensors,json}   small CNN (float32)
   interop_norm.{safetensors,json}  Conv2d+BatchNorm2d+LayerNorm in eval mode (float32)
 
-Run:  /tmp/peers/bin/python scripts/gen_nn_fixtures.py [optim schedules losses loss_edges layers interop activations losses2 layers2]
+Run:  /tmp/peers/bin/python scripts/gen_nn_fixtures.py [optim schedules losses loss_edges layers interop activations losses2 layers2 layers3]
 (no arguments = everything; naming parts rewrites only those files). See scripts/README.md for the formats.
 """
 import json
@@ -340,6 +341,48 @@ def gen_loss_edges():
 
 
 # ====================================================================== layers
+def layer_case(rng, layer_name, kwargs, module, x, scale, shift, buffers, extra_fn=None, input_is_index=False,
+               note=None, call=None):
+    """One layers*.json case: `module` in float64 with parameters drawn from `rng` (normal * scale + shift),
+    its output on `x` (through `call(module, x)` if given), and the gradients of sum(output * grad_output)
+    with grad_output also drawn from `rng`. `buffers` records the buffers before and after the call;
+    `extra_fn(rest)` turns a tuple output's other members into extra case keys."""
+    module = module.double()
+    with torch.no_grad():  # deterministic, non-default parameter values from our rng
+        for _, p in module.named_parameters():
+            p.copy_(torch.tensor(rng.standard_normal(tuple(p.shape)) * scale + shift, dtype=torch.float64))
+    params = {k: tj(p) for k, p in module.named_parameters()}
+    buffers_before = {k: tj(b) for k, b in module.named_buffers()}
+    if not input_is_index:
+        x = x.clone().requires_grad_(True)
+    out = call(module, x) if call else module(x)
+    extra = {}
+    if isinstance(out, tuple):
+        out, *rest = out
+        if extra_fn:
+            extra = extra_fn(rest)
+    go = torch.tensor(rng.standard_normal(tuple(out.shape)), dtype=torch.float64)
+    names = [k for k, _ in module.named_parameters()]
+    wrt = ([] if input_is_index else [x]) + [p for _, p in module.named_parameters()]
+    gs = torch.autograd.grad(out, wrt, go, allow_unused=True)
+    gin, gps = (None, gs) if input_is_index else (gs[0], gs[1:])
+    case = {"layer": layer_name, "kwargs": kwargs, "train": module.training, "params": params}
+    if buffers:
+        case["buffers_before"] = buffers_before
+    case.update({
+        "input": tj(x), "input_dtype": "i64" if input_is_index else "f64",
+        "output": tj(out), "grad_output": tj(go),
+        "grad_input": tj(gin) if gin is not None else None,
+        "grad_params": {n: tj(g) for n, g in zip(names, gps)},
+    })
+    if buffers:
+        case["buffers_after"] = {k: tj(b) for k, b in module.named_buffers()}
+    case.update(extra)
+    if note:
+        case["note"] = note
+    return case
+
+
 def gen_layers():
     torch.manual_seed(4321)
     rng = np.random.default_rng(99)
@@ -349,42 +392,8 @@ def gen_layers():
         return torch.tensor(rng.standard_normal(shape), dtype=torch.float64)
 
     def run(layer_name, kwargs, module, x, extra_fn=None, input_is_index=False, note=None, call=None):
-        module = module.double()
-        with torch.no_grad():  # deterministic, non-default parameter values from our rng
-            for _, p in module.named_parameters():
-                p.copy_(torch.tensor(rng.standard_normal(tuple(p.shape)) * 0.5, dtype=torch.float64))
-        params = {k: tj(p) for k, p in module.named_parameters()}
-        buffers_before = {k: tj(b) for k, b in module.named_buffers()}
-        if not input_is_index:
-            x = x.clone().requires_grad_(True)
-        out = call(module, x) if call else module(x)
-        extra = {}
-        if isinstance(out, tuple):
-            out, *rest = out
-            if extra_fn:
-                extra = extra_fn(rest)
-        go = randn(*out.shape)
-        wrt = [] if input_is_index else [x]
-        names = [k for k, _ in module.named_parameters()]
-        wrt += [p for _, p in module.named_parameters()]
-        gs = torch.autograd.grad(out, wrt, go, allow_unused=True)
-        if input_is_index:
-            gin, gps = None, gs
-        else:
-            gin, gps = gs[0], gs[1:]
-        case = {
-            "layer": layer_name, "kwargs": kwargs, "train": module.training,
-            "params": params, "buffers_before": buffers_before,
-            "input": tj(x), "input_dtype": "i64" if input_is_index else "f64",
-            "output": tj(out), "grad_output": tj(go),
-            "grad_input": tj(gin) if gin is not None else None,
-            "grad_params": {n: tj(g) for n, g in zip(names, gps)},
-            "buffers_after": {k: tj(b) for k, b in module.named_buffers()},
-        }
-        case.update(extra)
-        if note:
-            case["note"] = note
-        cases.append(case)
+        cases.append(layer_case(rng, layer_name, kwargs, module, x, scale=0.5, shift=0.0, buffers=True,
+                                extra_fn=extra_fn, input_is_index=input_is_index, note=note, call=call))
 
     kw = dict(in_channels=4, out_channels=6, kernel_size=3, stride=2, padding=1, dilation=2, groups=2)
     run("Conv1d", kw, nn.Conv1d(**kw), randn(2, 4, 11))
@@ -612,29 +621,9 @@ def gen_layers2():
         return torch.tensor(rng.standard_normal(shape), dtype=torch.float64)
 
     def run(layer_name, kwargs, module, x, input_is_index=False, note=None):
-        module = module.double()
-        with torch.no_grad():  # random parameters (the padding row of an Embedding too: torch keeps its value)
-            for _, p in module.named_parameters():
-                p.copy_(torch.tensor(rng.standard_normal(tuple(p.shape)) * 0.5 + 0.5, dtype=torch.float64))
-        params = {k: tj(p) for k, p in module.named_parameters()}
-        if not input_is_index:
-            x = x.clone().requires_grad_(True)
-        out = module(x)
-        go = randn(*out.shape)
-        names = [k for k, _ in module.named_parameters()]
-        wrt = ([] if input_is_index else [x]) + [p for _, p in module.named_parameters()]
-        gs = torch.autograd.grad(out, wrt, go, allow_unused=True)
-        gin, gps = (None, gs) if input_is_index else (gs[0], gs[1:])
-        case = {
-            "layer": layer_name, "kwargs": kwargs, "train": module.training, "params": params,
-            "input": tj(x), "input_dtype": "i64" if input_is_index else "f64",
-            "output": tj(out), "grad_output": tj(go),
-            "grad_input": tj(gin) if gin is not None else None,
-            "grad_params": {n: tj(g) for n, g in zip(names, gps)},
-        }
-        if note:
-            case["note"] = note
-        cases.append(case)
+        # (the padding row of an Embedding gets random values too: torch keeps its value)
+        cases.append(layer_case(rng, layer_name, kwargs, module, x, scale=0.5, shift=0.5, buffers=False,
+                                input_is_index=input_is_index, note=note))
 
     kw = dict(num_groups=2, num_channels=6, eps=1e-5, affine=True)
     run("GroupNorm", kw, nn.GroupNorm(**kw), randn(3, 6, 5) * 2.0 + 1.0)
@@ -667,12 +656,80 @@ def gen_layers2():
     return len(cases)
 
 
+# ====================================================================== transposed convs, pooling, batch norm (part "layers3")
+def gen_layers3():
+    """ConvTranspose1d/2d (stride, padding, output_padding, dilation, groups, bias), MaxPool1d/AvgPool1d,
+    ceil_mode and count_include_pad / divisor_override of the pooling layers, and BatchNorm without
+    affine parameters and/or running statistics, in layers.json's format."""
+    rng = np.random.default_rng(303)
+    cases = []
+
+    def randn(*shape):
+        return torch.tensor(rng.standard_normal(shape), dtype=torch.float64)
+
+    def run(layer_name, kwargs, module, x, note=None, train=True):
+        module.train(train)
+        cases.append(layer_case(rng, layer_name, kwargs, module, x, scale=0.5, shift=0.0, buffers=True, note=note))
+
+    CT1, CT2 = "ConvTranspose1d", "ConvTranspose2d"
+    for kw, shape, note in [
+        (dict(in_channels=4, out_channels=6, kernel_size=3, stride=2, padding=1, output_padding=1, groups=2), (2, 4, 5),
+         None),
+        (dict(in_channels=2, out_channels=3, kernel_size=3, stride=2, padding=2, output_padding=2, dilation=3,
+              bias=False), (2, 2, 4), "output_padding >= stride (allowed: below the dilation)"),
+        (dict(in_channels=3, out_channels=2, kernel_size=1, stride=3, padding=1, output_padding=2), (1, 3, 2),
+         "padding cuts past the last tap: trailing output positions are bias only"),
+    ]:
+        run(CT1, kw, nn.ConvTranspose1d(**kw), randn(*shape), note)
+    for kw, shape, note in [
+        (dict(in_channels=3, out_channels=4, kernel_size=3, stride=2, padding=1, output_padding=1), (2, 3, 4, 4), None),
+        (dict(in_channels=4, out_channels=2, kernel_size=[2, 3], stride=[1, 2], padding=[0, 2], output_padding=[0, 1],
+              dilation=[2, 1], groups=2), (1, 4, 3, 5), "rectangular, grouped, dilated"),
+        (dict(in_channels=2, out_channels=2, kernel_size=2, bias=False), (2, 2, 3, 3), "defaults, no bias"),
+    ]:
+        run(CT2, kw, nn.ConvTranspose2d(**kw), randn(*shape), note)
+
+    for cls, name, kw, shape in [
+        (nn.MaxPool1d, "MaxPool1d", dict(kernel_size=3, stride=2, padding=1), (2, 3, 9)),
+        (nn.MaxPool1d, "MaxPool1d", dict(kernel_size=3, stride=2, ceil_mode=True), (2, 3, 8)),
+        (nn.MaxPool1d, "MaxPool1d", dict(kernel_size=2, stride=3, padding=1, dilation=2, ceil_mode=True), (1, 2, 10)),
+        (nn.MaxPool2d, "MaxPool2d", dict(kernel_size=3, stride=2, padding=1, ceil_mode=True), (2, 2, 6, 7)),
+        (nn.MaxPool2d, "MaxPool2d", dict(kernel_size=[2, 3], stride=[2, 2], ceil_mode=True), (1, 2, 5, 6)),
+        (nn.AvgPool1d, "AvgPool1d", dict(kernel_size=3, stride=2, padding=1), (2, 3, 8)),
+        (nn.AvgPool1d, "AvgPool1d", dict(kernel_size=3, stride=2, padding=1, count_include_pad=False), (2, 3, 8)),
+        (nn.AvgPool1d, "AvgPool1d", dict(kernel_size=4, stride=3, padding=1, ceil_mode=True), (1, 2, 9)),
+        (nn.AvgPool1d, "AvgPool1d", dict(kernel_size=4, stride=3, padding=2, ceil_mode=True, count_include_pad=False),
+         (1, 2, 9)),
+        (nn.AvgPool2d, "AvgPool2d", dict(kernel_size=3, stride=2, padding=1, ceil_mode=True), (2, 2, 6, 7)),
+        (nn.AvgPool2d, "AvgPool2d", dict(kernel_size=[3, 2], stride=[2, 1], padding=[1, 1], count_include_pad=False),
+         (1, 3, 5, 4)),
+        (nn.AvgPool2d, "AvgPool2d", dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+         (2, 2, 6, 7)),
+        (nn.AvgPool2d, "AvgPool2d", dict(kernel_size=2, stride=2, padding=1, divisor_override=3), (1, 2, 5, 5)),
+    ]:
+        run(name, kw, cls(**kw), randn(*shape))
+
+    for cls, name, kw, shape, train in [
+        (nn.BatchNorm1d, "BatchNorm1d", dict(num_features=4, affine=False), (6, 4), True),
+        (nn.BatchNorm1d, "BatchNorm1d", dict(num_features=3, track_running_stats=False), (4, 3, 5), True),
+        (nn.BatchNorm1d, "BatchNorm1d", dict(num_features=3, track_running_stats=False), (4, 3, 5), False),
+        (nn.BatchNorm2d, "BatchNorm2d", dict(num_features=3, affine=False, track_running_stats=False, eps=1e-3),
+         (2, 3, 4, 3), False),
+        (nn.BatchNorm2d, "BatchNorm2d", dict(num_features=2, affine=False, momentum=0.3), (3, 2, 3, 3), True),
+    ]:
+        run(name, kw, cls(**kw), randn(*shape) * 1.5 + 0.5,
+            "eval mode without running statistics normalises with the batch" if not train else None, train)
+    write_json("layers3.json", {"torch_version": torch.__version__, "dtype": "f64", "cases": cases})
+    return len(cases)
+
+
 def main():
     os.makedirs(OUT_DIR, exist_ok=True)
     torch.set_num_threads(1)
     parts = {"optim": gen_optim, "schedules": gen_schedules, "interop": gen_interop, "losses": gen_losses,
              "loss_edges": gen_loss_edges, "layers": gen_layers, "activations": gen_activations,
-             "losses2": gen_losses2, "layers2": gen_layers2}
+             "losses2": gen_losses2, "layers2": gen_layers2,
+             "layers3": gen_layers3}
     which = sys.argv[1:] or list(parts)
     unknown = [w for w in which if w not in parts]
     if unknown:
