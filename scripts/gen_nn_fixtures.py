@@ -9,13 +9,14 @@ Writes into crates/kiln-nn/tests/fixtures/:
   layers.json           layer forward/backward incl. weights (float64)
   activations.json      activation values, gradients and second-order gradients (float64)
   layers2.json          GroupNorm, RMSNorm, InstanceNorm1d/2d, Embedding padding_idx (float64)
+  optim2.json           NAdam, RAdam, Adamax, maximize, LBFGS (closure; strong Wolfe), clip_grad_norm_ norm types
   layers3.json          ConvTranspose1d/2d, MaxPool1d/AvgPool1d, ceil_mode, count_include_pad, BatchNorm options
   losses2.json          class weights, soft targets, [N, C, d...] inputs, pos_weight, KL divergence, Huber
   interop_mlp.{safetensors,json}   Linear/ReLU MLP (float32)
   interop_cnn.{safetensors,json}   small CNN (float32)
   interop_norm.{safetensors,json}  Conv2d+BatchNorm2d+LayerNorm in eval mode (float32)
 
-Run:  /tmp/peers/bin/python scripts/gen_nn_fixtures.py [optim schedules losses loss_edges layers interop activations losses2 layers2 layers3]
+Run:  /tmp/peers/bin/python scripts/gen_nn_fixtures.py [optim schedules losses loss_edges layers interop activations losses2 layers2 layers3 optim2]
 (no arguments = everything; naming parts rewrites only those files). See scripts/README.md for the formats.
 """
 import json
@@ -69,17 +70,16 @@ OPTIM_SHAPES = [(3, 4), (5,)]
 OPTIM_STEPS = 10
 
 
-def gen_optim():
-    rng = np.random.default_rng(1234)
-    params0 = [rng.standard_normal(s) for s in OPTIM_SHAPES]
-    grads = [[rng.standard_normal(s) for s in OPTIM_SHAPES] for _ in range(OPTIM_STEPS)]
+def optim_trajectory_cases(configs, params0, grads):
+    """Each (name, kwargs) torch optimiser stepped on float64 copies of params0 with the fixed
+    gradients grads[step]; records the parameters after every step."""
     cases = []
-    for name, kwargs in OPTIM_CONFIGS:
+    for name, kwargs in configs:
         ps = [torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in params0]
         # foreach=False: the plain per-parameter reference loop (identical maths, simplest to follow).
         opt = getattr(torch.optim, name)(ps, foreach=False, **kwargs)
         traj = []
-        for step in range(OPTIM_STEPS):
+        for step in range(len(grads)):
             for p, g in zip(ps, grads[step]):
                 p.grad = torch.tensor(g, dtype=torch.float64)
             opt.step()
@@ -97,8 +97,101 @@ def gen_optim():
             "grads": [[tj(torch.tensor(g)) for g in step] for step in grads],
             "params": traj,
         })
+    return cases
+
+
+def gen_optim():
+    rng = np.random.default_rng(1234)
+    params0 = [rng.standard_normal(s) for s in OPTIM_SHAPES]
+    grads = [[rng.standard_normal(s) for s in OPTIM_SHAPES] for _ in range(OPTIM_STEPS)]
+    cases = optim_trajectory_cases(OPTIM_CONFIGS, params0, grads)
     write_json("optim.json", {"torch_version": torch.__version__, "dtype": "f64", "cases": cases})
     return len(cases)
+
+
+OPTIM2_CONFIGS = [
+    ("NAdam", {"lr": 0.01}),
+    ("NAdam", {"lr": 0.01, "weight_decay": 0.1, "momentum_decay": 0.01}),
+    ("NAdam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True, "betas": (0.8, 0.99)}),
+    ("RAdam", {"lr": 0.01}),
+    ("RAdam", {"lr": 0.01, "weight_decay": 0.1, "betas": (0.9, 0.9)}),
+    ("RAdam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True}),
+    ("Adamax", {"lr": 0.01}),
+    ("Adamax", {"lr": 0.01, "weight_decay": 0.1, "betas": (0.8, 0.9)}),
+    ("SGD", {"lr": 0.1, "momentum": 0.9, "weight_decay": 0.01, "maximize": True}),
+    ("Adam", {"lr": 0.01, "amsgrad": True, "maximize": True}),
+    ("AdamW", {"lr": 0.01, "weight_decay": 0.1, "maximize": True}),
+    ("RMSprop", {"lr": 0.01, "centered": True, "maximize": True}),
+    ("Adagrad", {"lr": 0.1, "maximize": True}),
+    ("NAdam", {"lr": 0.01, "maximize": True}),
+    ("RAdam", {"lr": 0.01, "maximize": True}),
+    ("Adamax", {"lr": 0.01, "maximize": True}),
+]
+LBFGS_CONFIGS = [
+    ({}, 3),
+    ({"lr": 0.5, "max_iter": 5, "history_size": 3}, 4),
+    ({"max_iter": 10, "line_search_fn": "strong_wolfe"}, 3),
+    ({"lr": 0.8, "max_iter": 6, "history_size": 4, "line_search_fn": "strong_wolfe", "maximize": True}, 3),
+]
+
+
+def lbfgs_loss(x, y, b):
+    """The LBFGS test problem (non-convex through the product x @ y)."""
+    return ((x @ y - b) ** 2).sum() + 0.1 * (x ** 4).sum() + 0.5 * (y ** 2).sum()
+
+
+def gen_optim2():
+    """NAdam, RAdam, Adamax and maximize=True of every optimiser on optim.json's kind of problem,
+    LBFGS (fixed step and strong Wolfe) on a closure, and clip_grad_norm_ with other norm types.
+    The default dtype is float64 here so that torch's scalar state (NAdam's mu_product) is float64."""
+    torch.set_default_dtype(torch.float64)
+    try:
+        rng = np.random.default_rng(4321)
+        params0 = [rng.standard_normal(s) for s in OPTIM_SHAPES]
+        grads = [[rng.standard_normal(s) for s in OPTIM_SHAPES] for _ in range(OPTIM_STEPS)]
+        cases = optim_trajectory_cases(OPTIM2_CONFIGS, params0, grads)
+
+        x0, y0, b = rng.standard_normal((3, 4)), rng.standard_normal(4), rng.standard_normal(3)
+        lbfgs = []
+        for kwargs, steps in LBFGS_CONFIGS:
+            x, y = torch.tensor(x0, requires_grad=True), torch.tensor(y0, requires_grad=True)
+            bt = torch.tensor(b)
+            opt = torch.optim.LBFGS([x, y], **kwargs)
+            sign = -1.0 if kwargs.get("maximize") else 1.0
+
+            def closure():
+                opt.zero_grad()
+                loss = sign * lbfgs_loss(x, y, bt)
+                loss.backward()
+                return loss
+
+            traj = []
+            for _ in range(steps):
+                loss = opt.step(closure)
+                traj.append({"loss": float(loss.detach()), "params": [tj(x), tj(y)],
+                             "func_evals": opt.state[x]["func_evals"]})
+            lbfgs.append({"kwargs": kwargs, "sign": sign, "steps": traj})
+
+        clip = []
+        gs = [rng.standard_normal((3, 4)) * 2.0, rng.standard_normal(5)]
+        for norm_type, max_norm in [(1.0, 2.0), (3.0, 1.5), ("inf", 0.5), (2.0, 1.0), (0.5, 1e3)]:
+            ps = [torch.zeros(g.shape, requires_grad=True) for g in gs]
+            for p, g in zip(ps, gs):
+                p.grad = torch.tensor(g)
+            nt = float(norm_type)
+            total = torch.nn.utils.clip_grad_norm_(ps, max_norm, norm_type=nt, foreach=False)
+            clip.append({"norm_type": norm_type, "max_norm": max_norm, "grads": [tj(torch.tensor(g)) for g in gs],
+                         "total_norm": float(total), "clipped": [tj(p.grad) for p in ps]})
+    finally:
+        torch.set_default_dtype(torch.float32)
+    write_json("optim2.json", {
+        "torch_version": torch.__version__, "dtype": "f64", "cases": cases,
+        "lbfgs_problem": {"x0": tj(torch.tensor(x0)), "y0": tj(torch.tensor(y0)), "b": tj(torch.tensor(b)),
+                          "loss": "sign * (sum((x @ y - b)^2) + 0.1 sum(x^4) + 0.5 sum(y^2))"},
+        "lbfgs": lbfgs,
+        "clip_grad_norm": clip,
+    })
+    return len(cases) + len(lbfgs) + len(clip)
 
 
 # ====================================================================== LR schedules
@@ -729,7 +822,7 @@ def main():
     parts = {"optim": gen_optim, "schedules": gen_schedules, "interop": gen_interop, "losses": gen_losses,
              "loss_edges": gen_loss_edges, "layers": gen_layers, "activations": gen_activations,
              "losses2": gen_losses2, "layers2": gen_layers2,
-             "layers3": gen_layers3}
+             "layers3": gen_layers3, "optim2": gen_optim2}
     which = sys.argv[1:] or list(parts)
     unknown = [w for w in which if w not in parts]
     if unknown:

@@ -27,6 +27,7 @@ pub mod conv;
 pub mod data;
 mod error;
 pub mod init;
+mod lbfgs;
 pub mod linear;
 pub mod loss;
 pub mod module;
@@ -53,7 +54,10 @@ pub use module::{Buffer, Module, VarStore};
 pub use norm::{
     BatchNorm, BatchNorm1d, BatchNorm2d, BatchNormConfig, GroupNorm, InstanceNorm, InstanceNorm1d, InstanceNorm2d, LayerNorm, RMSNorm,
 };
-pub use optim::{clip_grad_norm, clip_grad_value, Adagrad, Adam, AdamW, Optimizer, RmsProp, Sgd};
+pub use optim::{
+    clip_grad_norm, clip_grad_norm_p, clip_grad_value, Adagrad, Adam, AdamW, Adamax, Lbfgs, LineSearch, NAdam, Optimizer, RAdam, RmsProp,
+    Sgd,
+};
 
 /// PyTorch's `torch.nn.functional` names for the stateless functions.
 pub mod functional {
