@@ -10,13 +10,14 @@ Writes into crates/kiln-nn/tests/fixtures/:
   activations.json      activation values, gradients and second-order gradients (float64)
   layers2.json          GroupNorm, RMSNorm, InstanceNorm1d/2d, Embedding padding_idx (float64)
   optim2.json           NAdam, RAdam, Adamax, maximize, LBFGS (closure; strong Wolfe), clip_grad_norm_ norm types
+  schedules2.json       MultiStepLR, OneCycleLR (cos / linear, two / three phases, momentum)
   layers3.json          ConvTranspose1d/2d, MaxPool1d/AvgPool1d, ceil_mode, count_include_pad, BatchNorm options
   losses2.json          class weights, soft targets, [N, C, d...] inputs, pos_weight, KL divergence, Huber
   interop_mlp.{safetensors,json}   Linear/ReLU MLP (float32)
   interop_cnn.{safetensors,json}   small CNN (float32)
   interop_norm.{safetensors,json}  Conv2d+BatchNorm2d+LayerNorm in eval mode (float32)
 
-Run:  /tmp/peers/bin/python scripts/gen_nn_fixtures.py [optim schedules losses loss_edges layers interop activations losses2 layers2 layers3 optim2]
+Run:  /tmp/peers/bin/python scripts/gen_nn_fixtures.py [optim schedules losses loss_edges layers interop activations losses2 layers2 layers3 optim2 schedules2]
 (no arguments = everything; naming parts rewrites only those files). See scripts/README.md for the formats.
 """
 import json
@@ -210,8 +211,35 @@ def plateau_metrics():
     return m
 
 
-def gen_schedules():
+def schedule_cases(configs, metrics=None, epochs=SCHED_EPOCHS):
+    """Each (name, kwargs) torch scheduler on SGD(lr=BASE_LR): the lr used in every epoch (and
+    the momentum, when the scheduler cycles it)."""
     S = torch.optim.lr_scheduler
+    cases = []
+    for name, kwargs in configs:
+        p = torch.zeros(1, requires_grad=True)
+        cycles_momentum = name == "OneCycleLR" and kwargs.get("cycle_momentum", True)
+        opt = torch.optim.SGD([p], lr=BASE_LR, momentum=0.9 if cycles_momentum else 0.0)
+        sched = getattr(S, name)(opt, **kwargs)
+        lrs, moms = [], []
+        for epoch in range(epochs):
+            lrs.append(float(opt.param_groups[0]["lr"]))
+            moms.append(float(opt.param_groups[0]["momentum"]))
+            opt.step()  # (no grad: a no-op, but keeps the documented call order)
+            if name == "ReduceLROnPlateau":
+                sched.step(metrics[epoch])
+            elif epoch + 1 < epochs or name != "OneCycleLR":
+                sched.step()  # (OneCycleLR refuses to step past total_steps)
+        case = {"scheduler": name, "kwargs": kwargs, "base_lr": BASE_LR, "epochs": epochs, "lrs": lrs}
+        if name == "ReduceLROnPlateau":
+            case["metrics"] = metrics
+        if cycles_momentum:
+            case["momentums"] = moms
+        cases.append(case)
+    return cases
+
+
+def gen_schedules():
     configs = [
         ("StepLR", {"step_size": 5, "gamma": 0.5}),
         ("ExponentialLR", {"gamma": 0.9}),
@@ -221,30 +249,36 @@ def gen_schedules():
         ("ReduceLROnPlateau", {"mode": "min", "factor": 0.5, "patience": 2, "threshold": 1e-4,
                                "threshold_mode": "rel", "cooldown": 0, "min_lr": 0.0, "eps": 1e-8}),
     ]
-    cases = []
-    metrics = plateau_metrics()
-    for name, kwargs in configs:
-        p = torch.zeros(1, requires_grad=True)
-        opt = torch.optim.SGD([p], lr=BASE_LR)
-        sched = getattr(S, name)(opt, **kwargs)
-        lrs = []
-        for epoch in range(SCHED_EPOCHS):
-            lrs.append(float(opt.param_groups[0]["lr"]))
-            opt.step()  # (no grad: a no-op, but keeps the documented call order)
-            if name == "ReduceLROnPlateau":
-                sched.step(metrics[epoch])
-            else:
-                sched.step()
-        case = {"scheduler": name, "kwargs": kwargs, "base_lr": BASE_LR, "epochs": SCHED_EPOCHS, "lrs": lrs}
-        if name == "ReduceLROnPlateau":
-            case["metrics"] = metrics
-        cases.append(case)
+    cases = schedule_cases(configs, plateau_metrics())
     write_json("schedules.json", {
         "torch_version": torch.__version__,
         "convention": "lrs[e] = learning rate used during epoch e (e = 0..epochs-1); lrs[0] is the lr right after "
                       "constructing the scheduler (base_lr, except LinearLR: start_factor * base_lr). "
                       "scheduler.step() is called once at the end of every epoch (ReduceLROnPlateau: "
                       "step(metrics[e]) at the end of epoch e).",
+        "cases": cases,
+    })
+    return len(cases)
+
+
+def gen_schedules2():
+    """MultiStepLR and OneCycleLR (cos / linear anneal, two and three phases, momentum cycling)."""
+    configs = [
+        ("MultiStepLR", {"milestones": [3, 7, 7, 20], "gamma": 0.5}),
+        ("MultiStepLR", {"milestones": [12, 4], "gamma": 0.1}),
+        ("OneCycleLR", {"max_lr": 1.0, "total_steps": SCHED_EPOCHS}),
+        ("OneCycleLR", {"max_lr": 0.5, "total_steps": SCHED_EPOCHS, "anneal_strategy": "linear", "pct_start": 0.25}),
+        ("OneCycleLR", {"max_lr": 0.5, "total_steps": SCHED_EPOCHS, "three_phase": True, "div_factor": 10.0,
+                        "final_div_factor": 100.0}),
+        ("OneCycleLR", {"max_lr": 0.5, "total_steps": SCHED_EPOCHS, "three_phase": True, "anneal_strategy": "linear",
+                        "pct_start": 0.4, "base_momentum": 0.8, "max_momentum": 0.9}),
+        ("OneCycleLR", {"max_lr": 0.2, "epochs": 3, "steps_per_epoch": 10, "cycle_momentum": False}),
+    ]
+    cases = schedule_cases(configs)
+    write_json("schedules2.json", {
+        "torch_version": torch.__version__,
+        "convention": "as schedules.json; OneCycleLR is stepped total_steps - 1 times (lrs[e] for e < total_steps) and "
+                      "momentums[e] is SGD's momentum during epoch e when cycle_momentum is on.",
         "cases": cases,
     })
     return len(cases)
@@ -822,7 +856,8 @@ def main():
     parts = {"optim": gen_optim, "schedules": gen_schedules, "interop": gen_interop, "losses": gen_losses,
              "loss_edges": gen_loss_edges, "layers": gen_layers, "activations": gen_activations,
              "losses2": gen_losses2, "layers2": gen_layers2,
-             "layers3": gen_layers3, "optim2": gen_optim2}
+             "layers3": gen_layers3, "optim2": gen_optim2,
+             "schedules2": gen_schedules2}
     which = sys.argv[1:] or list(parts)
     unknown = [w for w in which if w not in parts]
     if unknown:
