@@ -11,13 +11,14 @@ Writes into crates/kiln-nn/tests/fixtures/:
   layers2.json          GroupNorm, RMSNorm, InstanceNorm1d/2d, Embedding padding_idx (float64)
   optim2.json           NAdam, RAdam, Adamax, maximize, LBFGS (closure; strong Wolfe), clip_grad_norm_ norm types
   schedules2.json       MultiStepLR, OneCycleLR (cos / linear, two / three phases, momentum)
+  attention.json        MultiheadAttention masks, cross-attention, kdim/vdim, bias=False
   layers3.json          ConvTranspose1d/2d, MaxPool1d/AvgPool1d, ceil_mode, count_include_pad, BatchNorm options
   losses2.json          class weights, soft targets, [N, C, d...] inputs, pos_weight, KL divergence, Huber
   interop_mlp.{safetensors,json}   Linear/ReLU MLP (float32)
   interop_cnn.{safetensors,json}   small CNN (float32)
   interop_norm.{safetensors,json}  Conv2d+BatchNorm2d+LayerNorm in eval mode (float32)
 
-Run:  /tmp/peers/bin/python scripts/gen_nn_fixtures.py [optim schedules losses loss_edges layers interop activations losses2 layers2 layers3 optim2 schedules2]
+Run:  /tmp/peers/bin/python scripts/gen_nn_fixtures.py [optim schedules losses loss_edges layers interop activations losses2 layers2 layers3 optim2 schedules2 attention]
 (no arguments = everything; naming parts rewrites only those files). See scripts/README.md for the formats.
 """
 import json
@@ -850,6 +851,61 @@ def gen_layers3():
     return len(cases)
 
 
+# ====================================================================== attention (part "attention")
+def gen_attention():
+    """MultiheadAttention beyond self-attention: key_padding_mask (bool and float), attn_mask
+    ([L, S] bool, [B*H, L, S] float), cross-attention with L != S, kdim/vdim, bias=False,
+    sequence-first inputs and per-head weights."""
+    rng = np.random.default_rng(505)
+    cases = []
+
+    def randn(*shape):
+        return torch.tensor(rng.standard_normal(shape), dtype=torch.float64)
+
+    def run(kwargs, q, k, v, kpm=None, attn_mask=None, average=True, note=None):
+        m = nn.MultiheadAttention(**kwargs).double()
+        with torch.no_grad():
+            for _, p in m.named_parameters():
+                p.copy_(torch.tensor(rng.standard_normal(tuple(p.shape)) * 0.5, dtype=torch.float64))
+        params = {n: tj(p) for n, p in m.named_parameters()}
+        self_attn = k is None
+        ins = [q.clone().requires_grad_(True)] if self_attn else [t.clone().requires_grad_(True) for t in (q, k, v)]
+        qi, ki, vi = (ins[0], ins[0], ins[0]) if self_attn else ins
+        out, w = m(qi, ki, vi, key_padding_mask=kpm, attn_mask=attn_mask, need_weights=True,
+                   average_attn_weights=average)
+        go = randn(*out.shape)
+        names = [n for n, _ in m.named_parameters()]
+        gs = torch.autograd.grad(out, ins + [p for _, p in m.named_parameters()], go)
+        ni = len(ins)
+        cases.append({
+            "kwargs": kwargs, "self_attention": self_attn, "average_attn_weights": average, "params": params,
+            "inputs": [tj(t) for t in ins],
+            "key_padding_mask": None if kpm is None else tj(kpm),
+            "attn_mask": None if attn_mask is None else tj(attn_mask),
+            "mask_dtypes": [None if t is None else ("u8" if t.dtype == torch.bool else "f64") for t in (kpm, attn_mask)],
+            "output": tj(out), "attn_weights": tj(w), "grad_output": tj(go),
+            "grad_inputs": [tj(g) for g in gs[:ni]],
+            "grad_params": {n: tj(g) for n, g in zip(names, gs[ni:])},
+            "note": note,
+        })
+
+    B, L, S, E = 2, 4, 5, 8
+    kpm = torch.tensor([[False, False, False, True], [False, True, False, False]])
+    run(dict(embed_dim=E, num_heads=2, batch_first=True), randn(B, L, E), None, None, kpm=kpm,
+        note="self-attention with a bool key_padding_mask (True = padding)")
+    kpm_s = torch.tensor([[False, False, True, False, True], [False, False, False, False, False]])
+    causalish = torch.triu(torch.ones(L, S, dtype=torch.bool), diagonal=2)
+    run(dict(embed_dim=E, num_heads=4, batch_first=True), randn(B, L, E), randn(B, S, E), randn(B, S, E),
+        kpm=kpm_s, attn_mask=causalish, note="cross-attention L=4, S=5; bool [L, S] attn_mask and key_padding_mask")
+    run(dict(embed_dim=E, num_heads=2, kdim=5, vdim=3, batch_first=False), randn(L, B, E), randn(S, B, 5),
+        randn(S, B, 3), attn_mask=randn(B * 2, L, S), average=False,
+        note="kdim 5, vdim 3 (separate q/k/v projection weights), sequence-first, float [B*H, L, S] mask, per-head weights")
+    run(dict(embed_dim=6, num_heads=3, bias=False, batch_first=True), randn(B, 3, 6), randn(B, S, 6), randn(B, S, 6),
+        kpm=randn(B, S), note="bias=False; float key_padding_mask added to the scores")
+    write_json("attention.json", {"torch_version": torch.__version__, "dtype": "f64", "cases": cases})
+    return len(cases)
+
+
 def main():
     os.makedirs(OUT_DIR, exist_ok=True)
     torch.set_num_threads(1)
@@ -857,7 +913,7 @@ def main():
              "loss_edges": gen_loss_edges, "layers": gen_layers, "activations": gen_activations,
              "losses2": gen_losses2, "layers2": gen_layers2,
              "layers3": gen_layers3, "optim2": gen_optim2,
-             "schedules2": gen_schedules2}
+             "schedules2": gen_schedules2, "attention": gen_attention}
     which = sys.argv[1:] or list(parts)
     unknown = [w for w in which if w not in parts]
     if unknown:

@@ -41,7 +41,7 @@ pub use activation::{
     Func, Hardswish, Hardtanh, Identity, LeakyReLU, LogSigmoid, LogSoftmax, Mish, ReLU, SiLU, Sigmoid, Softmax, Softplus, Softsign, Tanh,
     ELU, GELU, GLU, SELU,
 };
-pub use attention::{causal_mask, MultiheadAttention};
+pub use attention::{causal_mask, AttentionOptions, MultiheadAttention, MultiheadAttentionConfig};
 pub use container::{Dropout, Sequential};
 pub use conv::{
     AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, Conv1d, Conv1dConfig, Conv2d, Conv2dConfig, ConvTranspose1d, ConvTranspose1dConfig,
