@@ -9,12 +9,16 @@ Writes into crates/kiln-nn/tests/fixtures/:
   layers.json           layer forward/backward incl. weights (float64)
   activations.json      activation values, gradients and second-order gradients (float64)
   layers2.json          GroupNorm, RMSNorm, InstanceNorm1d/2d, Embedding padding_idx (float64)
+  optim2.json           NAdam, RAdam, Adamax, maximize, LBFGS (closure; strong Wolfe), clip_grad_norm_ norm types
+  schedules2.json       MultiStepLR, OneCycleLR (cos / linear, two / three phases, momentum)
+  attention.json        MultiheadAttention masks, cross-attention, kdim/vdim, bias=False
+  layers3.json          ConvTranspose1d/2d, MaxPool1d/AvgPool1d, ceil_mode, count_include_pad, BatchNorm options
   losses2.json          class weights, soft targets, [N, C, d...] inputs, pos_weight, KL divergence, Huber
   interop_mlp.{safetensors,json}   Linear/ReLU MLP (float32)
   interop_cnn.{safetensors,json}   small CNN (float32)
   interop_norm.{safetensors,json}  Conv2d+BatchNorm2d+LayerNorm in eval mode (float32)
 
-Run:  /tmp/peers/bin/python scripts/gen_nn_fixtures.py [optim schedules losses loss_edges layers interop activations losses2 layers2]
+Run:  /tmp/peers/bin/python scripts/gen_nn_fixtures.py [optim schedules losses loss_edges layers interop activations losses2 layers2 layers3 optim2 schedules2 attention]
 (no arguments = everything; naming parts rewrites only those files). See scripts/README.md for the formats.
 """
 import json
@@ -68,17 +72,16 @@ OPTIM_SHAPES = [(3, 4), (5,)]
 OPTIM_STEPS = 10
 
 
-def gen_optim():
-    rng = np.random.default_rng(1234)
-    params0 = [rng.standard_normal(s) for s in OPTIM_SHAPES]
-    grads = [[rng.standard_normal(s) for s in OPTIM_SHAPES] for _ in range(OPTIM_STEPS)]
+def optim_trajectory_cases(configs, params0, grads):
+    """Each (name, kwargs) torch optimiser stepped on float64 copies of params0 with the fixed
+    gradients grads[step]; records the parameters after every step."""
     cases = []
-    for name, kwargs in OPTIM_CONFIGS:
+    for name, kwargs in configs:
         ps = [torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in params0]
         # foreach=False: the plain per-parameter reference loop (identical maths, simplest to follow).
         opt = getattr(torch.optim, name)(ps, foreach=False, **kwargs)
         traj = []
-        for step in range(OPTIM_STEPS):
+        for step in range(len(grads)):
             for p, g in zip(ps, grads[step]):
                 p.grad = torch.tensor(g, dtype=torch.float64)
             opt.step()
@@ -96,8 +99,101 @@ def gen_optim():
             "grads": [[tj(torch.tensor(g)) for g in step] for step in grads],
             "params": traj,
         })
+    return cases
+
+
+def gen_optim():
+    rng = np.random.default_rng(1234)
+    params0 = [rng.standard_normal(s) for s in OPTIM_SHAPES]
+    grads = [[rng.standard_normal(s) for s in OPTIM_SHAPES] for _ in range(OPTIM_STEPS)]
+    cases = optim_trajectory_cases(OPTIM_CONFIGS, params0, grads)
     write_json("optim.json", {"torch_version": torch.__version__, "dtype": "f64", "cases": cases})
     return len(cases)
+
+
+OPTIM2_CONFIGS = [
+    ("NAdam", {"lr": 0.01}),
+    ("NAdam", {"lr": 0.01, "weight_decay": 0.1, "momentum_decay": 0.01}),
+    ("NAdam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True, "betas": (0.8, 0.99)}),
+    ("RAdam", {"lr": 0.01}),
+    ("RAdam", {"lr": 0.01, "weight_decay": 0.1, "betas": (0.9, 0.9)}),
+    ("RAdam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True}),
+    ("Adamax", {"lr": 0.01}),
+    ("Adamax", {"lr": 0.01, "weight_decay": 0.1, "betas": (0.8, 0.9)}),
+    ("SGD", {"lr": 0.1, "momentum": 0.9, "weight_decay": 0.01, "maximize": True}),
+    ("Adam", {"lr": 0.01, "amsgrad": True, "maximize": True}),
+    ("AdamW", {"lr": 0.01, "weight_decay": 0.1, "maximize": True}),
+    ("RMSprop", {"lr": 0.01, "centered": True, "maximize": True}),
+    ("Adagrad", {"lr": 0.1, "maximize": True}),
+    ("NAdam", {"lr": 0.01, "maximize": True}),
+    ("RAdam", {"lr": 0.01, "maximize": True}),
+    ("Adamax", {"lr": 0.01, "maximize": True}),
+]
+LBFGS_CONFIGS = [
+    ({}, 3),
+    ({"lr": 0.5, "max_iter": 5, "history_size": 3}, 4),
+    ({"max_iter": 10, "line_search_fn": "strong_wolfe"}, 3),
+    ({"lr": 0.8, "max_iter": 6, "history_size": 4, "line_search_fn": "strong_wolfe", "maximize": True}, 3),
+]
+
+
+def lbfgs_loss(x, y, b):
+    """The LBFGS test problem (non-convex through the product x @ y)."""
+    return ((x @ y - b) ** 2).sum() + 0.1 * (x ** 4).sum() + 0.5 * (y ** 2).sum()
+
+
+def gen_optim2():
+    """NAdam, RAdam, Adamax and maximize=True of every optimiser on optim.json's kind of problem,
+    LBFGS (fixed step and strong Wolfe) on a closure, and clip_grad_norm_ with other norm types.
+    The default dtype is float64 here so that torch's scalar state (NAdam's mu_product) is float64."""
+    torch.set_default_dtype(torch.float64)
+    try:
+        rng = np.random.default_rng(4321)
+        params0 = [rng.standard_normal(s) for s in OPTIM_SHAPES]
+        grads = [[rng.standard_normal(s) for s in OPTIM_SHAPES] for _ in range(OPTIM_STEPS)]
+        cases = optim_trajectory_cases(OPTIM2_CONFIGS, params0, grads)
+
+        x0, y0, b = rng.standard_normal((3, 4)), rng.standard_normal(4), rng.standard_normal(3)
+        lbfgs = []
+        for kwargs, steps in LBFGS_CONFIGS:
+            x, y = torch.tensor(x0, requires_grad=True), torch.tensor(y0, requires_grad=True)
+            bt = torch.tensor(b)
+            opt = torch.optim.LBFGS([x, y], **kwargs)
+            sign = -1.0 if kwargs.get("maximize") else 1.0
+
+            def closure():
+                opt.zero_grad()
+                loss = sign * lbfgs_loss(x, y, bt)
+                loss.backward()
+                return loss
+
+            traj = []
+            for _ in range(steps):
+                loss = opt.step(closure)
+                traj.append({"loss": float(loss.detach()), "params": [tj(x), tj(y)],
+                             "func_evals": opt.state[x]["func_evals"]})
+            lbfgs.append({"kwargs": kwargs, "sign": sign, "steps": traj})
+
+        clip = []
+        gs = [rng.standard_normal((3, 4)) * 2.0, rng.standard_normal(5)]
+        for norm_type, max_norm in [(1.0, 2.0), (3.0, 1.5), ("inf", 0.5), (2.0, 1.0), (0.5, 1e3)]:
+            ps = [torch.zeros(g.shape, requires_grad=True) for g in gs]
+            for p, g in zip(ps, gs):
+                p.grad = torch.tensor(g)
+            nt = float(norm_type)
+            total = torch.nn.utils.clip_grad_norm_(ps, max_norm, norm_type=nt, foreach=False)
+            clip.append({"norm_type": norm_type, "max_norm": max_norm, "grads": [tj(torch.tensor(g)) for g in gs],
+                         "total_norm": float(total), "clipped": [tj(p.grad) for p in ps]})
+    finally:
+        torch.set_default_dtype(torch.float32)
+    write_json("optim2.json", {
+        "torch_version": torch.__version__, "dtype": "f64", "cases": cases,
+        "lbfgs_problem": {"x0": tj(torch.tensor(x0)), "y0": tj(torch.tensor(y0)), "b": tj(torch.tensor(b)),
+                          "loss": "sign * (sum((x @ y - b)^2) + 0.1 sum(x^4) + 0.5 sum(y^2))"},
+        "lbfgs": lbfgs,
+        "clip_grad_norm": clip,
+    })
+    return len(cases) + len(lbfgs) + len(clip)
 
 
 # ====================================================================== LR schedules
@@ -116,8 +212,35 @@ def plateau_metrics():
     return m
 
 
-def gen_schedules():
+def schedule_cases(configs, metrics=None, epochs=SCHED_EPOCHS):
+    """Each (name, kwargs) torch scheduler on SGD(lr=BASE_LR): the lr used in every epoch (and
+    the momentum, when the scheduler cycles it)."""
     S = torch.optim.lr_scheduler
+    cases = []
+    for name, kwargs in configs:
+        p = torch.zeros(1, requires_grad=True)
+        cycles_momentum = name == "OneCycleLR" and kwargs.get("cycle_momentum", True)
+        opt = torch.optim.SGD([p], lr=BASE_LR, momentum=0.9 if cycles_momentum else 0.0)
+        sched = getattr(S, name)(opt, **kwargs)
+        lrs, moms = [], []
+        for epoch in range(epochs):
+            lrs.append(float(opt.param_groups[0]["lr"]))
+            moms.append(float(opt.param_groups[0]["momentum"]))
+            opt.step()  # (no grad: a no-op, but keeps the documented call order)
+            if name == "ReduceLROnPlateau":
+                sched.step(metrics[epoch])
+            elif epoch + 1 < epochs or name != "OneCycleLR":
+                sched.step()  # (OneCycleLR refuses to step past total_steps)
+        case = {"scheduler": name, "kwargs": kwargs, "base_lr": BASE_LR, "epochs": epochs, "lrs": lrs}
+        if name == "ReduceLROnPlateau":
+            case["metrics"] = metrics
+        if cycles_momentum:
+            case["momentums"] = moms
+        cases.append(case)
+    return cases
+
+
+def gen_schedules():
     configs = [
         ("StepLR", {"step_size": 5, "gamma": 0.5}),
         ("ExponentialLR", {"gamma": 0.9}),
@@ -127,30 +250,36 @@ def gen_schedules():
         ("ReduceLROnPlateau", {"mode": "min", "factor": 0.5, "patience": 2, "threshold": 1e-4,
                                "threshold_mode": "rel", "cooldown": 0, "min_lr": 0.0, "eps": 1e-8}),
     ]
-    cases = []
-    metrics = plateau_metrics()
-    for name, kwargs in configs:
-        p = torch.zeros(1, requires_grad=True)
-        opt = torch.optim.SGD([p], lr=BASE_LR)
-        sched = getattr(S, name)(opt, **kwargs)
-        lrs = []
-        for epoch in range(SCHED_EPOCHS):
-            lrs.append(float(opt.param_groups[0]["lr"]))
-            opt.step()  # (no grad: a no-op, but keeps the documented call order)
-            if name == "ReduceLROnPlateau":
-                sched.step(metrics[epoch])
-            else:
-                sched.step()
-        case = {"scheduler": name, "kwargs": kwargs, "base_lr": BASE_LR, "epochs": SCHED_EPOCHS, "lrs": lrs}
-        if name == "ReduceLROnPlateau":
-            case["metrics"] = metrics
-        cases.append(case)
+    cases = schedule_cases(configs, plateau_metrics())
     write_json("schedules.json", {
         "torch_version": torch.__version__,
         "convention": "lrs[e] = learning rate used during epoch e (e = 0..epochs-1); lrs[0] is the lr right after "
                       "constructing the scheduler (base_lr, except LinearLR: start_factor * base_lr). "
                       "scheduler.step() is called once at the end of every epoch (ReduceLROnPlateau: "
                       "step(metrics[e]) at the end of epoch e).",
+        "cases": cases,
+    })
+    return len(cases)
+
+
+def gen_schedules2():
+    """MultiStepLR and OneCycleLR (cos / linear anneal, two and three phases, momentum cycling)."""
+    configs = [
+        ("MultiStepLR", {"milestones": [3, 7, 7, 20], "gamma": 0.5}),
+        ("MultiStepLR", {"milestones": [12, 4], "gamma": 0.1}),
+        ("OneCycleLR", {"max_lr": 1.0, "total_steps": SCHED_EPOCHS}),
+        ("OneCycleLR", {"max_lr": 0.5, "total_steps": SCHED_EPOCHS, "anneal_strategy": "linear", "pct_start": 0.25}),
+        ("OneCycleLR", {"max_lr": 0.5, "total_steps": SCHED_EPOCHS, "three_phase": True, "div_factor": 10.0,
+                        "final_div_factor": 100.0}),
+        ("OneCycleLR", {"max_lr": 0.5, "total_steps": SCHED_EPOCHS, "three_phase": True, "anneal_strategy": "linear",
+                        "pct_start": 0.4, "base_momentum": 0.8, "max_momentum": 0.9}),
+        ("OneCycleLR", {"max_lr": 0.2, "epochs": 3, "steps_per_epoch": 10, "cycle_momentum": False}),
+    ]
+    cases = schedule_cases(configs)
+    write_json("schedules2.json", {
+        "torch_version": torch.__version__,
+        "convention": "as schedules.json; OneCycleLR is stepped total_steps - 1 times (lrs[e] for e < total_steps) and "
+                      "momentums[e] is SGD's momentum during epoch e when cycle_momentum is on.",
         "cases": cases,
     })
     return len(cases)
@@ -340,6 +469,48 @@ def gen_loss_edges():
 
 
 # ====================================================================== layers
+def layer_case(rng, layer_name, kwargs, module, x, scale, shift, buffers, extra_fn=None, input_is_index=False,
+               note=None, call=None):
+    """One layers*.json case: `module` in float64 with parameters drawn from `rng` (normal * scale + shift),
+    its output on `x` (through `call(module, x)` if given), and the gradients of sum(output * grad_output)
+    with grad_output also drawn from `rng`. `buffers` records the buffers before and after the call;
+    `extra_fn(rest)` turns a tuple output's other members into extra case keys."""
+    module = module.double()
+    with torch.no_grad():  # deterministic, non-default parameter values from our rng
+        for _, p in module.named_parameters():
+            p.copy_(torch.tensor(rng.standard_normal(tuple(p.shape)) * scale + shift, dtype=torch.float64))
+    params = {k: tj(p) for k, p in module.named_parameters()}
+    buffers_before = {k: tj(b) for k, b in module.named_buffers()}
+    if not input_is_index:
+        x = x.clone().requires_grad_(True)
+    out = call(module, x) if call else module(x)
+    extra = {}
+    if isinstance(out, tuple):
+        out, *rest = out
+        if extra_fn:
+            extra = extra_fn(rest)
+    go = torch.tensor(rng.standard_normal(tuple(out.shape)), dtype=torch.float64)
+    names = [k for k, _ in module.named_parameters()]
+    wrt = ([] if input_is_index else [x]) + [p for _, p in module.named_parameters()]
+    gs = torch.autograd.grad(out, wrt, go, allow_unused=True)
+    gin, gps = (None, gs) if input_is_index else (gs[0], gs[1:])
+    case = {"layer": layer_name, "kwargs": kwargs, "train": module.training, "params": params}
+    if buffers:
+        case["buffers_before"] = buffers_before
+    case.update({
+        "input": tj(x), "input_dtype": "i64" if input_is_index else "f64",
+        "output": tj(out), "grad_output": tj(go),
+        "grad_input": tj(gin) if gin is not None else None,
+        "grad_params": {n: tj(g) for n, g in zip(names, gps)},
+    })
+    if buffers:
+        case["buffers_after"] = {k: tj(b) for k, b in module.named_buffers()}
+    case.update(extra)
+    if note:
+        case["note"] = note
+    return case
+
+
 def gen_layers():
     torch.manual_seed(4321)
     rng = np.random.default_rng(99)
@@ -349,42 +520,8 @@ def gen_layers():
         return torch.tensor(rng.standard_normal(shape), dtype=torch.float64)
 
     def run(layer_name, kwargs, module, x, extra_fn=None, input_is_index=False, note=None, call=None):
-        module = module.double()
-        with torch.no_grad():  # deterministic, non-default parameter values from our rng
-            for _, p in module.named_parameters():
-                p.copy_(torch.tensor(rng.standard_normal(tuple(p.shape)) * 0.5, dtype=torch.float64))
-        params = {k: tj(p) for k, p in module.named_parameters()}
-        buffers_before = {k: tj(b) for k, b in module.named_buffers()}
-        if not input_is_index:
-            x = x.clone().requires_grad_(True)
-        out = call(module, x) if call else module(x)
-        extra = {}
-        if isinstance(out, tuple):
-            out, *rest = out
-            if extra_fn:
-                extra = extra_fn(rest)
-        go = randn(*out.shape)
-        wrt = [] if input_is_index else [x]
-        names = [k for k, _ in module.named_parameters()]
-        wrt += [p for _, p in module.named_parameters()]
-        gs = torch.autograd.grad(out, wrt, go, allow_unused=True)
-        if input_is_index:
-            gin, gps = None, gs
-        else:
-            gin, gps = gs[0], gs[1:]
-        case = {
-            "layer": layer_name, "kwargs": kwargs, "train": module.training,
-            "params": params, "buffers_before": buffers_before,
-            "input": tj(x), "input_dtype": "i64" if input_is_index else "f64",
-            "output": tj(out), "grad_output": tj(go),
-            "grad_input": tj(gin) if gin is not None else None,
-            "grad_params": {n: tj(g) for n, g in zip(names, gps)},
-            "buffers_after": {k: tj(b) for k, b in module.named_buffers()},
-        }
-        case.update(extra)
-        if note:
-            case["note"] = note
-        cases.append(case)
+        cases.append(layer_case(rng, layer_name, kwargs, module, x, scale=0.5, shift=0.0, buffers=True,
+                                extra_fn=extra_fn, input_is_index=input_is_index, note=note, call=call))
 
     kw = dict(in_channels=4, out_channels=6, kernel_size=3, stride=2, padding=1, dilation=2, groups=2)
     run("Conv1d", kw, nn.Conv1d(**kw), randn(2, 4, 11))
@@ -612,29 +749,9 @@ def gen_layers2():
         return torch.tensor(rng.standard_normal(shape), dtype=torch.float64)
 
     def run(layer_name, kwargs, module, x, input_is_index=False, note=None):
-        module = module.double()
-        with torch.no_grad():  # random parameters (the padding row of an Embedding too: torch keeps its value)
-            for _, p in module.named_parameters():
-                p.copy_(torch.tensor(rng.standard_normal(tuple(p.shape)) * 0.5 + 0.5, dtype=torch.float64))
-        params = {k: tj(p) for k, p in module.named_parameters()}
-        if not input_is_index:
-            x = x.clone().requires_grad_(True)
-        out = module(x)
-        go = randn(*out.shape)
-        names = [k for k, _ in module.named_parameters()]
-        wrt = ([] if input_is_index else [x]) + [p for _, p in module.named_parameters()]
-        gs = torch.autograd.grad(out, wrt, go, allow_unused=True)
-        gin, gps = (None, gs) if input_is_index else (gs[0], gs[1:])
-        case = {
-            "layer": layer_name, "kwargs": kwargs, "train": module.training, "params": params,
-            "input": tj(x), "input_dtype": "i64" if input_is_index else "f64",
-            "output": tj(out), "grad_output": tj(go),
-            "grad_input": tj(gin) if gin is not None else None,
-            "grad_params": {n: tj(g) for n, g in zip(names, gps)},
-        }
-        if note:
-            case["note"] = note
-        cases.append(case)
+        # (the padding row of an Embedding gets random values too: torch keeps its value)
+        cases.append(layer_case(rng, layer_name, kwargs, module, x, scale=0.5, shift=0.5, buffers=False,
+                                input_is_index=input_is_index, note=note))
 
     kw = dict(num_groups=2, num_channels=6, eps=1e-5, affine=True)
     run("GroupNorm", kw, nn.GroupNorm(**kw), randn(3, 6, 5) * 2.0 + 1.0)
@@ -667,12 +784,136 @@ def gen_layers2():
     return len(cases)
 
 
+# ====================================================================== transposed convs, pooling, batch norm (part "layers3")
+def gen_layers3():
+    """ConvTranspose1d/2d (stride, padding, output_padding, dilation, groups, bias), MaxPool1d/AvgPool1d,
+    ceil_mode and count_include_pad / divisor_override of the pooling layers, and BatchNorm without
+    affine parameters and/or running statistics, in layers.json's format."""
+    rng = np.random.default_rng(303)
+    cases = []
+
+    def randn(*shape):
+        return torch.tensor(rng.standard_normal(shape), dtype=torch.float64)
+
+    def run(layer_name, kwargs, module, x, note=None, train=True):
+        module.train(train)
+        cases.append(layer_case(rng, layer_name, kwargs, module, x, scale=0.5, shift=0.0, buffers=True, note=note))
+
+    CT1, CT2 = "ConvTranspose1d", "ConvTranspose2d"
+    for kw, shape, note in [
+        (dict(in_channels=4, out_channels=6, kernel_size=3, stride=2, padding=1, output_padding=1, groups=2), (2, 4, 5),
+         None),
+        (dict(in_channels=2, out_channels=3, kernel_size=3, stride=2, padding=2, output_padding=2, dilation=3,
+              bias=False), (2, 2, 4), "output_padding >= stride (allowed: below the dilation)"),
+        (dict(in_channels=3, out_channels=2, kernel_size=1, stride=3, padding=1, output_padding=2), (1, 3, 2),
+         "padding cuts past the last tap: trailing output positions are bias only"),
+    ]:
+        run(CT1, kw, nn.ConvTranspose1d(**kw), randn(*shape), note)
+    for kw, shape, note in [
+        (dict(in_channels=3, out_channels=4, kernel_size=3, stride=2, padding=1, output_padding=1), (2, 3, 4, 4), None),
+        (dict(in_channels=4, out_channels=2, kernel_size=[2, 3], stride=[1, 2], padding=[0, 2], output_padding=[0, 1],
+              dilation=[2, 1], groups=2), (1, 4, 3, 5), "rectangular, grouped, dilated"),
+        (dict(in_channels=2, out_channels=2, kernel_size=2, bias=False), (2, 2, 3, 3), "defaults, no bias"),
+    ]:
+        run(CT2, kw, nn.ConvTranspose2d(**kw), randn(*shape), note)
+
+    for cls, name, kw, shape in [
+        (nn.MaxPool1d, "MaxPool1d", dict(kernel_size=3, stride=2, padding=1), (2, 3, 9)),
+        (nn.MaxPool1d, "MaxPool1d", dict(kernel_size=3, stride=2, ceil_mode=True), (2, 3, 8)),
+        (nn.MaxPool1d, "MaxPool1d", dict(kernel_size=2, stride=3, padding=1, dilation=2, ceil_mode=True), (1, 2, 10)),
+        (nn.MaxPool2d, "MaxPool2d", dict(kernel_size=3, stride=2, padding=1, ceil_mode=True), (2, 2, 6, 7)),
+        (nn.MaxPool2d, "MaxPool2d", dict(kernel_size=[2, 3], stride=[2, 2], ceil_mode=True), (1, 2, 5, 6)),
+        (nn.AvgPool1d, "AvgPool1d", dict(kernel_size=3, stride=2, padding=1), (2, 3, 8)),
+        (nn.AvgPool1d, "AvgPool1d", dict(kernel_size=3, stride=2, padding=1, count_include_pad=False), (2, 3, 8)),
+        (nn.AvgPool1d, "AvgPool1d", dict(kernel_size=4, stride=3, padding=1, ceil_mode=True), (1, 2, 9)),
+        (nn.AvgPool1d, "AvgPool1d", dict(kernel_size=4, stride=3, padding=2, ceil_mode=True, count_include_pad=False),
+         (1, 2, 9)),
+        (nn.AvgPool2d, "AvgPool2d", dict(kernel_size=3, stride=2, padding=1, ceil_mode=True), (2, 2, 6, 7)),
+        (nn.AvgPool2d, "AvgPool2d", dict(kernel_size=[3, 2], stride=[2, 1], padding=[1, 1], count_include_pad=False),
+         (1, 3, 5, 4)),
+        (nn.AvgPool2d, "AvgPool2d", dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+         (2, 2, 6, 7)),
+        (nn.AvgPool2d, "AvgPool2d", dict(kernel_size=2, stride=2, padding=1, divisor_override=3), (1, 2, 5, 5)),
+    ]:
+        run(name, kw, cls(**kw), randn(*shape))
+
+    for cls, name, kw, shape, train in [
+        (nn.BatchNorm1d, "BatchNorm1d", dict(num_features=4, affine=False), (6, 4), True),
+        (nn.BatchNorm1d, "BatchNorm1d", dict(num_features=3, track_running_stats=False), (4, 3, 5), True),
+        (nn.BatchNorm1d, "BatchNorm1d", dict(num_features=3, track_running_stats=False), (4, 3, 5), False),
+        (nn.BatchNorm2d, "BatchNorm2d", dict(num_features=3, affine=False, track_running_stats=False, eps=1e-3),
+         (2, 3, 4, 3), False),
+        (nn.BatchNorm2d, "BatchNorm2d", dict(num_features=2, affine=False, momentum=0.3), (3, 2, 3, 3), True),
+    ]:
+        run(name, kw, cls(**kw), randn(*shape) * 1.5 + 0.5,
+            "eval mode without running statistics normalises with the batch" if not train else None, train)
+    write_json("layers3.json", {"torch_version": torch.__version__, "dtype": "f64", "cases": cases})
+    return len(cases)
+
+
+# ====================================================================== attention (part "attention")
+def gen_attention():
+    """MultiheadAttention beyond self-attention: key_padding_mask (bool and float), attn_mask
+    ([L, S] bool, [B*H, L, S] float), cross-attention with L != S, kdim/vdim, bias=False,
+    sequence-first inputs and per-head weights."""
+    rng = np.random.default_rng(505)
+    cases = []
+
+    def randn(*shape):
+        return torch.tensor(rng.standard_normal(shape), dtype=torch.float64)
+
+    def run(kwargs, q, k, v, kpm=None, attn_mask=None, average=True, note=None):
+        m = nn.MultiheadAttention(**kwargs).double()
+        with torch.no_grad():
+            for _, p in m.named_parameters():
+                p.copy_(torch.tensor(rng.standard_normal(tuple(p.shape)) * 0.5, dtype=torch.float64))
+        params = {n: tj(p) for n, p in m.named_parameters()}
+        self_attn = k is None
+        ins = [q.clone().requires_grad_(True)] if self_attn else [t.clone().requires_grad_(True) for t in (q, k, v)]
+        qi, ki, vi = (ins[0], ins[0], ins[0]) if self_attn else ins
+        out, w = m(qi, ki, vi, key_padding_mask=kpm, attn_mask=attn_mask, need_weights=True,
+                   average_attn_weights=average)
+        go = randn(*out.shape)
+        names = [n for n, _ in m.named_parameters()]
+        gs = torch.autograd.grad(out, ins + [p for _, p in m.named_parameters()], go)
+        ni = len(ins)
+        cases.append({
+            "kwargs": kwargs, "self_attention": self_attn, "average_attn_weights": average, "params": params,
+            "inputs": [tj(t) for t in ins],
+            "key_padding_mask": None if kpm is None else tj(kpm),
+            "attn_mask": None if attn_mask is None else tj(attn_mask),
+            "mask_dtypes": [None if t is None else ("u8" if t.dtype == torch.bool else "f64") for t in (kpm, attn_mask)],
+            "output": tj(out), "attn_weights": tj(w), "grad_output": tj(go),
+            "grad_inputs": [tj(g) for g in gs[:ni]],
+            "grad_params": {n: tj(g) for n, g in zip(names, gs[ni:])},
+            "note": note,
+        })
+
+    B, L, S, E = 2, 4, 5, 8
+    kpm = torch.tensor([[False, False, False, True], [False, True, False, False]])
+    run(dict(embed_dim=E, num_heads=2, batch_first=True), randn(B, L, E), None, None, kpm=kpm,
+        note="self-attention with a bool key_padding_mask (True = padding)")
+    kpm_s = torch.tensor([[False, False, True, False, True], [False, False, False, False, False]])
+    causalish = torch.triu(torch.ones(L, S, dtype=torch.bool), diagonal=2)
+    run(dict(embed_dim=E, num_heads=4, batch_first=True), randn(B, L, E), randn(B, S, E), randn(B, S, E),
+        kpm=kpm_s, attn_mask=causalish, note="cross-attention L=4, S=5; bool [L, S] attn_mask and key_padding_mask")
+    run(dict(embed_dim=E, num_heads=2, kdim=5, vdim=3, batch_first=False), randn(L, B, E), randn(S, B, 5),
+        randn(S, B, 3), attn_mask=randn(B * 2, L, S), average=False,
+        note="kdim 5, vdim 3 (separate q/k/v projection weights), sequence-first, float [B*H, L, S] mask, per-head weights")
+    run(dict(embed_dim=6, num_heads=3, bias=False, batch_first=True), randn(B, 3, 6), randn(B, S, 6), randn(B, S, 6),
+        kpm=randn(B, S), note="bias=False; float key_padding_mask added to the scores")
+    write_json("attention.json", {"torch_version": torch.__version__, "dtype": "f64", "cases": cases})
+    return len(cases)
+
+
 def main():
     os.makedirs(OUT_DIR, exist_ok=True)
     torch.set_num_threads(1)
     parts = {"optim": gen_optim, "schedules": gen_schedules, "interop": gen_interop, "losses": gen_losses,
              "loss_edges": gen_loss_edges, "layers": gen_layers, "activations": gen_activations,
-             "losses2": gen_losses2, "layers2": gen_layers2}
+             "losses2": gen_losses2, "layers2": gen_layers2,
+             "layers3": gen_layers3, "optim2": gen_optim2,
+             "schedules2": gen_schedules2, "attention": gen_attention}
     which = sys.argv[1:] or list(parts)
     unknown = [w for w in which if w not in parts]
     if unknown:

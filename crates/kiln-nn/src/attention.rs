@@ -1,24 +1,91 @@
-//! Multi-head self-attention (`torch.nn.MultiheadAttention` used as self-attention).
+//! Multi-head attention (`torch.nn.MultiheadAttention`): self- and cross-attention, key/value
+//! dimensions other than the embedding's, key-padding and attention masks, attention dropout.
 
+use crate::container::Dropout;
 use crate::init::Init;
 use crate::linear::Linear;
 use crate::module::{join, Module, VarStore};
 use crate::{Error, Result};
 use kiln_core::{DType, Tensor, Var};
 
-/// Multi-head scaled dot-product self-attention with PyTorch's parameter layout: `in_proj_weight`
-/// `[3E, E]` (rows `[W_q; W_k; W_v]`), `in_proj_bias` `[3E]`, and `out_proj` (a [`Linear`]).
-/// Heads split the projected features into `num_heads` contiguous groups of `E / num_heads`.
+/// `torch.nn.MultiheadAttention` keyword arguments besides `embed_dim` and `num_heads`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MultiheadAttentionConfig {
+    /// Dropout probability on the attention weights (training mode only), default 0.
+    pub dropout: f64,
+    /// Input and output projection biases, default true.
+    pub bias: bool,
+    /// Feature size of keys, default `embed_dim`.
+    pub kdim: Option<usize>,
+    /// Feature size of values, default `embed_dim`.
+    pub vdim: Option<usize>,
+    /// Inputs are `[B, L, E]` (true, the default here; PyTorch's default is false) or `[L, B, E]`.
+    pub batch_first: bool,
+}
+
+impl Default for MultiheadAttentionConfig {
+    fn default() -> Self {
+        MultiheadAttentionConfig {
+            dropout: 0.0,
+            bias: true,
+            kdim: None,
+            vdim: None,
+            batch_first: true,
+        }
+    }
+}
+
+/// Masks and options of one attention call ([`MultiheadAttention::attention`]).
+#[derive(Debug, Clone, Copy)]
+pub struct AttentionOptions<'a> {
+    /// `[B, S]`: u8 with 1 = this key is padding (ignored), or float values added to the scores.
+    pub key_padding_mask: Option<&'a Tensor>,
+    /// `[L, S]` or `[B·num_heads, L, S]`: u8 with 1 = query `i` may not attend to key `j`, or float
+    /// values added to the scores.
+    pub attn_mask: Option<&'a Tensor>,
+    /// Also mask keys after each query's own position (`j > i`).
+    pub causal: bool,
+    /// Return the weights averaged over heads `[B, L, S]` (default) or per head `[B, H, L, S]`.
+    pub average_attn_weights: bool,
+}
+
+impl Default for AttentionOptions<'_> {
+    fn default() -> Self {
+        AttentionOptions {
+            key_padding_mask: None,
+            attn_mask: None,
+            causal: false,
+            average_attn_weights: true,
+        }
+    }
+}
+
+/// Multi-head scaled dot-product attention with PyTorch's parameter layout: `in_proj_weight`
+/// `[3E, E]` (rows `[W_q; W_k; W_v]`) when keys and values have `E` features, otherwise
+/// `q_proj_weight` `[E, E]`, `k_proj_weight` `[E, kdim]`, `v_proj_weight` `[E, vdim]`; then
+/// `in_proj_bias` `[3E]` and `out_proj` (a [`Linear`]). Heads split the projected features into
+/// `num_heads` contiguous groups of `E / num_heads`.
 ///
-/// [`Module::forward`] takes `[B, L, E]` (`batch_first`, the default here) or `[L, B, E]` and
-/// applies the causal mask when `causal` is set.
+/// [`Module::forward`] is self-attention of `[B, L, E]` (`batch_first`, the default here) or
+/// `[L, B, E]`, with the causal mask when `causal` is set; [`MultiheadAttention::attention`] takes
+/// separate query, key and value and the masks.
 pub struct MultiheadAttention {
     /// `E`.
     pub embed_dim: usize,
     /// Number of heads.
     pub num_heads: usize,
-    /// `[3E, E]`.
-    pub in_proj_weight: Var,
+    /// Key features.
+    pub kdim: usize,
+    /// Value features.
+    pub vdim: usize,
+    /// `[3E, E]` when `kdim == vdim == E`.
+    pub in_proj_weight: Option<Var>,
+    /// `[E, E]` when `kdim` or `vdim` differs from `E`.
+    pub q_proj_weight: Option<Var>,
+    /// `[E, kdim]` when `kdim` or `vdim` differs from `E`.
+    pub k_proj_weight: Option<Var>,
+    /// `[E, vdim]` when `kdim` or `vdim` differs from `E`.
+    pub v_proj_weight: Option<Var>,
     /// `[3E]`.
     pub in_proj_bias: Option<Var>,
     /// Output projection `E → E`.
@@ -27,39 +94,85 @@ pub struct MultiheadAttention {
     pub batch_first: bool,
     /// Whether [`Module::forward`] masks future positions.
     pub causal: bool,
+    dropout: Dropout,
 }
 
 /// `[L, L]` u8 mask with 1 above the diagonal (position `i` may not attend to `j > i`).
 pub fn causal_mask(len: usize) -> Result<Tensor> {
-    let v: Vec<u8> = (0..len * len).map(|k| u8::from(k % len > k / len)).collect();
-    Ok(Tensor::from_vec(v, [len, len])?)
+    causal_mask_rect(len, len)
+}
+
+fn causal_mask_rect(l: usize, s: usize) -> Result<Tensor> {
+    let v: Vec<u8> = (0..l * s).map(|k| u8::from(k % s > k / s)).collect();
+    Ok(Tensor::from_vec(v, [l, s])?)
 }
 
 impl MultiheadAttention {
     /// `MultiheadAttention(embed_dim, num_heads, bias=True, batch_first=True)` with PyTorch's
     /// initialisation (Xavier-uniform input projection, zero biases).
     pub fn new(vs: &VarStore, embed_dim: usize, num_heads: usize) -> Result<MultiheadAttention> {
+        MultiheadAttention::with_config(vs, embed_dim, num_heads, &MultiheadAttentionConfig::default())
+    }
+
+    /// `MultiheadAttention(embed_dim, num_heads, dropout, bias, kdim=, vdim=, batch_first=)`.
+    /// A dropout layer draws its seed from `vs` (only when `dropout > 0`, so other layers'
+    /// initialisation does not move).
+    pub fn with_config(vs: &VarStore, embed_dim: usize, num_heads: usize, cfg: &MultiheadAttentionConfig) -> Result<MultiheadAttention> {
+        const OP: &str = "MultiheadAttention";
         if num_heads == 0 || !embed_dim.is_multiple_of(num_heads) {
             return Err(Error::config(
-                "MultiheadAttention",
+                OP,
                 format!("embed_dim {embed_dim} must be divisible by num_heads {num_heads}"),
             ));
         }
-        let in_proj_weight = vs.var("in_proj_weight", &[3 * embed_dim, embed_dim], Init::XavierUniform { gain: 1.0 })?;
-        let in_proj_bias = Some(vs.var("in_proj_bias", &[3 * embed_dim], Init::Const(0.0))?);
+        let (kdim, vdim) = (cfg.kdim.unwrap_or(embed_dim), cfg.vdim.unwrap_or(embed_dim));
+        if kdim == 0 || vdim == 0 {
+            return Err(Error::config(OP, format!("kdim {kdim} and vdim {vdim} must be positive")));
+        }
+        let xavier = Init::XavierUniform { gain: 1.0 };
+        let same = kdim == embed_dim && vdim == embed_dim;
+        let three_e = embed_dim
+            .checked_mul(3)
+            .ok_or_else(|| Error::config(OP, format!("3 · embed_dim {embed_dim} overflows")))?;
+        let (in_proj_weight, q, k, v) = if same {
+            (Some(vs.var("in_proj_weight", &[three_e, embed_dim], xavier)?), None, None, None)
+        } else {
+            (
+                None,
+                Some(vs.var("q_proj_weight", &[embed_dim, embed_dim], xavier)?),
+                Some(vs.var("k_proj_weight", &[embed_dim, kdim], xavier)?),
+                Some(vs.var("v_proj_weight", &[embed_dim, vdim], xavier)?),
+            )
+        };
+        let in_proj_bias = if cfg.bias {
+            Some(vs.var("in_proj_bias", &[three_e], Init::Const(0.0))?)
+        } else {
+            None
+        };
         let op = vs.pp("out_proj");
-        let out_proj = Linear::from_vars(
-            op.var("weight", &[embed_dim, embed_dim], Init::DEFAULT_WEIGHT)?,
-            Some(op.var("bias", &[embed_dim], Init::Const(0.0))?),
-        )?;
+        let out_bias = if cfg.bias {
+            Some(op.var("bias", &[embed_dim], Init::Const(0.0))?)
+        } else {
+            None
+        };
+        let out_proj = Linear::from_vars(op.var("weight", &[embed_dim, embed_dim], Init::DEFAULT_WEIGHT)?, out_bias)?;
+        let seed = if cfg.dropout > 0.0 { vs.next_seed() } else { 0 };
+        let dropout =
+            Dropout::new(cfg.dropout, seed).map_err(|_| Error::config(OP, format!("dropout must be in [0, 1], got {}", cfg.dropout)))?;
         Ok(MultiheadAttention {
             embed_dim,
             num_heads,
+            kdim,
+            vdim,
             in_proj_weight,
+            q_proj_weight: q,
+            k_proj_weight: k,
+            v_proj_weight: v,
             in_proj_bias,
             out_proj,
-            batch_first: true,
+            batch_first: cfg.batch_first,
             causal: false,
+            dropout,
         })
     }
 
@@ -69,52 +182,144 @@ impl MultiheadAttention {
         self
     }
 
+    /// The attention-weight dropout probability.
+    pub fn dropout(&self) -> f64 {
+        self.dropout.p()
+    }
+
     /// Self-attention of `x`, returning the output and the attention weights averaged over heads
     /// (`[B, L, L]`). `mask` (`[L, L]` u8, 1 = masked) is combined with the causal mask if `causal`.
     pub fn attend(&self, x: &Tensor, mask: Option<&Tensor>, causal: bool) -> Result<(Tensor, Tensor)> {
-        let e = self.embed_dim;
-        if x.rank() != 3 || x.dims()[2] != e {
-            return Err(Error::config(
-                "MultiheadAttention::forward",
-                format!("expected input [B, L, {e}] (or [L, B, {e}]), got {}", x.shape()),
-            ));
-        }
-        let x = if self.batch_first { x.clone() } else { x.transpose(0, 1)? };
-        let (b, l, h) = (x.dims()[0], x.dims()[1], self.num_heads);
-        let d = e / h;
-        let mut qkv = x.matmul(&self.in_proj_weight.tensor().t()?)?;
-        if let Some(bias) = &self.in_proj_bias {
-            qkv = qkv.add(&bias.tensor())?;
-        }
-        let heads = |i: usize| -> Result<Tensor> { Ok(qkv.narrow(2, i * e, e)?.reshape([b, l, h, d])?.permute(&[0, 2, 1, 3])?) };
-        let (q, k, v) = (heads(0)?, heads(1)?, heads(2)?);
-        let mut scores = q.matmul(&k.transpose(-2, -1)?)?.mul_scalar(1.0 / (d as f64).sqrt())?;
-        let mut full_mask: Option<Tensor> = None;
-        if causal {
-            full_mask = Some(causal_mask(l)?);
-        }
         if let Some(m) = mask {
+            let l = x.dims().get(if self.batch_first { 1 } else { 0 }).copied().unwrap_or(0);
             if m.dims() != [l, l] || m.dtype() != DType::U8 {
                 return Err(Error::config(
                     "MultiheadAttention::forward",
                     format!("mask must be [{l}, {l}] u8, got {} ({})", m.shape(), m.dtype()),
                 ));
             }
-            full_mask = Some(match full_mask {
-                Some(c) => c.add(m)?.gt_scalar(0.0)?,
-                None => m.clone(),
-            });
         }
-        if let Some(m) = &full_mask {
-            scores = scores.masked_fill(m, f64::NEG_INFINITY)?;
+        let opts = AttentionOptions {
+            attn_mask: mask,
+            causal,
+            ..Default::default()
+        };
+        self.attention(x, x, x, &opts)
+    }
+
+    /// `query @ W_i^T + b_i` for projection `i` (0 = q, 1 = k, 2 = v).
+    fn project(&self, x: &Tensor, i: usize) -> Result<Tensor> {
+        let e = self.embed_dim;
+        let w = match (
+            &self.in_proj_weight,
+            [&self.q_proj_weight, &self.k_proj_weight, &self.v_proj_weight][i],
+        ) {
+            (Some(w), _) => w.tensor().narrow(0, i * e, e)?,
+            (None, Some(w)) => w.tensor(),
+            (None, None) => unreachable!("the constructor creates one layout"),
+        };
+        let y = x.matmul(&w.t()?)?;
+        Ok(match &self.in_proj_bias {
+            Some(b) => y.add(&b.tensor().narrow(0, i * e, e)?)?,
+            None => y,
+        })
+    }
+
+    /// Attention of `query` `[B, L, E]` over `key` `[B, S, kdim]` / `value` `[B, S, vdim]` (or
+    /// sequence-first when `batch_first` is false), as `torch.nn.MultiheadAttention.forward`
+    /// with `need_weights=True`. Returns the output `[B, L, E]` and the attention weights (after
+    /// dropout, as PyTorch returns them). Float masks are added to the scores; u8 masks become
+    /// `−∞` there, so a query whose every key is masked gets NaN, as in PyTorch.
+    pub fn attention(&self, query: &Tensor, key: &Tensor, value: &Tensor, opts: &AttentionOptions) -> Result<(Tensor, Tensor)> {
+        const OP: &str = "MultiheadAttention::forward";
+        let (e, h) = (self.embed_dim, self.num_heads);
+        let bad = |what: &str, t: &Tensor, feat: usize| {
+            Error::config(
+                OP,
+                format!("expected {what} [B, len, {feat}] (or [len, B, {feat}]), got {}", t.shape()),
+            )
+        };
+        for (what, t, feat) in [("query", query, e), ("key", key, self.kdim), ("value", value, self.vdim)] {
+            if t.rank() != 3 || t.dims()[2] != feat {
+                return Err(bad(what, t, feat));
+            }
         }
-        let attn = scores.softmax(-1)?;
-        let ctx = attn.matmul(&v)?.permute(&[0, 2, 1, 3])?.reshape([b, l, e])?;
+        let bf = |t: &Tensor| -> Result<Tensor> { Ok(if self.batch_first { t.clone() } else { t.transpose(0, 1)? }) };
+        let (q, k, v) = (bf(query)?, bf(key)?, bf(value)?);
+        let (b, l, s) = (q.dims()[0], q.dims()[1], k.dims()[1]);
+        if k.dims()[0] != b || v.dims()[0] != b || v.dims()[1] != s {
+            return Err(Error::config(
+                OP,
+                format!(
+                    "query {}, key {} and value {} disagree on batch size or key/value length",
+                    query.shape(),
+                    key.shape(),
+                    value.shape()
+                ),
+            ));
+        }
+        let d = e / h;
+        let heads = |t: Tensor, len: usize| -> Result<Tensor> { Ok(t.reshape([b, len, h, d])?.permute(&[0, 2, 1, 3])?) };
+        let qh = heads(self.project(&q, 0)?, l)?;
+        let kh = heads(self.project(&k, 1)?, s)?;
+        let vh = heads(self.project(&v, 2)?, s)?;
+        let mut scores = qh.matmul(&kh.transpose(-2, -1)?)?.mul_scalar(1.0 / (d as f64).sqrt())?; // [B, H, L, S]
+        if let Some(mask) = self.additive_mask(opts, b, l, s, scores.dtype())? {
+            scores = scores.add(&mask)?;
+        }
+        let attn = self.dropout.forward(&scores.softmax(-1)?)?;
+        let ctx = attn.matmul(&vh)?.permute(&[0, 2, 1, 3])?.reshape([b, l, e])?;
         let mut out = self.out_proj.forward(&ctx)?;
         if !self.batch_first {
             out = out.transpose(0, 1)?;
         }
-        Ok((out, attn.mean(&[1], false)?))
+        let weights = if opts.average_attn_weights { attn.mean(&[1], false)? } else { attn };
+        Ok((out, weights))
+    }
+
+    /// The masks of `opts` merged into one additive mask broadcastable to `[B, H, L, S]` (PyTorch
+    /// turns boolean masks into `−∞` entries and adds the key-padding mask to the attention mask).
+    fn additive_mask(&self, opts: &AttentionOptions, b: usize, l: usize, s: usize, dt: DType) -> Result<Option<Tensor>> {
+        const OP: &str = "MultiheadAttention::forward";
+        let h = self.num_heads;
+        let additive = |m: &Tensor, what: &str| -> Result<Tensor> {
+            match m.dtype() {
+                DType::U8 => Ok(Tensor::zeros(m.shape().clone(), dt)?.masked_fill(m, f64::NEG_INFINITY)?),
+                t if t.is_float() => Ok(m.to_dtype(dt)?),
+                t => Err(Error::config(OP, format!("{what} must be u8 (1 = masked) or float, got {t}"))),
+            }
+        };
+        let mut total: Option<Tensor> = None;
+        let mut add = |m: Tensor| -> Result<()> {
+            total = Some(match total.take() {
+                Some(t) => t.add(&m)?,
+                None => m,
+            });
+            Ok(())
+        };
+        if let Some(m) = opts.attn_mask {
+            let shaped = if m.dims() == [l, s] {
+                additive(m, "attn_mask")?.reshape([1, 1, l, s])?
+            } else if m.rank() == 3 && m.dims() == [b * h, l, s] {
+                additive(m, "attn_mask")?.reshape([b, h, l, s])?
+            } else {
+                return Err(Error::config(
+                    OP,
+                    format!("attn_mask must be [{l}, {s}] or [{}, {l}, {s}], got {}", b * h, m.shape()),
+                ));
+            };
+            add(shaped)?;
+        }
+        if let Some(m) = opts.key_padding_mask {
+            if m.dims() != [b, s] {
+                return Err(Error::config(OP, format!("key_padding_mask must be [{b}, {s}], got {}", m.shape())));
+            }
+            add(additive(m, "key_padding_mask")?.reshape([b, 1, 1, s])?)?;
+        }
+        if opts.causal {
+            add(additive(&causal_mask_rect(l, s)?, "causal mask")?.reshape([1, 1, l, s])?)?;
+        }
+        Ok(total)
     }
 }
 
@@ -123,10 +328,23 @@ impl Module for MultiheadAttention {
         Ok(self.attend(x, None, self.causal)?.0)
     }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Var)) {
-        f(join(prefix, "in_proj_weight"), &self.in_proj_weight);
-        if let Some(b) = &self.in_proj_bias {
-            f(join(prefix, "in_proj_bias"), b);
+        for (name, w) in [
+            ("in_proj_weight", &self.in_proj_weight),
+            ("q_proj_weight", &self.q_proj_weight),
+            ("k_proj_weight", &self.k_proj_weight),
+            ("v_proj_weight", &self.v_proj_weight),
+            ("in_proj_bias", &self.in_proj_bias),
+        ] {
+            if let Some(w) = w {
+                f(join(prefix, name), w);
+            }
         }
         self.out_proj.visit_parameters(&join(prefix, "out_proj"), f);
+    }
+    fn set_training(&self, on: bool) {
+        self.dropout.set_training(on)
+    }
+    fn is_training(&self) -> bool {
+        self.dropout.is_training()
     }
 }

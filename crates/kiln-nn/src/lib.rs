@@ -27,6 +27,7 @@ pub mod conv;
 pub mod data;
 mod error;
 pub mod init;
+mod lbfgs;
 pub mod linear;
 pub mod loss;
 pub mod module;
@@ -40,20 +41,29 @@ pub use activation::{
     Func, Hardswish, Hardtanh, Identity, LeakyReLU, LogSigmoid, LogSoftmax, Mish, ReLU, SiLU, Sigmoid, Softmax, Softplus, Softsign, Tanh,
     ELU, GELU, GLU, SELU,
 };
-pub use attention::{causal_mask, MultiheadAttention};
+pub use attention::{causal_mask, AttentionOptions, MultiheadAttention, MultiheadAttentionConfig};
 pub use container::{Dropout, Sequential};
-pub use conv::{AdaptiveAvgPool2d, AvgPool2d, Conv1d, Conv1dConfig, Conv2d, Conv2dConfig, MaxPool2d};
+pub use conv::{
+    AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, Conv1d, Conv1dConfig, Conv2d, Conv2dConfig, ConvTranspose1d, ConvTranspose1dConfig,
+    ConvTranspose2d, ConvTranspose2dConfig, MaxPool1d, MaxPool2d,
+};
 pub use error::{Error, Result, TensorMismatch};
 pub use init::{FanMode, Init, Nonlinearity};
 pub use linear::{Embedding, Flatten, Linear};
 pub use module::{Buffer, Module, VarStore};
-pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm, InstanceNorm1d, InstanceNorm2d, LayerNorm, RMSNorm};
-pub use optim::{clip_grad_norm, clip_grad_value, Adagrad, Adam, AdamW, Optimizer, RmsProp, Sgd};
+pub use norm::{
+    BatchNorm, BatchNorm1d, BatchNorm2d, BatchNormConfig, GroupNorm, InstanceNorm, InstanceNorm1d, InstanceNorm2d, LayerNorm, RMSNorm,
+};
+pub use optim::{
+    clip_grad_norm, clip_grad_norm_p, clip_grad_value, Adagrad, Adam, AdamW, Adamax, Lbfgs, LineSearch, NAdam, Optimizer, RAdam, RmsProp,
+    Sgd,
+};
 
 /// PyTorch's `torch.nn.functional` names for the stateless functions.
 pub mod functional {
     pub use crate::activation::{elu, glu, hardswish, hardtanh, logsigmoid, mish, selu, softsign};
     pub use crate::attention::causal_mask;
+    pub use crate::conv::{conv_transpose1d, conv_transpose2d};
     pub use crate::loss::{
         binary_cross_entropy, binary_cross_entropy_with, binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_with,
         cross_entropy, cross_entropy_with, huber_loss, kl_div, l1_loss, mse_loss, nll_loss, nll_loss_with, smooth_l1_loss,

@@ -83,7 +83,8 @@ impl Module for LayerNorm {
 ///
 /// Training mode normalises with the batch mean and biased variance and updates the running
 /// statistics (`running = (1-momentum)·running + momentum·batch`, the variance unbiased);
-/// eval mode normalises with the running statistics.
+/// eval mode normalises with the running statistics. Without running statistics
+/// (`track_running_stats=false`) both modes normalise with the batch, as in PyTorch.
 pub struct BatchNorm {
     num_features: usize,
     /// Input ranks accepted (`[2, 3]` for 1d, `[4]` for 2d).
@@ -93,16 +94,16 @@ pub struct BatchNorm {
     pub eps: f64,
     /// Running-statistics momentum (default 0.1).
     pub momentum: f64,
-    /// Scale `[C]` (ones).
+    /// Scale `[C]` (ones); `None` without affine parameters.
     pub weight: Option<Var>,
-    /// Shift `[C]` (zeros).
+    /// Shift `[C]` (zeros); `None` without affine parameters.
     pub bias: Option<Var>,
-    /// `[C]`, starts at zeros.
-    pub running_mean: Buffer,
-    /// `[C]`, starts at ones.
-    pub running_var: Buffer,
-    /// Scalar i64 count of training batches seen.
-    pub num_batches_tracked: Buffer,
+    /// `[C]`, starts at zeros; `None` without running statistics.
+    pub running_mean: Option<Buffer>,
+    /// `[C]`, starts at ones; `None` without running statistics.
+    pub running_var: Option<Buffer>,
+    /// Scalar i64 count of training batches seen; `None` without running statistics.
+    pub num_batches_tracked: Option<Buffer>,
     training: AtomicBool,
 }
 
@@ -111,38 +112,103 @@ pub type BatchNorm1d = BatchNorm;
 /// `torch.nn.BatchNorm2d`: input `[N, C, H, W]`.
 pub type BatchNorm2d = BatchNorm;
 
+/// `BatchNorm1d` / `BatchNorm2d` keyword arguments besides the channel count.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchNormConfig {
+    /// Added to the variance, default 1e-5.
+    pub eps: f64,
+    /// Running-statistics momentum, default 0.1.
+    pub momentum: f64,
+    /// Learnable per-channel scale and shift, default true.
+    pub affine: bool,
+    /// Keep running statistics for eval mode, default true.
+    pub track_running_stats: bool,
+}
+
+impl Default for BatchNormConfig {
+    fn default() -> Self {
+        BatchNormConfig {
+            eps: 1e-5,
+            momentum: 0.1,
+            affine: true,
+            track_running_stats: true,
+        }
+    }
+}
+
 impl BatchNorm {
-    fn build(vs: &VarStore, c: usize, eps: f64, momentum: f64, ranks: &'static [usize], name: &'static str) -> Result<BatchNorm> {
+    fn build(vs: &VarStore, c: usize, cfg: &BatchNormConfig, ranks: &'static [usize], name: &'static str) -> Result<BatchNorm> {
         let dt = vs.dtype();
+        let (weight, bias) = if cfg.affine {
+            (
+                Some(vs.var("weight", &[c], Init::Const(1.0))?),
+                Some(vs.var("bias", &[c], Init::Const(0.0))?),
+            )
+        } else {
+            (None, None)
+        };
+        let (running_mean, running_var, num_batches_tracked) = if cfg.track_running_stats {
+            (
+                Some(vs.buffer("running_mean", Tensor::zeros([c], dt)?)),
+                Some(vs.buffer("running_var", Tensor::ones([c], dt)?)),
+                Some(vs.buffer("num_batches_tracked", Tensor::scalar(0i64))),
+            )
+        } else {
+            (None, None, None)
+        };
         Ok(BatchNorm {
             num_features: c,
             ranks,
             name,
-            eps,
-            momentum,
-            weight: Some(vs.var("weight", &[c], Init::Const(1.0))?),
-            bias: Some(vs.var("bias", &[c], Init::Const(0.0))?),
-            running_mean: vs.buffer("running_mean", Tensor::zeros([c], dt)?),
-            running_var: vs.buffer("running_var", Tensor::ones([c], dt)?),
-            num_batches_tracked: vs.buffer("num_batches_tracked", Tensor::scalar(0i64)),
+            eps: cfg.eps,
+            momentum: cfg.momentum,
+            weight,
+            bias,
+            running_mean,
+            running_var,
+            num_batches_tracked,
             training: AtomicBool::new(true),
         })
     }
     /// `BatchNorm1d(c)` (eps 1e-5, momentum 0.1, affine).
     pub fn new_1d(vs: &VarStore, c: usize) -> Result<BatchNorm> {
-        BatchNorm::build(vs, c, 1e-5, 0.1, &[2, 3], "BatchNorm1d")
+        BatchNorm::new_1d_with_config(vs, c, &BatchNormConfig::default())
     }
     /// `BatchNorm2d(c)` (eps 1e-5, momentum 0.1, affine).
     pub fn new_2d(vs: &VarStore, c: usize) -> Result<BatchNorm> {
-        BatchNorm::build(vs, c, 1e-5, 0.1, &[4], "BatchNorm2d")
+        BatchNorm::new_2d_with_config(vs, c, &BatchNormConfig::default())
     }
     /// 1d with explicit eps and momentum.
     pub fn new_1d_with(vs: &VarStore, c: usize, eps: f64, momentum: f64) -> Result<BatchNorm> {
-        BatchNorm::build(vs, c, eps, momentum, &[2, 3], "BatchNorm1d")
+        BatchNorm::new_1d_with_config(
+            vs,
+            c,
+            &BatchNormConfig {
+                eps,
+                momentum,
+                ..Default::default()
+            },
+        )
     }
     /// 2d with explicit eps and momentum.
     pub fn new_2d_with(vs: &VarStore, c: usize, eps: f64, momentum: f64) -> Result<BatchNorm> {
-        BatchNorm::build(vs, c, eps, momentum, &[4], "BatchNorm2d")
+        BatchNorm::new_2d_with_config(
+            vs,
+            c,
+            &BatchNormConfig {
+                eps,
+                momentum,
+                ..Default::default()
+            },
+        )
+    }
+    /// `BatchNorm1d(c, eps, momentum, affine, track_running_stats)`.
+    pub fn new_1d_with_config(vs: &VarStore, c: usize, cfg: &BatchNormConfig) -> Result<BatchNorm> {
+        BatchNorm::build(vs, c, cfg, &[2, 3], "BatchNorm1d")
+    }
+    /// `BatchNorm2d(c, eps, momentum, affine, track_running_stats)`.
+    pub fn new_2d_with_config(vs: &VarStore, c: usize, cfg: &BatchNormConfig) -> Result<BatchNorm> {
+        BatchNorm::build(vs, c, cfg, &[4], "BatchNorm2d")
     }
     /// `C`.
     pub fn num_features(&self) -> usize {
@@ -167,39 +233,47 @@ impl Module for BatchNorm {
         let mut bshape = vec![1usize; x.rank()];
         bshape[1] = c;
         let red: Vec<isize> = (0..x.rank() as isize).filter(|&d| d != 1).collect();
-        let (mean, var) = if self.training.load(Ordering::Relaxed) {
-            let n = x.elem_count() / c;
-            if n < 2 {
-                return Err(Error::config(
-                    self.name,
-                    format!("training needs more than 1 value per channel, got input {}", x.shape()),
-                ));
+        let running = match (&self.running_mean, &self.running_var, &self.num_batches_tracked) {
+            (Some(m), Some(v), Some(nb)) => Some((m, v, nb)),
+            _ => None,
+        };
+        let training = self.training.load(Ordering::Relaxed);
+        let (mean, var) = match running {
+            Some((rm, rv, _)) if !training => {
+                let dt = x.dtype();
+                (
+                    rm.get().to_dtype(dt)?.reshape(bshape.clone())?,
+                    rv.get().to_dtype(dt)?.reshape(bshape.clone())?,
+                )
             }
-            let mean = x.mean(&red, true)?;
-            let var = x.sub(&mean)?.square()?.mean(&red, true)?;
-            no_grad(|| -> Result<()> {
-                let m = self.momentum;
-                let bm = mean.detach().reshape([c])?.to_dtype(self.running_mean.get().dtype())?;
-                let bv = var
-                    .detach()
-                    .reshape([c])?
-                    .mul_scalar(n as f64 / (n - 1) as f64)?
-                    .to_dtype(self.running_var.get().dtype())?;
-                let rm = self.running_mean.get().mul_scalar(1.0 - m)?.add(&bm.mul_scalar(m)?)?;
-                let rv = self.running_var.get().mul_scalar(1.0 - m)?.add(&bv.mul_scalar(m)?)?;
-                self.running_mean.set(&rm)?;
-                self.running_var.set(&rv)?;
-                let nb = self.num_batches_tracked.get().to_vec::<i64>()?[0] + 1;
-                self.num_batches_tracked.set(&Tensor::scalar(nb))?;
-                Ok(())
-            })?;
-            (mean, var)
-        } else {
-            let dt = x.dtype();
-            (
-                self.running_mean.get().to_dtype(dt)?.reshape(bshape.clone())?,
-                self.running_var.get().to_dtype(dt)?.reshape(bshape.clone())?,
-            )
+            _ => {
+                let n = x.elem_count() / c;
+                if n < 2 {
+                    return Err(Error::config(
+                        self.name,
+                        format!("batch statistics need more than 1 value per channel, got input {}", x.shape()),
+                    ));
+                }
+                let mean = x.mean(&red, true)?;
+                let var = x.sub(&mean)?.square()?.mean(&red, true)?;
+                if let (Some((rm, rv, nb)), true) = (running, training) {
+                    no_grad(|| -> Result<()> {
+                        let m = self.momentum;
+                        let bm = mean.detach().reshape([c])?.to_dtype(rm.get().dtype())?;
+                        let bv = var
+                            .detach()
+                            .reshape([c])?
+                            .mul_scalar(n as f64 / (n - 1) as f64)?
+                            .to_dtype(rv.get().dtype())?;
+                        rm.set(&rm.get().mul_scalar(1.0 - m)?.add(&bm.mul_scalar(m)?)?)?;
+                        rv.set(&rv.get().mul_scalar(1.0 - m)?.add(&bv.mul_scalar(m)?)?)?;
+                        let count = nb.get().to_vec::<i64>()?[0] + 1;
+                        nb.set(&Tensor::scalar(count))?;
+                        Ok(())
+                    })?;
+                }
+                (mean, var)
+            }
         };
         let mut y = x.sub(&mean)?.mul(&var.add_scalar(self.eps)?.rsqrt()?)?;
         if let Some(w) = &self.weight {
@@ -219,9 +293,15 @@ impl Module for BatchNorm {
         }
     }
     fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(String, &Buffer)) {
-        f(join(prefix, "running_mean"), &self.running_mean);
-        f(join(prefix, "running_var"), &self.running_var);
-        f(join(prefix, "num_batches_tracked"), &self.num_batches_tracked);
+        for (name, b) in [
+            ("running_mean", &self.running_mean),
+            ("running_var", &self.running_var),
+            ("num_batches_tracked", &self.num_batches_tracked),
+        ] {
+            if let Some(b) = b {
+                f(join(prefix, name), b);
+            }
+        }
     }
     fn set_training(&self, on: bool) {
         self.training.store(on, Ordering::Relaxed)

@@ -1,9 +1,10 @@
-//! Optimisers (`torch.optim`: SGD, Adam, AdamW, RMSprop, Adagrad) matching PyTorch's update
-//! formulas step for step, and gradient clipping.
+//! Optimisers (`torch.optim`: SGD, Adam, AdamW, RMSprop, Adagrad, NAdam, RAdam, Adamax, LBFGS)
+//! matching PyTorch's update formulas step for step, and gradient clipping.
 //!
 //! Every optimiser updates its [`Var`]s under `no_grad`, skips parameters that are frozen or got
 //! no gradient (PyTorch's `grad is None`), and can export/import its state for checkpoints.
 
+pub use crate::lbfgs::{Lbfgs, LineSearch};
 pub use crate::schedule as lr_scheduler;
 use crate::{Error, Result};
 use kiln_core::{no_grad, AdamStep, Grads, Tensor, Var};
@@ -36,22 +37,30 @@ struct Slot {
     var: Var,
     step: u64,
     state: BTreeMap<&'static str, Tensor>,
+    /// Per-parameter scalars (NAdam's running `mu_product`), saved as 0-d tensors.
+    scalars: BTreeMap<&'static str, f64>,
 }
 
 /// The parameter list shared by all optimisers.
 struct Slots(Vec<Slot>);
 
 impl Slots {
-    fn new(vars: Vec<Var>) -> Slots {
-        Slots(
+    /// PyTorch refuses an empty list ("optimizer got an empty parameter list"): an optimiser
+    /// without parameters is almost always a model whose parameters were never collected.
+    fn new(op: &'static str, vars: Vec<Var>) -> Result<Slots> {
+        if vars.is_empty() {
+            return Err(Error::config(op, "optimizer got an empty parameter list"));
+        }
+        Ok(Slots(
             vars.into_iter()
                 .map(|var| Slot {
                     var,
                     step: 0,
                     state: BTreeMap::new(),
+                    scalars: BTreeMap::new(),
                 })
                 .collect(),
-        )
+        ))
     }
     fn vars(&self) -> Vec<Var> {
         self.0.iter().map(|s| s.var.clone()).collect()
@@ -66,13 +75,19 @@ impl Slots {
             for (k, t) in &s.state {
                 out.push((format!("{i}.{k}"), t.clone()));
             }
+            for (k, v) in &s.scalars {
+                out.push((format!("{i}.{k}"), Tensor::scalar(*v)));
+            }
         }
         out
     }
-    fn load(&mut self, names: &[&'static str], st: &HashMap<String, Tensor>) -> Result<()> {
+    /// Restores `state_tensors`' output: `names` are per-element buffers shaped like their
+    /// parameter, `scalar_names` 0-d values.
+    fn load(&mut self, names: &[&'static str], scalar_names: &[&'static str], st: &HashMap<String, Tensor>) -> Result<()> {
         for s in &mut self.0 {
             s.step = 0;
             s.state.clear();
+            s.scalars.clear();
         }
         for (key, t) in st {
             let bad = || Error::config("Optimizer::load_state", format!("unknown state tensor `{key}`"));
@@ -81,6 +96,10 @@ impl Slots {
             let slot = self.0.get_mut(i).ok_or_else(bad)?;
             if name == "step" {
                 slot.step = t.item()? as u64;
+                continue;
+            }
+            if let Some(name) = scalar_names.iter().find(|n| **n == name) {
+                slot.scalars.insert(name, t.item()?);
                 continue;
             }
             let name = *names.iter().find(|n| **n == name).ok_or_else(bad)?;
@@ -95,9 +114,10 @@ impl Slots {
         }
         Ok(())
     }
-    /// Runs `f(slot, grad)` for each trainable parameter that has a gradient, then stores the
-    /// returned value, all without recording a graph.
-    fn update(&mut self, grads: &Grads, mut f: impl FnMut(&mut Slot, Tensor, Tensor) -> Result<Tensor>) -> Result<()> {
+    /// Runs `f(slot, param, grad)` for each trainable parameter that has a gradient, then stores
+    /// the returned value, all without recording a graph. With `maximize` the gradient is negated
+    /// first, so every update rule ascends (PyTorch's `maximize=True`).
+    fn update(&mut self, grads: &Grads, maximize: bool, mut f: impl FnMut(&mut Slot, Tensor, Tensor) -> Result<Tensor>) -> Result<()> {
         no_grad(|| {
             for s in &mut self.0 {
                 if !s.var.is_trainable() {
@@ -113,6 +133,7 @@ impl Slots {
                     ));
                 }
                 let g = g.to_dtype(p.dtype())?;
+                let g = if maximize { g.neg()? } else { g };
                 s.step += 1;
                 let new = f(s, p, g)?;
                 s.var.set(&new)?;
@@ -120,6 +141,28 @@ impl Slots {
             Ok(())
         })
     }
+}
+
+/// The [`Optimizer`] methods every optimiser implements the same way over its `slots` and `lr`;
+/// `$names` / `$scalars` are the state it may load.
+macro_rules! optimizer_common {
+    ([$($names:literal),*], [$($scalars:literal),*]) => {
+        fn learning_rate(&self) -> f64 {
+            self.lr
+        }
+        fn set_learning_rate(&mut self, lr: f64) {
+            self.lr = lr
+        }
+        fn vars(&self) -> Vec<Var> {
+            self.slots.vars()
+        }
+        fn state_tensors(&self) -> Vec<(String, Tensor)> {
+            self.slots.state_tensors()
+        }
+        fn load_state_tensors(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
+            self.slots.load(&[$($names),*], &[$($scalars),*], state)
+        }
+    };
 }
 
 /// `a * x + b * y`.
@@ -141,6 +184,8 @@ pub struct Sgd {
     pub weight_decay: f64,
     /// Nesterov momentum.
     pub nesterov: bool,
+    /// Ascend instead of descend: the gradient is negated before the update (PyTorch's `maximize`).
+    pub maximize: bool,
 }
 
 impl Sgd {
@@ -148,13 +193,19 @@ impl Sgd {
     pub fn new(vars: Vec<Var>, lr: f64) -> Result<Sgd> {
         check_lr("SGD", lr)?;
         Ok(Sgd {
-            slots: Slots::new(vars),
+            slots: Slots::new("SGD", vars)?,
             lr,
             momentum: 0.0,
             dampening: 0.0,
             weight_decay: 0.0,
             nesterov: false,
+            maximize: false,
         })
+    }
+    /// Maximises the objective instead of minimising it.
+    pub fn maximize(mut self, on: bool) -> Self {
+        self.maximize = on;
+        self
     }
     /// Sets momentum.
     pub fn momentum(mut self, m: f64) -> Self {
@@ -191,7 +242,7 @@ fn check_lr(op: &'static str, lr: f64) -> Result<()> {
 impl Optimizer for Sgd {
     fn step(&mut self, grads: &Grads) -> Result<()> {
         let (lr, mom, damp, wd, nest) = (self.lr, self.momentum, self.dampening, self.weight_decay, self.nesterov);
-        self.slots.update(grads, |s, p, mut g| {
+        self.slots.update(grads, self.maximize, |s, p, mut g| {
             // Fused `a + alpha * b` passes: each full-size pass over a parameter costs as much as
             // the arithmetic, so the common no-dampening update takes two passes, not five.
             if wd != 0.0 {
@@ -209,21 +260,7 @@ impl Optimizer for Sgd {
             Ok(p.add_scaled(&g, -lr)?)
         })
     }
-    fn learning_rate(&self) -> f64 {
-        self.lr
-    }
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.lr = lr
-    }
-    fn vars(&self) -> Vec<Var> {
-        self.slots.vars()
-    }
-    fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        self.slots.state_tensors()
-    }
-    fn load_state_tensors(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
-        self.slots.load(&["momentum_buffer"], state)
-    }
+    optimizer_common!(["momentum_buffer"], []);
 }
 
 /// Adam (`torch.optim.Adam`) and, with `decoupled_weight_decay`, AdamW (`torch.optim.AdamW`).
@@ -241,6 +278,8 @@ pub struct Adam {
     pub amsgrad: bool,
     /// AdamW's decoupled weight decay.
     pub decoupled_weight_decay: bool,
+    /// Ascend instead of descend: the gradient is negated before the update (PyTorch's `maximize`).
+    pub maximize: bool,
 }
 
 /// `torch.optim.AdamW`: [`Adam`] with decoupled weight decay (default 0.01).
@@ -262,14 +301,20 @@ impl Adam {
     pub fn new(vars: Vec<Var>, lr: f64) -> Result<Adam> {
         check_lr("Adam", lr)?;
         Ok(Adam {
-            slots: Slots::new(vars),
+            slots: Slots::new("Adam", vars)?,
             lr,
             betas: (0.9, 0.999),
             eps: 1e-8,
             weight_decay: 0.0,
             amsgrad: false,
             decoupled_weight_decay: false,
+            maximize: false,
         })
+    }
+    /// Maximises the objective instead of minimising it.
+    pub fn maximize(mut self, on: bool) -> Self {
+        self.maximize = on;
+        self
     }
     /// Sets betas.
     pub fn betas(mut self, b1: f64, b2: f64) -> Self {
@@ -303,7 +348,7 @@ impl Optimizer for Adam {
             self.amsgrad,
             self.decoupled_weight_decay,
         );
-        self.slots.update(grads, |s, mut p, mut g| {
+        self.slots.update(grads, self.maximize, |s, mut p, mut g| {
             if wd != 0.0 {
                 if decoupled {
                     p = p.mul_scalar(1.0 - lr * wd)?;
@@ -357,21 +402,7 @@ impl Optimizer for Adam {
             Ok(p.add_scaled(&upd, -lr / bc1)?)
         })
     }
-    fn learning_rate(&self) -> f64 {
-        self.lr
-    }
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.lr = lr
-    }
-    fn vars(&self) -> Vec<Var> {
-        self.slots.vars()
-    }
-    fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        self.slots.state_tensors()
-    }
-    fn load_state_tensors(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
-        self.slots.load(&["exp_avg", "exp_avg_sq", "max_exp_avg_sq"], state)
-    }
+    optimizer_common!(["exp_avg", "exp_avg_sq", "max_exp_avg_sq"], []);
 }
 
 /// RMSprop with momentum and the centered variant (`torch.optim.RMSprop`).
@@ -389,6 +420,8 @@ pub struct RmsProp {
     pub momentum: f64,
     /// Normalise by the estimated variance `v - E[g]²` instead of `v`.
     pub centered: bool,
+    /// Ascend instead of descend: the gradient is negated before the update (PyTorch's `maximize`).
+    pub maximize: bool,
 }
 
 impl RmsProp {
@@ -396,14 +429,20 @@ impl RmsProp {
     pub fn new(vars: Vec<Var>, lr: f64) -> Result<RmsProp> {
         check_lr("RMSprop", lr)?;
         Ok(RmsProp {
-            slots: Slots::new(vars),
+            slots: Slots::new("RMSprop", vars)?,
             lr,
             alpha: 0.99,
             eps: 1e-8,
             weight_decay: 0.0,
             momentum: 0.0,
             centered: false,
+            maximize: false,
         })
+    }
+    /// Maximises the objective instead of minimising it.
+    pub fn maximize(mut self, on: bool) -> Self {
+        self.maximize = on;
+        self
     }
     /// Sets alpha.
     pub fn alpha(mut self, a: f64) -> Self {
@@ -435,7 +474,7 @@ impl RmsProp {
 impl Optimizer for RmsProp {
     fn step(&mut self, grads: &Grads) -> Result<()> {
         let (lr, a, eps, wd, mom, centered) = (self.lr, self.alpha, self.eps, self.weight_decay, self.momentum, self.centered);
-        self.slots.update(grads, |s, p, mut g| {
+        self.slots.update(grads, self.maximize, |s, p, mut g| {
             if wd != 0.0 {
                 g = g.add(&p.mul_scalar(wd)?)?;
             }
@@ -470,21 +509,7 @@ impl Optimizer for RmsProp {
             Ok(p.sub(&upd.mul_scalar(lr)?)?)
         })
     }
-    fn learning_rate(&self) -> f64 {
-        self.lr
-    }
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.lr = lr
-    }
-    fn vars(&self) -> Vec<Var> {
-        self.slots.vars()
-    }
-    fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        self.slots.state_tensors()
-    }
-    fn load_state_tensors(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
-        self.slots.load(&["square_avg", "grad_avg", "momentum_buffer"], state)
-    }
+    optimizer_common!(["square_avg", "grad_avg", "momentum_buffer"], []);
 }
 
 /// Adagrad with learning-rate decay and weight decay (`torch.optim.Adagrad`).
@@ -500,6 +525,8 @@ pub struct Adagrad {
     pub initial_accumulator_value: f64,
     /// Added outside the square root, default 1e-10.
     pub eps: f64,
+    /// Ascend instead of descend: the gradient is negated before the update (PyTorch's `maximize`).
+    pub maximize: bool,
 }
 
 impl Adagrad {
@@ -507,13 +534,19 @@ impl Adagrad {
     pub fn new(vars: Vec<Var>, lr: f64) -> Result<Adagrad> {
         check_lr("Adagrad", lr)?;
         Ok(Adagrad {
-            slots: Slots::new(vars),
+            slots: Slots::new("Adagrad", vars)?,
             lr,
             lr_decay: 0.0,
             weight_decay: 0.0,
             initial_accumulator_value: 0.0,
             eps: 1e-10,
+            maximize: false,
         })
+    }
+    /// Maximises the objective instead of minimising it.
+    pub fn maximize(mut self, on: bool) -> Self {
+        self.maximize = on;
+        self
     }
     /// Sets lr decay.
     pub fn lr_decay(mut self, d: f64) -> Self {
@@ -540,7 +573,7 @@ impl Adagrad {
 impl Optimizer for Adagrad {
     fn step(&mut self, grads: &Grads) -> Result<()> {
         let (lr, decay, wd, init, eps) = (self.lr, self.lr_decay, self.weight_decay, self.initial_accumulator_value, self.eps);
-        self.slots.update(grads, |s, p, mut g| {
+        self.slots.update(grads, self.maximize, |s, p, mut g| {
             if wd != 0.0 {
                 g = g.add(&p.mul_scalar(wd)?)?;
             }
@@ -554,34 +587,338 @@ impl Optimizer for Adagrad {
             Ok(p.sub(&g.div(&std)?.mul_scalar(clr)?)?)
         })
     }
-    fn learning_rate(&self) -> f64 {
-        self.lr
+    optimizer_common!(["sum"], []);
+}
+
+/// `m·β + g·(1−β)` with `m` absent on the first step (PyTorch's zero-initialised `lerp_`).
+fn ema(prev: Option<&Tensor>, g: &Tensor, beta: f64) -> Result<Tensor> {
+    Ok(match prev {
+        Some(m) => axpby(beta, m, 1.0 - beta, g)?,
+        None => g.mul_scalar(1.0 - beta)?,
+    })
+}
+
+/// Weight decay shared by the Adam family: decoupled (`p *= 1 − lr·wd`) or L2 added to the gradient.
+fn adam_weight_decay(p: Tensor, g: Tensor, lr: f64, wd: f64, decoupled: bool) -> Result<(Tensor, Tensor)> {
+    Ok(match (wd != 0.0, decoupled) {
+        (false, _) => (p, g),
+        (true, true) => (p.mul_scalar(1.0 - lr * wd)?, g),
+        (true, false) => {
+            let g = g.add_scaled(&p, wd)?;
+            (p, g)
+        }
+    })
+}
+
+/// Adam with Nesterov momentum and momentum decay (`torch.optim.NAdam`).
+///
+/// The momentum coefficient warms up as `μ_t = β1·(1 − 0.5·0.96^(t·momentum_decay))`; the
+/// running product of the `μ_t` is per-parameter state (`mu_product`), as in PyTorch.
+pub struct NAdam {
+    slots: Slots,
+    /// Learning rate (PyTorch default 2e-3).
+    pub lr: f64,
+    /// `(β1, β2)`, default `(0.9, 0.999)`.
+    pub betas: (f64, f64),
+    /// Added to the bias-corrected `sqrt(v)`, default 1e-8.
+    pub eps: f64,
+    /// L2 penalty added to the gradient, or decoupled (AdamW-style) with `decoupled_weight_decay`.
+    pub weight_decay: f64,
+    /// Default 4e-3.
+    pub momentum_decay: f64,
+    /// Decay the weights directly instead of adding the L2 gradient (NAdamW).
+    pub decoupled_weight_decay: bool,
+    /// Ascend instead of descend.
+    pub maximize: bool,
+}
+
+impl NAdam {
+    /// NAdam over `vars` with PyTorch's defaults.
+    pub fn new(vars: Vec<Var>, lr: f64) -> Result<NAdam> {
+        check_lr("NAdam", lr)?;
+        Ok(NAdam {
+            slots: Slots::new("NAdam", vars)?,
+            lr,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: 0.0,
+            momentum_decay: 4e-3,
+            decoupled_weight_decay: false,
+            maximize: false,
+        })
     }
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.lr = lr
+    /// Sets betas.
+    pub fn betas(mut self, b1: f64, b2: f64) -> Self {
+        self.betas = (b1, b2);
+        self
     }
-    fn vars(&self) -> Vec<Var> {
-        self.slots.vars()
+    /// Sets eps.
+    pub fn eps(mut self, eps: f64) -> Self {
+        self.eps = eps;
+        self
     }
-    fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        self.slots.state_tensors()
+    /// Sets weight decay.
+    pub fn weight_decay(mut self, wd: f64) -> Self {
+        self.weight_decay = wd;
+        self
     }
-    fn load_state_tensors(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
-        self.slots.load(&["sum"], state)
+    /// Sets the momentum decay.
+    pub fn momentum_decay(mut self, d: f64) -> Self {
+        self.momentum_decay = d;
+        self
     }
+    /// Decoupled weight decay on or off.
+    pub fn decoupled_weight_decay(mut self, on: bool) -> Self {
+        self.decoupled_weight_decay = on;
+        self
+    }
+    /// Maximises the objective instead of minimising it.
+    pub fn maximize(mut self, on: bool) -> Self {
+        self.maximize = on;
+        self
+    }
+}
+
+impl Optimizer for NAdam {
+    fn step(&mut self, grads: &Grads) -> Result<()> {
+        let (lr, (b1, b2), eps, wd, md, decoupled) = (
+            self.lr,
+            self.betas,
+            self.eps,
+            self.weight_decay,
+            self.momentum_decay,
+            self.decoupled_weight_decay,
+        );
+        self.slots.update(grads, self.maximize, |s, p, g| {
+            let (p, g) = adam_weight_decay(p, g, lr, wd, decoupled)?;
+            let t = s.step as f64;
+            let bc2 = 1.0 - b2.powf(t);
+            let mu = b1 * (1.0 - 0.5 * 0.96f64.powf(t * md));
+            let mu_next = b1 * (1.0 - 0.5 * 0.96f64.powf((t + 1.0) * md));
+            let mu_product = s.scalars.get("mu_product").copied().unwrap_or(1.0) * mu;
+            s.scalars.insert("mu_product", mu_product);
+            let m = ema(s.state.get("exp_avg"), &g, b1)?;
+            let v = ema(s.state.get("exp_avg_sq"), &g.square()?, b2)?;
+            let denom = v.div_scalar(bc2)?.sqrt()?.add_scalar(eps)?;
+            // The Nesterov step mixes this gradient (weighted by the current μ) with the momentum
+            // (weighted by the next μ), each with its own bias correction.
+            let p = p.add_scaled(&g.div(&denom)?, -lr * (1.0 - mu) / (1.0 - mu_product))?;
+            let p = p.add_scaled(&m.div(&denom)?, -lr * mu_next / (1.0 - mu_product * mu_next))?;
+            s.state.insert("exp_avg", m);
+            s.state.insert("exp_avg_sq", v);
+            Ok(p)
+        })
+    }
+    optimizer_common!(["exp_avg", "exp_avg_sq"], ["mu_product"]);
+}
+
+/// Rectified Adam (`torch.optim.RAdam`): plain bias-corrected momentum SGD while the variance
+/// estimate is unreliable (approximated SMA length `ρ_t ≤ 5`), Adam scaled by the variance
+/// rectification term afterwards.
+pub struct RAdam {
+    slots: Slots,
+    /// Learning rate (PyTorch default 1e-3).
+    pub lr: f64,
+    /// `(β1, β2)`, default `(0.9, 0.999)`.
+    pub betas: (f64, f64),
+    /// Added to `sqrt(v)`, default 1e-8.
+    pub eps: f64,
+    /// L2 penalty added to the gradient, or decoupled with `decoupled_weight_decay`.
+    pub weight_decay: f64,
+    /// Decay the weights directly instead of adding the L2 gradient.
+    pub decoupled_weight_decay: bool,
+    /// Ascend instead of descend.
+    pub maximize: bool,
+}
+
+impl RAdam {
+    /// RAdam over `vars` with PyTorch's defaults.
+    pub fn new(vars: Vec<Var>, lr: f64) -> Result<RAdam> {
+        check_lr("RAdam", lr)?;
+        Ok(RAdam {
+            slots: Slots::new("RAdam", vars)?,
+            lr,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: 0.0,
+            decoupled_weight_decay: false,
+            maximize: false,
+        })
+    }
+    /// Sets betas.
+    pub fn betas(mut self, b1: f64, b2: f64) -> Self {
+        self.betas = (b1, b2);
+        self
+    }
+    /// Sets eps.
+    pub fn eps(mut self, eps: f64) -> Self {
+        self.eps = eps;
+        self
+    }
+    /// Sets weight decay.
+    pub fn weight_decay(mut self, wd: f64) -> Self {
+        self.weight_decay = wd;
+        self
+    }
+    /// Decoupled weight decay on or off.
+    pub fn decoupled_weight_decay(mut self, on: bool) -> Self {
+        self.decoupled_weight_decay = on;
+        self
+    }
+    /// Maximises the objective instead of minimising it.
+    pub fn maximize(mut self, on: bool) -> Self {
+        self.maximize = on;
+        self
+    }
+}
+
+impl Optimizer for RAdam {
+    fn step(&mut self, grads: &Grads) -> Result<()> {
+        let (lr, (b1, b2), eps, wd, decoupled) = (self.lr, self.betas, self.eps, self.weight_decay, self.decoupled_weight_decay);
+        self.slots.update(grads, self.maximize, |s, p, g| {
+            let (p, g) = adam_weight_decay(p, g, lr, wd, decoupled)?;
+            let t = s.step as f64;
+            let m = ema(s.state.get("exp_avg"), &g, b1)?;
+            let v = ema(s.state.get("exp_avg_sq"), &g.square()?, b2)?;
+            let bc1 = 1.0 - b1.powf(t);
+            let bc2 = 1.0 - b2.powf(t);
+            let m_hat = m.div_scalar(bc1)?;
+            let rho_inf = 2.0 / (1.0 - b2) - 1.0;
+            let rho_t = rho_inf - 2.0 * t * b2.powf(t) / bc2;
+            let p = if rho_t > 5.0 {
+                let rect = ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)).sqrt();
+                let adaptive = v.sqrt()?.add_scalar(eps)?.recip()?.mul_scalar(bc2.sqrt())?;
+                p.sub(&m_hat.mul_scalar(lr)?.mul(&adaptive)?.mul_scalar(rect)?)?
+            } else {
+                p.sub(&m_hat.mul_scalar(lr)?)?
+            };
+            s.state.insert("exp_avg", m);
+            s.state.insert("exp_avg_sq", v);
+            Ok(p)
+        })
+    }
+    optimizer_common!(["exp_avg", "exp_avg_sq"], []);
+}
+
+/// Adamax, Adam with the infinity norm (`torch.optim.Adamax`): the second moment is replaced by
+/// the decayed running maximum `u = max(β2·u, |g| + eps)`.
+pub struct Adamax {
+    slots: Slots,
+    /// Learning rate (PyTorch default 2e-3).
+    pub lr: f64,
+    /// `(β1, β2)`, default `(0.9, 0.999)`.
+    pub betas: (f64, f64),
+    /// Added to `|g|` inside the maximum, default 1e-8.
+    pub eps: f64,
+    /// L2 penalty added to the gradient.
+    pub weight_decay: f64,
+    /// Ascend instead of descend.
+    pub maximize: bool,
+}
+
+impl Adamax {
+    /// Adamax over `vars` with PyTorch's defaults.
+    pub fn new(vars: Vec<Var>, lr: f64) -> Result<Adamax> {
+        check_lr("Adamax", lr)?;
+        Ok(Adamax {
+            slots: Slots::new("Adamax", vars)?,
+            lr,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: 0.0,
+            maximize: false,
+        })
+    }
+    /// Sets betas.
+    pub fn betas(mut self, b1: f64, b2: f64) -> Self {
+        self.betas = (b1, b2);
+        self
+    }
+    /// Sets eps.
+    pub fn eps(mut self, eps: f64) -> Self {
+        self.eps = eps;
+        self
+    }
+    /// Sets weight decay.
+    pub fn weight_decay(mut self, wd: f64) -> Self {
+        self.weight_decay = wd;
+        self
+    }
+    /// Maximises the objective instead of minimising it.
+    pub fn maximize(mut self, on: bool) -> Self {
+        self.maximize = on;
+        self
+    }
+}
+
+impl Optimizer for Adamax {
+    fn step(&mut self, grads: &Grads) -> Result<()> {
+        let (lr, (b1, b2), eps, wd) = (self.lr, self.betas, self.eps, self.weight_decay);
+        self.slots.update(grads, self.maximize, |s, p, mut g| {
+            if wd != 0.0 {
+                g = g.add_scaled(&p, wd)?;
+            }
+            let m = ema(s.state.get("exp_avg"), &g, b1)?;
+            let g_eps = g.abs()?.add_scalar(eps)?;
+            let u = match s.state.get("exp_inf") {
+                Some(u) => u.mul_scalar(b2)?.maximum(&g_eps)?,
+                None => g_eps,
+            };
+            let clr = lr / (1.0 - b1.powf(s.step as f64));
+            let p = p.add_scaled(&m.div(&u)?, -clr)?;
+            s.state.insert("exp_avg", m);
+            s.state.insert("exp_inf", u);
+            Ok(p)
+        })
+    }
+    optimizer_common!(["exp_avg", "exp_inf"], []);
 }
 
 /// Scales the gradients of `vars` in place so their global L2 norm is at most `max_norm`
 /// (`torch.nn.utils.clip_grad_norm_`: coefficient `max_norm / (norm + 1e-6)`, capped at 1).
 /// Returns the norm before clipping.
 pub fn clip_grad_norm(grads: &mut Grads, vars: &[Var], max_norm: f64) -> Result<f64> {
-    let mut total = 0.0;
+    clip_grad_norm_p(grads, vars, max_norm, 2.0)
+}
+
+/// [`clip_grad_norm`] with another `norm_type`: any `p > 0` (the p-norm of all gradient elements
+/// together) or `f64::INFINITY` (the largest absolute element). Returns the norm before clipping.
+///
+/// As in PyTorch the total is the p-norm of the per-parameter p-norms, accumulated in f64.
+pub fn clip_grad_norm_p(grads: &mut Grads, vars: &[Var], max_norm: f64, norm_type: f64) -> Result<f64> {
+    if norm_type.is_nan() || norm_type <= 0.0 {
+        return Err(Error::config(
+            "clip_grad_norm",
+            format!("norm_type must be positive or infinite, got {norm_type}"),
+        ));
+    }
+    let mut norms = Vec::new();
     for v in vars {
         if let Some(g) = v.grad(grads) {
-            total += no_grad(|| g.to_dtype(kiln_core::DType::F64)?.square()?.sum_all()?.item())?;
+            let n = no_grad(|| -> kiln_core::Result<f64> {
+                let a = g.to_dtype(kiln_core::DType::F64)?.abs()?;
+                if a.elem_count() == 0 {
+                    return Ok(0.0);
+                }
+                if norm_type.is_infinite() {
+                    a.max_all()?.item()
+                } else if norm_type == 2.0 {
+                    Ok(a.square()?.sum_all()?.item()?.sqrt())
+                } else {
+                    Ok(a.powf(norm_type)?.sum_all()?.item()?.powf(1.0 / norm_type))
+                }
+            })?;
+            norms.push(n);
         }
     }
-    let norm = total.sqrt();
+    let norm = if norm_type.is_infinite() {
+        // f64::max drops NaN; a NaN gradient must give a NaN norm, as in PyTorch.
+        norms
+            .iter()
+            .fold(0.0f64, |a, &b| if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) })
+    } else {
+        norms.iter().map(|n| n.powf(norm_type)).sum::<f64>().powf(1.0 / norm_type)
+    };
     let coef = max_norm / (norm + 1e-6);
     if coef < 1.0 {
         for v in vars {

@@ -292,3 +292,226 @@ impl ReduceLrOnPlateau {
         opt.set_learning_rate(lr);
     }
 }
+
+/// `base · gamma^(number of milestones ≤ epoch)` (`MultiStepLR`; a milestone listed twice
+/// multiplies twice, as PyTorch's `Counter` of milestones does).
+#[derive(Debug, Clone)]
+pub struct MultiStepLr {
+    base: f64,
+    milestones: Vec<usize>,
+    gamma: f64,
+    epoch: usize,
+}
+
+impl MultiStepLr {
+    /// `MultiStepLR(milestones, gamma)` from `base_lr`; the milestones may come in any order.
+    pub fn new(base_lr: f64, milestones: &[usize], gamma: f64) -> MultiStepLr {
+        let mut milestones = milestones.to_vec();
+        milestones.sort_unstable();
+        MultiStepLr {
+            base: base_lr,
+            milestones,
+            gamma,
+            epoch: 0,
+        }
+    }
+}
+
+impl LrScheduler for MultiStepLr {
+    fn lr(&self) -> f64 {
+        let passed = self.milestones.partition_point(|&m| m <= self.epoch);
+        self.base * self.gamma.powi(passed as i32)
+    }
+    fn step(&mut self) {
+        self.epoch += 1
+    }
+}
+
+/// How [`OneCycleLr`] moves between two values within a phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AnnealStrategy {
+    /// Half a cosine (`anneal_strategy="cos"`, the default).
+    #[default]
+    Cos,
+    /// A straight line (`anneal_strategy="linear"`).
+    Linear,
+}
+
+impl AnnealStrategy {
+    fn anneal(self, start: f64, end: f64, pct: f64) -> f64 {
+        match self {
+            AnnealStrategy::Cos => end + (start - end) / 2.0 * ((PI * pct).cos() + 1.0),
+            AnnealStrategy::Linear => (end - start) * pct + start,
+        }
+    }
+}
+
+/// `OneCycleLR` keyword arguments besides `max_lr` and the total step count.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OneCycleLrConfig {
+    /// Fraction of the steps spent increasing the lr, default 0.3.
+    pub pct_start: f64,
+    /// Default cosine.
+    pub anneal_strategy: AnnealStrategy,
+    /// Momentum moves inversely to the lr between these, defaults 0.85 and 0.95.
+    pub base_momentum: f64,
+    /// See `base_momentum`.
+    pub max_momentum: f64,
+    /// Initial lr = `max_lr / div_factor`, default 25.
+    pub div_factor: f64,
+    /// Final lr = initial lr / `final_div_factor`, default 1e4.
+    pub final_div_factor: f64,
+    /// Go back down to the initial lr before annealing to the final one (three phases), default false.
+    pub three_phase: bool,
+}
+
+impl Default for OneCycleLrConfig {
+    fn default() -> Self {
+        OneCycleLrConfig {
+            pct_start: 0.3,
+            anneal_strategy: AnnealStrategy::Cos,
+            base_momentum: 0.85,
+            max_momentum: 0.95,
+            div_factor: 25.0,
+            final_div_factor: 1e4,
+            three_phase: false,
+        }
+    }
+}
+
+/// One phase of the cycle: ends at step `end` (fractional, as PyTorch computes it), moving the lr
+/// and the momentum between the two values.
+#[derive(Debug, Clone, Copy)]
+struct Phase {
+    end: f64,
+    lr: (f64, f64),
+    momentum: (f64, f64),
+}
+
+/// The 1cycle policy (`OneCycleLR`), stepped once per batch: the lr rises from `max_lr /
+/// div_factor` to `max_lr` over `pct_start` of the steps, then anneals to the initial lr divided
+/// by `final_div_factor` (with `three_phase`, first back to the initial lr, then down to the
+/// final one). [`OneCycleLr::momentum`] gives PyTorch's inverse momentum cycle for an optimiser
+/// whose momentum the caller sets.
+///
+/// PyTorch raises when stepped more than `total_steps` times; here the schedule holds the value of
+/// step `total_steps`.
+#[derive(Debug, Clone)]
+pub struct OneCycleLr {
+    phases: Vec<Phase>,
+    anneal: AnnealStrategy,
+    total_steps: usize,
+    step_num: usize,
+}
+
+impl OneCycleLr {
+    /// `OneCycleLR(max_lr, total_steps)` with PyTorch's defaults.
+    pub fn new(max_lr: f64, total_steps: usize) -> Result<OneCycleLr> {
+        OneCycleLr::with_config(max_lr, total_steps, &OneCycleLrConfig::default())
+    }
+
+    /// `OneCycleLR(max_lr, total_steps, **config)`. For PyTorch's `epochs` and `steps_per_epoch`
+    /// pass their product as `total_steps`.
+    pub fn with_config(max_lr: f64, total_steps: usize, cfg: &OneCycleLrConfig) -> Result<OneCycleLr> {
+        if total_steps == 0 {
+            return Err(Error::config("OneCycleLR", "total_steps must be positive"));
+        }
+        if !(0.0..=1.0).contains(&cfg.pct_start) {
+            return Err(Error::config(
+                "OneCycleLR",
+                format!("pct_start must be in [0, 1], got {}", cfg.pct_start),
+            ));
+        }
+        let initial = max_lr / cfg.div_factor;
+        let min_lr = initial / cfg.final_div_factor;
+        let total = total_steps as f64;
+        let up = cfg.pct_start * total - 1.0;
+        let (lo_m, hi_m) = (cfg.base_momentum, cfg.max_momentum);
+        let phases = if cfg.three_phase {
+            vec![
+                Phase {
+                    end: up,
+                    lr: (initial, max_lr),
+                    momentum: (hi_m, lo_m),
+                },
+                Phase {
+                    end: 2.0 * cfg.pct_start * total - 2.0,
+                    lr: (max_lr, initial),
+                    momentum: (lo_m, hi_m),
+                },
+                Phase {
+                    end: total - 1.0,
+                    lr: (initial, min_lr),
+                    momentum: (hi_m, hi_m),
+                },
+            ]
+        } else {
+            vec![
+                Phase {
+                    end: up,
+                    lr: (initial, max_lr),
+                    momentum: (hi_m, lo_m),
+                },
+                Phase {
+                    end: total - 1.0,
+                    lr: (max_lr, min_lr),
+                    momentum: (lo_m, hi_m),
+                },
+            ]
+        };
+        // PyTorch divides by each phase's length when a step falls in it; a zero-length phase that
+        // can be reached is a division by zero there, so refuse it up front.
+        let mut start = 0.0;
+        for (i, ph) in phases.iter().enumerate() {
+            if ph.end == start && (i == 0 || i + 1 == phases.len()) {
+                return Err(Error::config(
+                    "OneCycleLR",
+                    format!(
+                        "phase {} has zero length (pct_start {}, total_steps {total_steps}); use more steps or another pct_start",
+                        i + 1,
+                        cfg.pct_start
+                    ),
+                ));
+            }
+            start = ph.end;
+        }
+        Ok(OneCycleLr {
+            phases,
+            anneal: cfg.anneal_strategy,
+            total_steps,
+            step_num: 0,
+        })
+    }
+
+    /// `(lr, momentum)` at the current step: the phase holding the step (or the last one) and the
+    /// fraction of it already done.
+    fn values(&self) -> (f64, f64) {
+        let step = self.step_num.min(self.total_steps) as f64;
+        let mut start = 0.0;
+        for (i, ph) in self.phases.iter().enumerate() {
+            if step <= ph.end || i + 1 == self.phases.len() {
+                let pct = (step - start) / (ph.end - start);
+                return (
+                    self.anneal.anneal(ph.lr.0, ph.lr.1, pct),
+                    self.anneal.anneal(ph.momentum.0, ph.momentum.1, pct),
+                );
+            }
+            start = ph.end;
+        }
+        unreachable!("the last phase always matches")
+    }
+
+    /// The momentum (SGD's `momentum`, Adam's `β1`) PyTorch sets with `cycle_momentum=True`.
+    pub fn momentum(&self) -> f64 {
+        self.values().1
+    }
+}
+
+impl LrScheduler for OneCycleLr {
+    fn lr(&self) -> f64 {
+        self.values().0
+    }
+    fn step(&mut self) {
+        self.step_num = self.step_num.saturating_add(1)
+    }
+}

@@ -63,6 +63,7 @@ fn build(c: &Value, vs: &VarStore) -> Box<dyn Module> {
                 stride: s,
                 padding: p,
                 dilation: (1, 1),
+                ceil_mode: false,
             })
         }
         "AvgPool2d" => Box::new(AvgPool2d::new(u("kernel_size"))),

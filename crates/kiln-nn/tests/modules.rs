@@ -81,14 +81,14 @@ fn batchnorm_eval_uses_running_stats() {
     let bn = BatchNorm1d::new_1d(&vs, 2).unwrap();
     let x = Tensor::from_slice(&[1.0f64, 10.0, 3.0, 20.0], [2, 2]).unwrap();
     bn.forward(&x).unwrap();
-    assert_eq!(bn.running_mean.get().to_vec::<f64>().unwrap(), vec![0.2, 1.5]);
+    assert_eq!(bn.running_mean.as_ref().unwrap().get().to_vec::<f64>().unwrap(), vec![0.2, 1.5]);
     // unbiased batch variance: [2, 50]
-    let rv = bn.running_var.get().to_vec::<f64>().unwrap();
+    let rv = bn.running_var.as_ref().unwrap().get().to_vec::<f64>().unwrap();
     assert!((rv[0] - 1.1).abs() < 1e-12 && (rv[1] - 5.9).abs() < 1e-12, "{rv:?}");
     bn.eval();
     let y = bn.forward(&x).unwrap().to_vec::<f64>().unwrap();
     assert!((y[0] - (1.0 - 0.2) / (1.1f64 + 1e-5).sqrt()).abs() < 1e-12);
-    assert_eq!(bn.num_batches_tracked.get().to_vec::<i64>().unwrap(), vec![1]);
+    assert_eq!(bn.num_batches_tracked.as_ref().unwrap().get().to_vec::<i64>().unwrap(), vec![1]);
     assert!(bn.forward(&Tensor::zeros([2, 3], DType::F64).unwrap()).is_err());
 }
 

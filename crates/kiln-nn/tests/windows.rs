@@ -121,11 +121,16 @@ proptest! {
             judge("conv", conv.forward(&x), 3, oh, ow, taps)?;
         }
         // Average pooling has no dilation.
-        let avg = AvgPool2d { kernel: k, stride: s, padding: p }.forward(&x);
-        judge("avg", avg, 2, exact(h, k.0, s.0, p.0, 1), exact(w, k.1, s.1, p.1, 1), taps)?;
-        // Max pooling also refuses a padding over half the kernel, as torch does.
-        let maxp = MaxPool2d { kernel: k, stride: s, padding: p, dilation: d }.forward(&x);
-        if p.0 <= k.0 / 2 && p.1 <= k.1 / 2 {
+        // Pooling refuses a padding over half the kernel, as torch does.
+        let half = p.0 <= k.0 / 2 && p.1 <= k.1 / 2;
+        let avg = AvgPool2d { kernel: k, stride: s, padding: p, ..AvgPool2d::new(1) }.forward(&x);
+        if half {
+            judge("avg", avg, 2, exact(h, k.0, s.0, p.0, 1), exact(w, k.1, s.1, p.1, 1), taps)?;
+        } else {
+            prop_assert!(avg.unwrap_err().to_string().starts_with("AvgPool2d::forward: padding"));
+        }
+        let maxp = MaxPool2d { kernel: k, stride: s, padding: p, dilation: d, ceil_mode: false }.forward(&x);
+        if half {
             judge("max", maxp, 2, oh, ow, taps)?;
         } else {
             prop_assert!(maxp.unwrap_err().to_string().starts_with("MaxPool2d::forward: padding"));
@@ -156,17 +161,20 @@ fn huge_padding_or_dilation_is_an_error_naming_the_layer() {
             usize::MAX
         )
     );
-    // 2p wraps to 0 for p = 2^63: treated as no padding at all.
+    // 2p wraps to 0 for p = 2^63: treated as no padding at all. The padding is refused first
+    // (over half the kernel); the window arithmetic itself refuses it too.
     let half = 1usize << 63;
     let e = AvgPool2d {
         kernel: (2, 2),
         stride: (1, 1),
         padding: (half, 0),
+        ..AvgPool2d::new(2)
     }
     .forward(&x)
     .unwrap_err();
+    assert!(e.to_string().starts_with("AvgPool2d::forward: padding"), "{e}");
     assert_eq!(
-        e.to_string(),
+        window_out_len("AvgPool2d::forward", 4, 2, 1, half, 1).unwrap_err().to_string(),
         format!("AvgPool2d::forward: window size overflows usize: kernel 2, stride 1, padding {half}, dilation 1 over length 4")
     );
     // MaxPool2d's "padding at most half the kernel" check doubled the padding, which wrapped too.
@@ -175,6 +183,7 @@ fn huge_padding_or_dilation_is_an_error_naming_the_layer() {
         stride: (1, 1),
         padding: (half, 0),
         dilation: (1, 1),
+        ceil_mode: false,
     }
     .forward(&x)
     .unwrap_err();
@@ -184,6 +193,7 @@ fn huge_padding_or_dilation_is_an_error_naming_the_layer() {
         stride: (2, 2),
         padding: (0, 0),
         dilation: (1, usize::MAX),
+        ceil_mode: false,
     }
     .forward(&x)
     .unwrap_err();

@@ -1,0 +1,222 @@
+//! MultiheadAttention with key-padding and attention masks, cross-attention, kdim/vdim and
+//! attention dropout: PyTorch fixtures (fixtures/attention.json from `scripts/gen_nn_fixtures.py
+//! attention`), gradchecks and errors.
+mod common;
+use common::*;
+use kiln_core::{gradcheck, DType, GradcheckOptions, Rng, Tensor};
+use kiln_nn::*;
+use serde_json::Value;
+
+fn rel_err(got: &Tensor, want: &Value) -> f64 {
+    assert_eq!(got.dims(), shape(want).as_slice());
+    let g = got.to_vec_f64().unwrap();
+    g.iter()
+        .zip(data(want))
+        .map(|(a, b)| (a - b).abs() / (1.0 + b.abs()))
+        .fold(0.0, f64::max)
+}
+
+fn mask(v: &Value, dtype: &Value) -> Option<Tensor> {
+    (!v.is_null()).then(|| tensor(v, if dtype == "u8" { DType::U8 } else { DType::F64 }))
+}
+
+#[test]
+fn attention_masks_and_cross_attention_match_pytorch() {
+    let f = fixture("attention.json");
+    let cases = f["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 4);
+    let mut worst = 0.0f64;
+    for c in cases {
+        let kw = &c["kwargs"];
+        let name = format!("{kw} {}", c["note"]);
+        let cfg = MultiheadAttentionConfig {
+            bias: kw["bias"].as_bool().unwrap_or(true),
+            kdim: kw["kdim"].as_u64().map(|v| v as usize),
+            vdim: kw["vdim"].as_u64().map(|v| v as usize),
+            batch_first: kw["batch_first"].as_bool().unwrap(),
+            ..Default::default()
+        };
+        let vs = VarStore::new(DType::F64, 0);
+        let e = kw["embed_dim"].as_u64().unwrap() as usize;
+        let m = MultiheadAttention::with_config(&vs, e, kw["num_heads"].as_u64().unwrap() as usize, &cfg).unwrap();
+        let params = m.named_parameters();
+        let want_params = c["params"].as_object().unwrap();
+        let mut names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
+        names.sort_unstable();
+        // (serde_json's map is sorted by key, so this compares the sets of PyTorch names)
+        assert_eq!(
+            names,
+            want_params.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
+            "{name}: parameter names"
+        );
+        for (n, v) in &params {
+            v.set(&tensor(&want_params[n], DType::F64)).unwrap();
+        }
+        let ins: Vec<Tensor> = c["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| tensor(t, DType::F64).requires_grad(true).unwrap())
+            .collect();
+        let (q, k, v) = if ins.len() == 1 {
+            (&ins[0], &ins[0], &ins[0])
+        } else {
+            (&ins[0], &ins[1], &ins[2])
+        };
+        let kpm = mask(&c["key_padding_mask"], &c["mask_dtypes"][0]);
+        let am = mask(&c["attn_mask"], &c["mask_dtypes"][1]);
+        let opts = AttentionOptions {
+            key_padding_mask: kpm.as_ref(),
+            attn_mask: am.as_ref(),
+            causal: false,
+            average_attn_weights: c["average_attn_weights"].as_bool().unwrap(),
+        };
+        let (out, w) = m.attention(q, k, v, &opts).unwrap();
+        let go = tensor(&c["grad_output"], DType::F64);
+        let grads = out.mul(&go).unwrap().sum_all().unwrap().backward().unwrap();
+        let mut errs = vec![
+            ("output".to_string(), rel_err(&out, &c["output"])),
+            ("weights".into(), rel_err(&w, &c["attn_weights"])),
+        ];
+        for (i, (x, want)) in ins.iter().zip(c["grad_inputs"].as_array().unwrap()).enumerate() {
+            errs.push((format!("grad input {i}"), rel_err(grads.get(x).unwrap(), want)));
+        }
+        for (n, p) in &params {
+            errs.push((format!("grad {n}"), rel_err(p.grad(&grads).unwrap(), &c["grad_params"][n])));
+        }
+        for (what, err) in errs {
+            assert!(err <= 1e-12, "{name} {what}: relative error {err:e}");
+            worst = worst.max(err);
+        }
+    }
+    eprintln!("attention.json: largest relative error vs torch {worst:e}");
+}
+
+#[test]
+fn cross_attention_gradcheck_with_masks() {
+    let opts = GradcheckOptions::default();
+    let vs = VarStore::new(DType::F64, 9);
+    let cfg = MultiheadAttentionConfig {
+        kdim: Some(3),
+        vdim: Some(2),
+        ..Default::default()
+    };
+    let m = MultiheadAttention::with_config(&vs, 4, 2, &cfg).unwrap();
+    let mut rng = Rng::new(2);
+    let mut randn = |s: &[usize]| Tensor::randn(s.to_vec(), 0.0, 1.0, DType::F64, &mut rng).unwrap();
+    let inputs = [randn(&[2, 3, 4]), randn(&[2, 4, 3]), randn(&[2, 4, 2])];
+    let kpm = Tensor::from_vec(vec![0u8, 0, 1, 0, 0, 0, 0, 1], [2, 4]).unwrap();
+    let am = randn(&[3, 4]);
+    let f = |v: &[Tensor]| {
+        let o = AttentionOptions {
+            key_padding_mask: Some(&kpm),
+            attn_mask: Some(&am),
+            causal: true,
+            ..Default::default()
+        };
+        Ok(m.attention(&v[0], &v[1], &v[2], &o)?.0)
+    };
+    gradcheck(f, &inputs, &opts).unwrap();
+    kiln_core::gradgradcheck(f, &inputs, &opts).unwrap();
+}
+
+#[test]
+fn attention_dropout_acts_in_training_only() {
+    let vs = VarStore::new(DType::F64, 1);
+    let cfg = MultiheadAttentionConfig {
+        dropout: 0.5,
+        ..Default::default()
+    };
+    let m = MultiheadAttention::with_config(&vs, 4, 1, &cfg).unwrap();
+    let x = Tensor::randn([2, 6, 4], 0.0, 1.0, DType::F64, &mut Rng::new(4)).unwrap();
+    let o = AttentionOptions::default();
+    let (_, w) = m.attention(&x, &x, &x, &o).unwrap();
+    // One head: the returned weights are the dropped-out softmax, each entry 0 or 2·p.
+    let w_again = m.attention(&x, &x, &x, &o).unwrap().1;
+    assert_ne!(w.to_vec_f64().unwrap(), w_again.to_vec_f64().unwrap(), "fresh masks per call");
+    let dropped = w.to_vec_f64().unwrap().iter().filter(|v| **v == 0.0).count();
+    assert!(dropped > 10 && dropped < 62, "{dropped} of 72 dropped");
+    m.eval();
+    let (_, w1) = m.attention(&x, &x, &x, &o).unwrap();
+    let (_, w2) = m.attention(&x, &x, &x, &o).unwrap();
+    assert_eq!(w1.to_vec_f64().unwrap(), w2.to_vec_f64().unwrap());
+    let rows = w1.sum(&[-1], false).unwrap().to_vec_f64().unwrap();
+    assert!(rows.iter().all(|r| (r - 1.0).abs() < 1e-12));
+    // Training-mode entries are the eval weights scaled by 1 / (1 - p) or zero.
+    for (a, b) in w.to_vec_f64().unwrap().iter().zip(w1.to_vec_f64().unwrap()) {
+        assert!(*a == 0.0 || (a - 2.0 * b).abs() < 1e-12, "{a} vs {b}");
+    }
+}
+
+#[test]
+fn attention_errors_name_shapes() {
+    let vs = VarStore::new(DType::F64, 0);
+    let m = MultiheadAttention::with_config(
+        &vs,
+        4,
+        2,
+        &MultiheadAttentionConfig {
+            kdim: Some(3),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let q = Tensor::zeros([2, 3, 4], DType::F64).unwrap();
+    let k = Tensor::zeros([2, 5, 3], DType::F64).unwrap();
+    let v = Tensor::zeros([2, 5, 4], DType::F64).unwrap();
+    let o = AttentionOptions::default();
+    let e = m.attention(&q, &v, &v, &o).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "MultiheadAttention::forward: expected key [B, len, 3] (or [len, B, 3]), got [2, 5, 4]"
+    );
+    let kpm = Tensor::zeros([2, 3], DType::U8).unwrap();
+    let e = m
+        .attention(
+            &q,
+            &k,
+            &v,
+            &AttentionOptions {
+                key_padding_mask: Some(&kpm),
+                ..o
+            },
+        )
+        .unwrap_err()
+        .to_string();
+    assert_eq!(e, "MultiheadAttention::forward: key_padding_mask must be [2, 5], got [2, 3]");
+    let am = Tensor::zeros([3, 3], DType::U8).unwrap();
+    let e = m
+        .attention(&q, &k, &v, &AttentionOptions { attn_mask: Some(&am), ..o })
+        .unwrap_err()
+        .to_string();
+    assert_eq!(e, "MultiheadAttention::forward: attn_mask must be [3, 5] or [4, 3, 5], got [3, 3]");
+    let short_v = Tensor::zeros([2, 4, 4], DType::F64).unwrap();
+    assert!(m.attention(&q, &k, &short_v, &o).unwrap_err().to_string().contains("disagree"));
+    let e = MultiheadAttention::with_config(
+        &vs.pp("x"),
+        4,
+        2,
+        &MultiheadAttentionConfig {
+            dropout: 1.5,
+            ..Default::default()
+        },
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert_eq!(e, "MultiheadAttention: dropout must be in [0, 1], got 1.5");
+    // A fully masked query row is NaN, as in PyTorch.
+    let all = Tensor::ones([2, 5], DType::U8).unwrap();
+    let (out, _) = m
+        .attention(
+            &q,
+            &k,
+            &v,
+            &AttentionOptions {
+                key_padding_mask: Some(&all),
+                ..o
+            },
+        )
+        .unwrap();
+    assert!(out.to_vec_f64().unwrap().iter().all(|x| x.is_nan()));
+}
