@@ -20,6 +20,9 @@ use kiln_pbe::Wiring;
 use rayon::prelude::*;
 use std::time::{Duration, Instant};
 
+/// exact, accuracy, steps, unrepaired gates, width, last loss, restarts run, exact restarts.
+type Run = (bool, f64, usize, usize, usize, f64, usize, usize);
+
 fn env<T: std::str::FromStr>(key: &str) -> Option<T> {
     std::env::var(key).ok().and_then(|v| v.parse().ok())
 }
@@ -77,7 +80,7 @@ fn main() {
         }
         let outputs: Vec<String> = f[4].split(',').map(String::from).collect();
         let table = Table::from_csv_path(format!("{dir}/{name}.csv"), Some(&outputs)).expect("table");
-        let runs: Vec<(bool, f64, usize, usize, usize, f64, usize, usize)> = (0..seeds)
+        let runs: Vec<Run> = (0..seeds)
             .into_par_iter()
             .map(|seed| {
                 let r = learn(&table, &LearnOptions { seed, ..opts.clone() }, |_| {}).expect("learn");
