@@ -236,7 +236,7 @@ fn requires_grad_is_refused_on_non_leaves_and_integer_tensors() {
         let i = Tensor::zeros([2], dtype).unwrap();
         assert_eq!(
             i.requires_grad(true).unwrap_err().to_string(),
-            format!("requires_grad: expected dtype f32 or f64 (only floating-point tensors can require gradients), got {dtype}")
+            format!("requires_grad: expected dtype f16, bf16, f32 or f64 (only floating-point tensors can require gradients), got {dtype}")
         );
         assert!(i.requires_grad(false).is_ok());
     }
