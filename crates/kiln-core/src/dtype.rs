@@ -13,29 +13,98 @@ pub enum DType {
     I64,
     /// Byte, used as the boolean mask type (0 or 1).
     U8,
+    /// IEEE 754 binary16 half-precision float (`torch.float16`). Kernels compute in f32 and round
+    /// each op's result once, as PyTorch's CPU kernels do.
+    F16,
+    /// bfloat16, the upper half of an f32 (`torch.bfloat16`). Computed like [`DType::F16`].
+    BF16,
 }
 
 impl DType {
-    /// True for f32 and f64: the dtypes gradients flow through.
+    /// Every dtype, for tests and tables that walk them all.
+    pub const ALL: [DType; 6] = [DType::F16, DType::BF16, DType::F32, DType::F64, DType::I64, DType::U8];
+
+    /// True for the floating-point dtypes (f16, bf16, f32, f64): the dtypes gradients flow through.
     pub fn is_float(self) -> bool {
-        matches!(self, DType::F32 | DType::F64)
+        matches!(self, DType::F16 | DType::BF16 | DType::F32 | DType::F64)
+    }
+    /// True for the 16-bit floats, which kiln stores narrow but computes on in f32.
+    pub fn is_half(self) -> bool {
+        matches!(self, DType::F16 | DType::BF16)
     }
     /// Size of one element in bytes.
     pub fn size_in_bytes(self) -> usize {
         match self {
+            DType::U8 => 1,
+            DType::F16 | DType::BF16 => 2,
             DType::F32 => 4,
             DType::F64 | DType::I64 => 8,
-            DType::U8 => 1,
         }
     }
-    /// Lower-case name as PyTorch prints it (`float32`, `int64`, ...).
+    /// kiln's short name (`f16`, `bf16`, `f32`, `f64`, `i64`, `u8`), used in errors and display.
     pub fn as_str(self) -> &'static str {
         match self {
             DType::F32 => "f32",
             DType::F64 => "f64",
             DType::I64 => "i64",
             DType::U8 => "u8",
+            DType::F16 => "f16",
+            DType::BF16 => "bf16",
         }
+    }
+    /// The name PyTorch gives the dtype, without the `torch.` prefix (`float16`, `bfloat16`,
+    /// `float32`, `float64`, `int64`, `uint8`).
+    pub fn torch_name(self) -> &'static str {
+        match self {
+            DType::F32 => "float32",
+            DType::F64 => "float64",
+            DType::I64 => "int64",
+            DType::U8 => "uint8",
+            DType::F16 => "float16",
+            DType::BF16 => "bfloat16",
+        }
+    }
+    /// The dtype of the result of an elementwise op on `a` and `b`, as `torch.promote_types`:
+    /// the same dtype stays, a float beats an integer, the wider of two floats (or of two
+    /// integers) wins, and f16 with bf16 gives f32 because neither holds the other's values.
+    pub fn promote_types(a: DType, b: DType) -> DType {
+        use DType::*;
+        if a == b {
+            return a;
+        }
+        match (a, b) {
+            (F16, BF16) | (BF16, F16) => F32,
+            (x, y) if x.is_float() && y.is_float() => {
+                if x.size_in_bytes() >= y.size_in_bytes() {
+                    x
+                } else {
+                    y
+                }
+            }
+            (x, _) if x.is_float() => x,
+            (_, y) if y.is_float() => y,
+            // Two different integer dtypes: only u8 and i64 exist, and i64 holds every u8.
+            _ => I64,
+        }
+    }
+}
+
+impl std::str::FromStr for DType {
+    type Err = crate::Error;
+    /// Parses kiln's short names (`bf16`), PyTorch's names with or without the `torch.` prefix
+    /// (`torch.bfloat16`, `float16`, and the aliases `half`, `float`, `double`, `long`), and
+    /// safetensors' upper-case tags (`BF16`, `F16`, `F32`, `F64`, `I64`, `U8`).
+    fn from_str(s: &str) -> crate::Result<DType> {
+        let name = s.strip_prefix("torch.").unwrap_or(s);
+        Ok(match name.to_ascii_lowercase().as_str() {
+            "f16" | "float16" | "half" => DType::F16,
+            "bf16" | "bfloat16" => DType::BF16,
+            "f32" | "float32" | "float" => DType::F32,
+            "f64" | "float64" | "double" => DType::F64,
+            "i64" | "int64" | "long" => DType::I64,
+            "u8" | "uint8" => DType::U8,
+            _ => return Err(crate::Error::value("dtype", format!("unknown dtype name `{s}`"))),
+        })
     }
 }
 
@@ -59,7 +128,8 @@ pub trait Element: Copy + Send + Sync + Default + PartialOrd + PartialEq + fmt::
     fn one() -> Self;
 }
 
-/// Floating-point element: the math the kernels need, implemented for f32 and f64.
+/// Floating-point element: the math the kernels need, implemented for f32, f64, f16 and bf16
+/// (the 16-bit ones widen to f32 for each function and round the result once).
 #[allow(missing_docs)]
 pub trait Float:
     Element
@@ -295,3 +365,181 @@ macro_rules! impl_float {
 }
 impl_float!(f32, libm::erff);
 impl_float!(f64, libm::erf);
+
+/// Rounds an f64 to f16 through f32, as PyTorch converts (`c10::Half(float(x))`): a value just
+/// past an f16 rounding midpoint by less than an f32 ulp rounds as the midpoint itself does.
+/// half's own `f16::from_f64` rounds once where the CPU lacks F16C and through f32 where it has
+/// it, so it is not used: results must not depend on the machine.
+#[inline(always)]
+pub(crate) fn f16_from_f64(v: f64) -> half::f16 {
+    half::f16::from_f32(v as f32)
+}
+
+/// Rounds an f64 to bf16 through f32, as PyTorch does (see [`f16_from_f64`]).
+#[inline(always)]
+pub(crate) fn bf16_from_f64(v: f64) -> half::bf16 {
+    half::bf16::from_f32(v as f32)
+}
+
+macro_rules! impl_half {
+    ($t:ty, $d:expr, $from64:path) => {
+        impl Element for $t {
+            const DTYPE: DType = $d;
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                <$t>::to_f64(self)
+            }
+            #[inline(always)]
+            fn from_f64(v: f64) -> Self {
+                $from64(v)
+            }
+            #[inline(always)]
+            fn zero() -> Self {
+                <$t>::ZERO
+            }
+            #[inline(always)]
+            fn one() -> Self {
+                <$t>::ONE
+            }
+        }
+
+        impl Float for $t {
+            #[inline(always)]
+            fn exp(self) -> Self {
+                <$t>::from_f32(self.to_f32().exp())
+            }
+            #[inline(always)]
+            fn ln(self) -> Self {
+                <$t>::from_f32(self.to_f32().ln())
+            }
+            #[inline(always)]
+            fn ln_1p(self) -> Self {
+                <$t>::from_f32(self.to_f32().ln_1p())
+            }
+            #[inline(always)]
+            fn sqrt(self) -> Self {
+                <$t>::from_f32(self.to_f32().sqrt())
+            }
+            #[inline(always)]
+            fn sin(self) -> Self {
+                <$t>::from_f32(self.to_f32().sin())
+            }
+            #[inline(always)]
+            fn cos(self) -> Self {
+                <$t>::from_f32(self.to_f32().cos())
+            }
+            #[inline(always)]
+            fn tanh(self) -> Self {
+                <$t>::from_f32(self.to_f32().tanh())
+            }
+            #[inline(always)]
+            fn abs(self) -> Self {
+                <$t>::from_f32(self.to_f32().abs())
+            }
+            #[inline(always)]
+            fn powf(self, e: Self) -> Self {
+                <$t>::from_f32(self.to_f32().powf(e.to_f32()))
+            }
+            #[inline(always)]
+            fn erf(self) -> Self {
+                <$t>::from_f32(libm::erff(self.to_f32()))
+            }
+            #[inline(always)]
+            fn exp_m1(self) -> Self {
+                <$t>::from_f32(self.to_f32().exp_m1())
+            }
+            #[inline(always)]
+            fn log2(self) -> Self {
+                <$t>::from_f32(self.to_f32().log2())
+            }
+            #[inline(always)]
+            fn log10(self) -> Self {
+                <$t>::from_f32(self.to_f32().log10())
+            }
+            #[inline(always)]
+            fn tan(self) -> Self {
+                <$t>::from_f32(self.to_f32().tan())
+            }
+            #[inline(always)]
+            fn asin(self) -> Self {
+                <$t>::from_f32(self.to_f32().asin())
+            }
+            #[inline(always)]
+            fn acos(self) -> Self {
+                <$t>::from_f32(self.to_f32().acos())
+            }
+            #[inline(always)]
+            fn atan(self) -> Self {
+                <$t>::from_f32(self.to_f32().atan())
+            }
+            #[inline(always)]
+            fn sinh(self) -> Self {
+                <$t>::from_f32(self.to_f32().sinh())
+            }
+            #[inline(always)]
+            fn cosh(self) -> Self {
+                <$t>::from_f32(self.to_f32().cosh())
+            }
+            #[inline(always)]
+            fn asinh(self) -> Self {
+                <$t>::from_f32(self.to_f32().asinh())
+            }
+            #[inline(always)]
+            fn acosh(self) -> Self {
+                <$t>::from_f32(self.to_f32().acosh())
+            }
+            #[inline(always)]
+            fn atanh(self) -> Self {
+                <$t>::from_f32(self.to_f32().atanh())
+            }
+            #[inline(always)]
+            fn floor(self) -> Self {
+                <$t>::from_f32(self.to_f32().floor())
+            }
+            #[inline(always)]
+            fn ceil(self) -> Self {
+                <$t>::from_f32(self.to_f32().ceil())
+            }
+            #[inline(always)]
+            fn round_ties_even(self) -> Self {
+                <$t>::from_f32(self.to_f32().round_ties_even())
+            }
+            #[inline(always)]
+            fn trunc(self) -> Self {
+                <$t>::from_f32(self.to_f32().trunc())
+            }
+            #[inline(always)]
+            fn atan2(self, o: Self) -> Self {
+                <$t>::from_f32(self.to_f32().atan2(o.to_f32()))
+            }
+            #[inline(always)]
+            fn is_nan_val(self) -> bool {
+                <$t>::is_nan(self)
+            }
+            #[inline(always)]
+            fn is_finite(self) -> bool {
+                <$t>::is_finite(self)
+            }
+            #[inline(always)]
+            fn max_val(self, o: Self) -> Self {
+                if self.is_nan() || self > o {
+                    self
+                } else {
+                    o
+                }
+            }
+            #[inline(always)]
+            fn min_val(self, o: Self) -> Self {
+                if self.is_nan() || self < o {
+                    self
+                } else {
+                    o
+                }
+            }
+            const NEG_INFINITY: Self = <$t>::NEG_INFINITY;
+            const INFINITY: Self = <$t>::INFINITY;
+        }
+    };
+}
+impl_half!(half::f16, DType::F16, f16_from_f64);
+impl_half!(half::bf16, DType::BF16, bf16_from_f64);

@@ -47,7 +47,7 @@
 //! constants and hold no graph. Transforms record their own graphs even inside
 //! [`crate::no_grad`], as `torch.func.grad` does: there, the results are always constants.
 //!
-//! Primals must be f32 or f64. Shape or dtype mismatches between tangents (or cotangents) and
+//! Primals must be float tensors (f16, bf16, f32 or f64). Shape or dtype mismatches between tangents (or cotangents) and
 //! primals (or outputs), and misuse of [`vmap`]'s dimensions, are errors naming the transform and
 //! the shapes, never panics.
 
@@ -72,7 +72,7 @@ fn check_primal(p: &Tensor, i: usize, op: &'static str) -> Result<()> {
         return Err(Error::value(
             op,
             format!(
-                "primal {i} (shape {}) has dtype {}; only f32 and f64 tensors can be differentiated",
+                "primal {i} (shape {}) has dtype {}; only float tensors (f16, bf16, f32, f64) can be differentiated",
                 p.shape(),
                 p.dtype()
             ),

@@ -28,6 +28,10 @@ mod shape;
 mod tensor;
 mod var;
 
+/// The `half` crate kiln's f16 and bf16 elements come from, so callers name the same types
+/// (`kiln_core::half::f16`) whatever version they depend on themselves.
+pub use half;
+
 pub use autograd::{detect_anomaly, grad, is_grad_enabled, no_grad, set_anomaly_detection, set_grad_enabled, GradMode, Grads};
 pub use backend::Device;
 pub use dtype::{DType, Element, Float};

@@ -11,7 +11,7 @@ pub(crate) fn float_check(t: &Tensor, op: &'static str) -> Result<()> {
     if !t.dtype().is_float() {
         return Err(Error::DType {
             op,
-            expected: "f32 or f64",
+            expected: "a float dtype (f16, bf16, f32 or f64)",
             got: t.dtype(),
         });
     }
@@ -57,8 +57,23 @@ impl Tensor {
         Tensor::make(storage, self.shape().clone(), rec, op.name())
     }
 
+    /// Both operands in `torch.promote_types` of their dtypes (f16 + f32 runs in f32, f16 + bf16
+    /// in f32), or `None` when they already agree. The casts are recorded, so each operand's
+    /// gradient comes back in its own dtype, as in PyTorch.
+    fn promoted(&self, rhs: &Tensor, op: &'static str) -> Result<Option<(Tensor, Tensor)>> {
+        if self.dtype() == rhs.dtype() {
+            return Ok(None);
+        }
+        // Shapes first: a mismatch should not cost two casts before it is reported.
+        self.shape().broadcast(rhs.shape(), op)?;
+        let dt = DType::promote_types(self.dtype(), rhs.dtype());
+        Ok(Some((self.to_dtype(dt)?, rhs.to_dtype(dt)?)))
+    }
+
     pub(crate) fn binary_op(&self, rhs: &Tensor, op: BinaryOp) -> Result<Tensor> {
-        same_dtype(self, rhs, op.name())?;
+        if let Some((a, b)) = self.promoted(rhs, op.name())? {
+            return a.binary_op(&b, op);
+        }
         let out = self.shape().broadcast(rhs.shape(), op.name())?;
         out.checked_elem_count_for(self.dtype().size_in_bytes(), op.name())?;
         let storage = self.0.storage.binary(&self.0.layout, &rhs.0.storage, &rhs.0.layout, op, &out)?;
@@ -67,7 +82,9 @@ impl Tensor {
     }
 
     fn cmp_op(&self, rhs: &Tensor, op: CmpOp) -> Result<Tensor> {
-        same_dtype(self, rhs, op.name())?;
+        if let Some((a, b)) = self.promoted(rhs, op.name())? {
+            return a.cmp_op(&b, op);
+        }
         let out = self.shape().broadcast(rhs.shape(), op.name())?;
         let storage = self.0.storage.cmp(&self.0.layout, &rhs.0.storage, &rhs.0.layout, op, &out)?;
         Tensor::make(storage, out, None, op.name())
@@ -80,7 +97,7 @@ macro_rules! binary_methods {
             $(
                 #[doc = $doc]
                 #[doc = ""]
-                #[doc = "Operands broadcast numpy-style; dtypes must match."]
+                #[doc = "Operands broadcast numpy-style; differing dtypes are promoted as by [`DType::promote_types`]."]
                 pub fn $name(&self, rhs: &Tensor) -> Result<Tensor> {
                     self.binary_op(rhs, BinaryOp::$op)
                 }
@@ -344,6 +361,11 @@ impl Tensor {
         float_check(self, "mean")?;
         let d = self.shape().reduce_dims(dims, "mean")?;
         let n: usize = d.iter().map(|&i| self.dims()[i]).product();
+        if let Some(wide) = self.widened() {
+            // PyTorch sums a half tensor in f32 and divides before rounding: rounding the sum to
+            // 16 bits first, then scaling, is an ulp off now and then.
+            return wide.mean(dims, keepdim)?.to_dtype(self.dtype());
+        }
         self.sum(dims, keepdim)?.mul_scalar(1.0 / n as f64)
     }
     /// Mean of every element.
@@ -424,6 +446,16 @@ impl Tensor {
     pub fn min_dim(&self, dim: isize, keepdim: bool) -> Result<(Tensor, Tensor)> {
         self.extreme_dim(dim, keepdim, false, "min_dim")
     }
+    /// An f16 or bf16 tensor widened to f32 (recorded, so gradients flow back narrowed), for the
+    /// composite ops PyTorch fuses into one kernel that computes in f32 and rounds once: built
+    /// from 16-bit steps instead, softmax would round five times and drift by several ulps.
+    fn widened(&self) -> Option<Tensor> {
+        if self.dtype().is_half() {
+            self.to_dtype(DType::F32).ok()
+        } else {
+            None
+        }
+    }
     /// A finite shift (the detached max over `dims`, with infinities replaced by 0) that keeps
     /// `exp` from overflowing; detached because log-sum-exp's value does not depend on it.
     fn stable_shift(&self, dims: &[isize]) -> Result<Tensor> {
@@ -434,6 +466,9 @@ impl Tensor {
     /// `log(sum(exp(x)))` over `dims`, computed without overflow.
     pub fn logsumexp(&self, dims: &[isize], keepdim: bool) -> Result<Tensor> {
         float_check(self, "logsumexp")?;
+        if let Some(wide) = self.widened() {
+            return wide.logsumexp(dims, keepdim)?.to_dtype(self.dtype());
+        }
         let m = self.stable_shift(dims)?;
         let s = self.sub(&m)?.exp()?.sum_keepdim(dims)?.log()?.add(&m)?;
         if keepdim {
@@ -447,6 +482,9 @@ impl Tensor {
     /// Softmax along `dim`, shifted by the max for stability.
     pub fn softmax(&self, dim: isize) -> Result<Tensor> {
         float_check(self, "softmax")?;
+        if let Some(wide) = self.widened() {
+            return wide.softmax(dim)?.to_dtype(self.dtype());
+        }
         let m = self.stable_shift(&[dim])?;
         let e = self.sub(&m)?.exp()?;
         e.div(&e.sum_keepdim(&[dim])?)
@@ -454,7 +492,14 @@ impl Tensor {
     /// Log of the softmax along `dim`: `x - logsumexp(x)`.
     pub fn log_softmax(&self, dim: isize) -> Result<Tensor> {
         float_check(self, "log_softmax")?;
-        self.sub(&self.logsumexp(&[dim], true)?)
+        if let Some(wide) = self.widened() {
+            return wide.log_softmax(dim)?.to_dtype(self.dtype());
+        }
+        // `(x - m) - log(sum(exp(x - m)))`, PyTorch's order: subtracting the shift from `x` first
+        // is exact for the largest entries, where `x - (m + log s)` would cancel two rounded
+        // values and lose the small results' low bits (tens of f16 ulps after narrowing).
+        let z = self.sub(&self.stable_shift(&[dim])?)?;
+        z.sub(&z.exp()?.sum_keepdim(&[dim])?.log()?)
     }
     /// Variance over `dims` with divisor `N - correction` (PyTorch's default correction is 1).
     pub fn var(&self, dims: &[isize], correction: usize, keepdim: bool) -> Result<Tensor> {
@@ -946,6 +991,8 @@ impl Tensor {
         float_check(self, "nan_to_num")?;
         let (lo, hi) = match self.dtype() {
             DType::F32 => (f32::MIN as f64, f32::MAX as f64),
+            DType::F16 => (half::f16::MIN.to_f64(), half::f16::MAX.to_f64()),
+            DType::BF16 => (half::bf16::MIN.to_f64(), half::bf16::MAX.to_f64()),
             _ => (f64::MIN, f64::MAX),
         };
         let x = self.detach();

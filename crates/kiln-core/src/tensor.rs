@@ -122,6 +122,62 @@ impl Tensor {
     pub fn from_slice<T: CpuElement>(data: &[T], shape: impl Into<Shape>) -> Result<Tensor> {
         Tensor::from_vec(data.to_vec(), shape)
     }
+    /// A CPU tensor of `dtype` from its elements' little-endian bytes, as safetensors and
+    /// PyTorch's `untyped_storage()` lay them out (f16 and bf16 as their raw 16-bit patterns, so
+    /// NaN payloads and signed zeros survive). `bytes.len()` must be the element count times
+    /// [`DType::size_in_bytes`].
+    pub fn from_le_bytes(bytes: &[u8], dtype: DType, shape: impl Into<Shape>) -> Result<Tensor> {
+        const OP: &str = "from_le_bytes";
+        let shape = shape.into();
+        let size = dtype.size_in_bytes();
+        let expected = shape.checked_elem_count_for(size, OP)?;
+        if bytes.len() != expected * size {
+            return Err(Error::value(
+                OP,
+                format!(
+                    "{} bytes cannot fill shape {shape} of {dtype} ({expected} elements of {size} bytes)",
+                    bytes.len()
+                ),
+            ));
+        }
+        fn read<T: CpuElement, const N: usize>(bytes: &[u8], f: impl Fn([u8; N]) -> T) -> Result<CpuStorage> {
+            let mut v = crate::cpu::pool::try_with_capacity(bytes.len() / N).map_err(|e| e.at(OP))?;
+            // `chunks_exact` hands out slices of exactly N bytes, so the conversion cannot fail.
+            v.extend(bytes.chunks_exact(N).map(|c| f(c.try_into().expect("N-byte chunk"))));
+            Ok(T::wrap(v))
+        }
+        let storage = match dtype {
+            DType::F16 => read(bytes, |b| half::f16::from_bits(u16::from_le_bytes(b)))?,
+            DType::BF16 => read(bytes, |b| half::bf16::from_bits(u16::from_le_bytes(b)))?,
+            DType::F32 => read(bytes, f32::from_le_bytes)?,
+            DType::F64 => read(bytes, f64::from_le_bytes)?,
+            DType::I64 => read(bytes, i64::from_le_bytes)?,
+            DType::U8 => read(bytes, u8::from_le_bytes)?,
+        };
+        Ok(Tensor::from_storage(Storage::Cpu(storage), shape))
+    }
+    /// The elements' little-endian bytes in row-major order, the inverse of
+    /// [`Tensor::from_le_bytes`] (what a safetensors writer stores).
+    pub fn to_le_bytes(&self) -> Result<Vec<u8>> {
+        fn write<T: CpuElement, const N: usize>(t: &Tensor, f: impl Fn(T) -> [u8; N]) -> Result<Vec<u8>> {
+            let v = t.to_vec::<T>()?;
+            let n = v
+                .len()
+                .checked_mul(N)
+                .ok_or_else(|| Error::value("to_le_bytes", "byte count overflows usize"))?;
+            let mut out = crate::cpu::pool::try_with_capacity(n).map_err(|e| e.at("to_le_bytes"))?;
+            v.into_iter().for_each(|x| out.extend_from_slice(&f(x)));
+            Ok(out)
+        }
+        match self.dtype() {
+            DType::F16 => write(self, |x: half::f16| x.to_bits().to_le_bytes()),
+            DType::BF16 => write(self, |x: half::bf16| x.to_bits().to_le_bytes()),
+            DType::F32 => write(self, f32::to_le_bytes),
+            DType::F64 => write(self, f64::to_le_bytes),
+            DType::I64 => write(self, i64::to_le_bytes),
+            DType::U8 => write(self, u8::to_le_bytes),
+        }
+    }
     /// A rank-0 tensor holding one value.
     pub fn scalar<T: CpuElement>(v: T) -> Tensor {
         Tensor::from_storage(Storage::Cpu(T::wrap(vec![v])), Shape::scalar())
@@ -170,6 +226,8 @@ impl Tensor {
                 DType::F64 => CpuStorage::F64(vec![value]),
                 DType::I64 => CpuStorage::I64(vec![value as i64]),
                 DType::U8 => CpuStorage::U8(vec![value as u8]),
+                DType::F16 => CpuStorage::F16(vec![crate::dtype::f16_from_f64(value)]),
+                DType::BF16 => CpuStorage::BF16(vec![crate::dtype::bf16_from_f64(value)]),
             }),
         };
         Tensor::from_storage(storage, Shape::scalar())
@@ -225,6 +283,8 @@ impl Tensor {
             CpuStorage::F64(v) => diag.for_each(|o| v[o] = 1.0),
             CpuStorage::I64(v) => diag.for_each(|o| v[o] = 1),
             CpuStorage::U8(v) => diag.for_each(|o| v[o] = 1),
+            CpuStorage::F16(v) => diag.for_each(|o| v[o] = half::f16::ONE),
+            CpuStorage::BF16(v) => diag.for_each(|o| v[o] = half::bf16::ONE),
         }
         Ok(Tensor::from_storage(storage, shape))
     }
@@ -292,7 +352,8 @@ impl Tensor {
     /// Asking for gradients is an error, as in PyTorch, on a non-leaf (a tensor recorded as the
     /// result of an op: the new leaf would silently cut it from its graph; call
     /// [`Tensor::detach`] first to start a new leaf deliberately) and on a non-float tensor
-    /// (gradients only flow through f32 and f64). `false` always gives a detached leaf.
+    /// (gradients only flow through the float dtypes: f16, bf16, f32 and f64). `false` always
+    /// gives a detached leaf.
     pub fn requires_grad(&self, on: bool) -> Result<Tensor> {
         if on {
             if let Some(op) = self.op() {
@@ -308,7 +369,7 @@ impl Tensor {
             if !self.dtype().is_float() {
                 return Err(Error::DType {
                     op: "requires_grad",
-                    expected: "f32 or f64 (only floating-point tensors can require gradients)",
+                    expected: "f16, bf16, f32 or f64 (only floating-point tensors can require gradients)",
                     got: self.dtype(),
                 });
             }

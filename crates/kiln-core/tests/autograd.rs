@@ -174,10 +174,26 @@ fn var_updates_keep_identity_and_old_graphs_keep_old_values() {
 }
 
 #[test]
-fn mixed_dtypes_are_rejected_not_promoted() {
-    let a = Tensor::ones([2], DType::F32).unwrap();
-    let b = Tensor::ones([2], DType::F64).unwrap();
-    assert_eq!(a.add(&b).unwrap_err().to_string(), "add: dtypes differ: f32 and f64");
+fn mixed_dtypes_promote_as_torch_and_gradients_keep_each_dtype() {
+    // torch.promote_types: f32 + f64 -> f64, and each operand's gradient in its own dtype.
+    let a = Tensor::ones([2], DType::F32).unwrap().requires_grad(true).unwrap();
+    let b = Tensor::full([2], 2.0, DType::F64).unwrap().requires_grad(true).unwrap();
+    let y = a.mul(&b).unwrap();
+    assert_eq!(y.dtype(), DType::F64);
+    let g = y.sum_all().unwrap().backward().unwrap();
+    assert_eq!(g.get(&a).unwrap().dtype(), DType::F32);
+    assert_eq!(g.get(&a).unwrap().to_vec::<f32>().unwrap(), vec![2.0, 2.0]);
+    assert_eq!(g.get(&b).unwrap().dtype(), DType::F64);
+    // Comparisons promote too; matmul does not (torch requires one dtype there).
+    assert_eq!(a.lt(&b).unwrap().to_vec::<u8>().unwrap(), vec![1, 1]);
+    let m = Tensor::ones([1, 2], DType::F64).unwrap();
+    assert_eq!(
+        a.reshape([2, 1]).unwrap().matmul(&m).unwrap_err().to_string(),
+        "matmul: dtypes differ: f32 and f64"
+    );
+    // u8 + u8 has nothing to promote to and stays an error naming the op and dtype.
+    let u = Tensor::ones([2], DType::U8).unwrap();
+    assert!(u.add(&u).unwrap_err().to_string().starts_with("add: expected dtype"));
 }
 
 #[test]
@@ -236,7 +252,7 @@ fn requires_grad_is_refused_on_non_leaves_and_integer_tensors() {
         let i = Tensor::zeros([2], dtype).unwrap();
         assert_eq!(
             i.requires_grad(true).unwrap_err().to_string(),
-            format!("requires_grad: expected dtype f32 or f64 (only floating-point tensors can require gradients), got {dtype}")
+            format!("requires_grad: expected dtype f16, bf16, f32 or f64 (only floating-point tensors can require gradients), got {dtype}")
         );
         assert!(i.requires_grad(false).is_ok());
     }

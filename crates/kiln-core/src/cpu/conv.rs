@@ -331,9 +331,11 @@ impl CpuStorage {
         match self {
             CpuStorage::F32(v) => Ok(CpuStorage::F32(im2col_t(v, l, w).map_err(|e| e.at("unfold2d"))?)),
             CpuStorage::F64(v) => Ok(CpuStorage::F64(im2col_t(v, l, w).map_err(|e| e.at("unfold2d"))?)),
+            CpuStorage::F16(v) => Ok(CpuStorage::F16(im2col_t(v, l, w).map_err(|e| e.at("unfold2d"))?)),
+            CpuStorage::BF16(v) => Ok(CpuStorage::BF16(im2col_t(v, l, w).map_err(|e| e.at("unfold2d"))?)),
             o => Err(Error::DType {
                 op: "unfold2d",
-                expected: "f32 or f64",
+                expected: "a float dtype (f16, bf16, f32 or f64)",
                 got: o.dtype(),
             }),
         }
@@ -348,9 +350,17 @@ impl CpuStorage {
                 let (a, i) = max_pool_t(v, l, w).map_err(|e| e.at("max_pool2d"))?;
                 Ok((CpuStorage::F64(a), CpuStorage::I64(i)))
             }
+            CpuStorage::F16(v) => {
+                let (a, i) = max_pool_t(v, l, w).map_err(|e| e.at("max_pool2d"))?;
+                Ok((CpuStorage::F16(a), CpuStorage::I64(i)))
+            }
+            CpuStorage::BF16(v) => {
+                let (a, i) = max_pool_t(v, l, w).map_err(|e| e.at("max_pool2d"))?;
+                Ok((CpuStorage::BF16(a), CpuStorage::I64(i)))
+            }
             o => Err(Error::DType {
                 op: "max_pool2d",
-                expected: "f32 or f64",
+                expected: "a float dtype (f16, bf16, f32 or f64)",
                 got: o.dtype(),
             }),
         }
@@ -359,9 +369,11 @@ impl CpuStorage {
         match self {
             CpuStorage::F32(v) => Ok(CpuStorage::F32(col2im_t(v, l, w, c, out_hw).map_err(|e| e.at("fold2d"))?)),
             CpuStorage::F64(v) => Ok(CpuStorage::F64(col2im_t(v, l, w, c, out_hw).map_err(|e| e.at("fold2d"))?)),
+            CpuStorage::F16(v) => Ok(CpuStorage::F16(col2im_t(v, l, w, c, out_hw).map_err(|e| e.at("fold2d"))?)),
+            CpuStorage::BF16(v) => Ok(CpuStorage::BF16(col2im_t(v, l, w, c, out_hw).map_err(|e| e.at("fold2d"))?)),
             o => Err(Error::DType {
                 op: "fold2d",
-                expected: "f32 or f64",
+                expected: "a float dtype (f16, bf16, f32 or f64)",
                 got: o.dtype(),
             }),
         }

@@ -70,6 +70,8 @@ macro_rules! any_dtype_local {
             CpuStorage::F64($v) => CpuStorage::F64($body),
             CpuStorage::I64($v) => CpuStorage::I64($body),
             CpuStorage::U8($v) => CpuStorage::U8($body),
+            CpuStorage::F16($v) => CpuStorage::F16($body),
+            CpuStorage::BF16($v) => CpuStorage::BF16($body),
         }
     };
 }
@@ -79,10 +81,12 @@ macro_rules! float_dispatch {
         match $s {
             CpuStorage::F32($v) => CpuStorage::F32($body),
             CpuStorage::F64($v) => CpuStorage::F64($body),
+            CpuStorage::F16($v) => CpuStorage::F16($body),
+            CpuStorage::BF16($v) => CpuStorage::BF16($body),
             other => {
                 return Err(Error::DType {
                     op: $op,
-                    expected: "f32 or f64",
+                    expected: "a float dtype (f16, bf16, f32 or f64)",
                     got: other.dtype(),
                 })
             }
@@ -190,6 +194,8 @@ impl CpuStorage {
             CpuStorage::F64(v) => CpuStorage::F64(sel(v, l, &ids, outer, size, inner)?),
             CpuStorage::I64(v) => CpuStorage::I64(sel(v, l, &ids, outer, size, inner)?),
             CpuStorage::U8(v) => CpuStorage::U8(sel(v, l, &ids, outer, size, inner)?),
+            CpuStorage::F16(v) => CpuStorage::F16(sel(v, l, &ids, outer, size, inner)?),
+            CpuStorage::BF16(v) => CpuStorage::BF16(sel(v, l, &ids, outer, size, inner)?),
         })
     }
 
@@ -274,6 +280,8 @@ impl CpuStorage {
             CpuStorage::F64(v) => CpuStorage::F64(pick(v, &offs)?),
             CpuStorage::I64(v) => CpuStorage::I64(pick(v, &offs)?),
             CpuStorage::U8(v) => CpuStorage::U8(pick(v, &offs)?),
+            CpuStorage::F16(v) => CpuStorage::F16(pick(v, &offs)?),
+            CpuStorage::BF16(v) => CpuStorage::BF16(pick(v, &offs)?),
         })
     }
 
@@ -376,6 +384,8 @@ impl CpuStorage {
             CpuStorage::F64(v) => kern(v, l, dim, descending, k)?,
             CpuStorage::I64(v) => kern(v, l, dim, descending, k)?,
             CpuStorage::U8(v) => kern(v, l, dim, descending, k)?,
+            CpuStorage::F16(v) => kern(v, l, dim, descending, k)?,
+            CpuStorage::BF16(v) => kern(v, l, dim, descending, k)?,
         }))
     }
 }

@@ -1,7 +1,7 @@
 //! Matrix products on the CPU: the `gemm` crate (AVX-512 kernels) for real work, a plain loop for
 //! the tiny matrices of small models, where gemm's dispatch and packing cost more than the math.
 
-use super::CpuStorage;
+use super::{narrow_f32, widen_f32, Compute, CpuStorage};
 use crate::shape::Dims;
 use crate::{Element, Error, Float, Layout, Result, Shape};
 use rayon::prelude::*;
@@ -20,6 +20,8 @@ impl CpuStorage {
         match (self, rhs) {
             (CpuStorage::F32(a), CpuStorage::F32(b)) => Ok(CpuStorage::F32(matmul_t(a, l, b, rl, batch)?)),
             (CpuStorage::F64(a), CpuStorage::F64(b)) => Ok(CpuStorage::F64(matmul_t(a, l, b, rl, batch)?)),
+            (CpuStorage::F16(a), CpuStorage::F16(b)) => Ok(CpuStorage::F16(matmul_narrow(a, l, b, rl, batch)?)),
+            (CpuStorage::BF16(a), CpuStorage::BF16(b)) => Ok(CpuStorage::BF16(matmul_narrow(a, l, b, rl, batch)?)),
             (a, b) if a.dtype() != b.dtype() => Err(Error::DTypeMismatch {
                 op: "matmul",
                 lhs: a.dtype(),
@@ -27,7 +29,7 @@ impl CpuStorage {
             }),
             (a, _) => Err(Error::DType {
                 op: "matmul",
-                expected: "f32 or f64",
+                expected: "a float dtype (f16, bf16, f32 or f64)",
                 got: a.dtype(),
             }),
         }
@@ -231,6 +233,19 @@ fn matmul_t<T: Float>(a: &[T], la: &Layout, b: &[T], lb: &Layout, batch: &Shape)
         }
     }
     Ok(out)
+}
+
+/// A product of 16-bit operands: both widened to f32, multiplied by the f32 kernels (f32
+/// accumulation throughout, as PyTorch's CPU matmul on half tensors), and each output rounded once.
+fn matmul_narrow<S: Compute<C = f32>>(a: &[S], la: &Layout, b: &[S], lb: &Layout, batch: &Shape) -> Result<Vec<S>> {
+    let widen = |x: &[S], l: &Layout| -> Result<(Vec<f32>, Layout)> {
+        let w = widen_f32(x, l).map_err(|e| e.at("matmul"))?;
+        Ok((w, Layout::contiguous(l.shape.clone())))
+    };
+    let (wa, wla) = widen(a, la)?;
+    let (wb, wlb) = widen(b, lb)?;
+    let out = matmul_t(&wa, &wla, &wb, &wlb, batch)?;
+    narrow_f32(&out).map_err(|e| e.at("matmul"))
 }
 
 #[allow(dead_code)]

@@ -31,6 +31,8 @@ pub enum CpuStorage {
     F64(Vec<f64>),
     I64(Vec<i64>),
     U8(Vec<u8>),
+    F16(Vec<half::f16>),
+    BF16(Vec<half::bf16>),
 }
 
 /// Gives generic code typed access to a [`CpuStorage`].
@@ -61,6 +63,114 @@ cpu_element!(f32, F32);
 cpu_element!(f64, F64);
 cpu_element!(i64, I64);
 cpu_element!(u8, U8);
+cpu_element!(half::f16, F16);
+cpu_element!(half::bf16, BF16);
+
+/// The type a float element is computed in: f32 and f64 compute in themselves, while f16 and
+/// bf16 widen to f32 and round each op's result back once. That is PyTorch's CPU `opmath_type`:
+/// rounding every intermediate step to 16 bits instead (sigmoid as four f16 ops) would drift
+/// from its results by several ulps.
+pub(crate) trait Compute: CpuElement + Float {
+    /// The wider type the arithmetic runs in.
+    type C: Float + CpuElement;
+    /// Widens exactly.
+    fn up(self) -> Self::C;
+    /// Rounds to nearest, ties to even.
+    fn down(c: Self::C) -> Self;
+    /// [`Compute::up`] over a run: half's slice conversion uses F16C eight lanes at a time, where
+    /// the per-element one checks the CPU on every call and does not vectorise.
+    fn up_slice(src: &[Self], dst: &mut [Self::C]);
+    /// [`Compute::down`] over a run.
+    fn down_slice(src: &[Self::C], dst: &mut [Self]);
+}
+macro_rules! compute_self {
+    ($t:ty) => {
+        impl Compute for $t {
+            type C = $t;
+            #[inline(always)]
+            fn up(self) -> $t {
+                self
+            }
+            #[inline(always)]
+            fn down(c: $t) -> $t {
+                c
+            }
+            fn up_slice(src: &[$t], dst: &mut [$t]) {
+                dst.copy_from_slice(src);
+            }
+            fn down_slice(src: &[$t], dst: &mut [$t]) {
+                dst.copy_from_slice(src);
+            }
+        }
+    };
+}
+compute_self!(f32);
+compute_self!(f64);
+macro_rules! compute_f32 {
+    ($t:ty) => {
+        impl Compute for $t {
+            type C = f32;
+            #[inline(always)]
+            fn up(self) -> f32 {
+                self.to_f32()
+            }
+            #[inline(always)]
+            fn down(c: f32) -> $t {
+                <$t>::from_f32(c)
+            }
+            fn up_slice(src: &[$t], dst: &mut [f32]) {
+                half::slice::HalfFloatSliceExt::convert_to_f32_slice(src, dst);
+            }
+            fn down_slice(src: &[f32], dst: &mut [$t]) {
+                half::slice::HalfFloatSliceExt::convert_from_f32_slice(dst, src);
+            }
+        }
+    };
+}
+compute_f32!(half::f16);
+compute_f32!(half::bf16);
+
+/// Widens a strided 16-bit buffer to a contiguous f32 one, runs `f` on it, and rounds `f`'s
+/// output back: for the kernels (sums, scans, matrix products) that must accumulate in f32 and
+/// round only the final values, as PyTorch does.
+pub(crate) fn via_f32<S: Compute<C = f32>>(x: &[S], l: &Layout, f: impl FnOnce(&[f32], &Layout) -> AResult<Vec<f32>>) -> AResult<Vec<S>> {
+    let wide = widen_f32(x, l)?;
+    let r = f(&wide, &Layout::contiguous(l.shape.clone()))?;
+    narrow_f32(&r)
+}
+
+/// Runs `f(src_run, dst_run)` over matching runs of two equal-length slices, in parallel for
+/// large ones.
+fn convert_runs<A: Sync, B: Send>(src: &[A], dst: &mut [B], f: impl Fn(&[A], &mut [B]) + Sync) {
+    let n = src.len();
+    let threads = rayon::current_num_threads();
+    if n >= PAR_THRESHOLD && threads > 1 {
+        let chunk = n.div_ceil(threads * 4).max(PAR_THRESHOLD / 4);
+        dst.par_chunks_mut(chunk).zip(src.par_chunks(chunk)).for_each(|(d, s)| f(s, d));
+    } else {
+        f(src, dst);
+    }
+}
+
+/// A strided 16-bit buffer widened to a contiguous f32 one (exact).
+pub(crate) fn widen_f32<S: Compute<C = f32>>(x: &[S], l: &Layout) -> AResult<Vec<f32>> {
+    match l.contiguous_offset() {
+        Some(o) => {
+            let x = &x[o..o + l.shape.elem_count()];
+            let mut v = pool::filled(x.len(), 0.0f32)?;
+            convert_runs(x, &mut v, S::up_slice);
+            Ok(v)
+        }
+        None => map1(x, l, S::up),
+    }
+}
+
+/// Rounds a contiguous f32 buffer to a 16-bit float type.
+pub(crate) fn narrow_f32<S: Compute<C = f32>>(r: &[f32]) -> AResult<Vec<S>> {
+    let mut v = pool::filled(r.len(), S::zero())?;
+    convert_runs(r, &mut v, S::down_slice);
+    Ok(v)
+}
 
 /// Runs `$body` with `$v` bound to the typed slice, for every dtype.
 macro_rules! any_dtype {
@@ -70,6 +180,8 @@ macro_rules! any_dtype {
             CpuStorage::F64($v) => $body,
             CpuStorage::I64($v) => $body,
             CpuStorage::U8($v) => $body,
+            CpuStorage::F16($v) => $body,
+            CpuStorage::BF16($v) => $body,
         }
     };
 }
@@ -236,48 +348,54 @@ fn sigmoid<T: Float>(v: T) -> T {
     }
 }
 
-fn unary_float<T: Float + CpuElement>(x: &[T], l: &Layout, op: UnaryOp) -> AResult<Vec<T>> {
+/// `f` applied in `S`'s compute type, rounded back once.
+#[inline(always)]
+fn map1_c<S: Compute<C = T>, T: Float>(x: &[S], l: &Layout, f: impl Fn(T) -> T + Sync) -> AResult<Vec<S>> {
+    map1(x, l, move |v| S::down(f(S::up(v))))
+}
+
+fn unary_float<S: Compute<C = T>, T: Float>(x: &[S], l: &Layout, op: UnaryOp) -> AResult<Vec<S>> {
     let zero = T::zero();
     let one = T::one();
     match op {
-        UnaryOp::Neg => map1(x, l, move |v| -v),
-        UnaryOp::Abs => map1(x, l, move |v| v.abs()),
-        UnaryOp::Exp => map1(x, l, move |v| v.exp()),
-        UnaryOp::Log => map1(x, l, move |v| v.ln()),
-        UnaryOp::Log1p => map1(x, l, move |v| v.ln_1p()),
-        UnaryOp::Sqrt => map1(x, l, move |v| v.sqrt()),
-        UnaryOp::Rsqrt => map1(x, l, move |v| one / v.sqrt()),
-        UnaryOp::Square => map1(x, l, move |v| v * v),
-        UnaryOp::Recip => map1(x, l, move |v| one / v),
-        UnaryOp::Sin => map1(x, l, move |v| v.sin()),
-        UnaryOp::Cos => map1(x, l, move |v| v.cos()),
-        UnaryOp::Tanh => map1(x, l, move |v| v.tanh()),
-        UnaryOp::Sigmoid => map1(x, l, sigmoid),
+        UnaryOp::Neg => map1_c(x, l, move |v| -v),
+        UnaryOp::Abs => map1_c(x, l, move |v| v.abs()),
+        UnaryOp::Exp => map1_c(x, l, move |v| v.exp()),
+        UnaryOp::Log => map1_c(x, l, move |v| v.ln()),
+        UnaryOp::Log1p => map1_c(x, l, move |v| v.ln_1p()),
+        UnaryOp::Sqrt => map1_c(x, l, move |v| v.sqrt()),
+        UnaryOp::Rsqrt => map1_c(x, l, move |v| one / v.sqrt()),
+        UnaryOp::Square => map1_c(x, l, move |v| v * v),
+        UnaryOp::Recip => map1_c(x, l, move |v| one / v),
+        UnaryOp::Sin => map1_c(x, l, move |v| v.sin()),
+        UnaryOp::Cos => map1_c(x, l, move |v| v.cos()),
+        UnaryOp::Tanh => map1_c(x, l, move |v| v.tanh()),
+        UnaryOp::Sigmoid => map1_c(x, l, sigmoid),
         // `v <= 0` is false for NaN, so NaN passes through as in PyTorch.
-        UnaryOp::Relu => map1(x, l, move |v| if v <= zero { zero } else { v }),
+        UnaryOp::Relu => map1_c(x, l, move |v| if v <= zero { zero } else { v }),
         UnaryOp::Softplus => {
             // PyTorch's default threshold: above 20, log1p(exp(x)) equals x in every float format.
             let th = T::from_f64(20.0);
-            map1(x, l, move |v| if v > th { v } else { v.exp().ln_1p() })
+            map1_c(x, l, move |v| if v > th { v } else { v.exp().ln_1p() })
         }
-        UnaryOp::Erf => map1(x, l, move |v| v.erf()),
-        UnaryOp::Expm1 => map1(x, l, move |v| v.exp_m1()),
-        UnaryOp::Log2 => map1(x, l, move |v| v.log2()),
-        UnaryOp::Log10 => map1(x, l, move |v| v.log10()),
-        UnaryOp::Tan => map1(x, l, move |v| v.tan()),
-        UnaryOp::Asin => map1(x, l, move |v| v.asin()),
-        UnaryOp::Acos => map1(x, l, move |v| v.acos()),
-        UnaryOp::Atan => map1(x, l, move |v| v.atan()),
-        UnaryOp::Sinh => map1(x, l, move |v| v.sinh()),
-        UnaryOp::Cosh => map1(x, l, move |v| v.cosh()),
-        UnaryOp::Asinh => map1(x, l, move |v| v.asinh()),
-        UnaryOp::Acosh => map1(x, l, move |v| v.acosh()),
-        UnaryOp::Atanh => map1(x, l, move |v| v.atanh()),
-        UnaryOp::Floor => map1(x, l, move |v| v.floor()),
-        UnaryOp::Ceil => map1(x, l, move |v| v.ceil()),
-        UnaryOp::Round => map1(x, l, move |v| v.round_ties_even()),
-        UnaryOp::Trunc => map1(x, l, move |v| v.trunc()),
-        UnaryOp::Sign => map1(x, l, move |v| {
+        UnaryOp::Erf => map1_c(x, l, move |v| v.erf()),
+        UnaryOp::Expm1 => map1_c(x, l, move |v| v.exp_m1()),
+        UnaryOp::Log2 => map1_c(x, l, move |v| v.log2()),
+        UnaryOp::Log10 => map1_c(x, l, move |v| v.log10()),
+        UnaryOp::Tan => map1_c(x, l, move |v| v.tan()),
+        UnaryOp::Asin => map1_c(x, l, move |v| v.asin()),
+        UnaryOp::Acos => map1_c(x, l, move |v| v.acos()),
+        UnaryOp::Atan => map1_c(x, l, move |v| v.atan()),
+        UnaryOp::Sinh => map1_c(x, l, move |v| v.sinh()),
+        UnaryOp::Cosh => map1_c(x, l, move |v| v.cosh()),
+        UnaryOp::Asinh => map1_c(x, l, move |v| v.asinh()),
+        UnaryOp::Acosh => map1_c(x, l, move |v| v.acosh()),
+        UnaryOp::Atanh => map1_c(x, l, move |v| v.atanh()),
+        UnaryOp::Floor => map1_c(x, l, move |v| v.floor()),
+        UnaryOp::Ceil => map1_c(x, l, move |v| v.ceil()),
+        UnaryOp::Round => map1_c(x, l, move |v| v.round_ties_even()),
+        UnaryOp::Trunc => map1_c(x, l, move |v| v.trunc()),
+        UnaryOp::Sign => map1_c(x, l, move |v| {
             if v > zero {
                 one
             } else if v < zero {
@@ -288,23 +406,23 @@ fn unary_float<T: Float + CpuElement>(x: &[T], l: &Layout, op: UnaryOp) -> AResu
         }),
         UnaryOp::Affine { mul, add } => {
             let (m, a) = (T::from_f64(mul), T::from_f64(add));
-            map1(x, l, move |v| v * m + a)
+            map1_c(x, l, move |v| v * m + a)
         }
         UnaryOp::PowScalar(e) => {
             if e == 2.0 {
-                map1(x, l, move |v| v * v)
+                map1_c(x, l, move |v| v * v)
             } else if e == 1.0 {
-                map1(x, l, move |v| v)
+                map1_c(x, l, move |v| v)
             } else if e == 0.5 {
-                map1(x, l, move |v| v.sqrt())
+                map1_c(x, l, move |v| v.sqrt())
             } else {
                 let e = T::from_f64(e);
-                map1(x, l, move |v| v.powf(e))
+                map1_c(x, l, move |v| v.powf(e))
             }
         }
         UnaryOp::Clamp { lo, hi } => {
             let (lo, hi) = (T::from_f64(lo), T::from_f64(hi));
-            map1(x, l, move |v| {
+            map1_c(x, l, move |v| {
                 if v < lo {
                     lo
                 } else if v > hi {
@@ -316,25 +434,38 @@ fn unary_float<T: Float + CpuElement>(x: &[T], l: &Layout, op: UnaryOp) -> AResu
         }
         UnaryOp::InRange { lo, hi } => {
             let (lo, hi) = (T::from_f64(lo), T::from_f64(hi));
-            map1(x, l, move |v| if v >= lo && v <= hi { one } else { zero })
+            map1_c(x, l, move |v| if v >= lo && v <= hi { one } else { zero })
         }
     }
 }
 
-fn binary_float<T: Float>(a: &[T], la: &Layout, b: &[T], lb: &Layout, out: &Shape, op: BinaryOp) -> AResult<Vec<T>> {
+/// `f` applied in `S`'s compute type to broadcast operands, rounded back once.
+#[inline(always)]
+fn map2_c<S: Compute<C = T>, T: Float>(
+    a: &[S],
+    la: &Layout,
+    b: &[S],
+    lb: &Layout,
+    out: &Shape,
+    f: impl Fn(T, T) -> T + Sync,
+) -> AResult<Vec<S>> {
+    map2(a, la, b, lb, out, move |x, y| S::down(f(S::up(x), S::up(y))))
+}
+
+fn binary_float<S: Compute<C = T>, T: Float>(a: &[S], la: &Layout, b: &[S], lb: &Layout, out: &Shape, op: BinaryOp) -> AResult<Vec<S>> {
     match op {
-        BinaryOp::Add => map2(a, la, b, lb, out, move |x, y| x + y),
+        BinaryOp::Add => map2_c(a, la, b, lb, out, move |x, y| x + y),
         BinaryOp::AddScaled(alpha) => {
             let alpha = T::from_f64(alpha);
-            map2(a, la, b, lb, out, move |x, y| x + y * alpha)
+            map2_c(a, la, b, lb, out, move |x, y| x + y * alpha)
         }
-        BinaryOp::Sub => map2(a, la, b, lb, out, move |x, y| x - y),
-        BinaryOp::Mul => map2(a, la, b, lb, out, move |x, y| x * y),
-        BinaryOp::Div => map2(a, la, b, lb, out, move |x, y| x / y),
-        BinaryOp::Pow => map2(a, la, b, lb, out, move |x, y| x.powf(y)),
-        BinaryOp::Maximum => map2(a, la, b, lb, out, move |x, y| x.max_val(y)),
-        BinaryOp::Minimum => map2(a, la, b, lb, out, move |x, y| x.min_val(y)),
-        BinaryOp::Atan2 => map2(a, la, b, lb, out, move |x, y| x.atan2(y)),
+        BinaryOp::Sub => map2_c(a, la, b, lb, out, move |x, y| x - y),
+        BinaryOp::Mul => map2_c(a, la, b, lb, out, move |x, y| x * y),
+        BinaryOp::Div => map2_c(a, la, b, lb, out, move |x, y| x / y),
+        BinaryOp::Pow => map2_c(a, la, b, lb, out, move |x, y| x.powf(y)),
+        BinaryOp::Maximum => map2_c(a, la, b, lb, out, move |x, y| x.max_val(y)),
+        BinaryOp::Minimum => map2_c(a, la, b, lb, out, move |x, y| x.min_val(y)),
+        BinaryOp::Atan2 => map2_c(a, la, b, lb, out, move |x, y| x.atan2(y)),
     }
 }
 
@@ -578,6 +709,8 @@ impl CpuStorage {
             CpuStorage::F64(_) => DType::F64,
             CpuStorage::I64(_) => DType::I64,
             CpuStorage::U8(_) => DType::U8,
+            CpuStorage::F16(_) => DType::F16,
+            CpuStorage::BF16(_) => DType::BF16,
         }
     }
     /// Number of elements in the buffer.
@@ -595,6 +728,8 @@ impl CpuStorage {
             DType::F64 => fill_slice(n, value).map(CpuStorage::F64),
             DType::I64 => fill_slice(n, value as i64).map(CpuStorage::I64),
             DType::U8 => fill_slice(n, value as u8).map(CpuStorage::U8),
+            DType::F16 => fill_slice(n, crate::dtype::f16_from_f64(value)).map(CpuStorage::F16),
+            DType::BF16 => fill_slice(n, crate::dtype::bf16_from_f64(value)).map(CpuStorage::BF16),
         };
         s.map_err(|e| e.at(op))
     }
@@ -612,13 +747,15 @@ impl CpuStorage {
             DType::F64 => fill(n, |v| v, start, step).map(CpuStorage::F64),
             DType::I64 => fill(n, |v| v as i64, start, step).map(CpuStorage::I64),
             DType::U8 => fill(n, |v| v as u8, start, step).map(CpuStorage::U8),
+            DType::F16 => fill(n, crate::dtype::f16_from_f64, start, step).map(CpuStorage::F16),
+            DType::BF16 => fill(n, crate::dtype::bf16_from_f64, start, step).map(CpuStorage::BF16),
         };
         s.map_err(|e| e.at("arange"))
     }
     fn float_only(&self, op: &'static str) -> Error {
         Error::DType {
             op,
-            expected: "f32 or f64",
+            expected: "a float dtype (f16, bf16, f32 or f64)",
             got: self.dtype(),
         }
     }
@@ -626,6 +763,8 @@ impl CpuStorage {
         let s = match self {
             CpuStorage::F32(v) => unary_float(v, l, op).map(CpuStorage::F32),
             CpuStorage::F64(v) => unary_float(v, l, op).map(CpuStorage::F64),
+            CpuStorage::F16(v) => unary_float(v, l, op).map(CpuStorage::F16),
+            CpuStorage::BF16(v) => unary_float(v, l, op).map(CpuStorage::BF16),
             CpuStorage::I64(v) => match op {
                 UnaryOp::Neg => map1(v, l, |x| x.wrapping_neg()).map(CpuStorage::I64),
                 UnaryOp::Abs => map1(v, l, |x| x.wrapping_abs()).map(CpuStorage::I64),
@@ -644,6 +783,12 @@ impl CpuStorage {
             (CpuStorage::F64(a), CpuStorage::F64(b)) => {
                 Ok(CpuStorage::F64(binary_float(a, l, b, rl, out, op).map_err(|e| e.at(op.name()))?))
             }
+            (CpuStorage::F16(a), CpuStorage::F16(b)) => {
+                Ok(CpuStorage::F16(binary_float(a, l, b, rl, out, op).map_err(|e| e.at(op.name()))?))
+            }
+            (CpuStorage::BF16(a), CpuStorage::BF16(b)) => {
+                Ok(CpuStorage::BF16(binary_float(a, l, b, rl, out, op).map_err(|e| e.at(op.name()))?))
+            }
             (CpuStorage::I64(a), CpuStorage::I64(b)) => Ok(CpuStorage::I64(binary_i64(a, l, b, rl, out, op)?)),
             (CpuStorage::U8(_), CpuStorage::U8(_)) => Err(self.float_only(op.name())),
             _ => Err(Error::DTypeMismatch {
@@ -659,6 +804,8 @@ impl CpuStorage {
             (CpuStorage::F64(a), CpuStorage::F64(b)) => cmp_kernel(a, l, b, rl, out, op),
             (CpuStorage::I64(a), CpuStorage::I64(b)) => cmp_kernel(a, l, b, rl, out, op),
             (CpuStorage::U8(a), CpuStorage::U8(b)) => cmp_kernel(a, l, b, rl, out, op),
+            (CpuStorage::F16(a), CpuStorage::F16(b)) => cmp_kernel(a, l, b, rl, out, op),
+            (CpuStorage::BF16(a), CpuStorage::BF16(b)) => cmp_kernel(a, l, b, rl, out, op),
             _ => {
                 return Err(Error::DTypeMismatch {
                     op: op.name(),
@@ -706,6 +853,8 @@ impl CpuStorage {
             (CpuStorage::F64(a), CpuStorage::F64(b)) => tern(mask, ml, a, al, b, bl, out).map(CpuStorage::F64),
             (CpuStorage::I64(a), CpuStorage::I64(b)) => tern(mask, ml, a, al, b, bl, out).map(CpuStorage::I64),
             (CpuStorage::U8(a), CpuStorage::U8(b)) => tern(mask, ml, a, al, b, bl, out).map(CpuStorage::U8),
+            (CpuStorage::F16(a), CpuStorage::F16(b)) => tern(mask, ml, a, al, b, bl, out).map(CpuStorage::F16),
+            (CpuStorage::BF16(a), CpuStorage::BF16(b)) => tern(mask, ml, a, al, b, bl, out).map(CpuStorage::BF16),
             _ => {
                 return Err(Error::DTypeMismatch {
                     op: "where_cond",
@@ -725,6 +874,9 @@ impl CpuStorage {
         let s = match self {
             CpuStorage::F32(v) => reduce_float(v, l, dims, op).map(CpuStorage::F32),
             CpuStorage::F64(v) => reduce_float(v, l, dims, op).map(CpuStorage::F64),
+            // Accumulated in f32 and rounded once per output, as PyTorch sums half tensors.
+            CpuStorage::F16(v) => via_f32(v, l, |w, wl| reduce_float(w, wl, dims, op)).map(CpuStorage::F16),
+            CpuStorage::BF16(v) => via_f32(v, l, |w, wl| reduce_float(w, wl, dims, op)).map(CpuStorage::BF16),
             CpuStorage::I64(v) => reduce_i64(v, l, dims, op).map(CpuStorage::I64),
             CpuStorage::U8(v) => {
                 // Masks are summed as counts, the common use (how many predictions were right).
@@ -772,6 +924,9 @@ impl CpuStorage {
         let s = match self {
             CpuStorage::F32(v) => k(v, l, dim).map(CpuStorage::F32),
             CpuStorage::F64(v) => k(v, l, dim).map(CpuStorage::F64),
+            // Running sums in f32, each output rounded, as PyTorch's cumsum on half tensors.
+            CpuStorage::F16(v) => via_f32(v, l, |w, wl| k(w, wl, dim)).map(CpuStorage::F16),
+            CpuStorage::BF16(v) => via_f32(v, l, |w, wl| k(w, wl, dim)).map(CpuStorage::BF16),
             _ => return Err(self.float_only("cumsum")),
         };
         s.map_err(|e| e.at("cumsum"))
@@ -783,6 +938,8 @@ impl CpuStorage {
             CpuStorage::F64(v) => map1(v, l, |x| x).map(CpuStorage::F64),
             CpuStorage::I64(v) => map1(v, l, |x| x).map(CpuStorage::I64),
             CpuStorage::U8(v) => map1(v, l, |x| x).map(CpuStorage::U8),
+            CpuStorage::F16(v) => map1(v, l, |x| x).map(CpuStorage::F16),
+            CpuStorage::BF16(v) => map1(v, l, |x| x).map(CpuStorage::BF16),
         };
         s.map_err(|e| e.at(op))
     }
@@ -793,6 +950,10 @@ impl CpuStorage {
                 DType::F64 => CpuStorage::F64(map1(v, l, |x| x.to_f64())?),
                 DType::I64 => CpuStorage::I64(map1(v, l, |x| x.to_f64() as i64)?),
                 DType::U8 => CpuStorage::U8(map1(v, l, |x| x.to_f64() as u8)?),
+                // Through f64 then f32: exact from every source but f64 and i64, and for those
+                // the double rounding PyTorch's casts do too (see `f16_from_f64`).
+                DType::F16 => CpuStorage::F16(map1(v, l, |x| crate::dtype::f16_from_f64(x.to_f64()))?),
+                DType::BF16 => CpuStorage::BF16(map1(v, l, |x| crate::dtype::bf16_from_f64(x.to_f64()))?),
             })
         }
         any_dtype!(self, v => conv(v, l, dtype)).map_err(|e| e.at("to_dtype"))
@@ -813,6 +974,8 @@ impl CpuStorage {
             CpuStorage::F64(v) => pad_t(v, l, pads, value, out).map(CpuStorage::F64),
             CpuStorage::I64(v) => pad_t(v, l, pads, value as i64, out).map(CpuStorage::I64),
             CpuStorage::U8(v) => pad_t(v, l, pads, value as u8, out).map(CpuStorage::U8),
+            CpuStorage::F16(v) => pad_t(v, l, pads, crate::dtype::f16_from_f64(value), out).map(CpuStorage::F16),
+            CpuStorage::BF16(v) => pad_t(v, l, pads, crate::dtype::bf16_from_f64(value), out).map(CpuStorage::BF16),
         };
         s.map_err(|e| e.at("pad"))
     }
@@ -837,6 +1000,8 @@ impl CpuStorage {
             CpuStorage::F64(_) => CpuStorage::F64(cat_t(parts, dim, out)?),
             CpuStorage::I64(_) => CpuStorage::I64(cat_t(parts, dim, out)?),
             CpuStorage::U8(_) => CpuStorage::U8(cat_t(parts, dim, out)?),
+            CpuStorage::F16(_) => CpuStorage::F16(cat_t(parts, dim, out)?),
+            CpuStorage::BF16(_) => CpuStorage::BF16(cat_t(parts, dim, out)?),
         })
     }
     pub(crate) fn all_finite(&self, l: &Layout) -> bool {
@@ -855,6 +1020,8 @@ impl CpuStorage {
         match self {
             CpuStorage::F32(v) => fin(v, l),
             CpuStorage::F64(v) => fin(v, l),
+            CpuStorage::F16(v) => fin(v, l),
+            CpuStorage::BF16(v) => fin(v, l),
             _ => true,
         }
     }
@@ -963,14 +1130,49 @@ impl CpuStorage {
             let r = adam_t(T::slice(p)?, T::slice(g)?, m, v, h);
             Some(r.map(|(a, b, c)| (T::wrap(a), T::wrap(b), T::wrap(c))))
         }
+        /// The update in f32 on widened copies, each result rounded once: the moments are stored
+        /// in the parameter's dtype, as they are for a PyTorch optimiser on half parameters.
+        fn narrow<S: Compute<C = f32>>(
+            p: &CpuStorage,
+            g: &CpuStorage,
+            m: Option<&CpuStorage>,
+            v: Option<&CpuStorage>,
+            h: &crate::AdamStep,
+        ) -> Option<AResult<(CpuStorage, CpuStorage, CpuStorage)>> {
+            let (p, g) = (S::slice(p)?, S::slice(g)?);
+            let m = match m {
+                Some(m) => Some(S::slice(m)?),
+                None => None,
+            };
+            let v = match v {
+                Some(v) => Some(S::slice(v)?),
+                None => None,
+            };
+            let widen = |x: &[S]| {
+                build(x.len(), |start, dst| {
+                    for (d, &e) in dst.iter_mut().zip(&x[start..]) {
+                        d.write(e.up());
+                    }
+                })
+            };
+            let run = || -> AResult<(CpuStorage, CpuStorage, CpuStorage)> {
+                let wm = m.map(widen).transpose()?;
+                let wv = v.map(widen).transpose()?;
+                let (a, b, c) = adam_t(&widen(p)?, &widen(g)?, wm.as_deref(), wv.as_deref(), h)?;
+                Ok((S::wrap(narrow_f32(&a)?), S::wrap(narrow_f32(&b)?), S::wrap(narrow_f32(&c)?)))
+            };
+            Some(run())
+        }
         let r = match p {
             CpuStorage::F32(_) => typed::<f32>(p, g, m, v, h),
             CpuStorage::F64(_) => typed::<f64>(p, g, m, v, h),
+            CpuStorage::F16(_) => narrow::<half::f16>(p, g, m, v, h),
+            CpuStorage::BF16(_) => narrow::<half::bf16>(p, g, m, v, h),
             _ => None,
         };
         r.ok_or(Error::DType {
             op: "adam_step",
-            expected: "f32 or f64 for every operand",
+            expected: "one float dtype for every operand",
             got: p.dtype(),
         })?
         .map_err(|e| e.at("adam_step"))
