@@ -15,6 +15,8 @@ use std::path::Path;
 
 fn st_dtype(d: DType) -> StDtype {
     match d {
+        DType::F16 => StDtype::F16,
+        DType::BF16 => StDtype::BF16,
         DType::F32 => StDtype::F32,
         DType::F64 => StDtype::F64,
         DType::I64 => StDtype::I64,
@@ -23,12 +25,7 @@ fn st_dtype(d: DType) -> StDtype {
 }
 
 fn tensor_bytes(t: &Tensor) -> Result<Vec<u8>> {
-    Ok(match t.dtype() {
-        DType::F32 => t.to_vec::<f32>()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        DType::F64 => t.to_vec::<f64>()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        DType::I64 => t.to_vec::<i64>()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        DType::U8 => t.to_vec::<u8>()?,
-    })
+    Ok(t.to_le_bytes()?)
 }
 
 /// Tensors with their names, in order.
@@ -78,25 +75,13 @@ pub fn save_safetensors(path: impl AsRef<Path>, tensors: &[(String, Tensor)], me
 fn decode(name: &str, path: &str, v: &TensorView<'_>) -> Result<Tensor> {
     let shape = v.shape().to_vec();
     let data = v.data();
+    // safetensors stores little-endian bytes, which is exactly what `from_le_bytes` reads.
     let t = match v.dtype() {
-        StDtype::F32 => Tensor::from_vec(
-            data.chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect::<Vec<f32>>(),
-            shape,
-        )?,
-        StDtype::F64 => Tensor::from_vec(
-            data.chunks_exact(8)
-                .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
-                .collect::<Vec<f64>>(),
-            shape,
-        )?,
-        StDtype::I64 => Tensor::from_vec(
-            data.chunks_exact(8)
-                .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
-                .collect::<Vec<i64>>(),
-            shape,
-        )?,
+        StDtype::F16 => Tensor::from_le_bytes(data, DType::F16, shape)?,
+        StDtype::BF16 => Tensor::from_le_bytes(data, DType::BF16, shape)?,
+        StDtype::F32 => Tensor::from_le_bytes(data, DType::F32, shape)?,
+        StDtype::F64 => Tensor::from_le_bytes(data, DType::F64, shape)?,
+        StDtype::I64 => Tensor::from_le_bytes(data, DType::I64, shape)?,
         StDtype::I32 => Tensor::from_vec(
             data.chunks_exact(4)
                 .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64)

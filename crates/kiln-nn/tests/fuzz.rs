@@ -59,6 +59,14 @@ fn checkpoint() -> Vec<u8> {
         t(Tensor::from_vec(vec![-5i64, 70000, 3], [3, 1]).unwrap(), "steps"),
         t(Tensor::from_vec(vec![0u8, 255], [1, 2]).unwrap(), "mask"),
         t(Tensor::zeros([0, 4], DType::F32).unwrap(), "empty"),
+        t(
+            Tensor::from_vec(vec![1.5f32, -2.0], [2]).unwrap().to_dtype(DType::F16).unwrap(),
+            "half",
+        ),
+        t(
+            Tensor::from_vec(vec![0.25f32], [1, 1]).unwrap().to_dtype(DType::BF16).unwrap(),
+            "brain",
+        ),
     ];
     let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
     to_safetensors_bytes(&tensors, Some(meta)).unwrap()
@@ -77,7 +85,7 @@ fn check_safetensors(bytes: &[u8]) -> Result<(), TestCaseError> {
         Err(e) => {
             let m = e.to_string();
             prop_assert!(
-                m.starts_with("load_safetensors: m.safetensors: ") || m.starts_with("from_vec: "),
+                m.starts_with("load_safetensors: m.safetensors: ") || m.starts_with("from_vec: ") || m.starts_with("from_le_bytes: "),
                 "{}",
                 m
             );

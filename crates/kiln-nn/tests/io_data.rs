@@ -306,3 +306,54 @@ fn idx_gzip_bombs_are_bounded_by_the_header() {
     assert!(err.contains("inflates to more than 18 bytes"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Half-precision checkpoints: the bytes on disk are IEEE binary16 / bfloat16 bit patterns, read
+/// and written without passing through another dtype.
+#[test]
+fn half_precision_safetensors_round_trip_bit_exact() {
+    // Known encodings: 1, -2, 0.5, 65504 (f16 max) and 0.1 rounded to nearest.
+    let f16_bits: [u16; 5] = [0x3C00, 0xC000, 0x3800, 0x7BFF, 0x2E66];
+    let f16_vals = [1.0, -2.0, 0.5, 65504.0, 0.0999755859375];
+    let bf16_bits: [u16; 5] = [0x3F80, 0xC000, 0x3F00, 0x4049, 0x3DCD];
+    let bf16_vals = [1.0, -2.0, 0.5, 3.140625, 0.10009765625];
+    let le = |b: &[u16]| b.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let (hb, bb) = (le(&f16_bits), le(&bf16_bits));
+    // A file written by the safetensors crate itself, not by kiln.
+    let views = vec![
+        (
+            "h".to_string(),
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F16, vec![5], &hb).unwrap(),
+        ),
+        (
+            "b".to_string(),
+            safetensors::tensor::TensorView::new(safetensors::Dtype::BF16, vec![1, 5], &bb).unwrap(),
+        ),
+    ];
+    let bytes = safetensors::serialize(views, None).unwrap();
+    let (loaded, _) = from_safetensors_bytes(&bytes, "half.safetensors").unwrap();
+    let get = |n: &str| loaded.iter().find(|(k, _)| k == n).unwrap().1.clone();
+    let (h, b) = (get("h"), get("b"));
+    assert_eq!((h.dtype(), h.dims().to_vec()), (DType::F16, vec![5]));
+    assert_eq!((b.dtype(), b.dims().to_vec()), (DType::BF16, vec![1, 5]));
+    assert_eq!(h.to_dtype(DType::F64).unwrap().to_vec_f64().unwrap(), f16_vals);
+    assert_eq!(b.to_dtype(DType::F64).unwrap().to_vec_f64().unwrap(), bf16_vals);
+
+    // Converting f32 values gives the same bits, and saving writes them unchanged.
+    let from_f32 = |v: &[f64], d: DType| {
+        Tensor::from_vec(v.iter().map(|&x| x as f32).collect::<Vec<f32>>(), [v.len()])
+            .unwrap()
+            .to_dtype(d)
+            .unwrap()
+    };
+    let h2 = from_f32(&[1.0, -2.0, 0.5, 65504.0, 0.1], DType::F16);
+    let b2 = from_f32(&[1.0, -2.0, 0.5, 3.140625, 0.1], DType::BF16);
+    let d = tmpdir("half");
+    let p = d.join("half.safetensors");
+    save_safetensors(&p, &[("h".to_string(), h2), ("b".to_string(), b2)], None).unwrap();
+    let raw = std::fs::read(&p).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&raw).unwrap();
+    let h = st.tensor("h").unwrap();
+    assert_eq!((h.dtype(), h.data()), (safetensors::Dtype::F16, &hb[..]));
+    let b = st.tensor("b").unwrap();
+    assert_eq!((b.dtype(), b.data()), (safetensors::Dtype::BF16, &bb[..]));
+}
