@@ -37,7 +37,7 @@ enum Commands {
     Eval(commands::eval::EvalArgs),
     /// Draw a circuit (AIGER, BLIF, grammar or JSON) as SVG or Graphviz DOT: inputs left, outputs right, gates by level.
     Show(commands::show::ShowArgs),
-    /// Write the self-contained HTML report of a run saved with `kiln learn TABLE --json`.
+    /// Write the self-contained HTML report of a run saved with `kiln learn FILE --json` (truth table or samples).
     Report(commands::report::ReportArgs),
     /// Benchmark gradient search against discrete search on the built-in tables.
     #[command(name = "bench-pbe")]

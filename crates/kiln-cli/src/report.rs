@@ -15,6 +15,8 @@ use kiln_logic::{grammar, Table};
 use kiln_pbe::learn::LearnResult;
 use serde::{Deserialize, Serialize};
 
+pub mod samples;
+
 /// Failing rows shown in a verification matrix, at most.
 pub const MAX_FAILING_ROWS: usize = 200;
 /// Tables of up to this many rows are shown whole; larger ones show a sample of passing rows.
@@ -29,6 +31,9 @@ pub const MAX_DEAD_GATE_ROWS: usize = 6;
 pub const MAX_RESTART_ROWS: usize = 60;
 /// Points of the loss curve kept in a report.
 pub const MAX_CURVE_POINTS: usize = 400;
+/// Tables of more rows than this may break across printed pages (between rows); shorter ones
+/// are kept on one page.
+pub const LONG_TABLE_ROWS: usize = 24;
 
 /// Everything a learn report shows, serialisable so `kiln learn --json` can carry it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -69,8 +74,13 @@ pub struct RunReport {
     pub accuracy: Vec<(usize, f64)>,
     /// Every restart.
     pub restart_log: Vec<RestartRow>,
-    /// Gate distributions of the chosen restart (small circuit-space networks).
+    /// Gate distributions of the chosen restart (circuit-space networks of at most
+    /// [`kiln_pbe::learn::MAX_HISTORY_GATES`] gates).
     pub gates: Option<GateHistoryData>,
+    /// Gates of the chosen restart's network (circuit space), so a report without gate
+    /// distributions can say why; absent from JSON written before it existed.
+    #[serde(default)]
+    pub network_gates: Option<usize>,
     /// Gate count after each step of the pipeline (fired, repaired, shrunk, optimised...).
     pub stages: Vec<Stage>,
     /// Fired units, one line each (unit and mlp spaces).
@@ -315,10 +325,37 @@ impl RunReport {
                 fired: h.fired.clone(),
                 live: h.live.clone(),
             }),
+            network_gates: match space {
+                kiln_pbe::Space::Circuit => r
+                    .restart_log
+                    .iter()
+                    .find(|s| s.index == r.chosen_restart)
+                    .map(|s| s.width * s.depth.saturating_sub(1) + table.num_outputs()),
+                _ => None,
+            },
             stages,
             units,
             notes,
         }
+    }
+
+    /// Why a run has no gate distributions, for the section that would show them.
+    fn missing_gates_text(&self) -> String {
+        if self.space != "circuit" {
+            return format!(
+                "The {} space learns threshold units, not gates that each choose among the 16 two-input functions, so there are no gate distributions to show; the fired units are listed with the circuit above.",
+                esc(&self.space)
+            );
+        }
+        let limit = kiln_pbe::learn::MAX_HISTORY_GATES;
+        let size = match self.network_gates {
+            Some(n) if n > limit => format!("restart {}'s network had {n} gates", self.chosen_restart + 1),
+            Some(n) => format!("restart {}'s network had {n} gates but recorded none", self.chosen_restart + 1),
+            None => "this run's network was larger".into(),
+        };
+        format!(
+            "Not recorded for this run. The learner keeps each gate's distribution only for gate networks of at most {limit} gates, since snapshots of larger ones slow training and swell the report; {size}. Learn with a smaller --width or --depth to see how the gates chose their functions."
+        )
     }
 
     /// The final program, parsed back.
@@ -398,11 +435,12 @@ impl RunReport {
         page.raw("</div>\n");
         page.end_section();
 
-        if let Some(g) = &self.gates {
-            page.section("gates", "How the gates chose their functions");
-            page.raw(&gate_table(g));
-            page.end_section();
+        page.section("gates", "How the gates chose their functions");
+        match &self.gates {
+            Some(g) => page.raw(&gate_table(g)),
+            None => page.raw(&format!("<p class=\"note missing\">{}</p>\n", self.missing_gates_text())),
         }
+        page.end_section();
 
         page.section("restarts", "Restarts and pipeline");
         page.raw(&restart_table(&self.restart_log, self.chosen_restart + 1));
@@ -462,18 +500,38 @@ svg.bars .p{fill:#9db3cf}
 svg.bars .f{fill:#c05621}
 svg.bars .base{stroke:#bbb;stroke-width:1}
 svg.stage .bar{fill:#9db3cf}
+svg.candidates .train{fill:#9db3cf}
+svg.candidates .valid{fill:var(--accent)}
+svg.candidates .ands{fill:#c9a46a}
+svg.candidates .budget{stroke:var(--bad);stroke-width:1.2;stroke-dasharray:4 3}
+svg.candidates .val{font-size:10px;fill:#444}
+.confusions{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}
+table.confusion caption{font-size:.85rem;font-weight:600;text-align:left;padding-bottom:3px}
+table.confusion td.cm{min-width:92px;padding:6px 10px;line-height:1.2}
 .legend{font-size:.8rem;color:var(--muted);columns:4;margin:6px 0 10px;padding-left:18px}
 @media (max-width:820px){.grid2{grid-template-columns:1fr} main{padding:16px}}
 @media print{
-body{font-size:10pt}
+body{font-size:9.5pt}
 main{max-width:none;padding:0}
 nav{display:none}
-h2{break-after:avoid;page-break-after:avoid}
+h2{margin-top:18px;break-after:avoid;page-break-after:avoid}
 h3{break-after:avoid;page-break-after:avoid}
-.figure,table,pre,.grid2>*{break-inside:avoid;page-break-inside:avoid}
+h2+p,h3+p{break-after:avoid;page-break-after:avoid}
+#candidates,#confusion{break-inside:avoid;page-break-inside:avoid}
+section:first-of-type h2{margin-top:8px}
+.figure,pre,.grid2>*,.kv,.confusions,table.stages{break-inside:avoid;page-break-inside:avoid}
 .figure{overflow:visible;border:none;padding:0}
-pre{white-space:pre-wrap;overflow:visible}
-tr.fail td,tr.fail td.bad,tr.chosen td,th,.badge{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+.figure svg{max-height:235mm}
+.figure.rows{break-inside:auto;page-break-inside:auto}
+tr{break-inside:avoid;page-break-inside:avoid}
+thead{display:table-header-group}
+table{font-size:8pt;max-width:100%}
+th,td{padding:2px 5px}
+svg.bars{width:72px;height:21px}
+pre{white-space:pre-wrap;word-break:break-all;overflow:visible;font-size:7.5pt}
+.grid2{grid-template-columns:1fr 1fr;gap:8px}
+.legend{columns:4}
+tr.fail td,tr.fail td.bad,tr.chosen td,th,td.cm,.badge,.note,svg{-webkit-print-color-adjust:exact;print-color-adjust:exact}
 }
 @page{margin:14mm}
 ";
@@ -602,7 +660,13 @@ pub fn verification_matrix(inputs: &[String], outputs: &[String], c: &CheckSampl
         c.rows
     );
     let wide = inputs.len() > 12;
-    s.push_str("<div class=\"figure\">\n<table class=\"verify\">\n<thead><tr><th rowspan=\"2\">row</th>");
+    // A short matrix prints whole; a long one may break between rows, its header repeated.
+    s.push_str(if c.shown.len() > LONG_TABLE_ROWS {
+        "<div class=\"figure rows\">"
+    } else {
+        "<div class=\"figure\">"
+    });
+    s.push_str("\n<table class=\"verify\">\n<thead><tr><th rowspan=\"2\">row</th>");
     if wide {
         let _ = write!(
             s,
@@ -868,7 +932,12 @@ pub fn gate_table(g: &GateHistoryData) -> String {
         g.fired_step,
         if order.len() < total { format!(", and {} gates that drive nothing are left out", total - order.len()) } else { String::new() }
     );
-    s.push_str("<div class=\"figure\">\n<table class=\"gates\">\n<thead><tr><th>gate</th>");
+    s.push_str(if order.len() > LONG_TABLE_ROWS / 2 {
+        "<div class=\"figure rows\">"
+    } else {
+        "<div class=\"figure\">"
+    });
+    s.push_str("\n<table class=\"gates\">\n<thead><tr><th>gate</th>");
     for st in &g.steps {
         let _ = write!(s, "<th>step {st}</th>");
     }

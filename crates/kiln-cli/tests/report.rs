@@ -220,6 +220,13 @@ fn failing_rows_are_highlighted_on_an_inexact_run() {
         assert!(!r.descendants().any(|n| has_class(&n, "bad")));
     }
     assert!(html.contains("fires to"), "the fired units are listed");
+    // Units have no gate distributions, and the page says so where they would be.
+    let gates = section(&parsed, "gates");
+    let note = gates
+        .descendants()
+        .find(|n| n.has_tag_name("p") && has_class(n, "missing"))
+        .expect("a note where the gate table would be");
+    assert!(note.text().unwrap().contains("unit space learns threshold units"));
 }
 
 #[test]
@@ -273,14 +280,243 @@ fn kiln_report_renders_the_json_of_a_run_as_the_same_page() {
     assert!(text(&out.stderr).contains("kiln learn TABLE --json"));
 }
 
+/// A PLA of `rows` samples of the 12-input function y = (x1 AND x2) OR (x3 XOR x6), drawn with
+/// a seeded generator, every `flip`-th label flipped (0: none) so a confusion matrix has errors
+/// to show; returns the text and how many rows have y = 1.
+fn samples_pla(rows: usize, seed: u64, flip: usize) -> (String, usize) {
+    let names: Vec<String> = (1..=12).map(|i| format!("x{i}")).collect();
+    let mut s = format!(".i 12\n.o 1\n.ilb {}\n.ob y\n.p {rows}\n.type fr\n", names.join(" "));
+    let mut state = seed;
+    let mut ones = 0;
+    for r in 0..rows {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let bits = (state >> 30) as u32 & 0xfff;
+        let bit = |i: u32| bits >> i & 1 == 1;
+        let mut y = (bit(0) && bit(1)) || (bit(2) ^ bit(5));
+        if flip > 0 && r % flip == flip - 1 {
+            y = !y;
+        }
+        ones += usize::from(y);
+        let cells: String = (0..12).map(|i| if bit(i) { '1' } else { '0' }).collect();
+        s.push_str(&format!("{cells} {}\n", u8::from(y)));
+    }
+    s.push_str(".e\n");
+    (s, ones)
+}
+
+/// Writes a 400-row training and a 200-row validation PLA (5% of its labels flipped) under
+/// `dir`; returns their paths and the validation file's count of ones.
+fn samples_files(dir: &Path) -> (PathBuf, PathBuf, usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let (train, _) = samples_pla(400, 7, 0);
+    let (valid, ones) = samples_pla(200, 99, 20);
+    let (t, v) = (dir.join("train.pla"), dir.join("valid.pla"));
+    std::fs::write(&t, train).unwrap();
+    std::fs::write(&v, valid).unwrap();
+    (t, v, ones)
+}
+
+/// Runs samples-mode `kiln learn` on the files of [`samples_files`] with `--json --report`.
+fn samples_report(sub: &str) -> (serde_json::Value, String, PathBuf, usize) {
+    let dir = artifacts().join(sub);
+    let _ = std::fs::remove_dir_all(&dir);
+    let (train, valid, ones) = samples_files(&dir);
+    let (doc, html, path, code) = learn_report(
+        &[
+            train.to_str().unwrap(),
+            "--valid",
+            valid.to_str().unwrap(),
+            "--timeout",
+            "6",
+            "--seed",
+            "0",
+        ],
+        &format!("{sub}/report.html"),
+    );
+    assert_eq!(code, 0);
+    (doc, html, path, ones)
+}
+
+fn cell_texts(row: roxmltree::Node) -> Vec<String> {
+    row.children()
+        .filter(|n| n.is_element())
+        .map(|n| n.descendants().filter(|d| d.is_text()).filter_map(|d| d.text()).collect::<String>())
+        .collect()
+}
+
 #[test]
-fn samples_mode_refuses_report_clearly() {
-    let dir = artifacts();
-    let pla = dir.join("tiny.pla");
-    std::fs::write(&pla, ".i 2\n.o 1\n.p 2\n01 1\n10 1\n.e\n").unwrap();
-    let out = kiln(&["learn", pla.to_str().unwrap(), "--report", dir.join("tiny.html").to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("--report"));
+fn samples_report_shows_candidates_circuit_confusion_and_training() {
+    let (doc, html, _, ones) = samples_report("samples");
+    assert_self_contained(&html);
+    let parsed = parse(&html);
+    for id in ["summary", "candidates", "circuit", "confusion", "training"] {
+        section(&parsed, id);
+    }
+    let report = &doc["report"];
+    assert_eq!(report["kind"], "samples");
+
+    // The summary names the sample files' shapes and the kept circuit's scores.
+    let summary: BTreeMap<String, String> = section(&parsed, "summary")
+        .descendants()
+        .filter(|n| n.has_tag_name("tr"))
+        .map(|r| {
+            let c = cell_texts(r);
+            (c[0].clone(), c[1].clone())
+        })
+        .collect();
+    let names: Vec<String> = (1..=12).map(|i| format!("x{i}")).collect();
+    assert_eq!(summary["inputs"], format!("12 ({})", names.join(", ")));
+    assert!(summary["training samples"].starts_with("400 rows from "));
+    assert!(summary["validation samples"].starts_with("200 rows from "));
+    assert_eq!(summary["validation outputs"], format!("y: {ones} ones"));
+    let pct = |v: &serde_json::Value| format!("{:.2}%", 100.0 * v.as_f64().unwrap());
+    assert_eq!(summary["training accuracy"], pct(&doc["train_accuracy"]));
+    assert_eq!(summary["validation accuracy"], pct(&doc["valid_accuracy"]));
+    assert_eq!(
+        summary["method"],
+        format!("{} ({})", doc["method"].as_str().unwrap(), doc["detail"].as_str().unwrap())
+    );
+
+    // One table row and one group of bars per candidate, agreeing with the JSON; the winner marked.
+    let cands = doc["candidates"].as_array().unwrap();
+    assert!(cands.len() >= 2, "several paths compete: {cands:?}");
+    let part = section(&parsed, "candidates");
+    let rows: Vec<_> = part
+        .descendants()
+        .filter(|n| n.has_tag_name("tr") && n.attribute("data-method").is_some())
+        .collect();
+    assert_eq!(rows.len(), cands.len());
+    let chosen: Vec<_> = rows.iter().filter(|r| has_class(r, "chosen")).collect();
+    assert_eq!(chosen.len(), 1);
+    assert_eq!(chosen[0].attribute("data-method"), doc["method"].as_str());
+    let chart = part
+        .descendants()
+        .find(|n| n.has_tag_name("svg") && has_class(n, "candidates"))
+        .expect("a bar chart of the candidates");
+    assert_eq!(chart.attribute("data-candidates"), Some(cands.len().to_string().as_str()));
+    for (c, row) in cands.iter().zip(&rows) {
+        let m = c["method"].as_str().unwrap();
+        assert_eq!(row.attribute("data-method"), Some(m));
+        let cells = cell_texts(*row);
+        assert_eq!(cells[2], pct(&c["train_accuracy"]));
+        assert_eq!(cells[3], pct(&c["valid_accuracy"]));
+        assert_eq!(cells[4], c["and_nodes"].to_string());
+        let group = chart
+            .descendants()
+            .find(|n| n.has_tag_name("g") && n.attribute("data-method") == Some(m))
+            .unwrap_or_else(|| panic!("no bars for {m}"));
+        let value = |class: &str| -> f64 {
+            group
+                .descendants()
+                .find(|n| n.has_tag_name("rect") && has_class(n, class))
+                .unwrap_or_else(|| panic!("no {class} bar for {m}"))
+                .attribute("data-value")
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        assert_eq!(value("train"), c["train_accuracy"].as_f64().unwrap());
+        assert_eq!(value("valid"), c["valid_accuracy"].as_f64().unwrap());
+        assert_eq!(value("ands"), c["and_nodes"].as_f64().unwrap());
+    }
+
+    // The diagram is the kept circuit, wire for wire when drawn gate by gate.
+    let circuit = section(&parsed, "circuit");
+    let svg = circuit
+        .descendants()
+        .find(|n| n.has_tag_name("svg") && has_class(n, "kiln-circuit"))
+        .expect("an inline SVG diagram");
+    assert_eq!(svg.attribute("data-gates"), Some(doc["gates"].to_string().as_str()));
+    if svg.attribute("data-view") == Some("detailed") {
+        assert_eq!(drawn_wires(circuit), program_wires(&doc));
+    }
+
+    // The confusion matrix adds up to the validation file: its ones are the expected-1 row, and
+    // the diagonal is the validation accuracy the learner reported.
+    let tables: Vec<_> = section(&parsed, "confusion")
+        .descendants()
+        .filter(|n| n.has_tag_name("table") && has_class(n, "confusion"))
+        .collect();
+    assert_eq!(tables.len(), 1, "one output, one matrix");
+    assert_eq!(tables[0].attribute("data-output"), Some("y"));
+    let counts: Vec<u64> = tables[0]
+        .descendants()
+        .filter(|n| n.has_tag_name("td") && has_class(n, "cm"))
+        .map(|n| n.attribute("data-count").unwrap().parse().unwrap())
+        .collect();
+    let [tn, fp, fn_, tp] = counts[..] else {
+        panic!("a 2x2 matrix: {counts:?}")
+    };
+    assert_eq!(tn + fp + fn_ + tp, 200);
+    assert_eq!((fn_ + tp) as usize, ones);
+    let acc = (tp + tn) as f64 / 200.0;
+    assert!((acc - doc["valid_accuracy"].as_f64().unwrap()).abs() < 1e-12);
+    assert!(fp + fn_ > 0, "the flipped labels are errors no circuit of the function avoids");
+
+    // The gate network's loss, one point per epoch, and the best validation accuracy so far.
+    let epochs = report["epochs"].as_u64().unwrap() as usize;
+    assert!(epochs > 0, "the gate network trained");
+    assert_eq!(report["network_loss"].as_array().unwrap().len(), epochs);
+    let charts: Vec<_> = section(&parsed, "training")
+        .descendants()
+        .filter(|n| n.has_tag_name("svg") && has_class(n, "chart"))
+        .collect();
+    assert_eq!(charts.len(), 2);
+    assert_eq!(charts[0].attribute("data-points"), Some(epochs.to_string().as_str()));
+    assert_eq!(charts[1].attribute("data-points"), Some(epochs.to_string().as_str()));
+    let best: Vec<f64> = report["best_valid"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[1].as_f64().unwrap())
+        .collect();
+    assert!(best.windows(2).all(|w| w[0] <= w[1]), "a best-so-far never falls");
+    assert!(best.last().unwrap() <= &doc["valid_accuracy"].as_f64().unwrap());
+}
+
+#[test]
+fn kiln_report_renders_a_samples_run_json_as_the_same_page() {
+    let (doc, html, path, _) = samples_report("samples-json");
+    let run = path.with_file_name("run.json");
+    std::fs::write(&run, doc.to_string()).unwrap();
+    let out_path = path.with_file_name("from-json.html");
+    let out = kiln(&["report", run.to_str().unwrap(), "-o", out_path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&out_path).unwrap(), html);
+    assert_eq!(doc["report_path"], path.to_str().unwrap());
+}
+
+#[test]
+fn a_run_without_gate_distributions_says_why() {
+    // 256 gates wide and two layers deep: 257 gates, past what the learner snapshots.
+    let (doc, html, _, _) = learn_report(
+        &[
+            "examples/tables/xor.csv",
+            "--width",
+            "256",
+            "--depth",
+            "2",
+            "--restarts",
+            "1",
+            "--steps",
+            "30",
+            "--seed",
+            "0",
+        ],
+        "xor_wide.html",
+    );
+    assert!(doc["report"]["gates"].is_null());
+    assert_eq!(doc["report"]["network_gates"], 257);
+    let parsed = parse(&html);
+    let gates = section(&parsed, "gates");
+    assert!(!gates.descendants().any(|n| n.has_tag_name("table")));
+    let note = gates
+        .descendants()
+        .find(|n| n.has_tag_name("p") && has_class(n, "missing"))
+        .expect("a note where the gate table would be");
+    let words = note.text().unwrap();
+    assert!(words.contains("at most 200 gates"), "{words}");
+    assert!(words.contains("network had 257 gates"), "{words}");
 }
 
 fn demo_report(sub: &str) -> (PathBuf, String) {
@@ -464,4 +700,79 @@ fn a_browser_renders_the_demo_report_and_a_50_gate_diagram() {
         colours > 4 && ink > 0.005,
         "the screenshot looks blank: {colours} colours, {ink:.4} ink"
     );
+}
+
+/// Prints `page` to `pdf` with headless Chromium's print path (the print stylesheet applies).
+fn print_to_pdf(chrome: &Path, page: &Path, pdf: &Path) -> Vec<u8> {
+    let _ = std::fs::remove_file(pdf);
+    let profile = artifacts().join(format!("chromium-pdf-profile-{}", std::process::id()));
+    let out = Command::new(chrome)
+        .args([
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--no-pdf-header-footer",
+            &format!("--user-data-dir={}", profile.display()),
+            &format!("--print-to-pdf={}", pdf.display()),
+            &format!("file://{}", page.canonicalize().unwrap().display()),
+        ])
+        .output()
+        .expect("chromium runs");
+    let _ = std::fs::remove_dir_all(&profile);
+    assert!(
+        pdf.exists(),
+        "chromium wrote no PDF: {}",
+        text(&out.stderr).lines().rev().take(20).collect::<Vec<_>>().join("\n")
+    );
+    std::fs::read(pdf).unwrap()
+}
+
+/// Page objects of a PDF: `/Type /Page` dictionaries, not the `/Type /Pages` tree nodes.
+fn pdf_pages(pdf: &[u8]) -> usize {
+    let s = String::from_utf8_lossy(pdf);
+    let mut n = 0;
+    for (i, _) in s.match_indices("/Type") {
+        let rest = s[i + 5..].trim_start();
+        if let Some(after) = rest.strip_prefix("/Page") {
+            if !after.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+/// Checks a printed report is a PDF of `pages` pages holding drawn content, not blank sheets.
+fn assert_printed(pdf: &[u8], pages: std::ops::RangeInclusive<usize>, what: &str) {
+    assert!(pdf.starts_with(b"%PDF-"), "{what}: not a PDF");
+    let tail = String::from_utf8_lossy(&pdf[pdf.len().saturating_sub(64)..]).to_string();
+    assert!(tail.trim_end().ends_with("%%EOF"), "{what}: the PDF is cut short");
+    let n = pdf_pages(pdf);
+    assert!(pages.contains(&n), "{what}: {n} pages, expected {pages:?}");
+    // A page of text and vector drawings with its fonts runs to kilobytes; blank pages to
+    // a few hundred bytes each.
+    assert!(pdf.len() > 8_000 * n, "{what}: {} bytes for {n} pages looks blank", pdf.len());
+    let s = String::from_utf8_lossy(pdf);
+    assert!(s.contains("/Font"), "{what}: no fonts, so no text was printed");
+}
+
+#[test]
+fn reports_print_to_pdf() {
+    let Some(chrome) = chromium() else {
+        assert!(
+            std::env::var("KILN_REQUIRE_CHROMIUM").as_deref() != Ok("1"),
+            "KILN_REQUIRE_CHROMIUM=1 but no chromium in PATH (scripts/test installs Debian's chromium)"
+        );
+        eprintln!("skipping: no chromium in PATH");
+        return;
+    };
+    let dir = artifacts();
+    let (page, _) = demo_report("demo-pdf");
+    let pdf = print_to_pdf(&chrome, &page, &dir.join("demo-report.pdf"));
+    assert_printed(&pdf, 3..=40, "demo report");
+
+    let (_, _, page, _) = samples_report("samples-pdf");
+    let pdf = print_to_pdf(&chrome, &page, &dir.join("samples-report.pdf"));
+    assert_printed(&pdf, 1..=12, "samples report");
 }

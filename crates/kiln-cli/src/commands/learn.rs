@@ -153,7 +153,7 @@ pub struct LearnArgs {
     /// Write the loss curve of the chosen restart as SVG to this path [default: no plot].
     #[arg(long, value_name = "PATH")]
     pub plot: Option<PathBuf>,
-    /// Write a self-contained HTML report (table, circuit diagram and program, verification matrix, training curves, gate choices, restarts) to this path; missing folders are created [default: no report].
+    /// Write a self-contained HTML report to this path: on a truth table the table, circuit diagram and program, verification matrix, training curves, gate choices and restarts; on samples the sample summary, every candidate's accuracy and AND nodes, the circuit, a confusion matrix and the gate network's training. Missing folders are created [default: no report].
     #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,
 }
@@ -442,9 +442,6 @@ pub fn run(args: &LearnArgs) -> Result<u8, String> {
         }
     }
     if samples_mode(args)? {
-        if args.report.is_some() {
-            return Err("--report: HTML reports cover truth tables; samples mode (PLA, wide CSV, --valid) has none yet".into());
-        }
         let timeout = args.timeout.unwrap_or(super::learn_samples::DEFAULT_TIMEOUT);
         return super::learn_samples::run(args, timeout);
     }

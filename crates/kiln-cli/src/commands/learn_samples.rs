@@ -10,6 +10,7 @@ use kiln_pbe::json::ResultJson;
 
 use super::learn::{EmitArg, LearnArgs};
 use super::progress::Bar;
+use crate::report::samples::{SamplesReport, Trace};
 
 /// Default time budget of samples mode, seconds (the IWLS contest's per-function figure).
 pub const DEFAULT_TIMEOUT: f64 = 60.0;
@@ -42,15 +43,29 @@ pub fn learn_with_bar(
     quiet: bool,
     label: &str,
 ) -> Result<SampleLearnResult, String> {
+    learn_traced(train, valid, opts, quiet, label).map(|(r, _)| r)
+}
+
+/// [`learn_with_bar`], also returning what the learner reported on the way: the result keeps
+/// only each path's best circuit, and a report wants the gate network's curve.
+pub fn learn_traced(
+    train: &SampleSet,
+    valid: Option<&SampleSet>,
+    opts: &SampleLearnOptions,
+    quiet: bool,
+    label: &str,
+) -> Result<(SampleLearnResult, Trace), String> {
     let budget_ms = opts.timeout.as_millis().min(u128::from(u64::MAX)) as u64;
     let mut bar = Bar::new(budget_ms.max(1), quiet);
+    let mut trace = Trace::default();
     let r = learn_samples(train, valid, opts, |p: &SampleProgress| {
+        trace.record(p);
         bar.update(p.elapsed.as_millis().min(u128::from(budget_ms)) as u64, || {
             format!("{label}{} step {} best valid {:.2}%", p.method.name(), p.step, p.best_valid * 100.0)
         })
     });
     bar.finish();
-    r.map_err(|e| e.to_string())
+    r.map(|r| (r, trace)).map_err(|e| e.to_string())
 }
 
 /// The circuit as an AIG file in the format `path`'s extension names (`.aag` ASCII, else binary),
@@ -136,9 +151,22 @@ pub fn run(args: &LearnArgs, timeout: f64) -> Result<u8, String> {
         Some(p) => Some(SampleSet::from_path(p, Some(&outputs)).map_err(|e| e.to_string())?),
         None => None,
     };
-    let r = learn_with_bar(&train, valid.as_ref(), &opts, args.json, "")?;
+    let (r, trace) = learn_traced(&train, valid.as_ref(), &opts, args.json, "")?;
     let best = &r.best;
     let name = super::learn::code_name(&args.file);
+    let report = SamplesReport::new(
+        &format!("kiln learn {name}"),
+        &train,
+        valid.as_ref(),
+        &r,
+        trace,
+        opts.seed,
+        timeout,
+        opts.max_and_nodes,
+    );
+    if let Some(p) = &args.report {
+        crate::report::write(p, &report.to_html()?)?;
+    }
     let emitted = match args.emit {
         Some(lang) => emit_program(&best.circuit, lang, &name, args.output.as_deref(), &train)?,
         None => None,
@@ -162,7 +190,7 @@ pub fn run(args: &LearnArgs, timeout: f64) -> Result<u8, String> {
                     "valid_accuracy": c.valid_accuracy, "and_nodes": c.and_nodes})
             })
             .collect();
-        let extra = serde_json::json!({
+        let mut extra = serde_json::json!({
             "method": best.method.name(),
             "detail": best.detail,
             "train_accuracy": best.train_accuracy,
@@ -170,6 +198,12 @@ pub fn run(args: &LearnArgs, timeout: f64) -> Result<u8, String> {
             "and_nodes": best.and_nodes,
             "candidates": per,
         });
+        if let (Some(p), Some(o)) = (&args.report, extra.as_object_mut()) {
+            o.insert("report_path".into(), p.display().to_string().into());
+        }
+        if let Some(o) = extra.as_object_mut() {
+            o.insert("report".into(), serde_json::to_value(&report).map_err(|e| e.to_string())?);
+        }
         for (k, v) in extra.as_object().into_iter().flatten() {
             doc.push_str(&format!(",{}:{}", serde_json::Value::from(k.as_str()), v));
         }
@@ -201,6 +235,9 @@ pub fn run(args: &LearnArgs, timeout: f64) -> Result<u8, String> {
     summary.push(format!("time: {:.1}s", r.elapsed.as_secs_f64()));
     if let (Some(p), Some(_)) = (&args.output, args.emit) {
         summary.push(format!("wrote: {}", p.display()));
+    }
+    if let Some(p) = &args.report {
+        summary.push(format!("report: {}", p.display()));
     }
     match emitted {
         Some(code) => {
