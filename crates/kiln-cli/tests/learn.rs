@@ -344,7 +344,7 @@ fn help_shows_every_default() {
     for d in [
         "[default: circuit]",
         "[default: 2000]",
-        "[default: 0.1, or 0.03 for the wide input-wise gate networks]",
+        "[default: 0.1, or 0.01 for the wide input-wise gate networks]",
         "[default: 0]",
         "[default: 120 on truth tables, 60 on samples]",
         "[default: 5000]",

@@ -111,7 +111,7 @@ pub struct LearnArgs {
     /// Number of restarts [default: restart until exact or --timeout; unit space: 5].
     #[arg(long, value_name = "N")]
     pub restarts: Option<usize>,
-    /// Adam learning rate [default: 0.1, or 0.03 for the wide input-wise gate networks].
+    /// Adam learning rate [default: 0.1, or 0.01 for the wide input-wise gate networks].
     #[arg(long, allow_negative_numbers = true, value_name = "F")]
     pub lr: Option<f64>,
     /// Circuit space: gate temperature at the end of a restart; it falls geometrically from 1, so the relaxed gates harden toward the fired ones (1 = no annealing).
@@ -424,6 +424,12 @@ fn extend_json(mut doc: String, extra: &[(&str, serde_json::Value)]) -> String {
     doc
 }
 
+/// Time kept back for verifying and printing after the learner stops: a few passes of bit-parallel
+/// simulation over the rows, generously 2 µs per row per pass, at least 100 ms.
+fn final_checks_reserve(rows: usize) -> Duration {
+    Duration::from_millis(100).max(Duration::from_micros(2 * 4 * rows as u64))
+}
+
 /// Runs the subcommand: 0 when the fired program reproduces every training row, 1 when not.
 pub fn run(args: &LearnArgs) -> Result<u8, String> {
     let started = Instant::now();
@@ -446,12 +452,7 @@ pub fn run(args: &LearnArgs) -> Result<u8, String> {
         return super::learn_samples::run(args, timeout);
     }
     let mut opts = options(args)?;
-    // The final resynthesis gets its own slice of the budget (15 %, at most 10 s): a run that
-    // never fits exactly trains until the deadline and would leave it nothing.
     let total = opts.timeout;
-    if !args.no_optimise && opts.space == Space::Circuit {
-        opts.timeout = total.saturating_sub(total.mul_f64(0.15).min(Duration::from_secs(10)));
-    }
     let outputs = output_list(args.outputs.as_deref());
     let table = load_table(&args.file, &outputs)?;
     check_learner_memory(table.len(), table.num_inputs() + table.num_outputs())?;
@@ -465,6 +466,15 @@ pub fn run(args: &LearnArgs) -> Result<u8, String> {
         }
         _ => (table.clone(), None),
     };
+    // The learner's clock starts now, so what loading took (seconds on a million-row table) comes
+    // out of its budget. The final checks get a slice proportional to the rows they simulate, and
+    // the resynthesis its own slice (15 %, at most 10 s): a run that never fits exactly trains
+    // until the deadline and would leave it nothing.
+    let checks = final_checks_reserve(train.len());
+    opts.timeout = total.saturating_sub(started.elapsed()).saturating_sub(checks);
+    if !args.no_optimise && opts.space == Space::Circuit {
+        opts.timeout = opts.timeout.saturating_sub(total.mul_f64(0.15).min(Duration::from_secs(10)));
+    }
     let r = learn_with_bar(&train, &opts, args.json, "")?;
     // The learner reports exactness, but the CLI checks the circuit itself.
     let check = verify(&r.circuit, &train).map_err(|e| e.to_string())?;
