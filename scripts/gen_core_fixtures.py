@@ -543,6 +543,18 @@ EINSUM = [
     ("broadcast_contract", "ij,jk->ik", [[3, 1], [4, 2]]),
     ("spaces", " ij , jk -> ki ", [[2, 3], [3, 4]]),
     ("scalar_operand", ",ij->ij", [[], [2, 3]]),
+    # Ellipsis: broadcast right-aligned, first in the implicit output, summed when an explicit
+    # output leaves it out.
+    ("ellipsis_bmm", "...ij,...jk->...ik", [[2, 3, 2, 4], [3, 4, 5]]),
+    ("ellipsis_bmm_implicit", "...ij,...jk", [[2, 3, 4], [1, 4, 2]]),
+    ("ellipsis_linear", "...ij,jk->...ik", [[1, 3, 2, 3], [3, 4]]),
+    ("ellipsis_summed", "...ij->ij", [[2, 3, 4, 4]]),
+    ("ellipsis_diagonal", "...ii->...i", [[2, 3, 3]]),
+    ("ellipsis_middle", "a...b,...b", [[2, 5, 3], [1, 3]]),
+    ("ellipsis_trailing", "ij...,jk", [[2, 3, 4], [3, 2]]),
+    ("ellipsis_empty", "...ij,jk->...ik", [[2, 3], [3, 4]]),
+    ("ellipsis_only", "...", [[3, 2]]),
+    ("ellipsis_batch_dot", "b...,b...->b", [[2, 3, 2], [2, 3, 2]]),
 ]
 for tag, spec, shapes in EINSUM:
     r = m2rng("einsum_" + tag)

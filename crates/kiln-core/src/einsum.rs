@@ -8,49 +8,128 @@ use std::borrow::Borrow;
 
 const OP: &str = "einsum";
 
-/// A parsed subscript string: one label list per operand, and the output's.
+/// A parsed subscript string: one label list per operand, and the output's. Letters are their
+/// ASCII codes; the dims an ellipsis covers get the labels from [`ELLIPSIS_FIRST`] up, numbered
+/// from the left of the widest ellipsis, so that they broadcast right-aligned as in torch.
 struct Spec {
     inputs: Vec<Vec<u8>>,
     output: Vec<u8>,
 }
 
+/// The label of the first (leftmost) dim under an ellipsis; letters are all below it.
+const ELLIPSIS_FIRST: u8 = 128;
+
 fn label(c: u8) -> String {
-    format!("'{}'", c as char)
+    if c >= ELLIPSIS_FIRST {
+        format!("'...' (its dim {})", c - ELLIPSIS_FIRST)
+    } else {
+        format!("'{}'", c as char)
+    }
 }
 
-fn parse(spec: &str, n_operands: usize) -> Result<Spec> {
-    let s: String = spec.chars().filter(|c| !c.is_whitespace()).collect();
-    if s.contains("...") {
-        return Err(Error::value(
-            OP,
-            format!("ellipsis (`...`) is not supported, in {spec:?}: name every dimension with a letter"),
-        ));
+/// One operand's (or the output's) subscripts: its letters and where its ellipsis stands, if any.
+struct Part {
+    before: Vec<u8>,
+    after: Option<Vec<u8>>,
+}
+
+impl Part {
+    fn letters(&self) -> impl Iterator<Item = &u8> {
+        self.before.iter().chain(self.after.iter().flatten())
     }
+    fn count(&self) -> usize {
+        self.before.len() + self.after.as_ref().map_or(0, Vec::len)
+    }
+    /// The labels with the ellipsis standing for `ellipsis` (the labels it covers here).
+    fn expand(&self, ellipsis: &[u8]) -> Vec<u8> {
+        match &self.after {
+            None => self.before.clone(),
+            Some(after) => [&self.before[..], ellipsis, after].concat(),
+        }
+    }
+}
+
+fn parse(spec: &str, ranks: &[usize]) -> Result<Spec> {
+    let s: String = spec.chars().filter(|c| !c.is_whitespace()).collect();
     let (lhs, rhs) = match s.split_once("->") {
         Some((l, r)) => (l, Some(r)),
         None => (s.as_str(), None),
     };
+    let bad = |c: char| {
+        Error::value(
+            OP,
+            format!("unexpected {c:?} in {spec:?}: subscripts are letters a-z and A-Z or one '...' per operand, operands are separated by ',' and the output follows a single '->'"),
+        )
+    };
     let letters = |part: &str| -> Result<Vec<u8>> {
         match part.chars().find(|c| !c.is_ascii_alphabetic()) {
-            Some(c) => Err(Error::value(
-                OP,
-                format!("unexpected {c:?} in {spec:?}: subscripts are letters a-z and A-Z, operands are separated by ',' and the output follows a single '->'"),
-            )),
+            Some(c) => Err(bad(c)),
             None => Ok(part.bytes().collect()),
         }
     };
-    let inputs: Vec<Vec<u8>> = lhs.split(',').map(letters).collect::<Result<_>>()?;
-    if inputs.len() != n_operands {
+    let split = |part: &str| -> Result<Part> {
+        Ok(match part.split_once("...") {
+            Some((before, after)) => {
+                if after.contains("...") {
+                    return Err(Error::value(OP, format!("{part:?} in {spec:?} has more than one ellipsis ('...')")));
+                }
+                Part {
+                    before: letters(before)?,
+                    after: Some(letters(after)?),
+                }
+            }
+            None => Part {
+                before: letters(part)?,
+                after: None,
+            },
+        })
+    };
+    let parts: Vec<Part> = lhs.split(',').map(split).collect::<Result<_>>()?;
+    if parts.len() != ranks.len() {
         return Err(Error::value(
             OP,
-            format!("{spec:?} has subscripts for {} operands but {n_operands} were given", inputs.len()),
+            format!(
+                "{spec:?} has subscripts for {} operands but {} were given",
+                parts.len(),
+                ranks.len()
+            ),
         ));
     }
+    // Each ellipsis covers the dims its operand's letters leave; the widest sets how many
+    // ellipsis labels there are, and narrower ones take the rightmost of them.
+    let mut covered = Vec::with_capacity(parts.len());
+    for (i, (p, &rank)) in parts.iter().zip(ranks).enumerate() {
+        covered.push(match p.after {
+            Some(_) => rank.checked_sub(p.count()).ok_or_else(|| {
+                Error::shape(
+                    OP,
+                    format!(
+                        "subscripts of operand {i} in {spec:?} name {} dims besides '...' but it has only {rank}",
+                        p.count()
+                    ),
+                )
+            })?,
+            None => 0,
+        });
+    }
+    let widest = covered.iter().copied().max().unwrap_or(0);
+    if widest > usize::from(u8::MAX - ELLIPSIS_FIRST) + 1 {
+        return Err(Error::value(
+            OP,
+            format!(
+                "'...' covers {widest} dims in {spec:?}; at most {} are supported",
+                u8::MAX - ELLIPSIS_FIRST + 1
+            ),
+        ));
+    }
+    let all: Vec<u8> = (0..widest).map(|k| ELLIPSIS_FIRST + k as u8).collect();
+    let inputs: Vec<Vec<u8>> = parts.iter().zip(&covered).map(|(p, &e)| p.expand(&all[widest - e..])).collect();
     let output = match rhs {
         Some(r) => {
-            let out = letters(r)?;
-            for (i, &c) in out.iter().enumerate() {
-                if out[..i].contains(&c) {
+            let part = split(r)?;
+            let used: Vec<u8> = part.letters().copied().collect();
+            for (i, &c) in used.iter().enumerate() {
+                if used[..i].contains(&c) {
                     return Err(Error::value(OP, format!("output subscript {} appears twice in {spec:?}", label(c))));
                 }
                 if !inputs.iter().any(|t| t.contains(&c)) {
@@ -60,16 +139,19 @@ fn parse(spec: &str, n_operands: usize) -> Result<Spec> {
                     ));
                 }
             }
-            out
+            // An explicit output without '...' sums the ellipsis dims away (torch's rule).
+            part.expand(&all)
         }
-        // Implicit output, as numpy and torch: the labels used exactly once, in ASCII order
-        // (upper case first).
+        // Implicit output, as numpy and torch: the ellipsis dims, then the labels used exactly
+        // once, in ASCII order (upper case first).
         None => {
             let mut count = [0usize; 128];
-            for &c in inputs.iter().flatten() {
-                count[c as usize] += 1;
+            for p in &parts {
+                for &c in p.letters() {
+                    count[c as usize] += 1;
+                }
             }
-            (0u8..128).filter(|&c| count[c as usize] == 1).collect()
+            all.iter().copied().chain((0u8..128).filter(|&c| count[c as usize] == 1)).collect()
         }
     };
     Ok(Spec { inputs, output })
@@ -213,7 +295,9 @@ impl Tensor {
     /// the implicit one (the labels used exactly once, in ASCII order, as in torch); any number of
     /// operands; a label repeated within an operand takes the diagonal (`"ii->i"`, `"ii->"`);
     /// labels missing from the output are summed over; dims of size 1 broadcast against the
-    /// same label's size elsewhere. Ellipsis (`...`) is not supported and is an error.
+    /// same label's size elsewhere. An ellipsis (`...`, at most one per operand) stands for the
+    /// dims the letters leave, broadcast right-aligned across operands as in torch; the implicit
+    /// output puts them first, and an explicit output without `...` sums them away.
     ///
     /// Operands are contracted left to right, each pair as one batched matmul, after summing
     /// away the labels no later step needs. Every step is a recorded op, so the gradient (of
@@ -226,6 +310,9 @@ impl Tensor {
     /// let ab = Tensor::einsum("ij,jk->ik", &[&a, &b])?;
     /// assert_eq!(ab.to_vec::<f64>()?, a.matmul(&b)?.to_vec::<f64>()?);
     /// assert_eq!(Tensor::einsum("ii", &[&a])?.to_vec::<f64>()?, vec![5.0]); // the trace
+    /// // Batched matmul over any leading dims.
+    /// let x = Tensor::ones([4, 3, 2, 2], kiln_core::DType::F64)?;
+    /// assert_eq!(Tensor::einsum("...ij,jk->...ik", &[&x, &b])?.dims(), &[4, 3, 2, 2]);
     /// # Ok::<(), kiln_core::Error>(())
     /// ```
     pub fn einsum<T: Borrow<Tensor>>(spec: &str, operands: &[T]) -> Result<Tensor> {
@@ -237,7 +324,8 @@ impl Tensor {
         for t in operands {
             same_dtype(first, t.borrow(), OP)?;
         }
-        let spec_p = parse(spec, operands.len())?;
+        let ranks: Vec<usize> = operands.iter().map(|t| t.borrow().rank()).collect();
+        let spec_p = parse(spec, &ranks)?;
         // Every label's size must agree between and within operands, up to size-1 broadcasting
         // between operands (a diagonal needs equal sizes).
         let mut sizes: Vec<(u8, usize, usize)> = Vec::new();
@@ -248,7 +336,7 @@ impl Tensor {
                     OP,
                     format!(
                         "subscripts {:?} name {} dims but operand {i} has shape {}",
-                        String::from_utf8_lossy(labels),
+                        labels.iter().map(|&c| c as char).collect::<String>(),
                         labels.len(),
                         t.shape()
                     ),

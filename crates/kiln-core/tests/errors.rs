@@ -148,7 +148,19 @@ fn second_batch_of_ops_name_themselves_in_errors() {
         (ein("ijk,jk->ik", &[a.clone(), b.clone()]), &["einsum:", "\"ijk\"", "[2, 3]"]),
         (ein("ij,jk->ii", &[a.clone(), b.clone()]), &["einsum:", "'i' appears twice"]),
         (ein("ij,jk->iz", &[a.clone(), b.clone()]), &["einsum:", "'z'", "no input"]),
-        (ein("...j,jk->k", &[a.clone(), b.clone()]), &["einsum:", "ellipsis"]),
+        (
+            ein("...j...,jk->k", &[a.clone(), b.clone()]),
+            &["einsum:", "more than one ellipsis"],
+        ),
+        (
+            ein("...ijk,jk->k", &[a.clone(), b.clone()]),
+            &["einsum:", "operand 0", "3 dims besides '...'", "only 2"],
+        ),
+        (ein("..ij,jk->k", &[a.clone(), b.clone()]), &["einsum:", "'.'"]),
+        (
+            ein("...j,...j->...j", &[a.clone(), z(&[4, 3])]),
+            &["einsum:", "'...' (its dim 0)", "size 2", "4"],
+        ),
         (ein("i1,jk", &[a.clone(), b.clone()]), &["einsum:", "'1'"]),
         (ein("ij->i->j", std::slice::from_ref(&a)), &["einsum:", "'-'"]),
         (

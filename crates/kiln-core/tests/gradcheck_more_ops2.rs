@@ -95,6 +95,8 @@ fn einsum_first_and_second_order() {
         ("i,j->ij", vec![vec![3], vec![2]]),
         ("ij,ij->", vec![vec![3, 1], vec![1, 4]]),
         ("ab,bc,cd->da", vec![vec![2, 3], vec![3, 2], vec![2, 3]]),
+        ("...ij,...jk->...ik", vec![vec![2, 1, 2, 3], vec![3, 3, 2]]),
+        ("a...b,...b", vec![vec![2, 3, 2], vec![1, 2]]),
     ];
     for (i, (spec, shapes)) in cases.into_iter().enumerate() {
         let xs: Vec<Tensor> = shapes
@@ -105,9 +107,13 @@ fn einsum_first_and_second_order() {
         check(spec, Box::new(move |v: &[Tensor]| Tensor::einsum(spec, v)), &xs);
     }
     // Single-operand specs are linear: square the result so the second order is not trivial.
-    for (i, spec) in ["ii->i", "ii->", "iii->i", "ijk->kj"].into_iter().enumerate() {
+    for (i, spec) in ["ii->i", "ii->", "iii->i", "ijk->kj", "...ii->...i", "...ij->j"]
+        .into_iter()
+        .enumerate()
+    {
         let shape: &[usize] = match spec {
-            "iii->i" => &[3, 3, 3],
+            "iii->i" | "...ii->...i" => &[3, 3, 3],
+            "...ij->j" => &[2, 2, 3],
             "ijk->kj" => &[2, 3, 4],
             _ => &[4, 4],
         };
