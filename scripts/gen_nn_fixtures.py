@@ -12,7 +12,7 @@ Writes into crates/kiln-nn/tests/fixtures/:
   optim2.json           NAdam, RAdam, Adamax, maximize, LBFGS (closure; strong Wolfe), clip_grad_norm_ norm types
   schedules2.json       MultiStepLR, OneCycleLR (cos / linear, two / three phases, momentum)
   attention.json        MultiheadAttention masks, cross-attention, kdim/vdim, bias=False
-  layers3.json          ConvTranspose1d/2d, MaxPool1d/AvgPool1d, ceil_mode, count_include_pad, BatchNorm options
+  layers3.json          ConvTranspose1d/2d, MaxPool1d/AvgPool1d, ceil_mode, count_include_pad, BatchNorm options (momentum=None)
   losses2.json          class weights, soft targets, [N, C, d...] inputs, pos_weight, KL divergence, Huber
   interop_mlp.{safetensors,json}   Linear/ReLU MLP (float32)
   interop_cnn.{safetensors,json}   small CNN (float32)
@@ -847,6 +847,14 @@ def gen_layers3():
     ]:
         run(name, kw, cls(**kw), randn(*shape) * 1.5 + 0.5,
             "eval mode without running statistics normalises with the batch" if not train else None, train)
+    # momentum=None is a cumulative average: after two earlier batches (num_batches_tracked = 2) this
+    # batch enters the running statistics with weight 1/3, which no fixed momentum reproduces.
+    bn = nn.BatchNorm1d(3, momentum=None).double().train()
+    with torch.no_grad():
+        for _ in range(2):
+            bn(randn(4, 3) * 2.0 - 1.0)
+    run("BatchNorm1d", dict(num_features=3, momentum=None), bn, randn(5, 3, 2) * 1.5 + 0.5,
+        "momentum=None after two batches: cumulative average, factor 1/3")
     write_json("layers3.json", {"torch_version": torch.__version__, "dtype": "f64", "cases": cases})
     return len(cases)
 

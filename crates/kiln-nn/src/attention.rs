@@ -4,7 +4,8 @@
 use crate::container::Dropout;
 use crate::init::Init;
 use crate::linear::Linear;
-use crate::module::{join, Module, VarStore};
+use crate::module::VarStore;
+use crate::Module;
 use crate::{Error, Result};
 use kiln_core::{DType, Tensor, Var};
 
@@ -69,6 +70,7 @@ impl Default for AttentionOptions<'_> {
 /// [`Module::forward`] is self-attention of `[B, L, E]` (`batch_first`, the default here) or
 /// `[L, B, E]`, with the causal mask when `causal` is set; [`MultiheadAttention::attention`] takes
 /// separate query, key and value and the masks.
+#[derive(Module)]
 pub struct MultiheadAttention {
     /// `E`.
     pub embed_dim: usize,
@@ -323,28 +325,10 @@ impl MultiheadAttention {
     }
 }
 
-impl Module for MultiheadAttention {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+impl MultiheadAttention {
+    /// Self-attention of `x` (with the causal mask when `causal` is set), the attention output
+    /// only (what [`Module::forward`] runs).
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         Ok(self.attend(x, None, self.causal)?.0)
-    }
-    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Var)) {
-        for (name, w) in [
-            ("in_proj_weight", &self.in_proj_weight),
-            ("q_proj_weight", &self.q_proj_weight),
-            ("k_proj_weight", &self.k_proj_weight),
-            ("v_proj_weight", &self.v_proj_weight),
-            ("in_proj_bias", &self.in_proj_bias),
-        ] {
-            if let Some(w) = w {
-                f(join(prefix, name), w);
-            }
-        }
-        self.out_proj.visit_parameters(&join(prefix, "out_proj"), f);
-    }
-    fn set_training(&self, on: bool) {
-        self.dropout.set_training(on)
-    }
-    fn is_training(&self) -> bool {
-        self.dropout.is_training()
     }
 }
