@@ -134,6 +134,8 @@ LBFGS_CONFIGS = [
     ({"lr": 0.5, "max_iter": 5, "history_size": 3}, 4),
     ({"max_iter": 10, "line_search_fn": "strong_wolfe"}, 3),
     ({"lr": 0.8, "max_iter": 6, "history_size": 4, "line_search_fn": "strong_wolfe", "maximize": True}, 3),
+    # One iteration per step: what kiln's gradient-only Optimizer::step does (history across steps).
+    ({"lr": 0.5, "max_iter": 1, "history_size": 3}, 6),
 ]
 
 
@@ -816,6 +818,19 @@ def gen_layers3():
         (dict(in_channels=2, out_channels=2, kernel_size=2, bias=False), (2, 2, 3, 3), "defaults, no bias"),
     ]:
         run(CT2, kw, nn.ConvTranspose2d(**kw), randn(*shape), note)
+    # forward(x, output_size=...): the output padding comes from the requested size instead.
+    for cls, name, kw, shape, size in [
+        (nn.ConvTranspose2d, CT2, dict(in_channels=2, out_channels=3, kernel_size=3, stride=[3, 2], padding=1), (1, 2, 3, 4),
+         [8, 8]),
+        (nn.ConvTranspose2d, CT2, dict(in_channels=2, out_channels=2, kernel_size=2, stride=2, output_padding=1),
+         (2, 2, 3, 3), [2, 2, 6, 7]),
+        (nn.ConvTranspose1d, CT1, dict(in_channels=2, out_channels=2, kernel_size=3, stride=3, dilation=2), (2, 2, 4),
+         [15]),
+    ]:
+        case = layer_case(rng, name, kw, cls(**kw), randn(*shape), scale=0.5, shift=0.0, buffers=True,
+                          note=f"forward(x, output_size={size})", call=lambda m, x, size=size: m(x, output_size=size))
+        case["output_size"] = size
+        cases.append(case)
 
     for cls, name, kw, shape in [
         (nn.MaxPool1d, "MaxPool1d", dict(kernel_size=3, stride=2, padding=1), (2, 3, 9)),

@@ -506,6 +506,94 @@ impl ConvTranspose2d {
     }
 }
 
+/// The `output_padding` that makes a transposed convolution produce `output_size` (PyTorch's
+/// `_output_padding`): `output_size` is the spatial sizes, or the full shape (batch and channel
+/// first) whose trailing spatial sizes are used. Each size must lie between the smallest output
+/// (no output padding) and that plus `stride − 1`, the sizes strided convolutions map back to
+/// the input's size.
+fn output_padding_for(
+    op: &'static str,
+    x: &Tensor,
+    kernel: &[usize],
+    stride: &[usize],
+    padding: &[usize],
+    dilation: &[usize],
+    output_size: &[usize],
+) -> Result<Vec<usize>> {
+    let k = kernel.len();
+    let spatial = if output_size.len() == k + 2 {
+        &output_size[2..]
+    } else {
+        output_size
+    };
+    if spatial.len() != k || x.rank() != k + 2 {
+        return Err(Error::config(
+            op,
+            format!(
+                "output_size {output_size:?} must have {k} spatial sizes (or {} with batch and channels) for input {}",
+                k + 2,
+                x.shape()
+            ),
+        ));
+    }
+    let mut out = Vec::with_capacity(k);
+    for d in 0..k {
+        let len = x.dims()[2 + d];
+        let (min, _) = transposed_out_len(op, len, kernel[d], stride[d], padding[d], 0, dilation[d])?;
+        let max = min + stride[d] - 1;
+        if !(min..=max).contains(&spatial[d]) {
+            return Err(Error::config(
+                op,
+                format!(
+                    "requested output size {} (spatial dim {d}) is not in [{min}, {max}], the sizes input {} can produce",
+                    spatial[d],
+                    x.shape()
+                ),
+            ));
+        }
+        out.push(spatial[d] - min);
+    }
+    Ok(out)
+}
+
+impl ConvTranspose2d {
+    /// `forward(x, output_size=...)`: picks the `output_padding` that gives spatial size
+    /// `output_size` (`[H, W]`, or `[N, C, H, W]`), overriding the configured one, since several
+    /// input sizes of a strided convolution map to the same output size.
+    ///
+    /// ```
+    /// use kiln_core::{DType, Tensor};
+    /// use kiln_nn::{ConvTranspose2d, ConvTranspose2dConfig, VarStore};
+    /// let vs = VarStore::new(DType::F32, 0);
+    /// let cfg = ConvTranspose2dConfig { stride: (2, 2), padding: (1, 1), ..Default::default() };
+    /// let up = ConvTranspose2d::new(&vs, 3, 2, (3, 3), cfg)?;
+    /// let x = Tensor::zeros([1, 3, 4, 4], DType::F32)?;
+    /// assert_eq!(up.forward_with_output_size(&x, &[8, 7])?.dims(), &[1, 2, 8, 7]);
+    /// assert!(up.forward_with_output_size(&x, &[9, 7]).is_err()); // only 7 or 8 are reachable
+    /// # Ok::<(), kiln_nn::Error>(())
+    /// ```
+    pub fn forward_with_output_size(&self, x: &Tensor, output_size: &[usize]) -> Result<Tensor> {
+        const OP: &str = "ConvTranspose2d::forward";
+        let c = &self.config;
+        let wd = self.weight.shape().dims().to_vec();
+        let op_pad = output_padding_for(
+            OP,
+            x,
+            &wd[2..],
+            &[c.stride.0, c.stride.1],
+            &[c.padding.0, c.padding.1],
+            &[c.dilation.0, c.dilation.1],
+            output_size,
+        )?;
+        let cfg = ConvTranspose2dConfig {
+            output_padding: (op_pad[0], op_pad[1]),
+            ..*c
+        };
+        let b = self.bias.as_ref().map(|b| b.tensor());
+        conv_transpose2d_impl(OP, x, &self.weight.tensor(), b.as_ref(), &cfg)
+    }
+}
+
 impl Module for ConvTranspose2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let b = self.bias.as_ref().map(|b| b.tensor());
@@ -549,6 +637,27 @@ impl ConvTranspose1d {
             None
         };
         Ok(ConvTranspose1d { weight, bias, config })
+    }
+}
+
+impl ConvTranspose1d {
+    /// `forward(x, output_size=...)`: picks the `output_padding` that gives length `output_size`
+    /// (`[L]`, or `[N, C, L]`), overriding the configured one (see
+    /// [`ConvTranspose2d::forward_with_output_size`]).
+    pub fn forward_with_output_size(&self, x: &Tensor, output_size: &[usize]) -> Result<Tensor> {
+        const OP: &str = "ConvTranspose1d::forward";
+        check_ncl(OP, x)?;
+        let c = &self.config;
+        let k = self.weight.shape().dims()[2];
+        let op_pad = output_padding_for(OP, x, &[k], &[c.stride], &[c.padding], &[c.dilation], output_size)?;
+        let cfg = ConvTranspose1dConfig {
+            output_padding: op_pad[0],
+            ..*c
+        };
+        let w = self.weight.tensor().unsqueeze(2)?;
+        let b = self.bias.as_ref().map(|b| b.tensor());
+        let y = conv_transpose2d_impl(OP, &x.unsqueeze(2)?, &w, b.as_ref(), &cfg.to_2d())?;
+        Ok(y.squeeze(2)?)
     }
 }
 

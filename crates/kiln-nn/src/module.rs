@@ -20,6 +20,10 @@
 //! - `#[module(flatten)]`: the field's contents without its name (`0.weight`, as `nn.Sequential`);
 //! - `#[module(training)]`: an `AtomicBool` that is the module's own train/eval flag.
 //!
+//! A generic struct derives too (`struct Residual<M: Module> { inner: M }`); its inherent
+//! `forward` must then exist for every type argument (`impl<M: Module> Residual<M>`), since the
+//! derived impl is generic.
+//!
 //! ```
 //! use kiln_core::{DType, Tensor, Var};
 //! use kiln_nn::{Adam, Dropout, Init, Linear, Module, Optimizer, VarStore};

@@ -30,6 +30,21 @@ pub trait Optimizer {
         let grads = loss.backward()?;
         self.step(&grads)
     }
+    /// PyTorch's `optimizer.step(closure)`: `closure` rebuilds the loss from the current
+    /// parameters; returns the loss before the update. First-order optimisers evaluate it once and
+    /// step on its gradients; [`Lbfgs`] re-evaluates it inside its iterations and line search.
+    fn step_closure(&mut self, closure: &mut dyn FnMut() -> Result<Tensor>) -> Result<f64> {
+        let loss = closure()?;
+        if loss.elem_count() != 1 {
+            return Err(Error::config(
+                "Optimizer::step_closure",
+                format!("the closure must return a scalar loss, got shape {}", loss.shape()),
+            ));
+        }
+        let value = loss.item()?;
+        self.backward_step(&loss)?;
+        Ok(value)
+    }
 }
 
 /// One parameter and its state buffers.

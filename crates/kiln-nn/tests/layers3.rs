@@ -17,7 +17,77 @@ fn pair_or(v: &Value, default: usize) -> (usize, usize) {
     }
 }
 
+/// Transposed convolutions called as `forward(x, output_size=size)`; `layer` is flattened, so the
+/// parameters keep the layer's own names (`weight`, `bias`).
+macro_rules! with_output_size {
+    ($name:ident, $layer:ty) => {
+        #[derive(Module)]
+        struct $name {
+            #[module(flatten)]
+            layer: $layer,
+            size: Vec<usize>,
+        }
+        impl $name {
+            fn forward(&self, x: &Tensor) -> Result<Tensor> {
+                self.layer.forward_with_output_size(x, &self.size)
+            }
+        }
+    };
+}
+with_output_size!(Ct1WithSize, ConvTranspose1d);
+with_output_size!(Ct2WithSize, ConvTranspose2d);
+
 fn build(c: &Value, vs: &VarStore) -> Box<dyn Module> {
+    let layer = build_layer(c, vs);
+    let Some(size) = c.get("output_size") else {
+        return layer;
+    };
+    let size: Vec<usize> = size.as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+    // Rebuild with the concrete type (same kwargs, same store names) to reach forward_with_output_size.
+    let kw = &c["kwargs"];
+    let u_or = |k: &str, d: usize| kw[k].as_u64().map_or(d, |v| v as usize);
+    match c["layer"].as_str().unwrap() {
+        "ConvTranspose1d" => Box::new(Ct1WithSize {
+            layer: ConvTranspose1d::new(
+                vs,
+                u_or("in_channels", 0),
+                u_or("out_channels", 0),
+                u_or("kernel_size", 0),
+                ConvTranspose1dConfig {
+                    stride: u_or("stride", 1),
+                    padding: u_or("padding", 0),
+                    output_padding: u_or("output_padding", 0),
+                    dilation: u_or("dilation", 1),
+                    groups: u_or("groups", 1),
+                    bias: kw["bias"].as_bool().unwrap_or(true),
+                },
+            )
+            .unwrap(),
+            size,
+        }),
+        "ConvTranspose2d" => Box::new(Ct2WithSize {
+            layer: ConvTranspose2d::new(
+                vs,
+                u_or("in_channels", 0),
+                u_or("out_channels", 0),
+                pair_or(&kw["kernel_size"], 0),
+                ConvTranspose2dConfig {
+                    stride: pair_or(&kw["stride"], 1),
+                    padding: pair_or(&kw["padding"], 0),
+                    output_padding: pair_or(&kw["output_padding"], 0),
+                    dilation: pair_or(&kw["dilation"], 1),
+                    groups: u_or("groups", 1),
+                    bias: kw["bias"].as_bool().unwrap_or(true),
+                },
+            )
+            .unwrap(),
+            size,
+        }),
+        other => panic!("output_size on {other}"),
+    }
+}
+
+fn build_layer(c: &Value, vs: &VarStore) -> Box<dyn Module> {
     let kw = &c["kwargs"];
     let u = |k: &str| kw[k].as_u64().unwrap() as usize;
     let u_or = |k: &str, d: usize| kw[k].as_u64().map_or(d, |v| v as usize);
@@ -130,7 +200,7 @@ fn rel_err(got: &Tensor, want: &Value) -> f64 {
 fn layers3_match_pytorch() {
     let f = fixture("layers3.json");
     let cases = f["cases"].as_array().unwrap();
-    assert_eq!(cases.len(), 25);
+    assert_eq!(cases.len(), 28);
     let mut worst = 0.0f64;
     for c in cases {
         let name = format!("{} {} {}", c["layer"], c["kwargs"], c["note"]);
@@ -406,4 +476,55 @@ fn transposed_conv_and_pool_configs_are_checked() {
 
 fn transposed_out_len_of(len: usize, k: usize, s: usize, p: usize, op: usize, d: usize) -> (usize, usize) {
     conv::transposed_out_len("t", len, k, s, p, op, d).unwrap()
+}
+
+#[test]
+fn output_size_picks_the_output_padding_or_names_the_reachable_sizes() {
+    let vs = VarStore::new(DType::F64, 5);
+    let cfg = ConvTranspose2dConfig {
+        stride: (3, 2),
+        padding: (1, 0),
+        output_padding: (2, 1),
+        ..Default::default()
+    };
+    let ct = ConvTranspose2d::new(&vs.pp("a"), 2, 2, (3, 2), cfg).unwrap();
+    let x = Tensor::ones([1, 2, 4, 3], DType::F64).unwrap();
+    // Smallest sizes: (4−1)·3 − 2 + 2 + 1 = 10 and (3−1)·2 + 1 + 1 = 6; up to stride − 1 more.
+    for (h, w) in [(10, 6), (12, 7), (11, 6)] {
+        let y = ct.forward_with_output_size(&x, &[h, w]).unwrap();
+        assert_eq!(y.dims(), &[1, 2, h, w]);
+        // The same as configuring that output padding.
+        let same = ConvTranspose2d {
+            config: ConvTranspose2dConfig {
+                output_padding: (h - 10, w - 6),
+                ..cfg
+            },
+            ..ct.clone()
+        };
+        assert_eq!(same.forward(&x).unwrap().to_vec_f64().unwrap(), y.to_vec_f64().unwrap());
+    }
+    let e = ct.forward_with_output_size(&x, &[13, 6]).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "ConvTranspose2d::forward: requested output size 13 (spatial dim 0) is not in [10, 12], the sizes input [1, 2, 4, 3] can produce"
+    );
+    let e = ct.forward_with_output_size(&x, &[10]).unwrap_err().to_string();
+    assert!(
+        e.contains("output_size [10] must have 2 spatial sizes (or 4 with batch and channels)"),
+        "{e}"
+    );
+    let ct1 = ConvTranspose1d::new(
+        &vs.pp("b"),
+        1,
+        1,
+        2,
+        ConvTranspose1dConfig {
+            stride: 2,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let x1 = Tensor::ones([1, 1, 3], DType::F64).unwrap();
+    assert_eq!(ct1.forward_with_output_size(&x1, &[1, 1, 7]).unwrap().dims(), &[1, 1, 7]);
+    assert!(ct1.forward_with_output_size(&x1, &[5]).is_err());
 }
