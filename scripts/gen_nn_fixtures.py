@@ -878,7 +878,7 @@ def gen_layers3():
 def gen_attention():
     """MultiheadAttention beyond self-attention: key_padding_mask (bool and float), attn_mask
     ([L, S] bool, [B*H, L, S] float), cross-attention with L != S, kdim/vdim, bias=False,
-    sequence-first inputs and per-head weights."""
+    sequence-first inputs, per-head weights, add_bias_kv / add_zero_attn and unbatched [L, E] inputs."""
     rng = np.random.default_rng(505)
     cases = []
 
@@ -925,6 +925,14 @@ def gen_attention():
         note="kdim 5, vdim 3 (separate q/k/v projection weights), sequence-first, float [B*H, L, S] mask, per-head weights")
     run(dict(embed_dim=6, num_heads=3, bias=False, batch_first=True), randn(B, 3, 6), randn(B, S, 6), randn(B, S, 6),
         kpm=randn(B, S), note="bias=False; float key_padding_mask added to the scores")
+    run(dict(embed_dim=E, num_heads=2, batch_first=True, add_bias_kv=True, add_zero_attn=True), randn(B, 3, E),
+        randn(B, S, E), randn(B, S, E), kpm=kpm_s, attn_mask=torch.triu(torch.ones(3, S, dtype=torch.bool), diagonal=1),
+        note="add_bias_kv and add_zero_attn: two extra key columns, masks padded with unmasked columns")
+    run(dict(embed_dim=6, num_heads=3, add_zero_attn=True), randn(L, 6), None, None,
+        kpm=torch.tensor([False, True, False, False]), average=False,
+        note="unbatched [L, E] self-attention, [S] key_padding_mask, per-head weights, add_zero_attn")
+    run(dict(embed_dim=E, num_heads=2, kdim=5, vdim=3, add_bias_kv=True), randn(3, E), randn(S, 5), randn(S, 3),
+        attn_mask=randn(2, 3, S), note="unbatched cross-attention with kdim/vdim, float [H, L, S] attn_mask, add_bias_kv")
     write_json("attention.json", {"torch_version": torch.__version__, "dtype": "f64", "cases": cases})
     return len(cases)
 
