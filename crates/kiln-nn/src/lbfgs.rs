@@ -5,7 +5,7 @@
 //! one `f64` vector (PyTorch uses the parameters' dtype), so f64 models follow PyTorch's
 //! trajectory and f32 models get the same algorithm with more accurate bookkeeping.
 
-use crate::optim::Optimizer;
+use crate::optim::{scalar_loss, Optimizer};
 use crate::{Error, Result};
 use kiln_core::{no_grad, DType, Grads, Tensor, Var};
 use std::collections::{HashMap, VecDeque};
@@ -184,13 +184,7 @@ impl Lbfgs {
     /// Evaluates the closure: the (sign-adjusted) loss and the flat gradient.
     fn evaluate(&self, closure: &mut dyn FnMut() -> Result<Tensor>) -> Result<(f64, f64, Vec<f64>)> {
         let loss = closure()?;
-        if loss.elem_count() != 1 {
-            return Err(Error::config(
-                "LBFGS::step",
-                format!("the closure must return a scalar loss, got shape {}", loss.shape()),
-            ));
-        }
-        let value = loss.item()?;
+        let value = scalar_loss("LBFGS::step", &loss)?;
         let flat = self.flat_grad(&loss.backward()?)?;
         Ok((value, if self.maximize { -value } else { value }, flat))
     }

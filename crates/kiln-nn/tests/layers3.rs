@@ -38,53 +38,44 @@ with_output_size!(Ct1WithSize, ConvTranspose1d);
 with_output_size!(Ct2WithSize, ConvTranspose2d);
 
 fn build(c: &Value, vs: &VarStore) -> Box<dyn Module> {
-    let layer = build_layer(c, vs);
     let Some(size) = c.get("output_size") else {
-        return layer;
+        return build_layer(c, vs);
     };
     let size: Vec<usize> = size.as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
     // Rebuild with the concrete type (same kwargs, same store names) to reach forward_with_output_size.
-    let kw = &c["kwargs"];
-    let u_or = |k: &str, d: usize| kw[k].as_u64().map_or(d, |v| v as usize);
     match c["layer"].as_str().unwrap() {
-        "ConvTranspose1d" => Box::new(Ct1WithSize {
-            layer: ConvTranspose1d::new(
-                vs,
-                u_or("in_channels", 0),
-                u_or("out_channels", 0),
-                u_or("kernel_size", 0),
-                ConvTranspose1dConfig {
-                    stride: u_or("stride", 1),
-                    padding: u_or("padding", 0),
-                    output_padding: u_or("output_padding", 0),
-                    dilation: u_or("dilation", 1),
-                    groups: u_or("groups", 1),
-                    bias: kw["bias"].as_bool().unwrap_or(true),
-                },
-            )
-            .unwrap(),
-            size,
-        }),
-        "ConvTranspose2d" => Box::new(Ct2WithSize {
-            layer: ConvTranspose2d::new(
-                vs,
-                u_or("in_channels", 0),
-                u_or("out_channels", 0),
-                pair_or(&kw["kernel_size"], 0),
-                ConvTranspose2dConfig {
-                    stride: pair_or(&kw["stride"], 1),
-                    padding: pair_or(&kw["padding"], 0),
-                    output_padding: pair_or(&kw["output_padding"], 0),
-                    dilation: pair_or(&kw["dilation"], 1),
-                    groups: u_or("groups", 1),
-                    bias: kw["bias"].as_bool().unwrap_or(true),
-                },
-            )
-            .unwrap(),
-            size,
-        }),
+        "ConvTranspose1d" => Box::new(Ct1WithSize { layer: ct1(c, vs), size }),
+        "ConvTranspose2d" => Box::new(Ct2WithSize { layer: ct2(c, vs), size }),
         other => panic!("output_size on {other}"),
     }
+}
+
+fn ct1(c: &Value, vs: &VarStore) -> ConvTranspose1d {
+    let kw = &c["kwargs"];
+    let u_or = |k: &str, d: usize| kw[k].as_u64().map_or(d, |v| v as usize);
+    let cfg = ConvTranspose1dConfig {
+        stride: u_or("stride", 1),
+        padding: u_or("padding", 0),
+        output_padding: u_or("output_padding", 0),
+        dilation: u_or("dilation", 1),
+        groups: u_or("groups", 1),
+        bias: kw["bias"].as_bool().unwrap_or(true),
+    };
+    ConvTranspose1d::new(vs, u_or("in_channels", 0), u_or("out_channels", 0), u_or("kernel_size", 0), cfg).unwrap()
+}
+
+fn ct2(c: &Value, vs: &VarStore) -> ConvTranspose2d {
+    let kw = &c["kwargs"];
+    let cfg = ConvTranspose2dConfig {
+        stride: pair_or(&kw["stride"], 1),
+        padding: pair_or(&kw["padding"], 0),
+        output_padding: pair_or(&kw["output_padding"], 0),
+        dilation: pair_or(&kw["dilation"], 1),
+        groups: kw["groups"].as_u64().map_or(1, |v| v as usize),
+        bias: kw["bias"].as_bool().unwrap_or(true),
+    };
+    let u = |k: &str| kw[k].as_u64().unwrap() as usize;
+    ConvTranspose2d::new(vs, u("in_channels"), u("out_channels"), pair_or(&kw["kernel_size"], 0), cfg).unwrap()
 }
 
 fn build_layer(c: &Value, vs: &VarStore) -> Box<dyn Module> {
@@ -93,40 +84,8 @@ fn build_layer(c: &Value, vs: &VarStore) -> Box<dyn Module> {
     let u_or = |k: &str, d: usize| kw[k].as_u64().map_or(d, |v| v as usize);
     let flag = |k: &str, d: bool| kw[k].as_bool().unwrap_or(d);
     match c["layer"].as_str().unwrap() {
-        "ConvTranspose1d" => Box::new(
-            ConvTranspose1d::new(
-                vs,
-                u("in_channels"),
-                u("out_channels"),
-                u("kernel_size"),
-                ConvTranspose1dConfig {
-                    stride: u_or("stride", 1),
-                    padding: u_or("padding", 0),
-                    output_padding: u_or("output_padding", 0),
-                    dilation: u_or("dilation", 1),
-                    groups: u_or("groups", 1),
-                    bias: flag("bias", true),
-                },
-            )
-            .unwrap(),
-        ),
-        "ConvTranspose2d" => Box::new(
-            ConvTranspose2d::new(
-                vs,
-                u("in_channels"),
-                u("out_channels"),
-                pair_or(&kw["kernel_size"], 0),
-                ConvTranspose2dConfig {
-                    stride: pair_or(&kw["stride"], 1),
-                    padding: pair_or(&kw["padding"], 0),
-                    output_padding: pair_or(&kw["output_padding"], 0),
-                    dilation: pair_or(&kw["dilation"], 1),
-                    groups: u_or("groups", 1),
-                    bias: flag("bias", true),
-                },
-            )
-            .unwrap(),
-        ),
+        "ConvTranspose1d" => Box::new(ct1(c, vs)),
+        "ConvTranspose2d" => Box::new(ct2(c, vs)),
         "MaxPool1d" => {
             let k = u("kernel_size");
             Box::new(MaxPool1d {
@@ -186,16 +145,6 @@ fn build_layer(c: &Value, vs: &VarStore) -> Box<dyn Module> {
     }
 }
 
-/// Largest `|got - want| / (1 + |want|)` over a fixture tensor.
-fn rel_err(got: &Tensor, want: &Value) -> f64 {
-    assert_eq!(got.dims(), shape(want).as_slice());
-    let g = got.to_vec_f64().unwrap();
-    g.iter()
-        .zip(data(want))
-        .map(|(a, b)| (a - b).abs() / (1.0 + b.abs()))
-        .fold(0.0, f64::max)
-}
-
 #[test]
 fn layers3_match_pytorch() {
     let f = fixture("layers3.json");
@@ -236,10 +185,7 @@ fn layers3_match_pytorch() {
         for (n, b) in &buffers {
             errs.push((format!("{name} buffer {n}"), rel_err(&b.get(), &c["buffers_after"][n])));
         }
-        for (what, e) in errs {
-            assert!(e <= 1e-12, "{what}: relative error {e:e}");
-            worst = worst.max(e);
-        }
+        worst = worst.max(assert_errs_within(errs, 1e-12));
     }
     eprintln!("layers3.json: largest relative error vs torch {worst:e}");
 }
@@ -291,8 +237,8 @@ fn transposed_conv_is_the_adjoint_of_conv() {
 #[test]
 fn transposed_conv_gradcheck_first_and_second_order() {
     let opts = GradcheckOptions::default();
-    let mut rng = Rng::new(21);
-    let mut randn = |s: &[usize]| Tensor::randn(s.to_vec(), 0.0, 1.0, DType::F64, &mut rng).unwrap();
+    let mut normals = Normals::new(21, 0.0, 1.0);
+    let mut randn = |s: &[usize]| normals.draw(s);
     let cfg2 = ConvTranspose2dConfig {
         stride: (2, 1),
         padding: (1, 1),
@@ -322,8 +268,8 @@ fn transposed_conv_gradcheck_first_and_second_order() {
 #[test]
 fn pooling_and_batchnorm_options_gradcheck_first_and_second_order() {
     let opts = GradcheckOptions::default();
-    let mut rng = Rng::new(33);
-    let mut randn = |s: &[usize]| Tensor::randn(s.to_vec(), 0.5, 1.5, DType::F64, &mut rng).unwrap();
+    let mut normals = Normals::new(33, 0.5, 1.5);
+    let mut randn = |s: &[usize]| normals.draw(s);
     let vs = VarStore::new(DType::F64, 4);
     let no_stats = BatchNormConfig {
         affine: false,

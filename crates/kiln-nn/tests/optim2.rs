@@ -79,15 +79,6 @@ fn step_with(opt: &mut dyn Optimizer, vars: &[Var], gs: &[Tensor]) {
     opt.backward_step(&loss).unwrap();
 }
 
-fn rel_err(got: &Tensor, want: &Value) -> f64 {
-    assert_eq!(got.dims(), shape(want).as_slice());
-    let g = got.to_vec_f64().unwrap();
-    g.iter()
-        .zip(data(want))
-        .map(|(a, b)| (a - b).abs() / (1.0 + b.abs()))
-        .fold(0.0, f64::max)
-}
-
 #[test]
 fn new_optimisers_and_maximize_match_pytorch_step_for_step() {
     let f = fixture("optim2.json");
