@@ -167,6 +167,8 @@ impl std::fmt::Debug for Buffer {
 ///
 /// Implementors provide [`Module::forward`] and, when they own state, the `visit_*` methods; names
 /// are then collected hierarchically like PyTorch's `named_parameters()` (`layers.0.weight`).
+/// `#[derive(Module)]` writes the `visit_*` and train/eval methods from the struct's fields (see
+/// the [module docs](self)), so a custom model cannot forget a parameter.
 ///
 /// ```
 /// use kiln_nn::{Module, Linear, Sequential, ReLU, VarStore};
