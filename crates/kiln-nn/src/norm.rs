@@ -1,7 +1,7 @@
 //! `LayerNorm`, `RMSNorm`, `GroupNorm`, `InstanceNorm1d`/`2d`, `BatchNorm1d` and `BatchNorm2d`.
 
 use crate::init::Init;
-use crate::module::{join, Buffer, VarStore};
+use crate::module::{Buffer, VarStore};
 // The derive (same name as the trait) lives at the crate root.
 use crate::Module;
 use crate::{Error, Result};
@@ -328,18 +328,9 @@ fn affine_params(vs: &VarStore, c: usize, affine: bool) -> Result<(Option<Var>, 
     })
 }
 
-fn visit_affine(weight: &Option<Var>, bias: &Option<Var>, prefix: &str, f: &mut dyn FnMut(String, &Var)) {
-    if let Some(w) = weight {
-        f(join(prefix, "weight"), w);
-    }
-    if let Some(b) = bias {
-        f(join(prefix, "bias"), b);
-    }
-}
-
 /// Root-mean-square normalisation over the trailing `normalized_shape` dims,
 /// `x / sqrt(mean(x²) + eps) · weight` (`torch.nn.RMSNorm`; no centring, no bias).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Module)]
 pub struct RMSNorm {
     /// The trailing dims normalised over.
     pub normalized_shape: Vec<usize>,
@@ -372,8 +363,9 @@ impl RMSNorm {
     }
 }
 
-impl Module for RMSNorm {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+impl RMSNorm {
+    /// Normalises `x` over its trailing `normalized_shape` dims (what [`Module::forward`] runs).
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let k = self.normalized_shape.len();
         if x.rank() < k || x.dims()[x.rank() - k..] != self.normalized_shape[..] {
             return Err(Error::config(
@@ -393,15 +385,12 @@ impl Module for RMSNorm {
         }
         Ok(y)
     }
-    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Var)) {
-        visit_affine(&self.weight, &None, prefix, f);
-    }
 }
 
 /// Group normalisation (`torch.nn.GroupNorm`): the `C` channels of an `[N, C, *]` input are split
 /// into `num_groups` groups, each normalised per sample over its channels and positions with the
 /// biased variance; then a per-channel affine map. Same in training and evaluation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Module)]
 pub struct GroupNorm {
     /// Number of groups; divides `num_channels`.
     pub num_groups: usize,
@@ -439,8 +428,10 @@ impl GroupNorm {
     }
 }
 
-impl Module for GroupNorm {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+impl GroupNorm {
+    /// Normalises each group of channels of `x` `[N, C, *]` per sample (what [`Module::forward`]
+    /// runs).
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         if x.rank() < 2 || x.dims()[1] != self.num_channels {
             return Err(Error::config(
                 "GroupNorm",
@@ -452,9 +443,6 @@ impl Module for GroupNorm {
         let y = standardize(&x.reshape([n, self.num_groups, per_group])?, &[-1], self.eps)?;
         channel_affine(y.reshape(x.shape().clone())?, &self.weight, &self.bias)
     }
-    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Var)) {
-        visit_affine(&self.weight, &self.bias, prefix, f);
-    }
 }
 
 /// Instance normalisation (`torch.nn.InstanceNorm1d` / `InstanceNorm2d` with the default
@@ -462,7 +450,7 @@ impl Module for GroupNorm {
 /// the biased variance, in training and evaluation alike; then an optional per-channel affine map.
 /// Accepts batched `[N, C, *spatial]` and unbatched `[C, *spatial]` inputs. Running statistics are
 /// not supported.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Module)]
 pub struct InstanceNorm {
     num_features: usize,
     spatial: usize,
@@ -514,8 +502,10 @@ impl InstanceNorm {
     }
 }
 
-impl Module for InstanceNorm {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+impl InstanceNorm {
+    /// Normalises each channel of each sample of `x` over its positions (what
+    /// [`Module::forward`] runs).
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let batched = x.rank() == self.spatial + 2;
         let bad = |why: &str| {
             Err(Error::config(
@@ -542,8 +532,5 @@ impl Module for InstanceNorm {
         let dims: Vec<isize> = (2..xb.rank() as isize).collect();
         let y = channel_affine(standardize(&xb, &dims, self.eps)?, &self.weight, &self.bias)?;
         Ok(if batched { y } else { y.squeeze(0)? })
-    }
-    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Var)) {
-        visit_affine(&self.weight, &self.bias, prefix, f);
     }
 }

@@ -473,4 +473,10 @@ fn output_size_picks_the_output_padding_or_names_the_reachable_sizes() {
     let x1 = Tensor::ones([1, 1, 3], DType::F64).unwrap();
     assert_eq!(ct1.forward_with_output_size(&x1, &[1, 1, 7]).unwrap().dims(), &[1, 1, 7]);
     assert!(ct1.forward_with_output_size(&x1, &[5]).is_err());
+    // The chosen output padding is differentiated like a configured one, to first and second order.
+    let mut normals = Normals::new(8, 0.0, 1.0);
+    let xs = [normals.draw(&[1, 2, 3, 2])];
+    let f = |v: &[Tensor]| Ok(ct.forward_with_output_size(&v[0], &[8, 5])?);
+    gradcheck(f, &xs, &GradcheckOptions::default()).unwrap();
+    gradgradcheck(f, &xs, &GradcheckOptions::default()).unwrap();
 }
