@@ -12,7 +12,7 @@ Writes into crates/kiln-nn/tests/fixtures/:
   optim2.json           NAdam, RAdam, Adamax, maximize, LBFGS (closure; strong Wolfe), clip_grad_norm_ norm types
   schedules2.json       MultiStepLR, OneCycleLR (cos / linear, two / three phases, momentum)
   attention.json        MultiheadAttention masks, cross-attention, kdim/vdim, bias=False
-  layers3.json          ConvTranspose1d/2d, MaxPool1d/AvgPool1d, ceil_mode, count_include_pad, BatchNorm options
+  layers3.json          ConvTranspose1d/2d, MaxPool1d/AvgPool1d, ceil_mode, count_include_pad, BatchNorm options (momentum=None)
   losses2.json          class weights, soft targets, [N, C, d...] inputs, pos_weight, KL divergence, Huber
   interop_mlp.{safetensors,json}   Linear/ReLU MLP (float32)
   interop_cnn.{safetensors,json}   small CNN (float32)
@@ -134,6 +134,8 @@ LBFGS_CONFIGS = [
     ({"lr": 0.5, "max_iter": 5, "history_size": 3}, 4),
     ({"max_iter": 10, "line_search_fn": "strong_wolfe"}, 3),
     ({"lr": 0.8, "max_iter": 6, "history_size": 4, "line_search_fn": "strong_wolfe", "maximize": True}, 3),
+    # One iteration per step: what kiln's gradient-only Optimizer::step does (history across steps).
+    ({"lr": 0.5, "max_iter": 1, "history_size": 3}, 6),
 ]
 
 
@@ -816,6 +818,19 @@ def gen_layers3():
         (dict(in_channels=2, out_channels=2, kernel_size=2, bias=False), (2, 2, 3, 3), "defaults, no bias"),
     ]:
         run(CT2, kw, nn.ConvTranspose2d(**kw), randn(*shape), note)
+    # forward(x, output_size=...): the output padding comes from the requested size instead.
+    for cls, name, kw, shape, size in [
+        (nn.ConvTranspose2d, CT2, dict(in_channels=2, out_channels=3, kernel_size=3, stride=[3, 2], padding=1), (1, 2, 3, 4),
+         [8, 8]),
+        (nn.ConvTranspose2d, CT2, dict(in_channels=2, out_channels=2, kernel_size=2, stride=2, output_padding=1),
+         (2, 2, 3, 3), [2, 2, 6, 7]),
+        (nn.ConvTranspose1d, CT1, dict(in_channels=2, out_channels=2, kernel_size=3, stride=3, dilation=2), (2, 2, 4),
+         [15]),
+    ]:
+        case = layer_case(rng, name, kw, cls(**kw), randn(*shape), scale=0.5, shift=0.0, buffers=True,
+                          note=f"forward(x, output_size={size})", call=lambda m, x, size=size: m(x, output_size=size))
+        case["output_size"] = size
+        cases.append(case)
 
     for cls, name, kw, shape in [
         (nn.MaxPool1d, "MaxPool1d", dict(kernel_size=3, stride=2, padding=1), (2, 3, 9)),
@@ -847,6 +862,14 @@ def gen_layers3():
     ]:
         run(name, kw, cls(**kw), randn(*shape) * 1.5 + 0.5,
             "eval mode without running statistics normalises with the batch" if not train else None, train)
+    # momentum=None is a cumulative average: after two earlier batches (num_batches_tracked = 2) this
+    # batch enters the running statistics with weight 1/3, which no fixed momentum reproduces.
+    bn = nn.BatchNorm1d(3, momentum=None).double().train()
+    with torch.no_grad():
+        for _ in range(2):
+            bn(randn(4, 3) * 2.0 - 1.0)
+    run("BatchNorm1d", dict(num_features=3, momentum=None), bn, randn(5, 3, 2) * 1.5 + 0.5,
+        "momentum=None after two batches: cumulative average, factor 1/3")
     write_json("layers3.json", {"torch_version": torch.__version__, "dtype": "f64", "cases": cases})
     return len(cases)
 
@@ -855,7 +878,7 @@ def gen_layers3():
 def gen_attention():
     """MultiheadAttention beyond self-attention: key_padding_mask (bool and float), attn_mask
     ([L, S] bool, [B*H, L, S] float), cross-attention with L != S, kdim/vdim, bias=False,
-    sequence-first inputs and per-head weights."""
+    sequence-first inputs, per-head weights, add_bias_kv / add_zero_attn and unbatched [L, E] inputs."""
     rng = np.random.default_rng(505)
     cases = []
 
@@ -902,6 +925,14 @@ def gen_attention():
         note="kdim 5, vdim 3 (separate q/k/v projection weights), sequence-first, float [B*H, L, S] mask, per-head weights")
     run(dict(embed_dim=6, num_heads=3, bias=False, batch_first=True), randn(B, 3, 6), randn(B, S, 6), randn(B, S, 6),
         kpm=randn(B, S), note="bias=False; float key_padding_mask added to the scores")
+    run(dict(embed_dim=E, num_heads=2, batch_first=True, add_bias_kv=True, add_zero_attn=True), randn(B, 3, E),
+        randn(B, S, E), randn(B, S, E), kpm=kpm_s, attn_mask=torch.triu(torch.ones(3, S, dtype=torch.bool), diagonal=1),
+        note="add_bias_kv and add_zero_attn: two extra key columns, masks padded with unmasked columns")
+    run(dict(embed_dim=6, num_heads=3, add_zero_attn=True), randn(L, 6), None, None,
+        kpm=torch.tensor([False, True, False, False]), average=False,
+        note="unbatched [L, E] self-attention, [S] key_padding_mask, per-head weights, add_zero_attn")
+    run(dict(embed_dim=E, num_heads=2, kdim=5, vdim=3, add_bias_kv=True), randn(3, E), randn(S, 5), randn(S, 3),
+        attn_mask=randn(2, 3, S), note="unbatched cross-attention with kdim/vdim, float [H, L, S] attn_mask, add_bias_kv")
     write_json("attention.json", {"torch_version": torch.__version__, "dtype": "f64", "cases": cases})
     return len(cases)
 

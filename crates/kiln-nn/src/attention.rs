@@ -1,10 +1,12 @@
 //! Multi-head attention (`torch.nn.MultiheadAttention`): self- and cross-attention, key/value
-//! dimensions other than the embedding's, key-padding and attention masks, attention dropout.
+//! dimensions other than the embedding's, key-padding and attention masks, attention dropout,
+//! `add_bias_kv` / `add_zero_attn` and unbatched `[L, E]` inputs.
 
 use crate::container::Dropout;
 use crate::init::Init;
 use crate::linear::Linear;
-use crate::module::{join, Module, VarStore};
+use crate::module::VarStore;
+use crate::Module;
 use crate::{Error, Result};
 use kiln_core::{DType, Tensor, Var};
 
@@ -21,6 +23,12 @@ pub struct MultiheadAttentionConfig {
     pub vdim: Option<usize>,
     /// Inputs are `[B, L, E]` (true, the default here; PyTorch's default is false) or `[L, B, E]`.
     pub batch_first: bool,
+    /// Learned key and value biases `bias_k`, `bias_v` `[1, 1, E]` appended to the projected keys
+    /// and values as one extra position every query can attend to. Default false.
+    pub add_bias_kv: bool,
+    /// A zero key and value appended (after `bias_k`/`bias_v`) as one more position, so attention
+    /// can put weight on "nothing". Default false.
+    pub add_zero_attn: bool,
 }
 
 impl Default for MultiheadAttentionConfig {
@@ -31,6 +39,8 @@ impl Default for MultiheadAttentionConfig {
             kdim: None,
             vdim: None,
             batch_first: true,
+            add_bias_kv: false,
+            add_zero_attn: false,
         }
     }
 }
@@ -67,8 +77,9 @@ impl Default for AttentionOptions<'_> {
 /// `num_heads` contiguous groups of `E / num_heads`.
 ///
 /// [`Module::forward`] is self-attention of `[B, L, E]` (`batch_first`, the default here) or
-/// `[L, B, E]`, with the causal mask when `causal` is set; [`MultiheadAttention::attention`] takes
+/// `[L, B, E]`, or of an unbatched `[L, E]`, with the causal mask when `causal` is set; [`MultiheadAttention::attention`] takes
 /// separate query, key and value and the masks.
+#[derive(Module)]
 pub struct MultiheadAttention {
     /// `E`.
     pub embed_dim: usize,
@@ -88,12 +99,18 @@ pub struct MultiheadAttention {
     pub v_proj_weight: Option<Var>,
     /// `[3E]`.
     pub in_proj_bias: Option<Var>,
+    /// `[1, 1, E]`, appended to the projected keys (`add_bias_kv`).
+    pub bias_k: Option<Var>,
+    /// `[1, 1, E]`, appended to the projected values (`add_bias_kv`).
+    pub bias_v: Option<Var>,
     /// Output projection `E → E`.
     pub out_proj: Linear,
     /// Inputs are `[B, L, E]` (true) or `[L, B, E]` (false).
     pub batch_first: bool,
     /// Whether [`Module::forward`] masks future positions.
     pub causal: bool,
+    /// Append a zero key and value position (`add_zero_attn`).
+    pub add_zero_attn: bool,
     dropout: Dropout,
 }
 
@@ -149,6 +166,16 @@ impl MultiheadAttention {
         } else {
             None
         };
+        // PyTorch initialises bias_k and bias_v with xavier_normal_ ([1, 1, E]: fans 1·E and E).
+        let (bias_k, bias_v) = if cfg.add_bias_kv {
+            let normal = Init::XavierNormal { gain: 1.0 };
+            (
+                Some(vs.var("bias_k", &[1, 1, embed_dim], normal)?),
+                Some(vs.var("bias_v", &[1, 1, embed_dim], normal)?),
+            )
+        } else {
+            (None, None)
+        };
         let op = vs.pp("out_proj");
         let out_bias = if cfg.bias {
             Some(op.var("bias", &[embed_dim], Init::Const(0.0))?)
@@ -169,9 +196,12 @@ impl MultiheadAttention {
             k_proj_weight: k,
             v_proj_weight: v,
             in_proj_bias,
+            bias_k,
+            bias_v,
             out_proj,
             batch_first: cfg.batch_first,
             causal: false,
+            add_zero_attn: cfg.add_zero_attn,
             dropout,
         })
     }
@@ -191,7 +221,8 @@ impl MultiheadAttention {
     /// (`[B, L, L]`). `mask` (`[L, L]` u8, 1 = masked) is combined with the causal mask if `causal`.
     pub fn attend(&self, x: &Tensor, mask: Option<&Tensor>, causal: bool) -> Result<(Tensor, Tensor)> {
         if let Some(m) = mask {
-            let l = x.dims().get(if self.batch_first { 1 } else { 0 }).copied().unwrap_or(0);
+            let seq_dim = if self.batch_first && x.rank() == 3 { 1 } else { 0 };
+            let l = x.dims().get(seq_dim).copied().unwrap_or(0);
             if m.dims() != [l, l] || m.dtype() != DType::U8 {
                 return Err(Error::config(
                     "MultiheadAttention::forward",
@@ -230,7 +261,58 @@ impl MultiheadAttention {
     /// with `need_weights=True`. Returns the output `[B, L, E]` and the attention weights (after
     /// dropout, as PyTorch returns them). Float masks are added to the scores; u8 masks become
     /// `−∞` there, so a query whose every key is masked gets NaN, as in PyTorch.
+    ///
+    /// Unbatched inputs (query `[L, E]`, key `[S, kdim]`, value `[S, vdim]`, all three 2-d) are
+    /// one batch, as in PyTorch: `key_padding_mask` is then `[S]`, `attn_mask` `[L, S]` or
+    /// `[num_heads, L, S]`, and the batch dim is absent from the output `[L, E]` and the weights
+    /// (`[L, S]`, or `[num_heads, L, S]` per head). With `add_bias_kv` / `add_zero_attn` the
+    /// weights have one more key column for each.
     pub fn attention(&self, query: &Tensor, key: &Tensor, value: &Tensor, opts: &AttentionOptions) -> Result<(Tensor, Tensor)> {
+        const OP: &str = "MultiheadAttention::forward";
+        let ranks = [query.rank(), key.rank(), value.rank()];
+        if !ranks.contains(&2) {
+            return self.attention_batched(query, key, value, opts, self.batch_first);
+        }
+        if ranks != [2, 2, 2] {
+            return Err(Error::config(
+                OP,
+                format!(
+                    "query {}, key {} and value {} must all be unbatched (2-d) or all batched (3-d)",
+                    query.shape(),
+                    key.shape(),
+                    value.shape()
+                ),
+            ));
+        }
+        let kpm = match opts.key_padding_mask {
+            Some(m) if m.rank() == 1 => Some(m.unsqueeze(0)?),
+            Some(m) => {
+                return Err(Error::config(
+                    OP,
+                    format!("key_padding_mask of unbatched input must be [S], got {}", m.shape()),
+                ))
+            }
+            None => None,
+        };
+        let batched = AttentionOptions {
+            key_padding_mask: kpm.as_ref(),
+            ..*opts
+        };
+        let one = |t: &Tensor| t.unsqueeze(0);
+        let (out, w) = self.attention_batched(&one(query)?, &one(key)?, &one(value)?, &batched, true)?;
+        Ok((out.squeeze(0)?, w.squeeze(0)?))
+    }
+
+    /// [`MultiheadAttention::attention`] of 3-d inputs, laid out `[B, len, feat]` when
+    /// `batch_first`, else `[len, B, feat]`.
+    fn attention_batched(
+        &self,
+        query: &Tensor,
+        key: &Tensor,
+        value: &Tensor,
+        opts: &AttentionOptions,
+        batch_first: bool,
+    ) -> Result<(Tensor, Tensor)> {
         const OP: &str = "MultiheadAttention::forward";
         let (e, h) = (self.embed_dim, self.num_heads);
         let bad = |what: &str, t: &Tensor, feat: usize| {
@@ -244,7 +326,7 @@ impl MultiheadAttention {
                 return Err(bad(what, t, feat));
             }
         }
-        let bf = |t: &Tensor| -> Result<Tensor> { Ok(if self.batch_first { t.clone() } else { t.transpose(0, 1)? }) };
+        let bf = |t: &Tensor| -> Result<Tensor> { Ok(if batch_first { t.clone() } else { t.transpose(0, 1)? }) };
         let (q, k, v) = (bf(query)?, bf(key)?, bf(value)?);
         let (b, l, s) = (q.dims()[0], q.dims()[1], k.dims()[1]);
         if k.dims()[0] != b || v.dims()[0] != b || v.dims()[1] != s {
@@ -260,17 +342,39 @@ impl MultiheadAttention {
         }
         let d = e / h;
         let heads = |t: Tensor, len: usize| -> Result<Tensor> { Ok(t.reshape([b, len, h, d])?.permute(&[0, 2, 1, 3])?) };
+        let (mut kp, mut vp) = (self.project(&k, 1)?, self.project(&v, 2)?); // [B, S, E]
+                                                                             // Extra key/value positions (PyTorch's add_bias_kv, then add_zero_attn): every query may
+                                                                             // attend to them, so the masks get zero (unmasked) columns for them below.
+        let mut extra = 0;
+        if let (Some(bk), Some(bv)) = (&self.bias_k, &self.bias_v) {
+            kp = Tensor::cat(&[kp, bk.tensor().broadcast_to([b, 1, e])?], 1)?;
+            vp = Tensor::cat(&[vp, bv.tensor().broadcast_to([b, 1, e])?], 1)?;
+            extra += 1;
+        }
+        if self.add_zero_attn {
+            let zeros = Tensor::zeros([b, 1, e], kp.dtype())?;
+            kp = Tensor::cat(&[kp, zeros.clone()], 1)?;
+            vp = Tensor::cat(&[vp, zeros], 1)?;
+            extra += 1;
+        }
         let qh = heads(self.project(&q, 0)?, l)?;
-        let kh = heads(self.project(&k, 1)?, s)?;
-        let vh = heads(self.project(&v, 2)?, s)?;
-        let mut scores = qh.matmul(&kh.transpose(-2, -1)?)?.mul_scalar(1.0 / (d as f64).sqrt())?; // [B, H, L, S]
+        let kh = heads(kp, s + extra)?;
+        let vh = heads(vp, s + extra)?;
+        let mut scores = qh.matmul(&kh.transpose(-2, -1)?)?.mul_scalar(1.0 / (d as f64).sqrt())?; // [B, H, L, S']
         if let Some(mask) = self.additive_mask(opts, b, l, s, scores.dtype())? {
+            let mask = if extra > 0 {
+                let mut pads = vec![(0, 0); mask.rank()];
+                pads[mask.rank() - 1] = (0, extra);
+                mask.pad(&pads, 0.0)?
+            } else {
+                mask
+            };
             scores = scores.add(&mask)?;
         }
         let attn = self.dropout.forward(&scores.softmax(-1)?)?;
         let ctx = attn.matmul(&vh)?.permute(&[0, 2, 1, 3])?.reshape([b, l, e])?;
         let mut out = self.out_proj.forward(&ctx)?;
-        if !self.batch_first {
+        if !batch_first {
             out = out.transpose(0, 1)?;
         }
         let weights = if opts.average_attn_weights { attn.mean(&[1], false)? } else { attn };
@@ -323,28 +427,10 @@ impl MultiheadAttention {
     }
 }
 
-impl Module for MultiheadAttention {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+impl MultiheadAttention {
+    /// Self-attention of `x` (with the causal mask when `causal` is set), the attention output
+    /// only (what [`Module::forward`] runs).
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         Ok(self.attend(x, None, self.causal)?.0)
-    }
-    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Var)) {
-        for (name, w) in [
-            ("in_proj_weight", &self.in_proj_weight),
-            ("q_proj_weight", &self.q_proj_weight),
-            ("k_proj_weight", &self.k_proj_weight),
-            ("v_proj_weight", &self.v_proj_weight),
-            ("in_proj_bias", &self.in_proj_bias),
-        ] {
-            if let Some(w) = w {
-                f(join(prefix, name), w);
-            }
-        }
-        self.out_proj.visit_parameters(&join(prefix, "out_proj"), f);
-    }
-    fn set_training(&self, on: bool) {
-        self.dropout.set_training(on)
-    }
-    fn is_training(&self) -> bool {
-        self.dropout.is_training()
     }
 }

@@ -1,15 +1,17 @@
 //! `Sequential` and `Dropout`.
 
-use crate::module::{join, Buffer, Module};
+use crate::Module;
 use crate::{Error, Result};
-use kiln_core::{Rng, Tensor, Var};
+use kiln_core::{Rng, Tensor};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// Applies its children in order; their parameters are named `0.weight`, `1.bias`, ... like
 /// `torch.nn.Sequential`.
-#[derive(Default)]
+#[derive(Default, Module)]
 pub struct Sequential {
+    // Flattened: children are `0`, `1`, ... directly, not `layers.0`.
+    #[module(flatten)]
     layers: Vec<Box<dyn Module>>,
 }
 
@@ -42,31 +44,14 @@ impl Sequential {
     }
 }
 
-impl Module for Sequential {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+impl Sequential {
+    /// Applies the children in order (what [`Module::forward`] runs).
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let mut h = x.clone();
         for l in &self.layers {
             h = l.forward(&h)?;
         }
         Ok(h)
-    }
-    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Var)) {
-        for (i, l) in self.layers.iter().enumerate() {
-            l.visit_parameters(&join(prefix, &i.to_string()), f);
-        }
-    }
-    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(String, &Buffer)) {
-        for (i, l) in self.layers.iter().enumerate() {
-            l.visit_buffers(&join(prefix, &i.to_string()), f);
-        }
-    }
-    fn set_training(&self, on: bool) {
-        for l in &self.layers {
-            l.set_training(on);
-        }
-    }
-    fn is_training(&self) -> bool {
-        self.layers.iter().all(|l| l.is_training())
     }
 }
 

@@ -7,7 +7,8 @@
 //! 1-d layers are the 2-d ones over a height-1 input.
 
 use crate::init::Init;
-use crate::module::{join, Module, VarStore};
+use crate::module::VarStore;
+use crate::Module;
 use crate::{Error, Result};
 use kiln_core::{Tensor, Var};
 
@@ -39,13 +40,14 @@ impl Default for Conv2dConfig {
 }
 
 /// 2-d cross-correlation over `[N, C, H, W]` with weight `[out, in/groups, kH, kW]`, as `torch.nn.Conv2d`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Module)]
 pub struct Conv2d {
     /// `[out_channels, in_channels / groups, kH, kW]`.
     pub weight: Var,
     /// `[out_channels]`.
     pub bias: Option<Var>,
     /// Stride, padding, dilation, groups.
+    #[module(skip)]
     pub config: Conv2dConfig,
 }
 
@@ -59,17 +61,27 @@ fn check_groups(op: &'static str, cin: usize, cout: usize, groups: usize) -> Res
     Ok(())
 }
 
+/// The `weight` of shape `weight_shape` and, if `bias`, the `bias` `[out_channels]` of a
+/// convolution or transposed convolution, initialised as PyTorch does: the weight by
+/// [`Init::DEFAULT_WEIGHT`], the bias uniform in `±1/sqrt(fan_in)` with the fan-in the product of
+/// the weight's dims after the first (PyTorch takes it from dim 1 for both kinds of layer).
+fn conv_params(vs: &VarStore, weight_shape: &[usize], out_channels: usize, bias: bool) -> Result<(Var, Option<Var>)> {
+    let weight = vs.var("weight", weight_shape, Init::DEFAULT_WEIGHT)?;
+    let fan_in = weight_shape[1..].iter().product();
+    let bias = if bias {
+        Some(vs.var("bias", &[out_channels], Init::default_bias(fan_in))?)
+    } else {
+        None
+    };
+    Ok((weight, bias))
+}
+
 impl Conv2d {
     /// A new layer with PyTorch's default initialisation (uniform `±1/sqrt(fan_in)`).
     pub fn new(vs: &VarStore, in_channels: usize, out_channels: usize, kernel: (usize, usize), config: Conv2dConfig) -> Result<Conv2d> {
         check_groups("Conv2d", in_channels, out_channels, config.groups)?;
         let cg = in_channels / config.groups;
-        let weight = vs.var("weight", &[out_channels, cg, kernel.0, kernel.1], Init::DEFAULT_WEIGHT)?;
-        let bias = if config.bias {
-            Some(vs.var("bias", &[out_channels], Init::default_bias(cg * kernel.0 * kernel.1))?)
-        } else {
-            None
-        };
+        let (weight, bias) = conv_params(vs, &[out_channels, cg, kernel.0, kernel.1], out_channels, config.bias)?;
         Ok(Conv2d { weight, bias, config })
     }
 }
@@ -143,16 +155,11 @@ fn conv2d_impl(op: &'static str, x: &Tensor, w: &Tensor, b: Option<&Tensor>, cfg
     Ok(y.reshape([n, o, oh, ow])?)
 }
 
-impl Module for Conv2d {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+impl Conv2d {
+    /// The convolution of `x` `[N, C, H, W]` (what [`Module::forward`] runs).
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let b = self.bias.as_ref().map(|b| b.tensor());
         conv2d_impl("Conv2d::forward", x, &self.weight.tensor(), b.as_ref(), &self.config)
-    }
-    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Var)) {
-        f(join(prefix, "weight"), &self.weight);
-        if let Some(b) = &self.bias {
-            f(join(prefix, "bias"), b);
-        }
     }
 }
 
@@ -185,13 +192,14 @@ impl Default for Conv1dConfig {
 
 /// 1-d cross-correlation over `[N, C, L]` with weight `[out, in/groups, k]`, as `torch.nn.Conv1d`
 /// (computed as a `1 × k` 2-d convolution).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Module)]
 pub struct Conv1d {
     /// `[out_channels, in_channels / groups, k]`.
     pub weight: Var,
     /// `[out_channels]`.
     pub bias: Option<Var>,
     /// Stride, padding, dilation, groups.
+    #[module(skip)]
     pub config: Conv1dConfig,
 }
 
@@ -200,18 +208,14 @@ impl Conv1d {
     pub fn new(vs: &VarStore, in_channels: usize, out_channels: usize, kernel: usize, config: Conv1dConfig) -> Result<Conv1d> {
         check_groups("Conv1d", in_channels, out_channels, config.groups)?;
         let cg = in_channels / config.groups;
-        let weight = vs.var("weight", &[out_channels, cg, kernel], Init::DEFAULT_WEIGHT)?;
-        let bias = if config.bias {
-            Some(vs.var("bias", &[out_channels], Init::default_bias(cg * kernel))?)
-        } else {
-            None
-        };
+        let (weight, bias) = conv_params(vs, &[out_channels, cg, kernel], out_channels, config.bias)?;
         Ok(Conv1d { weight, bias, config })
     }
 }
 
-impl Module for Conv1d {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+impl Conv1d {
+    /// The convolution of `x` `[N, C, L]` (what [`Module::forward`] runs).
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         if x.rank() != 3 {
             return Err(Error::config(
                 "Conv1d::forward",
@@ -230,12 +234,6 @@ impl Module for Conv1d {
         let b = self.bias.as_ref().map(|b| b.tensor());
         let y = conv2d_impl("Conv1d::forward", &x.unsqueeze(2)?, &w, b.as_ref(), &cfg2)?;
         Ok(y.squeeze(2)?)
-    }
-    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Var)) {
-        f(join(prefix, "weight"), &self.weight);
-        if let Some(b) = &self.bias {
-            f(join(prefix, "bias"), b);
-        }
     }
 }
 
@@ -342,12 +340,7 @@ pub fn transposed_out_len(
             format!("kernel, stride, dilation and input length must be positive: {}", geometry()),
         ));
     }
-    if output_padding >= stride && output_padding >= dilation {
-        return Err(Error::config(
-            op,
-            format!("output_padding {output_padding} must be smaller than either stride {stride} or dilation {dilation}"),
-        ));
-    }
+    check_output_padding(op, output_padding, stride, dilation)?;
     let full = (len - 1)
         .checked_mul(stride)
         .and_then(|v| v.checked_add(dilation.checked_mul(kernel - 1)?))
@@ -461,12 +454,20 @@ fn check_transposed_config(op: &'static str, cin: usize, cout: usize, c: &ConvTr
                 format!("stride {s} and dilation {d} (axis {axis}) must be positive"),
             ));
         }
-        if op_pad >= s && op_pad >= d {
-            return Err(Error::config(
-                op,
-                format!("output_padding {op_pad} must be smaller than either stride {s} or dilation {d}"),
-            ));
-        }
+        check_output_padding(op, op_pad, s, d)?;
+    }
+    Ok(())
+}
+
+/// PyTorch's rule for transposed convolutions: the output padding picks among the `stride`
+/// output sizes that map back to the same input size, so it must be below the stride (or the
+/// dilation, which also spaces the taps).
+fn check_output_padding(op: &'static str, output_padding: usize, stride: usize, dilation: usize) -> Result<()> {
+    if output_padding >= stride && output_padding >= dilation {
+        return Err(Error::config(
+            op,
+            format!("output_padding {output_padding} must be smaller than either stride {stride} or dilation {dilation}"),
+        ));
     }
     Ok(())
 }
@@ -474,13 +475,14 @@ fn check_transposed_config(op: &'static str, cin: usize, cout: usize, c: &ConvTr
 /// 2-d transposed convolution ("deconvolution") over `[N, C, H, W]` with weight
 /// `[in, out/groups, kH, kW]`, as `torch.nn.ConvTranspose2d`: the gradient of [`Conv2d`] with
 /// respect to its input, used for learned upsampling.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Module)]
 pub struct ConvTranspose2d {
     /// `[in_channels, out_channels / groups, kH, kW]`.
     pub weight: Var,
     /// `[out_channels]`.
     pub bias: Option<Var>,
     /// Stride, padding, output padding, dilation, groups.
+    #[module(skip)]
     pub config: ConvTranspose2dConfig,
 }
 
@@ -496,38 +498,117 @@ impl ConvTranspose2d {
     ) -> Result<ConvTranspose2d> {
         check_transposed_config("ConvTranspose2d", in_channels, out_channels, &config)?;
         let og = out_channels / config.groups;
-        let weight = vs.var("weight", &[in_channels, og, kernel.0, kernel.1], Init::DEFAULT_WEIGHT)?;
-        let bias = if config.bias {
-            Some(vs.var("bias", &[out_channels], Init::default_bias(og * kernel.0 * kernel.1))?)
-        } else {
-            None
-        };
+        let (weight, bias) = conv_params(vs, &[in_channels, og, kernel.0, kernel.1], out_channels, config.bias)?;
         Ok(ConvTranspose2d { weight, bias, config })
     }
 }
 
-impl Module for ConvTranspose2d {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+/// The `output_padding` that makes a transposed convolution produce `output_size` (PyTorch's
+/// `_output_padding`): `output_size` is the spatial sizes, or the full shape (batch and channel
+/// first) whose trailing spatial sizes are used. Each size must lie between the smallest output
+/// (no output padding) and that plus `stride − 1`, the sizes strided convolutions map back to
+/// the input's size.
+fn output_padding_for(
+    op: &'static str,
+    x: &Tensor,
+    kernel: &[usize],
+    stride: &[usize],
+    padding: &[usize],
+    dilation: &[usize],
+    output_size: &[usize],
+) -> Result<Vec<usize>> {
+    let k = kernel.len();
+    let spatial = if output_size.len() == k + 2 {
+        &output_size[2..]
+    } else {
+        output_size
+    };
+    if spatial.len() != k || x.rank() != k + 2 {
+        return Err(Error::config(
+            op,
+            format!(
+                "output_size {output_size:?} must have {k} spatial sizes (or {} with batch and channels) for input {}",
+                k + 2,
+                x.shape()
+            ),
+        ));
+    }
+    let mut out = Vec::with_capacity(k);
+    for d in 0..k {
+        let len = x.dims()[2 + d];
+        let (min, _) = transposed_out_len(op, len, kernel[d], stride[d], padding[d], 0, dilation[d])?;
+        let max = min + stride[d] - 1;
+        if !(min..=max).contains(&spatial[d]) {
+            return Err(Error::config(
+                op,
+                format!(
+                    "requested output size {} (spatial dim {d}) is not in [{min}, {max}], the sizes input {} can produce",
+                    spatial[d],
+                    x.shape()
+                ),
+            ));
+        }
+        out.push(spatial[d] - min);
+    }
+    Ok(out)
+}
+
+impl ConvTranspose2d {
+    /// `forward(x, output_size=...)`: picks the `output_padding` that gives spatial size
+    /// `output_size` (`[H, W]`, or `[N, C, H, W]`), overriding the configured one, since several
+    /// input sizes of a strided convolution map to the same output size.
+    ///
+    /// ```
+    /// use kiln_core::{DType, Tensor};
+    /// use kiln_nn::{ConvTranspose2d, ConvTranspose2dConfig, VarStore};
+    /// let vs = VarStore::new(DType::F32, 0);
+    /// let cfg = ConvTranspose2dConfig { stride: (2, 2), padding: (1, 1), ..Default::default() };
+    /// let up = ConvTranspose2d::new(&vs, 3, 2, (3, 3), cfg)?;
+    /// let x = Tensor::zeros([1, 3, 4, 4], DType::F32)?;
+    /// assert_eq!(up.forward_with_output_size(&x, &[8, 7])?.dims(), &[1, 2, 8, 7]);
+    /// assert!(up.forward_with_output_size(&x, &[9, 7]).is_err()); // only 7 or 8 are reachable
+    /// # Ok::<(), kiln_nn::Error>(())
+    /// ```
+    pub fn forward_with_output_size(&self, x: &Tensor, output_size: &[usize]) -> Result<Tensor> {
+        const OP: &str = "ConvTranspose2d::forward";
+        let c = &self.config;
+        let wd = self.weight.shape().dims().to_vec();
+        let op_pad = output_padding_for(
+            OP,
+            x,
+            &wd[2..],
+            &[c.stride.0, c.stride.1],
+            &[c.padding.0, c.padding.1],
+            &[c.dilation.0, c.dilation.1],
+            output_size,
+        )?;
+        let cfg = ConvTranspose2dConfig {
+            output_padding: (op_pad[0], op_pad[1]),
+            ..*c
+        };
+        let b = self.bias.as_ref().map(|b| b.tensor());
+        conv_transpose2d_impl(OP, x, &self.weight.tensor(), b.as_ref(), &cfg)
+    }
+}
+
+impl ConvTranspose2d {
+    /// The transposed convolution of `x` `[N, C, H, W]` with the configured output padding (what [`Module::forward`] runs).
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let b = self.bias.as_ref().map(|b| b.tensor());
         conv_transpose2d_impl("ConvTranspose2d::forward", x, &self.weight.tensor(), b.as_ref(), &self.config)
-    }
-    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Var)) {
-        f(join(prefix, "weight"), &self.weight);
-        if let Some(b) = &self.bias {
-            f(join(prefix, "bias"), b);
-        }
     }
 }
 
 /// 1-d transposed convolution over `[N, C, L]` with weight `[in, out/groups, k]`, as
 /// `torch.nn.ConvTranspose1d` (computed as a `1 × k` 2-d transposed convolution).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Module)]
 pub struct ConvTranspose1d {
     /// `[in_channels, out_channels / groups, k]`.
     pub weight: Var,
     /// `[out_channels]`.
     pub bias: Option<Var>,
     /// Stride, padding, output padding, dilation, groups.
+    #[module(skip)]
     pub config: ConvTranspose1dConfig,
 }
 
@@ -542,29 +623,40 @@ impl ConvTranspose1d {
     ) -> Result<ConvTranspose1d> {
         check_transposed_config("ConvTranspose1d", in_channels, out_channels, &config.to_2d())?;
         let og = out_channels / config.groups;
-        let weight = vs.var("weight", &[in_channels, og, kernel], Init::DEFAULT_WEIGHT)?;
-        let bias = if config.bias {
-            Some(vs.var("bias", &[out_channels], Init::default_bias(og * kernel))?)
-        } else {
-            None
-        };
+        let (weight, bias) = conv_params(vs, &[in_channels, og, kernel], out_channels, config.bias)?;
         Ok(ConvTranspose1d { weight, bias, config })
     }
 }
 
-impl Module for ConvTranspose1d {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+impl ConvTranspose1d {
+    /// `forward(x, output_size=...)`: picks the `output_padding` that gives length `output_size`
+    /// (`[L]`, or `[N, C, L]`), overriding the configured one (see
+    /// [`ConvTranspose2d::forward_with_output_size`]).
+    pub fn forward_with_output_size(&self, x: &Tensor, output_size: &[usize]) -> Result<Tensor> {
+        const OP: &str = "ConvTranspose1d::forward";
+        check_ncl(OP, x)?;
+        let c = &self.config;
+        let k = self.weight.shape().dims()[2];
+        let op_pad = output_padding_for(OP, x, &[k], &[c.stride], &[c.padding], &[c.dilation], output_size)?;
+        let cfg = ConvTranspose1dConfig {
+            output_padding: op_pad[0],
+            ..*c
+        };
+        let w = self.weight.tensor().unsqueeze(2)?;
+        let b = self.bias.as_ref().map(|b| b.tensor());
+        let y = conv_transpose2d_impl(OP, &x.unsqueeze(2)?, &w, b.as_ref(), &cfg.to_2d())?;
+        Ok(y.squeeze(2)?)
+    }
+}
+
+impl ConvTranspose1d {
+    /// The transposed convolution of `x` `[N, C, L]` with the configured output padding (what [`Module::forward`] runs).
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         check_ncl("ConvTranspose1d::forward", x)?;
         let w = self.weight.tensor().unsqueeze(2)?;
         let b = self.bias.as_ref().map(|b| b.tensor());
         let y = conv_transpose2d_impl("ConvTranspose1d::forward", &x.unsqueeze(2)?, &w, b.as_ref(), &self.config.to_2d())?;
         Ok(y.squeeze(2)?)
-    }
-    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Var)) {
-        f(join(prefix, "weight"), &self.weight);
-        if let Some(b) = &self.bias {
-            f(join(prefix, "bias"), b);
-        }
     }
 }
 

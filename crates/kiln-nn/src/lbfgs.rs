@@ -5,9 +5,10 @@
 //! one `f64` vector (PyTorch uses the parameters' dtype), so f64 models follow PyTorch's
 //! trajectory and f32 models get the same algorithm with more accurate bookkeeping.
 
+use crate::optim::{scalar_loss, Optimizer};
 use crate::{Error, Result};
-use kiln_core::{no_grad, Tensor, Var};
-use std::collections::VecDeque;
+use kiln_core::{no_grad, DType, Grads, Tensor, Var};
+use std::collections::{HashMap, VecDeque};
 
 /// How [`Lbfgs`] chooses the step length along the search direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -38,9 +39,12 @@ struct History {
 
 /// `torch.optim.LBFGS` over one parameter list.
 ///
-/// Unlike the first-order optimisers it does not implement [`crate::Optimizer`]: each
-/// [`Lbfgs::step`] calls a closure that rebuilds the loss from the current parameters (up to
-/// `max_eval` times) and returns the loss of the first evaluation.
+/// Each [`Lbfgs::step`] (also reachable as [`Optimizer::step_closure`], PyTorch's
+/// `optimizer.step(closure)`) calls a closure that rebuilds the loss from the current parameters
+/// (up to `max_eval` times) and returns the loss of the first evaluation. It implements
+/// [`Optimizer`] like the first-order optimisers, so schedulers and checkpoints treat it the same;
+/// the gradient-only [`Optimizer::step`] is one fixed-step iteration and so needs `max_iter = 1`
+/// and no line search (anything more re-evaluates the loss, which needs the closure).
 ///
 /// ```
 /// use kiln_core::{DType, Tensor, Var};
@@ -180,17 +184,17 @@ impl Lbfgs {
     /// Evaluates the closure: the (sign-adjusted) loss and the flat gradient.
     fn evaluate(&self, closure: &mut dyn FnMut() -> Result<Tensor>) -> Result<(f64, f64, Vec<f64>)> {
         let loss = closure()?;
-        if loss.elem_count() != 1 {
-            return Err(Error::config(
-                "LBFGS::step",
-                format!("the closure must return a scalar loss, got shape {}", loss.shape()),
-            ));
-        }
-        let value = loss.item()?;
-        let grads = loss.backward()?;
+        let value = scalar_loss("LBFGS::step", &loss)?;
+        let flat = self.flat_grad(&loss.backward()?)?;
+        Ok((value, if self.maximize { -value } else { value }, flat))
+    }
+
+    /// The gradients of all parameters in one vector (zeros where a parameter got none), negated
+    /// when maximising.
+    fn flat_grad(&self, grads: &Grads) -> Result<Vec<f64>> {
         let mut flat = Vec::new();
         for v in &self.vars {
-            match v.grad(&grads) {
+            match v.grad(grads) {
                 Some(g) => flat.extend(g.to_vec_f64()?),
                 None => flat.extend(std::iter::repeat_n(0.0, v.elem_count())),
             }
@@ -198,7 +202,7 @@ impl Lbfgs {
         if self.maximize {
             flat.iter_mut().for_each(|g| *g = -*g);
         }
-        Ok((value, if self.maximize { -value } else { value }, flat))
+        Ok(flat)
     }
 
     /// `p += t · d` for every parameter, `d` split in parameter order.
@@ -344,6 +348,16 @@ impl Lbfgs {
     /// iterations, each re-evaluating `closure`, which must rebuild the loss from the current
     /// parameter values (gradients are taken here). Returns the loss of the first evaluation.
     pub fn step(&mut self, closure: &mut dyn FnMut() -> Result<Tensor>) -> Result<f64> {
+        let (orig_loss, loss, flat_grad) = self.evaluate(closure)?;
+        self.hist.func_evals += 1;
+        self.iterate(Some(closure), loss, flat_grad)?;
+        Ok(orig_loss)
+    }
+
+    /// The iterations of one step from the first evaluation's (sign-adjusted) `loss` and
+    /// `flat_grad`. Without a closure only what needs no re-evaluation is possible: one
+    /// fixed-step iteration (the caller checks `max_iter == 1` and no line search).
+    fn iterate(&mut self, mut closure: Option<&mut dyn FnMut() -> Result<Tensor>>, mut loss: f64, mut flat_grad: Vec<f64>) -> Result<()> {
         let (lr, max_iter, tol_grad, tol_change, history_size) = (
             self.lr,
             self.max_iter,
@@ -352,12 +366,16 @@ impl Lbfgs {
             self.history_size,
         );
         let max_eval = self.max_eval.unwrap_or(max_iter * 5 / 4);
-        let (orig_loss, mut loss, mut flat_grad) = self.evaluate(closure)?;
         let mut current_evals = 1;
-        self.hist.func_evals += 1;
         if max_abs(&flat_grad) <= tol_grad {
-            return Ok(orig_loss);
+            return Ok(());
         }
+        let no_closure = || {
+            Error::config(
+                "LBFGS::step",
+                "re-evaluating the loss needs a closure (Lbfgs::step or Optimizer::step_closure)",
+            )
+        };
         let mut h = std::mem::take(&mut self.hist);
         let result = (|| -> Result<()> {
             let mut n_iter = 0;
@@ -419,6 +437,7 @@ impl Lbfgs {
                 match self.line_search {
                     LineSearch::StrongWolfe => {
                         let x = self.snapshot();
+                        let closure = closure.as_deref_mut().ok_or_else(no_closure)?;
                         let (l, g, t, evals) = self.strong_wolfe(closure, &x, h.t, &h.d, loss, flat_grad.clone(), gtd)?;
                         (loss, flat_grad, h.t, ls_evals) = (l, g, t, evals);
                         self.add_dir(h.t, &h.d)?;
@@ -427,6 +446,7 @@ impl Lbfgs {
                     LineSearch::None => {
                         self.add_dir(h.t, &h.d)?;
                         if n_iter != max_iter {
+                            let closure = closure.as_deref_mut().ok_or_else(no_closure)?;
                             let (_, l, g) = self.evaluate(closure)?;
                             (loss, flat_grad) = (l, g);
                             opt_cond = max_abs(&flat_grad) <= tol_grad;
@@ -449,8 +469,144 @@ impl Lbfgs {
             Ok(())
         })();
         self.hist = h;
-        result?;
-        Ok(orig_loss)
+        result
+    }
+
+    /// The flat length of all parameters, which every saved history vector must have.
+    fn flat_len(&self) -> usize {
+        self.vars.iter().map(|v| v.elem_count()).sum()
+    }
+}
+
+/// `[k, n]` from `k` vectors of length `n`.
+fn stack(rows: &VecDeque<Vec<f64>>, n: usize) -> Result<Tensor> {
+    Ok(Tensor::from_vec(
+        rows.iter().flatten().copied().collect::<Vec<f64>>(),
+        [rows.len(), n],
+    )?)
+}
+
+impl Optimizer for Lbfgs {
+    /// One L-BFGS iteration with the fixed step from `grads`, which is exactly PyTorch's
+    /// `LBFGS(max_iter=1, line_search_fn=None).step(closure)`. More iterations or the line search
+    /// re-evaluate the loss, so they are an error here: use [`Lbfgs::step`] with a closure.
+    fn step(&mut self, grads: &Grads) -> Result<()> {
+        if self.max_iter != 1 || self.line_search != LineSearch::None {
+            return Err(Error::config(
+                "LBFGS::step",
+                format!(
+                    "a step from gradients alone is one fixed-step iteration, but max_iter is {} and the line search {:?}; \
+                     pass a closure (Lbfgs::step or Optimizer::step_closure)",
+                    self.max_iter, self.line_search
+                ),
+            ));
+        }
+        let flat = self.flat_grad(grads)?;
+        self.hist.func_evals += 1;
+        // The loss value only feeds the change tolerance between iterations of one step, which a
+        // single iteration never reaches.
+        self.iterate(None, 0.0, flat)
+    }
+    fn step_closure(&mut self, closure: &mut dyn FnMut() -> Result<Tensor>) -> Result<f64> {
+        Lbfgs::step(self, closure)
+    }
+    fn learning_rate(&self) -> f64 {
+        self.lr
+    }
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.lr = lr
+    }
+    fn vars(&self) -> Vec<Var> {
+        self.vars.clone()
+    }
+    /// PyTorch's LBFGS state names: `func_evals`, `n_iter`, `d`, `t`, `H_diag`, `prev_loss`,
+    /// `prev_flat_grad` and the history `old_dirs` / `old_stps` `[k, n]` and `ro` `[k]` (the
+    /// vectors over all parameters flattened, `n` elements; history tensors only once non-empty).
+    fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        let h = &self.hist;
+        let n = self.flat_len();
+        let f64s = |v: &[f64]| Tensor::from_vec(v.to_vec(), [v.len()]).expect("a vector's shape is its length");
+        let mut out = vec![
+            ("func_evals".to_string(), Tensor::scalar(h.func_evals as i64)),
+            ("n_iter".to_string(), Tensor::scalar(h.n_iter as i64)),
+            ("t".to_string(), Tensor::scalar(h.t)),
+            ("H_diag".to_string(), Tensor::scalar(h.h_diag)),
+            ("prev_loss".to_string(), Tensor::scalar(h.prev_loss)),
+        ];
+        if h.d.len() == n {
+            out.push(("d".to_string(), f64s(&h.d)));
+        }
+        if let Some(g) = &h.prev_flat_grad {
+            out.push(("prev_flat_grad".to_string(), f64s(g)));
+        }
+        if !h.ro.is_empty() {
+            out.push(("old_dirs".to_string(), stack(&h.old_dirs, n).expect("k rows of n")));
+            out.push(("old_stps".to_string(), stack(&h.old_stps, n).expect("k rows of n")));
+            out.push(("ro".to_string(), f64s(&h.ro.iter().copied().collect::<Vec<f64>>())));
+        }
+        out
+    }
+    fn load_state_tensors(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
+        const OP: &str = "LBFGS::load_state_tensors";
+        let n = self.flat_len();
+        if let Some(bad) = state.keys().find(|k| {
+            ![
+                "func_evals",
+                "n_iter",
+                "t",
+                "H_diag",
+                "prev_loss",
+                "d",
+                "prev_flat_grad",
+                "old_dirs",
+                "old_stps",
+                "ro",
+            ]
+            .contains(&k.as_str())
+        }) {
+            return Err(Error::config(OP, format!("unknown state tensor `{bad}`")));
+        }
+        // Each tensor must have the shape the parameters imply, checked before anything changes.
+        let vec_of = |name: &str, dims: &[usize]| -> Result<Option<Vec<f64>>> {
+            match state.get(name) {
+                None => Ok(None),
+                Some(t) if t.dims() == dims => Ok(Some(t.to_dtype(DType::F64)?.to_vec_f64()?)),
+                Some(t) => Err(Error::config(
+                    OP,
+                    format!("`{name}` has shape {}, the {n} parameter elements need {dims:?}", t.shape()),
+                )),
+            }
+        };
+        let count = |name: &str| -> Result<usize> { Ok(vec_of(name, &[])?.map_or(0, |v| v[0] as usize)) };
+        let scalar = |name: &str, default: f64| -> Result<f64> { Ok(vec_of(name, &[])?.map_or(default, |v| v[0])) };
+        let k = state.get("ro").map_or(0, |t| t.dims().first().copied().unwrap_or(0));
+        let rows = |name: &str| -> Result<VecDeque<Vec<f64>>> {
+            Ok(vec_of(name, &[k, n])?.map_or_else(VecDeque::new, |v| v.chunks(n.max(1)).map(<[f64]>::to_vec).collect()))
+        };
+        let hist = History {
+            func_evals: count("func_evals")?,
+            n_iter: count("n_iter")?,
+            d: vec_of("d", &[n])?.unwrap_or_default(),
+            t: scalar("t", 0.0)?,
+            old_dirs: rows("old_dirs")?,
+            old_stps: rows("old_stps")?,
+            ro: vec_of("ro", &[k])?.map_or_else(VecDeque::new, VecDeque::from),
+            h_diag: scalar("H_diag", 0.0)?,
+            prev_flat_grad: vec_of("prev_flat_grad", &[n])?,
+            prev_loss: scalar("prev_loss", 0.0)?,
+        };
+        if hist.old_dirs.len() != k || hist.old_stps.len() != k {
+            return Err(Error::config(
+                OP,
+                format!(
+                    "`ro` holds {k} curvature pairs but `old_dirs`/`old_stps` hold {}/{}",
+                    hist.old_dirs.len(),
+                    hist.old_stps.len()
+                ),
+            ));
+        }
+        self.hist = hist;
+        Ok(())
     }
 }
 

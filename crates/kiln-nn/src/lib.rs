@@ -20,6 +20,9 @@
 //! # Ok::<(), kiln_nn::Error>(())
 //! ```
 
+// The derive's generated code names `::kiln_nn::...`, which must also resolve inside this crate.
+extern crate self as kiln_nn;
+
 pub mod activation;
 pub mod attention;
 pub mod container;
@@ -49,8 +52,12 @@ pub use conv::{
 };
 pub use error::{Error, Result, TensorMismatch};
 pub use init::{FanMode, Init, Nonlinearity};
+/// `#[derive(Module)]`: implements [`Module`](trait@Module) from a struct's fields, so a custom
+/// model reports every parameter, buffer and sub-module; the guide and a runnable example are in
+/// the [`module`] docs.
+pub use kiln_derive::Module;
 pub use linear::{Embedding, Flatten, Linear};
-pub use module::{Buffer, Module, VarStore};
+pub use module::{Buffer, Module, ModuleField, VarStore};
 pub use norm::{
     BatchNorm, BatchNorm1d, BatchNorm2d, BatchNormConfig, GroupNorm, InstanceNorm, InstanceNorm1d, InstanceNorm2d, LayerNorm, RMSNorm,
 };
@@ -58,6 +65,26 @@ pub use optim::{
     clip_grad_norm, clip_grad_norm_p, clip_grad_value, Adagrad, Adam, AdamW, Adamax, Lbfgs, LineSearch, NAdam, Optimizer, RAdam, RmsProp,
     Sgd,
 };
+
+/// What `#[derive(Module)]`'s generated code names; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::module::{join, Buffer, ModuleField};
+    pub use kiln_core::{Tensor, Var};
+
+    /// Imported inside the derived `Module::forward`, whose body is `Self::forward(self, x)`.
+    /// An inherent `forward` wins path lookup; without one this blanket method is a candidate
+    /// too, so the call fails to compile (naming this trait) instead of recursing forever.
+    pub trait DeriveModuleNeedsAnInherentForwardMethod {
+        /// Never called: its signature matches no `forward` call.
+        fn forward(&self, missing: std::convert::Infallible);
+    }
+    impl<T: ?Sized> DeriveModuleNeedsAnInherentForwardMethod for T {
+        fn forward(&self, missing: std::convert::Infallible) {
+            match missing {}
+        }
+    }
+}
 
 /// PyTorch's `torch.nn.functional` names for the stateless functions.
 pub mod functional {

@@ -1,14 +1,15 @@
 //! `Linear`, `Embedding` and `Flatten`.
 
 use crate::init::Init;
-use crate::module::{join, Module, VarStore};
+use crate::module::VarStore;
+use crate::Module;
 use crate::{Error, Result};
 use kiln_core::{DType, Tensor, Var};
 
 /// `y = x Wᵀ + b` with `W` of shape `[out_features, in_features]`, as `torch.nn.Linear`.
 ///
 /// Inputs may have any number of leading dims (`[*, in_features]`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Module)]
 pub struct Linear {
     /// `[out_features, in_features]`.
     pub weight: Var,
@@ -59,8 +60,9 @@ impl Linear {
     }
 }
 
-impl Module for Linear {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+impl Linear {
+    /// `x Wᵀ + b` for `x` of shape `[*, in_features]` (what [`Module::forward`] runs).
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let inf = self.in_features();
         if x.rank() == 0 || x.dims()[x.rank() - 1] != inf {
             return Err(Error::config(
@@ -78,17 +80,11 @@ impl Module for Linear {
             None => y,
         })
     }
-    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Var)) {
-        f(join(prefix, "weight"), &self.weight);
-        if let Some(b) = &self.bias {
-            f(join(prefix, "bias"), b);
-        }
-    }
 }
 
 /// A lookup table `[num_embeddings, embedding_dim]` indexed by i64 tensors, as `torch.nn.Embedding`
 /// (initialised from N(0, 1)). Output shape is the index shape plus `embedding_dim`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Module)]
 pub struct Embedding {
     /// `[num_embeddings, embedding_dim]`.
     pub weight: Var,
@@ -140,8 +136,10 @@ impl Embedding {
     }
 }
 
-impl Module for Embedding {
-    fn forward(&self, idx: &Tensor) -> Result<Tensor> {
+impl Embedding {
+    /// Rows of `weight` for the i64 indices `idx`, shaped `idx.dims() + [embedding_dim]` (what
+    /// [`Module::forward`] runs).
+    pub fn forward(&self, idx: &Tensor) -> Result<Tensor> {
         if idx.dtype() != DType::I64 {
             return Err(Error::config(
                 "Embedding::forward",
@@ -160,9 +158,6 @@ impl Module for Embedding {
         let mut shape = idx.dims().to_vec();
         shape.push(w.dims()[1]);
         Ok(rows.reshape(shape)?)
-    }
-    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Var)) {
-        f(join(prefix, "weight"), &self.weight);
     }
 }
 

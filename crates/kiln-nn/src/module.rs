@@ -1,5 +1,110 @@
 //! The [`Module`] trait, buffers (non-trainable state such as running statistics) and the
 //! parameter store [`VarStore`] that creates parameters with PyTorch's default initialisation.
+//!
+//! # `#[derive(Module)]`
+//!
+//! A hand-written `visit_parameters` can forget a field, and the optimiser then silently never
+//! updates it. `#[derive(Module)]` writes `visit_parameters`, `visit_buffers`, `set_training` and
+//! `is_training` from the struct's fields, in declaration order, each under its field name as
+//! PyTorch's `named_parameters()` and `state_dict()` do (`encoder.weight`, `blocks.0.bias`). The
+//! forward pass stays hand-written as an inherent `forward` method, which the derived
+//! [`Module::forward`] calls.
+//!
+//! Every field must be something [`ModuleField`] knows: a [`Var`] (parameter), a [`Buffer`], any
+//! [`Module`], an `Option`, `Vec` or array of those (elements named `name.0`, `name.1`, ... like
+//! `nn.ModuleList`), or a plain value (numbers, `bool`, `String`, [`DType`]). Any other type is a
+//! compile error, so a field cannot be left out by accident. Field attributes:
+//!
+//! - `#[module(skip)]`: holds no state (a generator, a cached tensor);
+//! - `#[module(rename = "name")]`: a different state-dict name (to match a PyTorch checkpoint);
+//! - `#[module(flatten)]`: the field's contents without its name (`0.weight`, as `nn.Sequential`);
+//! - `#[module(training)]`: an `AtomicBool` that is the module's own train/eval flag.
+//!
+//! A generic struct derives too (`struct Residual<M: Module> { inner: M }`); its inherent
+//! `forward` must then exist for every type argument (`impl<M: Module> Residual<M>`), since the
+//! derived impl is generic.
+//!
+//! ```
+//! use kiln_core::{DType, Tensor, Var};
+//! use kiln_nn::{Adam, Dropout, Init, Linear, Module, Optimizer, VarStore};
+//!
+//! #[derive(Module)]
+//! struct Net {
+//!     embed: Linear,
+//!     blocks: Vec<Linear>,
+//!     head: Option<Linear>,
+//!     scale: Var,
+//!     dropout: Dropout,
+//!     hidden: usize,
+//! }
+//!
+//! impl Net {
+//!     fn forward(&self, x: &Tensor) -> kiln_nn::Result<Tensor> {
+//!         let mut h = self.embed.forward(x)?.relu()?;
+//!         for b in &self.blocks {
+//!             h = b.forward(&h)?.relu()?;
+//!         }
+//!         h = self.dropout.forward(&h)?.mul(&self.scale.tensor())?;
+//!         Ok(match &self.head {
+//!             Some(head) => head.forward(&h)?,
+//!             None => h,
+//!         })
+//!     }
+//! }
+//!
+//! let vs = VarStore::new(DType::F32, 0);
+//! let hidden = 8;
+//! let net = Net {
+//!     embed: Linear::new(&vs.pp("embed"), 4, hidden)?,
+//!     blocks: (0..2).map(|i| Linear::new(&vs.pp("blocks").pp(i), hidden, hidden)).collect::<kiln_nn::Result<_>>()?,
+//!     head: Some(Linear::new(&vs.pp("head"), hidden, 3)?),
+//!     scale: vs.var("scale", &[1], Init::Const(1.0))?,
+//!     dropout: Dropout::new(0.1, 7)?,
+//!     hidden,
+//! };
+//! let names: Vec<String> = net.named_parameters().into_iter().map(|(n, _)| n).collect();
+//! assert_eq!(
+//!     names,
+//!     ["embed.weight", "embed.bias", "blocks.0.weight", "blocks.0.bias", "blocks.1.weight", "blocks.1.bias",
+//!      "head.weight", "head.bias", "scale"]
+//! );
+//! // The names are the ones the VarStore gave the parameters, so checkpoints of either agree.
+//! assert_eq!(names, vs.named_vars().into_iter().map(|(n, _)| n).collect::<Vec<_>>());
+//! net.eval(); // reaches the dropout inside
+//! assert!(!net.is_training());
+//! let mut opt = Adam::new(net.parameters(), 1e-3)?;
+//! let loss = net.forward(&Tensor::ones([2, 4], DType::F32)?)?.sum_all()?;
+//! opt.backward_step(&loss)?;
+//! # Ok::<(), kiln_nn::Error>(())
+//! ```
+//!
+//! A field of a type that is neither state nor a plain value does not compile until it is marked
+//! (here a cached tensor, which might have been meant as a buffer):
+//!
+//! ```compile_fail,E0277
+//! use kiln_core::Tensor;
+//! use kiln_nn::{Linear, Module};
+//! #[derive(Module)]
+//! struct Cached {
+//!     fc: Linear,
+//!     last_input: Tensor, // needs #[module(skip)] or to be a Buffer
+//! }
+//! impl Cached {
+//!     fn forward(&self, x: &Tensor) -> kiln_nn::Result<Tensor> {
+//!         self.fc.forward(x)
+//!     }
+//! }
+//! ```
+//!
+//! and neither does a derived module without its inherent `forward` (rather than recursing):
+//!
+//! ```compile_fail,E0034
+//! use kiln_nn::{Linear, Module};
+//! #[derive(Module)]
+//! struct NoForward {
+//!     fc: Linear,
+//! }
+//! ```
 
 use crate::init::Init;
 use crate::{Error, Result};
@@ -62,6 +167,8 @@ impl std::fmt::Debug for Buffer {
 ///
 /// Implementors provide [`Module::forward`] and, when they own state, the `visit_*` methods; names
 /// are then collected hierarchically like PyTorch's `named_parameters()` (`layers.0.weight`).
+/// `#[derive(Module)]` writes the `visit_*` and train/eval methods from the struct's fields (see
+/// the [module docs](self)), so a custom model cannot forget a parameter.
 ///
 /// ```
 /// use kiln_nn::{Module, Linear, Sequential, ReLU, VarStore};
@@ -190,6 +297,146 @@ impl<M: Module + ?Sized> Module for Arc<M> {
         (**self).is_training()
     }
 }
+
+/// How `#[derive(Module)]` reports one field: a parameter ([`Var`]), a [`Buffer`], a sub-module,
+/// an `Option`, `Vec` or array of those, or a plain configuration value (numbers, `bool`,
+/// `String`, [`DType`]), which holds no state.
+///
+/// `name` is the field's full hierarchical name (`encoder.layers`); containers extend it with the
+/// element index (`encoder.layers.0`), as PyTorch's `nn.ModuleList` does. Implement it for your own
+/// non-module field types when they hold parameters; the defaults report nothing.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a parameter, buffer, module or plain value, so #[derive(Module)] cannot report it",
+    label = "field type not known to #[derive(Module)]",
+    note = "mark the field `#[module(skip)]` if it holds no parameters or buffers, or implement `kiln_nn::module::ModuleField` for it"
+)]
+pub trait ModuleField {
+    /// Calls `f(full_name, var)` for each parameter the field holds.
+    fn visit_field_parameters(&self, _name: &str, _f: &mut dyn FnMut(String, &Var)) {}
+    /// Calls `f(full_name, buffer)` for each buffer the field holds.
+    fn visit_field_buffers(&self, _name: &str, _f: &mut dyn FnMut(String, &Buffer)) {}
+    /// Forwards train/eval mode to the modules the field holds.
+    fn set_field_training(&self, _on: bool) {}
+    /// False when a module the field holds is in eval mode.
+    fn field_is_training(&self) -> bool {
+        true
+    }
+}
+
+impl ModuleField for Var {
+    fn visit_field_parameters(&self, name: &str, f: &mut dyn FnMut(String, &Var)) {
+        f(name.to_string(), self)
+    }
+}
+
+impl ModuleField for Buffer {
+    fn visit_field_buffers(&self, name: &str, f: &mut dyn FnMut(String, &Buffer)) {
+        f(name.to_string(), self)
+    }
+}
+
+impl<M: Module> ModuleField for M {
+    fn visit_field_parameters(&self, name: &str, f: &mut dyn FnMut(String, &Var)) {
+        self.visit_parameters(name, f)
+    }
+    fn visit_field_buffers(&self, name: &str, f: &mut dyn FnMut(String, &Buffer)) {
+        self.visit_buffers(name, f)
+    }
+    fn set_field_training(&self, on: bool) {
+        self.set_training(on)
+    }
+    fn field_is_training(&self) -> bool {
+        self.is_training()
+    }
+}
+
+/// `None` holds nothing (PyTorch's `bias=None`); `Some` is reported under the same name.
+impl<T: ModuleField> ModuleField for Option<T> {
+    fn visit_field_parameters(&self, name: &str, f: &mut dyn FnMut(String, &Var)) {
+        if let Some(t) = self {
+            t.visit_field_parameters(name, f)
+        }
+    }
+    fn visit_field_buffers(&self, name: &str, f: &mut dyn FnMut(String, &Buffer)) {
+        if let Some(t) = self {
+            t.visit_field_buffers(name, f)
+        }
+    }
+    fn set_field_training(&self, on: bool) {
+        if let Some(t) = self {
+            t.set_field_training(on)
+        }
+    }
+    fn field_is_training(&self) -> bool {
+        self.as_ref().is_none_or(|t| t.field_is_training())
+    }
+}
+
+/// Elements are named `name.0`, `name.1`, ... (`nn.ModuleList` / `nn.ParameterList`).
+impl<T: ModuleField> ModuleField for [T] {
+    fn visit_field_parameters(&self, name: &str, f: &mut dyn FnMut(String, &Var)) {
+        for (i, t) in self.iter().enumerate() {
+            t.visit_field_parameters(&join(name, &i.to_string()), f)
+        }
+    }
+    fn visit_field_buffers(&self, name: &str, f: &mut dyn FnMut(String, &Buffer)) {
+        for (i, t) in self.iter().enumerate() {
+            t.visit_field_buffers(&join(name, &i.to_string()), f)
+        }
+    }
+    fn set_field_training(&self, on: bool) {
+        for t in self {
+            t.set_field_training(on)
+        }
+    }
+    fn field_is_training(&self) -> bool {
+        self.iter().all(|t| t.field_is_training())
+    }
+}
+
+/// Delegates to the slice impl (each element `name.i`); used by `Vec` and arrays.
+macro_rules! module_field_as_slice {
+    ($($t:ty => [$($g:tt)*]),*) => {$(
+        impl<$($g)*> ModuleField for $t {
+            fn visit_field_parameters(&self, name: &str, f: &mut dyn FnMut(String, &Var)) {
+                self[..].visit_field_parameters(name, f)
+            }
+            fn visit_field_buffers(&self, name: &str, f: &mut dyn FnMut(String, &Buffer)) {
+                self[..].visit_field_buffers(name, f)
+            }
+            fn set_field_training(&self, on: bool) {
+                self[..].set_field_training(on)
+            }
+            fn field_is_training(&self) -> bool {
+                self[..].field_is_training()
+            }
+        }
+    )*};
+}
+module_field_as_slice!(Vec<T> => [T: ModuleField], [T; N] => [T: ModuleField, const N: usize]);
+
+/// Configuration values: no parameters, buffers or mode.
+macro_rules! module_field_plain {
+    ($($t:ty),*) => {$( impl ModuleField for $t {} )*};
+}
+module_field_plain!(
+    bool,
+    u8,
+    u16,
+    u32,
+    u64,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    isize,
+    f32,
+    f64,
+    String,
+    &'static str,
+    DType
+);
 
 struct StoreInner {
     vars: Vec<(String, Var)>,

@@ -1,14 +1,16 @@
 //! `LayerNorm`, `RMSNorm`, `GroupNorm`, `InstanceNorm1d`/`2d`, `BatchNorm1d` and `BatchNorm2d`.
 
 use crate::init::Init;
-use crate::module::{join, Buffer, Module, VarStore};
+use crate::module::{Buffer, VarStore};
+// The derive (same name as the trait) lives at the crate root.
+use crate::Module;
 use crate::{Error, Result};
 use kiln_core::{no_grad, DType, Tensor, Var};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Normalises over the trailing `normalized_shape` dims with the biased variance, then applies an
 /// elementwise affine map (`torch.nn.LayerNorm`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Module)]
 pub struct LayerNorm {
     /// The trailing dims normalised over.
     pub normalized_shape: Vec<usize>,
@@ -47,8 +49,9 @@ impl LayerNorm {
     }
 }
 
-impl Module for LayerNorm {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+impl LayerNorm {
+    /// Normalises `x` over its trailing `normalized_shape` dims (what [`Module::forward`] runs).
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let k = self.normalized_shape.len();
         if x.rank() < k || x.dims()[x.rank() - k..] != self.normalized_shape[..] {
             return Err(Error::config(
@@ -69,31 +72,26 @@ impl Module for LayerNorm {
         }
         Ok(y)
     }
-    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Var)) {
-        if let Some(w) = &self.weight {
-            f(join(prefix, "weight"), w);
-        }
-        if let Some(b) = &self.bias {
-            f(join(prefix, "bias"), b);
-        }
-    }
 }
 
 /// Batch normalisation over the channel dim 1 (`torch.nn.BatchNorm1d` / `BatchNorm2d`).
 ///
 /// Training mode normalises with the batch mean and biased variance and updates the running
-/// statistics (`running = (1-momentum)·running + momentum·batch`, the variance unbiased);
-/// eval mode normalises with the running statistics. Without running statistics
+/// statistics (`running = (1-momentum)·running + momentum·batch`, the variance unbiased; with
+/// `momentum = None` the factor is `1/num_batches_tracked`, a cumulative average); eval mode normalises with the running statistics. Without running statistics
 /// (`track_running_stats=false`) both modes normalise with the batch, as in PyTorch.
+#[derive(Module)]
 pub struct BatchNorm {
     num_features: usize,
     /// Input ranks accepted (`[2, 3]` for 1d, `[4]` for 2d).
+    #[module(skip)]
     ranks: &'static [usize],
     name: &'static str,
     /// Added to the variance (default 1e-5).
     pub eps: f64,
-    /// Running-statistics momentum (default 0.1).
-    pub momentum: f64,
+    /// Running-statistics momentum (default `Some(0.1)`); `None` is PyTorch's `momentum=None`, a
+    /// cumulative moving average over all training batches.
+    pub momentum: Option<f64>,
     /// Scale `[C]` (ones); `None` without affine parameters.
     pub weight: Option<Var>,
     /// Shift `[C]` (zeros); `None` without affine parameters.
@@ -104,6 +102,7 @@ pub struct BatchNorm {
     pub running_var: Option<Buffer>,
     /// Scalar i64 count of training batches seen; `None` without running statistics.
     pub num_batches_tracked: Option<Buffer>,
+    #[module(training)]
     training: AtomicBool,
 }
 
@@ -117,8 +116,9 @@ pub type BatchNorm2d = BatchNorm;
 pub struct BatchNormConfig {
     /// Added to the variance, default 1e-5.
     pub eps: f64,
-    /// Running-statistics momentum, default 0.1.
-    pub momentum: f64,
+    /// Running-statistics momentum, default `Some(0.1)`; `None` averages all batches equally
+    /// (PyTorch's `momentum=None`).
+    pub momentum: Option<f64>,
     /// Learnable per-channel scale and shift, default true.
     pub affine: bool,
     /// Keep running statistics for eval mode, default true.
@@ -129,7 +129,7 @@ impl Default for BatchNormConfig {
     fn default() -> Self {
         BatchNormConfig {
             eps: 1e-5,
-            momentum: 0.1,
+            momentum: Some(0.1),
             affine: true,
             track_running_stats: true,
         }
@@ -138,6 +138,11 @@ impl Default for BatchNormConfig {
 
 impl BatchNorm {
     fn build(vs: &VarStore, c: usize, cfg: &BatchNormConfig, ranks: &'static [usize], name: &'static str) -> Result<BatchNorm> {
+        if let Some(m) = cfg.momentum {
+            if !(0.0..=1.0).contains(&m) {
+                return Err(Error::config(name, format!("momentum must be in [0, 1] or None, got {m}")));
+            }
+        }
         let dt = vs.dtype();
         let (weight, bias) = if cfg.affine {
             (
@@ -185,7 +190,7 @@ impl BatchNorm {
             c,
             &BatchNormConfig {
                 eps,
-                momentum,
+                momentum: Some(momentum),
                 ..Default::default()
             },
         )
@@ -197,7 +202,7 @@ impl BatchNorm {
             c,
             &BatchNormConfig {
                 eps,
-                momentum,
+                momentum: Some(momentum),
                 ..Default::default()
             },
         )
@@ -216,8 +221,10 @@ impl BatchNorm {
     }
 }
 
-impl Module for BatchNorm {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+impl BatchNorm {
+    /// Normalises `x` per channel (dim 1) with batch statistics in training mode, running ones in
+    /// eval mode (what [`Module::forward`] runs).
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         if !self.ranks.contains(&x.rank()) || x.dims()[1] != self.num_features {
             return Err(Error::config(
                 self.name,
@@ -258,7 +265,10 @@ impl Module for BatchNorm {
                 let var = x.sub(&mean)?.square()?.mean(&red, true)?;
                 if let (Some((rm, rv, nb)), true) = (running, training) {
                     no_grad(|| -> Result<()> {
-                        let m = self.momentum;
+                        let count = nb.get().to_vec::<i64>()?[0] + 1;
+                        // `momentum=None`: weight 1/n for the n-th batch keeps the running value
+                        // the plain mean of all batch statistics (PyTorch's cumulative average).
+                        let m = self.momentum.unwrap_or(1.0 / count as f64);
                         let bm = mean.detach().reshape([c])?.to_dtype(rm.get().dtype())?;
                         let bv = var
                             .detach()
@@ -267,7 +277,6 @@ impl Module for BatchNorm {
                             .to_dtype(rv.get().dtype())?;
                         rm.set(&rm.get().mul_scalar(1.0 - m)?.add(&bm.mul_scalar(m)?)?)?;
                         rv.set(&rv.get().mul_scalar(1.0 - m)?.add(&bv.mul_scalar(m)?)?)?;
-                        let count = nb.get().to_vec::<i64>()?[0] + 1;
                         nb.set(&Tensor::scalar(count))?;
                         Ok(())
                     })?;
@@ -283,31 +292,6 @@ impl Module for BatchNorm {
             y = y.add(&b.tensor().reshape(bshape)?)?;
         }
         Ok(y)
-    }
-    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Var)) {
-        if let Some(w) = &self.weight {
-            f(join(prefix, "weight"), w);
-        }
-        if let Some(b) = &self.bias {
-            f(join(prefix, "bias"), b);
-        }
-    }
-    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(String, &Buffer)) {
-        for (name, b) in [
-            ("running_mean", &self.running_mean),
-            ("running_var", &self.running_var),
-            ("num_batches_tracked", &self.num_batches_tracked),
-        ] {
-            if let Some(b) = b {
-                f(join(prefix, name), b);
-            }
-        }
-    }
-    fn set_training(&self, on: bool) {
-        self.training.store(on, Ordering::Relaxed)
-    }
-    fn is_training(&self) -> bool {
-        self.training.load(Ordering::Relaxed)
     }
 }
 
@@ -344,18 +328,9 @@ fn affine_params(vs: &VarStore, c: usize, affine: bool) -> Result<(Option<Var>, 
     })
 }
 
-fn visit_affine(weight: &Option<Var>, bias: &Option<Var>, prefix: &str, f: &mut dyn FnMut(String, &Var)) {
-    if let Some(w) = weight {
-        f(join(prefix, "weight"), w);
-    }
-    if let Some(b) = bias {
-        f(join(prefix, "bias"), b);
-    }
-}
-
 /// Root-mean-square normalisation over the trailing `normalized_shape` dims,
 /// `x / sqrt(mean(x²) + eps) · weight` (`torch.nn.RMSNorm`; no centring, no bias).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Module)]
 pub struct RMSNorm {
     /// The trailing dims normalised over.
     pub normalized_shape: Vec<usize>,
@@ -388,8 +363,9 @@ impl RMSNorm {
     }
 }
 
-impl Module for RMSNorm {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+impl RMSNorm {
+    /// Normalises `x` over its trailing `normalized_shape` dims (what [`Module::forward`] runs).
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let k = self.normalized_shape.len();
         if x.rank() < k || x.dims()[x.rank() - k..] != self.normalized_shape[..] {
             return Err(Error::config(
@@ -409,15 +385,12 @@ impl Module for RMSNorm {
         }
         Ok(y)
     }
-    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Var)) {
-        visit_affine(&self.weight, &None, prefix, f);
-    }
 }
 
 /// Group normalisation (`torch.nn.GroupNorm`): the `C` channels of an `[N, C, *]` input are split
 /// into `num_groups` groups, each normalised per sample over its channels and positions with the
 /// biased variance; then a per-channel affine map. Same in training and evaluation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Module)]
 pub struct GroupNorm {
     /// Number of groups; divides `num_channels`.
     pub num_groups: usize,
@@ -455,8 +428,10 @@ impl GroupNorm {
     }
 }
 
-impl Module for GroupNorm {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+impl GroupNorm {
+    /// Normalises each group of channels of `x` `[N, C, *]` per sample (what [`Module::forward`]
+    /// runs).
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         if x.rank() < 2 || x.dims()[1] != self.num_channels {
             return Err(Error::config(
                 "GroupNorm",
@@ -468,9 +443,6 @@ impl Module for GroupNorm {
         let y = standardize(&x.reshape([n, self.num_groups, per_group])?, &[-1], self.eps)?;
         channel_affine(y.reshape(x.shape().clone())?, &self.weight, &self.bias)
     }
-    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Var)) {
-        visit_affine(&self.weight, &self.bias, prefix, f);
-    }
 }
 
 /// Instance normalisation (`torch.nn.InstanceNorm1d` / `InstanceNorm2d` with the default
@@ -478,7 +450,7 @@ impl Module for GroupNorm {
 /// the biased variance, in training and evaluation alike; then an optional per-channel affine map.
 /// Accepts batched `[N, C, *spatial]` and unbatched `[C, *spatial]` inputs. Running statistics are
 /// not supported.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Module)]
 pub struct InstanceNorm {
     num_features: usize,
     spatial: usize,
@@ -530,8 +502,10 @@ impl InstanceNorm {
     }
 }
 
-impl Module for InstanceNorm {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+impl InstanceNorm {
+    /// Normalises each channel of each sample of `x` over its positions (what
+    /// [`Module::forward`] runs).
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let batched = x.rank() == self.spatial + 2;
         let bad = |why: &str| {
             Err(Error::config(
@@ -558,8 +532,5 @@ impl Module for InstanceNorm {
         let dims: Vec<isize> = (2..xb.rank() as isize).collect();
         let y = channel_affine(standardize(&xb, &dims, self.eps)?, &self.weight, &self.bias)?;
         Ok(if batched { y } else { y.squeeze(0)? })
-    }
-    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Var)) {
-        visit_affine(&self.weight, &self.bias, prefix, f);
     }
 }

@@ -30,6 +30,27 @@ pub trait Optimizer {
         let grads = loss.backward()?;
         self.step(&grads)
     }
+    /// PyTorch's `optimizer.step(closure)`: `closure` rebuilds the loss from the current
+    /// parameters; returns the loss before the update. First-order optimisers evaluate it once and
+    /// step on its gradients; [`Lbfgs`] re-evaluates it inside its iterations and line search.
+    fn step_closure(&mut self, closure: &mut dyn FnMut() -> Result<Tensor>) -> Result<f64> {
+        let loss = closure()?;
+        let value = scalar_loss("Optimizer::step_closure", &loss)?;
+        self.backward_step(&loss)?;
+        Ok(value)
+    }
+}
+
+/// The value of a closure's loss, which must be a single element (the closure-based steps
+/// differentiate it).
+pub(crate) fn scalar_loss(op: &'static str, loss: &Tensor) -> Result<f64> {
+    if loss.elem_count() != 1 {
+        return Err(Error::config(
+            op,
+            format!("the closure must return a scalar loss, got shape {}", loss.shape()),
+        ));
+    }
+    Ok(loss.item()?)
 }
 
 /// One parameter and its state buffers.
@@ -165,6 +186,40 @@ macro_rules! optimizer_common {
     };
 }
 
+/// Builder-style setters shared by the optimisers, each assigning the field of the same name
+/// (`betas` takes `β1, β2`), so one option reads and behaves the same on every optimiser.
+macro_rules! setters {
+    ($($name:ident),* $(,)?) => { $(setters!(@one $name);)* };
+    (@one betas) => {
+        /// Sets `(β1, β2)`, the decay rates of the first and second moment estimates.
+        pub fn betas(mut self, b1: f64, b2: f64) -> Self {
+            self.betas = (b1, b2);
+            self
+        }
+    };
+    (@one eps) => { setters!(@field eps: f64, "Sets `eps`, the term that keeps the denominator away from zero."); };
+    (@one weight_decay) => {
+        setters!(@field weight_decay: f64, "Sets the weight decay (L2 penalty, or decoupled where the optimiser offers it).");
+    };
+    (@one maximize) => {
+        setters!(@field maximize: bool, "Maximises the objective instead of minimising it (PyTorch's `maximize=True`).");
+    };
+    (@one decoupled_weight_decay) => {
+        setters!(@field decoupled_weight_decay: bool, "Decoupled weight decay (`p *= 1 − lr·wd`, AdamW-style) on or off.");
+    };
+    (@one amsgrad) => {
+        setters!(@field amsgrad: bool, "Turns AMSGrad (the running maximum of the second moment) on or off.");
+    };
+    (@one momentum_decay) => { setters!(@field momentum_decay: f64, "Sets NAdam's momentum decay `ψ` (default 4e-3)."); };
+    (@field $name:ident : $t:ty, $doc:literal) => {
+        #[doc = $doc]
+        pub fn $name(mut self, value: $t) -> Self {
+            self.$name = value;
+            self
+        }
+    };
+}
+
 /// `a * x + b * y`.
 fn axpby(a: f64, x: &Tensor, b: f64, y: &Tensor) -> Result<Tensor> {
     Ok(x.mul_scalar(a)?.add_scaled(y, b)?)
@@ -202,11 +257,6 @@ impl Sgd {
             maximize: false,
         })
     }
-    /// Maximises the objective instead of minimising it.
-    pub fn maximize(mut self, on: bool) -> Self {
-        self.maximize = on;
-        self
-    }
     /// Sets momentum.
     pub fn momentum(mut self, m: f64) -> Self {
         self.momentum = m;
@@ -217,11 +267,6 @@ impl Sgd {
         self.dampening = d;
         self
     }
-    /// Sets weight decay.
-    pub fn weight_decay(mut self, wd: f64) -> Self {
-        self.weight_decay = wd;
-        self
-    }
     /// Turns on Nesterov momentum (needs momentum > 0 and no dampening, as in PyTorch).
     pub fn nesterov(mut self, on: bool) -> Result<Self> {
         if on && (self.momentum <= 0.0 || self.dampening != 0.0) {
@@ -230,6 +275,7 @@ impl Sgd {
         self.nesterov = on;
         Ok(self)
     }
+    setters!(maximize, weight_decay);
 }
 
 fn check_lr(op: &'static str, lr: f64) -> Result<()> {
@@ -311,31 +357,7 @@ impl Adam {
             maximize: false,
         })
     }
-    /// Maximises the objective instead of minimising it.
-    pub fn maximize(mut self, on: bool) -> Self {
-        self.maximize = on;
-        self
-    }
-    /// Sets betas.
-    pub fn betas(mut self, b1: f64, b2: f64) -> Self {
-        self.betas = (b1, b2);
-        self
-    }
-    /// Sets eps.
-    pub fn eps(mut self, eps: f64) -> Self {
-        self.eps = eps;
-        self
-    }
-    /// Sets weight decay.
-    pub fn weight_decay(mut self, wd: f64) -> Self {
-        self.weight_decay = wd;
-        self
-    }
-    /// Turns AMSGrad on or off.
-    pub fn amsgrad(mut self, on: bool) -> Self {
-        self.amsgrad = on;
-        self
-    }
+    setters!(maximize, betas, eps, weight_decay, amsgrad);
 }
 
 impl Optimizer for Adam {
@@ -439,24 +461,9 @@ impl RmsProp {
             maximize: false,
         })
     }
-    /// Maximises the objective instead of minimising it.
-    pub fn maximize(mut self, on: bool) -> Self {
-        self.maximize = on;
-        self
-    }
     /// Sets alpha.
     pub fn alpha(mut self, a: f64) -> Self {
         self.alpha = a;
-        self
-    }
-    /// Sets eps.
-    pub fn eps(mut self, e: f64) -> Self {
-        self.eps = e;
-        self
-    }
-    /// Sets weight decay.
-    pub fn weight_decay(mut self, wd: f64) -> Self {
-        self.weight_decay = wd;
         self
     }
     /// Sets momentum.
@@ -469,6 +476,7 @@ impl RmsProp {
         self.centered = on;
         self
     }
+    setters!(maximize, eps, weight_decay);
 }
 
 impl Optimizer for RmsProp {
@@ -543,19 +551,9 @@ impl Adagrad {
             maximize: false,
         })
     }
-    /// Maximises the objective instead of minimising it.
-    pub fn maximize(mut self, on: bool) -> Self {
-        self.maximize = on;
-        self
-    }
     /// Sets lr decay.
     pub fn lr_decay(mut self, d: f64) -> Self {
         self.lr_decay = d;
-        self
-    }
-    /// Sets weight decay.
-    pub fn weight_decay(mut self, wd: f64) -> Self {
-        self.weight_decay = wd;
         self
     }
     /// Sets the initial accumulator value.
@@ -563,11 +561,7 @@ impl Adagrad {
         self.initial_accumulator_value = v;
         self
     }
-    /// Sets eps.
-    pub fn eps(mut self, e: f64) -> Self {
-        self.eps = e;
-        self
-    }
+    setters!(maximize, weight_decay, eps);
 }
 
 impl Optimizer for Adagrad {
@@ -647,36 +641,7 @@ impl NAdam {
             maximize: false,
         })
     }
-    /// Sets betas.
-    pub fn betas(mut self, b1: f64, b2: f64) -> Self {
-        self.betas = (b1, b2);
-        self
-    }
-    /// Sets eps.
-    pub fn eps(mut self, eps: f64) -> Self {
-        self.eps = eps;
-        self
-    }
-    /// Sets weight decay.
-    pub fn weight_decay(mut self, wd: f64) -> Self {
-        self.weight_decay = wd;
-        self
-    }
-    /// Sets the momentum decay.
-    pub fn momentum_decay(mut self, d: f64) -> Self {
-        self.momentum_decay = d;
-        self
-    }
-    /// Decoupled weight decay on or off.
-    pub fn decoupled_weight_decay(mut self, on: bool) -> Self {
-        self.decoupled_weight_decay = on;
-        self
-    }
-    /// Maximises the objective instead of minimising it.
-    pub fn maximize(mut self, on: bool) -> Self {
-        self.maximize = on;
-        self
-    }
+    setters!(betas, eps, weight_decay, momentum_decay, decoupled_weight_decay, maximize);
 }
 
 impl Optimizer for NAdam {
@@ -745,31 +710,7 @@ impl RAdam {
             maximize: false,
         })
     }
-    /// Sets betas.
-    pub fn betas(mut self, b1: f64, b2: f64) -> Self {
-        self.betas = (b1, b2);
-        self
-    }
-    /// Sets eps.
-    pub fn eps(mut self, eps: f64) -> Self {
-        self.eps = eps;
-        self
-    }
-    /// Sets weight decay.
-    pub fn weight_decay(mut self, wd: f64) -> Self {
-        self.weight_decay = wd;
-        self
-    }
-    /// Decoupled weight decay on or off.
-    pub fn decoupled_weight_decay(mut self, on: bool) -> Self {
-        self.decoupled_weight_decay = on;
-        self
-    }
-    /// Maximises the objective instead of minimising it.
-    pub fn maximize(mut self, on: bool) -> Self {
-        self.maximize = on;
-        self
-    }
+    setters!(betas, eps, weight_decay, decoupled_weight_decay, maximize);
 }
 
 impl Optimizer for RAdam {
@@ -829,26 +770,7 @@ impl Adamax {
             maximize: false,
         })
     }
-    /// Sets betas.
-    pub fn betas(mut self, b1: f64, b2: f64) -> Self {
-        self.betas = (b1, b2);
-        self
-    }
-    /// Sets eps.
-    pub fn eps(mut self, eps: f64) -> Self {
-        self.eps = eps;
-        self
-    }
-    /// Sets weight decay.
-    pub fn weight_decay(mut self, wd: f64) -> Self {
-        self.weight_decay = wd;
-        self
-    }
-    /// Maximises the objective instead of minimising it.
-    pub fn maximize(mut self, on: bool) -> Self {
-        self.maximize = on;
-        self
-    }
+    setters!(betas, eps, weight_decay, maximize);
 }
 
 impl Optimizer for Adamax {

@@ -7,15 +7,6 @@ use kiln_core::{gradcheck, DType, GradcheckOptions, Rng, Tensor};
 use kiln_nn::*;
 use serde_json::Value;
 
-fn rel_err(got: &Tensor, want: &Value) -> f64 {
-    assert_eq!(got.dims(), shape(want).as_slice());
-    let g = got.to_vec_f64().unwrap();
-    g.iter()
-        .zip(data(want))
-        .map(|(a, b)| (a - b).abs() / (1.0 + b.abs()))
-        .fold(0.0, f64::max)
-}
-
 fn mask(v: &Value, dtype: &Value) -> Option<Tensor> {
     (!v.is_null()).then(|| tensor(v, if dtype == "u8" { DType::U8 } else { DType::F64 }))
 }
@@ -24,7 +15,7 @@ fn mask(v: &Value, dtype: &Value) -> Option<Tensor> {
 fn attention_masks_and_cross_attention_match_pytorch() {
     let f = fixture("attention.json");
     let cases = f["cases"].as_array().unwrap();
-    assert_eq!(cases.len(), 4);
+    assert_eq!(cases.len(), 7);
     let mut worst = 0.0f64;
     for c in cases {
         let kw = &c["kwargs"];
@@ -33,7 +24,9 @@ fn attention_masks_and_cross_attention_match_pytorch() {
             bias: kw["bias"].as_bool().unwrap_or(true),
             kdim: kw["kdim"].as_u64().map(|v| v as usize),
             vdim: kw["vdim"].as_u64().map(|v| v as usize),
-            batch_first: kw["batch_first"].as_bool().unwrap(),
+            batch_first: kw["batch_first"].as_bool().unwrap_or(false),
+            add_bias_kv: kw["add_bias_kv"].as_bool().unwrap_or(false),
+            add_zero_attn: kw["add_zero_attn"].as_bool().unwrap_or(false),
             ..Default::default()
         };
         let vs = VarStore::new(DType::F64, 0);
@@ -84,10 +77,8 @@ fn attention_masks_and_cross_attention_match_pytorch() {
         for (n, p) in &params {
             errs.push((format!("grad {n}"), rel_err(p.grad(&grads).unwrap(), &c["grad_params"][n])));
         }
-        for (what, err) in errs {
-            assert!(err <= 1e-12, "{name} {what}: relative error {err:e}");
-            worst = worst.max(err);
-        }
+        let errs = errs.into_iter().map(|(what, e)| (format!("{name} {what}"), e)).collect();
+        worst = worst.max(assert_errs_within(errs, 1e-12));
     }
     eprintln!("attention.json: largest relative error vs torch {worst:e}");
 }
@@ -102,8 +93,8 @@ fn cross_attention_gradcheck_with_masks() {
         ..Default::default()
     };
     let m = MultiheadAttention::with_config(&vs, 4, 2, &cfg).unwrap();
-    let mut rng = Rng::new(2);
-    let mut randn = |s: &[usize]| Tensor::randn(s.to_vec(), 0.0, 1.0, DType::F64, &mut rng).unwrap();
+    let mut normals = Normals::new(2, 0.0, 1.0);
+    let mut randn = |s: &[usize]| normals.draw(s);
     let inputs = [randn(&[2, 3, 4]), randn(&[2, 4, 3]), randn(&[2, 4, 2])];
     let kpm = Tensor::from_vec(vec![0u8, 0, 1, 0, 0, 0, 0, 1], [2, 4]).unwrap();
     let am = randn(&[3, 4]);
@@ -219,4 +210,83 @@ fn attention_errors_name_shapes() {
         )
         .unwrap();
     assert!(out.to_vec_f64().unwrap().iter().all(|x| x.is_nan()));
+}
+
+#[test]
+fn bias_kv_zero_attn_and_unbatched_inputs_gradcheck_and_agree_with_batched() {
+    let opts = GradcheckOptions::default();
+    let vs = VarStore::new(DType::F64, 11);
+    let cfg = MultiheadAttentionConfig {
+        add_bias_kv: true,
+        add_zero_attn: true,
+        kdim: Some(3),
+        ..Default::default()
+    };
+    let m = MultiheadAttention::with_config(&vs, 4, 2, &cfg).unwrap();
+    // PyTorch's order: own parameters (bias_k, bias_v after in_proj_bias), then out_proj.
+    let names: Vec<String> = m.named_parameters().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names,
+        [
+            "q_proj_weight",
+            "k_proj_weight",
+            "v_proj_weight",
+            "in_proj_bias",
+            "bias_k",
+            "bias_v",
+            "out_proj.weight",
+            "out_proj.bias"
+        ]
+    );
+    let mut normals = Normals::new(5, 0.0, 1.0);
+    let mut randn = |s: &[usize]| normals.draw(s);
+    let inputs = [randn(&[3, 4]), randn(&[5, 3]), randn(&[5, 4])];
+    let kpm = Tensor::from_vec(vec![0u8, 1, 0, 0, 1], [5]).unwrap();
+    let f = |v: &[Tensor]| {
+        let o = AttentionOptions {
+            key_padding_mask: Some(&kpm),
+            causal: true,
+            ..Default::default()
+        };
+        Ok(m.attention(&v[0], &v[1], &v[2], &o)?.0)
+    };
+    gradcheck(f, &inputs, &opts).unwrap();
+    kiln_core::gradgradcheck(f, &inputs, &opts).unwrap();
+    // bias_k / bias_v get gradients through the extra key/value position.
+    let p = m.named_parameters();
+    let bias_k = &p[4].1;
+    let o = AttentionOptions::default();
+    let g = m
+        .attention(&inputs[0], &inputs[1], &inputs[2], &o)
+        .unwrap()
+        .0
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    assert!(bias_k.grad(&g).unwrap().to_vec_f64().unwrap().iter().any(|v| *v != 0.0));
+    // Unbatched = batched with a batch of one, the weights having two extra key columns.
+    let (out, w) = m.attention(&inputs[0], &inputs[1], &inputs[2], &o).unwrap();
+    let one = |t: &Tensor| t.unsqueeze(0).unwrap();
+    let (ob, wb) = m.attention(&one(&inputs[0]), &one(&inputs[1]), &one(&inputs[2]), &o).unwrap();
+    assert_eq!(out.dims(), &[3, 4]);
+    assert_eq!(w.dims(), &[3, 5 + 2]);
+    assert_eq!(out.to_vec_f64().unwrap(), ob.to_vec_f64().unwrap());
+    assert_eq!(w.to_vec_f64().unwrap(), wb.to_vec_f64().unwrap());
+    // Mixed ranks and a batched key_padding_mask on unbatched input are errors naming shapes.
+    let e = m.attention(&inputs[0], &one(&inputs[1]), &inputs[2], &o).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "MultiheadAttention::forward: query [3, 4], key [1, 5, 3] and value [5, 4] must all be unbatched (2-d) or all batched (3-d)"
+    );
+    let kpm2 = Tensor::zeros([1, 5], DType::U8).unwrap();
+    let o2 = AttentionOptions {
+        key_padding_mask: Some(&kpm2),
+        ..Default::default()
+    };
+    let e = m.attention(&inputs[0], &inputs[1], &inputs[2], &o2).unwrap_err().to_string();
+    assert!(e.contains("key_padding_mask of unbatched input must be [S], got [1, 5]"), "{e}");
+    // Module::forward accepts an unbatched sequence too (self-attention needs kdim == E).
+    let s = MultiheadAttention::new(&vs.pp("self"), 4, 2).unwrap();
+    assert_eq!(s.forward(&randn(&[6, 4])).unwrap().dims(), &[6, 4]);
 }

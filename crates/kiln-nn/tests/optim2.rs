@@ -79,15 +79,6 @@ fn step_with(opt: &mut dyn Optimizer, vars: &[Var], gs: &[Tensor]) {
     opt.backward_step(&loss).unwrap();
 }
 
-fn rel_err(got: &Tensor, want: &Value) -> f64 {
-    assert_eq!(got.dims(), shape(want).as_slice());
-    let g = got.to_vec_f64().unwrap();
-    g.iter()
-        .zip(data(want))
-        .map(|(a, b)| (a - b).abs() / (1.0 + b.abs()))
-        .fold(0.0, f64::max)
-}
-
 #[test]
 fn new_optimisers_and_maximize_match_pytorch_step_for_step() {
     let f = fixture("optim2.json");
@@ -122,57 +113,161 @@ fn new_optimisers_and_maximize_match_pytorch_step_for_step() {
     eprintln!("optim2.json trajectories: largest relative error vs torch {worst:e}");
 }
 
+/// The fixture's LBFGS problem, `sign · (Σ(x y − b)² + 0.1 Σx⁴ + 0.5 Σy²)`.
+fn lbfgs_loss(x: &Var, y: &Var, b: &Tensor, sign: f64) -> kiln_nn::Result<Tensor> {
+    let (xt, yt) = (x.tensor(), y.tensor());
+    let r = xt.matmul(&yt.reshape([4, 1])?)?.reshape([3])?.sub(b)?;
+    let loss = r
+        .square()?
+        .sum_all()?
+        .add(&xt.powf(4.0)?.sum_all()?.mul_scalar(0.1)?)?
+        .add(&yt.square()?.sum_all()?.mul_scalar(0.5)?)?;
+    Ok(loss.mul_scalar(sign)?)
+}
+
+/// `torch.optim.LBFGS([x, y], **kw)` over fresh copies of the fixture's starting point.
+fn lbfgs_case(f: &Value, kw: &Value) -> (Lbfgs, Var, Var) {
+    let prob = &f["lbfgs_problem"];
+    let x = Var::new(&tensor(&prob["x0"], DType::F64));
+    let y = Var::new(&tensor(&prob["y0"], DType::F64));
+    let mut opt = Lbfgs::new(vec![x.clone(), y.clone()], kw["lr"].as_f64().unwrap_or(1.0)).unwrap();
+    if let Some(n) = kw["max_iter"].as_u64() {
+        opt = opt.max_iter(n as usize);
+    }
+    if let Some(n) = kw["history_size"].as_u64() {
+        opt = opt.history_size(n as usize);
+    }
+    if kw["line_search_fn"] == "strong_wolfe" {
+        opt = opt.line_search(LineSearch::StrongWolfe);
+    }
+    opt = opt.maximize(kw["maximize"].as_bool().unwrap_or(false));
+    (opt, x, y)
+}
+
+/// Asserts the parameters and evaluation count after fixture step `s`; returns the largest error.
+fn check_lbfgs_step(name: &str, s: usize, want: &Value, opt: &Lbfgs, x: &Var, y: &Var) -> f64 {
+    assert_eq!(
+        opt.func_evals() as u64,
+        want["func_evals"].as_u64().unwrap(),
+        "{name} step {s}: func_evals"
+    );
+    let mut worst = 0.0f64;
+    for (v, p) in [x, y].iter().zip(want["params"].as_array().unwrap()) {
+        let e = rel_err(&v.tensor(), p);
+        assert!(e <= 1e-9, "{name} step {s}: parameter relative error {e:e}");
+        worst = worst.max(e);
+    }
+    worst
+}
+
 #[test]
 fn lbfgs_matches_pytorch() {
     let f = fixture("optim2.json");
-    let prob = &f["lbfgs_problem"];
-    let b = tensor(&prob["b"], DType::F64);
+    let b = tensor(&f["lbfgs_problem"]["b"], DType::F64);
     let mut worst = 0.0f64;
     for c in f["lbfgs"].as_array().unwrap() {
-        let kw = &c["kwargs"];
-        let name = kw.to_string();
-        let x = Var::new(&tensor(&prob["x0"], DType::F64));
-        let y = Var::new(&tensor(&prob["y0"], DType::F64));
-        let mut opt = Lbfgs::new(vec![x.clone(), y.clone()], kw["lr"].as_f64().unwrap_or(1.0)).unwrap();
-        if let Some(n) = kw["max_iter"].as_u64() {
-            opt = opt.max_iter(n as usize);
-        }
-        if let Some(n) = kw["history_size"].as_u64() {
-            opt = opt.history_size(n as usize);
-        }
-        if kw["line_search_fn"] == "strong_wolfe" {
-            opt = opt.line_search(LineSearch::StrongWolfe);
-        }
-        opt = opt.maximize(kw["maximize"].as_bool().unwrap_or(false));
+        let name = c["kwargs"].to_string();
+        let (mut opt, x, y) = lbfgs_case(&f, &c["kwargs"]);
         let sign = c["sign"].as_f64().unwrap();
-        let mut closure = || -> kiln_nn::Result<Tensor> {
-            let (xt, yt) = (x.tensor(), y.tensor());
-            let r = xt.matmul(&yt.reshape([4, 1])?)?.reshape([3])?.sub(&b)?;
-            let loss = r
-                .square()?
-                .sum_all()?
-                .add(&xt.powf(4.0)?.sum_all()?.mul_scalar(0.1)?)?
-                .add(&yt.square()?.sum_all()?.mul_scalar(0.5)?)?;
-            Ok(loss.mul_scalar(sign)?)
-        };
+        let mut closure = || lbfgs_loss(&x, &y, &b, sign);
         for (s, want) in c["steps"].as_array().unwrap().iter().enumerate() {
-            let loss = opt.step(&mut closure).unwrap();
+            // Through the Optimizer trait (PyTorch's `optimizer.step(closure)`), which is
+            // `Lbfgs::step` for L-BFGS.
+            let loss = Optimizer::step_closure(&mut opt, &mut closure).unwrap();
             let wl = want["loss"].as_f64().unwrap();
             let le = (loss - wl).abs() / (1.0 + wl.abs());
             assert!(le <= 1e-9, "{name} step {s}: loss {loss} vs {wl}");
-            assert_eq!(
-                opt.func_evals() as u64,
-                want["func_evals"].as_u64().unwrap(),
-                "{name} step {s}: func_evals"
-            );
-            for (v, p) in [&x, &y].iter().zip(want["params"].as_array().unwrap()) {
-                let e = rel_err(&v.tensor(), p);
-                assert!(e <= 1e-9, "{name} step {s}: parameter relative error {e:e}");
-                worst = worst.max(e).max(le);
-            }
+            worst = worst.max(le).max(check_lbfgs_step(&name, s, want, &opt, &x, &y));
         }
     }
     eprintln!("optim2.json LBFGS: largest relative error vs torch {worst:e}");
+}
+
+#[test]
+fn lbfgs_as_a_gradient_optimizer_matches_pytorch_one_iteration_steps() {
+    let f = fixture("optim2.json");
+    let b = tensor(&f["lbfgs_problem"]["b"], DType::F64);
+    let c = f["lbfgs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kwargs"]["max_iter"] == 1)
+        .expect("a max_iter=1 case");
+    let (mut opt, x, y) = lbfgs_case(&f, &c["kwargs"]);
+    let steps = c["steps"].as_array().unwrap();
+    // The first three steps through `backward_step` (the trait's gradient path), like any optimiser.
+    assert_eq!(Optimizer::vars(&opt).len(), 2);
+    for (s, want) in steps[..3].iter().enumerate() {
+        opt.backward_step(&lbfgs_loss(&x, &y, &b, 1.0).unwrap()).unwrap();
+        check_lbfgs_step("max_iter=1 via Optimizer::backward_step", s, want, &opt, &x, &y);
+    }
+    // The state survives a checkpoint: a fresh optimiser loaded from it continues identically.
+    let state: HashMap<String, Tensor> = opt.state_tensors().into_iter().collect();
+    for k in [
+        "func_evals",
+        "n_iter",
+        "d",
+        "t",
+        "H_diag",
+        "prev_flat_grad",
+        "old_dirs",
+        "old_stps",
+        "ro",
+    ] {
+        assert!(state.contains_key(k), "state lacks {k}");
+    }
+    assert_eq!(
+        state["old_dirs"].dims(),
+        &[2, 16],
+        "two curvature pairs after three steps, 12 + 4 elements"
+    );
+    let (mut fresh, x2, y2) = lbfgs_case(&f, &c["kwargs"]);
+    x2.set(&x.tensor()).unwrap();
+    y2.set(&y.tensor()).unwrap();
+    fresh.load_state_tensors(&state).unwrap();
+    for (s, want) in steps.iter().enumerate().skip(3) {
+        let g = lbfgs_loss(&x2, &y2, &b, 1.0).unwrap().backward().unwrap();
+        Optimizer::step(&mut fresh, &g).unwrap();
+        check_lbfgs_step("max_iter=1 after load_state_tensors", s, want, &fresh, &x2, &y2);
+    }
+    // A default LBFGS (20 iterations) cannot step from gradients alone; the error says why.
+    let (mut many, x3, y3) = lbfgs_case(&f, &Value::Null);
+    let g = lbfgs_loss(&x3, &y3, &b, 1.0).unwrap().backward().unwrap();
+    let e = Optimizer::step(&mut many, &g).unwrap_err().to_string();
+    assert!(
+        e.starts_with("LBFGS::step:") && e.contains("max_iter is 20") && e.contains("closure"),
+        "{e}"
+    );
+    // Shapes that do not fit the parameters are refused by name.
+    let mut bad = state.clone();
+    bad.insert("d".into(), Tensor::zeros([3], DType::F64).unwrap());
+    let e = fresh.load_state_tensors(&bad).unwrap_err().to_string();
+    assert!(e.contains("`d` has shape [3]") && e.contains("[16]"), "{e}");
+    bad.insert("momentum_buffer".into(), Tensor::zeros([3], DType::F64).unwrap());
+    assert!(fresh
+        .load_state_tensors(&bad)
+        .unwrap_err()
+        .to_string()
+        .contains("unknown state tensor"));
+}
+
+#[test]
+fn step_closure_of_a_first_order_optimizer_is_one_backward_step() {
+    let f = fixture("optim2.json");
+    let b = tensor(&f["lbfgs_problem"]["b"], DType::F64);
+    let (_, x, y) = lbfgs_case(&f, &Value::Null);
+    let (_, x2, y2) = lbfgs_case(&f, &Value::Null);
+    let mut a = Adam::new(vec![x.clone(), y.clone()], 0.01).unwrap();
+    let mut c = Adam::new(vec![x2.clone(), y2.clone()], 0.01).unwrap();
+    for _ in 0..3 {
+        let before = lbfgs_loss(&x, &y, &b, 1.0).unwrap().item().unwrap();
+        let got = a.step_closure(&mut || lbfgs_loss(&x, &y, &b, 1.0)).unwrap();
+        assert_eq!(got, before, "step_closure returns the loss before the update");
+        c.backward_step(&lbfgs_loss(&x2, &y2, &b, 1.0).unwrap()).unwrap();
+    }
+    assert_eq!(x.tensor().to_vec_f64().unwrap(), x2.tensor().to_vec_f64().unwrap());
+    let e = a.step_closure(&mut || Ok(x.tensor())).unwrap_err().to_string();
+    assert!(e.contains("scalar loss") && e.contains("[3, 4]"), "{e}");
 }
 
 #[test]
