@@ -21,6 +21,7 @@ fn each_engine_proves_the_full_adder_and_says_so() {
         assert_eq!(v["engine"], name, "--engine {flag}");
         assert_eq!(v["gates"], 5, "--engine {flag}");
         assert_eq!(v["optimal"], true, "--engine {flag}");
+        assert_eq!(v["lower_bound"], 5, "--engine {flag}");
         assert_eq!(v["exact"], true, "--engine {flag}");
     }
 }
@@ -52,4 +53,23 @@ fn unknown_engine_is_a_usage_error() {
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(text(&o.stderr), "error: --engine: unknown engine 'fast' (use auto, sat or enum)\n");
     assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn an_unfinished_proof_reports_how_far_it_got() {
+    // Majority of 5 needs 10 gates; a 1-second search cannot refute 9, but it rules out the sizes
+    // below its built-in lower bound at once, so the bound is at least 4 (5 inputs, all read).
+    let mut csv = String::from("A,B,C,D,E,Y\n");
+    for r in 0u32..32 {
+        let bits: Vec<String> = (0..5).map(|i| (r >> (4 - i) & 1).to_string()).collect();
+        csv += &format!("{},{}\n", bits.join(","), u32::from(r.count_ones() >= 3));
+    }
+    let path = std::env::temp_dir().join(format!("kiln-majority5-{}.csv", std::process::id()));
+    std::fs::write(&path, csv).unwrap();
+    let v = search_json(path.to_str().unwrap(), &["--timeout", "1", "--engine", "sat"]);
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(v["optimal"], false);
+    let lb = v["lower_bound"].as_u64().unwrap();
+    assert!((4..=9).contains(&lb), "{v}");
+    assert!(v["gates"].as_u64().unwrap() >= 10, "{v}");
 }

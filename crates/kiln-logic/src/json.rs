@@ -100,6 +100,10 @@ pub struct ResultJson {
     /// `"enumeration"` (see [`crate::search::Engine`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub engine: Option<&'static str>,
+    /// For search: every circuit with fewer gates than this was ruled out (equal to `gates`
+    /// when `optimal`), so a reader sees how far an unfinished proof got.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lower_bound: Option<usize>,
 }
 
 impl ResultJson {
@@ -117,6 +121,7 @@ impl ResultJson {
             seconds,
             optimal: None,
             engine: None,
+            lower_bound: None,
         }
     }
 

@@ -58,6 +58,7 @@ pub fn run(args: &SearchArgs) -> Result<u8, String> {
         let mut doc = ResultJson::new(&r.circuit, table.output_names(), check.ok(), 0, r.nodes, r.seconds);
         doc.optimal = Some(r.optimal);
         doc.engine = Some(r.engine.name());
+        doc.lower_bound = Some(r.lower_bound);
         outln!("{}", doc.to_json());
     } else {
         outln!("{}", grammar::print(&r.circuit));
