@@ -1,6 +1,8 @@
-//! Matrix products on the CPU: the `gemm` crate (AVX-512 kernels) for real work, a plain loop for
-//! the tiny matrices of small models, where gemm's dispatch and packing cost more than the math.
+//! Matrix products on the CPU: kiln's packed kernel (`cpu::gemm`, AVX2 + FMA) for real work, the
+//! `gemm` crate where that kernel does not apply (CPUs without AVX2, one-row products), and a
+//! plain loop for the tiny matrices of small models, where any packing costs more than the math.
 
+use super::gemm::{self as packed, GemmScalar, MatRef};
 use super::{narrow_f32, widen_f32, Compute, CpuStorage};
 use crate::shape::Dims;
 use crate::{Element, Error, Float, Layout, Result, Shape};
@@ -99,6 +101,15 @@ fn batch_offsets(l: &Layout, batch: &Shape) -> smallvec::SmallVec<[usize; 1]> {
     out
 }
 
+/// Whether a product with `m` rows goes through kiln's packed kernel: on CPUs that run it, unless
+/// `KILN_GEMM=crate` asks for the `gemm` crate (for side-by-side measurement), and for products of
+/// at least two rows (one-row products are matrix-vector work that packing only slows down).
+fn use_packed(m: usize) -> bool {
+    static CRATE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let forced = *CRATE.get_or_init(|| std::env::var("KILN_GEMM").is_ok_and(|v| v == "crate"));
+    !forced && m >= 2 && packed::packed_available()
+}
+
 #[allow(clippy::too_many_arguments)]
 fn tiny<T: Float>(a: &[T], ma: Mat, b: &[T], mb: Mat, out: &mut [T], m: usize, k: usize, n: usize) {
     // i-p-j order: the inner loop runs along a row of `b` and of `out`, unit stride when `b` is row-major.
@@ -180,7 +191,7 @@ fn gemm_one<T: Float>(
     Ok(())
 }
 
-fn matmul_t<T: Float>(a: &[T], la: &Layout, b: &[T], lb: &Layout, batch: &Shape) -> Result<Vec<T>> {
+fn matmul_t<T: Float + GemmScalar>(a: &[T], la: &Layout, b: &[T], lb: &Layout, batch: &Shape) -> Result<Vec<T>> {
     let (ra, rb) = (la.shape.rank(), lb.shape.rank());
     let (m, k, n) = (la.shape.0[ra - 2], la.shape.0[ra - 1], lb.shape.0[rb - 1]);
     // The caller validated the output shape `batch + [m, n]`, so these products do not overflow.
@@ -211,6 +222,19 @@ fn matmul_t<T: Float>(a: &[T], la: &Layout, b: &[T], lb: &Layout, batch: &Shape)
             }
             tiny(a, ma, b, mb, dst, m, k, n);
             Ok(())
+        } else if use_packed(m) {
+            let threads = match par {
+                gemm::Parallelism::Rayon(t) => t,
+                _ => 1,
+            };
+            let view = |data, x: Mat| MatRef {
+                data,
+                off: x.off,
+                rs: x.rs,
+                cs: x.cs,
+            };
+            // `packed::gemm` checks all three extents itself before its unchecked accesses.
+            packed::gemm(m, n, k, T::one(), view(a, ma), view(b, mb), T::zero(), dst, n, threads)
         } else {
             gemm_one(a, ma, b, mb, dst, m, k, n, par)
         }

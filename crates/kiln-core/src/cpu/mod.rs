@@ -6,6 +6,7 @@
 
 mod conv;
 mod index;
+pub mod gemm;
 mod matmul;
 pub(crate) mod pool;
 
