@@ -75,8 +75,18 @@ fn check_one<T: GemmScalar>(
     } else {
         c0.iter().map(|&v| to(v)).collect()
     };
-    let a = MatRef { data: &abuf, off: aoff, rs: ars, cs: acs };
-    let b = MatRef { data: &bbuf, off: boff, rs: brs, cs: bcs };
+    let a = MatRef {
+        data: &abuf,
+        off: aoff,
+        rs: ars,
+        cs: acs,
+    };
+    let b = MatRef {
+        data: &bbuf,
+        off: boff,
+        rs: brs,
+        cs: bcs,
+    };
     gemm(m, n, k, to(alpha), a, b, to(beta), &mut c, ldc, threads).unwrap();
     for i in 0..m {
         for j in 0..n {
@@ -99,7 +109,10 @@ fn check_one<T: GemmScalar>(
         for j in n..ldc {
             let untouched = if beta == 0.0 { f64::NAN } else { from(to(c0[i * ldc + j])) };
             let got = from(c[i * ldc + j]);
-            assert!(got == untouched || (got.is_nan() && untouched.is_nan()), "padding C[{i},{j}] written");
+            assert!(
+                got == untouched || (got.is_nan() && untouched.is_nan()),
+                "padding C[{i},{j}] written"
+            );
         }
     }
 }
@@ -143,7 +156,12 @@ fn f64_products_match_the_reference() {
 #[test]
 fn empty_depth_scales_or_clears_c() {
     let a: [f32; 0] = [];
-    let ar = MatRef { data: &a, off: 0, rs: 0, cs: 1 };
+    let ar = MatRef {
+        data: &a,
+        off: 0,
+        rs: 0,
+        cs: 1,
+    };
     let mut c = [1.0f32, 2.0, 3.0, 4.0];
     gemm(2, 2, 0, 1.0, ar, ar, 3.0, &mut c, 2, 1).unwrap();
     assert_eq!(c, [3.0, 6.0, 9.0, 12.0]);
@@ -155,7 +173,12 @@ fn empty_depth_scales_or_clears_c() {
 #[test]
 fn operands_outside_their_buffers_are_errors() {
     let buf = vec![1.0f64; 64];
-    let ok = MatRef { data: &buf, off: 0, rs: 8, cs: 1 };
+    let ok = MatRef {
+        data: &buf,
+        off: 0,
+        rs: 8,
+        cs: 1,
+    };
     let mut c = vec![0.0f64; 64];
     let short = MatRef { data: &buf[..63], ..ok };
     let e = gemm(8, 8, 8, 1.0, short, ok, 0.0, &mut c, 8, 1).unwrap_err();
@@ -163,7 +186,11 @@ fn operands_outside_their_buffers_are_errors() {
         e.to_string(),
         "matmul: the left operand (8x8 at offset 0, strides (8, 1)) reaches outside its buffer of 63 elements"
     );
-    let wrap = MatRef { off: 1, rs: usize::MAX, ..ok };
+    let wrap = MatRef {
+        off: 1,
+        rs: usize::MAX,
+        ..ok
+    };
     assert!(gemm(8, 8, 8, 1.0, ok, wrap, 0.0, &mut c, 8, 1).is_err());
     let e = gemm(8, 8, 8, 1.0, ok, ok, 0.0, &mut c[..60], 8, 1).unwrap_err();
     assert!(e.to_string().starts_with("matmul: the output operand"), "{e}");
@@ -175,7 +202,7 @@ fn operands_outside_their_buffers_are_errors() {
 
 /// `Tensor::matmul` on views: transposed, narrowed (non-contiguous) and broadcast batches.
 fn tensor_case(dtype_f64: bool) {
-    let (m, k, n) = (19, 37, 29);
+    let (m, k, n) = (67, 131, 259);
     let to_t = |v: Vec<f64>, shape: Vec<usize>| -> Tensor {
         if dtype_f64 {
             Tensor::from_vec(v, shape).unwrap()
@@ -199,11 +226,7 @@ fn tensor_case(dtype_f64: bool) {
     let rhs = rbig.transpose(1, 2).unwrap();
     let out = lhs.matmul(&rhs).unwrap();
     assert_eq!(out.shape().dims(), &[3, 4, m, n]);
-    let (lv, rv, ov) = (
-        read(&lhs.contiguous().unwrap()),
-        read(&rhs.contiguous().unwrap()),
-        read(&out),
-    );
+    let (lv, rv, ov) = (read(&lhs.contiguous().unwrap()), read(&rhs.contiguous().unwrap()), read(&out));
     for b0 in 0..3 {
         for b1 in 0..4 {
             for i in 0..m {
@@ -215,7 +238,10 @@ fn tensor_case(dtype_f64: bool) {
                         mag += x.abs();
                     }
                     let got = ov[((b0 * 4 + b1) * m + i) * n + j];
-                    assert!((got - dot).abs() <= (k as f64 + 2.0) * eps * mag, "[{b0},{b1},{i},{j}]: {got} vs {dot}");
+                    assert!(
+                        (got - dot).abs() <= (k as f64 + 2.0) * eps * mag,
+                        "[{b0},{b1},{i},{j}]: {got} vs {dot}"
+                    );
                 }
             }
         }
@@ -228,10 +254,11 @@ fn tensor_matmul_on_views_and_broadcast_batches() {
     tensor_case(true);
 }
 
-/// A product large enough to take the packed kernel with its row split over the rayon pool.
+/// A product large enough (past 2^27 multiply-adds) to take the packed kernel in `Tensor::matmul`,
+/// with its row split over the rayon pool.
 #[test]
 fn large_tensor_product_matches_a_blocked_reference() {
-    let (m, k, n) = (300, 520, 270);
+    let (m, k, n) = (520, 530, 510);
     let a = values(m * k, 1);
     let b = values(k * n, 2);
     let at = Tensor::from_vec(a.iter().map(|&v| v as f32).collect::<Vec<f32>>(), [m, k]).unwrap();

@@ -101,13 +101,24 @@ fn batch_offsets(l: &Layout, batch: &Shape) -> smallvec::SmallVec<[usize; 1]> {
     out
 }
 
-/// Whether a product with `m` rows goes through kiln's packed kernel: on CPUs that run it, unless
-/// `KILN_GEMM=crate` asks for the `gemm` crate (for side-by-side measurement), and for products of
-/// at least two rows (one-row products are matrix-vector work that packing only slows down).
-fn use_packed(m: usize) -> bool {
-    static CRATE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let forced = *CRATE.get_or_init(|| std::env::var("KILN_GEMM").is_ok_and(|v| v == "crate"));
-    !forced && m >= 2 && packed::packed_available()
+/// Products with fewer multiply-adds go to the `gemm` crate. On the AVX2 Zen vCPU of 2026-12-01
+/// (CPU time, same run): n = 64, 75 GFLOP/s for gemm against 69 for the packed kernel; n = 128,
+/// 88 vs 84; n = 256 and 512 level within 1 %; n = 1024, 89 vs 91 (f32), and f64 n = 2048, 40.5
+/// vs 43. So the packed kernel takes over from 512^3.
+const PACKED_FLOPS: usize = 1 << 27;
+
+/// Whether an `m x k x n` product goes through kiln's packed kernel: on CPUs that run it, from
+/// [`PACKED_FLOPS`], for products of at least two rows (one-row products are matrix-vector work
+/// that packing only slows down). `KILN_GEMM=crate` or `KILN_GEMM=packed` forces one path (for
+/// side-by-side measurement).
+fn use_packed(m: usize, flops: usize) -> bool {
+    static FORCE: std::sync::OnceLock<Option<bool>> = std::sync::OnceLock::new();
+    let force = *FORCE.get_or_init(|| match std::env::var("KILN_GEMM").as_deref() {
+        Ok("crate") => Some(false),
+        Ok("packed") => Some(true),
+        _ => None,
+    });
+    packed::packed_available() && m >= 2 && force.unwrap_or(flops >= PACKED_FLOPS)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -222,7 +233,7 @@ fn matmul_t<T: Float + GemmScalar>(a: &[T], la: &Layout, b: &[T], lb: &Layout, b
             }
             tiny(a, ma, b, mb, dst, m, k, n);
             Ok(())
-        } else if use_packed(m) {
+        } else if use_packed(m, flops) {
             let threads = match par {
                 gemm::Parallelism::Rayon(t) => t,
                 _ => 1,

@@ -5,8 +5,8 @@
 //! and scalar-operand cases; work above [`PAR_THRESHOLD`] elements is split over rayon's pool.
 
 mod conv;
-mod index;
 pub mod gemm;
+mod index;
 mod matmul;
 pub(crate) mod pool;
 
