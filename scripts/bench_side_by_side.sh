@@ -19,7 +19,7 @@
 #   KILN_BIN  kiln-bench binary                           (default target/release/kiln-bench)
 #   OUT       output folder                               (default bench-out/<UTC date-time>)
 #   PIN_CPU   CPU for 1-thread runs                       (default 1)
-#   W3_SIZES  matrix sizes for the w3 peers               (default: the peer script's own list)
+#   W3_SIZES  matrix sizes for w3, kiln and peers         (default: each program's own list)
 set -u -o pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -103,7 +103,9 @@ done
 grep -h '^# isa' "$OUT"/peak_*.txt 2>/dev/null | head -1 | sed 's/^# //' >> "$OUT/meta.txt"
 for w in "${WORKLOADS[@]}"; do
   for t in $(threads_for "$w"); do
-    run "kiln_${w}_${t}" $(pin_for "$t") "$KILN_ABS" "$w" --threads "$t"
+    ksizes=()
+    [ "$w" = w3 ] && [ -n "${W3_SIZES:-}" ] && ksizes=(--sizes "$W3_SIZES")
+    run "kiln_${w}_${t}" $(pin_for "$t") "$KILN_ABS" "$w" --threads "$t" "${ksizes[@]}"
   done
 done
 

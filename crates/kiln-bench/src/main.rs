@@ -2,7 +2,9 @@
 //! the peers' line format `workload framework threads metric value` so that
 //! `scripts/bench_side_by_side.sh` can put kiln next to PyTorch and JAX.
 //!
-//! Usage: `kiln-bench w1|w2|w3|w4|w5|w6|add|peak [--threads N] [--hog] [--sizes 64,256,...]`
+//! Usage: `kiln-bench w1|w2|w3|w4|w5|w6|add|peak|gemm [--threads N] [--hog] [--sizes 64,256,...]`
+//! (`gemm`: the matrix-product kernel alone, f32 and f64, GFLOP/s by wall and by CPU time;
+//! `KILN_GEMM=crate|packed` picks the kernel, see kiln-core's `cpu::gemm`).
 
 mod nn_workloads;
 mod peak;
@@ -141,6 +143,64 @@ fn w3(threads: usize, sizes: &[usize]) -> Result<()> {
     Ok(())
 }
 
+/// Nanoseconds this thread has run on a CPU (`/proc/thread-self/schedstat`, Linux), or None.
+fn thread_cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The matrix-product kernel alone, f32 and f64, for tuning on a shared machine: GFLOP/s by wall
+/// time and by this thread's CPU time (which excludes the time other processes held the CPU), the
+/// median and best of 7 repetitions of about 0.2 s. Meaningful with `--threads 1` (the product
+/// then runs on this thread).
+fn gemm_kernel(threads: usize, sizes: &[usize]) -> Result<()> {
+    println!("# kernel f32: {}", kiln_core::cpu::gemm::kernel_name::<f32>());
+    println!("# kernel f64: {}", kiln_core::cpu::gemm::kernel_name::<f64>());
+    println!("# matmul: KILN_GEMM={}", std::env::var("KILN_GEMM").unwrap_or_default());
+    for &n in sizes {
+        for dtype in [DType::F32, DType::F64] {
+            let a = uniform_matrix(n, 11)?.to_dtype(dtype)?;
+            let b = uniform_matrix(n, 12)?.to_dtype(dtype)?;
+            let flop = 2.0 * (n as f64).powi(3);
+            let t0 = Instant::now();
+            let mut iters = 0;
+            while t0.elapsed().as_secs_f64() < 0.2 || iters == 0 {
+                std::hint::black_box(a.matmul(&b)?);
+                iters += 1;
+            }
+            let (mut wall, mut cpu) = (Vec::new(), Vec::new());
+            for _ in 0..7 {
+                let (t, c) = (Instant::now(), thread_cpu_ns());
+                for _ in 0..iters {
+                    std::hint::black_box(a.matmul(&b)?);
+                }
+                wall.push(flop * iters as f64 / t.elapsed().as_secs_f64() / 1e9);
+                if let (Some(c0), Some(c1)) = (c, thread_cpu_ns()) {
+                    cpu.push(flop * iters as f64 / ((c1 - c0).max(1) as f64));
+                }
+            }
+            let name = format!("gemm-{}-{n}", if dtype == DType::F32 { "f32" } else { "f64" });
+            let med_best = |v: &mut Vec<f64>| {
+                v.sort_by(f64::total_cmp);
+                (v[v.len() / 2], v[v.len() - 1])
+            };
+            let (wm, wb) = med_best(&mut wall);
+            emit(&name, threads, "gflops_wall", wm);
+            emit(&name, threads, "gflops_wall_best", wb);
+            if !cpu.is_empty() {
+                let (cm, cb) = med_best(&mut cpu);
+                emit(&name, threads, "gflops_cpu", cm);
+                emit(&name, threads, "gflops_cpu_best", cb);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Elementwise add of 4M f32 elements against a plain copy of the same bytes (read 2, write 1 vs
 /// read 1, write 1), both into fresh buffers as a user's op would.
 fn add(threads: usize) -> Result<()> {
@@ -212,6 +272,7 @@ fn main() {
             "w1" => w1().map_err(Into::into),
             "w2" => w2().map_err(Into::into),
             "w3" => w3(threads, &sizes).map_err(Into::into),
+            "gemm" => gemm_kernel(threads, &sizes).map_err(Into::into),
             "w4" => nn_workloads::w4(threads).map_err(Into::into),
             "w5" => nn_workloads::w5(threads).map_err(Into::into),
             "w6" => nn_workloads::w6(threads).map_err(Into::into),
@@ -230,6 +291,6 @@ fn main() {
 }
 
 fn usage(msg: &str) -> ! {
-    eprintln!("kiln-bench: {msg}\nusage: kiln-bench w1|w2|w3|w4|w5|w6|add|peak [--threads N] [--hog] [--sizes 64,256,1024]");
+    eprintln!("kiln-bench: {msg}\nusage: kiln-bench w1|w2|w3|w4|w5|w6|add|peak|gemm [--threads N] [--hog] [--sizes 64,256,1024]");
     std::process::exit(2)
 }

@@ -5,6 +5,7 @@
 //! and scalar-operand cases; work above [`PAR_THRESHOLD`] elements is split over rayon's pool.
 
 mod conv;
+pub mod gemm;
 mod index;
 mod matmul;
 pub(crate) mod pool;

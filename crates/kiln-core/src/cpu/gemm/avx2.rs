@@ -1,0 +1,343 @@
+//! AVX2 + FMA micro-kernels: a 6x16 f32 tile and a 6x8 f64 tile, each held in 12 ymm accumulators.
+//!
+//! Per step along k the kernel loads one row of the packed B panel (two ymm vectors) and
+//! broadcasts each of the six packed A values against it: 12 independent FMAs per 2 loads and 6
+//! broadcasts. Twelve accumulators cover the FMA latency (4 cycles) times the two FMA ports with
+//! margin, and 12 + 2 (B) + 1 (broadcast) = 15 of the 16 ymm registers stay live, so nothing
+//! spills. This is the shape BLIS and OpenBLAS use on Haswell and Zen.
+//!
+//! Each safe wrapper checks everything its unsafe kernel relies on (CPU features, panel lengths,
+//! the extent of the C tile) once per tile; the kernels themselves read and write through raw
+//! pointers inside those checked extents.
+
+use std::arch::x86_64::*;
+
+/// Rows of the f32 tile.
+pub(super) const MR_F32: usize = 6;
+/// Columns of the f32 tile (two 8-lane vectors).
+pub(super) const NR_F32: usize = 16;
+/// Rows of the f64 tile.
+pub(super) const MR_F64: usize = 6;
+/// Columns of the f64 tile (two 4-lane vectors).
+pub(super) const NR_F64: usize = 8;
+
+/// True when this CPU runs the kernels in this file (std caches the CPUID answer).
+pub(super) fn available() -> bool {
+    is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+}
+
+/// The checks shared by both wrappers, for a column of tiles: `mc` rows of C (tiles of `MR`
+/// rows, the last possibly shorter) by `nr <= NR` columns over `kc` steps.
+///
+/// A: row `i` (panel `q = i / MR`, row `r = i % MR` in it), step `p` at
+/// `q * a_ps + r * a_rs + p * a_cs`. With `a_ps >= MR * a_rs` every such offset is at most the
+/// last row's at `p = kc - 1`, so checking that one offset bounds them all. B: `kc * NR`
+/// elements. C: `c[i * ldc + j]` for `i < mc`, `j < nr`.
+#[allow(clippy::too_many_arguments)]
+fn check_block(kc: usize, mc: usize, a: (usize, usize, usize, usize), b: usize, c: usize, ldc: usize, nr: usize, tile: (usize, usize)) {
+    let (mr, nr_max) = tile;
+    assert!(available(), "the AVX2 micro-kernel needs avx2 and fma");
+    assert!(mc >= 1 && (1..=nr_max).contains(&nr), "block {mc}x{nr}");
+    let (a_len, a_ps, a_rs, a_cs) = a;
+    assert!(a_rs.checked_mul(mr).is_some_and(|t| t <= a_ps), "A panels overlap");
+    let a_last = ((mc - 1) / mr)
+        .checked_mul(a_ps)
+        .and_then(|q| ((mc - 1) % mr).checked_mul(a_rs).and_then(|r| q.checked_add(r)))
+        .and_then(|qr| kc.saturating_sub(1).checked_mul(a_cs).and_then(|p| p.checked_add(qr)));
+    assert!(kc == 0 || a_last.is_some_and(|e| e < a_len), "A block too short");
+    assert!(kc.checked_mul(nr_max).is_some_and(|need| need <= b), "packed B panel too short");
+    let last = (mc - 1).checked_mul(ldc).and_then(|r| r.checked_add(nr));
+    assert!(last.is_some_and(|end| end <= c), "C block outside its buffer");
+}
+
+/// `C[..mc, ..nr] = alpha * (A_block · B_panel) + beta * C` for one column of 6 x 16 tiles: the
+/// A block's row `i` at step `p` is `a[(i / 6) * a_ps + (i % 6) * a_rs + p * a_cs]` (packed
+/// panels: strides (6 kc, 1, 6); a row-major A read in place: (6 lda, lda, 1)), the B panel is
+/// packed (16 columns per step); `beta == 0` writes C without reading it.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn block_f32(
+    kc: usize,
+    mc: usize,
+    a: &[f32],
+    a_strides: (usize, usize, usize),
+    b: &[f32],
+    c: &mut [f32],
+    ldc: usize,
+    nr: usize,
+    alpha: f32,
+    beta: f32,
+) {
+    let (a_ps, a_rs, a_cs) = a_strides;
+    check_block(kc, mc, (a.len(), a_ps, a_rs, a_cs), b.len(), c.len(), ldc, nr, (MR_F32, NR_F32));
+    // SAFETY: `check_block` asserted that avx2 and fma are present, that every A element the
+    // tiles read (rows clamped to the block's last, steps < kc) and the kc*16 B elements are
+    // inside `a` and `b`, and that every C element touched, `c[i*ldc + j]` for i < mc, j < nr,
+    // is inside `c` (a unique borrow, so nothing aliases it).
+    unsafe { block_kernel_f32(kc, mc, a.as_ptr(), a_strides, b.as_ptr(), c.as_mut_ptr(), ldc, nr, alpha, beta) }
+}
+
+/// The f64 twin of [`block_f32`]: tiles of 6 x 8.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn block_f64(
+    kc: usize,
+    mc: usize,
+    a: &[f64],
+    a_strides: (usize, usize, usize),
+    b: &[f64],
+    c: &mut [f64],
+    ldc: usize,
+    nr: usize,
+    alpha: f64,
+    beta: f64,
+) {
+    let (a_ps, a_rs, a_cs) = a_strides;
+    check_block(kc, mc, (a.len(), a_ps, a_rs, a_cs), b.len(), c.len(), ldc, nr, (MR_F64, NR_F64));
+    // SAFETY: as in `block_f32`, with 6 x 8 tiles and kc*8 B elements.
+    unsafe { block_kernel_f64(kc, mc, a.as_ptr(), a_strides, b.as_ptr(), c.as_mut_ptr(), ldc, nr, alpha, beta) }
+}
+
+macro_rules! block_kernel {
+    ($name:ident, $kernel:ident, $t:ty, $mr:expr) => {
+        /// The tiles of one block column, in one function so the per-tile call, checks and
+        /// register setup are paid once per block rather than once per tile.
+        ///
+        /// # Safety
+        /// The extents [`check_block`] checks must hold, and avx2 and fma must be available.
+        #[target_feature(enable = "avx2,fma")]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $name(
+            kc: usize,
+            mc: usize,
+            a: *const $t,
+            a_strides: (usize, usize, usize),
+            b: *const $t,
+            c: *mut $t,
+            ldc: usize,
+            nr: usize,
+            alpha: $t,
+            beta: $t,
+        ) {
+            let (a_ps, a_rs, a_cs) = a_strides;
+            for (q, ir) in (0..mc).step_by($mr).enumerate() {
+                // SAFETY: tile q reads A rows ir..ir+h (panel q) and writes C rows ir..ir+h,
+                // inside the extents the caller checked for the whole block.
+                unsafe {
+                    $kernel(
+                        kc,
+                        a.add(q * a_ps),
+                        a_rs,
+                        a_cs,
+                        b,
+                        c.add(ir * ldc),
+                        ldc,
+                        $mr.min(mc - ir),
+                        nr,
+                        alpha,
+                        beta,
+                    )
+                }
+            }
+        }
+    };
+}
+block_kernel!(block_kernel_f32, kernel_f32, f32, MR_F32);
+block_kernel!(block_kernel_f64, kernel_f64, f64, MR_F64);
+
+/// Expands the 6-row body of one k step: broadcast row `r`'s value (`$a[r]` plus the step
+/// offset `$o`), two FMAs into `acc[r]`.
+macro_rules! rows {
+    ($bcast:ident, $fma:ident, $a:expr, $o:expr, $b0:expr, $b1:expr, $acc:ident) => {
+        rows!(@one $bcast, $fma, $a, $o, $b0, $b1, $acc, 0);
+        rows!(@one $bcast, $fma, $a, $o, $b0, $b1, $acc, 1);
+        rows!(@one $bcast, $fma, $a, $o, $b0, $b1, $acc, 2);
+        rows!(@one $bcast, $fma, $a, $o, $b0, $b1, $acc, 3);
+        rows!(@one $bcast, $fma, $a, $o, $b0, $b1, $acc, 4);
+        rows!(@one $bcast, $fma, $a, $o, $b0, $b1, $acc, 5);
+    };
+    (@one $bcast:ident, $fma:ident, $a:expr, $o:expr, $b0:expr, $b1:expr, $acc:ident, $r:tt) => {
+        let ar = $bcast(&*$a[$r].add($o));
+        $acc[$r][0] = $fma(ar, $b0, $acc[$r][0]);
+        $acc[$r][1] = $fma(ar, $b1, $acc[$r][1]);
+    };
+}
+
+/// Stores the full 6-row tile `acc` to `c` (row stride `ldc`, two vectors of `lanes` per row):
+/// `op(alpha, acc)`, or with `@upd`, `upd(address, acc)`.
+macro_rules! store {
+    ($st:ident, $op:ident, $c:expr, $ldc:expr, $lanes:expr, $va:expr, $acc:ident) => {
+        store!(@row $st, $c, $ldc, $lanes, $acc, 0, |_q, v| $op($va, v));
+    };
+    (@upd $st:ident, $upd:ident, $c:expr, $ldc:expr, $lanes:expr, $acc:ident) => {
+        store!(@row $st, $c, $ldc, $lanes, $acc, 0, $upd);
+    };
+    (@row $st:ident, $c:expr, $ldc:expr, $lanes:expr, $acc:ident, $unused:tt, $f:expr) => {
+        let f = $f;
+        store!(@one $st, $c, $ldc, $lanes, $acc, f, 0);
+        store!(@one $st, $c, $ldc, $lanes, $acc, f, 1);
+        store!(@one $st, $c, $ldc, $lanes, $acc, f, 2);
+        store!(@one $st, $c, $ldc, $lanes, $acc, f, 3);
+        store!(@one $st, $c, $ldc, $lanes, $acc, f, 4);
+        store!(@one $st, $c, $ldc, $lanes, $acc, f, 5);
+    };
+    (@one $st:ident, $c:expr, $ldc:expr, $lanes:expr, $acc:ident, $f:ident, $r:tt) => {
+        let q0 = $c.add($r * $ldc);
+        let q1 = q0.add($lanes);
+        $st(q0, $f(q0, $acc[$r][0]));
+        $st(q1, $f(q1, $acc[$r][1]));
+    };
+}
+
+/// # Safety
+/// avx2 and fma must be available; `a` must be valid for reads at `min(i, mr-1) * a_rs + p * a_cs`
+/// (`i < 6`, `p < kc`), `b` for `kc * 16`, and
+/// `c[i * ldc + j]` for reads and writes for every `i < mr`, `j < nr` (`mr <= 6`, `nr <= 16`).
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+unsafe fn kernel_f32(
+    kc: usize,
+    a: *const f32,
+    a_rs: usize,
+    a_cs: usize,
+    mut b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    mr: usize,
+    nr: usize,
+    alpha: f32,
+    beta: f32,
+) {
+    // SAFETY (whole body): every pointer offset below stays inside the extents the caller
+    // guarantees: step p reads a[min(i, mr-1)*a_rs + p*a_cs] for i < 6 and b[16p..16p+16] for
+    // p < kc, and the stores touch c[i*ldc + j] only for i < mr, j < nr.
+    unsafe {
+        // Pull the C tile towards L1 while the k loop runs (only rows that exist), both ends of
+        // each row: a row of the tile spans two cache lines unless C is 64-byte aligned.
+        for i in 0..mr {
+            _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc) as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc + nr - 1) as *const i8);
+        }
+        let mut acc = [[_mm256_setzero_ps(); 2]; 6];
+        // Unrolled by two: halves the loop overhead relative to 12 FMAs per step.
+        // Row r of the A panel; rows past the tile's last reuse it (their sums are discarded), so
+        // an unpacked A is never read past its last row.
+        let rows: [*const f32; 6] = std::array::from_fn(|r| a.add(r.min(mr - 1) * a_rs));
+        let mut o = 0;
+        for _ in 0..kc / 2 {
+            let b0 = _mm256_loadu_ps(b);
+            let b1 = _mm256_loadu_ps(b.add(8));
+            rows!(_mm256_broadcast_ss, _mm256_fmadd_ps, rows, o, b0, b1, acc);
+            let b0 = _mm256_loadu_ps(b.add(16));
+            let b1 = _mm256_loadu_ps(b.add(24));
+            rows!(_mm256_broadcast_ss, _mm256_fmadd_ps, rows, o + a_cs, b0, b1, acc);
+            o += 2 * a_cs;
+            b = b.add(32);
+        }
+        if kc % 2 == 1 {
+            let b0 = _mm256_loadu_ps(b);
+            let b1 = _mm256_loadu_ps(b.add(8));
+            rows!(_mm256_broadcast_ss, _mm256_fmadd_ps, rows, o, b0, b1, acc);
+        }
+        let va = _mm256_set1_ps(alpha);
+        if mr == MR_F32 && nr == NR_F32 {
+            // Written out per register (a loop over `acc` made LLVM spill the tile to the stack).
+            if beta == 0.0 {
+                store!(_mm256_storeu_ps, _mm256_mul_ps, c, ldc, 8, va, acc);
+            } else {
+                let vb = _mm256_set1_ps(beta);
+                let upd = |q: *mut f32, v| _mm256_fmadd_ps(vb, _mm256_loadu_ps(q), _mm256_mul_ps(va, v));
+                store!(@upd _mm256_storeu_ps, upd, c, ldc, 8, acc);
+            }
+        } else {
+            // Edge tile: spill the accumulators and update only the mr x nr corner that exists.
+            let mut tmp = [0.0f32; MR_F32 * NR_F32];
+            for (i, row) in acc.iter().enumerate() {
+                _mm256_storeu_ps(tmp.as_mut_ptr().add(i * NR_F32), row[0]);
+                _mm256_storeu_ps(tmp.as_mut_ptr().add(i * NR_F32 + 8), row[1]);
+            }
+            for i in 0..mr {
+                for j in 0..nr {
+                    let q = c.add(i * ldc + j);
+                    let v = alpha * tmp[i * NR_F32 + j];
+                    *q = if beta == 0.0 { v } else { beta * *q + v };
+                }
+            }
+        }
+    }
+}
+
+/// # Safety
+/// avx2 and fma must be available; `a` must be valid for reads at `min(i, mr-1) * a_rs + p * a_cs`
+/// (`i < 6`, `p < kc`), `b` for `kc * 8`, and
+/// `c[i * ldc + j]` for reads and writes for every `i < mr`, `j < nr` (`mr <= 6`, `nr <= 8`).
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+unsafe fn kernel_f64(
+    kc: usize,
+    a: *const f64,
+    a_rs: usize,
+    a_cs: usize,
+    mut b: *const f64,
+    c: *mut f64,
+    ldc: usize,
+    mr: usize,
+    nr: usize,
+    alpha: f64,
+    beta: f64,
+) {
+    // SAFETY (whole body): step p reads a[min(i, mr-1)*a_rs + p*a_cs] for i < 6 and b[8p..8p+8]
+    // for p < kc, and the stores
+    // touch c[i*ldc + j] only for i < mr, j < nr, all inside the caller's extents.
+    unsafe {
+        // Both ends of each row: a row of the tile spans two cache lines unless C is 64-byte aligned.
+        for i in 0..mr {
+            _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc) as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc + nr - 1) as *const i8);
+        }
+        let mut acc = [[_mm256_setzero_pd(); 2]; 6];
+        // Row r of the A panel; rows past the tile's last reuse it (their sums are discarded), so
+        // an unpacked A is never read past its last row.
+        let rows: [*const f64; 6] = std::array::from_fn(|r| a.add(r.min(mr - 1) * a_rs));
+        let mut o = 0;
+        for _ in 0..kc / 2 {
+            let b0 = _mm256_loadu_pd(b);
+            let b1 = _mm256_loadu_pd(b.add(4));
+            rows!(_mm256_broadcast_sd, _mm256_fmadd_pd, rows, o, b0, b1, acc);
+            let b0 = _mm256_loadu_pd(b.add(8));
+            let b1 = _mm256_loadu_pd(b.add(12));
+            rows!(_mm256_broadcast_sd, _mm256_fmadd_pd, rows, o + a_cs, b0, b1, acc);
+            o += 2 * a_cs;
+            b = b.add(16);
+        }
+        if kc % 2 == 1 {
+            let b0 = _mm256_loadu_pd(b);
+            let b1 = _mm256_loadu_pd(b.add(4));
+            rows!(_mm256_broadcast_sd, _mm256_fmadd_pd, rows, o, b0, b1, acc);
+        }
+        let va = _mm256_set1_pd(alpha);
+        if mr == MR_F64 && nr == NR_F64 {
+            // Written out per register (a loop over `acc` made LLVM spill the tile to the stack).
+            if beta == 0.0 {
+                store!(_mm256_storeu_pd, _mm256_mul_pd, c, ldc, 4, va, acc);
+            } else {
+                let vb = _mm256_set1_pd(beta);
+                let upd = |q: *mut f64, v| _mm256_fmadd_pd(vb, _mm256_loadu_pd(q), _mm256_mul_pd(va, v));
+                store!(@upd _mm256_storeu_pd, upd, c, ldc, 4, acc);
+            }
+        } else {
+            let mut tmp = [0.0f64; MR_F64 * NR_F64];
+            for (i, row) in acc.iter().enumerate() {
+                _mm256_storeu_pd(tmp.as_mut_ptr().add(i * NR_F64), row[0]);
+                _mm256_storeu_pd(tmp.as_mut_ptr().add(i * NR_F64 + 4), row[1]);
+            }
+            for i in 0..mr {
+                for j in 0..nr {
+                    let q = c.add(i * ldc + j);
+                    let v = alpha * tmp[i * NR_F64 + j];
+                    *q = if beta == 0.0 { v } else { beta * *q + v };
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,538 @@
+//! kiln's own packed matrix product for f32 and f64 (`C = alpha·A·B + beta·C`), with the `gemm`
+//! crate as the fallback on CPUs without AVX2 + FMA.
+//!
+//! The structure is the one BLIS made standard (Goto's algorithm). Columns of B are taken `nc` at
+//! a time, the shared dimension `kc` at a time; that `kc x nc` block of B is packed into panels of
+//! `NR` columns (it stays in L3), then rows of A are taken `mc` at a time and packed into panels
+//! of `MR` rows (the `mc x kc` block stays in L2), and the micro-kernel multiplies one A panel by
+//! one B panel into an `MR x NR` tile of C held in registers. Unlike BLIS's usual rule (a B panel
+//! in L1), `kc` is sized so that one `MR x kc` A panel fills L1 and the B panel streams from L2:
+//! deeper blocks touch each C tile fewer times, which measured faster (see [`blocking_for`]). Packing makes every operand layout (row-major, transposed, any strides) look the
+//! same to the kernel, pads edges with zeros so the kernel only ever sees whole tiles, and turns
+//! the kernel's reads into unit-stride streams.
+//!
+//! `kc`, `mc` and `nc` come from the cache sizes the OS reports at run time (Linux sysfs), so
+//! one binary is blocked for the machine it runs on; `KILN_GEMM_BLOCKING=kc,mc,nc` overrides them
+//! (used to tune). Two or more threads split the rows of C, each thread packing its own blocks:
+//! no synchronisation inside the product.
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+mod pack;
+
+use crate::{Error, Float, Result};
+use rayon::prelude::*;
+use std::cell::RefCell;
+use std::sync::OnceLock;
+
+/// A read-only strided matrix: element `(i, j)` is `data[off + i * rs + j * cs]`.
+#[derive(Clone, Copy, Debug)]
+pub struct MatRef<'a, T> {
+    /// The buffer holding the matrix.
+    pub data: &'a [T],
+    /// Offset of element `(0, 0)`.
+    pub off: usize,
+    /// Row stride, in elements.
+    pub rs: usize,
+    /// Column stride, in elements.
+    pub cs: usize,
+}
+
+impl<T> MatRef<'_, T> {
+    /// True when every element of a `rows x cols` matrix lies inside `data` (checked arithmetic: an
+    /// offset that overflows lies outside any buffer).
+    pub fn fits(&self, rows: usize, cols: usize) -> bool {
+        fits(self.off, self.rs, self.cs, rows, cols, self.data.len())
+    }
+}
+
+fn fits(off: usize, rs: usize, cs: usize, rows: usize, cols: usize, len: usize) -> bool {
+    if rows == 0 || cols == 0 {
+        return true;
+    }
+    let last = (rows - 1)
+        .checked_mul(rs)
+        .and_then(|r| (cols - 1).checked_mul(cs).and_then(|c| r.checked_add(c)))
+        .and_then(|rc| rc.checked_add(off));
+    let strides_fit = isize::try_from(rs).is_ok() && isize::try_from(cs).is_ok();
+    strides_fit && last.is_some_and(|e| e < len)
+}
+
+/// Cache blocking of the packed product, in elements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Blocking {
+    /// Depth of a packed block (the shared dimension): one `MR x kc` panel of A fills about 3/4 of L1.
+    pub kc: usize,
+    /// Rows of A packed at once: the `mc x kc` block fills about 3/4 of L2. A multiple of `MR`.
+    pub mc: usize,
+    /// Columns of B packed at once: the `kc x nc` block fits in a quarter of L3. A multiple of `NR`.
+    pub nc: usize,
+}
+
+/// Data-cache sizes in bytes (L1d, L2, L3) as Linux reports them for CPU 0, with defaults for
+/// each level it does not report (32 KiB, 512 KiB, 8 MiB: a conservative current x86 core).
+pub fn cache_sizes() -> (usize, usize, usize) {
+    static SIZES: OnceLock<(usize, usize, usize)> = OnceLock::new();
+    *SIZES.get_or_init(|| {
+        let mut sizes = (32 << 10, 512 << 10, 8 << 20);
+        for idx in 0..8 {
+            let dir = format!("/sys/devices/system/cpu/cpu0/cache/index{idx}");
+            let read = |f: &str| std::fs::read_to_string(format!("{dir}/{f}")).ok();
+            let (Some(level), Some(kind), Some(size)) = (read("level"), read("type"), read("size")) else {
+                continue;
+            };
+            if kind.trim() == "Instruction" {
+                continue;
+            }
+            let Some(bytes) = parse_size(size.trim()) else { continue };
+            match level.trim() {
+                "1" => sizes.0 = bytes,
+                "2" => sizes.1 = bytes,
+                "3" => sizes.2 = bytes,
+                _ => {}
+            }
+        }
+        sizes
+    })
+}
+
+/// Parses sysfs cache sizes such as `32K`, `1M` or `1024`.
+fn parse_size(s: &str) -> Option<usize> {
+    let (num, mul) = match s.as_bytes().last()? {
+        b'K' => (&s[..s.len() - 1], 1 << 10),
+        b'M' => (&s[..s.len() - 1], 1 << 20),
+        b'G' => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    num.parse::<usize>().ok()?.checked_mul(mul).filter(|&b| b > 0)
+}
+
+/// The blocking for tiles of `mr x nr` elements of `elem` bytes on caches of the given sizes.
+///
+/// Deep blocks measured best on a Zen core (32 KiB L1d, 512 KiB L2), by CPU time on a shared
+/// machine, n = 256 to 2048: kc = 1024, mc = 96 reached 88-90 % of the FMA peak where BLIS's
+/// L1-sized rule (kc = 256, the B panel in L1) gave 80-87 %: each C tile is then read and written
+/// 4x less often, the A panel (6 x kc) stays in L1 and the B panel streams from L2.
+pub fn blocking_for(caches: (usize, usize, usize), elem: usize, mr: usize, nr: usize) -> Blocking {
+    let (l1, l2, l3) = caches;
+    let kc = ((l1 / 4 * 3) / (mr * elem)).clamp(64, 1024) / 8 * 8;
+    let mc = ((l2 / 4 * 3) / (kc * elem)).clamp(mr, 1024) / mr * mr;
+    let nc = ((l3 / 4) / (kc * elem)).clamp(nr, 4096) / nr * nr;
+    Blocking { kc, mc, nc }
+}
+
+/// `KILN_GEMM_BLOCKING=kc,mc,nc`, rounded to whole tiles, when set and well formed.
+fn blocking_override(mr: usize, nr: usize) -> Option<Blocking> {
+    let v = std::env::var("KILN_GEMM_BLOCKING").ok()?;
+    let p: Vec<usize> = v.split(',').map(|s| s.trim().parse().ok()).collect::<Option<_>>()?;
+    let [kc, mc, nc] = p[..] else { return None };
+    (kc > 0 && mc >= mr && nc >= nr).then_some(Blocking {
+        kc,
+        mc: mc / mr * mr,
+        nc: nc / nr * nr,
+    })
+}
+
+/// An element type the packed product supports (f32 and f64). The hidden items are the per-type
+/// kernel, buffers and blocking; they are safe to call (the kernel checks its arguments).
+pub trait GemmScalar: Float + Send + Sync {
+    /// Rows of the micro-kernel's register tile.
+    const MR: usize;
+    /// Columns of the micro-kernel's register tile.
+    const NR: usize;
+    /// The micro-kernel over one column of tiles: `C[..mc, ..nr] = alpha * A_block · B_panel +
+    /// beta * C` over `kc` steps, A's row `i` at step `p` at
+    /// `a[(i / MR) * a_ps + (i % MR) * a_rs + p * a_cs]`, B packed.
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
+    fn block(
+        kc: usize,
+        mc: usize,
+        a: &[Self],
+        a_strides: (usize, usize, usize),
+        b: &[Self],
+        c: &mut [Self],
+        ldc: usize,
+        nr: usize,
+        alpha: Self,
+        beta: Self,
+    );
+    /// Runs `f` with two scratch buffers of `na` and `nb` elements (64-byte aligned when possible),
+    /// reused per thread so that a product allocates nothing after the first call. The cost: each
+    /// thread that ran a packed product keeps up to `(mc + nc) * kc` elements (about 9 MB for f32
+    /// with the Zen blocking) until it exits.
+    #[doc(hidden)]
+    fn with_buffers<R>(na: usize, nb: usize, f: impl FnOnce(&mut [Self], &mut [Self]) -> R) -> R;
+    /// This type's blocking on this machine.
+    fn blocking() -> Blocking;
+}
+
+/// The sub-slice of `v` of `n` elements starting at a 64-byte boundary (grows `v` as needed).
+fn aligned<T: Float>(v: &mut Vec<T>, n: usize) -> &mut [T] {
+    let slack = 64 / std::mem::size_of::<T>();
+    if v.len() < n + slack {
+        v.resize(n + slack, T::zero());
+    }
+    // `align_offset` may in principle decline (usize::MAX); then an unaligned start is still correct.
+    let off = v.as_ptr().align_offset(64).min(slack);
+    &mut v[off..off + n]
+}
+
+macro_rules! scalar {
+    ($t:ty, $mr:expr, $nr:expr, $micro:ident, $tls:ident) => {
+        thread_local! {
+            static $tls: RefCell<(Vec<$t>, Vec<$t>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+        }
+        impl GemmScalar for $t {
+            const MR: usize = $mr;
+            const NR: usize = $nr;
+            #[allow(clippy::too_many_arguments)]
+            fn block(
+                kc: usize,
+                mc: usize,
+                a: &[Self],
+                a_strides: (usize, usize, usize),
+                b: &[Self],
+                c: &mut [Self],
+                ldc: usize,
+                nr: usize,
+                alpha: Self,
+                beta: Self,
+            ) {
+                #[cfg(target_arch = "x86_64")]
+                avx2::$micro(kc, mc, a, a_strides, b, c, ldc, nr, alpha, beta);
+                #[cfg(not(target_arch = "x86_64"))]
+                {
+                    let _ = (kc, mc, a, a_strides, b, c, ldc, nr, alpha, beta);
+                    unreachable!("the packed kernel is only selected on x86-64 with AVX2");
+                }
+            }
+            fn with_buffers<R>(na: usize, nb: usize, f: impl FnOnce(&mut [Self], &mut [Self]) -> R) -> R {
+                $tls.with(|cell| match cell.try_borrow_mut() {
+                    Ok(mut bufs) => {
+                        let (va, vb) = &mut *bufs;
+                        f(aligned(va, na), aligned(vb, nb))
+                    }
+                    // Re-entered on this thread (a rayon worker that picked up another product
+                    // while waiting inside this one): use fresh buffers.
+                    Err(_) => {
+                        let (mut va, mut vb) = (Vec::new(), Vec::new());
+                        f(aligned(&mut va, na), aligned(&mut vb, nb))
+                    }
+                })
+            }
+            fn blocking() -> Blocking {
+                static B: OnceLock<Blocking> = OnceLock::new();
+                *B.get_or_init(|| {
+                    blocking_override($mr, $nr).unwrap_or_else(|| blocking_for(cache_sizes(), std::mem::size_of::<$t>(), $mr, $nr))
+                })
+            }
+        }
+    };
+}
+
+#[cfg(target_arch = "x86_64")]
+scalar!(f32, avx2::MR_F32, avx2::NR_F32, block_f32, BUFS_F32);
+#[cfg(target_arch = "x86_64")]
+scalar!(f64, avx2::MR_F64, avx2::NR_F64, block_f64, BUFS_F64);
+#[cfg(not(target_arch = "x86_64"))]
+scalar!(f32, 6, 16, block_f32, BUFS_F32);
+#[cfg(not(target_arch = "x86_64"))]
+scalar!(f64, 6, 8, block_f64, BUFS_F64);
+
+/// True when this CPU runs kiln's packed kernel (x86-64 with AVX2 and FMA); otherwise [`gemm`]
+/// uses the `gemm` crate.
+pub fn packed_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        avx2::available()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// A name for the kernel [`gemm`] uses on this CPU, for benchmark reports.
+pub fn kernel_name<T: GemmScalar>() -> String {
+    if packed_available() {
+        let b = T::blocking();
+        format!("kiln packed avx2+fma {}x{} (kc {}, mc {}, nc {})", T::MR, T::NR, b.kc, b.mc, b.nc)
+    } else {
+        "gemm crate".to_string()
+    }
+}
+
+fn out_of_bounds(which: &str, off: usize, rs: usize, cs: usize, rows: usize, cols: usize, len: usize) -> Error {
+    Error::shape(
+        "matmul",
+        format!("the {which} operand ({rows}x{cols} at offset {off}, strides ({rs}, {cs})) reaches outside its buffer of {len} elements"),
+    )
+}
+
+/// Checks that A (`m x k`), B (`k x n`) and C (`m x n`, row stride `ldc`, unit column stride)
+/// lie inside their buffers.
+fn check<T>(m: usize, n: usize, k: usize, a: &MatRef<'_, T>, b: &MatRef<'_, T>, c_len: usize, ldc: usize) -> Result<()> {
+    if !a.fits(m, k) {
+        return Err(out_of_bounds("left", a.off, a.rs, a.cs, m, k, a.data.len()));
+    }
+    if !b.fits(k, n) {
+        return Err(out_of_bounds("right", b.off, b.rs, b.cs, k, n, b.data.len()));
+    }
+    if !fits(0, ldc, 1, m, n, c_len) {
+        return Err(out_of_bounds("output", 0, ldc, 1, m, n, c_len));
+    }
+    Ok(())
+}
+
+/// `C = alpha · A · B + beta · C` for an `m x k` A and a `k x n` B of any strides, into the
+/// row-major C whose row `i` starts at `c[i * ldc]`. With `beta == 0`, C is written without being
+/// read (NaNs in it do not propagate), as BLAS does. Up to `threads` rayon threads split the rows.
+///
+/// Uses kiln's packed AVX2 kernel where the CPU has it ([`packed_available`]), the `gemm` crate
+/// otherwise. Operands reaching outside their buffers are an error, checked before any
+/// unchecked access.
+///
+/// ```
+/// use kiln_core::cpu::gemm::{gemm, MatRef};
+/// let a = [1.0f32, 2.0, 3.0, 4.0]; // 2x2, row-major
+/// let b = [1.0f32, 0.0, 0.0, 1.0]; // identity, transposed is the same
+/// let mut c = [10.0f32; 4];
+/// let ar = MatRef { data: &a, off: 0, rs: 2, cs: 1 };
+/// let br = MatRef { data: &b, off: 0, rs: 1, cs: 2 };
+/// gemm(2, 2, 2, 1.0, ar, br, 1.0, &mut c, 2, 1)?;
+/// assert_eq!(c, [11.0, 12.0, 13.0, 14.0]);
+/// # Ok::<(), kiln_core::Error>(())
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn gemm<T: GemmScalar>(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    c: &mut [T],
+    ldc: usize,
+    threads: usize,
+) -> Result<()> {
+    check(m, n, k, &a, &b, c.len(), ldc)?;
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    if packed_available() {
+        packed(m, n, k, alpha, a, b, beta, c, ldc, threads.max(1));
+    } else {
+        via_gemm_crate(m, n, k, alpha, a, b, beta, c, ldc, threads);
+    }
+    Ok(())
+}
+
+/// The same product through the `gemm` crate (operands already checked by the caller).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn via_gemm_crate<T: GemmScalar>(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    c: &mut [T],
+    ldc: usize,
+    threads: usize,
+) {
+    assert!(check(m, n, k, &a, &b, c.len(), ldc).is_ok(), "operands outside their buffers");
+    if m == 0 || n == 0 {
+        return;
+    }
+    let par = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: checked just above: every element gemm reads, `a[a.off + i*a.rs + p*a.cs]` and
+    // `b[b.off + p*b.rs + j*b.cs]` for i < m, p < k, j < n, lies inside its slice (so the `add`
+    // offsets are in bounds too), every element it reads or writes, `c[i*ldc + j]`, lies inside
+    // `c`, and all strides fit in isize. `c` is a unique borrow, so nothing aliases it. (gemm's
+    // `alpha` scales the destination, its `beta` the product.)
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            ldc as isize,
+            beta != T::zero(),
+            a.data.as_ptr().add(a.off),
+            a.cs as isize,
+            a.rs as isize,
+            b.data.as_ptr().add(b.off),
+            b.cs as isize,
+            b.rs as isize,
+            beta,
+            alpha,
+            false,
+            false,
+            false,
+            par,
+        )
+    }
+}
+
+/// The widest B (columns) for which a row-major A is read in place instead of packed;
+/// `KILN_GEMM_DIRECT_A_MAX_N` overrides it (used to tune).
+fn direct_a_max_n() -> usize {
+    static N: OnceLock<usize> = OnceLock::new();
+    *N.get_or_init(|| {
+        std::env::var("KILN_GEMM_DIRECT_A_MAX_N")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(512)
+    })
+}
+
+/// The packed product, split by rows of C over `threads` threads (operands already checked).
+#[allow(clippy::too_many_arguments)]
+fn packed<T: GemmScalar>(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    c: &mut [T],
+    ldc: usize,
+    threads: usize,
+) {
+    // Each thread takes whole tiles of rows; fewer than two tiles per thread is not worth a split.
+    if threads == 1 || m < 2 * threads * T::MR {
+        return packed_st(m, n, k, alpha, a, b, beta, c, ldc);
+    }
+    let per = m.div_ceil(threads).div_ceil(T::MR) * T::MR;
+    let mut parts = Vec::with_capacity(threads);
+    let mut rest = c;
+    let mut row = 0;
+    while row < m {
+        let rows = per.min(m - row);
+        // The last part keeps the tail of `c` (it may be shorter than rows * ldc).
+        let take = if row + rows < m { rows * ldc } else { rest.len() };
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut(take);
+        parts.push((row, rows, head));
+        rest = tail;
+        row += rows;
+    }
+    parts.into_par_iter().for_each(|(row, rows, part)| {
+        // Rows `row..row + rows` of A: `row * a.rs` is inside the checked extent of A.
+        let sub = MatRef {
+            off: a.off + row * a.rs,
+            ..a
+        };
+        packed_st(rows, n, k, alpha, sub, b, beta, part, ldc);
+    });
+}
+
+/// The packed product on the calling thread: the five loops around the micro-kernel.
+#[allow(clippy::too_many_arguments)]
+fn packed_st<T: GemmScalar>(m: usize, n: usize, k: usize, alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: &mut [T], ldc: usize) {
+    let (mr, nr) = (T::MR, T::NR);
+    if k == 0 {
+        // No product: C = beta * C (zero when beta is zero, without reading C).
+        for i in 0..m {
+            let row = &mut c[i * ldc..i * ldc + n];
+            if beta == T::zero() {
+                row.fill(T::zero());
+            } else {
+                row.iter_mut().for_each(|v| *v = beta * *v);
+            }
+        }
+        return;
+    }
+    let bl = T::blocking();
+    // A row-major A is read in place when B is narrow: packing A costs about one cycle per
+    // element, paid once per `nc` columns, and at n <= a few hundred that is 5-25 % of the
+    // product. Wider B amortises the packing, and packed panels avoid the cache-set conflicts of
+    // six rows a power-of-two stride apart.
+    let direct = a.cs == 1 && n <= direct_a_max_n();
+    let kc_max = bl.kc.min(k);
+    let mc_max = bl.mc.min(m.div_ceil(mr) * mr);
+    let nc_max = bl.nc.min(n.div_ceil(nr) * nr);
+    T::with_buffers(mc_max * kc_max, kc_max * nc_max, |pa, pb| {
+        for jc in (0..n).step_by(bl.nc) {
+            let nc = bl.nc.min(n - jc);
+            for pc in (0..k).step_by(bl.kc) {
+                let kc = bl.kc.min(k - pc);
+                // Later depth blocks add to what the first one wrote.
+                let beta = if pc == 0 { beta } else { T::one() };
+                pack::pack_b(&b, pc, kc, jc, nc, nr, pb);
+                for ic in (0..m).step_by(bl.mc) {
+                    let mc = bl.mc.min(m - ic);
+                    if !direct {
+                        pack::pack_a(&a, ic, mc, pc, kc, mr, pa);
+                    }
+                    for jr in (0..nc).step_by(nr) {
+                        let w = nr.min(nc - jr);
+                        let bp = &pb[(jr / nr) * kc * nr..][..kc * nr];
+                        let cb = &mut c[ic * ldc + jc + jr..];
+                        if direct {
+                            // Inside the checked extent of A: row ic, column pc on.
+                            let ab = &a.data[a.off + ic * a.rs + pc..];
+                            T::block(kc, mc, ab, (mr * a.rs, a.rs, 1), bp, cb, ldc, w, alpha, beta);
+                        } else {
+                            T::block(kc, mc, pa, (kc * mr, 1, mr), bp, cb, ldc, w, alpha, beta);
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sysfs_sizes_parse() {
+        assert_eq!(parse_size("32K"), Some(32 << 10));
+        assert_eq!(parse_size("32768K"), Some(32 << 20));
+        assert_eq!(parse_size("1M"), Some(1 << 20));
+        assert_eq!(parse_size("4096"), Some(4096));
+        assert_eq!(parse_size("0K"), None);
+        assert_eq!(parse_size("x"), None);
+        assert_eq!(parse_size(""), None);
+    }
+
+    #[test]
+    fn blocking_follows_the_caches() {
+        // A Zen core: 32 KiB L1d, 512 KiB L2, 32 MiB L3; the f32 6x16 tile.
+        let b = blocking_for((32 << 10, 512 << 10, 32 << 20), 4, 6, 16);
+        assert_eq!(
+            b,
+            Blocking {
+                kc: 1024,
+                mc: 96,
+                nc: 2048
+            }
+        );
+        // f64 on the same core: half the depth for the same bytes.
+        let b = blocking_for((32 << 10, 512 << 10, 32 << 20), 8, 6, 8);
+        assert_eq!(b, Blocking { kc: 512, mc: 96, nc: 2048 });
+        // An Intel core with a 48 KiB L1d and 2 MiB L2 gets taller blocks.
+        let b = blocking_for((48 << 10, 2 << 20, 32 << 20), 4, 6, 16);
+        assert_eq!(
+            b,
+            Blocking {
+                kc: 1024,
+                mc: 384,
+                nc: 2048
+            }
+        );
+        // Tiny or missing caches still give whole tiles.
+        let b = blocking_for((1, 1, 1), 8, 6, 8);
+        assert_eq!(b, Blocking { kc: 64, mc: 6, nc: 8 });
+    }
+}

@@ -1,0 +1,80 @@
+//! Packing: copies a block of an operand, with any strides, into the panel order the micro-kernel
+//! streams through (contiguous, zero-padded to whole tiles). Safe, bounds-checked code: the
+//! caller has checked that the whole operand lies inside its buffer, so no index here overflows.
+
+use super::MatRef;
+use crate::Float;
+
+/// Packs rows `i0..i0+mc`, columns `p0..p0+kc` of `a` into `ceil(mc / mr)` panels of `kc * mr`
+/// elements: panel `q`, step `p`, row `i` at `dst[q*kc*mr + p*mr + i]`; rows past `mc` are zero.
+pub(super) fn pack_a<T: Float>(a: &MatRef<'_, T>, i0: usize, mc: usize, p0: usize, kc: usize, mr: usize, dst: &mut [T]) {
+    let panels = mc.div_ceil(mr);
+    for (q, panel) in dst[..panels * kc * mr].chunks_exact_mut(kc * mr).enumerate() {
+        let iq = i0 + q * mr;
+        let h = mr.min(i0 + mc - iq);
+        if a.rs == 1 {
+            // Column-major A (a transposed operand): each step's rows are one contiguous run.
+            for (p, step) in panel.chunks_exact_mut(mr).enumerate() {
+                let s = a.off + iq + (p0 + p) * a.cs;
+                step[..h].copy_from_slice(&a.data[s..s + h]);
+                step[h..].fill(T::zero());
+            }
+        } else if a.cs == 1 {
+            // Row-major A: read each row once, contiguously, scattering into the panel.
+            for i in 0..h {
+                let s = a.off + (iq + i) * a.rs + p0;
+                for (step, &v) in panel.chunks_exact_mut(mr).zip(&a.data[s..s + kc]) {
+                    step[i] = v;
+                }
+            }
+            if h < mr {
+                panel.chunks_exact_mut(mr).for_each(|step| step[h..].fill(T::zero()));
+            }
+        } else {
+            for (p, step) in panel.chunks_exact_mut(mr).enumerate() {
+                let base = a.off + (p0 + p) * a.cs;
+                for (i, v) in step[..h].iter_mut().enumerate() {
+                    *v = a.data[base + (iq + i) * a.rs];
+                }
+                step[h..].fill(T::zero());
+            }
+        }
+    }
+}
+
+/// Packs rows `p0..p0+kc`, columns `j0..j0+nc` of `b` into `ceil(nc / nr)` panels of `kc * nr`
+/// elements: panel `q`, step `p`, column `j` at `dst[q*kc*nr + p*nr + j]`; columns past `nc` are zero.
+pub(super) fn pack_b<T: Float>(b: &MatRef<'_, T>, p0: usize, kc: usize, j0: usize, nc: usize, nr: usize, dst: &mut [T]) {
+    let panels = nc.div_ceil(nr);
+    for (q, panel) in dst[..panels * kc * nr].chunks_exact_mut(kc * nr).enumerate() {
+        let jq = j0 + q * nr;
+        let w = nr.min(j0 + nc - jq);
+        if b.cs == 1 {
+            // Row-major B: each step is a contiguous run of a row.
+            for (p, step) in panel.chunks_exact_mut(nr).enumerate() {
+                let s = b.off + (p0 + p) * b.rs + jq;
+                step[..w].copy_from_slice(&b.data[s..s + w]);
+                step[w..].fill(T::zero());
+            }
+        } else if b.rs == 1 {
+            // Column-major B (a transposed weight, as `x.matmul(w.t())`): read each column once.
+            for j in 0..w {
+                let s = b.off + (jq + j) * b.cs + p0;
+                for (step, &v) in panel.chunks_exact_mut(nr).zip(&b.data[s..s + kc]) {
+                    step[j] = v;
+                }
+            }
+            if w < nr {
+                panel.chunks_exact_mut(nr).for_each(|step| step[w..].fill(T::zero()));
+            }
+        } else {
+            for (p, step) in panel.chunks_exact_mut(nr).enumerate() {
+                let base = b.off + (p0 + p) * b.rs;
+                for (j, v) in step[..w].iter_mut().enumerate() {
+                    *v = b.data[base + (jq + j) * b.cs];
+                }
+                step[w..].fill(T::zero());
+            }
+        }
+    }
+}
