@@ -456,6 +456,7 @@ fn downward(
             timeout: left,
             conflict_limit: conflicts,
             threads,
+            ..SatParams::default()
         };
         *calls += 1;
         let Ok(r) = synthesize(table, &params) else {
