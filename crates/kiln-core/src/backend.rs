@@ -375,21 +375,20 @@ impl Storage {
             Storage::Cpu(s) => Ok(Storage::Cpu(s.im2col(l, w)?)),
         }
     }
-    /// One fused Adam step over contiguous operands (see [`crate::Tensor::adam_step`]).
-    pub(crate) fn adam_step(
-        p: &Storage,
-        g: &Storage,
-        m: Option<&Storage>,
-        v: Option<&Storage>,
-        h: &crate::AdamStep,
-    ) -> Result<(Storage, Storage, Storage)> {
-        fn cpu(s: &Storage) -> &CpuStorage {
-            match s {
+    /// Runs an elementwise [`Program`](crate::fused::Program) over contiguous buffers of one
+    /// float dtype and length, each holding exactly its elements (see
+    /// [`crate::Tensor::fused_elementwise`]); returns one buffer per program output.
+    pub(crate) fn fused_elementwise(inputs: &[&Storage], program: &crate::fused::Program) -> Result<Vec<Storage>> {
+        let cpu: Vec<&CpuStorage> = inputs
+            .iter()
+            .map(|s| match s {
                 Storage::Cpu(c) => c,
-            }
-        }
-        let (a, b, c) = CpuStorage::adam_step(cpu(p), cpu(g), m.map(cpu), v.map(cpu), h)?;
-        Ok((Storage::Cpu(a), Storage::Cpu(b), Storage::Cpu(c)))
+            })
+            .collect();
+        Ok(CpuStorage::fused_elementwise(&cpu, program)?
+            .into_iter()
+            .map(Storage::Cpu)
+            .collect())
     }
     /// Window maxima and the flat in-plane index of each (see [`crate::Tensor::max_pool2d_with_indices`]).
     pub(crate) fn max_pool2d(&self, l: &Layout, w: &Window2d) -> Result<(Storage, Storage)> {

@@ -7,7 +7,9 @@
 pub use crate::lbfgs::{Lbfgs, LineSearch};
 pub use crate::schedule as lr_scheduler;
 use crate::{Error, Result};
-use kiln_core::{no_grad, AdamStep, Grads, Tensor, Var};
+use kiln_core::backend::{BinaryOp, UnaryOp};
+use kiln_core::fused::Program;
+use kiln_core::{no_grad, Grads, Tensor, Var};
 use std::collections::{BTreeMap, HashMap};
 
 /// The optimiser interface.
@@ -371,30 +373,41 @@ impl Optimizer for Adam {
             self.decoupled_weight_decay,
         );
         self.slots.update(grads, self.maximize, |s, mut p, mut g| {
+            let t = s.step as i32;
+            let bc1 = 1.0 - b1.powi(t);
+            let bc2_sqrt = (1.0 - b2.powi(t)).sqrt();
+            if !ams {
+                // One fused pass over p, g, m, v instead of about ten elementwise passes; the
+                // program has the same arithmetic per element as those ops, so the same results.
+                let prog = adam_program(AdamProgram {
+                    beta1: b1,
+                    beta2: b2,
+                    lr,
+                    weight_decay: wd,
+                    decoupled,
+                    step_size: lr / bc1,
+                    inv_bias_correction2_sqrt: 1.0 / bc2_sqrt,
+                    eps,
+                    has_moments: s.state.contains_key("exp_avg") && s.state.contains_key("exp_avg_sq"),
+                });
+                let mut ins = vec![&p, &g];
+                if let (Some(m), Some(v)) = (s.state.get("exp_avg"), s.state.get("exp_avg_sq")) {
+                    ins.extend([m, v]);
+                }
+                let mut out = Tensor::fused_elementwise(&ins, &prog)?.into_iter();
+                let (Some(p), Some(m), Some(v)) = (out.next(), out.next(), out.next()) else {
+                    unreachable!("the Adam program has three outputs")
+                };
+                s.state.insert("exp_avg", m);
+                s.state.insert("exp_avg_sq", v);
+                return Ok(p);
+            }
             if wd != 0.0 {
                 if decoupled {
                     p = p.mul_scalar(1.0 - lr * wd)?;
                 } else {
                     g = g.add_scaled(&p, wd)?;
                 }
-            }
-            let t = s.step as i32;
-            let bc1 = 1.0 - b1.powi(t);
-            let bc2_sqrt = (1.0 - b2.powi(t)).sqrt();
-            if !ams {
-                // One fused pass over p, g, m, v (kiln-core's adam_step) instead of eight
-                // elementwise passes; the same arithmetic per element, so the same results.
-                let h = AdamStep {
-                    beta1: b1,
-                    beta2: b2,
-                    step_size: lr / bc1,
-                    inv_bias_correction2_sqrt: 1.0 / bc2_sqrt,
-                    eps,
-                };
-                let (p, m, v) = p.adam_step(&g, s.state.get("exp_avg"), s.state.get("exp_avg_sq"), &h)?;
-                s.state.insert("exp_avg", m);
-                s.state.insert("exp_avg_sq", v);
-                return Ok(p);
             }
             let m = match s.state.get("exp_avg") {
                 Some(m) => axpby(b1, m, 1.0 - b1, &g)?,
@@ -425,6 +438,75 @@ impl Optimizer for Adam {
         })
     }
     optimizer_common!(["exp_avg", "exp_avg_sq", "max_exp_avg_sq"], []);
+}
+
+/// The scalars of one non-AMSGrad Adam step, for [`adam_program`].
+struct AdamProgram {
+    beta1: f64,
+    beta2: f64,
+    lr: f64,
+    weight_decay: f64,
+    decoupled: bool,
+    /// `lr / (1 - β1^t)`.
+    step_size: f64,
+    /// `1 / sqrt(1 - β2^t)`.
+    inv_bias_correction2_sqrt: f64,
+    eps: f64,
+    /// Whether `exp_avg` and `exp_avg_sq` exist yet (inputs 2 and 3); before the first step they
+    /// are zeros.
+    has_moments: bool,
+}
+
+/// Adam's update as one fused elementwise program over inputs `p, g[, m, v]`, with outputs
+/// `p', m', v'`:
+/// weight decay (`p·(1 - lr·wd)` for AdamW, `g + p·wd` for Adam's L2), then
+/// `m' = m·β1 + g·(1-β1)`, `v' = v·β2 + (g·g)·(1-β2)`,
+/// `p' = p + (m' / (sqrt(v')·inv_bc2_sqrt + eps))·(-step_size)`.
+/// Each step is the op the unfused code used (`mul_scalar` is an affine op with add 0, `add_scaled`
+/// is `a + b·alpha`), in the same order, so the results are the same bits. Before the first step
+/// the moments are the constant 0, so `0·β + x` is evaluated exactly as with zero tensors.
+fn adam_program(h: AdamProgram) -> Program {
+    let mut pr = Program::new();
+    let (mut p, mut g) = (pr.input(0), pr.input(1));
+    if h.weight_decay != 0.0 {
+        if h.decoupled {
+            p = pr.unary(
+                UnaryOp::Affine {
+                    mul: 1.0 - h.lr * h.weight_decay,
+                    add: 0.0,
+                },
+                p,
+            );
+        } else {
+            g = pr.binary(BinaryOp::AddScaled(h.weight_decay), g, p);
+        }
+    }
+    let (m, v) = if h.has_moments {
+        (pr.input(2), pr.input(3))
+    } else {
+        let z = pr.scalar(0.0);
+        (z, z)
+    };
+    let mut k = |x: f64| pr.scalar(x);
+    let (b1, c1, b2, c2) = (k(h.beta1), k(1.0 - h.beta1), k(h.beta2), k(1.0 - h.beta2));
+    let (ib, eps, step) = (k(h.inv_bias_correction2_sqrt), k(h.eps), k(-h.step_size));
+    let mb = pr.binary(BinaryOp::Mul, m, b1);
+    let gc = pr.binary(BinaryOp::Mul, g, c1);
+    let m2 = pr.binary(BinaryOp::Add, mb, gc);
+    let vb = pr.binary(BinaryOp::Mul, v, b2);
+    let gg = pr.binary(BinaryOp::Mul, g, g);
+    let ggc = pr.binary(BinaryOp::Mul, gg, c2);
+    let v2 = pr.binary(BinaryOp::Add, vb, ggc);
+    let sq = pr.unary(UnaryOp::Sqrt, v2);
+    let sqb = pr.binary(BinaryOp::Mul, sq, ib);
+    let denom = pr.binary(BinaryOp::Add, sqb, eps);
+    let r = pr.binary(BinaryOp::Div, m2, denom);
+    let upd = pr.binary(BinaryOp::Mul, r, step);
+    let p2 = pr.binary(BinaryOp::Add, p, upd);
+    pr.output("param", p2);
+    pr.output("exp_avg", m2);
+    pr.output("exp_avg_sq", v2);
+    pr
 }
 
 /// RMSprop with momentum and the centered variant (`torch.optim.RMSprop`).
@@ -868,4 +950,81 @@ pub fn clip_grad_value(grads: &mut Grads, vars: &[Var], clip: f64) -> Result<()>
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_core::{DType, Rng};
+
+    fn v64(t: &Tensor) -> Vec<f64> {
+        t.to_dtype(DType::F64).unwrap().to_vec::<f64>().unwrap()
+    }
+
+    /// The fused Adam program against the composed tensor ops it replaced (the path AMSGrad still
+    /// takes), over three steps with a transposed (non-contiguous) gradient, for Adam's L2 and
+    /// AdamW's decoupled weight decay. Equality is exact; `==` on f64 lets a zero's sign differ,
+    /// which the composed first step (`g·(1-β1)` against the program's `0 + g·(1-β1)`) may.
+    #[test]
+    fn fused_adam_program_matches_the_composed_ops() {
+        for dt in [DType::F64, DType::F32] {
+            for (wd, decoupled) in [(0.0, false), (0.05, false), (0.05, true)] {
+                let mut rng = Rng::new(130);
+                let p = Tensor::rand([7, 5], -1.0, 1.0, dt, &mut rng).unwrap();
+                let (b1, b2, lr, eps) = (0.9, 0.999, 1e-2, 1e-8);
+                let (mut pf, mut pc) = (p.clone(), p.clone());
+                let (mut mf, mut vf): (Option<Tensor>, Option<Tensor>) = (None, None);
+                let (mut mc, mut vc): (Option<Tensor>, Option<Tensor>) = (None, None);
+                for t in 1..=3 {
+                    let g = Tensor::rand([5, 7], -1.0, 1.0, dt, &mut rng).unwrap().t().unwrap();
+                    let (bc1, bc2s) = (1.0 - f64::powi(b1, t), (1.0 - f64::powi(b2, t)).sqrt());
+                    let prog = adam_program(AdamProgram {
+                        beta1: b1,
+                        beta2: b2,
+                        lr,
+                        weight_decay: wd,
+                        decoupled,
+                        step_size: lr / bc1,
+                        inv_bias_correction2_sqrt: 1.0 / bc2s,
+                        eps,
+                        has_moments: mf.is_some(),
+                    });
+                    let mut ins = vec![&pf, &g];
+                    if let (Some(m), Some(v)) = (&mf, &vf) {
+                        ins.extend([m, v]);
+                    }
+                    let mut out = Tensor::fused_elementwise(&ins, &prog).unwrap().into_iter();
+                    let (np, nm, nv) = (out.next().unwrap(), out.next().unwrap(), out.next().unwrap());
+                    assert!(out.next().is_none());
+                    (pf, mf, vf) = (np, Some(nm), Some(nv));
+
+                    let (mut p2, mut g2) = (pc.clone(), g.clone());
+                    if wd != 0.0 {
+                        if decoupled {
+                            p2 = p2.mul_scalar(1.0 - lr * wd).unwrap();
+                        } else {
+                            g2 = g2.add_scaled(&p2, wd).unwrap();
+                        }
+                    }
+                    let m2 = match &mc {
+                        Some(m) => m.mul_scalar(b1).unwrap().add_scaled(&g2, 1.0 - b1).unwrap(),
+                        None => g2.mul_scalar(1.0 - b1).unwrap(),
+                    };
+                    let gsq = g2.square().unwrap();
+                    let v2 = match &vc {
+                        Some(v) => v.mul_scalar(b2).unwrap().add_scaled(&gsq, 1.0 - b2).unwrap(),
+                        None => gsq.mul_scalar(1.0 - b2).unwrap(),
+                    };
+                    let denom = v2.sqrt().unwrap().affine(1.0 / bc2s, eps).unwrap();
+                    pc = p2.add_scaled(&m2.div(&denom).unwrap(), -lr / bc1).unwrap();
+                    (mc, vc) = (Some(m2), Some(v2));
+                    let ctx = format!("{dt:?} wd {wd} decoupled {decoupled} step {t}");
+                    assert_eq!(pf.dtype(), dt);
+                    assert_eq!(v64(&pf), v64(&pc), "{ctx}: parameter");
+                    assert_eq!(v64(mf.as_ref().unwrap()), v64(mc.as_ref().unwrap()), "{ctx}: exp_avg");
+                    assert_eq!(v64(vf.as_ref().unwrap()), v64(vc.as_ref().unwrap()), "{ctx}: exp_avg_sq");
+                }
+            }
+        }
+    }
 }
