@@ -48,8 +48,8 @@ pub enum Instr {
     /// A constant, converted to the computation's type (see
     /// [`Tensor::fused_elementwise`](crate::Tensor::fused_elementwise)) and broadcast.
     Scalar(f64),
-    /// A unary op of an earlier register, with the same per-element arithmetic as
-    /// [`Tensor::unary_op`](crate::Tensor).
+    /// A unary op of an earlier register, with the same per-element arithmetic as the
+    /// tensor's unary ops.
     Unary(UnaryOp, Reg),
     /// A binary op of two earlier registers, with the same per-element arithmetic as the
     /// tensor's binary ops.
