@@ -4,7 +4,7 @@
 //! buffer in the compute type, so one instruction is a tight loop over a few hundred elements
 //! that stays in L1 and vectorises, while the whole program still reads each input and writes
 //! each output once. Constants (and ops of constants only) are folded to scalars before the run,
-//! and instructions no output depends on are skipped. Each instruction's per-element function is
+//! and instructions no output depends on are skipped; f32 and f64 inputs are read in place. Each instruction's per-element function is
 //! the one the unfused kernels use ([`with_unary`], [`with_binary`]), so the results are the same
 //! bits. Above [`PAR_THRESHOLD`] elements the chunks are spread over rayon's pool in ranges, as
 //! the other elementwise kernels split their work.
@@ -24,6 +24,8 @@ const CHUNK: usize = 256;
 enum Slot<T> {
     /// Register buffer `i` (`scratch[i * CHUNK..]`).
     Buf(usize),
+    /// Input `k`, read in place (its dtype is the compute type).
+    In(usize),
     /// The same value for every element (folded at plan time).
     Const(T),
     /// Not needed by any output.
@@ -54,7 +56,7 @@ impl<T> BinaryKernel<T> for Apply2<T> {
     }
 }
 
-fn plan<T: Float>(p: &Program) -> Plan<T> {
+fn plan<T: Float>(p: &Program, in_place: bool) -> Plan<T> {
     let instrs = p.instrs();
     // Liveness: walk back from the outputs (operands always precede their users).
     let mut live = vec![false; instrs.len()];
@@ -85,6 +87,7 @@ fn plan<T: Float>(p: &Program) -> Plan<T> {
             Slot::Dead
         } else {
             match *ins {
+                Instr::Input(k) if in_place => Slot::In(k),
                 Instr::Input(_) => buf(),
                 Instr::Scalar(v) => Slot::Const(T::from_f64(v)),
                 Instr::Unary(op, a) => match slots[a.0] {
@@ -160,6 +163,8 @@ impl<T: Copy> BinaryKernel<T> for BinaryChunk<'_, T> {
 fn run_range<S: Compute>(p: &Program, plan: &Plan<S::C>, inputs: &[&[S]], start: usize, outs: &mut [&mut [MaybeUninit<S>]]) {
     let total = outs.first().map_or(0, |o| o.len());
     let mut scratch = vec![S::C::zero(); plan.bufs * CHUNK];
+    let direct: Vec<Option<&[S::C]>> = inputs.iter().map(|x| S::as_compute(x)).collect();
+    let direct = |k: usize, at: usize, len: usize| &direct[k].expect("planned in place only for compute-type inputs")[at..at + len];
     let mut pos = 0;
     while pos < total {
         let len = CHUNK.min(total - pos);
@@ -172,6 +177,7 @@ fn run_range<S: Compute>(p: &Program, plan: &Plan<S::C>, inputs: &[&[S]], start:
             let arg = |r: crate::fused::Reg| match plan.slots[r.0] {
                 Slot::Buf(j) => Arg::Vec(&before[j * CHUNK..j * CHUNK + len]),
                 Slot::Const(c) => Arg::Const(c),
+                Slot::In(k) => Arg::Vec(direct(k, at, len)),
                 Slot::Dead => unreachable!("an operand of a live instruction is live"),
             };
             match *ins {
@@ -192,6 +198,11 @@ fn run_range<S: Compute>(p: &Program, plan: &Plan<S::C>, inputs: &[&[S]], start:
                         d.write(S::down(v));
                     }
                 }
+                Slot::In(k) => {
+                    for (d, &v) in o.iter_mut().zip(direct(k, at, len)) {
+                        d.write(S::down(v));
+                    }
+                }
                 Slot::Const(c) => {
                     let v = S::down(c);
                     for d in o.iter_mut() {
@@ -207,7 +218,7 @@ fn run_range<S: Compute>(p: &Program, plan: &Plan<S::C>, inputs: &[&[S]], start:
 
 /// The program over typed contiguous inputs of equal length `n`.
 fn run_typed<S: Compute>(p: &Program, inputs: &[&[S]], n: usize) -> AResult<Vec<Vec<S>>> {
-    let plan = plan::<S::C>(p);
+    let plan = plan::<S::C>(p, inputs.iter().all(|x| S::as_compute(x).is_some()));
     let mut bufs: Vec<Vec<S>> = (0..p.outputs().len()).map(|_| pool::take(n)).collect::<AResult<_>>()?;
     {
         // `take` guarantees capacity >= n; the slices check it again before `set_len` relies on it.

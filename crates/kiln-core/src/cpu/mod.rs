@@ -84,6 +84,9 @@ pub(crate) trait Compute: CpuElement + Float {
     fn up_slice(src: &[Self], dst: &mut [Self::C]);
     /// [`Compute::down`] over a run.
     fn down_slice(src: &[Self::C], dst: &mut [Self]);
+    /// The buffer viewed in the compute type when that is `Self` (f32, f64), `None` otherwise:
+    /// lets the fused interpreter read such inputs in place instead of copying them.
+    fn as_compute(x: &[Self]) -> Option<&[Self::C]>;
 }
 macro_rules! compute_self {
     ($t:ty) => {
@@ -102,6 +105,9 @@ macro_rules! compute_self {
             }
             fn down_slice(src: &[$t], dst: &mut [$t]) {
                 dst.copy_from_slice(src);
+            }
+            fn as_compute(x: &[$t]) -> Option<&[$t]> {
+                Some(x)
             }
         }
     };
@@ -125,6 +131,9 @@ macro_rules! compute_f32 {
             }
             fn down_slice(src: &[f32], dst: &mut [$t]) {
                 half::slice::HalfFloatSliceExt::convert_from_f32_slice(dst, src);
+            }
+            fn as_compute(_: &[$t]) -> Option<&[f32]> {
+                None
             }
         }
     };
