@@ -120,18 +120,24 @@ fn uniform_matrix(n: usize, seed: u64) -> Result<Tensor> {
     Tensor::from_vec((0..n * n).map(|_| rng.uniform01() as f32).collect::<Vec<f32>>(), [n, n])
 }
 
+/// How many products `a · b` take about 0.2 s (at least one): one timed repetition's length.
+fn iters_for_fifth_second(a: &Tensor, b: &Tensor) -> Result<usize> {
+    let t0 = Instant::now();
+    let mut iters = 0;
+    while t0.elapsed().as_secs_f64() < 0.2 || iters == 0 {
+        std::hint::black_box(a.matmul(b)?);
+        iters += 1;
+    }
+    Ok(iters)
+}
+
 /// W3: square f32 matmul, fresh output per call.
 fn w3(threads: usize, sizes: &[usize]) -> Result<()> {
     for &n in sizes {
         let a = uniform_matrix(n, 11)?;
         let b = uniform_matrix(n, 12)?;
         let flop = 2.0 * (n as f64).powi(3);
-        let t0 = Instant::now();
-        let mut iters = 0;
-        while t0.elapsed().as_secs_f64() < 0.2 || iters == 0 {
-            std::hint::black_box(a.matmul(&b)?);
-            iters += 1;
-        }
+        let iters = iters_for_fifth_second(&a, &b)?;
         let reps = if n >= 2048 { 3 } else { 7 };
         let t = median_time(1, reps, || {
             for _ in 0..iters {
@@ -166,12 +172,7 @@ fn gemm_kernel(threads: usize, sizes: &[usize]) -> Result<()> {
             let a = uniform_matrix(n, 11)?.to_dtype(dtype)?;
             let b = uniform_matrix(n, 12)?.to_dtype(dtype)?;
             let flop = 2.0 * (n as f64).powi(3);
-            let t0 = Instant::now();
-            let mut iters = 0;
-            while t0.elapsed().as_secs_f64() < 0.2 || iters == 0 {
-                std::hint::black_box(a.matmul(&b)?);
-                iters += 1;
-            }
+            let iters = iters_for_fifth_second(&a, &b)?;
             let (mut wall, mut cpu) = (Vec::new(), Vec::new());
             for _ in 0..7 {
                 let (t, c) = (Instant::now(), thread_cpu_ns());

@@ -188,8 +188,24 @@ pub trait Float:
     /// Whether the value is NaN.
     fn is_nan_val(self) -> bool;
     fn is_finite(self) -> bool;
-    fn max_val(self, o: Self) -> Self;
-    fn min_val(self, o: Self) -> Self;
+    /// The larger of two values; NaN propagates, as in PyTorch's maximum.
+    #[inline(always)]
+    fn max_val(self, o: Self) -> Self {
+        if self.is_nan_val() || self > o {
+            self
+        } else {
+            o
+        }
+    }
+    /// The smaller of two values; NaN propagates, as in PyTorch's minimum.
+    #[inline(always)]
+    fn min_val(self, o: Self) -> Self {
+        if self.is_nan_val() || self < o {
+            self
+        } else {
+            o
+        }
+    }
     const NEG_INFINITY: Self;
     const INFINITY: Self;
 }
@@ -340,23 +356,6 @@ macro_rules! impl_float {
             #[inline(always)]
             fn is_finite(self) -> bool {
                 <$t>::is_finite(self)
-            }
-            #[inline(always)]
-            fn max_val(self, o: Self) -> Self {
-                // NaN propagates, as in PyTorch's maximum.
-                if self.is_nan() || self > o {
-                    self
-                } else {
-                    o
-                }
-            }
-            #[inline(always)]
-            fn min_val(self, o: Self) -> Self {
-                if self.is_nan() || self < o {
-                    self
-                } else {
-                    o
-                }
             }
             const NEG_INFINITY: Self = <$t>::NEG_INFINITY;
             const INFINITY: Self = <$t>::INFINITY;
@@ -519,22 +518,6 @@ macro_rules! impl_half {
             #[inline(always)]
             fn is_finite(self) -> bool {
                 <$t>::is_finite(self)
-            }
-            #[inline(always)]
-            fn max_val(self, o: Self) -> Self {
-                if self.is_nan() || self > o {
-                    self
-                } else {
-                    o
-                }
-            }
-            #[inline(always)]
-            fn min_val(self, o: Self) -> Self {
-                if self.is_nan() || self < o {
-                    self
-                } else {
-                    o
-                }
             }
             const NEG_INFINITY: Self = <$t>::NEG_INFINITY;
             const INFINITY: Self = <$t>::INFINITY;

@@ -24,10 +24,6 @@ fn st_dtype(d: DType) -> StDtype {
     }
 }
 
-fn tensor_bytes(t: &Tensor) -> Result<Vec<u8>> {
-    Ok(t.to_le_bytes()?)
-}
-
 /// Tensors with their names, in order.
 pub type NamedTensors = Vec<(String, Tensor)>;
 
@@ -35,7 +31,7 @@ pub type NamedTensors = Vec<(String, Tensor)>;
 pub fn to_safetensors_bytes(tensors: &[(String, Tensor)], metadata: Option<HashMap<String, String>>) -> Result<Vec<u8>> {
     let mut bufs = Vec::with_capacity(tensors.len());
     for (n, t) in tensors {
-        bufs.push((n.clone(), t.dtype(), t.dims().to_vec(), tensor_bytes(t)?));
+        bufs.push((n.clone(), t.dtype(), t.dims().to_vec(), t.to_le_bytes()?));
     }
     let mut views = Vec::with_capacity(bufs.len());
     for (n, d, s, b) in &bufs {

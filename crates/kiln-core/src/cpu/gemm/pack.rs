@@ -44,37 +44,14 @@ pub(super) fn pack_a<T: Float>(a: &MatRef<'_, T>, i0: usize, mc: usize, p0: usiz
 
 /// Packs rows `p0..p0+kc`, columns `j0..j0+nc` of `b` into `ceil(nc / nr)` panels of `kc * nr`
 /// elements: panel `q`, step `p`, column `j` at `dst[q*kc*nr + p*nr + j]`; columns past `nc` are zero.
+/// That is exactly [`pack_a`] of `bᵀ` (its columns are `bᵀ`'s rows), so the transposed view is
+/// packed: a row-major B takes pack_a's contiguous-run path, a column-major one its row path.
 pub(super) fn pack_b<T: Float>(b: &MatRef<'_, T>, p0: usize, kc: usize, j0: usize, nc: usize, nr: usize, dst: &mut [T]) {
-    let panels = nc.div_ceil(nr);
-    for (q, panel) in dst[..panels * kc * nr].chunks_exact_mut(kc * nr).enumerate() {
-        let jq = j0 + q * nr;
-        let w = nr.min(j0 + nc - jq);
-        if b.cs == 1 {
-            // Row-major B: each step is a contiguous run of a row.
-            for (p, step) in panel.chunks_exact_mut(nr).enumerate() {
-                let s = b.off + (p0 + p) * b.rs + jq;
-                step[..w].copy_from_slice(&b.data[s..s + w]);
-                step[w..].fill(T::zero());
-            }
-        } else if b.rs == 1 {
-            // Column-major B (a transposed weight, as `x.matmul(w.t())`): read each column once.
-            for j in 0..w {
-                let s = b.off + (jq + j) * b.cs + p0;
-                for (step, &v) in panel.chunks_exact_mut(nr).zip(&b.data[s..s + kc]) {
-                    step[j] = v;
-                }
-            }
-            if w < nr {
-                panel.chunks_exact_mut(nr).for_each(|step| step[w..].fill(T::zero()));
-            }
-        } else {
-            for (p, step) in panel.chunks_exact_mut(nr).enumerate() {
-                let base = b.off + (p0 + p) * b.rs;
-                for (j, v) in step[..w].iter_mut().enumerate() {
-                    *v = b.data[base + (jq + j) * b.cs];
-                }
-                step[w..].fill(T::zero());
-            }
-        }
-    }
+    let bt = MatRef {
+        data: b.data,
+        off: b.off,
+        rs: b.cs,
+        cs: b.rs,
+    };
+    pack_a(&bt, j0, nc, p0, kc, nr, dst);
 }
