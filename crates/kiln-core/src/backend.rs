@@ -390,6 +390,17 @@ impl Storage {
             .map(Storage::Cpu)
             .collect())
     }
+    /// Runs a fused [`Kernel`](crate::fused::Kernel) over contiguous buffers as
+    /// [`Storage::fused_elementwise`] runs its program (see [`crate::Tensor::fused_kernel`]).
+    pub(crate) fn fused_kernel<K: crate::fused::Kernel<I, O>, const I: usize, const O: usize>(
+        inputs: [&Storage; I],
+        kernel: &K,
+    ) -> Result<[Storage; O]> {
+        let cpu = inputs.map(|s| match s {
+            Storage::Cpu(c) => c,
+        });
+        Ok(CpuStorage::fused_kernel(cpu, kernel)?.map(Storage::Cpu))
+    }
     /// Window maxima and the flat in-plane index of each (see [`crate::Tensor::max_pool2d_with_indices`]).
     pub(crate) fn max_pool2d(&self, l: &Layout, w: &Window2d) -> Result<(Storage, Storage)> {
         match self {

@@ -6,6 +6,11 @@
 //! core: the caller builds a [`Program`] once per step and the backend interprets it, so the
 //! algorithm lives with the optimiser and a backend only has to implement the interpreter.
 //!
+//! Code that runs the same update often writes it as a [`Kernel`] instead: one generic function
+//! over [`Ops`], which records the program (its meaning, and what other backends run) and which
+//! the CPU backend also compiles into a single native loop, as fast as a hand-written kernel
+//! (see [`Tensor::fused_kernel`](crate::Tensor::fused_kernel)). kiln-nn's Adam is such a kernel.
+//!
 //! ```
 //! use kiln_core::backend::{BinaryOp, UnaryOp};
 //! use kiln_core::fused::Program;
@@ -140,6 +145,86 @@ impl Program {
             }
         }
         Ok(())
+    }
+}
+
+/// The operations a fused [`Kernel`] is written against. A kernel's arithmetic is one generic
+/// function over `Ops`, so it is written once and run two ways: recorded as a [`Program`] (the
+/// portable form any backend can interpret or compile; `Program` implements `Ops`), or evaluated
+/// natively, where the CPU backend instantiates it over vectors of lanes so the whole kernel
+/// compiles to one loop with every intermediate in registers.
+pub trait Ops {
+    /// A value: a register when recording, a vector of elements when evaluating.
+    type V: Copy;
+    /// A constant, converted to the computation's type as [`Instr::Scalar`] is.
+    fn scalar(&mut self, v: f64) -> Self::V;
+    /// `op(a)`, with the same per-element arithmetic as the tensor's unary op.
+    fn unary(&mut self, op: UnaryOp, a: Self::V) -> Self::V;
+    /// `op(a, b)`, with the same per-element arithmetic as the tensor's binary op.
+    fn binary(&mut self, op: BinaryOp, a: Self::V, b: Self::V) -> Self::V;
+}
+
+impl Ops for Program {
+    type V = Reg;
+    fn scalar(&mut self, v: f64) -> Reg {
+        Program::scalar(self, v)
+    }
+    fn unary(&mut self, op: UnaryOp, a: Reg) -> Reg {
+        Program::unary(self, op, a)
+    }
+    fn binary(&mut self, op: BinaryOp, a: Reg, b: Reg) -> Reg {
+        Program::binary(self, op, a, b)
+    }
+}
+
+/// An elementwise kernel with `I` inputs and `O` outputs, written once as a generic function
+/// over [`Ops`] and run by [`Tensor::fused_kernel`](crate::Tensor::fused_kernel).
+///
+/// Its meaning is [`Kernel::program`]: the kernel recorded as a [`Program`], so the results are
+/// exactly those of [`Tensor::fused_elementwise`](crate::Tensor::fused_elementwise) on that
+/// program (bit for bit). A backend may run the program, or evaluate the kernel natively, as the
+/// CPU backend does; implementations should mark `eval` `#[inline]` so that native evaluation
+/// can inline it into its loop.
+///
+/// ```
+/// use kiln_core::backend::{BinaryOp, UnaryOp};
+/// use kiln_core::fused::{Kernel, Ops};
+/// use kiln_core::Tensor;
+///
+/// /// y = sqrt(a) * 2 + b
+/// struct SqrtTwiceAdd;
+/// impl Kernel<2, 1> for SqrtTwiceAdd {
+///     fn outputs(&self) -> [&'static str; 1] {
+///         ["y"]
+///     }
+///     #[inline]
+///     fn eval<X: Ops>(&self, x: &mut X, [a, b]: [X::V; 2]) -> [X::V; 1] {
+///         let r = x.unary(UnaryOp::Sqrt, a);
+///         let two = x.scalar(2.0);
+///         let r = x.binary(BinaryOp::Mul, r, two);
+///         [x.binary(BinaryOp::Add, r, b)]
+///     }
+/// }
+/// let a = Tensor::from_slice(&[4.0f32, 9.0], [2]).unwrap();
+/// let b = Tensor::from_slice(&[1.0f32, 1.0], [2]).unwrap();
+/// let [y] = Tensor::fused_kernel([&a, &b], &SqrtTwiceAdd).unwrap();
+/// assert_eq!(y.to_vec::<f32>().unwrap(), vec![5.0, 7.0]);
+/// ```
+pub trait Kernel<const I: usize, const O: usize>: Sync {
+    /// The outputs' names, in order (used in errors and by [`Kernel::program`]).
+    fn outputs(&self) -> [&'static str; O];
+    /// The kernel's arithmetic: the outputs computed from the inputs.
+    fn eval<X: Ops>(&self, x: &mut X, inputs: [X::V; I]) -> [X::V; O];
+    /// The kernel recorded as a program: inputs `0..I`, then the instructions `eval` issues, and
+    /// the outputs named by [`Kernel::outputs`].
+    fn program(&self) -> Program {
+        let mut p = Program::new();
+        let ins: [Reg; I] = std::array::from_fn(|i| p.input(i));
+        let outs = self.eval(&mut p, ins);
+        for (name, r) in self.outputs().iter().zip(outs) {
+            p.output(name, r);
+        }
+        p
     }
 }
 
@@ -278,6 +363,77 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A kernel that replays a program with three inputs (given first, as `random_program`
+    /// gives them) and three outputs, so natively evaluated kernels can be checked against the
+    /// interpreter on random programs.
+    struct Replay<'a>(&'a Program);
+    impl Kernel<3, 3> for Replay<'_> {
+        fn outputs(&self) -> [&'static str; 3] {
+            ["a", "b", "c"]
+        }
+        fn eval<X: Ops>(&self, x: &mut X, ins: [X::V; 3]) -> [X::V; 3] {
+            let mut regs: Vec<X::V> = Vec::new();
+            for ins_ in self.0.instrs() {
+                let v = match *ins_ {
+                    Instr::Input(i) => ins[i],
+                    Instr::Scalar(v) => x.scalar(v),
+                    Instr::Unary(op, a) => x.unary(op, regs[a.0]),
+                    Instr::Binary(op, a, b) => x.binary(op, regs[a.0], regs[b.0]),
+                };
+                regs.push(v);
+            }
+            let o = self.0.outputs();
+            [regs[o[0].1 .0], regs[o[1].1 .0], regs[o[2].1 .0]]
+        }
+    }
+
+    #[test]
+    fn native_kernels_equal_their_programs_bit_for_bit() {
+        // Lengths around the 8-lane groups (a partial last group, one element) and past the
+        // parallel threshold, and a transposed input.
+        let shapes: [&[usize]; 6] = [&[1], &[8], &[13], &[1000], &[140001], &[37, 29]];
+        for dt in [DType::F32, DType::F64, DType::F16, DType::BF16] {
+            for (k, shape) in shapes.iter().enumerate() {
+                let mut rng = Rng::new(40 + k as u64);
+                let a = Tensor::rand(shape.to_vec(), -2.0, 2.0, dt, &mut rng).unwrap();
+                let b = Tensor::rand(shape.to_vec(), 0.1, 3.0, dt, &mut rng).unwrap();
+                let c = if shape.len() == 2 {
+                    let r: Vec<usize> = shape.iter().rev().copied().collect();
+                    Tensor::rand(r, -1.0, 1.0, dt, &mut rng).unwrap().t().unwrap()
+                } else {
+                    Tensor::rand(shape.to_vec(), -1.0, 1.0, dt, &mut rng).unwrap()
+                };
+                for seed in [1, 2, 3] {
+                    let p = random_program(seed + 7 * k as u64, 3, 14);
+                    let kernel = Replay(&p);
+                    // Replaying records the same program.
+                    assert_eq!(kernel.program(), {
+                        let mut q = p.clone();
+                        q.outputs.iter_mut().zip(["a", "b", "c"]).for_each(|(o, n)| o.0 = n.to_string());
+                        q
+                    });
+                    let got = Tensor::fused_kernel([&a, &b, &c], &kernel).unwrap();
+                    let want = Tensor::fused_elementwise(&[&a, &b, &c], &p).unwrap();
+                    for (g, w) in got.iter().zip(&want) {
+                        assert_eq!(g.shape(), a.shape());
+                        assert_eq!(g.dtype(), dt);
+                        let (g, w) = (g.to_vec_f64().unwrap(), w.to_vec_f64().unwrap());
+                        assert!(
+                            g.iter().zip(&w).all(|(x, y)| x.to_bits() == y.to_bits()),
+                            "{dt:?} {shape:?} seed {seed}\n{p:?}"
+                        );
+                    }
+                }
+            }
+        }
+        // The shared input checks apply, naming this op.
+        let x = Tensor::zeros([2], DType::F32).unwrap();
+        let y = Tensor::zeros([3], DType::F32).unwrap();
+        let p = random_program(1, 3, 4);
+        let e = Tensor::fused_kernel([&x, &x, &y], &Replay(&p)).unwrap_err().to_string();
+        assert!(e.contains("fused_kernel") && e.contains("[3]") && e.contains("[2]"), "{e}");
     }
 
     #[test]

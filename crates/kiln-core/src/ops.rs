@@ -1648,42 +1648,73 @@ impl Tensor {
     pub fn fused_elementwise(inputs: &[&Tensor], program: &crate::fused::Program) -> Result<Vec<Tensor>> {
         const OP: &str = "fused_elementwise";
         program.validate(OP)?;
-        let Some(first) = inputs.first() else {
+        if inputs.is_empty() {
             return Err(Error::value(OP, "no inputs: the output shape is taken from the inputs"));
-        };
+        }
         if program.num_inputs() != inputs.len() {
             return Err(Error::value(
                 OP,
                 format!("the program reads {} inputs but {} were given", program.num_inputs(), inputs.len()),
             ));
         }
-        for (i, t) in inputs.iter().enumerate() {
-            float_check(t, OP)?;
-            same_dtype(first, t, OP)?;
-            if t.shape() != first.shape() {
-                return Err(Error::shape(
-                    OP,
-                    format!("input {i} has shape {} but input 0 has shape {}", t.shape(), first.shape()),
-                ));
-            }
-            if t.requires_grad_flag() && crate::is_grad_enabled() {
-                return Err(Error::value(
-                    OP,
-                    format!(
-                        "input {i} (shape {}) requires grad, but a fused program records no graph; run it under no_grad or detach the input",
-                        t.shape()
-                    ),
-                ));
-            }
-        }
-        let flats = inputs
-            .iter()
-            .map(|t| crate::no_grad(|| t.contiguous()).and_then(|c| flat(&c, OP)))
-            .collect::<Result<Vec<_>>>()?;
+        let flats = fused_inputs(inputs, OP)?;
         let refs: Vec<&Storage> = flats.iter().map(|s| &**s).collect();
         let outs = Storage::fused_elementwise(&refs, program)?;
-        Ok(outs.into_iter().map(|s| Tensor::from_storage(s, first.shape().clone())).collect())
+        Ok(outs
+            .into_iter()
+            .map(|s| Tensor::from_storage(s, inputs[0].shape().clone()))
+            .collect())
     }
+
+    /// Runs a [`Kernel`](crate::fused::Kernel) over `inputs` in one pass and returns its
+    /// outputs in order: the same results, bit for bit, as
+    /// [`fused_elementwise`](Tensor::fused_elementwise) on [`Kernel::program`](crate::fused::Kernel::program),
+    /// with the same requirements on the inputs. The CPU backend evaluates the kernel natively
+    /// (one compiled loop, intermediates in registers) instead of interpreting the program.
+    pub fn fused_kernel<K: crate::fused::Kernel<I, O>, const I: usize, const O: usize>(
+        inputs: [&Tensor; I],
+        kernel: &K,
+    ) -> Result<[Tensor; O]> {
+        const OP: &str = "fused_kernel";
+        if O == 0 {
+            return Err(Error::value(OP, "the kernel has no outputs"));
+        }
+        let flats = fused_inputs(&inputs, OP)?;
+        let refs: [&Storage; I] = std::array::from_fn(|i| &*flats[i]);
+        let outs = Storage::fused_kernel(refs, kernel)?;
+        Ok(outs.map(|s| Tensor::from_storage(s, inputs[0].shape().clone())))
+    }
+}
+
+/// The checks shared by the fused ops (at least one input; one float dtype and one shape; no
+/// input that needs a graph), and the inputs as storages holding exactly their elements.
+fn fused_inputs(inputs: &[&Tensor], op: &'static str) -> Result<Vec<std::sync::Arc<Storage>>> {
+    let Some(first) = inputs.first() else {
+        return Err(Error::value(op, "no inputs: the output shape is taken from the inputs"));
+    };
+    for (i, t) in inputs.iter().enumerate() {
+        float_check(t, op)?;
+        same_dtype(first, t, op)?;
+        if t.shape() != first.shape() {
+            return Err(Error::shape(
+                op,
+                format!("input {i} has shape {} but input 0 has shape {}", t.shape(), first.shape()),
+            ));
+        }
+        if t.requires_grad_flag() && crate::is_grad_enabled() {
+            return Err(Error::value(
+                op,
+                format!(
+                    "input {i} (shape {}) requires grad, but a fused program records no graph; run it under no_grad or detach the input",
+                    t.shape()
+                ),
+            ));
+        }
+    }
+    inputs
+        .iter()
+        .map(|t| crate::no_grad(|| t.contiguous()).and_then(|c| flat(&c, op)))
+        .collect()
 }
 
 /// The storage of a contiguous tensor holding exactly its elements: shared when it already is

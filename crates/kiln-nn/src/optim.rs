@@ -8,7 +8,7 @@ pub use crate::lbfgs::{Lbfgs, LineSearch};
 pub use crate::schedule as lr_scheduler;
 use crate::{Error, Result};
 use kiln_core::backend::{BinaryOp, UnaryOp};
-use kiln_core::fused::Program;
+use kiln_core::fused::{Kernel, Ops};
 use kiln_core::{no_grad, Grads, Tensor, Var};
 use std::collections::{BTreeMap, HashMap};
 
@@ -378,8 +378,8 @@ impl Optimizer for Adam {
             let bc2_sqrt = (1.0 - b2.powi(t)).sqrt();
             if !ams {
                 // One fused pass over p, g, m, v instead of about ten elementwise passes; the
-                // program has the same arithmetic per element as those ops, so the same results.
-                let prog = adam_program(AdamProgram {
+                // kernel has the same arithmetic per element as those ops, so the same results.
+                let h = AdamKernel {
                     beta1: b1,
                     beta2: b2,
                     lr,
@@ -388,15 +388,10 @@ impl Optimizer for Adam {
                     step_size: lr / bc1,
                     inv_bias_correction2_sqrt: 1.0 / bc2_sqrt,
                     eps,
-                    has_moments: s.state.contains_key("exp_avg") && s.state.contains_key("exp_avg_sq"),
-                });
-                let mut ins = vec![&p, &g];
-                if let (Some(m), Some(v)) = (s.state.get("exp_avg"), s.state.get("exp_avg_sq")) {
-                    ins.extend([m, v]);
-                }
-                let mut out = Tensor::fused_elementwise(&ins, &prog)?.into_iter();
-                let (Some(p), Some(m), Some(v)) = (out.next(), out.next(), out.next()) else {
-                    unreachable!("the Adam program has three outputs")
+                };
+                let [p, m, v] = match (s.state.get("exp_avg"), s.state.get("exp_avg_sq")) {
+                    (Some(m), Some(v)) => Tensor::fused_kernel([&p, &g, m, v], &h)?,
+                    _ => Tensor::fused_kernel([&p, &g], &h)?,
                 };
                 s.state.insert("exp_avg", m);
                 s.state.insert("exp_avg_sq", v);
@@ -440,8 +435,9 @@ impl Optimizer for Adam {
     optimizer_common!(["exp_avg", "exp_avg_sq", "max_exp_avg_sq"], []);
 }
 
-/// The scalars of one non-AMSGrad Adam step, for [`adam_program`].
-struct AdamProgram {
+/// The scalars of one non-AMSGrad Adam step: the fused Adam kernel, over inputs `p, g, m, v`
+/// (`Kernel<4, 3>`) or, before the first step, `p, g` (`Kernel<2, 3>`), with outputs `p', m', v'`.
+struct AdamKernel {
     beta1: f64,
     beta2: f64,
     lr: f64,
@@ -452,22 +448,40 @@ struct AdamProgram {
     /// `1 / sqrt(1 - β2^t)`.
     inv_bias_correction2_sqrt: f64,
     eps: f64,
-    /// Whether `exp_avg` and `exp_avg_sq` exist yet (inputs 2 and 3); before the first step they
-    /// are zeros.
-    has_moments: bool,
 }
 
-/// Adam's update as one fused elementwise program over inputs `p, g[, m, v]`, with outputs
-/// `p', m', v'`:
+const ADAM_OUTPUTS: [&str; 3] = ["param", "exp_avg", "exp_avg_sq"];
+
+impl Kernel<4, 3> for AdamKernel {
+    fn outputs(&self) -> [&'static str; 3] {
+        ADAM_OUTPUTS
+    }
+    // Inlined so that the CPU backend's native loop is one straight-line body.
+    #[inline(always)]
+    fn eval<X: Ops>(&self, x: &mut X, [p, g, m, v]: [X::V; 4]) -> [X::V; 3] {
+        adam_eval(self, x, p, g, Some((m, v)))
+    }
+}
+
+impl Kernel<2, 3> for AdamKernel {
+    fn outputs(&self) -> [&'static str; 3] {
+        ADAM_OUTPUTS
+    }
+    #[inline(always)]
+    fn eval<X: Ops>(&self, x: &mut X, [p, g]: [X::V; 2]) -> [X::V; 3] {
+        adam_eval(self, x, p, g, None)
+    }
+}
+
+/// Adam's update, written once for both the recorded program and native evaluation:
 /// weight decay (`p·(1 - lr·wd)` for AdamW, `g + p·wd` for Adam's L2), then
 /// `m' = m·β1 + g·(1-β1)`, `v' = v·β2 + (g·g)·(1-β2)`,
 /// `p' = p + (m' / (sqrt(v')·inv_bc2_sqrt + eps))·(-step_size)`.
 /// Each step is the op the unfused code used (`mul_scalar` is an affine op with add 0, `add_scaled`
 /// is `a + b·alpha`), in the same order, so the results are the same bits. Before the first step
 /// the moments are the constant 0, so `0·β + x` is evaluated exactly as with zero tensors.
-fn adam_program(h: AdamProgram) -> Program {
-    let mut pr = Program::new();
-    let (mut p, mut g) = (pr.input(0), pr.input(1));
+#[inline(always)]
+fn adam_eval<X: Ops>(h: &AdamKernel, pr: &mut X, mut p: X::V, mut g: X::V, moments: Option<(X::V, X::V)>) -> [X::V; 3] {
     if h.weight_decay != 0.0 {
         if h.decoupled {
             p = pr.unary(
@@ -481,11 +495,12 @@ fn adam_program(h: AdamProgram) -> Program {
             g = pr.binary(BinaryOp::AddScaled(h.weight_decay), g, p);
         }
     }
-    let (m, v) = if h.has_moments {
-        (pr.input(2), pr.input(3))
-    } else {
-        let z = pr.scalar(0.0);
-        (z, z)
+    let (m, v) = match moments {
+        Some(mv) => mv,
+        None => {
+            let z = pr.scalar(0.0);
+            (z, z)
+        }
     };
     let mut k = |x: f64| pr.scalar(x);
     let (b1, c1, b2, c2) = (k(h.beta1), k(1.0 - h.beta1), k(h.beta2), k(1.0 - h.beta2));
@@ -503,10 +518,18 @@ fn adam_program(h: AdamProgram) -> Program {
     let r = pr.binary(BinaryOp::Div, m2, denom);
     let upd = pr.binary(BinaryOp::Mul, r, step);
     let p2 = pr.binary(BinaryOp::Add, p, upd);
-    pr.output("param", p2);
-    pr.output("exp_avg", m2);
-    pr.output("exp_avg_sq", v2);
-    pr
+    [p2, m2, v2]
+}
+
+/// Adam's update recorded as a fused elementwise program (the kernel's portable form), with the
+/// moments as inputs 2 and 3 when they exist yet (`has_moments`), as zeros otherwise.
+#[cfg(test)]
+fn adam_program(h: AdamKernel, has_moments: bool) -> kiln_core::fused::Program {
+    if has_moments {
+        Kernel::<4, 3>::program(&h)
+    } else {
+        Kernel::<2, 3>::program(&h)
+    }
 }
 
 /// RMSprop with momentum and the centered variant (`torch.optim.RMSprop`).
@@ -978,7 +1001,7 @@ mod tests {
                 for t in 1..=3 {
                     let g = Tensor::rand([5, 7], -1.0, 1.0, dt, &mut rng).unwrap().t().unwrap();
                     let (bc1, bc2s) = (1.0 - f64::powi(b1, t), (1.0 - f64::powi(b2, t)).sqrt());
-                    let prog = adam_program(AdamProgram {
+                    let h = || AdamKernel {
                         beta1: b1,
                         beta2: b2,
                         lr,
@@ -987,8 +1010,8 @@ mod tests {
                         step_size: lr / bc1,
                         inv_bias_correction2_sqrt: 1.0 / bc2s,
                         eps,
-                        has_moments: mf.is_some(),
-                    });
+                    };
+                    let (prog, prog_h) = (adam_program(h(), mf.is_some()), h());
                     let mut ins = vec![&pf, &g];
                     if let (Some(m), Some(v)) = (&mf, &vf) {
                         ins.extend([m, v]);
@@ -996,6 +1019,16 @@ mod tests {
                     let mut out = Tensor::fused_elementwise(&ins, &prog).unwrap().into_iter();
                     let (np, nm, nv) = (out.next().unwrap(), out.next().unwrap(), out.next().unwrap());
                     assert!(out.next().is_none());
+                    // The natively evaluated kernel (what `Adam::step` runs) gives the program's
+                    // bits exactly, signed zeros included.
+                    let native = match (&mf, &vf) {
+                        (Some(m), Some(v)) => Tensor::fused_kernel([&pf, &g, m, v], &prog_h).unwrap(),
+                        _ => Tensor::fused_kernel([&pf, &g], &prog_h).unwrap(),
+                    };
+                    for (a, b) in native.iter().zip([&np, &nm, &nv]) {
+                        let bits = |t: &Tensor| v64(t).iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                        assert_eq!(bits(a), bits(b), "{dt:?} wd {wd} decoupled {decoupled} step {t}: native kernel");
+                    }
                     (pf, mf, vf) = (np, Some(nm), Some(nv));
 
                     let (mut p2, mut g2) = (pc.clone(), g.clone());

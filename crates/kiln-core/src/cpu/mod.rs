@@ -377,6 +377,9 @@ pub(crate) trait UnaryKernel<T> {
 }
 
 /// Calls `k` with the per-element function of `op` in the compute type `T`.
+// Always inlined so that the kernel's loops are compiled inside the caller, with its target
+// features (the fused interpreter's AVX2 copy relies on this).
+#[inline(always)]
 pub(crate) fn with_unary<T: Float, K: UnaryKernel<T>>(op: UnaryOp, k: K) -> K::Out {
     let zero = T::zero();
     let one = T::one();
@@ -500,6 +503,9 @@ pub(crate) trait BinaryKernel<T> {
 }
 
 /// Calls `k` with the per-element function of `op` in the compute type `T`.
+// Always inlined so that the kernel's loops are compiled inside the caller, with its target
+// features (the fused interpreter's AVX2 copy relies on this).
+#[inline(always)]
 pub(crate) fn with_binary<T: Float, K: BinaryKernel<T>>(op: BinaryOp, k: K) -> K::Out {
     match op {
         BinaryOp::Add => k.run(move |x, y| x + y),
