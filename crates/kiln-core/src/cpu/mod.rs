@@ -11,7 +11,7 @@ mod index;
 mod matmul;
 pub(crate) mod pool;
 
-use crate::backend::{BinaryOp, CmpOp, ReduceOp, UnaryOp};
+use crate::backend::{BackendStorage, BinaryOp, CmpOp, Device, ReduceOp, UnaryOp, Window2d};
 use crate::shape::{coalesce, Dims, RowWalker};
 use crate::{DType, Element, Error, Float, Layout, Result, Shape};
 use pool::AllocError;
@@ -1120,4 +1120,92 @@ pub(crate) fn copy_into<T: Copy>(x: &[T], l: &Layout, dst: &mut [T], dstr: &[usi
             }
         }
     });
+}
+
+/// The CPU backend: each kernel is the `CpuStorage` method of the same name (in `cpu/`).
+impl BackendStorage for CpuStorage {
+    fn device(&self) -> Device {
+        Device::Cpu
+    }
+    fn dtype(&self) -> DType {
+        CpuStorage::dtype(self)
+    }
+    fn full(shape: &Shape, value: f64, dtype: DType, op: &'static str) -> Result<Self> {
+        CpuStorage::full(shape.elem_count(), value, dtype, op)
+    }
+    fn arange(start: f64, step: f64, n: usize, dtype: DType) -> Result<Self> {
+        CpuStorage::arange(start, step, n, dtype)
+    }
+    fn unary(&self, l: &Layout, op: UnaryOp) -> Result<Self> {
+        CpuStorage::unary(self, l, op)
+    }
+    fn binary(&self, l: &Layout, rhs: &Self, rl: &Layout, op: BinaryOp, out: &Shape) -> Result<Self> {
+        CpuStorage::binary(self, l, rhs, rl, op, out)
+    }
+    fn cmp(&self, l: &Layout, rhs: &Self, rl: &Layout, op: CmpOp, out: &Shape) -> Result<Self> {
+        CpuStorage::cmp(self, l, rhs, rl, op, out)
+    }
+    fn where_cond(mask: &Self, ml: &Layout, a: &Self, al: &Layout, b: &Self, bl: &Layout, out: &Shape) -> Result<Self> {
+        CpuStorage::where_cond(mask, ml, a, al, b, bl, out)
+    }
+    fn reduce(&self, l: &Layout, dims: &[usize], op: ReduceOp) -> Result<Self> {
+        CpuStorage::reduce(self, l, dims, op)
+    }
+    fn arg_reduce(&self, l: &Layout, dim: usize, max: bool) -> Result<Self> {
+        CpuStorage::arg_reduce(self, l, dim, max)
+    }
+    fn matmul(&self, l: &Layout, rhs: &Self, rl: &Layout, batch: &Shape) -> Result<Self> {
+        CpuStorage::matmul(self, l, rhs, rl, batch)
+    }
+    fn copy_strided(&self, l: &Layout, op: &'static str) -> Result<Self> {
+        CpuStorage::copy_strided(self, l, op)
+    }
+    fn cast(&self, l: &Layout, dtype: DType) -> Result<Self> {
+        CpuStorage::cast(self, l, dtype)
+    }
+    fn index_select(&self, l: &Layout, dim: usize, idx: &Self, il: &Layout) -> Result<Self> {
+        CpuStorage::index_select(self, l, dim, idx, il)
+    }
+    fn index_add(&self, l: &Layout, dim: usize, idx: &Self, il: &Layout, src: &Self, sl: &Layout) -> Result<Self> {
+        CpuStorage::index_add(self, l, dim, idx, il, src, sl)
+    }
+    fn gather(&self, l: &Layout, dim: usize, idx: &Self, il: &Layout) -> Result<Self> {
+        CpuStorage::gather(self, l, dim, idx, il)
+    }
+    fn scatter_add(&self, l: &Layout, dim: usize, idx: &Self, il: &Layout, src: &Self, sl: &Layout) -> Result<Self> {
+        CpuStorage::scatter_add(self, l, dim, idx, il, src, sl)
+    }
+    fn scatter(&self, l: &Layout, dim: usize, idx: &Self, il: &Layout, src: &Self, sl: &Layout) -> Result<Self> {
+        CpuStorage::scatter(self, l, dim, idx, il, src, sl)
+    }
+    fn sort_indices(&self, l: &Layout, dim: usize, descending: bool, k: usize) -> Result<Self> {
+        CpuStorage::sort_indices(self, l, dim, descending, k)
+    }
+    fn cat(parts: &[(&Self, &Layout)], dim: usize, out: &Shape) -> Result<Self> {
+        CpuStorage::cat(parts, dim, out)
+    }
+    fn cumsum(&self, l: &Layout, dim: usize) -> Result<Self> {
+        CpuStorage::cumsum(self, l, dim)
+    }
+    fn pad(&self, l: &Layout, pads: &[(usize, usize)], value: f64, out: &Shape) -> Result<Self> {
+        CpuStorage::pad(self, l, pads, value, out)
+    }
+    fn im2col(&self, l: &Layout, w: &Window2d) -> Result<Self> {
+        CpuStorage::im2col(self, l, w)
+    }
+    fn col2im(&self, l: &Layout, w: &Window2d, channels: usize, out_hw: (usize, usize)) -> Result<Self> {
+        CpuStorage::col2im(self, l, w, channels, out_hw)
+    }
+    fn max_pool2d(&self, l: &Layout, w: &Window2d) -> Result<(Self, Self)> {
+        CpuStorage::max_pool2d(self, l, w)
+    }
+    fn all_finite(&self, l: &Layout) -> bool {
+        CpuStorage::all_finite(self, l)
+    }
+    fn fused_elementwise(inputs: &[&Self], program: &crate::fused::Program) -> Result<Vec<Self>> {
+        CpuStorage::fused_elementwise(inputs, program)
+    }
+    fn fused_kernel<K: crate::fused::Kernel<I, O>, const I: usize, const O: usize>(inputs: [&Self; I], kernel: &K) -> Result<[Self; O]> {
+        CpuStorage::fused_kernel(inputs, kernel)
+    }
 }
