@@ -258,6 +258,8 @@ pub trait BackendStorage: Sized + Clone + Send + Sync + std::fmt::Debug {
     fn device(&self) -> Device;
     /// The element type.
     fn dtype(&self) -> DType;
+    /// How many elements the buffer holds (a view may use fewer).
+    fn elem_count(&self) -> usize;
     /// `shape` filled with `value` (converted to `dtype`); `op` names the caller in errors.
     fn full(shape: &Shape, value: f64, dtype: DType, op: &'static str) -> Result<Self>;
     /// `n` values `start + i·step` in `dtype`.
@@ -303,11 +305,15 @@ pub trait BackendStorage: Sized + Clone + Send + Sync + std::fmt::Debug {
     fn cat(parts: &[(&Self, &Layout)], dim: usize, out: &Shape) -> Result<Self>;
     /// Inclusive prefix sums along `dim`.
     fn cumsum(&self, l: &Layout, dim: usize) -> Result<Self>;
-    /// Constant padding: `pads[d]` elements of `value` before and after each dimension.
+    /// Constant padding into `out`: `pads[d] = (before, after)` elements of `value` around
+    /// dimension `d` (`pads` may be shorter than the rank: trailing dimensions unpadded).
     fn pad(&self, l: &Layout, pads: &[(usize, usize)], value: f64, out: &Shape) -> Result<Self>;
-    /// The im2col matrix of an `[N, C, H, W]` input for the window `w`.
+    /// Sliding-window patches of an `[N, C, H, W]` input as `[N, C·kh·kw, L]`
+    /// (`torch.nn.functional.unfold`): row `c·kh·kw + i·kw + j` holds tap `(i, j)` of channel `c`
+    /// for each of the `L` window positions.
     fn im2col(&self, l: &Layout, w: &Window2d) -> Result<Self>;
-    /// The adjoint of `im2col`: columns summed back into an `[N, channels, out_hw]` image.
+    /// The adjoint of `im2col` (`fold`): `[N, channels·kh·kw, L]` columns summed back into an
+    /// `[N, channels, out_hw.0, out_hw.1]` image.
     fn col2im(&self, l: &Layout, w: &Window2d, channels: usize, out_hw: (usize, usize)) -> Result<Self>;
     /// Window maxima and the flat in-plane index of each.
     fn max_pool2d(&self, l: &Layout, w: &Window2d) -> Result<(Self, Self)>;
@@ -347,6 +353,12 @@ impl Storage {
     pub fn dtype(&self) -> DType {
         match self {
             Storage::Cpu(s) => BackendStorage::dtype(s),
+        }
+    }
+    /// How many elements the buffer holds.
+    pub(crate) fn elem_count(&self) -> usize {
+        match self {
+            Storage::Cpu(s) => BackendStorage::elem_count(s),
         }
     }
     /// The CPU buffer, if this storage is on the CPU.

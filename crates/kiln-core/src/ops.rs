@@ -1720,7 +1720,7 @@ fn fused_inputs(inputs: &[&Tensor], op: &'static str) -> Result<Vec<std::sync::A
 /// The storage of a contiguous tensor holding exactly its elements: shared when it already is
 /// such a buffer, copied otherwise (a contiguous view into a larger buffer).
 fn flat(t: &Tensor, op: &'static str) -> Result<std::sync::Arc<Storage>> {
-    let whole = t.0.layout.offset == 0 && t.0.storage.as_cpu().is_some_and(|s| s.len() == t.elem_count());
+    let whole = t.0.layout.offset == 0 && t.0.storage.elem_count() == t.elem_count();
     Ok(if whole {
         t.0.storage.clone()
     } else {

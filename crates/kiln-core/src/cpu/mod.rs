@@ -1130,6 +1130,9 @@ impl BackendStorage for CpuStorage {
     fn dtype(&self) -> DType {
         CpuStorage::dtype(self)
     }
+    fn elem_count(&self) -> usize {
+        self.len()
+    }
     fn full(shape: &Shape, value: f64, dtype: DType, op: &'static str) -> Result<Self> {
         CpuStorage::full(shape.elem_count(), value, dtype, op)
     }
