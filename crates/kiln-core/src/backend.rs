@@ -1,7 +1,10 @@
 //! The backend interface: devices and the op descriptions every backend implements.
 //!
-//! Autodiff and the tensor API talk only to [`Storage`]; each variant of it is one backend.
-//! Adding a CUDA backend means adding a variant here and its kernels, nothing above.
+//! Autodiff and the tensor API talk only to [`Storage`]; each variant of it is one backend, a
+//! type implementing [`BackendStorage`], the list of kernels the layers above need. Adding a
+//! CUDA backend means implementing that trait, adding a variant here (and a [`Device`]), and
+//! adding one line to the conformance suite (`crates/kiln-core/tests/backend_conformance.rs`);
+//! nothing above changes.
 
 use crate::cpu::CpuStorage;
 use crate::{DType, Layout, Result, Shape};
@@ -228,7 +231,111 @@ impl Window2d {
     }
 }
 
-/// A backend's buffer. All kernels take the operands' layouts and return new, contiguous storage.
+/// The contract of a backend's buffer: every kernel the tensor and autodiff layers need.
+///
+/// The tensor layer never computes on elements itself: each op checks shapes and dtypes, builds
+/// the output shape, and calls one of these methods on the operands' storage (through
+/// [`Storage`], which dispatches to the backend the operands live on). So a backend is one type
+/// implementing this trait; autodiff, which only composes tensor ops, needs nothing more. The
+/// conformance suite in `crates/kiln-core/tests/backend_conformance.rs` checks an implementation
+/// against naive references, once per device.
+///
+/// Conventions every method follows:
+/// * operands come with their [`Layout`] (shape, strides, offset: views are never copied before
+///   a kernel), may be non-contiguous and may broadcast (stride 0);
+/// * the result is a new buffer holding exactly the output's elements, contiguous, row-major;
+/// * the caller has validated shapes, dtypes and indices' ranges where the tensor op documents
+///   it; a kernel still returns an error (naming the op) for what only it can detect, such as a
+///   failed allocation or an out-of-range index value;
+/// * float arithmetic is per element what the CPU backend does (f16/bf16 computed in f32 and
+///   rounded once per op), so results agree across backends up to the documented tolerances.
+///
+/// Methods without `self` create storage on the backend's device or combine several buffers.
+/// The trait is used through static dispatch (it has generic methods), as candle's
+/// `BackendStorage` is.
+pub trait BackendStorage: Sized + Clone + Send + Sync + std::fmt::Debug {
+    /// The device this storage lives on.
+    fn device(&self) -> Device;
+    /// The element type.
+    fn dtype(&self) -> DType;
+    /// How many elements the buffer holds (a view may use fewer).
+    fn elem_count(&self) -> usize;
+    /// `shape` filled with `value` (converted to `dtype`); `op` names the caller in errors.
+    fn full(shape: &Shape, value: f64, dtype: DType, op: &'static str) -> Result<Self>;
+    /// `n` values `start + i·step` in `dtype`.
+    fn arange(start: f64, step: f64, n: usize, dtype: DType) -> Result<Self>;
+    /// An elementwise map of a float buffer.
+    fn unary(&self, l: &Layout, op: UnaryOp) -> Result<Self>;
+    /// An elementwise op of two buffers of one dtype broadcast to `out`.
+    fn binary(&self, l: &Layout, rhs: &Self, rl: &Layout, op: BinaryOp, out: &Shape) -> Result<Self>;
+    /// An elementwise comparison broadcast to `out`, as a u8 buffer of 0 and 1.
+    fn cmp(&self, l: &Layout, rhs: &Self, rl: &Layout, op: CmpOp, out: &Shape) -> Result<Self>;
+    /// `mask ? a : b` elementwise (mask u8), broadcast to `out`.
+    #[allow(clippy::too_many_arguments)]
+    fn where_cond(mask: &Self, ml: &Layout, a: &Self, al: &Layout, b: &Self, bl: &Layout, out: &Shape) -> Result<Self>;
+    /// A reduction over `dims` (sorted, distinct): one value per combination of the other
+    /// dimensions, in row-major order. u8 masks are summed as i64 counts.
+    fn reduce(&self, l: &Layout, dims: &[usize], op: ReduceOp) -> Result<Self>;
+    /// The i64 index of the first maximum (`max`) or minimum along `dim` (NaN counts as the
+    /// largest), one per combination of the other dimensions.
+    fn arg_reduce(&self, l: &Layout, dim: usize, max: bool) -> Result<Self>;
+    /// Batched matrix product of `[.., m, k]` and `[.., k, n]` operands whose batch dimensions
+    /// broadcast to `batch`.
+    fn matmul(&self, l: &Layout, rhs: &Self, rl: &Layout, batch: &Shape) -> Result<Self>;
+    /// A contiguous copy; `op` names the caller in an allocation error.
+    fn copy_strided(&self, l: &Layout, op: &'static str) -> Result<Self>;
+    /// The elements converted to `dtype`.
+    fn cast(&self, l: &Layout, dtype: DType) -> Result<Self>;
+    /// The slices at the i64 indices `idx` along `dim`.
+    fn index_select(&self, l: &Layout, dim: usize, idx: &Self, il: &Layout) -> Result<Self>;
+    /// A copy of `self` with `src`'s slices added at the indices `idx` along `dim`.
+    #[allow(clippy::too_many_arguments)]
+    fn index_add(&self, l: &Layout, dim: usize, idx: &Self, il: &Layout, src: &Self, sl: &Layout) -> Result<Self>;
+    /// `out[i][j] = self[i][idx[i][j]]` along `dim` (the shape of `idx`).
+    fn gather(&self, l: &Layout, dim: usize, idx: &Self, il: &Layout) -> Result<Self>;
+    /// A copy of `self` with `src` added at the positions `idx` gives along `dim`.
+    #[allow(clippy::too_many_arguments)]
+    fn scatter_add(&self, l: &Layout, dim: usize, idx: &Self, il: &Layout, src: &Self, sl: &Layout) -> Result<Self>;
+    /// A copy of `self` with `src` written at the positions `idx` gives along `dim`.
+    #[allow(clippy::too_many_arguments)]
+    fn scatter(&self, l: &Layout, dim: usize, idx: &Self, il: &Layout, src: &Self, sl: &Layout) -> Result<Self>;
+    /// The i64 positions of each slice's `k` first elements along `dim` in (stable) sorted order.
+    fn sort_indices(&self, l: &Layout, dim: usize, descending: bool, k: usize) -> Result<Self>;
+    /// The parts concatenated along `dim` into `out`.
+    fn cat(parts: &[(&Self, &Layout)], dim: usize, out: &Shape) -> Result<Self>;
+    /// Inclusive prefix sums along `dim`.
+    fn cumsum(&self, l: &Layout, dim: usize) -> Result<Self>;
+    /// Constant padding into `out`: `pads[d] = (before, after)` elements of `value` around
+    /// dimension `d` (`pads` may be shorter than the rank: trailing dimensions unpadded).
+    fn pad(&self, l: &Layout, pads: &[(usize, usize)], value: f64, out: &Shape) -> Result<Self>;
+    /// Sliding-window patches of an `[N, C, H, W]` input as `[N, C·kh·kw, L]`
+    /// (`torch.nn.functional.unfold`): row `c·kh·kw + i·kw + j` holds tap `(i, j)` of channel `c`
+    /// for each of the `L` window positions.
+    fn im2col(&self, l: &Layout, w: &Window2d) -> Result<Self>;
+    /// The adjoint of `im2col` (`fold`): `[N, channels·kh·kw, L]` columns summed back into an
+    /// `[N, channels, out_hw.0, out_hw.1]` image.
+    fn col2im(&self, l: &Layout, w: &Window2d, channels: usize, out_hw: (usize, usize)) -> Result<Self>;
+    /// Window maxima and the flat in-plane index of each.
+    fn max_pool2d(&self, l: &Layout, w: &Window2d) -> Result<(Self, Self)>;
+    /// True when every element is finite (always true for integer dtypes).
+    fn all_finite(&self, l: &Layout) -> bool;
+    /// Runs an elementwise [`Program`](crate::fused::Program) over contiguous buffers of one
+    /// float dtype and length, each holding exactly its elements (see
+    /// [`crate::Tensor::fused_elementwise`]); one buffer per program output.
+    fn fused_elementwise(inputs: &[&Self], program: &crate::fused::Program) -> Result<Vec<Self>>;
+    /// Runs a fused [`Kernel`](crate::fused::Kernel) over buffers as `fused_elementwise` runs its
+    /// program. The default records the kernel and runs the program, which defines the results;
+    /// a backend overrides it to evaluate kernels natively (the CPU backend does).
+    fn fused_kernel<K: crate::fused::Kernel<I, O>, const I: usize, const O: usize>(inputs: [&Self; I], kernel: &K) -> Result<[Self; O]> {
+        let outs = Self::fused_elementwise(&inputs, &kernel.program())?;
+        let n = outs.len();
+        outs.try_into()
+            .map_err(|_| crate::Error::value("fused_kernel", format!("the program gave {n} outputs for a kernel with {O}")))
+    }
+}
+
+/// A buffer on one of the backends: each variant holds one [`BackendStorage`] implementation and
+/// every method dispatches to it, so the tensor layer is written once against the trait's contract.
 #[derive(Debug, Clone)]
 pub enum Storage {
     /// Host memory.
@@ -239,13 +346,19 @@ impl Storage {
     /// The device this storage lives on.
     pub fn device(&self) -> Device {
         match self {
-            Storage::Cpu(_) => Device::Cpu,
+            Storage::Cpu(s) => BackendStorage::device(s),
         }
     }
     /// The element type.
     pub fn dtype(&self) -> DType {
         match self {
-            Storage::Cpu(s) => s.dtype(),
+            Storage::Cpu(s) => BackendStorage::dtype(s),
+        }
+    }
+    /// How many elements the buffer holds.
+    pub(crate) fn elem_count(&self) -> usize {
+        match self {
+            Storage::Cpu(s) => BackendStorage::elem_count(s),
         }
     }
     /// The CPU buffer, if this storage is on the CPU.
@@ -257,27 +370,27 @@ impl Storage {
     /// `shape` (validated by the caller) filled with `value`; `op` names the caller in errors.
     pub(crate) fn full(device: Device, shape: &Shape, value: f64, dtype: DType, op: &'static str) -> Result<Storage> {
         match device {
-            Device::Cpu => Ok(Storage::Cpu(CpuStorage::full(shape.elem_count(), value, dtype, op)?)),
+            Device::Cpu => Ok(Storage::Cpu(<CpuStorage as BackendStorage>::full(shape, value, dtype, op)?)),
         }
     }
     pub(crate) fn arange(device: Device, start: f64, step: f64, n: usize, dtype: DType) -> Result<Storage> {
         match device {
-            Device::Cpu => Ok(Storage::Cpu(CpuStorage::arange(start, step, n, dtype)?)),
+            Device::Cpu => Ok(Storage::Cpu(<CpuStorage as BackendStorage>::arange(start, step, n, dtype)?)),
         }
     }
     pub(crate) fn unary(&self, l: &Layout, op: UnaryOp) -> Result<Storage> {
         match self {
-            Storage::Cpu(s) => Ok(Storage::Cpu(s.unary(l, op)?)),
+            Storage::Cpu(s) => Ok(Storage::Cpu(BackendStorage::unary(s, l, op)?)),
         }
     }
     pub(crate) fn binary(&self, l: &Layout, rhs: &Storage, rl: &Layout, op: BinaryOp, out: &Shape) -> Result<Storage> {
         match (self, rhs) {
-            (Storage::Cpu(a), Storage::Cpu(b)) => Ok(Storage::Cpu(a.binary(l, b, rl, op, out)?)),
+            (Storage::Cpu(a), Storage::Cpu(b)) => Ok(Storage::Cpu(BackendStorage::binary(a, l, b, rl, op, out)?)),
         }
     }
     pub(crate) fn cmp(&self, l: &Layout, rhs: &Storage, rl: &Layout, op: CmpOp, out: &Shape) -> Result<Storage> {
         match (self, rhs) {
-            (Storage::Cpu(a), Storage::Cpu(b)) => Ok(Storage::Cpu(a.cmp(l, b, rl, op, out)?)),
+            (Storage::Cpu(a), Storage::Cpu(b)) => Ok(Storage::Cpu(BackendStorage::cmp(a, l, b, rl, op, out)?)),
         }
     }
     #[allow(clippy::too_many_arguments)]
@@ -291,64 +404,66 @@ impl Storage {
         out: &Shape,
     ) -> Result<Storage> {
         match (mask, a, b) {
-            (Storage::Cpu(m), Storage::Cpu(a), Storage::Cpu(b)) => Ok(Storage::Cpu(CpuStorage::where_cond(m, ml, a, al, b, bl, out)?)),
+            (Storage::Cpu(m), Storage::Cpu(a), Storage::Cpu(b)) => {
+                Ok(Storage::Cpu(<CpuStorage as BackendStorage>::where_cond(m, ml, a, al, b, bl, out)?))
+            }
         }
     }
     pub(crate) fn reduce(&self, l: &Layout, dims: &[usize], op: ReduceOp) -> Result<Storage> {
         match self {
-            Storage::Cpu(s) => Ok(Storage::Cpu(s.reduce(l, dims, op)?)),
+            Storage::Cpu(s) => Ok(Storage::Cpu(BackendStorage::reduce(s, l, dims, op)?)),
         }
     }
     pub(crate) fn arg_reduce(&self, l: &Layout, dim: usize, max: bool) -> Result<Storage> {
         match self {
-            Storage::Cpu(s) => Ok(Storage::Cpu(s.arg_reduce(l, dim, max)?)),
+            Storage::Cpu(s) => Ok(Storage::Cpu(BackendStorage::arg_reduce(s, l, dim, max)?)),
         }
     }
     pub(crate) fn matmul(&self, l: &Layout, rhs: &Storage, rl: &Layout, batch: &Shape) -> Result<Storage> {
         match (self, rhs) {
-            (Storage::Cpu(a), Storage::Cpu(b)) => Ok(Storage::Cpu(a.matmul(l, b, rl, batch)?)),
+            (Storage::Cpu(a), Storage::Cpu(b)) => Ok(Storage::Cpu(BackendStorage::matmul(a, l, b, rl, batch)?)),
         }
     }
     /// A contiguous copy; `op` names the caller in an allocation error.
     pub(crate) fn copy_strided(&self, l: &Layout, op: &'static str) -> Result<Storage> {
         match self {
-            Storage::Cpu(s) => Ok(Storage::Cpu(s.copy_strided(l, op)?)),
+            Storage::Cpu(s) => Ok(Storage::Cpu(BackendStorage::copy_strided(s, l, op)?)),
         }
     }
     pub(crate) fn cast(&self, l: &Layout, dtype: DType) -> Result<Storage> {
         match self {
-            Storage::Cpu(s) => Ok(Storage::Cpu(s.cast(l, dtype)?)),
+            Storage::Cpu(s) => Ok(Storage::Cpu(BackendStorage::cast(s, l, dtype)?)),
         }
     }
     pub(crate) fn index_select(&self, l: &Layout, dim: usize, idx: &Storage, il: &Layout) -> Result<Storage> {
         match (self, idx) {
-            (Storage::Cpu(s), Storage::Cpu(i)) => Ok(Storage::Cpu(s.index_select(l, dim, i, il)?)),
+            (Storage::Cpu(s), Storage::Cpu(i)) => Ok(Storage::Cpu(BackendStorage::index_select(s, l, dim, i, il)?)),
         }
     }
     pub(crate) fn index_add(&self, l: &Layout, dim: usize, idx: &Storage, il: &Layout, src: &Storage, sl: &Layout) -> Result<Storage> {
         match (self, idx, src) {
-            (Storage::Cpu(s), Storage::Cpu(i), Storage::Cpu(v)) => Ok(Storage::Cpu(s.index_add(l, dim, i, il, v, sl)?)),
+            (Storage::Cpu(s), Storage::Cpu(i), Storage::Cpu(v)) => Ok(Storage::Cpu(BackendStorage::index_add(s, l, dim, i, il, v, sl)?)),
         }
     }
     pub(crate) fn gather(&self, l: &Layout, dim: usize, idx: &Storage, il: &Layout) -> Result<Storage> {
         match (self, idx) {
-            (Storage::Cpu(s), Storage::Cpu(i)) => Ok(Storage::Cpu(s.gather(l, dim, i, il)?)),
+            (Storage::Cpu(s), Storage::Cpu(i)) => Ok(Storage::Cpu(BackendStorage::gather(s, l, dim, i, il)?)),
         }
     }
     pub(crate) fn scatter_add(&self, l: &Layout, dim: usize, idx: &Storage, il: &Layout, src: &Storage, sl: &Layout) -> Result<Storage> {
         match (self, idx, src) {
-            (Storage::Cpu(s), Storage::Cpu(i), Storage::Cpu(v)) => Ok(Storage::Cpu(s.scatter_add(l, dim, i, il, v, sl)?)),
+            (Storage::Cpu(s), Storage::Cpu(i), Storage::Cpu(v)) => Ok(Storage::Cpu(BackendStorage::scatter_add(s, l, dim, i, il, v, sl)?)),
         }
     }
     pub(crate) fn scatter(&self, l: &Layout, dim: usize, idx: &Storage, il: &Layout, src: &Storage, sl: &Layout) -> Result<Storage> {
         match (self, idx, src) {
-            (Storage::Cpu(s), Storage::Cpu(i), Storage::Cpu(v)) => Ok(Storage::Cpu(s.scatter(l, dim, i, il, v, sl)?)),
+            (Storage::Cpu(s), Storage::Cpu(i), Storage::Cpu(v)) => Ok(Storage::Cpu(BackendStorage::scatter(s, l, dim, i, il, v, sl)?)),
         }
     }
     /// The i64 positions of each slice's `k` first elements along `dim` in (stable) sorted order.
     pub(crate) fn sort_indices(&self, l: &Layout, dim: usize, descending: bool, k: usize) -> Result<Storage> {
         match self {
-            Storage::Cpu(s) => Ok(Storage::Cpu(s.sort_indices(l, dim, descending, k)?)),
+            Storage::Cpu(s) => Ok(Storage::Cpu(BackendStorage::sort_indices(s, l, dim, descending, k)?)),
         }
     }
     pub(crate) fn cat(parts: &[(&Storage, &Layout)], dim: usize, out: &Shape) -> Result<Storage> {
@@ -358,57 +473,67 @@ impl Storage {
                 Storage::Cpu(c) => (c, *l),
             })
             .collect();
-        Ok(Storage::Cpu(CpuStorage::cat(&cpu, dim, out)?))
+        Ok(Storage::Cpu(<CpuStorage as BackendStorage>::cat(&cpu, dim, out)?))
     }
     pub(crate) fn cumsum(&self, l: &Layout, dim: usize) -> Result<Storage> {
         match self {
-            Storage::Cpu(s) => Ok(Storage::Cpu(s.cumsum(l, dim)?)),
+            Storage::Cpu(s) => Ok(Storage::Cpu(BackendStorage::cumsum(s, l, dim)?)),
         }
     }
     pub(crate) fn pad(&self, l: &Layout, pads: &[(usize, usize)], value: f64, out: &Shape) -> Result<Storage> {
         match self {
-            Storage::Cpu(s) => Ok(Storage::Cpu(s.pad(l, pads, value, out)?)),
+            Storage::Cpu(s) => Ok(Storage::Cpu(BackendStorage::pad(s, l, pads, value, out)?)),
         }
     }
     pub(crate) fn im2col(&self, l: &Layout, w: &Window2d) -> Result<Storage> {
         match self {
-            Storage::Cpu(s) => Ok(Storage::Cpu(s.im2col(l, w)?)),
+            Storage::Cpu(s) => Ok(Storage::Cpu(BackendStorage::im2col(s, l, w)?)),
         }
     }
-    /// One fused Adam step over contiguous operands (see [`crate::Tensor::adam_step`]).
-    pub(crate) fn adam_step(
-        p: &Storage,
-        g: &Storage,
-        m: Option<&Storage>,
-        v: Option<&Storage>,
-        h: &crate::AdamStep,
-    ) -> Result<(Storage, Storage, Storage)> {
-        fn cpu(s: &Storage) -> &CpuStorage {
-            match s {
+    /// Runs an elementwise [`Program`](crate::fused::Program) over contiguous buffers of one
+    /// float dtype and length, each holding exactly its elements (see
+    /// [`crate::Tensor::fused_elementwise`]); returns one buffer per program output.
+    pub(crate) fn fused_elementwise(inputs: &[&Storage], program: &crate::fused::Program) -> Result<Vec<Storage>> {
+        let cpu: Vec<&CpuStorage> = inputs
+            .iter()
+            .map(|s| match s {
                 Storage::Cpu(c) => c,
-            }
-        }
-        let (a, b, c) = CpuStorage::adam_step(cpu(p), cpu(g), m.map(cpu), v.map(cpu), h)?;
-        Ok((Storage::Cpu(a), Storage::Cpu(b), Storage::Cpu(c)))
+            })
+            .collect();
+        Ok(<CpuStorage as BackendStorage>::fused_elementwise(&cpu, program)?
+            .into_iter()
+            .map(Storage::Cpu)
+            .collect())
+    }
+    /// Runs a fused [`Kernel`](crate::fused::Kernel) over contiguous buffers as
+    /// [`Storage::fused_elementwise`] runs its program (see [`crate::Tensor::fused_kernel`]).
+    pub(crate) fn fused_kernel<K: crate::fused::Kernel<I, O>, const I: usize, const O: usize>(
+        inputs: [&Storage; I],
+        kernel: &K,
+    ) -> Result<[Storage; O]> {
+        let cpu = inputs.map(|s| match s {
+            Storage::Cpu(c) => c,
+        });
+        Ok(<CpuStorage as BackendStorage>::fused_kernel(cpu, kernel)?.map(Storage::Cpu))
     }
     /// Window maxima and the flat in-plane index of each (see [`crate::Tensor::max_pool2d_with_indices`]).
     pub(crate) fn max_pool2d(&self, l: &Layout, w: &Window2d) -> Result<(Storage, Storage)> {
         match self {
             Storage::Cpu(s) => {
-                let (v, i) = s.max_pool2d(l, w)?;
+                let (v, i) = BackendStorage::max_pool2d(s, l, w)?;
                 Ok((Storage::Cpu(v), Storage::Cpu(i)))
             }
         }
     }
     pub(crate) fn col2im(&self, l: &Layout, w: &Window2d, channels: usize, out_hw: (usize, usize)) -> Result<Storage> {
         match self {
-            Storage::Cpu(s) => Ok(Storage::Cpu(s.col2im(l, w, channels, out_hw)?)),
+            Storage::Cpu(s) => Ok(Storage::Cpu(BackendStorage::col2im(s, l, w, channels, out_hw)?)),
         }
     }
     /// True when every element is finite (always true for integer dtypes).
     pub(crate) fn all_finite(&self, l: &Layout) -> bool {
         match self {
-            Storage::Cpu(s) => s.all_finite(l),
+            Storage::Cpu(s) => BackendStorage::all_finite(s, l),
         }
     }
 }

@@ -1630,64 +1630,100 @@ impl std::ops::Neg for &Tensor {
     }
 }
 
-/// The scalars of one Adam step ([`Tensor::adam_step`]), bias corrections already applied.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct AdamStep {
-    /// Decay of the first moment, β1.
-    pub beta1: f64,
-    /// Decay of the second moment, β2.
-    pub beta2: f64,
-    /// `lr / (1 - β1^t)`.
-    pub step_size: f64,
-    /// `1 / sqrt(1 - β2^t)`.
-    pub inv_bias_correction2_sqrt: f64,
-    /// Added to the corrected `sqrt(v)`.
-    pub eps: f64,
+impl Tensor {
+    /// Runs an elementwise [`Program`](crate::fused::Program) over `inputs` in one pass and
+    /// returns its outputs in declaration order.
+    ///
+    /// This is a kernel for optimisers and other code outside autodiff: the results record no
+    /// graph, so it refuses inputs that would need one (a tensor requiring grad while grad mode
+    /// is on); call it under [`no_grad`](crate::no_grad) or on detached tensors.
+    ///
+    /// Every input must have the same float dtype and shape (strided inputs are copied to
+    /// contiguous buffers first); every output has that shape and dtype. Per element, each
+    /// instruction does exactly what the corresponding unary or binary op does, so for f32 and
+    /// f64 the outputs are bit-identical to running the ops one at a time, with each
+    /// [`Scalar`](crate::fused::Instr::Scalar) rounded to the dtype as a scalar operand is. For
+    /// f16 and bf16 the whole program runs in f32 (constants included) and only the outputs are
+    /// rounded, once: more accurate than the unfused ops, which round after every op.
+    pub fn fused_elementwise(inputs: &[&Tensor], program: &crate::fused::Program) -> Result<Vec<Tensor>> {
+        const OP: &str = "fused_elementwise";
+        program.validate(OP)?;
+        if inputs.is_empty() {
+            return Err(Error::value(OP, "no inputs: the output shape is taken from the inputs"));
+        }
+        if program.num_inputs() != inputs.len() {
+            return Err(Error::value(
+                OP,
+                format!("the program reads {} inputs but {} were given", program.num_inputs(), inputs.len()),
+            ));
+        }
+        let flats = fused_inputs(inputs, OP)?;
+        let refs: Vec<&Storage> = flats.iter().map(|s| &**s).collect();
+        let outs = Storage::fused_elementwise(&refs, program)?;
+        Ok(outs
+            .into_iter()
+            .map(|s| Tensor::from_storage(s, inputs[0].shape().clone()))
+            .collect())
+    }
+
+    /// Runs a [`Kernel`](crate::fused::Kernel) over `inputs` in one pass and returns its
+    /// outputs in order: the same results, bit for bit, as
+    /// [`fused_elementwise`](Tensor::fused_elementwise) on [`Kernel::program`](crate::fused::Kernel::program),
+    /// with the same requirements on the inputs. The CPU backend evaluates the kernel natively
+    /// (one compiled loop, intermediates in registers) instead of interpreting the program.
+    pub fn fused_kernel<K: crate::fused::Kernel<I, O>, const I: usize, const O: usize>(
+        inputs: [&Tensor; I],
+        kernel: &K,
+    ) -> Result<[Tensor; O]> {
+        const OP: &str = "fused_kernel";
+        if O == 0 {
+            return Err(Error::value(OP, "the kernel has no outputs"));
+        }
+        let flats = fused_inputs(&inputs, OP)?;
+        let refs: [&Storage; I] = std::array::from_fn(|i| &*flats[i]);
+        let outs = Storage::fused_kernel(refs, kernel)?;
+        Ok(outs.map(|s| Tensor::from_storage(s, inputs[0].shape().clone())))
+    }
 }
 
-impl Tensor {
-    /// One Adam update of the parameter `self` in a single pass, outside autodiff (an optimiser's
-    /// step, like PyTorch's fused Adam): with `g = grad`,
-    /// `m' = β1·m + (1-β1)·g`, `v' = β2·v + (1-β2)·g²`,
-    /// `p' = p - step_size · m' / (sqrt(v')·inv_bias_correction2_sqrt + eps)`;
-    /// `m`, `v` of `None` mean zeros (the first step). Returns `(p', m', v')`. Every operand must
-    /// have `self`'s shape and float dtype. The arithmetic and its order per element are those of
-    /// the composed tensor ops, so results are identical to them.
-    pub fn adam_step(&self, grad: &Tensor, m: Option<&Tensor>, v: Option<&Tensor>, h: &AdamStep) -> Result<(Tensor, Tensor, Tensor)> {
-        const OP: &str = "adam_step";
-        float_check(self, OP)?;
-        for (name, t) in [("grad", Some(grad)), ("exp_avg", m), ("exp_avg_sq", v)] {
-            let Some(t) = t else { continue };
-            same_dtype(self, t, OP)?;
-            if t.shape() != self.shape() {
-                return Err(Error::shape(
-                    OP,
-                    format!("{name} has shape {} but the parameter has shape {}", t.shape(), self.shape()),
-                ));
-            }
+/// The checks shared by the fused ops (at least one input; one float dtype and one shape; no
+/// input that needs a graph), and the inputs as storages holding exactly their elements.
+fn fused_inputs(inputs: &[&Tensor], op: &'static str) -> Result<Vec<std::sync::Arc<Storage>>> {
+    let Some(first) = inputs.first() else {
+        return Err(Error::value(op, "no inputs: the output shape is taken from the inputs"));
+    };
+    for (i, t) in inputs.iter().enumerate() {
+        float_check(t, op)?;
+        same_dtype(first, t, op)?;
+        if t.shape() != first.shape() {
+            return Err(Error::shape(
+                op,
+                format!("input {i} has shape {} but input 0 has shape {}", t.shape(), first.shape()),
+            ));
         }
-        let c = |t: &Tensor| crate::no_grad(|| t.contiguous());
-        let (p, g) = (c(self)?, c(grad)?);
-        let (m, v) = (m.map(c).transpose()?, v.map(c).transpose()?);
-        let (sp, sg) = (flat(&p)?, flat(&g)?);
-        let (sm, sv) = (m.as_ref().map(flat).transpose()?, v.as_ref().map(flat).transpose()?);
-        let (np, nm, nv) = Storage::adam_step(&sp, &sg, sm.as_deref(), sv.as_deref(), h)?;
-        let shape = self.shape().clone();
-        Ok((
-            Tensor::from_storage(np, shape.clone()),
-            Tensor::from_storage(nm, shape.clone()),
-            Tensor::from_storage(nv, shape),
-        ))
+        if t.requires_grad_flag() && crate::is_grad_enabled() {
+            return Err(Error::value(
+                op,
+                format!(
+                    "input {i} (shape {}) requires grad, but a fused program records no graph; run it under no_grad or detach the input",
+                    t.shape()
+                ),
+            ));
+        }
     }
+    inputs
+        .iter()
+        .map(|t| crate::no_grad(|| t.contiguous()).and_then(|c| flat(&c, op)))
+        .collect()
 }
 
 /// The storage of a contiguous tensor holding exactly its elements: shared when it already is
 /// such a buffer, copied otherwise (a contiguous view into a larger buffer).
-fn flat(t: &Tensor) -> Result<std::sync::Arc<Storage>> {
-    let whole = t.0.layout.offset == 0 && t.0.storage.as_cpu().is_some_and(|s| s.len() == t.elem_count());
+fn flat(t: &Tensor, op: &'static str) -> Result<std::sync::Arc<Storage>> {
+    let whole = t.0.layout.offset == 0 && t.0.storage.elem_count() == t.elem_count();
     Ok(if whole {
         t.0.storage.clone()
     } else {
-        std::sync::Arc::new(t.0.storage.copy_strided(&t.0.layout, "adam_step")?)
+        std::sync::Arc::new(t.0.storage.copy_strided(&t.0.layout, op)?)
     })
 }

@@ -622,66 +622,6 @@ fn matmul_with_transposed_operands_first_and_second_order() {
 }
 
 #[test]
-fn fused_adam_step_matches_the_composed_ops() {
-    use kiln_core::AdamStep;
-    for dt in [DType::F64, DType::F32] {
-        let p = rand(&[7, 5], -1.0, 1.0, 130).to_dtype(dt).unwrap();
-        let (b1, b2, lr, eps) = (0.9, 0.999, 1e-2, 1e-8);
-        let (mut m, mut v): (Option<Tensor>, Option<Tensor>) = (None, None);
-        let (mut pf, mut pc) = (p.clone(), p.clone());
-        let (mut mc, mut vc): (Option<Tensor>, Option<Tensor>) = (None, None);
-        for t in 1..=3 {
-            // A transposed (non-contiguous) gradient.
-            let g = rand(&[5, 7], -1.0, 1.0, 140 + t as u64).to_dtype(dt).unwrap().t().unwrap();
-            let (bc1, bc2s) = (1.0 - f64::powi(b1, t), (1.0 - f64::powi(b2, t)).sqrt());
-            let h = AdamStep {
-                beta1: b1,
-                beta2: b2,
-                step_size: lr / bc1,
-                inv_bias_correction2_sqrt: 1.0 / bc2s,
-                eps,
-            };
-            let (np, nm, nv) = pf.adam_step(&g, m.as_ref(), v.as_ref(), &h).unwrap();
-            (pf, m, v) = (np, Some(nm), Some(nv));
-            // The composed ops the optimiser used before.
-            let m2 = match &mc {
-                Some(m) => m.mul_scalar(b1).unwrap().add_scaled(&g, 1.0 - b1).unwrap(),
-                None => g.mul_scalar(1.0 - b1).unwrap(),
-            };
-            let g2 = g.square().unwrap();
-            let v2 = match &vc {
-                Some(v) => v.mul_scalar(b2).unwrap().add_scaled(&g2, 1.0 - b2).unwrap(),
-                None => g2.mul_scalar(1.0 - b2).unwrap(),
-            };
-            let denom = v2.sqrt().unwrap().affine(1.0 / bc2s, eps).unwrap();
-            pc = pc.add_scaled(&m2.div(&denom).unwrap(), -lr / bc1).unwrap();
-            (mc, vc) = (Some(m2), Some(v2));
-            assert_eq!(v64(&pf), v64(&pc), "{dt:?} step {t}: parameter");
-            assert_eq!(v64(m.as_ref().unwrap()), v64(mc.as_ref().unwrap()), "{dt:?} step {t}: exp_avg");
-            assert_eq!(v64(v.as_ref().unwrap()), v64(vc.as_ref().unwrap()), "{dt:?} step {t}: exp_avg_sq");
-        }
-    }
-    let h = AdamStep {
-        beta1: 0.9,
-        beta2: 0.999,
-        step_size: 1e-3,
-        inv_bias_correction2_sqrt: 1.0,
-        eps: 1e-8,
-    };
-    let p = Tensor::zeros([2, 3], DType::F32).unwrap();
-    let e = p
-        .adam_step(&Tensor::zeros([3, 2], DType::F32).unwrap(), None, None, &h)
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("adam_step") && e.contains("[3, 2]") && e.contains("[2, 3]"), "{e}");
-    assert!(p.adam_step(&Tensor::zeros([2, 3], DType::F64).unwrap(), None, None, &h).is_err());
-    assert!(Tensor::zeros([2], DType::I64)
-        .unwrap()
-        .adam_step(&Tensor::zeros([2], DType::I64).unwrap(), None, None, &h)
-        .is_err());
-}
-
-#[test]
 fn max_dim_and_min_dim_gradients() {
     // Distinct values, so the chosen index is stable under the finite-difference step; first and
     // second order, over each dim, with and without keepdim, and on a non-contiguous input.

@@ -7,7 +7,9 @@
 pub use crate::lbfgs::{Lbfgs, LineSearch};
 pub use crate::schedule as lr_scheduler;
 use crate::{Error, Result};
-use kiln_core::{no_grad, AdamStep, Grads, Tensor, Var};
+use kiln_core::backend::{BinaryOp, UnaryOp};
+use kiln_core::fused::{Kernel, Ops};
+use kiln_core::{no_grad, Grads, Tensor, Var};
 use std::collections::{BTreeMap, HashMap};
 
 /// The optimiser interface.
@@ -371,30 +373,36 @@ impl Optimizer for Adam {
             self.decoupled_weight_decay,
         );
         self.slots.update(grads, self.maximize, |s, mut p, mut g| {
+            let t = s.step as i32;
+            let bc1 = 1.0 - b1.powi(t);
+            let bc2_sqrt = (1.0 - b2.powi(t)).sqrt();
+            if !ams {
+                // One fused pass over p, g, m, v instead of about ten elementwise passes; the
+                // kernel has the same arithmetic per element as those ops, so the same results.
+                let h = AdamKernel {
+                    beta1: b1,
+                    beta2: b2,
+                    lr,
+                    weight_decay: wd,
+                    decoupled,
+                    step_size: lr / bc1,
+                    inv_bias_correction2_sqrt: 1.0 / bc2_sqrt,
+                    eps,
+                };
+                let [p, m, v] = match (s.state.get("exp_avg"), s.state.get("exp_avg_sq")) {
+                    (Some(m), Some(v)) => Tensor::fused_kernel([&p, &g, m, v], &h)?,
+                    _ => Tensor::fused_kernel([&p, &g], &h)?,
+                };
+                s.state.insert("exp_avg", m);
+                s.state.insert("exp_avg_sq", v);
+                return Ok(p);
+            }
             if wd != 0.0 {
                 if decoupled {
                     p = p.mul_scalar(1.0 - lr * wd)?;
                 } else {
                     g = g.add_scaled(&p, wd)?;
                 }
-            }
-            let t = s.step as i32;
-            let bc1 = 1.0 - b1.powi(t);
-            let bc2_sqrt = (1.0 - b2.powi(t)).sqrt();
-            if !ams {
-                // One fused pass over p, g, m, v (kiln-core's adam_step) instead of eight
-                // elementwise passes; the same arithmetic per element, so the same results.
-                let h = AdamStep {
-                    beta1: b1,
-                    beta2: b2,
-                    step_size: lr / bc1,
-                    inv_bias_correction2_sqrt: 1.0 / bc2_sqrt,
-                    eps,
-                };
-                let (p, m, v) = p.adam_step(&g, s.state.get("exp_avg"), s.state.get("exp_avg_sq"), &h)?;
-                s.state.insert("exp_avg", m);
-                s.state.insert("exp_avg_sq", v);
-                return Ok(p);
             }
             let m = match s.state.get("exp_avg") {
                 Some(m) => axpby(b1, m, 1.0 - b1, &g)?,
@@ -425,6 +433,103 @@ impl Optimizer for Adam {
         })
     }
     optimizer_common!(["exp_avg", "exp_avg_sq", "max_exp_avg_sq"], []);
+}
+
+/// The scalars of one non-AMSGrad Adam step: the fused Adam kernel, over inputs `p, g, m, v`
+/// (`Kernel<4, 3>`) or, before the first step, `p, g` (`Kernel<2, 3>`), with outputs `p', m', v'`.
+struct AdamKernel {
+    beta1: f64,
+    beta2: f64,
+    lr: f64,
+    weight_decay: f64,
+    decoupled: bool,
+    /// `lr / (1 - β1^t)`.
+    step_size: f64,
+    /// `1 / sqrt(1 - β2^t)`.
+    inv_bias_correction2_sqrt: f64,
+    eps: f64,
+}
+
+const ADAM_OUTPUTS: [&str; 3] = ["param", "exp_avg", "exp_avg_sq"];
+
+impl Kernel<4, 3> for AdamKernel {
+    fn outputs(&self) -> [&'static str; 3] {
+        ADAM_OUTPUTS
+    }
+    // Inlined so that the CPU backend's native loop is one straight-line body.
+    #[inline(always)]
+    fn eval<X: Ops>(&self, x: &mut X, [p, g, m, v]: [X::V; 4]) -> [X::V; 3] {
+        adam_eval(self, x, p, g, Some((m, v)))
+    }
+}
+
+impl Kernel<2, 3> for AdamKernel {
+    fn outputs(&self) -> [&'static str; 3] {
+        ADAM_OUTPUTS
+    }
+    #[inline(always)]
+    fn eval<X: Ops>(&self, x: &mut X, [p, g]: [X::V; 2]) -> [X::V; 3] {
+        adam_eval(self, x, p, g, None)
+    }
+}
+
+/// Adam's update, written once for both the recorded program and native evaluation:
+/// weight decay (`p·(1 - lr·wd)` for AdamW, `g + p·wd` for Adam's L2), then
+/// `m' = m·β1 + g·(1-β1)`, `v' = v·β2 + (g·g)·(1-β2)`,
+/// `p' = p + (m' / (sqrt(v')·inv_bc2_sqrt + eps))·(-step_size)`.
+/// Each step is the op the unfused code used (`mul_scalar` is an affine op with add 0, `add_scaled`
+/// is `a + b·alpha`), in the same order, so the results are the same bits. Before the first step
+/// the moments are the constant 0, so `0·β + x` is evaluated exactly as with zero tensors.
+#[inline(always)]
+fn adam_eval<X: Ops>(h: &AdamKernel, pr: &mut X, mut p: X::V, mut g: X::V, moments: Option<(X::V, X::V)>) -> [X::V; 3] {
+    if h.weight_decay != 0.0 {
+        if h.decoupled {
+            p = pr.unary(
+                UnaryOp::Affine {
+                    mul: 1.0 - h.lr * h.weight_decay,
+                    add: 0.0,
+                },
+                p,
+            );
+        } else {
+            g = pr.binary(BinaryOp::AddScaled(h.weight_decay), g, p);
+        }
+    }
+    let (m, v) = match moments {
+        Some(mv) => mv,
+        None => {
+            let z = pr.scalar(0.0);
+            (z, z)
+        }
+    };
+    let mut k = |x: f64| pr.scalar(x);
+    let (b1, c1, b2, c2) = (k(h.beta1), k(1.0 - h.beta1), k(h.beta2), k(1.0 - h.beta2));
+    let (ib, eps, step) = (k(h.inv_bias_correction2_sqrt), k(h.eps), k(-h.step_size));
+    let mb = pr.binary(BinaryOp::Mul, m, b1);
+    let gc = pr.binary(BinaryOp::Mul, g, c1);
+    let m2 = pr.binary(BinaryOp::Add, mb, gc);
+    let vb = pr.binary(BinaryOp::Mul, v, b2);
+    let gg = pr.binary(BinaryOp::Mul, g, g);
+    let ggc = pr.binary(BinaryOp::Mul, gg, c2);
+    let v2 = pr.binary(BinaryOp::Add, vb, ggc);
+    let sq = pr.unary(UnaryOp::Sqrt, v2);
+    let sqb = pr.binary(BinaryOp::Mul, sq, ib);
+    let denom = pr.binary(BinaryOp::Add, sqb, eps);
+    let r = pr.binary(BinaryOp::Div, m2, denom);
+    let upd = pr.binary(BinaryOp::Mul, r, step);
+    let p2 = pr.binary(BinaryOp::Add, p, upd);
+    [p2, m2, v2]
+}
+
+/// Adam's update recorded as a fused elementwise program (the kernel's portable form), with the
+/// moments as inputs 2 and 3 when they exist yet (`has_moments`), as zeros otherwise.
+#[cfg(test)]
+fn adam_program(h: AdamKernel, has_moments: bool) -> kiln_core::fused::Program {
+    if has_moments {
+        Kernel::<4, 3>::program(&h)
+    } else {
+        Kernel::<2, 3>::program(&h)
+    }
 }
 
 /// RMSprop with momentum and the centered variant (`torch.optim.RMSprop`).
@@ -868,4 +973,91 @@ pub fn clip_grad_value(grads: &mut Grads, vars: &[Var], clip: f64) -> Result<()>
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_core::{DType, Rng};
+
+    fn v64(t: &Tensor) -> Vec<f64> {
+        t.to_dtype(DType::F64).unwrap().to_vec::<f64>().unwrap()
+    }
+
+    /// The fused Adam program against the composed tensor ops it replaced (the path AMSGrad still
+    /// takes), over three steps with a transposed (non-contiguous) gradient, for Adam's L2 and
+    /// AdamW's decoupled weight decay. Equality is exact; `==` on f64 lets a zero's sign differ,
+    /// which the composed first step (`g·(1-β1)` against the program's `0 + g·(1-β1)`) may.
+    #[test]
+    fn fused_adam_program_matches_the_composed_ops() {
+        for dt in [DType::F64, DType::F32] {
+            for (wd, decoupled) in [(0.0, false), (0.05, false), (0.05, true)] {
+                let mut rng = Rng::new(130);
+                let p = Tensor::rand([7, 5], -1.0, 1.0, dt, &mut rng).unwrap();
+                let (b1, b2, lr, eps) = (0.9, 0.999, 1e-2, 1e-8);
+                let (mut pf, mut pc) = (p.clone(), p.clone());
+                let (mut mf, mut vf): (Option<Tensor>, Option<Tensor>) = (None, None);
+                let (mut mc, mut vc): (Option<Tensor>, Option<Tensor>) = (None, None);
+                for t in 1..=3 {
+                    let g = Tensor::rand([5, 7], -1.0, 1.0, dt, &mut rng).unwrap().t().unwrap();
+                    let (bc1, bc2s) = (1.0 - f64::powi(b1, t), (1.0 - f64::powi(b2, t)).sqrt());
+                    let h = || AdamKernel {
+                        beta1: b1,
+                        beta2: b2,
+                        lr,
+                        weight_decay: wd,
+                        decoupled,
+                        step_size: lr / bc1,
+                        inv_bias_correction2_sqrt: 1.0 / bc2s,
+                        eps,
+                    };
+                    let (prog, prog_h) = (adam_program(h(), mf.is_some()), h());
+                    let mut ins = vec![&pf, &g];
+                    if let (Some(m), Some(v)) = (&mf, &vf) {
+                        ins.extend([m, v]);
+                    }
+                    let mut out = Tensor::fused_elementwise(&ins, &prog).unwrap().into_iter();
+                    let (np, nm, nv) = (out.next().unwrap(), out.next().unwrap(), out.next().unwrap());
+                    assert!(out.next().is_none());
+                    // The natively evaluated kernel (what `Adam::step` runs) gives the program's
+                    // bits exactly, signed zeros included.
+                    let native = match (&mf, &vf) {
+                        (Some(m), Some(v)) => Tensor::fused_kernel([&pf, &g, m, v], &prog_h).unwrap(),
+                        _ => Tensor::fused_kernel([&pf, &g], &prog_h).unwrap(),
+                    };
+                    for (a, b) in native.iter().zip([&np, &nm, &nv]) {
+                        let bits = |t: &Tensor| v64(t).iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                        assert_eq!(bits(a), bits(b), "{dt:?} wd {wd} decoupled {decoupled} step {t}: native kernel");
+                    }
+                    (pf, mf, vf) = (np, Some(nm), Some(nv));
+
+                    let (mut p2, mut g2) = (pc.clone(), g.clone());
+                    if wd != 0.0 {
+                        if decoupled {
+                            p2 = p2.mul_scalar(1.0 - lr * wd).unwrap();
+                        } else {
+                            g2 = g2.add_scaled(&p2, wd).unwrap();
+                        }
+                    }
+                    let m2 = match &mc {
+                        Some(m) => m.mul_scalar(b1).unwrap().add_scaled(&g2, 1.0 - b1).unwrap(),
+                        None => g2.mul_scalar(1.0 - b1).unwrap(),
+                    };
+                    let gsq = g2.square().unwrap();
+                    let v2 = match &vc {
+                        Some(v) => v.mul_scalar(b2).unwrap().add_scaled(&gsq, 1.0 - b2).unwrap(),
+                        None => gsq.mul_scalar(1.0 - b2).unwrap(),
+                    };
+                    let denom = v2.sqrt().unwrap().affine(1.0 / bc2s, eps).unwrap();
+                    pc = p2.add_scaled(&m2.div(&denom).unwrap(), -lr / bc1).unwrap();
+                    (mc, vc) = (Some(m2), Some(v2));
+                    let ctx = format!("{dt:?} wd {wd} decoupled {decoupled} step {t}");
+                    assert_eq!(pf.dtype(), dt);
+                    assert_eq!(v64(&pf), v64(&pc), "{ctx}: parameter");
+                    assert_eq!(v64(mf.as_ref().unwrap()), v64(mc.as_ref().unwrap()), "{ctx}: exp_avg");
+                    assert_eq!(v64(vf.as_ref().unwrap()), v64(vc.as_ref().unwrap()), "{ctx}: exp_avg_sq");
+                }
+            }
+        }
+    }
 }

@@ -5,12 +5,13 @@
 //! and scalar-operand cases; work above [`PAR_THRESHOLD`] elements is split over rayon's pool.
 
 mod conv;
+pub(crate) mod fused;
 pub mod gemm;
 mod index;
 mod matmul;
 pub(crate) mod pool;
 
-use crate::backend::{BinaryOp, CmpOp, ReduceOp, UnaryOp};
+use crate::backend::{BackendStorage, BinaryOp, CmpOp, Device, ReduceOp, UnaryOp, Window2d};
 use crate::shape::{coalesce, Dims, RowWalker};
 use crate::{DType, Element, Error, Float, Layout, Result, Shape};
 use pool::AllocError;
@@ -83,6 +84,9 @@ pub(crate) trait Compute: CpuElement + Float {
     fn up_slice(src: &[Self], dst: &mut [Self::C]);
     /// [`Compute::down`] over a run.
     fn down_slice(src: &[Self::C], dst: &mut [Self]);
+    /// The buffer viewed in the compute type when that is `Self` (f32, f64), `None` otherwise:
+    /// lets the fused interpreter read such inputs in place instead of copying them.
+    fn as_compute(x: &[Self]) -> Option<&[Self::C]>;
 }
 macro_rules! compute_self {
     ($t:ty) => {
@@ -101,6 +105,9 @@ macro_rules! compute_self {
             }
             fn down_slice(src: &[$t], dst: &mut [$t]) {
                 dst.copy_from_slice(src);
+            }
+            fn as_compute(x: &[$t]) -> Option<&[$t]> {
+                Some(x)
             }
         }
     };
@@ -124,6 +131,9 @@ macro_rules! compute_f32 {
             }
             fn down_slice(src: &[f32], dst: &mut [$t]) {
                 half::slice::HalfFloatSliceExt::convert_from_f32_slice(dst, src);
+            }
+            fn as_compute(_: &[$t]) -> Option<&[f32]> {
+                None
             }
         }
     };
@@ -355,48 +365,63 @@ fn map1_c<S: Compute<C = T>, T: Float>(x: &[S], l: &Layout, f: impl Fn(T) -> T +
     map1(x, l, move |v| S::down(f(S::up(v))))
 }
 
-fn unary_float<S: Compute<C = T>, T: Float>(x: &[S], l: &Layout, op: UnaryOp) -> AResult<Vec<S>> {
+/// A kernel generic over the per-element function of a [`UnaryOp`]: [`with_unary`] picks the
+/// function and calls [`UnaryKernel::run`] with it, so every kernel that applies a unary op (the
+/// plain strided map here, the fused programs in [`fused`]) shares one definition of its
+/// arithmetic, monomorphised into each kernel's inner loop.
+pub(crate) trait UnaryKernel<T> {
+    /// What the kernel returns.
+    type Out;
+    /// Runs the kernel with the op's per-element function.
+    fn run(self, f: impl Fn(T) -> T + Sync + Copy) -> Self::Out;
+}
+
+/// Calls `k` with the per-element function of `op` in the compute type `T`.
+// Always inlined so that the kernel's loops are compiled inside the caller, with its target
+// features (the fused interpreter's AVX2 copy relies on this).
+#[inline(always)]
+pub(crate) fn with_unary<T: Float, K: UnaryKernel<T>>(op: UnaryOp, k: K) -> K::Out {
     let zero = T::zero();
     let one = T::one();
     match op {
-        UnaryOp::Neg => map1_c(x, l, move |v| -v),
-        UnaryOp::Abs => map1_c(x, l, move |v| v.abs()),
-        UnaryOp::Exp => map1_c(x, l, move |v| v.exp()),
-        UnaryOp::Log => map1_c(x, l, move |v| v.ln()),
-        UnaryOp::Log1p => map1_c(x, l, move |v| v.ln_1p()),
-        UnaryOp::Sqrt => map1_c(x, l, move |v| v.sqrt()),
-        UnaryOp::Rsqrt => map1_c(x, l, move |v| one / v.sqrt()),
-        UnaryOp::Square => map1_c(x, l, move |v| v * v),
-        UnaryOp::Recip => map1_c(x, l, move |v| one / v),
-        UnaryOp::Sin => map1_c(x, l, move |v| v.sin()),
-        UnaryOp::Cos => map1_c(x, l, move |v| v.cos()),
-        UnaryOp::Tanh => map1_c(x, l, move |v| v.tanh()),
-        UnaryOp::Sigmoid => map1_c(x, l, sigmoid),
+        UnaryOp::Neg => k.run(move |v| -v),
+        UnaryOp::Abs => k.run(move |v| v.abs()),
+        UnaryOp::Exp => k.run(move |v| v.exp()),
+        UnaryOp::Log => k.run(move |v| v.ln()),
+        UnaryOp::Log1p => k.run(move |v| v.ln_1p()),
+        UnaryOp::Sqrt => k.run(move |v| v.sqrt()),
+        UnaryOp::Rsqrt => k.run(move |v| one / v.sqrt()),
+        UnaryOp::Square => k.run(move |v| v * v),
+        UnaryOp::Recip => k.run(move |v| one / v),
+        UnaryOp::Sin => k.run(move |v| v.sin()),
+        UnaryOp::Cos => k.run(move |v| v.cos()),
+        UnaryOp::Tanh => k.run(move |v| v.tanh()),
+        UnaryOp::Sigmoid => k.run(sigmoid),
         // `v <= 0` is false for NaN, so NaN passes through as in PyTorch.
-        UnaryOp::Relu => map1_c(x, l, move |v| if v <= zero { zero } else { v }),
+        UnaryOp::Relu => k.run(move |v| if v <= zero { zero } else { v }),
         UnaryOp::Softplus => {
             // PyTorch's default threshold: above 20, log1p(exp(x)) equals x in every float format.
             let th = T::from_f64(20.0);
-            map1_c(x, l, move |v| if v > th { v } else { v.exp().ln_1p() })
+            k.run(move |v| if v > th { v } else { v.exp().ln_1p() })
         }
-        UnaryOp::Erf => map1_c(x, l, move |v| v.erf()),
-        UnaryOp::Expm1 => map1_c(x, l, move |v| v.exp_m1()),
-        UnaryOp::Log2 => map1_c(x, l, move |v| v.log2()),
-        UnaryOp::Log10 => map1_c(x, l, move |v| v.log10()),
-        UnaryOp::Tan => map1_c(x, l, move |v| v.tan()),
-        UnaryOp::Asin => map1_c(x, l, move |v| v.asin()),
-        UnaryOp::Acos => map1_c(x, l, move |v| v.acos()),
-        UnaryOp::Atan => map1_c(x, l, move |v| v.atan()),
-        UnaryOp::Sinh => map1_c(x, l, move |v| v.sinh()),
-        UnaryOp::Cosh => map1_c(x, l, move |v| v.cosh()),
-        UnaryOp::Asinh => map1_c(x, l, move |v| v.asinh()),
-        UnaryOp::Acosh => map1_c(x, l, move |v| v.acosh()),
-        UnaryOp::Atanh => map1_c(x, l, move |v| v.atanh()),
-        UnaryOp::Floor => map1_c(x, l, move |v| v.floor()),
-        UnaryOp::Ceil => map1_c(x, l, move |v| v.ceil()),
-        UnaryOp::Round => map1_c(x, l, move |v| v.round_ties_even()),
-        UnaryOp::Trunc => map1_c(x, l, move |v| v.trunc()),
-        UnaryOp::Sign => map1_c(x, l, move |v| {
+        UnaryOp::Erf => k.run(move |v| v.erf()),
+        UnaryOp::Expm1 => k.run(move |v| v.exp_m1()),
+        UnaryOp::Log2 => k.run(move |v| v.log2()),
+        UnaryOp::Log10 => k.run(move |v| v.log10()),
+        UnaryOp::Tan => k.run(move |v| v.tan()),
+        UnaryOp::Asin => k.run(move |v| v.asin()),
+        UnaryOp::Acos => k.run(move |v| v.acos()),
+        UnaryOp::Atan => k.run(move |v| v.atan()),
+        UnaryOp::Sinh => k.run(move |v| v.sinh()),
+        UnaryOp::Cosh => k.run(move |v| v.cosh()),
+        UnaryOp::Asinh => k.run(move |v| v.asinh()),
+        UnaryOp::Acosh => k.run(move |v| v.acosh()),
+        UnaryOp::Atanh => k.run(move |v| v.atanh()),
+        UnaryOp::Floor => k.run(move |v| v.floor()),
+        UnaryOp::Ceil => k.run(move |v| v.ceil()),
+        UnaryOp::Round => k.run(move |v| v.round_ties_even()),
+        UnaryOp::Trunc => k.run(move |v| v.trunc()),
+        UnaryOp::Sign => k.run(move |v| {
             if v > zero {
                 one
             } else if v < zero {
@@ -407,23 +432,23 @@ fn unary_float<S: Compute<C = T>, T: Float>(x: &[S], l: &Layout, op: UnaryOp) ->
         }),
         UnaryOp::Affine { mul, add } => {
             let (m, a) = (T::from_f64(mul), T::from_f64(add));
-            map1_c(x, l, move |v| v * m + a)
+            k.run(move |v| v * m + a)
         }
         UnaryOp::PowScalar(e) => {
             if e == 2.0 {
-                map1_c(x, l, move |v| v * v)
+                k.run(move |v| v * v)
             } else if e == 1.0 {
-                map1_c(x, l, move |v| v)
+                k.run(move |v| v)
             } else if e == 0.5 {
-                map1_c(x, l, move |v| v.sqrt())
+                k.run(move |v| v.sqrt())
             } else {
                 let e = T::from_f64(e);
-                map1_c(x, l, move |v| v.powf(e))
+                k.run(move |v| v.powf(e))
             }
         }
         UnaryOp::Clamp { lo, hi } => {
             let (lo, hi) = (T::from_f64(lo), T::from_f64(hi));
-            map1_c(x, l, move |v| {
+            k.run(move |v| {
                 if v < lo {
                     lo
                 } else if v > hi {
@@ -435,9 +460,25 @@ fn unary_float<S: Compute<C = T>, T: Float>(x: &[S], l: &Layout, op: UnaryOp) ->
         }
         UnaryOp::InRange { lo, hi } => {
             let (lo, hi) = (T::from_f64(lo), T::from_f64(hi));
-            map1_c(x, l, move |v| if v >= lo && v <= hi { one } else { zero })
+            k.run(move |v| if v >= lo && v <= hi { one } else { zero })
         }
     }
+}
+
+/// [`UnaryKernel`] for the strided map of one buffer in its compute type.
+struct Map1C<'a, S> {
+    x: &'a [S],
+    l: &'a Layout,
+}
+impl<S: Compute> UnaryKernel<S::C> for Map1C<'_, S> {
+    type Out = AResult<Vec<S>>;
+    fn run(self, f: impl Fn(S::C) -> S::C + Sync + Copy) -> AResult<Vec<S>> {
+        map1_c(self.x, self.l, f)
+    }
+}
+
+fn unary_float<S: Compute>(x: &[S], l: &Layout, op: UnaryOp) -> AResult<Vec<S>> {
+    with_unary(op, Map1C { x, l })
 }
 
 /// `f` applied in `S`'s compute type to broadcast operands, rounded back once.
@@ -453,21 +494,52 @@ fn map2_c<S: Compute<C = T>, T: Float>(
     map2(a, la, b, lb, out, move |x, y| S::down(f(S::up(x), S::up(y))))
 }
 
-fn binary_float<S: Compute<C = T>, T: Float>(a: &[S], la: &Layout, b: &[S], lb: &Layout, out: &Shape, op: BinaryOp) -> AResult<Vec<S>> {
+/// A kernel generic over the per-element function of a [`BinaryOp`] (see [`UnaryKernel`]).
+pub(crate) trait BinaryKernel<T> {
+    /// What the kernel returns.
+    type Out;
+    /// Runs the kernel with the op's per-element function.
+    fn run(self, f: impl Fn(T, T) -> T + Sync + Copy) -> Self::Out;
+}
+
+/// Calls `k` with the per-element function of `op` in the compute type `T`.
+// Always inlined so that the kernel's loops are compiled inside the caller, with its target
+// features (the fused interpreter's AVX2 copy relies on this).
+#[inline(always)]
+pub(crate) fn with_binary<T: Float, K: BinaryKernel<T>>(op: BinaryOp, k: K) -> K::Out {
     match op {
-        BinaryOp::Add => map2_c(a, la, b, lb, out, move |x, y| x + y),
+        BinaryOp::Add => k.run(move |x, y| x + y),
         BinaryOp::AddScaled(alpha) => {
             let alpha = T::from_f64(alpha);
-            map2_c(a, la, b, lb, out, move |x, y| x + y * alpha)
+            k.run(move |x, y| x + y * alpha)
         }
-        BinaryOp::Sub => map2_c(a, la, b, lb, out, move |x, y| x - y),
-        BinaryOp::Mul => map2_c(a, la, b, lb, out, move |x, y| x * y),
-        BinaryOp::Div => map2_c(a, la, b, lb, out, move |x, y| x / y),
-        BinaryOp::Pow => map2_c(a, la, b, lb, out, move |x, y| x.powf(y)),
-        BinaryOp::Maximum => map2_c(a, la, b, lb, out, move |x, y| x.max_val(y)),
-        BinaryOp::Minimum => map2_c(a, la, b, lb, out, move |x, y| x.min_val(y)),
-        BinaryOp::Atan2 => map2_c(a, la, b, lb, out, move |x, y| x.atan2(y)),
+        BinaryOp::Sub => k.run(move |x, y| x - y),
+        BinaryOp::Mul => k.run(move |x, y| x * y),
+        BinaryOp::Div => k.run(move |x, y| x / y),
+        BinaryOp::Pow => k.run(move |x, y| x.powf(y)),
+        BinaryOp::Maximum => k.run(move |x, y| x.max_val(y)),
+        BinaryOp::Minimum => k.run(move |x, y| x.min_val(y)),
+        BinaryOp::Atan2 => k.run(move |x, y| x.atan2(y)),
     }
+}
+
+/// [`BinaryKernel`] for the broadcast map of two buffers in their compute type.
+struct Map2C<'a, S> {
+    a: &'a [S],
+    la: &'a Layout,
+    b: &'a [S],
+    lb: &'a Layout,
+    out: &'a Shape,
+}
+impl<S: Compute> BinaryKernel<S::C> for Map2C<'_, S> {
+    type Out = AResult<Vec<S>>;
+    fn run(self, f: impl Fn(S::C, S::C) -> S::C + Sync + Copy) -> AResult<Vec<S>> {
+        map2_c(self.a, self.la, self.b, self.lb, self.out, f)
+    }
+}
+
+fn binary_float<S: Compute>(a: &[S], la: &Layout, b: &[S], lb: &Layout, out: &Shape, op: BinaryOp) -> AResult<Vec<S>> {
+    with_binary(op, Map2C { a, la, b, lb, out })
 }
 
 fn binary_i64(a: &[i64], la: &Layout, b: &[i64], lb: &Layout, out: &Shape, op: BinaryOp) -> Result<Vec<i64>> {
@@ -1050,132 +1122,93 @@ pub(crate) fn copy_into<T: Copy>(x: &[T], l: &Layout, dst: &mut [T], dstr: &[usi
     });
 }
 
-/// One fused Adam update over contiguous buffers (see [`crate::Tensor::adam_step`]): the same
-/// per-element arithmetic, in the same order, as the composed ops it replaces.
-fn adam_t<T: Float>(p: &[T], g: &[T], m: Option<&[T]>, v: Option<&[T]>, h: &crate::AdamStep) -> AResult<(Vec<T>, Vec<T>, Vec<T>)> {
-    let n = p.len();
-    let (b1, c1) = (T::from_f64(h.beta1), T::from_f64(1.0 - h.beta1));
-    let (b2, c2) = (T::from_f64(h.beta2), T::from_f64(1.0 - h.beta2));
-    let (ib, eps, step) = (
-        T::from_f64(h.inv_bias_correction2_sqrt),
-        T::from_f64(h.eps),
-        T::from_f64(-h.step_size),
-    );
-    let mut outs: [Vec<T>; 3] = [pool::take(n)?, pool::take(n)?, pool::take(n)?];
-    // `take` guarantees capacity >= n; these slices check it again before `set_len` relies on it.
-    let [op, om, ov] = &mut outs;
-    let (sp, sm, sv) = (
-        &mut op.spare_capacity_mut()[..n],
-        &mut om.spare_capacity_mut()[..n],
-        &mut ov.spare_capacity_mut()[..n],
-    );
-    // The first step has no moments yet: read zeros (0·β + x·(1-β) rounds exactly like x·(1-β)).
-    let zeros: Vec<T> = if m.is_none() || v.is_none() {
-        pool::filled(n, T::zero())?
-    } else {
-        Vec::new()
-    };
-    let (m, v) = (m.unwrap_or(&zeros), v.unwrap_or(&zeros));
-    // One straight loop over zipped slices, so it vectorises (sqrt and div included).
-    let run = |start: usize, dp: &mut [MaybeUninit<T>], dm: &mut [MaybeUninit<T>], dv: &mut [MaybeUninit<T>]| {
-        let r = start..start + dp.len();
-        let ins = p[r.clone()].iter().zip(&g[r.clone()]).zip(&m[r.clone()]).zip(&v[r]);
-        for ((((&pi, &gi), &mi), &vi), ((wp, wm), wv)) in ins.zip(dp.iter_mut().zip(dm.iter_mut()).zip(dv.iter_mut())) {
-            let mi = mi * b1 + gi * c1;
-            let vi = vi * b2 + (gi * gi) * c2;
-            let denom = vi.sqrt() * ib + eps;
-            wp.write(pi + (mi / denom) * step);
-            wm.write(mi);
-            wv.write(vi);
-        }
-    };
-    if n >= PAR_THRESHOLD && rayon::current_num_threads() > 1 {
-        let chunk = n.div_ceil(rayon::current_num_threads() * 4).max(PAR_THRESHOLD / 4);
-        sp.par_chunks_mut(chunk)
-            .zip(sm.par_chunks_mut(chunk))
-            .zip(sv.par_chunks_mut(chunk))
-            .enumerate()
-            .for_each(|(c, ((dp, dm), dv))| run(c * chunk, dp, dm, dv));
-    } else {
-        run(0, sp, sm, sv);
+/// The CPU backend: each kernel is the `CpuStorage` method of the same name (in `cpu/`).
+impl BackendStorage for CpuStorage {
+    fn device(&self) -> Device {
+        Device::Cpu
     }
-    // SAFETY: each capacity is at least `n` (the `[..n]` spare slices above would have failed
-    // otherwise), `run` writes every slot of the chunks it is given, and the chunks cover 0..n.
-    unsafe {
-        op.set_len(n);
-        om.set_len(n);
-        ov.set_len(n);
+    fn dtype(&self) -> DType {
+        CpuStorage::dtype(self)
     }
-    let [a, b, c] = outs;
-    Ok((a, b, c))
-}
-
-impl CpuStorage {
-    /// Fused Adam step over contiguous buffers of one float dtype (checked by the caller).
-    pub(crate) fn adam_step(p: &Self, g: &Self, m: Option<&Self>, v: Option<&Self>, h: &crate::AdamStep) -> Result<(Self, Self, Self)> {
-        fn typed<T: Float + CpuElement>(
-            p: &CpuStorage,
-            g: &CpuStorage,
-            m: Option<&CpuStorage>,
-            v: Option<&CpuStorage>,
-            h: &crate::AdamStep,
-        ) -> Option<AResult<(CpuStorage, CpuStorage, CpuStorage)>> {
-            let m = match m {
-                Some(m) => Some(T::slice(m)?),
-                None => None,
-            };
-            let v = match v {
-                Some(v) => Some(T::slice(v)?),
-                None => None,
-            };
-            let r = adam_t(T::slice(p)?, T::slice(g)?, m, v, h);
-            Some(r.map(|(a, b, c)| (T::wrap(a), T::wrap(b), T::wrap(c))))
-        }
-        /// The update in f32 on widened copies, each result rounded once: the moments are stored
-        /// in the parameter's dtype, as they are for a PyTorch optimiser on half parameters.
-        fn narrow<S: Compute<C = f32>>(
-            p: &CpuStorage,
-            g: &CpuStorage,
-            m: Option<&CpuStorage>,
-            v: Option<&CpuStorage>,
-            h: &crate::AdamStep,
-        ) -> Option<AResult<(CpuStorage, CpuStorage, CpuStorage)>> {
-            let (p, g) = (S::slice(p)?, S::slice(g)?);
-            let m = match m {
-                Some(m) => Some(S::slice(m)?),
-                None => None,
-            };
-            let v = match v {
-                Some(v) => Some(S::slice(v)?),
-                None => None,
-            };
-            let widen = |x: &[S]| {
-                build(x.len(), |start, dst| {
-                    for (d, &e) in dst.iter_mut().zip(&x[start..]) {
-                        d.write(e.up());
-                    }
-                })
-            };
-            let run = || -> AResult<(CpuStorage, CpuStorage, CpuStorage)> {
-                let wm = m.map(widen).transpose()?;
-                let wv = v.map(widen).transpose()?;
-                let (a, b, c) = adam_t(&widen(p)?, &widen(g)?, wm.as_deref(), wv.as_deref(), h)?;
-                Ok((S::wrap(narrow_f32(&a)?), S::wrap(narrow_f32(&b)?), S::wrap(narrow_f32(&c)?)))
-            };
-            Some(run())
-        }
-        let r = match p {
-            CpuStorage::F32(_) => typed::<f32>(p, g, m, v, h),
-            CpuStorage::F64(_) => typed::<f64>(p, g, m, v, h),
-            CpuStorage::F16(_) => narrow::<half::f16>(p, g, m, v, h),
-            CpuStorage::BF16(_) => narrow::<half::bf16>(p, g, m, v, h),
-            _ => None,
-        };
-        r.ok_or(Error::DType {
-            op: "adam_step",
-            expected: "one float dtype for every operand",
-            got: p.dtype(),
-        })?
-        .map_err(|e| e.at("adam_step"))
+    fn elem_count(&self) -> usize {
+        self.len()
+    }
+    fn full(shape: &Shape, value: f64, dtype: DType, op: &'static str) -> Result<Self> {
+        CpuStorage::full(shape.elem_count(), value, dtype, op)
+    }
+    fn arange(start: f64, step: f64, n: usize, dtype: DType) -> Result<Self> {
+        CpuStorage::arange(start, step, n, dtype)
+    }
+    fn unary(&self, l: &Layout, op: UnaryOp) -> Result<Self> {
+        CpuStorage::unary(self, l, op)
+    }
+    fn binary(&self, l: &Layout, rhs: &Self, rl: &Layout, op: BinaryOp, out: &Shape) -> Result<Self> {
+        CpuStorage::binary(self, l, rhs, rl, op, out)
+    }
+    fn cmp(&self, l: &Layout, rhs: &Self, rl: &Layout, op: CmpOp, out: &Shape) -> Result<Self> {
+        CpuStorage::cmp(self, l, rhs, rl, op, out)
+    }
+    fn where_cond(mask: &Self, ml: &Layout, a: &Self, al: &Layout, b: &Self, bl: &Layout, out: &Shape) -> Result<Self> {
+        CpuStorage::where_cond(mask, ml, a, al, b, bl, out)
+    }
+    fn reduce(&self, l: &Layout, dims: &[usize], op: ReduceOp) -> Result<Self> {
+        CpuStorage::reduce(self, l, dims, op)
+    }
+    fn arg_reduce(&self, l: &Layout, dim: usize, max: bool) -> Result<Self> {
+        CpuStorage::arg_reduce(self, l, dim, max)
+    }
+    fn matmul(&self, l: &Layout, rhs: &Self, rl: &Layout, batch: &Shape) -> Result<Self> {
+        CpuStorage::matmul(self, l, rhs, rl, batch)
+    }
+    fn copy_strided(&self, l: &Layout, op: &'static str) -> Result<Self> {
+        CpuStorage::copy_strided(self, l, op)
+    }
+    fn cast(&self, l: &Layout, dtype: DType) -> Result<Self> {
+        CpuStorage::cast(self, l, dtype)
+    }
+    fn index_select(&self, l: &Layout, dim: usize, idx: &Self, il: &Layout) -> Result<Self> {
+        CpuStorage::index_select(self, l, dim, idx, il)
+    }
+    fn index_add(&self, l: &Layout, dim: usize, idx: &Self, il: &Layout, src: &Self, sl: &Layout) -> Result<Self> {
+        CpuStorage::index_add(self, l, dim, idx, il, src, sl)
+    }
+    fn gather(&self, l: &Layout, dim: usize, idx: &Self, il: &Layout) -> Result<Self> {
+        CpuStorage::gather(self, l, dim, idx, il)
+    }
+    fn scatter_add(&self, l: &Layout, dim: usize, idx: &Self, il: &Layout, src: &Self, sl: &Layout) -> Result<Self> {
+        CpuStorage::scatter_add(self, l, dim, idx, il, src, sl)
+    }
+    fn scatter(&self, l: &Layout, dim: usize, idx: &Self, il: &Layout, src: &Self, sl: &Layout) -> Result<Self> {
+        CpuStorage::scatter(self, l, dim, idx, il, src, sl)
+    }
+    fn sort_indices(&self, l: &Layout, dim: usize, descending: bool, k: usize) -> Result<Self> {
+        CpuStorage::sort_indices(self, l, dim, descending, k)
+    }
+    fn cat(parts: &[(&Self, &Layout)], dim: usize, out: &Shape) -> Result<Self> {
+        CpuStorage::cat(parts, dim, out)
+    }
+    fn cumsum(&self, l: &Layout, dim: usize) -> Result<Self> {
+        CpuStorage::cumsum(self, l, dim)
+    }
+    fn pad(&self, l: &Layout, pads: &[(usize, usize)], value: f64, out: &Shape) -> Result<Self> {
+        CpuStorage::pad(self, l, pads, value, out)
+    }
+    fn im2col(&self, l: &Layout, w: &Window2d) -> Result<Self> {
+        CpuStorage::im2col(self, l, w)
+    }
+    fn col2im(&self, l: &Layout, w: &Window2d, channels: usize, out_hw: (usize, usize)) -> Result<Self> {
+        CpuStorage::col2im(self, l, w, channels, out_hw)
+    }
+    fn max_pool2d(&self, l: &Layout, w: &Window2d) -> Result<(Self, Self)> {
+        CpuStorage::max_pool2d(self, l, w)
+    }
+    fn all_finite(&self, l: &Layout) -> bool {
+        CpuStorage::all_finite(self, l)
+    }
+    fn fused_elementwise(inputs: &[&Self], program: &crate::fused::Program) -> Result<Vec<Self>> {
+        CpuStorage::fused_elementwise(inputs, program)
+    }
+    fn fused_kernel<K: crate::fused::Kernel<I, O>, const I: usize, const O: usize>(inputs: [&Self; I], kernel: &K) -> Result<[Self; O]> {
+        CpuStorage::fused_kernel(inputs, kernel)
     }
 }
