@@ -111,8 +111,9 @@ pub struct SatParams {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SatSolver {
     /// CaDiCaL 1.9 (C++, through the `cadical` crate): on this encoding it
-    /// refuted sizes 1.6× and found circuits 3–6× faster than `batsat`
-    /// (BENCHMARKS.md, "SAT solvers").
+    /// refuted sizes 1.6× and found circuits 3–5× faster than `batsat`
+    /// (BENCHMARKS.md, "SAT solvers"). In builds without the crate's
+    /// `cadical` feature, differently seeded `batsat`s stand in.
     #[default]
     Cadical,
     /// `batsat`, a pure-Rust MiniSat descendant.
@@ -606,13 +607,7 @@ impl<'a> Problem<'a> {
 /// after complementing the inputs in `negate` maps the care rows onto
 /// themselves and leaves every target unchanged: then a circuit for the
 /// table, relabelled that way, is again a circuit for it.
-fn is_symmetry(
-    table: &Table,
-    targets: &[Vec<u64>],
-    position: &std::collections::HashMap<u64, usize>,
-    perm: &[usize],
-    negate: u64,
-) -> bool {
+fn is_symmetry(table: &Table, targets: &[Vec<u64>], position: &std::collections::HashMap<u64, usize>, perm: &[usize], negate: u64) -> bool {
     let bit = |v: &[u64], p: usize| v[p / 64] >> (p % 64) & 1 == 1;
     table.rows().iter().enumerate().all(|(p, r)| {
         let x = r.inputs ^ negate;
@@ -640,8 +635,7 @@ const MAX_INPUTS_ALL_PERMUTATIONS: usize = 6;
 /// ±25 %, as the swaps alone.
 fn input_symmetries(table: &Table, targets: &[Vec<u64>], negations: bool) -> Vec<Vec<usize>> {
     let n = table.num_inputs();
-    let position: std::collections::HashMap<u64, usize> =
-        table.rows().iter().enumerate().map(|(p, r)| (r.inputs, p)).collect();
+    let position: std::collections::HashMap<u64, usize> = table.rows().iter().enumerate().map(|(p, r)| (r.inputs, p)).collect();
     let identity: Vec<usize> = (0..n).collect();
     // Classes of interchangeable inputs: swapping is transitive
     // ((a c) = (a b)(b c)(a b)), so each input joins the class of the first
@@ -774,8 +768,8 @@ fn solve(e: &Encoding, limits: Limits, threads: usize, first: SatSolver, stats: 
     // other configuration (or, after `batsat`, CaDiCaL), then seeded
     // batsats.
     let member = |i: usize, limits: Limits, stats: &mut SatStats| match (i, first) {
-        (0, SatSolver::Cadical) | (1, SatSolver::Batsat) => solve_cadical(e, limits, CADICAL_CONFIG),
-        (1, SatSolver::Cadical) => solve_cadical(e, limits, "default"),
+        (0, SatSolver::Cadical) | (1, SatSolver::Batsat) => solve_cadical(e, limits, CADICAL_CONFIG, i, stats),
+        (1, SatSolver::Cadical) => solve_cadical(e, limits, "default", i, stats),
         (0, SatSolver::Batsat) => solve_one(e, limits, 0, stats),
         _ => solve_one(e, limits, i - 1, stats),
     };
@@ -814,13 +808,22 @@ fn solve(e: &Encoding, limits: Limits, threads: usize, first: SatSolver, stats: 
     answer
 }
 
+/// Stands in for CaDiCaL in builds without the `cadical` feature: a
+/// differently seeded `batsat` for each portfolio member.
+#[cfg(not(feature = "cadical"))]
+fn solve_cadical(e: &Encoding, limits: Limits, _config: &str, member: usize, stats: &mut SatStats) -> Answer {
+    solve_one(e, limits, if member == 0 { 0 } else { 100 + member }, stats)
+}
+
 /// Stops CaDiCaL at the deadline or when another portfolio member answered
 /// (it polls this callback regularly during search).
+#[cfg(feature = "cadical")]
 struct CadicalStop<'a> {
     deadline: Option<Instant>,
     done: Option<&'a AtomicBool>,
 }
 
+#[cfg(feature = "cadical")]
 impl cadical::Callbacks for CadicalStop<'_> {
     fn terminate(&mut self) -> bool {
         self.deadline.is_some_and(|d| Instant::now() > d) || self.done.is_some_and(|d| d.load(Ordering::Relaxed))
@@ -836,7 +839,8 @@ const CADICAL_CONFIG: &str = "unsat";
 
 /// One CaDiCaL call on `e` with the option preset `config`. Its conflicts
 /// are not counted: the crate does not expose the solver's statistics.
-fn solve_cadical(e: &Encoding, limits: Limits, config: &str) -> Answer {
+#[cfg(feature = "cadical")]
+fn solve_cadical(e: &Encoding, limits: Limits, config: &str, _member: usize, _stats: &mut SatStats) -> Answer {
     // The callbacks hold a borrow of the portfolio's flag; the solver lives
     // only for this call.
     let stop = CadicalStop {

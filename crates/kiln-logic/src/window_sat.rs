@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use crate::circuit::{Circuit, GateExpr, Signal};
 use crate::cuts::var_column;
-use crate::exact_sat::{synthesize, SatParams};
+use crate::exact_sat::{synthesize, SatParams, SatSolver};
 use crate::optimise::complete_table;
 use crate::search::Basis;
 use crate::table::{Row, Table};
@@ -431,6 +431,12 @@ fn window_table(w: &Window, tables: &[Vec<u64>], care: &[u64]) -> Table {
     Table::from_rows("window", inputs, outputs, rows)
 }
 
+/// The solver asked for windows: many small instances, each under a
+/// conflict limit, where batsat (no per-instance set-up of a C++ solver, and
+/// the limit the pass was tuned with) was measured ahead of CaDiCaL
+/// (BENCHMARKS.md, "Input symmetries and CaDiCaL").
+const WINDOW_SOLVER: SatSolver = SatSolver::Batsat;
+
 /// Searches downward from `size - 1` for a circuit of `table`, keeping the
 /// smallest found. Returns it (if any) and whether the search ended on a
 /// refuted size (so the last size is minimum).
@@ -440,6 +446,7 @@ fn downward(
     conflicts: Option<u64>,
     deadline: Option<Instant>,
     threads: usize,
+    solver: SatSolver,
     calls: &mut usize,
 ) -> (Option<Circuit>, bool) {
     let mut best: Option<Circuit> = None;
@@ -456,6 +463,7 @@ fn downward(
             timeout: left,
             conflict_limit: conflicts,
             threads,
+            solver,
             ..SatParams::default()
         };
         *calls += 1;
@@ -523,6 +531,7 @@ pub fn resynthesize_windows(circuit: &Circuit, params: &WindowParams) -> (Circui
                 Some(params.conflict_limit),
                 deadline,
                 1,
+                WINDOW_SOLVER,
                 &mut stats.sat_calls,
             );
             let Some(sub) = found else { continue };
@@ -584,7 +593,15 @@ pub fn exact_whole(circuit: &Circuit, timeout: Option<Duration>, conflict_limit:
     // One instance per size, each possibly long: a portfolio over the
     // machine's cores (windows, many small instances, stay single).
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    let (found, proven) = downward(&table, c.num_gates(), conflict_limit, deadline, threads, &mut stats.sat_calls);
+    let (found, proven) = downward(
+        &table,
+        c.num_gates(),
+        conflict_limit,
+        deadline,
+        threads,
+        SatSolver::Cadical,
+        &mut stats.sat_calls,
+    );
     stats.proven_minimum = proven;
     let best = match found {
         Some(f) if f.num_gates() < c.num_gates() => {

@@ -91,18 +91,39 @@ fn every_npn_class_keeps_its_minimum_under_random_transforms() {
 #[test]
 fn symmetries_found_on_known_functions() {
     // Majority-5: all ten swaps.
-    let r = synthesize(&library::majority(5), &SatParams { max_gates: 6, ..params(true) }).unwrap();
+    let r = synthesize(
+        &library::majority(5),
+        &SatParams {
+            max_gates: 6,
+            ..params(true)
+        },
+    )
+    .unwrap();
     assert_eq!(r.stats.input_symmetries, 10);
     assert_eq!(r.lower_bound, 7, "majority-5 needs more than 6 gates");
     // 4:1 multiplexer (select lines first): no two inputs are
     // interchangeable, but 7 permutations are symmetries once data inputs
     // may be swapped with complemented select lines.
-    let r = synthesize(&library::mux4(), &SatParams { max_gates: 4, ..params(true) }).unwrap();
+    let r = synthesize(
+        &library::mux4(),
+        &SatParams {
+            max_gates: 4,
+            ..params(true)
+        },
+    )
+    .unwrap();
     assert_eq!(r.stats.input_symmetries, 7);
     // A random 5-input function has none.
     let mut rng = SplitMix64::new(5);
     let t = library::from_truth_table(5, rng.next_u64() & 0xFFFF_FFFF);
-    let r = synthesize(&t, &SatParams { max_gates: 3, ..params(true) }).unwrap();
+    let r = synthesize(
+        &t,
+        &SatParams {
+            max_gates: 3,
+            ..params(true)
+        },
+    )
+    .unwrap();
     assert_eq!(r.stats.input_symmetries, 0);
 }
 
