@@ -110,12 +110,16 @@ fn quick_optimise() -> OptimiseParams {
 #[test]
 fn window_resynthesis_preserves_function_with_and_without_dont_cares() {
     let mut saved = [0usize; 2];
+    // Circuits where the don't-cares let the windows remove more gates than
+    // without them (greedy window order makes this per-circuit, not a sum).
+    let mut gained_by_dont_cares = 0;
     for (k, &(n, g, m)) in [(4usize, 16usize, 2usize), (5, 25, 3), (6, 30, 1), (8, 40, 4), (18, 60, 3)]
         .iter()
         .enumerate()
     {
         for seed in 0..4u64 {
             let c = random_circuit(seed * 17 + k as u64 + 1000, n, g, m);
+            let mut removed = [0usize; 2];
             for (d, dont_cares) in [false, true].into_iter().enumerate() {
                 let p = WindowParams {
                     conflict_limit: 2_000,
@@ -130,12 +134,17 @@ fn window_resynthesis_preserves_function_with_and_without_dont_cares() {
                 assert_eq!(before - w.num_gates(), ws.gates_removed);
                 assert!(ws.sat_calls >= ws.windows && ws.windows >= ws.replaced);
                 saved[d] += ws.gates_removed;
+                removed[d] = ws.gates_removed;
             }
+            gained_by_dont_cares += usize::from(removed[1] > removed[0]);
         }
     }
-    // Random circuits carry redundancy that windows find, more of it with
-    // don't-cares.
-    assert!(saved[0] > 0 && saved[1] >= saved[0], "{saved:?}");
+    // Random circuits carry redundancy that windows find, with and without
+    // don't-cares, and on some circuits the don't-cares find more. (The
+    // totals need not be ordered: each replacement changes which windows
+    // come next, and the runs diverge.)
+    assert!(saved[0] > 0 && saved[1] > 0, "{saved:?}");
+    assert!(gained_by_dont_cares >= 1, "no circuit gained, totals {saved:?}");
 }
 
 /// A majority of three built as a sum of products (5 gates) next to a
