@@ -504,7 +504,10 @@ pub fn run(args: &LearnArgs) -> Result<u8, String> {
     }
     // Resynthesis never changes the function, so it runs on exact and inexact circuits alike, in
     // whatever is left of the time budget.
-    let (optimised, proven_minimum) = if args.no_optimise || opts.space != Space::Circuit {
+    // After the exact search proved the table's minimum, resynthesis (which keeps the circuit's
+    // function, so never goes below that minimum) has nothing left to find.
+    let proven_by_search = minimised.as_ref().is_some_and(|m| m.optimal);
+    let (optimised, proven_minimum) = if args.no_optimise || opts.space != Space::Circuit || proven_by_search {
         (None, false)
     } else {
         // Functions of few inputs also get the whole-function SAT search once rewriting has shrunk
