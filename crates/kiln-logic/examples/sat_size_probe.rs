@@ -1,6 +1,7 @@
 //! Time of one SAT exact-synthesis size: `sat_size_probe TABLE.csv K [SECS]`.
 //! With `DIMACS=FILE` it writes the size-`K` instance there instead, for an external solver;
-//! `SOLVER=batsat` asks batsat instead of CaDiCaL, `SYM=0` keeps input symmetries, `THREADS=N`.
+//! `SOLVER=batsat` asks batsat instead of CaDiCaL, `SYM=0` leaves the input symmetries unbroken,
+//! `THREADS=N` runs a portfolio.
 use kiln_logic::exact_sat::{dimacs, synthesize, SatParams, SatSolver};
 use kiln_logic::Table;
 use std::time::Duration;

@@ -95,11 +95,12 @@ pub struct SatParams {
     /// orders of magnitude with the search order, so on idle cores a
     /// portfolio cuts the long tail. 1 = a single solver on this thread.
     pub threads: usize,
-    /// Break the symmetry of interchangeable inputs: when swapping inputs
-    /// `a` and `b` leaves every care row and target unchanged, only circuits
-    /// whose fanin sequence is lexicographically no larger than its image
-    /// under the swap are searched (see the module notes). Off only to
-    /// check that it never changes a minimum.
+    /// Break the symmetries of the inputs: when a permutation of the inputs
+    /// (swapping two interchangeable ones, or on at most 6 inputs any
+    /// permutation, with complemented inputs in normal form) leaves every
+    /// care row and target unchanged, only circuits whose fanin sequence is
+    /// lexicographically no larger than its image are searched (see the
+    /// module notes). Off only to check that it never changes a minimum.
     pub input_symmetries: bool,
     /// The solver asked first. With `threads > 1` a second member runs
     /// beside it (CaDiCaL in its default preset, or CaDiCaL after
@@ -107,12 +108,18 @@ pub struct SatParams {
     pub solver: SatSolver,
 }
 
+/// Portfolio width for one long instance per size (a whole function, not
+/// many small windows): the machine's cores, at most 4.
+pub fn portfolio_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+}
+
 /// The SAT solvers [`synthesize`] can ask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SatSolver {
     /// CaDiCaL 1.9 (C++, through the `cadical` crate): on this encoding it
     /// refuted sizes 1.6× and found circuits 3–5× faster than `batsat`
-    /// (BENCHMARKS.md, "SAT solvers"). In builds without the crate's
+    /// (BENCHMARKS.md, "Input symmetries and CaDiCaL"). In builds without the crate's
     /// `cadical` feature, differently seeded `batsat`s stand in.
     #[default]
     Cadical,
@@ -265,9 +272,6 @@ struct Problem<'a> {
     /// Op and argument order realising each allowed binary truth table.
     code_op: [Option<(Op, bool)>; 16],
     neg: Option<NegForm>,
-    /// Input permutations (input `x` becomes `perm[x]`) that leave the care
-    /// rows and every target unchanged; see [`input_symmetries`].
-    symmetries: Vec<Vec<usize>>,
 }
 
 /// Truth tables of the two negations of a fanin pair: `NOT a`, `NOT b`.
@@ -319,7 +323,6 @@ impl<'a> Problem<'a> {
             .iter()
             .map(|t| if normal { zero_pos.map(|p| bit(t, p)) } else { None })
             .collect();
-        let symmetries = input_symmetries(table, &targets, normal);
         Ok(Problem {
             table,
             n,
@@ -332,8 +335,13 @@ impl<'a> Problem<'a> {
             allowed,
             code_op,
             neg,
-            symmetries,
         })
+    }
+
+    /// The input permutations (input `x` becomes `perm[x]`) whose symmetry
+    /// the encoding breaks; see [`input_symmetries`].
+    fn symmetries(&self) -> Vec<Vec<usize>> {
+        input_symmetries(self.table, &self.targets, self.normal)
     }
 
     /// Builds the CNF for exactly `k` gates, breaking the input symmetries
@@ -831,10 +839,11 @@ impl cadical::Callbacks for CadicalStop<'_> {
 }
 
 /// CaDiCaL's option preset for [`SatSolver::Cadical`]. Its "unsat" preset
-/// (no rephasing towards satisfying assignments, more elimination) was
-/// measured faster than the default on both sides of this encoding:
-/// majority-5 at 8 gates refuted in 39 s against 36 s, and its 9-gate
-/// circuit found in 58 s against 243 s (BENCHMARKS.md, "SAT solvers").
+/// (no rephasing towards satisfying assignments, more elimination) refuted
+/// as fast as the default on this encoding and found circuits much faster:
+/// majority-5 at 8 gates refuted in 39 s against 36 s, its 9-gate circuit
+/// found in 58 s against 243 s (BENCHMARKS.md, "Input symmetries and
+/// CaDiCaL").
 const CADICAL_CONFIG: &str = "unsat";
 
 /// One CaDiCaL call on `e` with the option preset `config`. Its conflicts
@@ -1012,7 +1021,7 @@ pub fn supports(table: &Table, basis: &Basis) -> bool {
 /// for `table`" in DIMACS CNF, for running an external solver on it.
 pub fn dimacs(table: &Table, basis: &Basis, gates: usize) -> Result<String, SatError> {
     let p = Problem::new(table, basis)?;
-    Ok(p.encode(gates, &p.symmetries)?.cnf.dimacs())
+    Ok(p.encode(gates, &p.symmetries())?.cnf.dimacs())
 }
 
 /// Finds a minimum-size circuit for `table` over `params.basis` with a SAT
@@ -1025,7 +1034,9 @@ pub fn synthesize(table: &Table, params: &SatParams) -> Result<SatResult, SatErr
     // A timeout too large to add to the clock means no deadline.
     let deadline = params.timeout.and_then(|t| start.checked_add(t));
     let p = Problem::new(table, &params.basis)?;
-    let perms: &[Vec<usize>] = if params.input_symmetries { &p.symmetries } else { &[] };
+    // Only computed when asked: with up to 720 permutations of 6 inputs it
+    // is not free, and windows ask thousands of times.
+    let perms = if params.input_symmetries { p.symmetries() } else { Vec::new() };
     let mut stats = SatStats {
         input_symmetries: perms.len(),
         ..SatStats::default()
@@ -1052,7 +1063,7 @@ pub fn synthesize(table: &Table, params: &SatParams) -> Result<SatResult, SatErr
         let t0 = Instant::now();
         // An instance past the size limit ends the search like a timeout:
         // the sizes refuted so far still stand.
-        let Ok(e) = p.encode(k, perms) else {
+        let Ok(e) = p.encode(k, &perms) else {
             return Ok(finish(None, lower, true, stats));
         };
         stats.solves += 1;

@@ -138,7 +138,7 @@ pub struct LearnArgs {
     /// Circuit space: keep the fired circuit as fired. By default, on a complete table, each gate is replaced by an earlier signal or one gate over two earlier signals when that frees gates (resubstitution; the function never changes) [default: shrink on].
     #[arg(long, default_value_t = false)]
     pub no_shrink: bool,
-    /// Keep the circuit as learned. By default it is resynthesised at the end (cut rewriting with optimum 4-input subcircuits, resubstitution, SAT windows and, for functions of at most 8 inputs, whole-function SAT, within the time left, at most 10 s, or 55 s for functions of at most 8 inputs; tables of at most 8 inputs with rows left out first get the exact search of --minimise on a quarter of the time left); the function never changes on the rows given [default: optimise on].
+    /// Keep the circuit as learned. By default it is resynthesised at the end (cut rewriting with optimum 4-input subcircuits, resubstitution, SAT windows and, for functions of at most 8 inputs, whole-function SAT, within the time left: at most 55 s for those, 10 s for the rest; tables of at most 8 inputs with rows left out first get the exact search of --minimise on a quarter of the time left); the function never changes on the rows given [default: optimise on].
     #[arg(long, default_value_t = false)]
     pub no_optimise: bool,
     /// Shrink the fired circuit with the exact search (bounded: 12 gates, 10 s) [default: off].

@@ -271,7 +271,7 @@ pub fn search_with(table: &Table, opts: &SearchOptions, choice: EngineChoice) ->
             // and its settings; a portfolio on the idle cores takes the
             // fastest (majority-5 at 9 gates: CaDiCaL's two presets 58 s
             // and 243 s).
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+            threads: exact_sat::portfolio_threads(),
             min_gates: refuted,
             ..SatParams::default()
         };
