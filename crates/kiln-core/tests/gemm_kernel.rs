@@ -7,7 +7,7 @@
 //! term), so a wrong element, a missed tile edge or a doubled depth block fails while rounding
 //! differences from another summation order pass.
 
-use kiln_core::cpu::gemm::{gemm, GemmScalar, MatRef};
+use kiln_core::cpu::gemm::{gemm, gemm_with_isa, GemmScalar, Isa, MatRef};
 use kiln_core::{Float, Tensor};
 
 /// Deterministic values in [-1, 1) (64-bit LCG), so failures reproduce.
@@ -52,6 +52,7 @@ fn store<T: Float>(vals: &[f64], r: usize, c: usize, lay: Lay, to: fn(f64) -> T)
 
 #[allow(clippy::too_many_arguments)]
 fn check_one<T: GemmScalar>(
+    isa: Option<Isa>,
     (m, k, n): (usize, usize, usize),
     la: Lay,
     lb: Lay,
@@ -87,7 +88,10 @@ fn check_one<T: GemmScalar>(
         rs: brs,
         cs: bcs,
     };
-    gemm(m, n, k, to(alpha), a, b, to(beta), &mut c, ldc, threads).unwrap();
+    match isa {
+        None => gemm(m, n, k, to(alpha), a, b, to(beta), &mut c, ldc, threads).unwrap(),
+        Some(isa) => gemm_with_isa(isa, m, n, k, to(alpha), a, b, to(beta), &mut c, ldc, threads).unwrap(),
+    }
     for i in 0..m {
         for j in 0..n {
             let (mut dot, mut mag) = (0.0, 0.0);
@@ -103,7 +107,7 @@ fn check_one<T: GemmScalar>(
             let got = from(c[i * ldc + j]);
             assert!(
                 (got - want).abs() <= tol,
-                "{m}x{k}x{n} {la:?}/{lb:?} alpha {alpha} beta {beta} threads {threads}: C[{i},{j}] = {got}, want {want} (tol {tol})"
+                "{isa:?} {m}x{k}x{n} {la:?}/{lb:?} alpha {alpha} beta {beta} threads {threads}: C[{i},{j}] = {got}, want {want} (tol {tol})"
             );
         }
         for j in n..ldc {
@@ -117,7 +121,7 @@ fn check_one<T: GemmScalar>(
     }
 }
 
-const SHAPES: [(usize, usize, usize); 9] = [
+const SHAPES: [(usize, usize, usize); 10] = [
     (1, 1, 1),
     (7, 13, 5),
     (17, 31, 23),
@@ -127,19 +131,27 @@ const SHAPES: [(usize, usize, usize); 9] = [
     (2, 600, 3),
     (259, 300, 37),
     (13, 5, 4113),
+    // Past the AVX-512 kernel's depth block (kc = 768 on a 48 KiB L1d) with two threads' rows.
+    (53, 801, 97),
 ];
 
+/// Every case through `gemm` (the kernel this CPU selects) and through each kernel family the
+/// CPU has, so a machine with AVX-512 still tests the AVX2 kernels.
 fn all_cases<T: GemmScalar>(to: fn(f64) -> T, from: fn(T) -> f64, eps: f64) {
     let lays = [Lay::Rows, Lay::Cols, Lay::Strided];
-    for &shape in &SHAPES {
-        for &la in &lays {
-            for &lb in &lays {
-                check_one(shape, la, lb, 1.0, 0.0, 1, to, from, eps);
+    let isas = std::iter::once(None).chain(Isa::ALL.into_iter().filter(|i| i.available()).map(Some));
+    for isa in isas {
+        for &shape in &SHAPES {
+            for &la in &lays {
+                for &lb in &lays {
+                    check_one(isa, shape, la, lb, 1.0, 0.0, 1, to, from, eps);
+                }
             }
+            check_one(isa, shape, Lay::Rows, Lay::Cols, 0.5, 2.0, 1, to, from, eps);
+            check_one(isa, shape, Lay::Strided, Lay::Rows, -1.5, 1.0, 2, to, from, eps);
+            check_one(isa, shape, Lay::Rows, Lay::Rows, 1.0, 0.0, 2, to, from, eps);
+            check_one(isa, shape, Lay::Cols, Lay::Cols, 1.0, 0.5, 2, to, from, eps);
         }
-        check_one(shape, Lay::Rows, Lay::Cols, 0.5, 2.0, 1, to, from, eps);
-        check_one(shape, Lay::Strided, Lay::Rows, -1.5, 1.0, 2, to, from, eps);
-        check_one(shape, Lay::Rows, Lay::Rows, 1.0, 0.0, 2, to, from, eps);
     }
 }
 

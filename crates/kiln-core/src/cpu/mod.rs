@@ -273,8 +273,17 @@ pub(crate) fn map1<T: Copy + Sync, U: Copy + Send>(x: &[T], l: &Layout, f: impl 
     build(n, |start, dst| {
         let mut pos = 0;
         walk_range(&shape, &strides, [l.offset], start, dst.len(), |[o], cnt| {
-            for j in 0..cnt {
-                dst[pos + j].write(f(x[o + j * si]));
+            let d = &mut dst[pos..pos + cnt];
+            if si == 1 {
+                // Unit-stride runs (a permutation that keeps the last dim): a loop over exact
+                // slices, which LLVM vectorises.
+                for (d, &v) in d.iter_mut().zip(&x[o..o + cnt]) {
+                    d.write(f(v));
+                }
+            } else {
+                for (j, d) in d.iter_mut().enumerate() {
+                    d.write(f(x[o + j * si]));
+                }
             }
             pos += cnt;
         });
@@ -912,9 +921,34 @@ impl CpuStorage {
                     start,
                     dst.len(),
                     |[om, oa, ob], cnt| {
-                        for j in 0..cnt {
-                            let v = if m[om + j * sm] != 0 { a[oa + j * sa] } else { b[ob + j * sb] };
-                            dst[pos + j].write(v);
+                        let d = &mut dst[pos..pos + cnt];
+                        let m = &m[om..];
+                        // Unit and broadcast strides get loops over exact slices, which LLVM turns
+                        // into masked vector selects (ReLU's backward is one of these).
+                        match (sm, sa, sb) {
+                            (1, 1, 1) => {
+                                let (m, a, b) = (&m[..cnt], &a[oa..oa + cnt], &b[ob..ob + cnt]);
+                                for (((d, &c), &x), &y) in d.iter_mut().zip(m).zip(a).zip(b) {
+                                    d.write(if c != 0 { x } else { y });
+                                }
+                            }
+                            (1, 1, 0) => {
+                                let (m, a, y) = (&m[..cnt], &a[oa..oa + cnt], b[ob]);
+                                for ((d, &c), &x) in d.iter_mut().zip(m).zip(a) {
+                                    d.write(if c != 0 { x } else { y });
+                                }
+                            }
+                            (1, 0, 1) => {
+                                let (m, x, b) = (&m[..cnt], a[oa], &b[ob..ob + cnt]);
+                                for ((d, &c), &y) in d.iter_mut().zip(m).zip(b) {
+                                    d.write(if c != 0 { x } else { y });
+                                }
+                            }
+                            _ => {
+                                for (j, d) in d.iter_mut().enumerate() {
+                                    d.write(if m[j * sm] != 0 { a[oa + j * sa] } else { b[ob + j * sb] });
+                                }
+                            }
                         }
                         pos += cnt;
                     },

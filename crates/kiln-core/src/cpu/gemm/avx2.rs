@@ -26,7 +26,7 @@ pub(super) fn available() -> bool {
     is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
 }
 
-/// The checks shared by both wrappers, for a column of tiles: `mc` rows of C (tiles of `MR`
+/// The checks shared by every wrapper (this file's and `avx512`'s), for a column of tiles: `mc` rows of C (tiles of `MR`
 /// rows, the last possibly shorter) by `nr <= NR` columns over `kc` steps.
 ///
 /// A: row `i` (panel `q = i / MR`, row `r = i % MR` in it), step `p` at
@@ -34,9 +34,8 @@ pub(super) fn available() -> bool {
 /// last row's at `p = kc - 1`, so checking that one offset bounds them all. B: `kc * NR`
 /// elements. C: `c[i * ldc + j]` for `i < mc`, `j < nr`.
 #[allow(clippy::too_many_arguments)]
-fn check_block(kc: usize, mc: usize, a: (usize, usize, usize, usize), b: usize, c: usize, ldc: usize, nr: usize, tile: (usize, usize)) {
+pub(super) fn check_tiles(kc: usize, mc: usize, a: (usize, usize, usize, usize), b: usize, c: usize, ldc: usize, nr: usize, tile: (usize, usize)) {
     let (mr, nr_max) = tile;
-    assert!(available(), "the AVX2 micro-kernel needs avx2 and fma");
     assert!(mc >= 1 && (1..=nr_max).contains(&nr), "block {mc}x{nr}");
     let (a_len, a_ps, a_rs, a_cs) = a;
     assert!(a_rs.checked_mul(mr).is_some_and(|t| t <= a_ps), "A panels overlap");
@@ -68,8 +67,9 @@ pub(super) fn block_f32(
     beta: f32,
 ) {
     let (a_ps, a_rs, a_cs) = a_strides;
-    check_block(kc, mc, (a.len(), a_ps, a_rs, a_cs), b.len(), c.len(), ldc, nr, (MR_F32, NR_F32));
-    // SAFETY: `check_block` asserted that avx2 and fma are present, that every A element the
+    assert!(available(), "the AVX2 micro-kernel needs avx2 and fma");
+    check_tiles(kc, mc, (a.len(), a_ps, a_rs, a_cs), b.len(), c.len(), ldc, nr, (MR_F32, NR_F32));
+    // SAFETY: avx2 and fma are present (asserted) and `check_tiles` asserted that every A element the
     // tiles read (rows clamped to the block's last, steps < kc) and the kc*16 B elements are
     // inside `a` and `b`, and that every C element touched, `c[i*ldc + j]` for i < mc, j < nr,
     // is inside `c` (a unique borrow, so nothing aliases it).
@@ -91,7 +91,8 @@ pub(super) fn block_f64(
     beta: f64,
 ) {
     let (a_ps, a_rs, a_cs) = a_strides;
-    check_block(kc, mc, (a.len(), a_ps, a_rs, a_cs), b.len(), c.len(), ldc, nr, (MR_F64, NR_F64));
+    assert!(available(), "the AVX2 micro-kernel needs avx2 and fma");
+    check_tiles(kc, mc, (a.len(), a_ps, a_rs, a_cs), b.len(), c.len(), ldc, nr, (MR_F64, NR_F64));
     // SAFETY: as in `block_f32`, with 6 x 8 tiles and kc*8 B elements.
     unsafe { block_kernel_f64(kc, mc, a.as_ptr(), a_strides, b.as_ptr(), c.as_mut_ptr(), ldc, nr, alpha, beta) }
 }
@@ -102,7 +103,7 @@ macro_rules! block_kernel {
         /// register setup are paid once per block rather than once per tile.
         ///
         /// # Safety
-        /// The extents [`check_block`] checks must hold, and avx2 and fma must be available.
+        /// The extents [`check_tiles`] checks must hold, and avx2 and fma must be available.
         #[target_feature(enable = "avx2,fma")]
         #[allow(clippy::too_many_arguments)]
         unsafe fn $name(

@@ -18,6 +18,8 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 mod pack;
 
 use crate::{Error, Float, Result};
@@ -133,19 +135,77 @@ fn blocking_override(mr: usize, nr: usize) -> Option<Blocking> {
     })
 }
 
+/// The micro-kernel families of kiln's packed product, widest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Isa {
+    /// 512-bit vectors (`avx512f`): 12x32 f32 and 12x16 f64 tiles in 24 zmm registers.
+    Avx512,
+    /// 256-bit vectors (`avx2` + `fma`): 6x16 f32 and 6x8 f64 tiles in 12 ymm registers.
+    Avx2,
+}
+
+impl Isa {
+    /// Every family, widest first.
+    pub const ALL: [Isa; 2] = [Isa::Avx512, Isa::Avx2];
+
+    /// True when this CPU runs this family's kernels.
+    pub fn available(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            match self {
+                Isa::Avx512 => avx512::available(),
+                Isa::Avx2 => avx2::available(),
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+
+    /// The CPU features the family needs, as `is_x86_feature_detected!` names them.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Avx512 => "avx512f",
+            Isa::Avx2 => "avx2+fma",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The family [`gemm`] uses on this CPU: the widest available, or the one `KILN_GEMM_ISA=avx2`
+/// (or `avx512`) names when the CPU has it (used to compare them on one machine). None when the
+/// CPU has neither (then the `gemm` crate runs).
+pub fn selected_isa() -> Option<Isa> {
+    static ISA: OnceLock<Option<Isa>> = OnceLock::new();
+    *ISA.get_or_init(|| {
+        let forced = match std::env::var("KILN_GEMM_ISA").as_deref() {
+            Ok("avx2") => Some(Isa::Avx2),
+            Ok("avx512") => Some(Isa::Avx512),
+            _ => None,
+        };
+        forced
+            .filter(|i| i.available())
+            .or_else(|| Isa::ALL.into_iter().find(|i| i.available()))
+    })
+}
+
 /// An element type the packed product supports (f32 and f64). The hidden items are the per-type
-/// kernel, buffers and blocking; they are safe to call (the kernel checks its arguments).
+/// kernels, buffers and blocking; they are safe to call (the kernels check their arguments).
 pub trait GemmScalar: Float + Send + Sync {
-    /// Rows of the micro-kernel's register tile.
-    const MR: usize;
-    /// Columns of the micro-kernel's register tile.
-    const NR: usize;
-    /// The micro-kernel over one column of tiles: `C[..mc, ..nr] = alpha * A_block · B_panel +
-    /// beta * C` over `kc` steps, A's row `i` at step `p` at
-    /// `a[(i / MR) * a_ps + (i % MR) * a_rs + p * a_cs]`, B packed.
+    /// Rows and columns of `isa`'s micro-kernel register tile for this type.
+    fn tile(isa: Isa) -> (usize, usize);
+    /// `isa`'s micro-kernel over one column of tiles: `C[..mc, ..nr] = alpha * A_block · B_panel
+    /// + beta * C` over `kc` steps, A's row `i` at step `p` at
+    /// `a[(i / MR) * a_ps + (i % MR) * a_rs + p * a_cs]`, B packed. Panics when the CPU lacks
+    /// `isa` or an extent is short.
     #[doc(hidden)]
     #[allow(clippy::too_many_arguments)]
     fn block(
+        isa: Isa,
         kc: usize,
         mc: usize,
         a: &[Self],
@@ -163,8 +223,8 @@ pub trait GemmScalar: Float + Send + Sync {
     /// with the Zen blocking) until it exits.
     #[doc(hidden)]
     fn with_buffers<R>(na: usize, nb: usize, f: impl FnOnce(&mut [Self], &mut [Self]) -> R) -> R;
-    /// This type's blocking on this machine.
-    fn blocking() -> Blocking;
+    /// This type's blocking for `isa`'s tile on this machine.
+    fn blocking(isa: Isa) -> Blocking;
 }
 
 /// The sub-slice of `v` of `n` elements starting at a 64-byte boundary (grows `v` as needed).
@@ -179,15 +239,20 @@ fn aligned<T: Float>(v: &mut Vec<T>, n: usize) -> &mut [T] {
 }
 
 macro_rules! scalar {
-    ($t:ty, $mr:expr, $nr:expr, $micro:ident, $tls:ident) => {
+    ($t:ty, $tls:ident, $block:ident, avx2: ($mr2:expr, $nr2:expr), avx512: ($mr5:expr, $nr5:expr)) => {
         thread_local! {
             static $tls: RefCell<(Vec<$t>, Vec<$t>)> = const { RefCell::new((Vec::new(), Vec::new())) };
         }
         impl GemmScalar for $t {
-            const MR: usize = $mr;
-            const NR: usize = $nr;
+            fn tile(isa: Isa) -> (usize, usize) {
+                match isa {
+                    Isa::Avx2 => ($mr2, $nr2),
+                    Isa::Avx512 => ($mr5, $nr5),
+                }
+            }
             #[allow(clippy::too_many_arguments)]
             fn block(
+                isa: Isa,
                 kc: usize,
                 mc: usize,
                 a: &[Self],
@@ -200,11 +265,14 @@ macro_rules! scalar {
                 beta: Self,
             ) {
                 #[cfg(target_arch = "x86_64")]
-                avx2::$micro(kc, mc, a, a_strides, b, c, ldc, nr, alpha, beta);
+                match isa {
+                    Isa::Avx2 => avx2::$block(kc, mc, a, a_strides, b, c, ldc, nr, alpha, beta),
+                    Isa::Avx512 => avx512::$block(kc, mc, a, a_strides, b, c, ldc, nr, alpha, beta),
+                }
                 #[cfg(not(target_arch = "x86_64"))]
                 {
-                    let _ = (kc, mc, a, a_strides, b, c, ldc, nr, alpha, beta);
-                    unreachable!("the packed kernel is only selected on x86-64 with AVX2");
+                    let _ = (isa, kc, mc, a, a_strides, b, c, ldc, nr, alpha, beta);
+                    unreachable!("the packed kernels are only selected on x86-64");
                 }
             }
             fn with_buffers<R>(na: usize, nb: usize, f: impl FnOnce(&mut [Self], &mut [Self]) -> R) -> R {
@@ -221,10 +289,11 @@ macro_rules! scalar {
                     }
                 })
             }
-            fn blocking() -> Blocking {
-                static B: OnceLock<Blocking> = OnceLock::new();
-                *B.get_or_init(|| {
-                    blocking_override($mr, $nr).unwrap_or_else(|| blocking_for(cache_sizes(), std::mem::size_of::<$t>(), $mr, $nr))
+            fn blocking(isa: Isa) -> Blocking {
+                static B: [OnceLock<Blocking>; 2] = [OnceLock::new(), OnceLock::new()];
+                *B[isa.index()].get_or_init(|| {
+                    let (mr, nr) = Self::tile(isa);
+                    blocking_override(mr, nr).unwrap_or_else(|| blocking_for(cache_sizes(), std::mem::size_of::<$t>(), mr, nr))
                 })
             }
         }
@@ -232,34 +301,29 @@ macro_rules! scalar {
 }
 
 #[cfg(target_arch = "x86_64")]
-scalar!(f32, avx2::MR_F32, avx2::NR_F32, block_f32, BUFS_F32);
+scalar!(f32, BUFS_F32, block_f32, avx2: (avx2::MR_F32, avx2::NR_F32), avx512: (avx512::MR_F32, avx512::NR_F32));
 #[cfg(target_arch = "x86_64")]
-scalar!(f64, avx2::MR_F64, avx2::NR_F64, block_f64, BUFS_F64);
+scalar!(f64, BUFS_F64, block_f64, avx2: (avx2::MR_F64, avx2::NR_F64), avx512: (avx512::MR_F64, avx512::NR_F64));
 #[cfg(not(target_arch = "x86_64"))]
-scalar!(f32, 6, 16, block_f32, BUFS_F32);
+scalar!(f32, BUFS_F32, block_f32, avx2: (6, 16), avx512: (12, 32));
 #[cfg(not(target_arch = "x86_64"))]
-scalar!(f64, 6, 8, block_f64, BUFS_F64);
+scalar!(f64, BUFS_F64, block_f64, avx2: (6, 8), avx512: (12, 16));
 
-/// True when this CPU runs kiln's packed kernel (x86-64 with AVX2 and FMA); otherwise [`gemm`]
-/// uses the `gemm` crate.
+/// True when this CPU runs one of kiln's packed kernels (x86-64 with AVX2 and FMA, or AVX-512);
+/// otherwise [`gemm`] uses the `gemm` crate.
 pub fn packed_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        avx2::available()
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    selected_isa().is_some()
 }
 
 /// A name for the kernel [`gemm`] uses on this CPU, for benchmark reports.
 pub fn kernel_name<T: GemmScalar>() -> String {
-    if packed_available() {
-        let b = T::blocking();
-        format!("kiln packed avx2+fma {}x{} (kc {}, mc {}, nc {})", T::MR, T::NR, b.kc, b.mc, b.nc)
-    } else {
-        "gemm crate".to_string()
+    match selected_isa() {
+        Some(isa) => {
+            let (mr, nr) = T::tile(isa);
+            let b = T::blocking(isa);
+            format!("kiln packed {} {mr}x{nr} (kc {}, mc {}, nc {})", isa.name(), b.kc, b.mc, b.nc)
+        }
+        None => "gemm crate".to_string(),
     }
 }
 
@@ -321,10 +385,35 @@ pub fn gemm<T: GemmScalar>(
     if m == 0 || n == 0 {
         return Ok(());
     }
-    if packed_available() {
-        packed(m, n, k, alpha, a, b, beta, c, ldc, threads.max(1));
-    } else {
-        via_gemm_crate(m, n, k, alpha, a, b, beta, c, ldc, threads);
+    match selected_isa() {
+        Some(isa) => packed(isa, m, n, k, alpha, a, b, beta, c, ldc, threads.max(1)),
+        None => via_gemm_crate(m, n, k, alpha, a, b, beta, c, ldc, threads),
+    }
+    Ok(())
+}
+
+/// [`gemm`] through the packed kernels of one family, for comparing and testing the families on
+/// one machine. An error when this CPU lacks `isa`.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_with_isa<T: GemmScalar>(
+    isa: Isa,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    c: &mut [T],
+    ldc: usize,
+    threads: usize,
+) -> Result<()> {
+    if !isa.available() {
+        return Err(Error::value("matmul", format!("this CPU lacks {} for the packed kernel", isa.name())));
+    }
+    check(m, n, k, &a, &b, c.len(), ldc)?;
+    if m > 0 && n > 0 {
+        packed(isa, m, n, k, alpha, a, b, beta, c, ldc, threads.max(1));
     }
     Ok(())
 }
@@ -395,8 +484,14 @@ fn direct_a_max_n() -> usize {
 }
 
 /// The packed product, split by rows of C over `threads` threads (operands already checked).
+///
+/// With two or more threads the threads share each packed block of B: they pack its panels
+/// together, then each multiplies its own rows of A by all of it. Packing B once per block,
+/// rather than once per thread, matters when B is the larger operand (a batch of 128 rows times
+/// a 784 x 512 weight: B is 3x the size of A).
 #[allow(clippy::too_many_arguments)]
 fn packed<T: GemmScalar>(
+    isa: Isa,
     m: usize,
     n: usize,
     k: usize,
@@ -408,37 +503,7 @@ fn packed<T: GemmScalar>(
     ldc: usize,
     threads: usize,
 ) {
-    // Each thread takes whole tiles of rows; fewer than two tiles per thread is not worth a split.
-    if threads == 1 || m < 2 * threads * T::MR {
-        return packed_st(m, n, k, alpha, a, b, beta, c, ldc);
-    }
-    let per = m.div_ceil(threads).div_ceil(T::MR) * T::MR;
-    let mut parts = Vec::with_capacity(threads);
-    let mut rest = c;
-    let mut row = 0;
-    while row < m {
-        let rows = per.min(m - row);
-        // The last part keeps the tail of `c` (it may be shorter than rows * ldc).
-        let take = if row + rows < m { rows * ldc } else { rest.len() };
-        let (head, tail) = std::mem::take(&mut rest).split_at_mut(take);
-        parts.push((row, rows, head));
-        rest = tail;
-        row += rows;
-    }
-    parts.into_par_iter().for_each(|(row, rows, part)| {
-        // Rows `row..row + rows` of A: `row * a.rs` is inside the checked extent of A.
-        let sub = MatRef {
-            off: a.off + row * a.rs,
-            ..a
-        };
-        packed_st(rows, n, k, alpha, sub, b, beta, part, ldc);
-    });
-}
-
-/// The packed product on the calling thread: the five loops around the micro-kernel.
-#[allow(clippy::too_many_arguments)]
-fn packed_st<T: GemmScalar>(m: usize, n: usize, k: usize, alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: &mut [T], ldc: usize) {
-    let (mr, nr) = (T::MR, T::NR);
+    let (mr, nr) = T::tile(isa);
     if k == 0 {
         // No product: C = beta * C (zero when beta is zero, without reading C).
         for i in 0..m {
@@ -451,44 +516,114 @@ fn packed_st<T: GemmScalar>(m: usize, n: usize, k: usize, alpha: T, a: MatRef<'_
         }
         return;
     }
-    let bl = T::blocking();
+    let bl = T::blocking(isa);
     // A row-major A is read in place when B is narrow: packing A costs about one cycle per
     // element, paid once per `nc` columns, and at n <= a few hundred that is 5-25 % of the
     // product. Wider B amortises the packing, and packed panels avoid the cache-set conflicts of
-    // six rows a power-of-two stride apart.
+    // rows a power-of-two stride apart.
     let direct = a.cs == 1 && n <= direct_a_max_n();
     let kc_max = bl.kc.min(k);
-    let mc_max = bl.mc.min(m.div_ceil(mr) * mr);
     let nc_max = bl.nc.min(n.div_ceil(nr) * nr);
-    T::with_buffers(mc_max * kc_max, kc_max * nc_max, |pa, pb| {
+    // Each thread takes whole tiles of rows; fewer than two tiles per thread is not worth a split.
+    if threads == 1 || m < 2 * threads * mr {
+        let mc_max = bl.mc.min(m.div_ceil(mr) * mr);
+        return T::with_buffers(mc_max * kc_max, kc_max * nc_max, |pa, pb| {
+            for jc in (0..n).step_by(bl.nc) {
+                let nc = bl.nc.min(n - jc);
+                for pc in (0..k).step_by(bl.kc) {
+                    let kc = bl.kc.min(k - pc);
+                    pack::pack_b(&b, pc, kc, jc, nc, nr, pb);
+                    // Later depth blocks add to what the first one wrote.
+                    let beta = if pc == 0 { beta } else { T::one() };
+                    let blk = Block { isa, pc, kc, jc, nc, alpha, beta, direct };
+                    rows_times_block(&blk, &a, 0, m, pb, c, ldc, pa);
+                }
+            }
+        });
+    }
+    let per = m.div_ceil(threads).div_ceil(mr) * mr;
+    let mut parts = Vec::with_capacity(threads);
+    let mut rest = c;
+    let mut row = 0;
+    while row < m {
+        let rows = per.min(m - row);
+        // The last part keeps the tail of `c` (it may be shorter than rows * ldc).
+        let take = if row + rows < m { rows * ldc } else { rest.len() };
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut(take);
+        parts.push((row, rows, head));
+        rest = tail;
+        row += rows;
+    }
+    let mc_max = bl.mc.min(per.div_ceil(mr) * mr);
+    // The shared B block lives in the caller's buffer; the workers use their own for A.
+    T::with_buffers(0, kc_max * nc_max, |_, pb| {
         for jc in (0..n).step_by(bl.nc) {
             let nc = bl.nc.min(n - jc);
             for pc in (0..k).step_by(bl.kc) {
                 let kc = bl.kc.min(k - pc);
-                // Later depth blocks add to what the first one wrote.
+                let panels = nc.div_ceil(nr);
+                let per_panel = kc * nr;
+                // Panels in groups of several, so each task is worth scheduling.
+                let group = panels.div_ceil(threads * 2).max(1);
+                pb[..panels * per_panel]
+                    .par_chunks_mut(group * per_panel)
+                    .enumerate()
+                    .for_each(|(g, dst)| {
+                        let j0 = g * group * nr;
+                        pack::pack_b(&b, pc, kc, jc + j0, (nc - j0).min(group * nr), nr, dst);
+                    });
                 let beta = if pc == 0 { beta } else { T::one() };
-                pack::pack_b(&b, pc, kc, jc, nc, nr, pb);
-                for ic in (0..m).step_by(bl.mc) {
-                    let mc = bl.mc.min(m - ic);
-                    if !direct {
-                        pack::pack_a(&a, ic, mc, pc, kc, mr, pa);
-                    }
-                    for jr in (0..nc).step_by(nr) {
-                        let w = nr.min(nc - jr);
-                        let bp = &pb[(jr / nr) * kc * nr..][..kc * nr];
-                        let cb = &mut c[ic * ldc + jc + jr..];
-                        if direct {
-                            // Inside the checked extent of A: row ic, column pc on.
-                            let ab = &a.data[a.off + ic * a.rs + pc..];
-                            T::block(kc, mc, ab, (mr * a.rs, a.rs, 1), bp, cb, ldc, w, alpha, beta);
-                        } else {
-                            T::block(kc, mc, pa, (kc * mr, 1, mr), bp, cb, ldc, w, alpha, beta);
-                        }
-                    }
-                }
+                let blk = Block { isa, pc, kc, jc, nc, alpha, beta, direct };
+                let pb = &*pb;
+                parts.par_iter_mut().for_each(|(row, rows, part)| {
+                    T::with_buffers(mc_max * kc_max, 0, |pa, _| {
+                        rows_times_block(&blk, &a, *row, *rows, pb, part, ldc, pa);
+                    })
+                });
             }
         }
     });
+}
+
+/// One packed `kc x nc` block of B (depth `pc..pc + kc`, columns `jc..jc + nc`) and what to do
+/// with it.
+struct Block<T> {
+    isa: Isa,
+    pc: usize,
+    kc: usize,
+    jc: usize,
+    nc: usize,
+    alpha: T,
+    beta: T,
+    /// A is row-major and read in place instead of packed.
+    direct: bool,
+}
+
+/// Rows `row..row + rows` of A times the packed B block into `c` (whose row 0 is C's row `row`):
+/// `mc` rows of A at a time, packed into `pa` unless read in place, each times every B panel.
+#[allow(clippy::too_many_arguments)]
+fn rows_times_block<T: GemmScalar>(blk: &Block<T>, a: &MatRef<'_, T>, row: usize, rows: usize, pb: &[T], c: &mut [T], ldc: usize, pa: &mut [T]) {
+    let (mr, nr) = T::tile(blk.isa);
+    let bl = T::blocking(blk.isa);
+    let (pc, kc, jc, nc) = (blk.pc, blk.kc, blk.jc, blk.nc);
+    for ic in (0..rows).step_by(bl.mc) {
+        let mc = bl.mc.min(rows - ic);
+        if !blk.direct {
+            pack::pack_a(a, row + ic, mc, pc, kc, mr, pa);
+        }
+        for jr in (0..nc).step_by(nr) {
+            let w = nr.min(nc - jr);
+            let bp = &pb[(jr / nr) * kc * nr..][..kc * nr];
+            let cb = &mut c[ic * ldc + jc + jr..];
+            if blk.direct {
+                // Inside the checked extent of A: row `row + ic`, column pc on.
+                let ab = &a.data[a.off + (row + ic) * a.rs + pc..];
+                T::block(blk.isa, kc, mc, ab, (mr * a.rs, a.rs, 1), bp, cb, ldc, w, blk.alpha, blk.beta);
+            } else {
+                T::block(blk.isa, kc, mc, pa, (kc * mr, 1, mr), bp, cb, ldc, w, blk.alpha, blk.beta);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -20,11 +20,19 @@ pub(super) fn pack_a<T: Float>(a: &MatRef<'_, T>, i0: usize, mc: usize, p0: usiz
                 step[h..].fill(T::zero());
             }
         } else if a.cs == 1 {
-            // Row-major A: read each row once, contiguously, scattering into the panel.
-            for i in 0..h {
-                let s = a.off + (iq + i) * a.rs + p0;
-                for (step, &v) in panel.chunks_exact_mut(mr).zip(&a.data[s..s + kc]) {
-                    step[i] = v;
+            // Row-major A: a transpose. Taken 16 steps at a time, so that the writes of every row
+            // land in the same 16 panel rows (a few KiB, in L1) and each source cache line is
+            // read whole; row by row over the full depth, every write missed L1 once the panel
+            // outgrew it (a 768-deep panel of 32 is 96 KiB).
+            const STEPS: usize = 16;
+            for (pb, steps) in panel.chunks_mut(STEPS * mr).enumerate() {
+                let p = pb * STEPS;
+                let len = STEPS.min(kc - p);
+                for i in 0..h {
+                    let s = a.off + (iq + i) * a.rs + p0 + p;
+                    for (step, &v) in steps.chunks_exact_mut(mr).zip(&a.data[s..s + len]) {
+                        step[i] = v;
+                    }
                 }
             }
             if h < mr {

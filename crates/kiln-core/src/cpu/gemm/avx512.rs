@@ -1,0 +1,241 @@
+//! AVX-512 micro-kernels: a 12x32 f32 tile and a 12x16 f64 tile, each held in 24 zmm accumulators.
+//!
+//! Per step along k the kernel loads one row of the packed B panel (two zmm vectors) and
+//! broadcasts each of the twelve A values against it: 24 independent FMAs per 2 loads and 12
+//! broadcasts. Two 512-bit FMA pipes with a 4-cycle latency need at least 8 accumulators in
+//! flight; 24 leave room for the loads, and 24 + 2 (B) + 1 (broadcast) = 27 of the 32 zmm
+//! registers stay live, so nothing spills. Twice the AVX2 tile's rows halves the B traffic per
+//! FMA, which is what a core with two full-width FMA pipes and two loads per cycle needs.
+//!
+//! The kernel is generic over whether A is packed: packed panels have compile-time strides (row
+//! `r` of step `p` at `p * 12 + r`), so every A address is a base register plus a constant and
+//! the twelve row pointers of the in-place (row-major A) variant do not compete for registers.
+//!
+//! Each safe wrapper checks everything its unsafe kernel relies on once per block column (the
+//! checks are [`super::avx2`]'s, with this tile's sizes).
+
+use super::avx2::check_tiles;
+use std::arch::x86_64::*;
+
+/// Rows of the f32 tile.
+pub(super) const MR_F32: usize = 12;
+/// Columns of the f32 tile (two 16-lane vectors).
+pub(super) const NR_F32: usize = 32;
+/// Rows of the f64 tile.
+pub(super) const MR_F64: usize = 12;
+/// Columns of the f64 tile (two 8-lane vectors).
+pub(super) const NR_F64: usize = 16;
+
+/// True when this CPU runs the kernels in this file (std caches the CPUID answer).
+pub(super) fn available() -> bool {
+    is_x86_feature_detected!("avx512f")
+}
+
+macro_rules! wrapper {
+    ($name:ident, $t:ty, $mr:expr, $nr:expr, $block:ident) => {
+        /// `C[..mc, ..nr] = alpha * (A_block · B_panel) + beta * C` for one column of tiles: the A
+        /// block's row `i` at step `p` is `a[(i / MR) * a_ps + (i % MR) * a_rs + p * a_cs]`
+        /// (packed panels: strides (MR kc, 1, MR); a row-major A read in place: (MR lda, lda, 1)),
+        /// the B panel is packed (NR columns per step); `beta == 0` writes C without reading it.
+        #[allow(clippy::too_many_arguments)]
+        pub(super) fn $name(
+            kc: usize,
+            mc: usize,
+            a: &[$t],
+            a_strides: (usize, usize, usize),
+            b: &[$t],
+            c: &mut [$t],
+            ldc: usize,
+            nr: usize,
+            alpha: $t,
+            beta: $t,
+        ) {
+            let (a_ps, a_rs, a_cs) = a_strides;
+            assert!(available(), "the AVX-512 micro-kernel needs avx512f");
+            check_tiles(kc, mc, (a.len(), a_ps, a_rs, a_cs), b.len(), c.len(), ldc, nr, ($mr, $nr));
+            let packed = a_strides == (kc * $mr, 1, $mr);
+            // SAFETY: avx512f is present (asserted) and `check_tiles` asserted that every A
+            // element the tiles read (rows clamped to the block's last, steps < kc), the kc*NR B
+            // elements and every C element touched (`c[i*ldc + j]`, i < mc, j < nr) lie inside
+            // `a`, `b` and `c` (a unique borrow, so nothing aliases it).
+            unsafe {
+                if packed {
+                    $block::<true>(kc, mc, a.as_ptr(), a_strides, b.as_ptr(), c.as_mut_ptr(), ldc, nr, alpha, beta)
+                } else {
+                    $block::<false>(kc, mc, a.as_ptr(), a_strides, b.as_ptr(), c.as_mut_ptr(), ldc, nr, alpha, beta)
+                }
+            }
+        }
+    };
+}
+wrapper!(block_f32, f32, MR_F32, NR_F32, block_kernel_f32);
+wrapper!(block_f64, f64, MR_F64, NR_F64, block_kernel_f64);
+
+/// Twelve rows of one k step: broadcast row `r`'s value, two FMAs into `acc[r]`.
+macro_rules! rows12 {
+    ($set1:ident, $fma:ident, $ld:ident, $o:expr, $b0:expr, $b1:expr, $acc:ident) => {
+        rows12!(@one $set1, $fma, $ld, $o, $b0, $b1, $acc, 0);
+        rows12!(@one $set1, $fma, $ld, $o, $b0, $b1, $acc, 1);
+        rows12!(@one $set1, $fma, $ld, $o, $b0, $b1, $acc, 2);
+        rows12!(@one $set1, $fma, $ld, $o, $b0, $b1, $acc, 3);
+        rows12!(@one $set1, $fma, $ld, $o, $b0, $b1, $acc, 4);
+        rows12!(@one $set1, $fma, $ld, $o, $b0, $b1, $acc, 5);
+        rows12!(@one $set1, $fma, $ld, $o, $b0, $b1, $acc, 6);
+        rows12!(@one $set1, $fma, $ld, $o, $b0, $b1, $acc, 7);
+        rows12!(@one $set1, $fma, $ld, $o, $b0, $b1, $acc, 8);
+        rows12!(@one $set1, $fma, $ld, $o, $b0, $b1, $acc, 9);
+        rows12!(@one $set1, $fma, $ld, $o, $b0, $b1, $acc, 10);
+        rows12!(@one $set1, $fma, $ld, $o, $b0, $b1, $acc, 11);
+    };
+    (@one $set1:ident, $fma:ident, $ld:ident, $o:expr, $b0:expr, $b1:expr, $acc:ident, $r:tt) => {
+        let ar = $set1($ld($r, $o));
+        $acc[$r][0] = $fma(ar, $b0, $acc[$r][0]);
+        $acc[$r][1] = $fma(ar, $b1, $acc[$r][1]);
+    };
+}
+
+/// Stores row `r` of a full tile: `f(address, acc[r][v])` into both vectors of the row.
+macro_rules! store12 {
+    ($st:ident, $c:expr, $ldc:expr, $lanes:expr, $acc:ident, $f:ident) => {
+        store12!(@one $st, $c, $ldc, $lanes, $acc, $f, 0);
+        store12!(@one $st, $c, $ldc, $lanes, $acc, $f, 1);
+        store12!(@one $st, $c, $ldc, $lanes, $acc, $f, 2);
+        store12!(@one $st, $c, $ldc, $lanes, $acc, $f, 3);
+        store12!(@one $st, $c, $ldc, $lanes, $acc, $f, 4);
+        store12!(@one $st, $c, $ldc, $lanes, $acc, $f, 5);
+        store12!(@one $st, $c, $ldc, $lanes, $acc, $f, 6);
+        store12!(@one $st, $c, $ldc, $lanes, $acc, $f, 7);
+        store12!(@one $st, $c, $ldc, $lanes, $acc, $f, 8);
+        store12!(@one $st, $c, $ldc, $lanes, $acc, $f, 9);
+        store12!(@one $st, $c, $ldc, $lanes, $acc, $f, 10);
+        store12!(@one $st, $c, $ldc, $lanes, $acc, $f, 11);
+    };
+    (@one $st:ident, $c:expr, $ldc:expr, $lanes:expr, $acc:ident, $f:ident, $r:tt) => {
+        let q0 = $c.add($r * $ldc);
+        let q1 = q0.add($lanes);
+        $st(q0, $f(q0, $acc[$r][0]));
+        $st(q1, $f(q1, $acc[$r][1]));
+    };
+}
+
+macro_rules! kernel {
+    (
+        $block:ident, $kernel:ident, $t:ty, $mr:expr, $nr:expr, $lanes:expr,
+        $zero:ident, $set1:ident, $fma:ident, $load:ident, $store:ident, $mul:ident
+    ) => {
+        /// The tiles of one block column, in one function so the per-tile setup is paid once per
+        /// block rather than once per tile.
+        ///
+        /// # Safety
+        /// The extents `check_tiles` checks must hold, avx512f must be available, and with
+        /// `PACKED` the A strides must be `(kc * MR, 1, MR)`.
+        #[target_feature(enable = "avx512f")]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $block<const PACKED: bool>(
+            kc: usize,
+            mc: usize,
+            a: *const $t,
+            a_strides: (usize, usize, usize),
+            b: *const $t,
+            c: *mut $t,
+            ldc: usize,
+            nr: usize,
+            alpha: $t,
+            beta: $t,
+        ) {
+            let (a_ps, a_rs, a_cs) = a_strides;
+            for (q, ir) in (0..mc).step_by($mr).enumerate() {
+                // SAFETY: tile q reads A rows ir..ir+h (panel q) and writes C rows ir..ir+h,
+                // inside the extents the caller checked for the whole block.
+                unsafe {
+                    $kernel::<PACKED>(kc, a.add(q * a_ps), a_rs, a_cs, b, c.add(ir * ldc), ldc, $mr.min(mc - ir), nr, alpha, beta)
+                }
+            }
+        }
+
+        /// # Safety
+        /// avx512f must be available; `a` must be valid for reads at
+        /// `min(i, mr-1) * a_rs + p * a_cs` (`i < MR`, `p < kc`; with `PACKED`, `a_rs = 1` and
+        /// `a_cs = MR` and all MR rows are readable), `b` for `kc * NR`, and `c[i * ldc + j]`
+        /// for reads and writes for every `i < mr`, `j < nr`.
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $kernel<const PACKED: bool>(
+            kc: usize,
+            a: *const $t,
+            a_rs: usize,
+            a_cs: usize,
+            mut b: *const $t,
+            c: *mut $t,
+            ldc: usize,
+            mr: usize,
+            nr: usize,
+            alpha: $t,
+            beta: $t,
+        ) {
+            // SAFETY (whole body): step p reads A row r (clamped to mr - 1 unless packed, where
+            // padding rows exist) at step p < kc and b[NR p..NR p + NR]; the stores touch
+            // c[i*ldc + j] only for i < mr, j < nr, all inside the caller's extents.
+            unsafe {
+                for i in 0..mr {
+                    _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc) as *const i8);
+                    _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc + nr - 1) as *const i8);
+                }
+                let mut acc = [[$zero(); 2]; $mr];
+                // Row r of A: compile-time offsets when packed; otherwise one pointer per row,
+                // rows past the tile's last reusing it (their sums are discarded).
+                let rows: [*const $t; $mr] = std::array::from_fn(|r| {
+                    if PACKED {
+                        a.add(r)
+                    } else {
+                        a.add(r.min(mr - 1) * a_rs)
+                    }
+                });
+                let step = if PACKED { $mr } else { a_cs };
+                let mut o = 0usize;
+                let ld = |r: usize, o: usize| -> $t { if PACKED { *a.add(o + r) } else { *rows[r].add(o) } };
+                for _ in 0..kc {
+                    let b0 = $load(b);
+                    let b1 = $load(b.add($lanes));
+                    rows12!($set1, $fma, ld, o, b0, b1, acc);
+                    o += step;
+                    b = b.add($nr);
+                }
+                let va = $set1(alpha);
+                if mr == $mr && nr == $nr {
+                    if beta == 0.0 {
+                        let f = |_q: *mut $t, v| $mul(va, v);
+                        store12!($store, c, ldc, $lanes, acc, f);
+                    } else {
+                        let vb = $set1(beta);
+                        let f = |q: *mut $t, v| $fma(vb, $load(q as *const $t), $mul(va, v));
+                        store12!($store, c, ldc, $lanes, acc, f);
+                    }
+                } else {
+                    // Edge tile: spill the accumulators and update only the mr x nr corner.
+                    let mut tmp = [0.0 as $t; $mr * $nr];
+                    for (i, row) in acc.iter().enumerate() {
+                        $store(tmp.as_mut_ptr().add(i * $nr), row[0]);
+                        $store(tmp.as_mut_ptr().add(i * $nr + $lanes), row[1]);
+                    }
+                    for i in 0..mr {
+                        for j in 0..nr {
+                            let q = c.add(i * ldc + j);
+                            let v = alpha * tmp[i * $nr + j];
+                            *q = if beta == 0.0 { v } else { beta * *q + v };
+                        }
+                    }
+                }
+            }
+        }
+    };
+}
+kernel!(
+    block_kernel_f32, kernel_f32, f32, MR_F32, NR_F32, 16,
+    _mm512_setzero_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_mul_ps
+);
+kernel!(
+    block_kernel_f64, kernel_f64, f64, MR_F64, NR_F64, 8,
+    _mm512_setzero_pd, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_mul_pd
+);
