@@ -104,21 +104,32 @@ fn batch_offsets(l: &Layout, batch: &Shape) -> smallvec::SmallVec<[usize; 1]> {
 /// Products with fewer multiply-adds go to the `gemm` crate. On the AVX2 Zen vCPU of 2026-12-01
 /// (CPU time, same run): n = 64, 75 GFLOP/s for gemm against 69 for the packed kernel; n = 128,
 /// 88 vs 84; n = 256 and 512 level within 1 %; n = 1024, 89 vs 91 (f32), and f64 n = 2048, 40.5
-/// vs 43. So the packed kernel takes over from 512^3.
+/// vs 43. On the AVX-512 Zen 5 vCPU of 2026-12-01 (f32, 1 thread): n = 64, 213 vs 191; n = 256,
+/// 265 vs 252; n = 512 to 2048, the packed kernel 3-7 % ahead. So it takes over from 512^3.
 const PACKED_FLOPS: usize = 1 << 27;
 
-/// Whether an `m x k x n` product goes through kiln's packed kernel: on CPUs that run it, from
-/// [`PACKED_FLOPS`], for products of at least two rows (one-row products are matrix-vector work
-/// that packing only slows down). `KILN_GEMM=crate` or `KILN_GEMM=packed` forces one path (for
-/// side-by-side measurement).
-fn use_packed(m: usize, flops: usize) -> bool {
+/// The thread count a `gemm::Parallelism` asks for.
+fn par_threads(par: gemm::Parallelism) -> usize {
+    match par {
+        gemm::Parallelism::Rayon(t) => t.max(1),
+        _ => 1,
+    }
+}
+
+/// Whether an `m x k x n` product on `threads` threads goes through kiln's packed kernel: on CPUs
+/// that run it, single-threaded, from [`PACKED_FLOPS`], for products of at least two rows
+/// (one-row products are matrix-vector work that packing only slows down). Threaded products take
+/// the `gemm` crate, which split them better on the Zen 5 vCPU (2 threads, n = 256: 432 against
+/// 327 GFLOP/s; n = 1024: 524 against 503; level at 2048). `KILN_GEMM=crate` or
+/// `KILN_GEMM=packed` forces one path (for side-by-side measurement).
+fn use_packed(m: usize, flops: usize, threads: usize) -> bool {
     static FORCE: std::sync::OnceLock<Option<bool>> = std::sync::OnceLock::new();
     let force = *FORCE.get_or_init(|| match std::env::var("KILN_GEMM").as_deref() {
         Ok("crate") => Some(false),
         Ok("packed") => Some(true),
         _ => None,
     });
-    packed::packed_available() && m >= 2 && force.unwrap_or(flops >= PACKED_FLOPS)
+    packed::packed_available() && m >= 2 && force.unwrap_or(flops >= PACKED_FLOPS && threads == 1)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -233,11 +244,8 @@ fn matmul_t<T: Float + GemmScalar>(a: &[T], la: &Layout, b: &[T], lb: &Layout, b
             }
             tiny(a, ma, b, mb, dst, m, k, n);
             Ok(())
-        } else if use_packed(m, flops) {
-            let threads = match par {
-                gemm::Parallelism::Rayon(t) => t,
-                _ => 1,
-            };
+        } else if use_packed(m, flops, par_threads(par)) {
+            let threads = par_threads(par);
             let view = |data, x: Mat| MatRef {
                 data,
                 off: x.off,

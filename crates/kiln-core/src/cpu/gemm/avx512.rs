@@ -121,7 +121,8 @@ macro_rules! store12 {
 macro_rules! kernel {
     (
         $block:ident, $kernel:ident, $t:ty, $mr:expr, $nr:expr, $lanes:expr,
-        $zero:ident, $set1:ident, $fma:ident, $load:ident, $store:ident, $mul:ident
+        $zero:ident, $set1:ident, $fma:ident, $load:ident, $store:ident, $mul:ident,
+        $mask:ident, $mload:ident, $mstore:ident
     ) => {
         /// The tiles of one block column, in one function so the per-tile setup is paid once per
         /// block rather than once per tile.
@@ -213,18 +214,23 @@ macro_rules! kernel {
                         store12!($store, c, ldc, $lanes, acc, f);
                     }
                 } else {
-                    // Edge tile: spill the accumulators and update only the mr x nr corner.
-                    let mut tmp = [0.0 as $t; $mr * $nr];
-                    for (i, row) in acc.iter().enumerate() {
-                        $store(tmp.as_mut_ptr().add(i * $nr), row[0]);
-                        $store(tmp.as_mut_ptr().add(i * $nr + $lanes), row[1]);
-                    }
-                    for i in 0..mr {
-                        for j in 0..nr {
-                            let q = c.add(i * ldc + j);
-                            let v = alpha * tmp[i * $nr + j];
-                            *q = if beta == 0.0 { v } else { beta * *q + v };
-                        }
+                    // Edge tile: masked loads and stores of the mr x nr corner that exists.
+                    let m0 = $mask(nr.min($lanes));
+                    let m1 = $mask(nr.saturating_sub($lanes));
+                    let vb = $set1(beta);
+                    for (i, row) in acc.iter().enumerate().take(mr) {
+                        let q0 = c.add(i * ldc);
+                        let q1 = q0.add($lanes);
+                        let (v0, v1) = if beta == 0.0 {
+                            ($mul(va, row[0]), $mul(va, row[1]))
+                        } else {
+                            (
+                                $fma(vb, $mload(m0, q0 as *const $t), $mul(va, row[0])),
+                                $fma(vb, $mload(m1, q1 as *const $t), $mul(va, row[1])),
+                            )
+                        };
+                        $mstore(q0, m0, v0);
+                        $mstore(q1, m1, v1);
                     }
                 }
             }
@@ -233,9 +239,21 @@ macro_rules! kernel {
 }
 kernel!(
     block_kernel_f32, kernel_f32, f32, MR_F32, NR_F32, 16,
-    _mm512_setzero_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_mul_ps
+    _mm512_setzero_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_mul_ps,
+    mask16, _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps
 );
 kernel!(
     block_kernel_f64, kernel_f64, f64, MR_F64, NR_F64, 8,
-    _mm512_setzero_pd, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_mul_pd
+    _mm512_setzero_pd, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_mul_pd,
+    mask8, _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd
 );
+
+/// The lane mask of the first `n` (at most 16) lanes of an f32 vector.
+fn mask16(n: usize) -> __mmask16 {
+    ((1u32 << n.min(16)) - 1) as __mmask16
+}
+
+/// The lane mask of the first `n` (at most 8) lanes of an f64 vector.
+fn mask8(n: usize) -> __mmask8 {
+    ((1u32 << n.min(8)) - 1) as __mmask8
+}
