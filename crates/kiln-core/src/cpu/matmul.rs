@@ -7,6 +7,7 @@ use super::{narrow_f32, widen_f32, Compute, CpuStorage};
 use crate::shape::Dims;
 use crate::{Element, Error, Float, Layout, Result, Shape};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Products with at most this many multiply-adds use the plain loop.
 const TINY_FLOPS: usize = 4096;
@@ -161,14 +162,16 @@ fn gemm_one<T: Float>(
     ma: Mat,
     b: &[T],
     mb: Mat,
-    out: &mut [T],
+    out: &mut [MaybeUninit<T>],
     m: usize,
     k: usize,
     n: usize,
     par: gemm::Parallelism,
 ) -> Result<()> {
     if k == 0 || m == 0 || n == 0 {
-        out.iter_mut().for_each(|v| *v = T::zero());
+        out.iter_mut().for_each(|v| {
+            v.write(T::zero());
+        });
         return Ok(());
     }
     // Local bounds check for the unchecked reads and writes below: the furthest element reachable
@@ -186,13 +189,15 @@ fn gemm_one<T: Float>(
     // SAFETY: checked just above: every element gemm reads, `a[ma.off + i*ma.rs + p*ma.cs]` and
     // `b[mb.off + p*mb.rs + j*mb.cs]` for i < m, p < k, j < n, lies inside `a` and `b` (so the
     // `add` offsets are in bounds too), every element it writes, `out[i*n + j]`, lies inside
-    // `out`, and all strides fit in isize. `out` is a unique borrow, so nothing aliases it.
+    // `out`, and all strides fit in isize. `out` is a unique borrow, so nothing aliases it. With
+    // `read_dst` false gemm only writes the destination, through this raw pointer, so its
+    // elements may be uninitialised (`MaybeUninit<T>` has `T`'s layout).
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            out.as_mut_ptr(),
+            out.as_mut_ptr().cast::<T>(),
             1,
             n as isize,
             false,
@@ -218,7 +223,10 @@ fn matmul_t<T: Float + GemmScalar>(a: &[T], la: &Layout, b: &[T], lb: &Layout, b
     let (m, k, n) = (la.shape.0[ra - 2], la.shape.0[ra - 1], lb.shape.0[rb - 1]);
     // The caller validated the output shape `batch + [m, n]`, so these products do not overflow.
     let nb = batch.elem_count();
-    let mut out = super::pool::filled(nb * m * n, T::zero()).map_err(|e| e.at("matmul"))?;
+    let total = nb * m * n;
+    // Not zero-filled: every path below writes each output element before anything reads it
+    // (a memset of the output was 3-6 % of a W5/W6 training step).
+    let mut out: Vec<T> = super::pool::take(total).map_err(|e| e.at("matmul"))?;
     if m * n == 0 {
         return Ok(out);
     }
@@ -232,7 +240,7 @@ fn matmul_t<T: Float + GemmScalar>(a: &[T], la: &Layout, b: &[T], lb: &Layout, b
     // Saturating: only compared against thresholds (a product this large fails its bounds check).
     let flops = m.saturating_mul(n).saturating_mul(k);
     let threads = rayon::current_num_threads();
-    let run = |i: usize, dst: &mut [T], par: gemm::Parallelism| -> Result<()> {
+    let run = |i: usize, dst: &mut [MaybeUninit<T>], par: gemm::Parallelism| -> Result<()> {
         let (ma, mb) = (mat(offs_a[i], la, ra), mat(offs_b[i], lb, rb));
         if flops <= TINY_FLOPS {
             // Indexing in `tiny` is bounds-checked, but an error beats its panic.
@@ -242,7 +250,7 @@ fn matmul_t<T: Float + GemmScalar>(a: &[T], la: &Layout, b: &[T], lb: &Layout, b
             if !mb.fits(k, n, b.len()) {
                 return Err(out_of_bounds("right", mb, k, n, b.len()));
             }
-            tiny(a, ma, b, mb, dst, m, k, n);
+            tiny(a, ma, b, mb, zeroed(dst), m, k, n);
             Ok(())
         } else if use_packed(m, flops, par_threads(par)) {
             let threads = par_threads(par);
@@ -253,7 +261,8 @@ fn matmul_t<T: Float + GemmScalar>(a: &[T], la: &Layout, b: &[T], lb: &Layout, b
                 cs: x.cs,
             };
             // `packed::gemm` checks all three extents itself before its unchecked accesses.
-            packed::gemm(m, n, k, T::one(), view(a, ma), view(b, mb), T::zero(), dst, n, threads)
+            // It takes an initialised C; the memset is small beside a product this large.
+            packed::gemm(m, n, k, T::one(), view(a, ma), view(b, mb), T::zero(), zeroed(dst), n, threads)
         } else {
             gemm_one(a, ma, b, mb, dst, m, k, n, par)
         }
@@ -261,8 +270,11 @@ fn matmul_t<T: Float + GemmScalar>(a: &[T], la: &Layout, b: &[T], lb: &Layout, b
     // Many products (a convolution's per-sample GEMMs): split the batch over the threads, each
     // product single-threaded. gemm's own threading on small matrices synchronises per call,
     // which cost more than it saved (W6's 64 products of 32x144x196 ran slower on 2 threads).
+    // `take` guarantees capacity >= total; the slice checks it again before `set_len` relies on it.
+    let spare = &mut out.spare_capacity_mut()[..total];
     if nb >= threads && threads > 1 && flops.saturating_mul(nb) >= BATCH_PAR_FLOPS {
-        out.par_chunks_mut(m * n)
+        spare
+            .par_chunks_mut(m * n)
             .enumerate()
             .try_for_each(|(i, dst)| run(i, dst, gemm::Parallelism::None))?;
     } else {
@@ -271,11 +283,25 @@ fn matmul_t<T: Float + GemmScalar>(a: &[T], la: &Layout, b: &[T], lb: &Layout, b
         } else {
             gemm::Parallelism::None
         };
-        for (i, dst) in out.chunks_mut(m * n).enumerate() {
+        for (i, dst) in spare.chunks_mut(m * n).enumerate() {
             run(i, dst, par)?;
         }
     }
+    // SAFETY: the capacity is at least `total` (the slice above would have failed otherwise), and
+    // every product succeeded (an error returned above, leaving the length 0), so each of the `nb`
+    // chunks of `m * n` was written in full: `tiny` and the packed path through `zeroed`, the gemm
+    // crate by writing every destination element (`gemm_one` zero-fills when k == 0).
+    unsafe { out.set_len(total) };
     Ok(out)
+}
+
+/// `dst` zero-filled, as the initialised slice it now is.
+fn zeroed<T: Float>(dst: &mut [MaybeUninit<T>]) -> &mut [T] {
+    for v in dst.iter_mut() {
+        v.write(T::zero());
+    }
+    // SAFETY: every element was just initialised, and `MaybeUninit<T>` has `T`'s layout.
+    unsafe { std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<T>(), dst.len()) }
 }
 
 /// A product of 16-bit operands: both widened to f32, multiplied by the f32 kernels (f32
@@ -306,7 +332,7 @@ mod tests {
     fn gemm_refuses_operands_outside_their_buffers() {
         let (m, k, n) = (128, 128, 128);
         let big = vec![0.0f32; m * k];
-        let mut out = vec![0.0f32; m * n];
+        let mut out = vec![MaybeUninit::new(0.0f32); m * n];
         let strided = Mat { off: 0, rs: k, cs: 1 };
         let e = gemm_one(&big[..4], strided, &big, strided, &mut out, m, k, n, gemm::Parallelism::None).unwrap_err();
         assert_eq!(
@@ -343,9 +369,10 @@ mod tests {
         let mut eye = vec![0.0f64; m * k];
         (0..m).for_each(|i| eye[i * k + i] = 1.0);
         let ones = vec![1.0f64; k * n];
-        let mut o = vec![0.0f64; m * n];
+        let mut o = vec![MaybeUninit::new(0.0f64); m * n];
         gemm_one(&eye, strided, &ones, strided, &mut o, m, k, n, gemm::Parallelism::None).unwrap();
-        assert!(o.iter().all(|&v| v == 1.0));
+        // SAFETY: initialised when created, and gemm only wrote values into it.
+        assert!(o.iter().all(|v| unsafe { v.assume_init() } == 1.0));
     }
 
     #[test]
