@@ -34,7 +34,16 @@ pub(super) fn available() -> bool {
 /// last row's at `p = kc - 1`, so checking that one offset bounds them all. B: `kc * NR`
 /// elements. C: `c[i * ldc + j]` for `i < mc`, `j < nr`.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn check_tiles(kc: usize, mc: usize, a: (usize, usize, usize, usize), b: usize, c: usize, ldc: usize, nr: usize, tile: (usize, usize)) {
+pub(super) fn check_tiles(
+    kc: usize,
+    mc: usize,
+    a: (usize, usize, usize, usize),
+    b: usize,
+    c: usize,
+    ldc: usize,
+    nr: usize,
+    tile: (usize, usize),
+) {
     let (mr, nr_max) = tile;
     assert!(mc >= 1 && (1..=nr_max).contains(&nr), "block {mc}x{nr}");
     let (a_len, a_ps, a_rs, a_cs) = a;

@@ -60,9 +60,31 @@ macro_rules! wrapper {
             // `a`, `b` and `c` (a unique borrow, so nothing aliases it).
             unsafe {
                 if packed {
-                    $block::<true>(kc, mc, a.as_ptr(), a_strides, b.as_ptr(), c.as_mut_ptr(), ldc, nr, alpha, beta)
+                    $block::<true>(
+                        kc,
+                        mc,
+                        a.as_ptr(),
+                        a_strides,
+                        b.as_ptr(),
+                        c.as_mut_ptr(),
+                        ldc,
+                        nr,
+                        alpha,
+                        beta,
+                    )
                 } else {
-                    $block::<false>(kc, mc, a.as_ptr(), a_strides, b.as_ptr(), c.as_mut_ptr(), ldc, nr, alpha, beta)
+                    $block::<false>(
+                        kc,
+                        mc,
+                        a.as_ptr(),
+                        a_strides,
+                        b.as_ptr(),
+                        c.as_mut_ptr(),
+                        ldc,
+                        nr,
+                        alpha,
+                        beta,
+                    )
                 }
             }
         }
@@ -149,7 +171,19 @@ macro_rules! kernel {
                 // SAFETY: tile q reads A rows ir..ir+h (panel q) and writes C rows ir..ir+h,
                 // inside the extents the caller checked for the whole block.
                 unsafe {
-                    $kernel::<PACKED>(kc, a.add(q * a_ps), a_rs, a_cs, b, c.add(ir * ldc), ldc, $mr.min(mc - ir), nr, alpha, beta)
+                    $kernel::<PACKED>(
+                        kc,
+                        a.add(q * a_ps),
+                        a_rs,
+                        a_cs,
+                        b,
+                        c.add(ir * ldc),
+                        ldc,
+                        $mr.min(mc - ir),
+                        nr,
+                        alpha,
+                        beta,
+                    )
                 }
             }
         }
@@ -186,16 +220,16 @@ macro_rules! kernel {
                 let mut acc = [[$zero(); 2]; $mr];
                 // Row r of A: compile-time offsets when packed; otherwise one pointer per row,
                 // rows past the tile's last reusing it (their sums are discarded).
-                let rows: [*const $t; $mr] = std::array::from_fn(|r| {
-                    if PACKED {
-                        a.add(r)
-                    } else {
-                        a.add(r.min(mr - 1) * a_rs)
-                    }
-                });
+                let rows: [*const $t; $mr] = std::array::from_fn(|r| if PACKED { a.add(r) } else { a.add(r.min(mr - 1) * a_rs) });
                 let step = if PACKED { $mr } else { a_cs };
                 let mut o = 0usize;
-                let ld = |r: usize, o: usize| -> $t { if PACKED { *a.add(o + r) } else { *rows[r].add(o) } };
+                let ld = |r: usize, o: usize| -> $t {
+                    if PACKED {
+                        *a.add(o + r)
+                    } else {
+                        *rows[r].add(o)
+                    }
+                };
                 for _ in 0..kc {
                     let b0 = $load(b);
                     let b1 = $load(b.add($lanes));
@@ -238,14 +272,38 @@ macro_rules! kernel {
     };
 }
 kernel!(
-    block_kernel_f32, kernel_f32, f32, MR_F32, NR_F32, 16,
-    _mm512_setzero_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_mul_ps,
-    mask16, _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps
+    block_kernel_f32,
+    kernel_f32,
+    f32,
+    MR_F32,
+    NR_F32,
+    16,
+    _mm512_setzero_ps,
+    _mm512_set1_ps,
+    _mm512_fmadd_ps,
+    _mm512_loadu_ps,
+    _mm512_storeu_ps,
+    _mm512_mul_ps,
+    mask16,
+    _mm512_maskz_loadu_ps,
+    _mm512_mask_storeu_ps
 );
 kernel!(
-    block_kernel_f64, kernel_f64, f64, MR_F64, NR_F64, 8,
-    _mm512_setzero_pd, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_mul_pd,
-    mask8, _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd
+    block_kernel_f64,
+    kernel_f64,
+    f64,
+    MR_F64,
+    NR_F64,
+    8,
+    _mm512_setzero_pd,
+    _mm512_set1_pd,
+    _mm512_fmadd_pd,
+    _mm512_loadu_pd,
+    _mm512_storeu_pd,
+    _mm512_mul_pd,
+    mask8,
+    _mm512_maskz_loadu_pd,
+    _mm512_mask_storeu_pd
 );
 
 /// The lane mask of the first `n` (at most 16) lanes of an f32 vector.

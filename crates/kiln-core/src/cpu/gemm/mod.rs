@@ -409,7 +409,10 @@ pub fn gemm_with_isa<T: GemmScalar>(
     threads: usize,
 ) -> Result<()> {
     if !isa.available() {
-        return Err(Error::value("matmul", format!("this CPU lacks {} for the packed kernel", isa.name())));
+        return Err(Error::value(
+            "matmul",
+            format!("this CPU lacks {} for the packed kernel", isa.name()),
+        ));
     }
     check(m, n, k, &a, &b, c.len(), ldc)?;
     if m > 0 && n > 0 {
@@ -535,7 +538,16 @@ fn packed<T: GemmScalar>(
                     pack::pack_b(&b, pc, kc, jc, nc, nr, pb);
                     // Later depth blocks add to what the first one wrote.
                     let beta = if pc == 0 { beta } else { T::one() };
-                    let blk = Block { isa, pc, kc, jc, nc, alpha, beta, direct };
+                    let blk = Block {
+                        isa,
+                        pc,
+                        kc,
+                        jc,
+                        nc,
+                        alpha,
+                        beta,
+                        direct,
+                    };
                     rows_times_block(&blk, &a, 0, m, pb, c, ldc, pa);
                 }
             }
@@ -573,7 +585,16 @@ fn packed<T: GemmScalar>(
                         pack::pack_b(&b, pc, kc, jc + j0, (nc - j0).min(group * nr), nr, dst);
                     });
                 let beta = if pc == 0 { beta } else { T::one() };
-                let blk = Block { isa, pc, kc, jc, nc, alpha, beta, direct };
+                let blk = Block {
+                    isa,
+                    pc,
+                    kc,
+                    jc,
+                    nc,
+                    alpha,
+                    beta,
+                    direct,
+                };
                 let pb = &*pb;
                 parts.par_iter_mut().for_each(|(row, rows, part)| {
                     T::with_buffers(mc_max * kc_max, 0, |pa, _| {
@@ -602,7 +623,16 @@ struct Block<T> {
 /// Rows `row..row + rows` of A times the packed B block into `c` (whose row 0 is C's row `row`):
 /// `mc` rows of A at a time, packed into `pa` unless read in place, each times every B panel.
 #[allow(clippy::too_many_arguments)]
-fn rows_times_block<T: GemmScalar>(blk: &Block<T>, a: &MatRef<'_, T>, row: usize, rows: usize, pb: &[T], c: &mut [T], ldc: usize, pa: &mut [T]) {
+fn rows_times_block<T: GemmScalar>(
+    blk: &Block<T>,
+    a: &MatRef<'_, T>,
+    row: usize,
+    rows: usize,
+    pb: &[T],
+    c: &mut [T],
+    ldc: usize,
+    pa: &mut [T],
+) {
     let (mr, nr) = T::tile(blk.isa);
     let bl = T::blocking(blk.isa);
     let (pc, kc, jc, nc) = (blk.pc, blk.kc, blk.jc, blk.nc);
