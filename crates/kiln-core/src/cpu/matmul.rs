@@ -106,8 +106,10 @@ fn batch_offsets(l: &Layout, batch: &Shape) -> smallvec::SmallVec<[usize; 1]> {
 /// (CPU time, same run): n = 64, 75 GFLOP/s for gemm against 69 for the packed kernel; n = 128,
 /// 88 vs 84; n = 256 and 512 level within 1 %; n = 1024, 89 vs 91 (f32), and f64 n = 2048, 40.5
 /// vs 43. On the AVX-512 Zen 5 vCPU of 2026-12-01 (f32, 1 thread): n = 64, 213 vs 191; n = 256,
-/// 265 vs 252; n = 512 to 2048, the packed kernel 3-7 % ahead. So it takes over from 512^3.
-const PACKED_FLOPS: usize = 1 << 27;
+/// 265 vs 252; n = 384, level; n = 512 to 2048, the packed kernel 3-7 % ahead; W5's
+/// 128 x 784 x 512 and 128 x 512 x 512 products (with the transposing pack of `Wᵀ`), 7 % ahead
+/// over a training step. So it takes over from 2^25 multiply-adds.
+const PACKED_FLOPS: usize = 1 << 25;
 
 /// The thread count a `gemm::Parallelism` asks for.
 fn par_threads(par: gemm::Parallelism) -> usize {

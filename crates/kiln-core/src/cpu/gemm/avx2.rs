@@ -351,3 +351,82 @@ unsafe fn kernel_f64(
         }
     }
 }
+
+/// Packs `h` rows of a row-major block into a panel of `mr` rows per step, as `pack::pack_a`'s
+/// row-major path does (`dst[p * mr + i] = src[base + i * rs + p]` for `i < h`, `p < kc`), but a
+/// tile of 8 rows by 8 steps at a time through an 8x8 register transpose: eight contiguous loads
+/// and eight contiguous stores instead of 64 scalar moves. Rows and steps past the last whole
+/// tile are moved one by one. Returns false (and writes nothing) when the CPU lacks AVX2.
+///
+/// Panics when a row reaches past `src` or the panel is shorter than `kc * mr` (`h <= mr`).
+pub(super) fn transpose_pack_f32(src: &[f32], base: usize, rs: usize, h: usize, kc: usize, mr: usize, dst: &mut [f32]) -> bool {
+    if !available() {
+        return false;
+    }
+    assert!(h <= mr && dst.len() >= kc * mr, "panel too short");
+    if h == 0 || kc == 0 {
+        return true;
+    }
+    let last = (h - 1).checked_mul(rs).and_then(|r| r.checked_add(base)).and_then(|r| r.checked_add(kc - 1));
+    assert!(last.is_some_and(|e| e < src.len()), "rows outside the source");
+    let (h8, k8) = (h / 8 * 8, kc / 8 * 8);
+    // SAFETY: avx2 is present (checked above). Tile (i0, p0) reads src[base + (i0 + r) * rs + p0
+    // .. + 8] for r < 8 with i0 + 8 <= h and p0 + 8 <= kc, inside the extent asserted above, and
+    // writes dst[(p0 + c) * mr + i0 .. + 8] for c < 8, inside kc * mr since i0 + 8 <= h <= mr.
+    unsafe { transpose_tiles_f32(src.as_ptr(), base, rs, h8, k8, mr, dst.as_mut_ptr()) };
+    // The rest, one element at a time: the rows past the whole tiles over every step, and the
+    // steps past them for the tiled rows.
+    for i in 0..h {
+        let p_from = if i < h8 { k8 } else { 0 };
+        for p in p_from..kc {
+            dst[p * mr + i] = src[base + i * rs + p];
+        }
+    }
+    true
+}
+
+/// # Safety
+/// avx2 must be available; `src` must be readable at `base + i * rs + p` for `i < h8`, `p < k8`,
+/// and `dst` writable at `p * mr + i` for the same; `h8` and `k8` are multiples of 8.
+#[target_feature(enable = "avx2")]
+unsafe fn transpose_tiles_f32(src: *const f32, base: usize, rs: usize, h8: usize, k8: usize, mr: usize, dst: *mut f32) {
+    // SAFETY: every address is inside the extents the caller guarantees.
+    unsafe {
+        for i0 in (0..h8).step_by(8) {
+            for p0 in (0..k8).step_by(8) {
+                let r: [__m256; 8] = std::array::from_fn(|q| _mm256_loadu_ps(src.add(base + (i0 + q) * rs + p0)));
+                // The standard 8x8 transpose: interleave pairs of rows, then pairs of pairs, then
+                // swap 128-bit halves; output vector c holds column c of the tile.
+                let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+                let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+                let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+                let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+                let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+                let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+                let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+                let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+                let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+                let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+                let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+                let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+                let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+                let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+                let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+                let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+                let cols = [
+                    _mm256_permute2f128_ps::<0x20>(u0, u4),
+                    _mm256_permute2f128_ps::<0x20>(u1, u5),
+                    _mm256_permute2f128_ps::<0x20>(u2, u6),
+                    _mm256_permute2f128_ps::<0x20>(u3, u7),
+                    _mm256_permute2f128_ps::<0x31>(u0, u4),
+                    _mm256_permute2f128_ps::<0x31>(u1, u5),
+                    _mm256_permute2f128_ps::<0x31>(u2, u6),
+                    _mm256_permute2f128_ps::<0x31>(u3, u7),
+                ];
+                for (c, v) in cols.into_iter().enumerate() {
+                    _mm256_storeu_ps(dst.add((p0 + c) * mr + i0), v);
+                }
+            }
+        }
+    }
+}

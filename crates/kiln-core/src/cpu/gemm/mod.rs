@@ -225,6 +225,12 @@ pub trait GemmScalar: Float + Send + Sync {
     fn with_buffers<R>(na: usize, nb: usize, f: impl FnOnce(&mut [Self], &mut [Self]) -> R) -> R;
     /// This type's blocking for `isa`'s tile on this machine.
     fn blocking(isa: Isa) -> Blocking;
+    /// Packs `h` rows of a row-major block (row `i` at `src[base + i * rs..][..kc]`) into a panel
+    /// of `mr` rows per step with a register transpose, when this type and CPU have one; false
+    /// (nothing written) otherwise, and the caller packs element by element.
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
+    fn transpose_pack(src: &[Self], base: usize, rs: usize, h: usize, kc: usize, mr: usize, dst: &mut [Self]) -> bool;
 }
 
 /// The sub-slice of `v` of `n` elements starting at a 64-byte boundary (grows `v` as needed).
@@ -239,7 +245,7 @@ fn aligned<T: Float>(v: &mut Vec<T>, n: usize) -> &mut [T] {
 }
 
 macro_rules! scalar {
-    ($t:ty, $tls:ident, $block:ident, avx2: ($mr2:expr, $nr2:expr), avx512: ($mr5:expr, $nr5:expr)) => {
+    ($t:ty, $tls:ident, $block:ident, avx2: ($mr2:expr, $nr2:expr), avx512: ($mr5:expr, $nr5:expr), transpose: $tp:expr) => {
         thread_local! {
             static $tls: RefCell<(Vec<$t>, Vec<$t>)> = const { RefCell::new((Vec::new(), Vec::new())) };
         }
@@ -289,6 +295,11 @@ macro_rules! scalar {
                     }
                 })
             }
+            #[allow(clippy::too_many_arguments)]
+            fn transpose_pack(src: &[Self], base: usize, rs: usize, h: usize, kc: usize, mr: usize, dst: &mut [Self]) -> bool {
+                let tp: fn(&[Self], usize, usize, usize, usize, usize, &mut [Self]) -> bool = $tp;
+                tp(src, base, rs, h, kc, mr, dst)
+            }
             fn blocking(isa: Isa) -> Blocking {
                 static B: [OnceLock<Blocking>; 2] = [OnceLock::new(), OnceLock::new()];
                 *B[isa.index()].get_or_init(|| {
@@ -300,14 +311,19 @@ macro_rules! scalar {
     };
 }
 
+/// The element-by-element packing (no register transpose for this type or CPU).
+fn no_transpose<T>(_: &[T], _: usize, _: usize, _: usize, _: usize, _: usize, _: &mut [T]) -> bool {
+    false
+}
+
 #[cfg(target_arch = "x86_64")]
-scalar!(f32, BUFS_F32, block_f32, avx2: (avx2::MR_F32, avx2::NR_F32), avx512: (avx512::MR_F32, avx512::NR_F32));
+scalar!(f32, BUFS_F32, block_f32, avx2: (avx2::MR_F32, avx2::NR_F32), avx512: (avx512::MR_F32, avx512::NR_F32), transpose: avx2::transpose_pack_f32);
 #[cfg(target_arch = "x86_64")]
-scalar!(f64, BUFS_F64, block_f64, avx2: (avx2::MR_F64, avx2::NR_F64), avx512: (avx512::MR_F64, avx512::NR_F64));
+scalar!(f64, BUFS_F64, block_f64, avx2: (avx2::MR_F64, avx2::NR_F64), avx512: (avx512::MR_F64, avx512::NR_F64), transpose: no_transpose);
 #[cfg(not(target_arch = "x86_64"))]
-scalar!(f32, BUFS_F32, block_f32, avx2: (6, 16), avx512: (12, 32));
+scalar!(f32, BUFS_F32, block_f32, avx2: (6, 16), avx512: (12, 32), transpose: no_transpose);
 #[cfg(not(target_arch = "x86_64"))]
-scalar!(f64, BUFS_F64, block_f64, avx2: (6, 8), avx512: (12, 16));
+scalar!(f64, BUFS_F64, block_f64, avx2: (6, 8), avx512: (12, 16), transpose: no_transpose);
 
 /// True when this CPU runs one of kiln's packed kernels (x86-64 with AVX2 and FMA, or AVX-512);
 /// otherwise [`gemm`] uses the `gemm` crate.

@@ -2,12 +2,11 @@
 //! streams through (contiguous, zero-padded to whole tiles). Safe, bounds-checked code: the
 //! caller has checked that the whole operand lies inside its buffer, so no index here overflows.
 
-use super::MatRef;
-use crate::Float;
+use super::{GemmScalar, MatRef};
 
 /// Packs rows `i0..i0+mc`, columns `p0..p0+kc` of `a` into `ceil(mc / mr)` panels of `kc * mr`
 /// elements: panel `q`, step `p`, row `i` at `dst[q*kc*mr + p*mr + i]`; rows past `mc` are zero.
-pub(super) fn pack_a<T: Float>(a: &MatRef<'_, T>, i0: usize, mc: usize, p0: usize, kc: usize, mr: usize, dst: &mut [T]) {
+pub(super) fn pack_a<T: GemmScalar>(a: &MatRef<'_, T>, i0: usize, mc: usize, p0: usize, kc: usize, mr: usize, dst: &mut [T]) {
     let panels = mc.div_ceil(mr);
     for (q, panel) in dst[..panels * kc * mr].chunks_exact_mut(kc * mr).enumerate() {
         let iq = i0 + q * mr;
@@ -18,6 +17,11 @@ pub(super) fn pack_a<T: Float>(a: &MatRef<'_, T>, i0: usize, mc: usize, p0: usiz
                 let s = a.off + iq + (p0 + p) * a.cs;
                 step[..h].copy_from_slice(&a.data[s..s + h]);
                 step[h..].fill(T::zero());
+            }
+        } else if a.cs == 1 && T::transpose_pack(a.data, a.off + iq * a.rs + p0, a.rs, h, kc, mr, panel) {
+            // Row-major A through the CPU's register transpose.
+            if h < mr {
+                panel.chunks_exact_mut(mr).for_each(|step| step[h..].fill(T::zero()));
             }
         } else if a.cs == 1 {
             // Row-major A: a transpose. Taken 16 steps at a time, so that the writes of every row
@@ -54,7 +58,7 @@ pub(super) fn pack_a<T: Float>(a: &MatRef<'_, T>, i0: usize, mc: usize, p0: usiz
 /// elements: panel `q`, step `p`, column `j` at `dst[q*kc*nr + p*nr + j]`; columns past `nc` are zero.
 /// That is exactly [`pack_a`] of `bᵀ` (its columns are `bᵀ`'s rows), so the transposed view is
 /// packed: a row-major B takes pack_a's contiguous-run path, a column-major one its row path.
-pub(super) fn pack_b<T: Float>(b: &MatRef<'_, T>, p0: usize, kc: usize, j0: usize, nc: usize, nr: usize, dst: &mut [T]) {
+pub(super) fn pack_b<T: GemmScalar>(b: &MatRef<'_, T>, p0: usize, kc: usize, j0: usize, nc: usize, nr: usize, dst: &mut [T]) {
     let bt = MatRef {
         data: b.data,
         off: b.off,
