@@ -120,19 +120,21 @@ fn par_threads(par: gemm::Parallelism) -> usize {
 }
 
 /// Whether an `m x k x n` product on `threads` threads goes through kiln's packed kernel: on CPUs
-/// that run it, single-threaded, from [`PACKED_FLOPS`], for products of at least two rows
-/// (one-row products are matrix-vector work that packing only slows down). Threaded products take
-/// the `gemm` crate, which split them better on the Zen 5 vCPU (2 threads, n = 256: 432 against
-/// 327 GFLOP/s; n = 1024: 524 against 503; level at 2048). `KILN_GEMM=crate` or
-/// `KILN_GEMM=packed` forces one path (for side-by-side measurement).
-fn use_packed(m: usize, flops: usize, threads: usize) -> bool {
+/// that run it, from [`PACKED_FLOPS`], for products of at least two rows (one-row products are
+/// matrix-vector work that packing only slows down). Threaded products with a row-major B take
+/// the `gemm` crate, which split them better on the Zen 5 vCPU (2 threads, square f32: n = 256,
+/// 408-440 against 307-399 GFLOP/s; n = 1024, 523-532 against 498-505); with a transposed B (a
+/// Linear layer's `Wᵀ`), the packed kernel's register-transposing pack wins (W5 on 2 threads:
+/// 76-87k samples/s against 68-77k). `KILN_GEMM=crate` or `KILN_GEMM=packed` forces one path
+/// (for side-by-side measurement).
+fn use_packed(m: usize, flops: usize, threads: usize, b_row_major: bool) -> bool {
     static FORCE: std::sync::OnceLock<Option<bool>> = std::sync::OnceLock::new();
     let force = *FORCE.get_or_init(|| match std::env::var("KILN_GEMM").as_deref() {
         Ok("crate") => Some(false),
         Ok("packed") => Some(true),
         _ => None,
     });
-    packed::packed_available() && m >= 2 && force.unwrap_or(flops >= PACKED_FLOPS && threads == 1)
+    packed::packed_available() && m >= 2 && force.unwrap_or(flops >= PACKED_FLOPS && (threads == 1 || !b_row_major))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -254,7 +256,7 @@ fn matmul_t<T: Float + GemmScalar>(a: &[T], la: &Layout, b: &[T], lb: &Layout, b
             }
             tiny(a, ma, b, mb, zeroed(dst), m, k, n);
             Ok(())
-        } else if use_packed(m, flops, par_threads(par)) {
+        } else if use_packed(m, flops, par_threads(par), mb.cs == 1) {
             let threads = par_threads(par);
             let view = |data, x: Mat| MatRef {
                 data,
