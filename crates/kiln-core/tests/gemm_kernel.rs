@@ -266,15 +266,28 @@ fn tensor_matmul_on_views_and_broadcast_batches() {
     tensor_case(true);
 }
 
-/// A product large enough (past 2^27 multiply-adds) to take the packed kernel in `Tensor::matmul`,
-/// with its row split over the rayon pool.
+/// Products large enough (past 2^27 multiply-adds) to take the packed kernel in `Tensor::matmul`,
+/// with its rows split over the rayon pool: B row-major, and B transposed (a `[n, k]` tensor's
+/// `t()`, as a Linear layer multiplies by its weight), which threaded products send to the packed
+/// kernel's transposing pack.
 #[test]
 fn large_tensor_product_matches_a_blocked_reference() {
+    large_product(false);
+    large_product(true);
+}
+
+fn large_product(b_transposed: bool) {
     let (m, k, n) = (520, 530, 510);
     let a = values(m * k, 1);
     let b = values(k * n, 2);
     let at = Tensor::from_vec(a.iter().map(|&v| v as f32).collect::<Vec<f32>>(), [m, k]).unwrap();
-    let bt = Tensor::from_vec(b.iter().map(|&v| v as f32).collect::<Vec<f32>>(), [k, n]).unwrap();
+    let bt = if b_transposed {
+        // The same k x n values, stored as their n x k transpose.
+        let bt: Vec<f32> = (0..n * k).map(|q| b[(q % k) * n + q / k] as f32).collect();
+        Tensor::from_vec(bt, [n, k]).unwrap().t().unwrap()
+    } else {
+        Tensor::from_vec(b.iter().map(|&v| v as f32).collect::<Vec<f32>>(), [k, n]).unwrap()
+    };
     let out = at.matmul(&bt).unwrap().to_vec::<f32>().unwrap();
     for i in (0..m).step_by(7) {
         for j in 0..n {
@@ -285,7 +298,10 @@ fn large_tensor_product_matches_a_blocked_reference() {
                 mag += x.abs();
             }
             let got = out[i * n + j] as f64;
-            assert!((got - dot).abs() <= (k as f64 + 2.0) * f32::EPSILON as f64 * mag, "[{i},{j}]");
+            assert!(
+                (got - dot).abs() <= (k as f64 + 2.0) * f32::EPSILON as f64 * mag,
+                "[{i},{j}] (B transposed: {b_transposed})"
+            );
         }
     }
 }

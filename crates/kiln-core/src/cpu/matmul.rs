@@ -1,5 +1,6 @@
-//! Matrix products on the CPU: kiln's packed kernel (`cpu::gemm`, AVX2 + FMA) for real work, the
-//! `gemm` crate where that kernel does not apply (CPUs without AVX2, one-row products), and a
+//! Matrix products on the CPU: kiln's packed kernels (`cpu::gemm`, AVX-512 or AVX2 + FMA) for real
+//! work, the `gemm` crate where they do not apply or measured slower (CPUs without AVX2, one-row
+//! products, smaller products, threaded products with a row-major B), and a
 //! plain loop for the tiny matrices of small models, where any packing costs more than the math.
 
 use super::gemm::{self as packed, GemmScalar, MatRef};

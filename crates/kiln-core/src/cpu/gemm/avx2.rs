@@ -367,7 +367,10 @@ pub(super) fn transpose_pack_f32(src: &[f32], base: usize, rs: usize, h: usize, 
     if h == 0 || kc == 0 {
         return true;
     }
-    let last = (h - 1).checked_mul(rs).and_then(|r| r.checked_add(base)).and_then(|r| r.checked_add(kc - 1));
+    let last = (h - 1)
+        .checked_mul(rs)
+        .and_then(|r| r.checked_add(base))
+        .and_then(|r| r.checked_add(kc - 1));
     assert!(last.is_some_and(|e| e < src.len()), "rows outside the source");
     let (h8, k8) = (h / 8 * 8, kc / 8 * 8);
     // SAFETY: avx2 is present (checked above). Tile (i0, p0) reads src[base + (i0 + r) * rs + p0

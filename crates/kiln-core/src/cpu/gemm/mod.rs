@@ -1,5 +1,6 @@
-//! kiln's own packed matrix product for f32 and f64 (`C = alpha·A·B + beta·C`), with the `gemm`
-//! crate as the fallback on CPUs without AVX2 + FMA.
+//! kiln's own packed matrix product for f32 and f64 (`C = alpha·A·B + beta·C`), with AVX-512 and
+//! AVX2 + FMA micro-kernels chosen at run time ([`Isa`]) and the `gemm` crate as the fallback on
+//! CPUs with neither.
 //!
 //! The structure is the one BLIS made standard (Goto's algorithm). Columns of B are taken `nc` at
 //! a time, the shared dimension `kc` at a time; that `kc x nc` block of B is packed into panels of
@@ -369,7 +370,7 @@ fn check<T>(m: usize, n: usize, k: usize, a: &MatRef<'_, T>, b: &MatRef<'_, T>, 
 /// row-major C whose row `i` starts at `c[i * ldc]`. With `beta == 0`, C is written without being
 /// read (NaNs in it do not propagate), as BLAS does. Up to `threads` rayon threads split the rows.
 ///
-/// Uses kiln's packed AVX2 kernel where the CPU has it ([`packed_available`]), the `gemm` crate
+/// Uses kiln's packed kernels where the CPU has them ([`selected_isa`]), the `gemm` crate
 /// otherwise. Operands reaching outside their buffers are an error, checked before any
 /// unchecked access.
 ///
