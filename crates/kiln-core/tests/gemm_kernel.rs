@@ -305,3 +305,31 @@ fn large_product(b_transposed: bool) {
         }
     }
 }
+
+/// The kernels' safe entry points refuse extents they would read past. The AVX-512 kernel's
+/// packed-A variant reads the padding rows of the last panel (13 rows need two 12-row panels:
+/// 2 * 4 * 12 = 96 elements; 91 hold the block's own rows), so it refuses a shorter buffer; the
+/// AVX2 kernel never reads past the block's last row, so the same cut is enough for it.
+#[test]
+fn short_packed_panels_are_refused() {
+    for isa in Isa::ALL.into_iter().filter(|i| i.available()) {
+        let (mr, nr) = <f32 as GemmScalar>::tile(isa);
+        let kc = 4;
+        let mc = mr + 1;
+        let b = vec![1.0f32; kc * nr];
+        let mut c = vec![0.0f32; mc * nr];
+        let whole = vec![1.0f32; 2 * kc * mr];
+        // Whole panels: fine.
+        <f32 as GemmScalar>::block(isa, kc, mc, &whole, (kc * mr, 1, mr), &b, &mut c, nr, nr, 1.0, 0.0);
+        assert!(c.iter().all(|&v| v == kc as f32), "{isa:?}");
+        let short = &whole[..2 * kc * mr - (mr - 1) / 2];
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut c = vec![0.0f32; mc * nr];
+            <f32 as GemmScalar>::block(isa, kc, mc, short, (kc * mr, 1, mr), &b, &mut c, nr, nr, 1.0, 0.0);
+        }));
+        match isa {
+            Isa::Avx512 => assert!(r.is_err(), "{isa:?}: a short packed A was read"),
+            Isa::Avx2 => assert!(r.is_ok(), "{isa:?}: the block's own rows were enough"),
+        }
+    }
+}

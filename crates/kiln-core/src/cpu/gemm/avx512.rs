@@ -53,11 +53,19 @@ macro_rules! wrapper {
             let (a_ps, a_rs, a_cs) = a_strides;
             assert!(available(), "the AVX-512 micro-kernel needs avx512f");
             check_tiles(kc, mc, (a.len(), a_ps, a_rs, a_cs), b.len(), c.len(), ldc, nr, ($mr, $nr));
-            let packed = a_strides == (kc * $mr, 1, $mr);
+            let panel = kc.checked_mul($mr);
+            let packed = panel.is_some_and(|ps| a_strides == (ps, 1, $mr));
+            if packed {
+                // The packed variant reads every row of the last panel, padding included, where
+                // `check_tiles` only vouches for the block's rows.
+                let need = panel.and_then(|ps| mc.div_ceil($mr).checked_mul(ps));
+                assert!(need.is_some_and(|need| need <= a.len()), "packed A panels too short");
+            }
             // SAFETY: avx512f is present (asserted) and `check_tiles` asserted that every A
-            // element the tiles read (rows clamped to the block's last, steps < kc), the kc*NR B
-            // elements and every C element touched (`c[i*ldc + j]`, i < mc, j < nr) lie inside
-            // `a`, `b` and `c` (a unique borrow, so nothing aliases it).
+            // element the tiles read (rows clamped to the block's last, steps < kc; with packed
+            // strides, every row of every panel, asserted just above), the kc*NR B elements and
+            // every C element touched (`c[i*ldc + j]`, i < mc, j < nr) lie inside `a`, `b` and
+            // `c` (a unique borrow, so nothing aliases it).
             unsafe {
                 if packed {
                     $block::<true>(
