@@ -9,6 +9,7 @@
 
 use kiln_core::cpu::gemm::{gemm, gemm_with_isa, GemmScalar, Isa, MatRef};
 use kiln_core::{Float, Tensor};
+use std::mem::MaybeUninit;
 
 /// Deterministic values in [-1, 1) (64-bit LCG), so failures reproduce.
 fn values(n: usize, seed: u64) -> Vec<f64> {
@@ -317,14 +318,15 @@ fn short_packed_panels_are_refused() {
         let kc = 4;
         let mc = mr + 1;
         let b = vec![1.0f32; kc * nr];
-        let mut c = vec![0.0f32; mc * nr];
+        let mut c = vec![MaybeUninit::<f32>::uninit(); mc * nr];
         let whole = vec![1.0f32; 2 * kc * mr];
-        // Whole panels: fine.
+        // Whole panels: fine, and with beta 0 an uninitialised C is written in full.
         <f32 as GemmScalar>::block(isa, kc, mc, &whole, (kc * mr, 1, mr), &b, &mut c, nr, nr, 1.0, 0.0);
-        assert!(c.iter().all(|&v| v == kc as f32), "{isa:?}");
+        // SAFETY: the block wrote every element of its mc x nr tile column (ldc = nr).
+        assert!(c.iter().all(|v| unsafe { v.assume_init() } == kc as f32), "{isa:?}");
         let short = &whole[..2 * kc * mr - (mr - 1) / 2];
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let mut c = vec![0.0f32; mc * nr];
+            let mut c = vec![MaybeUninit::new(0.0f32); mc * nr];
             <f32 as GemmScalar>::block(isa, kc, mc, short, (kc * mr, 1, mr), &b, &mut c, nr, nr, 1.0, 0.0);
         }));
         match isa {

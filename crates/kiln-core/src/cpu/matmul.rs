@@ -266,8 +266,9 @@ fn matmul_t<T: Float + GemmScalar>(a: &[T], la: &Layout, b: &[T], lb: &Layout, b
                 cs: x.cs,
             };
             // `packed::gemm` checks all three extents itself before its unchecked accesses.
-            // It takes an initialised C; the memset is small beside a product this large.
-            packed::gemm(m, n, k, T::one(), view(a, ma), view(b, mb), T::zero(), zeroed(dst), n, threads)
+            // `gemm_uninit` checks all three extents itself before its unchecked accesses, and
+            // writes every element of `dst` (beta 0).
+            packed::gemm_uninit(m, n, k, view(a, ma), view(b, mb), dst, n, threads)
         } else {
             gemm_one(a, ma, b, mb, dst, m, k, n, par)
         }
@@ -294,8 +295,8 @@ fn matmul_t<T: Float + GemmScalar>(a: &[T], la: &Layout, b: &[T], lb: &Layout, b
     }
     // SAFETY: the capacity is at least `total` (the slice above would have failed otherwise), and
     // every product succeeded (an error returned above, leaving the length 0), so each of the `nb`
-    // chunks of `m * n` was written in full: `tiny` and the packed path through `zeroed`, the gemm
-    // crate by writing every destination element (`gemm_one` zero-fills when k == 0).
+    // chunks of `m * n` was written in full: `tiny` through `zeroed`, the packed kernels and the
+    // gemm crate by writing every destination element (both zero-fill when k == 0).
     unsafe { out.set_len(total) };
     Ok(out)
 }

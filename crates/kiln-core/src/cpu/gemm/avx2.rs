@@ -11,6 +11,7 @@
 //! pointers inside those checked extents.
 
 use std::arch::x86_64::*;
+use std::mem::MaybeUninit;
 
 /// Rows of the f32 tile.
 pub(super) const MR_F32: usize = 6;
@@ -69,7 +70,7 @@ pub(super) fn block_f32(
     a: &[f32],
     a_strides: (usize, usize, usize),
     b: &[f32],
-    c: &mut [f32],
+    c: &mut [MaybeUninit<f32>],
     ldc: usize,
     nr: usize,
     alpha: f32,
@@ -82,7 +83,20 @@ pub(super) fn block_f32(
     // tiles read (rows clamped to the block's last, steps < kc) and the kc*16 B elements are
     // inside `a` and `b`, and that every C element touched, `c[i*ldc + j]` for i < mc, j < nr,
     // is inside `c` (a unique borrow, so nothing aliases it).
-    unsafe { block_kernel_f32(kc, mc, a.as_ptr(), a_strides, b.as_ptr(), c.as_mut_ptr(), ldc, nr, alpha, beta) }
+    unsafe {
+        block_kernel_f32(
+            kc,
+            mc,
+            a.as_ptr(),
+            a_strides,
+            b.as_ptr(),
+            c.as_mut_ptr().cast(),
+            ldc,
+            nr,
+            alpha,
+            beta,
+        )
+    }
 }
 
 /// The f64 twin of [`block_f32`]: tiles of 6 x 8.
@@ -93,7 +107,7 @@ pub(super) fn block_f64(
     a: &[f64],
     a_strides: (usize, usize, usize),
     b: &[f64],
-    c: &mut [f64],
+    c: &mut [MaybeUninit<f64>],
     ldc: usize,
     nr: usize,
     alpha: f64,
@@ -103,7 +117,20 @@ pub(super) fn block_f64(
     assert!(available(), "the AVX2 micro-kernel needs avx2 and fma");
     check_tiles(kc, mc, (a.len(), a_ps, a_rs, a_cs), b.len(), c.len(), ldc, nr, (MR_F64, NR_F64));
     // SAFETY: as in `block_f32`, with 6 x 8 tiles and kc*8 B elements.
-    unsafe { block_kernel_f64(kc, mc, a.as_ptr(), a_strides, b.as_ptr(), c.as_mut_ptr(), ldc, nr, alpha, beta) }
+    unsafe {
+        block_kernel_f64(
+            kc,
+            mc,
+            a.as_ptr(),
+            a_strides,
+            b.as_ptr(),
+            c.as_mut_ptr().cast(),
+            ldc,
+            nr,
+            alpha,
+            beta,
+        )
+    }
 }
 
 macro_rules! block_kernel {

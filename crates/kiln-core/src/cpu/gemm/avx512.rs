@@ -16,6 +16,7 @@
 
 use super::avx2::check_tiles;
 use std::arch::x86_64::*;
+use std::mem::MaybeUninit;
 
 /// Rows of the f32 tile.
 pub(super) const MR_F32: usize = 12;
@@ -44,7 +45,7 @@ macro_rules! wrapper {
             a: &[$t],
             a_strides: (usize, usize, usize),
             b: &[$t],
-            c: &mut [$t],
+            c: &mut [MaybeUninit<$t>],
             ldc: usize,
             nr: usize,
             alpha: $t,
@@ -74,7 +75,7 @@ macro_rules! wrapper {
                         a.as_ptr(),
                         a_strides,
                         b.as_ptr(),
-                        c.as_mut_ptr(),
+                        c.as_mut_ptr().cast(),
                         ldc,
                         nr,
                         alpha,
@@ -87,7 +88,7 @@ macro_rules! wrapper {
                         a.as_ptr(),
                         a_strides,
                         b.as_ptr(),
-                        c.as_mut_ptr(),
+                        c.as_mut_ptr().cast(),
                         ldc,
                         nr,
                         alpha,

@@ -26,6 +26,7 @@ mod pack;
 use crate::{Error, Float, Result};
 use rayon::prelude::*;
 use std::cell::RefCell;
+use std::mem::MaybeUninit;
 use std::sync::OnceLock;
 
 /// A read-only strided matrix: element `(i, j)` is `data[off + i * rs + j * cs]`.
@@ -212,7 +213,7 @@ pub trait GemmScalar: Float + Send + Sync {
         a: &[Self],
         a_strides: (usize, usize, usize),
         b: &[Self],
-        c: &mut [Self],
+        c: &mut [MaybeUninit<Self>],
         ldc: usize,
         nr: usize,
         alpha: Self,
@@ -265,7 +266,7 @@ macro_rules! scalar {
                 a: &[Self],
                 a_strides: (usize, usize, usize),
                 b: &[Self],
-                c: &mut [Self],
+                c: &mut [MaybeUninit<Self>],
                 ldc: usize,
                 nr: usize,
                 alpha: Self,
@@ -403,10 +404,43 @@ pub fn gemm<T: GemmScalar>(
         return Ok(());
     }
     match selected_isa() {
-        Some(isa) => packed(isa, m, n, k, alpha, a, b, beta, c, ldc, threads.max(1)),
+        Some(isa) => packed(isa, m, n, k, alpha, a, b, beta, as_uninit(c), ldc, threads.max(1)),
         None => via_gemm_crate(m, n, k, alpha, a, b, beta, c, ldc, threads),
     }
     Ok(())
+}
+
+/// `C = A · B` into a C whose elements may be uninitialised (a fresh output buffer: nothing to
+/// zero-fill first), through the packed kernels, which write every element of C without reading
+/// it when `beta` is 0. Row `i` of C starts at `c[i * ldc]`. An error when the CPU has no packed
+/// kernel ([`packed_available`]) or an operand reaches outside its buffer.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_uninit<T: GemmScalar>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    c: &mut [MaybeUninit<T>],
+    ldc: usize,
+    threads: usize,
+) -> Result<()> {
+    let Some(isa) = selected_isa() else {
+        return Err(Error::value("matmul", "this CPU has no packed kernel"));
+    };
+    check(m, n, k, &a, &b, c.len(), ldc)?;
+    if m > 0 && n > 0 {
+        packed(isa, m, n, k, T::one(), a, b, T::zero(), c, ldc, threads.max(1));
+    }
+    Ok(())
+}
+
+/// An initialised slice seen as possibly-uninitialised elements, for the packed kernels' one
+/// signature (they never write an uninitialised value into it).
+fn as_uninit<T>(c: &mut [T]) -> &mut [MaybeUninit<T>] {
+    // SAFETY: `MaybeUninit<T>` has `T`'s layout, the borrow is unique and as long as `c`'s, and
+    // every write through it stores an initialised `T`, so `c` stays initialised.
+    unsafe { std::slice::from_raw_parts_mut(c.as_mut_ptr().cast::<MaybeUninit<T>>(), c.len()) }
 }
 
 /// [`gemm`] through the packed kernels of one family, for comparing and testing the families on
@@ -433,7 +467,7 @@ pub fn gemm_with_isa<T: GemmScalar>(
     }
     check(m, n, k, &a, &b, c.len(), ldc)?;
     if m > 0 && n > 0 {
-        packed(isa, m, n, k, alpha, a, b, beta, c, ldc, threads.max(1));
+        packed(isa, m, n, k, alpha, a, b, beta, as_uninit(c), ldc, threads.max(1));
     }
     Ok(())
 }
@@ -503,7 +537,9 @@ fn direct_a_max_n() -> usize {
     })
 }
 
-/// The packed product, split by rows of C over `threads` threads (operands already checked).
+/// The packed product, split by rows of C over `threads` threads (operands already checked). C
+/// may hold uninitialised elements only when `beta` is 0: then it is written without being read
+/// (a later depth block reads what the first one wrote).
 ///
 /// With two or more threads the threads share each packed block of B: they pack its panels
 /// together, then each multiplies its own rows of A by all of it. Packing B once per block,
@@ -519,7 +555,7 @@ fn packed<T: GemmScalar>(
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
     beta: T,
-    c: &mut [T],
+    c: &mut [MaybeUninit<T>],
     ldc: usize,
     threads: usize,
 ) {
@@ -527,11 +563,14 @@ fn packed<T: GemmScalar>(
     if k == 0 {
         // No product: C = beta * C (zero when beta is zero, without reading C).
         for i in 0..m {
-            let row = &mut c[i * ldc..i * ldc + n];
-            if beta == T::zero() {
-                row.fill(T::zero());
-            } else {
-                row.iter_mut().for_each(|v| *v = beta * *v);
+            for v in &mut c[i * ldc..i * ldc + n] {
+                if beta == T::zero() {
+                    v.write(T::zero());
+                } else {
+                    // SAFETY: C may be uninitialised only when beta is 0 (see `packed`'s doc).
+                    let old = unsafe { v.assume_init() };
+                    v.write(beta * old);
+                }
             }
         }
         return;
@@ -646,7 +685,7 @@ fn rows_times_block<T: GemmScalar>(
     row: usize,
     rows: usize,
     pb: &[T],
-    c: &mut [T],
+    c: &mut [MaybeUninit<T>],
     ldc: usize,
     pa: &mut [T],
 ) {
