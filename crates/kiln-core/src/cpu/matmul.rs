@@ -139,12 +139,11 @@ fn use_packed(m: usize, flops: usize, threads: usize, b_row_major: bool) -> bool
 }
 
 #[allow(clippy::too_many_arguments)]
-fn tiny<T: Float>(a: &[T], ma: Mat, b: &[T], mb: Mat, out: &mut [T], m: usize, k: usize, n: usize) {
+fn tiny<T: Float>(a: &[T], ma: Mat, b: &[T], mb: Mat, out: &mut [MaybeUninit<T>], m: usize, k: usize, n: usize) {
     // i-p-j order: the inner loop runs along a row of `b` and of `out`, unit stride when `b` is row-major.
     // Bounds-checked indexing throughout (the caller also checked both operands with `Mat::fits`).
     for i in 0..m {
-        let row = &mut out[i * n..(i + 1) * n];
-        row.iter_mut().for_each(|v| *v = T::zero());
+        let row = zeroed(&mut out[i * n..(i + 1) * n]);
         for p in 0..k {
             let av = a[ma.off + i * ma.rs + p * ma.cs];
             let bo = mb.off + p * mb.rs;
@@ -255,7 +254,7 @@ fn matmul_t<T: Float + GemmScalar>(a: &[T], la: &Layout, b: &[T], lb: &Layout, b
             if !mb.fits(k, n, b.len()) {
                 return Err(out_of_bounds("right", mb, k, n, b.len()));
             }
-            tiny(a, ma, b, mb, zeroed(dst), m, k, n);
+            tiny(a, ma, b, mb, dst, m, k, n);
             Ok(())
         } else if use_packed(m, flops, par_threads(par), mb.cs == 1) {
             let threads = par_threads(par);
@@ -295,8 +294,9 @@ fn matmul_t<T: Float + GemmScalar>(a: &[T], la: &Layout, b: &[T], lb: &Layout, b
     }
     // SAFETY: the capacity is at least `total` (the slice above would have failed otherwise), and
     // every product succeeded (an error returned above, leaving the length 0), so each of the `nb`
-    // chunks of `m * n` was written in full: `tiny` through `zeroed`, the packed kernels and the
-    // gemm crate by writing every destination element (both zero-fill when k == 0).
+    // chunks of `m * n` was written in full: `tiny` zero-fills each row before adding to it, the
+    // packed kernels and the gemm crate write every destination element (both zero-fill when
+    // k == 0).
     unsafe { out.set_len(total) };
     Ok(out)
 }

@@ -59,79 +59,51 @@ pub(super) fn check_tiles(
     assert!(last.is_some_and(|end| end <= c), "C block outside its buffer");
 }
 
-/// `C[..mc, ..nr] = alpha * (A_block · B_panel) + beta * C` for one column of 6 x 16 tiles: the
-/// A block's row `i` at step `p` is `a[(i / 6) * a_ps + (i % 6) * a_rs + p * a_cs]` (packed
-/// panels: strides (6 kc, 1, 6); a row-major A read in place: (6 lda, lda, 1)), the B panel is
-/// packed (16 columns per step); `beta == 0` writes C without reading it.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn block_f32(
-    kc: usize,
-    mc: usize,
-    a: &[f32],
-    a_strides: (usize, usize, usize),
-    b: &[f32],
-    c: &mut [MaybeUninit<f32>],
-    ldc: usize,
-    nr: usize,
-    alpha: f32,
-    beta: f32,
-) {
-    let (a_ps, a_rs, a_cs) = a_strides;
-    assert!(available(), "the AVX2 micro-kernel needs avx2 and fma");
-    check_tiles(kc, mc, (a.len(), a_ps, a_rs, a_cs), b.len(), c.len(), ldc, nr, (MR_F32, NR_F32));
-    // SAFETY: avx2 and fma are present (asserted) and `check_tiles` asserted that every A element the
-    // tiles read (rows clamped to the block's last, steps < kc) and the kc*16 B elements are
-    // inside `a` and `b`, and that every C element touched, `c[i*ldc + j]` for i < mc, j < nr,
-    // is inside `c` (a unique borrow, so nothing aliases it).
-    unsafe {
-        block_kernel_f32(
-            kc,
-            mc,
-            a.as_ptr(),
-            a_strides,
-            b.as_ptr(),
-            c.as_mut_ptr().cast(),
-            ldc,
-            nr,
-            alpha,
-            beta,
-        )
-    }
+macro_rules! wrapper {
+    ($name:ident, $t:ty, $mr:expr, $nr:expr, $block:ident) => {
+        /// `C[..mc, ..nr] = alpha * (A_block · B_panel) + beta * C` for one column of 6-row tiles:
+        /// the A block's row `i` at step `p` is `a[(i / 6) * a_ps + (i % 6) * a_rs + p * a_cs]`
+        /// (packed panels: strides (6 kc, 1, 6); a row-major A read in place: (6 lda, lda, 1)),
+        /// the B panel is packed (NR columns per step); `beta == 0` writes C without reading it.
+        #[allow(clippy::too_many_arguments)]
+        pub(super) fn $name(
+            kc: usize,
+            mc: usize,
+            a: &[$t],
+            a_strides: (usize, usize, usize),
+            b: &[$t],
+            c: &mut [MaybeUninit<$t>],
+            ldc: usize,
+            nr: usize,
+            alpha: $t,
+            beta: $t,
+        ) {
+            let (a_ps, a_rs, a_cs) = a_strides;
+            assert!(available(), "the AVX2 micro-kernel needs avx2 and fma");
+            check_tiles(kc, mc, (a.len(), a_ps, a_rs, a_cs), b.len(), c.len(), ldc, nr, ($mr, $nr));
+            // SAFETY: avx2 and fma are present (asserted) and `check_tiles` asserted that every A
+            // element the tiles read (rows clamped to the block's last, steps < kc) and the kc*NR
+            // B elements are inside `a` and `b`, and that every C element touched, `c[i*ldc + j]`
+            // for i < mc, j < nr, is inside `c` (a unique borrow, so nothing aliases it).
+            unsafe {
+                $block(
+                    kc,
+                    mc,
+                    a.as_ptr(),
+                    a_strides,
+                    b.as_ptr(),
+                    c.as_mut_ptr().cast(),
+                    ldc,
+                    nr,
+                    alpha,
+                    beta,
+                )
+            }
+        }
+    };
 }
-
-/// The f64 twin of [`block_f32`]: tiles of 6 x 8.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn block_f64(
-    kc: usize,
-    mc: usize,
-    a: &[f64],
-    a_strides: (usize, usize, usize),
-    b: &[f64],
-    c: &mut [MaybeUninit<f64>],
-    ldc: usize,
-    nr: usize,
-    alpha: f64,
-    beta: f64,
-) {
-    let (a_ps, a_rs, a_cs) = a_strides;
-    assert!(available(), "the AVX2 micro-kernel needs avx2 and fma");
-    check_tiles(kc, mc, (a.len(), a_ps, a_rs, a_cs), b.len(), c.len(), ldc, nr, (MR_F64, NR_F64));
-    // SAFETY: as in `block_f32`, with 6 x 8 tiles and kc*8 B elements.
-    unsafe {
-        block_kernel_f64(
-            kc,
-            mc,
-            a.as_ptr(),
-            a_strides,
-            b.as_ptr(),
-            c.as_mut_ptr().cast(),
-            ldc,
-            nr,
-            alpha,
-            beta,
-        )
-    }
-}
+wrapper!(block_f32, f32, MR_F32, NR_F32, block_kernel_f32);
+wrapper!(block_f64, f64, MR_F64, NR_F64, block_kernel_f64);
 
 macro_rules! block_kernel {
     ($name:ident, $kernel:ident, $t:ty, $mr:expr) => {
@@ -180,50 +152,6 @@ macro_rules! block_kernel {
 block_kernel!(block_kernel_f32, kernel_f32, f32, MR_F32);
 block_kernel!(block_kernel_f64, kernel_f64, f64, MR_F64);
 
-/// Expands the 6-row body of one k step: broadcast row `r`'s value (`$a[r]` plus the step
-/// offset `$o`), two FMAs into `acc[r]`.
-macro_rules! rows {
-    ($bcast:ident, $fma:ident, $a:expr, $o:expr, $b0:expr, $b1:expr, $acc:ident) => {
-        rows!(@one $bcast, $fma, $a, $o, $b0, $b1, $acc, 0);
-        rows!(@one $bcast, $fma, $a, $o, $b0, $b1, $acc, 1);
-        rows!(@one $bcast, $fma, $a, $o, $b0, $b1, $acc, 2);
-        rows!(@one $bcast, $fma, $a, $o, $b0, $b1, $acc, 3);
-        rows!(@one $bcast, $fma, $a, $o, $b0, $b1, $acc, 4);
-        rows!(@one $bcast, $fma, $a, $o, $b0, $b1, $acc, 5);
-    };
-    (@one $bcast:ident, $fma:ident, $a:expr, $o:expr, $b0:expr, $b1:expr, $acc:ident, $r:tt) => {
-        let ar = $bcast(&*$a[$r].add($o));
-        $acc[$r][0] = $fma(ar, $b0, $acc[$r][0]);
-        $acc[$r][1] = $fma(ar, $b1, $acc[$r][1]);
-    };
-}
-
-/// Stores the full 6-row tile `acc` to `c` (row stride `ldc`, two vectors of `lanes` per row):
-/// `op(alpha, acc)`, or with `@upd`, `upd(address, acc)`.
-macro_rules! store {
-    ($st:ident, $op:ident, $c:expr, $ldc:expr, $lanes:expr, $va:expr, $acc:ident) => {
-        store!(@row $st, $c, $ldc, $lanes, $acc, 0, |_q, v| $op($va, v));
-    };
-    (@upd $st:ident, $upd:ident, $c:expr, $ldc:expr, $lanes:expr, $acc:ident) => {
-        store!(@row $st, $c, $ldc, $lanes, $acc, 0, $upd);
-    };
-    (@row $st:ident, $c:expr, $ldc:expr, $lanes:expr, $acc:ident, $unused:tt, $f:expr) => {
-        let f = $f;
-        store!(@one $st, $c, $ldc, $lanes, $acc, f, 0);
-        store!(@one $st, $c, $ldc, $lanes, $acc, f, 1);
-        store!(@one $st, $c, $ldc, $lanes, $acc, f, 2);
-        store!(@one $st, $c, $ldc, $lanes, $acc, f, 3);
-        store!(@one $st, $c, $ldc, $lanes, $acc, f, 4);
-        store!(@one $st, $c, $ldc, $lanes, $acc, f, 5);
-    };
-    (@one $st:ident, $c:expr, $ldc:expr, $lanes:expr, $acc:ident, $f:ident, $r:tt) => {
-        let q0 = $c.add($r * $ldc);
-        let q1 = q0.add($lanes);
-        $st(q0, $f(q0, $acc[$r][0]));
-        $st(q1, $f(q1, $acc[$r][1]));
-    };
-}
-
 /// # Safety
 /// avx2 and fma must be available; `a` must be valid for reads at `min(i, mr-1) * a_rs + p * a_cs`
 /// (`i < 6`, `p < kc`), `b` for `kc * 16`, and
@@ -259,31 +187,33 @@ unsafe fn kernel_f32(
         // Row r of the A panel; rows past the tile's last reuse it (their sums are discarded), so
         // an unpacked A is never read past its last row.
         let rows: [*const f32; 6] = std::array::from_fn(|r| a.add(r.min(mr - 1) * a_rs));
+        let ld = |r: usize, o: usize| &*rows[r].add(o);
         let mut o = 0;
         for _ in 0..kc / 2 {
             let b0 = _mm256_loadu_ps(b);
             let b1 = _mm256_loadu_ps(b.add(8));
-            rows!(_mm256_broadcast_ss, _mm256_fmadd_ps, rows, o, b0, b1, acc);
+            tile_step!(_mm256_broadcast_ss, _mm256_fmadd_ps, ld, o, b0, b1, acc; 0 1 2 3 4 5);
             let b0 = _mm256_loadu_ps(b.add(16));
             let b1 = _mm256_loadu_ps(b.add(24));
-            rows!(_mm256_broadcast_ss, _mm256_fmadd_ps, rows, o + a_cs, b0, b1, acc);
+            tile_step!(_mm256_broadcast_ss, _mm256_fmadd_ps, ld, o + a_cs, b0, b1, acc; 0 1 2 3 4 5);
             o += 2 * a_cs;
             b = b.add(32);
         }
         if kc % 2 == 1 {
             let b0 = _mm256_loadu_ps(b);
             let b1 = _mm256_loadu_ps(b.add(8));
-            rows!(_mm256_broadcast_ss, _mm256_fmadd_ps, rows, o, b0, b1, acc);
+            tile_step!(_mm256_broadcast_ss, _mm256_fmadd_ps, ld, o, b0, b1, acc; 0 1 2 3 4 5);
         }
         let va = _mm256_set1_ps(alpha);
         if mr == MR_F32 && nr == NR_F32 {
             // Written out per register (a loop over `acc` made LLVM spill the tile to the stack).
             if beta == 0.0 {
-                store!(_mm256_storeu_ps, _mm256_mul_ps, c, ldc, 8, va, acc);
+                let f = |_q: *mut f32, v| _mm256_mul_ps(va, v);
+                tile_store!(_mm256_storeu_ps, c, ldc, 8, acc, f; 0 1 2 3 4 5);
             } else {
                 let vb = _mm256_set1_ps(beta);
-                let upd = |q: *mut f32, v| _mm256_fmadd_ps(vb, _mm256_loadu_ps(q), _mm256_mul_ps(va, v));
-                store!(@upd _mm256_storeu_ps, upd, c, ldc, 8, acc);
+                let f = |q: *mut f32, v| _mm256_fmadd_ps(vb, _mm256_loadu_ps(q), _mm256_mul_ps(va, v));
+                tile_store!(_mm256_storeu_ps, c, ldc, 8, acc, f; 0 1 2 3 4 5);
             }
         } else {
             // Edge tile: spill the accumulators and update only the mr x nr corner that exists.
@@ -336,31 +266,33 @@ unsafe fn kernel_f64(
         // Row r of the A panel; rows past the tile's last reuse it (their sums are discarded), so
         // an unpacked A is never read past its last row.
         let rows: [*const f64; 6] = std::array::from_fn(|r| a.add(r.min(mr - 1) * a_rs));
+        let ld = |r: usize, o: usize| &*rows[r].add(o);
         let mut o = 0;
         for _ in 0..kc / 2 {
             let b0 = _mm256_loadu_pd(b);
             let b1 = _mm256_loadu_pd(b.add(4));
-            rows!(_mm256_broadcast_sd, _mm256_fmadd_pd, rows, o, b0, b1, acc);
+            tile_step!(_mm256_broadcast_sd, _mm256_fmadd_pd, ld, o, b0, b1, acc; 0 1 2 3 4 5);
             let b0 = _mm256_loadu_pd(b.add(8));
             let b1 = _mm256_loadu_pd(b.add(12));
-            rows!(_mm256_broadcast_sd, _mm256_fmadd_pd, rows, o + a_cs, b0, b1, acc);
+            tile_step!(_mm256_broadcast_sd, _mm256_fmadd_pd, ld, o + a_cs, b0, b1, acc; 0 1 2 3 4 5);
             o += 2 * a_cs;
             b = b.add(16);
         }
         if kc % 2 == 1 {
             let b0 = _mm256_loadu_pd(b);
             let b1 = _mm256_loadu_pd(b.add(4));
-            rows!(_mm256_broadcast_sd, _mm256_fmadd_pd, rows, o, b0, b1, acc);
+            tile_step!(_mm256_broadcast_sd, _mm256_fmadd_pd, ld, o, b0, b1, acc; 0 1 2 3 4 5);
         }
         let va = _mm256_set1_pd(alpha);
         if mr == MR_F64 && nr == NR_F64 {
             // Written out per register (a loop over `acc` made LLVM spill the tile to the stack).
             if beta == 0.0 {
-                store!(_mm256_storeu_pd, _mm256_mul_pd, c, ldc, 4, va, acc);
+                let f = |_q: *mut f64, v| _mm256_mul_pd(va, v);
+                tile_store!(_mm256_storeu_pd, c, ldc, 4, acc, f; 0 1 2 3 4 5);
             } else {
                 let vb = _mm256_set1_pd(beta);
-                let upd = |q: *mut f64, v| _mm256_fmadd_pd(vb, _mm256_loadu_pd(q), _mm256_mul_pd(va, v));
-                store!(@upd _mm256_storeu_pd, upd, c, ldc, 4, acc);
+                let f = |q: *mut f64, v| _mm256_fmadd_pd(vb, _mm256_loadu_pd(q), _mm256_mul_pd(va, v));
+                tile_store!(_mm256_storeu_pd, c, ldc, 4, acc, f; 0 1 2 3 4 5);
             }
         } else {
             let mut tmp = [0.0f64; MR_F64 * NR_F64];

@@ -62,92 +62,33 @@ macro_rules! wrapper {
                 let need = panel.and_then(|ps| mc.div_ceil($mr).checked_mul(ps));
                 assert!(need.is_some_and(|need| need <= a.len()), "packed A panels too short");
             }
+            // The packed and in-place variants differ in type, not in signature.
+            let block: unsafe fn(usize, usize, *const $t, (usize, usize, usize), *const $t, *mut $t, usize, usize, $t, $t) =
+                if packed { $block::<true> } else { $block::<false> };
             // SAFETY: avx512f is present (asserted) and `check_tiles` asserted that every A
             // element the tiles read (rows clamped to the block's last, steps < kc; with packed
             // strides, every row of every panel, asserted just above), the kc*NR B elements and
             // every C element touched (`c[i*ldc + j]`, i < mc, j < nr) lie inside `a`, `b` and
             // `c` (a unique borrow, so nothing aliases it).
             unsafe {
-                if packed {
-                    $block::<true>(
-                        kc,
-                        mc,
-                        a.as_ptr(),
-                        a_strides,
-                        b.as_ptr(),
-                        c.as_mut_ptr().cast(),
-                        ldc,
-                        nr,
-                        alpha,
-                        beta,
-                    )
-                } else {
-                    $block::<false>(
-                        kc,
-                        mc,
-                        a.as_ptr(),
-                        a_strides,
-                        b.as_ptr(),
-                        c.as_mut_ptr().cast(),
-                        ldc,
-                        nr,
-                        alpha,
-                        beta,
-                    )
-                }
+                block(
+                    kc,
+                    mc,
+                    a.as_ptr(),
+                    a_strides,
+                    b.as_ptr(),
+                    c.as_mut_ptr().cast(),
+                    ldc,
+                    nr,
+                    alpha,
+                    beta,
+                )
             }
         }
     };
 }
 wrapper!(block_f32, f32, MR_F32, NR_F32, block_kernel_f32);
 wrapper!(block_f64, f64, MR_F64, NR_F64, block_kernel_f64);
-
-/// Twelve rows of one k step: broadcast row `r`'s value, two FMAs into `acc[r]`.
-macro_rules! rows12 {
-    ($set1:ident, $fma:ident, $ld:ident, $o:expr, $b0:expr, $b1:expr, $acc:ident) => {
-        rows12!(@one $set1, $fma, $ld, $o, $b0, $b1, $acc, 0);
-        rows12!(@one $set1, $fma, $ld, $o, $b0, $b1, $acc, 1);
-        rows12!(@one $set1, $fma, $ld, $o, $b0, $b1, $acc, 2);
-        rows12!(@one $set1, $fma, $ld, $o, $b0, $b1, $acc, 3);
-        rows12!(@one $set1, $fma, $ld, $o, $b0, $b1, $acc, 4);
-        rows12!(@one $set1, $fma, $ld, $o, $b0, $b1, $acc, 5);
-        rows12!(@one $set1, $fma, $ld, $o, $b0, $b1, $acc, 6);
-        rows12!(@one $set1, $fma, $ld, $o, $b0, $b1, $acc, 7);
-        rows12!(@one $set1, $fma, $ld, $o, $b0, $b1, $acc, 8);
-        rows12!(@one $set1, $fma, $ld, $o, $b0, $b1, $acc, 9);
-        rows12!(@one $set1, $fma, $ld, $o, $b0, $b1, $acc, 10);
-        rows12!(@one $set1, $fma, $ld, $o, $b0, $b1, $acc, 11);
-    };
-    (@one $set1:ident, $fma:ident, $ld:ident, $o:expr, $b0:expr, $b1:expr, $acc:ident, $r:tt) => {
-        let ar = $set1($ld($r, $o));
-        $acc[$r][0] = $fma(ar, $b0, $acc[$r][0]);
-        $acc[$r][1] = $fma(ar, $b1, $acc[$r][1]);
-    };
-}
-
-/// Stores row `r` of a full tile: `f(address, acc[r][v])` into both vectors of the row.
-macro_rules! store12 {
-    ($st:ident, $c:expr, $ldc:expr, $lanes:expr, $acc:ident, $f:ident) => {
-        store12!(@one $st, $c, $ldc, $lanes, $acc, $f, 0);
-        store12!(@one $st, $c, $ldc, $lanes, $acc, $f, 1);
-        store12!(@one $st, $c, $ldc, $lanes, $acc, $f, 2);
-        store12!(@one $st, $c, $ldc, $lanes, $acc, $f, 3);
-        store12!(@one $st, $c, $ldc, $lanes, $acc, $f, 4);
-        store12!(@one $st, $c, $ldc, $lanes, $acc, $f, 5);
-        store12!(@one $st, $c, $ldc, $lanes, $acc, $f, 6);
-        store12!(@one $st, $c, $ldc, $lanes, $acc, $f, 7);
-        store12!(@one $st, $c, $ldc, $lanes, $acc, $f, 8);
-        store12!(@one $st, $c, $ldc, $lanes, $acc, $f, 9);
-        store12!(@one $st, $c, $ldc, $lanes, $acc, $f, 10);
-        store12!(@one $st, $c, $ldc, $lanes, $acc, $f, 11);
-    };
-    (@one $st:ident, $c:expr, $ldc:expr, $lanes:expr, $acc:ident, $f:ident, $r:tt) => {
-        let q0 = $c.add($r * $ldc);
-        let q1 = q0.add($lanes);
-        $st(q0, $f(q0, $acc[$r][0]));
-        $st(q1, $f(q1, $acc[$r][1]));
-    };
-}
 
 macro_rules! kernel {
     (
@@ -242,7 +183,7 @@ macro_rules! kernel {
                 for _ in 0..kc {
                     let b0 = $load(b);
                     let b1 = $load(b.add($lanes));
-                    rows12!($set1, $fma, ld, o, b0, b1, acc);
+                    tile_step!($set1, $fma, ld, o, b0, b1, acc; 0 1 2 3 4 5 6 7 8 9 10 11);
                     o += step;
                     b = b.add($nr);
                 }
@@ -250,11 +191,11 @@ macro_rules! kernel {
                 if mr == $mr && nr == $nr {
                     if beta == 0.0 {
                         let f = |_q: *mut $t, v| $mul(va, v);
-                        store12!($store, c, ldc, $lanes, acc, f);
+                        tile_store!($store, c, ldc, $lanes, acc, f; 0 1 2 3 4 5 6 7 8 9 10 11);
                     } else {
                         let vb = $set1(beta);
                         let f = |q: *mut $t, v| $fma(vb, $load(q as *const $t), $mul(va, v));
-                        store12!($store, c, ldc, $lanes, acc, f);
+                        tile_store!($store, c, ldc, $lanes, acc, f; 0 1 2 3 4 5 6 7 8 9 10 11);
                     }
                 } else {
                     // Edge tile: masked loads and stores of the mr x nr corner that exists.

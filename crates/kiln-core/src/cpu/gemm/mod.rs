@@ -17,6 +17,34 @@
 //! (used to tune). Two or more threads split the rows of C, each thread packing its own blocks:
 //! no synchronisation inside the product.
 
+/// One k step of a register tile, for each listed row `r`: broadcast `$bcast($ld(r, o))` (row
+/// `r`'s A value at step offset `o`) and two FMAs into `acc[r]` against the B vectors `b0`, `b1`.
+/// Written out per row: a loop over `acc` made LLVM keep the tile in memory.
+#[cfg(target_arch = "x86_64")]
+macro_rules! tile_step {
+    ($bcast:expr, $fma:ident, $ld:ident, $o:expr, $b0:expr, $b1:expr, $acc:ident; $($r:tt)+) => {
+        $(
+            let ar = $bcast($ld($r, $o));
+            $acc[$r][0] = $fma(ar, $b0, $acc[$r][0]);
+            $acc[$r][1] = $fma(ar, $b1, $acc[$r][1]);
+        )+
+    };
+}
+
+/// Stores each listed row `r` of a full tile to `c` (row stride `ldc`, two vectors of `lanes`
+/// per row) as `$st(address, $f(address, acc[r][v]))`.
+#[cfg(target_arch = "x86_64")]
+macro_rules! tile_store {
+    ($st:ident, $c:expr, $ldc:expr, $lanes:expr, $acc:ident, $f:ident; $($r:tt)+) => {
+        $(
+            let q0 = $c.add($r * $ldc);
+            let q1 = q0.add($lanes);
+            $st(q0, $f(q0, $acc[$r][0]));
+            $st(q1, $f(q1, $acc[$r][1]));
+        )+
+    };
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 #[cfg(target_arch = "x86_64")]
@@ -399,13 +427,34 @@ pub fn gemm<T: GemmScalar>(
     ldc: usize,
     threads: usize,
 ) -> Result<()> {
-    check(m, n, k, &a, &b, c.len(), ldc)?;
-    if m == 0 || n == 0 {
-        return Ok(());
-    }
     match selected_isa() {
-        Some(isa) => packed(isa, m, n, k, alpha, a, b, beta, as_uninit(c), ldc, threads.max(1)),
-        None => via_gemm_crate(m, n, k, alpha, a, b, beta, c, ldc, threads),
+        Some(isa) => checked_packed(isa, m, n, k, alpha, a, b, beta, as_uninit(c), ldc, threads),
+        None => {
+            check(m, n, k, &a, &b, c.len(), ldc)?;
+            via_gemm_crate(m, n, k, alpha, a, b, beta, c, ldc, threads);
+            Ok(())
+        }
+    }
+}
+
+/// Checks the operands, then runs the packed product of `isa` (nothing to do for an empty C).
+#[allow(clippy::too_many_arguments)]
+fn checked_packed<T: GemmScalar>(
+    isa: Isa,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    c: &mut [MaybeUninit<T>],
+    ldc: usize,
+    threads: usize,
+) -> Result<()> {
+    check(m, n, k, &a, &b, c.len(), ldc)?;
+    if m > 0 && n > 0 {
+        packed(isa, m, n, k, alpha, a, b, beta, c, ldc, threads.max(1));
     }
     Ok(())
 }
@@ -428,11 +477,7 @@ pub(crate) fn gemm_uninit<T: GemmScalar>(
     let Some(isa) = selected_isa() else {
         return Err(Error::value("matmul", "this CPU has no packed kernel"));
     };
-    check(m, n, k, &a, &b, c.len(), ldc)?;
-    if m > 0 && n > 0 {
-        packed(isa, m, n, k, T::one(), a, b, T::zero(), c, ldc, threads.max(1));
-    }
-    Ok(())
+    checked_packed(isa, m, n, k, T::one(), a, b, T::zero(), c, ldc, threads)
 }
 
 /// An initialised slice seen as possibly-uninitialised elements, for the packed kernels' one
@@ -465,11 +510,7 @@ pub fn gemm_with_isa<T: GemmScalar>(
             format!("this CPU lacks {} for the packed kernel", isa.name()),
         ));
     }
-    check(m, n, k, &a, &b, c.len(), ldc)?;
-    if m > 0 && n > 0 {
-        packed(isa, m, n, k, alpha, a, b, beta, as_uninit(c), ldc, threads.max(1));
-    }
-    Ok(())
+    checked_packed(isa, m, n, k, alpha, a, b, beta, as_uninit(c), ldc, threads)
 }
 
 /// The same product through the `gemm` crate (operands already checked by the caller).
