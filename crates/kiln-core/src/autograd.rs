@@ -8,7 +8,7 @@
 
 use crate::backend::{BinaryOp, UnaryOp, Window2d};
 use crate::tensor::{SmallDims, TensorId};
-use crate::{Error, Result, Tensor};
+use crate::{Error, Result, Shape, Tensor};
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -465,7 +465,13 @@ impl Op {
                 smallvec::smallvec![Some(g.clone()), Some(g.index_select(*dim as isize, idx)?)]
             }
             Op::Gather(x, dim, idx) => {
-                smallvec::smallvec![Some(x.zeros_like()?.scatter_add(*dim as isize, idx, g)?)]
+                // Scattered into an expanded zero scalar: the CPU kernel fills its output once
+                // instead of allocating zeros and copying them.
+                smallvec::smallvec![Some(x.scalar_like(0.0).expand(x.shape().clone())?.scatter_add(
+                    *dim as isize,
+                    idx,
+                    g
+                )?)]
             }
             Op::ScatterAdd(_, dim, idx, _) => {
                 smallvec::smallvec![Some(g.clone()), Some(g.gather(*dim as isize, idx)?)]
@@ -501,6 +507,14 @@ impl Op {
                         .then(|| {
                             if plain && transposed(a) {
                                 b.matmul(&g.t()?)?.t()
+                            } else if a.rank() == 2 && b.rank() > 2 && a.dims()[0] < a.dims()[1] {
+                                // A wide `a` shared by a batch (a convolution's `[O, C·kh·kw]`
+                                // weight times its columns): `Σ (b gᵀ)ᵀ` instead of `Σ g bᵀ`, so
+                                // the operand the product transposes is `g`, the narrower one,
+                                // and `b` is read as it is stored. For W6's second convolution
+                                // that is a 32-wide transposed operand instead of a 144-wide one.
+                                let (o, k) = (a.dims()[0], a.dims()[1]);
+                                b.matmul(&g.transpose(-2, -1)?)?.sum_to(&Shape::new(&[k, o]))?.t()
                             } else {
                                 g.matmul(&b.t()?)?.sum_to(a.shape())
                             }

@@ -358,6 +358,25 @@ macro_rules! backend_tests {
                         want[gw[i] * 3 + i % 3] += sv[i];
                     }
                     close(&s, &want, tol(dt), &format!("scatter_add {dt:?}"));
+                    // Along the last dim onto an expanded scalar (how a gather's gradient starts),
+                    // with a repeated target.
+                    let base = Tensor::full([1, 1], 0.5, dt)
+                        .unwrap()
+                        .to_device(dev())
+                        .unwrap()
+                        .expand([3, 4])
+                        .unwrap();
+                    let li = Tensor::from_slice(&[3i64, 0, 1, 1, 2, 3], [3, 2])
+                        .unwrap()
+                        .to_device(dev())
+                        .unwrap();
+                    let (src, sv) = rand(&[3, 2], -1.0, 1.0, dt, &mut rng);
+                    let s = host(&base.scatter_add(1, &li, &src).unwrap());
+                    let mut want = vec![0.5; 12];
+                    for (i, &t) in [3usize, 0, 1, 1, 2, 3].iter().enumerate() {
+                        want[(i / 2) * 4 + t] += sv[i];
+                    }
+                    close(&s, &want, tol(dt), &format!("scatter_add onto an expanded scalar {dt:?}"));
                 }
             }
 

@@ -171,6 +171,11 @@ fn matmul_first_and_second_order() {
         (&[4], &[4]),
         (&[2, 3, 4], &[4]),
         (&[4], &[2, 4, 3]),
+        // A matrix shared by a batch: wide (a convolution's weight times its columns, whose
+        // gradient is computed as `Σ (b gᵀ)ᵀ`), tall, and over two batch dims.
+        (&[3, 5], &[2, 5, 4]),
+        (&[5, 3], &[2, 3, 4]),
+        (&[2, 6], &[2, 3, 6, 2]),
     ];
     for (k, (sa, sb)) in cases.into_iter().enumerate() {
         let a = rand(sa, -1.0, 1.0, 40 + k as u64);
@@ -426,6 +431,43 @@ fn max_pool_matches_the_composite_pad_unfold_max() {
             let (a, b) = (v64(g1.get(&x).unwrap()), v64(g2.get(&x).unwrap()));
             let worst = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).fold(0.0, f64::max);
             assert!(worst <= 1e-6, "gradients, pool {i} {dt:?}: differ by {worst}");
+        }
+    }
+}
+
+#[test]
+fn max_pool_2x2_windows_in_blocks_across_rows() {
+    // The 2x2 fast path picks winners 64 windows at a time across output rows: planes of 9 x 18
+    // windows (odd input sizes drop their last row and column), values from a small set for ties,
+    // and NaNs, against the first-maximum, last-NaN rule written out here.
+    let (n, c, h, w) = (2, 3, 19, 37);
+    let mut rng = Rng::new(7);
+    let vals: Vec<f32> = (0..n * c * h * w)
+        .map(|_| match rng.below(50) {
+            0 => f32::NAN,
+            k => (k % 4) as f32,
+        })
+        .collect();
+    let x = Tensor::from_slice(&vals, [n, c, h, w]).unwrap();
+    let (y, idx) = x.max_pool2d_with_indices((2, 2), (2, 2), (0, 0), (1, 1)).unwrap();
+    let (oh, ow) = (h / 2, w / 2);
+    assert_eq!(y.dims(), &[n, c, oh, ow]);
+    let (y, idx) = (y.to_vec::<f32>().unwrap(), idx.to_vec::<i64>().unwrap());
+    for p in 0..n * c {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut best = (f32::NEG_INFINITY, usize::MAX);
+                for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                    let at = (2 * oy + dy) * w + 2 * ox + dx;
+                    let v = vals[p * h * w + at];
+                    if best.1 == usize::MAX || v > best.0 || v.is_nan() {
+                        best = (v, at);
+                    }
+                }
+                let o = (p * oh + oy) * ow + ox;
+                assert_eq!(y[o].to_bits(), best.0.to_bits(), "value of window {o}");
+                assert_eq!(idx[o], best.1 as i64, "index of window {o}");
+            }
         }
     }
 }

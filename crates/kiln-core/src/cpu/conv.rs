@@ -221,61 +221,8 @@ fn max_pool_t<T: Float>(x: &[T], l: &Layout, w: &Window2d) -> AResult<(Vec<T>, V
     let fill = |p: usize, vo: &mut [MaybeUninit<T>], io: &mut [MaybeUninit<i64>]| {
         let src = &x[p * plane_in..(p + 1) * plane_in];
         // Fast path: 2x2 windows, stride 2, no padding or dilation (the common `MaxPool2d(2)`).
-        if (kh, kw) == (2, 2) && w.stride == (2, 2) && w.padding == (0, 0) && w.dilation == (1, 1) {
-            const BLK: usize = 32;
-            // Scratch for one block of windows, set up once per plane.
-            let (mut q, mut best, mut tap) = ([[T::zero(); BLK]; 4], [T::zero(); BLK], [0i64; BLK]);
-            for oy in 0..oh {
-                let r0 = &src[2 * oy * wd..(2 * oy + 1) * wd];
-                let r1 = &src[(2 * oy + 1) * wd..(2 * oy + 2) * wd];
-                let (vrow, irow) = (&mut vo[oy * ow..(oy + 1) * ow], &mut io[oy * ow..(oy + 1) * ow]);
-                let row0 = (2 * oy * wd) as i64;
-                // In blocks: deinterleave the window taps into four contiguous arrays, then pick the
-                // winner with selects over those arrays (vectorised to blends). Which tap wins is
-                // data-dependent, so branches here mispredict about every other window.
-                let mut ox0 = 0;
-                while ox0 < ow {
-                    let len = (ow - ox0).min(BLK);
-                    let (p0, p1) = (&r0[2 * ox0..2 * (ox0 + len)], &r1[2 * ox0..2 * (ox0 + len)]);
-                    let [q0, q1, q2, q3] = &mut q;
-                    for (k, (t, b)) in p0.chunks_exact(2).zip(p1.chunks_exact(2)).enumerate() {
-                        (q0[k], q1[k], q2[k], q3[k]) = (t[0], t[1], b[0], b[1]);
-                    }
-                    let (wd1, wd2) = (wd as i64, wd as i64 + 1);
-                    for (((((m, t), &a), &b), &c2), &d2) in best[..len]
-                        .iter_mut()
-                        .zip(&mut tap[..len])
-                        .zip(&q[0][..len])
-                        .zip(&q[1][..len])
-                        .zip(&q[2][..len])
-                        .zip(&q[3][..len])
-                    {
-                        // PyTorch's scan: take v if v > best or v is NaN (first maximum, last NaN).
-                        let (mut bv, mut bt) = (a, 0i64);
-                        let u = (b > bv) | is_nan(b);
-                        bv = if u { b } else { bv };
-                        bt = if u { 1 } else { bt };
-                        let u = (c2 > bv) | is_nan(c2);
-                        bv = if u { c2 } else { bv };
-                        bt = if u { wd1 } else { bt };
-                        let u = (d2 > bv) | is_nan(d2);
-                        bv = if u { d2 } else { bv };
-                        bt = if u { wd2 } else { bt };
-                        *m = bv;
-                        *t = bt;
-                    }
-                    for (k, ((v, i), (&m, &t))) in vrow[ox0..ox0 + len]
-                        .iter_mut()
-                        .zip(&mut irow[ox0..ox0 + len])
-                        .zip(best[..len].iter().zip(&tap[..len]))
-                        .enumerate()
-                    {
-                        v.write(m);
-                        i.write(row0 + 2 * (ox0 + k) as i64 + t);
-                    }
-                    ox0 += len;
-                }
-            }
+        if (kh, kw) == (2, 2) && w.stride == (2, 2) && w.padding == (0, 0) && w.dilation == (1, 1) && wd < i32::MAX as usize {
+            pool2x2_dispatch(src, wd, oh, ow, vo, io);
             return;
         }
         for oy in 0..oh {
@@ -324,6 +271,93 @@ fn max_pool_t<T: Float>(x: &[T], l: &Layout, w: &Window2d) -> AResult<(Vec<T>, V
         idxs.set_len(total);
     }
     Ok((vals, idxs))
+}
+
+/// [`pool2x2_plane`] compiled for AVX2 where the CPU has it: 8-lane selects instead of SSE2's 4.
+fn pool2x2_dispatch<T: Float>(src: &[T], wd: usize, oh: usize, ow: usize, vo: &mut [MaybeUninit<T>], io: &mut [MaybeUninit<i64>]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2")]
+        unsafe fn avx2<T: Float>(src: &[T], wd: usize, oh: usize, ow: usize, vo: &mut [MaybeUninit<T>], io: &mut [MaybeUninit<i64>]) {
+            pool2x2_plane(src, wd, oh, ow, vo, io)
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above); the body is safe code.
+            unsafe { avx2(src, wd, oh, ow, vo, io) };
+            return;
+        }
+    }
+    pool2x2_plane(src, wd, oh, ow, vo, io)
+}
+
+/// Max pooling of one plane `src` (width `wd`) by 2x2 windows at stride 2 into `oh x ow` values
+/// `vo` and plane indices `io`, with [`max_pool_t`]'s rule (first maximum, last NaN). The caller
+/// guarantees `wd + 1` fits an `i32`.
+///
+/// Windows are taken `BLK` at a time in output order, across output rows (W6's planes are only
+/// 14 and 7 windows wide): their four taps are first copied into four contiguous arrays, then the
+/// winner is picked with selects over those arrays, which vectorise to blends. Which tap wins is
+/// data-dependent, so branches here mispredict about every other window. The winning tap is kept
+/// as an `i32` offset so that the select lanes are as wide as the values'.
+#[inline(always)]
+fn pool2x2_plane<T: Float>(src: &[T], wd: usize, oh: usize, ow: usize, vo: &mut [MaybeUninit<T>], io: &mut [MaybeUninit<i64>]) {
+    const BLK: usize = 64;
+    #[allow(clippy::eq_op)]
+    let is_nan = |v: T| v != v;
+    let (mut q, mut best, mut tap) = ([[T::zero(); BLK]; 4], [T::zero(); BLK], [0i32; BLK]);
+    let mut corner = [0usize; BLK];
+    let (wd1, wd2) = (wd as i32, wd as i32 + 1);
+    let n = oh * ow;
+    let mut flat0 = 0;
+    while flat0 < n {
+        let len = BLK.min(n - flat0);
+        // Gather the block's taps, one output row's run at a time.
+        let (mut k, mut f) = (0, flat0);
+        while k < len {
+            let (oy, ox) = (f / ow, f % ow);
+            let run = (ow - ox).min(len - k);
+            let top = 2 * oy * wd + 2 * ox;
+            let (p0, p1) = (&src[top..top + 2 * run], &src[top + wd..top + wd + 2 * run]);
+            let [q0, q1, q2, q3] = &mut q;
+            for (j, (t, b)) in p0.chunks_exact(2).zip(p1.chunks_exact(2)).enumerate() {
+                (q0[k + j], q1[k + j], q2[k + j], q3[k + j]) = (t[0], t[1], b[0], b[1]);
+                corner[k + j] = top + 2 * j;
+            }
+            k += run;
+            f += run;
+        }
+        for (((((m, t), &a), &b), &c2), &d2) in best[..len]
+            .iter_mut()
+            .zip(&mut tap[..len])
+            .zip(&q[0][..len])
+            .zip(&q[1][..len])
+            .zip(&q[2][..len])
+            .zip(&q[3][..len])
+        {
+            // PyTorch's scan: take v if v > best or v is NaN (first maximum, last NaN).
+            let (mut bv, mut bt) = (a, 0i32);
+            let u = (b > bv) | is_nan(b);
+            bv = if u { b } else { bv };
+            bt = if u { 1 } else { bt };
+            let u = (c2 > bv) | is_nan(c2);
+            bv = if u { c2 } else { bv };
+            bt = if u { wd1 } else { bt };
+            let u = (d2 > bv) | is_nan(d2);
+            bv = if u { d2 } else { bv };
+            bt = if u { wd2 } else { bt };
+            *m = bv;
+            *t = bt;
+        }
+        for ((v, i), ((&m, &t), &c)) in vo[flat0..flat0 + len]
+            .iter_mut()
+            .zip(&mut io[flat0..flat0 + len])
+            .zip(best[..len].iter().zip(&tap[..len]).zip(&corner[..len]))
+        {
+            v.write(m);
+            i.write(c as i64 + t as i64);
+        }
+        flat0 += len;
+    }
 }
 
 impl CpuStorage {

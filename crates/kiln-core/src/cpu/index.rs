@@ -105,9 +105,19 @@ fn same_dtype<'a, T: CpuElement>(op: &'static str, s: &'a CpuStorage) -> Result<
 /// Gather/scatter along the last dim with `self` and the index contiguous and their leading dims
 /// equal (max-pool gradients, row-wise picks): `(rows, size, len)` = rows, `self`'s last dim, the
 /// index's last dim. `None` when the general path is needed.
+/// Whether every element of `l` is the one at its offset (all strides 0: an expanded scalar).
+fn is_broadcast_scalar(l: &Layout) -> bool {
+    l.strides.iter().all(|&st| st == 0)
+}
+
 fn last_dim_rows(l: &Layout, dim: usize, il: &Layout) -> Option<(usize, usize, usize)> {
     let r = l.shape.rank();
-    if r == 0 || dim != r - 1 || il.shape.rank() != r || l.contiguous_offset().is_none() || il.contiguous_offset().is_none() {
+    if r == 0
+        || dim != r - 1
+        || il.shape.rank() != r
+        || (l.contiguous_offset().is_none() && !is_broadcast_scalar(l))
+        || il.contiguous_offset().is_none()
+    {
         return None;
     }
     let (d, id) = (l.shape.dims(), il.shape.dims());
@@ -302,8 +312,17 @@ impl CpuStorage {
                 let (rows, size, len) = dims;
                 let s = same_dtype::<T>("scatter_add", src)?;
                 let s = &s[sl.offset..sl.offset + rows * len];
-                let mut out = super::pool::take(rows * size).map_err(|e| e.at("scatter_add"))?;
-                out.extend_from_slice(&x[l.offset..l.offset + rows * size]);
+                let mut out = if is_broadcast_scalar(l) {
+                    // One value everywhere (the zeros a gather's gradient starts from): filled,
+                    // not materialised and then copied.
+                    super::pool::filled(rows * size, x[l.offset])
+                } else {
+                    super::pool::take(rows * size).map(|mut v| {
+                        v.extend_from_slice(&x[l.offset..l.offset + rows * size]);
+                        v
+                    })
+                }
+                .map_err(|e| e.at("scatter_add"))?;
                 for r in 0..rows {
                     let row = &mut out[r * size..(r + 1) * size];
                     for (&i, &v) in ids[r * len..(r + 1) * len].iter().zip(&s[r * len..(r + 1) * len]) {

@@ -261,11 +261,7 @@ pub(crate) fn map1<T: Copy + Sync, U: Copy + Send>(x: &[T], l: &Layout, f: impl 
     let n = l.shape.elem_count();
     if let Some(o) = l.contiguous_offset() {
         let x = &x[o..o + n];
-        return build(n, |start, dst| {
-            for (d, &v) in dst.iter_mut().zip(&x[start..]) {
-                d.write(f(v));
-            }
-        });
+        return build(n, |start, dst| apply1(dst, &x[start..], &f));
     }
     let mut strides = [l.strides.clone()];
     let shape = coalesce(l.shape.dims(), &mut strides);
@@ -277,9 +273,7 @@ pub(crate) fn map1<T: Copy + Sync, U: Copy + Send>(x: &[T], l: &Layout, f: impl 
             if si == 1 {
                 // Unit-stride runs (a permutation that keeps the last dim): a loop over exact
                 // slices, which LLVM vectorises.
-                for (d, &v) in d.iter_mut().zip(&x[o..o + cnt]) {
-                    d.write(f(v));
-                }
+                apply1(d, &x[o..o + cnt], &f);
             } else {
                 for (j, d) in d.iter_mut().enumerate() {
                     d.write(f(x[o + j * si]));
@@ -288,6 +282,25 @@ pub(crate) fn map1<T: Copy + Sync, U: Copy + Send>(x: &[T], l: &Layout, f: impl 
             pos += cnt;
         });
     })
+}
+
+/// `dst[i] = f(src[i])` over the common length. `f` comes in as a reference argument, which the
+/// compiler may assume nothing in the loop writes: through a closure's captured environment, a
+/// captured scalar (the 0 of `x > 0`) was reloaded at every element, since a `u8` store may alias
+/// anything, and the loop stayed scalar.
+#[inline(always)]
+fn apply1<T: Copy, U>(dst: &mut [MaybeUninit<U>], src: &[T], f: &impl Fn(T) -> U) {
+    for (d, &v) in dst.iter_mut().zip(src) {
+        d.write(f(v));
+    }
+}
+
+/// `dst[i] = f(a[i], b[i])` over the common length (see [`apply1`]).
+#[inline(always)]
+fn apply2<A: Copy, B: Copy, U>(dst: &mut [MaybeUninit<U>], a: &[A], b: &[B], f: &impl Fn(A, B) -> U) {
+    for ((d, &x), &y) in dst.iter_mut().zip(a).zip(b) {
+        d.write(f(x, y));
+    }
 }
 
 /// Elementwise map of two operands broadcast to `out`.
@@ -306,19 +319,19 @@ pub(crate) fn map2<A: Copy + Sync, B: Copy + Sync, U: Copy + Send>(
             let (a, b) = (&a[oa..oa + n], &b[ob..ob + n]);
             return build(n, |start, dst| {
                 let len = dst.len();
-                for ((d, &x), &y) in dst.iter_mut().zip(&a[start..start + len]).zip(&b[start..start + len]) {
-                    d.write(f(x, y));
-                }
+                apply2(dst, &a[start..start + len], &b[start..start + len], &f);
             });
         }
     }
+    // `move`: the scalar lives in the closure itself, not behind a pointer (see `apply1`).
+    let f = &f;
     if lb.shape.elem_count() == 1 && la.shape == *out {
         let y = b[lb.offset];
-        return map1(a, la, |x| f(x, y));
+        return map1(a, la, move |x| f(x, y));
     }
     if la.shape.elem_count() == 1 && lb.shape == *out {
         let x = a[la.offset];
-        return map1(b, lb, |y| f(x, y));
+        return map1(b, lb, move |y| f(x, y));
     }
     let mut strides = [la.broadcast_strides(out), lb.broadcast_strides(out)];
     let shape = coalesce(out.dims(), &mut strides);
@@ -329,22 +342,14 @@ pub(crate) fn map2<A: Copy + Sync, B: Copy + Sync, U: Copy + Send>(
         walk_range(&shape, &strides, [la.offset, lb.offset], start, dst.len(), |[oa, ob], cnt| {
             let d = &mut dst[pos..pos + cnt];
             match (sa, sb) {
-                (1, 1) => {
-                    for ((d, &x), &y) in d.iter_mut().zip(&a[oa..oa + cnt]).zip(&b[ob..ob + cnt]) {
-                        d.write(f(x, y));
-                    }
-                }
+                (1, 1) => apply2(d, &a[oa..oa + cnt], &b[ob..ob + cnt], &f),
                 (1, 0) => {
                     let y = b[ob];
-                    for (d, &x) in d.iter_mut().zip(&a[oa..oa + cnt]) {
-                        d.write(f(x, y));
-                    }
+                    apply1(d, &a[oa..oa + cnt], &move |x| f(x, y));
                 }
                 (0, 1) => {
                     let x = a[oa];
-                    for (d, &y) in d.iter_mut().zip(&b[ob..ob + cnt]) {
-                        d.write(f(x, y));
-                    }
+                    apply1(d, &b[ob..ob + cnt], &move |y| f(x, y));
                 }
                 _ => {
                     for (j, d) in d.iter_mut().enumerate() {
