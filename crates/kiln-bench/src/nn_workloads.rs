@@ -130,19 +130,24 @@ fn train_throughput(
     wl: &str,
     threads: usize,
     batches: &[(Tensor, Tensor)],
-    model: &impl Module,
-    opt: &mut impl Optimizer,
+    model: &(impl Module + Sync),
+    opt: &mut (impl Optimizer + Send),
     steps: usize,
 ) -> Result<()> {
     let batch = batches[0].0.dims()[0];
     let mut i = 0;
-    let t = time_steps(steps, 7, || {
-        let (x, y) = &batches[i % batches.len()];
-        i += 1;
-        let loss = cross_entropy(&model.forward(x)?, y)?;
-        opt.backward_step(&loss)?;
-        Ok(loss)
-    })?;
+    let run = || {
+        time_steps(steps, 7, || {
+            let (x, y) = &batches[i % batches.len()];
+            i += 1;
+            let loss = cross_entropy(&model.forward(x)?, y)?;
+            opt.backward_step(&loss)?;
+            Ok(loss)
+        })
+    };
+    // The loop runs on a worker of kiln's thread pool, as the documentation of `on_thread_pool`
+    // advises for multi-threaded training.
+    let t = kiln_core::on_thread_pool(run)?;
     emit(wl, threads, "samples_per_s", (steps * batch) as f64 / t);
     emit(wl, threads, "ms_per_step", t / steps as f64 * 1e3);
     Ok(())

@@ -27,6 +27,7 @@ mod ops;
 pub mod random;
 mod shape;
 mod tensor;
+pub mod threads;
 mod var;
 
 /// The `half` crate kiln's f16 and bf16 elements come from, so callers name the same types
@@ -41,4 +42,5 @@ pub use gradcheck::{gradcheck, gradgradcheck, GradcheckOptions};
 pub use random::Rng;
 pub use shape::{Layout, Shape};
 pub use tensor::{Tensor, TensorId};
+pub use threads::on_thread_pool;
 pub use var::Var;

@@ -13,7 +13,7 @@ use kiln_core::{no_grad, Grads, Tensor, Var};
 use std::collections::{BTreeMap, HashMap};
 
 /// The optimiser interface.
-pub trait Optimizer {
+pub trait Optimizer: Send {
     /// One update of every parameter from `grads`.
     fn step(&mut self, grads: &Grads) -> Result<()>;
     /// The current learning rate.

@@ -9,7 +9,7 @@ use crate::{Error, Result};
 use std::f64::consts::PI;
 
 /// A per-epoch learning-rate schedule.
-pub trait LrScheduler {
+pub trait LrScheduler: Send {
     /// The learning rate for the current epoch.
     fn lr(&self) -> f64;
     /// Advances one epoch.

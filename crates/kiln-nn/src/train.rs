@@ -184,7 +184,12 @@ pub fn evaluate(model: &dyn Module, ds: &dyn Dataset, batch_size: usize) -> Resu
 
 /// Trains a classifier with cross-entropy: for each epoch, every batch of `loader` goes through
 /// forward, loss, backward and `opt.step`; then the optional evaluation and scheduler run.
-pub fn fit_classifier(model: &dyn Module, opt: &mut dyn Optimizer, loader: &mut DataLoader, mut cfg: FitConfig<'_>) -> Result<History> {
+pub fn fit_classifier(model: &dyn Module, opt: &mut dyn Optimizer, loader: &mut DataLoader, cfg: FitConfig<'_>) -> Result<History> {
+    // On a worker of the kernels' thread pool: see `kiln_core::on_thread_pool`.
+    kiln_core::on_thread_pool(move || fit_on_this_thread(model, opt, loader, cfg))
+}
+
+fn fit_on_this_thread(model: &dyn Module, opt: &mut dyn Optimizer, loader: &mut DataLoader, mut cfg: FitConfig<'_>) -> Result<History> {
     use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
     let mut hist = History::default();
     let vars = opt.vars();
