@@ -130,8 +130,8 @@ fn train_throughput(
     wl: &str,
     threads: usize,
     batches: &[(Tensor, Tensor)],
-    model: &(impl Module + Sync),
-    opt: &mut (impl Optimizer + Send),
+    model: &impl Module,
+    opt: &mut impl Optimizer,
     steps: usize,
 ) -> Result<()> {
     let batch = batches[0].0.dims()[0];
