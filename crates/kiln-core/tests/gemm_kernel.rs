@@ -122,7 +122,7 @@ fn check_one<T: GemmScalar>(
     }
 }
 
-const SHAPES: [(usize, usize, usize); 10] = [
+const SHAPES: [(usize, usize, usize); 11] = [
     (1, 1, 1),
     (7, 13, 5),
     (17, 31, 23),
@@ -134,6 +134,8 @@ const SHAPES: [(usize, usize, usize); 10] = [
     (13, 5, 4113),
     // Past the AVX-512 kernel's depth block (kc = 768 on a 48 KiB L1d) with two threads' rows.
     (53, 801, 97),
+    // Three balanced depth blocks (534, 534, 532) and two row blocks.
+    (263, 1600, 33),
 ];
 
 /// Every case through `gemm` (the kernel this CPU selects) and through each kernel family the
