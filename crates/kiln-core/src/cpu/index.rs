@@ -102,14 +102,14 @@ fn same_dtype<'a, T: CpuElement>(op: &'static str, s: &'a CpuStorage) -> Result<
     })
 }
 
-/// Gather/scatter along the last dim with `self` and the index contiguous and their leading dims
-/// equal (max-pool gradients, row-wise picks): `(rows, size, len)` = rows, `self`'s last dim, the
-/// index's last dim. `None` when the general path is needed.
 /// Whether every element of `l` is the one at its offset (all strides 0: an expanded scalar).
 fn is_broadcast_scalar(l: &Layout) -> bool {
     l.strides.iter().all(|&st| st == 0)
 }
 
+/// Gather/scatter along the last dim with the index contiguous, `self` contiguous or an expanded
+/// scalar, and their leading dims equal (max-pool gradients, row-wise picks): `(rows, size, len)`
+/// = rows, `self`'s last dim, the index's last dim. `None` when the general path is needed.
 fn last_dim_rows(l: &Layout, dim: usize, il: &Layout) -> Option<(usize, usize, usize)> {
     let r = l.shape.rank();
     if r == 0

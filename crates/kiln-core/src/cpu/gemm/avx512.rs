@@ -116,26 +116,7 @@ macro_rules! kernel {
             alpha: $t,
             beta: $t,
         ) {
-            let (a_ps, a_rs, a_cs) = a_strides;
-            for (q, ir) in (0..mc).step_by($mr).enumerate() {
-                // SAFETY: tile q reads A rows ir..ir+h (panel q) and writes C rows ir..ir+h,
-                // inside the extents the caller checked for the whole block.
-                unsafe {
-                    $kernel::<PACKED>(
-                        kc,
-                        a.add(q * a_ps),
-                        a_rs,
-                        a_cs,
-                        b,
-                        c.add(ir * ldc),
-                        ldc,
-                        $mr.min(mc - ir),
-                        nr,
-                        alpha,
-                        beta,
-                    )
-                }
-            }
+            for_each_tile!($kernel::<PACKED>, $mr; kc, mc, a, a_strides, b, c, ldc, nr, alpha, beta);
         }
 
         /// # Safety
