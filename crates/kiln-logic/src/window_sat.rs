@@ -464,6 +464,10 @@ fn downward(
             conflict_limit: conflicts,
             threads,
             solver,
+            // Windows are small instances capped in conflicts: a cap per
+            // cube would multiply it, and building a solver per cube costs
+            // more than these instances take to solve.
+            cubes: false,
             ..SatParams::default()
         };
         *calls += 1;

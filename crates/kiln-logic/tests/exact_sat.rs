@@ -37,6 +37,36 @@ fn two_bit_adder_has_seven_gates() {
     assert_eq!(sat_min(&library::adder2(), &params(30)), 7);
 }
 
+#[test]
+fn cubes_and_whole_instances_agree() {
+    // Split into cubes on one and on two threads, and whole: every size below the minimum must be
+    // refuted by all of them. The 2-bit adder's symmetries leave its first gate too few pairs to
+    // split over two threads (so there it is solved whole), enough for one; the 4-input function
+    // 0x6b2d has no symmetries. `split_up_to`: the most threads that still get cubes.
+    let irregular = Table::from_fn(&["a", "b", "c", "d"], &["y"], |v| {
+        let row = v.iter().enumerate().map(|(i, &b)| (b as u32) << (3 - i)).sum::<u32>();
+        vec![0x6b2du32 >> row & 1 == 1]
+    });
+    for (name, t, split_up_to) in [("adder2", library::adder2(), 1), ("0x6b2d", irregular, 2)] {
+        let mut minima = Vec::new();
+        for (cubes, threads) in [(true, 1), (true, 2), (false, 1)] {
+            let p = SatParams {
+                cubes,
+                threads,
+                ..params(60)
+            };
+            let r = synthesize(&t, &p).unwrap();
+            let what = format!("{name}: cubes {cubes}, {threads} threads: {:?}", r.stats);
+            let c = r.circuit.expect("a circuit within the limits");
+            assert!(verify(&c, &t).unwrap().ok(), "{what}: does not verify");
+            assert_eq!(c.num_gates(), r.lower_bound, "{what}");
+            assert_eq!(r.stats.cubes > 0, cubes && threads <= split_up_to, "{what}");
+            minima.push(r.lower_bound);
+        }
+        assert!(minima.iter().all(|&m| m == minima[0]), "{minima:?}");
+    }
+}
+
 /// Minimum by enumeration alone (proven).
 fn enum_min(t: &Table, basis: &Basis) -> usize {
     let o = SearchOptions {

@@ -45,10 +45,15 @@ fn compare(t: &Table, basis: &Basis, case: &str) -> bool {
         t.len()
     );
     assert!(verify(&e.circuit, t).unwrap().ok(), "{what}: enumeration's circuit does not verify");
-    // Both solvers, each with the input symmetries broken: the answer must not depend on either.
+    // Both solvers, each with the input symmetries broken, and both ways of running a size
+    // (cubes over one or two threads, or the whole instance): the answer must not depend on any.
     let mut found = false;
-    for solver in [SatSolver::Cadical, SatSolver::Batsat] {
-        let what = format!("{what}, {solver:?}");
+    for (solver, cubes, threads) in [
+        (SatSolver::Cadical, true, 2),
+        (SatSolver::Batsat, true, 1),
+        (SatSolver::Cadical, false, 1),
+    ] {
+        let what = format!("{what}, {solver:?}, cubes {cubes}, {threads} threads");
         let s = exact_sat::synthesize(
             t,
             &SatParams {
@@ -56,6 +61,8 @@ fn compare(t: &Table, basis: &Basis, case: &str) -> bool {
                 max_gates: MAX_GATES,
                 timeout: Some(Duration::from_secs(120)),
                 solver,
+                cubes,
+                threads,
                 ..SatParams::default()
             },
         )

@@ -267,10 +267,10 @@ pub fn search_with(table: &Table, opts: &SearchOptions, choice: EngineChoice) ->
             max_gates: opts.max_gates,
             timeout: exact_end.map(|e| e.saturating_duration_since(Instant::now())),
             conflict_limit: None,
-            // A proof's time varies by orders of magnitude with the solver
-            // and its settings; a portfolio on the idle cores takes the
-            // fastest (majority-5 at 9 gates: CaDiCaL's two presets 58 s
-            // and 243 s).
+            // The idle cores share each size's cubes or, where symmetries
+            // leave too few, race as a portfolio: a proof's time varies by
+            // orders of magnitude with the solver and its settings
+            // (majority-5 at 9 gates: CaDiCaL's two presets 58 s and 243 s).
             threads: exact_sat::portfolio_threads(),
             min_gates: refuted,
             ..SatParams::default()
