@@ -72,7 +72,7 @@
 //! of minutes plus libclang. Figures in BENCHMARKS.md.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -914,6 +914,9 @@ fn solve_cubes(e: &Encoding, cubes: &[Vec<i32>], limits: Limits, threads: usize,
     // The first outcome that ends the search: a model, or a cube left
     // unanswered at a limit (then nothing can be concluded).
     let outcome: Mutex<Option<Answer>> = Mutex::new(None);
+    // Unsatisfiable only if every cube was seen refuted: a worker that died
+    // mid-cube must not turn into a proof.
+    let refuted = AtomicUsize::new(0);
     let work = |st: &mut SatStats| {
         let limits = Limits {
             done: Some(&done),
@@ -942,7 +945,9 @@ fn solve_cubes(e: &Encoding, cubes: &[Vec<i32>], limits: Limits, threads: usize,
             p.spent += slice;
             let stopped = limits.stop_requested();
             match a {
-                Answer::Unsat => {}
+                Answer::Unsat => {
+                    refuted.fetch_add(1, Ordering::Relaxed);
+                }
                 Answer::Unknown if !last && !stopped => queue.lock().unwrap_or_else(|q| q.into_inner()).push_back(p),
                 a => {
                     let mut slot = outcome.lock().unwrap_or_else(|o| o.into_inner());
@@ -977,7 +982,11 @@ fn solve_cubes(e: &Encoding, cubes: &[Vec<i32>], limits: Limits, threads: usize,
             stats.cubes += st.cubes;
         }
     }
-    outcome.into_inner().unwrap_or_else(|o| o.into_inner()).unwrap_or(Answer::Unsat)
+    match outcome.into_inner().unwrap_or_else(|o| o.into_inner()) {
+        Some(a) => a,
+        None if refuted.into_inner() == cubes.len() => Answer::Unsat,
+        None => Answer::Unknown,
+    }
 }
 
 /// A solver for one cube of [`solve_cubes`], resumable: each
