@@ -8,17 +8,15 @@ use super::{GemmScalar, MatRef};
 /// elements: panel `q`, step `p`, row `i` at `dst[q*kc*mr + p*mr + i]`; rows past `mc` are zero.
 pub(super) fn pack_a<T: GemmScalar>(a: &MatRef<'_, T>, i0: usize, mc: usize, p0: usize, kc: usize, mr: usize, dst: &mut [T]) {
     let panels = mc.div_ceil(mr);
+    if a.rs == 1 {
+        // Column-major A (a transposed operand): each step's rows are one contiguous run.
+        pack_runs(a, i0, mc, p0, kc, mr, &mut dst[..panels * kc * mr]);
+        return;
+    }
     for (q, panel) in dst[..panels * kc * mr].chunks_exact_mut(kc * mr).enumerate() {
         let iq = i0 + q * mr;
         let h = mr.min(i0 + mc - iq);
-        if a.rs == 1 {
-            // Column-major A (a transposed operand): each step's rows are one contiguous run.
-            for (p, step) in panel.chunks_exact_mut(mr).enumerate() {
-                let s = a.off + iq + (p0 + p) * a.cs;
-                copy_run(&mut step[..h], &a.data[s..s + h]);
-                step[h..].fill(T::zero());
-            }
-        } else if a.cs == 1 && T::transpose_pack(a.data, a.off + iq * a.rs + p0, a.rs, h, kc, mr, panel) {
+        if a.cs == 1 && T::transpose_pack(a.data, a.off + iq * a.rs + p0, a.rs, h, kc, mr, panel) {
             // Row-major A through the CPU's register transpose.
             if h < mr {
                 panel.chunks_exact_mut(mr).for_each(|step| step[h..].fill(T::zero()));
@@ -48,6 +46,28 @@ pub(super) fn pack_a<T: GemmScalar>(a: &MatRef<'_, T>, i0: usize, mc: usize, p0:
                 for (i, v) in step[..h].iter_mut().enumerate() {
                     *v = a.data[base + (iq + i) * a.rs];
                 }
+                step[h..].fill(T::zero());
+            }
+        }
+    }
+}
+
+/// [`pack_a`] where each step's rows are one contiguous run (a column-major A, or a row-major B
+/// seen through its transpose). Taken `STEPS` steps at a time across every panel, so the source
+/// is read as `STEPS` sequential streams; panel by panel, each panel read one short run from each
+/// of `kc` source lines a whole line stride apart (4 KiB at 1024 columns of f32), a new page at
+/// every step, which the hardware prefetchers do not follow.
+fn pack_runs<T: GemmScalar>(a: &MatRef<'_, T>, i0: usize, mc: usize, p0: usize, kc: usize, mr: usize, dst: &mut [T]) {
+    const STEPS: usize = 16;
+    let panel_len = kc * mr;
+    for pb in (0..kc).step_by(STEPS) {
+        let len = STEPS.min(kc - pb);
+        for (q, panel) in dst.chunks_exact_mut(panel_len).enumerate() {
+            let iq = i0 + q * mr;
+            let h = mr.min(i0 + mc - iq);
+            for (p, step) in panel[pb * mr..(pb + len) * mr].chunks_exact_mut(mr).enumerate() {
+                let s = a.off + iq + (p0 + pb + p) * a.cs;
+                copy_run(&mut step[..h], &a.data[s..s + h]);
                 step[h..].fill(T::zero());
             }
         }
