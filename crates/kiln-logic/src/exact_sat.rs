@@ -847,35 +847,48 @@ fn solve(e: &Encoding, limits: Limits, threads: usize, first: SatSolver, stats: 
         return member(0, limits, stats);
     }
     let done = AtomicBool::new(false);
-    let results: Vec<(Answer, SatStats)> = std::thread::scope(|s| {
+    let results = on_threads(threads, stats, |i, st| {
+        let l = Limits {
+            done: Some(&done),
+            ..limits
+        };
+        let a = member(i, l, st);
+        if !matches!(a, Answer::Unknown) {
+            done.store(true, Ordering::Relaxed);
+        }
+        a
+    });
+    results
+        .into_iter()
+        .find(|a| !matches!(a, Answer::Unknown))
+        .unwrap_or(Answer::Unknown)
+}
+
+/// Runs `work(i, stats)` for `i < threads` on scoped threads, each with its
+/// own stats, and adds their effort to `stats`. The results of threads that
+/// panicked are missing (they count as no answer).
+fn on_threads<R: Send>(threads: usize, stats: &mut SatStats, work: impl Fn(usize, &mut SatStats) -> R + Sync) -> Vec<R> {
+    let results: Vec<(R, SatStats)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|i| {
-                let done = &done;
+                let work = &work;
                 s.spawn(move || {
                     let mut st = SatStats::default();
-                    let l = Limits {
-                        done: Some(done),
-                        ..limits
-                    };
-                    let a = member(i, l, &mut st);
-                    if !matches!(a, Answer::Unknown) {
-                        done.store(true, Ordering::Relaxed);
-                    }
-                    (a, st)
+                    (work(i, &mut st), st)
                 })
             })
             .collect();
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
-    let mut answer = Answer::Unknown;
-    for (a, st) in results {
-        stats.conflicts += st.conflicts;
-        stats.decisions += st.decisions;
-        if matches!(answer, Answer::Unknown) {
-            answer = a;
-        }
-    }
-    answer
+    results
+        .into_iter()
+        .map(|(r, st)| {
+            stats.conflicts += st.conflicts;
+            stats.decisions += st.decisions;
+            stats.cubes += st.cubes;
+            r
+        })
+        .collect()
 }
 
 /// Conflicts of a cube's first time slice in [`solve_cubes`]; each later
@@ -964,23 +977,7 @@ fn solve_cubes(e: &Encoding, cubes: &[Vec<i32>], limits: Limits, threads: usize,
     if threads == 1 {
         work(stats);
     } else {
-        let all: Vec<SatStats> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..threads)
-                .map(|_| {
-                    s.spawn(|| {
-                        let mut st = SatStats::default();
-                        work(&mut st);
-                        st
-                    })
-                })
-                .collect();
-            handles.into_iter().filter_map(|h| h.join().ok()).collect()
-        });
-        for st in all {
-            stats.conflicts += st.conflicts;
-            stats.decisions += st.decisions;
-            stats.cubes += st.cubes;
-        }
+        on_threads(threads, stats, |_, st| work(st));
     }
     match outcome.into_inner().unwrap_or_else(|o| o.into_inner()) {
         Some(a) => a,
