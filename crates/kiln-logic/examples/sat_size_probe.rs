@@ -1,6 +1,7 @@
 //! Time of one SAT exact-synthesis size: `sat_size_probe TABLE.csv K [SECS]`.
 //! With `DIMACS=FILE` it writes the size-`K` instance there instead, for an external solver;
 //! `SOLVER=batsat` asks batsat instead of CaDiCaL, `SYM=0` leaves the input symmetries unbroken,
+//! `REBRACKET=0` the re-bracketing symmetry,
 //! `THREADS=N` runs a portfolio, or
 //! N solvers over the cubes (`CUBES=0`: the whole instance per size).
 use kiln_logic::exact_sat::{dimacs, synthesize, SatParams, SatSolver};
@@ -22,6 +23,7 @@ fn main() {
         timeout: Some(Duration::from_secs(secs)),
         threads: std::env::var("THREADS").map(|t| t.parse().unwrap()).unwrap_or(1),
         input_symmetries: std::env::var("SYM").map(|v| v != "0").unwrap_or(true),
+        rebracketing: std::env::var("REBRACKET").map(|v| v != "0").unwrap_or(true),
         cubes: std::env::var("CUBES").map(|v| v != "0").unwrap_or(true),
         solver: match std::env::var("SOLVER").as_deref() {
             Ok("batsat") => SatSolver::Batsat,

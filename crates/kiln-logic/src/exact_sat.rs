@@ -53,6 +53,16 @@
 //!   (complemented gates are absorbed into their readers, leaving the
 //!   wiring as it is), nor the other constraints above. On majority-5 this
 //!   cut the refutation of 7 gates from 122 s to 1.4 s.
+//! * re-bracketing: a gate read by one gate only, which also reads a signal
+//!   before it, is not wired so that a regrouping of the two (such as
+//!   `(a ∧ b) ∧ c` into `(a ∧ c) ∧ b`) would give a smaller fanin sequence
+//!   (see [`SatParams::rebracketing`]). All the rules above, this one
+//!   included, hold for the circuit with the lexicographically smallest
+//!   fanin sequence among all circuits of the minimum size: each rule
+//!   forbids only wirings that a same-size change of the circuit makes
+//!   smaller (swapping two gates, relabelling inputs, reading a fanin's
+//!   fanin, regrouping), and a change that would leave a gate unread gives
+//!   a smaller circuit instead.
 //!
 //! Each `k` is a fresh solver instance (the encodings of consecutive sizes
 //! differ in their symmetry-breaking clauses). A decoded circuit is always
@@ -64,7 +74,9 @@
 //! cubes partition the circuits, since every circuit's first gate has
 //! exactly one pair, so the size is refuted exactly when every cube is.
 //! Unlike a portfolio, where every member must finish the whole
-//! refutation, the cubes divide it.
+//! refutation, the cubes divide it. A thread left without a cube while
+//! another is still being solved gets that cube split further, by the
+//! next gate's pair, at the end of its current slice.
 //!
 //! The solver is `batsat` (a pure-Rust MiniSat descendant): it solved these
 //! instances as fast as `varisat` and faster than `splr`, and builds in 2 s
@@ -113,6 +125,15 @@ pub struct SatParams {
     /// lexicographically no larger than its image are searched (see the
     /// module notes). Off only to check that it never changes a minimum.
     pub input_symmetries: bool,
+    /// Break the re-bracketing symmetry (normal form only): of two gates
+    /// where the first is read only by the second, wired `(a, b)` and
+    /// `(c, first)`, whose function is also a gate on `(a, c)` (or `(b, c)`)
+    /// feeding a gate with the third signal, only the wiring with the
+    /// smaller fanin sequence is searched. On one thread it refuted the
+    /// 4:1 mux at 7 gates, a random 5-input function at 7 and majority-5 at
+    /// 8 in 6, 25 and 27 % less time (BENCHMARKS.md, "Re-bracketing").
+    /// Off only to compare.
+    pub rebracketing: bool,
     /// The solver asked first. With `threads > 1` a second member runs
     /// beside it (CaDiCaL in its default preset, or CaDiCaL after
     /// `batsat`), then differently seeded `batsat`s.
@@ -124,7 +145,9 @@ pub struct SatParams {
     /// (BENCHMARKS.md, "Cube and conquer"): 4:1 mux at 8 gates refuted in
     /// 137 s, where the portfolio had not in 7 minutes; a random 5-input
     /// function at 7 gates in 7.7 s against 28.3 s; the 4:1 mux's 9-gate
-    /// circuit found in 14.4 s against 21.2 s. Where the input symmetries
+    /// circuit found in 14.4 s against 21.2 s. A cube still open when a
+    /// thread runs out of cubes is split by the next gate's pair (the mux
+    /// at 8 gates: 99 s instead of 136 s). Where the input symmetries
     /// leave fewer than two pairs per thread, the whole instance is solved
     /// as without this. Off only to compare.
     pub cubes: bool,
@@ -159,6 +182,7 @@ impl Default for SatParams {
             min_gates: 0,
             threads: 1,
             input_symmetries: true,
+            rebracketing: true,
             solver: SatSolver::default(),
             cubes: true,
         }
@@ -255,6 +279,8 @@ impl L {
 
 /// The CNF for one size `k`, with the variable layout needed to decode it.
 struct Encoding {
+    /// Inputs (signals `0..inputs`; gate `i` is signal `inputs + i`).
+    inputs: usize,
     k: usize,
     normal: bool,
     cnf: Cnf,
@@ -397,9 +423,85 @@ impl<'a> Problem<'a> {
         }
     }
 
+    /// The re-bracketing constraint of [`SatParams::rebracketing`]: gate `j`
+    /// on `(a, b)` read by no gate but `i`, which reads `(c, j)` with `c`
+    /// before `j`, together compute a function `h(a, b, c)`. When `h` is
+    /// also a gate on `(a, c)` feeding a gate with `b` (or one on `(b, c)`
+    /// feeding one with `a`), that circuit has the same gates, is wired the
+    /// same up to gate `j`, and there takes the pair `{a, c}`, which is
+    /// co-lexicographically smaller when `c < b` (`{b, c}` when `c < a`). So
+    /// the smallest fanin sequence never has the first form, and it is
+    /// excluded. AND, OR and XOR chains (`(a ∧ b) ∧ c = (a ∧ c) ∧ b`) are
+    /// the common case; which operator pairs qualify is decided here by
+    /// truth tables.
+    fn no_smaller_rebracketing(&self, e: &mut Encoding) {
+        let (n, k) = (self.n, e.k);
+        // Normal-form operators (bit `2p + q`; bit 0 clear).
+        let ops: Vec<u8> = (0..16u8).filter(|&t| t & 1 == 0 && self.allowed[t as usize]).collect();
+        // Operator pairs (j's, i's) whose `h` regroups with `b` (then `a`)
+        // as the outer gate's direct operand.
+        let mut regroups: [Vec<(u8, u8)>; 2] = [Vec::new(), Vec::new()];
+        for &fj in &ops {
+            for &fi in &ops {
+                let h = chain_function(fj, fi);
+                for (list, outer) in regroups.iter_mut().zip([1, 0]) {
+                    if splits_off(h, outer) {
+                        list.push((fj, fi));
+                    }
+                }
+            }
+        }
+        let mut clause: Vec<L> = Vec::new();
+        for jg in 0..k {
+            let gj = n + jg;
+            for ig in jg + 1..k {
+                // `shared`: gate j is read by a gate other than i, or is an
+                // output; it may be true only when that holds.
+                let shared = e.cnf.fresh();
+                clause.clear();
+                clause.push(L::Var(-shared));
+                for m in (jg + 1..k).filter(|&m| m != ig) {
+                    clause.extend(e.sel[m].iter().filter(|&&(x, y, _)| x == gj || y == gj).map(|&(_, _, s)| L::Var(s)));
+                }
+                clause.extend(e.out.iter().map(|o| L::Var(o[jg])));
+                e.cnf.add(&clause);
+                // One flag per regrouping, forced true by every qualifying
+                // pair of operators.
+                let (op_j, op_i) = (e.op[jg], e.op[ig]);
+                let mut flags = [0i32; 2];
+                for (flag, list) in flags.iter_mut().zip(&regroups) {
+                    *flag = e.cnf.fresh();
+                    for &(fj, fi) in list {
+                        clause.clear();
+                        clause.push(L::Var(*flag));
+                        for b in 1..4 {
+                            clause.push(L::Var(op_j[b]).is(fj >> b & 1 == 0));
+                            clause.push(L::Var(op_i[b]).is(fi >> b & 1 == 0));
+                        }
+                        e.cnf.add(&clause);
+                    }
+                }
+                let readers: Vec<(usize, i32)> = e.sel[ig].iter().filter(|&&(_, y, _)| y == gj).map(|&(c, _, s)| (c, s)).collect();
+                for &(a, b, s_j) in &e.sel[jg] {
+                    for &(c, s_i) in &readers {
+                        if c == a || c == b {
+                            continue; // re-application, excluded elsewhere
+                        }
+                        for (flag, smaller) in flags.iter().zip([c < b, c < a]) {
+                            if smaller {
+                                e.cnf.add(&[L::Var(-s_j), L::Var(-s_i), L::Var(shared), L::Var(-flag)]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Builds the CNF for exactly `k` gates, breaking the input symmetries
-    /// `perms`.
-    fn encode(&self, k: usize, perms: &[Vec<usize>]) -> Result<Encoding, SatError> {
+    /// `perms`, and with `rebracket` the re-bracketing symmetry (see
+    /// [`SatParams::rebracketing`]).
+    fn encode(&self, k: usize, perms: &[Vec<usize>], rebracket: bool) -> Result<Encoding, SatError> {
         let n = self.n;
         let nt = self.targets.len();
         let t_rows = self.rows.len();
@@ -416,6 +518,7 @@ impl<'a> Problem<'a> {
             }
         }
         let mut e = Encoding {
+            inputs: n,
             k,
             normal: self.normal,
             cnf: Cnf::default(),
@@ -646,6 +749,9 @@ impl<'a> Problem<'a> {
                 equal = Some(next);
             }
         }
+        if self.normal && rebracket {
+            self.no_smaller_rebracketing(&mut e);
+        }
         // No operand re-application (normal form only: it relies on every
         // two-input function being available).
         if self.normal {
@@ -737,6 +843,39 @@ fn input_symmetries(table: &Table, targets: &[Vec<u64>], negations: bool) -> Vec
         });
     }
     perms
+}
+
+/// The function `h(a, b, c) = op_i(c, op_j(a, b))` of a gate reading
+/// `(c, j)` where gate `j` reads `(a, b)`, as a truth table over bit
+/// `a + 2b + 4c` (operators indexed by bit `2p + q` of their first operand
+/// `p` and second `q`).
+fn chain_function(op_j: u8, op_i: u8) -> u8 {
+    (0..8u8).fold(0, |h, x| {
+        let (a, b, c) = (x & 1, x >> 1 & 1, x >> 2 & 1);
+        let j = op_j >> (2 * a + b) & 1;
+        h | (op_i >> (2 * c + j) & 1) << x
+    })
+}
+
+/// Whether the three-input function `h` (bit `x0 + 2 x1 + 4 x2`) depends on
+/// every input and is `F(x_outer, G(the other two))` for some two-input `F`
+/// and `G`: the other two inputs take at most two patterns of the column
+/// over `x_outer`.
+fn splits_off(h: u8, outer: usize) -> bool {
+    let depends = |v: usize| (0..8usize).any(|x| (h >> x & 1) != (h >> (x ^ 1 << v) & 1));
+    if !(0..3).all(depends) {
+        return false;
+    }
+    let inner: Vec<usize> = (0..3).filter(|&v| v != outer).collect();
+    let mut columns: Vec<u8> = Vec::new();
+    for m in 0..4usize {
+        let x = (m & 1) << inner[0] | (m >> 1) << inner[1];
+        let column = (h >> x & 1) | (h >> (x | 1 << outer) & 1) << 1;
+        if !columns.contains(&column) {
+            columns.push(column);
+        }
+    }
+    columns.len() <= 2
 }
 
 /// Calls `visit` on every ordering of `perm[from..]`.
@@ -892,44 +1031,89 @@ fn on_threads<R: Send>(threads: usize, stats: &mut SatStats, work: impl Fn(usize
 }
 
 /// Conflicts of a cube's first time slice in [`solve_cubes`]; each later
-/// slice is as long as all its earlier ones together.
+/// slice is as long as all its earlier ones together, up to
+/// [`LONGEST_SLICE`] when other threads may be waiting.
 const FIRST_SLICE: u64 = 2_000;
 
-/// A cube waiting in [`solve_cubes`]'s queue: its solver (built on its
-/// first slice, then kept with everything it learnt) and the conflicts it
-/// has used.
+/// Longest slice with more than one thread: a thread left without a cube
+/// waits for the end of another's slice before that cube is split for it,
+/// and this bounds the wait to a few seconds.
+const LONGEST_SLICE: u64 = 200_000;
+
+/// A cube waiting in [`solve_cubes`]'s queue: its literals (the fanin pairs
+/// of gates `0..pairs.len()` fixed), its solver (built on its first slice,
+/// then kept with everything it learnt) and the conflicts it has used.
 struct Pending<'a> {
-    cube: usize,
+    cube: Vec<i32>,
+    pairs: Vec<(usize, usize)>,
     solver: Option<CubeSolver<'a>>,
     spent: u64,
 }
 
-/// Cube and conquer: `e` with each of `cubes` (literals fixed true) as a
-/// separate instance, solved by `threads` solvers of kind `first` in time
-/// slices: a thread takes the next cube from the queue, runs its solver for
-/// a slice of conflicts and, if unfinished, queues it again with a doubled
-/// slice. Satisfiable as soon as one cube is, unsatisfiable when every cube
-/// is. The slices matter when the size is satisfiable: solved to the end
-/// one by one, the cubes before the one holding a circuit must all be
-/// refuted first (majority-5 at 9 gates: no circuit in 150 s, against 41 s
-/// whole).
+impl Pending<'_> {
+    /// The cubes that partition this one by the fanin pair of the next
+    /// gate, leaving out pairs that break the co-lexicographic order with
+    /// the last fixed gate (those are refuted by a clause of the encoding).
+    fn split<'b>(&self, e: &Encoding) -> Vec<Pending<'b>> {
+        let d = self.pairs.len();
+        let (j0, l0) = self.pairs[d - 1];
+        e.sel[d]
+            .iter()
+            .filter(|&&(j, l, _)| l == e.inputs + d - 1 || (l, j) >= (l0, j0))
+            .map(|&(j, l, s)| {
+                let mut cube = self.cube.clone();
+                cube.push(s);
+                let mut pairs = self.pairs.clone();
+                pairs.push((j, l));
+                Pending {
+                    cube,
+                    pairs,
+                    solver: None,
+                    spent: 0,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Cube and conquer: `e` with each of `cubes` (literals fixed true, each
+/// the selection of the first gate's pair) as a separate instance, solved
+/// by `threads` solvers of kind `first` in time slices: a thread takes the
+/// next cube from the queue, runs its solver for a slice of conflicts and,
+/// if unfinished, queues it again with a doubled slice. Satisfiable as soon
+/// as one cube is, unsatisfiable when every cube is. The slices matter when
+/// the size is satisfiable: solved to the end one by one, the cubes before
+/// the one holding a circuit must all be refuted first (majority-5 at 9
+/// gates: no circuit in 150 s, against 41 s whole). When a thread finds the
+/// queue empty while cubes are still being solved, the next cube to end a
+/// slice is split by its next gate's fanin pair instead of requeued, so
+/// the last hard cube does not leave the other threads idle.
 fn solve_cubes(e: &Encoding, cubes: &[Vec<i32>], limits: Limits, threads: usize, first: SatSolver, stats: &mut SatStats) -> Answer {
     let done = AtomicBool::new(false);
-    let queue: Mutex<VecDeque<Pending>> = Mutex::new(
-        (0..cubes.len())
-            .map(|cube| Pending {
-                cube,
+    let pending: VecDeque<Pending> = cubes
+        .iter()
+        .map(|cube| {
+            let pair = e.sel[0].iter().find(|&&(_, _, s)| cube == &[s]).map(|&(j, l, _)| (j, l));
+            Pending {
+                cube: cube.clone(),
+                // A cube that is not one first-gate selection is never split.
+                pairs: pair.into_iter().collect(),
                 solver: None,
                 spent: 0,
-            })
-            .collect(),
-    );
+            }
+        })
+        .collect();
+    // Cubes not yet refuted, queued or being solved. Unsatisfiable only when
+    // it reaches 0: a worker that died mid-cube must not turn into a proof.
+    let open = AtomicUsize::new(pending.len());
+    let queue: Mutex<VecDeque<Pending>> = Mutex::new(pending);
+    // Threads waiting for a cube.
+    let idle = AtomicUsize::new(0);
     // The first outcome that ends the search: a model, or a cube left
     // unanswered at a limit (then nothing can be concluded).
     let outcome: Mutex<Option<Answer>> = Mutex::new(None);
-    // Unsatisfiable only if every cube was seen refuted: a worker that died
-    // mid-cube must not turn into a proof.
-    let refuted = AtomicUsize::new(0);
+    let threads = threads.clamp(1, cubes.len().max(1));
+    let longest = if threads > 1 { LONGEST_SLICE } else { u64::MAX };
     let work = |st: &mut SatStats| {
         let limits = Limits {
             done: Some(&done),
@@ -939,16 +1123,23 @@ fn solve_cubes(e: &Encoding, cubes: &[Vec<i32>], limits: Limits, threads: usize,
             if done.load(Ordering::Relaxed) {
                 return;
             }
-            // A thread that finds the queue empty stops: every cube left is
-            // held by another thread, which requeues and resumes it itself.
             let Some(mut p) = queue.lock().unwrap_or_else(|q| q.into_inner()).pop_front() else {
-                return;
+                if open.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                // Every open cube is held by another thread; wait for one
+                // to be requeued or split.
+                idle.fetch_add(1, Ordering::AcqRel);
+                std::thread::sleep(Duration::from_millis(2));
+                idle.fetch_sub(1, Ordering::AcqRel);
+                continue;
             };
+            let cube = p.cube.clone();
             let solver = p.solver.get_or_insert_with(|| {
                 st.cubes += 1;
-                CubeSolver::new(e, &cubes[p.cube], limits, first)
+                CubeSolver::new(e, &cube, limits, first)
             });
-            let slice = FIRST_SLICE.max(p.spent);
+            let slice = FIRST_SLICE.max(p.spent).min(longest);
             // The caller's conflict limit holds per cube.
             let (slice, last) = match limits.max_conflicts {
                 Some(max) if p.spent + slice >= max => (max.saturating_sub(p.spent), true),
@@ -959,9 +1150,21 @@ fn solve_cubes(e: &Encoding, cubes: &[Vec<i32>], limits: Limits, threads: usize,
             let stopped = limits.stop_requested();
             match a {
                 Answer::Unsat => {
-                    refuted.fetch_add(1, Ordering::Relaxed);
+                    open.fetch_sub(1, Ordering::AcqRel);
                 }
-                Answer::Unknown if !last && !stopped => queue.lock().unwrap_or_else(|q| q.into_inner()).push_back(p),
+                Answer::Unknown if !last && !stopped => {
+                    let mut q = queue.lock().unwrap_or_else(|q| q.into_inner());
+                    let splittable = !p.pairs.is_empty() && p.pairs.len() + 1 < e.k;
+                    if q.is_empty() && idle.load(Ordering::Acquire) > 0 && splittable {
+                        let parts = p.split(e);
+                        // The parts replace the cube; its solver is dropped.
+                        open.fetch_add(parts.len(), Ordering::AcqRel);
+                        open.fetch_sub(1, Ordering::AcqRel);
+                        q.extend(parts);
+                    } else {
+                        q.push_back(p);
+                    }
+                }
                 a => {
                     let mut slot = outcome.lock().unwrap_or_else(|o| o.into_inner());
                     if slot.is_none() {
@@ -973,7 +1176,6 @@ fn solve_cubes(e: &Encoding, cubes: &[Vec<i32>], limits: Limits, threads: usize,
             }
         }
     };
-    let threads = threads.clamp(1, cubes.len().max(1));
     if threads == 1 {
         work(stats);
     } else {
@@ -981,7 +1183,7 @@ fn solve_cubes(e: &Encoding, cubes: &[Vec<i32>], limits: Limits, threads: usize,
     }
     match outcome.into_inner().unwrap_or_else(|o| o.into_inner()) {
         Some(a) => a,
-        None if refuted.into_inner() == cubes.len() => Answer::Unsat,
+        None if open.into_inner() == 0 => Answer::Unsat,
         None => Answer::Unknown,
     }
 }
@@ -1260,7 +1462,7 @@ pub fn supports(table: &Table, basis: &Basis) -> bool {
 /// for `table`" in DIMACS CNF, for running an external solver on it.
 pub fn dimacs(table: &Table, basis: &Basis, gates: usize) -> Result<String, SatError> {
     let p = Problem::new(table, basis)?;
-    Ok(p.encode(gates, &p.symmetries())?.cnf.dimacs())
+    Ok(p.encode(gates, &p.symmetries(), true)?.cnf.dimacs())
 }
 
 /// Finds a minimum-size circuit for `table` over `params.basis` with a SAT
@@ -1291,7 +1493,7 @@ pub fn synthesize(table: &Table, params: &SatParams) -> Result<SatResult, SatErr
     };
     if p.targets.is_empty() {
         // Every output is a constant or an input: no gates at all.
-        let e = p.encode(0, &[])?;
+        let e = p.encode(0, &[], false)?;
         let c = p.decode(&e, &[])?;
         return Ok(finish(Some(c), 0, false, stats));
     }
@@ -1302,7 +1504,7 @@ pub fn synthesize(table: &Table, params: &SatParams) -> Result<SatResult, SatErr
         let t0 = Instant::now();
         // An instance past the size limit ends the search like a timeout:
         // the sizes refuted so far still stand.
-        let Ok(e) = p.encode(k, &perms) else {
+        let Ok(e) = p.encode(k, &perms, params.rebracketing) else {
             return Ok(finish(None, lower, true, stats));
         };
         stats.solves += 1;
@@ -1338,4 +1540,85 @@ pub fn synthesize(table: &Table, params: &SatParams) -> Result<SatResult, SatErr
         }
     }
     Ok(finish(None, lower, false, stats))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::SplitMix64;
+
+    fn no_limits() -> Limits<'static> {
+        Limits {
+            deadline: None,
+            max_conflicts: None,
+            conflicts: 0,
+            done: None,
+        }
+    }
+
+    fn satisfiable(e: &Encoding, cube: &[i32]) -> bool {
+        match solve_one(e, cube, no_limits(), 0, &mut SatStats::default()) {
+            Answer::Sat(_) => true,
+            Answer::Unsat => false,
+            Answer::Unknown => panic!("no limits were set"),
+        }
+    }
+
+    /// The parts of a split cube, and the parts of its parts, are satisfiable exactly when the
+    /// cube is: on sizes below, at and above the minimum of random 4-input functions.
+    #[test]
+    fn split_cubes_partition_their_cube() {
+        let mut rng = SplitMix64::new(0xc0be);
+        for _ in 0..6 {
+            let tt = rng.next_u64() & 0xffff;
+            let table = crate::library::from_truth_table(4, tt);
+            let p = Problem::new(&table, &Basis::all()).unwrap();
+            let perms = p.symmetries();
+            for k in 3..=6 {
+                let e = p.encode(k, &perms, true).unwrap();
+                for &(j, l, s) in &e.sel[0] {
+                    let cube = Pending {
+                        cube: vec![s],
+                        pairs: vec![(j, l)],
+                        solver: None,
+                        spent: 0,
+                    };
+                    let whole = satisfiable(&e, &cube.cube);
+                    let parts = cube.split(&e);
+                    assert!(!parts.is_empty());
+                    assert_eq!(
+                        parts.iter().any(|q| satisfiable(&e, &q.cube)),
+                        whole,
+                        "{tt:#06x}, {k} gates, first pair ({j}, {l})"
+                    );
+                    if let Some(q) = parts.iter().find(|q| satisfiable(&e, &q.cube)).filter(|_| k > 3) {
+                        assert!(q.split(&e).iter().any(|r| satisfiable(&e, &r.cube)), "{tt:#06x}, {k} gates");
+                    }
+                }
+            }
+        }
+    }
+
+    /// The truth-table tests behind re-bracketing: chains of one associative operator regroup
+    /// both ways, mixed chains do not, and functions of fewer than three inputs never count.
+    #[test]
+    fn chain_regrouping() {
+        const AND: u8 = 0b1000;
+        const OR: u8 = 0b1110;
+        const XOR: u8 = 0b0110;
+        // a AND NOT b: first operand 1, second 0 is bit 2.
+        const AND_NOT: u8 = 0b0100;
+        for op in [AND, OR, XOR] {
+            let h = chain_function(op, op);
+            assert!(splits_off(h, 0) && splits_off(h, 1), "{op:#06b}");
+        }
+        // c AND NOT (a AND NOT b) = c AND (NOT a OR b): no regrouping.
+        assert!(!splits_off(chain_function(AND_NOT, AND_NOT), 1));
+        // (a XOR b) AND c: neither a nor b splits off.
+        let h = chain_function(XOR, AND);
+        assert!(!splits_off(h, 0) && !splits_off(h, 1));
+        // c AND (a AND NOT b) = (a AND c) AND NOT b.
+        assert!(splits_off(chain_function(AND_NOT, AND), 1));
+        assert!(!splits_off(0b1111_0000, 0), "depends on c alone");
+    }
 }
