@@ -75,8 +75,8 @@
 //! exactly one pair, so the size is refuted exactly when every cube is.
 //! Unlike a portfolio, where every member must finish the whole
 //! refutation, the cubes divide it. A thread left without a cube while
-//! another is still being solved gets that cube split further, by the
-//! next gate's pair, at the end of its current slice.
+//! another, long-running one is still being solved gets that cube split
+//! further, by the next gate's pair, at the end of its current slice.
 //!
 //! The solver is `batsat` (a pure-Rust MiniSat descendant): it solved these
 //! instances as fast as `varisat` and faster than `splr`, and builds in 2 s
@@ -145,9 +145,9 @@ pub struct SatParams {
     /// (BENCHMARKS.md, "Cube and conquer"): 4:1 mux at 8 gates refuted in
     /// 137 s, where the portfolio had not in 7 minutes; a random 5-input
     /// function at 7 gates in 7.7 s against 28.3 s; the 4:1 mux's 9-gate
-    /// circuit found in 14.4 s against 21.2 s. A cube still open when a
-    /// thread runs out of cubes is split by the next gate's pair (the mux
-    /// at 8 gates: 99 s instead of 136 s). Where the input symmetries
+    /// circuit found in 14.4 s against 21.2 s. A cube still open after a
+    /// million conflicts when a thread runs out of cubes is split by the
+    /// next gate's pair (the mux at 8 gates: 99 s instead of 136 s). Where the input symmetries
     /// leave fewer than two pairs per thread, the whole instance is solved
     /// as without this. Off only to compare.
     pub cubes: bool,
@@ -1040,6 +1040,14 @@ const FIRST_SLICE: u64 = 2_000;
 /// and this bounds the wait to a few seconds.
 const LONGEST_SLICE: u64 = 200_000;
 
+/// Conflicts a cube must have used before it is split for an idle thread.
+/// Its parts start without what it learnt, and together they take more
+/// conflicts than it had left: split after 128,000 conflicts, the last cube
+/// of the 4:1 mux at 7 gates took 20 parts and 4.7–5.3 s on two threads
+/// instead of 3.2–3.5 s. Past a million, the cubes worth splitting are the
+/// ones that would hold a thread for tens of seconds more.
+const SPLIT_AFTER: u64 = 1_000_000;
+
 /// A cube waiting in [`solve_cubes`]'s queue: its literals (the fanin pairs
 /// of gates `0..pairs.len()` fixed), its solver (built on its first slice,
 /// then kept with everything it learnt) and the conflicts it has used.
@@ -1076,6 +1084,16 @@ impl Pending<'_> {
     }
 }
 
+/// A cube held by a [`solve_cubes`] thread: the count of held cubes drops
+/// when it does.
+struct Held<'a>(&'a AtomicUsize);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Cube and conquer: `e` with each of `cubes` (literals fixed true, each
 /// the selection of the first gate's pair) as a separate instance, solved
 /// by `threads` solvers of kind `first` in time slices: a thread takes the
@@ -1107,8 +1125,9 @@ fn solve_cubes(e: &Encoding, cubes: &[Vec<i32>], limits: Limits, threads: usize,
     // it reaches 0: a worker that died mid-cube must not turn into a proof.
     let open = AtomicUsize::new(pending.len());
     let queue: Mutex<VecDeque<Pending>> = Mutex::new(pending);
-    // Threads waiting for a cube.
+    // Threads waiting for a cube, and threads holding one.
     let idle = AtomicUsize::new(0);
+    let busy = AtomicUsize::new(0);
     // The first outcome that ends the search: a model, or a cube left
     // unanswered at a limit (then nothing can be concluded).
     let outcome: Mutex<Option<Answer>> = Mutex::new(None);
@@ -1123,10 +1142,20 @@ fn solve_cubes(e: &Encoding, cubes: &[Vec<i32>], limits: Limits, threads: usize,
             if done.load(Ordering::Relaxed) {
                 return;
             }
-            let Some(mut p) = queue.lock().unwrap_or_else(|q| q.into_inner()).pop_front() else {
-                if open.load(Ordering::Acquire) == 0 {
-                    return;
+            let popped = {
+                let mut q = queue.lock().unwrap_or_else(|q| q.into_inner());
+                match q.pop_front() {
+                    Some(p) => {
+                        busy.fetch_add(1, Ordering::AcqRel);
+                        Some(p)
+                    }
+                    // Nothing queued and nothing held: every cube is
+                    // answered (or a worker died, which `open` remembers).
+                    None if busy.load(Ordering::Acquire) == 0 => return,
+                    None => None,
                 }
+            };
+            let Some(mut p) = popped else {
                 // Every open cube is held by another thread; wait for one
                 // to be requeued or split.
                 idle.fetch_add(1, Ordering::AcqRel);
@@ -1134,6 +1163,9 @@ fn solve_cubes(e: &Encoding, cubes: &[Vec<i32>], limits: Limits, threads: usize,
                 idle.fetch_sub(1, Ordering::AcqRel);
                 continue;
             };
+            // Released when this cube is requeued, split or answered, and
+            // when a panic unwinds through here.
+            let _held = Held(&busy);
             let cube = p.cube.clone();
             let solver = p.solver.get_or_insert_with(|| {
                 st.cubes += 1;
@@ -1155,7 +1187,7 @@ fn solve_cubes(e: &Encoding, cubes: &[Vec<i32>], limits: Limits, threads: usize,
                 Answer::Unknown if !last && !stopped => {
                     let mut q = queue.lock().unwrap_or_else(|q| q.into_inner());
                     let splittable = !p.pairs.is_empty() && p.pairs.len() + 1 < e.k;
-                    if q.is_empty() && idle.load(Ordering::Acquire) > 0 && splittable {
+                    if q.is_empty() && idle.load(Ordering::Acquire) > 0 && splittable && p.spent >= SPLIT_AFTER {
                         let parts = p.split(e);
                         // The parts replace the cube; its solver is dropped.
                         open.fetch_add(parts.len(), Ordering::AcqRel);
