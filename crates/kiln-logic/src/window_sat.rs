@@ -437,18 +437,35 @@ fn window_table(w: &Window, tables: &[Vec<u64>], care: &[u64]) -> Table {
 /// (BENCHMARKS.md, "Input symmetries and CaDiCaL").
 const WINDOW_SOLVER: SatSolver = SatSolver::Batsat;
 
-/// Searches downward from `size - 1` for a circuit of `table`, keeping the
-/// smallest found. Returns it (if any) and whether the search ended on a
-/// refuted size (so the last size is minimum).
-fn downward(
-    table: &Table,
-    size: usize,
+/// How [`downward`] searches: the conflict cap per size, the deadline, the
+/// solver threads and kind, and whether to prove the result minimum.
+#[derive(Clone, Copy)]
+struct Downward {
     conflicts: Option<u64>,
     deadline: Option<Instant>,
     threads: usize,
     solver: SatSolver,
-    calls: &mut usize,
-) -> (Option<Circuit>, bool) {
+    prove: bool,
+}
+
+/// Searches downward from `size - 1` for a circuit of `table`, keeping the
+/// smallest found. Returns it (if any) and, with `prove`, whether the last
+/// size is proven minimum.
+///
+/// A refuted size alone proves nothing about the sizes below it: the
+/// encoding's symmetry rules keep only circuits of the minimum size, so
+/// one size below a circuit can be refuted while a smaller circuit exists
+/// (two-input AND: 1 gate, no rule-abiding circuit of 2, one of 3). With
+/// `prove`, a refuted size is followed by an upward search over every
+/// smaller size, which either finds the minimum or completes the proof.
+fn downward(table: &Table, size: usize, how: Downward, calls: &mut usize) -> (Option<Circuit>, bool) {
+    let Downward {
+        conflicts,
+        deadline,
+        threads,
+        solver,
+        prove,
+    } = how;
     let mut best: Option<Circuit> = None;
     let mut k = size;
     while k > 0 {
@@ -486,7 +503,27 @@ fn downward(
                 best = Some(found);
             }
             // Below the lower bound (nothing tried) or refuted.
-            None if !r.timed_out => return (best, true),
+            None if !r.timed_out && !prove => return (best, false),
+            None if !r.timed_out => {
+                if k < 2 {
+                    return (best, true);
+                }
+                let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                let params = SatParams {
+                    max_gates: k - 2,
+                    timeout: left,
+                    conflict_limit: conflicts,
+                    threads,
+                    solver,
+                    ..SatParams::default()
+                };
+                *calls += 1;
+                return match synthesize(table, &params) {
+                    Ok(r) if r.circuit.is_some() => (r.circuit, true),
+                    Ok(r) => (best, !r.timed_out),
+                    Err(_) => (best, false),
+                };
+            }
             _ => return (best, false),
         }
     }
@@ -535,15 +572,14 @@ pub fn resynthesize_windows(circuit: &Circuit, params: &WindowParams) -> (Circui
             }
             let table = window_table(&w, &tables, &care);
             stats.windows += 1;
-            let (found, _) = downward(
-                &table,
-                w.gates.len(),
-                Some(params.conflict_limit),
+            let how = Downward {
+                conflicts: Some(params.conflict_limit),
                 deadline,
-                1,
-                WINDOW_SOLVER,
-                &mut stats.sat_calls,
-            );
+                threads: 1,
+                solver: WINDOW_SOLVER,
+                prove: false,
+            };
+            let (found, _) = downward(&table, w.gates.len(), how, &mut stats.sat_calls);
             let Some(sub) = found else { continue };
             let candidate = splice(&c, &w, &sub);
             if candidate.num_gates() < c.num_gates() {
@@ -577,7 +613,7 @@ pub struct ExactWholeStats {
     pub sat_calls: usize,
     /// Gates saved.
     pub gates_removed: usize,
-    /// Whether the result is proven minimum (the next size down was refuted).
+    /// Whether the result is proven minimum (every smaller size was refuted).
     pub proven_minimum: bool,
     /// Wall-clock time spent.
     pub seconds: f64,
@@ -586,7 +622,9 @@ pub struct ExactWholeStats {
 /// Resynthesises the whole function of a small circuit (at most
 /// [`EXACT_WHOLE_MAX_INPUTS`] inputs and [`EXACT_WHOLE_MAX_GATES`] gates) by
 /// SAT, downward from its size: one gate fewer, then fewer again, until a
-/// size is refuted (the circuit is then minimum) or the budget ends.
+/// size is refuted or the budget ends. After a refuted size, an upward
+/// search over the smaller sizes finds the minimum or proves the last
+/// circuit minimum (a refuted size alone does not: see `downward`).
 /// Returns `circuit.simplify()` unchanged when it is out of range.
 pub fn exact_whole(circuit: &Circuit, timeout: Option<Duration>, conflict_limit: Option<u64>) -> (Circuit, ExactWholeStats) {
     let start = Instant::now();
@@ -603,15 +641,14 @@ pub fn exact_whole(circuit: &Circuit, timeout: Option<Duration>, conflict_limit:
     // One instance per size, each possibly long: a portfolio over the
     // machine's cores (windows, many small instances, stay single).
     let threads = crate::exact_sat::portfolio_threads();
-    let (found, proven) = downward(
-        &table,
-        c.num_gates(),
-        conflict_limit,
+    let how = Downward {
+        conflicts: conflict_limit,
         deadline,
         threads,
-        SatSolver::Cadical,
-        &mut stats.sat_calls,
-    );
+        solver: SatSolver::Cadical,
+        prove: true,
+    };
+    let (found, proven) = downward(&table, c.num_gates(), how, &mut stats.sat_calls);
     stats.proven_minimum = proven;
     let best = match found {
         Some(f) if f.num_gates() < c.num_gates() => {

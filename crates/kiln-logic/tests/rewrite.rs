@@ -635,3 +635,22 @@ fn degenerate_parameters_and_circuits_are_handled() {
     let (r, _) = rewrite(&Circuit::new(vec!["x".into()]), &RewriteParams::default());
     assert_eq!(r.num_gates(), 0);
 }
+
+/// A size refuted one below a circuit proves nothing by itself: the encoding's symmetry rules
+/// keep only circuits of the minimum size, and AND needs 1 gate while no rule-abiding 2-gate
+/// circuit for it exists. So a 3-gate AND must come back as 1 gate, and only then proven.
+#[test]
+fn exact_whole_proves_a_minimum_only_after_every_smaller_size() {
+    let mut c = Circuit::new(vec!["a".into(), "b".into()]);
+    let (a, b) = (Signal::Input(0), Signal::Input(1));
+    let x = c.gate(Op::Xor, &[a, b]).unwrap();
+    let o = c.gate(Op::Or, &[a, b]).unwrap();
+    let y = c.gate(Op::Nimplies, &[o, x]).unwrap();
+    c.set_output("y", y).unwrap();
+    assert_eq!(c.simplify().num_gates(), 3);
+    let (e, es) = exact_whole(&c, None, None);
+    assert_equivalent(&c, &e, "3-gate AND");
+    assert_eq!(e.num_gates(), 1);
+    assert!(es.proven_minimum);
+    assert_eq!(es.gates_removed, 2);
+}
