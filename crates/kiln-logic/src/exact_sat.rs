@@ -131,7 +131,7 @@ pub struct SatParams {
     /// feeding a gate with the third signal, only the wiring with the
     /// smaller fanin sequence is searched. On one thread it refuted the
     /// 4:1 mux at 7 gates, a random 5-input function at 7 and majority-5 at
-    /// 8 in 6, 25 and 27 % less time (BENCHMARKS.md, "Re-bracketing").
+    /// 8 in 8, 23 and 27 % less time (BENCHMARKS.md, "Re-bracketing").
     /// Off only to compare.
     pub rebracketing: bool,
     /// The solver asked first. With `threads > 1` a second member runs
@@ -147,9 +147,9 @@ pub struct SatParams {
     /// function at 7 gates in 7.7 s against 28.3 s; the 4:1 mux's 9-gate
     /// circuit found in 14.4 s against 21.2 s. A cube still open after a
     /// million conflicts when a thread runs out of cubes is split by the
-    /// next gate's pair (the mux at 8 gates: 99 s instead of 136 s). Where the input symmetries
-    /// leave fewer than two pairs per thread, the whole instance is solved
-    /// as without this. Off only to compare.
+    /// next gate's pair (the mux at 8 gates: 99 s instead of 136 s). Where
+    /// the input symmetries leave fewer than two pairs per thread, the
+    /// whole instance is solved as without this. Off only to compare.
     pub cubes: bool,
 }
 
@@ -398,21 +398,17 @@ impl<'a> Problem<'a> {
         input_symmetries(self.table, &self.targets, self.normal)
     }
 
-    /// The cubes of [`SatParams::cubes`]: one per fanin pair the first gate
-    /// may take (its selection variable fixed), or none (solve the whole
+    /// The cubes of [`SatParams::cubes`]: one per fanin pair `(j, l)` the
+    /// first gate may take, with its selection variable, or none (solve the whole
     /// instance) when the input symmetries leave fewer than two pairs per
     /// thread. Majority-5 leaves one; splitting it further by the first
     /// gate's operator refuted 8 gates a little faster (16.5 s against
     /// 22.8 s on two threads) but found no 9-gate circuit in 200 s, where the
     /// whole instance finds one in 41 s.
-    fn first_gate_cubes(&self, e: &Encoding, threads: usize) -> Vec<Vec<i32>> {
+    fn first_gate_cubes(&self, e: &Encoding, threads: usize) -> Vec<(usize, usize, i32)> {
         match e.sel.first() {
             Some(pairs) if e.k >= 2 => {
-                let open: Vec<Vec<i32>> = pairs
-                    .iter()
-                    .filter(|&&(_, _, s)| !e.first_excluded.contains(&s))
-                    .map(|&(_, _, s)| vec![s])
-                    .collect();
+                let open: Vec<(usize, usize, i32)> = pairs.iter().copied().filter(|&(_, _, s)| !e.first_excluded.contains(&s)).collect();
                 if open.len() >= 2 * threads {
                     open
                 } else {
@@ -1094,31 +1090,36 @@ impl Drop for Held<'_> {
     }
 }
 
-/// Cube and conquer: `e` with each of `cubes` (literals fixed true, each
-/// the selection of the first gate's pair) as a separate instance, solved
+/// Cube and conquer: `e` with the first gate's pair fixed to each of
+/// `firsts` (`(j, l, selection variable)`) as a separate instance, solved
 /// by `threads` solvers of kind `first` in time slices: a thread takes the
 /// next cube from the queue, runs its solver for a slice of conflicts and,
-/// if unfinished, queues it again with a doubled slice. Satisfiable as soon
-/// as one cube is, unsatisfiable when every cube is. The slices matter when
-/// the size is satisfiable: solved to the end one by one, the cubes before
-/// the one holding a circuit must all be refuted first (majority-5 at 9
-/// gates: no circuit in 150 s, against 41 s whole). When a thread finds the
-/// queue empty while cubes are still being solved, the next cube to end a
-/// slice is split by its next gate's fanin pair instead of requeued, so
-/// the last hard cube does not leave the other threads idle.
-fn solve_cubes(e: &Encoding, cubes: &[Vec<i32>], limits: Limits, threads: usize, first: SatSolver, stats: &mut SatStats) -> Answer {
+/// if unfinished, queues it again with a doubled slice (at most
+/// [`LONGEST_SLICE`] on several threads). Satisfiable as soon as one cube
+/// is, unsatisfiable when every cube is. The slices matter when the size is
+/// satisfiable: solved to the end one by one, the cubes before the one
+/// holding a circuit must all be refuted first (majority-5 at 9 gates: no
+/// circuit in 150 s, against 41 s whole). When a thread finds the queue
+/// empty while cubes are still being solved, the next cube to end a slice
+/// past [`SPLIT_AFTER`] conflicts is split by its next gate's fanin pair
+/// instead of requeued, so the last hard cube does not leave the other
+/// threads idle.
+fn solve_cubes(
+    e: &Encoding,
+    firsts: &[(usize, usize, i32)],
+    limits: Limits,
+    threads: usize,
+    first: SatSolver,
+    stats: &mut SatStats,
+) -> Answer {
     let done = AtomicBool::new(false);
-    let pending: VecDeque<Pending> = cubes
+    let pending: VecDeque<Pending> = firsts
         .iter()
-        .map(|cube| {
-            let pair = e.sel[0].iter().find(|&&(_, _, s)| cube == &[s]).map(|&(j, l, _)| (j, l));
-            Pending {
-                cube: cube.clone(),
-                // A cube that is not one first-gate selection is never split.
-                pairs: pair.into_iter().collect(),
-                solver: None,
-                spent: 0,
-            }
+        .map(|&(j, l, s)| Pending {
+            cube: vec![s],
+            pairs: vec![(j, l)],
+            solver: None,
+            spent: 0,
         })
         .collect();
     // Cubes not yet refuted, queued or being solved. Unsatisfiable only when
@@ -1131,7 +1132,7 @@ fn solve_cubes(e: &Encoding, cubes: &[Vec<i32>], limits: Limits, threads: usize,
     // The first outcome that ends the search: a model, or a cube left
     // unanswered at a limit (then nothing can be concluded).
     let outcome: Mutex<Option<Answer>> = Mutex::new(None);
-    let threads = threads.clamp(1, cubes.len().max(1));
+    let threads = threads.clamp(1, firsts.len().max(1));
     let longest = if threads > 1 { LONGEST_SLICE } else { u64::MAX };
     let work = |st: &mut SatStats| {
         let limits = Limits {
@@ -1166,17 +1167,17 @@ fn solve_cubes(e: &Encoding, cubes: &[Vec<i32>], limits: Limits, threads: usize,
             // Released when this cube is requeued, split or answered, and
             // when a panic unwinds through here.
             let _held = Held(&busy);
-            let cube = p.cube.clone();
-            let solver = p.solver.get_or_insert_with(|| {
-                st.cubes += 1;
-                CubeSolver::new(e, &cube, limits, first)
-            });
             let slice = FIRST_SLICE.max(p.spent).min(longest);
             // The caller's conflict limit holds per cube.
             let (slice, last) = match limits.max_conflicts {
                 Some(max) if p.spent + slice >= max => (max.saturating_sub(p.spent), true),
                 _ => (slice, false),
             };
+            let Pending { cube, solver, .. } = &mut p;
+            let solver = solver.get_or_insert_with(|| {
+                st.cubes += 1;
+                CubeSolver::new(e, cube, limits, first)
+            });
             let a = solver.run(e, slice, st);
             p.spent += slice;
             let stopped = limits.stop_requested();
@@ -1186,7 +1187,8 @@ fn solve_cubes(e: &Encoding, cubes: &[Vec<i32>], limits: Limits, threads: usize,
                 }
                 Answer::Unknown if !last && !stopped => {
                     let mut q = queue.lock().unwrap_or_else(|q| q.into_inner());
-                    let splittable = !p.pairs.is_empty() && p.pairs.len() + 1 < e.k;
+                    // The last gate's pair is left to the solver.
+                    let splittable = p.pairs.len() + 1 < e.k;
                     if q.is_empty() && idle.load(Ordering::Acquire) > 0 && splittable && p.spent >= SPLIT_AFTER {
                         let parts = p.split(e);
                         // The parts replace the cube; its solver is dropped.
