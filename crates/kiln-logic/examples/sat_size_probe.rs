@@ -1,7 +1,7 @@
 //! Time of one SAT exact-synthesis size: `sat_size_probe TABLE.csv K [SECS]`.
 //! With `DIMACS=FILE` it writes the size-`K` instance there instead, for an external solver;
 //! `SOLVER=batsat` asks batsat instead of CaDiCaL, `SYM=0` leaves the input symmetries unbroken,
-//! `REBRACKET=0` the re-bracketing symmetry,
+//! `REBRACKET=0` the re-bracketing symmetry, `RESTRICT=0` the restriction bounds on readers,
 //! `THREADS=N` runs a portfolio, or
 //! N solvers over the cubes (`CUBES=0`: the whole instance per size).
 use kiln_logic::exact_sat::{dimacs, synthesize, SatParams, SatSolver};
@@ -25,6 +25,7 @@ fn main() {
         input_symmetries: std::env::var("SYM").map(|v| v != "0").unwrap_or(true),
         rebracketing: std::env::var("REBRACKET").map(|v| v != "0").unwrap_or(true),
         cubes: std::env::var("CUBES").map(|v| v != "0").unwrap_or(true),
+        restrictions: std::env::var("RESTRICT").map(|v| v != "0").unwrap_or(true),
         solver: match std::env::var("SOLVER").as_deref() {
             Ok("batsat") => SatSolver::Batsat,
             _ => SatSolver::Cadical,
@@ -33,7 +34,7 @@ fn main() {
     };
     let r = synthesize(&t, &p).unwrap();
     println!(
-        "{} k={} found={:?} lb={} timed_out={} {:.2}s conflicts={} symmetries={}",
+        "{} k={} found={:?} lb={} timed_out={} {:.2}s conflicts={} symmetries={} restrictions={:?}",
         a[1],
         k,
         r.circuit.as_ref().map(|c| c.num_gates()),
@@ -41,7 +42,8 @@ fn main() {
         r.timed_out,
         r.seconds,
         r.stats.conflicts,
-        r.stats.input_symmetries
+        r.stats.input_symmetries,
+        r.stats.restriction_bounds
     );
     if let Some(c) = &r.circuit {
         println!("{c}");

@@ -64,6 +64,22 @@
 //!   fanin, regrouping), and a change that would leave a gate unread gives
 //!   a smaller circuit instead.
 //!
+//! **Restriction bounds** (gate elimination, as in circuit lower-bound
+//! proofs). Fix an input `x` of a `k`-gate circuit to a constant `c`: each
+//! gate reading `x` becomes a constant or a literal of its other fanin, each
+//! gate reading one that became a constant becomes a function of one
+//! signal, and over the full basis the gates after them absorb that, so at
+//! most `k - r` gates remain for the restricted function, where `r` gates
+//! went. Its minimum `m`, proven first by a smaller search on one input
+//! fewer, then bounds `r <= k - m` (a sequential counter over implied
+//! per-gate "eliminated" variables), and every circuit has at least
+//! `m + 1` gates. Unlike the symmetry rules this holds for every circuit,
+//! not one kept representative, so it combines with all of them. Solvers
+//! find such counting arguments hard to learn: the 4:1 mux with a data input
+//! fixed needs 7 gates, so at 8 gates each data input has one reader and
+//! feeds no gate that becomes constant, and that size is refuted 13x
+//! faster.
+//!
 //! Each `k` is a fresh solver instance (the encodings of consecutive sizes
 //! differ in their symmetry-breaking clauses). A decoded circuit is always
 //! checked against the table by simulation before it is returned.
@@ -151,6 +167,23 @@ pub struct SatParams {
     /// the input symmetries leave fewer than two pairs per thread, the
     /// whole instance is solved as without this. Off only to compare.
     pub cubes: bool,
+    /// Bound the gates each input's restriction removes (single-output
+    /// tables in normal form): fixing input `x` to `c` turns every gate that
+    /// reads it into a constant or a literal of its other fanin, and every
+    /// gate reading a gate turned constant into a function of one signal;
+    /// over the full basis the gates after them absorb that. So a `k`-gate
+    /// circuit leaves at most `k - r` gates for `f` with `x = c`, where it
+    /// removed `r`. With `m` a proven lower bound for that smaller function
+    /// (solved here first, on one input fewer), at most `k - m` gates may be
+    /// removed, and no circuit has fewer than `m + 1` gates. Every circuit
+    /// obeys this, not only minimum ones, so it combines with the symmetry
+    /// rules. On two threads: the 4:1 mux at 8 gates refuted in 5.5–6 s
+    /// against 76 s, majority-5 at 8 in 0.3 s against 22 s, a random
+    /// 5-input function at 8 in 84 s against 200 s (BENCHMARKS.md,
+    /// "Restriction bounds"). Off only to compare, and in window
+    /// resynthesis, whose thousands of small instances would each pay for
+    /// the smaller searches.
+    pub restrictions: bool,
 }
 
 /// Portfolio width for one long instance per size (a whole function, not
@@ -185,6 +218,7 @@ impl Default for SatParams {
             rebracketing: true,
             solver: SatSolver::default(),
             cubes: true,
+            restrictions: true,
         }
     }
 }
@@ -210,6 +244,10 @@ pub struct SatStats {
     /// Sub-instances handed to a solver by cube and conquer (see
     /// [`SatParams::cubes`]), over all sizes.
     pub cubes: usize,
+    /// Per input, the lower bounds proven for the table with that input
+    /// fixed to 0 and to 1 (0 where none was computed), from which
+    /// [`SatParams::restrictions`] bounds the gates each restriction removes.
+    pub restriction_bounds: Vec<[usize; 2]>,
 }
 
 /// Outcome of [`synthesize`].
@@ -497,7 +535,13 @@ impl<'a> Problem<'a> {
     /// Builds the CNF for exactly `k` gates, breaking the input symmetries
     /// `perms`, and with `rebracket` the re-bracketing symmetry (see
     /// [`SatParams::rebracketing`]).
-    fn encode(&self, k: usize, perms: &[Vec<usize>], rebracket: bool) -> Result<Encoding, SatError> {
+    fn encode(
+        &self,
+        k: usize,
+        perms: &[Vec<usize>],
+        rebracket: bool,
+        restrictions: &[(usize, [Option<usize>; 2])],
+    ) -> Result<Encoding, SatError> {
         let n = self.n;
         let nt = self.targets.len();
         let t_rows = self.rows.len();
@@ -748,6 +792,9 @@ impl<'a> Problem<'a> {
         if self.normal && rebracket {
             self.no_smaller_rebracketing(&mut e);
         }
+        for &(x, most) in restrictions {
+            bound_restriction(&mut e, x, most);
+        }
         // No operand re-application (normal form only: it relies on every
         // two-input function being available).
         if self.normal {
@@ -767,6 +814,227 @@ impl<'a> Problem<'a> {
         }
         Ok(e)
     }
+}
+
+/// The restriction bound of [`SatParams::restrictions`] for input `x`: with
+/// `x` fixed to `c`, at most `most[c]` gates are eliminated. A gate is
+/// eliminated when it reads `x` (it becomes a constant or a literal of its
+/// other fanin), or when it reads a gate that `x = c` turns into a constant
+/// (it becomes a function of its other fanin alone). Each such gate sets an
+/// "eliminated" variable, counted by a sequential counter; the variables are
+/// only implied, so a circuit that eliminates fewer gates is never excluded.
+/// Propagating constants further (a gate whose operator ignores a constant
+/// fanin is itself constant) was tried and changed nothing measurable.
+fn bound_restriction(e: &mut Encoding, x: usize, most: [Option<usize>; 2]) {
+    let (n, k) = (e.inputs, e.k);
+    // Per gate: "reads x as its first fanin", "… as its second".
+    let mut reads: Vec<[Option<i32>; 2]> = vec![[None, None]; k];
+    for (i, slot) in reads.iter_mut().enumerate() {
+        for (side, first) in [(0, true), (1, false)] {
+            let sels: Vec<i32> = e.sel[i]
+                .iter()
+                .filter(|&&(j, l, _)| if first { j == x } else { l == x })
+                .map(|&(_, _, s)| s)
+                .collect();
+            if sels.is_empty() {
+                continue;
+            }
+            let v = e.cnf.fresh();
+            for s in sels {
+                e.cnf.add(&[L::Var(-s), L::Var(v)]);
+            }
+            slot[side] = Some(v);
+        }
+    }
+    // Operator bit `2p + q` of gate i (first fanin `p`, second `q`).
+    let bit = |e: &Encoding, i: usize, b: usize| match e.op[i][b] {
+        0 => L::Const(false),
+        v => L::Var(v),
+    };
+    for (c, most) in most.into_iter().enumerate() {
+        let Some(most) = most else { continue };
+        // Gate i is a constant under x = c: it reads x where its operator
+        // ignores the other fanin (bits 2c, 2c + 1 of the first operand's
+        // row c; bits c, 2 + c of the second's column c).
+        let mut constant: Vec<Option<i32>> = vec![None; k];
+        for (i, slot) in constant.iter_mut().enumerate() {
+            if reads[i] == [None, None] {
+                continue;
+            }
+            let kv = e.cnf.fresh();
+            for (side, (b0, b1)) in [(0, (2 * c, 2 * c + 1)), (1, (c, 2 + c))] {
+                if let Some(v) = reads[i][side] {
+                    let (u, w) = (bit(e, i, b0), bit(e, i, b1));
+                    e.cnf.add(&[L::Var(-v), u.not(), w.not(), L::Var(kv)]);
+                    e.cnf.add(&[L::Var(-v), u, w, L::Var(kv)]);
+                }
+            }
+            *slot = Some(kv);
+        }
+        let mut eliminated = Vec::new();
+        for (i, read) in reads.iter().enumerate() {
+            let via: Vec<(i32, i32)> = e.sel[i]
+                .iter()
+                .flat_map(|&(j, l, s)| [j, l].into_iter().filter(|&g| g >= n).map(move |g| (s, g - n)))
+                .filter_map(|(s, g)| constant[g].map(|kv| (s, kv)))
+                .collect();
+            if *read == [None, None] && via.is_empty() {
+                continue;
+            }
+            let gone = e.cnf.fresh();
+            for &v in read.iter().flatten() {
+                e.cnf.add(&[L::Var(-v), L::Var(gone)]);
+            }
+            for (s, kv) in via {
+                e.cnf.add(&[L::Var(-s), L::Var(-kv), L::Var(gone)]);
+            }
+            eliminated.push(gone);
+        }
+        at_most(e, &eliminated, most);
+    }
+}
+
+/// At most `most` of the variables `vars` are true (Sinz's sequential
+/// counter: `most` auxiliary variables per position).
+fn at_most(e: &mut Encoding, vars: &[i32], most: usize) {
+    if vars.len() <= most {
+        return;
+    }
+    if most == 0 {
+        for &v in vars {
+            e.cnf.add(&[L::Var(-v)]);
+        }
+        return;
+    }
+    // cur[c]: at least c + 1 of vars[..=i] are true.
+    let mut prev: Vec<i32> = Vec::new();
+    for (i, &v) in vars.iter().enumerate() {
+        let cur: Vec<i32> = (0..most).map(|_| e.cnf.fresh()).collect();
+        e.cnf.add(&[L::Var(-v), L::Var(cur[0])]);
+        for (c, &now) in cur.iter().enumerate() {
+            if let Some(&p) = prev.get(c) {
+                e.cnf.add(&[L::Var(-p), L::Var(now)]);
+            }
+            if let Some(&p) = prev.get(c.wrapping_sub(1)) {
+                e.cnf.add(&[L::Var(-v), L::Var(-p), L::Var(now)]);
+            }
+        }
+        if i > 0 {
+            e.cnf.add(&[L::Var(-v), L::Var(-prev[most - 1])]);
+        }
+        prev = cur;
+    }
+}
+
+/// Share of the time left that [`restriction_bounds`] may spend, and the
+/// most it spends without a deadline: the smaller searches pay off only
+/// when they are a small part of the whole.
+const RESTRICTION_SHARE: u32 = 8;
+const RESTRICTION_UNLIMITED: Duration = Duration::from_secs(8);
+
+/// The table with input `x` fixed to `c` and removed (care rows with `x = c`,
+/// the other inputs shifted down).
+fn restrict(table: &Table, x: usize, c: bool) -> Table {
+    let names: Vec<String> = table
+        .input_names()
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != x)
+        .map(|(_, s)| s.clone())
+        .collect();
+    let low = (1u64 << x) - 1;
+    let rows = table
+        .rows()
+        .iter()
+        .filter(|r| (r.inputs >> x & 1 == 1) == c)
+        .map(|r| crate::table::Row {
+            inputs: (r.inputs & low) | (r.inputs >> (x + 1)) << x,
+            outputs: r.outputs,
+            line: None,
+        })
+        .collect();
+    Table::from_rows(table.source(), names, table.output_names().to_vec(), rows)
+}
+
+/// Per input, a proven lower bound on the gates of the table with that
+/// input fixed, the larger over both values (see
+/// [`SatParams::restrictions`]); 0 where nothing is known. Inputs that a
+/// symmetry of the table maps onto each other share one computation.
+fn restriction_bounds(table: &Table, p: &Problem, perms: &[Vec<usize>], params: &SatParams, deadline: Option<Instant>) -> Vec<[usize; 2]> {
+    let n = p.n;
+    let mut bounds = vec![[0; 2]; n];
+    // Restricting a gate to a literal relies on every two-input function
+    // being a gate, and a multi-output circuit could need an inverter where
+    // two outputs come to rest on one signal in opposite polarities.
+    if !p.normal || p.targets.len() != 1 || table.num_outputs() != 1 || n < 3 {
+        return bounds;
+    }
+    let start = Instant::now();
+    let budget = match deadline {
+        Some(d) => d.saturating_duration_since(start) / RESTRICTION_SHARE,
+        None => RESTRICTION_UNLIMITED,
+    };
+    let end = start + budget;
+    // Orbits of the symmetry group: `perm` maps the table onto itself, so
+    // `f` with `x` fixed and `f` with `perm[x]` fixed (to the same or the
+    // opposite value) need the same gates.
+    let mut orbit: Vec<usize> = (0..n).collect();
+    fn root(orbit: &mut [usize], mut x: usize) -> usize {
+        while orbit[x] != x {
+            orbit[x] = orbit[orbit[x]];
+            x = orbit[x];
+        }
+        x
+    }
+    for perm in perms {
+        for (x, &y) in perm.iter().enumerate() {
+            let (a, b) = (root(&mut orbit, x), root(&mut orbit, y));
+            if a != b {
+                orbit[a.max(b)] = a.min(b);
+            }
+        }
+    }
+    let essential: Vec<usize> = (0..n).filter(|&x| p.essential >> x & 1 == 1).collect();
+    let mut todo: Vec<usize> = essential.iter().copied().filter(|&x| root(&mut orbit, x) == x).collect();
+    let mut searches_left = 2 * todo.len();
+    for &x in &todo {
+        for c in [false, true] {
+            let now = Instant::now();
+            let share = end.saturating_duration_since(now) / searches_left.max(1) as u32;
+            searches_left -= 1;
+            let sub = restrict(table, x, c);
+            // Only a normal-form function counts gates as here; the others
+            // (an output equal to a complemented input) need one gate at
+            // most, which bounds nothing.
+            if !Problem::new(&sub, &params.basis).is_ok_and(|q| q.normal) {
+                continue;
+            }
+            let sp = SatParams {
+                timeout: Some(share),
+                threads: 1,
+                // A bound of `max_gates` or more already rules out every
+                // size this search will try.
+                max_gates: params.max_gates.saturating_sub(1),
+                min_gates: 0,
+                conflict_limit: None,
+                ..params.clone()
+            };
+            if let Ok(r) = synthesize(&sub, &sp) {
+                bounds[x][usize::from(c)] = r.lower_bound;
+            }
+        }
+    }
+    todo.clear();
+    for &x in &essential {
+        let r = root(&mut orbit, x);
+        if r != x {
+            // The symmetry may complement the input as well, which swaps the
+            // two values: only the smaller bound holds for both.
+            let m = bounds[r][0].min(bounds[r][1]);
+            bounds[x] = [m, m];
+        }
+    }
+    bounds
 }
 
 /// Whether relabelling the inputs by `perm` (input `x` becomes `perm[x]`)
@@ -1496,7 +1764,7 @@ pub fn supports(table: &Table, basis: &Basis) -> bool {
 /// for `table`" in DIMACS CNF, for running an external solver on it.
 pub fn dimacs(table: &Table, basis: &Basis, gates: usize) -> Result<String, SatError> {
     let p = Problem::new(table, basis)?;
-    Ok(p.encode(gates, &p.symmetries(), true)?.cnf.dimacs())
+    Ok(p.encode(gates, &p.symmetries(), true, &[])?.cnf.dimacs())
 }
 
 /// Finds a minimum-size circuit for `table` over `params.basis` with a SAT
@@ -1516,7 +1784,16 @@ pub fn synthesize(table: &Table, params: &SatParams) -> Result<SatResult, SatErr
         input_symmetries: perms.len(),
         ..SatStats::default()
     };
-    let first = size_lower_bound(&p.targets, p.essential).max(params.min_gates);
+    let bounds = if params.restrictions && !p.targets.is_empty() {
+        restriction_bounds(table, &p, &perms, params, deadline)
+    } else {
+        Vec::new()
+    };
+    // A circuit reads each essential input at least once, so it has at
+    // least one gate more than the function with that input fixed.
+    let restricted = bounds.iter().flatten().filter(|&&m| m > 0).map(|&m| m + 1).max().unwrap_or(0);
+    stats.restriction_bounds = bounds.clone();
+    let first = size_lower_bound(&p.targets, p.essential).max(params.min_gates).max(restricted);
     let mut lower = first;
     let finish = |circuit, lower_bound, timed_out, stats| SatResult {
         circuit,
@@ -1527,7 +1804,7 @@ pub fn synthesize(table: &Table, params: &SatParams) -> Result<SatResult, SatErr
     };
     if p.targets.is_empty() {
         // Every output is a constant or an input: no gates at all.
-        let e = p.encode(0, &[], false)?;
+        let e = p.encode(0, &[], false, &[])?;
         let c = p.decode(&e, &[])?;
         return Ok(finish(Some(c), 0, false, stats));
     }
@@ -1538,7 +1815,14 @@ pub fn synthesize(table: &Table, params: &SatParams) -> Result<SatResult, SatErr
         let t0 = Instant::now();
         // An instance past the size limit ends the search like a timeout:
         // the sizes refuted so far still stand.
-        let Ok(e) = p.encode(k, &perms, params.rebracketing) else {
+        // With x fixed to c, at most k - m gates may go.
+        let restrictions: Vec<(usize, [Option<usize>; 2])> = bounds
+            .iter()
+            .enumerate()
+            .filter(|&(_, m)| m.iter().any(|&m| m > 0))
+            .map(|(x, m)| (x, m.map(|m| (m > 0).then(|| k.saturating_sub(m)))))
+            .collect();
+        let Ok(e) = p.encode(k, &perms, params.rebracketing, &restrictions) else {
             return Ok(finish(None, lower, true, stats));
         };
         stats.solves += 1;
@@ -1598,6 +1882,40 @@ mod tests {
         }
     }
 
+    /// The sequential counter admits an assignment exactly when at most `most` of its variables
+    /// are true: every assignment of 7 variables, every bound.
+    #[test]
+    fn at_most_counts_true_variables() {
+        let count = 7;
+        for most in 0..=count {
+            let mut e = Encoding {
+                inputs: 2,
+                k: 0,
+                normal: true,
+                cnf: Cnf::default(),
+                sel: Vec::new(),
+                op: Vec::new(),
+                out: Vec::new(),
+                pol: Vec::new(),
+                first_excluded: Vec::new(),
+            };
+            let vars: Vec<i32> = (0..count).map(|_| e.cnf.fresh()).collect();
+            at_most(&mut e, &vars, most);
+            for set in 0u32..1 << count {
+                let cube: Vec<i32> = vars
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| if set >> i & 1 == 1 { v } else { -v })
+                    .collect();
+                assert_eq!(
+                    satisfiable(&e, &cube),
+                    set.count_ones() as usize <= most,
+                    "{set:#09b}, at most {most}"
+                );
+            }
+        }
+    }
+
     /// The parts of a split cube, and the parts of its parts, are satisfiable exactly when the
     /// cube is: on sizes below, at and above the minimum of random 4-input functions.
     #[test]
@@ -1609,7 +1927,7 @@ mod tests {
             let p = Problem::new(&table, &Basis::all()).unwrap();
             let perms = p.symmetries();
             for k in 3..=6 {
-                let e = p.encode(k, &perms, true).unwrap();
+                let e = p.encode(k, &perms, true, &[]).unwrap();
                 for &(j, l, s) in &e.sel[0] {
                     let cube = Pending {
                         cube: vec![s],

@@ -491,6 +491,10 @@ fn downward(table: &Table, size: usize, how: Downward, calls: &mut usize) -> (Op
             // it turns some of these sizes unsatisfiable (the rewrite
             // test's windows removed 78 gates with it, 81 without).
             rebracketing: false,
+            // Restriction bounds hold for every circuit, but each call would
+            // first solve the window with each input fixed: worth it only
+            // for the few calls of a whole table that is to be proven.
+            restrictions: prove,
             ..SatParams::default()
         };
         *calls += 1;

@@ -261,10 +261,27 @@ pub fn search_with(table: &Table, opts: &SearchOptions, choice: EngineChoice) ->
         }
         nodes += eng.stats().nodes;
     }
+    // A circuit in hand before the SAT search: the Shannon expansion,
+    // resynthesised within the polish budget. The search then stops one gate
+    // below it, and where it is already minimum (the 4:1 mux's 9 gates),
+    // refuting the sizes below proves it without solving its own size, a
+    // satisfiable instance that took the mux 30-80 s.
+    let mut circuit = None;
+    let mut sat_cap = opts.max_gates;
     if sat_ok && refuted <= opts.max_gates {
+        let c = resynthesise(
+            table,
+            fallback(table, &opts.basis, opts.max_gates)?,
+            opts,
+            polish.unwrap_or(Duration::from_secs(1)),
+        );
+        sat_cap = sat_cap.min(c.num_gates().saturating_sub(1));
+        circuit = Some(c);
+    }
+    if sat_ok && refuted <= sat_cap {
         let params = SatParams {
             basis: opts.basis.clone(),
-            max_gates: opts.max_gates,
+            max_gates: sat_cap,
             timeout: exact_end.map(|e| e.saturating_duration_since(Instant::now())),
             conflict_limit: None,
             // The idle cores share each size's cubes or, where symmetries
@@ -287,7 +304,10 @@ pub fn search_with(table: &Table, opts: &SearchOptions, choice: EngineChoice) ->
             refuted = refuted.max(r.lower_bound);
         }
     }
-    let mut circuit = fallback(table, &opts.basis, opts.max_gates)?;
+    let mut circuit = match circuit {
+        Some(c) => c,
+        None => fallback(table, &opts.basis, opts.max_gates)?,
+    };
     if multi {
         let end = exact_budget.and_then(|t| start.checked_add(t));
         if let Some((c, n)) = per_output(table, opts, choice, end) {
@@ -307,18 +327,12 @@ pub fn search_with(table: &Table, opts: &SearchOptions, choice: EngineChoice) ->
             .timeout
             .and_then(|t| start.checked_add(t))
             .map(|end| end.saturating_duration_since(Instant::now()));
-        let params = crate::optimise::OptimiseParams {
-            timeout: Some(left.unwrap_or(Duration::from_secs(10)).min(Duration::from_secs(10))),
-            // The fallback already is the truth table's Shannon expansion.
-            restructure: false,
-            ..Default::default()
-        };
-        let (better, _) = crate::optimise::optimise(&circuit, &params);
-        if let Ok(better) = into_basis(&better, &opts.basis, opts.max_gates) {
-            if better.num_gates() < circuit.num_gates() && crate::verify::verify(&better, table).is_ok_and(|v| v.ok()) {
-                circuit = better;
-            }
-        }
+        circuit = resynthesise(
+            table,
+            circuit,
+            opts,
+            left.unwrap_or(Duration::from_secs(10)).min(Duration::from_secs(10)),
+        );
     }
     let gates = circuit.num_gates();
     Ok(SearchResult {
@@ -330,6 +344,23 @@ pub fn search_with(table: &Table, opts: &SearchOptions, choice: EngineChoice) ->
         lower_bound: refuted,
         engine,
     })
+}
+
+/// `circuit` resynthesised for at most `budget` with the optimum four-input
+/// library and resubstitution, translated back into the basis and kept only
+/// when smaller and still verified against `table`.
+fn resynthesise(table: &Table, circuit: Circuit, opts: &SearchOptions, budget: Duration) -> Circuit {
+    let params = crate::optimise::OptimiseParams {
+        timeout: Some(budget),
+        // The fallback already is the truth table's Shannon expansion.
+        restructure: false,
+        ..Default::default()
+    };
+    let (better, _) = crate::optimise::optimise(&circuit, &params);
+    match into_basis(&better, &opts.basis, opts.max_gates) {
+        Ok(better) if better.num_gates() < circuit.num_gates() && crate::verify::verify(&better, table).is_ok_and(|v| v.ok()) => better,
+        _ => circuit,
+    }
 }
 
 /// Solves each output on its own (sharing the time left equally) and merges
