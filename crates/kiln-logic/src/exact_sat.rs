@@ -167,8 +167,8 @@ pub struct SatParams {
     /// the input symmetries leave fewer than two pairs per thread, the
     /// whole instance is solved as without this. Off only to compare.
     pub cubes: bool,
-    /// Bound the gates each input's restriction removes (single-output
-    /// tables in normal form): fixing input `x` to `c` turns every gate that
+    /// Bound the gates each input's restriction removes (tables in normal
+    /// form): fixing input `x` to `c` turns every gate that
     /// reads it into a constant or a literal of its other fanin, and every
     /// gate reading a gate turned constant into a function of one signal;
     /// over the full basis the gates after them absorb that. So a `k`-gate
@@ -964,9 +964,8 @@ fn restriction_bounds(table: &Table, p: &Problem, perms: &[Vec<usize>], params: 
     let n = p.n;
     let mut bounds = vec![[0; 2]; n];
     // Restricting a gate to a literal relies on every two-input function
-    // being a gate, and a multi-output circuit could need an inverter where
-    // two outputs come to rest on one signal in opposite polarities.
-    if !p.normal || p.targets.len() != 1 || table.num_outputs() != 1 || n < 3 {
+    // being a gate.
+    if !p.normal || n < 3 {
         return bounds;
     }
     let start = Instant::now();
@@ -1003,10 +1002,20 @@ fn restriction_bounds(table: &Table, p: &Problem, perms: &[Vec<usize>], params: 
             let share = end.saturating_duration_since(now) / searches_left.max(1) as u32;
             searches_left -= 1;
             let sub = restrict(table, x, c);
-            // Only a normal-form function counts gates as here; the others
-            // (an output equal to a complemented input) need one gate at
-            // most, which bounds nothing.
-            if !Problem::new(&sub, &params.basis).is_ok_and(|q| q.normal) {
+            // The restricted circuit gives each output a signal and a
+            // polarity of its own. Normal form counts the same only when no
+            // output is a complemented input and no two outputs are
+            // complements (on one gate they would need an inverter there);
+            // otherwise nothing is bounded.
+            let Ok(q) = Problem::new(&sub, &params.basis) else { continue };
+            let mask = sub.row_mask();
+            let complements = |a: &Vec<u64>, b: &Vec<u64>| a.iter().zip(b).zip(&mask).all(|((a, b), m)| (a ^ b) & m == *m);
+            let paired = q
+                .targets
+                .iter()
+                .enumerate()
+                .any(|(i, a)| q.targets[..i].iter().any(|b| complements(a, b)));
+            if !q.normal || paired {
                 continue;
             }
             let sp = SatParams {
