@@ -148,3 +148,19 @@ fn enumeration_and_sat_agree_on_wide_tables() {
     }
     assert!(solved >= 10, "{solved} solved");
 }
+
+/// A basis that cannot write the Shannon expansion (AND and OR, no NOT) must not stop the SAT
+/// engine: the expansion is only the upper bound taken before it, and majority-3 is monotone,
+/// so AND and OR write it in 4 gates.
+#[test]
+fn sat_search_without_a_fallback_still_finds_monotone_circuits() {
+    let t = kiln_logic::library::majority(3);
+    let opts = SearchOptions {
+        basis: Basis::parse("AND,OR").unwrap(),
+        ..SearchOptions::default()
+    };
+    let r = search_with(&t, &opts, EngineChoice::Sat).unwrap();
+    assert!(r.optimal);
+    assert_eq!(r.gates, 4);
+    assert!(verify(&r.circuit, &t).unwrap().ok());
+}

@@ -268,15 +268,14 @@ pub fn search_with(table: &Table, opts: &SearchOptions, choice: EngineChoice) ->
     // satisfiable instance that took the mux 30-80 s.
     let mut circuit = None;
     let mut sat_cap = opts.max_gates;
+    // A basis that cannot write the expansion (AND and OR alone, without
+    // NOT) leaves the search uncapped; the exact engines may still succeed.
     if sat_ok && refuted <= opts.max_gates {
-        let c = resynthesise(
-            table,
-            fallback(table, &opts.basis, opts.max_gates)?,
-            opts,
-            polish.unwrap_or(Duration::from_secs(1)),
-        );
-        sat_cap = sat_cap.min(c.num_gates().saturating_sub(1));
-        circuit = Some(c);
+        if let Ok(c) = fallback(table, &opts.basis, opts.max_gates) {
+            let c = resynthesise(table, c, opts, polish.unwrap_or(Duration::from_secs(1)));
+            sat_cap = sat_cap.min(c.num_gates().saturating_sub(1));
+            circuit = Some(c);
+        }
     }
     if sat_ok && refuted <= sat_cap {
         let params = SatParams {
