@@ -1,6 +1,8 @@
 //! SAT-based exact synthesis: known minima, agreement with the enumeration
 //! search, and every returned circuit checked by complete simulation.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use kiln_logic::exact_sat::{dimacs, supports, synthesize, SatError, SatParams};
@@ -15,11 +17,7 @@ fn params(secs: u64) -> SatParams {
 
 /// Minimum gate count proven by the SAT engine; the circuit must verify.
 fn sat_min(t: &Table, p: &SatParams) -> usize {
-    let r = synthesize(t, p).unwrap();
-    let c = r.circuit.expect("a circuit within the limits");
-    assert!(verify(&c, t).unwrap().ok(), "SAT circuit does not verify");
-    assert_eq!(c.num_gates(), r.lower_bound);
-    r.lower_bound
+    common::proven_minimum(t, p).lower_bound
 }
 
 #[test]

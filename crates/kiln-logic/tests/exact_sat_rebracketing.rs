@@ -3,11 +3,13 @@
 //! with the precomputed optimum of every 4-input NPN class and with itself without it, and on
 //! random 5-input tables with don't-cares it agrees with the engine without it.
 
+mod common;
+
 use std::time::Duration;
 
-use kiln_logic::exact_sat::{synthesize, SatParams};
+use kiln_logic::exact_sat::SatParams;
 use kiln_logic::npn::{optimum, representatives, NUM_CLASSES};
-use kiln_logic::{library, verify, Row, SplitMix64, Table};
+use kiln_logic::{library, Row, SplitMix64, Table};
 
 fn params(rebracketing: bool) -> SatParams {
     SatParams {
@@ -20,11 +22,7 @@ fn params(rebracketing: bool) -> SatParams {
 
 /// Minimum proven by SAT, its circuit checked by complete simulation.
 fn sat_min(t: &Table, rebracketing: bool) -> usize {
-    let r = synthesize(t, &params(rebracketing)).unwrap();
-    let c = r.circuit.expect("proven within the limits");
-    assert!(verify(&c, t).unwrap().ok(), "SAT circuit does not verify");
-    assert_eq!(c.num_gates(), r.lower_bound);
-    r.lower_bound
+    common::proven_minimum(t, &params(rebracketing)).lower_bound
 }
 
 #[test]

@@ -5,11 +5,13 @@
 //! multi-output tables. The bounds themselves are checked on functions whose restrictions are
 //! known.
 
+mod common;
+
 use std::time::Duration;
 
 use kiln_logic::exact_sat::{synthesize, SatParams};
 use kiln_logic::npn::{optimum, representatives, NUM_CLASSES};
-use kiln_logic::{library, verify, Row, SplitMix64, Table};
+use kiln_logic::{library, Row, SplitMix64, Table};
 
 fn params(restrictions: bool) -> SatParams {
     SatParams {
@@ -23,11 +25,7 @@ fn params(restrictions: bool) -> SatParams {
 
 /// Minimum proven by SAT, its circuit checked by complete simulation.
 fn sat_min(t: &Table, restrictions: bool) -> usize {
-    let r = synthesize(t, &params(restrictions)).unwrap();
-    let c = r.circuit.expect("proven within the limits");
-    assert!(verify(&c, t).unwrap().ok(), "SAT circuit does not verify");
-    assert_eq!(c.num_gates(), r.lower_bound);
-    r.lower_bound
+    common::proven_minimum(t, &params(restrictions)).lower_bound
 }
 
 #[test]
@@ -40,11 +38,8 @@ fn every_npn_class_keeps_its_minimum() {
         let t = library::from_truth_table(4, u64::from(tt));
         // As searched by default: with the symmetry rules, which restriction bounds must not
         // contradict.
-        let r = synthesize(&t, &SatParams::default()).unwrap();
-        let c = r.circuit.expect("proven within the limits");
-        assert!(verify(&c, &t).unwrap().ok(), "SAT circuit does not verify");
-        let with = c.num_gates();
-        assert_eq!(with, r.lower_bound);
+        let r = common::proven_minimum(&t, &SatParams::default());
+        let with = r.lower_bound;
         // The library's optima count no inverters, so a complemented input (a NOT gate here) is 0.
         if !opt.gates.is_empty() {
             assert_eq!(with, opt.gates.len(), "class {class} ({tt:#06x})");
@@ -123,10 +118,8 @@ fn random_multi_output_tables_keep_their_minimum() {
                 restrictions,
                 ..SatParams::default()
             };
-            let r = synthesize(&t, &p).unwrap();
-            let c = r.circuit.expect("proven within the limits");
-            assert!(verify(&c, &t).unwrap().ok(), "SAT circuit does not verify");
-            (c.num_gates(), r.stats.restriction_bounds)
+            let r = common::proven_minimum(&t, &p);
+            (r.lower_bound, r.stats.restriction_bounds)
         };
         let (with, bounds) = solve(true);
         assert_eq!(with, solve(false).0, "case {case}");

@@ -5,6 +5,8 @@
 //! inputs between classes, and permutations combined with complemented
 //! inputs.
 
+mod common;
+
 use std::time::Duration;
 
 use kiln_logic::exact_sat::{synthesize, SatParams};
@@ -22,10 +24,7 @@ fn params(input_symmetries: bool) -> SatParams {
 /// Minimum proven by SAT; the circuit is checked by complete simulation.
 /// Returns the size and how many input permutations were broken.
 fn sat_min(t: &Table, input_symmetries: bool) -> (usize, usize) {
-    let r = synthesize(t, &params(input_symmetries)).unwrap();
-    let c = r.circuit.expect("proven within the limits");
-    assert!(verify(&c, t).unwrap().ok(), "SAT circuit does not verify");
-    assert_eq!(c.num_gates(), r.lower_bound);
+    let r = common::proven_minimum(t, &params(input_symmetries));
     (r.lower_bound, r.stats.input_symmetries)
 }
 
