@@ -994,7 +994,7 @@ fn restriction_bounds(table: &Table, p: &Problem, perms: &[Vec<usize>], params: 
         }
     }
     let essential: Vec<usize> = (0..n).filter(|&x| p.essential >> x & 1 == 1).collect();
-    let mut todo: Vec<usize> = essential.iter().copied().filter(|&x| root(&mut orbit, x) == x).collect();
+    let todo: Vec<usize> = essential.iter().copied().filter(|&x| root(&mut orbit, x) == x).collect();
     let mut searches_left = 2 * todo.len();
     for &x in &todo {
         for c in [false, true] {
@@ -1033,7 +1033,6 @@ fn restriction_bounds(table: &Table, p: &Problem, perms: &[Vec<usize>], params: 
             }
         }
     }
-    todo.clear();
     for &x in &essential {
         let r = root(&mut orbit, x);
         if r != x {
