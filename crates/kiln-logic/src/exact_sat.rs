@@ -101,7 +101,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use batsat::{lbool, Callbacks, Lit, SolverInterface, SolverOpts, Var};
@@ -184,6 +184,11 @@ pub struct SatParams {
     /// resynthesis, whose thousands of small instances would each pay for
     /// the smaller searches.
     pub restrictions: bool,
+    /// The gate count of a circuit found elsewhere, by a search running
+    /// beside this one (it may shrink meanwhile): sizes from it up are not
+    /// tried, and the search ends once every size below it is refuted,
+    /// which proves that circuit minimum.
+    pub known_upper_bound: Option<Arc<AtomicUsize>>,
 }
 
 /// Portfolio width for one long instance per size (a whole function, not
@@ -219,6 +224,7 @@ impl Default for SatParams {
             solver: SatSolver::default(),
             cubes: true,
             restrictions: true,
+            known_upper_bound: None,
         }
     }
 }
@@ -1026,6 +1032,8 @@ fn restriction_bounds(table: &Table, p: &Problem, perms: &[Vec<usize>], params: 
                 max_gates: params.max_gates.saturating_sub(1),
                 min_gates: 0,
                 conflict_limit: None,
+                // A circuit for the whole function bounds nothing here.
+                known_upper_bound: None,
                 ..params.clone()
             };
             if let Ok(r) = synthesize(&sub, &sp) {
@@ -1819,6 +1827,9 @@ pub fn synthesize(table: &Table, params: &SatParams) -> Result<SatResult, SatErr
     for k in first..=params.max_gates {
         if deadline.is_some_and(|d| Instant::now() > d) {
             return Ok(finish(None, lower, true, stats));
+        }
+        if params.known_upper_bound.as_ref().is_some_and(|u| u.load(Ordering::Relaxed) <= k) {
+            return Ok(finish(None, lower, false, stats));
         }
         let t0 = Instant::now();
         // An instance past the size limit ends the search like a timeout:

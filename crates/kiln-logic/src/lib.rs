@@ -17,6 +17,7 @@
 //!   resynthesis pipeline (rewriting plus resubstitution to a fixpoint).
 //! * [`emit`]: Rust, C and Verilog code generation.
 //! * [`library`]: built-in benchmark tables.
+//! * [`local_search`]: evolving smaller circuits from a correct one (upper bounds, no proofs).
 //! * [`json`]: the machine-readable result format.
 //! * [`repair`]: fixing near-exact circuits by resubstitution over their own signals.
 
@@ -32,6 +33,7 @@ pub mod exact_sat;
 pub mod grammar;
 pub mod json;
 pub mod library;
+pub mod local_search;
 pub mod npn;
 pub mod npn_library;
 pub mod optimise;
