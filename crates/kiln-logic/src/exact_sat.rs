@@ -1221,6 +1221,9 @@ struct Limits<'a> {
     conflicts: u64,
     /// Set when another solver of a portfolio has answered.
     done: Option<&'a AtomicBool>,
+    /// A circuit size known elsewhere and the size being solved: once a
+    /// circuit that small exists, this size is no longer worth solving.
+    known: Option<(&'a AtomicUsize, usize)>,
 }
 
 impl Callbacks for Limits<'_> {
@@ -1239,7 +1242,9 @@ impl Limits<'_> {
     /// The deadline has passed or another solver has answered: everything
     /// stops, whatever the conflict counts.
     fn stop_requested(&self) -> bool {
-        self.deadline.is_some_and(|d| Instant::now() > d) || self.done.is_some_and(|d| d.load(Ordering::Relaxed))
+        self.deadline.is_some_and(|d| Instant::now() > d)
+            || self.done.is_some_and(|d| d.load(Ordering::Relaxed))
+            || self.known.is_some_and(|(u, k)| u.load(Ordering::Relaxed) <= k)
     }
 }
 
@@ -1564,12 +1569,15 @@ fn solve_cadical(e: &Encoding, units: &[i32], limits: Limits, _config: &str, mem
 struct CadicalStop<'a> {
     deadline: Option<Instant>,
     done: Option<&'a AtomicBool>,
+    known: Option<(&'a AtomicUsize, usize)>,
 }
 
 #[cfg(feature = "cadical")]
 impl cadical::Callbacks for CadicalStop<'_> {
     fn terminate(&mut self) -> bool {
-        self.deadline.is_some_and(|d| Instant::now() > d) || self.done.is_some_and(|d| d.load(Ordering::Relaxed))
+        self.deadline.is_some_and(|d| Instant::now() > d)
+            || self.done.is_some_and(|d| d.load(Ordering::Relaxed))
+            || self.known.is_some_and(|(u, k)| u.load(Ordering::Relaxed) <= k)
     }
 }
 
@@ -1601,6 +1609,7 @@ fn cadical_solver<'a>(e: &Encoding, units: &[i32], limits: &Limits<'a>, config: 
     solver.set_callbacks(Some(CadicalStop {
         deadline: limits.deadline,
         done: limits.done,
+        known: limits.known,
     }));
     solver.reserve(e.cnf.num_vars);
     for c in e.cnf.clauses() {
@@ -1852,6 +1861,7 @@ pub fn synthesize(table: &Table, params: &SatParams) -> Result<SatResult, SatErr
             max_conflicts: params.conflict_limit,
             conflicts: 0,
             done: None,
+            known: params.known_upper_bound.as_deref().map(|u| (u, k)),
         };
         let cubes = if params.cubes {
             p.first_gate_cubes(&e, params.threads)
@@ -1890,6 +1900,7 @@ mod tests {
             max_conflicts: None,
             conflicts: 0,
             done: None,
+            known: None,
         }
     }
 

@@ -62,6 +62,10 @@ pub struct LocalSearchParams {
     /// four, none of the others found it in 30 s), so idle cores are best
     /// spent on more of them.
     pub threads: usize,
+    /// Restarts in a row without a smaller circuit after which the search
+    /// gives up (`None` = never; it runs to its limits). For a search
+    /// running alone, where no proof says when to stop.
+    pub patience: Option<u64>,
     /// Set by another thread to stop the search early (it returns the best
     /// circuit so far).
     pub stop: Option<Arc<AtomicBool>>,
@@ -81,6 +85,7 @@ impl Default for LocalSearchParams {
             stall: 20_000,
             seed: 0x6b69_6c6e,
             threads: 1,
+            patience: None,
             stop: None,
             progress: None,
         }
@@ -234,7 +239,7 @@ impl Problem {
     fn random_signal(&self, rng: &mut SplitMix64, below: usize) -> u32 {
         // Constants are rarely useful; they stay reachable but are not
         // drawn as often as the inputs and gates.
-        let first = if self.constants && rng.next_u64() % 8 != 0 { 2 } else { 0 };
+        let first = if self.constants && !rng.next_u64().is_multiple_of(8) { 2 } else { 0 };
         let first = first.min(below - 1);
         (first + (rng.next_u64() % (below - first) as u64) as usize) as u32
     }
@@ -488,11 +493,12 @@ fn shrink_one(table: &Table, circuit: &Circuit, params: &LocalSearchParams) -> R
     let stopped = || params.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed));
     let out_of_time = |gens: u64| {
         params.max_generations.is_some_and(|m| gens >= m)
-            || (gens % 256 == 0 && (deadline.is_some_and(|d| Instant::now() >= d) || stopped()))
+            || (gens.is_multiple_of(256) && (deadline.is_some_and(|d| Instant::now() >= d) || stopped()))
     };
     let mut vals = Vec::new();
     let mut child_vals = Vec::new();
     let mut best_vals = Vec::new();
+    let mut fruitless = 0u64;
     'sizes: while best.gates.len() > params.lower_bound.max(1) {
         // Neutral drift of the best circuit: children that stay exact
         // replace it, so each restart removes a gate from a new wiring.
@@ -525,6 +531,10 @@ fn shrink_one(table: &Table, circuit: &Circuit, params: &LocalSearchParams) -> R
             since_better += 1;
             if since_better > params.stall {
                 stats.restarts += 1;
+                fruitless += 1;
+                if params.patience.is_some_and(|p| fruitless >= p) {
+                    break 'sizes;
+                }
                 continue 'sizes;
             }
             let mut pick = 0;
@@ -550,6 +560,7 @@ fn shrink_one(table: &Table, circuit: &Circuit, params: &LocalSearchParams) -> R
             }
         }
         // Exact again: keep only the gates the outputs read.
+        fruitless = 0;
         best = compact(&parent, &p);
         stats.improvements.push((best.gates.len(), start.elapsed().as_secs_f64()));
         if let Some(progress) = &params.progress {

@@ -26,6 +26,8 @@
 //! is refuted.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::circuit::{Circuit, GateExpr, Signal};
@@ -440,12 +442,16 @@ const WINDOW_SOLVER: SatSolver = SatSolver::Batsat;
 /// How [`downward`] searches: the conflict cap per size, the deadline, the
 /// solver threads and kind, and whether to prove the result minimum.
 #[derive(Clone, Copy)]
-struct Downward {
+struct Downward<'a> {
     conflicts: Option<u64>,
     deadline: Option<Instant>,
     threads: usize,
     solver: SatSolver,
     prove: bool,
+    /// The gate count of a circuit held elsewhere (a local search running
+    /// beside this one), which may shrink meanwhile: the search goes below
+    /// it, leaving any size it is solving once that size is beaten.
+    known: Option<&'a Arc<AtomicUsize>>,
 }
 
 /// Searches downward from `size - 1` for a circuit of `table`, keeping the
@@ -465,10 +471,15 @@ fn downward(table: &Table, size: usize, how: Downward, calls: &mut usize) -> (Op
         threads,
         solver,
         prove,
+        known,
     } = how;
     let mut best: Option<Circuit> = None;
     let mut k = size;
+    let beaten = |k: usize| known.is_some_and(|u| u.load(Ordering::Relaxed) < k);
     while k > 0 {
+        if let Some(u) = known {
+            k = k.min(u.load(Ordering::Relaxed));
+        }
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         if left.is_some_and(|l| l.is_zero()) {
             return (best, false);
@@ -495,6 +506,7 @@ fn downward(table: &Table, size: usize, how: Downward, calls: &mut usize) -> (Op
             // first solve the window with each input fixed: worth it only
             // for the few calls of a whole table that is to be proven.
             restrictions: prove,
+            known_upper_bound: known.cloned(),
             ..SatParams::default()
         };
         *calls += 1;
@@ -506,6 +518,9 @@ fn downward(table: &Table, size: usize, how: Downward, calls: &mut usize) -> (Op
                 k = found.num_gates();
                 best = Some(found);
             }
+            // Left (or never started) because a circuit of this size turned
+            // up beside: go on below that one.
+            None if beaten(k) => {}
             // Below the lower bound (nothing tried) or refuted.
             None if !r.timed_out && !prove => return (best, false),
             None if !r.timed_out => {
@@ -582,6 +597,7 @@ pub fn resynthesize_windows(circuit: &Circuit, params: &WindowParams) -> (Circui
                 threads: 1,
                 solver: WINDOW_SOLVER,
                 prove: false,
+                known: None,
             };
             let (found, _) = downward(&table, w.gates.len(), how, &mut stats.sat_calls);
             let Some(sub) = found else { continue };
@@ -631,6 +647,20 @@ pub struct ExactWholeStats {
 /// circuit minimum (a refuted size alone does not: see `downward`).
 /// Returns `circuit.simplify()` unchanged when it is out of range.
 pub fn exact_whole(circuit: &Circuit, timeout: Option<Duration>, conflict_limit: Option<u64>) -> (Circuit, ExactWholeStats) {
+    exact_whole_beside(circuit, timeout, conflict_limit, None)
+}
+
+/// [`exact_whole`] beside another search for smaller circuits of the same
+/// function, which publishes each one's gate count in `known`: sizes at or
+/// above it are skipped (or left mid-solve), and the result's proof, when
+/// [`ExactWholeStats::proven_minimum`] says there is one, is for the smaller
+/// of the circuit returned and the one `known` counts.
+pub fn exact_whole_beside(
+    circuit: &Circuit,
+    timeout: Option<Duration>,
+    conflict_limit: Option<u64>,
+    known: Option<&Arc<AtomicUsize>>,
+) -> (Circuit, ExactWholeStats) {
     let start = Instant::now();
     let deadline = timeout.and_then(|t| start.checked_add(t));
     let c = circuit.simplify();
@@ -651,6 +681,7 @@ pub fn exact_whole(circuit: &Circuit, timeout: Option<Duration>, conflict_limit:
         threads,
         solver: SatSolver::Cadical,
         prove: true,
+        known,
     };
     let (found, proven) = downward(&table, c.num_gates(), how, &mut stats.sat_calls);
     stats.proven_minimum = proven;

@@ -3,12 +3,14 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use kiln_logic::circuit::BINARY_OPS;
 use kiln_logic::exact_sat::{synthesize, SatParams};
 use kiln_logic::local_search::{shrink, LocalSearchError, LocalSearchParams};
 use kiln_logic::search::fallback;
-use kiln_logic::{library, verify, Basis, Circuit, Op, Row, Signal, SplitMix64, Table};
+use kiln_logic::window_sat::exact_whole_beside;
+use kiln_logic::{library, optimise, verify, Basis, Circuit, Op, OptimiseParams, Row, Signal, SplitMix64, Table};
 
 fn generations(n: u64, lower_bound: usize) -> LocalSearchParams {
     LocalSearchParams {
@@ -126,7 +128,7 @@ fn dont_cares_are_free() {
         let tt = rng.next_u64() & 0xffff_ffff;
         let full = library::from_truth_table(5, tt);
         // Drop a quarter of the rows: the result must match the rest, and may use the freedom.
-        let rows: Vec<Row> = full.rows().iter().filter(|_| rng.next_u64() % 4 != 0).copied().collect();
+        let rows: Vec<Row> = full.rows().iter().filter(|_| !rng.next_u64().is_multiple_of(4)).copied().collect();
         let t = Table::from_rows("dc", full.input_names().to_vec(), full.output_names().to_vec(), rows);
         let start = fallback(&full, &Basis::all(), usize::MAX).unwrap();
         let (s, _) = shrink(&t, &start, &generations(100_000, 0)).unwrap();
@@ -209,4 +211,51 @@ fn sat_stops_below_a_known_circuit() {
     )
     .unwrap();
     assert_eq!(unknown.circuit.map(|c| c.num_gates()), Some(5));
+}
+
+/// The whole-function SAT search beside a circuit known elsewhere goes straight below it: with
+/// the full adder's 5 gates known, it refutes 4 from a 9-gate start, and its proof covers the
+/// known circuit.
+#[test]
+fn exact_whole_goes_below_a_known_circuit() {
+    let t = library::full_adder();
+    let start = fallback(&t, &Basis::all(), usize::MAX).unwrap();
+    assert!(start.num_gates() > 6);
+    let known = Arc::new(AtomicUsize::new(5));
+    let (c, stats) = exact_whole_beside(&start, None, None, Some(&known));
+    assert!(stats.proven_minimum);
+    assert_eq!(stats.sat_calls, 2, "one refuted size, one upward proof");
+    assert!(verify(&c, &t).unwrap().ok());
+}
+
+/// `optimise` runs the local search beside its SAT search and keeps the function; a proof it
+/// reports is for the circuit it returns.
+#[test]
+fn optimise_with_local_search_keeps_the_function() {
+    let mut rng = SplitMix64::new(0x0971);
+    for case in 0..3 {
+        let tt = rng.next_u64() & 0xffff_ffff;
+        let t = library::from_truth_table(5, tt);
+        let start = fallback(&t, &Basis::all(), usize::MAX).unwrap();
+        let params = OptimiseParams {
+            timeout: Some(Duration::from_secs(2)),
+            ..OptimiseParams::default()
+        };
+        let (c, stats) = optimise(&start, &params);
+        assert!(verify(&c, &t).unwrap().ok(), "case {case}");
+        assert!(c.num_gates() < start.num_gates(), "case {case}");
+        assert_eq!(stats.gates_after, c.num_gates());
+    }
+    let t = library::full_adder();
+    let start = fallback(&t, &Basis::all(), usize::MAX).unwrap();
+    let (c, stats) = optimise(
+        &start,
+        &OptimiseParams {
+            timeout: None,
+            ..OptimiseParams::default()
+        },
+    );
+    assert!(stats.proven_minimum);
+    assert_eq!(c.num_gates(), 5);
+    assert!(verify(&c, &t).unwrap().ok());
 }

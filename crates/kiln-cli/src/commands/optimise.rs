@@ -115,6 +115,7 @@ pub fn run(args: &OptimiseArgs) -> Result<u8, String> {
             "removed_by_windows": stats.removed_by_windows,
             "windows_replaced": stats.windows_replaced,
             "removed_by_exact": stats.removed_by_exact,
+            "removed_by_local_search": stats.removed_by_local_search,
             "proven_minimum": stats.proven_minimum,
             "timed_out": stats.timed_out,
             "seconds": stats.seconds,

@@ -9,6 +9,10 @@
 //! [`search_with`] picks one engine explicitly, and
 //! [`SearchResult::engine`] says which one ran last.
 //!
+//! Beside the SAT search, a local search ([`crate::local_search`]) shrinks
+//! the resynthesised Shannon circuit; each smaller circuit it finds caps the
+//! SAT search, so refuting the sizes below it proves it minimum.
+//!
 //! Having exhausted every size below `k`, a circuit of size `k` is proven
 //! minimal. Past `max_gates` or the timeout, a Shannon-expansion circuit
 //! ([`fallback`]) is returned instead with `optimal: false`.
