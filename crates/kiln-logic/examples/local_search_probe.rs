@@ -10,7 +10,7 @@ fn main() {
     let t = Table::from_csv_path(&a[1], None).unwrap();
     let secs: f64 = a[2].parse().unwrap();
     let seed: u64 = a.get(3).map_or(0, |s| s.parse().unwrap());
-    let stall: u64 = a.get(4).map_or(20_000, |s| s.parse().unwrap());
+    let stall: u64 = a.get(4).map_or(100_000, |s| s.parse().unwrap());
     let f = kiln_logic::search::fallback(&t, &Basis::all(), usize::MAX).unwrap();
     let (o, _) = kiln_logic::optimise(
         &f,

@@ -82,7 +82,7 @@ impl Default for LocalSearchParams {
             max_generations: None,
             lower_bound: 0,
             offspring: 4,
-            stall: 20_000,
+            stall: 100_000,
             seed: 0x6b69_6c6e,
             threads: 1,
             patience: None,
@@ -239,7 +239,11 @@ impl Problem {
     fn random_signal(&self, rng: &mut SplitMix64, below: usize) -> u32 {
         // Constants are rarely useful; they stay reachable but are not
         // drawn as often as the inputs and gates.
-        let first = if self.constants && !rng.next_u64().is_multiple_of(8) { 2 } else { 0 };
+        let first = if self.constants && !rng.next_u64().is_multiple_of(8) {
+            2
+        } else {
+            0
+        };
         let first = first.min(below - 1);
         (first + (rng.next_u64() % (below - first) as u64) as usize) as u32
     }
