@@ -76,7 +76,7 @@ pub const LOCAL_SEARCH_MAX_INPUTS: usize = 12;
 
 /// Restarts in a row without a smaller circuit after which a local search
 /// running without SAT beside it gives up.
-pub const LOCAL_SEARCH_PATIENCE: u64 = 300;
+pub const LOCAL_SEARCH_PATIENCE: u64 = 60;
 
 /// Most inputs for which [`optimise`] also starts over from the truth table.
 pub const RESTRUCTURE_MAX_INPUTS: usize = 12;
