@@ -240,7 +240,12 @@ fn rewrite_and_optimise_preserve_function_and_never_grow() {
             assert_eq!(os.gates_after, o.num_gates());
             assert_eq!(
                 os.gates_before - os.gates_after,
-                os.removed_by_rewrite + os.removed_by_resub + os.removed_by_restructure + os.removed_by_windows + os.removed_by_exact
+                os.removed_by_rewrite
+                    + os.removed_by_resub
+                    + os.removed_by_restructure
+                    + os.removed_by_windows
+                    + os.removed_by_exact
+                    + os.removed_by_local_search
             );
             total_before += before;
             total_after += o.num_gates();
