@@ -1002,9 +1002,16 @@ fn restriction_bounds(table: &Table, p: &Problem, perms: &[Vec<usize>], params: 
     let essential: Vec<usize> = (0..n).filter(|&x| p.essential >> x & 1 == 1).collect();
     let todo: Vec<usize> = essential.iter().copied().filter(|&x| root(&mut orbit, x) == x).collect();
     let mut searches_left = 2 * todo.len();
-    for &x in &todo {
+    'todo: for &x in &todo {
         for c in [false, true] {
             let now = Instant::now();
+            // Each sub-search builds its own problem and symmetries before
+            // it looks at its clock, and recurses on one input fewer: past
+            // the slice, that work alone grew exponentially with the inputs
+            // (an 8-input unit fired by `learn` took minutes).
+            if now >= end {
+                break 'todo;
+            }
             let share = end.saturating_duration_since(now) / searches_left.max(1) as u32;
             searches_left -= 1;
             let sub = restrict(table, x, c);
@@ -1802,6 +1809,18 @@ pub fn synthesize(table: &Table, params: &SatParams) -> Result<SatResult, SatErr
     // A timeout too large to add to the clock means no deadline.
     let deadline = params.timeout.and_then(|t| start.checked_add(t));
     let p = Problem::new(table, &params.basis)?;
+    if params.timeout.is_some_and(|t| t.is_zero()) && !p.targets.is_empty() {
+        // Nothing can be solved: skip the symmetries and restriction bounds,
+        // which cost time of their own before any clock is read.
+        let lower = size_lower_bound(&p.targets, p.essential).max(params.min_gates);
+        return Ok(SatResult {
+            circuit: None,
+            lower_bound: lower,
+            timed_out: true,
+            stats: SatStats::default(),
+            seconds: start.elapsed().as_secs_f64(),
+        });
+    }
     // Only computed when asked: with up to 720 permutations of 6 inputs it
     // is not free, and windows ask thousands of times.
     let perms = if params.input_symmetries { p.symmetries() } else { Vec::new() };
