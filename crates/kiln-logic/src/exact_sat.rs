@@ -1570,21 +1570,17 @@ fn solve_cadical(e: &Encoding, units: &[i32], limits: Limits, _config: &str, mem
     solve_one(e, units, limits, if member == 0 { 0 } else { 100 + member }, stats)
 }
 
-/// Stops CaDiCaL at the deadline or when another portfolio member answered
-/// (it polls this callback regularly during search).
+/// Stops CaDiCaL whenever batsat would stop ([`Limits::stop_requested`]:
+/// the deadline, another portfolio member's answer, a circuit found beside);
+/// CaDiCaL polls this callback regularly during search. Its conflict cap is
+/// applied by [`cadical_run`] instead.
 #[cfg(feature = "cadical")]
-struct CadicalStop<'a> {
-    deadline: Option<Instant>,
-    done: Option<&'a AtomicBool>,
-    known: Option<(&'a AtomicUsize, usize)>,
-}
+struct CadicalStop<'a>(Limits<'a>);
 
 #[cfg(feature = "cadical")]
 impl cadical::Callbacks for CadicalStop<'_> {
     fn terminate(&mut self) -> bool {
-        self.deadline.is_some_and(|d| Instant::now() > d)
-            || self.done.is_some_and(|d| d.load(Ordering::Relaxed))
-            || self.known.is_some_and(|(u, k)| u.load(Ordering::Relaxed) <= k)
+        self.0.stop_requested()
     }
 }
 
@@ -1607,17 +1603,13 @@ fn solve_cadical(e: &Encoding, units: &[i32], limits: Limits, config: &str, _mem
     }
 }
 
-/// A CaDiCaL instance holding `e` and `units`, stopped by `limits`' deadline
-/// and portfolio flag; `None` if CaDiCaL rejects the preset `config` (its own
+/// A CaDiCaL instance holding `e` and `units`, stopped whenever `limits`
+/// would stop batsat; `None` if CaDiCaL rejects the preset `config` (its own
 /// names).
 #[cfg(feature = "cadical")]
 fn cadical_solver<'a>(e: &Encoding, units: &[i32], limits: &Limits<'a>, config: &str) -> Option<cadical::Solver<CadicalStop<'a>>> {
     let mut solver = cadical::Solver::<CadicalStop>::with_config(config).ok()?;
-    solver.set_callbacks(Some(CadicalStop {
-        deadline: limits.deadline,
-        done: limits.done,
-        known: limits.known,
-    }));
+    solver.set_callbacks(Some(CadicalStop(*limits)));
     solver.reserve(e.cnf.num_vars);
     for c in e.cnf.clauses() {
         solver.add_clause(c.iter().copied());
@@ -1809,17 +1801,18 @@ pub fn synthesize(table: &Table, params: &SatParams) -> Result<SatResult, SatErr
     // A timeout too large to add to the clock means no deadline.
     let deadline = params.timeout.and_then(|t| start.checked_add(t));
     let p = Problem::new(table, &params.basis)?;
+    let finish = |circuit, lower_bound, timed_out, stats| SatResult {
+        circuit,
+        lower_bound,
+        timed_out,
+        stats,
+        seconds: start.elapsed().as_secs_f64(),
+    };
     if params.timeout.is_some_and(|t| t.is_zero()) && !p.targets.is_empty() {
         // Nothing can be solved: skip the symmetries and restriction bounds,
         // which cost time of their own before any clock is read.
         let lower = size_lower_bound(&p.targets, p.essential).max(params.min_gates);
-        return Ok(SatResult {
-            circuit: None,
-            lower_bound: lower,
-            timed_out: true,
-            stats: SatStats::default(),
-            seconds: start.elapsed().as_secs_f64(),
-        });
+        return Ok(finish(None, lower, true, SatStats::default()));
     }
     // Only computed when asked: with up to 720 permutations of 6 inputs it
     // is not free, and windows ask thousands of times.
@@ -1839,13 +1832,6 @@ pub fn synthesize(table: &Table, params: &SatParams) -> Result<SatResult, SatErr
     stats.restriction_bounds = bounds.clone();
     let first = size_lower_bound(&p.targets, p.essential).max(params.min_gates).max(restricted);
     let mut lower = first;
-    let finish = |circuit, lower_bound, timed_out, stats| SatResult {
-        circuit,
-        lower_bound,
-        timed_out,
-        stats,
-        seconds: start.elapsed().as_secs_f64(),
-    };
     if p.targets.is_empty() {
         // Every output is a constant or an input: no gates at all.
         let e = p.encode(0, &[], false, &[])?;

@@ -388,6 +388,40 @@ pub fn shrink(table: &Table, circuit: &Circuit, params: &LocalSearchParams) -> R
     Ok((c, stats))
 }
 
+/// Runs `work`, an exact search on the same function, with a local search
+/// shrinking `job`'s circuit beside it on one more thread for as long as
+/// `work` runs (`None`: `work` alone). The local search publishes each
+/// smaller circuit's gate count in `known`, for `work` to read, and is
+/// stopped when `work` returns; its own limits in `params` still apply.
+/// Returns `work`'s result and the local search's circuit when smaller than
+/// the one it started from.
+pub fn beside<R>(
+    job: Option<(&Table, &Circuit)>,
+    params: LocalSearchParams,
+    known: &Arc<AtomicUsize>,
+    work: impl FnOnce() -> R,
+) -> (R, Option<Circuit>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    std::thread::scope(|scope| {
+        let local = job.map(|(table, circuit)| {
+            let p = LocalSearchParams {
+                stop: Some(stop.clone()),
+                progress: Some(known.clone()),
+                ..params
+            };
+            scope.spawn(move || {
+                shrink(table, circuit, &p)
+                    .ok()
+                    .map(|(c, _)| c)
+                    .filter(|c| c.num_gates() < circuit.num_gates())
+            })
+        });
+        let result = work();
+        stop.store(true, Ordering::Relaxed);
+        (result, local.and_then(|h| h.join().ok()).flatten())
+    })
+}
+
 fn shrink_one(table: &Table, circuit: &Circuit, params: &LocalSearchParams) -> Result<(Circuit, LocalSearchStats), LocalSearchError> {
     let start = Instant::now();
     let deadline = params.timeout.and_then(|t| start.checked_add(t));

@@ -15,7 +15,7 @@
 //! circuits, the whole-function SAT search with a local search beside it
 //! ([`OptimiseParams::exact`], [`OptimiseParams::local_search`]).
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -286,25 +286,15 @@ pub fn optimise(circuit: &Circuit, params: &OptimiseParams) -> (Circuit, Optimis
         // in a minute). Each circuit found caps the SAT search, which skips
         // to the sizes below it, and a refutation there proves it minimum.
         let known = Arc::new(AtomicUsize::new(best.num_gates()));
-        let stop = Arc::new(AtomicBool::new(false));
         let table = if local { complete_table(&best) } else { None };
-        let start_circuit = &best;
-        let (whole, shrunk) = std::thread::scope(|scope| {
-            let shrinking = table.as_ref().map(|t| {
-                let lp = LocalSearchParams {
-                    basis: Basis::new(&[BINARY_OPS.as_slice(), &[Op::Not]].concat()).expect("a valid basis"),
-                    timeout: left,
-                    patience: (!exact).then_some(LOCAL_SEARCH_PATIENCE),
-                    stop: Some(stop.clone()),
-                    progress: Some(known.clone()),
-                    ..LocalSearchParams::default()
-                };
-                scope.spawn(move || local_search::shrink(t, start_circuit, &lp))
-            });
-            let whole = exact.then(|| exact_whole_beside(start_circuit, left, None, Some(&known)));
-            stop.store(true, Ordering::Relaxed);
-            let shrunk = shrinking.and_then(|h| h.join().ok()).and_then(Result::ok).map(|(c, _)| c);
-            (whole, shrunk)
+        let lp = LocalSearchParams {
+            basis: Basis::new(&[BINARY_OPS.as_slice(), &[Op::Not]].concat()).expect("a valid basis"),
+            timeout: left,
+            patience: (!exact).then_some(LOCAL_SEARCH_PATIENCE),
+            ..LocalSearchParams::default()
+        };
+        let (whole, shrunk) = local_search::beside(table.as_ref().map(|t| (t, &best)), lp, &known, || {
+            exact.then(|| exact_whole_beside(&best, left, None, Some(&known)))
         });
         let before = best.num_gates();
         let whole_gates = whole.as_ref().map_or(usize::MAX, |(e, _)| e.num_gates());

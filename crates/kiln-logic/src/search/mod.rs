@@ -25,7 +25,7 @@ mod enumerate;
 mod fallback;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -286,7 +286,6 @@ pub fn search_with(table: &Table, opts: &SearchOptions, choice: EngineChoice) ->
     }
     if sat_ok && refuted <= sat_cap {
         let known = Arc::new(AtomicUsize::new(circuit.as_ref().map_or(usize::MAX, Circuit::num_gates)));
-        let stop = Arc::new(AtomicBool::new(false));
         let params = SatParams {
             basis: opts.basis.clone(),
             max_gates: sat_cap,
@@ -301,34 +300,20 @@ pub fn search_with(table: &Table, opts: &SearchOptions, choice: EngineChoice) ->
             known_upper_bound: Some(known.clone()),
             ..SatParams::default()
         };
-        let mut shrunk = None;
         // Beside SAT, a local search shrinks the circuit in hand: SAT proves
         // sizes impossible well but finds large circuits slowly (random
         // 5-input functions: no 10- or 11-gate circuit in 120 s, where local
         // search finds 9 or 10 gates in seconds). Each smaller circuit it
         // finds caps the SAT search, which then ends, proving it minimum,
         // once the sizes below are refuted. It runs for as long as SAT does.
-        let sat = std::thread::scope(|scope| {
-            let local = circuit.as_ref().filter(|c| c.num_gates() > refuted).map(|c| {
-                let lp = LocalSearchParams {
-                    basis: opts.basis.clone(),
-                    timeout: params.timeout,
-                    lower_bound: refuted,
-                    stop: Some(stop.clone()),
-                    progress: Some(known.clone()),
-                    ..LocalSearchParams::default()
-                };
-                scope.spawn(move || local_search::shrink(table, c, &lp))
-            });
-            let sat = exact_sat::synthesize(table, &params);
-            stop.store(true, Ordering::Relaxed);
-            if let Some(Ok(Ok((c, _)))) = local.map(|h| h.join()) {
-                if circuit.as_ref().is_some_and(|b| c.num_gates() < b.num_gates()) {
-                    shrunk = Some(c);
-                }
-            }
-            sat
-        });
+        let job = circuit.as_ref().filter(|c| c.num_gates() > refuted).map(|c| (table, c));
+        let lp = LocalSearchParams {
+            basis: opts.basis.clone(),
+            timeout: params.timeout,
+            lower_bound: refuted,
+            ..LocalSearchParams::default()
+        };
+        let (sat, shrunk) = local_search::beside(job, lp, &known, || exact_sat::synthesize(table, &params));
         if shrunk.is_some() {
             circuit = shrunk;
         }
