@@ -22,7 +22,7 @@
 //! such functions have circuits, it found none of `rand5_1`'s in 120 s,
 //! while truth tables of 32 rows evaluate in a few nanoseconds a gate, so a
 //! local search tries millions of gate lists a second. It proves nothing:
-//! [`crate::search`] runs it for the upper bound and SAT for the lower one.
+//! [`crate::search()`] runs it for the upper bound and SAT for the lower one.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -15,7 +15,7 @@
 //!
 //! Having exhausted every size below `k`, a circuit of size `k` is proven
 //! minimal. Past `max_gates` or the timeout, a Shannon-expansion circuit
-//! ([`fallback`]) is returned instead with `optimal: false`.
+//! ([`fallback()`]) is returned instead with `optimal: false`.
 //!
 //! [`Basis`] and the negation forms shared with the SAT engine live in
 //! `search/basis.rs`, the fallback constructions in `search/fallback.rs`.
