@@ -251,14 +251,16 @@ fn learn_plot_writes_svg() {
     assert_eq!(line(&text(&o.stdout), "plot: "), format!("plot: {ps}"));
     let svg = std::fs::read_to_string(&p).unwrap();
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{svg}");
-    let bad = dir.join("no/such/dir/loss.svg").to_string_lossy().into_owned();
+    // A plot that cannot be written is refused before training, not after it.
+    let bad_dir = dir.join("no/such/dir");
+    let bad = bad_dir.join("loss.svg").to_string_lossy().into_owned();
     let o = kiln(&["learn", "examples/tables/xor.csv", "--plot", &bad]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(
-        text(&o.stderr).starts_with(&format!("error: {bad}: cannot write plot")),
-        "{}",
-        text(&o.stderr)
+    assert_eq!(
+        text(&o.stderr),
+        format!("error: --plot {bad}: folder {} does not exist\n", bad_dir.display())
     );
+    assert!(o.stdout.is_empty(), "{}", text(&o.stdout));
 }
 
 #[test]

@@ -565,3 +565,108 @@ fn item8_program_files_with_odd_names_print_programs_that_parse_back() {
         "odd.json",
     );
 }
+
+/// Second review (2026-12-02): a 34-byte binary AIGER file claims two billion inputs (they take no
+/// bytes in the file) and every reader aborted on a 34-51 GB allocation; a program without
+/// outputs was scored as 0 % right instead of refused.
+#[test]
+fn review2_program_files_with_absurd_counts_are_refused() {
+    let big = write("big-inputs.aig", "aig 2147483647 2147483647 0 1 0\n2\n");
+    let xor = "examples/tables/xor.csv";
+    for args in [vec!["eval", &big, xor], vec!["show", &big], vec!["optimise", &big]] {
+        let r = kiln_measured(&args);
+        r.refuses(
+            "the program has 2147483647 inputs; kiln reads programs of at most 1048576",
+            &args.join(" "),
+        );
+        r.within(5.0, 200.0, &args.join(" "));
+    }
+    let none = write("no-outputs.aag", "aag 2 2 0 0 0\n2\n4\n");
+    kiln_measured(&["eval", &none, xor]).refuses("no-outputs.aag: the program has no outputs", "eval no-outputs.aag");
+}
+
+/// Second review: `optimise -o` overwrote its own table or program, and a hard link to an input
+/// got past the other commands' check (it compared paths). Outputs into a missing folder are
+/// refused before any work, not after it.
+#[test]
+fn review2_outputs_never_overwrite_inputs() {
+    let table = "A,B,Y\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n";
+    let t = write("ow-table.csv", table);
+    let prog_text = "Y = (A OR B) AND NOT (A AND B)\n";
+    let prog = write("ow-prog.txt", prog_text);
+    let r = kiln_measured(&["optimise", &prog, "--table", &t, "--emit", "blif", "-o", &t]);
+    r.refuses("that is an input file; refusing to overwrite it", "optimise -o TABLE");
+    let r = kiln_measured(&["optimise", &prog, "--table", &t, "--emit", "blif", "-o", &prog]);
+    r.refuses("that is an input file; refusing to overwrite it", "optimise -o PROGRAM");
+    let link = tempfile_path("ow-table-link.csv");
+    let _ = std::fs::remove_file(&link);
+    std::fs::hard_link(&t, &link).unwrap();
+    let link = link.to_string_lossy().into_owned();
+    let r = kiln_measured(&["show", &prog, "--table", &t, "-o", &link]);
+    r.refuses("that is an input file; refusing to overwrite it", "show -o HARD-LINK");
+    let r = kiln_measured(&["learn", &t, "--emit", "blif", "-o", &link]);
+    r.refuses("that is an input file; refusing to overwrite it", "learn -o HARD-LINK");
+    assert_eq!(std::fs::read_to_string(&t).unwrap(), table);
+    assert_eq!(std::fs::read_to_string(&prog).unwrap(), prog_text);
+    let missing = tempfile_path("no-such-folder").join("out.c");
+    let missing = missing.to_string_lossy().into_owned();
+    let r = kiln_measured(&["learn", &t, "--emit", "c", "-o", &missing]);
+    r.refuses("out.c: folder ", "learn -o MISSING/out.c");
+    r.refuses("no-such-folder does not exist", "learn -o MISSING/out.c");
+    r.within(5.0, 300.0, "learn -o MISSING/out.c");
+}
+
+/// Second review: AIGER written to `/dev/null` was read back from there, failing with "bad
+/// header" after all the work; the check now reads back the bytes before they are written.
+#[test]
+fn review2_aiger_can_be_written_to_a_device() {
+    if !Path::new("/dev/null").exists() {
+        return;
+    }
+    let t = write("dev-table.csv", "A,B,Y\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n");
+    let prog = write("dev-prog.txt", "Y = (A OR B) AND NOT (A AND B)\n");
+    for emit in ["aag", "aiger"] {
+        let r = kiln_measured(&["optimise", &prog, "--table", &t, "--emit", emit, "-o", "/dev/null"]);
+        assert_eq!(r.code(), Some(0), "--emit {emit}: {}", r.stderr());
+    }
+}
+
+/// Second review: `--width`/`--depth` inside their ranges could still ask for tens of GB (2048 ×
+/// 32 aborted at 7.3 GB) or minutes of building (4096 × 64), whatever `--timeout` said. Sizes past
+/// the estimate's limit are refused before anything is built.
+#[test]
+fn review2_learn_refuses_networks_too_large_to_build() {
+    let t = "examples/tables/majority3.csv";
+    for (w, d) in [("2048", "32"), ("4096", "64")] {
+        let args = format!("learn majority3 --width {w} --depth {d}");
+        let r = kiln_measured(&["learn", t, "--width", w, "--depth", d, "--timeout", "5"]);
+        r.refuses("GiB on this table (limit 6 GiB); choose a smaller --width or --depth", &args);
+        r.within(5.0, 200.0, &args);
+    }
+    // A size the limit allows still learns.
+    let r = kiln_measured(&["learn", t, "--width", "64", "--depth", "4", "--timeout", "5"]);
+    assert!(matches!(r.code(), Some(0 | 1)), "{}", r.stderr());
+}
+
+/// Second review: samples of 60,000 inputs (a 1.2 MB CSV) made the parity pre-scan allocate
+/// n² accumulators, 28.8 GB, and abort. Past 1,024 inputs the pair scan is skipped.
+#[test]
+fn review2_very_wide_samples_learn_in_bounded_memory() {
+    let n = 60_000;
+    let mut csv: String = (0..n).map(|i| format!("X{i},")).collect::<String>() + "Y\n";
+    let mut s = 0x9e37_79b9_7f4a_7c15u64;
+    for r in 0..10 {
+        for _ in 0..n {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            csv.push(if s & 1 == 1 { '1' } else { '0' });
+            csv.push(',');
+        }
+        csv += &format!("{}\n", r % 2);
+    }
+    let p = write("wide60k.csv", csv);
+    let r = kiln_measured(&["learn", &p, "--timeout", "3"]);
+    assert!(matches!(r.code(), Some(0 | 1)), "{}", r.stderr());
+    r.within(40.0, 2000.0, "learn wide60k.csv --timeout 3");
+}

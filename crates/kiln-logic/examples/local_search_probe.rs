@@ -1,5 +1,6 @@
 //! Local search from the optimised Shannon fallback of a table:
 //! `local_search_probe TABLE.csv SECONDS [SEED] [STALL]`. Prints each smaller circuit found.
+//! With `GENS=N` the budget is `N` generations instead of the seconds (same seed, same result).
 use std::time::Duration;
 
 use kiln_logic::local_search::{shrink, LocalSearchParams};
@@ -11,6 +12,7 @@ fn main() {
     let secs: f64 = a[2].parse().unwrap();
     let seed: u64 = a.get(3).map_or(0, |s| s.parse().unwrap());
     let stall: u64 = a.get(4).map_or(100_000, |s| s.parse().unwrap());
+    let gens: Option<u64> = std::env::var("GENS").ok().map(|g| g.parse().unwrap());
     let f = kiln_logic::search::fallback(&t, &Basis::all(), usize::MAX).unwrap();
     let (o, _) = kiln_logic::optimise(
         &f,
@@ -21,7 +23,8 @@ fn main() {
         },
     );
     let params = LocalSearchParams {
-        timeout: Some(Duration::from_secs_f64(secs)),
+        timeout: gens.is_none().then(|| Duration::from_secs_f64(secs)),
+        max_generations: gens,
         seed,
         stall,
         threads: std::env::var("THREADS").map_or(1, |t| t.parse().unwrap()),

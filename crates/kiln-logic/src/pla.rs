@@ -211,6 +211,12 @@ pub fn read_pla(file: &str, bytes: &[u8]) -> Result<SampleSet, TableError> {
                 ),
             ));
         }
+        // The whole cube's rows are checked against the limit before any is stored, so a file
+        // past it is refused at once instead of after expanding millions of rows.
+        set.reserve_rows(1usize << dashes.len()).map_err(|e| match e {
+            TableError::TooLarge { message, .. } => err(file, line, message),
+            e => e,
+        })?;
         for fill in 0u64..1 << dashes.len() {
             for (k, &i) in dashes.iter().enumerate() {
                 ins[i] = fill >> k & 1 == 1;

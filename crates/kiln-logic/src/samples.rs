@@ -13,10 +13,12 @@ use std::collections::HashMap;
 
 use crate::table::{read_csv_examples, words_for, Row, Table, TableError};
 
-/// Most bits (rows × columns, inputs and outputs together) a sample set may hold: 2^35 bits is
-/// 4 GiB, a sixth of this project's machines' memory. Larger inputs are refused before they are
-/// stored rather than aborting on a failed allocation.
-pub const MAX_SAMPLE_BITS: u64 = 1 << 35;
+/// Most bits (rows × columns, inputs and outputs together) a sample set may hold: 2^32 bits is
+/// 512 MiB, the full truth table of 24 inputs with room to spare. Larger inputs are refused
+/// before they are stored rather than aborting on a failed allocation. The learners keep several
+/// times the samples' size in derived columns: at the earlier 2^35 (4 GiB), a PLA of 600 cubes
+/// with 20 don't-cares each expanded to 2 GB and the learner then failed to allocate 5 GB.
+pub const MAX_SAMPLE_BITS: u64 = 1 << 32;
 
 /// Examples of a multi-output boolean function over named inputs, stored column-wise.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,6 +163,12 @@ impl SampleSet {
         }
         self.rows += 1;
         Ok(())
+    }
+
+    /// Fails, storing nothing, unless `more` rows fit beside those held within
+    /// [`MAX_SAMPLE_BITS`]: for a reader about to push many rows at once.
+    pub fn reserve_rows(&self, more: usize) -> Result<(), TableError> {
+        self.check_room(self.rows.saturating_add(more))
     }
 
     /// Refuses growth past [`MAX_SAMPLE_BITS`] with checked arithmetic, so a huge file is turned

@@ -791,6 +791,39 @@ struct Attempt {
     lr: f64,
 }
 
+/// Most memory one restart's gate network may need, by an estimate from its size: past it, a
+/// `--width`/`--depth` the user gave is refused before anything is built. (`--width 2048 --depth
+/// 32` on a 6-input table had aborted at 7.3 GB; `4096 × 64` spent minutes building its wiring.)
+pub const MAX_NETWORK_BYTES: u64 = 6 << 30;
+
+impl Attempt {
+    /// Gates per layer (the last layer has one per output).
+    fn layer_gates(&self, m: usize) -> impl Iterator<Item = usize> + '_ {
+        let depth = self.depth;
+        (0..depth).map(move |l| if l + 1 == depth { m } else { self.width })
+    }
+
+    /// An estimate of the bytes a restart of this network needs on `rows` rows of an `n`-input,
+    /// `m`-output table: about 128 bytes of activations and their gradients per gate and row of
+    /// a loss chunk, and for learned wiring the dense `[signals, gates]` matrix of each layer
+    /// and side, with its gradient and scatter buffers (about 16 bytes a cell per side). Building
+    /// learned wiring also takes time in proportion to those cells.
+    fn network_bytes(&self, n: usize, m: usize, rows: usize) -> u64 {
+        let chunk = rows.min(LOSS_CHUNK_ROWS) as u64;
+        let mut avail = n as u64;
+        let mut bytes = 0u64;
+        for gates in self.layer_gates(m) {
+            let gates = gates as u64;
+            bytes = bytes.saturating_add(gates.saturating_mul(chunk).saturating_mul(128));
+            if self.wiring == Wiring::Learned {
+                bytes = bytes.saturating_add(avail.saturating_mul(gates).saturating_mul(2 * 16));
+            }
+            avail += gates;
+        }
+        bytes
+    }
+}
+
 /// Tables with this many inputs start with wide random-wired input-wise networks. Below, the
 /// small learned-wiring networks already fit almost every function on their first restart (236 of
 /// the 256 three-input functions) with fewer gates; above, wide networks of this size rarely fit
@@ -1230,8 +1263,23 @@ pub fn learn(table: &Table, opts: &LearnOptions, progress: impl FnMut(&Progress)
         )));
     }
     let start = Instant::now();
-    let (x, y) = tensors(table)?;
     let attempts = schedule(table, opts);
+    // The built-in schedules stay far below the limit; a size the user chose may not.
+    if opts.space == Space::Circuit && (opts.width.is_some() || opts.depth.is_some()) {
+        let (n, m, rows) = (table.num_inputs(), table.num_outputs(), table.len());
+        if let Some(a) = attempts.iter().find(|a| a.network_bytes(n, m, rows) > MAX_NETWORK_BYTES) {
+            let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+            return Err(LearnError::Options(format!(
+                "a network of width {} and depth {} ({} wiring) would need about {:.1} GiB on this table (limit {:.0} GiB); choose a smaller --width or --depth",
+                a.width,
+                a.depth,
+                if a.wiring == Wiring::Learned { "learned" } else { "random" },
+                gib(a.network_bytes(n, m, rows)),
+                gib(MAX_NETWORK_BYTES)
+            )));
+        }
+    }
+    let (x, y) = tensors(table)?;
     // With a fixed restart count, spread it over the attempts; otherwise run every attempt once
     // (the unit space: five seeds) and then keep cycling the largest level until time runs out.
     let budget = opts.restarts.unwrap_or(usize::MAX);

@@ -136,9 +136,12 @@ fn linear_score(t: &[u64], care: &[u64], xs: &[Vec<u64>], total: f64) -> f64 {
         .sum()
 }
 
+/// Most inputs for which [`parity_candidates`] scans pairs of inputs.
+pub const MAX_PAIR_SCAN_INPUTS: usize = 1024;
+
 /// The parity sets (of at most `max_parity` inputs) whose XOR with output `j` scores highest by
 /// [`linear_score`]: the empty set, the best single input (among those scanned by `deadline`) and
-/// the best pair, each with its score.
+/// the best pair (on at most [`MAX_PAIR_SCAN_INPUTS`] inputs), each with its score.
 /// The pair scan visits each unordered triple `{i, j, k}` once, since `corr(y ⊕ xᵢ ⊕ xⱼ, xₖ)` is
 /// the same for all three ways of choosing the pair from it; a scan cut short by `deadline` offers
 /// no pair, since its partial sums would favour the pairs it reached first.
@@ -168,7 +171,9 @@ pub fn parity_candidates(train: &SampleSet, j: usize, max_parity: usize, deadlin
             out.push((vec![i], s));
         }
     }
-    if max_parity >= 2 && n >= 2 {
+    // The pair scan takes n² accumulators and n³/6 passes over the rows: past a thousand inputs
+    // it could not finish in any budget, and 60,000 columns asked for 29 GB at once.
+    if max_parity >= 2 && (2..=MAX_PAIR_SCAN_INPUTS).contains(&n) {
         // pair[i * n + j] (i < j) accumulates Σₖ corr(y ⊕ xᵢ ⊕ xⱼ, xₖ)² over k ∉ {i, j}.
         let mut pair = vec![0f64; n * n];
         let mut ti = vec![0u64; words];

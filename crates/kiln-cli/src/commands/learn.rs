@@ -435,16 +435,18 @@ pub fn run(args: &LearnArgs) -> Result<u8, String> {
     let started = Instant::now();
     check_timeout(args.timeout)?;
     super::learn_samples::check_emit(args)?;
-    for (flag, out) in [("--plot", &args.plot), ("-o", &args.output), ("--report", &args.report)] {
+    let inputs: Vec<&Path> = [Some(&args.file), args.valid.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(|p| p.as_path())
+        .collect();
+    for (flag, out, creates) in [
+        ("--plot", &args.plot, false),
+        ("-o", &args.output, false),
+        ("--report", &args.report, true),
+    ] {
         if let Some(out) = out {
-            let same = |a: &Path, b: &Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y);
-            if [Some(&args.file), args.valid.as_ref()]
-                .into_iter()
-                .flatten()
-                .any(|input| same(out, input))
-            {
-                return Err(format!("{flag} {}: that is an input file; refusing to overwrite it", out.display()));
-            }
+            super::check_output_path(flag, out, &inputs, creates)?;
         }
     }
     if samples_mode(args)? {

@@ -68,17 +68,27 @@ pub fn learn_traced(
     r.map(|r| (r, trace)).map_err(|e| e.to_string())
 }
 
-/// The circuit as an AIG file in the format `path`'s extension names (`.aag` ASCII, else binary),
-/// read back and checked against the circuit on `check` so what is on disk is what was scored.
+/// The circuit as an AIG file in the format `path`'s extension names (`.aag` ASCII, else binary).
+/// The bytes are read back and checked against the circuit on `check` before they are written, so
+/// what is on disk is what was scored, and nothing is written when the check fails. (Reading the
+/// file back instead failed on `/dev/null` and other non-files.)
 pub fn write_aiger_checked(c: &Circuit, path: &Path, check: &SampleSet) -> Result<Aig, String> {
     let aig = Aig::from_circuit(c).map_err(|e| e.to_string())?.cleanup();
-    aiger::write_file(&aig, path, &["written by kiln"]).map_err(|e| e.to_string())?;
-    let back = aiger::read_file(path).map_err(|e| e.to_string())?;
+    let name = path.display().to_string();
+    let comments = ["written by kiln"];
+    let bytes = if path.extension().is_some_and(|e| e == "aag") {
+        aiger::write_ascii(&aig, &comments).map(String::into_bytes)
+    } else {
+        aiger::write_binary(&aig, &comments)
+    }
+    .map_err(|e| e.to_string())?;
+    let back = aiger::read(&name, &bytes).map_err(|e| e.to_string())?;
     let want = c.eval_columns(&check.input_words(), check.words());
     let got = back.simulate(&check.input_words(), check.words()).map_err(|e| e.to_string())?;
     if want != got {
-        return Err(format!("internal error: {} does not compute the learned circuit", path.display()));
+        return Err(format!("internal error: {name} does not compute the learned circuit"));
     }
+    std::fs::write(path, &bytes).map_err(|e| format!("{name}: cannot write: {e}"))?;
     Ok(back)
 }
 

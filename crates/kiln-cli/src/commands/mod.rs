@@ -37,3 +37,36 @@ pub fn load_table(path: &Path, outputs: &[String]) -> Result<Table, String> {
 pub fn seconds(secs: f64) -> Duration {
     Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
 }
+
+/// Whether `a` and `b` name one file: the same device and inode (so a hard link or a symlink to an
+/// input counts), or the same canonical path where the platform has no inodes. A path that does
+/// not exist yet is no input.
+fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+    }
+}
+
+/// Refuses an output path (given with `flag`) that is one of the command's `inputs`, or whose
+/// folder does not exist (unless the writer creates it): both checked before any work, so that a
+/// long run is not thrown away at the end and no input is overwritten.
+pub fn check_output_path(flag: &str, out: &Path, inputs: &[&Path], creates_folders: bool) -> Result<(), String> {
+    if inputs.iter().any(|input| same_file(out, input)) {
+        return Err(format!("{flag} {}: that is an input file; refusing to overwrite it", out.display()));
+    }
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty() && !creates_folders) {
+        if !dir.is_dir() {
+            return Err(format!("{flag} {}: folder {} does not exist", out.display(), dir.display()));
+        }
+    }
+    Ok(())
+}

@@ -40,14 +40,37 @@ enum Program {
     Aig(Aig),
 }
 
+/// Most inputs a program may have. A binary AIGER header alone can claim two billion inputs (they
+/// take no bytes in the file), and every consumer (names, simulation columns, diagrams) spends
+/// memory per input; the largest IWLS 2020 programs have a few hundred.
+pub const MAX_PROGRAM_INPUTS: usize = 1 << 20;
+
 /// Reads the program at `path`; `names` (inputs, outputs) name a grammar program's columns.
+/// Programs without outputs, or with more than [`MAX_PROGRAM_INPUTS`] inputs, are refused.
 fn read(path: &Path, names: Option<(&[String], &[String])>) -> Result<Program, String> {
     let file = path.display().to_string();
+    let program = read_any(path, &file, names)?;
+    let (inputs, outputs) = match &program {
+        Program::Gates(c) => (c.inputs().len(), c.outputs().len()),
+        Program::Aig(a) => (a.num_inputs(), a.outputs().len()),
+    };
+    if inputs > MAX_PROGRAM_INPUTS {
+        return Err(format!(
+            "{file}: the program has {inputs} inputs; kiln reads programs of at most {MAX_PROGRAM_INPUTS}"
+        ));
+    }
+    if outputs == 0 {
+        return Err(format!("{file}: the program has no outputs"));
+    }
+    Ok(program)
+}
+
+fn read_any(path: &Path, file: &str, names: Option<(&[String], &[String])>) -> Result<Program, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{file}: cannot read file: {e}"))?;
     let text = || std::str::from_utf8(&bytes).map_err(|_| format!("{file}: not valid UTF-8 text"));
     Ok(match detect(&bytes) {
-        ProgramFormat::Aiger => Program::Aig(kiln_logic::aiger::read(&file, &bytes).map_err(|e| e.to_string())?),
-        ProgramFormat::Blif => Program::Aig(kiln_logic::blif::read(&file, text()?).map_err(|e| e.to_string())?),
+        ProgramFormat::Aiger => Program::Aig(kiln_logic::aiger::read(file, &bytes).map_err(|e| e.to_string())?),
+        ProgramFormat::Blif => Program::Aig(kiln_logic::blif::read(file, text()?).map_err(|e| e.to_string())?),
         ProgramFormat::Json => {
             let doc: serde_json::Value = serde_json::from_str(text()?).map_err(|e| format!("{file}: invalid JSON: {e}"))?;
             let names = |key: &str| -> Result<Vec<String>, String> {
