@@ -24,7 +24,10 @@ pub fn weighted_sum(c: &mut Circuit, terms: &[(Signal, u64)]) -> Result<Vec<Sign
 }
 
 /// Reduces `columns` (column `w` holds bits of weight `2^w`) to one bit per column.
-pub fn sum_columns(c: &mut Circuit, mut columns: Vec<Vec<Signal>>) -> Result<Vec<Signal>, CircuitError> {
+pub fn sum_columns(c: &mut Circuit, columns: Vec<Vec<Signal>>) -> Result<Vec<Signal>, CircuitError> {
+    // Deques: each sum goes to the front of its column, which in a Vec moved the whole column
+    // every time (a popcount of a million inputs did not finish in 100 s).
+    let mut columns: Vec<std::collections::VecDeque<Signal>> = columns.into_iter().map(Into::into).collect();
     let mut out = Vec::new();
     let mut w = 0;
     while w < columns.len() {
@@ -32,9 +35,9 @@ pub fn sum_columns(c: &mut Circuit, mut columns: Vec<Vec<Signal>>) -> Result<Vec
             let col = &mut columns[w];
             let (sum, carry) = if col.len() >= 3 {
                 let (a, b, d) = (
-                    col.pop().unwrap_or(Signal::Const(false)),
-                    col.pop().unwrap_or(Signal::Const(false)),
-                    col.pop().unwrap_or(Signal::Const(false)),
+                    col.pop_back().unwrap_or(Signal::Const(false)),
+                    col.pop_back().unwrap_or(Signal::Const(false)),
+                    col.pop_back().unwrap_or(Signal::Const(false)),
                 );
                 let ab = c.gate(Op::Xor, &[a, b])?;
                 let sum = c.gate(Op::Xor, &[ab, d])?;
@@ -42,17 +45,17 @@ pub fn sum_columns(c: &mut Circuit, mut columns: Vec<Vec<Signal>>) -> Result<Vec
                 let via = c.gate(Op::And, &[ab, d])?;
                 (sum, c.gate(Op::Or, &[both, via])?)
             } else {
-                let (a, b) = (col.pop().unwrap_or(Signal::Const(false)), col.pop().unwrap_or(Signal::Const(false)));
+                let (a, b) = (col.pop_back().unwrap_or(Signal::Const(false)), col.pop_back().unwrap_or(Signal::Const(false)));
                 (c.gate(Op::Xor, &[a, b])?, c.gate(Op::And, &[a, b])?)
             };
             // The sum goes to the front so the adders form a balanced tree rather than a chain.
-            columns[w].insert(0, sum);
+            columns[w].push_front(sum);
             if columns.len() == w + 1 {
-                columns.push(Vec::new());
+                columns.push(std::collections::VecDeque::new());
             }
-            columns[w + 1].push(carry);
+            columns[w + 1].push_back(carry);
         }
-        out.push(columns[w].first().copied().unwrap_or(Signal::Const(false)));
+        out.push(columns[w].front().copied().unwrap_or(Signal::Const(false)));
         w += 1;
     }
     Ok(out)
