@@ -45,7 +45,10 @@ pub fn sum_columns(c: &mut Circuit, columns: Vec<Vec<Signal>>) -> Result<Vec<Sig
                 let via = c.gate(Op::And, &[ab, d])?;
                 (sum, c.gate(Op::Or, &[both, via])?)
             } else {
-                let (a, b) = (col.pop_back().unwrap_or(Signal::Const(false)), col.pop_back().unwrap_or(Signal::Const(false)));
+                let (a, b) = (
+                    col.pop_back().unwrap_or(Signal::Const(false)),
+                    col.pop_back().unwrap_or(Signal::Const(false)),
+                );
                 (c.gate(Op::Xor, &[a, b])?, c.gate(Op::And, &[a, b])?)
             };
             // The sum goes to the front so the adders form a balanced tree rather than a chain.
