@@ -670,3 +670,25 @@ fn review2_very_wide_samples_learn_in_bounded_memory() {
     assert!(matches!(r.code(), Some(0 | 1)), "{}", r.stderr());
     r.within(40.0, 2000.0, "learn wide60k.csv --timeout 3");
 }
+
+/// Second review: messages that named the wrong problem or none. An `--outputs` name that is not
+/// a column was reported as whatever the expression then failed on; `--outputs ""` silently meant
+/// the default; a PLA repeating `.i` took the last one.
+#[test]
+fn review2_messages_name_the_problem() {
+    let t = write("msg-table.csv", "A,B,Y\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n");
+    let r = kiln_measured(&["verify", &t, "--outputs", "Nope", "--expr", "Y = A"]);
+    r.refuses("unknown output column 'Nope' (columns are: A, B, Y)", "verify --outputs Nope");
+    for value in ["", ","] {
+        let r = kiln_measured(&["search", &t, "--outputs", value]);
+        r.refuses(
+            &format!("--outputs: expected comma-separated column names, got {value:?}"),
+            "search --outputs",
+        );
+    }
+    for key in [".i 3", ".o 1", ".ilb A B"] {
+        let pla = write("twice.pla", format!(".i 2\n.o 1\n.ilb A B\n{key}\n00 1\n11 0\n.e\n"));
+        let directive = key.split(' ').next().unwrap();
+        kiln_measured(&["learn", &pla]).refuses(&format!("twice.pla:4: {directive} is given twice"), key);
+    }
+}

@@ -92,6 +92,17 @@ pub fn read_pla(file: &str, bytes: &[u8]) -> Result<SampleSet, TableError> {
             if set.is_some() && matches!(key, ".i" | ".o" | ".ilb" | ".ob" | ".type") {
                 return Err(err(file, line, format!("{key} must come before the first cube")));
             }
+            let given_before = match key {
+                ".i" => ni.is_some(),
+                ".o" => no.is_some(),
+                ".p" => np.is_some(),
+                ".ilb" => ilb.is_some(),
+                ".ob" => ob.is_some(),
+                _ => false,
+            };
+            if given_before {
+                return Err(err(file, line, format!("{key} is given twice")));
+            }
             match key {
                 ".i" => ni = Some(count(file, line, key, words.next())?),
                 ".o" => no = Some(count(file, line, key, words.next())?),

@@ -88,7 +88,7 @@ pub fn run(args: &BenchIwlsArgs) -> Result<u8, String> {
     }
     let mut names = functions(&args.dir)?;
     if let Some(only) = &args.only {
-        let wanted = super::output_list(Some(only));
+        let wanted = super::output_list(Some(only))?;
         if let Some(missing) = wanted.iter().find(|w| !names.contains(w)) {
             return Err(format!("--only: no {missing}.train.pla[.gz] in {}", args.dir.display()));
         }

@@ -25,7 +25,7 @@ pub struct EvalArgs {
 
 /// Runs the subcommand; exit 0 whenever the program could be evaluated.
 pub fn run(args: &EvalArgs) -> Result<u8, String> {
-    let outputs = output_list(args.outputs.as_deref());
+    let outputs = output_list(args.outputs.as_deref())?;
     let data = SampleSet::from_path(&args.data, Some(&outputs)).map_err(|e| e.to_string())?;
     let aig = program::load(&args.program, &data)?;
     let acc = program::accuracy(&aig, &data)?;

@@ -207,7 +207,10 @@ fn samples_mode(args: &LearnArgs) -> Result<bool, String> {
         .split(|&b| b == b'\n')
         .find(|l| !l.trim_ascii().is_empty() && !l.starts_with(b"#"));
     let columns = header.map_or(0, |h| h.split(|&b| b == b',').count());
-    let outputs = args.outputs.as_deref().map_or(1, |o| super::output_list(Some(o)).len().max(1));
+    let outputs = args
+        .outputs
+        .as_deref()
+        .map_or(1, |o| super::output_list(Some(o)).map_or(1, |v| v.len().max(1)));
     Ok(columns.saturating_sub(outputs) > kiln_logic::table::MAX_INPUTS)
 }
 
@@ -455,7 +458,7 @@ pub fn run(args: &LearnArgs) -> Result<u8, String> {
     }
     let mut opts = options(args)?;
     let total = opts.timeout;
-    let outputs = output_list(args.outputs.as_deref());
+    let outputs = output_list(args.outputs.as_deref())?;
     let table = load_table(&args.file, &outputs)?;
     check_learner_memory(table.len(), table.num_inputs() + table.num_outputs())?;
     let (train, held) = match args.holdout {

@@ -155,7 +155,7 @@ fn percent(c: &Candidate, train: bool) -> String {
 /// Runs samples mode; exit 0 when a circuit was learned and written.
 pub fn run(args: &LearnArgs, timeout: f64) -> Result<u8, String> {
     let opts = options(args, timeout)?;
-    let outputs = super::output_list(args.outputs.as_deref());
+    let outputs = super::output_list(args.outputs.as_deref())?;
     let train = SampleSet::from_path(&args.file, Some(&outputs)).map_err(|e| e.to_string())?;
     let valid = match &args.valid {
         Some(p) => Some(SampleSet::from_path(p, Some(&outputs)).map_err(|e| e.to_string())?),

@@ -20,10 +20,15 @@ use std::time::Duration;
 
 use kiln_pbe::Table;
 
-/// Splits a `--outputs Y,C` value into names; empty means "default".
-pub fn output_list(spec: Option<&str>) -> Vec<String> {
-    spec.map(|s| s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(String::from).collect())
-        .unwrap_or_default()
+/// Splits a `--outputs Y,C` value into names; no flag means "default" (an empty list). A value
+/// naming no column (`--outputs ""` or `--outputs ,`) is an error rather than the default.
+pub fn output_list(spec: Option<&str>) -> Result<Vec<String>, String> {
+    let Some(s) = spec else { return Ok(Vec::new()) };
+    let names: Vec<String> = s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(String::from).collect();
+    if names.is_empty() {
+        return Err(format!("--outputs: expected comma-separated column names, got {s:?}"));
+    }
+    Ok(names)
 }
 
 /// Loads a table, turning any error into its message.

@@ -77,7 +77,7 @@ pub fn run(args: &OptimiseArgs) -> Result<u8, String> {
             .collect();
         super::check_output_path("-o", p, &inputs, false)?;
     }
-    let outputs = output_list(args.outputs.as_deref());
+    let outputs = output_list(args.outputs.as_deref())?;
     let table: Option<SampleSet> = match &args.table {
         Some(p) => Some(SampleSet::from_path(p, Some(&outputs)).map_err(|e| e.to_string())?),
         None => None,

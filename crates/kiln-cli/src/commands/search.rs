@@ -38,7 +38,7 @@ pub struct SearchArgs {
 
 /// Runs the subcommand; returns the exit code or a user-facing error.
 pub fn run(args: &SearchArgs) -> Result<u8, String> {
-    let outputs = output_list(args.outputs.as_deref());
+    let outputs = output_list(args.outputs.as_deref())?;
     let table = load_table(&args.file, &outputs)?;
     let basis = Basis::parse(&args.basis).map_err(|e| format!("--basis: {e}"))?;
     let engine = EngineChoice::parse(&args.engine).map_err(|e| format!("--engine: {e}"))?;

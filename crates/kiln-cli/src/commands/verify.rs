@@ -25,7 +25,7 @@ pub struct VerifyArgs {
 
 /// Runs the subcommand: 0 when every row matches, 1 when some row differs.
 pub fn run(args: &VerifyArgs) -> Result<u8, String> {
-    let mut outputs = output_list(args.outputs.as_deref());
+    let mut outputs = output_list(args.outputs.as_deref())?;
     let columns = Table::csv_column_names(&args.file).map_err(|e| e.to_string())?;
     if outputs.is_empty() {
         // Let the program say which columns it defines, so a two-output program works without
@@ -45,8 +45,10 @@ pub fn run(args: &VerifyArgs) -> Result<u8, String> {
     // The program is checked against the header before the rows are read: its errors come first,
     // and a table too large to hold is never loaded for a program that cannot run on it.
     let inputs: Vec<String> = columns.iter().filter(|c| !outputs.contains(c)).cloned().collect();
-    grammar::parse(&args.expr, &inputs, &outputs).map_err(|e| format!("--expr: {e}"))?;
+    // The table first: an --outputs name that is not a column is reported as that, not as
+    // whatever the expression then fails on.
     let table = load_table(&args.file, &outputs)?;
+    grammar::parse(&args.expr, &inputs, &outputs).map_err(|e| format!("--expr: {e}"))?;
     let circuit = grammar::parse(&args.expr, table.input_names(), table.output_names()).map_err(|e| format!("--expr: {e}"))?;
     let result = verify(&circuit, &table).map_err(|e| e.to_string())?;
     outln!("{result}");
