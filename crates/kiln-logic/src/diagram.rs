@@ -102,10 +102,16 @@ fn layout(c: &Circuit) -> Layout {
         row.insert(n, r);
         column.insert(n, 0);
     }
+    // Gates by level, each list in gate order: scanning every gate for each level took time
+    // quadratic in a chain's length (a million-gate chain did not draw in a minute).
+    let mut by_level: Vec<Vec<usize>> = vec![Vec::new(); depth + 1];
+    for (g, &l) in level.iter().enumerate() {
+        by_level[l].push(g);
+    }
     for (l, column_nodes) in columns.iter_mut().enumerate().take(depth + 1).skip(1) {
-        let mut gates: Vec<(f64, usize)> = (0..c.num_gates())
-            .filter(|&g| level[g] == l)
-            .map(|g| {
+        let mut gates: Vec<(f64, usize)> = by_level[l]
+            .iter()
+            .map(|&g| {
                 let args = &c.gates()[g].args;
                 let mean = args.iter().map(|&a| row[&source(a)] as f64).sum::<f64>() / args.len().max(1) as f64;
                 (mean, g)
