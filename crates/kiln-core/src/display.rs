@@ -50,11 +50,27 @@ fn write_dim(out: &mut String, vals: &[String], dims: &[usize], width: usize, in
 
 impl fmt::Display for Tensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let dtype = self.dtype();
+        if self.elem_count() == 0 {
+            // As PyTorch prints it. Walking the dims instead would list every row of a
+            // [2^40, 0] tensor.
+            let mut dt = match dtype {
+                DType::F32 | DType::I64 => String::new(),
+                d => format!(", dtype={d}"),
+            };
+            if self.requires_grad_flag() {
+                dt.push_str(", requires_grad=true");
+            }
+            if self.dims() == [0] {
+                return write!(f, "tensor([]{dt})");
+            }
+            let dims: Vec<String> = self.dims().iter().map(usize::to_string).collect();
+            return write!(f, "tensor([], size=({}){dt})", dims.join(", "));
+        }
         let vals = match self.to_vec_f64() {
             Ok(v) => v,
             Err(e) => return write!(f, "tensor(<{e}>)"),
         };
-        let dtype = self.dtype();
         let int_valued = dtype.is_float() && vals.iter().all(|v| v.fract() == 0.0 && v.abs() < 1e8);
         let strs: Vec<String> = vals.iter().map(|&v| fmt_value(v, dtype, int_valued)).collect();
         let width = strs.iter().map(|s| s.len()).max().unwrap_or(0);

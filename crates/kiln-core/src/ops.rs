@@ -865,6 +865,10 @@ impl Tensor {
             seen.push(d);
         }
         let mut out = self.clone();
+        // Nothing to reorder in an empty tensor, and its index could be huge ([2^40, 0]).
+        if self.elem_count() == 0 {
+            return Ok(out);
+        }
         for d in seen {
             let n = self.dims()[d];
             if n <= 1 {

@@ -1,7 +1,7 @@
 //! A small seedable generator (SplitMix64): the same seed gives the same numbers on every machine,
 //! and it matches the generator the shared benchmark scripts use for data and initial weights.
 
-use crate::{DType, Result, Shape, Tensor};
+use crate::{DType, Error, Result, Shape, Tensor};
 
 /// SplitMix64 pseudo-random generator.
 #[derive(Debug, Clone)]
@@ -93,9 +93,22 @@ pub fn init_mlp(sizes: &[usize], seed: u64) -> Result<Vec<(Tensor, Tensor)>> {
     for w in sizes.windows(2) {
         let (fan_in, fan_out) = (w[0], w[1]);
         let bound = 1.0 / (fan_in as f64).sqrt();
-        let mut draw = |n: usize| -> Vec<f32> { (0..n).map(|_| ((2.0 * rng.uniform01() - 1.0) * bound) as f32).collect() };
-        let wt = Tensor::from_vec(draw(fan_in * fan_out), [fan_in, fan_out])?;
-        let b = Tensor::from_vec(draw(fan_out), [fan_out])?;
+        // Sizes are the caller's: the product is checked and the buffer reserved fallibly.
+        let mut draw = |n: usize| -> Result<Vec<f32>> {
+            let mut v = Vec::new();
+            v.try_reserve_exact(n).map_err(|_| Error::Alloc {
+                op: "init_mlp",
+                elems: n,
+                elem_bytes: 4,
+            })?;
+            v.extend((0..n).map(|_| ((2.0 * rng.uniform01() - 1.0) * bound) as f32));
+            Ok(v)
+        };
+        let n = fan_in
+            .checked_mul(fan_out)
+            .ok_or_else(|| Error::shape("init_mlp", format!("a {fan_in} x {fan_out} weight overflows")))?;
+        let wt = Tensor::from_vec(draw(n)?, [fan_in, fan_out])?;
+        let b = Tensor::from_vec(draw(fan_out)?, [fan_out])?;
         layers.push((wt, b));
     }
     Ok(layers)

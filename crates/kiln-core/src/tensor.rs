@@ -438,10 +438,18 @@ impl Tensor {
                 format!("expected a rank-2 tensor, got shape {}", self.shape()),
             ));
         }
-        let cols = self.dims()[1];
+        let (rows, cols) = (self.dims()[0], self.dims()[1]);
         let v = self.to_vec::<T>()?;
         Ok(if cols == 0 {
-            vec![Vec::new(); self.dims()[0]]
+            // No elements, but one Vec per row: a [2^40, 0] tensor must fail, not abort.
+            let mut out = Vec::new();
+            out.try_reserve_exact(rows).map_err(|_| Error::Alloc {
+                op: "to_vec2",
+                elems: rows,
+                elem_bytes: std::mem::size_of::<Vec<T>>(),
+            })?;
+            out.resize_with(rows, Vec::new);
+            out
         } else {
             v.chunks(cols).map(|c| c.to_vec()).collect()
         })

@@ -120,8 +120,11 @@ pub fn causal_mask(len: usize) -> Result<Tensor> {
 }
 
 fn causal_mask_rect(l: usize, s: usize) -> Result<Tensor> {
-    let v: Vec<u8> = (0..l * s).map(|k| u8::from(k % s > k / s)).collect();
-    Ok(Tensor::from_vec(v, [l, s])?)
+    // Built by comparing an iota column with an iota row, so a size too large for memory is the
+    // tensor library's allocation error rather than an abort in a Vec.
+    let rows = Tensor::arange(0.0, l as f64, 1.0, DType::I64)?.unsqueeze(1)?;
+    let cols = Tensor::arange(0.0, s as f64, 1.0, DType::I64)?.unsqueeze(0)?;
+    Ok(cols.gt(&rows)?.to_dtype(DType::U8)?)
 }
 
 impl MultiheadAttention {

@@ -120,6 +120,10 @@ pub fn window_out_len(op: &'static str, len: usize, kernel: usize, stride: usize
 /// The shared im2col convolution: `x` `[N, C, H, W]`, `w` `[O, C/g, kh, kw]`.
 fn conv2d_impl(op: &'static str, x: &Tensor, w: &Tensor, b: Option<&Tensor>, cfg: &Conv2dConfig) -> Result<Tensor> {
     let (wd, xd) = (w.dims().to_vec(), x.dims().to_vec());
+    // The weight is a public field too, so its rank is checked before its dims are read.
+    if wd.len() != 4 {
+        return Err(Error::config(op, format!("weight {} must be [O, C/groups, kh, kw]", w.shape())));
+    }
     // `groups` is a public field, so it may be anything here: a product that overflows matches nothing.
     if cfg.groups == 0 || x.rank() != 4 || wd[1].checked_mul(cfg.groups) != Some(xd[1]) {
         let want = wd[1].checked_mul(cfg.groups).map_or("C".to_string(), |c| c.to_string());

@@ -310,7 +310,20 @@ impl CsvTable {
             ));
         }
         let c = c as usize;
-        let y = self.values.narrow(1, c, 1)?.squeeze(1)?.to_dtype(DType::I64)?;
+        let labels = self.values.narrow(1, c, 1)?.squeeze(1)?;
+        // A class label is an integer: a cast would make 2.7 class 2 and NaN class 0.
+        let lv = labels.to_dtype(DType::F64)?.to_vec::<f64>()?;
+        if let Some((row, v)) = lv
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !(v.is_finite() && v.fract() == 0.0 && v.abs() <= 9.0e15))
+        {
+            return Err(Error::config(
+                "CsvTable::split_labels",
+                format!("row {} of column {c} holds {v}, which is not an integer class label", row + 1),
+            ));
+        }
+        let y = labels.to_dtype(DType::I64)?;
         let left = self.values.narrow(1, 0, c)?;
         let right = self.values.narrow(1, c + 1, cols - c - 1)?;
         let x = Tensor::cat(&[left, right], 1)?.to_dtype(dtype)?;

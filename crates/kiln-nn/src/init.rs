@@ -51,8 +51,11 @@ pub fn fans(shape: &[usize]) -> Result<(usize, usize)> {
             format!("fan in and fan out need a weight with at least 2 dims, got {shape:?}"),
         ));
     }
-    let receptive: usize = shape[2..].iter().product();
-    Ok((shape[1] * receptive, shape[0] * receptive))
+    let overflow = || Error::config("init", format!("fan in and fan out of {shape:?} overflow"));
+    let receptive = shape[2..].iter().try_fold(1usize, |p, &d| p.checked_mul(d)).ok_or_else(overflow)?;
+    let fan_in = shape[1].checked_mul(receptive).ok_or_else(overflow)?;
+    let fan_out = shape[0].checked_mul(receptive).ok_or_else(overflow)?;
+    Ok((fan_in, fan_out))
 }
 
 /// How to fill a new parameter.

@@ -147,6 +147,13 @@ impl Embedding {
             ));
         }
         let w = self.weight.tensor();
+        // `weight` is a public field: its rank is checked before its dims are read.
+        if w.rank() != 2 {
+            return Err(Error::config(
+                "Embedding::forward",
+                format!("weight {} must be [num_embeddings, embedding_dim]", w.shape()),
+            ));
+        }
         let flat = idx.flatten_all()?;
         let mut rows = w.index_select(0, &flat)?;
         if let Some(p) = self.padding_idx {

@@ -118,7 +118,16 @@ impl Slots {
             let i: usize = i.parse().map_err(|_| bad())?;
             let slot = self.0.get_mut(i).ok_or_else(bad)?;
             if name == "step" {
-                slot.step = t.item()? as u64;
+                // A count: a NaN, fractional, negative or huge value (Adam takes it as an `i32`
+                // exponent) would silently reset or corrupt the state.
+                let v = t.item()?;
+                if !(v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= MAX_LOADED_STEP as f64) {
+                    return Err(Error::config(
+                        "Optimizer::load_state",
+                        format!("state tensor `{key}` holds {v}, not a step count in 0..={MAX_LOADED_STEP}"),
+                    ));
+                }
+                slot.step = v as u64;
                 continue;
             }
             if let Some(name) = scalar_names.iter().find(|n| **n == name) {
@@ -281,14 +290,40 @@ impl Sgd {
 }
 
 fn check_lr(op: &'static str, lr: f64) -> Result<()> {
-    if lr.is_nan() || lr < 0.0 {
+    if !(lr.is_finite() && lr >= 0.0) {
         return Err(Error::config(op, format!("invalid learning rate {lr}")));
+    }
+    Ok(())
+}
+
+/// The largest step count a loaded state may hold: far past any run, and far enough below
+/// `i32::MAX` (Adam's bias correction takes the count as an `i32` exponent) to keep counting.
+const MAX_LOADED_STEP: u64 = 1 << 30;
+
+/// The checks PyTorch makes when an optimiser is built, made here at each step because kiln's
+/// setters are infallible builders: a learning rate that is finite and >= 0, betas in [0, 1), an
+/// `eps` and an RMSprop `alpha` that are finite and >= 0. Outside them the parameters turn NaN or
+/// infinite without an error.
+fn check_hyper(op: &'static str, lr: f64, betas: Option<(f64, f64)>, eps: f64, alpha: Option<f64>) -> Result<()> {
+    check_lr(op, lr)?;
+    if let Some((b1, b2)) = betas {
+        for (name, b) in [("beta1", b1), ("beta2", b2)] {
+            if !(0.0..1.0).contains(&b) {
+                return Err(Error::config(op, format!("invalid {name} {b}: expected a value in [0, 1)")));
+            }
+        }
+    }
+    for (name, v) in [("eps", Some(eps)), ("alpha", alpha)] {
+        if let Some(v) = v.filter(|v| !(v.is_finite() && *v >= 0.0)) {
+            return Err(Error::config(op, format!("invalid {name} {v}: expected a finite value >= 0")));
+        }
     }
     Ok(())
 }
 
 impl Optimizer for Sgd {
     fn step(&mut self, grads: &Grads) -> Result<()> {
+        check_lr("SGD", self.lr)?;
         let (lr, mom, damp, wd, nest) = (self.lr, self.momentum, self.dampening, self.weight_decay, self.nesterov);
         self.slots.update(grads, self.maximize, |s, p, mut g| {
             // Fused `a + alpha * b` passes: each full-size pass over a parameter costs as much as
@@ -364,6 +399,7 @@ impl Adam {
 
 impl Optimizer for Adam {
     fn step(&mut self, grads: &Grads) -> Result<()> {
+        check_hyper("Adam", self.lr, Some(self.betas), self.eps, None)?;
         let (lr, (b1, b2), eps, wd, ams, decoupled) = (
             self.lr,
             self.betas,
@@ -586,6 +622,7 @@ impl RmsProp {
 
 impl Optimizer for RmsProp {
     fn step(&mut self, grads: &Grads) -> Result<()> {
+        check_hyper("RMSprop", self.lr, None, self.eps, Some(self.alpha))?;
         let (lr, a, eps, wd, mom, centered) = (self.lr, self.alpha, self.eps, self.weight_decay, self.momentum, self.centered);
         self.slots.update(grads, self.maximize, |s, p, mut g| {
             if wd != 0.0 {
@@ -671,6 +708,7 @@ impl Adagrad {
 
 impl Optimizer for Adagrad {
     fn step(&mut self, grads: &Grads) -> Result<()> {
+        check_hyper("Adagrad", self.lr, None, self.eps, None)?;
         let (lr, decay, wd, init, eps) = (self.lr, self.lr_decay, self.weight_decay, self.initial_accumulator_value, self.eps);
         self.slots.update(grads, self.maximize, |s, p, mut g| {
             if wd != 0.0 {
@@ -751,6 +789,7 @@ impl NAdam {
 
 impl Optimizer for NAdam {
     fn step(&mut self, grads: &Grads) -> Result<()> {
+        check_hyper("NAdam", self.lr, Some(self.betas), self.eps, None)?;
         let (lr, (b1, b2), eps, wd, md, decoupled) = (
             self.lr,
             self.betas,
@@ -820,6 +859,7 @@ impl RAdam {
 
 impl Optimizer for RAdam {
     fn step(&mut self, grads: &Grads) -> Result<()> {
+        check_hyper("RAdam", self.lr, Some(self.betas), self.eps, None)?;
         let (lr, (b1, b2), eps, wd, decoupled) = (self.lr, self.betas, self.eps, self.weight_decay, self.decoupled_weight_decay);
         self.slots.update(grads, self.maximize, |s, p, g| {
             let (p, g) = adam_weight_decay(p, g, lr, wd, decoupled)?;
@@ -880,6 +920,7 @@ impl Adamax {
 
 impl Optimizer for Adamax {
     fn step(&mut self, grads: &Grads) -> Result<()> {
+        check_hyper("Adamax", self.lr, Some(self.betas), self.eps, None)?;
         let (lr, (b1, b2), eps, wd) = (self.lr, self.betas, self.eps, self.weight_decay);
         self.slots.update(grads, self.maximize, |s, p, mut g| {
             if wd != 0.0 {

@@ -29,6 +29,11 @@ pub type NamedTensors = Vec<(String, Tensor)>;
 
 /// Serialises named tensors (plus optional string metadata) to safetensors bytes.
 pub fn to_safetensors_bytes(tensors: &[(String, Tensor)], metadata: Option<HashMap<String, String>>) -> Result<Vec<u8>> {
+    // The safetensors crate indexes out of bounds (a panic) on a repeated name.
+    let mut seen = std::collections::HashSet::with_capacity(tensors.len());
+    if let Some((n, _)) = tensors.iter().find(|(n, _)| !seen.insert(n.as_str())) {
+        return Err(Error::format("save_safetensors", n, "two tensors have this name"));
+    }
     let mut bufs = Vec::with_capacity(tensors.len());
     for (n, t) in tensors {
         bufs.push((n.clone(), t.dtype(), t.dims().to_vec(), t.to_le_bytes()?));
@@ -262,8 +267,17 @@ pub fn load_optimizer(opt: &mut dyn Optimizer, path: impl AsRef<Path>) -> Result
         }
     }
     opt.load_state_tensors(&ts)?;
-    if let Some(lr) = meta.get("lr").and_then(|s| s.parse::<f64>().ok()) {
-        opt.set_learning_rate(lr);
+    if let Some(lr) = meta.get("lr") {
+        match lr.parse::<f64>() {
+            Ok(v) if v.is_finite() && v >= 0.0 => opt.set_learning_rate(v),
+            _ => {
+                return Err(Error::format(
+                    "load_optimizer",
+                    &origin,
+                    format!("metadata lr {lr:?} is not a learning rate"),
+                ))
+            }
+        }
     }
     Ok(())
 }

@@ -1,0 +1,137 @@
+//! The second adversarial review's findings in kiln-nn (2026-12-02): each input below panicked,
+//! aborted or silently turned parameters into NaN; each is now an error naming the problem, or the
+//! right answer.
+
+use std::collections::HashMap;
+
+use kiln_core::{DType, Tensor, Var};
+use kiln_nn::data::parse_csv;
+use kiln_nn::init::fans;
+use kiln_nn::serialize::{load_optimizer, save_optimizer, to_safetensors_bytes};
+use kiln_nn::*;
+
+fn err<T: std::fmt::Debug>(r: Result<T>) -> String {
+    r.unwrap_err().to_string()
+}
+
+/// The safetensors crate indexed out of bounds on a repeated name.
+#[test]
+fn saving_two_tensors_of_one_name_is_an_error() {
+    let ts = vec![("a".to_string(), Tensor::scalar(1f32)), ("a".to_string(), Tensor::scalar(2f32))];
+    let e = err(to_safetensors_bytes(&ts, None));
+    assert!(e.contains("save_safetensors") && e.contains("two tensors have this name"), "{e}");
+}
+
+/// Layers built through their public fields with a weight of the wrong rank indexed its dims.
+#[test]
+fn layers_with_a_weight_of_the_wrong_rank_are_errors() {
+    let x = Tensor::zeros([1, 1, 4, 4], DType::F32).unwrap();
+    for w in [vec![1], vec![1, 1, 3]] {
+        let conv = Conv2d {
+            weight: Var::new(&Tensor::zeros(w.clone(), DType::F32).unwrap()),
+            bias: None,
+            config: Conv2dConfig::default(),
+        };
+        let e = err(conv.forward(&x));
+        assert!(e.contains("must be [O, C/groups, kh, kw]"), "{w:?}: {e}");
+    }
+    let emb = Embedding {
+        weight: Var::new(&Tensor::zeros([2], DType::F32).unwrap()),
+        padding_idx: None,
+    };
+    let e = err(emb.forward(&Tensor::from_vec(vec![0i64], [1]).unwrap()));
+    assert!(
+        e.contains("Embedding::forward") && e.contains("must be [num_embeddings, embedding_dim]"),
+        "{e}"
+    );
+}
+
+/// `fans` multiplied without a check (a panic with overflow checks, a wrong "zero fan" without).
+#[test]
+fn fans_that_overflow_are_an_error() {
+    let e = err(fans(&[1 << 40, 1 << 40, 1 << 40]));
+    assert!(e.contains("overflow"), "{e}");
+    assert_eq!(fans(&[4, 3, 2, 5]).unwrap(), (30, 40));
+}
+
+/// Hyper-parameters PyTorch rejects made parameters NaN or infinite without an error.
+#[test]
+fn invalid_hyper_parameters_are_errors_at_the_step() {
+    let step = |opt: &mut dyn Optimizer, v: &Var| {
+        let loss = v.tensor().square().unwrap().sum_all().unwrap();
+        opt.backward_step(&loss)
+    };
+    let v = Var::new(&Tensor::from_vec(vec![1f32, -2.0], [2]).unwrap());
+    for (b1, b2, what) in [(1.0, 0.999, "beta1 1"), (0.9, -5.0, "beta2 -5")] {
+        let mut a = Adam::new(vec![v.clone()], 0.1).unwrap().betas(b1, b2);
+        let e = err(step(&mut a, &v));
+        assert!(e.contains(&format!("invalid {what}: expected a value in [0, 1)")), "{e}");
+    }
+    let mut a = Adam::new(vec![v.clone()], 0.1).unwrap().eps(-1.0);
+    assert!(err(step(&mut a, &v)).contains("invalid eps -1"));
+    let mut r = RmsProp::new(vec![v.clone()], 0.1).unwrap().alpha(-1.0);
+    assert!(err(step(&mut r, &v)).contains("invalid alpha -1"));
+    let e = Adam::new(vec![v.clone()], f64::INFINITY).err().unwrap().to_string();
+    assert!(e.contains("invalid learning rate inf"), "{e}");
+    // Nothing was changed by the refused steps.
+    assert_eq!(v.tensor().to_vec::<f32>().unwrap(), vec![1.0, -2.0]);
+}
+
+/// A corrupt optimiser checkpoint reset or corrupted the state silently: a NaN, fractional or
+/// huge step count, or a NaN learning rate in the metadata.
+#[test]
+fn corrupt_optimiser_state_is_refused() {
+    let v = Var::new(&Tensor::from_vec(vec![1f32, -2.0], [2]).unwrap());
+    let mut a = Adam::new(vec![v.clone()], 0.1).unwrap();
+    for bad in [f32::NAN, 0.5, -5.0, 3e9, 1e30] {
+        let mut st = HashMap::new();
+        st.insert("0.step".to_string(), Tensor::scalar(bad));
+        let e = err(a.load_state_tensors(&st));
+        assert!(e.contains("not a step count"), "{bad}: {e}");
+    }
+    let dir = std::env::temp_dir().join(format!("kiln-review-api-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("o.safetensors");
+    let loss = v.tensor().square().unwrap().sum_all().unwrap();
+    a.backward_step(&loss).unwrap();
+    save_optimizer(&a, &p).unwrap();
+    // The same file with its learning rate replaced by NaN.
+    let bytes = std::fs::read(&p).unwrap();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let lr = format!("{:e}", 0.1);
+    assert!(text.contains(&lr));
+    let patched: Vec<u8> = {
+        let at = bytes.windows(lr.len()).position(|w| w == lr.as_bytes()).unwrap();
+        let mut b = bytes.clone();
+        // Same length, so the header size stays right.
+        b[at..at + lr.len()].copy_from_slice(format!("{:<width$}", "NaN", width = lr.len()).as_bytes());
+        b
+    };
+    std::fs::write(&p, patched).unwrap();
+    let e = err(load_optimizer(&mut a, &p));
+    assert!(e.contains("is not a learning rate"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Class labels were cast: 2.7 became class 2 and NaN class 0.
+#[test]
+fn labels_that_are_not_integers_are_refused() {
+    let t = parse_csv(b"1,2,0\n3,4,2.7\n", false, "t.csv").unwrap();
+    let e = err(t.split_labels(-1, DType::F32));
+    assert!(
+        e.contains("row 2 of column 2 holds 2.7, which is not an integer class label"),
+        "{e}"
+    );
+    let t = parse_csv(b"1,2,0\n3,4,1\n", false, "t.csv").unwrap();
+    let (x, y) = t.split_labels(-1, DType::F32).unwrap();
+    assert_eq!(y.to_vec::<i64>().unwrap(), vec![0, 1]);
+    assert_eq!(x.dims(), &[2, 2]);
+}
+
+/// The causal mask is built from tensors now (it collected `l * s` elements into a Vec).
+#[test]
+fn causal_mask_values() {
+    let m = causal_mask(3).unwrap();
+    assert_eq!(m.dtype(), DType::U8);
+    assert_eq!(m.to_vec::<u8>().unwrap(), vec![0, 1, 1, 0, 0, 1, 0, 0, 0]);
+}
