@@ -45,10 +45,17 @@ pub fn run(args: &VerifyArgs) -> Result<u8, String> {
     // The program is checked against the header before the rows are read: its errors come first,
     // and a table too large to hold is never loaded for a program that cannot run on it.
     let inputs: Vec<String> = columns.iter().filter(|c| !outputs.contains(c)).cloned().collect();
-    // The table first: an --outputs name that is not a column is reported as that, not as
-    // whatever the expression then fails on.
-    let table = load_table(&args.file, &outputs)?;
+    // An --outputs name that is not a column is reported as that, not as whatever the
+    // expression then fails on.
+    if let Some(o) = outputs.iter().find(|o| !columns.contains(o)) {
+        return Err(format!(
+            "{}: unknown output column '{o}' (columns are: {})",
+            args.file.display(),
+            columns.join(", ")
+        ));
+    }
     grammar::parse(&args.expr, &inputs, &outputs).map_err(|e| format!("--expr: {e}"))?;
+    let table = load_table(&args.file, &outputs)?;
     let circuit = grammar::parse(&args.expr, table.input_names(), table.output_names()).map_err(|e| format!("--expr: {e}"))?;
     let result = verify(&circuit, &table).map_err(|e| e.to_string())?;
     outln!("{result}");
