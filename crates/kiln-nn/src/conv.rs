@@ -1078,6 +1078,13 @@ impl Module for AdaptiveAvgPool2d {
                 format!("output size {:?} must be positive", self.output_size),
             ));
         }
+        // As PyTorch: every window would be empty, and their means NaN.
+        if h == 0 || w == 0 {
+            return Err(Error::config(
+                "AdaptiveAvgPool2d::forward",
+                format!("input {} has an empty spatial dimension", x.shape()),
+            ));
+        }
         if (oh, ow) == (1, 1) {
             return Ok(x.mean(&[2, 3], true)?);
         }

@@ -135,3 +135,22 @@ fn causal_mask_values() {
     assert_eq!(m.dtype(), DType::U8);
     assert_eq!(m.to_vec::<u8>().unwrap(), vec![0, 1, 1, 0, 0, 1, 0, 0, 0]);
 }
+
+/// Adaptive average pooling of an empty image returned NaNs (`[1, 1, 0, 2]`) or blamed a kernel
+/// of 0 that the user never set (`[1, 1, 0, 0]`).
+#[test]
+fn adaptive_pooling_of_an_empty_image_is_an_error() {
+    for dims in [[1, 1, 0, 2], [1, 1, 0, 0], [1, 1, 2, 0]] {
+        let x = Tensor::zeros(dims, DType::F32).unwrap();
+        for size in [(3, 3), (1, 1)] {
+            let e = err(AdaptiveAvgPool2d { output_size: size }.forward(&x));
+            assert!(
+                e.contains("AdaptiveAvgPool2d::forward") && e.contains("has an empty spatial dimension"),
+                "{dims:?} -> {size:?}: {e}"
+            );
+        }
+    }
+    let x = Tensor::ones([1, 1, 2, 2], DType::F32).unwrap();
+    let y = AdaptiveAvgPool2d { output_size: (3, 3) }.forward(&x).unwrap();
+    assert_eq!(y.to_vec::<f32>().unwrap(), vec![1.0; 9]);
+}
