@@ -75,23 +75,25 @@ impl Op {
         }
     }
 
+    /// Every operation.
+    pub const ALL: [Op; 12] = [
+        Op::And,
+        Op::Or,
+        Op::Xor,
+        Op::Nand,
+        Op::Nor,
+        Op::Xnor,
+        Op::Implies,
+        Op::Nimplies,
+        Op::Not,
+        Op::Buf,
+        Op::Const0,
+        Op::Const1,
+    ];
+
     /// Parses an operation name, case-insensitively.
     pub fn from_name(s: &str) -> Option<Op> {
-        let all = [
-            Op::And,
-            Op::Or,
-            Op::Xor,
-            Op::Nand,
-            Op::Nor,
-            Op::Xnor,
-            Op::Implies,
-            Op::Nimplies,
-            Op::Not,
-            Op::Buf,
-            Op::Const0,
-            Op::Const1,
-        ];
-        all.into_iter().find(|op| op.name().eq_ignore_ascii_case(s))
+        Op::ALL.into_iter().find(|op| op.name().eq_ignore_ascii_case(s))
     }
 
     /// Number of arguments the operation takes.
@@ -465,31 +467,22 @@ impl Circuit {
     /// Bit-parallel values of every gate, in gate order (inputs as in
     /// [`Circuit::eval_columns`]). Bits past the last row are unspecified.
     pub fn gate_columns(&self, inputs: &[Vec<u64>], words: usize) -> Vec<Vec<u64>> {
+        let (zeros, ones) = (vec![0u64; words], vec![!0u64; words]);
         let mut vals: Vec<Vec<u64>> = Vec::with_capacity(self.gates.len());
         for g in &self.gates {
+            let column = |s: Option<&Signal>| -> &[u64] {
+                match s {
+                    None | Some(Signal::Const(false)) => &zeros,
+                    Some(Signal::Const(true)) => &ones,
+                    Some(&Signal::Input(i)) => &inputs[i][..words],
+                    Some(&Signal::Gate(k)) => &vals[k],
+                }
+            };
             let mut out = vec![0u64; words];
-            for (w, o) in out.iter_mut().enumerate() {
-                let a = g.args.first().map_or(0, |&s| Self::fetch(inputs, &vals, s, w));
-                let b = g.args.get(1).map_or(0, |&s| Self::fetch(inputs, &vals, s, w));
-                *o = g.op.apply_word(a, b);
-            }
+            g.op.apply_words(column(g.args.first()), column(g.args.get(1)), &mut out);
             vals.push(out);
         }
         vals
-    }
-
-    fn fetch(inputs: &[Vec<u64>], gates: &[Vec<u64>], s: Signal, w: usize) -> u64 {
-        match s {
-            Signal::Const(b) => {
-                if b {
-                    !0
-                } else {
-                    0
-                }
-            }
-            Signal::Input(i) => inputs[i][w],
-            Signal::Gate(g) => gates[g][w],
-        }
     }
 
     /// Evaluates on every row of `table`, matching inputs by name. Returns
@@ -669,20 +662,7 @@ mod tests {
     #[test]
     fn blocked_evaluation_matches_row_by_row() {
         let mut rng = SplitMix64::new(0xb10c);
-        let ops = [
-            Op::And,
-            Op::Or,
-            Op::Xor,
-            Op::Nand,
-            Op::Nor,
-            Op::Xnor,
-            Op::Implies,
-            Op::Nimplies,
-            Op::Not,
-            Op::Buf,
-            Op::Const0,
-            Op::Const1,
-        ];
+        let ops = Op::ALL;
         for _ in 0..20 {
             let n = 1 + (rng.next_u64() % 6) as usize;
             let mut c = Circuit::new((0..n).map(|i| format!("x{i}")).collect());

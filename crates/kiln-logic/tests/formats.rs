@@ -12,20 +12,7 @@ use kiln_logic::blif::{self, BlifError, BlifErrorKind};
 use kiln_logic::{Circuit, Op, Signal, SplitMix64};
 use proptest::prelude::*;
 
-const ALL_OPS: [Op; 12] = [
-    Op::And,
-    Op::Or,
-    Op::Xor,
-    Op::Nand,
-    Op::Nor,
-    Op::Xnor,
-    Op::Implies,
-    Op::Nimplies,
-    Op::Not,
-    Op::Buf,
-    Op::Const0,
-    Op::Const1,
-];
+const ALL_OPS: [Op; 12] = Op::ALL;
 
 struct Rng(SplitMix64);
 
