@@ -174,20 +174,26 @@ pub fn read_file(path: impl AsRef<Path>) -> Result<Aig, AigerError> {
     read(&name, &bytes)
 }
 
-/// Writes `aig` to `path`: ASCII if the extension is `aag`, binary otherwise.
-pub fn write_file(aig: &Aig, path: impl AsRef<Path>, comments: &[&str]) -> Result<(), AigerError> {
-    let path = path.as_ref();
-    let name = path.display().to_string();
+/// The bytes [`write_file`] writes to `path`: ASCII if the extension is `aag`, binary otherwise.
+/// For a caller that checks them (by [`read`]) before they reach the disk.
+pub fn bytes_for_path(aig: &Aig, path: &Path, comments: &[&str]) -> Result<Vec<u8>, AigerError> {
     let ascii = path.extension().is_some_and(|e| e == "aag");
-    let bytes = if ascii {
+    if ascii {
         write_ascii(aig, comments).map(String::into_bytes)
     } else {
         write_binary(aig, comments)
     }
     .map_err(|mut e| {
-        e.file = name.clone();
+        e.file = path.display().to_string();
         e
-    })?;
+    })
+}
+
+/// Writes `aig` to `path`: ASCII if the extension is `aag`, binary otherwise.
+pub fn write_file(aig: &Aig, path: impl AsRef<Path>, comments: &[&str]) -> Result<(), AigerError> {
+    let path = path.as_ref();
+    let name = path.display().to_string();
+    let bytes = bytes_for_path(aig, path, comments)?;
     std::fs::write(path, bytes).map_err(|e| AigerError {
         file: name,
         location: Location::File,

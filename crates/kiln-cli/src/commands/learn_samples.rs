@@ -75,13 +75,7 @@ pub fn learn_traced(
 pub fn write_aiger_checked(c: &Circuit, path: &Path, check: &SampleSet) -> Result<Aig, String> {
     let aig = Aig::from_circuit(c).map_err(|e| e.to_string())?.cleanup();
     let name = path.display().to_string();
-    let comments = ["written by kiln"];
-    let bytes = if path.extension().is_some_and(|e| e == "aag") {
-        aiger::write_ascii(&aig, &comments).map(String::into_bytes)
-    } else {
-        aiger::write_binary(&aig, &comments)
-    }
-    .map_err(|e| e.to_string())?;
+    let bytes = aiger::bytes_for_path(&aig, path, &["written by kiln"]).map_err(|e| e.to_string())?;
     let back = aiger::read(&name, &bytes).map_err(|e| e.to_string())?;
     let want = c.eval_columns(&check.input_words(), check.words());
     let got = back.simulate(&check.input_words(), check.words()).map_err(|e| e.to_string())?;
