@@ -438,19 +438,13 @@ pub fn run(args: &LearnArgs) -> Result<u8, String> {
     let started = Instant::now();
     check_timeout(args.timeout)?;
     super::learn_samples::check_emit(args)?;
-    let inputs: Vec<&Path> = [Some(&args.file), args.valid.as_ref()]
-        .into_iter()
-        .flatten()
-        .map(|p| p.as_path())
-        .collect();
+    let inputs = [Some(args.file.as_path()), args.valid.as_deref()];
     for (flag, out, creates) in [
         ("--plot", &args.plot, false),
         ("-o", &args.output, false),
         ("--report", &args.report, true),
     ] {
-        if let Some(out) = out {
-            super::check_output_path(flag, out, &inputs, creates)?;
-        }
+        super::check_output_path(flag, out.as_deref(), &inputs, creates)?;
     }
     if samples_mode(args)? {
         let timeout = args.timeout.unwrap_or(super::learn_samples::DEFAULT_TIMEOUT);

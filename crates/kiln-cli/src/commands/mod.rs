@@ -61,11 +61,13 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// Refuses an output path (given with `flag`) that is one of the command's `inputs`, or whose
-/// folder does not exist (unless the writer creates it): both checked before any work, so that a
-/// long run is not thrown away at the end and no input is overwritten.
-pub fn check_output_path(flag: &str, out: &Path, inputs: &[&Path], creates_folders: bool) -> Result<(), String> {
-    if inputs.iter().any(|input| same_file(out, input)) {
+/// Refuses an output path (given with `flag`, if given at all) that is one of the command's
+/// `inputs` (those given), or whose folder does not exist (unless the writer creates it): both
+/// checked before any work, so that a long run is not thrown away at the end and no input is
+/// overwritten.
+pub fn check_output_path(flag: &str, out: Option<&Path>, inputs: &[Option<&Path>], creates_folders: bool) -> Result<(), String> {
+    let Some(out) = out else { return Ok(()) };
+    if inputs.iter().flatten().any(|input| same_file(out, input)) {
         return Err(format!("{flag} {}: that is an input file; refusing to overwrite it", out.display()));
     }
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty() && !creates_folders) {

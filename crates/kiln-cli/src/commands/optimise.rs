@@ -2,7 +2,7 @@
 //! resubstitution) to a fixpoint within a time budget; the function never changes.
 
 use crate::output::{errln, out, outln};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
 use kiln_logic::optimise::{optimise, OptimiseParams};
@@ -69,14 +69,8 @@ pub fn run(args: &OptimiseArgs) -> Result<u8, String> {
     if args.output.is_some() && args.emit.is_none() {
         return Err("-o: say what to write with --emit (aiger, aag, blif, rust, c, verilog, dot or svg)".into());
     }
-    if let Some(p) = &args.output {
-        let inputs: Vec<&Path> = [Some(&args.program), args.table.as_ref()]
-            .into_iter()
-            .flatten()
-            .map(|p| p.as_path())
-            .collect();
-        super::check_output_path("-o", p, &inputs, false)?;
-    }
+    let inputs = [Some(args.program.as_path()), args.table.as_deref()];
+    super::check_output_path("-o", args.output.as_deref(), &inputs, false)?;
     let outputs = output_list(args.outputs.as_deref())?;
     let table: Option<SampleSet> = match &args.table {
         Some(p) => Some(SampleSet::from_path(p, Some(&outputs)).map_err(|e| e.to_string())?),

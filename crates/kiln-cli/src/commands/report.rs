@@ -34,7 +34,7 @@ pub fn run(args: &ReportArgs) -> Result<u8, String> {
         serde_json::from_value::<RunReport>(data.clone()).map_err(bad)?.to_html()?
     };
     let out = args.output.clone().unwrap_or_else(|| args.run.with_extension("html"));
-    super::check_output_path("-o", &out, &[&args.run], true)?;
+    super::check_output_path("-o", Some(&out), &[Some(&args.run)], true)?;
     crate::report::write(&out, &html)?;
     outln!("report: {}", out.display());
     Ok(0)

@@ -1,7 +1,7 @@
 //! `kiln show`: a diagram of any circuit kiln reads (AIGER, BLIF, kiln's grammar or the JSON of
 //! `kiln learn --json`), as SVG drawn by kiln itself or as Graphviz DOT.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use kiln_logic::diagram::{to_dot, to_svg_with, DiagramParams};
@@ -43,14 +43,8 @@ pub struct ShowArgs {
 
 /// Runs the subcommand.
 pub fn run(args: &ShowArgs) -> Result<u8, String> {
-    if let Some(p) = &args.output {
-        let inputs: Vec<&Path> = [Some(&args.program), args.table.as_ref()]
-            .into_iter()
-            .flatten()
-            .map(|p| p.as_path())
-            .collect();
-        super::check_output_path("-o", p, &inputs, false)?;
-    }
+    let inputs = [Some(args.program.as_path()), args.table.as_deref()];
+    super::check_output_path("-o", args.output.as_deref(), &inputs, false)?;
     let outputs = output_list(args.outputs.as_deref())?;
     let table: Option<SampleSet> = match &args.table {
         Some(p) => Some(SampleSet::from_path(p, Some(&outputs)).map_err(|e| e.to_string())?),
