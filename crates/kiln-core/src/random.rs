@@ -95,12 +95,7 @@ pub fn init_mlp(sizes: &[usize], seed: u64) -> Result<Vec<(Tensor, Tensor)>> {
         let bound = 1.0 / (fan_in as f64).sqrt();
         // Sizes are the caller's: the product is checked and the buffer reserved fallibly.
         let mut draw = |n: usize| -> Result<Vec<f32>> {
-            let mut v = Vec::new();
-            v.try_reserve_exact(n).map_err(|_| Error::Alloc {
-                op: "init_mlp",
-                elems: n,
-                elem_bytes: 4,
-            })?;
+            let mut v: Vec<f32> = crate::cpu::pool::try_with_capacity(n).map_err(|e| e.at("init_mlp"))?;
             v.extend((0..n).map(|_| ((2.0 * rng.uniform01() - 1.0) * bound) as f32));
             Ok(v)
         };

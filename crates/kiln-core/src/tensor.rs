@@ -442,12 +442,7 @@ impl Tensor {
         let v = self.to_vec::<T>()?;
         Ok(if cols == 0 {
             // No elements, but one Vec per row: a [2^40, 0] tensor must fail, not abort.
-            let mut out = Vec::new();
-            out.try_reserve_exact(rows).map_err(|_| Error::Alloc {
-                op: "to_vec2",
-                elems: rows,
-                elem_bytes: std::mem::size_of::<Vec<T>>(),
-            })?;
+            let mut out: Vec<Vec<T>> = crate::cpu::pool::try_with_capacity(rows).map_err(|e| e.at("to_vec2"))?;
             out.resize_with(rows, Vec::new);
             out
         } else {

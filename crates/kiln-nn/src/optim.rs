@@ -289,8 +289,13 @@ impl Sgd {
     setters!(maximize, weight_decay);
 }
 
+/// Whether `lr` is a learning rate an optimiser accepts: finite and >= 0.
+pub(crate) fn valid_lr(lr: f64) -> bool {
+    lr.is_finite() && lr >= 0.0
+}
+
 fn check_lr(op: &'static str, lr: f64) -> Result<()> {
-    if !(lr.is_finite() && lr >= 0.0) {
+    if !valid_lr(lr) {
         return Err(Error::config(op, format!("invalid learning rate {lr}")));
     }
     Ok(())

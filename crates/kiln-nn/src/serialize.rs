@@ -269,7 +269,7 @@ pub fn load_optimizer(opt: &mut dyn Optimizer, path: impl AsRef<Path>) -> Result
     opt.load_state_tensors(&ts)?;
     if let Some(lr) = meta.get("lr") {
         match lr.parse::<f64>() {
-            Ok(v) if v.is_finite() && v >= 0.0 => opt.set_learning_rate(v),
+            Ok(v) if crate::optim::valid_lr(v) => opt.set_learning_rate(v),
             _ => {
                 return Err(Error::format(
                     "load_optimizer",
