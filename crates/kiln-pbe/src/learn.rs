@@ -1267,14 +1267,18 @@ pub fn learn(table: &Table, opts: &LearnOptions, progress: impl FnMut(&Progress)
     // The built-in schedules stay far below the limit; a size the user chose may not.
     if opts.space == Space::Circuit && (opts.width.is_some() || opts.depth.is_some()) {
         let (n, m, rows) = (table.num_inputs(), table.num_outputs(), table.len());
-        if let Some(a) = attempts.iter().find(|a| a.network_bytes(n, m, rows) > MAX_NETWORK_BYTES) {
+        let too_large = attempts
+            .iter()
+            .map(|a| (a, a.network_bytes(n, m, rows)))
+            .find(|&(_, bytes)| bytes > MAX_NETWORK_BYTES);
+        if let Some((a, bytes)) = too_large {
             let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
             return Err(LearnError::Options(format!(
                 "a network of width {} and depth {} ({} wiring) would need about {:.1} GiB on this table (limit {:.0} GiB); choose a smaller --width or --depth",
                 a.width,
                 a.depth,
                 if a.wiring == Wiring::Learned { "learned" } else { "random" },
-                gib(a.network_bytes(n, m, rows)),
+                gib(bytes),
                 gib(MAX_NETWORK_BYTES)
             )));
         }
