@@ -199,6 +199,25 @@ fn block_shape(out: &Tensor, inp: &Tensor) -> Vec<usize> {
     out.dims().iter().chain(inp.dims()).copied().collect()
 }
 
+/// Checks, before the first pass, that every block of a Jacobian can exist: its size fits, and
+/// its bytes can be reserved (reserved and released at once, so nothing is touched). The Jacobian
+/// of a function of a million entries has 2^40; without this check its rows would fill memory one
+/// pass at a time and end in the allocator's abort.
+fn check_blocks(outputs: &[Tensor], primals: &[Tensor], op: &'static str) -> Result<()> {
+    for o in outputs {
+        for p in primals {
+            let elem_bytes = o.dtype().size_in_bytes().max(p.dtype().size_in_bytes());
+            let shape = crate::ops::out_shape(&block_shape(o, p), p.dtype(), op)?;
+            let elems = shape.elem_count();
+            let mut probe: Vec<u8> = Vec::new();
+            probe
+                .try_reserve_exact(elems.saturating_mul(elem_bytes))
+                .map_err(|_| Error::Alloc { op, elems, elem_bytes })?;
+        }
+    }
+    Ok(())
+}
+
 /// `J^T u` as a differentiable function of dummy cotangents `u`, for the double-vjp trick.
 struct Transposed {
     /// One dummy per output, `None` for outputs that do not depend on the inputs.
@@ -458,6 +477,7 @@ where
     F: Fn(&[Tensor]) -> Result<Vec<Tensor>>,
 {
     let t = trace(f, primals, op)?;
+    check_blocks(&t.outputs, primals, op)?;
     let mut jac = Vec::with_capacity(t.outputs.len());
     for o in &t.outputs {
         let m = o.elem_count();
@@ -504,6 +524,7 @@ where
     F: Fn(&[Tensor]) -> Result<Vec<Tensor>>,
 {
     let t = trace(&f, primals, "jacfwd")?;
+    check_blocks(&t.outputs, primals, "jacfwd")?;
     let tr = Transposed::new(&t)?;
     let mut jac: Jacobian = t.outputs.iter().map(|_| Vec::with_capacity(primals.len())).collect();
     for (j, p) in primals.iter().enumerate() {

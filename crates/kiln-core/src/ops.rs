@@ -482,6 +482,10 @@ impl Tensor {
     /// Softmax along `dim`, shifted by the max for stability.
     pub fn softmax(&self, dim: isize) -> Result<Tensor> {
         float_check(self, "softmax")?;
+        // Over an empty dim there is nothing to normalise; the result is as empty (PyTorch).
+        if self.dims()[self.shape().dim(dim, "softmax")?] == 0 {
+            return Ok(self.clone());
+        }
         if let Some(wide) = self.widened() {
             return wide.softmax(dim)?.to_dtype(self.dtype());
         }
@@ -492,6 +496,10 @@ impl Tensor {
     /// Log of the softmax along `dim`: `x - logsumexp(x)`.
     pub fn log_softmax(&self, dim: isize) -> Result<Tensor> {
         float_check(self, "log_softmax")?;
+        // Over an empty dim there is nothing to normalise; the result is as empty (PyTorch).
+        if self.dims()[self.shape().dim(dim, "log_softmax")?] == 0 {
+            return Ok(self.clone());
+        }
         if let Some(wide) = self.widened() {
             return wide.log_softmax(dim)?.to_dtype(self.dtype());
         }
@@ -642,8 +650,17 @@ impl Tensor {
                 ));
             }
         }
-        let us: Vec<Tensor> = tensors.iter().map(|t| t.borrow().unsqueeze(dim)).collect::<Result<_>>()?;
-        let d = if dim < 0 { dim + first.rank() as isize + 1 } else { dim };
+        // Checked here, so that a bad dim is blamed on `stack`, not on the unsqueeze inside it.
+        let r = first.rank() as isize;
+        let d = if dim < 0 { dim + r + 1 } else { dim };
+        if d < 0 || d > r {
+            return Err(Error::Dim {
+                op: "stack",
+                dim,
+                shape: first.shape().clone(),
+            });
+        }
+        let us: Vec<Tensor> = tensors.iter().map(|t| t.borrow().unsqueeze(d)).collect::<Result<_>>()?;
         Tensor::cat(&us, d)
     }
     /// Splits along `dim` into pieces of the given sizes (views).
@@ -657,15 +674,13 @@ impl Tensor {
                 format!("sizes {sizes:?} do not add up to dimension {d} of {}", self.shape()),
             ));
         }
+        let mut out = crate::cpu::pool::try_with_capacity(sizes.len()).map_err(|e| e.at("split"))?;
         let mut at = 0;
-        sizes
-            .iter()
-            .map(|&s| {
-                let t = self.narrow(d as isize, at, s);
-                at += s;
-                t
-            })
-            .collect()
+        for &s in sizes {
+            out.push(self.narrow(d as isize, at, s)?);
+            at += s;
+        }
+        Ok(out)
     }
     /// Splits along `dim` into `n` nearly equal pieces (the last may be smaller), like `torch.chunk`.
     pub fn chunk(&self, n: usize, dim: isize) -> Result<Vec<Tensor>> {
@@ -675,7 +690,8 @@ impl Tensor {
         }
         let size = self.dims()[d];
         let step = size.div_ceil(n).max(1);
-        let mut sizes = Vec::new();
+        // As many pieces as a huge empty dimension has rows: refused, not an abort.
+        let mut sizes = crate::cpu::pool::try_with_capacity(size.div_ceil(step)).map_err(|e| e.at("chunk"))?;
         let mut left = size;
         while left > 0 {
             sizes.push(step.min(left));
@@ -939,9 +955,9 @@ impl Tensor {
         let d = self.shape().dim(dim, "prod")?;
         let mut x = self.clone();
         if x.dims()[d] == 0 {
-            let mut shape = self.dims().to_vec();
-            shape[d] = 1;
-            x = Tensor::full(shape, 1.0, self.dtype())?;
+            // The empty product, 1, computed from `x` (its sum, 0, times 0 plus 1) so that the
+            // result stays in the graph and `x` gets its (empty) gradient, as in PyTorch.
+            x = x.sum_keepdim(&[d as isize])?.affine(0.0, 1.0)?;
         }
         while x.dims()[d] > 1 {
             let n = x.dims()[d];
@@ -1362,7 +1378,9 @@ impl Tensor {
         let rows = product(lead)?;
         // Each index is checked against its own dim, so an error names the dim at fault; the
         // flat row index is then below `rows` and fits in i64.
-        let mut flat = vec![0i64; n];
+        // `n` can be a broadcast index's huge length: allocate without aborting.
+        let mut flat: Vec<i64> = crate::cpu::pool::try_with_capacity(n).map_err(|e| e.at(OP))?;
+        flat.resize(n, 0);
         for (j, ix) in indices.iter().enumerate() {
             let v = ix.to_vec::<i64>()?;
             let stride = product(&lead[j + 1..])?;

@@ -640,6 +640,15 @@ impl Tensor {
     /// Index `index` of dimension `dim`, with that dimension removed.
     pub fn select(&self, dim: isize, index: usize) -> Result<Tensor> {
         let d = self.shape().dim(dim, "select")?;
+        let size = self.dims()[d];
+        if index >= size {
+            return Err(Error::Index {
+                op: "select",
+                index: i64::try_from(index).unwrap_or(i64::MAX),
+                dim: d,
+                size,
+            });
+        }
         self.narrow(d as isize, index, 1)?.squeeze(d as isize)
     }
     /// Removes dimension `dim`, which must have size 1.

@@ -117,6 +117,15 @@ pub fn window_out_len(op: &'static str, len: usize, kernel: usize, stride: usize
     }
 }
 
+/// `b` when it has the shape `[channels]` a convolution's bias must have; otherwise an error
+/// naming the convolution (the reshape it goes through would otherwise take the blame).
+fn bias_column<'b>(op: &'static str, b: &'b Tensor, channels: usize) -> Result<&'b Tensor> {
+    if b.dims() != [channels] {
+        return Err(Error::config(op, format!("bias {} must be [{channels}], one per output channel", b.shape())));
+    }
+    Ok(b)
+}
+
 /// The shared im2col convolution: `x` `[N, C, H, W]`, `w` `[O, C/g, kh, kw]`.
 fn conv2d_impl(op: &'static str, x: &Tensor, w: &Tensor, b: Option<&Tensor>, cfg: &Conv2dConfig) -> Result<Tensor> {
     let (wd, xd) = (w.dims().to_vec(), x.dims().to_vec());
@@ -153,10 +162,27 @@ fn conv2d_impl(op: &'static str, x: &Tensor, w: &Tensor, b: Option<&Tensor>, cfg
         wg.matmul(&cols)?.reshape([n, o, l])?
     };
     let y = match b {
-        Some(b) => y.add(&b.reshape([o, 1])?)?,
+        Some(b) => y.add(&bias_column(op, b, o)?.reshape([o, 1])?)?,
         None => y,
     };
     Ok(y.reshape([n, o, oh, ow])?)
+}
+
+/// `torch.nn.functional.conv2d`: `x` `[N, C, H, W]`, `weight` `[O, C/groups, kH, kW]`, `bias`
+/// `[O]`; `config.bias` is ignored (the bias argument decides).
+///
+/// ```
+/// use kiln_core::Tensor;
+/// use kiln_nn::functional::conv2d;
+/// let x = Tensor::arange(0.0, 9.0, 1.0, kiln_core::DType::F32)?.reshape([1, 1, 3, 3])?;
+/// let w = Tensor::ones([1, 1, 2, 2], kiln_core::DType::F32)?;
+/// let b = Tensor::from_slice(&[0.5f32], [1])?;
+/// let y = conv2d(&x, &w, Some(&b), &Default::default())?;
+/// assert_eq!(y.to_vec::<f32>()?, vec![8.5, 12.5, 20.5, 24.5]);
+/// # Ok::<(), kiln_nn::Error>(())
+/// ```
+pub fn conv2d(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, config: &Conv2dConfig) -> Result<Tensor> {
+    conv2d_impl("conv2d", x, weight, bias, config)
 }
 
 impl Conv2d {
@@ -418,7 +444,7 @@ fn conv_transpose2d_impl(op: &'static str, x: &Tensor, w: &Tensor, b: Option<&Te
     let y = crop(full, 2, cfg.padding.0, fh, oh)?;
     let y = crop(y, 3, cfg.padding.1, fw, ow)?;
     Ok(match b {
-        Some(b) => y.add(&b.reshape([1, cout, 1, 1])?)?,
+        Some(b) => y.add(&bias_column(op, b, cout)?.reshape([1, cout, 1, 1])?)?,
         None => y,
     })
 }
@@ -1097,25 +1123,32 @@ impl Module for AdaptiveAvgPool2d {
             }
             .forward(x);
         }
-        // Uneven windows: one narrow+mean per output cell (rare; small outputs). Window bounds are
-        // `i * H / oh`, whose product can overflow for an output size far past the input's, so it
-        // is computed in u128 (exact, since both factors fit in u64) and the output shape checked.
-        kiln_core::Shape::new(&[d[0], d[1], oh, ow]).checked_elem_count_for(x.dtype().size_in_bytes(), "AdaptiveAvgPool2d::forward")?;
+        // Uneven windows: a window's mean is separable, the mean over its rows of the means over
+        // its columns, so the pooling is `P_h · x · P_wᵀ` with averaging matrices of shape
+        // `[oh, h]` and `[ow, w]`: two products, whatever the output size, and their gradients
+        // come with them (one narrow+mean per output cell had cost oh·ow ops). Window bounds are
+        // `i * H / oh`, computed in u128 (exact: both factors fit in u64), as the product can
+        // overflow for an output size far past the input's.
+        const OP: &str = "AdaptiveAvgPool2d::forward";
+        kiln_core::Shape::new(&[d[0], d[1], oh, ow]).checked_elem_count_for(x.dtype().size_in_bytes(), OP)?;
         let bound = |i: usize, len: usize, out: usize, up: bool| -> usize {
             let (num, den) = (i as u128 * len as u128, out as u128);
             // The result is at most `len`, so it fits back in usize.
             (if up { num.div_ceil(den) } else { num / den }) as usize
         };
-        let mut rows = Vec::new();
-        for i in 0..oh {
-            let (r0, r1) = (bound(i, h, oh, false), bound(i + 1, h, oh, true));
-            let mut cells = Vec::new();
-            for j in 0..ow {
-                let (c0, c1) = (bound(j, w, ow, false), bound(j + 1, w, ow, true));
-                cells.push(x.narrow(2, r0, r1 - r0)?.narrow(3, c0, c1 - c0)?.mean(&[2, 3], true)?);
+        let averaging = |out: usize, len: usize| -> Result<Tensor> {
+            let n = out.checked_mul(len).ok_or_else(|| Error::config(OP, format!("an averaging matrix of {out} x {len} overflows")))?;
+            let mut m: Vec<f64> = Vec::new();
+            m.try_reserve_exact(n)
+                .map_err(|_| Error::config(OP, format!("cannot allocate an averaging matrix of {out} x {len}")))?;
+            m.resize(n, 0.0);
+            for (i, row) in m.chunks_mut(len).enumerate() {
+                let (a, b) = (bound(i, len, out, false), bound(i + 1, len, out, true));
+                row[a..b].fill(1.0 / (b - a) as f64);
             }
-            rows.push(Tensor::cat(&cells, 3)?);
-        }
-        Ok(Tensor::cat(&rows, 2)?)
+            Ok(Tensor::from_vec(m, [out, len])?.to_dtype(x.dtype())?)
+        };
+        let cols = x.matmul(&averaging(ow, w)?.t()?)?;
+        Ok(averaging(oh, h)?.matmul(&cols)?)
     }
 }

@@ -169,23 +169,32 @@ impl DataLoader {
             self.dataset.len()
         }
     }
-    /// One epoch of batches.
+    /// One epoch of batches. A data set too long to hold its order in memory (a `len()` near
+    /// `usize::MAX`) gives one error item instead of a batch.
     pub fn iter(&mut self) -> BatchIter {
         let n = self.dataset.len();
-        let mut order: Vec<usize> = (0..n).collect();
+        let mut order: Vec<usize> = Vec::new();
+        if order.try_reserve_exact(n).is_err() {
+            return BatchIter {
+                rx: None,
+                handle: None,
+                error: Some(Error::config(
+                    "DataLoader::iter",
+                    format!("cannot hold the order of {n} samples in memory (the data set's len())"),
+                )),
+            };
+        }
+        order.extend(0..n);
         if self.shuffle {
             self.rng.shuffle(&mut order);
         }
         let bs = self.batch_size;
-        let mut chunks: Vec<Vec<usize>> = order.chunks(bs).map(|c| c.to_vec()).collect();
-        if self.drop_last && chunks.last().is_some_and(|c| c.len() < bs) {
-            chunks.pop();
-        }
+        order.truncate(if self.drop_last { n / bs * bs } else { n });
         let (tx, rx) = sync_channel::<Result<Batch>>(1);
         let ds = self.dataset.clone();
         let handle = std::thread::spawn(move || {
-            for c in chunks {
-                let b = ds.get_batch(&c);
+            for c in order.chunks(bs) {
+                let b = ds.get_batch(c);
                 let failed = b.is_err();
                 // A closed channel means the consumer stopped early: just finish.
                 if tx.send(b).is_err() || failed {
@@ -196,6 +205,7 @@ impl DataLoader {
         BatchIter {
             rx: Some(rx),
             handle: Some(handle),
+            error: None,
         }
     }
 }
@@ -204,11 +214,16 @@ impl DataLoader {
 pub struct BatchIter {
     rx: Option<Receiver<Result<Batch>>>,
     handle: Option<JoinHandle<()>>,
+    /// An epoch that could not start: its one item.
+    error: Option<Error>,
 }
 
 impl Iterator for BatchIter {
     type Item = Result<Batch>;
     fn next(&mut self) -> Option<Result<Batch>> {
+        if let Some(e) = self.error.take() {
+            return Some(Err(e));
+        }
         let r = self.rx.as_ref()?.recv().ok();
         if r.is_none() {
             if let Some(h) = self.handle.take() {

@@ -90,7 +90,7 @@ pub mod __private {
 pub mod functional {
     pub use crate::activation::{elu, glu, hardswish, hardtanh, logsigmoid, mish, selu, softsign};
     pub use crate::attention::causal_mask;
-    pub use crate::conv::{conv_transpose1d, conv_transpose2d};
+    pub use crate::conv::{conv2d, conv_transpose1d, conv_transpose2d};
     pub use crate::loss::{
         binary_cross_entropy, binary_cross_entropy_with, binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_with,
         cross_entropy, cross_entropy_with, huber_loss, kl_div, l1_loss, mse_loss, nll_loss, nll_loss_with, smooth_l1_loss,

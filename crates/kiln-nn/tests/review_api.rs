@@ -154,3 +154,93 @@ fn adaptive_pooling_of_an_empty_image_is_an_error() {
     let y = AdaptiveAvgPool2d { output_size: (3, 3) }.forward(&x).unwrap();
     assert_eq!(y.to_vec::<f32>().unwrap(), vec![1.0; 9]);
 }
+
+/// Adaptive pooling to a huge uneven output ran one narrow+mean per output cell: 2^40 of them.
+/// It is now two products with averaging matrices, so the size is refused at once; and on every
+/// shape it equals the windowed means PyTorch defines (window `[⌊i·H/oh⌋, ⌈(i+1)·H/oh⌉)`).
+#[test]
+fn adaptive_pooling_equals_the_window_means_and_refuses_huge_outputs_at_once() {
+    let (n, c, h, w) = (2, 3, 7, 5);
+    let vals: Vec<f64> = (0..n * c * h * w).map(|i| ((i * 37 % 101) as f64 - 50.0) / 7.0).collect();
+    let x = Tensor::from_vec(vals.clone(), [n, c, h, w]).unwrap();
+    for (oh, ow) in [(3, 4), (4, 2), (9, 11), (7, 3), (1, 2)] {
+        let y = AdaptiveAvgPool2d { output_size: (oh, ow) }.forward(&x).unwrap();
+        assert_eq!(y.dims(), [n, c, oh, ow]);
+        let y = y.to_vec::<f64>().unwrap();
+        for p in 0..n * c {
+            for i in 0..oh {
+                let (r0, r1) = (i * h / oh, ((i + 1) * h).div_ceil(oh));
+                for j in 0..ow {
+                    let (c0, c1) = (j * w / ow, ((j + 1) * w).div_ceil(ow));
+                    let mut sum = 0.0;
+                    for r in r0..r1 {
+                        for q in c0..c1 {
+                            sum += vals[(p * h + r) * w + q];
+                        }
+                    }
+                    let want = sum / ((r1 - r0) * (c1 - c0)) as f64;
+                    let got = y[(p * oh + i) * ow + j];
+                    assert!((got - want).abs() < 1e-12, "{oh}x{ow} at {p},{i},{j}: {got} vs {want}");
+                }
+            }
+        }
+    }
+    let t = std::time::Instant::now();
+    let e = err(AdaptiveAvgPool2d { output_size: (1 << 20, 1 << 20) }.forward(&Tensor::zeros([1, 1, 2, 3], DType::F32).unwrap()));
+    assert!(e.contains("cannot allocate"), "{e}");
+    assert!(t.elapsed().as_secs() < 30, "refused only after {:?}", t.elapsed());
+}
+
+/// A data set whose `len()` is `usize::MAX` panicked ("capacity overflow") building the epoch's
+/// order; the epoch is now one error item.
+#[test]
+fn a_data_set_too_long_to_order_gives_an_error_item() {
+    struct Endless;
+    impl data::Dataset for Endless {
+        fn len(&self) -> usize {
+            usize::MAX
+        }
+        fn get(&self, _: usize) -> Result<data::Batch> {
+            Ok((Tensor::zeros([1], DType::F32)?, Tensor::zeros([1], DType::F32)?))
+        }
+    }
+    let mut dl = data::DataLoader::new(Endless, 2);
+    let items: Vec<Result<data::Batch>> = dl.iter().collect();
+    assert_eq!(items.len(), 1);
+    let e = items.into_iter().next().unwrap().unwrap_err().to_string();
+    assert!(e.contains("DataLoader::iter") && e.contains("cannot hold the order of 18446744073709551615 samples"), "{e}");
+}
+
+/// The loader still serves every sample once per epoch, with and without the last partial batch.
+#[test]
+fn the_loader_serves_each_sample_once_per_epoch() {
+    let x = Tensor::arange(0.0, 10.0, 1.0, DType::F32).unwrap().reshape([10, 1]).unwrap();
+    let y = Tensor::zeros([10], DType::F32).unwrap();
+    for (drop_last, want_batches) in [(false, 4), (true, 3)] {
+        let ds = data::TensorDataset::new(x.clone(), y.clone()).unwrap();
+        let mut dl = data::DataLoader::new(ds, 3).shuffle(true, 5).drop_last(drop_last);
+        let batches: Vec<data::Batch> = dl.iter().map(|b| b.unwrap()).collect();
+        assert_eq!(batches.len(), want_batches);
+        let mut seen: Vec<f32> = batches.iter().flat_map(|b| b.0.to_vec::<f32>().unwrap()).collect();
+        seen.sort_by(f32::total_cmp);
+        seen.dedup();
+        assert_eq!(seen.len(), if drop_last { 9 } else { 10 });
+    }
+}
+
+/// A convolution's bias of the wrong shape was blamed on a reshape.
+#[test]
+fn a_convolution_bias_of_the_wrong_shape_names_the_convolution() {
+    let x = Tensor::zeros([1, 1, 3, 3], DType::F32).unwrap();
+    let bias = Tensor::from_slice(&[1.0f32, 2.0, 3.0], [3]).unwrap();
+    let w = Tensor::zeros([2, 1, 1, 1], DType::F32).unwrap();
+    let e = err(functional::conv2d(&x, &w, Some(&bias), &Default::default()));
+    assert!(e.starts_with("conv2d: bias [3] must be [2], one per output channel"), "{e}");
+    let wt = Tensor::zeros([1, 2, 1, 1], DType::F32).unwrap();
+    let one = Tensor::from_slice(&[1.0f32], [1]).unwrap();
+    let e = err(functional::conv_transpose2d(&x, &wt, Some(&one), &Default::default()));
+    assert!(e.starts_with("conv_transpose2d: bias [1] must be [2], one per output channel"), "{e}");
+    let two = Tensor::from_slice(&[1.0f32, -1.0], [2]).unwrap();
+    let y = functional::conv2d(&x, &w, Some(&two), &Default::default()).unwrap();
+    assert_eq!(y.to_vec::<f32>().unwrap(), [[1.0f32; 9], [-1.0; 9]].concat());
+}

@@ -76,10 +76,12 @@ fn out_of_bounds(which: &str, m: Mat, rows: usize, cols: usize, len: usize) -> E
     )
 }
 
-fn batch_offsets(l: &Layout, batch: &Shape) -> smallvec::SmallVec<[usize; 1]> {
+/// The offset of each batch entry's matrix. A batch of empty products can be far longer than
+/// the output, so the list is allocated fallibly.
+fn batch_offsets(l: &Layout, batch: &Shape) -> Result<smallvec::SmallVec<[usize; 1]>> {
     let r = l.shape.rank();
     if batch.rank() == 0 {
-        return smallvec::smallvec![l.offset];
+        return Ok(smallvec::smallvec![l.offset]);
     }
     let bl = Layout {
         shape: Shape(Dims::from_slice(&l.shape.0[..r - 2])),
@@ -88,7 +90,14 @@ fn batch_offsets(l: &Layout, batch: &Shape) -> smallvec::SmallVec<[usize; 1]> {
     };
     let strides = bl.broadcast_strides(batch);
     let nb = batch.elem_count();
-    let mut out = smallvec::SmallVec::with_capacity(nb);
+    let mut out = smallvec::SmallVec::new();
+    out.try_reserve_exact(nb).map_err(|_| {
+        super::pool::AllocError {
+            elems: nb,
+            elem_bytes: std::mem::size_of::<usize>(),
+        }
+        .at("matmul")
+    })?;
     let mut idx = vec![0usize; batch.rank()];
     for _ in 0..nb {
         out.push(l.offset + idx.iter().zip(strides.iter()).map(|(i, s)| i * s).sum::<usize>());
@@ -100,7 +109,7 @@ fn batch_offsets(l: &Layout, batch: &Shape) -> smallvec::SmallVec<[usize; 1]> {
             idx[d] = 0;
         }
     }
-    out
+    Ok(out)
 }
 
 /// Products with fewer multiply-adds go to the `gemm` crate. On the AVX2 Zen vCPU of 2026-12-01
@@ -234,8 +243,14 @@ fn matmul_t<T: Float + GemmScalar>(a: &[T], la: &Layout, b: &[T], lb: &Layout, b
     if m * n == 0 {
         return Ok(out);
     }
-    let offs_a = batch_offsets(la, batch);
-    let offs_b = batch_offsets(lb, batch);
+    if k == 0 {
+        // Empty sums: zeros, without the batch's offsets (a long batch of them cost more memory
+        // than the output).
+        out.resize(total, T::zero());
+        return Ok(out);
+    }
+    let offs_a = batch_offsets(la, batch)?;
+    let offs_b = batch_offsets(lb, batch)?;
     let mat = |off: usize, l: &Layout, r: usize| Mat {
         off,
         rs: l.strides[r - 2],
