@@ -692,3 +692,30 @@ fn review2_messages_name_the_problem() {
         kiln_measured(&["learn", &pla]).refuses(&format!("twice.pla:4: {directive} is given twice"), key);
     }
 }
+
+/// Third review: a table of 2 inputs and 65,536 outputs. Naming each output searched every
+/// earlier one, and the gate network's default group of 63 gates per output built four million
+/// trained gates and twenty million fired ones: `--timeout 5` took 40 s and 6.3 GB. The output
+/// names are now indexed and the default network's last layer holds at most 2^18 gates. Every
+/// output is still a function of two inputs, learned exactly.
+#[test]
+fn review3_tables_with_many_outputs_keep_the_time_budget() {
+    let m = 65_536;
+    let mut pla = format!(".i 2\n.o {m}\n");
+    let mut s = 0x2545_f491_4f6c_dd1du64;
+    for r in 0..4 {
+        pla += &format!("{:02b} ", r);
+        for _ in 0..m {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            pla.push(if s & 1 == 1 { '1' } else { '0' });
+        }
+        pla.push('\n');
+    }
+    let p = write("o65536.pla", pla);
+    let r = kiln_measured(&["learn", &p, "--timeout", "5"]);
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    assert!(r.stdout().contains("train accuracy: 100.00% on 4 samples"), "{}", r.stdout());
+    r.within(20.0, 1500.0, "learn o65536.pla --timeout 5");
+}

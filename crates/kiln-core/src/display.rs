@@ -65,7 +65,9 @@ impl Formatter {
         if finite.is_empty() {
             return f;
         }
-        let (lo, hi) = finite.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), v| (lo.min(v.abs()), hi.max(v.abs())));
+        let (lo, hi) = finite
+            .iter()
+            .fold((f64::INFINITY, 0.0f64), |(lo, hi), v| (lo.min(v.abs()), hi.max(v.abs())));
         f.int_mode = finite.iter().all(|v| v.ceil() == *v);
         let wide = hi / lo > 1000.0 || hi > 1e8;
         f.sci_mode = wide || (!f.int_mode && lo < 1e-4);
@@ -134,7 +136,14 @@ fn write_dim(out: &mut String, vals: &[String], dims: &[usize], elided: &[bool],
             out.push_str(&" ".repeat(indent + 1));
         }
         match i {
-            Some(i) => write_dim(out, &vals[i * stride..(i + 1) * stride], &dims[1..], &elided[1..], width, indent + 1),
+            Some(i) => write_dim(
+                out,
+                &vals[i * stride..(i + 1) * stride],
+                &dims[1..],
+                &elided[1..],
+                width,
+                indent + 1,
+            ),
             None => out.push_str("..."),
         }
     }

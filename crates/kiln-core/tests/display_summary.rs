@@ -28,7 +28,12 @@ fn value(v: &Value) -> f64 {
 }
 
 fn case_tensor(c: &Value) -> Tensor {
-    let shape: Vec<usize> = c["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+    let shape: Vec<usize> = c["shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_u64().unwrap() as usize)
+        .collect();
     let n: usize = shape.iter().product();
     let vals: Vec<f64> = match (c["values"].get("data"), c["values"].get("arange")) {
         (Some(d), _) => d.as_array().unwrap().iter().map(value).collect(),
@@ -38,7 +43,10 @@ fn case_tensor(c: &Value) -> Tensor {
         }
         _ => panic!("case without values"),
     };
-    Tensor::from_vec(vals, shape).unwrap().to_dtype(dtype(c["dtype"].as_str().unwrap())).unwrap()
+    Tensor::from_vec(vals, shape)
+        .unwrap()
+        .to_dtype(dtype(c["dtype"].as_str().unwrap()))
+        .unwrap()
 }
 
 fn kiln_dtype_names(s: &str) -> String {
@@ -85,5 +93,8 @@ fn printing_keeps_requires_grad_and_the_graph_untouched() {
     let x = Tensor::arange(0.0, 2000.0, 1.0, DType::F64).unwrap().requires_grad(true).unwrap();
     let s = x.to_string();
     assert!(s.ends_with(", dtype=f64, requires_grad=true)"), "{s}");
-    assert!(s.starts_with("tensor([0.0000e+00, 1.0000e+00, 2.0000e+00,  ..., 1.9970e+03, 1.9980e+03,"), "{s}");
+    assert!(
+        s.starts_with("tensor([0.0000e+00, 1.0000e+00, 2.0000e+00,  ..., 1.9970e+03, 1.9980e+03,"),
+        "{s}"
+    );
 }

@@ -53,7 +53,10 @@ fn index_put_with_a_huge_broadcast_index_is_an_allocation_error() {
     let idx = Tensor::scalar(0i64).expand([1usize << 45]).unwrap();
     let x = Tensor::from_slice(&[1.0f32], [1]).unwrap();
     let e = x.index_put(&[idx], &Tensor::scalar(2f32), false).unwrap_err().to_string();
-    assert!(e.starts_with("index_put: cannot allocate 35184372088832 elements of 8 bytes"), "{e}");
+    assert!(
+        e.starts_with("index_put: cannot allocate 35184372088832 elements of 8 bytes"),
+        "{e}"
+    );
     // The same call at a size that fits still works.
     let idx = Tensor::scalar(0i64).expand([4]).unwrap();
     let y = x.index_put(&[idx], &Tensor::scalar(2f32), false).unwrap();
@@ -84,10 +87,14 @@ fn the_jacobian_of_a_huge_function_is_refused_before_any_pass() {
     // J of x -> 2x over 2^22 entries has 2^44 f64 entries (128 TiB).
     let x = Tensor::zeros([1 << 22], DType::F64).unwrap();
     let t = std::time::Instant::now();
-    let e = kiln_core::func::jacobian(|x: &Tensor| x.mul_scalar(2.0), &x).unwrap_err().to_string();
+    let e = kiln_core::func::jacobian(|x: &Tensor| x.mul_scalar(2.0), &x)
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("jacobian: cannot allocate 17592186044416 elements of 8 bytes"), "{e}");
     assert!(t.elapsed().as_secs() < 60, "refused only after {:?}", t.elapsed());
-    let jf = kiln_core::func::jacfwd(|xs: &[Tensor]| Ok(vec![xs[0].mul_scalar(2.0)?]), &[x]).unwrap_err().to_string();
+    let jf = kiln_core::func::jacfwd(|xs: &[Tensor]| Ok(vec![xs[0].mul_scalar(2.0)?]), &[x])
+        .unwrap_err()
+        .to_string();
     assert!(jf.starts_with("jacfwd: cannot allocate 17592186044416 elements"), "{jf}");
 }
 

@@ -258,12 +258,36 @@ pub enum CircuitError {
 /// Most bytes of gate values [`Circuit::eval_columns`] holds at once.
 pub const EVAL_BLOCK_BYTES: usize = 64 << 20;
 
+/// Display names of a circuit's signals (see [`Circuit::names`]).
+pub struct SignalNames<'c> {
+    circuit: &'c Circuit,
+    prefix: String,
+}
+
+impl SignalNames<'_> {
+    /// Name of gate `i`: the prefix and `i + 1`.
+    pub fn gate(&self, i: usize) -> String {
+        format!("{}{}", self.prefix, i + 1)
+    }
+    /// Name of a signal: input name, gate name, `0` or `1`.
+    pub fn signal(&self, s: Signal) -> String {
+        match s {
+            Signal::Const(b) => (b as u8).to_string(),
+            Signal::Input(i) => self.circuit.inputs[i].clone(),
+            Signal::Gate(g) => self.gate(g),
+        }
+    }
+}
+
 /// A straight-line boolean circuit with named inputs and outputs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Circuit {
     inputs: Vec<String>,
     gates: Vec<GateExpr>,
     outputs: Vec<(String, Signal)>,
+    /// Each output name's position in `outputs`: a table can have tens of thousands of outputs,
+    /// and a search of the list per definition made building their circuit quadratic.
+    output_slots: HashMap<String, usize>,
 }
 
 impl Circuit {
@@ -273,6 +297,7 @@ impl Circuit {
             inputs,
             gates: Vec::new(),
             outputs: Vec::new(),
+            output_slots: HashMap::new(),
         }
     }
 
@@ -346,9 +371,12 @@ impl Circuit {
     /// Defines (or redefines) output `name` as `signal`.
     pub fn set_output(&mut self, name: &str, signal: Signal) -> Result<(), CircuitError> {
         self.check_signal(signal, self.gates.len())?;
-        match self.outputs.iter_mut().find(|(n, _)| n == name) {
-            Some(slot) => slot.1 = signal,
-            None => self.outputs.push((name.to_string(), signal)),
+        match self.output_slots.get(name) {
+            Some(&i) => self.outputs[i].1 = signal,
+            None => {
+                self.output_slots.insert(name.to_string(), self.outputs.len());
+                self.outputs.push((name.to_string(), signal));
+            }
         }
         Ok(())
     }
@@ -367,7 +395,7 @@ impl Circuit {
     }
     /// Signal driving output `name`.
     pub fn output(&self, name: &str) -> Option<Signal> {
-        self.outputs.iter().find(|(n, _)| n == name).map(|(_, s)| *s)
+        self.output_slots.get(name).map(|&i| self.outputs[i].1)
     }
     /// Number of gates as stored (call [`Circuit::simplify`] first for the
     /// canonical gate count).
@@ -391,17 +419,27 @@ impl Circuit {
         p
     }
 
-    /// Display name of gate `i` (`Z1` for gate 0, …).
+    /// Display name of gate `i` (`Z1` for gate 0, …). Each call looks for the gate prefix among
+    /// every input and output name; to name many signals, use [`Circuit::names`].
     pub fn gate_name(&self, i: usize) -> String {
-        format!("{}{}", self.gate_prefix(), i + 1)
+        self.names().gate(i)
     }
 
-    /// Display name of a signal: input name, gate name, `0` or `1`.
+    /// Display name of a signal: input name, gate name, `0` or `1`. See [`Circuit::gate_name`].
     pub fn signal_name(&self, s: Signal) -> String {
         match s {
+            Signal::Gate(g) => self.gate_name(g),
             Signal::Const(b) => (b as u8).to_string(),
             Signal::Input(i) => self.inputs[i].clone(),
-            Signal::Gate(g) => self.gate_name(g),
+        }
+    }
+
+    /// The namer of this circuit's signals, with the gate prefix found once: naming every gate
+    /// one call at a time costs gates × names.
+    pub fn names(&self) -> SignalNames<'_> {
+        SignalNames {
+            circuit: self,
+            prefix: self.gate_prefix(),
         }
     }
 
@@ -528,9 +566,8 @@ impl Circuit {
             let sig = out.fold_gate(g.op, args, &mut seen);
             map.push(sig);
         }
-        for (name, s) in &self.outputs {
-            out.outputs.push((name.clone(), resolve(&map, *s)));
-        }
+        out.outputs = self.outputs.iter().map(|(name, s)| (name.clone(), resolve(&map, *s))).collect();
+        out.output_slots = self.output_slots.clone();
         out.remove_dead()
     }
 
@@ -632,6 +669,7 @@ impl Circuit {
             }
         }
         out.outputs = self.outputs.iter().map(|(n, s)| (n.clone(), remap(&renum, *s))).collect();
+        out.output_slots = self.output_slots.clone();
         out
     }
 }
@@ -654,6 +692,35 @@ impl fmt::Display for Circuit {
 mod tests {
     use super::*;
     use crate::table::SplitMix64;
+
+    /// Outputs keep their first definition's place when redefined, are found by name through the
+    /// index, and keep both through `remove_dead`.
+    #[test]
+    fn outputs_are_found_and_redefined_in_place() {
+        let mut c = Circuit::new(vec!["a".into(), "b".into()]);
+        let g = c.gate(Op::And, &[Signal::Input(0), Signal::Input(1)]).unwrap();
+        let h = c.gate(Op::Xor, &[Signal::Input(0), Signal::Input(1)]).unwrap();
+        for i in 0..1000 {
+            c.set_output(&format!("y{i}"), if i % 2 == 0 { g } else { Signal::Input(0) })
+                .unwrap();
+        }
+        c.set_output("y500", h).unwrap();
+        c.set_output("y0", Signal::Const(true)).unwrap();
+        assert_eq!(c.outputs().len(), 1000);
+        assert_eq!(c.outputs()[0], ("y0".to_string(), Signal::Const(true)));
+        assert_eq!(c.outputs()[500], ("y500".to_string(), h));
+        assert_eq!(c.output("y500"), Some(h));
+        assert_eq!(c.output("y2"), Some(g));
+        assert_eq!(c.output("y1000"), None);
+        let live = c.remove_dead();
+        assert_eq!(live.outputs().len(), 1000);
+        assert_eq!(live.output("y3"), Some(Signal::Input(0)));
+        assert_eq!(live.output("y0"), Some(Signal::Const(true)));
+        assert_eq!(
+            live.outputs().iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+            c.outputs().iter().map(|(n, _)| n.clone()).collect::<Vec<_>>()
+        );
+    }
 
     /// Evaluation in blocks of 1, 3, 7 and all 17 words gives what gate-by-gate evaluation of each
     /// row gives, for random

@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::circuit::{Circuit, Op, Signal};
+use crate::circuit::{Circuit, Op, Signal, SignalNames};
 
 /// Settings of [`to_svg_with`].
 #[derive(Debug, Clone, Copy)]
@@ -135,11 +135,11 @@ fn layout(c: &Circuit) -> Layout {
 
 /// The name a node is known by in `data-` attributes and DOT ids: the input's or output's name,
 /// `0`/`1` for constants, and the circuit's own gate names.
-fn node_name(c: &Circuit, n: Node) -> String {
+fn node_name(c: &Circuit, names: &SignalNames, n: Node) -> String {
     match n {
         Node::Input(i) => c.inputs()[i].clone(),
         Node::Const(b) => if b { "1" } else { "0" }.to_string(),
-        Node::Gate(g) => c.gate_name(g),
+        Node::Gate(g) => names.gate(g),
         Node::Output(j) => c.outputs()[j].0.clone(),
     }
 }
@@ -203,6 +203,7 @@ fn dot_escape(s: &str) -> String {
 /// Node ids are `in0…`, `c0`/`c1`, `g0…` (gate order) and `out0…`; labels are the names and
 /// operators.
 pub fn to_dot(c: &Circuit) -> String {
+    let names = c.names();
     let id = |n: Node| match n {
         Node::Input(i) => format!("in{i}"),
         Node::Const(b) => format!("c{}", u8::from(b)),
@@ -215,8 +216,8 @@ pub fn to_dot(c: &Circuit) -> String {
         for &n in col {
             let (label, shape) = match n {
                 Node::Gate(g) => (op_label(c.gates()[g].op).to_string(), "box"),
-                Node::Input(_) | Node::Output(_) => (node_name(c, n), "ellipse"),
-                Node::Const(_) => (node_name(c, n), "plaintext"),
+                Node::Input(_) | Node::Output(_) => (node_name(c, &names, n), "ellipse"),
+                Node::Const(_) => (node_name(c, &names, n), "plaintext"),
             };
             let _ = writeln!(s, "  {} [label=\"{}\", shape={shape}];", id(n), dot_escape(&label));
         }
@@ -267,6 +268,7 @@ pub fn to_svg_with(c: &Circuit, params: &DiagramParams) -> String {
 }
 
 fn detailed_svg(c: &Circuit) -> String {
+    let names = c.names();
     let lay = layout(c);
     let tallest = lay.columns.iter().map(Vec::len).max().unwrap_or(1).max(1);
     let width = 2.0 * MARGIN + (lay.columns.len().max(1) - 1) as f64 * COLUMN_GAP + BOX_W;
@@ -310,8 +312,8 @@ fn detailed_svg(c: &Circuit) -> String {
         let _ = writeln!(
             s,
             "<path class=\"wire\" data-from=\"{}\" data-to=\"{}\" data-port=\"{port}\" d=\"M{x1:.1} {y1:.1} C{:.1} {y1:.1} {:.1} {y2:.1} {x2:.1} {y2:.1}\"/>",
-            xml_escape(&node_name(c, from)),
-            xml_escape(&node_name(c, to)),
+            xml_escape(&node_name(c, &names, from)),
+            xml_escape(&node_name(c, &names, to)),
             x1 + bend,
             x2 - bend
         );
@@ -321,9 +323,9 @@ fn detailed_svg(c: &Circuit) -> String {
         for &n in col {
             let (x, y) = centre(n);
             let (class, label, op) = match n {
-                Node::Input(_) => ("input", node_name(c, n), String::new()),
-                Node::Output(_) => ("output", node_name(c, n), String::new()),
-                Node::Const(_) => ("const", node_name(c, n), String::new()),
+                Node::Input(_) => ("input", node_name(c, &names, n), String::new()),
+                Node::Output(_) => ("output", node_name(c, &names, n), String::new()),
+                Node::Const(_) => ("const", node_name(c, &names, n), String::new()),
                 Node::Gate(g) => {
                     let op = op_label(c.gates()[g].op);
                     ("gate", op.to_string(), format!(" data-op=\"{op}\""))
@@ -333,8 +335,8 @@ fn detailed_svg(c: &Circuit) -> String {
             let _ = writeln!(
                 s,
                 "<g class=\"{class}\" data-id=\"{}\"{op}><title>{}</title><rect x=\"{:.1}\" y=\"{:.1}\" width=\"{BOX_W}\" height=\"{BOX_H}\" rx=\"{rx}\"/><text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text></g>",
-                xml_escape(&node_name(c, n)),
-                xml_escape(&node_name(c, n)),
+                xml_escape(&node_name(c, &names, n)),
+                xml_escape(&node_name(c, &names, n)),
                 x - BOX_W / 2.0,
                 y - BOX_H / 2.0,
                 y + 4.0,

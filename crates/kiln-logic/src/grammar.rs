@@ -588,14 +588,16 @@ fn compile(e: &Expr, env: &HashMap<String, Signal>, c: &mut Circuit, inputs: &[S
 /// Names used when printing: a gate that drives an output is printed under
 /// the first such output's name; other gates get their `Z<k>` name.
 fn print_names(c: &Circuit) -> Vec<String> {
+    // The first output each gate drives, found in one pass over the outputs.
+    let mut first: HashMap<usize, &str> = HashMap::new();
+    for (n, s) in c.outputs() {
+        if let Signal::Gate(g) = s {
+            first.entry(*g).or_insert(n);
+        }
+    }
+    let names = c.names();
     (0..c.num_gates())
-        .map(|i| {
-            c.outputs()
-                .iter()
-                .find(|(_, s)| *s == Signal::Gate(i))
-                .map(|(n, _)| n.clone())
-                .unwrap_or_else(|| c.gate_name(i))
-        })
+        .map(|i| first.get(&i).map_or_else(|| names.gate(i), |n| n.to_string()))
         .collect()
 }
 

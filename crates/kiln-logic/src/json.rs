@@ -57,17 +57,18 @@ impl ProgramJson {
     /// Describes `c` (names as printed by [`crate::grammar::print`]'s gate
     /// naming, i.e. `Z1..Zn`).
     pub fn from_circuit(c: &Circuit) -> ProgramJson {
+        let names = c.names();
         let gates = c
             .gates()
             .iter()
             .enumerate()
             .map(|(i, g)| GateJson {
-                name: c.gate_name(i),
+                name: names.gate(i),
                 op: g.op.name().to_string(),
-                args: g.args.iter().map(|&s| c.signal_name(s)).collect(),
+                args: g.args.iter().map(|&s| names.signal(s)).collect(),
             })
             .collect();
-        let outputs = c.outputs().iter().map(|(n, s)| (n.clone(), c.signal_name(*s))).collect();
+        let outputs = c.outputs().iter().map(|(n, s)| (n.clone(), names.signal(*s))).collect();
         ProgramJson { gates, outputs }
     }
 }

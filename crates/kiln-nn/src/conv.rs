@@ -121,7 +121,10 @@ pub fn window_out_len(op: &'static str, len: usize, kernel: usize, stride: usize
 /// naming the convolution (the reshape it goes through would otherwise take the blame).
 fn bias_column<'b>(op: &'static str, b: &'b Tensor, channels: usize) -> Result<&'b Tensor> {
     if b.dims() != [channels] {
-        return Err(Error::config(op, format!("bias {} must be [{channels}], one per output channel", b.shape())));
+        return Err(Error::config(
+            op,
+            format!("bias {} must be [{channels}], one per output channel", b.shape()),
+        ));
     }
     Ok(b)
 }
@@ -1137,7 +1140,9 @@ impl Module for AdaptiveAvgPool2d {
             (if up { num.div_ceil(den) } else { num / den }) as usize
         };
         let averaging = |out: usize, len: usize| -> Result<Tensor> {
-            let n = out.checked_mul(len).ok_or_else(|| Error::config(OP, format!("an averaging matrix of {out} x {len} overflows")))?;
+            let n = out
+                .checked_mul(len)
+                .ok_or_else(|| Error::config(OP, format!("an averaging matrix of {out} x {len} overflows")))?;
             let mut m: Vec<f64> = Vec::new();
             m.try_reserve_exact(n)
                 .map_err(|_| Error::config(OP, format!("cannot allocate an averaging matrix of {out} x {len}")))?;

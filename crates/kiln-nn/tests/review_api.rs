@@ -186,7 +186,10 @@ fn adaptive_pooling_equals_the_window_means_and_refuses_huge_outputs_at_once() {
         }
     }
     let t = std::time::Instant::now();
-    let e = err(AdaptiveAvgPool2d { output_size: (1 << 20, 1 << 20) }.forward(&Tensor::zeros([1, 1, 2, 3], DType::F32).unwrap()));
+    let e = err(AdaptiveAvgPool2d {
+        output_size: (1 << 20, 1 << 20),
+    }
+    .forward(&Tensor::zeros([1, 1, 2, 3], DType::F32).unwrap()));
     assert!(e.contains("cannot allocate"), "{e}");
     assert!(t.elapsed().as_secs() < 30, "refused only after {:?}", t.elapsed());
 }
@@ -208,7 +211,10 @@ fn a_data_set_too_long_to_order_gives_an_error_item() {
     let items: Vec<Result<data::Batch>> = dl.iter().collect();
     assert_eq!(items.len(), 1);
     let e = items.into_iter().next().unwrap().unwrap_err().to_string();
-    assert!(e.contains("DataLoader::iter") && e.contains("cannot hold the order of 18446744073709551615 samples"), "{e}");
+    assert!(
+        e.contains("DataLoader::iter") && e.contains("cannot hold the order of 18446744073709551615 samples"),
+        "{e}"
+    );
 }
 
 /// The loader still serves every sample once per epoch, with and without the last partial batch.
@@ -239,7 +245,10 @@ fn a_convolution_bias_of_the_wrong_shape_names_the_convolution() {
     let wt = Tensor::zeros([1, 2, 1, 1], DType::F32).unwrap();
     let one = Tensor::from_slice(&[1.0f32], [1]).unwrap();
     let e = err(functional::conv_transpose2d(&x, &wt, Some(&one), &Default::default()));
-    assert!(e.starts_with("conv_transpose2d: bias [1] must be [2], one per output channel"), "{e}");
+    assert!(
+        e.starts_with("conv_transpose2d: bias [1] must be [2], one per output channel"),
+        "{e}"
+    );
     let two = Tensor::from_slice(&[1.0f32, -1.0], [2]).unwrap();
     let y = functional::conv2d(&x, &w, Some(&two), &Default::default()).unwrap();
     assert_eq!(y.to_vec::<f32>().unwrap(), [[1.0f32; 9], [-1.0; 9]].concat());

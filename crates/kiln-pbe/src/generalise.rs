@@ -211,6 +211,20 @@ pub fn default_net(n: usize) -> NetParams {
     }
 }
 
+/// Most gates the default network's last layer may have (outputs × group). Each output's group is
+/// fired into a threshold circuit of its own, so the default group of 63 on a table of 65,536
+/// outputs had built four million trained gates and twenty million fired ones (6 GB, and a
+/// 5-second budget overrun by 35 s).
+pub const MAX_DEFAULT_OUTPUT_GATES: usize = 1 << 18;
+
+/// [`default_net`] for `n` inputs, with each output's group shrunk so the last layer stays within
+/// [`MAX_DEFAULT_OUTPUT_GATES`] (at least one gate per output).
+pub fn default_net_for(n: usize, outputs: usize) -> NetParams {
+    let mut p = default_net(n);
+    p.group = p.group.min((MAX_DEFAULT_OUTPUT_GATES / outputs.max(1)).max(1));
+    p
+}
+
 /// Learns a circuit from `train` that generalises, choosing among paths and their settings by
 /// accuracy on `valid` (on `train` when `valid` is `None`) within the AND-node budget.
 pub fn learn_samples(
@@ -407,7 +421,7 @@ pub fn learn_samples(
 
     let mut epochs = 0;
     if opts.network && Instant::now() < deadline {
-        let params = opts.net.unwrap_or_else(|| default_net(train.num_inputs()));
+        let params = opts.net.unwrap_or_else(|| default_net_for(train.num_inputs(), train.num_outputs()));
         let mut rng = Rng::new(opts.seed);
         let net = GateNetwork::new(train.num_inputs(), train.num_outputs(), params, &mut rng)?;
         let data = DenseSamples::new(&dense_rows(train))?;
