@@ -65,10 +65,13 @@ impl Shape {
         let n = self.checked_elem_count(op)?;
         let p = self.nonzero_product().unwrap_or(usize::MAX);
         if p.checked_mul(elem_bytes).is_none_or(|b| b > isize::MAX as usize) {
-            return Err(Error::shape(
-                op,
-                format!("shape {self} is too large: {p} elements of {elem_bytes} bytes overflow isize"),
-            ));
+            // An empty tensor holds nothing, but its strides still span its non-empty dims.
+            let what = if n == 0 {
+                format!("it is empty, but the strides of its non-empty dims span {p} elements of {elem_bytes} bytes, which overflow isize")
+            } else {
+                format!("{p} elements of {elem_bytes} bytes overflow isize")
+            };
+            return Err(Error::shape(op, format!("shape {self} is too large: {what}")));
         }
         Ok(n)
     }

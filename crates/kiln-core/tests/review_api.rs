@@ -126,3 +126,16 @@ fn softmax_and_prod_over_an_empty_dim() {
     let kept = x.prod(1, true).unwrap();
     assert_eq!(kept.dims(), [3, 1]);
 }
+
+/// An empty tensor whose non-empty dims span more than isize bytes in a wider dtype: the error
+/// said its "elements overflow isize", of a tensor with no elements.
+#[test]
+fn an_empty_tensor_too_wide_for_a_dtype_says_why() {
+    let e = huge_empty().to_dtype(DType::F64).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "to_dtype: shape [1152921504606846976, 0] is too large: it is empty, but the strides of its non-empty dims span \
+         1152921504606846976 elements of 8 bytes, which overflow isize"
+    );
+    assert_eq!(huge_empty().to_dtype(DType::F16).unwrap().dims(), [1 << 60, 0]);
+}
