@@ -61,6 +61,9 @@ pub enum AigerErrorKind {
     /// `M` (or `I + L + A`) cannot be addressed with 32-bit literals.
     #[error("M overflow: {0}")]
     MOverflow(String),
+    /// More inputs than [`MAX_INPUTS`].
+    #[error("the header declares {0} inputs; at most {max} are read (a binary file's inputs take no bytes, but every use of the circuit spends memory on each)", max = MAX_INPUTS)]
+    TooManyInputs(u64),
     /// The header claims more items than the rest of the file can hold.
     #[error("the header claims {claimed}, needing at least {needed} bytes, but only {left} bytes remain")]
     CountsExceedFile {
@@ -142,6 +145,10 @@ impl fmt::Display for AigerError {
 }
 
 impl std::error::Error for AigerError {}
+
+/// Most inputs a file may declare. A 36-byte binary file can claim 2^31 inputs, which then cost
+/// gigabytes in names and simulation columns; the largest IWLS 2020 circuits have a few hundred.
+pub const MAX_INPUTS: u64 = 1 << 20;
 
 /// Reads an AIGER file from memory, detecting binary or ASCII by its header.
 /// `file` is only used in error messages.
@@ -437,6 +444,9 @@ impl<'a> Reader<'a> {
         }
         if l_ != 0 {
             return Err(self.err_at(0, 1, AigerErrorKind::Latches(l_)));
+        }
+        if i > MAX_INPUTS {
+            return Err(self.err_at(0, 1, AigerErrorKind::TooManyInputs(i)));
         }
         // All counts now fit in u32 except O, which is bounded by the file
         // length below.

@@ -22,6 +22,11 @@
 //! * [`repair`]: fixing near-exact circuits by resubstitution over their own signals.
 
 pub mod aig;
+
+/// Most threads a search parameter may start (SAT portfolios, local search); larger counts are
+/// clamped to it. Threads past the cores only share them, and a count like 100,000 made the OS
+/// refuse to spawn, which panicked.
+pub const MAX_THREADS: usize = 256;
 pub mod aiger;
 pub mod arith;
 pub mod blif;

@@ -355,7 +355,7 @@ pub fn shrink(table: &Table, circuit: &Circuit, params: &LocalSearchParams) -> R
     }
     let start = Instant::now();
     let results: Vec<_> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..params.threads as u64)
+        let handles: Vec<_> = (0..params.threads.min(crate::MAX_THREADS) as u64)
             .map(|i| {
                 let p = LocalSearchParams {
                     seed: params.seed.wrapping_add(i),
@@ -527,7 +527,8 @@ fn shrink_one(table: &Table, circuit: &Circuit, params: &LocalSearchParams) -> R
     }
 
     let mut rng = SplitMix64::new(params.seed);
-    let lambda = params.offspring.max(1);
+    // Children are kept for a generation: a count past any use is clamped, not allocated.
+    let lambda = params.offspring.clamp(1, 1 << 16);
     let stopped = || params.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed));
     let out_of_time = |gens: u64| {
         params.max_generations.is_some_and(|m| gens >= m)

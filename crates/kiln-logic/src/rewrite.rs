@@ -654,7 +654,7 @@ impl Net {
                 // its circuit; distinct ones may share different existing gates.
                 let mut tried: Vec<Plan> = Vec::new();
                 let wanted = params.structures.max(1);
-                for s in automorphisms(canon.class).iter().take(wanted * 8) {
+                for s in automorphisms(canon.class).iter().take(wanted.saturating_mul(8)) {
                     if tried.len() >= wanted {
                         break;
                     }

@@ -116,13 +116,35 @@ fn spread_wires(from: usize, count: usize, rng: &mut Rng) -> Vec<usize> {
     out
 }
 
+/// Most gates a [`GateNetwork`] may have: 2^24 gates hold 1 GiB of logits, and Adam and a batch's
+/// activations several times that.
+pub const MAX_NETWORK_GATES: usize = 1 << 24;
+
 impl GateNetwork {
-    /// A fresh network for `inputs` inputs and `outputs` outputs.
+    /// A fresh network for `inputs` inputs and `outputs` outputs, of at most
+    /// [`MAX_NETWORK_GATES`] gates.
     pub fn new(inputs: usize, outputs: usize, params: NetParams, rng: &mut Rng) -> Result<GateNetwork, LearnError> {
         if params.depth == 0 || params.width == 0 || params.group == 0 || inputs == 0 {
             return Err(LearnError::Options(format!(
                 "gate network needs inputs, width, depth and group ≥ 1 (got {inputs}, {}, {}, {})",
                 params.width, params.depth, params.group
+            )));
+        }
+        // Each gate holds 16 logits and as many Adam moments, and a step keeps activations per
+        // gate and row: refused before anything is allocated when the sizes cannot be trained.
+        let total = params
+            .width
+            .checked_mul(params.depth - 1)
+            .and_then(|hidden| outputs.checked_mul(params.group).and_then(|last| hidden.checked_add(last)));
+        if inputs > MAX_NETWORK_GATES {
+            return Err(LearnError::Options(format!(
+                "a gate network reads at most {MAX_NETWORK_GATES} inputs, not {inputs}"
+            )));
+        }
+        if total.is_none_or(|g| g > MAX_NETWORK_GATES) {
+            return Err(LearnError::Options(format!(
+                "a gate network of width {}, depth {} and {} outputs of {} gates each has more than {MAX_NETWORK_GATES} gates",
+                params.width, params.depth, outputs, params.group
             )));
         }
         let mut layers = Vec::with_capacity(params.depth);

@@ -245,6 +245,9 @@ pub fn learn_samples(
         return Err(LearnError::Options(format!("{}: no training samples", train.source())));
     }
     if let Some(v) = valid {
+        if v.is_empty() {
+            return Err(LearnError::Options(format!("{}: no validation samples", v.source())));
+        }
         if v.input_names() != train.input_names() || v.output_names() != train.output_names() {
             return Err(LearnError::Options(format!(
                 "{} and {} have different columns ({} and {} inputs, {} and {} outputs)",

@@ -1229,6 +1229,13 @@ pub fn learn(table: &Table, opts: &LearnOptions, progress: impl FnMut(&Progress)
     if table.is_empty() {
         return Err(LearnError::Options("the table has no rows".into()));
     }
+    // Its gates read earlier signals, and with no inputs there are none: building the first
+    // layer's wiring would never end.
+    if opts.space == Space::Circuit && table.num_inputs() == 0 {
+        return Err(LearnError::Options(
+            "the circuit space needs at least one input column (a table without inputs is a constant)".into(),
+        ));
+    }
     // Learned wiring builds a dense [signals, gates] matrix per layer, so sizes are bounded to
     // keep a typo like --width 100000 from exhausting memory.
     if let Some(w) = opts.width.filter(|&w| w == 0 || w > MAX_WIDTH) {

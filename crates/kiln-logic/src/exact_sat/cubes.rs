@@ -25,7 +25,7 @@ impl Problem<'_> {
         match e.sel.first() {
             Some(pairs) if e.k >= 2 => {
                 let open: Vec<(usize, usize, i32)> = pairs.iter().copied().filter(|&(_, _, s)| !e.first_excluded.contains(&s)).collect();
-                if open.len() >= 2 * threads {
+                if open.len() >= threads.saturating_mul(2) {
                     open
                 } else {
                     Vec::new()

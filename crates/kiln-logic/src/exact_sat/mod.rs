@@ -395,14 +395,21 @@ pub fn synthesize(table: &Table, params: &SatParams) -> Result<SatResult, SatErr
             known: params.known_upper_bound.as_deref().map(|u| (u, k)),
         };
         let cubes = if params.cubes {
-            p.first_gate_cubes(&e, params.threads)
+            p.first_gate_cubes(&e, params.threads.min(crate::MAX_THREADS))
         } else {
             Vec::new()
         };
         let answer = if cubes.is_empty() {
-            solve(&e, limits, params.threads, params.solver, &mut stats)
+            solve(&e, limits, params.threads.min(crate::MAX_THREADS), params.solver, &mut stats)
         } else {
-            solve_cubes(&e, &cubes, limits, params.threads, params.solver, &mut stats)
+            solve_cubes(
+                &e,
+                &cubes,
+                limits,
+                params.threads.min(crate::MAX_THREADS),
+                params.solver,
+                &mut stats,
+            )
         };
         stats.per_size.push((k, t0.elapsed().as_secs_f64()));
         match answer {

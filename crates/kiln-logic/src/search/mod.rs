@@ -145,6 +145,10 @@ pub enum SearchError {
         /// The function the basis lacks.
         missing: &'static str,
     },
+    /// The circuit given to [`minimise`] does not compute the table, so no size it reaches
+    /// would mean anything.
+    #[error("the circuit to minimise does not compute the table: {0}")]
+    Mismatch(String),
 }
 
 /// Sizes below this are impossible: each of the `u` targets is a distinct
@@ -227,7 +231,7 @@ pub fn search_with(table: &Table, opts: &SearchOptions, choice: EngineChoice) ->
     // one if the joint search runs out: that usually beats Shannon by far.
     let exact_end = exact_budget.and_then(|t| start.checked_add(if multi { t / 2 } else { t }));
     let sat_ok = choice != EngineChoice::Enumeration && exact_sat::supports(table, &opts.basis);
-    let first = lb.min(opts.max_gates + 1);
+    let first = lb.min(opts.max_gates.saturating_add(1));
     let mut refuted = first; // all sizes < refuted are impossible
     let mut nodes = 0;
     let mut engine = Engine::Enumeration;
@@ -436,12 +440,21 @@ fn per_output(table: &Table, opts: &SearchOptions, choice: EngineChoice, end: Op
     Some((merged.remove_dead(), nodes))
 }
 
-/// Tries to shrink `circuit` (which must match `table`): runs the exact
+/// Tries to shrink `circuit` (which must match `table`, or the answer is
+/// [`SearchError::Mismatch`]): runs the exact
 /// search with at most `gates - 1` gates and returns the smaller circuit if
 /// one exists, else the (simplified) original. `optimal` is true when the
 /// search proved nothing smaller exists.
 pub fn minimise(circuit: &Circuit, table: &Table, opts: &SearchOptions) -> Result<SearchResult, SearchError> {
     let start = Instant::now();
+    let check = crate::verify::verify(circuit, table).map_err(|e| SearchError::Mismatch(e.to_string()))?;
+    if !check.ok() {
+        return Err(SearchError::Mismatch(format!(
+            "{} of {} rows wrong",
+            check.failures.len(),
+            check.rows
+        )));
+    }
     let given = circuit.simplify();
     let g = given.num_gates();
     if g == 0 {
