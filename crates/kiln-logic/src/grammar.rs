@@ -482,6 +482,16 @@ pub fn parse(text: &str, inputs: &[String], outputs: &[String]) -> Result<Circui
             });
         }
     }
+    // One name for two columns would bind both to whichever came first (inputs) or merge two
+    // outputs into one, and the circuit would silently compute something else.
+    let mut seen: HashSet<&str> = HashSet::new();
+    if let Some(n) = inputs.iter().chain(outputs).find(|n| !seen.insert(n.as_str())) {
+        return Err(ParseError {
+            line: 1,
+            column: 1,
+            message: format!("{:?} names two columns: inputs and outputs need distinct names", shown(n)),
+        });
+    }
     let toks = lex(text)?;
     let end = toks.last().map(|t| t.1).unwrap_or(Pos { line: 1, column: 1 });
     let stmts = Parser { toks, at: 0, depth: 0 }.program()?;

@@ -114,3 +114,33 @@ fn minimising_a_circuit_of_another_function_is_an_error() {
     let r = minimise(&two, &xor, &SearchOptions::default()).unwrap();
     assert_eq!((r.gates, r.optimal), (1, true));
 }
+
+/// `min_gates` above `max_gates` tried no size and reported `min_gates` as the lower bound (10
+/// for the 5-gate full adder).
+#[test]
+fn an_empty_size_range_is_an_error() {
+    let e = exact_sat::synthesize(
+        &library::full_adder(),
+        &exact_sat::SatParams {
+            min_gates: 10,
+            max_gates: 2,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert_eq!(e.to_string(), "min_gates (10) is above max_gates (2)");
+}
+
+/// Parsing against a column list that names one column twice bound both inputs to the first,
+/// or merged two outputs into one.
+#[test]
+fn parsing_against_repeated_names_is_an_error() {
+    use kiln_logic::grammar::parse;
+    let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    for (ins, outs) in [(["a", "a"], ["y", "z"]), (["a", "b"], ["y", "y"]), (["a", "b"], ["a", "z"])] {
+        let e = parse("y = a XOR b\nz = a", &names(&ins), &names(&outs)).unwrap_err().to_string();
+        assert!(e.contains("names two columns"), "{ins:?} {outs:?}: {e}");
+    }
+    let c = parse("y = a XOR b\nz = a", &names(&["a", "b"]), &names(&["y", "z"])).unwrap();
+    assert_eq!(c.eval_row(&[true, false]), vec![true, true]);
+}

@@ -302,6 +302,15 @@ pub enum SatError {
     /// circuit.
     #[error("the SAT model decoded to a circuit that does not match the table ({0} gates)")]
     Unverified(usize),
+    /// `min_gates` above `max_gates`: no size would be tried, and the lower bound reported would
+    /// be the caller's own claim.
+    #[error("min_gates ({min}) is above max_gates ({max})")]
+    EmptyRange {
+        /// The smallest size asked for.
+        min: usize,
+        /// The largest size asked for.
+        max: usize,
+    },
 }
 
 /// Whether [`synthesize`] handles `table` over `basis` (at least two
@@ -324,6 +333,12 @@ pub fn dimacs(table: &Table, basis: &Basis, gates: usize) -> Result<String, SatE
 /// the table, and is minimum: every smaller size was proven unsatisfiable.
 pub fn synthesize(table: &Table, params: &SatParams) -> Result<SatResult, SatError> {
     let start = Instant::now();
+    if params.min_gates > params.max_gates {
+        return Err(SatError::EmptyRange {
+            min: params.min_gates,
+            max: params.max_gates,
+        });
+    }
     // A timeout too large to add to the clock means no deadline.
     let deadline = params.timeout.and_then(|t| start.checked_add(t));
     let p = Problem::new(table, &params.basis)?;
