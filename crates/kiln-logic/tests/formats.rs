@@ -490,14 +490,21 @@ fn huge_claimed_counts_fail_fast_without_allocating() {
     let (msg, _, _) = aiger_err("claims.aig", b"aig 2147483647 0 0 1000000000 2147483647\n");
     assert!(msg.contains("needing at least"), "{msg}");
     let (msg, _, _) = aiger_err("claims.aag", b"aag 2147483647 2147483647 0 0 0\n");
-    assert!(msg.contains("the header claims 2147483647 inputs"), "{msg}");
+    assert!(
+        msg.contains("the header declares 2147483647 inputs; at most 1048576 are read"),
+        "{msg}"
+    );
+    let (msg, _, _) = aiger_err("claims.aag", b"aag 1048576 1048576 0 0 0\n");
+    assert!(msg.contains("the header claims 1048576 inputs"), "{msg}");
     let (msg, _, _) = aiger_err("outs.aig", b"aig 0 0 0 18446744073709551615 0\n");
     assert!(msg.contains("needing at least"), "{msg}");
-    // Binary inputs take no bytes, so this is a valid file: two billion
-    // inputs, stored as a count.
-    let g = aiger::read("inputs.aig", b"aig 2147483647 2147483647 0 1 0\n4294967294\n").unwrap();
-    assert_eq!(g.num_inputs(), 2147483647);
-    assert_eq!(g.outputs(), &[("o0".to_string(), 4294967294)]);
+    // Binary inputs take no bytes, so two billion inputs fit in a few bytes; every use of such a
+    // circuit would then spend gigabytes, so the reader refuses past `aiger::MAX_INPUTS`.
+    let (msg, _, _) = aiger_err("inputs.aig", b"aig 2147483647 2147483647 0 1 0\n4294967294\n");
+    assert!(msg.contains("the header declares 2147483647 inputs"), "{msg}");
+    let g = aiger::read("inputs.aig", b"aig 1048576 1048576 0 1 0\n2097152\n").unwrap();
+    assert_eq!(g.num_inputs(), 1048576);
+    assert_eq!(g.outputs(), &[("o0".to_string(), 2097152)]);
     assert!(start.elapsed() < Duration::from_secs(2), "took {:?}", start.elapsed());
 }
 
