@@ -399,6 +399,12 @@ fn cell_polynomials() -> Result<Tensor, LearnError> {
     Ok(Tensor::from_vec(v.to_vec(), [4, 4])?)
 }
 
+/// Gates per layer of a circuit-space network: `width` in each hidden layer, one per output in
+/// the last.
+fn layer_sizes(width: usize, depth: usize, outputs: usize) -> impl Iterator<Item = usize> {
+    (0..depth).map(move |l| if l + 1 == depth { outputs } else { width })
+}
+
 impl GateNet {
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -414,8 +420,7 @@ impl GateNet {
     ) -> Result<GateNet, LearnError> {
         let mut layers = Vec::new();
         let mut avail = n;
-        for l in 0..depth {
-            let gates = if l + 1 == depth { m } else { width };
+        for (l, gates) in layer_sizes(width, depth, m).enumerate() {
             let k = match wiring {
                 Wiring::Random => 1,
                 Wiring::Learned => pool.min(avail).max(1),
@@ -797,10 +802,9 @@ struct Attempt {
 pub const MAX_NETWORK_BYTES: u64 = 6 << 30;
 
 impl Attempt {
-    /// Gates per layer (the last layer has one per output).
-    fn layer_gates(&self, m: usize) -> impl Iterator<Item = usize> + '_ {
-        let depth = self.depth;
-        (0..depth).map(move |l| if l + 1 == depth { m } else { self.width })
+    /// Gates per layer, as [`GateNet::new`] builds them.
+    fn layer_gates(&self, m: usize) -> impl Iterator<Item = usize> {
+        layer_sizes(self.width, self.depth, m)
     }
 
     /// An estimate of the bytes a restart of this network needs on `rows` rows of an `n`-input,
