@@ -231,18 +231,25 @@ fn item5_a_million_row_twenty_input_table_is_handled_in_bounded_memory() {
     std::fs::remove_file(&path).unwrap();
 }
 
+/// Pseudo-random bits from a xorshift64 generator seeded with `seed`: the low bit of each state.
+fn random_bits(seed: u64) -> impl Iterator<Item = bool> {
+    std::iter::successors(Some(seed), |&s| {
+        let s = s ^ (s << 13);
+        let s = s ^ (s >> 7);
+        Some(s ^ (s << 17))
+    })
+    .skip(1)
+    .map(|s| s & 1 == 1)
+}
+
 /// Item 6: `search --timeout` is honoured on a function the exact search cannot finish.
 #[test]
 fn item6_search_stops_at_its_timeout() {
     // A pseudo-random function of 6 inputs needs far more than 12 gates' worth of search.
     let mut csv = String::from("A,B,C,D,E,F,Y\n");
-    let mut s = 0x2545_f491_4f6c_dd1du64;
-    for r in 0..64u32 {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
+    for (r, y) in (0..64u32).zip(random_bits(0x2545_f491_4f6c_dd1d)) {
         let bits: Vec<String> = (0..6).map(|i| (r >> (5 - i) & 1).to_string()).collect();
-        csv += &format!("{},{}\n", bits.join(","), s & 1);
+        csv += &format!("{},{}\n", bits.join(","), u8::from(y));
     }
     let t = write("random6.csv", csv);
     for engine in ["auto", "enum", "sat"] {
@@ -652,13 +659,10 @@ fn review2_learn_refuses_networks_too_large_to_build() {
 fn review2_very_wide_samples_learn_in_bounded_memory() {
     let n = 60_000;
     let mut csv: String = (0..n).map(|i| format!("X{i},")).collect::<String>() + "Y\n";
-    let mut s = 0x9e37_79b9_7f4a_7c15u64;
+    let mut bits = random_bits(0x9e37_79b9_7f4a_7c15);
     for r in 0..10 {
-        for _ in 0..n {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            csv.push(if s & 1 == 1 { '1' } else { '0' });
+        for b in bits.by_ref().take(n) {
+            csv.push(if b { '1' } else { '0' });
             csv.push(',');
         }
         csv += &format!("{}\n", r % 2);
@@ -700,14 +704,11 @@ fn review2_messages_name_the_problem() {
 fn review3_tables_with_many_outputs_keep_the_time_budget() {
     let m = 65_536;
     let mut pla = format!(".i 2\n.o {m}\n");
-    let mut s = 0x2545_f491_4f6c_dd1du64;
+    let mut bits = random_bits(0x2545_f491_4f6c_dd1d);
     for r in 0..4 {
         pla += &format!("{:02b} ", r);
-        for _ in 0..m {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            pla.push(if s & 1 == 1 { '1' } else { '0' });
+        for b in bits.by_ref().take(m) {
+            pla.push(if b { '1' } else { '0' });
         }
         pla.push('\n');
     }

@@ -651,15 +651,7 @@ impl Tensor {
             }
         }
         // Checked here, so that a bad dim is blamed on `stack`, not on the unsqueeze inside it.
-        let r = first.rank() as isize;
-        let d = if dim < 0 { dim + r + 1 } else { dim };
-        if d < 0 || d > r {
-            return Err(Error::Dim {
-                op: "stack",
-                dim,
-                shape: first.shape().clone(),
-            });
-        }
+        let d = first.shape().new_dim(dim, "stack")? as isize;
         let us: Vec<Tensor> = tensors.iter().map(|t| t.borrow().unsqueeze(d)).collect::<Result<_>>()?;
         Tensor::cat(&us, d)
     }

@@ -111,6 +111,20 @@ impl Shape {
         }
         Ok(d as usize)
     }
+    /// Normalises the position of a new dimension (`unsqueeze`, `stack`): `0..=rank`, negative
+    /// values counting from the end of the longer shape, or an error naming `op`.
+    pub fn new_dim(&self, dim: isize, op: &'static str) -> Result<usize> {
+        let rank = self.rank() as isize;
+        let d = if dim < 0 { dim + rank + 1 } else { dim };
+        if d < 0 || d > rank {
+            return Err(Error::Dim {
+                op,
+                dim,
+                shape: self.clone(),
+            });
+        }
+        Ok(d as usize)
+    }
     /// Normalises a list of dims, rejecting duplicates; an empty list means every dimension.
     pub fn reduce_dims(&self, dims: &[isize], op: &'static str) -> Result<Vec<usize>> {
         if dims.is_empty() {

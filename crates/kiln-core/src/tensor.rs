@@ -666,17 +666,9 @@ impl Tensor {
     }
     /// Inserts a dimension of size 1 at `dim` (`-1` appends).
     pub fn unsqueeze(&self, dim: isize) -> Result<Tensor> {
-        let r = self.rank() as isize;
-        let d = if dim < 0 { dim + r + 1 } else { dim };
-        if d < 0 || d > r {
-            return Err(Error::Dim {
-                op: "unsqueeze",
-                dim,
-                shape: self.shape().clone(),
-            });
-        }
+        let d = self.shape().new_dim(dim, "unsqueeze")?;
         let mut dims: Vec<usize> = self.dims().to_vec();
-        dims.insert(d as usize, 1);
+        dims.insert(d, 1);
         self.reshape_view(dims)
     }
     /// Reshape that only inserts or removes size-1 dims: always a view, whatever the strides.

@@ -2,51 +2,28 @@
 //! past 1000 elements, from `fixtures/display.json` (written by `scripts/gen_display_fixtures.py`).
 //! PyTorch's dtype names are mapped to kiln's; nothing else may differ.
 
+mod common;
+
 use kiln_core::{DType, Tensor};
 use serde_json::Value;
 
-fn dtype(name: &str) -> DType {
-    match name {
-        "f32" => DType::F32,
-        "f64" => DType::F64,
-        "f16" => DType::F16,
-        "bf16" => DType::BF16,
-        "i64" => DType::I64,
-        "u8" => DType::U8,
-        d => panic!("unknown dtype {d}"),
-    }
-}
-
-fn value(v: &Value) -> f64 {
-    match v.as_str() {
-        Some("nan") => f64::NAN,
-        Some("inf") => f64::INFINITY,
-        Some("-inf") => f64::NEG_INFINITY,
-        Some(s) => panic!("bad value {s}"),
-        None => v.as_f64().unwrap(),
-    }
-}
-
 fn case_tensor(c: &Value) -> Tensor {
-    let shape: Vec<usize> = c["shape"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_u64().unwrap() as usize)
-        .collect();
+    let shape = common::shape(c);
     let n: usize = shape.iter().product();
     let vals: Vec<f64> = match (c["values"].get("data"), c["values"].get("arange")) {
-        (Some(d), _) => d.as_array().unwrap().iter().map(value).collect(),
+        (Some(d), _) => d.as_array().unwrap().iter().map(common::num).collect(),
         (None, Some(a)) => {
-            let (start, step) = (value(&a[0]), value(&a[1]));
+            let (start, step) = (common::num(&a[0]), common::num(&a[1]));
             (0..n).map(|i| start + i as f64 * step).collect()
         }
         _ => panic!("case without values"),
     };
-    Tensor::from_vec(vals, shape)
-        .unwrap()
-        .to_dtype(dtype(c["dtype"].as_str().unwrap()))
-        .unwrap()
+    let name = c["dtype"].as_str().unwrap();
+    let dtype = DType::ALL
+        .into_iter()
+        .find(|d| d.as_str() == name)
+        .unwrap_or_else(|| panic!("unknown dtype {name}"));
+    Tensor::from_vec(vals, shape).unwrap().to_dtype(dtype).unwrap()
 }
 
 fn kiln_dtype_names(s: &str) -> String {

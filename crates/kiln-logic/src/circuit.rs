@@ -272,9 +272,9 @@ impl SignalNames<'_> {
     /// Name of a signal: input name, gate name, `0` or `1`.
     pub fn signal(&self, s: Signal) -> String {
         match s {
-            Signal::Const(b) => (b as u8).to_string(),
-            Signal::Input(i) => self.circuit.inputs[i].clone(),
             Signal::Gate(g) => self.gate(g),
+            // Constants and inputs do not need the prefix.
+            other => self.circuit.signal_name(other),
         }
     }
 }
