@@ -135,8 +135,16 @@ fn par_threads(par: gemm::Parallelism) -> usize {
 /// the `gemm` crate, which split them better on the Zen 5 vCPU (2 threads, square f32: n = 256,
 /// 408-440 against 307-399 GFLOP/s; n = 1024, 523-532 against 498-505); with a transposed B (a
 /// Linear layer's `Wᵀ`), the packed kernel's register-transposing pack wins (W5 on 2 threads:
-/// 76-87k samples/s against 68-77k). `KILN_GEMM=crate` or `KILN_GEMM=packed` forces one path
-/// (for side-by-side measurement).
+/// 76-87k samples/s against 68-77k).
+///
+/// On Intel CPUs products with a row-major B take the crate on one thread as well. On an Emerald
+/// Rapids vCPU (2026-12-02, f32, 1 thread, n = 1024, 4 interleaved runs) the crate ran at
+/// 158-163 GFLOP/s (92-94 % of the FMA peak) and the packed kernel at 144-148, whatever the
+/// blocking (kc 256-1024, mc 96-1032, depth-first or row-first tile order); the crate's 6 x 64
+/// tile reads A in place and streams B, the packed kernel's 12 x 32 tile does the reverse. With
+/// a transposed B the packed kernel's transposing pack still wins there (W5 on 2 threads:
+/// 39.5-42.6k samples/s against 35.3-41.1k; level on one thread). `KILN_GEMM=crate` or
+/// `KILN_GEMM=packed` forces one path (for side-by-side measurement).
 fn use_packed(m: usize, flops: usize, threads: usize, b_row_major: bool) -> bool {
     static FORCE: std::sync::OnceLock<Option<bool>> = std::sync::OnceLock::new();
     let force = *FORCE.get_or_init(|| match std::env::var("KILN_GEMM").as_deref() {
@@ -144,7 +152,8 @@ fn use_packed(m: usize, flops: usize, threads: usize, b_row_major: bool) -> bool
         Ok("packed") => Some(true),
         _ => None,
     });
-    packed::packed_available() && m >= 2 && force.unwrap_or(flops >= PACKED_FLOPS && (threads == 1 || !b_row_major))
+    let crate_for_row_major_b = threads > 1 || packed::intel_cpu();
+    packed::packed_available() && m >= 2 && force.unwrap_or(flops >= PACKED_FLOPS && !(b_row_major && crate_for_row_major_b))
 }
 
 #[allow(clippy::too_many_arguments)]

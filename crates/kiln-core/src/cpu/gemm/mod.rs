@@ -391,6 +391,28 @@ pub fn packed_available() -> bool {
     selected_isa().is_some()
 }
 
+/// True on an Intel CPU (CPUID vendor `GenuineIntel`). [`crate::cpu`]'s product dispatch tunes
+/// its choice between the packed kernel and the `gemm` crate per CPU family, as measured.
+pub fn intel_cpu() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static INTEL: OnceLock<bool> = OnceLock::new();
+        *INTEL.get_or_init(|| {
+            // Leaf 0: the vendor string, present on every x86-64 CPU.
+            let r = std::arch::x86_64::__cpuid(0);
+            let mut vendor = [0u8; 12];
+            vendor[..4].copy_from_slice(&r.ebx.to_le_bytes());
+            vendor[4..8].copy_from_slice(&r.edx.to_le_bytes());
+            vendor[8..].copy_from_slice(&r.ecx.to_le_bytes());
+            &vendor == b"GenuineIntel"
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// A name for the kernel [`gemm`] uses on this CPU, for benchmark reports.
 pub fn kernel_name<T: GemmScalar>() -> String {
     match selected_isa() {
