@@ -839,6 +839,19 @@ mod tests {
     }
 
     #[test]
+    fn intel_detection_agrees_with_the_os() {
+        // Linux names the vendor in /proc/cpuinfo; elsewhere there is nothing to compare with.
+        let Ok(info) = std::fs::read_to_string("/proc/cpuinfo") else {
+            return;
+        };
+        let Some(vendor) = info.lines().find_map(|l| l.strip_prefix("vendor_id")) else {
+            return;
+        };
+        let vendor = vendor.trim_start_matches([' ', '\t', ':']).trim();
+        assert_eq!(intel_cpu(), vendor == "GenuineIntel", "vendor_id {vendor:?}");
+    }
+
+    #[test]
     fn blocks_are_balanced() {
         assert_eq!(balanced(1024, 768, 1), 512);
         assert_eq!(balanced(2048, 768, 1), 683);
