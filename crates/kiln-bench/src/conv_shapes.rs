@@ -2,12 +2,11 @@
 //! with PyTorch's oneDNN convolution on the same shapes (`scripts/conv_shapes_torch.py` prints the
 //! same lines for torch).
 
-use crate::emit;
+use crate::{emit, median_time};
 use kiln_core::random::Rng;
 use kiln_core::{no_grad, DType, Tensor, Var};
 use kiln_nn::functional::conv2d;
 use kiln_nn::{Conv2dConfig, Result};
-use std::time::Instant;
 
 /// One convolution shape: input `[n, c, h, w]`, `o` output channels, 3x3 kernel, padding 1.
 struct Shape {
@@ -40,20 +39,16 @@ const SHAPES: [Shape; 2] = [
     },
 ];
 
-/// Median microseconds per call of `f` over 21 reps of `calls` calls, after one warm-up rep.
+/// Median microseconds per call of `f` over 21 reps of `calls` calls, after one warm-up rep. A
+/// first call outside the timing returns `f`'s error, if it has one.
 fn median_us(calls: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
-    let mut times = Vec::with_capacity(21);
-    for rep in 0..22 {
-        let t = Instant::now();
+    f()?;
+    let t = median_time(1, 21, || {
         for _ in 0..calls {
-            f()?;
+            f().expect("the same call succeeded before the timing");
         }
-        if rep > 0 {
-            times.push(t.elapsed().as_secs_f64() * 1e6 / calls as f64);
-        }
-    }
-    times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
+    });
+    Ok(t * 1e6 / calls as f64)
 }
 
 /// Times each shape's forward (no graph) and forward + backward of `sum(conv(x))` (gradients of

@@ -174,14 +174,8 @@ fn gemm_kernel(threads: usize, sizes: &[usize]) -> Result<()> {
     println!("# kernel f32: {}", kiln_core::cpu::gemm::kernel_name::<f32>());
     println!("# kernel f64: {}", kiln_core::cpu::gemm::kernel_name::<f64>());
     println!("# matmul: KILN_GEMM={}", std::env::var("KILN_GEMM").unwrap_or_default());
-    // What `Tensor::matmul` picks for these square (row-major B) products unless KILN_GEMM forces one.
-    let one_thread = if kiln_core::cpu::gemm::intel_cpu() {
-        "gemm crate (Intel CPU)"
-    } else {
-        "packed kernel"
-    };
-    println!("# row-major B, from 2^25 multiply-adds: {one_thread} on 1 thread, gemm crate on 2 or more");
     for &n in sizes {
+        println!("# n = {n}: {}", kiln_core::cpu::product_path(n, n, n, threads, true));
         for dtype in [DType::F32, DType::F64] {
             let a = uniform_matrix(n, 11)?.to_dtype(dtype)?;
             let b = uniform_matrix(n, 12)?.to_dtype(dtype)?;

@@ -156,6 +156,20 @@ fn use_packed(m: usize, flops: usize, threads: usize, b_row_major: bool) -> bool
     packed::packed_available() && m >= 2 && force.unwrap_or(flops >= PACKED_FLOPS && !(b_row_major && crate_for_row_major_b))
 }
 
+/// The path `Tensor::matmul` takes for one `m x k x n` product on `threads` threads, by the rule
+/// it applies ([`TINY_FLOPS`], [`use_packed`]): `"loop"`, `"packed kernel"` or `"gemm crate"`.
+/// For benchmark reports, which must name what ran rather than repeat the rule.
+pub fn product_path(m: usize, k: usize, n: usize, threads: usize, b_row_major: bool) -> &'static str {
+    let flops = m.saturating_mul(n).saturating_mul(k);
+    if flops <= TINY_FLOPS {
+        "loop"
+    } else if use_packed(m, flops, threads, b_row_major) {
+        "packed kernel"
+    } else {
+        "gemm crate"
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn tiny<T: Float>(a: &[T], ma: Mat, b: &[T], mb: Mat, out: &mut [MaybeUninit<T>], m: usize, k: usize, n: usize) {
     // i-p-j order: the inner loop runs along a row of `b` and of `out`, unit stride when `b` is row-major.
@@ -357,6 +371,21 @@ mod tests {
     // The tensor API only builds layouts inside their buffers, so these call the kernel directly
     // with the kind of layout an overflowed shape used to produce (a 128x128 window onto an empty
     // buffer), to show the check before the unsafe gemm call refuses it.
+
+    #[test]
+    fn product_path_names_the_rule() {
+        // Up to TINY_FLOPS the plain loop; one-row products never pack; a large product takes
+        // whichever `use_packed` says, on any CPU.
+        assert_eq!(product_path(16, 16, 16, 1, true), "loop");
+        assert_eq!(product_path(1, 4096, 4096, 1, true), "gemm crate");
+        let big = 1024 * 1024 * 1024;
+        let expect = if use_packed(1024, big, 1, false) {
+            "packed kernel"
+        } else {
+            "gemm crate"
+        };
+        assert_eq!(product_path(1024, 1024, 1024, 1, false), expect);
+    }
 
     #[test]
     fn gemm_refuses_operands_outside_their_buffers() {

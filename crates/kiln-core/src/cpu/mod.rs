@@ -9,6 +9,7 @@ pub(crate) mod fused;
 pub mod gemm;
 mod index;
 mod matmul;
+pub use matmul::product_path;
 pub(crate) mod pool;
 
 use crate::backend::{BackendStorage, BinaryOp, CmpOp, Device, ReduceOp, UnaryOp, Window2d};
