@@ -2,12 +2,14 @@
 //! the peers' line format `workload framework threads metric value` so that
 //! `scripts/bench_side_by_side.sh` can put kiln next to PyTorch and JAX.
 //!
-//! Usage: `kiln-bench w1|w2|w3|w4|w5|w6|add|peak|gemm|conv [--threads N] [--hog] [--sizes 64,256,...]`
+//! Usage: `kiln-bench w1|w2|w3|w4|w5|w6|add|peak|gemm|conv|mlp [--threads N] [--hog] [--sizes 64,256,...]`
 //! (`gemm`: the matrix-product kernel alone, f32 and f64, GFLOP/s by wall and by CPU time;
 //! `KILN_GEMM=crate|packed` picks the kernel, see kiln-core's `cpu::gemm`; `conv`: W6's two
-//! convolutions alone, beside `scripts/conv_shapes_torch.py`).
+//! convolutions alone, beside `scripts/conv_shapes_torch.py`; `mlp`: W5's eight matrix products
+//! alone).
 
 mod conv_shapes;
+mod mlp_shapes;
 mod nn_workloads;
 mod peak;
 
@@ -286,6 +288,7 @@ fn main() {
             "w5" => nn_workloads::w5(threads).map_err(Into::into),
             "w6" => nn_workloads::w6(threads).map_err(Into::into),
             "conv" => conv_shapes::conv_shapes(threads).map_err(Into::into),
+            "mlp" => kiln_core::on_thread_pool(|| mlp_shapes::mlp_shapes(threads)).map_err(Into::into),
             "add" => add(threads).map_err(Into::into),
             "peak" => {
                 peak::peak(threads);
@@ -301,6 +304,6 @@ fn main() {
 }
 
 fn usage(msg: &str) -> ! {
-    eprintln!("kiln-bench: {msg}\nusage: kiln-bench w1|w2|w3|w4|w5|w6|add|peak|gemm|conv [--threads N] [--hog] [--sizes 64,256,1024]");
+    eprintln!("kiln-bench: {msg}\nusage: kiln-bench w1|w2|w3|w4|w5|w6|add|peak|gemm|conv|mlp [--threads N] [--hog] [--sizes 64,256,1024]");
     std::process::exit(2)
 }

@@ -1,6 +1,8 @@
 //! Running a whole computation on the thread pool that kiln's CPU kernels split their work over.
 
 use crate::autograd::GradMode;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 /// Runs `f` on a worker thread of the pool kiln's CPU kernels split their work over (rayon's
 /// global pool, sized by `RAYON_NUM_THREADS` or `rayon::ThreadPoolBuilder::build_global`), under
@@ -27,9 +29,103 @@ pub fn on_thread_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
         return f();
     }
     let mode = GradMode::current();
+    let helpers = rayon::current_num_threads().saturating_sub(1);
+    let spin = SpinState::default();
     // `scope` started outside the pool runs its body on a pool worker and blocks this thread
     // until the body returns.
-    rayon::scope(move |_| mode.run(f))
+    rayon::scope(|s| {
+        if helpers > 0 {
+            for _ in 0..helpers {
+                s.spawn(|_| spin.keep_awake());
+            }
+            spin.wait_for_helpers(helpers);
+        }
+        // Set on every exit, a panic included: the scope waits for the helpers to return.
+        let _done = DoneOnDrop(&spin.done);
+        mode.run(f)
+    })
+}
+
+/// The other workers of the pool stay awake while [`on_thread_pool`] runs its closure, taking
+/// the closure's parallel work as soon as it appears, instead of sleeping between ops. rayon puts
+/// an idle worker to sleep after a few tens of microseconds, and waking it on a virtual machine
+/// took 50-90 us (Emerald Rapids vCPU, 2026-12-02: a `join` of two 100 us tasks after a 200 us
+/// serial gap took 192 us, not 101; of two 20 us tasks, 54 us, with the sleeper joining in only
+/// 77 of 200 times). A training step issues dozens of parallel ops separated by short serial
+/// stretches, so each would pay that wake-up. OpenMP runtimes spin for the same reason
+/// (`KMP_BLOCKTIME`, `GOMP_SPINCOUNT`).
+///
+/// The spinning stops for the rest of the call when it costs more than it saves: when the
+/// closure has issued no parallel work for [`IDLE_LIMIT`] (a serial stretch: the helper would
+/// only burn its core), or when a helper finds it was descheduled for longer than
+/// [`PREEMPTED_LIMIT`] while idle (another process wants its core; a spinning helper would hold
+/// stolen work while preempted, which is the collapse PyTorch's OpenMP threads show beside a
+/// busy core). The helpers then return to rayon, whose sleeping workers give way to the other
+/// process.
+#[derive(Default)]
+struct SpinState {
+    /// Helpers that started spinning.
+    started: AtomicUsize,
+    /// Set once the closure starts: a helper job run after that returns at once. It may then be
+    /// nested inside one of the closure's own jobs, where spinning until the closure ends would
+    /// deadlock.
+    closed: AtomicBool,
+    /// Set when the closure has returned (or panicked).
+    done: AtomicBool,
+}
+
+/// With no parallel work for this long, a helper stops spinning.
+const IDLE_LIMIT: Duration = Duration::from_millis(10);
+/// A helper that went this long between two idle polls was descheduled (jitter on an idle
+/// virtual CPU stayed under 250 us but for one gap in 3 s; beside a busy process on the same
+/// core, the gaps were 3 ms and longer).
+const PREEMPTED_LIMIT: Duration = Duration::from_millis(1);
+/// How long the closure waits for the helpers to start spinning (they are asleep; waking takes
+/// well under a millisecond unless the pool is busy elsewhere).
+const START_LIMIT: Duration = Duration::from_millis(5);
+
+impl SpinState {
+    fn keep_awake(&self) {
+        if self.closed.load(Ordering::Acquire) {
+            return;
+        }
+        self.started.fetch_add(1, Ordering::AcqRel);
+        let mut prev = Instant::now();
+        let mut last_work = prev;
+        while !self.done.load(Ordering::Acquire) {
+            match rayon::yield_now() {
+                Some(rayon::Yield::Executed) => {
+                    prev = Instant::now();
+                    last_work = prev;
+                }
+                _ => {
+                    let now = Instant::now();
+                    if now - prev > PREEMPTED_LIMIT || now - last_work > IDLE_LIMIT {
+                        return;
+                    }
+                    prev = now;
+                    std::hint::spin_loop();
+                }
+            }
+        }
+    }
+
+    /// Waits (without running pool jobs: this thread would pick up a helper job itself) until
+    /// `helpers` helpers spin or [`START_LIMIT`] passes, then closes the door on late ones.
+    fn wait_for_helpers(&self, helpers: usize) {
+        let t = Instant::now();
+        while self.started.load(Ordering::Acquire) < helpers && t.elapsed() < START_LIMIT {
+            std::hint::spin_loop();
+        }
+        self.closed.store(true, Ordering::Release);
+    }
+}
+
+struct DoneOnDrop<'a>(&'a AtomicBool);
+impl Drop for DoneOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
 }
 
 #[cfg(test)]
@@ -51,5 +147,36 @@ mod tests {
         assert!(on_thread_pool(crate::is_grad_enabled));
         // Nested calls run in place.
         assert_eq!(on_thread_pool(|| on_thread_pool(|| 7)), 7);
+    }
+
+    #[test]
+    fn parallel_work_inside_finishes_and_the_helpers_stop() {
+        use rayon::prelude::*;
+        // Many short parallel ops with serial gaps, as a training loop issues them: every one
+        // completes with the right result while the helpers spin beside it.
+        let total: u64 = on_thread_pool(|| {
+            (0..200u64)
+                .map(|i| {
+                    let s: u64 = (0..1000u64).into_par_iter().map(|x| x * i).sum();
+                    std::hint::black_box((0..200).sum::<u64>());
+                    s
+                })
+                .sum()
+        });
+        assert_eq!(total, (0..200u64).sum::<u64>() * (999 * 1000 / 2));
+        // A panic in the closure reaches the caller and releases the helpers: the next call runs.
+        let r = std::panic::catch_unwind(|| on_thread_pool(|| panic!("inside")));
+        assert!(r.is_err());
+        assert_eq!(on_thread_pool(|| rayon::join(|| 1, || 2)), (1, 2));
+        // Concurrent callers share the pool without deadlock.
+        let sums: Vec<u64> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..3u64)
+                .map(|t| s.spawn(move || on_thread_pool(|| (0..10_000u64).into_par_iter().map(|x| x + t).sum::<u64>())))
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (t, s) in sums.iter().enumerate() {
+            assert_eq!(*s, (0..10_000u64).sum::<u64>() + 10_000 * t as u64);
+        }
     }
 }

@@ -291,6 +291,11 @@ pub trait GemmScalar: Float + Send + Sync {
     #[doc(hidden)]
     #[allow(clippy::too_many_arguments)]
     fn transpose_pack(src: &[Self], base: usize, rs: usize, h: usize, kc: usize, mr: usize, dst: &mut [Self]) -> bool;
+    /// Writes the transpose of the row-major `rows x cols` matrix `src` into `dst`, row `j` of
+    /// the transpose at `dst[j * ldd..]`: through the CPU's register transpose when this type
+    /// and CPU have one, element by element in 8x8 tiles otherwise.
+    #[doc(hidden)]
+    fn transpose_into(src: &[Self], rows: usize, cols: usize, dst: &mut [MaybeUninit<Self>], ldd: usize);
 }
 
 /// The sub-slice of `v` of `n` elements starting at a 64-byte boundary (grows `v` as needed).
@@ -305,7 +310,7 @@ fn aligned<T: Float>(v: &mut Vec<T>, n: usize) -> &mut [T] {
 }
 
 macro_rules! scalar {
-    ($t:ty, $tls:ident, $block:ident, avx2: ($mr2:expr, $nr2:expr), avx512: ($mr5:expr, $nr5:expr), transpose: $tp:expr) => {
+    ($t:ty, $tls:ident, $block:ident, avx2: ($mr2:expr, $nr2:expr), avx512: ($mr5:expr, $nr5:expr), transpose: $tp:expr, transpose_into: $ti:expr) => {
         thread_local! {
             static $tls: RefCell<(Vec<$t>, Vec<$t>)> = const { RefCell::new((Vec::new(), Vec::new())) };
         }
@@ -360,6 +365,12 @@ macro_rules! scalar {
                 let tp: fn(&[Self], usize, usize, usize, usize, usize, &mut [Self]) -> bool = $tp;
                 tp(src, base, rs, h, kc, mr, dst)
             }
+            fn transpose_into(src: &[Self], rows: usize, cols: usize, dst: &mut [MaybeUninit<Self>], ldd: usize) {
+                let ti: fn(&[Self], usize, usize, &mut [MaybeUninit<Self>], usize) -> bool = $ti;
+                if !ti(src, rows, cols, dst, ldd) {
+                    transpose_tiled(src, rows, cols, dst, ldd);
+                }
+            }
             fn blocking(isa: Isa) -> Blocking {
                 static B: [OnceLock<Blocking>; 2] = [OnceLock::new(), OnceLock::new()];
                 *B[isa.index()].get_or_init(|| {
@@ -376,14 +387,34 @@ fn no_transpose<T>(_: &[T], _: usize, _: usize, _: usize, _: usize, _: usize, _:
     false
 }
 
+/// No register transpose into an output for this type or CPU.
+fn no_transpose_into<T>(_: &[T], _: usize, _: usize, _: &mut [MaybeUninit<T>], _: usize) -> bool {
+    false
+}
+
+/// `dst[j * ldd + i] = src[i * cols + j]` element by element, in 8x8 tiles so that the writes of
+/// one tile land in eight rows of `dst` and stay in L1.
+fn transpose_tiled<T: Copy>(src: &[T], rows: usize, cols: usize, dst: &mut [MaybeUninit<T>], ldd: usize) {
+    const TILE: usize = 8;
+    for i0 in (0..rows).step_by(TILE) {
+        for j0 in (0..cols).step_by(TILE) {
+            for i in i0..(i0 + TILE).min(rows) {
+                for j in j0..(j0 + TILE).min(cols) {
+                    dst[j * ldd + i].write(src[i * cols + j]);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
-scalar!(f32, BUFS_F32, block_f32, avx2: (avx2::MR_F32, avx2::NR_F32), avx512: (avx512::MR_F32, avx512::NR_F32), transpose: avx2::transpose_pack_f32);
+scalar!(f32, BUFS_F32, block_f32, avx2: (avx2::MR_F32, avx2::NR_F32), avx512: (avx512::MR_F32, avx512::NR_F32), transpose: avx2::transpose_pack_f32, transpose_into: avx2::transpose_into_f32);
 #[cfg(target_arch = "x86_64")]
-scalar!(f64, BUFS_F64, block_f64, avx2: (avx2::MR_F64, avx2::NR_F64), avx512: (avx512::MR_F64, avx512::NR_F64), transpose: no_transpose);
+scalar!(f64, BUFS_F64, block_f64, avx2: (avx2::MR_F64, avx2::NR_F64), avx512: (avx512::MR_F64, avx512::NR_F64), transpose: no_transpose, transpose_into: no_transpose_into);
 #[cfg(not(target_arch = "x86_64"))]
-scalar!(f32, BUFS_F32, block_f32, avx2: (6, 16), avx512: (12, 32), transpose: no_transpose);
+scalar!(f32, BUFS_F32, block_f32, avx2: (6, 16), avx512: (12, 32), transpose: no_transpose, transpose_into: no_transpose_into);
 #[cfg(not(target_arch = "x86_64"))]
-scalar!(f64, BUFS_F64, block_f64, avx2: (6, 8), avx512: (12, 16), transpose: no_transpose);
+scalar!(f64, BUFS_F64, block_f64, avx2: (6, 8), avx512: (12, 16), transpose: no_transpose, transpose_into: no_transpose_into);
 
 /// True when this CPU runs one of kiln's packed kernels (x86-64 with AVX2 and FMA, or AVX-512);
 /// otherwise [`gemm`] uses the `gemm` crate.
@@ -529,7 +560,67 @@ pub(crate) fn gemm_uninit<T: GemmScalar>(
     let Some(isa) = selected_isa() else {
         return Err(Error::value("matmul", "this CPU has no packed kernel"));
     };
+    check(m, n, k, &a, &b, c.len(), ldc)?;
+    if transposed_product_pays(m, n, k, &b) {
+        return transposed_product(isa, m, n, k, a, b, c, ldc, threads);
+    }
     checked_packed(isa, m, n, k, T::one(), a, b, T::zero(), c, ldc, threads)
+}
+
+/// Whether `C = A · B` costs less as `Cᵀ = Bᵀ · Aᵀ`, transposed back. With a column-major B (a
+/// Linear layer's `Wᵀ`) the product packs B through a transpose, `k x n` elements; the swapped
+/// product reads `Bᵀ` (row-major) in place as its A, packs `Aᵀ` (`k x m`, a transpose at most)
+/// and transposes the `m x n` result. So it pays when `m (k + n) < k n`: a batch of rows small
+/// against both dimensions of the weight. On the Emerald Rapids vCPU (2026-12-02, f32, 1
+/// thread, `kiln-bench mlp`, 2 interleaved runs) W5's forward products ran 10 % (128 x 784 x
+/// 512: 705-708 us against 774-780) and 5 % (128 x 512 x 512: 474-476 us against 500) faster.
+/// `KILN_GEMM_SWAP=0` turns the swap off (for side-by-side measurement).
+fn transposed_product_pays<T>(m: usize, n: usize, k: usize, b: &MatRef<'_, T>) -> bool {
+    static OFF: OnceLock<bool> = OnceLock::new();
+    let off = *OFF.get_or_init(|| std::env::var("KILN_GEMM_SWAP").is_ok_and(|v| v == "0"));
+    let column_major_b = b.rs == 1 && b.cs != 1;
+    // Saturating: only compared (the operands were checked to fit their buffers).
+    !off && column_major_b && m >= 2 && m.saturating_mul(k.saturating_add(n)) < k.saturating_mul(n)
+}
+
+/// `C = A · B` as `Cᵀ = Bᵀ · Aᵀ` into a scratch buffer, transposed into C (operands already
+/// checked; beta 0: every element of C is written).
+#[allow(clippy::too_many_arguments)]
+fn transposed_product<T: GemmScalar>(
+    isa: Isa,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    c: &mut [MaybeUninit<T>],
+    ldc: usize,
+    threads: usize,
+) -> Result<()> {
+    // C was checked to hold m rows of ldc >= n elements, so m * n does not overflow.
+    let len = m * n;
+    let mut ct: Vec<T> = crate::cpu::pool::take(len).map_err(|e| e.at("matmul"))?;
+    let bt = MatRef { rs: b.cs, cs: b.rs, ..b };
+    let at = MatRef { rs: a.cs, cs: a.rs, ..a };
+    // `take` guarantees capacity >= len; the slice checks it again before `set_len` relies on it.
+    checked_packed(
+        isa,
+        n,
+        m,
+        k,
+        T::one(),
+        bt,
+        at,
+        T::zero(),
+        &mut ct.spare_capacity_mut()[..len],
+        m,
+        threads,
+    )?;
+    // SAFETY: the capacity is at least `len` (checked by the slice above), and the packed
+    // product with beta 0 wrote every element of the n x m result (row stride m).
+    unsafe { ct.set_len(len) };
+    T::transpose_into(&ct, n, m, c, ldc);
+    Ok(())
 }
 
 /// An initialised slice seen as possibly-uninitialised elements, for the packed kernels' one
@@ -849,6 +940,138 @@ mod tests {
         };
         let vendor = vendor.trim_start_matches([' ', '\t', ':']).trim();
         assert_eq!(intel_cpu(), vendor == "GenuineIntel", "vendor_id {vendor:?}");
+    }
+
+    /// Deterministic values in [-1, 1).
+    fn values(n: usize, seed: u64) -> Vec<f64> {
+        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn transposes_into_a_strided_destination() {
+        fn check<T: GemmScalar>(to: fn(f64) -> T) {
+            for (rows, cols) in [(1, 1), (8, 8), (16, 24), (13, 7), (7, 13), (33, 130), (512, 9)] {
+                let src: Vec<T> = values(rows * cols, (rows * 7 + cols) as u64).into_iter().map(to).collect();
+                let ldd = rows + 5;
+                let sentinel = to(12345.0);
+                let mut dst = vec![MaybeUninit::new(sentinel); cols * ldd];
+                T::transpose_into(&src, rows, cols, &mut dst, ldd);
+                for j in 0..cols {
+                    for i in 0..ldd {
+                        // SAFETY: every slot was initialised with the sentinel before the call.
+                        let v = unsafe { dst[j * ldd + i].assume_init() };
+                        let want = if i < rows { src[i * cols + j] } else { sentinel };
+                        assert!(v == want, "{rows}x{cols}: ({j}, {i})");
+                    }
+                }
+            }
+        }
+        check::<f32>(|v| v as f32);
+        check::<f64>(|v| v);
+    }
+
+    #[test]
+    fn the_swap_is_taken_for_a_few_rows_times_a_transposed_weight() {
+        let col_major = |k: usize| MatRef::<f32> {
+            data: &[],
+            off: 0,
+            rs: 1,
+            cs: k,
+        };
+        let row_major = |n: usize| MatRef::<f32> {
+            data: &[],
+            off: 0,
+            rs: n,
+            cs: 1,
+        };
+        // W5's forward products: 128 x 784 x 512 and 128 x 512 x 512 with B = Wᵀ.
+        assert!(transposed_product_pays(128, 512, 784, &col_major(784)));
+        assert!(transposed_product_pays(128, 512, 512, &col_major(512)));
+        // Square products, row-major B, one row, and a batch as large as the weight: no swap.
+        assert!(!transposed_product_pays(512, 512, 512, &col_major(512)));
+        assert!(!transposed_product_pays(128, 512, 784, &row_major(512)));
+        assert!(!transposed_product_pays(1, 512, 784, &col_major(784)));
+        assert!(!transposed_product_pays(512, 512, 784, &col_major(784)));
+    }
+
+    /// `gemm_uninit` on shapes where the swap pays (and one where it does not), against a naive
+    /// f64 reference within the k-term dot product's error bound.
+    #[test]
+    fn swapped_products_match_the_reference() {
+        fn check<T: GemmScalar>(to: fn(f64) -> T, from: fn(T) -> f64, eps: f64) {
+            if selected_isa().is_none() {
+                return;
+            }
+            for (m, k, n) in [
+                (2, 9, 17),
+                (3, 50, 40),
+                (13, 97, 61),
+                (20, 33, 100),
+                (128, 70, 300),
+                (37, 800, 530),
+                (40, 40, 40),
+            ] {
+                for a_rows in [true, false] {
+                    for threads in [1, 2] {
+                        let av = values(m * k, (m * 31 + k) as u64);
+                        let bv = values(k * n, (k * 17 + n) as u64);
+                        // A row-major or column-major; B column-major (the transposed weight).
+                        let abuf: Vec<T> = if a_rows {
+                            av.iter().map(|&v| to(v)).collect()
+                        } else {
+                            (0..m * k).map(|x| to(av[(x % m) * k + x / m])).collect()
+                        };
+                        let (ars, acs) = if a_rows { (k, 1) } else { (1, m) };
+                        let bbuf: Vec<T> = (0..k * n).map(|x| to(bv[(x % k) * n + x / k])).collect();
+                        let a = MatRef {
+                            data: &abuf,
+                            off: 0,
+                            rs: ars,
+                            cs: acs,
+                        };
+                        let b = MatRef {
+                            data: &bbuf,
+                            off: 0,
+                            rs: 1,
+                            cs: k,
+                        };
+                        let ldc = n + 3;
+                        let sentinel = to(777.0);
+                        let mut c = vec![MaybeUninit::new(sentinel); m * ldc];
+                        gemm_uninit(m, n, k, a, b, &mut c, ldc, threads).unwrap();
+                        for i in 0..m {
+                            for j in 0..ldc {
+                                // SAFETY: every slot was initialised with the sentinel first.
+                                let got = from(unsafe { c[i * ldc + j].assume_init() });
+                                if j >= n {
+                                    assert_eq!(got, 777.0, "padding ({i}, {j}) written");
+                                    continue;
+                                }
+                                let (mut dot, mut mag) = (0.0, 0.0);
+                                for p in 0..k {
+                                    let x = from(to(av[i * k + p])) * from(to(bv[p * n + j]));
+                                    dot += x;
+                                    mag += x.abs();
+                                }
+                                let tol = (k + 2) as f64 * eps * mag + 1e-30;
+                                assert!(
+                                    (got - dot).abs() <= tol,
+                                    "{m}x{k}x{n} a_rows {a_rows} t {threads} ({i}, {j}): {got} vs {dot}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        check::<f32>(|v| v as f32, |v| v as f64, f32::EPSILON as f64);
+        check::<f64>(|v| v, |v| v, f64::EPSILON);
     }
 
     #[test]
