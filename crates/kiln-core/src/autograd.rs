@@ -6,7 +6,7 @@
 //! itself, which can be differentiated again. Without `create_graph` the engine runs in no-grad
 //! mode and records nothing.
 
-use crate::backend::{BinaryOp, UnaryOp, Window2d};
+use crate::backend::{BinaryOp, PatchLayout, UnaryOp, Window2d};
 use crate::tensor::{SmallDims, TensorId};
 use crate::{Error, Result, Shape, Tensor};
 use std::cell::Cell;
@@ -169,8 +169,8 @@ pub(crate) enum Op {
     Where(Tensor, Tensor, Tensor),
     Cast(Tensor),
     Copy(Tensor),
-    Unfold(Tensor, Window2d),
-    Fold(Tensor, Window2d),
+    Unfold(Tensor, Window2d, PatchLayout),
+    Fold(Tensor, Window2d, PatchLayout),
     Cumsum(Tensor, usize),
 }
 
@@ -233,8 +233,8 @@ impl Op {
             | Op::Gather(x, ..)
             | Op::Cast(x)
             | Op::Copy(x)
-            | Op::Unfold(x, _)
-            | Op::Fold(x, _)
+            | Op::Unfold(x, ..)
+            | Op::Fold(x, ..)
             | Op::Cumsum(x, _) => out.push(x),
             Op::Binary(a, b, _) | Op::Matmul(a, b) | Op::Where(_, a, b) => {
                 out.push(a);
@@ -261,8 +261,8 @@ impl Op {
             | Op::Pad(x, _)
             | Op::Cast(x)
             | Op::Copy(x)
-            | Op::Unfold(x, _)
-            | Op::Fold(x, _)
+            | Op::Unfold(x, ..)
+            | Op::Fold(x, ..)
             | Op::Cumsum(x, _) => out.push(x),
             Op::IndexSelect(x, _, i) | Op::Gather(x, _, i) => {
                 out.push(x);
@@ -545,11 +545,11 @@ impl Op {
             }
             Op::Cast(x) => smallvec::smallvec![Some(g.to_dtype(x.dtype())?)],
             Op::Copy(_) => smallvec::smallvec![Some(g.clone())],
-            Op::Unfold(x, w) => {
+            Op::Unfold(x, w, layout) => {
                 let d = x.dims();
-                smallvec::smallvec![Some(g.fold2d((d[2], d[3]), w.kernel, w.stride, w.padding, w.dilation,)?)]
+                smallvec::smallvec![Some(g.fold2d_in(*layout, (d[2], d[3]), w)?)]
             }
-            Op::Fold(_, w) => smallvec::smallvec![Some(g.unfold2d(w.kernel, w.stride, w.padding, w.dilation)?)],
+            Op::Fold(_, w, layout) => smallvec::smallvec![Some(g.unfold2d_in(*layout, w)?)],
             // Each input feeds every later output: the gradient is the reversed running sum of g.
             Op::Cumsum(_, d) => {
                 let d = [*d as isize];

@@ -201,6 +201,17 @@ pub struct Window2d {
     pub dilation: (usize, usize),
 }
 
+/// How a batch's sliding-window patches are laid out (see [`crate::Tensor::unfold2d`] and
+/// [`crate::Tensor::unfold2d_batch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PatchLayout {
+    /// `[N, C·kh·kw, L]`: one patch matrix per sample (`torch.nn.functional.unfold`).
+    PerSample,
+    /// `[C·kh·kw, N, L]`: the whole batch as one matrix of `N·L` columns, so that a convolution is
+    /// one matrix product instead of `N` small ones.
+    Batch,
+}
+
 /// Window geometry whose arithmetic does not fit in `usize` (a huge padding or dilation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WindowOverflow;
@@ -309,12 +320,13 @@ pub trait BackendStorage: Sized + Clone + Send + Sync + std::fmt::Debug {
     /// dimension `d` (`pads` may be shorter than the rank: trailing dimensions unpadded).
     fn pad(&self, l: &Layout, pads: &[(usize, usize)], value: f64, out: &Shape) -> Result<Self>;
     /// Sliding-window patches of an `[N, C, H, W]` input as `[N, C·kh·kw, L]`
-    /// (`torch.nn.functional.unfold`): row `c·kh·kw + i·kw + j` holds tap `(i, j)` of channel `c`
-    /// for each of the `L` window positions.
-    fn im2col(&self, l: &Layout, w: &Window2d) -> Result<Self>;
-    /// The adjoint of `im2col` (`fold`): `[N, channels·kh·kw, L]` columns summed back into an
-    /// `[N, channels, out_hw.0, out_hw.1]` image.
-    fn col2im(&self, l: &Layout, w: &Window2d, channels: usize, out_hw: (usize, usize)) -> Result<Self>;
+    /// (`torch.nn.functional.unfold`) or, in the [`PatchLayout::Batch`] layout, `[C·kh·kw, N, L]`:
+    /// row `c·kh·kw + i·kw + j` holds tap `(i, j)` of channel `c` for each of the `L` window
+    /// positions.
+    fn im2col(&self, l: &Layout, w: &Window2d, layout: PatchLayout) -> Result<Self>;
+    /// The adjoint of `im2col` (`fold`): columns in `layout` (`[N, channels·kh·kw, L]` or
+    /// `[channels·kh·kw, N, L]`) summed back into an `[N, channels, out_hw.0, out_hw.1]` image.
+    fn col2im(&self, l: &Layout, w: &Window2d, channels: usize, out_hw: (usize, usize), layout: PatchLayout) -> Result<Self>;
     /// Window maxima and the flat in-plane index of each.
     fn max_pool2d(&self, l: &Layout, w: &Window2d) -> Result<(Self, Self)>;
     /// True when every element is finite (always true for integer dtypes).
@@ -485,9 +497,9 @@ impl Storage {
             Storage::Cpu(s) => Ok(Storage::Cpu(BackendStorage::pad(s, l, pads, value, out)?)),
         }
     }
-    pub(crate) fn im2col(&self, l: &Layout, w: &Window2d) -> Result<Storage> {
+    pub(crate) fn im2col(&self, l: &Layout, w: &Window2d, layout: PatchLayout) -> Result<Storage> {
         match self {
-            Storage::Cpu(s) => Ok(Storage::Cpu(BackendStorage::im2col(s, l, w)?)),
+            Storage::Cpu(s) => Ok(Storage::Cpu(BackendStorage::im2col(s, l, w, layout)?)),
         }
     }
     /// Runs an elementwise [`Program`](crate::fused::Program) over contiguous buffers of one
@@ -525,9 +537,9 @@ impl Storage {
             }
         }
     }
-    pub(crate) fn col2im(&self, l: &Layout, w: &Window2d, channels: usize, out_hw: (usize, usize)) -> Result<Storage> {
+    pub(crate) fn col2im(&self, l: &Layout, w: &Window2d, channels: usize, out_hw: (usize, usize), layout: PatchLayout) -> Result<Storage> {
         match self {
-            Storage::Cpu(s) => Ok(Storage::Cpu(BackendStorage::col2im(s, l, w, channels, out_hw)?)),
+            Storage::Cpu(s) => Ok(Storage::Cpu(BackendStorage::col2im(s, l, w, channels, out_hw, layout)?)),
         }
     }
     /// True when every element is finite (always true for integer dtypes).

@@ -3,7 +3,7 @@
 //! from these, so their derivatives of every order come for free.
 
 use crate::autograd::{self, Op};
-use crate::backend::{BinaryOp, CmpOp, ReduceOp, Storage, UnaryOp, Window2d};
+use crate::backend::{BinaryOp, CmpOp, PatchLayout, ReduceOp, Storage, UnaryOp, Window2d};
 use crate::tensor::SmallDims;
 use crate::{DType, Error, Result, Shape, Tensor};
 
@@ -1481,17 +1481,50 @@ impl Tensor {
         dilation: (usize, usize),
     ) -> Result<Tensor> {
         let w = Tensor::window(kernel, stride, padding, dilation, "unfold2d")?;
+        self.unfold2d_in(PatchLayout::PerSample, &w)
+    }
+    /// The patches of [`Tensor::unfold2d`] with the batch moved inside: `[C*kh*kw, N, L]`, row
+    /// `c*kh*kw + i*kw + j` holding tap `(i, j)` of channel `c` for sample 0's `L` window
+    /// positions, then sample 1's, and so on. Reshaped to `[C*kh*kw, N*L]` it is one matrix for
+    /// the whole batch, so a convolution is one large matrix product (`W [O, C*kh*kw]` times it)
+    /// rather than `N` small ones. Its adjoint is [`Tensor::fold2d_batch`].
+    ///
+    /// ```
+    /// use kiln_core::Tensor;
+    /// let x = Tensor::arange(0.0, 8.0, 1.0, kiln_core::DType::F32)?.reshape([2, 1, 2, 2])?;
+    /// let p = x.unfold2d_batch((2, 2), (1, 1), (0, 0), (1, 1))?; // one window per sample
+    /// assert_eq!(p.dims(), &[4, 2, 1]);
+    /// assert_eq!(p.to_vec::<f32>()?, vec![0.0, 4.0, 1.0, 5.0, 2.0, 6.0, 3.0, 7.0]);
+    /// # Ok::<(), kiln_core::Error>(())
+    /// ```
+    pub fn unfold2d_batch(
+        &self,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: (usize, usize),
+        dilation: (usize, usize),
+    ) -> Result<Tensor> {
+        let w = Tensor::window(kernel, stride, padding, dilation, "unfold2d")?;
+        self.unfold2d_in(PatchLayout::Batch, &w)
+    }
+    /// [`Tensor::unfold2d`] or [`Tensor::unfold2d_batch`] by `layout`.
+    pub(crate) fn unfold2d_in(&self, layout: PatchLayout, w: &Window2d) -> Result<Tensor> {
         const OP: &str = "unfold2d";
-        let (oh, ow) = self.window_positions(&w, OP)?;
+        let kernel = w.kernel;
+        let (oh, ow) = self.window_positions(w, OP)?;
         let d = self.dims();
         let taps = mul_checked(kernel.0, kernel.1, OP, || format!("kernel {kernel:?}"))?;
         let rows = mul_checked(d[1], taps, OP, || {
             format!("channels times taps of input {} and kernel {kernel:?}", self.shape())
         })?;
         let cols = mul_checked(oh, ow, OP, || format!("window positions over input {}", self.shape()))?;
-        let out = out_shape(&[d[0], rows, cols], self.dtype(), OP)?;
-        let storage = self.0.storage.im2col(&self.0.layout, &w)?;
-        let rec = tracking(&[self]).then(|| Op::Unfold(self.clone(), w));
+        let dims = match layout {
+            PatchLayout::PerSample => [d[0], rows, cols],
+            PatchLayout::Batch => [rows, d[0], cols],
+        };
+        let out = out_shape(&dims, self.dtype(), OP)?;
+        let storage = self.0.storage.im2col(&self.0.layout, w, layout)?;
+        let rec = tracking(&[self]).then(|| Op::Unfold(self.clone(), *w, layout));
         Tensor::make(storage, out, rec, OP)
     }
     /// Max pooling of `[N, C, H, W]` (`torch.nn.functional.max_pool2d(..., return_indices=True)`):
@@ -1568,10 +1601,28 @@ impl Tensor {
         dilation: (usize, usize),
     ) -> Result<Tensor> {
         let w = Tensor::window(kernel, stride, padding, dilation, "fold2d")?;
+        self.fold2d_in(PatchLayout::PerSample, output_size, &w)
+    }
+    /// The adjoint of [`Tensor::unfold2d_batch`]: sums `[C*kh*kw, N, L]` patches back into a
+    /// `[N, C, H, W]` image of size `output_size`.
+    pub fn fold2d_batch(
+        &self,
+        output_size: (usize, usize),
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: (usize, usize),
+        dilation: (usize, usize),
+    ) -> Result<Tensor> {
+        let w = Tensor::window(kernel, stride, padding, dilation, "fold2d")?;
+        self.fold2d_in(PatchLayout::Batch, output_size, &w)
+    }
+    /// [`Tensor::fold2d`] or [`Tensor::fold2d_batch`] by `layout`.
+    pub(crate) fn fold2d_in(&self, layout: PatchLayout, output_size: (usize, usize), w: &Window2d) -> Result<Tensor> {
         const OP: &str = "fold2d";
+        let kernel = w.kernel;
         let k = mul_checked(kernel.0, kernel.1, OP, || format!("kernel {kernel:?}"))?;
         let (h, wd) = output_size;
-        let l = match Tensor::window_out_lens(&w, output_size, OP)? {
+        let l = match Tensor::window_out_lens(w, output_size, OP)? {
             Some((a, b)) => mul_checked(a, b, OP, || format!("window positions over output size {output_size:?}"))?,
             None => {
                 return Err(Error::shape(
@@ -1580,19 +1631,23 @@ impl Tensor {
                 ))
             }
         };
-        if self.rank() != 3 || !self.dims()[1].is_multiple_of(k) || self.dims()[2] != l {
+        let (rows_dim, batch_dim, expected) = match layout {
+            PatchLayout::PerSample => (1, 0, format!("[N, C*{k}, {l}]")),
+            PatchLayout::Batch => (0, 1, format!("[C*{k}, N, {l}]")),
+        };
+        if self.rank() != 3 || !self.dims()[rows_dim].is_multiple_of(k) || self.dims()[2] != l {
             return Err(Error::shape(
-                "fold2d",
+                OP,
                 format!(
-                    "expected [N, C*{k}, {l}] for output {output_size:?} and kernel {kernel:?}, got shape {}",
+                    "expected {expected} for output {output_size:?} and kernel {kernel:?}, got shape {}",
                     self.shape()
                 ),
             ));
         }
-        let c = self.dims()[1] / k;
-        let out = out_shape(&[self.dims()[0], c, h, wd], self.dtype(), OP)?;
-        let storage = self.0.storage.col2im(&self.0.layout, &w, c, output_size)?;
-        let rec = tracking(&[self]).then(|| Op::Fold(self.clone(), w));
+        let c = self.dims()[rows_dim] / k;
+        let out = out_shape(&[self.dims()[batch_dim], c, h, wd], self.dtype(), OP)?;
+        let storage = self.0.storage.col2im(&self.0.layout, w, c, output_size, layout)?;
+        let rec = tracking(&[self]).then(|| Op::Fold(self.clone(), *w, layout));
         Tensor::make(storage, out, rec, OP)
     }
 }

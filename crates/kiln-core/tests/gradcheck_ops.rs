@@ -360,6 +360,24 @@ fn unfold_and_fold_first_and_second_order() {
     );
 }
 
+#[test]
+fn batch_unfold_and_fold_first_and_second_order() {
+    let x = rand(&[3, 2, 5, 4], -1.0, 1.0, 33);
+    check(
+        "unfold2d_batch",
+        Box::new(|v: &[Tensor]| v[0].unfold2d_batch((3, 2), (2, 1), (1, 1), (1, 2))?.square()),
+        std::slice::from_ref(&x),
+        true,
+    );
+    let cols = rand(&[2 * 6, 3, 12], -1.0, 1.0, 34);
+    check(
+        "fold2d_batch",
+        Box::new(|v: &[Tensor]| v[0].fold2d_batch((5, 4), (3, 2), (2, 1), (1, 1), (1, 2))?.square()),
+        &[cols],
+        true,
+    );
+}
+
 /// Max pooling as it was composed before the direct kernel: pad with -inf, unfold, max over taps.
 fn max_pool_composite(x: &Tensor, k: (usize, usize), s: (usize, usize), p: (usize, usize), d: (usize, usize)) -> Result<Tensor> {
     let dims = x.dims().to_vec();
@@ -571,6 +589,55 @@ fn unfold_and_fold_match_a_naive_reference() {
             .sum();
         assert!((lhs - rhs).abs() < 1e-12, "fold2d adjoint, window {t}: {lhs} vs {rhs}");
     }
+}
+
+/// The batch layout holds exactly the per-sample patches with the batch moved inside
+/// (`[N, K, L]` permuted to `[K, N, L]`), for every window of the reference test, a single
+/// sample, and a non-contiguous input; its fold is the per-sample fold of the same patches.
+#[test]
+fn batch_patches_are_the_per_sample_patches_permuted() {
+    let wins: [Win; 6] = [
+        ((3, 3), (1, 1), (1, 1), (1, 1)),
+        ((2, 2), (1, 1), (3, 3), (1, 1)),
+        ((3, 5), (1, 1), (0, 4), (1, 1)),
+        ((3, 2), (2, 1), (1, 2), (1, 1)),
+        ((2, 3), (1, 2), (2, 1), (2, 1)),
+        ((1, 4), (1, 1), (0, 1), (1, 1)),
+    ];
+    for (t, &(k, s, p, d)) in wins.iter().enumerate() {
+        for n in [1, 4] {
+            let base = rand(&[3, n, 5, 3], -1.0, 1.0, 300 + t as u64);
+            // [C, N, H, W] permuted to [N, C, H, W]: a non-contiguous input.
+            let x = base.permute(&[1, 0, 2, 3]).unwrap();
+            let per = x.unfold2d(k, s, p, d).unwrap();
+            let got = x.unfold2d_batch(k, s, p, d).unwrap();
+            let pd = per.dims().to_vec();
+            assert_eq!(got.dims(), &[pd[1], pd[0], pd[2]], "window {t}, batch {n}");
+            let want = per.permute(&[1, 0, 2]).unwrap().contiguous().unwrap();
+            assert_eq!(
+                got.to_vec::<f64>().unwrap(),
+                want.to_vec::<f64>().unwrap(),
+                "unfold2d_batch, window {t}, batch {n}"
+            );
+            let cols = rand(got.dims(), -1.0, 1.0, 400 + t as u64);
+            let folded = cols.fold2d_batch((5, 3), k, s, p, d).unwrap();
+            let per_cols = cols.permute(&[1, 0, 2]).unwrap();
+            let want = per_cols.fold2d((5, 3), k, s, p, d).unwrap();
+            assert_eq!(folded.dims(), &[n, 3, 5, 3]);
+            let (a, b) = (folded.to_vec::<f64>().unwrap(), want.to_vec::<f64>().unwrap());
+            for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+                assert!(
+                    (x - y).abs() < 1e-12,
+                    "fold2d_batch, window {t}, batch {n}, element {i}: {x} vs {y}"
+                );
+            }
+        }
+    }
+    // Shapes that do not match the layout are errors naming it.
+    let e = rand(&[2, 6, 12], -1.0, 1.0, 5)
+        .fold2d_batch((5, 4), (3, 2), (2, 1), (1, 1), (1, 2))
+        .unwrap_err();
+    assert!(e.to_string().contains("[C*6, N, 12]"), "{e}");
 }
 
 #[test]

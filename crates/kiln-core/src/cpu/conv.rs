@@ -2,7 +2,7 @@
 //! direct max-pooling kernel.
 
 use super::{pool, AResult, CpuStorage, PAR_THRESHOLD};
-use crate::backend::Window2d;
+use crate::backend::{PatchLayout, Window2d};
 use crate::{Error, Float, Layout, Result};
 use rayon::prelude::*;
 use std::borrow::Cow;
@@ -72,7 +72,8 @@ fn valid_cols(size: usize, out: usize, j: usize, p: usize) -> (usize, usize) {
     (lo, hi)
 }
 
-fn im2col_t<T: Float>(x: &[T], l: &Layout, w: &Window2d) -> AResult<Vec<T>> {
+/// Patches of `x` (`[N, C, H, W]`) in `layout`: `[N, C·kh·kw, L]` or `[C·kh·kw, N, L]`.
+fn im2col_t<T: Float>(x: &[T], l: &Layout, w: &Window2d, layout: PatchLayout) -> AResult<Vec<T>> {
     let d = l.shape.dims();
     let (n, c, h, wd) = (d[0], d[1], d[2], d[3]);
     let (kh, kw) = w.kernel;
@@ -82,69 +83,128 @@ fn im2col_t<T: Float>(x: &[T], l: &Layout, w: &Window2d) -> AResult<Vec<T>> {
     }
     let Grid { oh, ow, ty, tx } = Grid::new(w, h, wd)?;
     let x = contiguous(x, l)?;
-    let per_sample = c * kh * kw * oh * ow;
+    let plane_len = oh * ow;
     let unit_cols = w.stride.1 == 1 && w.dilation.1 == 1;
     let zero = T::zero();
-    // Writes every slot of sample `b`'s `[C*kh*kw, oh*ow]` block (the buffer may be a reused one).
-    let fill = |b: usize, dst: &mut [MaybeUninit<T>]| {
-        let mut at = 0;
-        for ch in 0..c {
-            let plane = &x[(b * c + ch) * h * wd..(b * c + ch + 1) * h * wd];
-            for i in 0..kh {
-                for j in 0..kw {
-                    let (lo, hi) = valid_cols(wd, ow, j, w.padding.1);
-                    for oy in 0..oh {
-                        let row = &mut dst[at..at + ow];
-                        at += ow;
-                        let Some(iy) = ty[i * oh + oy] else {
-                            row.iter_mut().for_each(|r| {
-                                r.write(zero);
-                            });
-                            continue;
-                        };
-                        let src = &plane[iy * wd..(iy + 1) * wd];
-                        if unit_cols {
-                            // Stride 1: the valid taps are one contiguous run of the input row.
-                            row[..lo].iter_mut().for_each(|r| {
-                                r.write(zero);
-                            });
-                            if hi > lo {
-                                let s0 = lo + j - w.padding.1;
-                                for (r, &v) in row[lo..hi].iter_mut().zip(&src[s0..s0 + (hi - lo)]) {
-                                    r.write(v);
-                                }
-                            }
-                            row[hi..].iter_mut().for_each(|r| {
-                                r.write(zero);
-                            });
-                        } else {
-                            for (ox, r) in row.iter_mut().enumerate() {
-                                r.write(tx[j * ow + ox].map_or(zero, |ix| src[ix]));
-                            }
-                        }
+    // Writes all `oh * ow` slots of `row`: tap `(i, j)` of channel `ch` of sample `b` at every
+    // window position (the buffer may be a reused one).
+    // With unit strides and dilations and an output as wide as the input ("same" padding), the
+    // valid rows of a tap are one run of the input shifted by the tap's offset: one copy, then
+    // the few elements that wrapped around a row edge set to zero. Row by row, the copies of a
+    // small plane (14 elements in W6's second layer) were calls to `memmove` for each row, a
+    // quarter of that convolution's time.
+    let same_rows = unit_cols && w.stride.0 == 1 && w.dilation.0 == 1 && ow == wd;
+    let tap_row = |b: usize, ch: usize, i: usize, j: usize, row: &mut [MaybeUninit<T>]| {
+        let plane = &x[(b * c + ch) * h * wd..(b * c + ch + 1) * h * wd];
+        let (lo, hi) = valid_cols(wd, ow, j, w.padding.1);
+        if same_rows {
+            let zero_fill = |r: &mut [MaybeUninit<T>]| {
+                r.iter_mut().for_each(|v| {
+                    v.write(zero);
+                })
+            };
+            // Output rows whose input row `oy + i - p` exists.
+            let p0 = w.padding.0;
+            let oy_lo = p0.saturating_sub(i).min(oh);
+            let oy_hi = (h + p0).saturating_sub(i).clamp(oy_lo, oh);
+            // Output element `e` of those rows reads input element `e + shift`.
+            let shift = (i as isize - p0 as isize) * wd as isize + j as isize - w.padding.1 as isize;
+            let (r0, r1) = (oy_lo * ow, oy_hi * ow);
+            let e0 = (r0 as isize).max(-shift).min(r1 as isize) as usize;
+            let e1 = (r1 as isize).min((h * wd) as isize - shift).max(e0 as isize) as usize;
+            zero_fill(&mut row[..e0]);
+            let src = &plane[(e0 as isize + shift) as usize..(e1 as isize + shift) as usize];
+            for (r, &v) in row[e0..e1].iter_mut().zip(src) {
+                r.write(v);
+            }
+            zero_fill(&mut row[e1..]);
+            for line in row[r0..r1].chunks_exact_mut(ow) {
+                zero_fill(&mut line[..lo]);
+                zero_fill(&mut line[hi..]);
+            }
+            return;
+        }
+        for (oy, row) in row.chunks_exact_mut(ow).enumerate() {
+            let Some(iy) = ty[i * oh + oy] else {
+                row.iter_mut().for_each(|r| {
+                    r.write(zero);
+                });
+                continue;
+            };
+            let src = &plane[iy * wd..(iy + 1) * wd];
+            if unit_cols {
+                // Stride 1: the valid taps are one contiguous run of the input row.
+                row[..lo].iter_mut().for_each(|r| {
+                    r.write(zero);
+                });
+                if hi > lo {
+                    let s0 = lo + j - w.padding.1;
+                    for (r, &v) in row[lo..hi].iter_mut().zip(&src[s0..s0 + (hi - lo)]) {
+                        r.write(v);
                     }
+                }
+                row[hi..].iter_mut().for_each(|r| {
+                    r.write(zero);
+                });
+            } else {
+                for (ox, r) in row.iter_mut().enumerate() {
+                    r.write(tx[j * ow + ox].map_or(zero, |ix| src[ix]));
                 }
             }
         }
     };
-    let total = n * per_sample;
+    let rows = c * kh * kw;
+    let total = n * rows * plane_len;
     let mut out: Vec<T> = pool::take(total)?;
     // `take` guarantees capacity >= total; the slice checks it again before `set_len` relies on it.
     let spare = &mut out.spare_capacity_mut()[..total];
-    if total >= PAR_THRESHOLD && n > 1 && rayon::current_num_threads() > 1 {
-        spare.par_chunks_mut(per_sample).enumerate().for_each(|(b, dst)| fill(b, dst));
-    } else if per_sample > 0 {
-        spare.chunks_mut(per_sample).enumerate().for_each(|(b, dst)| fill(b, dst));
+    let par = total >= PAR_THRESHOLD && rayon::current_num_threads() > 1;
+    if plane_len > 0 {
+        match layout {
+            PatchLayout::PerSample => {
+                // Sample `b`'s `[C·kh·kw, L]` block, row `r = (ch, i, j)` after row.
+                let fill = |b: usize, dst: &mut [MaybeUninit<T>]| {
+                    for (r, row) in dst.chunks_exact_mut(plane_len).enumerate() {
+                        tap_row(b, r / (kh * kw), (r / kw) % kh, r % kw, row);
+                    }
+                };
+                let per_sample = rows * plane_len;
+                if par && n > 1 {
+                    spare.par_chunks_mut(per_sample).enumerate().for_each(|(b, dst)| fill(b, dst));
+                } else {
+                    spare.chunks_mut(per_sample).enumerate().for_each(|(b, dst)| fill(b, dst));
+                }
+            }
+            PatchLayout::Batch => {
+                // Row `r = (ch, i, j)` of the batch matrix: that tap for every sample in turn.
+                let fill = |r: usize, dst: &mut [MaybeUninit<T>]| {
+                    for (b, row) in dst.chunks_exact_mut(plane_len).enumerate() {
+                        tap_row(b, r / (kh * kw), (r / kw) % kh, r % kw, row);
+                    }
+                };
+                let per_row = n * plane_len;
+                if par && rows > 1 {
+                    spare.par_chunks_mut(per_row).enumerate().for_each(|(r, dst)| fill(r, dst));
+                } else {
+                    spare.chunks_mut(per_row).enumerate().for_each(|(r, dst)| fill(r, dst));
+                }
+            }
+        }
     }
     // SAFETY: the capacity is at least `total` (the `[..total]` slice above would have failed
-    // otherwise); `fill` writes all `per_sample` slots of each sample's block (every row of every
-    // channel and tap, zero where the tap lies in the padding), and the blocks cover `total`.
+    // otherwise); the chunks (of `rows * plane_len` or `n * plane_len` slots) cover `0..total`
+    // in whole `plane_len` rows, and `tap_row` writes every slot of each (zero where the tap lies
+    // in the padding). With `plane_len == 0`, `total` is 0.
     unsafe { out.set_len(total) };
     Ok(out)
 }
 
-fn col2im_t<T: Float>(x: &[T], l: &Layout, w: &Window2d, c: usize, (h, wd): (usize, usize)) -> AResult<Vec<T>> {
-    let n = l.shape.dims()[0];
+/// The adjoint of [`im2col_t`]: patches in `layout` summed back into `[N, C, H, W]`.
+fn col2im_t<T: Float>(x: &[T], l: &Layout, w: &Window2d, c: usize, (h, wd): (usize, usize), layout: PatchLayout) -> AResult<Vec<T>> {
+    let n = match layout {
+        PatchLayout::PerSample => l.shape.dims()[0],
+        PatchLayout::Batch => l.shape.dims()[1],
+    };
     let (kh, kw) = w.kernel;
     // The caller validated the output shape `[n, c, h, wd]`, so these products do not overflow.
     let per_out = c * h * wd;
@@ -155,44 +215,53 @@ fn col2im_t<T: Float>(x: &[T], l: &Layout, w: &Window2d, c: usize, (h, wd): (usi
     }
     let Grid { oh, ow, ty, tx } = Grid::new(w, h, wd)?;
     let cols = contiguous(x, l)?;
-    let per_in = c * kh * kw * oh * ow;
+    let plane_len = oh * ow;
+    let rows = c * kh * kw;
+    // Where row `r` of sample `b`'s patches starts.
+    let row_at = |b: usize, r: usize| match layout {
+        PatchLayout::PerSample => (b * rows + r) * plane_len,
+        PatchLayout::Batch => (r * n + b) * plane_len,
+    };
     let unit_cols = w.stride.1 == 1 && w.dilation.1 == 1;
-    let fill = |b: usize, dst: &mut [T]| {
-        let src = &cols[b * per_in..(b + 1) * per_in];
-        let mut at = 0;
-        for ch in 0..c {
-            let plane = &mut dst[ch * h * wd..(ch + 1) * h * wd];
-            for i in 0..kh {
-                for j in 0..kw {
-                    let (lo, hi) = valid_cols(wd, ow, j, w.padding.1);
-                    for oy in 0..oh {
-                        let row = &src[at..at + ow];
-                        at += ow;
-                        let Some(iy) = ty[i * oh + oy] else { continue };
-                        if unit_cols {
-                            if hi == lo {
-                                continue;
-                            }
-                            let s0 = iy * wd + lo + j - w.padding.1;
-                            for (p, &v) in plane[s0..s0 + (hi - lo)].iter_mut().zip(&row[lo..hi]) {
-                                *p += v;
-                            }
-                        } else {
-                            for (ox, &v) in row.iter().enumerate() {
-                                if let Some(ix) = tx[j * ow + ox] {
-                                    plane[iy * wd + ix] += v;
-                                }
-                            }
-                        }
+    // Adds tap `(i, j)` of channel plane `ch` of sample `b` (its patch row) into `plane`.
+    let add_tap = |b: usize, ch: usize, i: usize, j: usize, plane: &mut [T]| {
+        let (lo, hi) = valid_cols(wd, ow, j, w.padding.1);
+        let at = row_at(b, (ch * kh + i) * kw + j);
+        for (oy, row) in cols[at..at + plane_len].chunks_exact(ow).enumerate() {
+            let Some(iy) = ty[i * oh + oy] else { continue };
+            if unit_cols {
+                if hi == lo {
+                    continue;
+                }
+                let s0 = iy * wd + lo + j - w.padding.1;
+                for (p, &v) in plane[s0..s0 + (hi - lo)].iter_mut().zip(&row[lo..hi]) {
+                    *p += v;
+                }
+            } else {
+                for (ox, &v) in row.iter().enumerate() {
+                    if let Some(ix) = tx[j * ow + ox] {
+                        plane[iy * wd + ix] += v;
                     }
                 }
             }
         }
     };
+    let fill = |b: usize, dst: &mut [T]| {
+        for (ch, plane) in dst.chunks_exact_mut(h * wd).enumerate() {
+            for i in 0..kh {
+                for j in 0..kw {
+                    add_tap(b, ch, i, j, plane);
+                }
+            }
+        }
+    };
+    if ow == 0 || per_out == 0 {
+        return Ok(out);
+    }
     if out.len() >= PAR_THRESHOLD && n > 1 && rayon::current_num_threads() > 1 {
         out.par_chunks_mut(per_out).enumerate().for_each(|(b, dst)| fill(b, dst));
     } else {
-        out.chunks_mut(per_out.max(1)).enumerate().for_each(|(b, dst)| fill(b, dst));
+        out.chunks_mut(per_out).enumerate().for_each(|(b, dst)| fill(b, dst));
     }
     Ok(out)
 }
@@ -361,12 +430,12 @@ fn pool2x2_plane<T: Float>(src: &[T], wd: usize, oh: usize, ow: usize, vo: &mut 
 }
 
 impl CpuStorage {
-    pub(crate) fn im2col(&self, l: &Layout, w: &Window2d) -> Result<Self> {
+    pub(crate) fn im2col(&self, l: &Layout, w: &Window2d, layout: PatchLayout) -> Result<Self> {
         match self {
-            CpuStorage::F32(v) => Ok(CpuStorage::F32(im2col_t(v, l, w).map_err(|e| e.at("unfold2d"))?)),
-            CpuStorage::F64(v) => Ok(CpuStorage::F64(im2col_t(v, l, w).map_err(|e| e.at("unfold2d"))?)),
-            CpuStorage::F16(v) => Ok(CpuStorage::F16(im2col_t(v, l, w).map_err(|e| e.at("unfold2d"))?)),
-            CpuStorage::BF16(v) => Ok(CpuStorage::BF16(im2col_t(v, l, w).map_err(|e| e.at("unfold2d"))?)),
+            CpuStorage::F32(v) => Ok(CpuStorage::F32(im2col_t(v, l, w, layout).map_err(|e| e.at("unfold2d"))?)),
+            CpuStorage::F64(v) => Ok(CpuStorage::F64(im2col_t(v, l, w, layout).map_err(|e| e.at("unfold2d"))?)),
+            CpuStorage::F16(v) => Ok(CpuStorage::F16(im2col_t(v, l, w, layout).map_err(|e| e.at("unfold2d"))?)),
+            CpuStorage::BF16(v) => Ok(CpuStorage::BF16(im2col_t(v, l, w, layout).map_err(|e| e.at("unfold2d"))?)),
             o => Err(Error::DType {
                 op: "unfold2d",
                 expected: "a float dtype (f16, bf16, f32 or f64)",
@@ -399,12 +468,12 @@ impl CpuStorage {
             }),
         }
     }
-    pub(crate) fn col2im(&self, l: &Layout, w: &Window2d, c: usize, out_hw: (usize, usize)) -> Result<Self> {
+    pub(crate) fn col2im(&self, l: &Layout, w: &Window2d, c: usize, out_hw: (usize, usize), layout: PatchLayout) -> Result<Self> {
         match self {
-            CpuStorage::F32(v) => Ok(CpuStorage::F32(col2im_t(v, l, w, c, out_hw).map_err(|e| e.at("fold2d"))?)),
-            CpuStorage::F64(v) => Ok(CpuStorage::F64(col2im_t(v, l, w, c, out_hw).map_err(|e| e.at("fold2d"))?)),
-            CpuStorage::F16(v) => Ok(CpuStorage::F16(col2im_t(v, l, w, c, out_hw).map_err(|e| e.at("fold2d"))?)),
-            CpuStorage::BF16(v) => Ok(CpuStorage::BF16(col2im_t(v, l, w, c, out_hw).map_err(|e| e.at("fold2d"))?)),
+            CpuStorage::F32(v) => Ok(CpuStorage::F32(col2im_t(v, l, w, c, out_hw, layout).map_err(|e| e.at("fold2d"))?)),
+            CpuStorage::F64(v) => Ok(CpuStorage::F64(col2im_t(v, l, w, c, out_hw, layout).map_err(|e| e.at("fold2d"))?)),
+            CpuStorage::F16(v) => Ok(CpuStorage::F16(col2im_t(v, l, w, c, out_hw, layout).map_err(|e| e.at("fold2d"))?)),
+            CpuStorage::BF16(v) => Ok(CpuStorage::BF16(col2im_t(v, l, w, c, out_hw, layout).map_err(|e| e.at("fold2d"))?)),
             o => Err(Error::DType {
                 op: "fold2d",
                 expected: "a float dtype (f16, bf16, f32 or f64)",

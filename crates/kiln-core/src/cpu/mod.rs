@@ -12,7 +12,7 @@ mod matmul;
 pub use matmul::product_path;
 pub(crate) mod pool;
 
-use crate::backend::{BackendStorage, BinaryOp, CmpOp, Device, ReduceOp, UnaryOp, Window2d};
+use crate::backend::{BackendStorage, BinaryOp, CmpOp, Device, PatchLayout, ReduceOp, UnaryOp, Window2d};
 use crate::shape::{coalesce, Dims, RowWalker};
 use crate::{DType, Element, Error, Float, Layout, Result, Shape};
 use pool::AllocError;
@@ -1233,11 +1233,11 @@ impl BackendStorage for CpuStorage {
     fn pad(&self, l: &Layout, pads: &[(usize, usize)], value: f64, out: &Shape) -> Result<Self> {
         CpuStorage::pad(self, l, pads, value, out)
     }
-    fn im2col(&self, l: &Layout, w: &Window2d) -> Result<Self> {
-        CpuStorage::im2col(self, l, w)
+    fn im2col(&self, l: &Layout, w: &Window2d, layout: PatchLayout) -> Result<Self> {
+        CpuStorage::im2col(self, l, w, layout)
     }
-    fn col2im(&self, l: &Layout, w: &Window2d, channels: usize, out_hw: (usize, usize)) -> Result<Self> {
-        CpuStorage::col2im(self, l, w, channels, out_hw)
+    fn col2im(&self, l: &Layout, w: &Window2d, channels: usize, out_hw: (usize, usize), layout: PatchLayout) -> Result<Self> {
+        CpuStorage::col2im(self, l, w, channels, out_hw, layout)
     }
     fn max_pool2d(&self, l: &Layout, w: &Window2d) -> Result<(Self, Self)> {
         CpuStorage::max_pool2d(self, l, w)
