@@ -309,7 +309,7 @@ impl Op {
                     // PyTorch's threshold_backward: zero where x <= 0, else g. NaN is not <= 0,
                     // so a NaN input passes its gradient on (as in torch), where a `x > 0` mask
                     // would have stopped it.
-                    UnaryOp::Relu => x.le_scalar(0.0)?.where_cond(&g.scalar_like(0.0), g)?,
+                    UnaryOp::Relu => x.relu_backward(g)?,
                     UnaryOp::Softplus => {
                         let linear = x.gt_scalar(20.0)?;
                         linear.where_cond(g, &g.mul(&x.sigmoid()?)?)?
@@ -393,6 +393,8 @@ impl Op {
                             nb.then(|| g.mul(a)?.div(&r)?.neg()).transpose()?,
                         )
                     }
+                    // Piecewise constant in the ReLU input; linear in the gradient it masks.
+                    BinaryOp::ReluGrad => (None, nb.then(|| a.relu_backward(g)).transpose()?),
                     BinaryOp::Maximum | BinaryOp::Minimum => {
                         // PyTorch's rule: half the gradient to each side of a tie, none to the side
                         // that strictly loses, the whole gradient otherwise. With a NaN on either

@@ -134,6 +134,9 @@ pub enum BinaryOp {
     Minimum,
     /// Four-quadrant `atan(a / b)`.
     Atan2,
+    /// `b` where `a > 0` (or is NaN), zero where `a <= 0`: ReLU's backward with `a` the ReLU's
+    /// input and `b` the output gradient (PyTorch's `threshold_backward` at 0), in one pass.
+    ReluGrad,
 }
 
 impl BinaryOp {
@@ -149,6 +152,7 @@ impl BinaryOp {
             BinaryOp::Maximum => "maximum",
             BinaryOp::Minimum => "minimum",
             BinaryOp::Atan2 => "atan2",
+            BinaryOp::ReluGrad => "relu_backward",
         }
     }
 }

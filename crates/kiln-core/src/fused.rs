@@ -258,7 +258,7 @@ mod tests {
         UnaryOp::Affine { mul: 0.3, add: -0.7 },
         UnaryOp::PowScalar(1.7),
     ];
-    const BINARY: [BinaryOp; 8] = [
+    const BINARY: [BinaryOp; 9] = [
         BinaryOp::Add,
         BinaryOp::Sub,
         BinaryOp::Mul,
@@ -267,6 +267,7 @@ mod tests {
         BinaryOp::Minimum,
         BinaryOp::AddScaled(-0.37),
         BinaryOp::Atan2,
+        BinaryOp::ReluGrad,
     ];
 
     /// A random program over `inputs` inputs: every input and a few constants, then `len` ops on

@@ -114,6 +114,7 @@ binary_methods! {
     maximum => Maximum, "Elementwise maximum; NaN propagates. As in PyTorch, ties split the gradient evenly and a NaN on either side gives both sides the whole gradient.";
     minimum => Minimum, "Elementwise minimum; NaN propagates. Gradient as [`Tensor::maximum`]'s.";
     atan2 => Atan2, "Elementwise four-quadrant arctangent of `self / rhs` (`torch.atan2(self, rhs)`), in `[-π, π]`.";
+    relu_backward => ReluGrad, "ReLU's backward with `self` the ReLU's input and `rhs` the output gradient: `rhs` where `self > 0` or is NaN, zero where `self <= 0` (PyTorch's `threshold_backward(rhs, self, 0)`), in one pass. Differentiable in `rhs` (the same mask); its gradient in `self` is zero.";
 }
 
 macro_rules! cmp_methods {

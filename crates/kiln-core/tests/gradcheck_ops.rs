@@ -758,3 +758,51 @@ fn max_dim_and_min_dim_gradients() {
         true,
     );
 }
+
+/// `relu_backward` is the mask ReLU's old backward built from `le_scalar` and `where_cond`, bit
+/// for bit (NaN inputs pass the gradient on, zero and negative ones stop it), with broadcasting
+/// both ways, in f64 and f32; it is differentiable in the gradient it masks, at first and second
+/// order, and through it ReLU keeps its gradients.
+#[test]
+fn relu_backward_is_the_masked_gradient() {
+    for dt in [DType::F64, DType::F32] {
+        let x = Tensor::from_slice(&[-1.5f64, 0.0, -0.0, 2.0, f64::NAN, 1e-300, -1e-300, 3.0], [2, 4])
+            .unwrap()
+            .to_dtype(dt)
+            .unwrap();
+        let g = Tensor::rand([2, 4], -1.0, 1.0, dt, &mut Rng::new(7)).unwrap();
+        let bits = |t: &Tensor| {
+            t.to_dtype(DType::F64)
+                .unwrap()
+                .to_vec::<f64>()
+                .unwrap()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect::<Vec<_>>()
+        };
+        let masked = |x: &Tensor, g: &Tensor| x.le_scalar(0.0).unwrap().where_cond(&g.scalar_like(0.0), g).unwrap();
+        assert_eq!(bits(&x.relu_backward(&g).unwrap()), bits(&masked(&x, &g)), "{dt:?}");
+        // Broadcast: a row of inputs against a column of gradients, and the reverse.
+        let (xr, gc) = (x.narrow(0, 0, 1).unwrap(), g.narrow(1, 0, 1).unwrap());
+        assert_eq!(bits(&xr.relu_backward(&gc).unwrap()), bits(&masked(&xr, &gc)), "{dt:?} broadcast");
+        assert_eq!(
+            bits(&gc.relu_backward(&xr).unwrap()),
+            bits(&masked(&gc, &xr)),
+            "{dt:?} broadcast back"
+        );
+    }
+    let x = rand(&[3, 4], -1.0, 1.0, 61);
+    let g = rand(&[3, 4], -1.0, 1.0, 62);
+    let xd = x.detach();
+    check(
+        "relu_backward in the gradient",
+        Box::new(move |v: &[Tensor]| xd.relu_backward(&v[0])?.square()),
+        &[g],
+        true,
+    );
+    // The input's own gradient through relu_backward is zero (a step function).
+    let xv = x.requires_grad(true).unwrap();
+    let y = xv.relu_backward(&rand(&[3, 4], -1.0, 1.0, 63)).unwrap().sum_all().unwrap();
+    let grads = y.backward().unwrap();
+    assert!(grads.get(&xv).is_none_or(|t| t.to_vec::<f64>().unwrap().iter().all(|&v| v == 0.0)));
+}

@@ -535,6 +535,8 @@ pub(crate) fn with_binary<T: Float, K: BinaryKernel<T>>(op: BinaryOp, k: K) -> K
         BinaryOp::Maximum => k.run(move |x, y| x.max_val(y)),
         BinaryOp::Minimum => k.run(move |x, y| x.min_val(y)),
         BinaryOp::Atan2 => k.run(move |x, y| x.atan2(y)),
+        // `x <= 0` is false for NaN, so a NaN input passes the gradient on, as in PyTorch.
+        BinaryOp::ReluGrad => k.run(move |x, y| if x <= T::zero() { T::zero() } else { y }),
     }
 }
 
@@ -564,7 +566,7 @@ fn binary_i64(a: &[i64], la: &Layout, b: &[i64], lb: &Layout, out: &Shape, op: B
         BinaryOp::Mul => map2(a, la, b, lb, out, move |x, y| x.wrapping_mul(y)),
         BinaryOp::Maximum => map2(a, la, b, lb, out, move |x, y| x.max(y)),
         BinaryOp::Minimum => map2(a, la, b, lb, out, move |x, y| x.min(y)),
-        BinaryOp::Div | BinaryOp::Pow | BinaryOp::AddScaled(_) | BinaryOp::Atan2 => {
+        BinaryOp::Div | BinaryOp::Pow | BinaryOp::AddScaled(_) | BinaryOp::Atan2 | BinaryOp::ReluGrad => {
             return Err(Error::DType {
                 op: op.name(),
                 expected: "f32 or f64",
