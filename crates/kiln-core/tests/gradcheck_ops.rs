@@ -528,6 +528,17 @@ fn max_pool_ties_nan_and_errors() {
 
 type Win = ((usize, usize), (usize, usize), (usize, usize), (usize, usize));
 
+/// Window geometries for the unfold tests. Stride-1 rows take the contiguous fast path; padding
+/// wider than the kernel and inputs narrower than the window exercise its edges.
+const WINDOWS: [Win; 6] = [
+    ((3, 3), (1, 1), (1, 1), (1, 1)),
+    ((2, 2), (1, 1), (3, 3), (1, 1)),
+    ((3, 5), (1, 1), (0, 4), (1, 1)),
+    ((3, 2), (2, 1), (1, 2), (1, 1)),
+    ((2, 3), (1, 2), (2, 1), (2, 1)),
+    ((1, 4), (1, 1), (0, 1), (1, 1)),
+];
+
 /// `torch.nn.functional.unfold` written out element by element: `[N, C*kh*kw, L]`.
 fn naive_unfold(x: &[f64], dims: [usize; 4], (k, s, p, d): Win) -> (Vec<f64>, usize, usize) {
     let [n, c, h, w] = dims;
@@ -558,17 +569,7 @@ fn naive_unfold(x: &[f64], dims: [usize; 4], (k, s, p, d): Win) -> (Vec<f64>, us
 
 #[test]
 fn unfold_and_fold_match_a_naive_reference() {
-    // Stride-1 rows take the contiguous fast path; padding wider than the kernel and inputs
-    // narrower than the window exercise its edges.
-    let wins: [Win; 6] = [
-        ((3, 3), (1, 1), (1, 1), (1, 1)),
-        ((2, 2), (1, 1), (3, 3), (1, 1)),
-        ((3, 5), (1, 1), (0, 4), (1, 1)),
-        ((3, 2), (2, 1), (1, 2), (1, 1)),
-        ((2, 3), (1, 2), (2, 1), (2, 1)),
-        ((1, 4), (1, 1), (0, 1), (1, 1)),
-    ];
-    for (t, &win) in wins.iter().enumerate() {
+    for (t, &win) in WINDOWS.iter().enumerate() {
         let dims = [2, 3, 5, 3];
         let x = rand(&dims, -1.0, 1.0, 100 + t as u64);
         let (k, s, p, d) = win;
@@ -596,15 +597,7 @@ fn unfold_and_fold_match_a_naive_reference() {
 /// sample, and a non-contiguous input; its fold is the per-sample fold of the same patches.
 #[test]
 fn batch_patches_are_the_per_sample_patches_permuted() {
-    let wins: [Win; 6] = [
-        ((3, 3), (1, 1), (1, 1), (1, 1)),
-        ((2, 2), (1, 1), (3, 3), (1, 1)),
-        ((3, 5), (1, 1), (0, 4), (1, 1)),
-        ((3, 2), (2, 1), (1, 2), (1, 1)),
-        ((2, 3), (1, 2), (2, 1), (2, 1)),
-        ((1, 4), (1, 1), (0, 1), (1, 1)),
-    ];
-    for (t, &(k, s, p, d)) in wins.iter().enumerate() {
+    for (t, &(k, s, p, d)) in WINDOWS.iter().enumerate() {
         for n in [1, 4] {
             let base = rand(&[3, n, 5, 3], -1.0, 1.0, 300 + t as u64);
             // [C, N, H, W] permuted to [N, C, H, W]: a non-contiguous input.

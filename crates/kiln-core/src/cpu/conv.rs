@@ -160,35 +160,21 @@ fn im2col_t<T: Float>(x: &[T], l: &Layout, w: &Window2d, layout: PatchLayout) ->
     let spare = &mut out.spare_capacity_mut()[..total];
     let par = total >= PAR_THRESHOLD && rayon::current_num_threads() > 1;
     if plane_len > 0 {
-        match layout {
-            PatchLayout::PerSample => {
-                // Sample `b`'s `[C·kh·kw, L]` block, row `r = (ch, i, j)` after row.
-                let fill = |b: usize, dst: &mut [MaybeUninit<T>]| {
-                    for (r, row) in dst.chunks_exact_mut(plane_len).enumerate() {
-                        tap_row(b, r / (kh * kw), (r / kw) % kh, r % kw, row);
-                    }
-                };
-                let per_sample = rows * plane_len;
-                if par && n > 1 {
-                    spare.par_chunks_mut(per_sample).enumerate().for_each(|(b, dst)| fill(b, dst));
-                } else {
-                    spare.chunks_mut(per_sample).enumerate().for_each(|(b, dst)| fill(b, dst));
-                }
+        // The output in blocks of `plane_len` rows: per sample, sample `b`'s `[C·kh·kw, L]` block
+        // holds its tap rows `r = (ch, i, j)` in turn; in the batch layout, block `r` holds tap
+        // row `r` of every sample in turn.
+        let batch = layout == PatchLayout::Batch;
+        let (blocks, block) = if batch { (rows, n * plane_len) } else { (n, rows * plane_len) };
+        let fill = |outer: usize, dst: &mut [MaybeUninit<T>]| {
+            for (inner, row) in dst.chunks_exact_mut(plane_len).enumerate() {
+                let (b, r) = if batch { (inner, outer) } else { (outer, inner) };
+                tap_row(b, r / (kh * kw), (r / kw) % kh, r % kw, row);
             }
-            PatchLayout::Batch => {
-                // Row `r = (ch, i, j)` of the batch matrix: that tap for every sample in turn.
-                let fill = |r: usize, dst: &mut [MaybeUninit<T>]| {
-                    for (b, row) in dst.chunks_exact_mut(plane_len).enumerate() {
-                        tap_row(b, r / (kh * kw), (r / kw) % kh, r % kw, row);
-                    }
-                };
-                let per_row = n * plane_len;
-                if par && rows > 1 {
-                    spare.par_chunks_mut(per_row).enumerate().for_each(|(r, dst)| fill(r, dst));
-                } else {
-                    spare.chunks_mut(per_row).enumerate().for_each(|(r, dst)| fill(r, dst));
-                }
-            }
+        };
+        if par && blocks > 1 {
+            spare.par_chunks_mut(block).enumerate().for_each(|(o, dst)| fill(o, dst));
+        } else {
+            spare.chunks_mut(block).enumerate().for_each(|(o, dst)| fill(o, dst));
         }
     }
     // SAFETY: the capacity is at least `total` (the `[..total]` slice above would have failed

@@ -302,7 +302,6 @@ fn matmul_t<T: Float + GemmScalar>(a: &[T], la: &Layout, b: &[T], lb: &Layout, b
                 rs: x.rs,
                 cs: x.cs,
             };
-            // `packed::gemm` checks all three extents itself before its unchecked accesses.
             // `gemm_uninit` checks all three extents itself before its unchecked accesses, and
             // writes every element of `dst` (beta 0).
             packed::gemm_uninit(m, n, k, view(a, ma), view(b, mb), dst, n, threads)

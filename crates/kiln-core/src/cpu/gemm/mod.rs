@@ -564,7 +564,10 @@ pub(crate) fn gemm_uninit<T: GemmScalar>(
     if transposed_product_pays(m, n, k, &b) {
         return transposed_product(isa, m, n, k, a, b, c, ldc, threads);
     }
-    checked_packed(isa, m, n, k, T::one(), a, b, T::zero(), c, ldc, threads)
+    if m > 0 && n > 0 {
+        packed(isa, m, n, k, T::one(), a, b, T::zero(), c, ldc, threads.max(1));
+    }
+    Ok(())
 }
 
 /// Whether `C = A · B` costs less as `Cᵀ = Bᵀ · Aᵀ`, transposed back. With a column-major B (a
@@ -572,8 +575,8 @@ pub(crate) fn gemm_uninit<T: GemmScalar>(
 /// product reads `Bᵀ` (row-major) in place as its A, packs `Aᵀ` (`k x m`, a transpose at most)
 /// and transposes the `m x n` result. So it pays when `m (k + n) < k n`: a batch of rows small
 /// against both dimensions of the weight. On the Emerald Rapids vCPU (2026-12-02, f32, 1
-/// thread, `kiln-bench mlp`, 2 interleaved runs) W5's forward products ran 10 % (128 x 784 x
-/// 512: 705-708 us against 774-780) and 5 % (128 x 512 x 512: 474-476 us against 500) faster.
+/// thread, `kiln-bench mlp`, 5 interleaved runs each) W5's forward products took 698-778 us
+/// against 794-1,080 (128 x 784 x 512) and 458-519 against 499-748 (128 x 512 x 512).
 /// `KILN_GEMM_SWAP=0` turns the swap off (for side-by-side measurement).
 fn transposed_product_pays<T>(m: usize, n: usize, k: usize, b: &MatRef<'_, T>) -> bool {
     static OFF: OnceLock<bool> = OnceLock::new();
@@ -944,13 +947,8 @@ mod tests {
 
     /// Deterministic values in [-1, 1).
     fn values(n: usize, seed: u64) -> Vec<f64> {
-        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-            })
-            .collect()
+        let mut rng = crate::Rng::new(seed);
+        (0..n).map(|_| 2.0 * rng.uniform01() - 1.0).collect()
     }
 
     #[test]
