@@ -172,6 +172,12 @@ pub(crate) enum Op {
     Unfold(Tensor, Window2d, PatchLayout),
     Fold(Tensor, Window2d, PatchLayout),
     Cumsum(Tensor, usize),
+    /// Input, weight.
+    Conv2d(Tensor, Tensor, Window2d),
+    /// Weight, output gradient (the input's size is the upstream gradient's).
+    Conv2dInput(Tensor, Tensor, Window2d),
+    /// Input, output gradient.
+    Conv2dWeight(Tensor, Tensor, Window2d),
 }
 
 impl Op {
@@ -200,6 +206,9 @@ impl Op {
             Op::Unfold(..) => "unfold2d",
             Op::Fold(..) => "fold2d",
             Op::Cumsum(..) => "cumsum",
+            Op::Conv2d(..) => "conv2d",
+            Op::Conv2dInput(..) => "conv2d_input",
+            Op::Conv2dWeight(..) => "conv2d_weight",
         }
     }
 
@@ -236,7 +245,12 @@ impl Op {
             | Op::Unfold(x, ..)
             | Op::Fold(x, ..)
             | Op::Cumsum(x, _) => out.push(x),
-            Op::Binary(a, b, _) | Op::Matmul(a, b) | Op::Where(_, a, b) => {
+            Op::Binary(a, b, _)
+            | Op::Matmul(a, b)
+            | Op::Where(_, a, b)
+            | Op::Conv2d(a, b, _)
+            | Op::Conv2dInput(a, b, _)
+            | Op::Conv2dWeight(a, b, _) => {
                 out.push(a);
                 out.push(b);
             }
@@ -268,7 +282,7 @@ impl Op {
                 out.push(x);
                 out.push(i);
             }
-            Op::Binary(a, b, _) | Op::Matmul(a, b) => {
+            Op::Binary(a, b, _) | Op::Matmul(a, b) | Op::Conv2d(a, b, _) | Op::Conv2dInput(a, b, _) | Op::Conv2dWeight(a, b, _) => {
                 out.push(a);
                 out.push(b);
             }
@@ -552,6 +566,26 @@ impl Op {
                 smallvec::smallvec![Some(g.fold2d_in(*layout, (d[2], d[3]), w)?)]
             }
             Op::Fold(_, w, layout) => smallvec::smallvec![Some(g.unfold2d_in(*layout, w)?)],
+            // The three convolution ops are bilinear, and each one's gradients are the other two
+            // (or itself) with the upstream gradient in place of one operand.
+            Op::Conv2d(x, k, w) => {
+                let hw = (x.dims()[2], x.dims()[3]);
+                smallvec::smallvec![
+                    x.0.requires_grad.then(|| Tensor::conv2d_input_in(hw, k, g, w)).transpose()?,
+                    k.0.requires_grad.then(|| Tensor::conv2d_weight_in(x, g, w)).transpose()?,
+                ]
+            }
+            Op::Conv2dInput(k, gy, w) => smallvec::smallvec![
+                k.0.requires_grad.then(|| Tensor::conv2d_weight_in(g, gy, w)).transpose()?,
+                gy.0.requires_grad.then(|| g.conv2d_in(k, w)).transpose()?,
+            ],
+            Op::Conv2dWeight(x, gy, w) => {
+                let hw = (x.dims()[2], x.dims()[3]);
+                smallvec::smallvec![
+                    x.0.requires_grad.then(|| Tensor::conv2d_input_in(hw, g, gy, w)).transpose()?,
+                    gy.0.requires_grad.then(|| x.conv2d_in(g, w)).transpose()?,
+                ]
+            }
             // Each input feeds every later output: the gradient is the reversed running sum of g.
             Op::Cumsum(_, d) => {
                 let d = [*d as isize];

@@ -331,6 +331,16 @@ pub trait BackendStorage: Sized + Clone + Send + Sync + std::fmt::Debug {
     /// The adjoint of `im2col` (`fold`): columns in `layout` (`[N, channels·kh·kw, L]` or
     /// `[channels·kh·kw, N, L]`) summed back into an `[N, channels, out_hw.0, out_hw.1]` image.
     fn col2im(&self, l: &Layout, w: &Window2d, channels: usize, out_hw: (usize, usize), layout: PatchLayout) -> Result<Self>;
+    /// The convolution (cross-correlation) of `self` `[N, C, H, W]` by `weight` `[O, C, kh, kw]`
+    /// over windows `w`, without bias: `[N, O, oh, ow]`.
+    fn conv2d(&self, l: &Layout, weight: &Self, wl: &Layout, w: &Window2d) -> Result<Self>;
+    /// The gradient of [`BackendStorage::conv2d`] with respect to its weight, from the input
+    /// `self` `[N, C, H, W]` and the output's gradient `grad` `[N, O, oh, ow]`: `[O, C, kh, kw]`.
+    fn conv2d_weight(&self, l: &Layout, grad: &Self, gl: &Layout, w: &Window2d) -> Result<Self>;
+    /// The gradient of [`BackendStorage::conv2d`] with respect to its input, from the weight
+    /// `self` `[O, C, kh, kw]` and the output's gradient `grad` `[N, O, oh, ow]`:
+    /// `[N, C, in_hw.0, in_hw.1]`.
+    fn conv2d_input(&self, l: &Layout, grad: &Self, gl: &Layout, w: &Window2d, in_hw: (usize, usize)) -> Result<Self>;
     /// Window maxima and the flat in-plane index of each.
     fn max_pool2d(&self, l: &Layout, w: &Window2d) -> Result<(Self, Self)>;
     /// True when every element is finite (always true for integer dtypes).
@@ -531,6 +541,21 @@ impl Storage {
             Storage::Cpu(c) => c,
         });
         Ok(<CpuStorage as BackendStorage>::fused_kernel(cpu, kernel)?.map(Storage::Cpu))
+    }
+    pub(crate) fn conv2d(&self, l: &Layout, weight: &Storage, wl: &Layout, w: &Window2d) -> Result<Storage> {
+        match (self, weight) {
+            (Storage::Cpu(x), Storage::Cpu(k)) => Ok(Storage::Cpu(BackendStorage::conv2d(x, l, k, wl, w)?)),
+        }
+    }
+    pub(crate) fn conv2d_weight(&self, l: &Layout, grad: &Storage, gl: &Layout, w: &Window2d) -> Result<Storage> {
+        match (self, grad) {
+            (Storage::Cpu(x), Storage::Cpu(g)) => Ok(Storage::Cpu(BackendStorage::conv2d_weight(x, l, g, gl, w)?)),
+        }
+    }
+    pub(crate) fn conv2d_input(&self, l: &Layout, grad: &Storage, gl: &Layout, w: &Window2d, in_hw: (usize, usize)) -> Result<Storage> {
+        match (self, grad) {
+            (Storage::Cpu(k), Storage::Cpu(g)) => Ok(Storage::Cpu(BackendStorage::conv2d_input(k, l, g, gl, w, in_hw)?)),
+        }
     }
     /// Window maxima and the flat in-plane index of each (see [`crate::Tensor::max_pool2d_with_indices`]).
     pub(crate) fn max_pool2d(&self, l: &Layout, w: &Window2d) -> Result<(Storage, Storage)> {

@@ -15,6 +15,7 @@
 
 pub mod autograd;
 pub mod backend;
+mod conv_ops;
 pub mod cpu;
 mod display;
 mod dtype;

@@ -1415,7 +1415,7 @@ impl Tensor {
 }
 
 impl Tensor {
-    fn window(
+    pub(crate) fn window(
         kernel: (usize, usize),
         stride: (usize, usize),
         padding: (usize, usize),
@@ -1437,7 +1437,7 @@ impl Tensor {
     }
     /// Output height and width of window `w` sliding over this `[N, C, H, W]` tensor, or the error
     /// `op` reports for another rank or a window that does not fit.
-    fn window_positions(&self, w: &Window2d, op: &'static str) -> Result<(usize, usize)> {
+    pub(crate) fn window_positions(&self, w: &Window2d, op: &'static str) -> Result<(usize, usize)> {
         if self.rank() != 4 {
             return Err(Error::shape(op, format!("expected [N, C, H, W], got shape {}", self.shape())));
         }
@@ -1458,7 +1458,7 @@ impl Tensor {
     }
     /// Window positions `(oh, ow)` over an `(h, w)` plane: `None` when the kernel does not fit, an
     /// error naming `op` when the geometry (padded size or kernel span) overflows `usize`.
-    fn window_out_lens(w: &Window2d, (h, wd): (usize, usize), op: &'static str) -> Result<Option<(usize, usize)>> {
+    pub(crate) fn window_out_lens(w: &Window2d, (h, wd): (usize, usize), op: &'static str) -> Result<Option<(usize, usize)>> {
         let overflow = |_| {
             Error::shape(
                 op,

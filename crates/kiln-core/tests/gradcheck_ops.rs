@@ -529,14 +529,18 @@ fn max_pool_ties_nan_and_errors() {
 type Win = ((usize, usize), (usize, usize), (usize, usize), (usize, usize));
 
 /// Window geometries for the unfold tests. Stride-1 rows take the contiguous fast path; padding
-/// wider than the kernel and inputs narrower than the window exercise its edges.
-const WINDOWS: [Win; 6] = [
+/// wider than the kernel and inputs narrower than the window exercise its edges. The first and
+/// the last two keep the output as wide as the input ("same" rows, one shifted run per tap), the
+/// last with a kernel wider than the 3-column inputs, so that taps wrap round several row edges.
+const WINDOWS: [Win; 8] = [
     ((3, 3), (1, 1), (1, 1), (1, 1)),
     ((2, 2), (1, 1), (3, 3), (1, 1)),
     ((3, 5), (1, 1), (0, 4), (1, 1)),
     ((3, 2), (2, 1), (1, 2), (1, 1)),
     ((2, 3), (1, 2), (2, 1), (2, 1)),
     ((1, 4), (1, 1), (0, 1), (1, 1)),
+    ((2, 3), (1, 1), (0, 1), (1, 1)),
+    ((5, 5), (1, 1), (2, 2), (1, 1)),
 ];
 
 /// `torch.nn.functional.unfold` written out element by element: `[N, C*kh*kw, L]`.

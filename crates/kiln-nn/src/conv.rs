@@ -129,12 +129,13 @@ fn bias_column<'b>(op: &'static str, b: &'b Tensor, channels: usize) -> Result<&
     Ok(b)
 }
 
-/// The patch rows (`C * kh * kw`) from which an ungrouped convolution multiplies the whole batch's
-/// patches at once ([`Tensor::unfold2d_batch`]) instead of sample by sample. With few rows the
-/// weight gradient becomes a product of a very deep, very narrow shape (W6's first layer, one
-/// input channel: `[16, 50176] x [50176, 9]`), which ran slower than the per-sample products
-/// and their sum (Emerald Rapids vCPU, forward + backward 1.86-2.41 ms against 1.61-1.77); the
-/// 16 -> 32 layer (144 rows) ran faster (5.31-5.42 ms against 5.91-7.27).
+/// The patch rows (`C * kh * kw`) from which an ungrouped convolution is the core op
+/// [`Tensor::conv2d`] (products over groups of samples whose patches fit in L2) instead of
+/// sample-by-sample products. With few rows the weight gradient is a product of a very deep, very
+/// narrow shape (W6's first layer, one input channel: `[16, s·784] x [s·784, 9]` per group), which
+/// ran slower than the per-sample products and their sum (Emerald Rapids vCPU, 2026-12-02,
+/// 3 interleaved runs: forward 816-833 µs against 616-627, forward + backward 2.35-2.37 ms against
+/// 1.81-1.83); the 16 -> 32 layer (144 rows) runs faster as the core op (see `Tensor::conv2d`).
 const BATCH_PATCHES_MIN_K: usize = 32;
 
 /// The shared im2col convolution: `x` `[N, C, H, W]`, `w` `[O, C/g, kh, kw]`.
@@ -164,12 +165,11 @@ fn conv2d_impl(op: &'static str, x: &Tensor, w: &Tensor, b: Option<&Tensor>, cfg
     let k = wd[1] * kh * kw;
     let l = oh * ow;
     let y = if g == 1 && k >= BATCH_PATCHES_MIN_K {
-        // The whole batch as one product, `[O, K] @ [K, N*L]`: N products of `O x K x L` were
-        // too small to run near the machine's peak (W6's 16 -> 32 layer: 64 products of
-        // 32 x 144 x 196 at 44 GFLOP/s against oneDNN's 92 for the whole layer).
-        let cols = x.unfold2d_batch((kh, kw), cfg.stride, cfg.padding, cfg.dilation)?; // [K, N, L]
-        let y = w.reshape([o, k])?.matmul(&cols.reshape([k, n * l])?)?.reshape([o, n, l])?;
-        y.permute(&[1, 0, 2])? // [N, O, L], made contiguous by the bias add or below
+        // The core op: products over groups of samples whose patches fit in L2. N products of
+        // `O x K x L` were too small to run near the machine's peak (W6's 16 -> 32 layer: 64
+        // products of 32 x 144 x 196 at 44 GFLOP/s against oneDNN's 92 for the whole layer), and
+        // one product over the whole batch's patches ran at the speed of the L3 they spilled to.
+        x.conv2d(w, cfg.stride, cfg.padding, cfg.dilation)?.reshape([n, o, l])?
     } else if g == 1 {
         let cols = x.unfold2d((kh, kw), cfg.stride, cfg.padding, cfg.dilation)?; // [N, K, L]
         w.reshape([o, k])?.matmul(&cols)? // [O, K] @ [N, K, L] -> [N, O, L]

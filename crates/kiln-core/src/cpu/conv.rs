@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use std::borrow::Cow;
 use std::mem::MaybeUninit;
 
-fn contiguous<'a, T: Copy + Send + Sync>(x: &'a [T], l: &Layout) -> AResult<Cow<'a, [T]>> {
+pub(super) fn contiguous<'a, T: Copy + Send + Sync>(x: &'a [T], l: &Layout) -> AResult<Cow<'a, [T]>> {
     let n = l.shape.elem_count();
     Ok(match l.contiguous_offset() {
         Some(o) => Cow::Borrowed(&x[o..o + n]),
@@ -72,56 +72,180 @@ fn valid_cols(size: usize, out: usize, j: usize, p: usize) -> (usize, usize) {
     (lo, hi)
 }
 
+/// "Same" rows: unit strides and dilations and an output as wide as the input. Tap `(i, j)`'s
+/// patch row then reads its input plane shifted by one offset, so a patch row is one run of the
+/// plane, except that the positions next to a row edge wrap round into the neighbouring row and
+/// must read padding instead.
+struct SameTaps {
+    /// The plane's rows and columns (also the output's), and the output's rows.
+    h: usize,
+    wd: usize,
+    oh: usize,
+    padding: (usize, usize),
+    /// `keep[j * oh * wd + e]`: whether patch position `e` of tap column `j` reads a real column
+    /// (position `e`'s column is `e % wd`).
+    keep: Vec<bool>,
+}
+
+impl SameTaps {
+    /// The table for `w` over an `h x wd` plane with `oh x ow` window positions, or None when
+    /// `w` does not make same rows.
+    fn new(w: &Window2d, h: usize, wd: usize, oh: usize, ow: usize) -> AResult<Option<SameTaps>> {
+        let same = w.stride == (1, 1) && w.dilation == (1, 1) && ow == wd;
+        if !same {
+            return Ok(None);
+        }
+        // `kw * oh * ow` flags: no more than one channel's patch rows, which the caller's buffers
+        // already hold (the caller checked that product).
+        let kw = w.kernel.1;
+        let mut keep = pool::try_with_capacity(kw * oh * ow)?;
+        for j in 0..kw {
+            let (lo, hi) = valid_cols(wd, ow, j, w.padding.1);
+            for _ in 0..oh {
+                keep.extend((0..wd).map(|ox| (lo..hi).contains(&ox)));
+            }
+        }
+        Ok(Some(SameTaps {
+            h,
+            wd,
+            oh,
+            padding: w.padding,
+            keep,
+        }))
+    }
+
+    /// Tap `(i, j)`'s run: patch positions `e0..e1` read input element `e + shift` of the plane
+    /// (those of `e0..e1` outside [`SameTaps::keep`] excepted); the others read padding.
+    fn run(&self, i: usize, j: usize) -> (usize, usize, isize) {
+        let (h, wd, oh) = (self.h, self.wd, self.oh);
+        let (p0, p1) = self.padding;
+        // Output rows whose input row `oy + i - p0` exists.
+        let oy_lo = p0.saturating_sub(i).min(oh);
+        let oy_hi = (h + p0).saturating_sub(i).clamp(oy_lo, oh);
+        let shift = (i as isize - p0 as isize) * wd as isize + j as isize - p1 as isize;
+        let (r0, r1) = ((oy_lo * wd) as isize, (oy_hi * wd) as isize);
+        let e0 = r0.max(-shift).min(r1);
+        let e1 = r1.min((h * wd) as isize - shift).max(e0);
+        (e0 as usize, e1 as usize, shift)
+    }
+
+    /// Which positions `e0..e1` of tap column `j`'s row read a real column.
+    fn keep(&self, j: usize, e0: usize, e1: usize) -> &[bool] {
+        let positions = self.oh * self.wd;
+        &self.keep[j * positions + e0..j * positions + e1]
+    }
+}
+
+/// `dst[k] = src[k]` where `keep[k]`, zero elsewhere: one pass of selects over a whole patch row,
+/// which vectorises (row by row, W6's 14-element rows were short loops with scalar tails).
+fn select_copy<T: Float>(dst: &mut [MaybeUninit<T>], src: &[T], keep: &[bool]) {
+    #[inline(always)]
+    fn body<T: Float>(dst: &mut [MaybeUninit<T>], src: &[T], keep: &[bool]) {
+        let zero = T::zero();
+        for ((d, &s), &k) in dst.iter_mut().zip(src).zip(keep) {
+            d.write(if k { s } else { zero });
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2")]
+        unsafe fn avx2<T: Float>(dst: &mut [MaybeUninit<T>], src: &[T], keep: &[bool]) {
+            body(dst, src, keep)
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above); the body is safe code.
+            unsafe { avx2(dst, src, keep) };
+            return;
+        }
+    }
+    body(dst, src, keep)
+}
+
+/// `dst[k] += src[k]` where `keep[k]`. The kept sum is written back unchanged elsewhere (a select,
+/// not `+ 0`, which would turn a `-0.0` into `+0.0`), so the result is bit for bit that of
+/// adding the kept elements one by one.
+fn select_add<T: Float>(dst: &mut [T], src: &[T], keep: &[bool]) {
+    #[inline(always)]
+    fn body<T: Float>(dst: &mut [T], src: &[T], keep: &[bool]) {
+        for ((d, &s), &k) in dst.iter_mut().zip(src).zip(keep) {
+            *d = if k { *d + s } else { *d };
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2")]
+        unsafe fn avx2<T: Float>(dst: &mut [T], src: &[T], keep: &[bool]) {
+            body(dst, src, keep)
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above); the body is safe code.
+            unsafe { avx2(dst, src, keep) };
+            return;
+        }
+    }
+    body(dst, src, keep)
+}
+
 /// Patches of `x` (`[N, C, H, W]`) in `layout`: `[N, C·kh·kw, L]` or `[C·kh·kw, N, L]`.
 fn im2col_t<T: Float>(x: &[T], l: &Layout, w: &Window2d, layout: PatchLayout) -> AResult<Vec<T>> {
     let d = l.shape.dims();
-    let (n, c, h, wd) = (d[0], d[1], d[2], d[3]);
-    let (kh, kw) = w.kernel;
-    if n * c == 0 {
+    let dims = (d[0], d[1], d[2], d[3]);
+    if dims.0 * dims.1 == 0 {
         // No output element: skip the tap tables, whose size an empty batch does not bound.
         return Ok(Vec::new());
     }
-    let Grid { oh, ow, ty, tx } = Grid::new(w, h, wd)?;
     let x = contiguous(x, l)?;
+    // The caller validated the output shape, so this product does not overflow.
+    let total = dims.0 * dims.1 * w.kernel.0 * w.kernel.1 * w.out_len(dims.2, 0).unwrap_or(0) * w.out_len(dims.3, 1).unwrap_or(0);
+    let mut out: Vec<T> = pool::take(total)?;
+    // `take` guarantees capacity >= total; the slice checks it again before `set_len` relies on it.
+    let par = total >= PAR_THRESHOLD && rayon::current_num_threads() > 1;
+    im2col_into(&x, dims, w, layout, &mut out.spare_capacity_mut()[..total], par)?;
+    // SAFETY: the capacity is at least `total` (the `[..total]` slice above would have failed
+    // otherwise), and `im2col_into` wrote every one of those slots.
+    unsafe { out.set_len(total) };
+    Ok(out)
+}
+
+/// [`im2col_t`] of the contiguous `[N, C, H, W]` batch `x` (`dims`) into `spare`, whose every
+/// element it writes; `spare` must hold exactly the patches. `par` splits the work over rayon's
+/// threads.
+pub(super) fn im2col_into<T: Float>(
+    x: &[T],
+    (n, c, h, wd): (usize, usize, usize, usize),
+    w: &Window2d,
+    layout: PatchLayout,
+    spare: &mut [MaybeUninit<T>],
+    par: bool,
+) -> AResult<()> {
+    let (kh, kw) = w.kernel;
+    if n * c == 0 {
+        return Ok(());
+    }
+    let Grid { oh, ow, ty, tx } = Grid::new(w, h, wd)?;
     let plane_len = oh * ow;
     let unit_cols = w.stride.1 == 1 && w.dilation.1 == 1;
     let zero = T::zero();
+    let same = SameTaps::new(w, h, wd, oh, ow)?;
     // Writes all `oh * ow` slots of `row`: tap `(i, j)` of channel `ch` of sample `b` at every
     // window position (the buffer may be a reused one).
-    // With unit strides and dilations and an output as wide as the input ("same" padding), the
-    // valid rows of a tap are one run of the input shifted by the tap's offset: one copy, then
-    // the few elements that wrapped around a row edge set to zero. Row by row, the copies of a
-    // small plane (14 elements in W6's second layer) were calls to `memmove` for each row, a
-    // quarter of that convolution's time.
-    let same_rows = unit_cols && w.stride.0 == 1 && w.dilation.0 == 1 && ow == wd;
     let tap_row = |b: usize, ch: usize, i: usize, j: usize, row: &mut [MaybeUninit<T>]| {
         let plane = &x[(b * c + ch) * h * wd..(b * c + ch + 1) * h * wd];
         let (lo, hi) = valid_cols(wd, ow, j, w.padding.1);
-        if same_rows {
+        if let Some(same) = &same {
+            // One shifted run of the plane, with selects for the positions that wrapped round a
+            // row edge: per output row, the copies of a small plane (14 elements in W6's second
+            // layer) had been `memmove` calls, a quarter of that convolution's time.
+            let (e0, e1, shift) = same.run(i, j);
             let zero_fill = |r: &mut [MaybeUninit<T>]| {
                 r.iter_mut().for_each(|v| {
                     v.write(zero);
                 })
             };
-            // Output rows whose input row `oy + i - p` exists.
-            let p0 = w.padding.0;
-            let oy_lo = p0.saturating_sub(i).min(oh);
-            let oy_hi = (h + p0).saturating_sub(i).clamp(oy_lo, oh);
-            // Output element `e` of those rows reads input element `e + shift`.
-            let shift = (i as isize - p0 as isize) * wd as isize + j as isize - w.padding.1 as isize;
-            let (r0, r1) = (oy_lo * ow, oy_hi * ow);
-            let e0 = (r0 as isize).max(-shift).min(r1 as isize) as usize;
-            let e1 = (r1 as isize).min((h * wd) as isize - shift).max(e0 as isize) as usize;
             zero_fill(&mut row[..e0]);
             let src = &plane[(e0 as isize + shift) as usize..(e1 as isize + shift) as usize];
-            for (r, &v) in row[e0..e1].iter_mut().zip(src) {
-                r.write(v);
-            }
+            select_copy(&mut row[e0..e1], src, same.keep(j, e0, e1));
             zero_fill(&mut row[e1..]);
-            for line in row[r0..r1].chunks_exact_mut(ow) {
-                zero_fill(&mut line[..lo]);
-                zero_fill(&mut line[hi..]);
-            }
             return;
         }
         for (oy, row) in row.chunks_exact_mut(ow).enumerate() {
@@ -154,21 +278,33 @@ fn im2col_t<T: Float>(x: &[T], l: &Layout, w: &Window2d, layout: PatchLayout) ->
         }
     };
     let rows = c * kh * kw;
-    let total = n * rows * plane_len;
-    let mut out: Vec<T> = pool::take(total)?;
-    // `take` guarantees capacity >= total; the slice checks it again before `set_len` relies on it.
-    let spare = &mut out.spare_capacity_mut()[..total];
-    let par = total >= PAR_THRESHOLD && rayon::current_num_threads() > 1;
+    assert_eq!(spare.len(), n * rows * plane_len, "im2col: the output does not hold the patches");
     if plane_len > 0 {
         // The output in blocks of `plane_len` rows: per sample, sample `b`'s `[C·kh·kw, L]` block
         // holds its tap rows `r = (ch, i, j)` in turn; in the batch layout, block `r` holds tap
         // row `r` of every sample in turn.
         let batch = layout == PatchLayout::Batch;
         let (blocks, block) = if batch { (rows, n * plane_len) } else { (n, rows * plane_len) };
+        // Tap row `r` is `(ch, i, j)` with `r = (ch * kh + i) * kw + j`; the divisions are done
+        // once per block, not per row (three divisions per row of W6's 196 elements had cost
+        // about as much as the row's copy).
         let fill = |outer: usize, dst: &mut [MaybeUninit<T>]| {
-            for (inner, row) in dst.chunks_exact_mut(plane_len).enumerate() {
-                let (b, r) = if batch { (inner, outer) } else { (outer, inner) };
-                tap_row(b, r / (kh * kw), (r / kw) % kh, r % kw, row);
+            let mut rows = dst.chunks_exact_mut(plane_len);
+            if batch {
+                let (ch, i, j) = (outer / (kh * kw), (outer / kw) % kh, outer % kw);
+                for (b, row) in rows.enumerate() {
+                    tap_row(b, ch, i, j, row);
+                }
+            } else {
+                for ch in 0..c {
+                    for i in 0..kh {
+                        for j in 0..kw {
+                            if let Some(row) = rows.next() {
+                                tap_row(outer, ch, i, j, row);
+                            }
+                        }
+                    }
+                }
             }
         };
         if par && blocks > 1 {
@@ -177,12 +313,10 @@ fn im2col_t<T: Float>(x: &[T], l: &Layout, w: &Window2d, layout: PatchLayout) ->
             spare.chunks_mut(block).enumerate().for_each(|(o, dst)| fill(o, dst));
         }
     }
-    // SAFETY: the capacity is at least `total` (the `[..total]` slice above would have failed
-    // otherwise); the chunks (of `rows * plane_len` or `n * plane_len` slots) cover `0..total`
-    // in whole `plane_len` rows, and `tap_row` writes every slot of each (zero where the tap lies
-    // in the padding). With `plane_len == 0`, `total` is 0.
-    unsafe { out.set_len(total) };
-    Ok(out)
+    // The chunks (of `rows * plane_len` or `n * plane_len` slots) cover all of `spare` in whole
+    // `plane_len` rows, and `tap_row` writes every slot of each (zero where the tap lies in the
+    // padding). With `plane_len == 0`, `spare` is empty.
+    Ok(())
 }
 
 /// The adjoint of [`im2col_t`]: patches in `layout` summed back into `[N, C, H, W]`.
@@ -191,17 +325,37 @@ fn col2im_t<T: Float>(x: &[T], l: &Layout, w: &Window2d, c: usize, (h, wd): (usi
         PatchLayout::PerSample => l.shape.dims()[0],
         PatchLayout::Batch => l.shape.dims()[1],
     };
-    let (kh, kw) = w.kernel;
-    // The caller validated the output shape `[n, c, h, wd]`, so these products do not overflow.
-    let per_out = c * h * wd;
-    let mut out = pool::filled(n * per_out, T::zero())?;
+    // The caller validated the output shape `[n, c, h, wd]`, so this product does not overflow.
+    let mut out = pool::filled(n * c * h * wd, T::zero())?;
     if l.shape.elem_count() == 0 {
         // Nothing to add (and the tap tables, which an empty input does not bound, are skipped).
         return Ok(out);
     }
-    let Grid { oh, ow, ty, tx } = Grid::new(w, h, wd)?;
     let cols = contiguous(x, l)?;
+    let par = out.len() >= PAR_THRESHOLD && rayon::current_num_threads() > 1;
+    col2im_into(&cols, (n, c, h, wd), w, layout, &mut out, par)?;
+    Ok(out)
+}
+
+/// [`col2im_t`] of the contiguous patches `cols` of an `[N, C, H, W]` batch (`dims`), added into
+/// `out` (that batch, usually zeros). `par` splits the work over rayon's threads.
+pub(super) fn col2im_into<T: Float>(
+    cols: &[T],
+    (n, c, h, wd): (usize, usize, usize, usize),
+    w: &Window2d,
+    layout: PatchLayout,
+    out: &mut [T],
+    par: bool,
+) -> AResult<()> {
+    let (kh, kw) = w.kernel;
+    let per_out = c * h * wd;
+    assert_eq!(out.len(), n * per_out, "col2im: the output is not the image");
+    if cols.is_empty() {
+        return Ok(());
+    }
+    let Grid { oh, ow, ty, tx } = Grid::new(w, h, wd)?;
     let plane_len = oh * ow;
+    assert_eq!(cols.len(), n * c * kh * kw * plane_len, "col2im: the patches do not fit the image");
     let rows = c * kh * kw;
     // Where row `r` of sample `b`'s patches starts.
     let row_at = |b: usize, r: usize| match layout {
@@ -209,10 +363,19 @@ fn col2im_t<T: Float>(x: &[T], l: &Layout, w: &Window2d, c: usize, (h, wd): (usi
         PatchLayout::Batch => (r * n + b) * plane_len,
     };
     let unit_cols = w.stride.1 == 1 && w.dilation.1 == 1;
+    let same = SameTaps::new(w, h, wd, oh, ow)?;
     // Adds tap `(i, j)` of channel plane `ch` of sample `b` (its patch row) into `plane`.
     let add_tap = |b: usize, ch: usize, i: usize, j: usize, plane: &mut [T]| {
         let (lo, hi) = valid_cols(wd, ow, j, w.padding.1);
         let at = row_at(b, (ch * kh + i) * kw + j);
+        if let Some(same) = &same {
+            // The adjoint of im2col's shifted run: one pass of selects instead of a short loop
+            // per output row. Taps are still added one after another, in the same order.
+            let (e0, e1, shift) = same.run(i, j);
+            let dst = &mut plane[(e0 as isize + shift) as usize..(e1 as isize + shift) as usize];
+            select_add(dst, &cols[at + e0..at + e1], same.keep(j, e0, e1));
+            return;
+        }
         for (oy, row) in cols[at..at + plane_len].chunks_exact(ow).enumerate() {
             let Some(iy) = ty[i * oh + oy] else { continue };
             if unit_cols {
@@ -242,14 +405,14 @@ fn col2im_t<T: Float>(x: &[T], l: &Layout, w: &Window2d, c: usize, (h, wd): (usi
         }
     };
     if ow == 0 || per_out == 0 {
-        return Ok(out);
+        return Ok(());
     }
-    if out.len() >= PAR_THRESHOLD && n > 1 && rayon::current_num_threads() > 1 {
+    if par && n > 1 {
         out.par_chunks_mut(per_out).enumerate().for_each(|(b, dst)| fill(b, dst));
     } else {
         out.chunks_mut(per_out).enumerate().for_each(|(b, dst)| fill(b, dst));
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Max over each window of `[N, C, H, W]` (taps in the padding are skipped, i.e. act as -inf):

@@ -15,7 +15,7 @@ const TINY_FLOPS: usize = 4096;
 /// Products with at least this many multiply-adds let gemm use every rayon thread. Below it, gemm's
 /// per-call thread synchronisation costs more than the second core gives (W4's 64x256x256 products
 /// ran 1.3-1.7x faster single-threaded; W3 n = 64 gained nothing from two threads).
-const PAR_FLOPS: usize = 1 << 23;
+pub(super) const PAR_FLOPS: usize = 1 << 23;
 /// Batches of products with at least this many multiply-adds in all are split over the threads.
 const BATCH_PAR_FLOPS: usize = 1 << 18;
 
@@ -40,11 +40,12 @@ impl CpuStorage {
     }
 }
 
+/// A strided matrix in a buffer: element `(i, j)` at `off + i * rs + j * cs`.
 #[derive(Clone, Copy)]
-struct Mat {
-    off: usize,
-    rs: usize,
-    cs: usize,
+pub(super) struct Mat {
+    pub(super) off: usize,
+    pub(super) rs: usize,
+    pub(super) cs: usize,
 }
 
 impl Mat {
@@ -254,6 +255,49 @@ fn gemm_one<T: Float>(
     Ok(())
 }
 
+/// One `m x k x n` product `a · b` into the row-major `dst` (`m * n` elements, all written) on
+/// the path the size and B's layout pick: the plain loop, kiln's packed kernel or the `gemm`
+/// crate. `par` is the threading the crate may use (the packed kernel takes its thread count).
+pub(super) fn product<T: Float + GemmScalar>(
+    a: &[T],
+    ma: Mat,
+    b: &[T],
+    mb: Mat,
+    dst: &mut [MaybeUninit<T>],
+    (m, k, n): (usize, usize, usize),
+    par: gemm::Parallelism,
+) -> Result<()> {
+    // Saturating: only compared against thresholds (a product this large fails its bounds check).
+    let flops = m.saturating_mul(n).saturating_mul(k);
+    if flops <= TINY_FLOPS {
+        // Indexing in `tiny` is bounds-checked, but an error beats its panic.
+        if !ma.fits(m, k, a.len()) {
+            return Err(out_of_bounds("left", ma, m, k, a.len()));
+        }
+        if !mb.fits(k, n, b.len()) {
+            return Err(out_of_bounds("right", mb, k, n, b.len()));
+        }
+        if dst.len() < m * n {
+            return Err(out_of_bounds("output", Mat { off: 0, rs: n, cs: 1 }, m, n, dst.len()));
+        }
+        tiny(a, ma, b, mb, dst, m, k, n);
+        Ok(())
+    } else if use_packed(m, flops, par_threads(par), mb.cs == 1) {
+        let threads = par_threads(par);
+        let view = |data, x: Mat| MatRef {
+            data,
+            off: x.off,
+            rs: x.rs,
+            cs: x.cs,
+        };
+        // `gemm_uninit` checks all three extents itself before its unchecked accesses, and
+        // writes every element of `dst` (beta 0).
+        packed::gemm_uninit(m, n, k, view(a, ma), view(b, mb), dst, n, threads)
+    } else {
+        gemm_one(a, ma, b, mb, dst, m, k, n, par)
+    }
+}
+
 fn matmul_t<T: Float + GemmScalar>(a: &[T], la: &Layout, b: &[T], lb: &Layout, batch: &Shape) -> Result<Vec<T>> {
     let (ra, rb) = (la.shape.rank(), lb.shape.rank());
     let (m, k, n) = (la.shape.0[ra - 2], la.shape.0[ra - 1], lb.shape.0[rb - 1]);
@@ -283,31 +327,7 @@ fn matmul_t<T: Float + GemmScalar>(a: &[T], la: &Layout, b: &[T], lb: &Layout, b
     let flops = m.saturating_mul(n).saturating_mul(k);
     let threads = rayon::current_num_threads();
     let run = |i: usize, dst: &mut [MaybeUninit<T>], par: gemm::Parallelism| -> Result<()> {
-        let (ma, mb) = (mat(offs_a[i], la, ra), mat(offs_b[i], lb, rb));
-        if flops <= TINY_FLOPS {
-            // Indexing in `tiny` is bounds-checked, but an error beats its panic.
-            if !ma.fits(m, k, a.len()) {
-                return Err(out_of_bounds("left", ma, m, k, a.len()));
-            }
-            if !mb.fits(k, n, b.len()) {
-                return Err(out_of_bounds("right", mb, k, n, b.len()));
-            }
-            tiny(a, ma, b, mb, dst, m, k, n);
-            Ok(())
-        } else if use_packed(m, flops, par_threads(par), mb.cs == 1) {
-            let threads = par_threads(par);
-            let view = |data, x: Mat| MatRef {
-                data,
-                off: x.off,
-                rs: x.rs,
-                cs: x.cs,
-            };
-            // `gemm_uninit` checks all three extents itself before its unchecked accesses, and
-            // writes every element of `dst` (beta 0).
-            packed::gemm_uninit(m, n, k, view(a, ma), view(b, mb), dst, n, threads)
-        } else {
-            gemm_one(a, ma, b, mb, dst, m, k, n, par)
-        }
+        product(a, mat(offs_a[i], la, ra), b, mat(offs_b[i], lb, rb), dst, (m, k, n), par)
     };
     // Many products (a convolution's per-sample GEMMs): split the batch over the threads, each
     // product single-threaded. gemm's own threading on small matrices synchronises per call,

@@ -5,6 +5,7 @@
 //! and scalar-operand cases; work above [`PAR_THRESHOLD`] elements is split over rayon's pool.
 
 mod conv;
+mod conv_gemm;
 pub(crate) mod fused;
 pub mod gemm;
 mod index;
@@ -1240,6 +1241,15 @@ impl BackendStorage for CpuStorage {
     }
     fn col2im(&self, l: &Layout, w: &Window2d, channels: usize, out_hw: (usize, usize), layout: PatchLayout) -> Result<Self> {
         CpuStorage::col2im(self, l, w, channels, out_hw, layout)
+    }
+    fn conv2d(&self, l: &Layout, weight: &Self, wl: &Layout, w: &Window2d) -> Result<Self> {
+        CpuStorage::conv2d(self, l, weight, wl, w)
+    }
+    fn conv2d_weight(&self, l: &Layout, grad: &Self, gl: &Layout, w: &Window2d) -> Result<Self> {
+        CpuStorage::conv2d_weight(self, l, grad, gl, w)
+    }
+    fn conv2d_input(&self, l: &Layout, grad: &Self, gl: &Layout, w: &Window2d, in_hw: (usize, usize)) -> Result<Self> {
+        CpuStorage::conv2d_input(self, l, grad, gl, w, in_hw)
     }
     fn max_pool2d(&self, l: &Layout, w: &Window2d) -> Result<(Self, Self)> {
         CpuStorage::max_pool2d(self, l, w)
