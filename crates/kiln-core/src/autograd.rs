@@ -172,8 +172,8 @@ pub(crate) enum Op {
     Unfold(Tensor, Window2d, PatchLayout),
     Fold(Tensor, Window2d, PatchLayout),
     Cumsum(Tensor, usize),
-    /// Input, weight.
-    Conv2d(Tensor, Tensor, Window2d),
+    /// Input, weight and the bias, if any.
+    Conv2d(Tensor, Tensor, Option<Tensor>, Window2d),
     /// Weight, output gradient (the input's size is the upstream gradient's).
     Conv2dInput(Tensor, Tensor, Window2d),
     /// Input, output gradient.
@@ -245,14 +245,14 @@ impl Op {
             | Op::Unfold(x, ..)
             | Op::Fold(x, ..)
             | Op::Cumsum(x, _) => out.push(x),
-            Op::Binary(a, b, _)
-            | Op::Matmul(a, b)
-            | Op::Where(_, a, b)
-            | Op::Conv2d(a, b, _)
-            | Op::Conv2dInput(a, b, _)
-            | Op::Conv2dWeight(a, b, _) => {
+            Op::Binary(a, b, _) | Op::Matmul(a, b) | Op::Where(_, a, b) | Op::Conv2dInput(a, b, _) | Op::Conv2dWeight(a, b, _) => {
                 out.push(a);
                 out.push(b);
+            }
+            Op::Conv2d(x, k, b, _) => {
+                out.push(x);
+                out.push(k);
+                out.extend(b.as_ref());
             }
             Op::IndexAdd(x, _, _, s) | Op::ScatterAdd(x, _, _, s) | Op::Scatter(x, _, _, s) => {
                 out.push(x);
@@ -282,9 +282,14 @@ impl Op {
                 out.push(x);
                 out.push(i);
             }
-            Op::Binary(a, b, _) | Op::Matmul(a, b) | Op::Conv2d(a, b, _) | Op::Conv2dInput(a, b, _) | Op::Conv2dWeight(a, b, _) => {
+            Op::Binary(a, b, _) | Op::Matmul(a, b) | Op::Conv2dInput(a, b, _) | Op::Conv2dWeight(a, b, _) => {
                 out.push(a);
                 out.push(b);
+            }
+            Op::Conv2d(x, k, b, _) => {
+                out.push(x);
+                out.push(k);
+                out.extend(b);
             }
             Op::Where(m, a, b) => {
                 out.push(m);
@@ -568,22 +573,26 @@ impl Op {
             Op::Fold(_, w, layout) => smallvec::smallvec![Some(g.unfold2d_in(*layout, w)?)],
             // The three convolution ops are bilinear, and each one's gradients are the other two
             // (or itself) with the upstream gradient in place of one operand.
-            Op::Conv2d(x, k, w) => {
+            Op::Conv2d(x, k, b, w) => {
                 let hw = (x.dims()[2], x.dims()[3]);
-                smallvec::smallvec![
+                let mut v: GradVec = smallvec::smallvec![
                     x.0.requires_grad.then(|| Tensor::conv2d_input_in(hw, k, g, w)).transpose()?,
                     k.0.requires_grad.then(|| Tensor::conv2d_weight_in(x, g, w)).transpose()?,
-                ]
+                ];
+                if let Some(b) = b {
+                    v.push(b.0.requires_grad.then(|| g.sum(&[0, 2, 3], false)).transpose()?);
+                }
+                v
             }
             Op::Conv2dInput(k, gy, w) => smallvec::smallvec![
                 k.0.requires_grad.then(|| Tensor::conv2d_weight_in(g, gy, w)).transpose()?,
-                gy.0.requires_grad.then(|| g.conv2d_in(k, w)).transpose()?,
+                gy.0.requires_grad.then(|| g.conv2d_in(k, None, w)).transpose()?,
             ],
             Op::Conv2dWeight(x, gy, w) => {
                 let hw = (x.dims()[2], x.dims()[3]);
                 smallvec::smallvec![
                     x.0.requires_grad.then(|| Tensor::conv2d_input_in(hw, g, gy, w)).transpose()?,
-                    gy.0.requires_grad.then(|| x.conv2d_in(g, w)).transpose()?,
+                    gy.0.requires_grad.then(|| x.conv2d_in(g, None, w)).transpose()?,
                 ]
             }
             // Each input feeds every later output: the gradient is the reversed running sum of g.

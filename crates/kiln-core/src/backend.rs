@@ -332,8 +332,8 @@ pub trait BackendStorage: Sized + Clone + Send + Sync + std::fmt::Debug {
     /// `[channels·kh·kw, N, L]`) summed back into an `[N, channels, out_hw.0, out_hw.1]` image.
     fn col2im(&self, l: &Layout, w: &Window2d, channels: usize, out_hw: (usize, usize), layout: PatchLayout) -> Result<Self>;
     /// The convolution (cross-correlation) of `self` `[N, C, H, W]` by `weight` `[O, C, kh, kw]`
-    /// over windows `w`, without bias: `[N, O, oh, ow]`.
-    fn conv2d(&self, l: &Layout, weight: &Self, wl: &Layout, w: &Window2d) -> Result<Self>;
+    /// over windows `w`, plus `bias` `[O]` on each output channel when given: `[N, O, oh, ow]`.
+    fn conv2d(&self, l: &Layout, weight: &Self, wl: &Layout, bias: Option<(&Self, &Layout)>, w: &Window2d) -> Result<Self>;
     /// The gradient of [`BackendStorage::conv2d`] with respect to its weight, from the input
     /// `self` `[N, C, H, W]` and the output's gradient `grad` `[N, O, oh, ow]`: `[O, C, kh, kw]`.
     fn conv2d_weight(&self, l: &Layout, grad: &Self, gl: &Layout, w: &Window2d) -> Result<Self>;
@@ -542,9 +542,19 @@ impl Storage {
         });
         Ok(<CpuStorage as BackendStorage>::fused_kernel(cpu, kernel)?.map(Storage::Cpu))
     }
-    pub(crate) fn conv2d(&self, l: &Layout, weight: &Storage, wl: &Layout, w: &Window2d) -> Result<Storage> {
+    pub(crate) fn conv2d(
+        &self,
+        l: &Layout,
+        weight: &Storage,
+        wl: &Layout,
+        bias: Option<(&Storage, &Layout)>,
+        w: &Window2d,
+    ) -> Result<Storage> {
+        let bias = bias.map(|(b, bl)| match b {
+            Storage::Cpu(b) => (b, bl),
+        });
         match (self, weight) {
-            (Storage::Cpu(x), Storage::Cpu(k)) => Ok(Storage::Cpu(BackendStorage::conv2d(x, l, k, wl, w)?)),
+            (Storage::Cpu(x), Storage::Cpu(k)) => Ok(Storage::Cpu(BackendStorage::conv2d(x, l, k, wl, bias, w)?)),
         }
     }
     pub(crate) fn conv2d_weight(&self, l: &Layout, grad: &Storage, gl: &Layout, w: &Window2d) -> Result<Storage> {

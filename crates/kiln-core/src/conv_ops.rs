@@ -27,26 +27,35 @@ fn patch_size(c: usize, kernel: (usize, usize), l: usize, op: &'static str) -> R
 
 impl Tensor {
     /// The 2-d convolution (cross-correlation) of this `[N, C, H, W]` tensor by `weight`
-    /// `[O, C, kh, kw]`: `[N, O, oh, ow]`, as `torch.nn.functional.conv2d(x, weight, None,
-    /// stride, padding, dilation)`. Its gradients are [`Tensor::conv2d_input`] and
-    /// [`Tensor::conv2d_weight`], differentiable in turn to any order.
+    /// `[O, C, kh, kw]`, plus `bias` `[O]` on each output channel when given: `[N, O, oh, ow]`,
+    /// as `torch.nn.functional.conv2d(x, weight, bias, stride, padding, dilation)` (one group).
+    /// Its gradients are [`Tensor::conv2d_input`], [`Tensor::conv2d_weight`] and the bias's sum
+    /// of the output gradient, differentiable in turn to any order.
     ///
     /// ```
     /// use kiln_core::Tensor;
     /// let x = Tensor::arange(0.0, 9.0, 1.0, kiln_core::DType::F32)?.reshape([1, 1, 3, 3])?;
     /// let w = Tensor::ones([1, 1, 2, 2], kiln_core::DType::F32)?;
-    /// let y = x.conv2d(&w, (1, 1), (0, 0), (1, 1))?;
-    /// assert_eq!(y.to_vec::<f32>()?, vec![8.0, 12.0, 20.0, 24.0]);
+    /// let b = Tensor::from_slice(&[0.5f32], [1])?;
+    /// let y = x.conv2d(&w, Some(&b), (1, 1), (0, 0), (1, 1))?;
+    /// assert_eq!(y.to_vec::<f32>()?, vec![8.5, 12.5, 20.5, 24.5]);
     /// # Ok::<(), kiln_core::Error>(())
     /// ```
-    pub fn conv2d(&self, weight: &Tensor, stride: (usize, usize), padding: (usize, usize), dilation: (usize, usize)) -> Result<Tensor> {
+    pub fn conv2d(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        stride: (usize, usize),
+        padding: (usize, usize),
+        dilation: (usize, usize),
+    ) -> Result<Tensor> {
         const OP: &str = "conv2d";
         rank4(weight, "the weight", "[O, C, kh, kw]", OP)?;
         let w = Tensor::window((weight.dims()[2], weight.dims()[3]), stride, padding, dilation, OP)?;
-        self.conv2d_in(weight, &w)
+        self.conv2d_in(weight, bias, &w)
     }
 
-    pub(crate) fn conv2d_in(&self, weight: &Tensor, w: &Window2d) -> Result<Tensor> {
+    pub(crate) fn conv2d_in(&self, weight: &Tensor, bias: Option<&Tensor>, w: &Window2d) -> Result<Tensor> {
         const OP: &str = "conv2d";
         float_check(self, OP)?;
         same_dtype(self, weight, OP)?;
@@ -66,10 +75,28 @@ impl Tensor {
                 ),
             ));
         }
-        patch_size(xd[1], w.kernel, oh * ow, OP)?;
+        if let Some(b) = bias {
+            same_dtype(self, b, OP)?;
+            if b.dims() != [wd[0]] {
+                return Err(Error::shape(
+                    OP,
+                    format!("bias {} must be [{}], one per output channel", b.shape(), wd[0]),
+                ));
+            }
+        }
+        let l = mul_checked(oh, ow, OP, || format!("window positions over input {}", self.shape()))?;
+        patch_size(xd[1], w.kernel, l, OP)?;
         let out = out_shape(&[xd[0], wd[0], oh, ow], self.dtype(), OP)?;
-        let storage = self.0.storage.conv2d(&self.0.layout, &weight.0.storage, &weight.0.layout, w)?;
-        let rec = tracking(&[self, weight]).then(|| Op::Conv2d(self.clone(), weight.clone(), *w));
+        let bias_storage = bias.map(|b| (&*b.0.storage, &b.0.layout));
+        let storage = self
+            .0
+            .storage
+            .conv2d(&self.0.layout, &weight.0.storage, &weight.0.layout, bias_storage, w)?;
+        let inputs: &[&Tensor] = match bias {
+            Some(b) => &[self, weight, b],
+            None => &[self, weight],
+        };
+        let rec = tracking(inputs).then(|| Op::Conv2d(self.clone(), weight.clone(), bias.cloned(), *w));
         Tensor::make(storage, out, rec, OP)
     }
 
@@ -181,7 +208,8 @@ impl Tensor {
                 ),
             ));
         }
-        patch_size(xd[1], w.kernel, oh * ow, OP)?;
+        let l = mul_checked(oh, ow, OP, || format!("window positions over input {}", input.shape()))?;
+        patch_size(xd[1], w.kernel, l, OP)?;
         let out = out_shape(&[gd[1], xd[1], w.kernel.0, w.kernel.1], input.dtype(), OP)?;
         let storage = input.0.storage.conv2d_weight(&input.0.layout, &grad.0.storage, &grad.0.layout, w)?;
         let rec = tracking(&[input, grad]).then(|| Op::Conv2dWeight(input.clone(), grad.clone(), *w));

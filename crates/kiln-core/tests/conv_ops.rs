@@ -82,7 +82,7 @@ fn the_three_ops_match_unfold_matmul_and_fold() {
             let g = rand(&[o, n, oh, ow], 30 + t as u64).permute(&[1, 0, 2, 3]).unwrap();
             let r = reference(&x, &w, &g, win);
             let what = format!("window {t}, batch {n}");
-            assert_close(&x.conv2d(&w, s, p, d).unwrap(), &r.y, 1e-13, &format!("conv2d, {what}"));
+            assert_close(&x.conv2d(&w, None, s, p, d).unwrap(), &r.y, 1e-13, &format!("conv2d, {what}"));
             assert_close(
                 &Tensor::conv2d_weight(&x, k, &g, s, p, d).unwrap(),
                 &r.gw,
@@ -111,7 +111,7 @@ fn batches_of_many_groups_match_the_composite() {
     let g = rand(&[n, o, h, wd], 3);
     let r = reference(&x, &w, &g, win);
     let (k, s, p, d) = win;
-    assert_close(&x.conv2d(&w, s, p, d).unwrap(), &r.y, 1e-12, "conv2d");
+    assert_close(&x.conv2d(&w, None, s, p, d).unwrap(), &r.y, 1e-12, "conv2d");
     assert_close(&Tensor::conv2d_weight(&x, k, &g, s, p, d).unwrap(), &r.gw, 1e-12, "conv2d_weight");
     assert_close(
         &Tensor::conv2d_input((h, wd), &w, &g, s, p, d).unwrap(),
@@ -133,7 +133,7 @@ fn results_do_not_depend_on_the_thread_count() {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| {
             vec![
-                x.conv2d(&w, (1, 1), (1, 1), (1, 1)).unwrap().to_vec::<f32>().unwrap(),
+                x.conv2d(&w, None, (1, 1), (1, 1), (1, 1)).unwrap().to_vec::<f32>().unwrap(),
                 Tensor::conv2d_weight(&x, (3, 3), &g, (1, 1), (1, 1), (1, 1))
                     .unwrap()
                     .to_vec::<f32>()
@@ -173,7 +173,7 @@ fn the_three_ops_first_and_second_order() {
         // Squared, so that second order exercises every op's own gradient rule.
         check(
             &format!("conv2d, window {t}"),
-            |v| v[0].conv2d(&v[1], s, p, d)?.square(),
+            |v| v[0].conv2d(&v[1], None, s, p, d)?.square(),
             &[x.clone(), w.clone()],
         );
         check(
@@ -197,14 +197,14 @@ fn every_float_dtype_matches_f64() {
     let w = rand(&[4, 3, 3, 3], 71);
     let g = rand(&[2, 4, 6, 5], 72);
     let want = [
-        x.conv2d(&w, s, p, d).unwrap(),
+        x.conv2d(&w, None, s, p, d).unwrap(),
         Tensor::conv2d_weight(&x, k, &g, s, p, d).unwrap(),
         Tensor::conv2d_input((6, 5), &w, &g, s, p, d).unwrap(),
     ];
     for (dtype, tol) in [(DType::F32, 1e-5), (DType::F16, 1e-2), (DType::BF16, 4e-2)] {
         let (x, w, g) = (x.to_dtype(dtype).unwrap(), w.to_dtype(dtype).unwrap(), g.to_dtype(dtype).unwrap());
         let got = [
-            x.conv2d(&w, s, p, d).unwrap(),
+            x.conv2d(&w, None, s, p, d).unwrap(),
             Tensor::conv2d_weight(&x, k, &g, s, p, d).unwrap(),
             Tensor::conv2d_input((6, 5), &w, &g, s, p, d).unwrap(),
         ];
@@ -216,10 +216,41 @@ fn every_float_dtype_matches_f64() {
     }
 }
 
+/// Planes smaller than the kernel (W6's windows over 1- and 2-row inputs): every op against the
+/// composite, whose unfold the naive reference in `gradcheck_ops.rs` checks on the same planes.
+#[test]
+fn planes_smaller_than_the_kernel() {
+    for (t, &win) in [WINDOWS[0], WINDOWS[5]].iter().enumerate() {
+        let (k, s, p, d) = win;
+        for (h, wd) in [(1, 8), (2, 8), (1, 1), (2, 1)] {
+            let (n, c, o) = (2, 2, 3);
+            let x = rand(&[n, c, h, wd], 110 + t as u64);
+            let w = rand(&[o, c, k.0, k.1], 120 + t as u64);
+            let (oh, ow) = out_hw(h, wd, win);
+            let g = rand(&[n, o, oh, ow], 130 + t as u64);
+            let r = reference(&x, &w, &g, win);
+            let what = format!("window {t}, plane {h}x{wd}");
+            assert_close(&x.conv2d(&w, None, s, p, d).unwrap(), &r.y, 1e-13, &format!("conv2d, {what}"));
+            assert_close(
+                &Tensor::conv2d_weight(&x, k, &g, s, p, d).unwrap(),
+                &r.gw,
+                1e-13,
+                &format!("conv2d_weight, {what}"),
+            );
+            assert_close(
+                &Tensor::conv2d_input((h, wd), &w, &g, s, p, d).unwrap(),
+                &r.gx,
+                1e-13,
+                &format!("conv2d_input, {what}"),
+            );
+        }
+    }
+}
+
 #[test]
 fn empty_batches_and_channels() {
     let w = rand(&[4, 2, 3, 3], 80);
-    let y = rand(&[0, 2, 5, 5], 81).conv2d(&w, (1, 1), (1, 1), (1, 1)).unwrap();
+    let y = rand(&[0, 2, 5, 5], 81).conv2d(&w, None, (1, 1), (1, 1), (1, 1)).unwrap();
     assert_eq!(y.dims(), &[0, 4, 5, 5]);
     let g = rand(&[0, 4, 5, 5], 82);
     let gw = Tensor::conv2d_weight(&rand(&[0, 2, 5, 5], 83), (3, 3), &g, (1, 1), (1, 1), (1, 1)).unwrap();
@@ -228,7 +259,7 @@ fn empty_batches_and_channels() {
     assert_eq!(gx.dims(), &[0, 2, 5, 5]);
     // No input channels: every output is an empty sum.
     let y = rand(&[2, 0, 4, 4], 84)
-        .conv2d(&rand(&[3, 0, 3, 3], 85), (1, 1), (1, 1), (1, 1))
+        .conv2d(&rand(&[3, 0, 3, 3], 85), None, (1, 1), (1, 1), (1, 1))
         .unwrap();
     assert_eq!(v64(&y), vec![0.0; 2 * 3 * 16]);
 }
@@ -239,19 +270,22 @@ fn bad_shapes_and_dtypes_are_errors_naming_them() {
     let w = rand(&[4, 3, 3, 3], 91);
     let err = |r: Result<Tensor>| r.unwrap_err().to_string();
     assert_eq!(
-        err(x.conv2d(&rand(&[4, 2, 3, 3], 92), (1, 1), (1, 1), (1, 1))),
+        err(x.conv2d(&rand(&[4, 2, 3, 3], 92), None, (1, 1), (1, 1), (1, 1))),
         "conv2d: weight [4, 2, 3, 3] does not match input [2, 3, 6, 5] (expected [O, 3, 3, 3])"
     );
     assert_eq!(
-        err(x.conv2d(&rand(&[4, 27], 93), (1, 1), (1, 1), (1, 1))),
+        err(x.conv2d(&rand(&[4, 27], 93), None, (1, 1), (1, 1), (1, 1))),
         "conv2d: the weight must be [O, C, kh, kw], got shape [4, 27]"
     );
-    assert!(err(rand(&[3, 6, 5], 94).conv2d(&w, (1, 1), (1, 1), (1, 1))).contains("[N, C, H, W]"));
-    assert!(err(x.conv2d(&w, (0, 1), (1, 1), (1, 1))).contains("must be positive"));
-    assert!(err(x.conv2d(&rand(&[4, 3, 9, 3], 95), (1, 1), (0, 0), (1, 1))).contains("does not fit"));
-    assert!(err(x.conv2d(&w.to_dtype(DType::F32).unwrap(), (1, 1), (1, 1), (1, 1))).contains("conv2d"));
+    assert!(err(rand(&[3, 6, 5], 94).conv2d(&w, None, (1, 1), (1, 1), (1, 1))).contains("[N, C, H, W]"));
+    assert!(err(x.conv2d(&w, None, (0, 1), (1, 1), (1, 1))).contains("must be positive"));
+    assert!(err(x.conv2d(&rand(&[4, 3, 9, 3], 95), None, (1, 1), (0, 0), (1, 1))).contains("does not fit"));
+    let mixed = x
+        .conv2d(&w.to_dtype(DType::F32).unwrap(), None, (1, 1), (1, 1), (1, 1))
+        .unwrap_err();
+    assert!(matches!(mixed, kiln_core::Error::DTypeMismatch { op: "conv2d", .. }), "{mixed}");
     let xi = x.to_dtype(DType::I64).unwrap();
-    assert!(err(xi.conv2d(&w.to_dtype(DType::I64).unwrap(), (1, 1), (1, 1), (1, 1))).contains("float"));
+    assert!(err(xi.conv2d(&w.to_dtype(DType::I64).unwrap(), None, (1, 1), (1, 1), (1, 1))).contains("float"));
     let g = rand(&[2, 4, 6, 5], 96);
     assert_eq!(
         err(Tensor::conv2d_input((7, 5), &w, &g, (1, 1), (1, 1), (1, 1))),
@@ -262,4 +296,34 @@ fn bad_shapes_and_dtypes_are_errors_naming_them() {
         "conv2d_weight: gradient [3, 4, 6, 5] does not fit input [2, 3, 6, 5] (expected [2, O, 6, 5] for kernel (3, 3), stride (1, 1), padding (1, 1), dilation (1, 1))"
     );
     assert!(err(Tensor::conv2d_weight(&x, (3, 3), &rand(&[2, 4, 30], 98), (1, 1), (1, 1), (1, 1))).contains("[N, O, oh, ow]"));
+}
+
+/// The bias is added as the product is copied out: the same single add per element as a
+/// broadcast add after the op, so the same bits, and its gradient is the output gradient summed
+/// over the batch and positions.
+#[test]
+fn the_bias_is_the_broadcast_add_and_differentiates_to_the_summed_gradient() {
+    for dtype in [DType::F32, DType::F64] {
+        let x = rand(&[3, 2, 5, 4], 100).to_dtype(dtype).unwrap();
+        let w = rand(&[4, 2, 3, 3], 101).to_dtype(dtype).unwrap();
+        let b = rand(&[4], 102).to_dtype(dtype).unwrap();
+        let got = x.conv2d(&w, Some(&b), (1, 1), (1, 1), (1, 1)).unwrap();
+        let want = x
+            .conv2d(&w, None, (1, 1), (1, 1), (1, 1))
+            .unwrap()
+            .add(&b.reshape([4, 1, 1]).unwrap())
+            .unwrap();
+        assert!(v64(&got) == v64(&want), "{dtype:?}: the fused bias differs from the broadcast add");
+    }
+    let (x, w, b) = (rand(&[2, 2, 5, 4], 103), rand(&[3, 2, 3, 2], 104), rand(&[3], 105));
+    check(
+        "conv2d with bias",
+        |v| v[0].conv2d(&v[1], Some(&v[2]), (2, 1), (1, 0), (1, 2))?.square(),
+        &[x.clone(), w.clone(), b],
+    );
+    let err = x
+        .conv2d(&w, Some(&rand(&[2], 106)), (1, 1), (0, 0), (1, 1))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(err, "conv2d: bias [2] must be [3], one per output channel");
 }

@@ -531,7 +531,7 @@ type Win = ((usize, usize), (usize, usize), (usize, usize), (usize, usize));
 /// Window geometries for the unfold tests. Stride-1 rows take the contiguous fast path; padding
 /// wider than the kernel and inputs narrower than the window exercise its edges. The first and
 /// the last two keep the output as wide as the input ("same" rows, one shifted run per tap), the
-/// last with a kernel wider than the 3-column inputs, so that taps wrap round several row edges.
+/// last with a kernel wider than the 3-column inputs.
 const WINDOWS: [Win; 8] = [
     ((3, 3), (1, 1), (1, 1), (1, 1)),
     ((2, 2), (1, 1), (3, 3), (1, 1)),
@@ -593,6 +593,48 @@ fn unfold_and_fold_match_a_naive_reference() {
             .map(|(a, b)| a * b)
             .sum();
         assert!((lhs - rhs).abs() < 1e-12, "fold2d adjoint, window {t}: {lhs} vs {rhs}");
+    }
+}
+
+/// "Same" windows over planes smaller than the kernel: taps whose every row lies in the padding,
+/// runs that wrap round several row edges, and empty planes.
+#[test]
+fn same_windows_over_planes_smaller_than_the_kernel() {
+    let same: [Win; 4] = [
+        ((3, 3), (1, 1), (1, 1), (1, 1)),
+        ((5, 5), (1, 1), (2, 2), (1, 1)),
+        ((5, 1), (1, 1), (2, 0), (1, 1)),
+        ((1, 7), (1, 1), (0, 3), (1, 1)),
+    ];
+    for (t, &win) in same.iter().enumerate() {
+        for dims in [[1, 2, 1, 8], [2, 1, 2, 8], [1, 1, 1, 1], [1, 2, 3, 2], [2, 1, 2, 1]] {
+            let x = rand(&dims, -1.0, 1.0, 500 + t as u64);
+            let (k, s, p, d) = win;
+            let (want, oh, ow) = naive_unfold(&x.to_vec::<f64>().unwrap(), dims, win);
+            let got = x.unfold2d(k, s, p, d).unwrap();
+            assert_eq!(got.dims(), &[dims[0], dims[1] * k.0 * k.1, oh * ow], "window {t}, input {dims:?}");
+            assert_eq!(got.to_vec::<f64>().unwrap(), want, "unfold2d, window {t}, input {dims:?}");
+            let cols = rand(got.dims(), -1.0, 1.0, 600 + t as u64);
+            let folded = cols.fold2d((dims[2], dims[3]), k, s, p, d).unwrap();
+            let lhs: f64 = want.iter().zip(cols.to_vec::<f64>().unwrap()).map(|(a, b)| a * b).sum();
+            let rhs: f64 = x
+                .to_vec::<f64>()
+                .unwrap()
+                .iter()
+                .zip(folded.to_vec::<f64>().unwrap())
+                .map(|(a, b)| a * b)
+                .sum();
+            assert!(
+                (lhs - rhs).abs() < 1e-12,
+                "fold2d adjoint, window {t}, input {dims:?}: {lhs} vs {rhs}"
+            );
+        }
+        // An empty plane: no positions along that axis, and nothing to read.
+        let (k, s, p, d) = win;
+        let x = rand(&[1, 2, 0, 3], -1.0, 1.0, 700);
+        if let Ok(cols) = x.unfold2d(k, s, p, d) {
+            assert!(cols.to_vec::<f64>().unwrap().iter().all(|&v| v == 0.0), "window {t}, empty plane");
+        }
     }
 }
 

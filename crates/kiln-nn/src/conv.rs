@@ -164,18 +164,20 @@ fn conv2d_impl(op: &'static str, x: &Tensor, w: &Tensor, b: Option<&Tensor>, cfg
     let ow = window_out_len(op, xd[3], kw, cfg.stride.1, cfg.padding.1, cfg.dilation.1)?;
     let k = wd[1] * kh * kw;
     let l = oh * ow;
-    let y = if g == 1 && k >= BATCH_PATCHES_MIN_K {
-        // The core op: products over groups of samples whose patches fit in L2. N products of
-        // `O x K x L` were too small to run near the machine's peak (W6's 16 -> 32 layer: 64
-        // products of 32 x 144 x 196 at 44 GFLOP/s against oneDNN's 92 for the whole layer), and
-        // one product over the whole batch's patches ran at the speed of the L3 they spilled to.
-        x.conv2d(w, cfg.stride, cfg.padding, cfg.dilation)?.reshape([n, o, l])?
-    } else if g == 1 {
-        let cols = x.unfold2d((kh, kw), cfg.stride, cfg.padding, cfg.dilation)?; // [N, K, L]
+    if g == 1 && k >= BATCH_PATCHES_MIN_K {
+        // The core op: products over groups of samples whose patches fit in L2, the bias added
+        // as they are copied out. N products of `O x K x L` were too small to run near the
+        // machine's peak (W6's 16 -> 32 layer: 64 products of 32 x 144 x 196 at 44 GFLOP/s
+        // against oneDNN's 92 for the whole layer), and one product over the whole batch's
+        // patches ran at the speed of the L3 they spilled to.
+        let b = b.map(|b| bias_column(op, b, o)).transpose()?;
+        return Ok(x.conv2d(w, b, cfg.stride, cfg.padding, cfg.dilation)?);
+    }
+    let cols = x.unfold2d((kh, kw), cfg.stride, cfg.padding, cfg.dilation)?; // [N, C*kh*kw, L]
+    let y = if g == 1 {
         w.reshape([o, k])?.matmul(&cols)? // [O, K] @ [N, K, L] -> [N, O, L]
     } else {
-        let cols = x.unfold2d((kh, kw), cfg.stride, cfg.padding, cfg.dilation)?; // [N, C*kh*kw, L]
-                                                                                 // unfold's rows are channel-major, so each group's rows form one contiguous block.
+        // unfold's rows are channel-major, so each group's rows form one contiguous block.
         let cols = cols.reshape([n, g, k, l])?;
         let wg = w.reshape([g, o / g, k])?;
         wg.matmul(&cols)?.reshape([n, o, l])?

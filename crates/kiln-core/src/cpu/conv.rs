@@ -126,6 +126,11 @@ impl SameTaps {
         let (r0, r1) = ((oy_lo * wd) as isize, (oy_hi * wd) as isize);
         let e0 = r0.max(-shift).min(r1);
         let e1 = r1.min((h * wd) as isize - shift).max(e0);
+        if e0 >= e1 {
+            // No position reads the plane (every row in the padding, or a kernel wider than the
+            // plane): an empty run at 0, since `e0 + shift` may then lie outside the plane.
+            return (0, 0, 0);
+        }
         (e0 as usize, e1 as usize, shift)
     }
 

@@ -131,8 +131,10 @@ fn group_patches<T: Float>(x: &[T], d: &ConvDims, win: &Window2d, s0: usize, s: 
     })
 }
 
-/// `conv2d`: `x` `[N, C, H, W]` by `weight` `[O, C, kh, kw]` into `[N, O, oh, ow]`, no bias.
-fn conv2d_t<T: Float + GemmScalar>(x: &[T], xl: &Layout, wt: &[T], wl: &Layout, win: &Window2d) -> Result<Vec<T>> {
+/// `conv2d`: `x` `[N, C, H, W]` by `weight` `[O, C, kh, kw]` into `[N, O, oh, ow]`, plus
+/// `bias[o]` on output channel `o` when given (added as the product is copied out: one add per
+/// element, as a separate broadcast add would make, without that op's pass over the output).
+fn conv2d_t<T: Float + GemmScalar>(x: &[T], xl: &Layout, wt: &[T], wl: &Layout, win: &Window2d, bias: Option<&[f64]>) -> Result<Vec<T>> {
     const OP: &str = "conv2d";
     let xd = xl.shape.dims();
     let d = ConvDims::new((xd[0], xd[1], xd[2], xd[3]), wl.shape.dims()[0], win);
@@ -149,7 +151,7 @@ fn conv2d_t<T: Float + GemmScalar>(x: &[T], xl: &Layout, wt: &[T], wl: &Layout, 
             let (s0, s) = (gi * nc, dst.len() / (o * l));
             let cols = group_patches(&x, &d, win, s0, s, OP)?;
             // `[O, K] · [K, s·L]`: the group's outputs with the samples inside, `[O, s, L]`.
-            let par = group_par(groups, o * k * s * l);
+            let par = group_par(groups, o.saturating_mul(k).saturating_mul(s * l));
             let y = filled_by(o * s * l, OP, |y| {
                 product(
                     &w,
@@ -164,8 +166,19 @@ fn conv2d_t<T: Float + GemmScalar>(x: &[T], xl: &Layout, wt: &[T], wl: &Layout, 
             pool::give(cols);
             for (si, sample) in dst.chunks_exact_mut(o * l).enumerate() {
                 for (oi, row) in sample.chunks_exact_mut(l).enumerate() {
-                    for (v, &yv) in row.iter_mut().zip(&y[(oi * s + si) * l..][..l]) {
-                        v.write(yv);
+                    let src = &y[(oi * s + si) * l..][..l];
+                    match bias {
+                        Some(b) => {
+                            let b = T::from_f64(b[oi]);
+                            for (v, &yv) in row.iter_mut().zip(src) {
+                                v.write(yv + b);
+                            }
+                        }
+                        None => {
+                            for (v, &yv) in row.iter_mut().zip(src) {
+                                v.write(yv);
+                            }
+                        }
                     }
                 }
             }
@@ -201,7 +214,7 @@ fn conv2d_weight_t<T: Float + GemmScalar>(x: &[T], xl: &Layout, g: &[T], gl: &La
         let s = nc.min(d.n - s0);
         let cols = group_patches(&x, &d, win, s0, s, OP)?;
         let rows = group_rows(&g, &d, s0, s, OP)?;
-        let par = group_par(groups, o * k * s * l);
+        let par = group_par(groups, o.saturating_mul(k).saturating_mul(s * l));
         let part = filled_by(o * k, OP, |dst| {
             product(
                 &rows,
@@ -267,7 +280,7 @@ fn conv2d_input_t<T: Float + GemmScalar>(
         let (s0, s) = (gi * nc, dst.len() / d.image());
         let rows = group_rows(&g, &d, s0, s, OP)?;
         // `[K, O] · [O, s·L]` (the weight read transposed, in place): the group's patches.
-        let par = group_par(groups, o * k * s * l);
+        let par = group_par(groups, o.saturating_mul(k).saturating_mul(s * l));
         let cols = filled_by(k * s * l, OP, |cols| {
             product(
                 &w,
@@ -317,8 +330,18 @@ macro_rules! float_dispatch {
 }
 
 impl CpuStorage {
-    pub(crate) fn conv2d(&self, l: &Layout, weight: &Self, wl: &Layout, win: &Window2d) -> Result<Self> {
-        float_dispatch!("conv2d", conv2d_t, (self, l), (weight, wl), win)
+    pub(crate) fn conv2d(&self, l: &Layout, weight: &Self, wl: &Layout, bias: Option<(&Self, &Layout)>, win: &Window2d) -> Result<Self> {
+        // The bias is one value per output channel: read as f64, which holds every value of
+        // every float dtype exactly, so converting back to the output's dtype is exact.
+        let bias = match bias {
+            Some((b, bl)) => match &b.cast(bl, crate::DType::F64)? {
+                CpuStorage::F64(v) => Some(v.to_vec()),
+                other => unreachable!("a cast to f64 gave {:?}", other.dtype()),
+            },
+            None => None,
+        };
+        let bias = bias.as_deref();
+        float_dispatch!("conv2d", conv2d_t, (self, l), (weight, wl), win, bias)
     }
     pub(crate) fn conv2d_weight(&self, l: &Layout, grad: &Self, gl: &Layout, win: &Window2d) -> Result<Self> {
         float_dispatch!("conv2d_weight", conv2d_weight_t, (self, l), (grad, gl), win)

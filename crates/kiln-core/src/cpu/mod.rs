@@ -1242,8 +1242,8 @@ impl BackendStorage for CpuStorage {
     fn col2im(&self, l: &Layout, w: &Window2d, channels: usize, out_hw: (usize, usize), layout: PatchLayout) -> Result<Self> {
         CpuStorage::col2im(self, l, w, channels, out_hw, layout)
     }
-    fn conv2d(&self, l: &Layout, weight: &Self, wl: &Layout, w: &Window2d) -> Result<Self> {
-        CpuStorage::conv2d(self, l, weight, wl, w)
+    fn conv2d(&self, l: &Layout, weight: &Self, wl: &Layout, bias: Option<(&Self, &Layout)>, w: &Window2d) -> Result<Self> {
+        CpuStorage::conv2d(self, l, weight, wl, bias, w)
     }
     fn conv2d_weight(&self, l: &Layout, grad: &Self, gl: &Layout, w: &Window2d) -> Result<Self> {
         CpuStorage::conv2d_weight(self, l, grad, gl, w)
