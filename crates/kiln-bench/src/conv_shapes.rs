@@ -1,6 +1,6 @@
 //! W6's two convolutions alone, forward and forward + backward, for the side-by-side comparison
 //! with PyTorch's oneDNN convolution on the same shapes (`scripts/conv_shapes_torch.py` prints the
-//! same lines for torch).
+//! same lines for torch), and the backward's two products alone.
 
 use crate::{emit, median_time};
 use kiln_core::random::Rng;
@@ -76,8 +76,21 @@ pub fn conv_shapes(threads: usize) -> Result<()> {
             std::hint::black_box(grads);
             Ok(())
         })?;
+        // The backward's two products alone (`torch.nn.grad.conv2d_weight` / `conv2d_input`).
+        let g = Tensor::rand([s.n, s.o, s.hw, s.hw], -1.0, 1.0, DType::F32, &mut rng)?;
+        let one = (1, 1);
+        let wgrad = median_us(10, || {
+            std::hint::black_box(Tensor::conv2d_weight(&x, (3, 3), &g, one, one, one)?);
+            Ok(())
+        })?;
+        let igrad = median_us(10, || {
+            std::hint::black_box(Tensor::conv2d_input((s.hw, s.hw), &w.tensor(), &g, one, one, one)?);
+            Ok(())
+        })?;
         emit(s.name, threads, "fwd_us", fwd);
         emit(s.name, threads, "fwd_bwd_us", fwd_bwd);
+        emit(s.name, threads, "weight_grad_us", wgrad);
+        emit(s.name, threads, "input_grad_us", igrad);
     }
     Ok(())
 }

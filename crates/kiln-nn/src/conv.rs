@@ -136,6 +136,9 @@ fn bias_column<'b>(op: &'static str, b: &'b Tensor, channels: usize) -> Result<&
 /// ran slower than the per-sample products and their sum (Emerald Rapids vCPU, 2026-12-02,
 /// 3 interleaved runs: forward 816-833 µs against 616-627, forward + backward 2.35-2.37 ms against
 /// 1.81-1.83); the 16 -> 32 layer (144 rows) runs faster as the core op (see `Tensor::conv2d`).
+/// A convolution the core op runs directly ([`kiln_core::cpu::conv2d_runs_direct`]) takes it at
+/// any depth: the first layer's forward then took 255-303 µs against 553-651 (W6 on one thread,
+/// 3 interleaved runs: 7.0-7.1k samples/s per-sample, 8.8k as the direct op).
 const BATCH_PATCHES_MIN_K: usize = 32;
 
 /// The shared im2col convolution: `x` `[N, C, H, W]`, `w` `[O, C/g, kh, kw]`.
@@ -164,7 +167,14 @@ fn conv2d_impl(op: &'static str, x: &Tensor, w: &Tensor, b: Option<&Tensor>, cfg
     let ow = window_out_len(op, xd[3], kw, cfg.stride.1, cfg.padding.1, cfg.dilation.1)?;
     let k = wd[1] * kh * kw;
     let l = oh * ow;
-    if g == 1 && k >= BATCH_PATCHES_MIN_K {
+    let win = kiln_core::backend::Window2d {
+        kernel: (kh, kw),
+        stride: cfg.stride,
+        padding: cfg.padding,
+        dilation: cfg.dilation,
+    };
+    let direct = kiln_core::cpu::conv2d_runs_direct((n, xd[1], xd[2], xd[3]), o, &win, x.dtype());
+    if g == 1 && (k >= BATCH_PATCHES_MIN_K || direct) {
         // The core op: products over groups of samples whose patches fit in L2, the bias added
         // as they are copied out. N products of `O x K x L` were too small to run near the
         // machine's peak (W6's 16 -> 32 layer: 64 products of 32 x 144 x 196 at 44 GFLOP/s

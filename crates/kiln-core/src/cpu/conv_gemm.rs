@@ -10,6 +10,7 @@
 //! input's gradient) folded straight back; the buffers return to the pool for the next group.
 
 use super::conv::{col2im_into, contiguous, im2col_into};
+use super::conv_direct::{same_conv_f32, same_conv_weight_f32, DirectElem, SameConv};
 use super::gemm::{cache_sizes, GemmScalar};
 use super::matmul::{product, Mat, PAR_FLOPS};
 use super::{narrow_f32, pool, widen_f32, Compute, CpuStorage};
@@ -134,13 +135,24 @@ fn group_patches<T: Float>(x: &[T], d: &ConvDims, win: &Window2d, s0: usize, s: 
 /// `conv2d`: `x` `[N, C, H, W]` by `weight` `[O, C, kh, kw]` into `[N, O, oh, ow]`, plus
 /// `bias[o]` on output channel `o` when given (added as the product is copied out: one add per
 /// element, as a separate broadcast add would make, without that op's pass over the output).
-fn conv2d_t<T: Float + GemmScalar>(x: &[T], xl: &Layout, wt: &[T], wl: &Layout, win: &Window2d, bias: Option<&[f64]>) -> Result<Vec<T>> {
+fn conv2d_t<T: Float + GemmScalar + DirectElem>(
+    x: &[T],
+    xl: &Layout,
+    wt: &[T],
+    wl: &Layout,
+    win: &Window2d,
+    bias: Option<&[f64]>,
+) -> Result<Vec<T>> {
     const OP: &str = "conv2d";
     let xd = xl.shape.dims();
     let d = ConvDims::new((xd[0], xd[1], xd[2], xd[3]), wl.shape.dims()[0], win);
     let (o, k, l) = (d.o, d.k, d.l());
     let x = contiguous(x, xl).map_err(|e| e.at(OP))?;
     let w = contiguous(wt, wl).map_err(|e| e.at(OP))?;
+    let direct = SameConv::new((d.n, d.c, d.h, d.w), o, win);
+    if let (Some(sc), Some(xf), Some(wf)) = (direct, T::f32s(&x), T::f32s(&w)) {
+        return same_conv_f32(&sc, xf, |oc, kk| wf[oc * k + kk], bias, OP).map(T::from_f32s);
+    }
     let nc = d.group(std::mem::size_of::<T>());
     let groups = d.n.div_ceil(nc);
     filled_by(d.n * o * l, OP, |out| {
@@ -196,13 +208,17 @@ const WEIGHT_GRAD_RUNS: usize = 4;
 /// `conv2d`'s gradient with respect to its weight (`torch.nn.grad.conv2d_weight`): `[O, C, kh, kw]`
 /// from the input `x` `[N, C, H, W]` and the output's gradient `g` `[N, O, oh, ow]`, i.e.
 /// `g · patches(x)ᵀ` summed over the batch.
-fn conv2d_weight_t<T: Float + GemmScalar>(x: &[T], xl: &Layout, g: &[T], gl: &Layout, win: &Window2d) -> Result<Vec<T>> {
+fn conv2d_weight_t<T: Float + GemmScalar + DirectElem>(x: &[T], xl: &Layout, g: &[T], gl: &Layout, win: &Window2d) -> Result<Vec<T>> {
     const OP: &str = "conv2d_weight";
     let xd = xl.shape.dims();
     let d = ConvDims::new((xd[0], xd[1], xd[2], xd[3]), gl.shape.dims()[1], win);
     let (o, k, l) = (d.o, d.k, d.l());
     let x = contiguous(x, xl).map_err(|e| e.at(OP))?;
     let g = contiguous(g, gl).map_err(|e| e.at(OP))?;
+    let direct = SameConv::new((d.n, d.c, d.h, d.w), o, win);
+    if let (Some(sc), Some(xf), Some(gf)) = (direct, T::f32s(&x), T::f32s(&g)) {
+        return same_conv_weight_f32(&sc, xf, gf, OP).map(T::from_f32s);
+    }
     let nc = d.group(std::mem::size_of::<T>());
     let groups = d.n.div_ceil(nc);
     if o * k == 0 || groups == 0 || l == 0 {
@@ -256,7 +272,7 @@ fn conv2d_weight_t<T: Float + GemmScalar>(x: &[T], xl: &Layout, g: &[T], gl: &La
 /// `conv2d`'s gradient with respect to its input (`torch.nn.grad.conv2d_input`): `[N, C, H, W]`
 /// (`in_hw = (H, W)`) from the weight `[O, C, kh, kw]` and the output's gradient `g`
 /// `[N, O, oh, ow]`, i.e. the patches `weightᵀ · g` folded back onto the image.
-fn conv2d_input_t<T: Float + GemmScalar>(
+fn conv2d_input_t<T: Float + GemmScalar + DirectElem>(
     wt: &[T],
     wl: &Layout,
     g: &[T],
@@ -270,6 +286,17 @@ fn conv2d_input_t<T: Float + GemmScalar>(
     let (o, k, l) = (d.o, d.k, d.l());
     let w = contiguous(wt, wl).map_err(|e| e.at(OP))?;
     let g = contiguous(g, gl).map_err(|e| e.at(OP))?;
+    // With unit strides and a same-sized output the input's gradient is itself a same
+    // convolution: of `g` by the weight with its two channel axes swapped and its taps flipped.
+    let direct = SameConv::new((d.n, d.c, h, wd), o, win).and_then(|sc| sc.transposed(win));
+    if let (Some(sc), Some(gf), Some(wf)) = (direct, T::f32s(&g), T::f32s(&w)) {
+        let (c, (kh, kw)) = (d.c, win.kernel);
+        let flipped = |ci: usize, kk: usize| {
+            let (oi, dy, dx) = (kk / (kh * kw), kk / kw % kh, kk % kw);
+            wf[((oi * c + ci) * kh + kh - 1 - dy) * kw + kw - 1 - dx]
+        };
+        return same_conv_f32(&sc, gf, flipped, None, OP).map(T::from_f32s);
+    }
     let mut out = pool::filled(d.n * d.image(), T::zero()).map_err(|e| e.at(OP))?;
     if out.is_empty() || o * l == 0 {
         return Ok(out);

@@ -5,12 +5,34 @@
 //! and scalar-operand cases; work above [`PAR_THRESHOLD`] elements is split over rayon's pool.
 
 mod conv;
+mod conv_direct;
 mod conv_gemm;
 pub(crate) mod fused;
 pub mod gemm;
 mod index;
 mod matmul;
 pub use matmul::product_path;
+
+/// Whether `Tensor::conv2d` of an `[n, c, h, w]` input by `out_channels` filters of `window`
+/// runs as a direct convolution on this CPU (f32, f16 and bf16; AVX-512F, unit strides and
+/// dilations, a same-sized output), rather than as unfolded patches times the weight. Callers
+/// that choose between the op and their own lowering (kiln-nn's small-kernel layers) ask this.
+///
+/// ```
+/// use kiln_core::backend::Window2d;
+/// let w = Window2d { kernel: (3, 3), stride: (1, 1), padding: (1, 1), dilation: (1, 1) };
+/// let direct = kiln_core::cpu::conv2d_runs_direct((64, 1, 28, 28), 16, &w, kiln_core::DType::F32);
+/// assert_eq!(direct, std::arch::is_x86_feature_detected!("avx512f"));
+/// ```
+pub fn conv2d_runs_direct(
+    input: (usize, usize, usize, usize),
+    out_channels: usize,
+    window: &crate::backend::Window2d,
+    dtype: crate::DType,
+) -> bool {
+    use crate::DType;
+    matches!(dtype, DType::F32 | DType::F16 | DType::BF16) && conv_direct::SameConv::new(input, out_channels, window).is_some()
+}
 pub(crate) mod pool;
 
 use crate::backend::{BackendStorage, BinaryOp, CmpOp, Device, PatchLayout, ReduceOp, UnaryOp, Window2d};
