@@ -600,11 +600,63 @@ fn transposed_product<T: GemmScalar>(
     ldc: usize,
     threads: usize,
 ) -> Result<()> {
+    let bt = MatRef { rs: b.cs, cs: b.rs, ..b };
+    let nr = T::tile(isa).1;
+    // Split the batch rows of C (the swapped product's columns) between the threads: each
+    // computes its own slab of Cᵀ from its own pack of Aᵀ and transposes it into its own rows of
+    // C. The row split of the packed path shares one packed block between the threads and meets
+    // them at every depth block; here nothing written by one thread is read by another, and the
+    // transpose back runs in parallel too. Emerald Rapids vCPU, 2026-12-03, 2 threads, medians
+    // of 400 calls, interleaved runs: W5's 128 x 512 x 512 forward product took 302-322 us
+    // before and 234-239 after, 128 x 784 x 512 559-799 and 483-568.
+    let per = m.div_ceil(threads.max(1)).div_ceil(nr) * nr;
+    if threads > 1 && per < m {
+        let rows_of = |i: usize| per.min(m - i * per);
+        // The last slab keeps the tail of C (it may be shorter than rows * ldc).
+        let mut slabs = Vec::with_capacity(m.div_ceil(per));
+        let mut rest = c;
+        for i in 0..m.div_ceil(per) {
+            let take = if (i + 1) * per < m { per * ldc } else { rest.len() };
+            let (head, tail) = std::mem::take(&mut rest).split_at_mut(take);
+            slabs.push((i, head));
+            rest = tail;
+        }
+        return slabs
+            .into_par_iter()
+            .map(|(i, slab)| {
+                let at = MatRef {
+                    off: a.off + i * per * a.rs,
+                    rs: a.cs,
+                    cs: a.rs,
+                    ..a
+                };
+                swapped_slab(isa, rows_of(i), n, k, at, bt, slab, ldc, 1)
+            })
+            .collect::<Result<()>>();
+    }
+    // Too few rows to split: the threads split the rows of Cᵀ instead.
+    let at = MatRef { rs: a.cs, cs: a.rs, ..a };
+    swapped_slab(isa, m, n, k, at, bt, c, ldc, threads)
+}
+
+/// Rows `..m` of `C = A · B` as `Cᵀ = Bᵀ · Aᵀ` on `threads` threads into a scratch buffer,
+/// transposed into C (`at` and `bt` are the transposed operands; beta 0: every element of C is
+/// written).
+#[allow(clippy::too_many_arguments)]
+fn swapped_slab<T: GemmScalar>(
+    isa: Isa,
+    m: usize,
+    n: usize,
+    k: usize,
+    at: MatRef<'_, T>,
+    bt: MatRef<'_, T>,
+    c: &mut [MaybeUninit<T>],
+    ldc: usize,
+    threads: usize,
+) -> Result<()> {
     // C was checked to hold m rows of ldc >= n elements, so m * n does not overflow.
     let len = m * n;
     let mut ct: Vec<T> = crate::cpu::pool::take(len).map_err(|e| e.at("matmul"))?;
-    let bt = MatRef { rs: b.cs, cs: b.rs, ..b };
-    let at = MatRef { rs: a.cs, cs: a.rs, ..a };
     // `take` guarantees capacity >= len; the slice checks it again before `set_len` relies on it.
     checked_packed(
         isa,
@@ -728,10 +780,7 @@ fn direct_a_max_n() -> usize {
 /// may hold uninitialised elements only when `beta` is 0: then it is written without being read
 /// (a later depth block reads what the first one wrote).
 ///
-/// With two or more threads the threads share each packed block of B: they pack its panels
-/// together, then each multiplies its own rows of A by all of it. Packing B once per block,
-/// rather than once per thread, matters when B is the larger operand (a batch of 128 rows times
-/// a 784 x 512 weight: B is 3x the size of A).
+/// With two or more threads each thread multiplies its own rows of A by B, packing B itself.
 #[allow(clippy::too_many_arguments)]
 fn packed<T: GemmScalar>(
     isa: Isa,
@@ -813,42 +862,36 @@ fn packed<T: GemmScalar>(
         row += rows;
     }
     let mc_max = bl.mc.min(per.div_ceil(mr) * mr);
-    // The shared B block lives in the caller's buffer; the workers use their own for A.
-    T::with_buffers(0, kc_max * nc_max, |_, pb| {
-        for jc in (0..n).step_by(bl.nc) {
-            let nc = bl.nc.min(n - jc);
-            for pc in (0..k).step_by(kstep) {
-                let kc = kstep.min(k - pc);
-                let panels = nc.div_ceil(nr);
-                let per_panel = kc * nr;
-                // Panels in groups of several, so each task is worth scheduling.
-                let group = panels.div_ceil(threads * 2).max(1);
-                pb[..panels * per_panel]
-                    .par_chunks_mut(group * per_panel)
-                    .enumerate()
-                    .for_each(|(g, dst)| {
-                        let j0 = g * group * nr;
-                        pack::pack_b(&b, pc, kc, jc + j0, (nc - j0).min(group * nr), nr, dst);
-                    });
-                let beta = if pc == 0 { beta } else { T::one() };
-                let blk = Block {
-                    isa,
-                    pc,
-                    kc,
-                    jc,
-                    nc,
-                    alpha,
-                    beta,
-                    direct,
-                };
-                let pb = &*pb;
-                parts.par_iter_mut().for_each(|(row, rows, part)| {
-                    T::with_buffers(mc_max * kc_max, 0, |pa, _| {
-                        rows_times_block(&blk, &a, *row, *rows, pb, part, ldc, pa);
-                    })
-                });
+    // Each thread packs the whole B block for itself and meets the others only at the end.
+    // Sharing one packed block met the threads at every depth block, and each then read the half
+    // of the block that the other core had just written, out of that core's cache. On the
+    // Emerald Rapids vCPU (2026-12-03, 2 threads, 3 runs each, medians of 400 calls) a 256 x 784
+    // x 128 product took 292-322 us shared against 243-287 private, where one half alone takes
+    // 170; 128 x 784 x 512 with a transposed B (64 rows a thread, so the duplicated pack is
+    // largest against the work) 524-699 against 462-464.
+    parts.par_iter_mut().for_each(|(row, rows, part)| {
+        T::with_buffers(mc_max * kc_max, kc_max * nc_max, |pa, pb| {
+            for jc in (0..n).step_by(bl.nc) {
+                let nc = bl.nc.min(n - jc);
+                for pc in (0..k).step_by(kstep) {
+                    let kc = kstep.min(k - pc);
+                    pack::pack_b(&b, pc, kc, jc, nc, nr, pb);
+                    // Later depth blocks add to what the first one wrote.
+                    let beta = if pc == 0 { beta } else { T::one() };
+                    let blk = Block {
+                        isa,
+                        pc,
+                        kc,
+                        jc,
+                        nc,
+                        alpha,
+                        beta,
+                        direct,
+                    };
+                    rows_times_block(&blk, &a, *row, *rows, pb, part, ldc, pa);
+                }
             }
-        }
+        })
     });
 }
 
