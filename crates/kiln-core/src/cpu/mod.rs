@@ -298,6 +298,13 @@ pub(crate) fn map1<T: Copy + Sync, U: Copy + Send>(x: &[T], l: &Layout, f: impl 
                 // Unit-stride runs (a permutation that keeps the last dim): a loop over exact
                 // slices, which LLVM vectorises.
                 apply1(d, &x[o..o + cnt], &f);
+            } else if si == 0 {
+                // A broadcast run (the gradient of a sum, expanded): one value, a fill. The
+                // indexed loop below re-read and bounds-checked it per element, 3.2 MB at 12 GB/s.
+                let v = f(x[o]);
+                for d in d.iter_mut() {
+                    d.write(v);
+                }
             } else {
                 for (j, d) in d.iter_mut().enumerate() {
                     d.write(f(x[o + j * si]));
