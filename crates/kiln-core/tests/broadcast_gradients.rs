@@ -4,6 +4,9 @@
 
 use kiln_core::{DType, Rng, Tensor};
 
+/// The value at `[i, j]` of a 3 x 5 expansion.
+type Expected = fn(usize, usize) -> f64;
+
 fn rand(shape: &[usize], seed: u64) -> Tensor {
     Tensor::rand(shape.to_vec(), -1.0, 1.0, DType::F64, &mut Rng::new(seed)).unwrap()
 }
@@ -14,7 +17,7 @@ fn copies_and_maps_of_broadcast_views_repeat_their_values() {
     let col = Tensor::from_slice(&[1.5f64, -2.0, 3.25], [3, 1]).unwrap();
     let row = Tensor::from_slice(&[1.0f64, 2.0, 3.0, 4.0, 5.0], [1, 5]).unwrap();
     let scalar = Tensor::from_slice(&[0.5f64], []).unwrap();
-    let cases: [(&Tensor, fn(usize, usize) -> f64); 3] = [
+    let cases: [(&Tensor, Expected); 3] = [
         (&col, |i, _| [1.5, -2.0, 3.25][i]),
         (&row, |_, j| (j + 1) as f64),
         (&scalar, |_, _| 0.5),
