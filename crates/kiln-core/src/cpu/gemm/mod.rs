@@ -604,33 +604,24 @@ fn transposed_product<T: GemmScalar>(
     let nr = T::tile(isa).1;
     // Split the batch rows of C (the swapped product's columns) between the threads: each
     // computes its own slab of Cᵀ from its own pack of Aᵀ and transposes it into its own rows of
-    // C. The row split of the packed path shares one packed block between the threads and meets
-    // them at every depth block; here nothing written by one thread is read by another, and the
-    // transpose back runs in parallel too. Emerald Rapids vCPU, 2026-12-03, 2 threads, medians
-    // of 400 calls, interleaved runs: W5's 128 x 512 x 512 forward product took 302-322 us
-    // before and 234-239 after, 128 x 784 x 512 559-799 and 483-568.
+    // C. Splitting the rows of Cᵀ instead has every thread pack all of Aᵀ (through a transpose)
+    // and leaves the transpose back serial; here nothing written by one thread is read by
+    // another. Emerald Rapids vCPU, 2026-12-03, 2 threads, medians of 400 calls, interleaved
+    // runs, against the rows of Cᵀ split over one shared packed block: W5's 128 x 512 x 512
+    // forward product took 302-322 us before and 234-239 after, 128 x 784 x 512 559-799 and
+    // 483-568.
     let per = m.div_ceil(threads.max(1)).div_ceil(nr) * nr;
     if threads > 1 && per < m {
-        let rows_of = |i: usize| per.min(m - i * per);
-        // The last slab keeps the tail of C (it may be shorter than rows * ldc).
-        let mut slabs = Vec::with_capacity(m.div_ceil(per));
-        let mut rest = c;
-        for i in 0..m.div_ceil(per) {
-            let take = if (i + 1) * per < m { per * ldc } else { rest.len() };
-            let (head, tail) = std::mem::take(&mut rest).split_at_mut(take);
-            slabs.push((i, head));
-            rest = tail;
-        }
-        return slabs
+        return row_slabs(c, m, per, ldc)
             .into_par_iter()
-            .map(|(i, slab)| {
+            .map(|(row, rows, slab)| {
                 let at = MatRef {
-                    off: a.off + i * per * a.rs,
+                    off: a.off + row * a.rs,
                     rs: a.cs,
                     cs: a.rs,
                     ..a
                 };
-                swapped_slab(isa, rows_of(i), n, k, at, bt, slab, ldc, 1)
+                swapped_slab(isa, rows, n, k, at, bt, slab, ldc, 1)
             })
             .collect::<Result<()>>();
     }
@@ -822,54 +813,9 @@ fn packed<T: GemmScalar>(
     let kc_max = bl.kc.min(k);
     let kstep = balanced(k, bl.kc, 1);
     let nc_max = bl.nc.min(n.div_ceil(nr) * nr);
-    // Each thread takes whole tiles of rows; fewer than two tiles per thread is not worth a split.
-    if threads == 1 || m < 2 * threads * mr {
-        let mc_max = bl.mc.min(m.div_ceil(mr) * mr);
-        return T::with_buffers(mc_max * kc_max, kc_max * nc_max, |pa, pb| {
-            for jc in (0..n).step_by(bl.nc) {
-                let nc = bl.nc.min(n - jc);
-                for pc in (0..k).step_by(kstep) {
-                    let kc = kstep.min(k - pc);
-                    pack::pack_b(&b, pc, kc, jc, nc, nr, pb);
-                    // Later depth blocks add to what the first one wrote.
-                    let beta = if pc == 0 { beta } else { T::one() };
-                    let blk = Block {
-                        isa,
-                        pc,
-                        kc,
-                        jc,
-                        nc,
-                        alpha,
-                        beta,
-                        direct,
-                    };
-                    rows_times_block(&blk, &a, 0, m, pb, c, ldc, pa);
-                }
-            }
-        });
-    }
-    let per = m.div_ceil(threads).div_ceil(mr) * mr;
-    let mut parts = Vec::with_capacity(threads);
-    let mut rest = c;
-    let mut row = 0;
-    while row < m {
-        let rows = per.min(m - row);
-        // The last part keeps the tail of `c` (it may be shorter than rows * ldc).
-        let take = if row + rows < m { rows * ldc } else { rest.len() };
-        let (head, tail) = std::mem::take(&mut rest).split_at_mut(take);
-        parts.push((row, rows, head));
-        rest = tail;
-        row += rows;
-    }
-    let mc_max = bl.mc.min(per.div_ceil(mr) * mr);
-    // Each thread packs the whole B block for itself and meets the others only at the end.
-    // Sharing one packed block met the threads at every depth block, and each then read the half
-    // of the block that the other core had just written, out of that core's cache. On the
-    // Emerald Rapids vCPU (2026-12-03, 2 threads, 3 runs each, medians of 400 calls) a 256 x 784
-    // x 128 product took 292-322 us shared against 243-287 private, where one half alone takes
-    // 170; 128 x 784 x 512 with a transposed B (64 rows a thread, so the duplicated pack is
-    // largest against the work) 524-699 against 462-464.
-    parts.par_iter_mut().for_each(|(row, rows, part)| {
+    // Rows `row..row + rows` of C (held from row `row` on by `part`) times all of B, on this
+    // thread, packing each block of B itself.
+    let rows_times_b = |row: usize, rows: usize, part: &mut [MaybeUninit<T>], mc_max: usize| {
         T::with_buffers(mc_max * kc_max, kc_max * nc_max, |pa, pb| {
             for jc in (0..n).step_by(bl.nc) {
                 let nc = bl.nc.min(n - jc);
@@ -888,11 +834,44 @@ fn packed<T: GemmScalar>(
                         beta,
                         direct,
                     };
-                    rows_times_block(&blk, &a, *row, *rows, pb, part, ldc, pa);
+                    rows_times_block(&blk, &a, row, rows, pb, part, ldc, pa);
                 }
             }
         })
-    });
+    };
+    // Each thread takes whole tiles of rows; fewer than two tiles per thread is not worth a split.
+    if threads == 1 || m < 2 * threads * mr {
+        return rows_times_b(0, m, c, bl.mc.min(m.div_ceil(mr) * mr));
+    }
+    let per = m.div_ceil(threads).div_ceil(mr) * mr;
+    let mc_max = bl.mc.min(per.div_ceil(mr) * mr);
+    // Each thread packs the whole B block for itself and meets the others only at the end.
+    // Sharing one packed block met the threads at every depth block, and each then read the half
+    // of the block that the other core had just written, out of that core's cache. On the
+    // Emerald Rapids vCPU (2026-12-03, 2 threads, 3 runs each, medians of 400 calls) a 256 x 784
+    // x 128 product took 292-322 us shared against 243-287 private, where one half alone takes
+    // 170; 128 x 784 x 512 with a transposed B (64 rows a thread, so the duplicated pack is
+    // largest against the work) 524-699 against 462-464.
+    row_slabs(c, m, per, ldc)
+        .into_par_iter()
+        .for_each(|(row, rows, part)| rows_times_b(row, rows, part, mc_max));
+}
+
+/// C split into slabs of `per` rows (the last one shorter), each with its first row and row
+/// count; the last slab keeps the tail of `c`, which may be shorter than `rows * ldc`.
+fn row_slabs<U>(c: &mut [U], m: usize, per: usize, ldc: usize) -> Vec<(usize, usize, &mut [U])> {
+    let mut slabs = Vec::with_capacity(m.div_ceil(per.max(1)));
+    let mut rest = c;
+    let mut row = 0;
+    while row < m {
+        let rows = per.min(m - row);
+        let take = if row + rows < m { rows * ldc } else { rest.len() };
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut(take);
+        slabs.push((row, rows, head));
+        rest = tail;
+        row += rows;
+    }
+    slabs
 }
 
 /// The step that splits `len` into the fewest blocks of at most `max` (a multiple of `unit`), all
