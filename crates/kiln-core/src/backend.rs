@@ -358,6 +358,27 @@ pub trait BackendStorage: Sized + Clone + Send + Sync + std::fmt::Debug {
         outs.try_into()
             .map_err(|_| crate::Error::value("fused_kernel", format!("the program gave {n} outputs for a kernel with {O}")))
     }
+    /// Runs a fused [`Kernel`](crate::fused::Kernel) whose first `O` inputs are its outputs'
+    /// buffers: `targets[j]` holds input `j` before and output `j` after, and `rest` are inputs
+    /// `O..I` (`O + rest.len() == I`). The buffers are as for `fused_kernel`. Nothing is written
+    /// when it fails. The default runs `fused_kernel` and moves its outputs into the targets; a
+    /// backend overrides it to write them in place (the CPU backend does).
+    fn fused_kernel_assign<K: crate::fused::Kernel<I, O>, const I: usize, const O: usize>(
+        targets: [&mut Self; O],
+        rest: &[&Self],
+        kernel: &K,
+    ) -> Result<()> {
+        let ins: Vec<&Self> = targets.iter().map(|t| &**t).chain(rest.iter().copied()).collect();
+        let n = ins.len();
+        let ins: [&Self; I] = ins
+            .try_into()
+            .map_err(|_| crate::Error::value("fused_kernel_assign", format!("{n} inputs given for a kernel with {I}")))?;
+        let outs = Self::fused_kernel(ins, kernel)?;
+        for (t, o) in targets.into_iter().zip(outs) {
+            *t = o;
+        }
+        Ok(())
+    }
 }
 
 /// A buffer on one of the backends: each variant holds one [`BackendStorage`] implementation and
@@ -541,6 +562,24 @@ impl Storage {
             Storage::Cpu(c) => c,
         });
         Ok(<CpuStorage as BackendStorage>::fused_kernel(cpu, kernel)?.map(Storage::Cpu))
+    }
+    /// Runs a fused [`Kernel`](crate::fused::Kernel) with its outputs written over its first
+    /// `O` inputs (see [`BackendStorage::fused_kernel_assign`]).
+    pub(crate) fn fused_kernel_assign<K: crate::fused::Kernel<I, O>, const I: usize, const O: usize>(
+        targets: [&mut Storage; O],
+        rest: &[&Storage],
+        kernel: &K,
+    ) -> Result<()> {
+        let targets = targets.map(|s| match s {
+            Storage::Cpu(c) => c,
+        });
+        let rest: Vec<&CpuStorage> = rest
+            .iter()
+            .map(|s| match s {
+                Storage::Cpu(c) => c,
+            })
+            .collect();
+        <CpuStorage as BackendStorage>::fused_kernel_assign(targets, &rest, kernel)
     }
     pub(crate) fn conv2d(
         &self,

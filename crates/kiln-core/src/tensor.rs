@@ -400,6 +400,48 @@ impl Tensor {
         }
         self.leaf(false)
     }
+    /// The address of this tensor's first element in its buffer, as PyTorch's `data_ptr`: equal
+    /// for two tensors that start at the same element of one buffer, and unchanged by an update
+    /// written in place (see [`Tensor::fused_kernel_assign`]). For telling such cases apart, not
+    /// for reading: the handle gives no access through it.
+    ///
+    /// ```
+    /// use kiln_core::Tensor;
+    /// let a = Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0], [2, 2])?;
+    /// assert_eq!(a.t()?.data_ptr(), a.data_ptr());
+    /// assert_eq!(a.narrow(0, 1, 1)?.data_ptr(), a.data_ptr() + 2 * 4);
+    /// # Ok::<(), kiln_core::Error>(())
+    /// ```
+    pub fn data_ptr(&self) -> usize {
+        let base = match &*self.0.storage {
+            Storage::Cpu(c) => c.base_addr(),
+        };
+        base + self.0.layout.offset * self.dtype().size_in_bytes()
+    }
+    /// This tensor's buffer, writable, when this handle is the only one on it (no clone, no
+    /// view, no graph node shares the tensor or its storage) and the buffer holds exactly its
+    /// elements in order. Writing through it changes no other tensor's values.
+    pub(crate) fn unique_whole_storage(&mut self) -> Option<&mut Storage> {
+        let inner = Arc::get_mut(&mut self.0)?;
+        let whole =
+            inner.layout.offset == 0 && inner.layout.is_contiguous() && inner.storage.elem_count() == inner.layout.shape.elem_count();
+        if !whole {
+            return None;
+        }
+        Arc::get_mut(&mut inner.storage)
+    }
+    /// Turns this handle into a new leaf over the same values: a new identity, no graph, not
+    /// requiring grad (what an op outside autodiff returns).
+    pub(crate) fn become_new_leaf(&mut self) {
+        match Arc::get_mut(&mut self.0) {
+            Some(inner) => {
+                inner.id = TensorId::new();
+                inner.requires_grad = false;
+                inner.op = None;
+            }
+            None => *self = self.leaf(false),
+        }
+    }
     /// Same values, keeping the identity: used by [`crate::Var`] updates.
     pub(crate) fn with_id(storage: Arc<Storage>, layout: Layout, id: TensorId, requires_grad: bool) -> Tensor {
         Tensor(Arc::new(Inner {

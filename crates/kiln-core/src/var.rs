@@ -2,6 +2,7 @@
 //! value while keeping one identity, so gradients computed against it stay keyed the same way.
 
 use crate::autograd::Grads;
+use crate::fused::Kernel;
 use crate::tensor::TensorId;
 use crate::{DType, Error, Result, Shape, Tensor};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -78,6 +79,60 @@ impl Var {
         }
         let trainable = self.0.trainable.load(Ordering::Relaxed);
         *slot = Tensor::with_id(value.0.storage.clone(), value.0.layout.clone(), self.0.id, trainable);
+        Ok(())
+    }
+    /// Updates the parameter with a fused [`Kernel`]: the parameter is the kernel's input and
+    /// output 0, `state[j]` its input and output `j + 1` (an optimiser's buffers), and `rest` its
+    /// inputs `O..I`. This is [`Tensor::fused_kernel_assign`] with the parameter as the first
+    /// target, and it keeps the parameter's identity. The update is written over the current
+    /// value when nothing else holds it, and into a new buffer otherwise. Something holds it
+    /// when a clone is kept from [`Var::tensor`], or when a graph recorded through the parameter
+    /// is still alive. No other handle sees a change either way. It runs outside autodiff, like
+    /// [`Var::set`]. Nothing changes when it fails.
+    ///
+    /// ```
+    /// use kiln_core::backend::BinaryOp;
+    /// use kiln_core::fused::{Kernel, Ops};
+    /// use kiln_core::{Tensor, Var};
+    /// /// `p - 0.5·g`.
+    /// struct Descend;
+    /// impl Kernel<2, 1> for Descend {
+    ///     fn outputs(&self) -> [&'static str; 1] {
+    ///         ["param"]
+    ///     }
+    ///     fn eval<X: Ops>(&self, o: &mut X, [p, g]: [X::V; 2]) -> [X::V; 1] {
+    ///         [o.binary(BinaryOp::AddScaled(-0.5), p, g)]
+    ///     }
+    /// }
+    /// let w = Var::new(&Tensor::from_slice(&[1.0f32, 2.0], [2])?);
+    /// let g = Tensor::from_slice(&[2.0f32, 2.0], [2])?;
+    /// w.fused_update(&mut [], &[&g], &Descend)?;
+    /// assert_eq!(w.tensor().to_vec::<f32>()?, vec![0.0, 1.0]);
+    /// # Ok::<(), kiln_core::Error>(())
+    /// ```
+    pub fn fused_update<K: Kernel<I, O>, const I: usize, const O: usize>(
+        &self,
+        state: &mut [&mut Tensor],
+        rest: &[&Tensor],
+        kernel: &K,
+    ) -> Result<()> {
+        if state.len() + 1 != O {
+            return Err(Error::value(
+                "Var::fused_update",
+                format!(
+                    "the kernel has {O} outputs but the parameter and {} state tensors were given",
+                    state.len()
+                ),
+            ));
+        }
+        let mut slot = self.0.value.write().unwrap_or_else(|e| e.into_inner());
+        let targets: Vec<&mut Tensor> = std::iter::once(&mut *slot).chain(state.iter_mut().map(|t| &mut **t)).collect();
+        let targets: [&mut Tensor; O] = targets.try_into().map_err(|_| Error::value("Var::fused_update", "target count"))?;
+        crate::no_grad(|| Tensor::fused_kernel_assign(targets, rest, kernel))?;
+        // The kernel's outputs have its inputs' shape and dtype, so the slot keeps both; only the
+        // identity and the grad flag are restored.
+        let trainable = self.0.trainable.load(Ordering::Relaxed);
+        *slot = Tensor::with_id(slot.0.storage.clone(), slot.0.layout.clone(), self.0.id, trainable);
         Ok(())
     }
     /// Freezes (false) or unfreezes (true) the parameter: frozen values do not require grad.

@@ -165,8 +165,11 @@ fn conv2d_impl(op: &'static str, x: &Tensor, w: &Tensor, b: Option<&Tensor>, cfg
     let (kh, kw) = (wd[2], wd[3]);
     let oh = window_out_len(op, xd[2], kh, cfg.stride.0, cfg.padding.0, cfg.dilation.0)?;
     let ow = window_out_len(op, xd[3], kw, cfg.stride.1, cfg.padding.1, cfg.dilation.1)?;
-    let k = wd[1] * kh * kw;
-    let l = oh * ow;
+    let k = wd[1] * kh * kw; // the weight's elements, so it fits
+                             // A huge padding makes a huge output plane: its size is refused, not wrapped.
+    let l = oh
+        .checked_mul(ow)
+        .ok_or_else(|| Error::config(op, format!("the output plane {oh} x {ow} overflows usize")))?;
     let win = kiln_core::backend::Window2d {
         kernel: (kh, kw),
         stride: cfg.stride,

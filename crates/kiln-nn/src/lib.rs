@@ -14,7 +14,7 @@
 //! let y = Tensor::from_slice(&[0i64, 1, 1, 0], [4])?;
 //! for _ in 0..200 {
 //!     let loss = cross_entropy(&model.forward(&x)?, &y)?;
-//!     opt.backward_step(&loss)?;
+//!     opt.minimize(loss)?; // the graph goes before the update
 //! }
 //! assert_eq!(accuracy(&model.forward(&x)?, &y)?, 1.0);
 //! # Ok::<(), kiln_nn::Error>(())

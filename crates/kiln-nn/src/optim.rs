@@ -32,13 +32,51 @@ pub trait Optimizer: Send {
         let grads = loss.backward()?;
         self.step(&grads)
     }
+    /// Back-propagates `loss`, lets its graph go, then steps; returns the loss detached.
+    ///
+    /// Taking the loss by value frees the graph before the update, as PyTorch's `backward` frees
+    /// its saved tensors before `optimizer.step()`. Then no graph node holds the parameters, and
+    /// the fused updates (SGD, Adam) write over them in place instead of into new buffers (see
+    /// [`Var::fused_update`]). That moves about a third less memory. Prefer it to
+    /// [`Optimizer::backward_step`] in a training loop that does not use the graph again. The
+    /// results are the same bits either way.
+    ///
+    /// Build the loss in a `let` statement of its own. In
+    /// `opt.minimize(cross_entropy(&model.forward(&x)?, &y)?)`, the temporary `model.forward(&x)?`
+    /// lives until the end of the statement, so it holds the graph through the update.
+    ///
+    /// ```
+    /// use kiln_core::{DType, Tensor};
+    /// use kiln_nn::prelude::*;
+    /// let vs = VarStore::new(DType::F32, 0);
+    /// let model = Linear::new(&vs, 3, 1)?;
+    /// let mut opt = Sgd::new(model.parameters(), 0.1)?.momentum(0.9);
+    /// let x = Tensor::from_slice(&[1f32, 0., 2., 0., 1., 1., 3., 1., 0., 1., 2., 2.], [4, 3])?;
+    /// let y = Tensor::from_slice(&[1f32, 0., 2., 1.], [4, 1])?;
+    /// let loss = mse_loss(&model.forward(&x)?, &y, Reduction::Mean)?;
+    /// let first = opt.minimize(loss)?.item()?;
+    /// for _ in 0..20 {
+    ///     let loss = mse_loss(&model.forward(&x)?, &y, Reduction::Mean)?;
+    ///     opt.minimize(loss)?;
+    /// }
+    /// assert!(mse_loss(&model.forward(&x)?, &y, Reduction::Mean)?.item()? < first);
+    /// # Ok::<(), kiln_nn::Error>(())
+    /// ```
+    fn minimize(&mut self, loss: Tensor) -> Result<Tensor> {
+        let grads = loss.backward()?;
+        let value = loss.detach();
+        drop(loss);
+        self.step(&grads)?;
+        Ok(value)
+    }
     /// PyTorch's `optimizer.step(closure)`: `closure` rebuilds the loss from the current
     /// parameters; returns the loss before the update. First-order optimisers evaluate it once and
-    /// step on its gradients; [`Lbfgs`] re-evaluates it inside its iterations and line search.
+    /// step on its gradients (through [`Optimizer::minimize`]); [`Lbfgs`] re-evaluates it inside
+    /// its iterations and line search.
     fn step_closure(&mut self, closure: &mut dyn FnMut() -> Result<Tensor>) -> Result<f64> {
         let loss = closure()?;
         let value = scalar_loss("Optimizer::step_closure", &loss)?;
-        self.backward_step(&loss)?;
+        self.minimize(loss)?;
         Ok(value)
     }
 }
@@ -150,6 +188,16 @@ impl Slots {
     /// the returned value, all without recording a graph. With `maximize` the gradient is negated
     /// first, so every update rule ascends (PyTorch's `maximize=True`).
     fn update(&mut self, grads: &Grads, maximize: bool, mut f: impl FnMut(&mut Slot, Tensor, Tensor) -> Result<Tensor>) -> Result<()> {
+        self.update_with(grads, maximize, |s, g| {
+            let p = s.var.tensor().detach();
+            let new = f(s, p, g)?;
+            Ok(s.var.set(&new)?)
+        })
+    }
+    /// Runs `f(slot, grad)` for each trainable parameter that has a gradient, as [`Slots::update`]
+    /// does, for rules that update `slot.var` themselves: through [`Var::fused_update`], which
+    /// writes in place when nothing else holds the parameter's value.
+    fn update_with(&mut self, grads: &Grads, maximize: bool, mut f: impl FnMut(&mut Slot, Tensor) -> Result<()>) -> Result<()> {
         no_grad(|| {
             for s in &mut self.0 {
                 if !s.var.is_trainable() {
@@ -157,18 +205,17 @@ impl Slots {
                 }
                 let Some(g) = s.var.grad(grads) else { continue };
                 let g = g.detach();
-                let p = s.var.tensor().detach();
-                if g.shape() != p.shape() {
+                let (shape, dtype) = (s.var.shape(), s.var.dtype());
+                if g.shape() != &shape {
                     return Err(Error::config(
                         "Optimizer::step",
-                        format!("gradient {} does not match parameter {}", g.shape(), p.shape()),
+                        format!("gradient {} does not match parameter {shape}", g.shape()),
                     ));
                 }
-                let g = g.to_dtype(p.dtype())?;
+                let g = g.to_dtype(dtype)?;
                 let g = if maximize { g.neg()? } else { g };
                 s.step += 1;
-                let new = f(s, p, g)?;
-                s.var.set(&new)?;
+                f(s, g)?;
             }
             Ok(())
         })
@@ -330,11 +377,12 @@ impl Optimizer for Sgd {
     fn step(&mut self, grads: &Grads) -> Result<()> {
         check_lr("SGD", self.lr)?;
         let (lr, mom, damp, wd, nest) = (self.lr, self.momentum, self.dampening, self.weight_decay, self.nesterov);
-        self.slots.update(grads, self.maximize, |s, p, mut g| {
+        self.slots.update_with(grads, self.maximize, |s, g| {
             if mom != 0.0 {
                 // One fused pass over p, g and the buffer: the update is memory-bound (a W5 step
                 // spent 14 % of its time in the two passes of the unfused form), and the kernel's
-                // arithmetic is the unfused ops', so the results are the same bits.
+                // arithmetic is the unfused ops', so the results are the same bits. From the
+                // second step it writes over p and the buffer when nothing else holds them.
                 let h = SgdMomentumKernel {
                     lr,
                     momentum: mom,
@@ -342,23 +390,23 @@ impl Optimizer for Sgd {
                     weight_decay: wd,
                     nesterov: nest,
                 };
-                let [p, buf] = match s.state.get("momentum_buffer") {
-                    Some(b) => Tensor::fused_kernel([&p, &g, b], &h)?,
-                    None => Tensor::fused_kernel([&p, &g], &h)?,
-                };
-                s.state.insert("momentum_buffer", buf);
-                return Ok(p);
+                match s.state.get_mut("momentum_buffer") {
+                    Some(buf) => s.var.fused_update::<_, 3, 2>(&mut [buf], &[&g], &h)?,
+                    None => {
+                        let [p, buf] = Tensor::fused_kernel([&s.var.tensor(), &g], &h)?;
+                        s.var.set(&p)?;
+                        s.state.insert("momentum_buffer", buf);
+                    }
+                }
+                return Ok(());
             }
-            if wd != 0.0 {
-                g = g.add_scaled(&p, wd)?;
-            }
-            Ok(p.add_scaled(&g, -lr)?)
+            Ok(s.var.fused_update(&mut [], &[&g], &SgdKernel { lr, weight_decay: wd })?)
         })
     }
     optimizer_common!(["momentum_buffer"], []);
 }
 
-/// The scalars of one SGD step with momentum: the fused kernel over `p, g, buf`
+/// The scalars of one SGD step with momentum: the fused kernel over `p, buf, g`
 /// (`Kernel<3, 2>`) or, on the first step, `p, g` (`Kernel<2, 2>`: the buffer starts as the
 /// gradient), with outputs `p', buf'`.
 struct SgdMomentumKernel {
@@ -371,12 +419,13 @@ struct SgdMomentumKernel {
 
 const SGD_OUTPUTS: [&str; 2] = ["param", "momentum_buffer"];
 
+/// Inputs `p, buf, g`: the two it overwrites first, for [`Var::fused_update`].
 impl Kernel<3, 2> for SgdMomentumKernel {
     fn outputs(&self) -> [&'static str; 2] {
         SGD_OUTPUTS
     }
     #[inline(always)]
-    fn eval<X: Ops>(&self, x: &mut X, [p, g, buf]: [X::V; 3]) -> [X::V; 2] {
+    fn eval<X: Ops>(&self, x: &mut X, [p, buf, g]: [X::V; 3]) -> [X::V; 2] {
         sgd_momentum_eval(self, x, p, g, Some(buf))
     }
 }
@@ -388,6 +437,27 @@ impl Kernel<2, 2> for SgdMomentumKernel {
     #[inline(always)]
     fn eval<X: Ops>(&self, x: &mut X, [p, g]: [X::V; 2]) -> [X::V; 2] {
         sgd_momentum_eval(self, x, p, g, None)
+    }
+}
+
+/// The scalars of one SGD step without momentum: the fused kernel over `p, g` with output
+/// `p' = p + (g + p·wd)·(-lr)` (the weight decay term only when `wd` is not 0), the unfused
+/// `add_scaled` ops in the same order, so the same bits.
+struct SgdKernel {
+    lr: f64,
+    weight_decay: f64,
+}
+
+impl Kernel<2, 1> for SgdKernel {
+    fn outputs(&self) -> [&'static str; 1] {
+        ["param"]
+    }
+    #[inline(always)]
+    fn eval<X: Ops>(&self, x: &mut X, [p, mut g]: [X::V; 2]) -> [X::V; 1] {
+        if self.weight_decay != 0.0 {
+            g = x.binary(BinaryOp::AddScaled(self.weight_decay), g, p);
+        }
+        [x.binary(BinaryOp::AddScaled(-self.lr), p, g)]
     }
 }
 
@@ -479,7 +549,7 @@ impl Optimizer for Adam {
             self.amsgrad,
             self.decoupled_weight_decay,
         );
-        self.slots.update(grads, self.maximize, |s, mut p, mut g| {
+        self.slots.update_with(grads, self.maximize, |s, mut g| {
             let t = s.step as i32;
             let bc1 = 1.0 - b1.powi(t);
             let bc2_sqrt = (1.0 - b2.powi(t)).sqrt();
@@ -496,14 +566,25 @@ impl Optimizer for Adam {
                     inv_bias_correction2_sqrt: 1.0 / bc2_sqrt,
                     eps,
                 };
-                let [p, m, v] = match (s.state.get("exp_avg"), s.state.get("exp_avg_sq")) {
-                    (Some(m), Some(v)) => Tensor::fused_kernel([&p, &g, m, v], &h)?,
-                    _ => Tensor::fused_kernel([&p, &g], &h)?,
-                };
+                // From the second step the kernel writes over p, m and v when nothing else holds
+                // them. The moments are moved out of the state for the call and back after it,
+                // whatever its result (on failure it changes nothing).
+                if s.state.contains_key("exp_avg") && s.state.contains_key("exp_avg_sq") {
+                    let (mut m, mut v) = (
+                        s.state.remove("exp_avg").expect("present"),
+                        s.state.remove("exp_avg_sq").expect("present"),
+                    );
+                    let r = s.var.fused_update::<_, 4, 3>(&mut [&mut m, &mut v], &[&g], &h);
+                    s.state.insert("exp_avg", m);
+                    s.state.insert("exp_avg_sq", v);
+                    return Ok(r?);
+                }
+                let [p, m, v] = Tensor::fused_kernel([&s.var.tensor(), &g], &h)?;
                 s.state.insert("exp_avg", m);
                 s.state.insert("exp_avg_sq", v);
-                return Ok(p);
+                return Ok(s.var.set(&p)?);
             }
+            let mut p = s.var.tensor().detach();
             if wd != 0.0 {
                 if decoupled {
                     p = p.mul_scalar(1.0 - lr * wd)?;
@@ -536,13 +617,13 @@ impl Optimizer for Adam {
             let upd = m.div(&denom)?;
             s.state.insert("exp_avg", m);
             s.state.insert("exp_avg_sq", v);
-            Ok(p.add_scaled(&upd, -lr / bc1)?)
+            Ok(s.var.set(&p.add_scaled(&upd, -lr / bc1)?)?)
         })
     }
     optimizer_common!(["exp_avg", "exp_avg_sq", "max_exp_avg_sq"], []);
 }
 
-/// The scalars of one non-AMSGrad Adam step: the fused Adam kernel, over inputs `p, g, m, v`
+/// The scalars of one non-AMSGrad Adam step: the fused Adam kernel, over inputs `p, m, v, g`
 /// (`Kernel<4, 3>`) or, before the first step, `p, g` (`Kernel<2, 3>`), with outputs `p', m', v'`.
 struct AdamKernel {
     beta1: f64,
@@ -559,13 +640,14 @@ struct AdamKernel {
 
 const ADAM_OUTPUTS: [&str; 3] = ["param", "exp_avg", "exp_avg_sq"];
 
+/// Inputs `p, m, v, g`: the three it overwrites first, for [`Var::fused_update`].
 impl Kernel<4, 3> for AdamKernel {
     fn outputs(&self) -> [&'static str; 3] {
         ADAM_OUTPUTS
     }
     // Inlined so that the CPU backend's native loop is one straight-line body.
     #[inline(always)]
-    fn eval<X: Ops>(&self, x: &mut X, [p, g, m, v]: [X::V; 4]) -> [X::V; 3] {
+    fn eval<X: Ops>(&self, x: &mut X, [p, m, v, g]: [X::V; 4]) -> [X::V; 3] {
         adam_eval(self, x, p, g, Some((m, v)))
     }
 }
@@ -628,8 +710,8 @@ fn adam_eval<X: Ops>(h: &AdamKernel, pr: &mut X, mut p: X::V, mut g: X::V, momen
     [p2, m2, v2]
 }
 
-/// Adam's update recorded as a fused elementwise program (the kernel's portable form), with the
-/// moments as inputs 2 and 3 when they exist yet (`has_moments`), as zeros otherwise.
+/// Adam's update recorded as a fused elementwise program (the kernel's portable form): inputs
+/// `p, m, v, g` when the moments exist yet (`has_moments`), `p, g` with zero moments otherwise.
 #[cfg(test)]
 fn adam_program(h: AdamKernel, has_moments: bool) -> kiln_core::fused::Program {
     if has_moments {
@@ -1180,17 +1262,17 @@ mod tests {
                         eps,
                     };
                     let (prog, prog_h) = (adam_program(h(), mf.is_some()), h());
-                    let mut ins = vec![&pf, &g];
-                    if let (Some(m), Some(v)) = (&mf, &vf) {
-                        ins.extend([m, v]);
-                    }
+                    let ins = match (&mf, &vf) {
+                        (Some(m), Some(v)) => vec![&pf, m, v, &g],
+                        _ => vec![&pf, &g],
+                    };
                     let mut out = Tensor::fused_elementwise(&ins, &prog).unwrap().into_iter();
                     let (np, nm, nv) = (out.next().unwrap(), out.next().unwrap(), out.next().unwrap());
                     assert!(out.next().is_none());
                     // The natively evaluated kernel (what `Adam::step` runs) gives the program's
                     // bits exactly, signed zeros included.
                     let native = match (&mf, &vf) {
-                        (Some(m), Some(v)) => Tensor::fused_kernel([&pf, &g, m, v], &prog_h).unwrap(),
+                        (Some(m), Some(v)) => Tensor::fused_kernel([&pf, m, v, &g], &prog_h).unwrap(),
                         _ => Tensor::fused_kernel([&pf, &g], &prog_h).unwrap(),
                     };
                     for (a, b) in native.iter().zip([&np, &nm, &nv]) {

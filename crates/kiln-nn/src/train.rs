@@ -214,13 +214,17 @@ fn fit_on_this_thread(model: &dyn Module, opt: &mut dyn Optimizer, loader: &mut 
             let logits = model.forward(&x)?;
             let loss = cross_entropy(&logits, &y)?;
             let mut grads = loss.backward()?;
+            let l = loss.item()?;
+            let acc = no_grad(|| accuracy(&logits.detach(), &y))?;
+            // The graph goes before the update, so the optimiser can write over the parameters
+            // in place (see `Optimizer::minimize`).
+            drop((loss, logits));
             if let Some(max) = cfg.clip_grad_norm {
                 clip_grad_norm(&mut grads, &vars, max)?;
             }
             opt.step(&grads)?;
-            let l = loss.item()?;
             loss_sum += l * bs as f64;
-            correct += no_grad(|| accuracy(&logits.detach(), &y))? * bs as f64;
+            correct += acc * bs as f64;
             seen += bs;
             let el = t0.elapsed().as_secs_f64();
             pb.set_message(format!(

@@ -687,21 +687,12 @@ fn run_typed<S: Compute>(p: &Program, inputs: &[&[S]], n: usize) -> AResult<Vec<
     {
         // `take` guarantees capacity >= n; the slices check it again before `set_len` relies on it.
         let mut spares: Vec<&mut [MaybeUninit<S>]> = bufs.iter_mut().map(|v| &mut v.spare_capacity_mut()[..n]).collect();
-        let threads = rayon::current_num_threads();
-        if n >= PAR_THRESHOLD && threads > 1 {
-            let range = n.div_ceil(threads * 4).max(PAR_THRESHOLD / 4);
-            let mut tasks: Vec<Vec<&mut [MaybeUninit<S>]>> = (0..n.div_ceil(range)).map(|_| Vec::new()).collect();
-            for s in spares {
-                for (t, c) in s.chunks_mut(range).enumerate() {
-                    tasks[t].push(c);
-                }
-            }
-            tasks
+        match task_range(n) {
+            Some(range) => task_chunks(spares, n, range)
                 .into_par_iter()
                 .enumerate()
-                .for_each(|(t, mut outs)| run_range(&plan, inputs, t * range, &mut outs, direct));
-        } else {
-            run_range(&plan, inputs, 0, &mut spares, direct);
+                .for_each(|(t, mut outs)| run_range(&plan, inputs, t * range, &mut outs, direct)),
+            None => run_range(&plan, inputs, 0, &mut spares, direct),
         }
     }
     for v in &mut bufs {
@@ -797,48 +788,102 @@ impl<T: Float> Ops for LaneOps<T> {
     }
 }
 
-/// Evaluates `k` over elements `start..start + outs[k].len()` of the inputs, `LANES` at a time
-/// (the last, partial group padded with zeros, whose results are dropped).
+/// Where [`kernel_range`] reads its inputs and writes its outputs, `LANES` elements at a time.
+trait LaneIo<S: Compute> {
+    /// Input `j`'s elements `at..at + len` (`len <= LANES`), widened; the rest of the lanes zero.
+    fn load(&self, j: usize, at: usize, len: usize) -> [S::C; LANES];
+    /// Writes the first `len` lanes of `y` to output `j`'s elements `at..at + len`.
+    fn store(&mut self, j: usize, at: usize, len: usize, y: &[S::C; LANES]);
+}
+
 #[inline(always)]
-fn kernel_range<S: Compute, K: Kernel<I, O>, const I: usize, const O: usize>(
-    k: &K,
-    ins: &[&[S]; I],
+fn widen<S: Compute>(src: &[S]) -> [S::C; LANES] {
+    let mut v = [S::C::zero(); LANES];
+    for (d, &s) in v.iter_mut().zip(src) {
+        *d = s.up();
+    }
+    v
+}
+
+/// Inputs read at `start..`, outputs written to fresh buffers covering that range.
+struct FreshIo<'a, 'b, S, const I: usize> {
+    ins: &'a [&'a [S]; I],
     start: usize,
-    outs: &mut [&mut [MaybeUninit<S>]],
-) {
-    let n = outs.first().map_or(0, |o| o.len());
+    outs: &'a mut [&'b mut [MaybeUninit<S>]],
+}
+
+impl<S: Compute, const I: usize> LaneIo<S> for FreshIo<'_, '_, S, I> {
+    #[inline(always)]
+    fn load(&self, j: usize, at: usize, len: usize) -> [S::C; LANES] {
+        widen(&self.ins[j][self.start + at..self.start + at + len])
+    }
+    #[inline(always)]
+    fn store(&mut self, j: usize, at: usize, len: usize, y: &[S::C; LANES]) {
+        for (d, &v) in self.outs[j][at..at + len].iter_mut().zip(y) {
+            d.write(S::down(v));
+        }
+    }
+}
+
+/// Output `j` written over input `j` for the first `O` inputs, the `targets` (each lane is read
+/// before it is written); the other inputs, `rest`, read at `start..`.
+struct AssignIo<'a, 'b, S, const O: usize> {
+    targets: &'a mut [&'b mut [S]; O],
+    rest: &'a [&'a [S]],
+    start: usize,
+}
+
+impl<S: Compute, const O: usize> LaneIo<S> for AssignIo<'_, '_, S, O> {
+    #[inline(always)]
+    fn load(&self, j: usize, at: usize, len: usize) -> [S::C; LANES] {
+        if j < O {
+            widen(&self.targets[j][at..at + len])
+        } else {
+            widen(&self.rest[j - O][self.start + at..self.start + at + len])
+        }
+    }
+    #[inline(always)]
+    fn store(&mut self, j: usize, at: usize, len: usize, y: &[S::C; LANES]) {
+        for (d, &v) in self.targets[j][at..at + len].iter_mut().zip(y) {
+            *d = S::down(v);
+        }
+    }
+}
+
+/// Evaluates `k` over `n` elements of `io`, `LANES` at a time (the last, partial group padded
+/// with zeros, whose results are dropped).
+#[inline(always)]
+fn kernel_range<S: Compute, K: Kernel<I, O>, Io: LaneIo<S>, const I: usize, const O: usize>(k: &K, io: &mut Io, n: usize) {
     let mut ops = LaneOps::<S::C>(std::marker::PhantomData);
     let mut i = 0;
     while i + LANES <= n {
-        let x: [[S::C; LANES]; I] = std::array::from_fn(|j| {
-            let mut v = [S::C::zero(); LANES];
-            for (d, &s) in v.iter_mut().zip(&ins[j][start + i..start + i + LANES]) {
-                *d = s.up();
-            }
-            v
-        });
-        let y = k.eval(&mut ops, x);
-        for (o, y) in outs.iter_mut().zip(&y) {
-            for (d, &v) in o[i..i + LANES].iter_mut().zip(y) {
-                d.write(S::down(v));
-            }
-        }
+        kernel_group(k, &mut ops, io, i, LANES);
         i += LANES;
     }
     if i < n {
-        let x: [[S::C; LANES]; I] = std::array::from_fn(|j| {
-            let mut v = [S::C::zero(); LANES];
-            for (d, &s) in v.iter_mut().zip(&ins[j][start + i..start + n]) {
-                *d = s.up();
-            }
-            v
-        });
-        let y = k.eval(&mut ops, x);
-        for (o, y) in outs.iter_mut().zip(&y) {
-            for (d, &v) in o[i..n].iter_mut().zip(y) {
-                d.write(S::down(v));
-            }
-        }
+        kernel_group(k, &mut ops, io, i, n - i);
+    }
+}
+
+/// One group of [`kernel_range`]: elements `at..at + len`. A function rather than a closure so
+/// that it is inlined into the AVX2 copy (a closure was not, and ran scalar through `memcpy`).
+#[inline(always)]
+fn kernel_group<S: Compute, K: Kernel<I, O>, Io: LaneIo<S>, const I: usize, const O: usize>(
+    k: &K,
+    ops: &mut LaneOps<S::C>,
+    io: &mut Io,
+    at: usize,
+    len: usize,
+) {
+    // A plain loop over the constant `I` unrolls fully; `array::from_fn`'s closure was not
+    // always inlined, and then each lane group went through calls and `memcpy`.
+    let mut x = [[S::C::zero(); LANES]; I];
+    for (j, xj) in x.iter_mut().enumerate() {
+        *xj = io.load(j, at, len);
+    }
+    let y = k.eval(ops, x);
+    for (j, y) in y.iter().enumerate() {
+        io.store(j, at, len, y);
     }
 }
 
@@ -848,28 +893,37 @@ fn kernel_range<S: Compute, K: Kernel<I, O>, const I: usize, const O: usize>(
 /// The CPU supports AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn kernel_range_avx2<S: Compute, K: Kernel<I, O>, const I: usize, const O: usize>(
-    k: &K,
-    ins: &[&[S]; I],
-    start: usize,
-    outs: &mut [&mut [MaybeUninit<S>]],
-) {
-    kernel_range(k, ins, start, outs)
+unsafe fn kernel_range_avx2<S: Compute, K: Kernel<I, O>, Io: LaneIo<S>, const I: usize, const O: usize>(k: &K, io: &mut Io, n: usize) {
+    kernel_range(k, io, n)
 }
 
 /// [`kernel_range`] with the AVX2 loop where the CPU has AVX2.
-fn kernel_range_best<S: Compute, K: Kernel<I, O>, const I: usize, const O: usize>(
-    k: &K,
-    ins: &[&[S]; I],
-    start: usize,
-    outs: &mut [&mut [MaybeUninit<S>]],
-) {
+fn kernel_range_best<S: Compute, K: Kernel<I, O>, Io: LaneIo<S>, const I: usize, const O: usize>(k: &K, io: &mut Io, n: usize) {
     #[cfg(target_arch = "x86_64")]
     if x86::has_avx2() {
         // SAFETY: just checked.
-        return unsafe { kernel_range_avx2(k, ins, start, outs) };
+        return unsafe { kernel_range_avx2(k, io, n) };
     }
-    kernel_range(k, ins, start, outs)
+    kernel_range(k, io, n)
+}
+
+/// The length of each task's range when `n` elements are split over rayon's threads, or `None`
+/// when the work is too small to split.
+fn task_range(n: usize) -> Option<usize> {
+    let threads = rayon::current_num_threads();
+    (n >= PAR_THRESHOLD && threads > 1).then(|| n.div_ceil(threads * 4).max(PAR_THRESHOLD / 4))
+}
+
+/// Splits each buffer of `bufs` into runs of `range` elements and groups the `t`-th run of
+/// every buffer into task `t`.
+fn task_chunks<'a, T>(bufs: Vec<&'a mut [T]>, n: usize, range: usize) -> Vec<Vec<&'a mut [T]>> {
+    let mut tasks: Vec<Vec<&mut [T]>> = (0..n.div_ceil(range)).map(|_| Vec::new()).collect();
+    for s in bufs {
+        for (t, c) in s.chunks_mut(range).enumerate() {
+            tasks[t].push(c);
+        }
+    }
+    tasks
 }
 
 /// `k` over typed contiguous inputs of equal length `n`.
@@ -877,22 +931,32 @@ fn kernel_typed<S: Compute, K: Kernel<I, O>, const I: usize, const O: usize>(k: 
     let mut bufs: Vec<Vec<S>> = (0..O).map(|_| pool::take(n)).collect::<AResult<_>>()?;
     {
         // `take` guarantees capacity >= n; the slices check it again before `set_len` relies on it.
-        let mut spares: Vec<&mut [MaybeUninit<S>]> = bufs.iter_mut().map(|v| &mut v.spare_capacity_mut()[..n]).collect();
-        let threads = rayon::current_num_threads();
-        if n >= PAR_THRESHOLD && threads > 1 {
-            let range = n.div_ceil(threads * 4).max(PAR_THRESHOLD / 4);
-            let mut tasks: Vec<Vec<&mut [MaybeUninit<S>]>> = (0..n.div_ceil(range)).map(|_| Vec::new()).collect();
-            for s in spares {
-                for (t, c) in s.chunks_mut(range).enumerate() {
-                    tasks[t].push(c);
-                }
+        let spares: Vec<&mut [MaybeUninit<S>]> = bufs.iter_mut().map(|v| &mut v.spare_capacity_mut()[..n]).collect();
+        match task_range(n) {
+            Some(range) => task_chunks(spares, n, range).into_par_iter().enumerate().for_each(|(t, mut outs)| {
+                let len = outs.first().map_or(0, |o| o.len());
+                kernel_range_best(
+                    k,
+                    &mut FreshIo {
+                        ins,
+                        start: t * range,
+                        outs: &mut outs,
+                    },
+                    len,
+                )
+            }),
+            None => {
+                let mut outs = spares;
+                kernel_range_best(
+                    k,
+                    &mut FreshIo {
+                        ins,
+                        start: 0,
+                        outs: &mut outs,
+                    },
+                    n,
+                )
             }
-            tasks
-                .into_par_iter()
-                .enumerate()
-                .for_each(|(t, mut outs)| kernel_range_best(k, ins, t * range, &mut outs));
-        } else {
-            kernel_range_best(k, ins, 0, &mut spares);
         }
     }
     for v in &mut bufs {
@@ -901,6 +965,44 @@ fn kernel_typed<S: Compute, K: Kernel<I, O>, const I: usize, const O: usize>(k: 
         unsafe { v.set_len(n) };
     }
     Ok(bufs)
+}
+
+/// `k` over typed contiguous buffers of equal length `n`, output `j` written over `targets[j]`.
+fn kernel_assign_typed<S: Compute, K: Kernel<I, O>, const I: usize, const O: usize>(
+    k: &K,
+    targets: [&mut [S]; O],
+    rest: &[&[S]],
+    n: usize,
+) {
+    match task_range(n) {
+        Some(range) => {
+            let chunks = task_chunks(targets.into_iter().collect(), n, range);
+            chunks.into_par_iter().enumerate().for_each(|(t, chunk)| {
+                let Ok(mut chunk) = <[&mut [S]; O]>::try_from(chunk) else {
+                    unreachable!("every target is split into the same runs")
+                };
+                let len = chunk.first().map_or(0, |c| c.len());
+                let mut io = AssignIo {
+                    targets: &mut chunk,
+                    rest,
+                    start: t * range,
+                };
+                kernel_range_best(k, &mut io, len)
+            })
+        }
+        None => {
+            let mut targets = targets;
+            kernel_range_best(
+                k,
+                &mut AssignIo {
+                    targets: &mut targets,
+                    rest,
+                    start: 0,
+                },
+                n,
+            )
+        }
+    }
 }
 
 impl CpuStorage {
@@ -941,5 +1043,48 @@ impl CpuStorage {
             got: first.dtype(),
         })?
         .map_err(|e| e.at(OP))
+    }
+    /// Evaluates `k` natively with output `j` written over `targets[j]`, which is also input
+    /// `j`; `rest` are inputs `O..I`. Every buffer holds one float dtype and one length, and
+    /// `O + rest.len() == I` (the caller checked all three; a mismatch is an error here, before
+    /// anything is written).
+    pub(crate) fn fused_kernel_assign<K: Kernel<I, O>, const I: usize, const O: usize>(
+        targets: [&mut CpuStorage; O],
+        rest: &[&CpuStorage],
+        k: &K,
+    ) -> Result<()> {
+        const OP: &str = "fused_kernel_assign";
+        fn typed<S: Compute, K: Kernel<I, O>, const I: usize, const O: usize>(
+            targets: [&mut CpuStorage; O],
+            rest: &[&CpuStorage],
+            k: &K,
+        ) -> Option<()> {
+            let rest: Vec<&[S]> = rest.iter().map(|s| S::slice(s)).collect::<Option<_>>()?;
+            let targets: Vec<&mut [S]> = targets.into_iter().map(S::slice_mut).collect::<Option<_>>()?;
+            let targets: [&mut [S]; O] = targets.try_into().ok()?;
+            let n = targets.first()?.len();
+            if O + rest.len() != I || targets.iter().any(|t| t.len() != n) || rest.iter().any(|r| r.len() != n) {
+                return None;
+            }
+            kernel_assign_typed(k, targets, &rest, n);
+            Some(())
+        }
+        let dtype = targets.first().map(|t| t.dtype());
+        let done = match dtype {
+            Some(crate::DType::F32) => typed::<f32, K, I, O>(targets, rest, k),
+            Some(crate::DType::F64) => typed::<f64, K, I, O>(targets, rest, k),
+            Some(crate::DType::F16) => typed::<half::f16, K, I, O>(targets, rest, k),
+            Some(crate::DType::BF16) => typed::<half::bf16, K, I, O>(targets, rest, k),
+            _ => None,
+        };
+        done.ok_or_else(|| {
+            Error::value(
+                OP,
+                format!(
+                    "expected {O} targets and {} other inputs of one float dtype and one length ({dtype:?} first)",
+                    I.saturating_sub(O)
+                ),
+            )
+        })
     }
 }

@@ -65,6 +65,8 @@ pub enum CpuStorage {
 pub trait CpuElement: Element {
     /// The buffer, when its dtype is `Self`.
     fn slice(s: &CpuStorage) -> Option<&[Self]>;
+    /// The buffer, writable, when its dtype is `Self`.
+    fn slice_mut(s: &mut CpuStorage) -> Option<&mut [Self]>;
     /// Wraps a buffer of `Self`.
     fn wrap(v: Vec<Self>) -> CpuStorage;
 }
@@ -73,6 +75,13 @@ macro_rules! cpu_element {
         impl CpuElement for $t {
             #[inline]
             fn slice(s: &CpuStorage) -> Option<&[Self]> {
+                match s {
+                    CpuStorage::$v(v) => Some(v),
+                    _ => None,
+                }
+            }
+            #[inline]
+            fn slice_mut(s: &mut CpuStorage) -> Option<&mut [Self]> {
                 match s {
                     CpuStorage::$v(v) => Some(v),
                     _ => None,
@@ -823,6 +832,17 @@ fn fill_slice<T: Copy + Send + Sync>(n: usize, v: T) -> AResult<Vec<T>> {
 
 impl CpuStorage {
     /// The element type.
+    /// The address of the buffer's first element.
+    pub(crate) fn base_addr(&self) -> usize {
+        match self {
+            CpuStorage::F32(v) => v.as_ptr() as usize,
+            CpuStorage::F64(v) => v.as_ptr() as usize,
+            CpuStorage::I64(v) => v.as_ptr() as usize,
+            CpuStorage::U8(v) => v.as_ptr() as usize,
+            CpuStorage::F16(v) => v.as_ptr() as usize,
+            CpuStorage::BF16(v) => v.as_ptr() as usize,
+        }
+    }
     pub fn dtype(&self) -> DType {
         match self {
             CpuStorage::F32(_) => DType::F32,
@@ -1291,5 +1311,12 @@ impl BackendStorage for CpuStorage {
     }
     fn fused_kernel<K: crate::fused::Kernel<I, O>, const I: usize, const O: usize>(inputs: [&Self; I], kernel: &K) -> Result<[Self; O]> {
         CpuStorage::fused_kernel(inputs, kernel)
+    }
+    fn fused_kernel_assign<K: crate::fused::Kernel<I, O>, const I: usize, const O: usize>(
+        targets: [&mut Self; O],
+        rest: &[&Self],
+        kernel: &K,
+    ) -> Result<()> {
+        CpuStorage::fused_kernel_assign(targets, rest, kernel)
     }
 }
