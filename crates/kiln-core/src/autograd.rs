@@ -523,7 +523,7 @@ impl Op {
                 // that same layout, `(gᵀa)ᵀ` rather than `aᵀg`: the transpose's backward then hands
                 // the leaf a row-major gradient, with no strided copy (gemm reads either layout).
                 let plain = a.rank() == 2 && b.rank() == 2;
-                let ga =
+                let ga = || {
                     a.0.requires_grad
                         .then(|| {
                             if plain && transposed(a) {
@@ -540,8 +540,9 @@ impl Op {
                                 g.matmul(&b.t()?)?.sum_to(a.shape())
                             }
                         })
-                        .transpose()?;
-                let gb =
+                        .transpose()
+                };
+                let gb = || {
                     b.0.requires_grad
                         .then(|| {
                             if plain && transposed(b) {
@@ -550,7 +551,18 @@ impl Op {
                                 a.t()?.matmul(g)?.sum_to(b.shape())
                             }
                         })
-                        .transpose()?;
+                        .transpose()
+                };
+                // The two gradients are independent products of the forward's size each
+                // (`g`'s elements times the contracted length): side by side when both are
+                // wanted and large enough (see `join_shares`).
+                let (ga, gb) = if a.0.requires_grad && b.0.requires_grad {
+                    let flops = g.elem_count().saturating_mul(a.dims().last().copied().unwrap_or(1));
+                    crate::threads::join_shares(flops, ga, gb)
+                } else {
+                    (ga(), gb())
+                };
+                let (ga, gb) = (ga?, gb?);
                 smallvec::smallvec![ga, gb]
             }
             Op::Where(mask, a, b) => {

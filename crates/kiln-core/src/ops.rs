@@ -1817,7 +1817,20 @@ impl Tensor {
             let all: Vec<&Tensor> = targets.iter().map(|t| &**t).chain(rest.iter().copied()).collect();
             fused_checks(&all, OP)?;
         }
-        if !targets.iter_mut().all(|t| t.unique_whole_storage().is_some()) {
+        let flats: Vec<std::sync::Arc<Storage>> = rest
+            .iter()
+            .map(|t| crate::no_grad(|| t.contiguous()).and_then(|c| flat(&c, OP)))
+            .collect::<Result<_>>()?;
+        let rest_refs: Vec<&Storage> = flats.iter().map(|s| &**s).collect();
+        // Every target's buffer, when each is the only handle on it; `None` otherwise.
+        let unique: Option<[&mut Storage; O]> = targets
+            .iter_mut()
+            .map(|t| t.unique_whole_storage())
+            .collect::<Option<Vec<_>>>()
+            .and_then(|v| v.try_into().ok());
+        if let Some(stores) = unique {
+            Storage::fused_kernel_assign(stores, &rest_refs, kernel)?;
+        } else {
             let outs = {
                 let all: Vec<&Tensor> = targets.iter().map(|t| &**t).chain(rest.iter().copied()).collect();
                 let all: [&Tensor; I] = all.try_into().map_err(|_| Error::value(OP, "input count"))?;
@@ -1827,18 +1840,6 @@ impl Tensor {
                 *t = o;
             }
             return Ok(());
-        }
-        let flats: Vec<std::sync::Arc<Storage>> = rest
-            .iter()
-            .map(|t| crate::no_grad(|| t.contiguous()).and_then(|c| flat(&c, OP)))
-            .collect::<Result<_>>()?;
-        let rest_refs: Vec<&Storage> = flats.iter().map(|s| &**s).collect();
-        {
-            let stores = targets.each_mut().map(|t| {
-                t.unique_whole_storage()
-                    .expect("checked unique above; nothing else can take a handle meanwhile")
-            });
-            Storage::fused_kernel_assign(stores, &rest_refs, kernel)?;
         }
         for t in targets {
             t.become_new_leaf();

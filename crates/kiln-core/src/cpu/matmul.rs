@@ -325,7 +325,7 @@ fn matmul_t<T: Float + GemmScalar>(a: &[T], la: &Layout, b: &[T], lb: &Layout, b
     };
     // Saturating: only compared against thresholds (a product this large fails its bounds check).
     let flops = m.saturating_mul(n).saturating_mul(k);
-    let threads = rayon::current_num_threads();
+    let threads = crate::threads::kernel_threads();
     let run = |i: usize, dst: &mut [MaybeUninit<T>], par: gemm::Parallelism| -> Result<()> {
         product(a, mat(offs_a[i], la, ra), b, mat(offs_b[i], lb, rb), dst, (m, k, n), par)
     };
