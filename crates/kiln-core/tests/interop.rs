@@ -34,7 +34,7 @@ fn grads(x: &Tensor, w: &Tensor, r: &Tensor, create_graph: bool) -> Vec<Vec<u64>
         "the products ran under the caller's grad mode"
     );
     if create_graph {
-        let gg = grad(&[gw.square().unwrap().sum_all().unwrap()], None, &[x.clone()], false).unwrap();
+        let gg = grad(&[gw.square().unwrap().sum_all().unwrap()], None, std::slice::from_ref(x), false).unwrap();
         out.push(bits(gg[0].as_ref().unwrap()));
     }
     out

@@ -916,7 +916,7 @@ fn task_range(n: usize) -> Option<usize> {
 
 /// Splits each buffer of `bufs` into runs of `range` elements and groups the `t`-th run of
 /// every buffer into task `t`.
-fn task_chunks<'a, T>(bufs: Vec<&'a mut [T]>, n: usize, range: usize) -> Vec<Vec<&'a mut [T]>> {
+fn task_chunks<T>(bufs: Vec<&mut [T]>, n: usize, range: usize) -> Vec<Vec<&mut [T]>> {
     let mut tasks: Vec<Vec<&mut [T]>> = (0..n.div_ceil(range)).map(|_| Vec::new()).collect();
     for s in bufs {
         for (t, c) in s.chunks_mut(range).enumerate() {
