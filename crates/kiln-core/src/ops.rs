@@ -1817,11 +1817,6 @@ impl Tensor {
             let all: Vec<&Tensor> = targets.iter().map(|t| &**t).chain(rest.iter().copied()).collect();
             fused_checks(&all, OP)?;
         }
-        let flats: Vec<std::sync::Arc<Storage>> = rest
-            .iter()
-            .map(|t| crate::no_grad(|| t.contiguous()).and_then(|c| flat(&c, OP)))
-            .collect::<Result<_>>()?;
-        let rest_refs: Vec<&Storage> = flats.iter().map(|s| &**s).collect();
         // Every target's buffer, when each is the only handle on it; `None` otherwise.
         let unique: Option<[&mut Storage; O]> = targets
             .iter_mut()
@@ -1829,6 +1824,11 @@ impl Tensor {
             .collect::<Option<Vec<_>>>()
             .and_then(|v| v.try_into().ok());
         if let Some(stores) = unique {
+            let flats: Vec<std::sync::Arc<Storage>> = rest
+                .iter()
+                .map(|t| crate::no_grad(|| t.contiguous()).and_then(|c| flat(&c, OP)))
+                .collect::<Result<_>>()?;
+            let rest_refs: Vec<&Storage> = flats.iter().map(|s| &**s).collect();
             Storage::fused_kernel_assign(stores, &rest_refs, kernel)?;
         } else {
             let outs = {
@@ -1889,8 +1889,7 @@ fn fused_checks(inputs: &[&Tensor], op: &'static str) -> Result<()> {
 /// The storage of a contiguous tensor holding exactly its elements: shared when it already is
 /// such a buffer, copied otherwise (a contiguous view into a larger buffer).
 fn flat(t: &Tensor, op: &'static str) -> Result<std::sync::Arc<Storage>> {
-    let whole = t.0.layout.offset == 0 && t.0.storage.elem_count() == t.elem_count();
-    Ok(if whole {
+    Ok(if t.holds_whole_buffer() {
         t.0.storage.clone()
     } else {
         std::sync::Arc::new(t.0.storage.copy_strided(&t.0.layout, op)?)

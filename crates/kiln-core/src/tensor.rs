@@ -422,13 +422,14 @@ impl Tensor {
     /// view, no graph node shares the tensor or its storage) and the buffer holds exactly its
     /// elements in order. Writing through it changes no other tensor's values.
     pub(crate) fn unique_whole_storage(&mut self) -> Option<&mut Storage> {
-        let inner = Arc::get_mut(&mut self.0)?;
-        let whole =
-            inner.layout.offset == 0 && inner.layout.is_contiguous() && inner.storage.elem_count() == inner.layout.shape.elem_count();
-        if !whole {
+        if !self.holds_whole_buffer() {
             return None;
         }
-        Arc::get_mut(&mut inner.storage)
+        Arc::get_mut(&mut Arc::get_mut(&mut self.0)?.storage)
+    }
+    /// True when this tensor's buffer holds exactly its elements, in row-major order.
+    pub(crate) fn holds_whole_buffer(&self) -> bool {
+        self.0.layout.offset == 0 && self.0.layout.is_contiguous() && self.0.storage.elem_count() == self.elem_count()
     }
     /// Turns this handle into a new leaf over the same values: a new identity, no graph, not
     /// requiring grad (what an op outside autodiff returns).

@@ -32,15 +32,8 @@ impl Kernel<2, 1> for Descend {
     }
 }
 
-fn bits(t: &Tensor) -> Vec<u64> {
-    t.to_dtype(DType::F64)
-        .unwrap()
-        .to_vec::<f64>()
-        .unwrap()
-        .iter()
-        .map(|v| v.to_bits())
-        .collect()
-}
+mod common;
+use common::f64_bits as bits;
 
 fn rand(shape: &[usize], dt: DType, seed: u64) -> Tensor {
     Tensor::rand(shape, -2.0, 2.0, dt, &mut Rng::new(seed)).unwrap()

@@ -2,6 +2,7 @@
 //! shapes (broadcast and non-contiguous operands included), second order for the elementwise ops,
 //! matmul, reductions and softmax.
 
+mod common;
 use kiln_core::{gradcheck, gradgradcheck, DType, GradcheckOptions, Result, Rng, Tensor};
 
 type F = Box<dyn Fn(&[Tensor]) -> Result<Tensor>>;
@@ -810,15 +811,7 @@ fn relu_backward_is_the_masked_gradient() {
             .to_dtype(dt)
             .unwrap();
         let g = Tensor::rand([2, 4], -1.0, 1.0, dt, &mut Rng::new(7)).unwrap();
-        let bits = |t: &Tensor| {
-            t.to_dtype(DType::F64)
-                .unwrap()
-                .to_vec::<f64>()
-                .unwrap()
-                .iter()
-                .map(|v| v.to_bits())
-                .collect::<Vec<_>>()
-        };
+        let bits = common::f64_bits;
         let masked = |x: &Tensor, g: &Tensor| x.le_scalar(0.0).unwrap().where_cond(&g.scalar_like(0.0), g).unwrap();
         assert_eq!(bits(&x.relu_backward(&g).unwrap()), bits(&masked(&x, &g)), "{dt:?}");
         // Broadcast: a row of inputs against a column of gradients, and the reverse.

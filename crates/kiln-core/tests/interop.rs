@@ -3,15 +3,8 @@
 
 use kiln_core::{grad, threads, DType, Rng, Tensor};
 
-fn bits(t: &Tensor) -> Vec<u64> {
-    t.to_dtype(DType::F64)
-        .unwrap()
-        .to_vec::<f64>()
-        .unwrap()
-        .iter()
-        .map(|v| v.to_bits())
-        .collect()
-}
+mod common;
+use common::f64_bits as bits;
 
 /// Gradients of `sum(tanh(x · Wᵀ) · r)` with respect to `x` and `W`, and with `create_graph` the
 /// gradient of `sum(dW²)` with respect to `x` (a second-order term through both products).

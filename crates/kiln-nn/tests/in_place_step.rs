@@ -27,6 +27,17 @@ fn param_bits(vs: &VarStore) -> Vec<Vec<u32>> {
         .collect()
 }
 
+/// Every element's bits, widened to f64 (exact for every float dtype).
+fn bits(t: &Tensor) -> Vec<u64> {
+    t.to_dtype(DType::F64)
+        .unwrap()
+        .to_vec::<f64>()
+        .unwrap()
+        .iter()
+        .map(|v| v.to_bits())
+        .collect()
+}
+
 type MakeOpt = fn(Vec<kiln_core::Var>) -> Box<dyn Optimizer>;
 
 #[test]
@@ -70,23 +81,7 @@ fn minimize_writes_in_place_and_gives_the_bits_of_backward_step() {
             ptrs = Some(now);
         }
         // The optimiser's state is the same too (the buffers written in place included).
-        let state = |o: &dyn Optimizer| {
-            o.state_tensors()
-                .into_iter()
-                .map(|(k, t)| {
-                    (
-                        k,
-                        t.to_dtype(DType::F64)
-                            .unwrap()
-                            .to_vec::<f64>()
-                            .unwrap()
-                            .iter()
-                            .map(|v| v.to_bits())
-                            .collect::<Vec<_>>(),
-                    )
-                })
-                .collect::<Vec<_>>()
-        };
+        let state = |o: &dyn Optimizer| o.state_tensors().into_iter().map(|(k, t)| (k, bits(&t))).collect::<Vec<_>>();
         assert_eq!(state(&*opt_a), state(&*opt_b), "{name}");
     }
 }

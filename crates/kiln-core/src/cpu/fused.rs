@@ -828,7 +828,7 @@ impl<S: Compute, const I: usize> LaneIo<S> for FreshIo<'_, '_, S, I> {
 /// Output `j` written over input `j` for the first `O` inputs, the `targets` (each lane is read
 /// before it is written); the other inputs, `rest`, read at `start..`.
 struct AssignIo<'a, 'b, S, const O: usize> {
-    targets: &'a mut [&'b mut [S]; O],
+    targets: &'a mut [&'b mut [S]],
     rest: &'a [&'a [S]],
     start: usize,
 }
@@ -967,40 +967,35 @@ fn kernel_typed<S: Compute, K: Kernel<I, O>, const I: usize, const O: usize>(k: 
     Ok(bufs)
 }
 
-/// `k` over typed contiguous buffers of equal length `n`, output `j` written over `targets[j]`.
+/// `k` over typed contiguous buffers of equal length `n`, output `j` written over `targets[j]`
+/// (`O` of them).
 fn kernel_assign_typed<S: Compute, K: Kernel<I, O>, const I: usize, const O: usize>(
     k: &K,
-    targets: [&mut [S]; O],
+    targets: Vec<&mut [S]>,
     rest: &[&[S]],
     n: usize,
 ) {
     match task_range(n) {
-        Some(range) => {
-            let chunks = task_chunks(targets.into_iter().collect(), n, range);
-            chunks.into_par_iter().enumerate().for_each(|(t, chunk)| {
-                let Ok(mut chunk) = <[&mut [S]; O]>::try_from(chunk) else {
-                    unreachable!("every target is split into the same runs")
-                };
+        Some(range) => task_chunks(targets, n, range)
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(t, mut chunk)| {
                 let len = chunk.first().map_or(0, |c| c.len());
-                let mut io = AssignIo {
+                let mut io = AssignIo::<S, O> {
                     targets: &mut chunk,
                     rest,
                     start: t * range,
                 };
                 kernel_range_best(k, &mut io, len)
-            })
-        }
+            }),
         None => {
             let mut targets = targets;
-            kernel_range_best(
-                k,
-                &mut AssignIo {
-                    targets: &mut targets,
-                    rest,
-                    start: 0,
-                },
-                n,
-            )
+            let mut io = AssignIo::<S, O> {
+                targets: &mut targets,
+                rest,
+                start: 0,
+            };
+            kernel_range_best(k, &mut io, n)
         }
     }
 }
@@ -1061,7 +1056,6 @@ impl CpuStorage {
         ) -> Option<()> {
             let rest: Vec<&[S]> = rest.iter().map(|s| S::slice(s)).collect::<Option<_>>()?;
             let targets: Vec<&mut [S]> = targets.into_iter().map(S::slice_mut).collect::<Option<_>>()?;
-            let targets: [&mut [S]; O] = targets.try_into().ok()?;
             let n = targets.first()?.len();
             if O + rest.len() != I || targets.iter().any(|t| t.len() != n) || rest.iter().any(|r| r.len() != n) {
                 return None;

@@ -834,14 +834,7 @@ impl CpuStorage {
     /// The element type.
     /// The address of the buffer's first element.
     pub(crate) fn base_addr(&self) -> usize {
-        match self {
-            CpuStorage::F32(v) => v.as_ptr() as usize,
-            CpuStorage::F64(v) => v.as_ptr() as usize,
-            CpuStorage::I64(v) => v.as_ptr() as usize,
-            CpuStorage::U8(v) => v.as_ptr() as usize,
-            CpuStorage::F16(v) => v.as_ptr() as usize,
-            CpuStorage::BF16(v) => v.as_ptr() as usize,
-        }
+        any_dtype!(self, v => v.as_ptr() as usize)
     }
     pub fn dtype(&self) -> DType {
         match self {

@@ -47,3 +47,15 @@ pub fn mask_of(v: &Value) -> Tensor {
     let data: Vec<u8> = ints(v).into_iter().map(|x| x as u8).collect();
     Tensor::from_vec(data, shape(v)).unwrap()
 }
+
+/// The bits of every element, widened to f64 (exact for every float dtype): for asserting that
+/// two computations give the same results bit for bit, signed zeros and NaNs included.
+pub fn f64_bits(t: &Tensor) -> Vec<u64> {
+    t.to_dtype(DType::F64)
+        .unwrap()
+        .to_vec::<f64>()
+        .unwrap()
+        .iter()
+        .map(|v| v.to_bits())
+        .collect()
+}
