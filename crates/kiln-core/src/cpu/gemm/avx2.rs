@@ -328,32 +328,32 @@ pub(super) fn transpose_pack_f32(src: &[f32], base: usize, rs: usize, h: usize, 
     true
 }
 
-/// Writes the transpose of the row-major `rows x cols` matrix `src` into `dst` (row `j` of the
-/// transpose at `dst[j * ldd..]`): `dst[j * ldd + i] = src[i * cols + j]`, 8x8 tiles through the
-/// register transpose, the edges one element at a time. Returns false (and writes nothing) when
-/// the CPU lacks AVX2.
+/// Writes the transpose of the `rows x cols` matrix `src` (row `i` at `src[i * lds..][..cols]`)
+/// into `dst` (row `j` of the transpose at `dst[j * ldd..]`): `dst[j * ldd + i] = src[i * lds +
+/// j]`, 8x8 tiles through the register transpose, the edges one element at a time. Returns false
+/// (and writes nothing) when the CPU lacks AVX2.
 ///
-/// Panics when `src` is shorter than `rows * cols` or `dst` too short for `cols` rows of `ldd`
-/// with `ldd >= rows`.
-pub(super) fn transpose_into_f32(src: &[f32], rows: usize, cols: usize, dst: &mut [MaybeUninit<f32>], ldd: usize) -> bool {
+/// Panics when `lds < cols`, `src` is too short for `rows` rows of `lds`, or `dst` too short for
+/// `cols` rows of `ldd` with `ldd >= rows`.
+pub(super) fn transpose_into_f32(src: &[f32], lds: usize, rows: usize, cols: usize, dst: &mut [MaybeUninit<f32>], ldd: usize) -> bool {
     if !available() {
         return false;
     }
     if rows == 0 || cols == 0 {
         return true;
     }
-    assert!(src.len() >= rows * cols, "source too short");
+    assert!(lds >= cols && src.len() >= (rows - 1) * lds + cols, "source too short");
     assert!(ldd >= rows && dst.len() >= (cols - 1) * ldd + rows, "destination too short");
     let (r8, c8) = (rows / 8 * 8, cols / 8 * 8);
-    // SAFETY: avx2 is present (checked above). Tile (i0, p0) reads src[(i0 + r) * cols + p0 ..
-    // + 8] for r < 8 with i0 + 8 <= rows and p0 + 8 <= cols, inside `src`, and writes
+    // SAFETY: avx2 is present (checked above). Tile (i0, p0) reads src[(i0 + r) * lds + p0 ..
+    // + 8] for r < 8 with i0 + 8 <= rows and p0 + 8 <= cols <= lds, inside `src`, and writes
     // dst[(p0 + c) * ldd + i0 .. + 8] for c < 8, inside `dst` since p0 + c < cols and
     // i0 + 8 <= rows <= ldd. The writes store initialised values into `MaybeUninit` slots.
-    unsafe { transpose_tiles_f32(src.as_ptr(), 0, cols, r8, c8, ldd, dst.as_mut_ptr().cast::<f32>()) };
+    unsafe { transpose_tiles_f32(src.as_ptr(), 0, lds, r8, c8, ldd, dst.as_mut_ptr().cast::<f32>()) };
     for i in 0..rows {
         let j_from = if i < r8 { c8 } else { 0 };
         for j in j_from..cols {
-            dst[j * ldd + i].write(src[i * cols + j]);
+            dst[j * ldd + i].write(src[i * lds + j]);
         }
     }
     true

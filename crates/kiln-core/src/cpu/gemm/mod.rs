@@ -291,11 +291,11 @@ pub trait GemmScalar: Float + Send + Sync {
     #[doc(hidden)]
     #[allow(clippy::too_many_arguments)]
     fn transpose_pack(src: &[Self], base: usize, rs: usize, h: usize, kc: usize, mr: usize, dst: &mut [Self]) -> bool;
-    /// Writes the transpose of the row-major `rows x cols` matrix `src` into `dst`, row `j` of
-    /// the transpose at `dst[j * ldd..]`: through the CPU's register transpose when this type
-    /// and CPU have one, element by element in 8x8 tiles otherwise.
+    /// Writes the transpose of the `rows x cols` matrix `src` (row `i` at `src[i * lds..]`) into
+    /// `dst`, row `j` of the transpose at `dst[j * ldd..]`: through the CPU's register transpose
+    /// when this type and CPU have one, element by element in 8x8 tiles otherwise.
     #[doc(hidden)]
-    fn transpose_into(src: &[Self], rows: usize, cols: usize, dst: &mut [MaybeUninit<Self>], ldd: usize);
+    fn transpose_into(src: &[Self], lds: usize, rows: usize, cols: usize, dst: &mut [MaybeUninit<Self>], ldd: usize);
 }
 
 /// The sub-slice of `v` of `n` elements starting at a 64-byte boundary (grows `v` as needed).
@@ -365,10 +365,10 @@ macro_rules! scalar {
                 let tp: fn(&[Self], usize, usize, usize, usize, usize, &mut [Self]) -> bool = $tp;
                 tp(src, base, rs, h, kc, mr, dst)
             }
-            fn transpose_into(src: &[Self], rows: usize, cols: usize, dst: &mut [MaybeUninit<Self>], ldd: usize) {
-                let ti: fn(&[Self], usize, usize, &mut [MaybeUninit<Self>], usize) -> bool = $ti;
-                if !ti(src, rows, cols, dst, ldd) {
-                    transpose_tiled(src, rows, cols, dst, ldd);
+            fn transpose_into(src: &[Self], lds: usize, rows: usize, cols: usize, dst: &mut [MaybeUninit<Self>], ldd: usize) {
+                let ti: fn(&[Self], usize, usize, usize, &mut [MaybeUninit<Self>], usize) -> bool = $ti;
+                if !ti(src, lds, rows, cols, dst, ldd) {
+                    transpose_tiled(src, lds, rows, cols, dst, ldd);
                 }
             }
             fn blocking(isa: Isa) -> Blocking {
@@ -388,19 +388,19 @@ fn no_transpose<T>(_: &[T], _: usize, _: usize, _: usize, _: usize, _: usize, _:
 }
 
 /// No register transpose into an output for this type or CPU.
-fn no_transpose_into<T>(_: &[T], _: usize, _: usize, _: &mut [MaybeUninit<T>], _: usize) -> bool {
+fn no_transpose_into<T>(_: &[T], _: usize, _: usize, _: usize, _: &mut [MaybeUninit<T>], _: usize) -> bool {
     false
 }
 
-/// `dst[j * ldd + i] = src[i * cols + j]` element by element, in 8x8 tiles so that the writes of
+/// `dst[j * ldd + i] = src[i * lds + j]` element by element, in 8x8 tiles so that the writes of
 /// one tile land in eight rows of `dst` and stay in L1.
-fn transpose_tiled<T: Copy>(src: &[T], rows: usize, cols: usize, dst: &mut [MaybeUninit<T>], ldd: usize) {
+fn transpose_tiled<T: Copy>(src: &[T], lds: usize, rows: usize, cols: usize, dst: &mut [MaybeUninit<T>], ldd: usize) {
     const TILE: usize = 8;
     for i0 in (0..rows).step_by(TILE) {
         for j0 in (0..cols).step_by(TILE) {
             for i in i0..(i0 + TILE).min(rows) {
                 for j in j0..(j0 + TILE).min(cols) {
-                    dst[j * ldd + i].write(src[i * cols + j]);
+                    dst[j * ldd + i].write(src[i * lds + j]);
                 }
             }
         }
@@ -601,54 +601,19 @@ fn transposed_product<T: GemmScalar>(
     threads: usize,
 ) -> Result<()> {
     let bt = MatRef { rs: b.cs, cs: b.rs, ..b };
-    let nr = T::tile(isa).1;
-    // Split the batch rows of C (the swapped product's columns) between the threads: each
-    // computes its own slab of Cᵀ from its own pack of Aᵀ and transposes it into its own rows of
-    // C. Splitting the rows of Cᵀ instead has every thread pack all of Aᵀ (through a transpose)
-    // and leaves the transpose back serial; here nothing written by one thread is read by
-    // another. Emerald Rapids vCPU, 2026-12-03, 2 threads, medians of 400 calls, interleaved
-    // runs, against the rows of Cᵀ split over one shared packed block: W5's 128 x 512 x 512
-    // forward product took 302-322 us before and 234-239 after, 128 x 784 x 512 559-799 and
-    // 483-568.
-    let per = m.div_ceil(threads.max(1)).div_ceil(nr) * nr;
-    if threads > 1 && per < m {
-        return row_slabs(c, m, per, ldc)
-            .into_par_iter()
-            .map(|(row, rows, slab)| {
-                let at = MatRef {
-                    off: a.off + row * a.rs,
-                    rs: a.cs,
-                    cs: a.rs,
-                    ..a
-                };
-                swapped_slab(isa, rows, n, k, at, bt, slab, ldc, 1)
-            })
-            .collect::<Result<()>>();
-    }
-    // Too few rows to split: the threads split the rows of Cᵀ instead.
     let at = MatRef { rs: a.cs, cs: a.rs, ..a };
-    swapped_slab(isa, m, n, k, at, bt, c, ldc, threads)
-}
-
-/// Rows `..m` of `C = A · B` as `Cᵀ = Bᵀ · Aᵀ` on `threads` threads into a scratch buffer,
-/// transposed into C (`at` and `bt` are the transposed operands; beta 0: every element of C is
-/// written).
-#[allow(clippy::too_many_arguments)]
-fn swapped_slab<T: GemmScalar>(
-    isa: Isa,
-    m: usize,
-    n: usize,
-    k: usize,
-    at: MatRef<'_, T>,
-    bt: MatRef<'_, T>,
-    c: &mut [MaybeUninit<T>],
-    ldc: usize,
-    threads: usize,
-) -> Result<()> {
     // C was checked to hold m rows of ldc >= n elements, so m * n does not overflow.
     let len = m * n;
     let mut ct: Vec<T> = crate::cpu::pool::take(len).map_err(|e| e.at("matmul"))?;
-    // `take` guarantees capacity >= len; the slice checks it again before `set_len` relies on it.
+    // The threads split the rows of Cᵀ, which are the weight's rows: each reads its own part of
+    // the weight and packs all of Aᵀ (the batch, the smaller operand when the swap pays) for
+    // itself. Splitting the batch instead, each thread its own rows of C from all of the weight,
+    // was 10 % faster on a product timed alone, but in a training step it left every weight line
+    // cached by both cores: the optimiser's update in place then had to take each line back
+    // from the other core. Emerald Rapids vCPU, 2026-12-03, W5 on 2 threads (`w5_phases`
+    // example, 3 interleaved runs, first quartiles): the update 271-282 us after the batch split
+    // (160 when timed alone) and 181-225 after the weight split; the forward 921-988 against
+    // 802-1002; the whole step 2,214-2,320 against 2,024-2,467.
     checked_packed(
         isa,
         n,
@@ -665,7 +630,16 @@ fn swapped_slab<T: GemmScalar>(
     // SAFETY: the capacity is at least `len` (checked by the slice above), and the packed
     // product with beta 0 wrote every element of the n x m result (row stride m).
     unsafe { ct.set_len(len) };
-    T::transpose_into(&ct, n, m, c, ldc);
+    // The transpose back, split by rows of C (columns of Cᵀ).
+    let nr = T::tile(isa).1;
+    let per = m.div_ceil(threads.max(1)).div_ceil(nr) * nr;
+    if threads > 1 && per < m {
+        row_slabs(c, m, per, ldc)
+            .into_par_iter()
+            .for_each(|(row, rows, slab)| T::transpose_into(&ct[row..], m, n, rows, slab, ldc));
+    } else {
+        T::transpose_into(&ct, m, n, m, c, ldc);
+    }
     Ok(())
 }
 
@@ -974,20 +948,27 @@ mod tests {
     }
 
     #[test]
-    fn transposes_into_a_strided_destination() {
+    fn transposes_between_strided_matrices() {
         fn check<T: GemmScalar>(to: fn(f64) -> T) {
             for (rows, cols) in [(1, 1), (8, 8), (16, 24), (13, 7), (7, 13), (33, 130), (512, 9)] {
-                let src: Vec<T> = values(rows * cols, (rows * 7 + cols) as u64).into_iter().map(to).collect();
-                let ldd = rows + 5;
-                let sentinel = to(12345.0);
-                let mut dst = vec![MaybeUninit::new(sentinel); cols * ldd];
-                T::transpose_into(&src, rows, cols, &mut dst, ldd);
-                for j in 0..cols {
-                    for i in 0..ldd {
-                        // SAFETY: every slot was initialised with the sentinel before the call.
-                        let v = unsafe { dst[j * ldd + i].assume_init() };
-                        let want = if i < rows { src[i * cols + j] } else { sentinel };
-                        assert!(v == want, "{rows}x{cols}: ({j}, {i})");
+                for lds_extra in [0, 3, 16] {
+                    // The source is a window of a wider matrix whose other columns must not leak.
+                    let lds = cols + lds_extra;
+                    let src: Vec<T> = values((rows - 1) * lds + cols, (rows * 7 + cols) as u64)
+                        .into_iter()
+                        .map(to)
+                        .collect();
+                    let ldd = rows + 5;
+                    let sentinel = to(12345.0);
+                    let mut dst = vec![MaybeUninit::new(sentinel); cols * ldd];
+                    T::transpose_into(&src, lds, rows, cols, &mut dst, ldd);
+                    for j in 0..cols {
+                        for i in 0..ldd {
+                            // SAFETY: every slot was initialised with the sentinel before the call.
+                            let v = unsafe { dst[j * ldd + i].assume_init() };
+                            let want = if i < rows { src[i * lds + j] } else { sentinel };
+                            assert!(v == want, "{rows}x{cols}, lds {lds}: ({j}, {i})");
+                        }
                     }
                 }
             }
