@@ -337,3 +337,53 @@ fn short_packed_panels_are_refused() {
         }
     }
 }
+
+/// Products with a few output columns against a transposed weight (a classifier's last layer,
+/// which `Tensor::matmul` computes as dot products of rows): odd shapes, depths with and without
+/// a vector tail, a narrowed A (rows further apart than their length), a batch against one
+/// weight, and a product large enough to split its rows over the pool.
+#[test]
+fn narrow_products_against_a_transposed_weight() {
+    let cases: [(usize, usize, usize, usize); 8] = [
+        (1, 40, 10, 0),
+        (7, 33, 1, 0),
+        (128, 512, 10, 0),
+        (13, 100, 16, 3),
+        (5, 47, 9, 1),
+        (64, 256, 3, 0),
+        (2048, 512, 10, 0),
+        (31, 64, 17, 0),
+    ];
+    for (m, k, n, pad) in cases {
+        for batch in [1usize, 3] {
+            let a = values(batch * m * (k + pad), (m * 3 + k) as u64);
+            let w = values(n * k, (n * 5 + k) as u64);
+            let af = Tensor::from_vec(a.iter().map(|&v| v as f32).collect::<Vec<f32>>(), [batch, m, k + pad]).unwrap();
+            let lhs = af.narrow(2, pad, k).unwrap();
+            let rhs = Tensor::from_vec(w.iter().map(|&v| v as f32).collect::<Vec<f32>>(), [n, k])
+                .unwrap()
+                .t()
+                .unwrap();
+            let out = lhs.matmul(&rhs).unwrap();
+            assert_eq!(out.shape().dims(), &[batch, m, n]);
+            let ov = out.to_vec::<f32>().unwrap();
+            for b0 in 0..batch {
+                for i in 0..m {
+                    for j in 0..n {
+                        let (mut dot, mut mag) = (0.0f64, 0.0f64);
+                        for p in 0..k {
+                            let x = (a[(b0 * m + i) * (k + pad) + pad + p] as f32 as f64) * (w[j * k + p] as f32 as f64);
+                            dot += x;
+                            mag += x.abs();
+                        }
+                        let got = ov[(b0 * m + i) * n + j] as f64;
+                        assert!(
+                            (got - dot).abs() <= (k as f64 + 2.0) * f32::EPSILON as f64 * mag + 1e-30,
+                            "{m}x{k}x{n} pad {pad} batch {batch} [{b0},{i},{j}]: {got} vs {dot}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

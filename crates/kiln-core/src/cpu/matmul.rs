@@ -171,6 +171,61 @@ pub fn product_path(m: usize, k: usize, n: usize, threads: usize, b_row_major: b
     }
 }
 
+/// Products with at most this many columns, a row-major A and a transposed B (a classifier's
+/// last layer, `x · Wᵀ` with a narrow W) are computed as dot products of rows ([`dots`]): the
+/// tile kernels would leave most of their 16- or 32-column tile idle. Emerald Rapids vCPU,
+/// 2026-12-03, 1 thread, medians of 400 calls against the `gemm` crate, which took them before
+/// (`KILN_DOTS=0`): 128 x 512 x 10, W5's last layer, 14-18 us against 30-37 (PyTorch's MKL
+/// 14-20); 128 x 512 x 12, 15-22 against 30-34; 1024 x 512 x 10, 118-175 against 201-242; 128 x
+/// 512 x 16, 21-29 against 26-33, so 16 columns is still a gain.
+const DOTS_MAX_N: usize = 16;
+/// ... and at least this depth: below it the sums across lanes cost more than the products.
+const DOTS_MIN_K: usize = 32;
+
+/// `a · b` into `dst` as dot products of A's rows with B's columns (contiguous: B is a row-major
+/// matrix transposed), split by rows over `threads`; false (nothing written) when the CPU has no
+/// kernel for it.
+fn dots<T: Float + GemmScalar>(
+    a: &[T],
+    ma: Mat,
+    b: &[T],
+    mb: Mat,
+    dst: &mut [MaybeUninit<T>],
+    (m, k, n): (usize, usize, usize),
+    threads: usize,
+) -> Result<bool> {
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    // `KILN_DOTS=0` sends these products down the other paths (for side-by-side measurement).
+    if m == 0 || n == 0 || k == 0 || *OFF.get_or_init(|| std::env::var("KILN_DOTS").is_ok_and(|v| v == "0")) {
+        return Ok(false);
+    }
+    if !ma.fits(m, k, a.len()) {
+        return Err(out_of_bounds("left", ma, m, k, a.len()));
+    }
+    if !mb.fits(k, n, b.len()) {
+        return Err(out_of_bounds("right", mb, k, n, b.len()));
+    }
+    if dst.len() < m * n {
+        return Err(out_of_bounds("output", Mat { off: 0, rs: n, cs: 1 }, m, n, dst.len()));
+    }
+    // Checked just above: rows of A start at `ma.off + i * ma.rs`, columns of B (rows of the
+    // weight) at `mb.off + j * mb.cs`, each `k` long.
+    let (a, w) = (&a[ma.off..], &b[mb.off..]);
+    let rows = if threads > 1 { m.div_ceil(threads).next_multiple_of(2) } else { m };
+    if rows >= m {
+        return Ok(T::dots(a, ma.rs, w, mb.cs, (m, n, k), dst, n));
+    }
+    let done = dst[..m * n]
+        .par_chunks_mut(rows * n)
+        .enumerate()
+        .map(|(t, part)| {
+            let r = part.len() / n;
+            T::dots(&a[t * rows * ma.rs..], ma.rs, w, mb.cs, (r, n, k), part, n)
+        })
+        .collect::<Vec<bool>>();
+    Ok(done.iter().all(|&d| d))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn tiny<T: Float>(a: &[T], ma: Mat, b: &[T], mb: Mat, out: &mut [MaybeUninit<T>], m: usize, k: usize, n: usize) {
     // i-p-j order: the inner loop runs along a row of `b` and of `out`, unit stride when `b` is row-major.
@@ -281,6 +336,8 @@ pub(super) fn product<T: Float + GemmScalar>(
             return Err(out_of_bounds("output", Mat { off: 0, rs: n, cs: 1 }, m, n, dst.len()));
         }
         tiny(a, ma, b, mb, dst, m, k, n);
+        Ok(())
+    } else if n <= DOTS_MAX_N && k >= DOTS_MIN_K && ma.cs == 1 && mb.rs == 1 && dots(a, ma, b, mb, dst, (m, k, n), par_threads(par))? {
         Ok(())
     } else if use_packed(m, flops, par_threads(par), mb.cs == 1) {
         let threads = par_threads(par);

@@ -79,6 +79,8 @@ macro_rules! for_each_tile {
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(target_arch = "x86_64")]
+mod dots;
 mod pack;
 
 use crate::{Error, Float, Result};
@@ -296,6 +298,13 @@ pub trait GemmScalar: Float + Send + Sync {
     /// when this type and CPU have one, element by element in 8x8 tiles otherwise.
     #[doc(hidden)]
     fn transpose_into(src: &[Self], lds: usize, rows: usize, cols: usize, dst: &mut [MaybeUninit<Self>], ldd: usize);
+    /// `c[i * ldc + j] = Σ_p a[i * lda + p] · w[j * ldw + p]` (`i < m`, `j < n`, `p < k`): a
+    /// product with a row-major A and a transposed, narrow W, as dot products of rows, when this
+    /// type and CPU have a kernel for it; false (nothing written) otherwise. Panics when an
+    /// operand is too short for its extent.
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
+    fn dots(a: &[Self], lda: usize, w: &[Self], ldw: usize, mnk: (usize, usize, usize), c: &mut [MaybeUninit<Self>], ldc: usize) -> bool;
 }
 
 /// The sub-slice of `v` of `n` elements starting at a 64-byte boundary (grows `v` as needed).
@@ -310,7 +319,7 @@ fn aligned<T: Float>(v: &mut Vec<T>, n: usize) -> &mut [T] {
 }
 
 macro_rules! scalar {
-    ($t:ty, $tls:ident, $block:ident, avx2: ($mr2:expr, $nr2:expr), avx512: ($mr5:expr, $nr5:expr), transpose: $tp:expr, transpose_into: $ti:expr) => {
+    ($t:ty, $tls:ident, $block:ident, avx2: ($mr2:expr, $nr2:expr), avx512: ($mr5:expr, $nr5:expr), transpose: $tp:expr, transpose_into: $ti:expr, dots: $dots:expr) => {
         thread_local! {
             static $tls: RefCell<(Vec<$t>, Vec<$t>)> = const { RefCell::new((Vec::new(), Vec::new())) };
         }
@@ -371,6 +380,19 @@ macro_rules! scalar {
                     transpose_tiled(src, lds, rows, cols, dst, ldd);
                 }
             }
+            #[allow(clippy::too_many_arguments)]
+            fn dots(
+                a: &[Self],
+                lda: usize,
+                w: &[Self],
+                ldw: usize,
+                mnk: (usize, usize, usize),
+                c: &mut [MaybeUninit<Self>],
+                ldc: usize,
+            ) -> bool {
+                let f: fn(&[Self], usize, &[Self], usize, (usize, usize, usize), &mut [MaybeUninit<Self>], usize) -> bool = $dots;
+                f(a, lda, w, ldw, mnk, c, ldc)
+            }
             fn blocking(isa: Isa) -> Blocking {
                 static B: [OnceLock<Blocking>; 2] = [OnceLock::new(), OnceLock::new()];
                 *B[isa.index()].get_or_init(|| {
@@ -392,6 +414,11 @@ fn no_transpose_into<T>(_: &[T], _: usize, _: usize, _: usize, _: &mut [MaybeUni
     false
 }
 
+/// No dot-product kernel for this type or CPU.
+fn no_dots<T>(_: &[T], _: usize, _: &[T], _: usize, _: (usize, usize, usize), _: &mut [MaybeUninit<T>], _: usize) -> bool {
+    false
+}
+
 /// `dst[j * ldd + i] = src[i * lds + j]` element by element, in 8x8 tiles so that the writes of
 /// one tile land in eight rows of `dst` and stay in L1.
 fn transpose_tiled<T: Copy>(src: &[T], lds: usize, rows: usize, cols: usize, dst: &mut [MaybeUninit<T>], ldd: usize) {
@@ -408,13 +435,13 @@ fn transpose_tiled<T: Copy>(src: &[T], lds: usize, rows: usize, cols: usize, dst
 }
 
 #[cfg(target_arch = "x86_64")]
-scalar!(f32, BUFS_F32, block_f32, avx2: (avx2::MR_F32, avx2::NR_F32), avx512: (avx512::MR_F32, avx512::NR_F32), transpose: avx2::transpose_pack_f32, transpose_into: avx2::transpose_into_f32);
+scalar!(f32, BUFS_F32, block_f32, avx2: (avx2::MR_F32, avx2::NR_F32), avx512: (avx512::MR_F32, avx512::NR_F32), transpose: avx2::transpose_pack_f32, transpose_into: avx2::transpose_into_f32, dots: dots::dots_f32);
 #[cfg(target_arch = "x86_64")]
-scalar!(f64, BUFS_F64, block_f64, avx2: (avx2::MR_F64, avx2::NR_F64), avx512: (avx512::MR_F64, avx512::NR_F64), transpose: no_transpose, transpose_into: no_transpose_into);
+scalar!(f64, BUFS_F64, block_f64, avx2: (avx2::MR_F64, avx2::NR_F64), avx512: (avx512::MR_F64, avx512::NR_F64), transpose: no_transpose, transpose_into: no_transpose_into, dots: no_dots);
 #[cfg(not(target_arch = "x86_64"))]
-scalar!(f32, BUFS_F32, block_f32, avx2: (6, 16), avx512: (12, 32), transpose: no_transpose, transpose_into: no_transpose_into);
+scalar!(f32, BUFS_F32, block_f32, avx2: (6, 16), avx512: (12, 32), transpose: no_transpose, transpose_into: no_transpose_into, dots: no_dots);
 #[cfg(not(target_arch = "x86_64"))]
-scalar!(f64, BUFS_F64, block_f64, avx2: (6, 8), avx512: (12, 16), transpose: no_transpose, transpose_into: no_transpose_into);
+scalar!(f64, BUFS_F64, block_f64, avx2: (6, 8), avx512: (12, 16), transpose: no_transpose, transpose_into: no_transpose_into, dots: no_dots);
 
 /// True when this CPU runs one of kiln's packed kernels (x86-64 with AVX2 and FMA, or AVX-512);
 /// otherwise [`gemm`] uses the `gemm` crate.
