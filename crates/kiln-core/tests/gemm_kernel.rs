@@ -387,3 +387,32 @@ fn narrow_products_against_a_transposed_weight() {
         }
     }
 }
+
+/// Narrow products whose operands repeat one row (stride 0, from `expand`) are not dot products
+/// of distinct rows: they take the general paths, without a panic, and give the same values.
+#[test]
+fn narrow_products_with_broadcast_operands() {
+    let (m, k, n) = (9, 40, 6);
+    let row = values(k, 21);
+    let w = values(n * k, 22);
+    let rowt = Tensor::from_vec(row.iter().map(|&v| v as f32).collect::<Vec<f32>>(), [1, k]).unwrap();
+    let wt = Tensor::from_vec(w.iter().map(|&v| v as f32).collect::<Vec<f32>>(), [n, k]).unwrap();
+    // A = one row repeated m times; B = one weight row repeated n times, transposed.
+    let a = rowt.expand([m, k]).unwrap();
+    let b_rep = wt.narrow(0, 0, 1).unwrap().expand([n, k]).unwrap().t().unwrap();
+    for (lhs, rhs, same_cols) in [(&a, wt.t().unwrap(), false), (&a.contiguous().unwrap(), b_rep, true)] {
+        let out = lhs.matmul(&rhs).unwrap().to_vec::<f32>().unwrap();
+        for i in 0..m {
+            for j in 0..n {
+                let wj = if same_cols { 0 } else { j };
+                let dot: f64 = (0..k).map(|p| row[p] as f32 as f64 * (w[wj * k + p] as f32 as f64)).sum();
+                let mag: f64 = (0..k).map(|p| (row[p] as f32 as f64 * (w[wj * k + p] as f32 as f64)).abs()).sum();
+                let got = out[i * n + j] as f64;
+                assert!(
+                    (got - dot).abs() <= (k as f64 + 2.0) * f32::EPSILON as f64 * mag,
+                    "[{i},{j}] {got} vs {dot}"
+                );
+            }
+        }
+    }
+}

@@ -199,6 +199,11 @@ fn dots<T: Float + GemmScalar>(
     if m == 0 || n == 0 || k == 0 || *OFF.get_or_init(|| std::env::var("KILN_DOTS").is_ok_and(|v| v == "0")) {
         return Ok(false);
     }
+    // Rows of A and columns of B must each be contiguous and apart from one another: a broadcast
+    // operand (stride 0) or a view with overlapping rows takes the general paths.
+    if ma.cs != 1 || mb.rs != 1 || ma.rs < k || mb.cs < k {
+        return Ok(false);
+    }
     if !ma.fits(m, k, a.len()) {
         return Err(out_of_bounds("left", ma, m, k, a.len()));
     }
@@ -337,7 +342,7 @@ pub(super) fn product<T: Float + GemmScalar>(
         }
         tiny(a, ma, b, mb, dst, m, k, n);
         Ok(())
-    } else if n <= DOTS_MAX_N && k >= DOTS_MIN_K && ma.cs == 1 && mb.rs == 1 && dots(a, ma, b, mb, dst, (m, k, n), par_threads(par))? {
+    } else if n <= DOTS_MAX_N && k >= DOTS_MIN_K && dots(a, ma, b, mb, dst, (m, k, n), par_threads(par))? {
         Ok(())
     } else if use_packed(m, flops, par_threads(par), mb.cs == 1) {
         let threads = par_threads(par);
