@@ -344,14 +344,16 @@ fn short_packed_panels_are_refused() {
 /// weight, and a product large enough to split its rows over the pool.
 #[test]
 fn narrow_products_against_a_transposed_weight() {
-    let cases: [(usize, usize, usize, usize); 8] = [
-        (1, 40, 10, 0),
-        (7, 33, 1, 0),
+    // All above the plain loop's 4,096 multiply-adds; (31, 64, 17) is one column past the path.
+    let cases: [(usize, usize, usize, usize); 9] = [
+        (1, 520, 10, 0),
+        (130, 33, 1, 0),
         (128, 512, 10, 0),
         (13, 100, 16, 3),
-        (5, 47, 9, 1),
+        (97, 47, 9, 1),
         (64, 256, 3, 0),
         (2048, 512, 10, 0),
+        (2045, 512, 7, 0),
         (31, 64, 17, 0),
     ];
     for (m, k, n, pad) in cases {
@@ -392,7 +394,8 @@ fn narrow_products_against_a_transposed_weight() {
 /// of distinct rows: they take the general paths, without a panic, and give the same values.
 #[test]
 fn narrow_products_with_broadcast_operands() {
-    let (m, k, n) = (9, 40, 6);
+    // Past the plain loop's 4,096 multiply-adds, so the dot-product path is asked.
+    let (m, k, n) = (64, 128, 6);
     let row = values(k, 21);
     let w = values(n * k, 22);
     let rowt = Tensor::from_vec(row.iter().map(|&v| v as f32).collect::<Vec<f32>>(), [1, k]).unwrap();

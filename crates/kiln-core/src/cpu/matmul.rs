@@ -158,12 +158,16 @@ fn use_packed(m: usize, flops: usize, threads: usize, b_row_major: bool) -> bool
 }
 
 /// The path `Tensor::matmul` takes for one `m x k x n` product on `threads` threads, by the rule
-/// it applies ([`TINY_FLOPS`], [`use_packed`]): `"loop"`, `"packed kernel"` or `"gemm crate"`.
-/// For benchmark reports, which must name what ran rather than repeat the rule.
+/// it applies ([`TINY_FLOPS`], [`DOTS_MAX_N`], [`use_packed`]): `"loop"`, `"dot products"`,
+/// `"packed kernel"` or `"gemm crate"`, for contiguous f32 operands (B either row-major or the
+/// transpose of a row-major matrix). For benchmark reports, which must name what ran rather
+/// than repeat the rule.
 pub fn product_path(m: usize, k: usize, n: usize, threads: usize, b_row_major: bool) -> &'static str {
     let flops = m.saturating_mul(n).saturating_mul(k);
     if flops <= TINY_FLOPS {
         "loop"
+    } else if !b_row_major && n <= DOTS_MAX_N && k >= DOTS_MIN_K && packed::dots_available() && !dots_off() {
+        "dot products"
     } else if use_packed(m, flops, threads, b_row_major) {
         "packed kernel"
     } else {
@@ -182,6 +186,13 @@ const DOTS_MAX_N: usize = 16;
 /// ... and at least this depth: below it the sums across lanes cost more than the products.
 const DOTS_MIN_K: usize = 32;
 
+/// Whether `KILN_DOTS=0` sends narrow products down the other paths (for side-by-side
+/// measurement).
+fn dots_off() -> bool {
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *OFF.get_or_init(|| std::env::var("KILN_DOTS").is_ok_and(|v| v == "0"))
+}
+
 /// `a · b` into `dst` as dot products of A's rows with B's columns (contiguous: B is a row-major
 /// matrix transposed), split by rows over `threads`; false (nothing written) when the CPU has no
 /// kernel for it.
@@ -194,14 +205,14 @@ fn dots<T: Float + GemmScalar>(
     (m, k, n): (usize, usize, usize),
     threads: usize,
 ) -> Result<bool> {
-    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    // `KILN_DOTS=0` sends these products down the other paths (for side-by-side measurement).
-    if m == 0 || n == 0 || k == 0 || *OFF.get_or_init(|| std::env::var("KILN_DOTS").is_ok_and(|v| v == "0")) {
+    if m == 0 || n == 0 || k == 0 || dots_off() {
         return Ok(false);
     }
     // Rows of A and columns of B must each be contiguous and apart from one another: a broadcast
-    // operand (stride 0) or a view with overlapping rows takes the general paths.
-    if ma.cs != 1 || mb.rs != 1 || ma.rs < k || mb.cs < k {
+    // operand (stride 0) or a view with overlapping rows takes the general paths. A single row or
+    // column cannot overlap another, whatever its stride (size-1 dims often have stride 0).
+    let (lda, ldw) = (if m == 1 { k } else { ma.rs }, if n == 1 { k } else { mb.cs });
+    if ma.cs != 1 || mb.rs != 1 || lda < k || ldw < k {
         return Ok(false);
     }
     if !ma.fits(m, k, a.len()) {
@@ -216,16 +227,20 @@ fn dots<T: Float + GemmScalar>(
     // Checked just above: rows of A start at `ma.off + i * ma.rs`, columns of B (rows of the
     // weight) at `mb.off + j * mb.cs`, each `k` long.
     let (a, w) = (&a[ma.off..], &b[mb.off..]);
-    let rows = if threads > 1 { m.div_ceil(threads).next_multiple_of(2) } else { m };
+    let rows = if threads > 1 {
+        m.div_ceil(threads).next_multiple_of(packed::DOTS_ROWS_UNIT)
+    } else {
+        m
+    };
     if rows >= m {
-        return Ok(T::dots(a, ma.rs, w, mb.cs, (m, n, k), dst, n));
+        return Ok(T::dots(a, lda, w, ldw, (m, n, k), dst, n));
     }
     let done = dst[..m * n]
         .par_chunks_mut(rows * n)
         .enumerate()
         .map(|(t, part)| {
             let r = part.len() / n;
-            T::dots(&a[t * rows * ma.rs..], ma.rs, w, mb.cs, (r, n, k), part, n)
+            T::dots(&a[t * rows * lda..], lda, w, ldw, (r, n, k), part, n)
         })
         .collect::<Vec<bool>>();
     Ok(done.iter().all(|&d| d))
@@ -316,8 +331,9 @@ fn gemm_one<T: Float>(
 }
 
 /// One `m x k x n` product `a · b` into the row-major `dst` (`m * n` elements, all written) on
-/// the path the size and B's layout pick: the plain loop, kiln's packed kernel or the `gemm`
-/// crate. `par` is the threading the crate may use (the packed kernel takes its thread count).
+/// the path the size and the operands' layouts pick: the plain loop, dot products of rows
+/// ([`dots`]), kiln's packed kernel or the `gemm` crate. `par` is the threading the crate may
+/// use (the packed kernel and the dot products take its thread count).
 pub(super) fn product<T: Float + GemmScalar>(
     a: &[T],
     ma: Mat,
@@ -414,8 +430,9 @@ fn matmul_t<T: Float + GemmScalar>(a: &[T], la: &Layout, b: &[T], lb: &Layout, b
     // SAFETY: the capacity is at least `total` (the slice above would have failed otherwise), and
     // every product succeeded (an error returned above, leaving the length 0), so each of the `nb`
     // chunks of `m * n` was written in full: `tiny` zero-fills each row before adding to it, the
-    // packed kernels and the gemm crate write every destination element (both zero-fill when
-    // k == 0).
+    // dot products write every element of the rows they are given (and report false, writing
+    // nothing, when they do not run), the packed kernels and the gemm crate write every
+    // destination element (both zero-fill when k == 0).
     unsafe { out.set_len(total) };
     Ok(out)
 }
@@ -466,6 +483,54 @@ mod tests {
             "gemm crate"
         };
         assert_eq!(product_path(1024, 1024, 1024, 1, false), expect);
+        // A classifier's last layer (B the transpose of a narrow row-major weight).
+        let narrow = if packed::dots_available() { "dot products" } else { "gemm crate" };
+        assert_eq!(product_path(128, 512, 10, 1, false), narrow);
+        assert_eq!(product_path(128, 512, 10, 1, true), "gemm crate");
+        assert_eq!(product_path(128, 512, DOTS_MAX_N + 1, 1, false), "gemm crate");
+    }
+
+    /// The dot products split between threads at any row count (the last part shorter, here
+    /// with three threads whatever the pool's size), and refuse operands whose rows repeat.
+    #[test]
+    fn dot_products_split_rows_and_refuse_repeated_rows() {
+        if !packed::dots_available() {
+            return;
+        }
+        let (m, k, n) = (2047, 37, 5);
+        let a: Vec<f32> = (0..m * k).map(|x| ((x * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
+        let w: Vec<f32> = (0..n * k).map(|x| ((x * 104_729) % 1000) as f32 / 500.0 - 1.0).collect();
+        let ma = Mat { off: 0, rs: k, cs: 1 };
+        let mb = Mat { off: 0, rs: 1, cs: k };
+        for threads in [1, 2, 3] {
+            let mut c = vec![MaybeUninit::new(f32::NAN); m * n];
+            assert!(dots(&a, ma, &w, mb, &mut c, (m, k, n), threads).unwrap());
+            for i in 0..m {
+                for j in 0..n {
+                    // SAFETY: every slot was initialised (to NaN) before the call.
+                    let got = unsafe { c[i * n + j].assume_init() } as f64;
+                    let (dot, mag) = (0..k).fold((0.0f64, 0.0f64), |(d, g), p| {
+                        let x = a[i * k + p] as f64 * w[j * k + p] as f64;
+                        (d + x, g + x.abs())
+                    });
+                    assert!(
+                        (got - dot).abs() <= (k + 2) as f64 * f32::EPSILON as f64 * mag,
+                        "threads {threads} ({i}, {j}): {got} vs {dot}"
+                    );
+                }
+            }
+        }
+        // Rows of A one and the same (stride 0), or columns of B: not this path.
+        let mut c = vec![MaybeUninit::new(0.0f32); m * n];
+        assert!(!dots(&a, Mat { rs: 0, ..ma }, &w, mb, &mut c, (m, k, n), 1).unwrap());
+        assert!(!dots(&a, ma, &w, Mat { cs: 0, ..mb }, &mut c, (m, k, n), 1).unwrap());
+        // A single row or column may have any stride.
+        let mut c1 = vec![MaybeUninit::new(f32::NAN); n];
+        assert!(dots(&a, Mat { rs: 0, ..ma }, &w, mb, &mut c1, (1, k, n), 1).unwrap());
+        // SAFETY: initialised before the call.
+        let first = unsafe { c1[0].assume_init() } as f64;
+        let want: f64 = (0..k).map(|p| a[p] as f64 * w[p] as f64).sum();
+        assert!((first - want).abs() < 1e-4, "{first} vs {want}");
     }
 
     #[test]

@@ -303,7 +303,10 @@ pub(super) fn transpose_pack_f32(src: &[f32], base: usize, rs: usize, h: usize, 
     if !available() {
         return false;
     }
-    assert!(h <= mr && dst.len() >= kc * mr, "panel too short");
+    assert!(
+        h <= mr && kc.checked_mul(mr).is_some_and(|need| dst.len() >= need),
+        "panel too short"
+    );
     if h == 0 || kc == 0 {
         return true;
     }
@@ -342,8 +345,16 @@ pub(super) fn transpose_into_f32(src: &[f32], lds: usize, rows: usize, cols: usi
     if rows == 0 || cols == 0 {
         return true;
     }
-    assert!(lds >= cols && src.len() >= (rows - 1) * lds + cols, "source too short");
-    assert!(ldd >= rows && dst.len() >= (cols - 1) * ldd + rows, "destination too short");
+    // Checked: a wrapped extent would pass the test and let the tiles below reach past a buffer.
+    let extent = |lines: usize, ld: usize, len: usize| (lines - 1).checked_mul(ld).and_then(|e| e.checked_add(len));
+    assert!(
+        lds >= cols && extent(rows, lds, cols).is_some_and(|e| src.len() >= e),
+        "source too short"
+    );
+    assert!(
+        ldd >= rows && extent(cols, ldd, rows).is_some_and(|e| dst.len() >= e),
+        "destination too short"
+    );
     let (r8, c8) = (rows / 8 * 8, cols / 8 * 8);
     // SAFETY: avx2 is present (checked above). Tile (i0, p0) reads src[(i0 + r) * lds + p0 ..
     // + 8] for r < 8 with i0 + 8 <= rows and p0 + 8 <= cols <= lds, inside `src`, and writes

@@ -4,15 +4,23 @@
 //! Both operands are row-major along the depth, so each output is the dot product of a row of A
 //! and a row of W, read in place. The tile kernels pack B into panels of 32 (AVX-512) or 16
 //! columns, so 10 columns leave most lanes idle, and the packing is paid for a handful of
-//! columns; the `gemm` crate took 36-40 us for W5's 128 x 512 x 10 product where PyTorch (MKL)
-//! took 14-20. Here a block of 2 rows of A times 4 rows of W keeps 8 vector accumulators along
-//! the depth (6 loads per 8 FMAs) and sums each one across its lanes at the end.
+//! columns; the `gemm` crate took 30-37 us for W5's 128 x 512 x 10 product where PyTorch (MKL)
+//! took 14-20. With AVX-512 a block of 4 rows of A times 4 rows of W keeps 16 vector
+//! accumulators along the depth (8 loads per 16 FMAs) and sums each one across its lanes at the
+//! end. AVX2 has 16 vector registers, so its blocks take 2 rows of A (8 accumulators, 4 weight
+//! vectors and one row vector live); that choice follows the register count and was not measured
+//! (the machines at hand have AVX-512).
 
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
-/// Rows of A per block.
-const ROWS: usize = 4;
+/// Rows of A per block with AVX-512 (32 vector registers).
+const ROWS_AVX512: usize = 4;
+/// Rows of A per block with AVX2 (16 vector registers).
+const ROWS_AVX2: usize = 2;
+/// A multiple of both blocks' rows: callers that split A's rows between threads split at
+/// multiples of it, so that no block straddles two parts.
+pub(super) const ROWS_UNIT: usize = 4;
 /// Rows of W (output columns) per block.
 const COLS: usize = 4;
 
@@ -69,9 +77,10 @@ fn dots_with(
     assert!(ldw >= k && extent(n, ldw, k).is_some_and(|e| e <= w.len()), "W too short");
     assert!(ldc >= n && extent(m, ldc, n).is_some_and(|e| e <= c.len()), "C too short");
     let (a, w, c) = (a.as_ptr(), w.as_ptr(), c.as_mut_ptr().cast::<f32>());
-    for i in (0..m).step_by(ROWS) {
+    let rows = if wide { ROWS_AVX512 } else { ROWS_AVX2 };
+    for i in (0..m).step_by(rows) {
         for j in (0..n).step_by(COLS) {
-            let (mi, nj) = (ROWS.min(m - i), COLS.min(n - j));
+            let (mi, nj) = (rows.min(m - i), COLS.min(n - j));
             // SAFETY: the CPU has the kernel's features (checked above). The block reads rows
             // i..i + mi of A and j..j + nj of W over 0..k and writes rows i..i + mi of C at columns
             // j..j + nj, all inside the extents asserted above. Stores write initialised values
@@ -86,7 +95,7 @@ fn dots_with(
                             } else {
                                 block_avx2::<$mi, $nj>(ab, lda, wb, ldw, k, cb, ldc)
                             },)*
-                            _ => unreachable!("blocks are at most {ROWS} x {COLS}"),
+                            _ => unreachable!("blocks are at most {ROWS_AVX512} x {COLS}"),
                         }
                     };
                 }

@@ -81,6 +81,12 @@ mod avx2;
 mod avx512;
 #[cfg(target_arch = "x86_64")]
 mod dots;
+/// The row counts at which a product through [`GemmScalar::dots`] may be split between threads
+/// without a block straddling two parts.
+#[cfg(target_arch = "x86_64")]
+pub(crate) const DOTS_ROWS_UNIT: usize = dots::ROWS_UNIT;
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) const DOTS_ROWS_UNIT: usize = 4;
 mod pack;
 
 use crate::{Error, Float, Result};
@@ -447,6 +453,19 @@ scalar!(f64, BUFS_F64, block_f64, avx2: (6, 8), avx512: (12, 16), transpose: no_
 /// otherwise [`gemm`] uses the `gemm` crate.
 pub fn packed_available() -> bool {
     selected_isa().is_some()
+}
+
+/// True when this CPU runs the f32 dot-product kernel of [`GemmScalar::dots`] (x86-64 with AVX2
+/// and FMA, or AVX-512).
+pub fn dots_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        avx512::available() || avx2::available()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 /// True on an Intel CPU (CPUID vendor `GenuineIntel`). [`crate::cpu`]'s product dispatch tunes
