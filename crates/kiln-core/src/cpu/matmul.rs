@@ -77,6 +77,23 @@ fn out_of_bounds(which: &str, m: Mat, rows: usize, cols: usize, len: usize) -> E
     )
 }
 
+/// Checks that an `m x k` A, a `k x n` B and a row-major `m x n` output of `dst_len` elements
+/// each lie inside their buffers: the bounds check before every path's reads and writes (the
+/// unsafe ones, and the plain loop's, where an error beats a panic).
+fn check_extents<T>(a: &[T], ma: Mat, b: &[T], mb: Mat, dst_len: usize, (m, k, n): (usize, usize, usize)) -> Result<()> {
+    if !ma.fits(m, k, a.len()) {
+        return Err(out_of_bounds("left", ma, m, k, a.len()));
+    }
+    if !mb.fits(k, n, b.len()) {
+        return Err(out_of_bounds("right", mb, k, n, b.len()));
+    }
+    let dst = Mat { off: 0, rs: n, cs: 1 };
+    if !dst.fits(m, n, dst_len) {
+        return Err(out_of_bounds("output", dst, m, n, dst_len));
+    }
+    Ok(())
+}
+
 /// The offset of each batch entry's matrix. A batch of empty products can be far longer than
 /// the output, so the list is allocated fallibly.
 fn batch_offsets(l: &Layout, batch: &Shape) -> Result<smallvec::SmallVec<[usize; 1]>> {
@@ -215,15 +232,7 @@ fn dots<T: Float + GemmScalar>(
     if ma.cs != 1 || mb.rs != 1 || lda < k || ldw < k {
         return Ok(false);
     }
-    if !ma.fits(m, k, a.len()) {
-        return Err(out_of_bounds("left", ma, m, k, a.len()));
-    }
-    if !mb.fits(k, n, b.len()) {
-        return Err(out_of_bounds("right", mb, k, n, b.len()));
-    }
-    if dst.len() < m * n {
-        return Err(out_of_bounds("output", Mat { off: 0, rs: n, cs: 1 }, m, n, dst.len()));
-    }
+    check_extents(a, ma, b, mb, dst.len(), (m, k, n))?;
     // Checked just above: rows of A start at `ma.off + i * ma.rs`, columns of B (rows of the
     // weight) at `mb.off + j * mb.cs`, each `k` long.
     let (a, w) = (&a[ma.off..], &b[mb.off..]);
@@ -288,16 +297,7 @@ fn gemm_one<T: Float>(
     }
     // Local bounds check for the unchecked reads and writes below: the furthest element reachable
     // from each pointer with its strides and dims must lie inside its buffer.
-    if !ma.fits(m, k, a.len()) {
-        return Err(out_of_bounds("left", ma, m, k, a.len()));
-    }
-    if !mb.fits(k, n, b.len()) {
-        return Err(out_of_bounds("right", mb, k, n, b.len()));
-    }
-    let dst = Mat { off: 0, rs: n, cs: 1 };
-    if !dst.fits(m, n, out.len()) {
-        return Err(out_of_bounds("output", dst, m, n, out.len()));
-    }
+    check_extents(a, ma, b, mb, out.len(), (m, k, n))?;
     // SAFETY: checked just above: every element gemm reads, `a[ma.off + i*ma.rs + p*ma.cs]` and
     // `b[mb.off + p*mb.rs + j*mb.cs]` for i < m, p < k, j < n, lies inside `a` and `b` (so the
     // `add` offsets are in bounds too), every element it writes, `out[i*n + j]`, lies inside
@@ -347,15 +347,7 @@ pub(super) fn product<T: Float + GemmScalar>(
     let flops = m.saturating_mul(n).saturating_mul(k);
     if flops <= TINY_FLOPS {
         // Indexing in `tiny` is bounds-checked, but an error beats its panic.
-        if !ma.fits(m, k, a.len()) {
-            return Err(out_of_bounds("left", ma, m, k, a.len()));
-        }
-        if !mb.fits(k, n, b.len()) {
-            return Err(out_of_bounds("right", mb, k, n, b.len()));
-        }
-        if dst.len() < m * n {
-            return Err(out_of_bounds("output", Mat { off: 0, rs: n, cs: 1 }, m, n, dst.len()));
-        }
+        check_extents(a, ma, b, mb, dst.len(), (m, k, n))?;
         tiny(a, ma, b, mb, dst, m, k, n);
         Ok(())
     } else if n <= DOTS_MAX_N && k >= DOTS_MIN_K && dots(a, ma, b, mb, dst, (m, k, n), par_threads(par))? {
