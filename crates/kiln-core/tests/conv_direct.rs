@@ -30,7 +30,7 @@ fn assert_close(got: &Tensor, want: &Tensor, terms: usize, what: &str) {
 /// `(n, c, h, w, o, (kh, kw))`, padding `(kh / 2, kw / 2)`.
 type Case = (usize, usize, usize, usize, usize, (usize, usize));
 
-const CASES: [Case; 10] = [
+const CASES: [Case; 15] = [
     // W6's two layers, batch cut down.
     (3, 1, 28, 28, 16, (3, 3)),
     (3, 16, 14, 14, 32, (3, 3)),
@@ -48,6 +48,14 @@ const CASES: [Case; 10] = [
     (2, 5, 7, 5, 24, (1, 1)),
     // One row, one column.
     (2, 2, 1, 19, 16, (3, 3)),
+    // Whole groups of 32 channels and kernels 3 wide: the weight's gradient with vectors along
+    // the channels, on tiles of 4 (ci, dy) rows and the shorter last tiles (9 rows: 4, 4, 1;
+    // 15: 4, 4, 4, 3; 10: 4, 4, 2), odd planes, one row, kernels 5 and 1 high.
+    (2, 3, 5, 7, 32, (3, 3)),
+    (1, 5, 1, 19, 64, (3, 3)),
+    (2, 2, 9, 4, 32, (5, 3)),
+    (3, 7, 6, 6, 32, (1, 3)),
+    (2, 16, 3, 2, 96, (3, 3)),
 ];
 
 #[test]
@@ -132,6 +140,39 @@ fn results_do_not_depend_on_the_thread_count() {
     for (i, name) in ["conv2d", "conv2d_weight", "conv2d_input"].iter().enumerate() {
         assert!(a[i] == b[i], "{name}: one and two threads differ");
     }
+}
+
+/// The same for the weight's gradient with vectors along 32 output channels, whose tiles of one
+/// block also run in parallel: blocks of one sample each here (each sample's padded input and
+/// transposed gradient, 455 KB, fill half of any L2 up to 1.8 MB), summed in fixed runs.
+#[test]
+fn channel_vectorised_weight_gradients_do_not_depend_on_the_thread_count() {
+    let (n, c, h, w, o) = (6, 16, 48, 48, 32);
+    let x = rand(&[n, c, h, w], 60).to_dtype(DType::F32).unwrap();
+    let g = rand(&[n, o, h, w], 61).to_dtype(DType::F32).unwrap();
+    let one = (1, 1);
+    let run = |threads: usize| -> Vec<f32> {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            Tensor::conv2d_weight(&x, (3, 3), &g, one, one, one)
+                .unwrap()
+                .to_vec::<f32>()
+                .unwrap()
+        })
+    };
+    let (a, b, c3) = (run(1), run(2), run(3));
+    assert!(a == b && a == c3, "one, two and three threads differ");
+    let want = Tensor::conv2d_weight(
+        &x.to_dtype(DType::F64).unwrap(),
+        (3, 3),
+        &g.to_dtype(DType::F64).unwrap(),
+        one,
+        one,
+        one,
+    )
+    .unwrap();
+    let got = Tensor::from_vec(a, vec![o, c, 3, 3]).unwrap();
+    assert_close(&got, &want, n * h * w, "conv2d_weight by channels");
 }
 
 /// Which convolutions run directly: same windows in the float dtypes, on AVX-512, with channel
