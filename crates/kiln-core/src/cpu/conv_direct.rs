@@ -365,7 +365,9 @@ const WEIGHT_GRAD_RUNS: usize = 4;
 /// kh, kw]` from the contiguous input `x` (`[n, c, h, w]`) and output gradient `g` (`[n, o, h,
 /// w]`), `dW[oc, k] = sum over samples and positions of g[oc, p] * x[tap k of p]`.
 ///
-/// Vectors run along the positions: a tile is 8 output channels by up to 3 column taps of one
+/// Kernels three columns wide with whole groups of 32 output channels take
+/// [`weight_grad_by_channels`], which vectorises along the channels. Otherwise vectors run along
+/// the positions: a tile is 8 output channels by up to 3 column taps of one
 /// `(ci, dy)`, 24 accumulators of 16 lanes, fed per 16 positions by 8 loads of `g` and up to 3
 /// masked loads of the padded input. The accumulators run over a block of samples that fits in
 /// half of L2 before they are added to a per-run buffer of lane-wise sums, which is summed across
@@ -502,9 +504,10 @@ fn by_channels_applies(d: &SameConv) -> bool {
 /// are contiguous) and 12 broadcasts of the input (padded on all four sides, so no tap needs a
 /// mask). [`same_conv_weight_f32`]'s tiles run along the positions instead: 3 masked unaligned
 /// loads and 8 loads of the gradient per 24 FMAs, then a sum across lanes. On a Zen 4 vCPU
-/// (2026-12-03, 1 thread) W6's 16 -> 32 layer took 1,600-2,250 us that way (59 % of the FMA
-/// peak at best). `KILN_CONV_WGRAD_CHANNELS=0` turns this route off (for side-by-side
-/// measurement).
+/// (2026-12-03, 1 thread, 3 interleaved rounds on a quiet host) W6's 16 -> 32 layer took
+/// 1,414-1,425 us that way (about 70 % of the FMA peak) and 1,114-1,140 this way (90 %); on two
+/// threads 821-1,255 against 590-712. `KILN_CONV_WGRAD_CHANNELS=0` turns this route off (for
+/// side-by-side measurement).
 ///
 /// The samples run in blocks whose padded input and transposed gradient fill half of L2, so
 /// each tile's pass over the block reads them from L2; blocks are summed in the same fixed runs
