@@ -143,8 +143,8 @@ fn results_do_not_depend_on_the_thread_count() {
 }
 
 /// The same for the weight's gradient with vectors along 32 output channels, whose tiles of one
-/// block also run in parallel: blocks of one sample each here (each sample's padded input and
-/// transposed gradient, 455 KB, fill half of any L2 up to 1.8 MB), summed in fixed runs.
+/// block also run in parallel: blocks of one or two samples here (each sample's padded input and
+/// transposed gradient take 455 KB against half of L2), summed in fixed runs.
 #[test]
 fn channel_vectorised_weight_gradients_do_not_depend_on_the_thread_count() {
     let (n, c, h, w, o) = (6, 16, 48, 48, 32);

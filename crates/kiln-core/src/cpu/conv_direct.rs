@@ -514,10 +514,13 @@ fn by_channels_applies(d: &SameConv) -> bool {
 /// as the other route, so results do not depend on the thread count.
 fn weight_grad_by_channels(d: &SameConv, x: &[f32], g: &[f32], op: &'static str) -> Result<Vec<f32>> {
     let (plane, k, kw) = (d.plane(), d.k(), d.kw);
-    let (w2, h2) = (d.w + kw - 1, d.h + d.kh - 1);
-    let per_x = d.c * h2 * w2;
+    // Checked: the padded sizes exceed the input's, which alone was checked by its length.
+    let overflow = || Error::shape(op, format!("the padded sizes of the weight's gradient overflow for {d:?}"));
+    let w2 = d.w.checked_add(kw - 1).ok_or_else(overflow)?;
+    let h2 = d.h.checked_add(d.kh - 1).ok_or_else(overflow)?;
+    let per_x = d.c.checked_mul(h2).and_then(|v| v.checked_mul(w2)).ok_or_else(overflow)?;
     let per_g = plane * d.o;
-    let per_sample = (per_x + per_g) * 4;
+    let per_sample = per_x.checked_add(per_g).and_then(|v| v.checked_mul(4)).ok_or_else(overflow)?;
     let block = (super::gemm::cache_sizes().1 / 2 / per_sample.max(1)).clamp(1, d.n);
     let blocks = d.n.div_ceil(block);
     let runs = WEIGHT_GRAD_RUNS.min(blocks);
@@ -591,7 +594,9 @@ fn weight_grad_by_channels(d: &SameConv, x: &[f32], g: &[f32], op: &'static str)
 fn pad_planes(d: &SameConv, src: &[f32], pad: &mut Vec<f32>, op: &'static str) -> Result<()> {
     let plane = d.plane();
     let (w2, h2) = (d.w + d.kw - 1, d.h + d.kh - 1);
-    let len = src.len() / plane * h2 * w2;
+    let len = (src.len() / plane)
+        .checked_mul(h2 * w2)
+        .ok_or_else(|| Error::shape(op, format!("the padded input overflows for {d:?}")))?;
     if pad.len() != len {
         pad.clear();
         pad.try_reserve_exact(len)
@@ -657,8 +662,10 @@ impl ChannelTile<'_> {
         // position of every sample; the sums' `R x 3` vectors pairs.
         assert!(is_x86_feature_detected!("avx512f"));
         assert!(d.kw == 3 && self.q0 + R <= d.c * d.kh);
-        assert!(self.xp.len() >= self.samples * d.c * h2 * w2);
-        assert!(self.gt.len() >= self.samples * d.plane() * d.o && (self.og + 1) * OC_TILE <= d.o);
+        let extent = |a: usize, b: usize, c: usize| a.checked_mul(b).and_then(|v| v.checked_mul(c));
+        assert!(extent(self.samples, d.c, h2 * w2).is_some_and(|e| self.xp.len() >= e));
+        assert!(extent(self.samples, d.plane(), d.o).is_some_and(|e| self.gt.len() >= e));
+        assert!((self.og + 1) * OC_TILE <= d.o);
         assert!(self.sums.len() >= R * 3 * OC_TILE);
         // SAFETY: avx512f and every extent checked above.
         unsafe { channel_grad_kernel::<R>(self) }

@@ -166,15 +166,26 @@ pub fn cache_sizes() -> (usize, usize, usize) {
     })
 }
 
-/// The L1 data cache's geometry as Linux reports it for CPU 0: the bytes one way spans (sets x
-/// line size, the distance at which addresses fall into the same set again) and the number of
-/// ways; 4 KiB and 8 ways (the most aliasing current x86 cores show) where it is not reported.
-pub fn l1_geometry() -> (usize, usize) {
-    static GEOMETRY: OnceLock<(usize, usize)> = OnceLock::new();
+/// The geometry of an L1 data cache: which lines share a set, and how many a set holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct L1Geometry {
+    /// Sets: line `l` (address / `line`) goes to set `l mod sets`.
+    pub sets: usize,
+    /// Bytes per line.
+    pub line: usize,
+    /// Lines per set.
+    pub ways: usize,
+}
+
+/// The L1 data cache's geometry as Linux reports it for CPU 0; 64 sets of 8 lines of 64 bytes
+/// (32 KiB, the most aliasing current x86 cores show) where it is not reported.
+pub fn l1_geometry() -> L1Geometry {
+    static GEOMETRY: OnceLock<L1Geometry> = OnceLock::new();
     *GEOMETRY.get_or_init(|| {
         for idx in 0..8 {
             let dir = format!("/sys/devices/system/cpu/cpu0/cache/index{idx}");
             let read = |f: &str| std::fs::read_to_string(format!("{dir}/{f}")).ok();
+            // A fully associative cache reports 0 ways: left to the default.
             let number = |f: &str| read(f).and_then(|v| v.trim().parse::<usize>().ok()).filter(|&v| v > 0);
             let (Some(level), Some(kind)) = (read("level"), read("type")) else {
                 continue;
@@ -182,38 +193,38 @@ pub fn l1_geometry() -> (usize, usize) {
             if level.trim() != "1" || kind.trim() == "Instruction" {
                 continue;
             }
-            let (Some(sets), Some(line), Some(ways)) = (
+            if let (Some(sets), Some(line), Some(ways)) = (
                 number("number_of_sets"),
                 number("coherency_line_size"),
                 number("ways_of_associativity"),
-            ) else {
-                break;
-            };
-            if let Some(span) = sets.checked_mul(line) {
-                return (span, ways);
+            ) {
+                return L1Geometry { sets, line, ways };
             }
+            break;
         }
-        (4 << 10, 8)
+        L1Geometry {
+            sets: 64,
+            line: 64,
+            ways: 8,
+        }
     })
 }
 
-/// Whether `rows` rows `stride` bytes apart, read side by side, fit in an L1 of the given geometry
-/// (`span` bytes per way, `ways` ways): rows whose addresses differ by a multiple of `span` share
-/// a set, and more of them than there are ways evict one another at every step.
-fn rows_fit_l1_sets(rows: usize, stride: usize, (span, ways): (usize, usize)) -> bool {
-    fn gcd(a: usize, b: usize) -> usize {
-        if b == 0 {
-            a
-        } else {
-            gcd(b, a % b)
-        }
-    }
-    if span == 0 || rows == 0 {
+/// Whether `rows` rows `stride` bytes apart, read side by side, fit in an L1 of geometry `l1`:
+/// the lines under the rows' current positions (taken from a line-aligned first row; moving
+/// along the rows shifts every line alike) put no more lines in one set than it has ways.
+/// Otherwise the rows evict one another at every step.
+fn rows_fit_l1_sets(rows: usize, stride: usize, l1: L1Geometry) -> bool {
+    if rows <= l1.ways || l1.sets == 0 || l1.line == 0 {
         return true;
     }
-    // Row r starts `r * stride mod span` into the way: `span / gcd(stride, span)` distinct places.
-    let places = span / gcd(stride % span, span);
-    rows.div_ceil(places.min(rows)) <= ways
+    // u128: `rows * stride` may exceed usize for strides no buffer could have (only compared).
+    let mut lines: Vec<u128> = (0..rows).map(|r| r as u128 * stride as u128 / l1.line as u128).collect();
+    lines.dedup();
+    let mut sets: Vec<u128> = lines.iter().map(|l| l % l1.sets as u128).collect();
+    sets.sort_unstable();
+    let most = sets.chunk_by(|a, b| a == b).map(<[u128]>::len).max().unwrap_or(0);
+    most <= l1.ways
 }
 
 /// Parses sysfs cache sizes such as `32K`, `1M` or `1024`.
@@ -884,7 +895,8 @@ fn packed<T: GemmScalar>(
     // the twelve rows of an A tile, 4 KiB apart, fall in one set, and reading them in place ran
     // at 61-70 GFLOP/s against 90-97 packed (1 thread, 2026-12-03, 2 interleaved runs; n = 256,
     // 512, 768 level within 4 %). On 12-way L1s (Zen 5, Emerald Rapids) the twelve rows fit.
-    let direct = a.cs == 1 && n <= direct_a_max_n() && rows_fit_l1_sets(mr, a.rs.saturating_mul(std::mem::size_of::<T>()), l1_geometry());
+    let direct =
+        a.cs == 1 && n <= direct_a_max_n() && rows_fit_l1_sets(mr.min(m), a.rs.saturating_mul(std::mem::size_of::<T>()), l1_geometry());
     let kc_max = bl.kc.min(k);
     let kstep = balanced(k, bl.kc, 1);
     let nc_max = bl.nc.min(n.div_ceil(nr) * nr);
@@ -1031,24 +1043,35 @@ mod tests {
 
     #[test]
     fn tile_rows_alias_in_l1_by_their_stride() {
-        let zen4 = (4096, 8);
-        let zen5 = (4096, 12);
+        let zen4 = L1Geometry {
+            sets: 64,
+            line: 64,
+            ways: 8,
+        };
+        let zen5 = L1Geometry { ways: 12, ..zen4 };
         // f32 rows of 1024: all twelve in one set; 8 ways cannot hold them, 12 can.
         assert!(!rows_fit_l1_sets(12, 4096, zen4));
         assert!(rows_fit_l1_sets(12, 4096, zen5));
         assert!(!rows_fit_l1_sets(13, 4096, zen5));
-        // Rows of 512: two places, six rows each.
+        // As few rows as ways always fit.
+        assert!(rows_fit_l1_sets(8, 4096, zen4));
+        // Rows of 512: two sets, six rows each; of 768: four sets; of 1000: all apart.
         assert!(rows_fit_l1_sets(12, 2048, zen4));
         assert!(!rows_fit_l1_sets(18, 2048, zen4));
-        // Rows of 768: four places; of 1000: every row its own place.
         assert!(rows_fit_l1_sets(12, 3072, zen4));
         assert!(rows_fit_l1_sets(12, 4000, zen4));
-        // Whole multiples of the way alias like the way itself.
+        // One element off 1024: the rows start a few bytes apart within a way, so their lines
+        // still share one or two sets.
+        assert!(!rows_fit_l1_sets(12, 4092, zen4));
+        assert!(!rows_fit_l1_sets(12, 4100, zen4));
+        // Whole multiples of the way alias like the way itself, however large; one row, or rows
+        // on one line (stride 0), always fit.
         assert!(!rows_fit_l1_sets(12, 8192, zen4));
+        assert!(!rows_fit_l1_sets(12, 1 << 62, zen4));
         assert!(rows_fit_l1_sets(1, 8192, zen4));
-        assert!(rows_fit_l1_sets(12, 0, (0, 0)));
-        let (span, ways) = l1_geometry();
-        assert!(span >= 64 && ways >= 1, "{span} {ways}");
+        assert!(rows_fit_l1_sets(12, 0, zen4));
+        let l1 = l1_geometry();
+        assert!(l1.sets >= 1 && l1.line >= 1 && l1.ways >= 1, "{l1:?}");
     }
 
     #[test]
