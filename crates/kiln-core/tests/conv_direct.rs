@@ -30,7 +30,7 @@ fn assert_close(got: &Tensor, want: &Tensor, terms: usize, what: &str) {
 /// `(n, c, h, w, o, (kh, kw))`, padding `(kh / 2, kw / 2)`.
 type Case = (usize, usize, usize, usize, usize, (usize, usize));
 
-const CASES: [Case; 15] = [
+const CASES: [Case; 17] = [
     // W6's two layers, batch cut down.
     (3, 1, 28, 28, 16, (3, 3)),
     (3, 16, 14, 14, 32, (3, 3)),
@@ -56,6 +56,9 @@ const CASES: [Case; 15] = [
     (2, 2, 9, 4, 32, (5, 3)),
     (3, 7, 6, 6, 32, (1, 3)),
     (2, 16, 3, 2, 96, (3, 3)),
+    // One column (the padded rows are 3 wide), and a kernel 7 high over 9 rows.
+    (2, 3, 4, 1, 64, (3, 3)),
+    (1, 2, 9, 1, 32, (7, 3)),
 ];
 
 #[test]
