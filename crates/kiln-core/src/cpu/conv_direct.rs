@@ -357,9 +357,27 @@ unsafe fn kernel<const NV: usize, const KW: usize>(
     }
 }
 
-/// Partial sums of the weight's gradient: the sample blocks are summed in this many runs of
-/// consecutive blocks, and the runs' sums in order, so results do not depend on the thread count.
-const WEIGHT_GRAD_RUNS: usize = 4;
+/// Partial sums of a weight's gradient (here and on the im2col route): blocks of samples are
+/// summed in this many runs of consecutive blocks, and the runs' sums in order ([`sum_runs`]), so
+/// results do not depend on the thread count.
+pub(super) const WEIGHT_GRAD_RUNS: usize = 4;
+
+/// The sum of the partial sums `run(0)`, ..., `run(runs - 1)`, added in that order. The runs go to
+/// the pool when there are several and threads to take them; the order of the additions does not
+/// depend on it, so neither do the bits. `runs` is at least 1.
+pub(super) fn sum_runs<T: crate::Float>(runs: usize, run: impl Fn(usize) -> Result<Vec<T>> + Sync) -> Result<Vec<T>> {
+    let parts: Vec<Vec<T>> = if runs > 1 && rayon::current_num_threads() > 1 {
+        (0..runs).into_par_iter().map(&run).collect::<Result<_>>()?
+    } else {
+        (0..runs).map(&run).collect::<Result<_>>()?
+    };
+    let mut parts = parts.into_iter();
+    let mut sums = parts.next().expect("at least one run");
+    for part in parts {
+        sums.iter_mut().zip(&part).for_each(|(a, &p)| *a += p);
+    }
+    Ok(sums)
+}
 
 /// The weight's gradient of the same convolution `d` (`torch.nn.grad.conv2d_weight`): `[o, c,
 /// kh, kw]` from the contiguous input `x` (`[n, c, h, w]`) and output gradient `g` (`[n, o, h,
@@ -462,16 +480,8 @@ pub(super) fn same_conv_weight_f32(d: &SameConv, x: &[f32], g: &[f32], op: &'sta
         }
         Ok(sums)
     };
-    let parts: Vec<Vec<f32>> = if runs > 1 && rayon::current_num_threads() > 1 {
-        (0..runs).into_par_iter().map(run_sum).collect::<Result<_>>()?
-    } else {
-        (0..runs).map(run_sum).collect::<Result<_>>()?
-    };
-    let mut parts = parts.into_iter();
-    let mut sums = parts.next().expect("at least one run: n > 0");
-    for part in parts {
-        sums.iter_mut().zip(&part).for_each(|(a, &p)| *a += p);
-    }
+    // At least one run: n > 0.
+    let sums = sum_runs(runs, run_sum)?;
     let mut out: Vec<f32> = pool::take(d.o * k).map_err(|e| e.at(op))?;
     for oc in 0..d.o {
         let (og, r) = (oc / ROWS, oc % ROWS);
@@ -570,16 +580,8 @@ fn weight_grad_by_channels(d: &SameConv, x: &[f32], g: &[f32], op: &'static str)
         }
         Ok(sums)
     };
-    let parts: Vec<Vec<f32>> = if runs > 1 && rayon::current_num_threads() > 1 {
-        (0..runs).into_par_iter().map(run_sum).collect::<Result<_>>()?
-    } else {
-        (0..runs).map(run_sum).collect::<Result<_>>()?
-    };
-    let mut parts = parts.into_iter();
-    let mut sums = parts.next().expect("at least one run: n > 0");
-    for part in parts {
-        sums.iter_mut().zip(&part).for_each(|(a, &p)| *a += p);
-    }
+    // At least one run: n > 0.
+    let sums = sum_runs(runs, run_sum)?;
     let mut out: Vec<f32> = pool::take(d.o * k).map_err(|e| e.at(op))?;
     for oc in 0..d.o {
         let (og, lane) = (oc / OC_TILE, oc % OC_TILE);

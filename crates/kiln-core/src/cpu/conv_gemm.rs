@@ -10,7 +10,7 @@
 //! input's gradient) folded straight back; the buffers return to the pool for the next group.
 
 use super::conv::{col2im_into, contiguous, im2col_into};
-use super::conv_direct::{same_conv_f32, same_conv_weight_f32, DirectElem, SameConv};
+use super::conv_direct::{same_conv_f32, same_conv_weight_f32, sum_runs, DirectElem, SameConv, WEIGHT_GRAD_RUNS};
 use super::gemm::{cache_sizes, GemmScalar};
 use super::matmul::{product, Mat, PAR_FLOPS};
 use super::{narrow_f32, pool, widen_f32, Compute, CpuStorage};
@@ -200,11 +200,6 @@ fn conv2d_t<T: Float + GemmScalar + DirectElem>(
     })
 }
 
-/// Partial sums of the weight's gradient, whatever the thread count: the groups are summed in
-/// this many runs of consecutive groups, and the runs' sums in order, so results do not depend
-/// on how many threads ran them.
-const WEIGHT_GRAD_RUNS: usize = 4;
-
 /// `conv2d`'s gradient with respect to its weight (`torch.nn.grad.conv2d_weight`): `[O, C, kh, kw]`
 /// from the input `x` `[N, C, H, W]` and the output's gradient `g` `[N, O, oh, ow]`, i.e.
 /// `g · patches(x)ᵀ` summed over the batch.
@@ -256,17 +251,8 @@ fn conv2d_weight_t<T: Float + GemmScalar + DirectElem>(x: &[T], xl: &Layout, g: 
         }
         Ok(acc)
     };
-    let sums: Vec<Vec<T>> = if runs > 1 && rayon::current_num_threads() > 1 {
-        (0..runs).into_par_iter().map(run_sum).collect::<Result<_>>()?
-    } else {
-        (0..runs).map(run_sum).collect::<Result<_>>()?
-    };
-    let mut sums = sums.into_iter();
-    let mut out = sums.next().expect("at least one run");
-    for part in sums {
-        out.iter_mut().zip(&part).for_each(|(a, &p)| *a += p);
-    }
-    Ok(out)
+    // At least one run: groups > 0.
+    sum_runs(runs, run_sum)
 }
 
 /// `conv2d`'s gradient with respect to its input (`torch.nn.grad.conv2d_input`): `[N, C, H, W]`

@@ -139,23 +139,34 @@ pub struct Blocking {
     pub nc: usize,
 }
 
+/// The data and unified caches Linux reports for CPU 0, in index order: each one's level and
+/// sysfs folder.
+fn sysfs_data_caches() -> Vec<(String, String)> {
+    (0..8)
+        .filter_map(|idx| {
+            let dir = format!("/sys/devices/system/cpu/cpu0/cache/index{idx}");
+            let (level, kind) = (sysfs_value(&dir, "level")?, sysfs_value(&dir, "type")?);
+            (kind != "Instruction").then_some((level, dir))
+        })
+        .collect()
+}
+
+/// The trimmed text of `dir/file`, when it can be read.
+fn sysfs_value(dir: &str, file: &str) -> Option<String> {
+    std::fs::read_to_string(format!("{dir}/{file}")).ok().map(|v| v.trim().to_string())
+}
+
 /// Data-cache sizes in bytes (L1d, L2, L3) as Linux reports them for CPU 0, with defaults for
 /// each level it does not report (32 KiB, 512 KiB, 8 MiB: a conservative current x86 core).
 pub fn cache_sizes() -> (usize, usize, usize) {
     static SIZES: OnceLock<(usize, usize, usize)> = OnceLock::new();
     *SIZES.get_or_init(|| {
         let mut sizes = (32 << 10, 512 << 10, 8 << 20);
-        for idx in 0..8 {
-            let dir = format!("/sys/devices/system/cpu/cpu0/cache/index{idx}");
-            let read = |f: &str| std::fs::read_to_string(format!("{dir}/{f}")).ok();
-            let (Some(level), Some(kind), Some(size)) = (read("level"), read("type"), read("size")) else {
+        for (level, dir) in sysfs_data_caches() {
+            let Some(bytes) = sysfs_value(&dir, "size").and_then(|v| parse_size(&v)) else {
                 continue;
             };
-            if kind.trim() == "Instruction" {
-                continue;
-            }
-            let Some(bytes) = parse_size(size.trim()) else { continue };
-            match level.trim() {
+            match level.as_str() {
                 "1" => sizes.0 = bytes,
                 "2" => sizes.1 = bytes,
                 "3" => sizes.2 = bytes,
@@ -182,31 +193,21 @@ pub struct L1Geometry {
 pub fn l1_geometry() -> L1Geometry {
     static GEOMETRY: OnceLock<L1Geometry> = OnceLock::new();
     *GEOMETRY.get_or_init(|| {
-        for idx in 0..8 {
-            let dir = format!("/sys/devices/system/cpu/cpu0/cache/index{idx}");
-            let read = |f: &str| std::fs::read_to_string(format!("{dir}/{f}")).ok();
-            // A fully associative cache reports 0 ways: left to the default.
-            let number = |f: &str| read(f).and_then(|v| v.trim().parse::<usize>().ok()).filter(|&v| v > 0);
-            let (Some(level), Some(kind)) = (read("level"), read("type")) else {
-                continue;
-            };
-            if level.trim() != "1" || kind.trim() == "Instruction" {
-                continue;
-            }
-            if let (Some(sets), Some(line), Some(ways)) = (
-                number("number_of_sets"),
-                number("coherency_line_size"),
-                number("ways_of_associativity"),
-            ) {
-                return L1Geometry { sets, line, ways };
-            }
-            break;
-        }
-        L1Geometry {
+        let l1 = sysfs_data_caches().into_iter().find(|(level, _)| level == "1");
+        // A fully associative cache reports 0 ways: left to the default.
+        let number = |dir: &str, f: &str| sysfs_value(dir, f).and_then(|v| v.parse::<usize>().ok()).filter(|&v| v > 0);
+        l1.and_then(|(_, dir)| {
+            Some(L1Geometry {
+                sets: number(&dir, "number_of_sets")?,
+                line: number(&dir, "coherency_line_size")?,
+                ways: number(&dir, "ways_of_associativity")?,
+            })
+        })
+        .unwrap_or(L1Geometry {
             sets: 64,
             line: 64,
             ways: 8,
-        }
+        })
     })
 }
 
