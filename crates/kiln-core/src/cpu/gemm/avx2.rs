@@ -316,14 +316,21 @@ pub(super) fn transpose_pack_f32(src: &[f32], base: usize, rs: usize, h: usize, 
         .and_then(|r| r.checked_add(kc - 1));
     assert!(last.is_some_and(|e| e < src.len()), "rows outside the source");
     let (h8, k8) = (h / 8 * 8, kc / 8 * 8);
+    let h4 = if h - h8 >= 4 { h8 + 4 } else { h8 };
     // SAFETY: avx2 is present (checked above). Tile (i0, p0) reads src[base + (i0 + r) * rs + p0
-    // .. + 8] for r < 8 with i0 + 8 <= h and p0 + 8 <= kc, inside the extent asserted above, and
-    // writes dst[(p0 + c) * mr + i0 .. + 8] for c < 8, inside kc * mr since i0 + 8 <= h <= mr.
-    unsafe { transpose_tiles_f32(src.as_ptr(), base, rs, h8, k8, mr, dst.as_mut_ptr()) };
+    // .. + 8] for r < 8 (r < 4 for the quad at h8) with the tile's last row below h and p0 + 8 <=
+    // kc, inside the extent asserted above, and writes dst[(p0 + c) * mr + i0 .. + 8] (.. + 4)
+    // for c < 8, inside kc * mr since the tile's rows end at or below h <= mr.
+    unsafe {
+        transpose_tiles_f32(src.as_ptr(), base, rs, h8, k8, mr, dst.as_mut_ptr());
+        if h4 > h8 {
+            transpose_quad_f32(src.as_ptr(), base + h8 * rs, rs, k8, mr, dst.as_mut_ptr().add(h8));
+        }
+    }
     // The rest, one element at a time: the rows past the whole tiles over every step, and the
     // steps past them for the tiled rows.
     for i in 0..h {
-        let p_from = if i < h8 { k8 } else { 0 };
+        let p_from = if i < h4 { k8 } else { 0 };
         for p in p_from..kc {
             dst[p * mr + i] = src[base + i * rs + p];
         }
@@ -356,18 +363,58 @@ pub(super) fn transpose_into_f32(src: &[f32], lds: usize, rows: usize, cols: usi
         "destination too short"
     );
     let (r8, c8) = (rows / 8 * 8, cols / 8 * 8);
+    let r4 = if rows - r8 >= 4 { r8 + 4 } else { r8 };
     // SAFETY: avx2 is present (checked above). Tile (i0, p0) reads src[(i0 + r) * lds + p0 ..
-    // + 8] for r < 8 with i0 + 8 <= rows and p0 + 8 <= cols <= lds, inside `src`, and writes
-    // dst[(p0 + c) * ldd + i0 .. + 8] for c < 8, inside `dst` since p0 + c < cols and
-    // i0 + 8 <= rows <= ldd. The writes store initialised values into `MaybeUninit` slots.
-    unsafe { transpose_tiles_f32(src.as_ptr(), 0, lds, r8, c8, ldd, dst.as_mut_ptr().cast::<f32>()) };
+    // + 8] for r < 8 (r < 4 for the quad at r8) with the tile's last row below rows and p0 + 8
+    // <= cols <= lds, inside `src`, and writes dst[(p0 + c) * ldd + i0 .. + 8] (.. + 4) for
+    // c < 8, inside `dst` since p0 + c < cols and the tile's rows end at or below rows <= ldd.
+    // The writes store initialised values into `MaybeUninit` slots.
+    unsafe {
+        let dst = dst.as_mut_ptr().cast::<f32>();
+        transpose_tiles_f32(src.as_ptr(), 0, lds, r8, c8, ldd, dst);
+        if r4 > r8 {
+            transpose_quad_f32(src.as_ptr(), r8 * lds, lds, c8, ldd, dst.add(r8));
+        }
+    }
     for i in 0..rows {
-        let j_from = if i < r8 { c8 } else { 0 };
+        let j_from = if i < r4 { c8 } else { 0 };
         for j in j_from..cols {
             dst[j * ldd + i].write(src[i * lds + j]);
         }
     }
     true
+}
+
+/// [`transpose_tiles_f32`] for one band of 4 rows: 4 rows by 8 steps through half the 8x8
+/// transpose, each step's 4 values one 128-bit store. A 12-row panel is one band of 8 and one of
+/// 4; moved one element at a time, the 4 took twice as long as the 8 (1024 x 1024, Zen 4).
+///
+/// # Safety
+/// avx2 must be available; `src` must be readable at `base + i * rs + p` for `i < 4`, `p < k8`,
+/// and `dst` writable at `p * mr + i` for the same; `k8` is a multiple of 8.
+#[target_feature(enable = "avx2")]
+unsafe fn transpose_quad_f32(src: *const f32, base: usize, rs: usize, k8: usize, mr: usize, dst: *mut f32) {
+    // SAFETY: every address is inside the extents the caller guarantees.
+    unsafe {
+        for p0 in (0..k8).step_by(8) {
+            let r: [__m256; 4] = std::array::from_fn(|q| _mm256_loadu_ps(src.add(base + q * rs + p0)));
+            let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+            let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+            let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+            let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+            // Vector c holds step c in its low half and step c + 4 in its high half.
+            let u = [
+                _mm256_shuffle_ps::<0x44>(t0, t2),
+                _mm256_shuffle_ps::<0xEE>(t0, t2),
+                _mm256_shuffle_ps::<0x44>(t1, t3),
+                _mm256_shuffle_ps::<0xEE>(t1, t3),
+            ];
+            for (c, v) in u.into_iter().enumerate() {
+                _mm_storeu_ps(dst.add((p0 + c) * mr), _mm256_castps256_ps128(v));
+                _mm_storeu_ps(dst.add((p0 + c + 4) * mr), _mm256_extractf128_ps::<1>(v));
+            }
+        }
+    }
 }
 
 /// # Safety

@@ -1097,7 +1097,18 @@ mod tests {
     #[test]
     fn transposes_between_strided_matrices() {
         fn check<T: GemmScalar>(to: fn(f64) -> T) {
-            for (rows, cols) in [(1, 1), (8, 8), (16, 24), (13, 7), (7, 13), (33, 130), (512, 9)] {
+            for (rows, cols) in [
+                (1, 1),
+                (8, 8),
+                (16, 24),
+                (13, 7),
+                (7, 13),
+                (4, 9),
+                (12, 16),
+                (20, 17),
+                (33, 130),
+                (512, 9),
+            ] {
                 for lds_extra in [0, 3, 16] {
                     // The source is a window of a wider matrix whose other columns must not leak.
                     let lds = cols + lds_extra;
