@@ -1,4 +1,6 @@
-//! AVX-512 micro-kernels: a 12x32 f32 tile and a 12x16 f64 tile, each held in 24 zmm accumulators.
+//! AVX-512 micro-kernels: a 12x32 f32 tile and a 12x16 f64 tile, each held in 24 zmm accumulators,
+//! and a 6x64 f32 tile (also 24 accumulators) for row-major A operands read in place whose rows
+//! would alias in L1 as 12 (see [`super::Isa::Avx512Wide`]).
 //!
 //! Per step along k the kernel loads one row of the packed B panel (two zmm vectors) and
 //! broadcasts each of the twelve A values against it: 24 independent FMAs per 2 loads and 12
@@ -245,4 +247,130 @@ fn mask16(n: usize) -> __mmask16 {
 /// The lane mask of the first `n` (at most 8) lanes of an f64 vector.
 fn mask8(n: usize) -> __mmask8 {
     ((1u32 << n.min(8)) - 1) as __mmask8
+}
+
+/// Rows of the wide f32 tile.
+pub(super) const MR_F32_WIDE: usize = 6;
+/// Columns of the wide f32 tile (four 16-lane vectors).
+pub(super) const NR_F32_WIDE: usize = 64;
+
+wrapper!(block_f32_wide, f32, MR_F32_WIDE, NR_F32_WIDE, block_kernel_f32_wide);
+
+/// One k step of the wide tile, for each listed row `r`: broadcast row `r`'s A value and four
+/// FMAs into `acc[r]` against the four B vectors. Written out per row, as `tile_step!` is.
+macro_rules! wide_step {
+    ($ld:ident, $o:expr, $bv:ident, $acc:ident; $($r:tt)+) => {
+        $(
+            let ar = _mm512_set1_ps($ld($r, $o));
+            $acc[$r][0] = _mm512_fmadd_ps(ar, $bv[0], $acc[$r][0]);
+            $acc[$r][1] = _mm512_fmadd_ps(ar, $bv[1], $acc[$r][1]);
+            $acc[$r][2] = _mm512_fmadd_ps(ar, $bv[2], $acc[$r][2]);
+            $acc[$r][3] = _mm512_fmadd_ps(ar, $bv[3], $acc[$r][3]);
+        )+
+    };
+}
+
+/// The wide tiles of one block column.
+///
+/// # Safety
+/// The extents `check_tiles` checks must hold, avx512f must be available, and with `PACKED` the
+/// A strides must be `(kc * 6, 1, 6)`.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn block_kernel_f32_wide<const PACKED: bool>(
+    kc: usize,
+    mc: usize,
+    a: *const f32,
+    a_strides: (usize, usize, usize),
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    nr: usize,
+    alpha: f32,
+    beta: f32,
+) {
+    for_each_tile!(kernel_f32_wide::<PACKED>, MR_F32_WIDE; kc, mc, a, a_strides, b, c, ldc, nr, alpha, beta);
+}
+
+/// A 6x64 f32 tile: per step four B vectors and six broadcasts feed 24 FMAs, against two and
+/// twelve for the 12x32 tile. Six rows a power-of-two stride apart take six ways of one L1 set,
+/// which an 8-way L1 holds; twelve do not fit.
+///
+/// # Safety
+/// avx512f must be available; `a` must be valid for reads at `min(i, mr-1) * a_rs + p * a_cs`
+/// (`i < 6`, `p < kc`; with `PACKED`, `a_rs = 1` and `a_cs = 6` and all 6 rows are readable), `b`
+/// for `kc * 64`, and `c[i * ldc + j]` for reads and writes for every `i < mr`, `j < nr`.
+#[target_feature(enable = "avx512f")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+unsafe fn kernel_f32_wide<const PACKED: bool>(
+    kc: usize,
+    a: *const f32,
+    a_rs: usize,
+    a_cs: usize,
+    mut b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    mr: usize,
+    nr: usize,
+    alpha: f32,
+    beta: f32,
+) {
+    const MR: usize = MR_F32_WIDE;
+    // SAFETY (whole body): step p reads A row r (clamped to mr - 1 unless packed, where padding
+    // rows exist) at step p < kc and b[64 p..64 p + 64]; the C accesses touch c[i*ldc + j] only
+    // for i < mr, j < nr (masked past nr), all inside the caller's extents.
+    unsafe {
+        for i in 0..mr {
+            for v in (0..nr).step_by(16) {
+                _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc + v) as *const i8);
+            }
+        }
+        let mut acc = [[_mm512_setzero_ps(); 4]; MR];
+        let rows: [*const f32; MR] = std::array::from_fn(|r| if PACKED { a.add(r) } else { a.add(r.min(mr - 1) * a_rs) });
+        let step = if PACKED { MR } else { a_cs };
+        let mut o = 0usize;
+        let ld = |r: usize, o: usize| -> f32 {
+            if PACKED {
+                *a.add(o + r)
+            } else {
+                *rows[r].add(o)
+            }
+        };
+        for _ in 0..kc {
+            let bv = [
+                _mm512_loadu_ps(b),
+                _mm512_loadu_ps(b.add(16)),
+                _mm512_loadu_ps(b.add(32)),
+                _mm512_loadu_ps(b.add(48)),
+            ];
+            wide_step!(ld, o, bv, acc; 0 1 2 3 4 5);
+            o += step;
+            b = b.add(NR_F32_WIDE);
+        }
+        let va = _mm512_set1_ps(alpha);
+        let vb = _mm512_set1_ps(beta);
+        let masks: [__mmask16; 4] = std::array::from_fn(|v| mask16(nr.saturating_sub(v * 16)));
+        for (i, row) in acc.iter().enumerate().take(mr) {
+            for (v, &sum) in row.iter().enumerate() {
+                let q = c.add(i * ldc + v * 16);
+                let m = masks[v];
+                if m == 0 {
+                    continue;
+                }
+                let val = if beta == 0.0 {
+                    _mm512_mul_ps(va, sum)
+                } else if m == 0xFFFF {
+                    _mm512_fmadd_ps(vb, _mm512_loadu_ps(q), _mm512_mul_ps(va, sum))
+                } else {
+                    _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m, q), _mm512_mul_ps(va, sum))
+                };
+                if m == 0xFFFF {
+                    _mm512_storeu_ps(q, val);
+                } else {
+                    _mm512_mask_storeu_ps(q, m, val);
+                }
+            }
+        }
+    }
 }

@@ -270,20 +270,25 @@ fn blocking_override(mr: usize, nr: usize) -> Option<Blocking> {
 pub enum Isa {
     /// 512-bit vectors (`avx512f`): 12x32 f32 and 12x16 f64 tiles in 24 zmm registers.
     Avx512,
+    /// 512-bit vectors with a 6x64 f32 tile (f64 keeps the 12x16 one), also 24 zmm registers.
+    /// [`gemm`] takes it instead of [`Isa::Avx512`] for a row-major A read in place whose twelve
+    /// tile rows would fall in more L1 lines per set than the L1 has ways, as at 1024 columns on
+    /// an 8-way L1, where the 12-row tile needs A packed.
+    Avx512Wide,
     /// 256-bit vectors (`avx2` + `fma`): 6x16 f32 and 6x8 f64 tiles in 12 ymm registers.
     Avx2,
 }
 
 impl Isa {
     /// Every family, widest first.
-    pub const ALL: [Isa; 2] = [Isa::Avx512, Isa::Avx2];
+    pub const ALL: [Isa; 3] = [Isa::Avx512, Isa::Avx512Wide, Isa::Avx2];
 
     /// True when this CPU runs this family's kernels.
     pub fn available(self) -> bool {
         #[cfg(target_arch = "x86_64")]
         {
             match self {
-                Isa::Avx512 => avx512::available(),
+                Isa::Avx512 | Isa::Avx512Wide => avx512::available(),
                 Isa::Avx2 => avx2::available(),
             }
         }
@@ -296,7 +301,7 @@ impl Isa {
     /// The CPU features the family needs, as `is_x86_feature_detected!` names them.
     pub fn name(self) -> &'static str {
         match self {
-            Isa::Avx512 => "avx512f",
+            Isa::Avx512 | Isa::Avx512Wide => "avx512f",
             Isa::Avx2 => "avx2+fma",
         }
     }
@@ -307,7 +312,7 @@ impl Isa {
 }
 
 /// The family [`gemm`] uses on this CPU: the widest available, or the one `KILN_GEMM_ISA=avx2`
-/// (or `avx512`) names when the CPU has it (used to compare them on one machine). None when the
+/// (or `avx512`, `avx512wide`) names when the CPU has it (used to compare them on one machine). None when the
 /// CPU has neither (then the `gemm` crate runs).
 pub fn selected_isa() -> Option<Isa> {
     static ISA: OnceLock<Option<Isa>> = OnceLock::new();
@@ -315,6 +320,7 @@ pub fn selected_isa() -> Option<Isa> {
         let forced = match std::env::var("KILN_GEMM_ISA").as_deref() {
             Ok("avx2") => Some(Isa::Avx2),
             Ok("avx512") => Some(Isa::Avx512),
+            Ok("avx512wide") => Some(Isa::Avx512Wide),
             _ => None,
         };
         forced
@@ -387,7 +393,7 @@ fn aligned<T: Float>(v: &mut Vec<T>, n: usize) -> &mut [T] {
 }
 
 macro_rules! scalar {
-    ($t:ty, $tls:ident, $block:ident, avx2: ($mr2:expr, $nr2:expr), avx512: ($mr5:expr, $nr5:expr), transpose: $tp:expr, transpose_into: $ti:expr, dots: $dots:expr) => {
+    ($t:ty, $tls:ident, $block:ident, avx2: ($mr2:expr, $nr2:expr), avx512: ($mr5:expr, $nr5:expr), wide: ($mrw:expr, $nrw:expr, $blockw:ident), transpose: $tp:expr, transpose_into: $ti:expr, dots: $dots:expr) => {
         thread_local! {
             static $tls: RefCell<(Vec<$t>, Vec<$t>)> = const { RefCell::new((Vec::new(), Vec::new())) };
         }
@@ -396,6 +402,7 @@ macro_rules! scalar {
                 match isa {
                     Isa::Avx2 => ($mr2, $nr2),
                     Isa::Avx512 => ($mr5, $nr5),
+                    Isa::Avx512Wide => ($mrw, $nrw),
                 }
             }
             #[allow(clippy::too_many_arguments)]
@@ -416,6 +423,7 @@ macro_rules! scalar {
                 match isa {
                     Isa::Avx2 => avx2::$block(kc, mc, a, a_strides, b, c, ldc, nr, alpha, beta),
                     Isa::Avx512 => avx512::$block(kc, mc, a, a_strides, b, c, ldc, nr, alpha, beta),
+                    Isa::Avx512Wide => avx512::$blockw(kc, mc, a, a_strides, b, c, ldc, nr, alpha, beta),
                 }
                 #[cfg(not(target_arch = "x86_64"))]
                 {
@@ -462,7 +470,7 @@ macro_rules! scalar {
                 f(a, lda, w, ldw, mnk, c, ldc)
             }
             fn blocking(isa: Isa) -> Blocking {
-                static B: [OnceLock<Blocking>; 2] = [OnceLock::new(), OnceLock::new()];
+                static B: [OnceLock<Blocking>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
                 *B[isa.index()].get_or_init(|| {
                     let (mr, nr) = Self::tile(isa);
                     blocking_override(mr, nr).unwrap_or_else(|| blocking_for(cache_sizes(), std::mem::size_of::<$t>(), mr, nr))
@@ -503,13 +511,13 @@ fn transpose_tiled<T: Copy>(src: &[T], lds: usize, rows: usize, cols: usize, dst
 }
 
 #[cfg(target_arch = "x86_64")]
-scalar!(f32, BUFS_F32, block_f32, avx2: (avx2::MR_F32, avx2::NR_F32), avx512: (avx512::MR_F32, avx512::NR_F32), transpose: avx2::transpose_pack_f32, transpose_into: avx2::transpose_into_f32, dots: dots::dots_f32);
+scalar!(f32, BUFS_F32, block_f32, avx2: (avx2::MR_F32, avx2::NR_F32), avx512: (avx512::MR_F32, avx512::NR_F32), wide: (avx512::MR_F32_WIDE, avx512::NR_F32_WIDE, block_f32_wide), transpose: avx2::transpose_pack_f32, transpose_into: avx2::transpose_into_f32, dots: dots::dots_f32);
 #[cfg(target_arch = "x86_64")]
-scalar!(f64, BUFS_F64, block_f64, avx2: (avx2::MR_F64, avx2::NR_F64), avx512: (avx512::MR_F64, avx512::NR_F64), transpose: no_transpose, transpose_into: no_transpose_into, dots: no_dots);
+scalar!(f64, BUFS_F64, block_f64, avx2: (avx2::MR_F64, avx2::NR_F64), avx512: (avx512::MR_F64, avx512::NR_F64), wide: (avx512::MR_F64, avx512::NR_F64, block_f64), transpose: no_transpose, transpose_into: no_transpose_into, dots: no_dots);
 #[cfg(not(target_arch = "x86_64"))]
-scalar!(f32, BUFS_F32, block_f32, avx2: (6, 16), avx512: (12, 32), transpose: no_transpose, transpose_into: no_transpose_into, dots: no_dots);
+scalar!(f32, BUFS_F32, block_f32, avx2: (6, 16), avx512: (12, 32), wide: (6, 64, block_f32_wide), transpose: no_transpose, transpose_into: no_transpose_into, dots: no_dots);
 #[cfg(not(target_arch = "x86_64"))]
-scalar!(f64, BUFS_F64, block_f64, avx2: (6, 8), avx512: (12, 16), transpose: no_transpose, transpose_into: no_transpose_into, dots: no_dots);
+scalar!(f64, BUFS_F64, block_f64, avx2: (6, 8), avx512: (12, 16), wide: (12, 16, block_f64), transpose: no_transpose, transpose_into: no_transpose_into, dots: no_dots);
 
 /// True when this CPU runs one of kiln's packed kernels (x86-64 with AVX2 and FMA, or AVX-512);
 /// otherwise [`gemm`] uses the `gemm` crate.
@@ -837,6 +845,34 @@ pub(crate) fn via_gemm_crate<T: GemmScalar>(
     }
 }
 
+/// [`Isa::Avx512Wide`] in place of [`Isa::Avx512`] when A would be read in place but the 12-row
+/// tile's rows alias in L1 and the 6-row tile's do not: at n = 1024 on the Zen 4 vCPU (8-way L1)
+/// the 12-row tile had to pack A, about 3 % of the product, where XLA's YNNPACK kernel (5 x 64)
+/// reads A in place. Any other family is returned unchanged.
+fn tile_for_a<T: GemmScalar>(isa: Isa, m: usize, n: usize, a: &MatRef<'_, T>) -> Isa {
+    if isa != Isa::Avx512 || T::tile(Isa::Avx512Wide) == T::tile(isa) || a.cs != 1 || n > direct_a_max_n() || wide_off() {
+        return isa;
+    }
+    let stride = a.rs.saturating_mul(std::mem::size_of::<T>());
+    if wide_rows_pay(T::tile(isa).0.min(m), T::tile(Isa::Avx512Wide).0.min(m), stride, l1_geometry()) {
+        Isa::Avx512Wide
+    } else {
+        isa
+    }
+}
+
+/// Whether `wide` rows a `stride` bytes apart fit the L1's sets where `rows` rows do not.
+fn wide_rows_pay(rows: usize, wide: usize, stride: usize, geometry: L1Geometry) -> bool {
+    !rows_fit_l1_sets(rows, stride, geometry) && rows_fit_l1_sets(wide, stride, geometry)
+}
+
+/// Whether `KILN_GEMM_WIDE=0` keeps the 12-row tile where [`tile_for_a`] would switch (for
+/// side-by-side measurement).
+fn wide_off() -> bool {
+    static OFF: OnceLock<bool> = OnceLock::new();
+    *OFF.get_or_init(|| std::env::var("KILN_GEMM_WIDE").is_ok_and(|v| v == "0"))
+}
+
 /// The widest B (columns) for which a row-major A is read in place instead of packed;
 /// `KILN_GEMM_DIRECT_A_MAX_N` overrides it (used to tune).
 fn direct_a_max_n() -> usize {
@@ -868,6 +904,7 @@ fn packed<T: GemmScalar>(
     ldc: usize,
     threads: usize,
 ) {
+    let isa = tile_for_a::<T>(isa, m, n, &a);
     let (mr, nr) = T::tile(isa);
     if k == 0 {
         // No product: C = beta * C (zero when beta is zero, without reading C).
@@ -1040,6 +1077,25 @@ mod tests {
         assert_eq!(parse_size("0K"), None);
         assert_eq!(parse_size("x"), None);
         assert_eq!(parse_size(""), None);
+    }
+
+    #[test]
+    fn the_wide_tile_is_taken_where_twelve_rows_alias_and_six_fit() {
+        let zen4 = L1Geometry {
+            sets: 64,
+            line: 64,
+            ways: 8,
+        };
+        let zen5 = L1Geometry { ways: 12, ..zen4 };
+        // f32 rows of 1024 and 2048: twelve in one set, six fit 8 ways.
+        assert!(wide_rows_pay(12, 6, 4096, zen4));
+        assert!(wide_rows_pay(12, 6, 8192, zen4));
+        // 12 ways hold the twelve; rows of 512 spread over two sets; 8 rows fit either way.
+        assert!(!wide_rows_pay(12, 6, 4096, zen5));
+        assert!(!wide_rows_pay(12, 6, 2048, zen4));
+        assert!(!wide_rows_pay(8, 6, 4096, zen4));
+        // A 4-way L1 holds neither.
+        assert!(!wide_rows_pay(12, 6, 4096, L1Geometry { ways: 4, ..zen4 }));
     }
 
     #[test]

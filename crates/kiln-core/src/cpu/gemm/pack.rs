@@ -141,6 +141,7 @@ fn runs_of<T: Copy>(mr: usize) -> Option<Runs<T>> {
         12 => pick!(12),
         16 => pick!(16),
         32 => pick!(32),
+        64 => pick!(64),
         _ => return None,
     })
 }
