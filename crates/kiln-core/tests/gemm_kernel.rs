@@ -137,8 +137,8 @@ const SHAPES: [(usize, usize, usize); 12] = [
     // Three balanced depth blocks (534, 534, 532) and two row blocks.
     (263, 1600, 33),
     // Rows of A 4 KiB apart (f32): twelve alias in an 8-way L1, so `gemm` takes the 6 x 64 tile
-    // there; 70 columns end in a partial tile, 31 rows in a partial row tile.
-    (31, 1024, 70),
+    // there; 125 columns end in a tile of 61 (a partial fourth vector), 31 rows in one of 1.
+    (31, 1024, 125),
 ];
 
 /// Every case through `gemm` (the kernel this CPU selects) and through each kernel family the

@@ -187,7 +187,9 @@ macro_rules! kernel {
                     let vb = $set1(beta);
                     for (i, row) in acc.iter().enumerate().take(mr) {
                         let q0 = c.add(i * ldc);
-                        let q1 = q0.add($lanes);
+                        // Past C's row when nr <= lanes (then m1 is empty and nothing is
+                        // accessed), so computed without the in-bounds promise of `add`.
+                        let q1 = q0.wrapping_add($lanes);
                         let (v0, v1) = if beta == 0.0 {
                             ($mul(va, row[0]), $mul(va, row[1]))
                         } else {
@@ -353,11 +355,12 @@ unsafe fn kernel_f32_wide<const PACKED: bool>(
         let masks: [__mmask16; 4] = std::array::from_fn(|v| mask16(nr.saturating_sub(v * 16)));
         for (i, row) in acc.iter().enumerate().take(mr) {
             for (v, &sum) in row.iter().enumerate() {
-                let q = c.add(i * ldc + v * 16);
                 let m = masks[v];
                 if m == 0 {
                     continue;
                 }
+                // Vector v has a lane below nr, so its address is inside C's row.
+                let q = c.add(i * ldc + v * 16);
                 let val = if beta == 0.0 {
                     _mm512_mul_ps(va, sum)
                 } else if m == 0xFFFF {

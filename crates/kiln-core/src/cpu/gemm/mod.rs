@@ -566,7 +566,13 @@ pub fn kernel_name<T: GemmScalar>() -> String {
         Some(isa) => {
             let (mr, nr) = T::tile(isa);
             let b = T::blocking(isa);
-            format!("kiln packed {} {mr}x{nr} (kc {}, mc {}, nc {})", isa.name(), b.kc, b.mc, b.nc)
+            let wide = if isa == Isa::Avx512 && T::tile(Isa::Avx512Wide) != (mr, nr) {
+                let (mw, nw) = T::tile(Isa::Avx512Wide);
+                format!("; {mw}x{nw} where A's rows alias in L1")
+            } else {
+                String::new()
+            };
+            format!("kiln packed {} {mr}x{nr} (kc {}, mc {}, nc {}){wide}", isa.name(), b.kc, b.mc, b.nc)
         }
         None => "gemm crate".to_string(),
     }
@@ -768,7 +774,8 @@ fn as_uninit<T>(c: &mut [T]) -> &mut [MaybeUninit<T>] {
 }
 
 /// [`gemm`] through the packed kernels of one family, for comparing and testing the families on
-/// one machine. An error when this CPU lacks `isa`.
+/// one machine: always that family's tile, where [`gemm`] may take [`Isa::Avx512Wide`] for
+/// [`Isa::Avx512`] (see `tile_for_a`). An error when this CPU lacks `isa`.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_with_isa<T: GemmScalar>(
     isa: Isa,
@@ -789,7 +796,11 @@ pub fn gemm_with_isa<T: GemmScalar>(
             format!("this CPU lacks {} for the packed kernel", isa.name()),
         ));
     }
-    checked_packed(isa, m, n, k, alpha, a, b, beta, as_uninit(c), ldc, threads)
+    check(m, n, k, &a, &b, c.len(), ldc)?;
+    if m > 0 && n > 0 {
+        packed_tile(isa, m, n, k, alpha, a, b, beta, as_uninit(c), ldc, threads.max(1));
+    }
+    Ok(())
 }
 
 /// The same product through the `gemm` crate (operands already checked by the caller).
@@ -890,6 +901,7 @@ fn direct_a_max_n() -> usize {
 /// (a later depth block reads what the first one wrote).
 ///
 /// With two or more threads each thread multiplies its own rows of A by B, packing B itself.
+/// The tile is `isa`'s, or the wide one where `tile_for_a` takes it.
 #[allow(clippy::too_many_arguments)]
 fn packed<T: GemmScalar>(
     isa: Isa,
@@ -905,6 +917,24 @@ fn packed<T: GemmScalar>(
     threads: usize,
 ) {
     let isa = tile_for_a::<T>(isa, m, n, &a);
+    packed_tile(isa, m, n, k, alpha, a, b, beta, c, ldc, threads);
+}
+
+/// [`packed`] with exactly `isa`'s tile.
+#[allow(clippy::too_many_arguments)]
+fn packed_tile<T: GemmScalar>(
+    isa: Isa,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    c: &mut [MaybeUninit<T>],
+    ldc: usize,
+    threads: usize,
+) {
     let (mr, nr) = T::tile(isa);
     if k == 0 {
         // No product: C = beta * C (zero when beta is zero, without reading C).
