@@ -633,7 +633,7 @@ pub fn gemm<T: GemmScalar>(
     threads: usize,
 ) -> Result<()> {
     match selected_isa() {
-        Some(isa) => checked_packed(isa, m, n, k, alpha, a, b, beta, as_uninit(c), ldc, threads),
+        Some(isa) => checked_packed(tile_for_a(isa, m, n, &a), m, n, k, alpha, a, b, beta, as_uninit(c), ldc, threads),
         None => {
             check(m, n, k, &a, &b, c.len(), ldc)?;
             via_gemm_crate(m, n, k, alpha, a, b, beta, c, ldc, threads);
@@ -687,7 +687,19 @@ pub(crate) fn gemm_uninit<T: GemmScalar>(
         return transposed_product(isa, m, n, k, a, b, c, ldc, threads);
     }
     if m > 0 && n > 0 {
-        packed(isa, m, n, k, T::one(), a, b, T::zero(), c, ldc, threads.max(1));
+        packed(
+            tile_for_a(isa, m, n, &a),
+            m,
+            n,
+            k,
+            T::one(),
+            a,
+            b,
+            T::zero(),
+            c,
+            ldc,
+            threads.max(1),
+        );
     }
     Ok(())
 }
@@ -737,7 +749,7 @@ fn transposed_product<T: GemmScalar>(
     // (160 when timed alone) and 181-225 after the weight split; the forward 921-988 against
     // 802-1002; the whole step 2,214-2,320 against 2,024-2,467.
     checked_packed(
-        isa,
+        tile_for_a(isa, n, m, &bt),
         n,
         m,
         k,
@@ -796,11 +808,7 @@ pub fn gemm_with_isa<T: GemmScalar>(
             format!("this CPU lacks {} for the packed kernel", isa.name()),
         ));
     }
-    check(m, n, k, &a, &b, c.len(), ldc)?;
-    if m > 0 && n > 0 {
-        packed_tile(isa, m, n, k, alpha, a, b, beta, as_uninit(c), ldc, threads.max(1));
-    }
-    Ok(())
+    checked_packed(isa, m, n, k, alpha, a, b, beta, as_uninit(c), ldc, threads)
 }
 
 /// The same product through the `gemm` crate (operands already checked by the caller).
@@ -901,28 +909,10 @@ fn direct_a_max_n() -> usize {
 /// (a later depth block reads what the first one wrote).
 ///
 /// With two or more threads each thread multiplies its own rows of A by B, packing B itself.
-/// The tile is `isa`'s, or the wide one where `tile_for_a` takes it.
+/// Exactly `isa`'s tile: the paths that choose the family themselves ([`gemm`], `gemm_uninit`,
+/// `transposed_product`) pass it through `tile_for_a` first.
 #[allow(clippy::too_many_arguments)]
 fn packed<T: GemmScalar>(
-    isa: Isa,
-    m: usize,
-    n: usize,
-    k: usize,
-    alpha: T,
-    a: MatRef<'_, T>,
-    b: MatRef<'_, T>,
-    beta: T,
-    c: &mut [MaybeUninit<T>],
-    ldc: usize,
-    threads: usize,
-) {
-    let isa = tile_for_a::<T>(isa, m, n, &a);
-    packed_tile(isa, m, n, k, alpha, a, b, beta, c, ldc, threads);
-}
-
-/// [`packed`] with exactly `isa`'s tile.
-#[allow(clippy::too_many_arguments)]
-fn packed_tile<T: GemmScalar>(
     isa: Isa,
     m: usize,
     n: usize,
