@@ -76,25 +76,29 @@ pub fn w4(threads: usize) -> Result<()> {
     let mut rng = Rng::new(7);
     let mut times = Vec::with_capacity(EPOCHS);
     let mut last = 0.0;
-    for ep in 0..=EPOCHS {
-        let mut idx: Vec<usize> = (0..n).collect();
-        rng.shuffle(&mut idx);
-        let t0 = Instant::now();
-        let mut loss = None;
-        for chunk in idx.chunks(BATCH) {
-            let (x, y) = train.get_batch(chunk)?; // the gather `X[idx]` is timed, as in the scripts
-                                                  // In a `let` of its own, so the forward's temporaries are gone before the update.
-            let l = cross_entropy(&model.forward(&x)?, &y)?;
-            loss = Some(opt.minimize(l)?);
+    let train_all = || -> Result<()> {
+        for ep in 0..=EPOCHS {
+            let mut idx: Vec<usize> = (0..n).collect();
+            rng.shuffle(&mut idx);
+            let t0 = Instant::now();
+            let mut loss = None;
+            for chunk in idx.chunks(BATCH) {
+                let (x, y) = train.get_batch(chunk)?; // the gather `X[idx]` is timed, as in the scripts
+                                                      // In a `let` of its own, so the forward's temporaries are gone before the update.
+                let l = cross_entropy(&model.forward(&x)?, &y)?;
+                loss = Some(opt.minimize(l)?);
+            }
+            last = loss.expect("at least one batch").item()?;
+            let dt = t0.elapsed().as_secs_f64();
+            if ep == 0 {
+                emit(WL, threads, "warmup_epoch_s", dt);
+            } else {
+                times.push(dt);
+            }
         }
-        last = loss.expect("at least one batch").item()?;
-        let dt = t0.elapsed().as_secs_f64();
-        if ep == 0 {
-            emit(WL, threads, "warmup_epoch_s", dt);
-        } else {
-            times.push(dt);
-        }
-    }
+        Ok(())
+    };
+    on_pool_unless_asked(train_all)?;
     let total: f64 = times.iter().sum();
     emit(WL, threads, "samples_per_s", n as f64 / median(times));
     emit(WL, threads, "samples_per_s_total", (n * EPOCHS) as f64 / total);
@@ -103,6 +107,17 @@ pub fn w4(threads: usize) -> Result<()> {
     emit(WL, threads, "train_acc", acc(&train.x, &train.y)?);
     emit(WL, threads, "test_acc", acc(&test.x, &test.y)?);
     Ok(())
+}
+
+/// Runs a training loop on a worker of kiln's thread pool, as the documentation of
+/// `on_thread_pool` advises for multi-threaded training, or on the calling thread when
+/// `KILN_BENCH_ON_MAIN=1` (a user who never calls it).
+fn on_pool_unless_asked<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if std::env::var("KILN_BENCH_ON_MAIN").is_ok_and(|v| v == "1") {
+        f()
+    } else {
+        kiln_core::on_thread_pool(f)
+    }
 }
 
 /// Runs `step` 10 times, then `reps` reps of `steps` steps (each ended by reading the loss);
@@ -144,9 +159,7 @@ fn train_throughput(
             opt.minimize(loss)
         })
     };
-    // The loop runs on a worker of kiln's thread pool, as the documentation of `on_thread_pool`
-    // advises for multi-threaded training.
-    let t = kiln_core::on_thread_pool(run)?;
+    let t = on_pool_unless_asked(run)?;
     emit(wl, threads, "samples_per_s", (steps * batch) as f64 / t);
     emit(wl, threads, "ms_per_step", t / steps as f64 * 1e3);
     Ok(())

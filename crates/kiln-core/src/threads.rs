@@ -172,6 +172,27 @@ mod tests {
     }
 
     #[test]
+    fn ops_go_side_by_side_from_outside_the_pool_only_when_large() {
+        let pool = rayon::current_num_threads();
+        if pool < 2 {
+            return; // one thread: nothing ever goes side by side
+        }
+        // Each op sees the threads it may split over: all of the pool one after the other,
+        // a share side by side.
+        let seen = |flops| join_shares(flops, kernel_threads, kernel_threads);
+        assert_eq!(rayon::current_thread_index(), None, "tests run outside the pool");
+        assert_eq!(seen(JOIN_MIN_FLOPS), (pool, pool), "W4's products from outside the pool");
+        assert_eq!(seen(JOIN_MIN_FLOPS_OUTSIDE_POOL - 1), (pool, pool));
+        assert_eq!(seen(JOIN_MIN_FLOPS_OUTSIDE_POOL), (pool / 2, pool - pool / 2));
+        assert_eq!(
+            on_thread_pool(|| seen(JOIN_MIN_FLOPS)),
+            (pool / 2, pool - pool / 2),
+            "inside the pool"
+        );
+        assert_eq!(on_thread_pool(|| seen(JOIN_MIN_FLOPS - 1)), (pool, pool));
+    }
+
+    #[test]
     fn parallel_work_inside_finishes_and_the_helpers_stop() {
         use rayon::prelude::*;
         // Many short parallel ops with serial gaps, as a training loop issues them: every one
@@ -219,6 +240,12 @@ pub(crate) fn kernel_threads() -> usize {
 /// side they would gain less than the fork and join cost.
 const JOIN_MIN_FLOPS: usize = 1 << 22;
 
+/// ... and this many when the caller is outside the pool (a training loop not wrapped in
+/// [`on_thread_pool`]): going side by side then first wakes the sleeping workers and puts the
+/// caller to sleep until they finish, which took longer than W4's two 64 x 256 x 256 gradient
+/// products (about 40 us each) save.
+const JOIN_MIN_FLOPS_OUTSIDE_POOL: usize = 1 << 24;
+
 /// Whether [`join_shares`] may run ops side by side (see [`set_interop`]).
 static INTEROP: AtomicBool = AtomicBool::new(true);
 
@@ -245,7 +272,12 @@ pub fn set_interop(on: bool) {
 /// backward products (W5's 128 x 512 x 512 layer) are the case this is for.
 pub(crate) fn join_shares<A: Send, B: Send>(flops: usize, a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
     let threads = kernel_threads();
-    if threads < 2 || flops < JOIN_MIN_FLOPS || !INTEROP.load(Ordering::Relaxed) {
+    let min_flops = if rayon::current_thread_index().is_some() {
+        JOIN_MIN_FLOPS
+    } else {
+        JOIN_MIN_FLOPS_OUTSIDE_POOL
+    };
+    if threads < 2 || flops < min_flops || !INTEROP.load(Ordering::Relaxed) {
         return (a(), b());
     }
     let mode = GradMode::current();
