@@ -385,6 +385,24 @@ pub(super) fn transpose_into_f32(src: &[f32], lds: usize, rows: usize, cols: usi
     true
 }
 
+/// Four rows of 8 steps, rearranged so that vector c holds the 4 rows' values at step c in its
+/// low half and at step c + 4 in its high half: interleave pairs of rows, then pairs of pairs.
+/// The first half of the 8x8 transpose, and all of the 4-row one.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn quad_steps(r: [__m256; 4]) -> [__m256; 4] {
+    let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+    let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+    let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    [
+        _mm256_shuffle_ps::<0x44>(t0, t2),
+        _mm256_shuffle_ps::<0xEE>(t0, t2),
+        _mm256_shuffle_ps::<0x44>(t1, t3),
+        _mm256_shuffle_ps::<0xEE>(t1, t3),
+    ]
+}
+
 /// [`transpose_tiles_f32`] for one band of 4 rows: 4 rows by 8 steps through half the 8x8
 /// transpose, each step's 4 values one 128-bit store. A 12-row panel is one band of 8 and one of
 /// 4; moved one element at a time, the 4 took twice as long as the 8 (1024 x 1024, Zen 4).
@@ -397,18 +415,7 @@ unsafe fn transpose_quad_f32(src: *const f32, base: usize, rs: usize, k8: usize,
     // SAFETY: every address is inside the extents the caller guarantees.
     unsafe {
         for p0 in (0..k8).step_by(8) {
-            let r: [__m256; 4] = std::array::from_fn(|q| _mm256_loadu_ps(src.add(base + q * rs + p0)));
-            let t0 = _mm256_unpacklo_ps(r[0], r[1]);
-            let t1 = _mm256_unpackhi_ps(r[0], r[1]);
-            let t2 = _mm256_unpacklo_ps(r[2], r[3]);
-            let t3 = _mm256_unpackhi_ps(r[2], r[3]);
-            // Vector c holds step c in its low half and step c + 4 in its high half.
-            let u = [
-                _mm256_shuffle_ps::<0x44>(t0, t2),
-                _mm256_shuffle_ps::<0xEE>(t0, t2),
-                _mm256_shuffle_ps::<0x44>(t1, t3),
-                _mm256_shuffle_ps::<0xEE>(t1, t3),
-            ];
+            let u = quad_steps(std::array::from_fn(|q| _mm256_loadu_ps(src.add(base + q * rs + p0))));
             for (c, v) in u.into_iter().enumerate() {
                 _mm_storeu_ps(dst.add((p0 + c) * mr), _mm256_castps256_ps128(v));
                 _mm_storeu_ps(dst.add((p0 + c + 4) * mr), _mm256_extractf128_ps::<1>(v));
@@ -426,25 +433,11 @@ unsafe fn transpose_tiles_f32(src: *const f32, base: usize, rs: usize, h8: usize
     unsafe {
         for i0 in (0..h8).step_by(8) {
             for p0 in (0..k8).step_by(8) {
-                let r: [__m256; 8] = std::array::from_fn(|q| _mm256_loadu_ps(src.add(base + (i0 + q) * rs + p0)));
-                // The standard 8x8 transpose: interleave pairs of rows, then pairs of pairs, then
-                // swap 128-bit halves; output vector c holds column c of the tile.
-                let t0 = _mm256_unpacklo_ps(r[0], r[1]);
-                let t1 = _mm256_unpackhi_ps(r[0], r[1]);
-                let t2 = _mm256_unpacklo_ps(r[2], r[3]);
-                let t3 = _mm256_unpackhi_ps(r[2], r[3]);
-                let t4 = _mm256_unpacklo_ps(r[4], r[5]);
-                let t5 = _mm256_unpackhi_ps(r[4], r[5]);
-                let t6 = _mm256_unpacklo_ps(r[6], r[7]);
-                let t7 = _mm256_unpackhi_ps(r[6], r[7]);
-                let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
-                let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
-                let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
-                let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
-                let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
-                let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
-                let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
-                let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+                let row = |q: usize| _mm256_loadu_ps(src.add(base + (i0 + q) * rs + p0));
+                // The standard 8x8 transpose: each band of 4 rows through `quad_steps`, then
+                // the bands' 128-bit halves swapped; output vector c holds column c of the tile.
+                let [u0, u1, u2, u3] = quad_steps(std::array::from_fn(row));
+                let [u4, u5, u6, u7] = quad_steps(std::array::from_fn(|q| row(q + 4)));
                 let cols = [
                     _mm256_permute2f128_ps::<0x20>(u0, u4),
                     _mm256_permute2f128_ps::<0x20>(u1, u5),

@@ -116,7 +116,7 @@ type Runs<T> = unsafe fn(&mut [T], &[T], usize);
 /// The [`Runs`] copy for runs of `mr` elements on this CPU, if `mr` is a tile size.
 fn runs_of<T: Copy>(mr: usize) -> Option<Runs<T>> {
     #[cfg(target_arch = "x86_64")]
-    let (avx512, avx2) = (is_x86_feature_detected!("avx512f"), is_x86_feature_detected!("avx2"));
+    let (avx512, avx2) = (super::avx512::available(), super::avx2::available());
     macro_rules! pick {
         ($n:literal) => {{
             #[cfg(target_arch = "x86_64")]
