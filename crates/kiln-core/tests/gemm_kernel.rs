@@ -338,6 +338,13 @@ fn short_packed_panels_are_refused() {
             Isa::Avx512 | Isa::Avx512Wide => assert!(r.is_err(), "{isa:?}: a short packed A was read"),
             Isa::Avx2 => assert!(r.is_ok(), "{isa:?}: the block's own rows were enough"),
         }
+        // A block of depth 0 (which `gemm` never asks for) is refused rather than forming tile
+        // addresses past an empty A.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut c = vec![MaybeUninit::new(0.0f32); mc * nr];
+            <f32 as GemmScalar>::block(isa, 0, mc, &[], (mr, 1, mr), &b, &mut c, nr, nr, 1.0, 0.0);
+        }));
+        assert!(r.is_err(), "{isa:?}: a block of depth 0 ran");
     }
 }
 

@@ -47,13 +47,16 @@ pub(super) fn check_tiles(
 ) {
     let (mr, nr_max) = tile;
     assert!(mc >= 1 && (1..=nr_max).contains(&nr), "block {mc}x{nr}");
+    // The kernels form each tile's A address before their first step, so a block of depth 0
+    // would form addresses past an empty A; `gemm` handles k = 0 without them.
+    assert!(kc >= 1, "block of depth 0");
     let (a_len, a_ps, a_rs, a_cs) = a;
     assert!(a_rs.checked_mul(mr).is_some_and(|t| t <= a_ps), "A panels overlap");
     let a_last = ((mc - 1) / mr)
         .checked_mul(a_ps)
         .and_then(|q| ((mc - 1) % mr).checked_mul(a_rs).and_then(|r| q.checked_add(r)))
-        .and_then(|qr| kc.saturating_sub(1).checked_mul(a_cs).and_then(|p| p.checked_add(qr)));
-    assert!(kc == 0 || a_last.is_some_and(|e| e < a_len), "A block too short");
+        .and_then(|qr| (kc - 1).checked_mul(a_cs).and_then(|p| p.checked_add(qr)));
+    assert!(a_last.is_some_and(|e| e < a_len), "A block too short");
     assert!(kc.checked_mul(nr_max).is_some_and(|need| need <= b), "packed B panel too short");
     let last = (mc - 1).checked_mul(ldc).and_then(|r| r.checked_add(nr));
     assert!(last.is_some_and(|end| end <= c), "C block outside its buffer");
