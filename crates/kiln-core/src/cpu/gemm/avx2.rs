@@ -318,18 +318,11 @@ pub(super) fn transpose_pack_f32(src: &[f32], base: usize, rs: usize, h: usize, 
         .and_then(|r| r.checked_add(base))
         .and_then(|r| r.checked_add(kc - 1));
     assert!(last.is_some_and(|e| e < src.len()), "rows outside the source");
-    let (h8, k8) = (h / 8 * 8, kc / 8 * 8);
-    let h4 = if h - h8 >= 4 { h8 + 4 } else { h8 };
-    // SAFETY: avx2 is present (checked above). Tile (i0, p0) reads src[base + (i0 + r) * rs + p0
-    // .. + 8] for r < 8 (r < 4 for the quad at h8) with the tile's last row below h and p0 + 8 <=
-    // kc, inside the extent asserted above, and writes dst[(p0 + c) * mr + i0 .. + 8] (.. + 4)
-    // for c < 8, inside kc * mr since the tile's rows end at or below h <= mr.
-    unsafe {
-        transpose_tiles_f32(src.as_ptr(), base, rs, h8, k8, mr, dst.as_mut_ptr());
-        if h4 > h8 {
-            transpose_quad_f32(src.as_ptr(), base + h8 * rs, rs, k8, mr, dst.as_mut_ptr().add(h8));
-        }
-    }
+    let k8 = kc / 8 * 8;
+    // SAFETY: avx2 is present (checked above). The bands read src[base + i * rs + p] for i < h
+    // and p < k8 <= kc, inside the extent asserted above, and write dst[p * mr + i] for the same,
+    // inside kc * mr since h <= mr.
+    let h4 = unsafe { transpose_bands_f32(src.as_ptr(), base, rs, h, k8, mr, dst.as_mut_ptr()) };
     // The rest, one element at a time: the rows past the whole tiles over every step, and the
     // steps past them for the tiled rows.
     for i in 0..h {
@@ -365,20 +358,12 @@ pub(super) fn transpose_into_f32(src: &[f32], lds: usize, rows: usize, cols: usi
         ldd >= rows && extent(cols, ldd, rows).is_some_and(|e| dst.len() >= e),
         "destination too short"
     );
-    let (r8, c8) = (rows / 8 * 8, cols / 8 * 8);
-    let r4 = if rows - r8 >= 4 { r8 + 4 } else { r8 };
-    // SAFETY: avx2 is present (checked above). Tile (i0, p0) reads src[(i0 + r) * lds + p0 ..
-    // + 8] for r < 8 (r < 4 for the quad at r8) with the tile's last row below rows and p0 + 8
-    // <= cols <= lds, inside `src`, and writes dst[(p0 + c) * ldd + i0 .. + 8] (.. + 4) for
-    // c < 8, inside `dst` since p0 + c < cols and the tile's rows end at or below rows <= ldd.
-    // The writes store initialised values into `MaybeUninit` slots.
-    unsafe {
-        let dst = dst.as_mut_ptr().cast::<f32>();
-        transpose_tiles_f32(src.as_ptr(), 0, lds, r8, c8, ldd, dst);
-        if r4 > r8 {
-            transpose_quad_f32(src.as_ptr(), r8 * lds, lds, c8, ldd, dst.add(r8));
-        }
-    }
+    let c8 = cols / 8 * 8;
+    // SAFETY: avx2 is present (checked above). The bands read src[i * lds + j] for i < rows and
+    // j < c8 <= cols <= lds, inside `src`, and write dst[j * ldd + i] for the same, inside `dst`
+    // since j < cols and i < rows <= ldd. The writes store initialised values into `MaybeUninit`
+    // slots.
+    let r4 = unsafe { transpose_bands_f32(src.as_ptr(), 0, lds, rows, c8, ldd, dst.as_mut_ptr().cast::<f32>()) };
     for i in 0..rows {
         let j_from = if i < r4 { c8 } else { 0 };
         for j in j_from..cols {
@@ -425,6 +410,28 @@ unsafe fn transpose_quad_f32(src: *const f32, base: usize, rs: usize, k8: usize,
             }
         }
     }
+}
+
+/// Transposes the rows of `h` that fill bands of 8 rows, then one band of 4 if 4 or more rows
+/// are left, over the first `k8` steps: `dst[p * mr + i] = src[base + i * rs + p]`. Returns the
+/// rows covered; the caller moves the rest, and the steps from `k8` on, one element at a time.
+///
+/// # Safety
+/// avx2 must be available; `src` must be readable at `base + i * rs + p` for `i < h`, `p < k8`,
+/// and `dst` writable at `p * mr + i` for the same; `k8` is a multiple of 8.
+#[target_feature(enable = "avx2")]
+unsafe fn transpose_bands_f32(src: *const f32, base: usize, rs: usize, h: usize, k8: usize, mr: usize, dst: *mut f32) -> usize {
+    let h8 = h / 8 * 8;
+    // SAFETY: the 8-row bands cover rows below h8 <= h and the 4-row band rows h8..h8 + 4 <= h,
+    // each over steps below k8, inside what the caller guarantees.
+    unsafe {
+        transpose_tiles_f32(src, base, rs, h8, k8, mr, dst);
+        if h - h8 >= 4 {
+            transpose_quad_f32(src, base + h8 * rs, rs, k8, mr, dst.add(h8));
+            return h8 + 4;
+        }
+    }
+    h8
 }
 
 /// # Safety

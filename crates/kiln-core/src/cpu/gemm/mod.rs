@@ -869,15 +869,20 @@ pub(crate) fn via_gemm_crate<T: GemmScalar>(
 /// the 12-row tile had to pack A, about 3 % of the product, where XLA's YNNPACK kernel (5 x 64)
 /// reads A in place. Any other family is returned unchanged.
 fn tile_for_a<T: GemmScalar>(isa: Isa, m: usize, n: usize, a: &MatRef<'_, T>) -> Isa {
-    if isa != Isa::Avx512 || T::tile(Isa::Avx512Wide) == T::tile(isa) || a.cs != 1 || n > direct_a_max_n() || wide_off() {
+    if isa != Isa::Avx512 || T::tile(Isa::Avx512Wide) == T::tile(isa) || wide_off() {
         return isa;
     }
-    let stride = a.rs.saturating_mul(std::mem::size_of::<T>());
-    if wide_rows_pay(T::tile(isa).0.min(m), T::tile(Isa::Avx512Wide).0.min(m), stride, l1_geometry()) {
-        Isa::Avx512Wide
-    } else {
-        isa
+    match in_place_row_stride(n, a) {
+        Some(stride) if wide_rows_pay(T::tile(isa).0.min(m), T::tile(Isa::Avx512Wide).0.min(m), stride, l1_geometry()) => Isa::Avx512Wide,
+        _ => isa,
     }
+}
+
+/// The byte distance between A's rows when `packed` may read A in place, for a product with
+/// `n` columns: A row-major and B no wider than [`direct_a_max_n`]. Whether it does also depends
+/// on the tile's rows fitting L1 (`rows_fit_l1_sets`).
+fn in_place_row_stride<T>(n: usize, a: &MatRef<'_, T>) -> Option<usize> {
+    (a.cs == 1 && n <= direct_a_max_n()).then(|| a.rs.saturating_mul(std::mem::size_of::<T>()))
 }
 
 /// Whether `wide` rows a `stride` bytes apart fit the L1's sets where `rows` rows do not.
@@ -953,8 +958,7 @@ fn packed<T: GemmScalar>(
     // the twelve rows of an A tile, 4 KiB apart, fall in one set, and reading them in place ran
     // at 61-70 GFLOP/s against 90-97 packed (1 thread, 2026-12-03, 2 interleaved runs; n = 256,
     // 512, 768 level within 4 %). On 12-way L1s (Zen 5, Emerald Rapids) the twelve rows fit.
-    let direct =
-        a.cs == 1 && n <= direct_a_max_n() && rows_fit_l1_sets(mr.min(m), a.rs.saturating_mul(std::mem::size_of::<T>()), l1_geometry());
+    let direct = in_place_row_stride(n, &a).is_some_and(|stride| rows_fit_l1_sets(mr.min(m), stride, l1_geometry()));
     let kc_max = bl.kc.min(k);
     let kstep = balanced(k, bl.kc, 1);
     let nc_max = bl.nc.min(n.div_ceil(nr) * nr);
@@ -1099,54 +1103,50 @@ mod tests {
         assert_eq!(parse_size(""), None);
     }
 
+    /// The L1 of the Zen 4 vCPU (32 KiB, 8 ways) and of Zen 5 (48 KiB, 12 ways).
+    const ZEN4: L1Geometry = L1Geometry {
+        sets: 64,
+        line: 64,
+        ways: 8,
+    };
+    const ZEN5: L1Geometry = L1Geometry { ways: 12, ..ZEN4 };
+
     #[test]
     fn the_wide_tile_is_taken_where_twelve_rows_alias_and_six_fit() {
-        let zen4 = L1Geometry {
-            sets: 64,
-            line: 64,
-            ways: 8,
-        };
-        let zen5 = L1Geometry { ways: 12, ..zen4 };
         // f32 rows of 1024 and 2048: twelve in one set, six fit 8 ways.
-        assert!(wide_rows_pay(12, 6, 4096, zen4));
-        assert!(wide_rows_pay(12, 6, 8192, zen4));
+        assert!(wide_rows_pay(12, 6, 4096, ZEN4));
+        assert!(wide_rows_pay(12, 6, 8192, ZEN4));
         // 12 ways hold the twelve; rows of 512 spread over two sets; 8 rows fit either way.
-        assert!(!wide_rows_pay(12, 6, 4096, zen5));
-        assert!(!wide_rows_pay(12, 6, 2048, zen4));
-        assert!(!wide_rows_pay(8, 6, 4096, zen4));
+        assert!(!wide_rows_pay(12, 6, 4096, ZEN5));
+        assert!(!wide_rows_pay(12, 6, 2048, ZEN4));
+        assert!(!wide_rows_pay(8, 6, 4096, ZEN4));
         // A 4-way L1 holds neither.
-        assert!(!wide_rows_pay(12, 6, 4096, L1Geometry { ways: 4, ..zen4 }));
+        assert!(!wide_rows_pay(12, 6, 4096, L1Geometry { ways: 4, ..ZEN4 }));
     }
 
     #[test]
     fn tile_rows_alias_in_l1_by_their_stride() {
-        let zen4 = L1Geometry {
-            sets: 64,
-            line: 64,
-            ways: 8,
-        };
-        let zen5 = L1Geometry { ways: 12, ..zen4 };
         // f32 rows of 1024: all twelve in one set; 8 ways cannot hold them, 12 can.
-        assert!(!rows_fit_l1_sets(12, 4096, zen4));
-        assert!(rows_fit_l1_sets(12, 4096, zen5));
-        assert!(!rows_fit_l1_sets(13, 4096, zen5));
+        assert!(!rows_fit_l1_sets(12, 4096, ZEN4));
+        assert!(rows_fit_l1_sets(12, 4096, ZEN5));
+        assert!(!rows_fit_l1_sets(13, 4096, ZEN5));
         // As few rows as ways always fit.
-        assert!(rows_fit_l1_sets(8, 4096, zen4));
+        assert!(rows_fit_l1_sets(8, 4096, ZEN4));
         // Rows of 512: two sets, six rows each; of 768: four sets; of 1000: all apart.
-        assert!(rows_fit_l1_sets(12, 2048, zen4));
-        assert!(!rows_fit_l1_sets(18, 2048, zen4));
-        assert!(rows_fit_l1_sets(12, 3072, zen4));
-        assert!(rows_fit_l1_sets(12, 4000, zen4));
+        assert!(rows_fit_l1_sets(12, 2048, ZEN4));
+        assert!(!rows_fit_l1_sets(18, 2048, ZEN4));
+        assert!(rows_fit_l1_sets(12, 3072, ZEN4));
+        assert!(rows_fit_l1_sets(12, 4000, ZEN4));
         // One element off 1024: the rows start a few bytes apart within a way, so their lines
         // still share one or two sets.
-        assert!(!rows_fit_l1_sets(12, 4092, zen4));
-        assert!(!rows_fit_l1_sets(12, 4100, zen4));
+        assert!(!rows_fit_l1_sets(12, 4092, ZEN4));
+        assert!(!rows_fit_l1_sets(12, 4100, ZEN4));
         // Whole multiples of the way alias like the way itself, however large; one row, or rows
         // on one line (stride 0), always fit.
-        assert!(!rows_fit_l1_sets(12, 8192, zen4));
-        assert!(!rows_fit_l1_sets(12, 1 << 62, zen4));
-        assert!(rows_fit_l1_sets(1, 8192, zen4));
-        assert!(rows_fit_l1_sets(12, 0, zen4));
+        assert!(!rows_fit_l1_sets(12, 8192, ZEN4));
+        assert!(!rows_fit_l1_sets(12, 1 << 62, ZEN4));
+        assert!(rows_fit_l1_sets(1, 8192, ZEN4));
+        assert!(rows_fit_l1_sets(12, 0, ZEN4));
         let l1 = l1_geometry();
         assert!(l1.sets >= 1 && l1.line >= 1 && l1.ways >= 1, "{l1:?}");
     }
