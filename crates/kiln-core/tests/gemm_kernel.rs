@@ -166,6 +166,40 @@ fn f32_products_match_the_reference() {
     all_cases::<f32>(|v| v as f32, |v| v as f64, f32::EPSILON as f64);
 }
 
+/// Rows of a row-major A 8 KiB apart (f32) under a B wider than 1024 columns: on an 8-way L1
+/// `gemm` reads A in place with the 6 x 64 tile there (`WIDE_DIRECT_A_MAX_N`), elsewhere it packs
+/// A. 7 rows end in a tile of 1 row, 1030 columns in one of 6.
+#[test]
+fn wide_b_under_rows_of_a_eight_kib_apart() {
+    let shape = (7, 2048, 1030);
+    for threads in [1, 2] {
+        check_one(
+            None,
+            shape,
+            Lay::Rows,
+            Lay::Rows,
+            1.0,
+            0.0,
+            threads,
+            |v| v as f32,
+            f64::from,
+            f32::EPSILON as f64,
+        );
+        check_one(
+            None,
+            shape,
+            Lay::Rows,
+            Lay::Cols,
+            -0.5,
+            1.5,
+            threads,
+            |v| v as f32,
+            f64::from,
+            f32::EPSILON as f64,
+        );
+    }
+}
+
 #[test]
 fn f64_products_match_the_reference() {
     all_cases::<f64>(|v| v, |v| v, f64::EPSILON);

@@ -872,18 +872,27 @@ fn tile_for_a<T: GemmScalar>(isa: Isa, m: usize, n: usize, a: &MatRef<'_, T>) ->
     if isa != Isa::Avx512 || T::tile(Isa::Avx512Wide) == T::tile(isa) || wide_off() {
         return isa;
     }
-    match in_place_row_stride(n, a) {
+    match in_place_row_stride(Isa::Avx512Wide, n, a) {
         Some(stride) if wide_rows_pay(T::tile(isa).0.min(m), T::tile(Isa::Avx512Wide).0.min(m), stride, l1_geometry()) => Isa::Avx512Wide,
         _ => isa,
     }
 }
 
-/// The byte distance between A's rows when `packed` may read A in place, for a product with
-/// `n` columns: A row-major and B no wider than [`direct_a_max_n`]. Whether it does also depends
-/// on the tile's rows fitting L1 (`rows_fit_l1_sets`).
-fn in_place_row_stride<T>(n: usize, a: &MatRef<'_, T>) -> Option<usize> {
-    (a.cs == 1 && n <= direct_a_max_n()).then(|| a.rs.saturating_mul(std::mem::size_of::<T>()))
+/// The byte distance between A's rows when `packed` may read A in place with `isa`'s tile, for
+/// a product with `n` columns: A row-major and B no wider than [`direct_a_max_n`]. Whether it
+/// does also depends on the tile's rows fitting L1 (`rows_fit_l1_sets`).
+fn in_place_row_stride<T>(isa: Isa, n: usize, a: &MatRef<'_, T>) -> Option<usize> {
+    (a.cs == 1 && n <= direct_a_max_n(isa)).then(|| a.rs.saturating_mul(std::mem::size_of::<T>()))
 }
+
+/// The widest B for which the 6 x 64 tile reads a row-major A in place. That tile is taken only
+/// where twelve of A's rows alias in L1 and six do not ([`tile_for_a`]), so past
+/// the 12 x 32 tile's bound (1024) the choice is between it in place and the 12 x 32 tile on
+/// packed A. On the
+/// Zen 4 vCPU (2026-12-03, 1 thread, 4 interleaved rounds of 7) n = 2048 ran at 99-107 GFLOP/s
+/// (medians) in place against 95-101 packed, the wide tile on packed A at 96-98; n = 4096 was level
+/// (92-97 against 92-100).
+const WIDE_DIRECT_A_MAX_N: usize = 4096;
 
 /// Whether `wide` rows a `stride` bytes apart fit the L1's sets where `rows` rows do not.
 fn wide_rows_pay(rows: usize, wide: usize, stride: usize, geometry: L1Geometry) -> bool {
@@ -897,16 +906,13 @@ fn wide_off() -> bool {
     *OFF.get_or_init(|| std::env::var("KILN_GEMM_WIDE").is_ok_and(|v| v == "0"))
 }
 
-/// The widest B (columns) for which a row-major A is read in place instead of packed;
-/// `KILN_GEMM_DIRECT_A_MAX_N` overrides it (used to tune).
-fn direct_a_max_n() -> usize {
-    static N: OnceLock<usize> = OnceLock::new();
-    *N.get_or_init(|| {
-        std::env::var("KILN_GEMM_DIRECT_A_MAX_N")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1024)
-    })
+/// The widest B (columns) for which a row-major A is read in place instead of packed by `isa`'s
+/// tile: 1024, or [`WIDE_DIRECT_A_MAX_N`] for the wide tile. `KILN_GEMM_DIRECT_A_MAX_N` overrides
+/// both (used to tune and to compare).
+fn direct_a_max_n(isa: Isa) -> usize {
+    static SET: OnceLock<Option<usize>> = OnceLock::new();
+    let set = *SET.get_or_init(|| std::env::var("KILN_GEMM_DIRECT_A_MAX_N").ok().and_then(|v| v.parse().ok()));
+    set.unwrap_or(if isa == Isa::Avx512Wide { WIDE_DIRECT_A_MAX_N } else { 1024 })
 }
 
 /// The packed product, split by rows of C over `threads` threads (operands already checked). C
@@ -958,7 +964,9 @@ fn packed<T: GemmScalar>(
     // the twelve rows of an A tile, 4 KiB apart, fall in one set, and reading them in place ran
     // at 61-70 GFLOP/s against 90-97 packed (1 thread, 2026-12-03, 2 interleaved runs; n = 256,
     // 512, 768 level within 4 %). On 12-way L1s (Zen 5, Emerald Rapids) the twelve rows fit.
-    let direct = in_place_row_stride(n, &a).is_some_and(|stride| rows_fit_l1_sets(mr.min(m), stride, l1_geometry()));
+    // Where they alias, `tile_for_a` picks the 6-row tile, which reads A in place up to a wider B
+    // (`WIDE_DIRECT_A_MAX_N`).
+    let direct = in_place_row_stride(isa, n, &a).is_some_and(|stride| rows_fit_l1_sets(mr.min(m), stride, l1_geometry()));
     let kc_max = bl.kc.min(k);
     let kstep = balanced(k, bl.kc, 1);
     let nc_max = bl.nc.min(n.div_ceil(nr) * nr);
@@ -1122,6 +1130,34 @@ mod tests {
         assert!(!wide_rows_pay(8, 6, 4096, ZEN4));
         // A 4-way L1 holds neither.
         assert!(!wide_rows_pay(12, 6, 4096, L1Geometry { ways: 4, ..ZEN4 }));
+    }
+
+    #[test]
+    fn the_wide_tile_reads_a_in_place_past_the_narrow_bound() {
+        if std::env::var_os("KILN_GEMM_DIRECT_A_MAX_N").is_some() {
+            return;
+        }
+        let data = [0f32; 1];
+        let rows = |rs: usize| MatRef {
+            data: &data,
+            off: 0,
+            rs,
+            cs: 1,
+        };
+        // n = 2048: the 12-row tile packs A, the wide one reads its rows 8 KiB apart in place.
+        assert_eq!(in_place_row_stride(Isa::Avx512, 2048, &rows(2048)), None);
+        assert_eq!(in_place_row_stride(Isa::Avx512Wide, 2048, &rows(2048)), Some(8192));
+        assert_eq!(in_place_row_stride(Isa::Avx512Wide, 4096, &rows(4096)), Some(16384));
+        assert_eq!(in_place_row_stride(Isa::Avx512Wide, 4097, &rows(4097)), None);
+        assert_eq!(in_place_row_stride(Isa::Avx512, 1024, &rows(1024)), Some(4096));
+        // A column-major A is never read in place.
+        let cols = MatRef {
+            data: &data,
+            off: 0,
+            rs: 1,
+            cs: 2048,
+        };
+        assert_eq!(in_place_row_stride(Isa::Avx512Wide, 2048, &cols), None);
     }
 
     #[test]
