@@ -885,13 +885,15 @@ fn in_place_row_stride<T>(isa: Isa, n: usize, a: &MatRef<'_, T>) -> Option<usize
     (a.cs == 1 && n <= direct_a_max_n(isa)).then(|| a.rs.saturating_mul(std::mem::size_of::<T>()))
 }
 
+/// The widest B (columns) for which the 12 x 32 and AVX2 tiles read a row-major A in place.
+const DIRECT_A_MAX_N: usize = 1024;
+
 /// The widest B for which the 6 x 64 tile reads a row-major A in place. That tile is taken only
 /// where twelve of A's rows alias in L1 and six do not ([`tile_for_a`]), so past
-/// the 12 x 32 tile's bound (1024) the choice is between it in place and the 12 x 32 tile on
-/// packed A. On the
+/// [`DIRECT_A_MAX_N`] the choice is between it in place and the 12 x 32 tile on packed A. On the
 /// Zen 4 vCPU (2026-12-03, 1 thread, 4 interleaved rounds of 7) n = 2048 ran at 99-107 GFLOP/s
-/// (medians) in place against 95-101 packed, the wide tile on packed A at 96-98; n = 4096 was level
-/// (92-97 against 92-100).
+/// (medians) in place against 95-101 packed, the wide tile on packed A at 96-98; n = 4096 was
+/// level (92-97 against 92-100).
 const WIDE_DIRECT_A_MAX_N: usize = 4096;
 
 /// Whether `wide` rows a `stride` bytes apart fit the L1's sets where `rows` rows do not.
@@ -907,12 +909,16 @@ fn wide_off() -> bool {
 }
 
 /// The widest B (columns) for which a row-major A is read in place instead of packed by `isa`'s
-/// tile: 1024, or [`WIDE_DIRECT_A_MAX_N`] for the wide tile. `KILN_GEMM_DIRECT_A_MAX_N` overrides
+/// tile: [`DIRECT_A_MAX_N`], or [`WIDE_DIRECT_A_MAX_N`] for the wide tile. `KILN_GEMM_DIRECT_A_MAX_N` overrides
 /// both (used to tune and to compare).
 fn direct_a_max_n(isa: Isa) -> usize {
     static SET: OnceLock<Option<usize>> = OnceLock::new();
     let set = *SET.get_or_init(|| std::env::var("KILN_GEMM_DIRECT_A_MAX_N").ok().and_then(|v| v.parse().ok()));
-    set.unwrap_or(if isa == Isa::Avx512Wide { WIDE_DIRECT_A_MAX_N } else { 1024 })
+    set.unwrap_or(if isa == Isa::Avx512Wide {
+        WIDE_DIRECT_A_MAX_N
+    } else {
+        DIRECT_A_MAX_N
+    })
 }
 
 /// The packed product, split by rows of C over `threads` threads (operands already checked). C
