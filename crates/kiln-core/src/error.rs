@@ -6,6 +6,8 @@ use crate::{DType, Shape};
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// What went wrong, and in which op.
+// Each variant's doc and message say what its fields hold; they are not documented one by one.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// Two shapes that numpy-style broadcasting cannot reconcile.

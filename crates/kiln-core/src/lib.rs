@@ -13,6 +13,7 @@
 //! # Ok::<(), kiln_core::Error>(())
 //! ```
 
+#![warn(missing_docs)]
 pub mod autograd;
 pub mod backend;
 mod conv_ops;

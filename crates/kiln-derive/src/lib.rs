@@ -19,6 +19,7 @@
 //! kiln_nn::Result<Tensor>`; the generated `Module::forward` calls it, and forgetting it is a
 //! compile error (not an infinite recursion).
 
+#![warn(missing_docs)]
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::{quote, quote_spanned};

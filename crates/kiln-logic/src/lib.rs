@@ -21,6 +21,7 @@
 //! * [`json`]: the machine-readable result format.
 //! * [`repair`]: fixing near-exact circuits by resubstitution over their own signals.
 
+#![warn(missing_docs)]
 pub mod aig;
 
 /// Most threads a search parameter may start (SAT portfolios, local search); larger counts are

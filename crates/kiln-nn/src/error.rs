@@ -7,6 +7,8 @@ use std::path::PathBuf;
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// What went wrong in kiln-nn.
+// Each variant's doc and message say what its fields hold; they are not documented one by one.
+#[allow(missing_docs)]
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A tensor op failed (the message names the op and shapes).

@@ -64,17 +64,43 @@ pub enum Init {
     /// Every element equal to the value.
     Const(f64),
     /// Uniform in `[lo, hi)`.
-    Uniform { lo: f64, hi: f64 },
+    Uniform {
+        /// Inclusive lower bound.
+        lo: f64,
+        /// Exclusive upper bound.
+        hi: f64,
+    },
     /// Normal with this mean and standard deviation.
-    Normal { mean: f64, std: f64 },
+    Normal {
+        /// Mean.
+        mean: f64,
+        /// Standard deviation.
+        std: f64,
+    },
     /// He/Kaiming uniform: bound `gain * sqrt(3 / fan)`.
-    KaimingUniform { nonlinearity: Nonlinearity, mode: FanMode },
+    KaimingUniform {
+        /// The nonlinearity that follows, which sets the gain.
+        nonlinearity: Nonlinearity,
+        /// Which fan the bound divides by.
+        mode: FanMode,
+    },
     /// He/Kaiming normal: std `gain / sqrt(fan)`.
-    KaimingNormal { nonlinearity: Nonlinearity, mode: FanMode },
+    KaimingNormal {
+        /// The nonlinearity that follows, which sets the gain.
+        nonlinearity: Nonlinearity,
+        /// Which fan the standard deviation divides by.
+        mode: FanMode,
+    },
     /// Glorot/Xavier uniform: bound `gain * sqrt(6 / (fan_in + fan_out))`.
-    XavierUniform { gain: f64 },
+    XavierUniform {
+        /// Scale of the bound.
+        gain: f64,
+    },
     /// Glorot/Xavier normal: std `gain * sqrt(2 / (fan_in + fan_out))`.
-    XavierNormal { gain: f64 },
+    XavierNormal {
+        /// Scale of the standard deviation.
+        gain: f64,
+    },
 }
 
 impl Init {

@@ -21,6 +21,7 @@
 //! ```
 
 // The derive's generated code names `::kiln_nn::...`, which must also resolve inside this crate.
+#![warn(missing_docs)]
 extern crate self as kiln_nn;
 
 pub mod activation;

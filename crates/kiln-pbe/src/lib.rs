@@ -9,6 +9,7 @@
 //! [`kiln_logic`], which knows nothing of tensors; its modules are re-exported here so a user of
 //! the learner has one crate to import.
 
+#![warn(missing_docs)]
 pub mod gate_network;
 pub mod generalise;
 pub mod learn;

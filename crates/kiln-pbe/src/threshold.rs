@@ -140,7 +140,8 @@ fn linear_score(t: &[u64], care: &[u64], xs: &[Vec<u64>], total: f64) -> f64 {
 pub const MAX_PAIR_SCAN_INPUTS: usize = 1024;
 
 /// The parity sets (of at most `max_parity` inputs) whose XOR with output `j` scores highest by
-/// [`linear_score`]: the empty set, the best single input (among those scanned by `deadline`) and
+/// `Σₖ corr(y ⊕ parity, xₖ)²` over the care rows (how much of it a linear function of the inputs
+/// explains): the empty set, the best single input (among those scanned by `deadline`) and
 /// the best pair (on at most [`MAX_PAIR_SCAN_INPUTS`] inputs), each with its score.
 /// The pair scan visits each unordered triple `{i, j, k}` once, since `corr(y ⊕ xᵢ ⊕ xⱼ, xₖ)` is
 /// the same for all three ways of choosing the pair from it; a scan cut short by `deadline` offers

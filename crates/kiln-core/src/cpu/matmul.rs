@@ -175,7 +175,7 @@ fn use_packed(m: usize, flops: usize, threads: usize, b_row_major: bool) -> bool
 }
 
 /// The path `Tensor::matmul` takes for one `m x k x n` product on `threads` threads, by the rule
-/// it applies ([`TINY_FLOPS`], [`DOTS_MAX_N`], [`use_packed`]): `"loop"`, `"dot products"`,
+/// it applies (`TINY_FLOPS`, `DOTS_MAX_N`, `use_packed` in this module): `"loop"`, `"dot products"`,
 /// `"packed kernel"` or `"gemm crate"`, for contiguous f32 operands (B either row-major or the
 /// transpose of a row-major matrix). For benchmark reports, which must name what ran rather
 /// than repeat the rule.

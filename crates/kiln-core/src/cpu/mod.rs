@@ -831,11 +831,11 @@ fn fill_slice<T: Copy + Send + Sync>(n: usize, v: T) -> AResult<Vec<T>> {
 }
 
 impl CpuStorage {
-    /// The element type.
     /// The address of the buffer's first element.
     pub(crate) fn base_addr(&self) -> usize {
         any_dtype!(self, v => v.as_ptr() as usize)
     }
+    /// The element type.
     pub fn dtype(&self) -> DType {
         match self {
             CpuStorage::F32(_) => DType::F32,

@@ -271,7 +271,7 @@ pub enum Isa {
     /// 512-bit vectors (`avx512f`): 12x32 f32 and 12x16 f64 tiles in 24 zmm registers.
     Avx512,
     /// 512-bit vectors with a 6x64 f32 tile (f64 keeps the 12x16 one), also 24 zmm registers.
-    /// [`gemm`] takes it instead of [`Isa::Avx512`] for a row-major A read in place whose twelve
+    /// [`gemm()`] takes it instead of [`Isa::Avx512`] for a row-major A read in place whose twelve
     /// tile rows would fall in more L1 lines per set than the L1 has ways, as at 1024 columns on
     /// an 8-way L1, where the 12-row tile needs A packed.
     Avx512Wide,
@@ -311,7 +311,7 @@ impl Isa {
     }
 }
 
-/// The family [`gemm`] uses on this CPU: the widest available, or the one `KILN_GEMM_ISA=avx2`
+/// The family [`gemm()`] uses on this CPU: the widest available, or the one `KILN_GEMM_ISA=avx2`
 /// (or `avx512`, `avx512wide`) names when the CPU has it (used to compare them on one machine). None when the
 /// CPU has neither (then the `gemm` crate runs).
 pub fn selected_isa() -> Option<Isa> {
@@ -520,7 +520,7 @@ scalar!(f32, BUFS_F32, block_f32, avx2: (6, 16), avx512: (12, 32), wide: (6, 64,
 scalar!(f64, BUFS_F64, block_f64, avx2: (6, 8), avx512: (12, 16), wide: (12, 16, block_f64), transpose: no_transpose, transpose_into: no_transpose_into, dots: no_dots);
 
 /// True when this CPU runs one of kiln's packed kernels (x86-64 with AVX2 and FMA, or AVX-512);
-/// otherwise [`gemm`] uses the `gemm` crate.
+/// otherwise [`gemm()`] uses the `gemm` crate.
 pub fn packed_available() -> bool {
     selected_isa().is_some()
 }
@@ -560,7 +560,7 @@ pub fn intel_cpu() -> bool {
     }
 }
 
-/// A name for the kernel [`gemm`] uses on this CPU, for benchmark reports.
+/// A name for the kernel [`gemm()`] uses on this CPU, for benchmark reports.
 pub fn kernel_name<T: GemmScalar>() -> String {
     match selected_isa() {
         Some(isa) => {
@@ -785,8 +785,8 @@ fn as_uninit<T>(c: &mut [T]) -> &mut [MaybeUninit<T>] {
     unsafe { std::slice::from_raw_parts_mut(c.as_mut_ptr().cast::<MaybeUninit<T>>(), c.len()) }
 }
 
-/// [`gemm`] through the packed kernels of one family, for comparing and testing the families on
-/// one machine: always that family's tile, where [`gemm`] may take [`Isa::Avx512Wide`] for
+/// [`gemm()`] through the packed kernels of one family, for comparing and testing the families on
+/// one machine: always that family's tile, where [`gemm()`] may take [`Isa::Avx512Wide`] for
 /// [`Isa::Avx512`] (see `tile_for_a`). An error when this CPU lacks `isa`.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_with_isa<T: GemmScalar>(
@@ -926,7 +926,7 @@ fn direct_a_max_n(isa: Isa) -> usize {
 /// (a later depth block reads what the first one wrote).
 ///
 /// With two or more threads each thread multiplies its own rows of A by B, packing B itself.
-/// Exactly `isa`'s tile: the paths that choose the family themselves ([`gemm`], `gemm_uninit`,
+/// Exactly `isa`'s tile: the paths that choose the family themselves ([`gemm()`], `gemm_uninit`,
 /// `transposed_product`) pass it through `tile_for_a` first.
 #[allow(clippy::too_many_arguments)]
 fn packed<T: GemmScalar>(
