@@ -1,5 +1,7 @@
 //! What the fuzz targets share.
 use kiln_logic::aig::Aig;
+use kiln_logic::cuts::var_column;
+use kiln_logic::table::row_mask;
 
 /// Every output's truth table over all input combinations (graphs of at most 10 inputs).
 pub fn truth_tables(g: &Aig) -> Option<Vec<Vec<u64>>> {
@@ -7,25 +9,11 @@ pub fn truth_tables(g: &Aig) -> Option<Vec<Vec<u64>>> {
     if n > 10 || g.num_ands() > 20_000 {
         return None;
     }
-    let rows = 1usize << n;
-    let words = rows.div_ceil(64);
-    let cols: Vec<Vec<u64>> = (0..n)
-        .map(|i| {
-            (0..words)
-                .map(|w| {
-                    (0..64)
-                        .filter(|b| (w * 64 + b) < rows && ((w * 64 + b) >> i) & 1 == 1)
-                        .fold(0u64, |acc, b| acc | 1 << b)
-                })
-                .collect()
-        })
-        .collect();
-    let last = if rows.is_multiple_of(64) { u64::MAX } else { (1u64 << (rows % 64)) - 1 };
-    let mut out = g.simulate(&cols, words).expect("a graph that loaded simulates");
+    let mask = row_mask(1 << n);
+    let cols: Vec<Vec<u64>> = (0..n).map(|i| var_column(i, mask.len())).collect();
+    let mut out = g.simulate(&cols, mask.len()).expect("a graph that loaded simulates");
     for o in &mut out {
-        if let Some(w) = o.last_mut() {
-            *w &= last;
-        }
+        o.iter_mut().zip(&mask).for_each(|(w, m)| *w &= m);
     }
     Some(out)
 }
